@@ -1,0 +1,1 @@
+//! Findings: what matched, where, and under which rule.

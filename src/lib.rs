@@ -1,0 +1,21 @@
+//! sitepatrol: a content compliance scanner for a hosting provider.
+//!
+//! The modules follow the data flow of one page, and each stage can be used on its own:
+//!
+//! ```text
+//! bytes ─▶ decode ─▶ extract ─▶ normalize ─▶ matcher/rules ─▶ finding
+//!          (UTF-8)   (zones)    (+offset map)  (hits → rule     (evidence quoted
+//!                                               evaluation)      from the original)
+//! ```
+//!
+//! [`scan`] strings the stages together for one document; the binary's `scan`,
+//! `extract` and `rules` commands are thin layers over it.
+
+pub mod decode;
+pub mod error;
+pub mod extract;
+pub mod finding;
+pub mod matcher;
+pub mod normalize;
+pub mod rules;
+pub mod scan;

@@ -1,0 +1,1 @@
+//! The multi-pattern hot loop behind a small trait.

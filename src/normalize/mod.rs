@@ -1,0 +1,1 @@
+//! Zone text → normalized text with an offset map back to the original.

@@ -1,0 +1,1 @@
+//! Ruleset files → a compiled ruleset.
