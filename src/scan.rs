@@ -1,1 +1,238 @@
-//! One document through every stage.
+//! One document through every stage: decode → extract → normalize/match → findings.
+//!
+//! [`Scanner`] is what `sitepatrol scan` runs per file, and what the crawler will run per
+//! fetched page. It never fails on content: hostile bytes produce best-effort text, and what
+//! could not be done is reported as a warning beside the findings.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::decode::{self, DecodeOptions, Decoded};
+use crate::error::Error;
+use crate::extract::{self, ContentKind, Document};
+use crate::finding::Finding;
+use crate::rules::Ruleset;
+
+/// Limits for one scan.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions {
+    /// Bytes read from one file; the rest is not scanned and a warning says so.
+    pub max_file_size: u64,
+}
+
+impl Default for ScanOptions {
+    fn default() -> ScanOptions {
+        ScanOptions {
+            max_file_size: 32 << 20,
+        }
+    }
+}
+
+/// What one document looked like to the scanner, and what it found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    pub target: String,
+    pub bytes: usize,
+    /// `None` when the bytes were skipped (binary).
+    pub decoded: Option<Decoded>,
+    pub document: Option<Document>,
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<String>,
+}
+
+/// Scans documents with one compiled ruleset; cheap to clone and share across threads.
+#[derive(Clone)]
+pub struct Scanner {
+    ruleset: Arc<Ruleset>,
+    options: ScanOptions,
+}
+
+impl Scanner {
+    pub fn new(ruleset: Arc<Ruleset>, options: ScanOptions) -> Scanner {
+        Scanner { ruleset, options }
+    }
+
+    pub fn ruleset(&self) -> &Ruleset {
+        &self.ruleset
+    }
+
+    pub fn options(&self) -> &ScanOptions {
+        &self.options
+    }
+
+    /// Scan bytes already in memory.
+    pub fn scan_bytes(
+        &self,
+        bytes: &[u8],
+        kind: Option<ContentKind>,
+        target: &str,
+        page_url: Option<&url::Url>,
+        content_type: Option<&str>,
+    ) -> ScanReport {
+        let mut warnings = Vec::new();
+        let (decoded, document) = prepare(bytes, kind, page_url, content_type, &mut warnings);
+        let findings = match &document {
+            Some(document) => self.ruleset.scan_document(document, target),
+            None => Vec::new(),
+        };
+        ScanReport {
+            target: target.to_string(),
+            bytes: bytes.len(),
+            decoded,
+            document,
+            findings,
+            warnings,
+        }
+    }
+
+    /// Read (up to the size cap) and scan a file. The content kind comes from the extension,
+    /// or is sniffed when the extension says nothing.
+    pub fn scan_file(&self, path: &Path) -> Result<ScanReport, Error> {
+        let (bytes, truncated_from) = read_capped(path, self.options.max_file_size)?;
+        let kind = kind_for_path(path);
+        let mut report = self.scan_bytes(&bytes, kind, &path.display().to_string(), None, None);
+        if let Some(size) = truncated_from {
+            report.warnings.insert(0, truncation_warning(size, self.options.max_file_size));
+        }
+        Ok(report)
+    }
+}
+
+/// Decode and extract without matching: what `sitepatrol extract` shows.
+pub fn prepare(
+    bytes: &[u8],
+    kind: Option<ContentKind>,
+    page_url: Option<&url::Url>,
+    content_type: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> (Option<Decoded>, Option<Document>) {
+    if looks_binary(bytes) {
+        warnings.push("skipped: binary content (NUL bytes and no UTF-16/32 byte-order mark)".into());
+        return (None, None);
+    }
+    let tld = page_url.and_then(|u| u.host_str()).and_then(|h| h.rsplit('.').next());
+    let decoded = decode::decode(
+        bytes,
+        &DecodeOptions {
+            content_type,
+            tld,
+        },
+    );
+    if decoded.malformed > 0 {
+        warnings.push(format!(
+            "{} malformed byte sequence(s) for {} replaced with U+FFFD",
+            decoded.malformed,
+            decode::encoding_name(decoded.encoding)
+        ));
+    }
+    let kind = kind.unwrap_or_else(|| sniff_kind(&decoded.text));
+    let document = extract::extract(kind, &decoded.text, page_url);
+    (Some(decoded), Some(document))
+}
+
+pub fn truncation_warning(size: u64, cap: u64) -> String {
+    format!(
+        "file is {}, over the size cap of {}: only the first {} were scanned",
+        human_bytes(size),
+        human_bytes(cap),
+        human_bytes(cap)
+    )
+}
+
+fn human_bytes(n: u64) -> String {
+    const MIB: f64 = (1 << 20) as f64;
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / MIB)
+    } else if n >= 1 << 10 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Read at most `cap` bytes; also returns the full size when the file was larger.
+pub fn read_capped(path: &Path, cap: u64) -> Result<(Vec<u8>, Option<u64>), Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    let mut bytes = Vec::with_capacity(size.min(cap) as usize);
+    file.take(cap).read_to_end(&mut bytes).map_err(io)?;
+    Ok((bytes, (size > cap).then_some(size)))
+}
+
+/// The content kind a path's extension implies, if any.
+pub fn kind_for_path(path: &Path) -> Option<ContentKind> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .and_then(ContentKind::from_extension)
+}
+
+/// HTML if it starts like markup, else plain text.
+pub fn sniff_kind(text: &str) -> ContentKind {
+    let head: String = text
+        .trim_start_matches('\u{FEFF}')
+        .trim_start()
+        .chars()
+        .take(512)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if head.starts_with('<') || head.contains("<html") || head.contains("<body") {
+        ContentKind::Html
+    } else {
+        ContentKind::Plain
+    }
+}
+
+/// NUL bytes in the first 8 KiB without a UTF-16/UTF-32 byte-order mark: an image, archive or
+/// executable that happens to sit in a web root.
+pub fn looks_binary(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(8192)];
+    let has_wide_bom = head.starts_with(&[0xFF, 0xFE])
+        || head.starts_with(&[0xFE, 0xFF])
+        || head.starts_with(&[0, 0, 0xFE, 0xFF]);
+    !has_wide_bom && memchr::memchr(0, head).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_detection() {
+        assert!(looks_binary(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"));
+        assert!(!looks_binary("<html>赌博</html>".as_bytes()));
+        assert!(!looks_binary(&[0xFF, 0xFE, b'a', 0]));
+        assert!(!looks_binary(b""));
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff_kind("  <!DOCTYPE html><p>x"), ContentKind::Html);
+        assert_eq!(sniff_kind("\u{FEFF}<html>"), ContentKind::Html);
+        assert_eq!(sniff_kind("just words"), ContentKind::Plain);
+    }
+
+    #[test]
+    fn reads_at_most_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.txt");
+        std::fs::write(&path, vec![b'a'; 5000]).unwrap();
+        let (bytes, truncated) = read_capped(&path, 1000).unwrap();
+        assert_eq!(bytes.len(), 1000);
+        assert_eq!(truncated, Some(5000));
+        let (bytes, truncated) = read_capped(&path, 10_000).unwrap();
+        assert_eq!((bytes.len(), truncated), (5000, None));
+    }
+
+    #[test]
+    fn missing_file_is_an_error_naming_the_path() {
+        let err = read_capped(Path::new("/nonexistent/x.html"), 10).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/x.html"), "{err}");
+    }
+}

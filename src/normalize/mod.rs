@@ -1,1 +1,551 @@
-//! Zone text → normalized text with an offset map back to the original.
+//! Zone text → normalized text, with an offset map back to the original.
+//!
+//! Rules match on a normalized copy of each zone, so that the evasions seen on real pages
+//! (full-width ＡＶ, 賭博 in Traditional characters, zero-width characters inside words, upper
+//! case) all meet the same term. Reviewers must see what the page really said, so every
+//! normalized position maps back to the original text through an [`OffsetMap`].
+//!
+//! The pass is hand-written rather than a generic `nfkc().flat_map(to_lowercase)` chain: almost
+//! every character of a Chinese page is ASCII or a CJK ideograph, and those take fast paths
+//! whose output has the same length as the input, so the map stays a handful of segments.
+//! Everything else goes through NFKC proper (unicode-normalization), one combining cluster at
+//! a time.
+//!
+//! A second, optional view ([`denoise_into`]) drops noise characters (spaces, punctuation,
+//! symbols, marks) so that "赌 博", "赌*博" and "赌.博" meet 赌博; rules opt in per rule.
+
+mod t2s;
+
+use std::ops::Range;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::canonical_combining_class;
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+
+/// One run of the map: from `to` on, derived text maps to source text starting at `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Segment {
+    to: u32,
+    from: u32,
+    /// Zero for a run where derived and source advance together byte for byte. Otherwise every
+    /// derived byte of the run comes from the `collapsed` source bytes at `from` (full-width →
+    /// ASCII, NFKC expansions and compositions).
+    collapsed: u32,
+}
+
+/// Maps byte offsets of a derived text (normalized or denoised) back to its source text.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetMap {
+    segments: Vec<Segment>,
+}
+
+impl OffsetMap {
+    fn clear(&mut self) {
+        self.segments.clear();
+    }
+
+    #[inline]
+    fn push_identity(&mut self, to: usize, from: usize) {
+        if let Some(last) = self.segments.last() {
+            if last.collapsed == 0
+                && (from as i64 - to as i64) == (last.from as i64 - last.to as i64)
+            {
+                return;
+            }
+        }
+        self.segments.push(Segment {
+            to: to as u32,
+            from: from as u32,
+            collapsed: 0,
+        });
+    }
+
+    #[inline]
+    fn push_collapsed(&mut self, to: usize, from: Range<usize>) {
+        self.segments.push(Segment {
+            to: to as u32,
+            from: from.start as u32,
+            collapsed: (from.end - from.start).max(1) as u32,
+        });
+    }
+
+    /// The source bytes behind derived byte `pos`.
+    fn source_of(&self, pos: usize) -> Range<usize> {
+        let idx = self.segments.partition_point(|s| s.to as usize <= pos);
+        match idx.checked_sub(1).map(|i| self.segments[i]) {
+            None => pos..pos + 1,
+            Some(seg) if seg.collapsed > 0 => {
+                seg.from as usize..(seg.from + seg.collapsed) as usize
+            }
+            Some(seg) => {
+                let at = seg.from as usize + (pos - seg.to as usize);
+                at..at + 1
+            }
+        }
+    }
+
+    /// The source range that produced `range` of the derived text, widened to whole
+    /// characters of `source`.
+    pub fn source_range(&self, range: Range<usize>, source: &str) -> Range<usize> {
+        let start = floor_char_boundary(
+            source,
+            self.source_of(range.start).start.min(source.len()),
+        );
+        if range.end <= range.start {
+            return start..start;
+        }
+        let last = self.source_of(range.end - 1).end.min(source.len());
+        let end = ceil_char_boundary(source, last);
+        start..end.max(start)
+    }
+
+    /// Number of runs, a measure of how far the derived text strays from its source.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// A derived text and the map back to its source.
+#[derive(Debug, Clone, Default)]
+pub struct Derived {
+    pub text: String,
+    pub map: OffsetMap,
+}
+
+impl Derived {
+    pub fn new() -> Derived {
+        Derived::default()
+    }
+
+    /// The source range behind `range` of this text.
+    pub fn source_range(&self, range: Range<usize>, source: &str) -> Range<usize> {
+        self.map.source_range(range, source)
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.map.clear();
+    }
+}
+
+/// Normalize `source`: NFKC, lower case, Traditional → Simplified, invisible characters removed.
+pub fn normalize(source: &str) -> Derived {
+    let mut out = Derived::new();
+    normalize_into(source, &mut out);
+    out
+}
+
+#[inline]
+fn is_cjk_ideograph(code: u32) -> bool {
+    (0x4E00..=0x9FFF).contains(&code) || (0x3400..=0x4DBF).contains(&code)
+}
+
+/// Characters that render as nothing and only serve to split words: zero-width spaces and
+/// joiners, bidi controls, soft hyphens, variation selectors, Hangul fillers.
+pub fn is_invisible(c: char) -> bool {
+    let code = c as u32;
+    if code < 0xAD {
+        return false;
+    }
+    matches!(
+        code,
+        0xAD | 0x34F
+            | 0x115F
+            | 0x1160
+            | 0x17B4
+            | 0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xE0000..=0xE0FFF
+    ) || c.general_category() == GeneralCategory::Format
+}
+
+/// Reusable-buffer form of [`normalize`].
+pub fn normalize_into(source: &str, out: &mut Derived) {
+    out.clear();
+    out.text.reserve(source.len());
+    let t2s = t2s::table();
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    // Whether the last emitted character was a CJK ideograph: combining marks stacked on an
+    // ideograph carry no meaning and are dropped, a known way to break up words.
+    let mut after_ideograph = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            let mut end = i + 1;
+            while end < bytes.len() && bytes[end] < 0x80 {
+                end += 1;
+            }
+            // A combining mark right after the run composes with its last letter (e + ◌́ → é),
+            // so that letter goes through the slow path with its marks.
+            if end < bytes.len() && end - i >= 1 {
+                let next = source[end..].chars().next().unwrap_or(' ');
+                if canonical_combining_class(next) != 0 {
+                    end -= 1;
+                }
+            }
+            if end > i {
+                out.map.push_identity(out.text.len(), i);
+                // ASCII lower-casing keeps every byte in place.
+                out.text.extend(
+                    bytes[i..end]
+                        .iter()
+                        .map(|&b| char::from(b.to_ascii_lowercase())),
+                );
+                i = end;
+                after_ideograph = false;
+                continue;
+            }
+        }
+        let c = source[i..].chars().next().unwrap_or('\u{FFFD}');
+        let code = c as u32;
+        let width = c.len_utf8();
+        if is_cjk_ideograph(code) {
+            let simplified = t2s.map(c);
+            push_char(out, simplified, i, width);
+            after_ideograph = true;
+            i += width;
+            continue;
+        }
+        if (0xFF01..=0xFF5E).contains(&code) {
+            // Full-width ASCII: NFKC would map it the same way.
+            let ascii = char::from_u32(code - 0xFEE0).unwrap_or(c).to_ascii_lowercase();
+            out.map.push_collapsed(out.text.len(), i..i + width);
+            out.text.push(ascii);
+            after_ideograph = false;
+            i += width;
+            continue;
+        }
+        if code == 0x3000 {
+            out.map.push_collapsed(out.text.len(), i..i + width);
+            out.text.push(' ');
+            after_ideograph = false;
+            i += width;
+            continue;
+        }
+        i = slow_cluster(source, i, out, &mut after_ideograph, t2s);
+    }
+}
+
+#[inline]
+fn push_char(out: &mut Derived, c: char, from: usize, from_width: usize) {
+    if c.len_utf8() == from_width {
+        out.map.push_identity(out.text.len(), from);
+    } else {
+        out.map.push_collapsed(out.text.len(), from..from + from_width);
+    }
+    out.text.push(c);
+}
+
+/// Normalize one cluster (a character and the combining marks after it) starting at `start`;
+/// returns where the next cluster starts.
+fn slow_cluster(
+    source: &str,
+    start: usize,
+    out: &mut Derived,
+    after_ideograph: &mut bool,
+    t2s: &t2s::T2s,
+) -> usize {
+    let mut chars = source[start..].chars();
+    let first = chars.next().unwrap_or('\u{FFFD}');
+    let mut end = start + first.len_utf8();
+    let first_is_mark = canonical_combining_class(first) != 0;
+    for c in chars {
+        if canonical_combining_class(c) == 0 {
+            break;
+        }
+        end += c.len_utf8();
+    }
+    if is_invisible(first) && end == start + first.len_utf8() {
+        return end;
+    }
+    if first_is_mark && *after_ideograph {
+        // Marks stacked on an ideograph: drop them all.
+        return end;
+    }
+    *after_ideograph = false;
+    let cluster = &source[start..end];
+    if end == start + first.len_utf8() && is_stable(first) {
+        out.map.push_identity(out.text.len(), start);
+        out.text.push(first);
+        return end;
+    }
+    let out_start = out.text.len();
+    for c in cluster.nfkc() {
+        if is_invisible(c) {
+            continue;
+        }
+        if c.is_ascii() {
+            out.text.push(c.to_ascii_lowercase());
+            continue;
+        }
+        for lower in c.to_lowercase() {
+            out.text.push(t2s.map(lower));
+        }
+    }
+    let produced = out.text.len() - out_start;
+    if produced == 0 {
+        return end;
+    }
+    if produced == cluster.len() {
+        out.map.push_identity(out_start, start);
+    } else {
+        out.map.push_collapsed(out_start, start..end);
+    }
+    if out.text[out_start..]
+        .chars()
+        .next_back()
+        .is_some_and(|c| is_cjk_ideograph(c as u32))
+    {
+        *after_ideograph = true;
+    }
+    end
+}
+
+/// A character that NFKC, lower-casing and T2S all leave alone (most CJK punctuation).
+#[inline]
+fn is_stable(c: char) -> bool {
+    if unicode_normalization::is_nfkc_quick(std::iter::once(c))
+        != unicode_normalization::IsNormalized::Yes
+    {
+        return false;
+    }
+    let mut lower = c.to_lowercase();
+    lower.next() == Some(c) && lower.next().is_none() && !is_invisible(c)
+}
+
+/// Noise for `skip_noise` rules: whitespace, punctuation, symbols, marks, controls.
+#[inline]
+pub fn is_noise(c: char) -> bool {
+    if c.is_ascii() {
+        return !c.is_ascii_alphanumeric();
+    }
+    if is_cjk_ideograph(c as u32) {
+        return false;
+    }
+    !matches!(
+        c.general_category_group(),
+        GeneralCategoryGroup::Letter | GeneralCategoryGroup::Number
+    )
+}
+
+/// The denoised view of a normalized text: noise characters dropped, with a map back to the
+/// normalized text.
+pub fn denoise_into(normalized: &str, out: &mut Derived) {
+    out.clear();
+    out.text.reserve(normalized.len());
+    let bytes = normalized.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            let mut end = i;
+            while end < bytes.len() && bytes[end] < 0x80 && bytes[end].is_ascii_alphanumeric() {
+                end += 1;
+            }
+            if end > i {
+                out.map.push_identity(out.text.len(), i);
+                out.text.push_str(&normalized[i..end]);
+                i = end;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        let c = normalized[i..].chars().next().unwrap_or(' ');
+        let width = c.len_utf8();
+        if !is_noise(c) {
+            out.map.push_identity(out.text.len(), i);
+            out.text.push(c);
+        }
+        i += width;
+    }
+}
+
+/// The longest run of noise characters inside `text`, for the `max_gap` limit on
+/// `skip_noise` matches.
+pub fn longest_noise_run(text: &str) -> usize {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        if is_noise(c) {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    longest
+}
+
+/// Normalize a rule term the same way as page text (and denoise it when the rule skips noise),
+/// so that terms and text meet in the same form.
+pub fn normalize_term(term: &str, skip_noise: bool) -> String {
+    let normalized = normalize(term.trim());
+    if skip_noise {
+        let mut denoised = Derived::new();
+        denoise_into(&normalized.text, &mut denoised);
+        denoised.text
+    } else {
+        normalized.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quote(source: &str, derived: &Derived, needle: &str) -> String {
+        let at = derived
+            .text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {:?}", derived.text));
+        source[derived.source_range(at..at + needle.len(), source)].to_string()
+    }
+
+    #[test]
+    fn folds_full_width_and_case() {
+        let source = "最新ＡＶ在线 Free VIDEO";
+        let n = normalize(source);
+        assert_eq!(n.text, "最新av在线 free video");
+        assert_eq!(quote(source, &n, "av在线"), "ＡＶ在线");
+        assert_eq!(quote(source, &n, "video"), "VIDEO");
+    }
+
+    #[test]
+    fn folds_traditional_to_simplified() {
+        let source = "歡迎來到網上賭場";
+        let n = normalize(source);
+        assert_eq!(n.text, "欢迎来到网上赌场");
+        assert_eq!(quote(source, &n, "赌场"), "賭場");
+    }
+
+    #[test]
+    fn removes_zero_width_characters_and_quotes_them_back() {
+        let source = "在线赌\u{200B}博\u{FEFF}平台";
+        let n = normalize(source);
+        assert_eq!(n.text, "在线赌博平台");
+        assert_eq!(quote(source, &n, "赌博"), "赌\u{200B}博");
+    }
+
+    #[test]
+    fn removes_bidi_controls_soft_hyphens_and_variation_selectors() {
+        let source = "赌\u{202E}博 ca\u{00AD}sino 色\u{FE0F}情";
+        let n = normalize(source);
+        assert_eq!(n.text, "赌博 casino 色情");
+    }
+
+    #[test]
+    fn nfkc_compatibility_forms() {
+        let n = normalize("Ⓐⓥ ① ｶﾀｶﾅ ㎏ ﬁ");
+        assert_eq!(n.text, "av 1 カタカナ kg fi");
+    }
+
+    #[test]
+    fn composes_combining_marks_after_ascii() {
+        let source = "cafe\u{301} ok";
+        let n = normalize(source);
+        assert_eq!(n.text, "café ok");
+        assert_eq!(quote(source, &n, "café"), "cafe\u{301}");
+    }
+
+    #[test]
+    fn drops_marks_stacked_on_ideographs() {
+        let source = "赌\u{0301}\u{0302}博";
+        assert_eq!(normalize(source).text, "赌博");
+    }
+
+    #[test]
+    fn ascii_and_cjk_text_needs_one_segment() {
+        let n = normalize("Hello 世界、这是一个测试。“ABC”《书》");
+        assert_eq!(n.map.segment_count(), 1);
+    }
+
+    #[test]
+    fn offsets_survive_length_changes_before_the_match() {
+        let source = "ＡＢＣ\u{200B}\u{200B}㎏ 賭博";
+        let n = normalize(source);
+        assert_eq!(quote(source, &n, "赌博"), "賭博");
+        assert_eq!(quote(source, &n, "kg"), "㎏");
+        assert_eq!(quote(source, &n, "g"), "㎏");
+        assert_eq!(quote(source, &n, "abc"), "ＡＢＣ");
+    }
+
+    #[test]
+    fn denoise_skips_spaces_punctuation_and_symbols() {
+        for source in ["赌 博", "赌*博", "赌.博", "赌　博", "赌★博", "赌，博", "赌-_-博"] {
+            let n = normalize(source);
+            let mut d = Derived::new();
+            denoise_into(&n.text, &mut d);
+            assert_eq!(d.text, "赌博", "for {source:?}");
+            let in_norm = d.source_range(0..d.text.len(), &n.text);
+            let in_source = n.source_range(in_norm, source);
+            assert_eq!(&source[in_source], source, "for {source:?}");
+        }
+    }
+
+    #[test]
+    fn denoise_keeps_letters_and_digits() {
+        let mut d = Derived::new();
+        denoise_into("ak-47 突击步枪", &mut d);
+        assert_eq!(d.text, "ak47突击步枪");
+    }
+
+    #[test]
+    fn longest_noise_run_counts_characters() {
+        assert_eq!(longest_noise_run("赌博"), 0);
+        assert_eq!(longest_noise_run("赌 . 博"), 3);
+        assert_eq!(longest_noise_run("赌，博"), 1);
+    }
+
+    #[test]
+    fn term_normalization_matches_text_normalization() {
+        assert_eq!(normalize_term(" 賭 博 ", true), "赌博");
+        assert_eq!(normalize_term("ＡＶ在線", false), "av在线");
+    }
+
+    #[test]
+    fn empty_and_replacement_characters() {
+        assert_eq!(normalize("").text, "");
+        let source = "\u{FFFD}\u{FFFD}赌";
+        let n = normalize(source);
+        assert_eq!(n.text, source);
+        assert_eq!(quote(source, &n, "赌"), "赌");
+    }
+
+    #[test]
+    fn every_mapped_range_is_on_char_boundaries() {
+        let source = "Ａ\u{200B}b̈c賭\u{301}ﬁ ㎏\u{FEFF}ⓐ";
+        let n = normalize(source);
+        let text = &n.text;
+        let boundaries: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+        for (a, &s) in boundaries.iter().enumerate() {
+            for &e in &boundaries[a..] {
+                let r = n.source_range(s..e, source);
+                assert!(source.is_char_boundary(r.start) && source.is_char_boundary(r.end));
+                assert!(r.start <= r.end && r.end <= source.len());
+            }
+        }
+    }
+}

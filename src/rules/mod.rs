@@ -1,1 +1,153 @@
 //! Ruleset files → a compiled ruleset.
+//!
+//! Rulesets are data: TOML files of `[[rule]]` tables (format in `rulesets/README.md`). Loading
+//! validates every file and every rule and reports *every* problem at once, each naming the
+//! file, line and rule, so an operator fixes a broken list in one round. A ruleset that has any
+//! error is never half-loaded.
+//!
+//! Compilation puts all literal terms of all rules into one automaton per text view (plain, or
+//! noise-skipping) and all regexes into one set; [`Ruleset::scan_document`] then scans each zone
+//! once, whatever the number of rules, and evaluates the rules' context conditions
+//! (`near`, `exclude`, `min_hits`) on the hits.
+
+mod bundled;
+pub mod categories;
+mod compile;
+mod eval;
+mod load;
+mod schema;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::extract::ZoneKind;
+use crate::finding::Severity;
+
+pub use compile::Ruleset;
+pub use load::{check, load};
+
+/// Where rules come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleSource {
+    /// The rulesets compiled into the binary from the repository's `rulesets/`.
+    Bundled,
+    /// A ruleset file, or a directory walked for `*.toml` files.
+    Path(PathBuf),
+}
+
+impl fmt::Display for RuleSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleSource::Bundled => f.write_str("the bundled rulesets"),
+            RuleSource::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Warning,
+    Error,
+}
+
+/// One problem in a ruleset, located as precisely as the input allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub level: Level,
+    pub file: String,
+    pub line: Option<usize>,
+    pub rule: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        let level = match self.level {
+            Level::Warning => "warning",
+            Level::Error => "error",
+        };
+        write!(f, ": {level}")?;
+        if let Some(rule) = &self.rule {
+            write!(f, ": rule `{rule}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Where a rule was defined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+}
+
+/// Terms that must (`near`) or must not (`exclude_near`) occur close to a hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Context {
+    pub terms: Vec<String>,
+    /// Characters between the hit and the context term, in the normalized text.
+    pub within: u32,
+}
+
+/// An example that a rule must (or must not) hit, in the zone it is checked in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Example {
+    pub zone: ZoneKind,
+    pub text: String,
+    pub line: usize,
+}
+
+/// A validated rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rule {
+    pub id: String,
+    pub category: String,
+    pub clause: String,
+    pub severity: Severity,
+    pub description: String,
+    /// The literal terms as written (from `terms` and `terms_file`).
+    pub terms: Vec<String>,
+    pub regex: Vec<String>,
+    pub zones: Vec<ZoneKind>,
+    pub near: Option<Context>,
+    pub min_hits: u32,
+    /// Contexts that cancel a hit they contain (路口交通 cancels 口交).
+    pub exclude: Vec<String>,
+    pub exclude_near: Option<Context>,
+    pub skip_noise: bool,
+    pub max_gap: u32,
+    pub word_boundary: bool,
+    pub examples_match: Vec<Example>,
+    pub examples_no_match: Vec<Example>,
+    pub location: Location,
+}
+
+impl Rule {
+    pub(crate) fn zone_mask(&self) -> u16 {
+        self.zones.iter().fold(0, |m, z| m | z.bit())
+    }
+}
+
+/// Zones a rule applies to when it names none: the places a visitor reads text. Links,
+/// scripts and the other structural zones are opted into by rules written for them, so that
+/// anchor text already present in `text` is not reported twice.
+pub const DEFAULT_ZONES: [ZoneKind; 6] = [
+    ZoneKind::Text,
+    ZoneKind::Title,
+    ZoneKind::Meta,
+    ZoneKind::Attr,
+    ZoneKind::HiddenText,
+    ZoneKind::Plain,
+];
+
+/// Default for `max_gap`: how many noise characters a `skip_noise` rule skips between two
+/// characters of a term. Evasion inserts one or two; a larger gap starts joining words of
+/// different sentences.
+pub const DEFAULT_MAX_GAP: u32 = 3;

@@ -1,0 +1,207 @@
+//! Validated rules → one automaton per text view and one regex set.
+
+use std::collections::HashMap;
+
+use super::{Diagnostic, Level, Rule};
+use crate::matcher::{LiteralMatcher, RegexMatcher};
+use crate::normalize::normalize_term;
+
+/// What a literal pattern means to one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Role {
+    /// A term the rule reports.
+    Primary,
+    /// A context term that must occur near a primary hit.
+    Near,
+    /// A context that cancels a primary hit it contains.
+    Exclude,
+    /// A context term that cancels primary hits near it.
+    ExcludeNear,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct PatternUse {
+    pub rule: u32,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PatternInfo {
+    /// Range into `View::uses`.
+    pub uses_start: u32,
+    pub uses_end: u32,
+    /// The pattern starts (ends) with an ASCII letter or digit, so a word boundary matters.
+    pub alnum_start: bool,
+    pub alnum_end: bool,
+}
+
+/// Which text a pattern is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ViewKind {
+    /// The normalized zone text.
+    Plain = 0,
+    /// The normalized text with noise characters dropped, for `skip_noise` rules.
+    Denoised = 1,
+}
+
+/// All patterns matched against one view.
+pub(crate) struct View {
+    pub matcher: LiteralMatcher,
+    pub patterns: Vec<PatternInfo>,
+    pub uses: Vec<PatternUse>,
+}
+
+/// A compiled ruleset: scan documents with [`Ruleset::scan_document`].
+pub struct Ruleset {
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) rule_zone_masks: Vec<u16>,
+    pub(crate) views: [Option<View>; 2],
+    pub(crate) regex: RegexMatcher,
+    /// The rule of each regex, by regex index.
+    pub(crate) regex_rules: Vec<u32>,
+    /// Every zone some rule applies to.
+    pub(crate) zone_mask: u16,
+}
+
+impl Ruleset {
+    /// Compile validated rules. Errors here are limits of the automaton, not of the rules.
+    pub fn compile(rules: Vec<Rule>) -> Result<Ruleset, Vec<Diagnostic>> {
+        let mut tables: [HashMap<String, Vec<PatternUse>>; 2] = [HashMap::new(), HashMap::new()];
+        let mut regex_patterns = Vec::new();
+        let mut regex_rules = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            let view = if rule.skip_noise {
+                ViewKind::Denoised
+            } else {
+                ViewKind::Plain
+            } as usize;
+            let rule_index = index as u32;
+            let mut add = |term: &str, role: Role| {
+                let key = normalize_term(term, rule.skip_noise);
+                if key.is_empty() {
+                    return;
+                }
+                let uses = tables[view].entry(key).or_default();
+                let new_use = PatternUse {
+                    rule: rule_index,
+                    role,
+                };
+                if !uses.contains(&new_use) {
+                    uses.push(new_use);
+                }
+            };
+            for term in &rule.terms {
+                add(term, Role::Primary);
+            }
+            for term in rule.near.iter().flat_map(|n| &n.terms) {
+                add(term, Role::Near);
+            }
+            for term in &rule.exclude {
+                add(term, Role::Exclude);
+            }
+            for term in rule.exclude_near.iter().flat_map(|n| &n.terms) {
+                add(term, Role::ExcludeNear);
+            }
+            for pattern in &rule.regex {
+                regex_patterns.push(pattern.clone());
+                regex_rules.push(rule_index);
+            }
+        }
+        let mut errors = Vec::new();
+        let mut views: [Option<View>; 2] = [None, None];
+        for (slot, table) in views.iter_mut().zip(tables) {
+            if table.is_empty() {
+                continue;
+            }
+            match build_view(table) {
+                Ok(view) => *slot = Some(view),
+                Err(message) => errors.push(compile_error(message)),
+            }
+        }
+        let regex = match RegexMatcher::new(&regex_patterns) {
+            Ok(regex) => regex,
+            Err(e) => {
+                errors.push(compile_error(e.to_string()));
+                RegexMatcher::new::<&str>(&[]).expect("an empty regex set always builds")
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let rule_zone_masks: Vec<u16> = rules.iter().map(Rule::zone_mask).collect();
+        let zone_mask = rule_zone_masks.iter().fold(0, |a, b| a | b);
+        Ok(Ruleset {
+            rules,
+            rule_zone_masks,
+            views,
+            regex,
+            regex_rules,
+            zone_mask,
+        })
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// Distinct literal patterns across both views.
+    pub fn pattern_count(&self) -> usize {
+        self.views
+            .iter()
+            .flatten()
+            .map(|v| v.patterns.len())
+            .sum()
+    }
+
+    pub fn regex_count(&self) -> usize {
+        self.regex_rules.len()
+    }
+
+    /// Heap memory of the automata.
+    pub fn automaton_bytes(&self) -> usize {
+        use crate::matcher::Matcher;
+        self.views
+            .iter()
+            .flatten()
+            .map(|v| v.matcher.heap_bytes())
+            .sum()
+    }
+}
+
+fn compile_error(message: String) -> Diagnostic {
+    Diagnostic {
+        level: Level::Error,
+        file: "<compiled ruleset>".into(),
+        line: None,
+        rule: None,
+        message,
+    }
+}
+
+fn build_view(table: HashMap<String, Vec<PatternUse>>) -> Result<View, String> {
+    let mut entries: Vec<(String, Vec<PatternUse>)> = table.into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut patterns = Vec::with_capacity(entries.len());
+    let mut uses = Vec::new();
+    for (text, pattern_uses) in &entries {
+        let start = uses.len() as u32;
+        uses.extend_from_slice(pattern_uses);
+        patterns.push(PatternInfo {
+            uses_start: start,
+            uses_end: uses.len() as u32,
+            alnum_start: text.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric),
+            alnum_end: text.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric),
+        });
+    }
+    let texts: Vec<&str> = entries.iter().map(|(t, _)| t.as_str()).collect();
+    let matcher = LiteralMatcher::new(&texts).map_err(|e| e.to_string())?;
+    Ok(View {
+        matcher,
+        patterns,
+        uses,
+    })
+}

@@ -1,0 +1,362 @@
+//! Scanning a document with a compiled ruleset: one automaton pass per zone and view, then
+//! each rule's context conditions on the hits it received.
+
+use std::collections::HashMap;
+
+use super::compile::{PatternInfo, Role, View, ViewKind};
+use super::{Diagnostic, Level, Rule, Ruleset};
+use crate::extract::{Document, ZoneKind};
+use crate::finding::{Finding, snippet};
+use crate::matcher::Matcher;
+use crate::normalize::{Derived, denoise_into, longest_noise_run, normalize_into};
+
+/// Characters of context either side of a match in a finding's snippet.
+const SNIPPET_CONTEXT: usize = 30;
+
+/// One pattern occurrence for one rule, in normalized coordinates of its zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Hit {
+    rule: u32,
+    zone: u32,
+    role: Role,
+    start: u32,
+    end: u32,
+}
+
+impl Ruleset {
+    /// Every finding of every rule on an extracted document.
+    pub fn scan_document(&self, document: &Document, target: &str) -> Vec<Finding> {
+        let zones: Vec<(ZoneKind, &str)> = document
+            .zones
+            .iter()
+            .map(|z| (z.kind, z.text.as_str()))
+            .collect();
+        self.scan_zones(&zones, target)
+    }
+
+    /// Findings for a single piece of text placed in `zone`.
+    pub fn scan_text(&self, zone: ZoneKind, text: &str, target: &str) -> Vec<Finding> {
+        self.scan_zones(&[(zone, text)], target)
+    }
+
+    /// Findings for a list of `(zone, original text)`.
+    pub fn scan_zones(&self, zones: &[(ZoneKind, &str)], target: &str) -> Vec<Finding> {
+        let mut hits = Vec::new();
+        let mut normalized: Vec<Derived> = Vec::with_capacity(zones.len());
+        let mut denoised = Derived::new();
+        for (zone_index, &(kind, text)) in zones.iter().enumerate() {
+            let mut norm = Derived::new();
+            if self.zone_mask & kind.bit() != 0 {
+                normalize_into(text, &mut norm);
+                self.collect_hits(zone_index as u32, kind, &norm, &mut denoised, &mut hits);
+            }
+            normalized.push(norm);
+        }
+        let mut findings = self.evaluate(&mut hits, zones, &normalized, target);
+        findings.sort_by(|a, b| {
+            (a.zone, a.offset, &a.rule).cmp(&(b.zone, b.offset, &b.rule))
+        });
+        findings
+    }
+
+    fn collect_hits(
+        &self,
+        zone: u32,
+        kind: ZoneKind,
+        norm: &Derived,
+        denoised: &mut Derived,
+        hits: &mut Vec<Hit>,
+    ) {
+        let text = norm.text.as_str();
+        if let Some(view) = &self.views[ViewKind::Plain as usize] {
+            view.matcher.find_overlapping(text, &mut |pattern, start, end| {
+                self.push_pattern_hits(view, pattern, start, end, zone, kind, text, false, hits);
+            });
+        }
+        if let Some(view) = &self.views[ViewKind::Denoised as usize] {
+            denoise_into(text, denoised);
+            let den = &*denoised;
+            view.matcher.find_overlapping(&den.text, &mut |pattern, start, end| {
+                let range = den.source_range(start..end, text);
+                self.push_pattern_hits(
+                    view, pattern, range.start, range.end, zone, kind, text, true, hits,
+                );
+            });
+        }
+        if !self.regex.is_empty() {
+            self.regex.find_overlapping(text, &mut |index, start, end| {
+                let rule = self.regex_rules[index as usize];
+                if self.rule_zone_masks[rule as usize] & kind.bit() != 0 {
+                    hits.push(Hit {
+                        rule,
+                        zone,
+                        role: Role::Primary,
+                        start: start as u32,
+                        end: end as u32,
+                    });
+                }
+            });
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn push_pattern_hits(
+        &self,
+        view: &View,
+        pattern: u32,
+        start: usize,
+        end: usize,
+        zone: u32,
+        kind: ZoneKind,
+        text: &str,
+        skipped_noise: bool,
+        hits: &mut Vec<Hit>,
+    ) {
+        let info = view.patterns[pattern as usize];
+        let mut gap: Option<usize> = None;
+        for pattern_use in &view.uses[info.uses_start as usize..info.uses_end as usize] {
+            let rule_index = pattern_use.rule as usize;
+            if self.rule_zone_masks[rule_index] & kind.bit() == 0 {
+                continue;
+            }
+            let rule = &self.rules[rule_index];
+            if rule.word_boundary && !on_word_boundaries(text, start, end, &info) {
+                continue;
+            }
+            if skipped_noise {
+                let gap = *gap.get_or_insert_with(|| longest_noise_run(&text[start..end]));
+                if gap > rule.max_gap as usize {
+                    continue;
+                }
+            }
+            hits.push(Hit {
+                rule: pattern_use.rule,
+                zone,
+                role: pattern_use.role,
+                start: start as u32,
+                end: end as u32,
+            });
+        }
+    }
+
+    fn evaluate(
+        &self,
+        hits: &mut [Hit],
+        zones: &[(ZoneKind, &str)],
+        normalized: &[Derived],
+        target: &str,
+    ) -> Vec<Finding> {
+        hits.sort_unstable();
+        let mut findings = Vec::new();
+        for group in hits.chunk_by(|a, b| a.rule == b.rule) {
+            let rule = &self.rules[group[0].rule as usize];
+            let of_role = |role: Role| -> Vec<Hit> {
+                let mut v: Vec<Hit> = group.iter().filter(|h| h.role == role).copied().collect();
+                v.dedup_by(|a, b| a.zone == b.zone && a.start == b.start && a.end == b.end);
+                v
+            };
+            let primaries = of_role(Role::Primary);
+            if primaries.is_empty() {
+                continue;
+            }
+            let near = ContextHits::new(of_role(Role::Near));
+            let exclude = ContextHits::new(of_role(Role::Exclude));
+            let exclude_near = ContextHits::new(of_role(Role::ExcludeNear));
+            let text_of = |h: &Hit| normalized[h.zone as usize].text.as_str();
+            let mut kept: Vec<Hit> = primaries
+                .iter()
+                .filter(|p| {
+                    let text = text_of(p);
+                    if exclude.any_covering(p) {
+                        return false;
+                    }
+                    if let Some(context) = &rule.exclude_near {
+                        if exclude_near.any_within(p, context.within, text) {
+                            return false;
+                        }
+                    }
+                    match &rule.near {
+                        Some(context) => near.any_within(p, context.within, text),
+                        None => true,
+                    }
+                })
+                .copied()
+                .collect();
+            drop_contained(&mut kept);
+            if (kept.len() as u64) < u64::from(rule.min_hits) {
+                continue;
+            }
+            aggregate(rule, &kept, zones, normalized, target, &mut findings);
+        }
+        findings
+    }
+
+    /// Run every rule's examples through the whole ruleset: each `examples.match` must produce
+    /// a finding of its rule and each `examples.no_match` must not.
+    pub fn run_examples(&self) -> Vec<Diagnostic> {
+        let mut diagnostics = Vec::new();
+        for rule in &self.rules {
+            let cases = rule
+                .examples_match
+                .iter()
+                .map(|e| (e, true))
+                .chain(rule.examples_no_match.iter().map(|e| (e, false)));
+            for (example, should_match) in cases {
+                let mut report = |message: String| {
+                    diagnostics.push(Diagnostic {
+                        level: Level::Error,
+                        file: rule.location.file.clone(),
+                        line: Some(example.line),
+                        rule: Some(rule.id.clone()),
+                        message,
+                    })
+                };
+                if !rule.zones.contains(&example.zone) {
+                    report(format!(
+                        "example is in zone `{}`, which the rule does not apply to",
+                        example.zone.as_str()
+                    ));
+                    continue;
+                }
+                let findings = self.scan_text(example.zone, &example.text, "<example>");
+                let own: Vec<&Finding> = findings.iter().filter(|f| f.rule == rule.id).collect();
+                match (should_match, own.first()) {
+                    (true, None) => report(format!("match example does not match: {:?}", example.text)),
+                    (false, Some(f)) => report(format!(
+                        "no_match example matches {:?}: {:?}",
+                        f.matched, example.text
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        diagnostics
+    }
+}
+
+#[inline]
+fn on_word_boundaries(text: &str, start: usize, end: usize, info: &PatternInfo) -> bool {
+    let bytes = text.as_bytes();
+    if info.alnum_start && start > 0 && bytes[start - 1].is_ascii_alphanumeric() {
+        return false;
+    }
+    if info.alnum_end && end < bytes.len() && bytes[end].is_ascii_alphanumeric() {
+        return false;
+    }
+    true
+}
+
+/// Characters between two hits of the same zone; 0 when they overlap.
+fn char_distance(a: &Hit, b: &Hit, text: &str) -> usize {
+    let (first_end, second_start) = if a.start <= b.start {
+        (a.end, b.start)
+    } else {
+        (b.end, a.start)
+    };
+    if second_start <= first_end {
+        return 0;
+    }
+    text.get(first_end as usize..second_start as usize)
+        .map_or(usize::MAX, |between| between.chars().count())
+}
+
+/// Context hits of one role for one rule, sorted by (zone, start, end), with range queries
+/// that stay fast when a hostile page repeats a term thousands of times.
+struct ContextHits {
+    hits: Vec<Hit>,
+    longest: u32,
+}
+
+impl ContextHits {
+    fn new(hits: Vec<Hit>) -> ContextHits {
+        let longest = hits.iter().map(|h| h.end - h.start).max().unwrap_or(0);
+        ContextHits { hits, longest }
+    }
+
+    /// Hits in `hit`'s zone that start within `start_min..=start_max`.
+    fn starting_between(&self, zone: u32, start_min: u32, start_max: u32) -> &[Hit] {
+        let lo = self
+            .hits
+            .partition_point(|c| (c.zone, c.start) < (zone, start_min));
+        let hi = self
+            .hits
+            .partition_point(|c| (c.zone, c.start) <= (zone, start_max));
+        &self.hits[lo..hi.max(lo)]
+    }
+
+    /// Whether a context hit contains `hit`.
+    fn any_covering(&self, hit: &Hit) -> bool {
+        let start_min = hit.end.saturating_sub(self.longest);
+        self.starting_between(hit.zone, start_min, hit.start)
+            .iter()
+            .any(|c| c.end >= hit.end)
+    }
+
+    /// Whether a context hit lies within `within` characters of `hit`.
+    fn any_within(&self, hit: &Hit, within: u32, text: &str) -> bool {
+        if self.hits.is_empty() {
+            return false;
+        }
+        // A character is at most 4 bytes, so this byte reach bounds the candidates.
+        let reach = within.saturating_mul(4);
+        let start_min = hit.start.saturating_sub(reach.saturating_add(self.longest));
+        let start_max = hit.end.saturating_add(reach);
+        self.starting_between(hit.zone, start_min, start_max)
+            .iter()
+            .any(|c| char_distance(c, hit, text) <= within as usize)
+    }
+}
+
+/// Drop hits inside a longer hit of the same rule in the same zone: 网上赌博 and 赌博 in one
+/// rule are one finding.
+fn drop_contained(hits: &mut Vec<Hit>) {
+    // Longest first among equal starts, so a contained hit always comes after its container.
+    hits.sort_unstable_by_key(|h| (h.zone, h.start, std::cmp::Reverse(h.end)));
+    let mut reach: Option<(u32, u32)> = None;
+    hits.retain(|h| {
+        let contained = matches!(reach, Some((zone, end)) if zone == h.zone && h.end <= end);
+        match reach {
+            Some((zone, end)) if zone == h.zone && end >= h.end => {}
+            _ => reach = Some((h.zone, h.end)),
+        }
+        !contained
+    });
+}
+
+fn aggregate(
+    rule: &Rule,
+    kept: &[Hit],
+    zones: &[(ZoneKind, &str)],
+    normalized: &[Derived],
+    target: &str,
+    findings: &mut Vec<Finding>,
+) {
+    let mut seen: HashMap<(u32, &str), usize> = HashMap::new();
+    for hit in kept {
+        let (kind, original) = zones[hit.zone as usize];
+        let norm = &normalized[hit.zone as usize];
+        let matched_normalized = &norm.text[hit.start as usize..hit.end as usize];
+        if let Some(&index) = seen.get(&(hit.zone, matched_normalized)) {
+            findings[index].count += 1;
+            continue;
+        }
+        seen.insert((hit.zone, matched_normalized), findings.len());
+        let range = norm.source_range(hit.start as usize..hit.end as usize, original);
+        findings.push(Finding {
+            record_type: Finding::RECORD_TYPE,
+            rule: rule.id.clone(),
+            category: rule.category.clone(),
+            clause: rule.clause.clone(),
+            severity: rule.severity,
+            description: rule.description.clone(),
+            target: target.to_string(),
+            zone: kind,
+            matched: original[range.clone()].to_string(),
+            normalized: matched_normalized.to_string(),
+            snippet: snippet(original, range.clone(), SNIPPET_CONTEXT),
+            offset: range.start,
+            count: 1,
+        });
+    }
+}

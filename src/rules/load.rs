@@ -1,0 +1,689 @@
+//! Reading ruleset files and validating them into [`Rule`]s, collecting every problem.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::schema::{OneOrMany, RawContext, RawDefaults, RawExample, RawMeta, RawRule};
+use super::{
+    Context, DEFAULT_MAX_GAP, DEFAULT_ZONES, Diagnostic, Example, Level, Location, Rule,
+    RuleSource, Ruleset, bundled, categories,
+};
+use crate::extract::ZoneKind;
+use crate::finding::Severity;
+use crate::normalize::normalize_term;
+
+/// Load, validate and compile rules. On any error, every diagnostic (errors and warnings) is
+/// returned and no ruleset is built; on success, the warnings come with the ruleset.
+pub fn load(sources: &[RuleSource]) -> Result<(Ruleset, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut diagnostics = Vec::new();
+    let rules = read_sources(sources, &mut diagnostics);
+    diagnostics.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    if diagnostics.iter().any(|d| d.level == Level::Error) {
+        return Err(diagnostics);
+    }
+    match Ruleset::compile(rules) {
+        Ok(ruleset) => Ok((ruleset, diagnostics)),
+        Err(mut errors) => {
+            diagnostics.append(&mut errors);
+            Err(diagnostics)
+        }
+    }
+}
+
+/// Everything `load` checks, plus every rule's examples. Returns all diagnostics, sorted by
+/// file and line; the rules are usable when none is an error.
+pub fn check(sources: &[RuleSource]) -> (Option<Ruleset>, Vec<Diagnostic>) {
+    match load(sources) {
+        Err(diagnostics) => (None, diagnostics),
+        Ok((ruleset, mut diagnostics)) => {
+            diagnostics.extend(ruleset.run_examples());
+            diagnostics.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            (Some(ruleset), diagnostics)
+        }
+    }
+}
+
+/// A ruleset file's text and where its relative paths resolve.
+struct SourceFile {
+    display: String,
+    origin: Origin,
+    text: String,
+}
+
+enum Origin {
+    /// The directory the file is in.
+    Disk(PathBuf),
+    /// The file's directory inside the bundled tree ("" for the top).
+    Bundled(String),
+}
+
+fn read_sources(sources: &[RuleSource], diagnostics: &mut Vec<Diagnostic>) -> Vec<Rule> {
+    let mut files = Vec::new();
+    for source in sources {
+        collect_files(source, &mut files, diagnostics);
+    }
+    let mut rules = Vec::new();
+    let mut seen: HashMap<String, Location> = HashMap::new();
+    for file in &files {
+        rules.extend(parse_file(file, diagnostics, &mut seen));
+    }
+    if files.is_empty() && diagnostics.is_empty() {
+        diagnostics.push(Diagnostic {
+            level: Level::Error,
+            file: sources
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            line: None,
+            rule: None,
+            message: "no ruleset files (*.toml) found".into(),
+        });
+    }
+    rules
+}
+
+fn file_error(file: &str, message: String) -> Diagnostic {
+    Diagnostic {
+        level: Level::Error,
+        file: file.to_string(),
+        line: None,
+        rule: None,
+        message,
+    }
+}
+
+fn collect_files(
+    source: &RuleSource,
+    files: &mut Vec<SourceFile>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    match source {
+        RuleSource::Bundled => {
+            for (name, bytes) in bundled::FILES {
+                if !name.ends_with(".toml") {
+                    continue;
+                }
+                let display = format!("<bundled>/rulesets/{name}");
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => files.push(SourceFile {
+                        display,
+                        origin: Origin::Bundled(parent_of(name)),
+                        text: text.to_string(),
+                    }),
+                    Err(e) => diagnostics.push(file_error(&display, format!("not UTF-8: {e}"))),
+                }
+            }
+        }
+        RuleSource::Path(path) => {
+            let meta = match std::fs::metadata(path) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    diagnostics.push(file_error(&path.display().to_string(), e.to_string()));
+                    return;
+                }
+            };
+            let mut paths = Vec::new();
+            if meta.is_dir() {
+                for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+                    match entry {
+                        Ok(entry)
+                            if entry.file_type().is_file()
+                                && entry.path().extension().is_some_and(|e| e == "toml") =>
+                        {
+                            paths.push(entry.into_path());
+                        }
+                        Ok(_) => {}
+                        Err(e) => diagnostics.push(file_error(
+                            &e.path().unwrap_or(path).display().to_string(),
+                            e.to_string(),
+                        )),
+                    }
+                }
+            } else {
+                paths.push(path.clone());
+            }
+            for path in paths {
+                let display = path.display().to_string();
+                match std::fs::read(&path) {
+                    Ok(bytes) => match String::from_utf8(bytes) {
+                        Ok(text) => files.push(SourceFile {
+                            display,
+                            origin: Origin::Disk(
+                                path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                            ),
+                            text,
+                        }),
+                        Err(e) => diagnostics.push(file_error(&display, format!("not UTF-8: {e}"))),
+                    },
+                    Err(e) => diagnostics.push(file_error(&display, e.to_string())),
+                }
+            }
+        }
+    }
+}
+
+fn parent_of(name: &str) -> String {
+    match name.rfind('/') {
+        Some(i) => name[..i].to_string(),
+        None => String::new(),
+    }
+}
+
+/// Line numbers for byte offsets of one file.
+struct Lines {
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    fn new(text: &str) -> Lines {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        Lines { starts }
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset).max(1)
+    }
+}
+
+/// Validation state for one file.
+struct FileCx<'a> {
+    file: &'a SourceFile,
+    lines: Lines,
+    diagnostics: &'a mut Vec<Diagnostic>,
+    defaults: RawDefaults,
+}
+
+impl FileCx<'_> {
+    fn report(&mut self, level: Level, span: Option<std::ops::Range<usize>>, rule: Option<&str>, message: String) {
+        self.diagnostics.push(Diagnostic {
+            level,
+            file: self.file.display.clone(),
+            line: span.map(|s| self.lines.line_of(s.start)),
+            rule: rule.map(str::to_string),
+            message,
+        });
+    }
+
+    fn error_at(&mut self, span: std::ops::Range<usize>, rule: Option<&str>, message: String) {
+        self.report(Level::Error, Some(span), rule, message);
+    }
+
+    fn toml_error(&mut self, error: toml::de::Error, rule: Option<&str>, fallback: std::ops::Range<usize>) {
+        let span = error.span().unwrap_or(fallback);
+        let message = error.message().trim().to_string();
+        self.error_at(span, rule, message);
+    }
+}
+
+/// Rule ids seen so far, across files, with where each was first defined.
+type SeenIds = HashMap<String, Location>;
+
+fn parse_file(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>, seen: &mut SeenIds) -> Vec<Rule> {
+    let mut cx = FileCx {
+        file,
+        lines: Lines::new(&file.text),
+        diagnostics,
+        defaults: RawDefaults::default(),
+    };
+    let (document, errors) = DeTable::parse_recoverable(&file.text);
+    if !errors.is_empty() {
+        for error in errors {
+            cx.toml_error(error, None, 0..0);
+        }
+        return Vec::new();
+    }
+    let document = document.into_inner();
+    let mut raw_rules: Vec<Spanned<DeValue<'_>>> = Vec::new();
+    for (key, value) in document {
+        let span = key.span();
+        match key.get_ref().as_ref() {
+            "ruleset" => {
+                if let Err(e) = RawMeta::deserialize_from(value) {
+                    cx.toml_error(e, None, span);
+                }
+            }
+            "defaults" => match RawDefaults::deserialize_from(value) {
+                Ok(defaults) => cx.defaults = defaults,
+                Err(e) => cx.toml_error(e, None, span),
+            },
+            "rule" => match value.into_inner() {
+                DeValue::Array(items) => raw_rules.extend(items.iter().cloned()),
+                _ => cx.error_at(span, None, "`rule` must be an array of tables: write [[rule]]".into()),
+            },
+            other => cx.error_at(
+                span,
+                None,
+                format!("unknown key `{other}`, expected `ruleset`, `defaults` or `rule`"),
+            ),
+        }
+    }
+    let default_severity = validate_default_severity(&mut cx);
+    let default_zones = cx.defaults.zones.take().and_then(|z| validate_zones(&mut cx, z, None));
+    let mut rules = Vec::new();
+    for item in raw_rules {
+        let span = item.span();
+        let id_hint = rule_id_hint(&item);
+        if let Some(id) = &id_hint {
+            let here = Location {
+                file: file.display.clone(),
+                line: cx.lines.line_of(span.start),
+            };
+            if let Some(first) = seen.get(id) {
+                let message = format!(
+                    "duplicate rule id, first defined at {}:{}",
+                    first.file, first.line
+                );
+                cx.error_at(span.clone(), Some(id), message);
+                continue;
+            }
+            seen.insert(id.clone(), here);
+        }
+        match RawRule::deserialize_from(item) {
+            Ok(raw) => {
+                if let Some(rule) = validate_rule(&mut cx, raw, span, default_severity, &default_zones) {
+                    rules.push(rule);
+                }
+            }
+            Err(e) => cx.toml_error(e, id_hint.as_deref(), span),
+        }
+    }
+    rules
+}
+
+/// The id of a rule that failed to deserialize, to name it in the error.
+fn rule_id_hint(item: &Spanned<DeValue<'_>>) -> Option<String> {
+    match item.get_ref() {
+        DeValue::Table(table) => table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == "id")
+            .and_then(|(_, v)| v.get_ref().as_str().map(str::to_string)),
+        _ => None,
+    }
+}
+
+trait FromSpannedValue: Sized {
+    fn deserialize_from(value: Spanned<DeValue<'_>>) -> Result<Self, toml::de::Error>;
+}
+
+impl<T: serde::de::DeserializeOwned> FromSpannedValue for T {
+    fn deserialize_from(value: Spanned<DeValue<'_>>) -> Result<T, toml::de::Error> {
+        T::deserialize(ValueDeserializer::from(value))
+    }
+}
+
+fn validate_default_severity(cx: &mut FileCx<'_>) -> Option<Severity> {
+    let raw = cx.defaults.severity.take()?;
+    match raw.get_ref().parse() {
+        Ok(s) => Some(s),
+        Err(message) => {
+            cx.error_at(raw.span(), None, message);
+            None
+        }
+    }
+}
+
+fn validate_zones(
+    cx: &mut FileCx<'_>,
+    zones: Spanned<Vec<Spanned<String>>>,
+    rule: Option<&str>,
+) -> Option<Vec<ZoneKind>> {
+    let span = zones.span();
+    let mut out = Vec::new();
+    let mut ok = true;
+    for zone in zones.into_inner() {
+        match ZoneKind::parse(zone.get_ref()) {
+            Some(z) if !out.contains(&z) => out.push(z),
+            Some(_) => {}
+            None => {
+                ok = false;
+                let names: Vec<&str> = ZoneKind::ALL.iter().map(|z| z.as_str()).collect();
+                cx.error_at(
+                    zone.span(),
+                    rule,
+                    format!("unknown zone `{}` (zones: {})", zone.get_ref(), names.join(", ")),
+                );
+            }
+        }
+    }
+    if ok && out.is_empty() {
+        cx.error_at(span, rule, "`zones` is empty: the rule would never apply".into());
+        return None;
+    }
+    ok.then_some(out)
+}
+
+fn is_valid_rule_id(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('.').collect();
+    parts.len() >= 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+}
+
+fn validate_rule(
+    cx: &mut FileCx<'_>,
+    raw: RawRule,
+    span: std::ops::Range<usize>,
+    default_severity: Option<Severity>,
+    default_zones: &Option<Vec<ZoneKind>>,
+) -> Option<Rule> {
+    let errors_before = error_count(cx);
+    let id = raw.id.get_ref().clone();
+    let rule = Some(id.as_str());
+    if !is_valid_rule_id(&id) {
+        cx.error_at(
+            raw.id.span(),
+            rule,
+            "rule ids are dotted lower-case words, like `gambling.casino_terms`".into(),
+        );
+    }
+    let category = raw.category.get_ref().clone();
+    if categories::find(&category).is_none() {
+        let known: Vec<&str> = categories::CATEGORIES.iter().map(|c| c.id).collect();
+        cx.error_at(
+            raw.category.span(),
+            rule,
+            format!("unknown category `{category}` (categories: {})", known.join(", ")),
+        );
+    }
+    let clause = raw.clause.get_ref().trim().to_string();
+    if !categories::is_valid_clause(&clause) {
+        cx.error_at(
+            raw.clause.span(),
+            rule,
+            format!("clause `{clause}` is not a clause reference like `§2(7)` or `§3`"),
+        );
+    }
+    let severity = match &raw.severity {
+        Some(s) => match s.get_ref().parse::<Severity>() {
+            Ok(s) => Some(s),
+            Err(message) => {
+                cx.error_at(s.span(), rule, message);
+                None
+            }
+        },
+        None => default_severity.or_else(|| {
+            cx.error_at(span.clone(), rule, "missing `severity` (and no [defaults] severity)".into());
+            None
+        }),
+    };
+    if raw.description.get_ref().trim().is_empty() {
+        cx.error_at(raw.description.span(), rule, "`description` is empty".into());
+    }
+    let zones = match raw.zones {
+        Some(z) => validate_zones(cx, z, rule),
+        None => Some(default_zones.clone().unwrap_or_else(|| DEFAULT_ZONES.to_vec())),
+    };
+    let skip_noise = raw.skip_noise.or(cx.defaults.skip_noise).unwrap_or(false);
+
+    let mut terms = Vec::new();
+    collect_terms(cx, rule, raw.terms, skip_noise, &mut terms);
+    for file in raw.terms_file.map(OneOrMany::into_vec).unwrap_or_default() {
+        load_terms_file(cx, rule, &file, skip_noise, &mut terms);
+    }
+    let mut regex = Vec::new();
+    for pattern in raw.regex.map(OneOrMany::into_vec).unwrap_or_default() {
+        match crate::matcher::compile_regex(pattern.get_ref()) {
+            Ok(_) => regex.push(pattern.into_inner()),
+            Err(message) => cx.error_at(pattern.span(), rule, format!("bad regex: {message}")),
+        }
+    }
+    if terms.is_empty() && regex.is_empty() && error_count(cx) == errors_before {
+        cx.error_at(
+            span.clone(),
+            rule,
+            "the rule has no `terms`, `terms_file` or `regex`: it can never match".into(),
+        );
+    }
+    let near = raw.near.map(|n| validate_context(cx, rule, n, skip_noise, "near"));
+    let exclude_near = raw
+        .exclude_near
+        .map(|n| validate_context(cx, rule, n, skip_noise, "exclude_near"));
+    let mut exclude = Vec::new();
+    collect_terms(cx, rule, raw.exclude, skip_noise, &mut exclude);
+    let min_hits = match raw.min_hits {
+        Some(m) if *m.get_ref() == 0 => {
+            cx.error_at(m.span(), rule, "`min_hits` must be at least 1".into());
+            1
+        }
+        Some(m) => m.into_inner(),
+        None => 1,
+    };
+
+    let zones = zones.unwrap_or_default();
+    let default_zone = zones.first().copied().unwrap_or(ZoneKind::Text);
+    let (mut examples_match, mut examples_no_match) = (Vec::new(), Vec::new());
+    if let Some(examples) = raw.examples {
+        for (list, out) in [
+            (examples.matches, &mut examples_match),
+            (examples.no_match, &mut examples_no_match),
+        ] {
+            for example in list {
+                let line = cx.lines.line_of(example.span().start);
+                let (zone, text) = match example.into_inner() {
+                    RawExample::Text(text) => (default_zone, text),
+                    RawExample::Zoned(z) => match ZoneKind::parse(&z.zone) {
+                        Some(zone) => (zone, z.text),
+                        None => {
+                            cx.report(
+                                Level::Error,
+                                Some(cx.lines.starts[line - 1]..cx.lines.starts[line - 1]),
+                                rule,
+                                format!("example names an unknown zone `{}`", z.zone),
+                            );
+                            continue;
+                        }
+                    },
+                };
+                out.push(Example { zone, text, line });
+            }
+        }
+    }
+    if examples_match.is_empty() {
+        cx.report(
+            Level::Warning,
+            Some(span.clone()),
+            rule,
+            "no `examples.match`: nothing shows the rule works".into(),
+        );
+    }
+    if error_count(cx) > errors_before {
+        return None;
+    }
+    let severity = severity?;
+    let line = cx.lines.line_of(span.start);
+    let enabled = raw.enabled.unwrap_or(true);
+    if !enabled {
+        return None;
+    }
+    Some(Rule {
+        id,
+        category,
+        clause,
+        severity,
+        description: raw.description.into_inner(),
+        terms,
+        regex,
+        zones,
+        near,
+        min_hits,
+        exclude,
+        exclude_near,
+        skip_noise,
+        max_gap: raw.max_gap.or(cx.defaults.max_gap).unwrap_or(DEFAULT_MAX_GAP),
+        word_boundary: raw.word_boundary.or(cx.defaults.word_boundary).unwrap_or(true),
+        examples_match,
+        examples_no_match,
+        location: Location {
+            file: cx.file.display.clone(),
+            line,
+        },
+    })
+}
+
+fn error_count(cx: &FileCx<'_>) -> usize {
+    cx.diagnostics.iter().filter(|d| d.level == Level::Error).count()
+}
+
+fn collect_terms(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    raw: Vec<Spanned<String>>,
+    skip_noise: bool,
+    out: &mut Vec<String>,
+) {
+    for term in raw {
+        if normalize_term(term.get_ref(), skip_noise).is_empty() {
+            cx.error_at(
+                term.span(),
+                rule,
+                format!("term {:?} is empty once normalized", term.get_ref()),
+            );
+        } else {
+            out.push(term.into_inner());
+        }
+    }
+}
+
+fn validate_context(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    raw: Spanned<RawContext>,
+    skip_noise: bool,
+    name: &str,
+) -> Context {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let mut terms = Vec::new();
+    collect_terms(cx, rule, raw.terms, skip_noise, &mut terms);
+    if let Some(file) = raw.terms_file {
+        load_terms_file(cx, rule, &file, skip_noise, &mut terms);
+    }
+    if terms.is_empty() {
+        cx.error_at(span, rule, format!("`{name}` has no terms"));
+    }
+    Context {
+        terms,
+        within: raw.within,
+    }
+}
+
+/// Load a terms file: one term per line, `#` starts a comment line, blank lines skipped.
+fn load_terms_file(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    path: &Spanned<String>,
+    skip_noise: bool,
+    out: &mut Vec<String>,
+) {
+    let relative = path.get_ref();
+    let (display, contents) = match &cx.file.origin {
+        Origin::Disk(dir) => {
+            let full = dir.join(relative);
+            let display = full.display().to_string();
+            (display, std::fs::read(&full).map_err(|e| e.to_string()))
+        }
+        Origin::Bundled(dir) => {
+            let joined = join_bundled(dir, relative);
+            let display = format!("<bundled>/rulesets/{joined}");
+            let found = bundled::FILES
+                .iter()
+                .find(|(name, _)| *name == joined)
+                .map(|(_, bytes)| bytes.to_vec())
+                .ok_or_else(|| "no such file in the bundled rulesets".to_string());
+            (display, found)
+        }
+    };
+    let bytes = match contents {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            cx.error_at(path.span(), rule, format!("cannot read terms file {display}: {e}"));
+            return;
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            cx.error_at(path.span(), rule, format!("terms file {display} is not UTF-8: {e}"));
+            return;
+        }
+    };
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
+    let before = out.len();
+    for (number, line) in text.lines().enumerate() {
+        let term = line.trim();
+        if term.is_empty() || term.starts_with('#') {
+            continue;
+        }
+        if normalize_term(term, skip_noise).is_empty() {
+            cx.diagnostics.push(Diagnostic {
+                level: Level::Error,
+                file: display.clone(),
+                line: Some(number + 1),
+                rule: rule.map(str::to_string),
+                message: format!("term {term:?} is empty once normalized"),
+            });
+            continue;
+        }
+        out.push(term.to_string());
+    }
+    if out.len() == before {
+        cx.report(
+            Level::Warning,
+            Some(path.span()),
+            rule,
+            format!("terms file {display} has no terms"),
+        );
+    }
+}
+
+fn join_bundled(dir: &str, relative: &str) -> String {
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in relative.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_id_shapes() {
+        assert!(is_valid_rule_id("gambling.casino_terms"));
+        assert!(is_valid_rule_id("a.b.c-2"));
+        for bad in ["gambling", "Gambling.x", "a..b", ".a", "a.", "a.b c"] {
+            assert!(!is_valid_rule_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bundled_paths_join() {
+        assert_eq!(join_bundled("", "lists/x.txt"), "lists/x.txt");
+        assert_eq!(join_bundled("sub", "../lists/x.txt"), "lists/x.txt");
+        assert_eq!(join_bundled("a/b", "./c.txt"), "a/b/c.txt");
+    }
+
+    #[test]
+    fn lines_of_offsets() {
+        let lines = Lines::new("a\nbb\n\nc");
+        assert_eq!(lines.line_of(0), 1);
+        assert_eq!(lines.line_of(2), 2);
+        assert_eq!(lines.line_of(5), 3);
+        assert_eq!(lines.line_of(6), 4);
+    }
+}

@@ -1,0 +1,130 @@
+//! The ruleset file format as written, before validation. `rulesets/README.md` documents it.
+//!
+//! Fields are `Spanned` so that validation errors can name the line of the offending value,
+//! not just the file.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMeta {
+    #[allow(dead_code)]
+    pub description: Option<String>,
+}
+
+/// Per-file defaults for the options every rule may set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDefaults {
+    pub zones: Option<Spanned<Vec<Spanned<String>>>>,
+    pub severity: Option<Spanned<String>>,
+    pub skip_noise: Option<bool>,
+    pub max_gap: Option<u32>,
+    pub word_boundary: Option<bool>,
+}
+
+/// A string or a list of strings, each with its span. (An untagged enum would lose the
+/// spans: serde buffers untagged content.)
+#[derive(Debug)]
+pub(crate) struct OneOrMany(pub Vec<Spanned<String>>);
+
+impl OneOrMany {
+    /// The strings; a lone string takes the span of the whole value.
+    pub fn into_vec(spanned: Spanned<OneOrMany>) -> Vec<Spanned<String>> {
+        let span = spanned.span();
+        spanned
+            .into_inner()
+            .0
+            .into_iter()
+            .map(|s| {
+                if s.span().is_empty() {
+                    Spanned::new(span.clone(), s.into_inner())
+                } else {
+                    s
+                }
+            })
+            .collect()
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![Spanned::new(0..0, v.to_string())]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<String>>()? {
+                    out.push(item);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    pub id: Spanned<String>,
+    pub category: Spanned<String>,
+    pub clause: Spanned<String>,
+    pub severity: Option<Spanned<String>>,
+    pub description: Spanned<String>,
+    #[serde(default)]
+    pub terms: Vec<Spanned<String>>,
+    pub terms_file: Option<Spanned<OneOrMany>>,
+    pub regex: Option<Spanned<OneOrMany>>,
+    pub zones: Option<Spanned<Vec<Spanned<String>>>>,
+    pub near: Option<Spanned<RawContext>>,
+    pub min_hits: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub exclude: Vec<Spanned<String>>,
+    pub exclude_near: Option<Spanned<RawContext>>,
+    pub skip_noise: Option<bool>,
+    pub max_gap: Option<u32>,
+    pub word_boundary: Option<bool>,
+    pub enabled: Option<bool>,
+    pub examples: Option<RawExamples>,
+}
+
+/// Terms that must (near) or must not (exclude_near) occur within `within` characters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawContext {
+    #[serde(default)]
+    pub terms: Vec<Spanned<String>>,
+    pub terms_file: Option<Spanned<String>>,
+    pub within: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExamples {
+    #[serde(rename = "match", default)]
+    pub matches: Vec<Spanned<RawExample>>,
+    #[serde(default)]
+    pub no_match: Vec<Spanned<RawExample>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawExample {
+    Text(String),
+    Zoned(RawZonedExample),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawZonedExample {
+    pub zone: String,
+    pub text: String,
+}

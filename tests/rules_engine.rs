@@ -1,0 +1,262 @@
+//! The rule engine end to end: loading, validation errors, evasion handling and the context
+//! conditions, on the fixture rulesets under tests/fixtures/rules.
+
+use std::path::PathBuf;
+
+use sitepatrol::extract::ZoneKind;
+use sitepatrol::finding::Finding;
+use sitepatrol::rules::{self, Diagnostic, Level, RuleSource, Ruleset};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules").join(name)
+}
+
+fn engine() -> Ruleset {
+    match rules::load(&[RuleSource::Path(fixture("engine"))]) {
+        Ok((ruleset, _warnings)) => ruleset,
+        Err(diagnostics) => panic!("fixture rules do not load: {diagnostics:#?}"),
+    }
+}
+
+fn scan(ruleset: &Ruleset, text: &str) -> Vec<Finding> {
+    ruleset.scan_text(ZoneKind::Text, text, "test")
+}
+
+fn rule_ids(findings: &[Finding]) -> Vec<&str> {
+    let mut ids: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn finding<'a>(findings: &'a [Finding], rule: &str) -> &'a Finding {
+    findings
+        .iter()
+        .find(|f| f.rule == rule)
+        .unwrap_or_else(|| panic!("no finding of {rule} in {findings:#?}"))
+}
+
+#[test]
+fn fixture_rules_pass_their_own_examples() {
+    let (ruleset, diagnostics) = rules::check(&[RuleSource::Path(fixture("engine"))]);
+    let errors: Vec<&Diagnostic> = diagnostics.iter().filter(|d| d.level == Level::Error).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(ruleset.expect("loads").rules().len(), 9);
+}
+
+#[test]
+fn every_evasion_form_meets_the_term_and_quotes_the_original() {
+    let ruleset = engine();
+    let cases = [
+        ("欢迎来到赌 博网站", "赌 博"),
+        ("欢迎来到賭博網站", "賭博"),
+        ("最新ＡＶ在线观看", "ＡＶ在线"),
+        ("欢迎来到赌\u{200B}博网站", "赌\u{200B}博"),
+        ("欢迎来到赌*博网站", "赌*博"),
+        ("欢迎来到赌.博网站", "赌.博"),
+        ("欢迎来到賭\u{200D} 博网站", "賭\u{200D} 博"),
+    ];
+    for (text, quoted) in cases {
+        let findings = scan(&ruleset, text);
+        let f = finding(&findings, "test.gambling_plain");
+        assert_eq!(f.matched, quoted, "in {text:?}");
+        assert_eq!(&text[f.offset..f.offset + f.matched.len()], quoted);
+        assert_eq!(f.zone, ZoneKind::Text);
+        assert!(f.snippet.contains(quoted), "{f:?}");
+        assert_eq!(f.severity, sitepatrol::finding::Severity::High);
+        assert_eq!(f.clause, "§2(7)");
+    }
+}
+
+#[test]
+fn noise_gap_is_bounded() {
+    let ruleset = engine();
+    assert!(rule_ids(&scan(&ruleset, "赌 . 博")).contains(&"test.gambling_plain"));
+    // Four noise characters between the two characters joins unrelated words: not a hit.
+    assert!(!rule_ids(&scan(&ruleset, "赌。 。 博")).contains(&"test.gambling_plain"));
+}
+
+#[test]
+fn overlapping_terms_of_different_rules_both_report() {
+    let ruleset = engine();
+    let findings = scan(&ruleset, "网上赌博");
+    assert_eq!(
+        rule_ids(&findings),
+        vec!["test.gambling_plain", "test.online_gambling"]
+    );
+    assert_eq!(finding(&findings, "test.online_gambling").matched, "网上赌博");
+    assert_eq!(finding(&findings, "test.gambling_plain").matched, "赌博");
+}
+
+#[test]
+fn scunthorpe_contexts_cancel_only_the_hits_they_contain() {
+    let ruleset = engine();
+    assert!(scan(&ruleset, "前方路口交通拥堵").is_empty());
+    let findings = scan(&ruleset, "前方路口交通拥堵，另有口交视频");
+    let f = finding(&findings, "test.oral");
+    assert_eq!(f.count, 1);
+    assert_eq!(f.offset, "前方路口交通拥堵，另有".len());
+}
+
+#[test]
+fn near_requires_the_context_within_the_distance() {
+    let ruleset = engine();
+    assert!(rule_ids(&scan(&ruleset, "xx娱乐城注册送58元")).contains(&"test.casino_near_signup"));
+    let far = format!("娱乐城{}注册", "很".repeat(11));
+    assert!(!rule_ids(&scan(&ruleset, &far)).contains(&"test.casino_near_signup"));
+    let just_within = format!("娱乐城{}注册", "很".repeat(10));
+    assert!(rule_ids(&scan(&ruleset, &just_within)).contains(&"test.casino_near_signup"));
+    // The context may come first.
+    assert!(rule_ids(&scan(&ruleset, "充值就送，娱乐城")).contains(&"test.casino_near_signup"));
+}
+
+#[test]
+fn min_hits_counts_hits_across_the_document() {
+    let ruleset = engine();
+    assert!(!rule_ids(&scan(&ruleset, "百家乐")).contains(&"test.min_hits"));
+    let findings = ruleset.scan_zones(
+        &[(ZoneKind::Title, "百家乐"), (ZoneKind::Text, "今日牛牛")],
+        "test",
+    );
+    assert_eq!(
+        findings.iter().filter(|f| f.rule == "test.min_hits").count(),
+        2
+    );
+}
+
+#[test]
+fn exclude_near_cancels_news_about_a_crackdown() {
+    let ruleset = engine();
+    assert!(scan(&ruleset, "警方捣毁一个六合彩窝点").is_empty());
+    assert!(rule_ids(&scan(&ruleset, "六合彩开奖直播")).contains(&"test.news_guard"));
+}
+
+#[test]
+fn ascii_terms_respect_word_boundaries() {
+    let ruleset = engine();
+    assert!(scan(&ruleset, "we have avatars").is_empty());
+    assert!(rule_ids(&scan(&ruleset, "日本AV在线")).contains(&"test.ascii_word"));
+    assert!(rule_ids(&scan(&ruleset, "(AV)")).contains(&"test.ascii_word"));
+}
+
+#[test]
+fn regexes_run_on_normalized_text() {
+    let ruleset = engine();
+    let findings = scan(&ruleset, "高薪刷单兼职，加ＱＱ：１２３４５６７８");
+    let f = finding(&findings, "test.qq_regex");
+    assert_eq!(f.matched, "刷单兼职，加ＱＱ：１２３４５６７８");
+}
+
+#[test]
+fn zone_restrictions_and_terms_files() {
+    let ruleset = engine();
+    // The host list applies to links only, not to visible text.
+    assert!(!rule_ids(&scan(&ruleset, "bad-porn.example")).contains(&"test.links_only"));
+    let findings = ruleset.scan_text(ZoneKind::Link, "https://www.bad-porn.example/ 进入", "t");
+    assert_eq!(finding(&findings, "test.links_only").matched, "bad-porn.example");
+    let findings = ruleset.scan_text(ZoneKind::Link, "https://notbad-porn.example/", "t");
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn repeated_matches_are_one_finding_with_a_count() {
+    let ruleset = engine();
+    let text = "赌博 赌博\n赌博";
+    let findings = scan(&ruleset, text);
+    let f = finding(&findings, "test.gambling_plain");
+    assert_eq!((f.count, f.offset), (3, 0));
+}
+
+#[test]
+fn every_error_is_reported_at_once_with_file_line_and_rule() {
+    let Err(diagnostics) = rules::load(&[RuleSource::Path(fixture("broken/broken.toml"))]) else {
+        panic!("broken rules loaded");
+    };
+    let errors: Vec<String> = diagnostics
+        .iter()
+        .filter(|d| d.level == Level::Error)
+        .map(|d| d.to_string())
+        .collect();
+    let expect = |line: usize, rule: &str, text: &str| {
+        assert!(
+            errors.iter().any(|e| e.contains(&format!("broken.toml:{line}:"))
+                && e.contains(&format!("rule `{rule}`"))
+                && e.contains(text)),
+            "no error at line {line} for {rule} mentioning {text:?} in {errors:#?}"
+        );
+    };
+    expect(7, "broken.bad_regex", "bad regex");
+    expect(15, "broken.unknown_field", "termz");
+    expect(19, "broken.missing_file", "unknown category `nonsense`");
+    expect(20, "broken.missing_file", "clause `2(7)`");
+    expect(21, "broken.missing_file", "unknown severity `severe`");
+    expect(23, "broken.missing_file", "does-not-exist.txt");
+    expect(24, "broken.missing_file", "unknown zone `txt`");
+    expect(26, "broken.bad_regex", "duplicate rule id, first defined at");
+    assert_eq!(errors.len(), 8, "{errors:#?}");
+}
+
+#[test]
+fn failing_examples_are_reported_with_their_lines() {
+    let (_, diagnostics) = rules::check(&[RuleSource::Path(fixture("broken/failing_examples.toml"))]);
+    let errors: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains("failing_examples.toml:8:") && errors[0].contains("does not match"));
+    assert!(errors[1].contains("failing_examples.toml:9:") && errors[1].contains("no_match example matches"));
+}
+
+#[test]
+fn toml_syntax_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("syntax.toml");
+    std::fs::copy(fixture("broken/syntax.toml.bad"), &path).unwrap();
+    let Err(diagnostics) = rules::load(&[RuleSource::Path(path)]) else {
+        panic!("bad TOML loaded");
+    };
+    assert!(
+        diagnostics.iter().any(|d| d.level == Level::Error && d.line == Some(1)),
+        "{diagnostics:#?}"
+    );
+}
+
+#[test]
+fn missing_path_and_empty_directory_are_errors() {
+    let Err(d) = rules::load(&[RuleSource::Path(fixture("no-such-dir"))]) else {
+        panic!("loaded nothing");
+    };
+    assert!(d[0].to_string().contains("no-such-dir"), "{d:?}");
+    let empty = tempfile::tempdir().unwrap();
+    let Err(d) = rules::load(&[RuleSource::Path(empty.path().to_path_buf())]) else {
+        panic!("loaded nothing");
+    };
+    assert!(d[0].message.contains("no ruleset files"), "{d:?}");
+}
+
+#[test]
+fn a_large_terms_file_loads_and_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut terms = String::new();
+    for i in 0..100_000 {
+        terms.push_str(&format!("term{i:06}x\n"));
+    }
+    std::fs::write(dir.path().join("big.txt"), terms).unwrap();
+    std::fs::write(
+        dir.path().join("big.toml"),
+        r#"[[rule]]
+id = "big.list"
+category = "other_prohibited"
+clause = "§2(11)"
+severity = "low"
+description = "a 100k-line operator list"
+terms_file = "big.txt"
+examples.match = ["see term099999x here"]
+"#,
+    )
+    .unwrap();
+    let (ruleset, diagnostics) = rules::check(&[RuleSource::Path(dir.path().to_path_buf())]);
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    let ruleset = ruleset.unwrap();
+    assert_eq!(ruleset.pattern_count(), 100_000);
+    let findings = scan(&ruleset, "a term000042x and term099999x");
+    assert_eq!(findings.len(), 2);
+}
