@@ -4,13 +4,15 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let rulesets = root.join("rulesets");
     println!("cargo:rerun-if-changed=rulesets");
     let mut files = Vec::new();
     collect(&rulesets, &mut files);
     files.sort();
-    let mut out = String::from("/// `(path relative to rulesets/, contents)` of every bundled file.\n");
+    let mut out =
+        String::from("/// `(path relative to rulesets/, contents)` of every bundled file.\n");
     out.push_str("pub(crate) static FILES: &[(&str, &[u8])] = &[\n");
     for path in &files {
         let relative = path
@@ -19,15 +21,23 @@ fn main() {
             .to_string_lossy()
             .replace('\\', "/");
         println!("cargo:rerun-if-changed={}", path.display());
-        writeln!(out, "    ({relative:?}, include_bytes!({:?})),", path.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({relative:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("bundled_rulesets.rs");
+    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("bundled_rulesets.rs");
     std::fs::write(dest, out).expect("OUT_DIR is writable");
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         println!("cargo:rerun-if-changed={}", path.display());

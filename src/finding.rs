@@ -54,7 +54,9 @@ impl FromStr for Severity {
         Severity::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown severity `{s}` (expected info, low, medium, high or critical)"))
+            .ok_or_else(|| {
+                format!("unknown severity `{s}` (expected info, low, medium, high or critical)")
+            })
     }
 }
 
@@ -125,7 +127,10 @@ mod tests {
         let text = "第一行\n前面的文字在线赌博平台后面的文字\n第三行";
         let at = text.find("赌博").unwrap();
         assert_eq!(snippet(text, at..at + 6, 3), "文字在线赌博平台后面");
-        assert_eq!(snippet(text, at..at + 6, 100), "前面的文字在线赌博平台后面的文字");
+        assert_eq!(
+            snippet(text, at..at + 6, 100),
+            "前面的文字在线赌博平台后面的文字"
+        );
     }
 
     #[test]

@@ -1,1 +1,7 @@
-fn main() {}
+//! The `sitepatrol` binary: argument parsing and presentation over the library.
+
+mod cli;
+
+fn main() {
+    std::process::exit(cli::run());
+}

@@ -95,7 +95,9 @@ impl Scanner {
         let kind = kind_for_path(path);
         let mut report = self.scan_bytes(&bytes, kind, &path.display().to_string(), None, None);
         if let Some(size) = truncated_from {
-            report.warnings.insert(0, truncation_warning(size, self.options.max_file_size));
+            report
+                .warnings
+                .insert(0, truncation_warning(size, self.options.max_file_size));
         }
         Ok(report)
     }
@@ -110,17 +112,14 @@ pub fn prepare(
     warnings: &mut Vec<String>,
 ) -> (Option<Decoded>, Option<Document>) {
     if looks_binary(bytes) {
-        warnings.push("skipped: binary content (NUL bytes and no UTF-16/32 byte-order mark)".into());
+        warnings
+            .push("skipped: binary content (NUL bytes and no UTF-16/32 byte-order mark)".into());
         return (None, None);
     }
-    let tld = page_url.and_then(|u| u.host_str()).and_then(|h| h.rsplit('.').next());
-    let decoded = decode::decode(
-        bytes,
-        &DecodeOptions {
-            content_type,
-            tld,
-        },
-    );
+    let tld = page_url
+        .and_then(|u| u.host_str())
+        .and_then(|h| h.rsplit('.').next());
+    let decoded = decode::decode(bytes, &DecodeOptions { content_type, tld });
     if decoded.malformed > 0 {
         warnings.push(format!(
             "{} malformed byte sequence(s) for {} replaced with U+FFFD",

@@ -8,7 +8,9 @@ use sitepatrol::finding::Finding;
 use sitepatrol::rules::{self, Diagnostic, Level, RuleSource, Ruleset};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/rules")
+        .join(name)
 }
 
 fn engine() -> Ruleset {
@@ -39,7 +41,10 @@ fn finding<'a>(findings: &'a [Finding], rule: &str) -> &'a Finding {
 #[test]
 fn fixture_rules_pass_their_own_examples() {
     let (ruleset, diagnostics) = rules::check(&[RuleSource::Path(fixture("engine"))]);
-    let errors: Vec<&Diagnostic> = diagnostics.iter().filter(|d| d.level == Level::Error).collect();
+    let errors: Vec<&Diagnostic> = diagnostics
+        .iter()
+        .filter(|d| d.level == Level::Error)
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(ruleset.expect("loads").rules().len(), 9);
 }
@@ -84,7 +89,10 @@ fn overlapping_terms_of_different_rules_both_report() {
         rule_ids(&findings),
         vec!["test.gambling_plain", "test.online_gambling"]
     );
-    assert_eq!(finding(&findings, "test.online_gambling").matched, "网上赌博");
+    assert_eq!(
+        finding(&findings, "test.online_gambling").matched,
+        "网上赌博"
+    );
     assert_eq!(finding(&findings, "test.gambling_plain").matched, "赌博");
 }
 
@@ -119,7 +127,10 @@ fn min_hits_counts_hits_across_the_document() {
         "test",
     );
     assert_eq!(
-        findings.iter().filter(|f| f.rule == "test.min_hits").count(),
+        findings
+            .iter()
+            .filter(|f| f.rule == "test.min_hits")
+            .count(),
         2
     );
 }
@@ -153,7 +164,10 @@ fn zone_restrictions_and_terms_files() {
     // The host list applies to links only, not to visible text.
     assert!(!rule_ids(&scan(&ruleset, "bad-porn.example")).contains(&"test.links_only"));
     let findings = ruleset.scan_text(ZoneKind::Link, "https://www.bad-porn.example/ 进入", "t");
-    assert_eq!(finding(&findings, "test.links_only").matched, "bad-porn.example");
+    assert_eq!(
+        finding(&findings, "test.links_only").matched,
+        "bad-porn.example"
+    );
     let findings = ruleset.scan_text(ZoneKind::Link, "https://notbad-porn.example/", "t");
     assert!(findings.is_empty(), "{findings:#?}");
 }
@@ -179,9 +193,11 @@ fn every_error_is_reported_at_once_with_file_line_and_rule() {
         .collect();
     let expect = |line: usize, rule: &str, text: &str| {
         assert!(
-            errors.iter().any(|e| e.contains(&format!("broken.toml:{line}:"))
-                && e.contains(&format!("rule `{rule}`"))
-                && e.contains(text)),
+            errors
+                .iter()
+                .any(|e| e.contains(&format!("broken.toml:{line}:"))
+                    && e.contains(&format!("rule `{rule}`"))
+                    && e.contains(text)),
             "no error at line {line} for {rule} mentioning {text:?} in {errors:#?}"
         );
     };
@@ -192,17 +208,25 @@ fn every_error_is_reported_at_once_with_file_line_and_rule() {
     expect(21, "broken.missing_file", "unknown severity `severe`");
     expect(23, "broken.missing_file", "does-not-exist.txt");
     expect(24, "broken.missing_file", "unknown zone `txt`");
-    expect(26, "broken.bad_regex", "duplicate rule id, first defined at");
+    expect(
+        26,
+        "broken.bad_regex",
+        "duplicate rule id, first defined at",
+    );
     assert_eq!(errors.len(), 8, "{errors:#?}");
 }
 
 #[test]
 fn failing_examples_are_reported_with_their_lines() {
-    let (_, diagnostics) = rules::check(&[RuleSource::Path(fixture("broken/failing_examples.toml"))]);
+    let (_, diagnostics) =
+        rules::check(&[RuleSource::Path(fixture("broken/failing_examples.toml"))]);
     let errors: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
     assert_eq!(errors.len(), 2, "{errors:#?}");
     assert!(errors[0].contains("failing_examples.toml:8:") && errors[0].contains("does not match"));
-    assert!(errors[1].contains("failing_examples.toml:9:") && errors[1].contains("no_match example matches"));
+    assert!(
+        errors[1].contains("failing_examples.toml:9:")
+            && errors[1].contains("no_match example matches")
+    );
 }
 
 #[test]
@@ -214,7 +238,9 @@ fn toml_syntax_errors_name_the_line() {
         panic!("bad TOML loaded");
     };
     assert!(
-        diagnostics.iter().any(|d| d.level == Level::Error && d.line == Some(1)),
+        diagnostics
+            .iter()
+            .any(|d| d.level == Level::Error && d.line == Some(1)),
         "{diagnostics:#?}"
     );
 }

@@ -46,12 +46,11 @@ impl OffsetMap {
 
     #[inline]
     fn push_identity(&mut self, to: usize, from: usize) {
-        if let Some(last) = self.segments.last() {
-            if last.collapsed == 0
-                && (from as i64 - to as i64) == (last.from as i64 - last.to as i64)
-            {
-                return;
-            }
+        if let Some(last) = self.segments.last()
+            && last.collapsed == 0
+            && (from as i64 - to as i64) == (last.from as i64 - last.to as i64)
+        {
+            return;
         }
         self.segments.push(Segment {
             to: to as u32,
@@ -87,10 +86,8 @@ impl OffsetMap {
     /// The source range that produced `range` of the derived text, widened to whole
     /// characters of `source`.
     pub fn source_range(&self, range: Range<usize>, source: &str) -> Range<usize> {
-        let start = floor_char_boundary(
-            source,
-            self.source_of(range.start).start.min(source.len()),
-        );
+        let start =
+            floor_char_boundary(source, self.source_of(range.start).start.min(source.len()));
         if range.end <= range.start {
             return start..start;
         }
@@ -230,7 +227,9 @@ pub fn normalize_into(source: &str, out: &mut Derived) {
         }
         if (0xFF01..=0xFF5E).contains(&code) {
             // Full-width ASCII: NFKC would map it the same way.
-            let ascii = char::from_u32(code - 0xFEE0).unwrap_or(c).to_ascii_lowercase();
+            let ascii = char::from_u32(code - 0xFEE0)
+                .unwrap_or(c)
+                .to_ascii_lowercase();
             out.map.push_collapsed(out.text.len(), i..i + width);
             out.text.push(ascii);
             after_ideograph = false;
@@ -253,7 +252,8 @@ fn push_char(out: &mut Derived, c: char, from: usize, from_width: usize) {
     if c.len_utf8() == from_width {
         out.map.push_identity(out.text.len(), from);
     } else {
-        out.map.push_collapsed(out.text.len(), from..from + from_width);
+        out.map
+            .push_collapsed(out.text.len(), from..from + from_width);
     }
     out.text.push(c);
 }
@@ -494,7 +494,15 @@ mod tests {
 
     #[test]
     fn denoise_skips_spaces_punctuation_and_symbols() {
-        for source in ["赌 博", "赌*博", "赌.博", "赌　博", "赌★博", "赌，博", "赌-_-博"] {
+        for source in [
+            "赌 博",
+            "赌*博",
+            "赌.博",
+            "赌　博",
+            "赌★博",
+            "赌，博",
+            "赌-_-博",
+        ] {
             let n = normalize(source);
             let mut d = Derived::new();
             denoise_into(&n.text, &mut d);
@@ -539,7 +547,9 @@ mod tests {
         let source = "Ａ\u{200B}b̈c賭\u{301}ﬁ ㎏\u{FEFF}ⓐ";
         let n = normalize(source);
         let text = &n.text;
-        let boundaries: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+        let boundaries: Vec<usize> = (0..=text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .collect();
         for (a, &s) in boundaries.iter().enumerate() {
             for &e in &boundaries[a..] {
                 let r = n.source_range(s..e, source);

@@ -32,23 +32,43 @@ const fn operator(id: &'static str, clause: &'static str, description: &'static 
 
 pub const CATEGORIES: &[Category] = &[
     operator("constitution", "§2(1)", "反对宪法所确定的基本原则的"),
-    operator("state_security", "§2(2)", "危害国家安全，泄露国家秘密，颠覆国家政权，破坏国家统一的"),
+    operator(
+        "state_security",
+        "§2(2)",
+        "危害国家安全，泄露国家秘密，颠覆国家政权，破坏国家统一的",
+    ),
     operator("national_honor", "§2(3)", "损害国家荣誉和利益的"),
-    operator("ethnic_hatred", "§2(4)", "煽动民族仇恨、民族歧视，破坏民族团结的"),
-    operator("religion_cults", "§2(5)", "破坏国家宗教政策，宣扬邪教和封建迷信的"),
+    operator(
+        "ethnic_hatred",
+        "§2(4)",
+        "煽动民族仇恨、民族歧视，破坏民族团结的",
+    ),
+    operator(
+        "religion_cults",
+        "§2(5)",
+        "破坏国家宗教政策，宣扬邪教和封建迷信的",
+    ),
     operator("rumors", "§2(6)", "散布谣言，扰乱社会秩序，破坏社会稳定的"),
     shipped("pornography", "§2(7)", "淫秽、色情"),
     shipped("gambling", "§2(7)", "赌博"),
     shipped("violence_terror", "§2(7)", "暴力、凶杀、恐怖或者教唆犯罪"),
     shipped("weapons", "§2(7)", "枪支、爆炸物、管制刀具的买卖"),
     shipped("drugs", "§2(7)", "毒品及易制毒化学品的买卖"),
-    shipped("fake_documents", "§2(7)", "办证、代开发票、银行卡及账户买卖"),
+    shipped(
+        "fake_documents",
+        "§2(7)",
+        "办证、代开发票、银行卡及账户买卖",
+    ),
     operator("defamation", "§2(8)", "侮辱或者诽谤他人的"),
     shipped("fraud", "§2(9)", "诈骗：刷单、套现、虚假投资、假冒商品"),
     shipped("infringement", "§2(9)", "侵害他人合法权益：盗版软件与影视"),
     shipped("malware", "§2(10)", "病毒、木马、挖矿脚本、恶意跳转"),
     shipped("phishing", "§2(10)", "钓鱼页面与钓鱼表单"),
-    operator("other_prohibited", "§2(11)", "含有法律、行政法规禁止的其他内容的"),
+    operator(
+        "other_prohibited",
+        "§2(11)",
+        "含有法律、行政法规禁止的其他内容的",
+    ),
     shipped("prohibited_links", "§3", "为淫秽色情等网站提供链接和推广"),
     shipped("sex_products", "§3", "非法性用品广告和介绍"),
     shipped("minors", "§3", "危害青少年身心健康的低俗信息"),
@@ -78,10 +98,8 @@ pub fn is_valid_clause(clause: &str) -> bool {
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    if let Some(item) = item {
-        if !valid_item(item) {
-            return false;
-        }
+    if item.is_some_and(|i| !valid_item(i)) {
+        return false;
     }
     parts.all(|p| p.strip_prefix('(').is_some_and(valid_item))
 }
@@ -93,9 +111,17 @@ mod tests {
     #[test]
     fn ids_are_unique_snake_case_and_clauses_valid() {
         for (i, c) in CATEGORIES.iter().enumerate() {
-            assert!(c.id.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{}", c.id);
+            assert!(
+                c.id.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{}",
+                c.id
+            );
             assert!(is_valid_clause(c.clause), "{}", c.clause);
-            assert!(CATEGORIES[i + 1..].iter().all(|d| d.id != c.id), "{} twice", c.id);
+            assert!(
+                CATEGORIES[i + 1..].iter().all(|d| d.id != c.id),
+                "{} twice",
+                c.id
+            );
         }
     }
 

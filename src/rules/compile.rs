@@ -150,11 +150,7 @@ impl Ruleset {
 
     /// Distinct literal patterns across both views.
     pub fn pattern_count(&self) -> usize {
-        self.views
-            .iter()
-            .flatten()
-            .map(|v| v.patterns.len())
-            .sum()
+        self.views.iter().flatten().map(|v| v.patterns.len()).sum()
     }
 
     pub fn regex_count(&self) -> usize {
@@ -193,8 +189,14 @@ fn build_view(table: HashMap<String, Vec<PatternUse>>) -> Result<View, String> {
         patterns.push(PatternInfo {
             uses_start: start,
             uses_end: uses.len() as u32,
-            alnum_start: text.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric),
-            alnum_end: text.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric),
+            alnum_start: text
+                .as_bytes()
+                .first()
+                .is_some_and(u8::is_ascii_alphanumeric),
+            alnum_end: text
+                .as_bytes()
+                .last()
+                .is_some_and(u8::is_ascii_alphanumeric),
         });
     }
     let texts: Vec<&str> = entries.iter().map(|(t, _)| t.as_str()).collect();

@@ -53,9 +53,7 @@ impl Ruleset {
             normalized.push(norm);
         }
         let mut findings = self.evaluate(&mut hits, zones, &normalized, target);
-        findings.sort_by(|a, b| {
-            (a.zone, a.offset, &a.rule).cmp(&(b.zone, b.offset, &b.rule))
-        });
+        findings.sort_by(|a, b| (a.zone, a.offset, &a.rule).cmp(&(b.zone, b.offset, &b.rule)));
         findings
     }
 
@@ -69,19 +67,31 @@ impl Ruleset {
     ) {
         let text = norm.text.as_str();
         if let Some(view) = &self.views[ViewKind::Plain as usize] {
-            view.matcher.find_overlapping(text, &mut |pattern, start, end| {
-                self.push_pattern_hits(view, pattern, start, end, zone, kind, text, false, hits);
-            });
+            view.matcher
+                .find_overlapping(text, &mut |pattern, start, end| {
+                    self.push_pattern_hits(
+                        view, pattern, start, end, zone, kind, text, false, hits,
+                    );
+                });
         }
         if let Some(view) = &self.views[ViewKind::Denoised as usize] {
             denoise_into(text, denoised);
             let den = &*denoised;
-            view.matcher.find_overlapping(&den.text, &mut |pattern, start, end| {
-                let range = den.source_range(start..end, text);
-                self.push_pattern_hits(
-                    view, pattern, range.start, range.end, zone, kind, text, true, hits,
-                );
-            });
+            view.matcher
+                .find_overlapping(&den.text, &mut |pattern, start, end| {
+                    let range = den.source_range(start..end, text);
+                    self.push_pattern_hits(
+                        view,
+                        pattern,
+                        range.start,
+                        range.end,
+                        zone,
+                        kind,
+                        text,
+                        true,
+                        hits,
+                    );
+                });
         }
         if !self.regex.is_empty() {
             self.regex.find_overlapping(text, &mut |index, start, end| {
@@ -171,10 +181,10 @@ impl Ruleset {
                     if exclude.any_covering(p) {
                         return false;
                     }
-                    if let Some(context) = &rule.exclude_near {
-                        if exclude_near.any_within(p, context.within, text) {
-                            return false;
-                        }
+                    if let Some(context) = &rule.exclude_near
+                        && exclude_near.any_within(p, context.within, text)
+                    {
+                        return false;
                     }
                     match &rule.near {
                         Some(context) => near.any_within(p, context.within, text),
@@ -183,7 +193,7 @@ impl Ruleset {
                 })
                 .copied()
                 .collect();
-            drop_contained(&mut kept);
+            merge_overlapping(&mut kept);
             if (kept.len() as u64) < u64::from(rule.min_hits) {
                 continue;
             }
@@ -222,7 +232,9 @@ impl Ruleset {
                 let findings = self.scan_text(example.zone, &example.text, "<example>");
                 let own: Vec<&Finding> = findings.iter().filter(|f| f.rule == rule.id).collect();
                 match (should_match, own.first()) {
-                    (true, None) => report(format!("match example does not match: {:?}", example.text)),
+                    (true, None) => {
+                        report(format!("match example does not match: {:?}", example.text))
+                    }
                     (false, Some(f)) => report(format!(
                         "no_match example matches {:?}: {:?}",
                         f.matched, example.text
@@ -308,20 +320,21 @@ impl ContextHits {
     }
 }
 
-/// Drop hits inside a longer hit of the same rule in the same zone: 网上赌博 and 赌博 in one
-/// rule are one finding.
-fn drop_contained(hits: &mut Vec<Hit>) {
-    // Longest first among equal starts, so a contained hit always comes after its container.
+/// Merge overlapping hits of one rule in one zone into one span: 网上赌博 and 赌博 of the same
+/// rule are one piece of evidence, and so are `new coinhive.anonymous` and
+/// `coinhive.anonymous(`.
+fn merge_overlapping(hits: &mut Vec<Hit>) {
     hits.sort_unstable_by_key(|h| (h.zone, h.start, std::cmp::Reverse(h.end)));
-    let mut reach: Option<(u32, u32)> = None;
-    hits.retain(|h| {
-        let contained = matches!(reach, Some((zone, end)) if zone == h.zone && h.end <= end);
-        match reach {
-            Some((zone, end)) if zone == h.zone && end >= h.end => {}
-            _ => reach = Some((h.zone, h.end)),
+    let mut merged: Vec<Hit> = Vec::with_capacity(hits.len());
+    for hit in hits.drain(..) {
+        match merged.last_mut() {
+            Some(last) if last.zone == hit.zone && hit.start < last.end => {
+                last.end = last.end.max(hit.end);
+            }
+            _ => merged.push(hit),
         }
-        !contained
-    });
+    }
+    *hits = merged;
 }
 
 fn aggregate(

@@ -199,7 +199,13 @@ struct FileCx<'a> {
 }
 
 impl FileCx<'_> {
-    fn report(&mut self, level: Level, span: Option<std::ops::Range<usize>>, rule: Option<&str>, message: String) {
+    fn report(
+        &mut self,
+        level: Level,
+        span: Option<std::ops::Range<usize>>,
+        rule: Option<&str>,
+        message: String,
+    ) {
         self.diagnostics.push(Diagnostic {
             level,
             file: self.file.display.clone(),
@@ -213,7 +219,12 @@ impl FileCx<'_> {
         self.report(Level::Error, Some(span), rule, message);
     }
 
-    fn toml_error(&mut self, error: toml::de::Error, rule: Option<&str>, fallback: std::ops::Range<usize>) {
+    fn toml_error(
+        &mut self,
+        error: toml::de::Error,
+        rule: Option<&str>,
+        fallback: std::ops::Range<usize>,
+    ) {
         let span = error.span().unwrap_or(fallback);
         let message = error.message().trim().to_string();
         self.error_at(span, rule, message);
@@ -223,7 +234,11 @@ impl FileCx<'_> {
 /// Rule ids seen so far, across files, with where each was first defined.
 type SeenIds = HashMap<String, Location>;
 
-fn parse_file(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>, seen: &mut SeenIds) -> Vec<Rule> {
+fn parse_file(
+    file: &SourceFile,
+    diagnostics: &mut Vec<Diagnostic>,
+    seen: &mut SeenIds,
+) -> Vec<Rule> {
     let mut cx = FileCx {
         file,
         lines: Lines::new(&file.text),
@@ -253,7 +268,11 @@ fn parse_file(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>, seen: &mut S
             },
             "rule" => match value.into_inner() {
                 DeValue::Array(items) => raw_rules.extend(items.iter().cloned()),
-                _ => cx.error_at(span, None, "`rule` must be an array of tables: write [[rule]]".into()),
+                _ => cx.error_at(
+                    span,
+                    None,
+                    "`rule` must be an array of tables: write [[rule]]".into(),
+                ),
             },
             other => cx.error_at(
                 span,
@@ -263,7 +282,11 @@ fn parse_file(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>, seen: &mut S
         }
     }
     let default_severity = validate_default_severity(&mut cx);
-    let default_zones = cx.defaults.zones.take().and_then(|z| validate_zones(&mut cx, z, None));
+    let default_zones = cx
+        .defaults
+        .zones
+        .take()
+        .and_then(|z| validate_zones(&mut cx, z, None));
     let mut rules = Vec::new();
     for item in raw_rules {
         let span = item.span();
@@ -285,7 +308,9 @@ fn parse_file(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>, seen: &mut S
         }
         match RawRule::deserialize_from(item) {
             Ok(raw) => {
-                if let Some(rule) = validate_rule(&mut cx, raw, span, default_severity, &default_zones) {
+                if let Some(rule) =
+                    validate_rule(&mut cx, raw, span, default_severity, &default_zones)
+                {
                     rules.push(rule);
                 }
             }
@@ -345,13 +370,21 @@ fn validate_zones(
                 cx.error_at(
                     zone.span(),
                     rule,
-                    format!("unknown zone `{}` (zones: {})", zone.get_ref(), names.join(", ")),
+                    format!(
+                        "unknown zone `{}` (zones: {})",
+                        zone.get_ref(),
+                        names.join(", ")
+                    ),
                 );
             }
         }
     }
     if ok && out.is_empty() {
-        cx.error_at(span, rule, "`zones` is empty: the rule would never apply".into());
+        cx.error_at(
+            span,
+            rule,
+            "`zones` is empty: the rule would never apply".into(),
+        );
         return None;
     }
     ok.then_some(out)
@@ -390,7 +423,10 @@ fn validate_rule(
         cx.error_at(
             raw.category.span(),
             rule,
-            format!("unknown category `{category}` (categories: {})", known.join(", ")),
+            format!(
+                "unknown category `{category}` (categories: {})",
+                known.join(", ")
+            ),
         );
     }
     let clause = raw.clause.get_ref().trim().to_string();
@@ -410,16 +446,28 @@ fn validate_rule(
             }
         },
         None => default_severity.or_else(|| {
-            cx.error_at(span.clone(), rule, "missing `severity` (and no [defaults] severity)".into());
+            cx.error_at(
+                span.clone(),
+                rule,
+                "missing `severity` (and no [defaults] severity)".into(),
+            );
             None
         }),
     };
     if raw.description.get_ref().trim().is_empty() {
-        cx.error_at(raw.description.span(), rule, "`description` is empty".into());
+        cx.error_at(
+            raw.description.span(),
+            rule,
+            "`description` is empty".into(),
+        );
     }
     let zones = match raw.zones {
         Some(z) => validate_zones(cx, z, rule),
-        None => Some(default_zones.clone().unwrap_or_else(|| DEFAULT_ZONES.to_vec())),
+        None => Some(
+            default_zones
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ZONES.to_vec()),
+        ),
     };
     let skip_noise = raw.skip_noise.or(cx.defaults.skip_noise).unwrap_or(false);
 
@@ -442,7 +490,9 @@ fn validate_rule(
             "the rule has no `terms`, `terms_file` or `regex`: it can never match".into(),
         );
     }
-    let near = raw.near.map(|n| validate_context(cx, rule, n, skip_noise, "near"));
+    let near = raw
+        .near
+        .map(|n| validate_context(cx, rule, n, skip_noise, "near"));
     let exclude_near = raw
         .exclude_near
         .map(|n| validate_context(cx, rule, n, skip_noise, "exclude_near"));
@@ -517,8 +567,14 @@ fn validate_rule(
         exclude,
         exclude_near,
         skip_noise,
-        max_gap: raw.max_gap.or(cx.defaults.max_gap).unwrap_or(DEFAULT_MAX_GAP),
-        word_boundary: raw.word_boundary.or(cx.defaults.word_boundary).unwrap_or(true),
+        max_gap: raw
+            .max_gap
+            .or(cx.defaults.max_gap)
+            .unwrap_or(DEFAULT_MAX_GAP),
+        word_boundary: raw
+            .word_boundary
+            .or(cx.defaults.word_boundary)
+            .unwrap_or(true),
         examples_match,
         examples_no_match,
         location: Location {
@@ -529,7 +585,10 @@ fn validate_rule(
 }
 
 fn error_count(cx: &FileCx<'_>) -> usize {
-    cx.diagnostics.iter().filter(|d| d.level == Level::Error).count()
+    cx.diagnostics
+        .iter()
+        .filter(|d| d.level == Level::Error)
+        .count()
 }
 
 fn collect_terms(
@@ -604,14 +663,22 @@ fn load_terms_file(
     let bytes = match contents {
         Ok(bytes) => bytes,
         Err(e) => {
-            cx.error_at(path.span(), rule, format!("cannot read terms file {display}: {e}"));
+            cx.error_at(
+                path.span(),
+                rule,
+                format!("cannot read terms file {display}: {e}"),
+            );
             return;
         }
     };
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
-            cx.error_at(path.span(), rule, format!("terms file {display} is not UTF-8: {e}"));
+            cx.error_at(
+                path.span(),
+                rule,
+                format!("terms file {display} is not UTF-8: {e}"),
+            );
             return;
         }
     };

@@ -1,0 +1,128 @@
+//! Command-line interface. Each subcommand is a thin layer over the library; this module owns
+//! argument parsing, output formats and exit codes.
+
+mod extract;
+mod output;
+mod rules;
+mod scan;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sitepatrol::finding::Severity;
+use sitepatrol::rules::RuleSource;
+
+/// Exit codes, the same for every subcommand.
+pub mod exit {
+    /// Nothing at or above `--fail-on` (scan), or every rule is valid (rules check).
+    pub const OK: i32 = 0;
+    /// Findings at or above `--fail-on`.
+    pub const FINDINGS: i32 = 1;
+    /// Something could not be done: bad arguments, unreadable targets, invalid rules.
+    pub const ERROR: i32 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sitepatrol",
+    version,
+    about = "Content compliance scanner for hosted sites: prohibited content, link farms, miners, phishing",
+    after_help = "Exit status: 0 nothing found at or above --fail-on, 1 findings, 2 error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan files, directories (walked as a web root) or standard input.
+    Scan(scan::ScanArgs),
+    /// Show what the scanner sees in a file: encoding, zones and links, as JSON.
+    Extract(extract::ExtractArgs),
+    /// Validate and try out rulesets.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+}
+
+/// `--rules PATH`, repeatable; none means the bundled rulesets.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RulesArg {
+    /// Ruleset file or directory (repeatable). Default: the bundled rulesets.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+}
+
+impl RulesArg {
+    pub fn sources(&self) -> Vec<RuleSource> {
+        if self.rules.is_empty() {
+            vec![RuleSource::Bundled]
+        } else {
+            self.rules.iter().cloned().map(RuleSource::Path).collect()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people (the default on a terminal).
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object per line (the default when piped).
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+    /// Never exit 1 for findings.
+    Never,
+}
+
+impl FailOn {
+    pub fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Low => Some(Severity::Low),
+            FailOn::Medium => Some(Severity::Medium),
+            FailOn::High => Some(Severity::High),
+            FailOn::Critical => Some(Severity::Critical),
+            FailOn::Never => None,
+        }
+    }
+}
+
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::ERROR
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Scan(args) => scan::run(args),
+        Command::Extract(args) => extract::run(args),
+        Command::Rules(command) => rules::run(command),
+    }
+}
+
+/// Print a library error with its details, the way every subcommand reports failure.
+pub fn report_error(error: &sitepatrol::error::Error) {
+    eprintln!("error: {error}");
+    if let Some(details) = error.details() {
+        for line in details.lines() {
+            eprintln!("  {line}");
+        }
+    }
+}

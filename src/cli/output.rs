@@ -1,0 +1,177 @@
+//! Scan output: a human table, one JSON document, or JSON lines. Warnings and errors also go
+//! to stderr in every format, so a piped run still shows them.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+use sitepatrol::finding::{Finding, Severity};
+
+use super::Format;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Notice {
+    #[serde(rename = "type")]
+    pub record_type: &'static str,
+    pub target: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    #[serde(rename = "type")]
+    pub record_type: &'static str,
+    pub files: usize,
+    pub bytes: u64,
+    pub findings: usize,
+    pub by_severity: BTreeMap<Severity, usize>,
+    pub by_category: BTreeMap<String, usize>,
+    pub warnings: usize,
+    pub errors: usize,
+    pub duration_s: f64,
+}
+
+pub struct Output {
+    format: Format,
+    out: io::BufWriter<io::Stdout>,
+    /// For `Format::Json`, everything is held until the end.
+    findings: Vec<Finding>,
+    notices: Vec<Notice>,
+    pub summary: Summary,
+}
+
+impl Output {
+    pub fn new(format: Format) -> Output {
+        Output {
+            format,
+            out: io::BufWriter::new(io::stdout()),
+            findings: Vec::new(),
+            notices: Vec::new(),
+            summary: Summary {
+                record_type: "summary",
+                ..Summary::default()
+            },
+        }
+    }
+
+    pub fn finding(&mut self, finding: Finding) -> io::Result<()> {
+        self.summary.findings += 1;
+        *self
+            .summary
+            .by_severity
+            .entry(finding.severity)
+            .or_default() += 1;
+        *self
+            .summary
+            .by_category
+            .entry(finding.category.clone())
+            .or_default() += 1;
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(&mut self.out, &finding)?;
+                self.out.write_all(b"\n")
+            }
+            Format::Json => {
+                self.findings.push(finding);
+                Ok(())
+            }
+            Format::Table => {
+                writeln!(
+                    self.out,
+                    "{:<8} {} ({} {})  {} [{} @{}]",
+                    finding.severity.as_str().to_uppercase(),
+                    finding.rule,
+                    finding.clause,
+                    finding.category,
+                    finding.target,
+                    finding.zone.as_str(),
+                    finding.offset
+                )?;
+                let times = if finding.count > 1 {
+                    format!(" ×{}", finding.count)
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    self.out,
+                    "         matched {:?}{times}  in: {}",
+                    finding.matched,
+                    one_line(&finding.snippet)
+                )
+            }
+        }
+    }
+
+    pub fn warning(&mut self, target: &str, message: &str) -> io::Result<()> {
+        self.summary.warnings += 1;
+        eprintln!("warning: {target}: {message}");
+        self.notice("warning", target, message)
+    }
+
+    pub fn error(&mut self, target: &str, message: &str) -> io::Result<()> {
+        self.summary.errors += 1;
+        eprintln!("error: {target}: {message}");
+        self.notice("error", target, message)
+    }
+
+    fn notice(&mut self, kind: &'static str, target: &str, message: &str) -> io::Result<()> {
+        let notice = Notice {
+            record_type: kind,
+            target: target.to_string(),
+            message: message.to_string(),
+        };
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(&mut self.out, &notice)?;
+                self.out.write_all(b"\n")
+            }
+            Format::Json => {
+                self.notices.push(notice);
+                Ok(())
+            }
+            Format::Table => Ok(()),
+        }
+    }
+
+    pub fn finish(mut self) -> io::Result<()> {
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(&mut self.out, &self.summary)?;
+                self.out.write_all(b"\n")?;
+            }
+            Format::Json => {
+                let value = serde_json::json!({
+                    "findings": self.findings,
+                    "notices": self.notices,
+                    "summary": self.summary,
+                });
+                serde_json::to_writer_pretty(&mut self.out, &value)?;
+                self.out.write_all(b"\n")?;
+            }
+            Format::Table => {
+                let s = &self.summary;
+                let severities: Vec<String> = s
+                    .by_severity
+                    .iter()
+                    .rev()
+                    .map(|(sev, n)| format!("{n} {sev}"))
+                    .collect();
+                let breakdown = if severities.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", severities.join(", "))
+                };
+                writeln!(
+                    self.out,
+                    "scanned {} file(s), {} bytes in {:.2}s: {} finding(s){breakdown}, {} warning(s), {} error(s)",
+                    s.files, s.bytes, s.duration_s, s.findings, s.warnings, s.errors
+                )?;
+            }
+        }
+        self.out.flush()
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

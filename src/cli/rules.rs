@@ -1,0 +1,195 @@
+//! `sitepatrol rules check|test|list`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use sitepatrol::extract::ZoneKind;
+use sitepatrol::normalize;
+use sitepatrol::rules::{self, Level, RuleSource};
+
+use super::{Format, RulesArg, exit};
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate rulesets and run every rule's examples; report every problem at once.
+    Check {
+        /// Ruleset files or directories. Default: the bundled rulesets.
+        paths: Vec<PathBuf>,
+    },
+    /// Show which rules hit a text, and where.
+    Test {
+        #[command(flatten)]
+        rules: RulesArg,
+        /// The zone the text is placed in.
+        #[arg(long, default_value = "text", value_parser = parse_zone)]
+        zone: ZoneKind,
+        /// Read the text from a file instead.
+        #[arg(long, value_name = "FILE", conflicts_with = "text")]
+        file: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// The text to test.
+        #[arg(required_unless_present = "file")]
+        text: Option<String>,
+    },
+    /// List the rules: id, category, clause, severity, zones and term counts.
+    List {
+        #[command(flatten)]
+        rules: RulesArg,
+    },
+}
+
+fn parse_zone(name: &str) -> Result<ZoneKind, String> {
+    ZoneKind::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = ZoneKind::ALL.iter().map(|z| z.as_str()).collect();
+        format!("unknown zone `{name}` (zones: {})", names.join(", "))
+    })
+}
+
+pub fn run(command: RulesCommand) -> i32 {
+    match command {
+        RulesCommand::Check { paths } => check(paths),
+        RulesCommand::Test {
+            rules,
+            zone,
+            file,
+            format,
+            text,
+        } => test(rules, zone, file, format, text),
+        RulesCommand::List { rules } => list(rules),
+    }
+}
+
+fn check(paths: Vec<PathBuf>) -> i32 {
+    let sources = if paths.is_empty() {
+        vec![RuleSource::Bundled]
+    } else {
+        paths.into_iter().map(RuleSource::Path).collect()
+    };
+    let (ruleset, diagnostics) = rules::check(&sources);
+    for d in &diagnostics {
+        println!("{d}");
+    }
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.level == Level::Error)
+        .count();
+    let warnings = diagnostics.len() - errors;
+    if errors > 0 {
+        println!("{errors} error(s), {warnings} warning(s)");
+        return exit::ERROR;
+    }
+    let ruleset = ruleset.expect("no errors means the ruleset compiled");
+    let examples: usize = ruleset
+        .rules()
+        .iter()
+        .map(|r| r.examples_match.len() + r.examples_no_match.len())
+        .sum();
+    println!(
+        "ok: {} rules, {} patterns, {} regexes, {} examples passed, {} warning(s)",
+        ruleset.rules().len(),
+        ruleset.pattern_count(),
+        ruleset.regex_count(),
+        examples,
+        warnings
+    );
+    exit::OK
+}
+
+fn load(rules: &RulesArg) -> Option<rules::Ruleset> {
+    match rules::load(&rules.sources()) {
+        Ok((ruleset, _)) => Some(ruleset),
+        Err(diagnostics) => {
+            for d in diagnostics.iter().filter(|d| d.level == Level::Error) {
+                eprintln!("{d}");
+            }
+            eprintln!("error: the rulesets do not load; run `sitepatrol rules check` for details");
+            None
+        }
+    }
+}
+
+fn test(
+    rules: RulesArg,
+    zone: ZoneKind,
+    file: Option<PathBuf>,
+    format: Format,
+    text: Option<String>,
+) -> i32 {
+    let text = match (text, file) {
+        (Some(text), _) => text,
+        (None, Some(path)) => match std::fs::read(&path) {
+            Ok(bytes) => sitepatrol::decode::decode(&bytes, &Default::default()).text,
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return exit::ERROR;
+            }
+        },
+        (None, None) => unreachable!("clap requires TEXT or --file"),
+    };
+    let Some(ruleset) = load(&rules) else {
+        return exit::ERROR;
+    };
+    let findings = ruleset.scan_text(zone, &text, "<text>");
+    match format {
+        Format::Json | Format::Jsonl => {
+            let normalized = normalize::normalize(&text).text;
+            let value = serde_json::json!({
+                "zone": zone,
+                "normalized": normalized,
+                "findings": findings,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+        }
+        Format::Table => {
+            println!("normalized: {}", normalize::normalize(&text).text);
+            if findings.is_empty() {
+                println!("no rule hits");
+            }
+            for f in &findings {
+                println!(
+                    "{:<8} {:<32} {} at byte {}: {:?} (×{}) in {:?}",
+                    f.severity.as_str(),
+                    f.rule,
+                    f.clause,
+                    f.offset,
+                    f.matched,
+                    f.count,
+                    f.snippet
+                );
+            }
+        }
+    }
+    if findings.is_empty() {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    }
+}
+
+fn list(rules: RulesArg) -> i32 {
+    let Some(ruleset) = load(&rules) else {
+        return exit::ERROR;
+    };
+    println!(
+        "{:<36} {:<18} {:<8} {:<9} {:>7} {:>6}  zones",
+        "id", "category", "clause", "severity", "terms", "regex"
+    );
+    for r in ruleset.rules() {
+        let zones: Vec<&str> = r.zones.iter().map(|z| z.as_str()).collect();
+        println!(
+            "{:<36} {:<18} {:<8} {:<9} {:>7} {:>6}  {}",
+            r.id,
+            r.category,
+            r.clause,
+            r.severity.as_str(),
+            r.terms.len(),
+            r.regex.len(),
+            zones.join(",")
+        );
+    }
+    exit::OK
+}

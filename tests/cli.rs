@@ -1,0 +1,359 @@
+//! The real binary: `scan`, `extract` and `rules`, their output formats and exit codes.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sitepatrol(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sitepatrol"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the binary runs")
+}
+
+fn with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sitepatrol"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+fn findings(records: &[Value]) -> Vec<&Value> {
+    records.iter().filter(|r| r["type"] == "finding").collect()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn scanning_the_demo_site_finds_what_it_hides() {
+    let out = sitepatrol(&["scan", "--format", "jsonl", "examples/demo-site"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let records = json_lines(&out);
+    let found = findings(&records);
+    let has = |target: &str, rule: &str, zone: &str| {
+        found.iter().any(|f| {
+            f["target"].as_str().unwrap().ends_with(target)
+                && f["rule"] == rule
+                && f["zone"] == zone
+        })
+    };
+    // GBK page: the hidden link farm, styled by a class from its own <style>.
+    assert!(
+        has("index.html", "gambling.online_casino", "hidden_text"),
+        "{found:#?}"
+    );
+    // Big5 page with full-width and Traditional characters, and a miner.
+    assert!(has("video.html", "pornography.av_sites", "text"));
+    assert!(has("video.html", "malware.coinhive_miner", "script"));
+    assert!(has("stats.js", "malware.obfuscated_dropper", "js"));
+    // The crackdown news and the plain text file are clean; 路口交通 is not 口交.
+    assert!(
+        !found
+            .iter()
+            .any(|f| f["target"].as_str().unwrap().ends_with("news.html"))
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|f| f["target"].as_str().unwrap().ends_with("about.txt"))
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|f| f["rule"] == "pornography.explicit_terms"
+                && f["target"].as_str().unwrap().ends_with("index.html"))
+    );
+    let summary = records.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["files"], 5);
+    assert_eq!(summary["errors"], 0);
+}
+
+#[test]
+fn findings_carry_every_required_field_and_quote_the_original() {
+    let out = sitepatrol(&["scan", "--format", "jsonl", "examples/demo-site/video.html"]);
+    let records = json_lines(&out);
+    let f = findings(&records)
+        .into_iter()
+        .find(|f| f["rule"] == "pornography.av_sites")
+        .expect("the full-width AV ad is found");
+    for field in [
+        "type", "rule", "category", "clause", "severity", "target", "zone", "matched", "snippet",
+        "offset",
+    ] {
+        assert!(!f[field].is_null(), "missing {field} in {f}");
+    }
+    assert_eq!(f["matched"], "ＡＶ在線");
+    assert_eq!(f["clause"], "§3");
+    assert_eq!(f["severity"], "high");
+    // The offset indexes the zone's original text: extract shows the same text.
+    let extracted = sitepatrol(&["extract", "examples/demo-site/video.html"]);
+    let doc: Value = serde_json::from_slice(&extracted.stdout).unwrap();
+    let text = doc["document"]["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["kind"] == "text")
+        .unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let offset = f["offset"].as_u64().unwrap() as usize;
+    assert!(
+        text[offset..].starts_with("ＡＶ在線"),
+        "{text:?} at {offset}"
+    );
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    let target = "examples/demo-site/js/stats.js"; // one medium finding
+    assert_eq!(
+        sitepatrol(&["scan", "--format", "jsonl", "--fail-on", "medium", target])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        sitepatrol(&["scan", "--format", "jsonl", "--fail-on", "high", target])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        sitepatrol(&["scan", "--format", "jsonl", "--fail-on", "never", target])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        sitepatrol(&["scan", "--format", "jsonl", "examples/demo-site/about.txt"])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn json_format_is_one_document() {
+    let out = sitepatrol(&["scan", "--format", "json", "examples/demo-site"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert!(doc["findings"].as_array().unwrap().len() >= 5);
+    assert_eq!(doc["summary"]["files"], 5);
+}
+
+#[test]
+fn table_format_is_readable() {
+    let out = sitepatrol(&["scan", "--format", "table", "examples/demo-site/video.html"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("CRITICAL") && text.contains("malware.coinhive_miner"),
+        "{text}"
+    );
+    assert!(text.contains("scanned 1 file(s)"), "{text}");
+}
+
+#[test]
+fn stdin_is_a_target() {
+    let out = with_stdin(
+        &["scan", "--format", "jsonl", "-"],
+        "<p>网上賭場 开业</p>".as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let records = json_lines(&out);
+    let f = findings(&records);
+    assert_eq!(f[0]["target"], "-");
+    assert_eq!(f[0]["matched"], "网上賭場");
+}
+
+#[test]
+fn a_missing_target_is_an_error_but_the_others_are_scanned() {
+    let out = sitepatrol(&[
+        "scan",
+        "--format",
+        "jsonl",
+        "no/such/file.html",
+        "examples/demo-site/video.html",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no/such/file.html"),
+        "{}",
+        stderr(&out)
+    );
+    let records = json_lines(&out);
+    assert!(
+        records
+            .iter()
+            .any(|r| r["type"] == "error" && r["target"] == "no/such/file.html")
+    );
+    assert!(!findings(&records).is_empty());
+}
+
+#[test]
+fn binary_and_oversized_files_get_clear_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("logo.html");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x01\0").unwrap();
+    let big = dir.path().join("big.html");
+    let mut page = "<p>网上赌场</p>".repeat(10).into_bytes();
+    page.resize(3 << 20, b' ');
+    std::fs::write(&big, &page).unwrap();
+    let out = sitepatrol(&[
+        "scan",
+        "--format",
+        "jsonl",
+        "--max-file-size",
+        "1048576",
+        dir.path().to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(err.contains("logo.html") && err.contains("binary"), "{err}");
+    assert!(
+        err.contains("big.html") && err.contains("3.0 MiB") && err.contains("1.0 MiB"),
+        "{err}"
+    );
+    // The first MiB was still scanned.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+}
+
+#[test]
+fn extract_shows_encoding_zones_and_links() {
+    let out = sitepatrol(&["extract", "examples/demo-site/index.html"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["encoding"]["encoding"], "gb18030");
+    assert_eq!(doc["encoding"]["decided_by"], "meta");
+    let zones: Vec<&str> = doc["document"]["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["kind"].as_str().unwrap())
+        .collect();
+    for zone in ["text", "title", "meta", "link", "hidden_text"] {
+        assert!(zones.contains(&zone), "{zone} missing from {zones:?}");
+    }
+    let links = doc["document"]["links"].as_array().unwrap();
+    assert!(
+        links
+            .iter()
+            .any(|l| l["url"] == "http://www.example-casino.test/" && l["hidden"] == true)
+    );
+}
+
+#[test]
+fn extract_resolves_links_against_the_page_url() {
+    let out = with_stdin(
+        &[
+            "extract",
+            "--url",
+            "https://example.test/dir/page.html",
+            "-",
+        ],
+        b"<a href='../x.html'>x</a>",
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["document"]["links"][0]["url"],
+        "https://example.test/x.html"
+    );
+}
+
+#[test]
+fn rules_check_passes_on_the_bundled_rulesets() {
+    let out = sitepatrol(&["rules", "check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
+    let out = sitepatrol(&["rules", "check", "rulesets"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn rules_check_reports_every_error_and_exits_2() {
+    let out = sitepatrol(&["rules", "check", "tests/fixtures/rules/broken/broken.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let errors = text.lines().filter(|l| l.contains(": error: ")).count();
+    assert_eq!(errors, 8, "{text}");
+    assert!(
+        text.contains("broken.toml:7: error: rule `broken.bad_regex`: bad regex"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rules_test_shows_hits() {
+    let out = sitepatrol(&["rules", "test", "最新ＡＶ在线", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["normalized"], "最新av在线");
+    assert_eq!(doc["findings"][0]["rule"], "pornography.av_sites");
+    assert_eq!(doc["findings"][0]["offset"], "最新".len());
+    // av_sites does not skip noise (`a v` is too common in Latin text), so this is no hit.
+    let out = sitepatrol(&["rules", "test", "最新 Ａ Ｖ 在线", "--format", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["normalized"], "最新 a v 在线");
+    assert_eq!(doc["findings"], serde_json::json!([]));
+    let out = sitepatrol(&["rules", "test", "今天天气很好"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no rule hits"));
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    assert_eq!(sitepatrol(&["scan"]).status.code(), Some(2));
+    assert_eq!(
+        sitepatrol(&["scan", "--format", "xml", "x"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        sitepatrol(&["rules", "test", "--zone", "nowhere", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_broken_rules_path_stops_the_scan_with_exit_2() {
+    let out = sitepatrol(&[
+        "scan",
+        "--rules",
+        "tests/fixtures/rules/broken/broken.toml",
+        "examples/demo-site",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad regex"), "{}", stderr(&out));
+}
