@@ -118,6 +118,11 @@ fn collect_files(
                 }
             }
         }
+        RuleSource::Text { name, text } => files.push(SourceFile {
+            display: name.clone(),
+            origin: Origin::Disk(PathBuf::from(".")),
+            text: text.clone(),
+        }),
         RuleSource::Path(path) => {
             let meta = match std::fs::metadata(path) {
                 Ok(meta) => meta,
@@ -647,7 +652,7 @@ fn load_terms_file(
         Origin::Disk(dir) => {
             let full = dir.join(relative);
             let display = full.display().to_string();
-            (display, std::fs::read(&full).map_err(|e| e.to_string()))
+            (display, read_terms_file(&full))
         }
         Origin::Bundled(dir) => {
             let joined = join_bundled(dir, relative);
@@ -709,6 +714,26 @@ fn load_terms_file(
             format!("terms file {display} has no terms"),
         );
     }
+}
+
+/// Larger than any real list (the biggest public ones are a few MB), small enough that a path
+/// like /dev/zero fails cleanly instead of eating the memory.
+const MAX_TERMS_FILE_BYTES: u64 = 256 << 20;
+
+fn read_terms_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TERMS_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_TERMS_FILE_BYTES {
+        return Err(format!(
+            "larger than the limit of {} MiB",
+            MAX_TERMS_FILE_BYTES >> 20
+        ));
+    }
+    Ok(bytes)
 }
 
 fn join_bundled(dir: &str, relative: &str) -> String {

@@ -35,6 +35,9 @@ pub enum RuleSource {
     Bundled,
     /// A ruleset file, or a directory walked for `*.toml` files.
     Path(PathBuf),
+    /// Ruleset text held in memory (tests, fuzzing). `name` labels diagnostics; `terms_file`
+    /// resolves against the current directory.
+    Text { name: String, text: String },
 }
 
 impl fmt::Display for RuleSource {
@@ -42,6 +45,7 @@ impl fmt::Display for RuleSource {
         match self {
             RuleSource::Bundled => f.write_str("the bundled rulesets"),
             RuleSource::Path(p) => write!(f, "{}", p.display()),
+            RuleSource::Text { name, .. } => f.write_str(name),
         }
     }
 }

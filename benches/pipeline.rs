@@ -1,0 +1,138 @@
+//! The normalizer against a generic NFKC + lower-case chain, and the whole file pipeline
+//! (decode + extract + normalize + match) on the real pages of pages-zh. Figures:
+//! benches/README.md.
+//!
+//! cargo bench --bench pipeline
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sitepatrol::decode::{DecodeOptions, decode};
+use sitepatrol::extract::{ContentKind, extract_html};
+use sitepatrol::normalize::{Derived, denoise_into, normalize_into};
+use sitepatrol::rules::{self, RuleSource, Ruleset};
+use sitepatrol::scan::{ScanOptions, Scanner};
+use unicode_normalization::UnicodeNormalization;
+
+fn normalizing(c: &mut Criterion) {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let text = common::extracted_text(&data, 7_500_000);
+    let mut group = c.benchmark_group("normalize");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(6));
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("generic_nfkc_lowercase", |b| {
+        b.iter(|| {
+            let out: String = text.nfkc().flat_map(char::to_lowercase).collect();
+            black_box(out.len())
+        })
+    });
+    let mut out = Derived::new();
+    group.bench_function("sitepatrol_normalize", |b| {
+        b.iter(|| {
+            normalize_into(&text, &mut out);
+            black_box(out.text.len())
+        })
+    });
+    let mut normalized = Derived::new();
+    normalize_into(&text, &mut normalized);
+    let mut denoised = Derived::new();
+    group.bench_function("sitepatrol_denoise", |b| {
+        b.iter(|| {
+            denoise_into(&normalized.text, &mut denoised);
+            black_box(denoised.text.len())
+        })
+    });
+    group.finish();
+}
+
+/// A ruleset of the bundled rules plus one rule over a 100k-term dictionary, the size of a
+/// large operator list.
+fn big_ruleset(data: &std::path::Path, dir: &std::path::Path) -> Ruleset {
+    let terms = common::dictionary(data, 100_000, 0.2);
+    std::fs::write(dir.join("terms.txt"), terms.join("\n")).expect("temp dir is writable");
+    std::fs::write(
+        dir.join("big.toml"),
+        r#"[[rule]]
+id = "bench.operator_list"
+category = "other_prohibited"
+clause = "§2(11)"
+severity = "low"
+description = "a 100k-term operator list"
+terms_file = "terms.txt"
+"#,
+    )
+    .expect("temp dir is writable");
+    match rules::load(&[RuleSource::Bundled, RuleSource::Path(dir.to_path_buf())]) {
+        Ok((ruleset, _)) => ruleset,
+        Err(d) => panic!("bench ruleset does not load: {d:#?}"),
+    }
+}
+
+fn pipeline(c: &mut Criterion) {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let pages = common::pages(&data);
+    let total: usize = pages.iter().map(Vec::len).sum();
+    let mut group = c.benchmark_group("pipeline_pages_zh");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(8));
+    group.throughput(Throughput::Bytes(total as u64));
+
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            for page in &pages {
+                black_box(decode(page, &DecodeOptions::default()).text.len());
+            }
+        })
+    });
+    let decoded: Vec<String> = pages
+        .iter()
+        .map(|p| decode(p, &DecodeOptions::default()).text)
+        .collect();
+    group.bench_function("extract", |b| {
+        b.iter(|| {
+            for page in &decoded {
+                black_box(extract_html(page, None).zones.len());
+            }
+        })
+    });
+
+    let bundled = Arc::new(
+        rules::load(&[RuleSource::Bundled])
+            .expect("bundled rules load")
+            .0,
+    );
+    let scanner = Scanner::new(bundled, ScanOptions::default());
+    group.bench_function("full_bundled_rules", |b| {
+        b.iter(|| {
+            for page in &pages {
+                let report = scanner.scan_bytes(page, Some(ContentKind::Html), "bench", None, None);
+                black_box(report.findings.len());
+            }
+        })
+    });
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = Arc::new(big_ruleset(&data, dir.path()));
+    let scanner = Scanner::new(big, ScanOptions::default());
+    group.bench_function("full_100k_terms", |b| {
+        b.iter(|| {
+            for page in &pages {
+                let report = scanner.scan_bytes(page, Some(ContentKind::Html), "bench", None, None);
+                black_box(report.findings.len());
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, normalizing, pipeline);
+criterion_main!(benches);
