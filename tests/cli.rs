@@ -357,3 +357,39 @@ fn a_broken_rules_path_stops_the_scan_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bad regex"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_100_mb_file_is_scanned_up_to_the_cap_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.html");
+    // Real markup first, then a sparse tail: 100 MB on disk without writing 100 MB.
+    let mut head = "<html><body><p>网上赌场</p>".to_string();
+    head.push_str(&"<p>正常内容</p>".repeat(1000));
+    std::fs::write(&path, head.as_bytes()).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    let out = sitepatrol(&[
+        "scan",
+        "--format",
+        "jsonl",
+        "--max-file-size",
+        "65536",
+        path.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("huge.html") && err.contains("100.0 MiB") && err.contains("64.0 KiB"),
+        "{err}"
+    );
+    let records = json_lines(&out);
+    assert!(
+        findings(&records)
+            .iter()
+            .any(|f| f["rule"] == "gambling.online_casino")
+    );
+    assert_eq!(records.last().unwrap()["bytes"], 65536);
+}
