@@ -7,6 +7,81 @@
 //! Each zone is one string, the *original* text that evidence quotes and that finding offsets
 //! index into. Multi-item zones (links, iframes, forms, ...) hold one item per line; the
 //! structured items are kept beside the zones for checks that need more than text.
+//!
+//! # HTML zone formats
+//!
+//! HTML is tokenized by html5ever (entities are decoded everywhere: `&#36172;&#21338;` is
+//! 赌博) and walked with a small element stack, without a DOM (see `html.rs` for the stack,
+//! its depth cap and implied end tags). Empty zones are omitted; zones come in [`ZoneKind`]
+//! order. In every text-like zone, runs of whitespace (including U+3000 and `&nbsp;`)
+//! collapse to one space, lines are trimmed and there are no blank lines.
+//!
+//! * `text`: visible text. Block elements (`div`, `p`, `li`, `tr`, `h1`, `table`, `option`,
+//!   `title`, ...) and `<br>` start a new line; table cells (`td`, `th`) are separated by a
+//!   space; inline elements do not separate (`赌<b>博</b>` is `赌博`). In `pre`, `listing`,
+//!   `textarea`, `xmp` and `plaintext` a newline in the source is a line break. Text of
+//!   `textarea`, `xmp`, `plaintext` and `<noscript>` counts as visible: `<noscript>` content is
+//!   what visitors and crawlers without JS see, and a known SEO-spam spot. The text of an
+//!   iframe's `srcdoc` document is here too (in `hidden_text` when the iframe is hidden or
+//!   zero-size). Not here: `script`, `style`, `title`, `template`, and hidden content.
+//! * `title`: the text of each `<title>` element, one per line (normally one).
+//! * `meta`: the `content` of `<meta>` tags named (`name` or `property`) `description`,
+//!   `keywords`, `og:title` or `og:description`, one per line in document order.
+//! * `attr`: the `alt` and `title` attributes of any element, one per line (an element's
+//!   `title` is skipped when equal to its `alt`).
+//! * `link`: one line per `<a href>`/`<area href>`: `URL` or `URL anchor-text`, split at the
+//!   first space. The URL never contains whitespace (see URLs below). Anchor text is the
+//!   text inside the anchor (visible or hidden) on one line, at most 1 KiB; without text, the
+//!   `alt` of images inside it (for `area`: its own `alt`). Links whose URL is empty (empty
+//!   href and no base) are in [`Document::links`] but not in the zone.
+//! * `script`: in document order, for each `<script>` its resolved `src` on one line and/or
+//!   its inline text (trimmed, newlines kept), plus the code of `onload`/`onerror` event
+//!   handler attributes (which run without user action). [`Document::scripts`] has the
+//!   `<script>` elements only.
+//! * `iframe`: one line per `iframe`/`frame` with a `src`: the resolved URL.
+//! * `form`: one line per `<form>`: the resolved `action` (the page URL when the action is
+//!   missing or empty; no line when there is no page URL either).
+//! * `redirect`: one line per target: `<meta http-equiv=refresh content="N;url=...">` (any
+//!   case, spaces, quotes, `,` for `;`, `url=` optional) and string literals assigned in
+//!   inline scripts and `onload`/`onerror` handlers to `location`, `location.href`,
+//!   `location["href"]` (with any `window.`/`top.`/`self.`/`document.`/`parent.` prefix), or
+//!   passed to `location.replace(...)`/`location.assign(...)`. Resolved against the base.
+//! * `hidden_text`: text hidden from visitors, kept apart from `text`:
+//!   - by CSS: `display:none`, `visibility:hidden` (a descendant may set `visible`),
+//!     `opacity:0`, `font-size:0` (or `font:0/0`; a descendant with an absolute size shows
+//!     again), `position` non-static with `left`/`top` ≤ -500px, `margin-left`/`margin-top`
+//!     ≤ -500px, `text-indent` ≤ -500px, `width`/`height` ≤ 1px with `overflow:hidden`;
+//!     from `style` attributes and from simple selectors (`.c`, `#id`, `tag`, `div.c`, comma
+//!     lists) in the page's own `<style>` blocks, wherever the block is (see `css.rs` for
+//!     what is ignored on purpose, e.g. `@media` blocks);
+//!   - by markup: the `hidden` attribute, a `<marquee>` at most 3px high or wide, `<rp>`;
+//!   - `<template>` content: inert, never rendered, yet a place for hostile content;
+//!   - fallback content of `iframe`, `noembed` and `noframes` (shown to no modern visitor;
+//!     its markup is flattened to text).
+//!
+//!   Separate hidden runs are separated by a space when visible text came between them.
+//!   Links, iframes and forms inside hidden content have `hidden: true`.
+//!
+//! URLs (links, script `src`, iframes, forms, redirects, base) are resolved against the
+//! first `<base href>` (itself resolved against the page URL) or the page URL, with the `url`
+//! crate, and shown in display form: percent-escaped UTF-8 that is printable non-ASCII text
+//! is decoded and punycode hosts are shown in Unicode (so `赌场.com/赌博` stays matchable).
+//! Tabs and newlines inside a URL are dropped (as browsers do) and other whitespace is
+//! escaped. `javascript:`, `mailto:`, `data:` and other non-web schemes, and references that
+//! cannot be resolved (relative without a base), are kept as written.
+//!
+//! # JavaScript
+//!
+//! [`extract_js`]: zone `js` is the whole text; redirects are found in it as in inline
+//! scripts (and fill the `redirect` zone).
+
+mod css;
+mod html;
+mod redirect;
+mod text;
+mod urls;
+
+pub use html::{ANCHOR_TEXT_CAP, MAX_DEPTH};
 
 use serde::{Deserialize, Serialize};
 
@@ -212,9 +287,8 @@ impl Document {
 
 /// Extract the zones of an HTML page. `page_url` resolves relative links; without it (a file
 /// on disk) links are resolved against `<base>` only, or kept as written.
-pub fn extract_html(html: &str, _page_url: Option<&url::Url>) -> Document {
-    // Placeholder until the HTML extractor lands: the whole text as one zone.
-    Document::single_zone(ContentKind::Html, ZoneKind::Text, html)
+pub fn extract_html(html: &str, page_url: Option<&url::Url>) -> Document {
+    html::extract(html, page_url)
 }
 
 /// A plain-text file is one `plain` zone.
@@ -222,9 +296,27 @@ pub fn extract_plain(text: &str) -> Document {
     Document::single_zone(ContentKind::Plain, ZoneKind::Plain, text)
 }
 
-/// A JavaScript file is one `js` zone.
-pub fn extract_js(text: &str, _page_url: Option<&url::Url>) -> Document {
-    Document::single_zone(ContentKind::Js, ZoneKind::Js, text)
+/// A JavaScript file is one `js` zone, plus the `location` redirects found in it.
+pub fn extract_js(text: &str, page_url: Option<&url::Url>) -> Document {
+    let mut doc = Document::single_zone(ContentKind::Js, ZoneKind::Js, text);
+    doc.redirects = redirect::js_location_targets(text)
+        .into_iter()
+        .map(|target| Redirect {
+            kind: RedirectKind::JsLocation,
+            target: urls::resolve(&target, page_url),
+            delay: None,
+        })
+        .collect();
+    if !doc.redirects.is_empty() {
+        let lines: Vec<&str> = doc.redirects.iter().map(|r| r.target.as_str()).collect();
+        doc.zones.push(Zone {
+            kind: ZoneKind::Redirect,
+            text: lines.join("\n"),
+        });
+        doc.zones.sort_by_key(|z| z.kind);
+    }
+    doc.base_url = page_url.map(urls::display);
+    doc
 }
 
 /// Dispatch on the content kind.
@@ -235,3 +327,6 @@ pub fn extract(kind: ContentKind, text: &str, page_url: Option<&url::Url>) -> Do
         ContentKind::Js => extract_js(text, page_url),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,228 @@
+//! Whitespace-collapsing text builder used by every text-like zone.
+//!
+//! Separators are kept *pending* and only written when the next non-blank text arrives, so a
+//! zone never starts or ends with whitespace, lines are trimmed, runs of whitespace become
+//! one space and there are no blank lines, whatever order the block boundaries come in.
+
+/// A pending separator; a stronger one wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) enum Sep {
+    #[default]
+    None,
+    Space,
+    Newline,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct TextBuf {
+    pub(crate) out: String,
+    pending: Sep,
+    /// Newlines are written as spaces (anchor text, attribute values).
+    single_line: bool,
+    /// Stop appending once `out` holds this many bytes (0 = no cap).
+    cap: usize,
+}
+
+impl TextBuf {
+    pub(crate) fn new() -> TextBuf {
+        TextBuf::default()
+    }
+
+    pub(crate) fn with_capacity(capacity: usize) -> TextBuf {
+        TextBuf {
+            out: String::with_capacity(capacity),
+            ..TextBuf::default()
+        }
+    }
+
+    /// A one-line buffer that stops growing after about `cap` bytes.
+    pub(crate) fn single_line(cap: usize) -> TextBuf {
+        TextBuf {
+            single_line: true,
+            cap,
+            ..TextBuf::default()
+        }
+    }
+
+    /// Ask for a separator before the next text.
+    pub(crate) fn sep(&mut self, sep: Sep) {
+        if sep > self.pending {
+            self.pending = sep;
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    fn full(&self) -> bool {
+        self.cap != 0 && self.out.len() >= self.cap
+    }
+
+    fn flush_sep(&mut self) {
+        if !self.out.is_empty() {
+            match self.pending {
+                Sep::None => {}
+                Sep::Space => self.out.push(' '),
+                Sep::Newline if self.single_line => self.out.push(' '),
+                Sep::Newline => self.out.push('\n'),
+            }
+        }
+        self.pending = Sep::None;
+    }
+
+    fn push_run(&mut self, run: &str) {
+        if self.full() {
+            return;
+        }
+        self.flush_sep();
+        if self.cap != 0 && self.out.len() + run.len() > self.cap {
+            let mut end = self.cap - self.out.len();
+            while !run.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.out.push_str(&run[..end]);
+        } else {
+            self.out.push_str(run);
+        }
+    }
+
+    /// Append text, collapsing whitespace. With `pre`, a newline in the text is a line break
+    /// (other whitespace still collapses). Returns whether any non-blank text was appended.
+    pub(crate) fn push(&mut self, text: &str, pre: bool) -> bool {
+        let mut wrote = false;
+        let mut start: Option<usize> = None;
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            // Only ASCII and the lead bytes C2, E1, E2, E3 can start a whitespace character;
+            // anything else (CJK text in particular) is skipped byte by byte.
+            let ws_len = match b {
+                b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => 1,
+                0xc2 | 0xe1..=0xe3 => unicode_space_len(&bytes[i..]),
+                _ => 0,
+            };
+            if ws_len == 0 {
+                if start.is_none() {
+                    start = Some(i);
+                }
+                i += 1;
+                continue;
+            }
+            if let Some(s) = start.take() {
+                self.push_run(&text[s..i]);
+                wrote = true;
+            }
+            self.sep(if pre && b == b'\n' {
+                Sep::Newline
+            } else {
+                Sep::Space
+            });
+            i += ws_len;
+        }
+        if let Some(s) = start {
+            self.push_run(&text[s..]);
+            wrote = true;
+        }
+        wrote
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        self.out
+    }
+}
+
+/// The length of the Unicode (non-ASCII) whitespace character at the start of `b`, or 0:
+/// U+0085, U+00A0, U+1680, U+2000..=U+200A, U+2028, U+2029, U+202F, U+205F, U+3000.
+fn unicode_space_len(b: &[u8]) -> usize {
+    match b {
+        [0xc2, 0x85 | 0xa0, ..] => 2,
+        [0xe1, 0x9a, 0x80, ..] => 3,
+        [0xe2, 0x80, 0x80..=0x8a | 0xa8 | 0xa9 | 0xaf, ..] => 3,
+        [0xe2, 0x81, 0x9f, ..] => 3,
+        [0xe3, 0x80, 0x80, ..] => 3,
+        _ => 0,
+    }
+}
+
+/// `text` with whitespace collapsed to single spaces and trimmed (one line).
+pub(crate) fn one_line(text: &str) -> String {
+    let mut b = TextBuf::single_line(0);
+    b.push(text, false);
+    b.into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collapses_and_trims() {
+        let mut b = TextBuf::new();
+        b.push("  a \t b\u{3000}\u{a0}c  ", false);
+        b.sep(Sep::Newline);
+        b.sep(Sep::Newline);
+        b.push("   ", false);
+        b.sep(Sep::Newline);
+        b.push(" d", false);
+        b.sep(Sep::Newline);
+        assert_eq!(b.into_string(), "a b c\nd");
+    }
+
+    #[test]
+    fn no_separator_between_adjacent_runs() {
+        let mut b = TextBuf::new();
+        b.push("赌", false);
+        b.push("博", false);
+        assert_eq!(b.out, "赌博");
+    }
+
+    #[test]
+    fn space_then_newline_gives_newline() {
+        let mut b = TextBuf::new();
+        b.push("a ", false);
+        b.sep(Sep::Newline);
+        b.push("b", false);
+        assert_eq!(b.out, "a\nb");
+    }
+
+    #[test]
+    fn unicode_whitespace_table_matches_std() {
+        for c in (0x80..0x3100u32).filter_map(char::from_u32) {
+            let s = c.to_string();
+            let want = if c.is_whitespace() { c.len_utf8() } else { 0 };
+            assert_eq!(unicode_space_len(s.as_bytes()), want, "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn pre_keeps_newlines() {
+        let mut b = TextBuf::new();
+        b.push("a\n\n  b  c\n", true);
+        assert_eq!(b.out, "a\nb c");
+    }
+
+    #[test]
+    fn single_line_and_cap() {
+        let mut b = TextBuf::single_line(7);
+        b.push("ab", false);
+        b.sep(Sep::Newline);
+        b.push("赌博网站", false);
+        // "ab " is 3 bytes, one CJK char is 3 bytes: "ab 赌" = 6, the next would exceed 7.
+        assert_eq!(b.out, "ab 赌");
+        b.push("more", false);
+        assert_eq!(b.out, "ab 赌m");
+        b.push("x", false);
+        assert_eq!(b.out, "ab 赌m");
+        assert_eq!(one_line("  x\n\ny  "), "x y");
+    }
+
+    #[test]
+    fn reports_whether_text_was_written() {
+        let mut b = TextBuf::new();
+        assert!(!b.push(" \n ", false));
+        assert!(b.is_empty());
+        assert!(b.push("x", false));
+    }
+}
