@@ -4,8 +4,9 @@
 //! [`MAX_DEPTH`]) where each frame carries everything that its content needs in O(1): whether
 //! it is hidden (precomputed from the parent when pushed), whether it is preformatted, and
 //! the index of the nearest open `p`/`li`/`dd`/`td`/`tr`/`a` for implied end tags. End tags
-//! pop up to the matching element; an end tag with no matching open element is ignored
-//! (a per-name count of open elements makes that check O(1)).
+//! pop up to the matching element; an end tag with no matching open element is ignored (a
+//! 256-slot counting filter over tag names proves most of those in O(1); otherwise the scan
+//! is bounded by the depth cap).
 //!
 //! Beyond [`MAX_DEPTH`] open elements, further elements are not pushed: they are counted, each
 //! end tag closes the innermost counted one, and once one of them is hidden everything until

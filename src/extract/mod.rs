@@ -27,8 +27,8 @@
 //! * `title`: the text of each `<title>` element, one per line (normally one).
 //! * `meta`: the `content` of `<meta>` tags named (`name` or `property`) `description`,
 //!   `keywords`, `og:title` or `og:description`, one per line in document order.
-//! * `attr`: the `alt` and `title` attributes of any element, one per line (an element's
-//!   `title` is skipped when equal to its `alt`).
+//! * `attr`: the `alt` and `title` attributes of any element, hidden or not, one per line
+//!   (an element's `title` is skipped when equal to its `alt`).
 //! * `link`: one line per `<a href>`/`<area href>`: `URL` or `URL anchor-text`, split at the
 //!   first space. The URL never contains whitespace (see URLs below). Anchor text is the
 //!   text inside the anchor (visible or hidden) on one line, at most 1 KiB; without text, the
