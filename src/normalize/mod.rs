@@ -188,32 +188,52 @@ pub fn normalize_into(source: &str, out: &mut Derived) {
     // ideograph carry no meaning and are dropped, a known way to break up words.
     let mut after_ideograph = false;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b < 0x80 {
-            let mut end = i + 1;
-            while end < bytes.len() && bytes[end] < 0x80 {
-                end += 1;
+        // The verbatim run: ASCII, and ideographs that are already Simplified. Both come out
+        // byte for byte (ASCII only changes case in place), so the run is one copy and at
+        // most one map segment.
+        let run_start = i;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                i += 1;
+            } else if (0xE2..=0xE9).contains(&b)
+                && let Some(code) = three_byte_code(bytes, i)
+                && ((is_cjk_ideograph(code) && t2s.is_unchanged(code))
+                    || is_stable_cjk_punctuation(code))
+            {
+                i += 3;
+            } else {
+                break;
             }
-            // A combining mark right after the run composes with its last letter (e + ◌́ → é),
-            // so that letter goes through the slow path with its marks.
-            if end < bytes.len() && end - i >= 1 {
-                let next = source[end..].chars().next().unwrap_or(' ');
-                if canonical_combining_class(next) != 0 {
-                    end -= 1;
-                }
-            }
-            if end > i {
-                out.map.push_identity(out.text.len(), i);
-                // ASCII lower-casing keeps every byte in place.
-                out.text.extend(
-                    bytes[i..end]
-                        .iter()
-                        .map(|&b| char::from(b.to_ascii_lowercase())),
-                );
-                i = end;
-                after_ideograph = false;
-                continue;
-            }
+        }
+        // A combining mark after an ASCII letter composes with it (e + ◌́ → é): that letter
+        // goes through the cluster path with its marks.
+        let mut letter_with_marks = false;
+        if i > run_start
+            && i < bytes.len()
+            && bytes[i - 1] < 0x80
+            && source[i..]
+                .chars()
+                .next()
+                .is_some_and(|c| canonical_combining_class(c) != 0)
+        {
+            i -= 1;
+            letter_with_marks = true;
+        }
+        if i > run_start {
+            out.map.push_identity(out.text.len(), run_start);
+            let at = out.text.len();
+            out.text.push_str(&source[run_start..i]);
+            out.text[at..].make_ascii_lowercase();
+            after_ideograph =
+                bytes[i - 1] >= 0x80 && three_byte_code(bytes, i - 3).is_some_and(is_cjk_ideograph);
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        if letter_with_marks {
+            i = slow_cluster(source, i, out, &mut after_ideograph, t2s);
+            continue;
         }
         let c = source[i..].chars().next().unwrap_or('\u{FFFD}');
         let code = c as u32;
@@ -225,8 +245,14 @@ pub fn normalize_into(source: &str, out: &mut Derived) {
             i += width;
             continue;
         }
-        if (0xFF01..=0xFF5E).contains(&code) {
-            // Full-width ASCII: NFKC would map it the same way.
+        let mark_follows = || {
+            source[i + width..]
+                .chars()
+                .next()
+                .is_some_and(|c| canonical_combining_class(c) != 0)
+        };
+        if (0xFF01..=0xFF5E).contains(&code) && !mark_follows() {
+            // Full-width ASCII: NFKC would map it the same way (unless a mark composes with it).
             let ascii = char::from_u32(code - 0xFEE0)
                 .unwrap_or(c)
                 .to_ascii_lowercase();
@@ -245,6 +271,23 @@ pub fn normalize_into(source: &str, out: &mut Derived) {
         }
         i = slow_cluster(source, i, out, &mut after_ideograph, t2s);
     }
+}
+
+/// 、。《》「」【】 and the other CJK punctuation that NFKC leaves alone, and the curly quotes
+/// and dash of Chinese text: common enough to keep in the verbatim run.
+#[inline]
+fn is_stable_cjk_punctuation(code: u32) -> bool {
+    matches!(
+        code,
+        0x3001..=0x3035 | 0x2014 | 0x2018 | 0x2019 | 0x201C | 0x201D
+    )
+}
+
+/// The code point of the three-byte UTF-8 sequence at `i` (the input is valid UTF-8).
+#[inline]
+fn three_byte_code(bytes: &[u8], i: usize) -> Option<u32> {
+    let (b0, b1, b2) = (*bytes.get(i)?, *bytes.get(i + 1)?, *bytes.get(i + 2)?);
+    Some((u32::from(b0 & 0x0F) << 12) | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F))
 }
 
 #[inline]
@@ -493,6 +536,17 @@ mod tests {
     }
 
     #[test]
+    fn verbatim_punctuation_really_is_stable() {
+        for code in (0x2000..0x3100).filter(|&c| is_stable_cjk_punctuation(c)) {
+            let c = char::from_u32(code).unwrap();
+            assert!(
+                is_stable(c),
+                "U+{code:04X} changes under NFKC or lower-casing"
+            );
+        }
+    }
+
+    #[test]
     fn denoise_skips_spaces_punctuation_and_symbols() {
         for source in [
             "赌 博",
@@ -540,6 +594,55 @@ mod tests {
         let n = normalize(source);
         assert_eq!(n.text, source);
         assert_eq!(quote(source, &n, "赌"), "赌");
+    }
+
+    /// The fast paths must agree with the plain definition: NFKC, invisible characters
+    /// removed, lower case, Traditional → Simplified.
+    #[test]
+    fn fast_paths_agree_with_the_definition_on_random_mixes() {
+        let pool: Vec<char> =
+            "aZ9 .,-賭博赌场網站ＡＶｚ０，。、\u{200B}\u{FEFF}①㎏ﬁÉé\u{301}ñ漢字汉\n\tΣσ中國"
+                .chars()
+                .collect();
+        let t2s = t2s::table();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 24) as usize;
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push(pool[(state % pool.len() as u64) as usize]);
+            }
+            // Marks stacked on ideographs are dropped by design; leave them out here.
+            if text.contains("\u{301}")
+                && text
+                    .chars()
+                    .collect::<Vec<_>>()
+                    .windows(2)
+                    .any(|w| w[1] == '\u{301}' && is_cjk_ideograph(w[0] as u32))
+            {
+                continue;
+            }
+            let expected: String = text
+                .nfkc()
+                .filter(|&c| !is_invisible(c))
+                .flat_map(char::to_lowercase)
+                .map(|c| t2s.map(c))
+                .collect();
+            let n = normalize(&text);
+            assert_eq!(n.text, expected, "for {text:?}");
+            let r = n.source_range(0..n.text.len(), &text);
+            assert!(
+                r.end <= text.len()
+                    && text.is_char_boundary(r.start)
+                    && text.is_char_boundary(r.end)
+            );
+        }
     }
 
     #[test]

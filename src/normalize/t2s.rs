@@ -74,6 +74,15 @@ impl T2s {
         }
     }
 
+    /// Whether code point `code` (an ideograph) is already Simplified.
+    #[inline]
+    pub(crate) fn is_unchanged(&self, code: u32) -> bool {
+        match code.checked_sub(DENSE_START) {
+            Some(index) if code < DENSE_END => self.dense[index as usize] == 0,
+            _ => !char::from_u32(code).is_some_and(|c| self.sparse.contains_key(&c)),
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.dense.iter().filter(|&&v| v != 0).count() + self.sparse.len()
