@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -66,13 +67,13 @@ pub struct Finding {
     /// Always `"finding"`, so JSON lines of different record types can be told apart.
     #[serde(rename = "type")]
     pub record_type: &'static str,
-    pub rule: String,
-    pub category: String,
-    pub clause: String,
+    pub rule: Arc<str>,
+    pub category: Arc<str>,
+    pub clause: Arc<str>,
     pub severity: Severity,
-    pub description: String,
+    pub description: Arc<str>,
     /// The file path or URL that was scanned.
-    pub target: String,
+    pub target: Arc<str>,
     pub zone: ZoneKind,
     /// The original text that matched.
     pub matched: String,

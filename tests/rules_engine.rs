@@ -25,7 +25,7 @@ fn scan(ruleset: &Ruleset, text: &str) -> Vec<Finding> {
 }
 
 fn rule_ids(findings: &[Finding]) -> Vec<&str> {
-    let mut ids: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+    let mut ids: Vec<&str> = findings.iter().map(|f| &*f.rule).collect();
     ids.sort();
     ids.dedup();
     ids
@@ -34,7 +34,7 @@ fn rule_ids(findings: &[Finding]) -> Vec<&str> {
 fn finding<'a>(findings: &'a [Finding], rule: &str) -> &'a Finding {
     findings
         .iter()
-        .find(|f| f.rule == rule)
+        .find(|f| &*f.rule == rule)
         .unwrap_or_else(|| panic!("no finding of {rule} in {findings:#?}"))
 }
 
@@ -69,7 +69,7 @@ fn every_evasion_form_meets_the_term_and_quotes_the_original() {
         assert_eq!(f.zone, ZoneKind::Text);
         assert!(f.snippet.contains(quoted), "{f:?}");
         assert_eq!(f.severity, sitepatrol::finding::Severity::High);
-        assert_eq!(f.clause, "§2(7)");
+        assert_eq!(&*f.clause, "§2(7)");
     }
 }
 
@@ -129,7 +129,7 @@ fn min_hits_counts_hits_across_the_document() {
     assert_eq!(
         findings
             .iter()
-            .filter(|f| f.rule == "test.min_hits")
+            .filter(|f| &*f.rule == "test.min_hits")
             .count(),
         2
     );

@@ -64,7 +64,7 @@ impl Output {
         *self
             .summary
             .by_category
-            .entry(finding.category.clone())
+            .entry(finding.category.to_string())
             .or_default() += 1;
         match self.format {
             Format::Jsonl => {

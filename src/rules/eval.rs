@@ -2,6 +2,7 @@
 //! each rule's context conditions on the hits it received.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::compile::{PatternInfo, Role, View, ViewKind};
 use super::{Diagnostic, Level, Rule, Ruleset};
@@ -52,7 +53,8 @@ impl Ruleset {
             }
             normalized.push(norm);
         }
-        let mut findings = self.evaluate(&mut hits, zones, &normalized, target);
+        let target: Arc<str> = Arc::from(target);
+        let mut findings = self.evaluate(&mut hits, zones, &normalized, &target);
         findings.sort_by(|a, b| (a.zone, a.offset, &a.rule).cmp(&(b.zone, b.offset, &b.rule)));
         findings
     }
@@ -155,7 +157,7 @@ impl Ruleset {
         hits: &mut [Hit],
         zones: &[(ZoneKind, &str)],
         normalized: &[Derived],
-        target: &str,
+        target: &Arc<str>,
     ) -> Vec<Finding> {
         hits.sort_unstable();
         let mut findings = Vec::new();
@@ -218,7 +220,7 @@ impl Ruleset {
                         level: Level::Error,
                         file: rule.location.file.clone(),
                         line: Some(example.line),
-                        rule: Some(rule.id.clone()),
+                        rule: Some(rule.id.to_string()),
                         message,
                     })
                 };
@@ -342,7 +344,7 @@ fn aggregate(
     kept: &[Hit],
     zones: &[(ZoneKind, &str)],
     normalized: &[Derived],
-    target: &str,
+    target: &Arc<str>,
     findings: &mut Vec<Finding>,
 ) {
     let mut seen: HashMap<(u32, &str), usize> = HashMap::new();
@@ -363,7 +365,7 @@ fn aggregate(
             clause: rule.clause.clone(),
             severity: rule.severity,
             description: rule.description.clone(),
-            target: target.to_string(),
+            target: target.clone(),
             zone: kind,
             matched: original[range.clone()].to_string(),
             normalized: matched_normalized.to_string(),

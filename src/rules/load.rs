@@ -559,11 +559,11 @@ fn validate_rule(
         return None;
     }
     Some(Rule {
-        id,
-        category,
-        clause,
+        id: id.into(),
+        category: category.into(),
+        clause: clause.into(),
         severity,
-        description: raw.description.into_inner(),
+        description: raw.description.into_inner().into(),
         terms,
         regex,
         zones,

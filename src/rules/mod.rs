@@ -19,6 +19,7 @@ mod schema;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -111,11 +112,11 @@ pub struct Example {
 /// A validated rule.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rule {
-    pub id: String,
-    pub category: String,
-    pub clause: String,
+    pub id: Arc<str>,
+    pub category: Arc<str>,
+    pub clause: Arc<str>,
     pub severity: Severity,
-    pub description: String,
+    pub description: Arc<str>,
     /// The literal terms as written (from `terms` and `terms_file`).
     pub terms: Vec<String>,
     pub regex: Vec<String>,
