@@ -18,12 +18,9 @@ const MIN_CORPUS_RECALL: f64 = 0.995;
 /// No single page may fall below this. Measured worst page: 97.1% (image captions).
 const MIN_PAGE_RECALL: f64 = 0.96;
 
-/// UTF-8 when valid, otherwise GB18030 (a superset of GBK/GB2312), lossy.
+/// Through sitepatrol's own decoder, so recall measures the pipeline a scan really runs.
 fn decode(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => encoding_rs::GB18030.decode(bytes).0.into_owned(),
-    }
+    sitepatrol::decode::decode(bytes, &Default::default()).text
 }
 
 fn is_cjk(c: char) -> bool {
