@@ -286,3 +286,30 @@ examples.match = ["see term099999x here"]
     let findings = scan(&ruleset, "a term000042x and term099999x");
     assert_eq!(findings.len(), 2);
 }
+
+#[test]
+fn terms_files_must_be_regular_files() {
+    let text = r#"[[rule]]
+id = "x.devices"
+category = "other_prohibited"
+clause = "§2(11)"
+severity = "low"
+description = "device paths must not hang or flood the loader"
+terms_file = ["/dev/zero", "/dev/stdin"]
+"#;
+    let Err(diagnostics) = rules::load(&[RuleSource::Text {
+        name: "devices.toml".into(),
+        text: text.into(),
+    }]) else {
+        panic!("device paths loaded");
+    };
+    let messages: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m.contains("not a regular file"))
+            .count(),
+        2,
+        "{messages:#?}"
+    );
+}

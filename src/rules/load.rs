@@ -722,6 +722,18 @@ const MAX_TERMS_FILE_BYTES: u64 = 256 << 20;
 
 fn read_terms_file(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
+    // Devices and FIFOs (/dev/zero, /dev/stdin, a named pipe) would stream forever or block in
+    // open(); stat does neither.
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_TERMS_FILE_BYTES {
+        return Err(format!(
+            "larger than the limit of {} MiB",
+            MAX_TERMS_FILE_BYTES >> 20
+        ));
+    }
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     file.take(MAX_TERMS_FILE_BYTES + 1)
