@@ -329,7 +329,7 @@ fn slow_cluster(
     }
     *after_ideograph = false;
     let cluster = &source[start..end];
-    if end == start + first.len_utf8() && is_stable(first) {
+    if end == start + first.len_utf8() && is_stable(first) && t2s.map(first) == first {
         out.map.push_identity(out.text.len(), start);
         out.text.push(first);
         return end;
@@ -351,7 +351,9 @@ fn slow_cluster(
     if produced == 0 {
         return end;
     }
-    if produced == cluster.len() {
+    // Only an unchanged cluster maps byte for byte: NFKC may reorder marks or recompose
+    // (ŉ + ◌́ → ʼ + ń) without changing the length.
+    if out.text[out_start..] == *cluster {
         out.map.push_identity(out_start, start);
     } else {
         out.map.push_collapsed(out_start, start..end);
@@ -533,6 +535,34 @@ mod tests {
         assert_eq!(quote(source, &n, "kg"), "㎏");
         assert_eq!(quote(source, &n, "g"), "㎏");
         assert_eq!(quote(source, &n, "abc"), "ＡＢＣ");
+    }
+
+    /// Regression (found by fuzzing): equal length is not equality. NFKC turned the Hebrew
+    /// points U+05B6 U+05B5 around, and a match on U+05B5 was quoted as U+05B6.
+    #[test]
+    fn reordered_marks_are_quoted_whole() {
+        for source in ["\u{5b6}\u{5b5}\u{5d9}", "\u{149}\u{301}", "\u{300}\u{3099}"] {
+            let n = normalize(source);
+            for (i, c) in n.text.char_indices() {
+                let r = n.source_range(i..i + c.len_utf8(), source);
+                assert!(!r.is_empty(), "{c:?} of {source:?} maps to nothing");
+                let again = normalize(&source[r.clone()]).text;
+                assert!(
+                    again.contains(c),
+                    "{c:?} of {source:?} quoted as {:?}",
+                    &source[r]
+                );
+            }
+        }
+    }
+
+    /// Regression: ideographs above U+FFFF took the "stable" shortcut and skipped T2S when
+    /// they stood alone (𠁞 stayed, 𠁞 + a mark became 𠀾).
+    #[test]
+    fn supplementary_ideographs_are_simplified_alone_too() {
+        let t2s = t2s::table();
+        assert_eq!(t2s.map('𠁞'), '𠀾');
+        assert_eq!(normalize("𠁞").text, "𠀾");
     }
 
     #[test]
