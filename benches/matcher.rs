@@ -52,6 +52,10 @@ fn matching(c: &mut Criterion) {
         group.bench_function("aho_corasick_default", |b| {
             b.iter(|| black_box(ac.find_iter(&haystack).count()))
         });
+        // The same work sitepatrol does: every occurrence, overlapping ones included.
+        group.bench_function("aho_corasick_default_overlapping", |b| {
+            b.iter(|| black_box(ac.find_overlapping_iter(&haystack).count()))
+        });
 
         let daac: daachorse::CharwiseDoubleArrayAhoCorasick<u32> =
             CharwiseDoubleArrayAhoCorasickBuilder::new()
@@ -61,6 +65,20 @@ fn matching(c: &mut Criterion) {
         group.bench_function("daachorse_charwise_leftmost_longest", |b| {
             b.iter(|| black_box(daac.leftmost_find_iter(&haystack).count()))
         });
+        let daac_standard: daachorse::CharwiseDoubleArrayAhoCorasick<u32> =
+            CharwiseDoubleArrayAhoCorasickBuilder::new()
+                .build(&terms)
+                .expect("daachorse builds");
+        group.bench_function("daachorse_charwise_overlapping", |b| {
+            b.iter(|| black_box(daac_standard.find_overlapping_iter(&haystack).count()))
+        });
+        eprintln!(
+            "{size} terms: {} overlapping matches, {} leftmost-longest, {} standard non-overlapping in {} bytes",
+            daac_standard.find_overlapping_iter(&haystack).count(),
+            daac.leftmost_find_iter(&haystack).count(),
+            ac.find_iter(&haystack).count(),
+            haystack.len()
+        );
 
         let ours = LiteralMatcher::new(&terms).expect("the matcher builds");
         eprintln!(

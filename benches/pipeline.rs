@@ -97,6 +97,15 @@ fn pipeline(c: &mut Criterion) {
         .iter()
         .map(|p| decode(p, &DecodeOptions::default()).text)
         .collect();
+    // The floor under `extract`: html5ever's tokenizer with a sink that only switches into
+    // raw-text states and counts characters.
+    group.bench_function("html5ever_tokenizer_only", |b| {
+        b.iter(|| {
+            for page in &decoded {
+                black_box(tokenize_only(page));
+            }
+        })
+    });
     group.bench_function("extract", |b| {
         b.iter(|| {
             for page in &decoded {
@@ -132,6 +141,39 @@ fn pipeline(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+fn tokenize_only(html: &str) -> usize {
+    use html5ever::tendril::StrTendril;
+    use html5ever::tokenizer::states::RawKind;
+    use html5ever::tokenizer::{
+        BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+    };
+    struct Count(std::cell::Cell<usize>);
+    impl TokenSink for Count {
+        type Handle = ();
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            match token {
+                Token::CharacterTokens(s) => self.0.set(self.0.get() + s.len()),
+                Token::TagToken(tag) if tag.kind == TagKind::StartTag => match &*tag.name {
+                    "script" => return TokenSinkResult::RawData(RawKind::ScriptData),
+                    "style" | "xmp" | "iframe" | "noembed" | "noframes" => {
+                        return TokenSinkResult::RawData(RawKind::Rawtext);
+                    }
+                    "title" | "textarea" => return TokenSinkResult::RawData(RawKind::Rcdata),
+                    _ => {}
+                },
+                _ => {}
+            }
+            TokenSinkResult::Continue
+        }
+    }
+    let tokenizer = Tokenizer::new(Count(std::cell::Cell::new(0)), TokenizerOpts::default());
+    let queue = BufferQueue::default();
+    queue.push_back(StrTendril::from_slice(html));
+    let _ = tokenizer.feed(&queue);
+    tokenizer.end();
+    tokenizer.sink.0.get()
 }
 
 criterion_group!(benches, normalizing, pipeline);

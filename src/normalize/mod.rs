@@ -215,7 +215,7 @@ pub fn normalize_into(source: &str, out: &mut Derived) {
             && source[i..]
                 .chars()
                 .next()
-                .is_some_and(|c| canonical_combining_class(c) != 0)
+                .is_some_and(|c| may_combine(c) && canonical_combining_class(c) != 0)
         {
             i -= 1;
             letter_with_marks = true;
@@ -281,6 +281,16 @@ fn is_stable_cjk_punctuation(code: u32) -> bool {
         code,
         0x3001..=0x3035 | 0x2014 | 0x2018 | 0x2019 | 0x201C | 0x201D
     )
+}
+
+/// False for the characters that usually end a verbatim run (CJK, full-width forms), which
+/// are never combining marks; true for anything that might be one.
+#[inline]
+fn may_combine(c: char) -> bool {
+    let code = c as u32;
+    code >= 0x300
+        && !((0x3100..0xA000).contains(&code) || (0xFF00..0xFFF0).contains(&code))
+        && !(0x3000..0x302A).contains(&code)
 }
 
 /// The code point of the three-byte UTF-8 sequence at `i` (the input is valid UTF-8).
@@ -386,13 +396,45 @@ pub fn is_noise(c: char) -> bool {
     if c.is_ascii() {
         return !c.is_ascii_alphanumeric();
     }
-    if is_cjk_ideograph(c as u32) {
+    let code = c as u32;
+    if code < NOISE_TABLE_END {
+        let table = noise_table();
+        return table[(code / 64) as usize] & (1 << (code % 64)) != 0;
+    }
+    if is_cjk_ideograph(code) {
         return false;
     }
+    noise_by_category(c)
+}
+
+fn noise_by_category(c: char) -> bool {
     !matches!(
         c.general_category_group(),
         GeneralCategoryGroup::Letter | GeneralCategoryGroup::Number
     )
+}
+
+/// Latin to CJK punctuation (U+0000–U+30FF) is looked up in a bit table instead of the
+/// general-category tables: Chinese text has punctuation every few characters.
+const NOISE_TABLE_END: u32 = 0x3100;
+
+fn noise_table() -> &'static [u64; (NOISE_TABLE_END / 64) as usize] {
+    static TABLE: std::sync::OnceLock<[u64; (NOISE_TABLE_END / 64) as usize]> =
+        std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = [0u64; (NOISE_TABLE_END / 64) as usize];
+        for code in 0..NOISE_TABLE_END {
+            let noisy = match char::from_u32(code) {
+                Some(c) if c.is_ascii() => !c.is_ascii_alphanumeric(),
+                Some(c) => noise_by_category(c),
+                None => true,
+            };
+            if noisy {
+                table[(code / 64) as usize] |= 1 << (code % 64);
+            }
+        }
+        table
+    })
 }
 
 /// The denoised view of a normalized text: noise characters dropped, with a map back to the
@@ -403,28 +445,43 @@ pub fn denoise_into(normalized: &str, out: &mut Derived) {
     let bytes = normalized.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b < 0x80 {
-            let mut end = i;
-            while end < bytes.len() && bytes[end] < 0x80 && bytes[end].is_ascii_alphanumeric() {
-                end += 1;
-            }
-            if end > i {
-                out.map.push_identity(out.text.len(), i);
-                out.text.push_str(&normalized[i..end]);
-                i = end;
-            } else {
+        // Copy each run of kept characters at once, with one map segment.
+        let run_start = i;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                if !b.is_ascii_alphanumeric() {
+                    break;
+                }
                 i += 1;
+            } else {
+                let c = normalized[i..].chars().next().unwrap_or(' ');
+                if is_noise(c) {
+                    break;
+                }
+                i += c.len_utf8();
             }
-            continue;
         }
-        let c = normalized[i..].chars().next().unwrap_or(' ');
-        let width = c.len_utf8();
-        if !is_noise(c) {
-            out.map.push_identity(out.text.len(), i);
-            out.text.push(c);
+        if i > run_start {
+            out.map.push_identity(out.text.len(), run_start);
+            out.text.push_str(&normalized[run_start..i]);
         }
-        i += width;
+        // Skip the noise run.
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                if b.is_ascii_alphanumeric() {
+                    break;
+                }
+                i += 1;
+            } else {
+                let c = normalized[i..].chars().next().unwrap_or('a');
+                if !is_noise(c) {
+                    break;
+                }
+                i += c.len_utf8();
+            }
+        }
     }
 }
 
@@ -602,6 +659,33 @@ mod tests {
         let mut d = Derived::new();
         denoise_into("ak-47 突击步枪", &mut d);
         assert_eq!(d.text, "ak47突击步枪");
+    }
+
+    #[test]
+    fn may_combine_never_hides_a_mark() {
+        for code in 0..0x110000u32 {
+            if let Some(c) = char::from_u32(code)
+                && canonical_combining_class(c) != 0
+            {
+                assert!(may_combine(c), "U+{code:04X} is a combining mark");
+            }
+        }
+    }
+
+    #[test]
+    fn noise_table_agrees_with_the_categories() {
+        for code in 0..NOISE_TABLE_END {
+            if let Some(c) = char::from_u32(code) {
+                let expected = if c.is_ascii() {
+                    !c.is_ascii_alphanumeric()
+                } else {
+                    noise_by_category(c)
+                };
+                assert_eq!(is_noise(c), expected, "U+{code:04X}");
+            }
+        }
+        assert!(is_noise('。') && is_noise('★') && is_noise('\u{301}'));
+        assert!(!is_noise('々') && !is_noise('〇') && !is_noise('é') && !is_noise('赌'));
     }
 
     #[test]

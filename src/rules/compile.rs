@@ -46,6 +46,8 @@ pub(crate) enum ViewKind {
 
 /// All patterns matched against one view.
 pub(crate) struct View {
+    /// Zones some rule of this view applies to; the view is not built for other zones.
+    pub zone_mask: u16,
     pub matcher: LiteralMatcher,
     pub patterns: Vec<PatternInfo>,
     pub uses: Vec<PatternUse>,
@@ -61,6 +63,8 @@ pub struct Ruleset {
     pub(crate) regex_rules: Vec<u32>,
     /// Every zone some rule applies to.
     pub(crate) zone_mask: u16,
+    /// Zones some regex rule applies to.
+    pub(crate) regex_zone_mask: u16,
 }
 
 impl Ruleset {
@@ -109,11 +113,17 @@ impl Ruleset {
         }
         let mut errors = Vec::new();
         let mut views: [Option<View>; 2] = [None, None];
-        for (slot, table) in views.iter_mut().zip(tables) {
+        let view_zone_mask = |denoised: bool| {
+            rules
+                .iter()
+                .filter(|r| r.skip_noise == denoised)
+                .fold(0, |mask, r| mask | r.zone_mask())
+        };
+        for ((slot, table), denoised) in views.iter_mut().zip(tables).zip([false, true]) {
             if table.is_empty() {
                 continue;
             }
-            match build_view(table) {
+            match build_view(table, view_zone_mask(denoised)) {
                 Ok(view) => *slot = Some(view),
                 Err(message) => errors.push(compile_error(message)),
             }
@@ -130,6 +140,9 @@ impl Ruleset {
         }
         let rule_zone_masks: Vec<u16> = rules.iter().map(Rule::zone_mask).collect();
         let zone_mask = rule_zone_masks.iter().fold(0, |a, b| a | b);
+        let regex_zone_mask = regex_rules
+            .iter()
+            .fold(0, |mask, &r| mask | rule_zone_masks[r as usize]);
         Ok(Ruleset {
             rules,
             rule_zone_masks,
@@ -137,6 +150,7 @@ impl Ruleset {
             regex,
             regex_rules,
             zone_mask,
+            regex_zone_mask,
         })
     }
 
@@ -178,7 +192,7 @@ fn compile_error(message: String) -> Diagnostic {
     }
 }
 
-fn build_view(table: HashMap<String, Vec<PatternUse>>) -> Result<View, String> {
+fn build_view(table: HashMap<String, Vec<PatternUse>>, zone_mask: u16) -> Result<View, String> {
     let mut entries: Vec<(String, Vec<PatternUse>)> = table.into_iter().collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut patterns = Vec::with_capacity(entries.len());
@@ -202,6 +216,7 @@ fn build_view(table: HashMap<String, Vec<PatternUse>>) -> Result<View, String> {
     let texts: Vec<&str> = entries.iter().map(|(t, _)| t.as_str()).collect();
     let matcher = LiteralMatcher::new(&texts).map_err(|e| e.to_string())?;
     Ok(View {
+        zone_mask,
         matcher,
         patterns,
         uses,

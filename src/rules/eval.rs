@@ -68,7 +68,9 @@ impl Ruleset {
         hits: &mut Vec<Hit>,
     ) {
         let text = norm.text.as_str();
-        if let Some(view) = &self.views[ViewKind::Plain as usize] {
+        if let Some(view) = &self.views[ViewKind::Plain as usize]
+            && view.zone_mask & kind.bit() != 0
+        {
             view.matcher
                 .find_overlapping(text, &mut |pattern, start, end| {
                     self.push_pattern_hits(
@@ -76,7 +78,9 @@ impl Ruleset {
                     );
                 });
         }
-        if let Some(view) = &self.views[ViewKind::Denoised as usize] {
+        if let Some(view) = &self.views[ViewKind::Denoised as usize]
+            && view.zone_mask & kind.bit() != 0
+        {
             denoise_into(text, denoised);
             let den = &*denoised;
             view.matcher
@@ -95,7 +99,7 @@ impl Ruleset {
                     );
                 });
         }
-        if !self.regex.is_empty() {
+        if !self.regex.is_empty() && self.regex_zone_mask & kind.bit() != 0 {
             self.regex.find_overlapping(text, &mut |index, start, end| {
                 let rule = self.regex_rules[index as usize];
                 if self.rule_zone_masks[rule as usize] & kind.bit() != 0 {
