@@ -12,6 +12,7 @@
 //! `extract` and `rules` commands are thin layers over it.
 
 pub mod decode;
+pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod finding;
