@@ -15,6 +15,7 @@ pub mod decode;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod fetch;
 pub mod finding;
 pub mod matcher;
 pub mod normalize;
