@@ -74,7 +74,9 @@ pub struct Finding {
     pub description: Arc<str>,
     /// The file path or URL that was scanned.
     pub target: Arc<str>,
-    pub zone: ZoneKind,
+    /// The zone the match is in; `None` for findings about a site or page as a whole (a
+    /// robots.txt that shuts the crawler out, a missing filing).
+    pub zone: Option<ZoneKind>,
     /// The original text that matched.
     pub matched: String,
     /// The normalized form of the match, the same for every evasion of one term.

@@ -66,7 +66,7 @@ fn every_evasion_form_meets_the_term_and_quotes_the_original() {
         let f = finding(&findings, "test.gambling_plain");
         assert_eq!(f.matched, quoted, "in {text:?}");
         assert_eq!(&text[f.offset..f.offset + f.matched.len()], quoted);
-        assert_eq!(f.zone, ZoneKind::Text);
+        assert_eq!(f.zone, Some(ZoneKind::Text));
         assert!(f.snippet.contains(quoted), "{f:?}");
         assert_eq!(f.severity, sitepatrol::finding::Severity::High);
         assert_eq!(&*f.clause, "§2(7)");

@@ -84,7 +84,7 @@ impl Output {
                     finding.clause,
                     finding.category,
                     finding.target,
-                    finding.zone.as_str(),
+                    finding.zone.map_or("page", |z| z.as_str()),
                     finding.offset
                 )?;
                 let times = if finding.count > 1 {

@@ -370,7 +370,7 @@ fn aggregate(
             severity: rule.severity,
             description: rule.description.clone(),
             target: target.clone(),
-            zone: kind,
+            zone: Some(kind),
             matched: original[range.clone()].to_string(),
             normalized: matched_normalized.to_string(),
             snippet: snippet(original, range.clone(), SNIPPET_CONTEXT),
