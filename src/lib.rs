@@ -11,6 +11,7 @@
 //! [`scan`] strings the stages together for one document; the binary's `scan`,
 //! `extract` and `rules` commands are thin layers over it.
 
+pub mod crawl;
 pub mod decode;
 pub mod domain;
 pub mod error;

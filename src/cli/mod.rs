@@ -1,6 +1,7 @@
 //! Command-line interface. Each subcommand is a thin layer over the library; this module owns
 //! argument parsing, output formats and exit codes.
 
+mod crawl;
 mod extract;
 mod output;
 mod rules;

@@ -22,13 +22,35 @@ pub struct Summary {
     #[serde(rename = "type")]
     pub record_type: &'static str,
     pub files: usize,
+    /// Pages fetched by crawls.
+    pub pages: usize,
     pub bytes: u64,
     pub findings: usize,
     pub by_severity: BTreeMap<Severity, usize>,
     pub by_category: BTreeMap<String, usize>,
     pub warnings: usize,
     pub errors: usize,
+    /// Pages of crawled sites that could not be fetched.
+    pub fetch_errors: usize,
     pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct FetchErrorRecord<'a> {
+    #[serde(rename = "type")]
+    record_type: &'static str,
+    target: &'a str,
+    class: &'a str,
+    message: &'a str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct CrawlRecord<'a> {
+    #[serde(rename = "type")]
+    record_type: &'static str,
+    target: &'a str,
+    agent: sitepatrol::fetch::Agent,
+    stats: &'a sitepatrol::crawl::CrawlStats,
 }
 
 pub struct Output {
@@ -114,6 +136,74 @@ impl Output {
         self.notice("error", target, message)
     }
 
+    /// A page of a crawl that could not be fetched. `fatal` when it was the start page, so the
+    /// site went unseen.
+    pub fn fetch_error(
+        &mut self,
+        url: &str,
+        class: &str,
+        message: &str,
+        fatal: bool,
+    ) -> io::Result<()> {
+        if fatal {
+            self.summary.errors += 1;
+        } else {
+            self.summary.fetch_errors += 1;
+        }
+        eprintln!("fetch error [{class}]: {url}: {message}");
+        let record = FetchErrorRecord {
+            record_type: "fetch_error",
+            target: url,
+            class,
+            message,
+        };
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(&mut self.out, &record)?;
+                self.out.write_all(b"\n")
+            }
+            Format::Json => {
+                self.notices.push(Notice {
+                    record_type: "fetch_error",
+                    target: url.to_string(),
+                    message: format!("[{class}] {message}"),
+                });
+                Ok(())
+            }
+            Format::Table => Ok(()),
+        }
+    }
+
+    /// One site's crawl is over.
+    pub fn crawl_done(
+        &mut self,
+        target: &str,
+        agent: sitepatrol::fetch::Agent,
+        stats: &sitepatrol::crawl::CrawlStats,
+    ) -> io::Result<()> {
+        match self.format {
+            Format::Jsonl => {
+                let record = CrawlRecord {
+                    record_type: "crawl",
+                    target,
+                    agent,
+                    stats,
+                };
+                serde_json::to_writer(&mut self.out, &record)?;
+                self.out.write_all(b"\n")
+            }
+            Format::Json => Ok(()),
+            Format::Table => {
+                let errors: u64 = stats.errors.values().sum();
+                writeln!(
+                    self.out,
+                    "crawled {target} ({agent:?}): {} page(s) fetched, {} scanned, {} bytes, {} error(s) in {:.1}s",
+                    stats.pages_fetched, stats.pages_scanned, stats.bytes, errors, stats.duration_s
+                )
+            }
+        }
+    }
+
     fn notice(&mut self, kind: &'static str, target: &str, message: &str) -> io::Result<()> {
         let notice = Notice {
             record_type: kind,
@@ -161,9 +251,14 @@ impl Output {
                 } else {
                     format!(" ({})", severities.join(", "))
                 };
+                let pages = if s.pages > 0 {
+                    format!(" and {} page(s)", s.pages)
+                } else {
+                    String::new()
+                };
                 writeln!(
                     self.out,
-                    "scanned {} file(s), {} bytes in {:.2}s: {} finding(s){breakdown}, {} warning(s), {} error(s)",
+                    "scanned {} file(s){pages}, {} bytes in {:.2}s: {} finding(s){breakdown}, {} warning(s), {} error(s)",
                     s.files, s.bytes, s.duration_s, s.findings, s.warnings, s.errors
                 )?;
             }

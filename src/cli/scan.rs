@@ -30,9 +30,12 @@ pub struct ScanArgs {
     /// Files scanned in parallel. Default: the number of CPUs.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
-    /// Files, directories (walked for html, htm, shtml, xhtml, txt and js files) or `-`.
+    /// Files, directories (walked for html, htm, shtml, xhtml, txt and js files), `-`, or
+    /// http(s) URLs of sites to crawl.
     #[arg(required = true, value_name = "TARGET")]
     targets: Vec<String>,
+    #[command(flatten)]
+    crawl: super::crawl::CrawlArgs,
 }
 
 /// One unit of work.
@@ -73,7 +76,12 @@ pub fn run(args: ScanArgs) -> i32 {
             max_file_size: args.max_file_size,
         },
     );
-    let items = list_items(&args.targets);
+    let (urls, paths): (Vec<String>, Vec<String>) = args
+        .targets
+        .iter()
+        .cloned()
+        .partition(|t| super::crawl::is_url(t));
+    let items = list_items(&paths);
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -88,6 +96,10 @@ pub fn run(args: ScanArgs) -> i32 {
                 return exit::ERROR;
             }
         }
+    }
+    if !urls.is_empty() {
+        let crawled_worst = super::crawl::run(&args.crawl, &urls, &scanner, &mut output);
+        worst = worst.max(crawled_worst);
     }
     output.summary.duration_s = started.elapsed().as_secs_f64();
     let errors = output.summary.errors;

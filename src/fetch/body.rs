@@ -16,7 +16,11 @@ pub(crate) struct Decompressed {
 /// Undo `Content-Encoding` (gzip, deflate, br; several in order), keeping at most `cap`
 /// decompressed bytes. Unknown encodings are passed through untouched: the bytes are still
 /// the best evidence there is.
-pub(crate) fn decompress(body: Vec<u8>, content_encoding: Option<&str>, cap: usize) -> Decompressed {
+pub(crate) fn decompress(
+    body: Vec<u8>,
+    content_encoding: Option<&str>,
+    cap: usize,
+) -> Decompressed {
     let encodings: Vec<String> = content_encoding
         .unwrap_or("")
         .split(',')

@@ -80,6 +80,7 @@ impl std::str::FromStr for ResolveOverride {
 
 pub(crate) struct ConnectorConfig {
     pub allow_private_networks: bool,
+    pub allowed_addresses: Vec<SocketAddr>,
     pub connect_timeout: Duration,
     pub overrides: Vec<ResolveOverride>,
     pub tls: Arc<rustls::ClientConfig>,
@@ -92,6 +93,7 @@ pub(crate) struct Connector {
 
 struct Inner {
     allow_private_networks: bool,
+    allowed_addresses: Vec<SocketAddr>,
     connect_timeout: Duration,
     overrides: HashMap<(String, u16), Vec<IpAddr>>,
     tls: TlsConnector,
@@ -106,6 +108,7 @@ impl Connector {
         Connector {
             inner: Arc::new(Inner {
                 allow_private_networks: config.allow_private_networks,
+                allowed_addresses: config.allowed_addresses,
                 connect_timeout: config.connect_timeout,
                 overrides,
                 tls: TlsConnector::from(config.tls),
@@ -115,6 +118,15 @@ impl Connector {
 }
 
 impl Inner {
+    /// The guard, with the operator's explicit exceptions (`--allow-address`): one known
+    /// service, such as the daemon's own demo site, without opening every private range.
+    fn check(&self, addr: SocketAddr) -> Result<(), Refusal> {
+        if self.allowed_addresses.contains(&addr) {
+            return Ok(());
+        }
+        guard::check(addr.ip(), self.allow_private_networks)
+    }
+
     async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectError> {
         if let Some(addrs) = self.overrides.get(&(host.to_string(), port)) {
             return Ok(addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
@@ -123,16 +135,17 @@ impl Inner {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
-        let found = tokio::time::timeout(self.connect_timeout, tokio::net::lookup_host((host, port)))
-            .await
-            .map_err(|_| ConnectError::Dns {
-                host: host.to_string(),
-                message: format!("no answer within {:?}", self.connect_timeout),
-            })?
-            .map_err(|e| ConnectError::Dns {
-                host: host.to_string(),
-                message: e.to_string(),
-            })?;
+        let found =
+            tokio::time::timeout(self.connect_timeout, tokio::net::lookup_host((host, port)))
+                .await
+                .map_err(|_| ConnectError::Dns {
+                    host: host.to_string(),
+                    message: format!("no answer within {:?}", self.connect_timeout),
+                })?
+                .map_err(|e| ConnectError::Dns {
+                    host: host.to_string(),
+                    message: e.to_string(),
+                })?;
         let addrs: Vec<SocketAddr> = found.collect();
         if addrs.is_empty() {
             return Err(ConnectError::Dns {
@@ -154,30 +167,31 @@ impl Inner {
         let mut last_error = None;
         let mut refusal = None;
         for addr in addrs {
-            if let Err(r) = guard::check(addr.ip(), self.allow_private_networks) {
+            if let Err(r) = self.check(addr) {
                 refusal.get_or_insert(r);
                 continue;
             }
-            let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
-                Err(_) => {
-                    last_error = Some(ConnectError::Timeout {
-                        addr: addr.to_string(),
-                        timeout: self.connect_timeout,
-                    });
-                    continue;
-                }
-                Ok(Err(source)) => {
-                    last_error = Some(ConnectError::Connect {
-                        addr: addr.to_string(),
-                        source,
-                    });
-                    continue;
-                }
-                Ok(Ok(stream)) => stream,
-            };
+            let stream =
+                match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                    Err(_) => {
+                        last_error = Some(ConnectError::Timeout {
+                            addr: addr.to_string(),
+                            timeout: self.connect_timeout,
+                        });
+                        continue;
+                    }
+                    Ok(Err(source)) => {
+                        last_error = Some(ConnectError::Connect {
+                            addr: addr.to_string(),
+                            source,
+                        });
+                        continue;
+                    }
+                    Ok(Ok(stream)) => stream,
+                };
             // The socket's own view of its peer: what was really connected.
             let peer = stream.peer_addr().unwrap_or(addr);
-            guard::check(peer.ip(), self.allow_private_networks).map_err(ConnectError::Refused)?;
+            self.check(peer).map_err(ConnectError::Refused)?;
             let _ = stream.set_nodelay(true);
             if !https {
                 return Ok(Transport::Plain(stream, peer));
@@ -371,7 +385,12 @@ mod tests {
         assert_eq!(o.addr, "10.0.0.5".parse::<IpAddr>().unwrap());
         let v6: ResolveOverride = "a.test:80:[::1]".parse().unwrap();
         assert_eq!(v6.addr, "::1".parse::<IpAddr>().unwrap());
-        for bad in ["a.test:80", "a.test:x:1.2.3.4", ":80:1.2.3.4", "a.test:80:nothost"] {
+        for bad in [
+            "a.test:80",
+            "a.test:x:1.2.3.4",
+            ":80:1.2.3.4",
+            "a.test:80:nothost",
+        ] {
             assert!(bad.parse::<ResolveOverride>().is_err(), "{bad}");
         }
     }
@@ -380,6 +399,7 @@ mod tests {
     async fn an_ip_literal_in_a_private_range_is_refused_before_connecting() {
         let connector = Connector::new(ConnectorConfig {
             allow_private_networks: false,
+            allowed_addresses: Vec::new(),
             connect_timeout: Duration::from_secs(1),
             overrides: Vec::new(),
             tls: Arc::new(tls_config(false)),
@@ -396,6 +416,7 @@ mod tests {
     async fn overrides_are_guarded_too() {
         let connector = Connector::new(ConnectorConfig {
             allow_private_networks: false,
+            allowed_addresses: Vec::new(),
             connect_timeout: Duration::from_secs(1),
             overrides: vec!["shop.test:80:10.1.2.3".parse().unwrap()],
             tls: Arc::new(tls_config(false)),

@@ -68,12 +68,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         return Some(v4);
     }
     let s = ip.segments();
-    let tail = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     if s[..6] == [0, 0, 0, 0, 0, 0] {
         return Some(tail);
     }
@@ -183,7 +178,10 @@ mod tests {
     fn messages_name_the_address_and_the_way_out() {
         let err = check("127.0.0.1".parse().unwrap(), false).unwrap_err();
         let message = err.to_string();
-        assert!(message.starts_with("refused: 127.0.0.1 is a loopback address"), "{message}");
+        assert!(
+            message.starts_with("refused: 127.0.0.1 is a loopback address"),
+            "{message}"
+        );
         assert!(message.contains("--allow-private-networks"));
         let metadata = check("169.254.169.254".parse().unwrap(), false).unwrap_err();
         assert!(metadata.to_string().contains("metadata"));

@@ -25,8 +25,8 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use url::Url;
 
-pub use connect::{RemoteAddr, ResolveOverride};
 use connect::{ConnectError, Connector, ConnectorConfig};
+pub use connect::{RemoteAddr, ResolveOverride};
 use politeness::HostGate;
 
 /// Which user agent a request presents. The letter names WAP/mobile sites, which often serve
@@ -52,6 +52,8 @@ pub struct FetchConfig {
     pub user_agent_desktop: String,
     pub user_agent_mobile: String,
     pub allow_private_networks: bool,
+    /// Addresses allowed despite the guard (the daemon's own demo site, a test server).
+    pub allowed_addresses: Vec<SocketAddr>,
     pub resolve: Vec<ResolveOverride>,
     pub accept_invalid_certs: bool,
 }
@@ -74,6 +76,7 @@ impl Default for FetchConfig {
                 env!("CARGO_PKG_VERSION")
             ),
             allow_private_networks: false,
+            allowed_addresses: Vec::new(),
             resolve: Vec::new(),
             accept_invalid_certs: false,
         }
@@ -191,7 +194,10 @@ impl Response {
             return Some(Duration::from_secs(seconds));
         }
         let when = httpdate_parse(value)?;
-        Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+        Some(
+            when.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -215,7 +221,11 @@ fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
         return None;
     }
     // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m as i64 + 2) / 5 + day as i64 - 1;
@@ -236,6 +246,7 @@ impl Fetcher {
     pub fn new(config: FetchConfig) -> Fetcher {
         let connector = Connector::new(ConnectorConfig {
             allow_private_networks: config.allow_private_networks,
+            allowed_addresses: config.allowed_addresses.clone(),
             connect_timeout: config.connect_timeout,
             overrides: config.resolve.clone(),
             tls: Arc::new(connect::tls_config(config.accept_invalid_certs)),
@@ -255,7 +266,12 @@ impl Fetcher {
     }
 
     /// GET `url`, following redirects; each hop waits at `gate` for its host.
-    pub async fn get(&self, url: &Url, agent: Agent, gate: &HostGate) -> Result<Response, FetchError> {
+    pub async fn get(
+        &self,
+        url: &Url,
+        agent: Agent,
+        gate: &HostGate,
+    ) -> Result<Response, FetchError> {
         let started = Instant::now();
         let mut current = url.clone();
         let mut redirects: Vec<Hop> = Vec::new();
@@ -294,7 +310,8 @@ impl Fetcher {
                     let encoding = headers
                         .get(header::CONTENT_ENCODING)
                         .and_then(|v| v.to_str().ok());
-                    let decompressed = body::decompress(body.0, encoding, self.config.max_body_bytes);
+                    let decompressed =
+                        body::decompress(body.0, encoding, self.config.max_body_bytes);
                     return Ok(Response {
                         url: current,
                         status,
@@ -324,11 +341,18 @@ impl Fetcher {
             return Err(FetchError::new(
                 ErrorClass::UrlTooLong,
                 url,
-                format!("the URL is {len} bytes, over the limit of {}", self.config.max_url_len),
+                format!(
+                    "the URL is {len} bytes, over the limit of {}",
+                    self.config.max_url_len
+                ),
             ));
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(FetchError::new(ErrorClass::Protocol, url, "the URL has no host"));
+            return Err(FetchError::new(
+                ErrorClass::Protocol,
+                url,
+                "the URL has no host",
+            ));
         }
         Ok(())
     }
@@ -345,14 +369,23 @@ impl Fetcher {
             Agent::Mobile => &self.config.user_agent_mobile,
         };
         let request = Request::get(url.as_str())
-            .header(header::USER_AGENT, HeaderValue::from_str(user_agent).unwrap_or(HeaderValue::from_static("sitepatrol")))
-            .header(header::ACCEPT, "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.8")
+            .header(
+                header::USER_AGENT,
+                HeaderValue::from_str(user_agent).unwrap_or(HeaderValue::from_static("sitepatrol")),
+            )
+            .header(
+                header::ACCEPT,
+                "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.8",
+            )
             .header(header::ACCEPT_ENCODING, "gzip, deflate, br")
             .header(header::ACCEPT_LANGUAGE, "zh-CN,zh;q=0.9,en;q=0.5")
             .body(Empty::<Bytes>::new())
             .map_err(|e| FetchError::new(ErrorClass::Protocol, url, format!("bad request: {e}")))?;
         let deadline = tokio::time::Instant::now() + self.config.total_timeout;
-        let first_byte = self.config.first_byte_timeout.min(self.config.total_timeout);
+        let first_byte = self
+            .config
+            .first_byte_timeout
+            .min(self.config.total_timeout);
         let response = match tokio::time::timeout(first_byte, self.client.request(request)).await {
             Err(_) => {
                 return Err(FetchError::new(
@@ -388,7 +421,10 @@ impl Fetcher {
                     return Err(FetchError::new(
                         ErrorClass::BodyIncomplete,
                         url,
-                        format!("the connection failed after {} body bytes: {e}", bytes.len()),
+                        format!(
+                            "the connection failed after {} body bytes: {e}",
+                            bytes.len()
+                        ),
                     ));
                 }
                 Ok(Some(Ok(frame))) => frame,
@@ -451,7 +487,10 @@ mod tests {
     #[test]
     fn http_dates_parse() {
         let t = httpdate_parse("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
-        assert_eq!(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), 784111777);
+        assert_eq!(
+            t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+            784111777
+        );
         assert!(httpdate_parse("Sunday, 06-Nov-94 08:49:37 GMT").is_none());
         assert!(httpdate_parse("garbage").is_none());
     }

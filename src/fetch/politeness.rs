@@ -86,7 +86,10 @@ impl HostGate {
                     || state
                         .timing
                         .lock()
-                        .map(|t| now.duration_since(t.last_used) < Duration::from_secs(60) || t.next_start > now)
+                        .map(|t| {
+                            now.duration_since(t.last_used) < Duration::from_secs(60)
+                                || t.next_start > now
+                        })
                         .unwrap_or(false)
             });
         }
@@ -137,7 +140,9 @@ impl HostGate {
     pub fn set_crawl_delay(&self, host: &str, delay: Duration) {
         let state = self.host(host);
         let mut timing = state.timing.lock().unwrap_or_else(|e| e.into_inner());
-        timing.delay = delay.min(self.config.max_crawl_delay).max(self.config.min_delay);
+        timing.delay = delay
+            .min(self.config.max_crawl_delay)
+            .max(self.config.min_delay);
     }
 
     /// Hold every request to `host` until `until` (429/503 with Retry-After, or back-off).
@@ -158,7 +163,12 @@ impl HostGate {
 
 /// Exponential back-off for attempt `attempt` (0-based): `base × 2^attempt`, capped, and never
 /// shorter than the server's `Retry-After`.
-pub fn backoff(attempt: u32, base: Duration, cap: Duration, retry_after: Option<Duration>) -> Duration {
+pub fn backoff(
+    attempt: u32,
+    base: Duration,
+    cap: Duration,
+    retry_after: Option<Duration>,
+) -> Duration {
     let exponential = base.saturating_mul(1u32 << attempt.min(16));
     exponential.max(retry_after.unwrap_or_default()).min(cap)
 }
@@ -174,7 +184,10 @@ mod tests {
         assert_eq!(backoff(0, base, cap, None), Duration::from_millis(500));
         assert_eq!(backoff(2, base, cap, None), Duration::from_secs(2));
         assert_eq!(backoff(10, base, cap, None), cap);
-        assert_eq!(backoff(0, base, cap, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(
+            backoff(0, base, cap, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
         assert_eq!(backoff(0, base, cap, Some(Duration::from_secs(3600))), cap);
     }
 
@@ -189,7 +202,11 @@ mod tests {
             drop(gate.acquire("a.test").await);
         }
         // Three requests: at 0 s, 2 s and 4 s.
-        assert!(start.elapsed() >= Duration::from_secs(4), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_secs(4),
+            "{:?}",
+            start.elapsed()
+        );
         // Another host is not held back.
         let other = Instant::now();
         drop(gate.acquire("b.test").await);
@@ -218,7 +235,10 @@ mod tests {
             tokio::spawn(async move { gate.acquire("a.test").await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!third.is_finished(), "a third request to the host went through");
+        assert!(
+            !third.is_finished(),
+            "a third request to the host went through"
+        );
         drop(a);
         let _c = tokio::time::timeout(Duration::from_secs(1), third)
             .await

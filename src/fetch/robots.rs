@@ -22,7 +22,9 @@ pub enum Robots {
     /// No robots.txt, or it is being ignored.
     AllowAll,
     /// The server failed (5xx, or no answer): nothing may be fetched.
-    DisallowAll { reason: String },
+    DisallowAll {
+        reason: String,
+    },
     Rules(Box<Robot>),
 }
 

@@ -1,0 +1,361 @@
+//! `sitepatrol scan URL...`: crawl sites and scan every page.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use sitepatrol::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
+use sitepatrol::fetch::politeness::{HostGate, PolitenessConfig};
+use sitepatrol::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
+use sitepatrol::finding::Severity;
+use sitepatrol::scan::Scanner;
+use url::Url;
+
+use super::output::Output;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UserAgentChoice {
+    Desktop,
+    Mobile,
+    /// Crawl twice: WAP/mobile sites often serve phones different content.
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeChoice {
+    /// The start URL's host only.
+    Host,
+    /// Every host of the start URL's registrable domain.
+    Domain,
+}
+
+/// Options for URL targets.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Crawling (URL targets)")]
+pub struct CrawlArgs {
+    /// Pages fetched per site at most.
+    #[arg(long, default_value_t = 1000)]
+    max_pages: usize,
+    /// Link depth from the start page at most.
+    #[arg(long, default_value_t = 20)]
+    max_depth: u32,
+    /// Body bytes fetched per site at most.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    max_bytes: u64,
+    /// Wall time per site at most, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
+    max_time: f64,
+    /// Requests in flight at once, over all sites.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Requests in flight to one host at once.
+    #[arg(long, default_value_t = 4)]
+    per_host_concurrency: usize,
+    /// Seconds between two requests to one host (robots.txt Crawl-delay can raise it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    delay: f64,
+    /// Do not fetch or obey robots.txt.
+    #[arg(long)]
+    ignore_robots: bool,
+    /// Do not start from sitemap.xml and the sitemaps robots.txt names.
+    #[arg(long)]
+    no_sitemaps: bool,
+    /// The user agent to crawl as.
+    #[arg(long, value_enum, default_value = "desktop")]
+    user_agent: UserAgentChoice,
+    /// Which hosts belong to a site.
+    #[arg(long, value_enum, default_value = "host")]
+    scope: ScopeChoice,
+    /// Also crawl this host as part of each site (repeatable).
+    #[arg(long, value_name = "HOST")]
+    scope_host: Vec<String>,
+    /// Allow connections to loopback, private, link-local and other internal addresses.
+    #[arg(long)]
+    allow_private_networks: bool,
+    /// Allow connections to this one address despite the guard (repeatable).
+    #[arg(long, value_name = "IP:PORT")]
+    allow_address: Vec<std::net::SocketAddr>,
+    /// Connect to ADDR for HOST:PORT, sending HOST as Host and SNI (repeatable, like curl).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    resolve: Vec<ResolveOverride>,
+    /// Accept invalid TLS certificates (expired, self-signed): their content still counts.
+    #[arg(long)]
+    insecure: bool,
+    /// Seconds to connect (and finish TLS).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    connect_timeout: f64,
+    /// Seconds from request to response headers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 20.0)]
+    first_byte_timeout: f64,
+    /// Seconds for a whole response.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    timeout: f64,
+    /// Body bytes kept per response, counted after decompression.
+    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20)]
+    max_body_size: usize,
+    /// Redirects followed per request.
+    #[arg(long, default_value_t = 10)]
+    max_redirects: usize,
+    /// Retries after 429/503, with exponential back-off.
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
+    /// Longest back-off after 429/503, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    backoff_cap: f64,
+    /// Write crawl statistics as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+}
+
+fn seconds(value: f64) -> Duration {
+    Duration::from_secs_f64(value.clamp(0.0, 1e9))
+}
+
+pub fn is_url(target: &str) -> bool {
+    let lower = target.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+#[derive(Serialize)]
+struct SiteStats {
+    target: String,
+    agent: Agent,
+    #[serde(flatten)]
+    stats: CrawlStats,
+}
+
+#[derive(Serialize)]
+struct StatsFile {
+    #[serde(flatten)]
+    total: CrawlStats,
+    sites: Vec<SiteStats>,
+}
+
+/// Crawl every URL target; findings and fetch errors go to `output`. Returns the worst
+/// severity found.
+pub fn run(
+    args: &CrawlArgs,
+    targets: &[String],
+    scanner: &Scanner,
+    output: &mut Output,
+) -> Option<Severity> {
+    let mut starts = Vec::new();
+    for target in targets {
+        match Url::parse(target) {
+            Ok(url) if url.host_str().is_some() => starts.push(url),
+            Ok(_) => {
+                let _ = output.error(target, "the URL has no host");
+            }
+            Err(e) => {
+                let _ = output.error(target, &format!("not a valid URL: {e}"));
+            }
+        }
+    }
+    if starts.is_empty() {
+        return None;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = output.error("-", &format!("cannot start the async runtime: {e}"));
+            return None;
+        }
+    };
+    runtime.block_on(crawl_all(args, starts, scanner, output))
+}
+
+async fn crawl_all(
+    args: &CrawlArgs,
+    starts: Vec<Url>,
+    scanner: &Scanner,
+    output: &mut Output,
+) -> Option<Severity> {
+    let fetcher = Fetcher::new(FetchConfig {
+        connect_timeout: seconds(args.connect_timeout),
+        first_byte_timeout: seconds(args.first_byte_timeout),
+        total_timeout: seconds(args.timeout),
+        max_body_bytes: args.max_body_size,
+        max_redirects: args.max_redirects,
+        allow_private_networks: args.allow_private_networks,
+        allowed_addresses: args.allow_address.clone(),
+        resolve: args.resolve.clone(),
+        accept_invalid_certs: args.insecure,
+        ..FetchConfig::default()
+    });
+    let gate = Arc::new(HostGate::new(PolitenessConfig {
+        global_concurrency: args.concurrency.max(1),
+        per_host_concurrency: args.per_host_concurrency.max(1),
+        min_delay: seconds(args.delay),
+        ..PolitenessConfig::default()
+    }));
+    let scope = match (args.scope, args.scope_host.is_empty()) {
+        (ScopeChoice::Domain, _) => Scope::Domain,
+        (ScopeChoice::Host, true) => Scope::Host,
+        (ScopeChoice::Host, false) => Scope::Hosts(args.scope_host.clone()),
+    };
+    let crawler = Crawler::new(
+        fetcher,
+        gate,
+        scanner.clone(),
+        CrawlConfig {
+            scope,
+            max_depth: args.max_depth,
+            max_pages: args.max_pages,
+            max_bytes: args.max_bytes,
+            max_wall_time: seconds(args.max_time),
+            concurrency: args.concurrency.max(1),
+            respect_robots: !args.ignore_robots,
+            use_sitemaps: !args.no_sitemaps,
+            traps: TrapLimits::default(),
+            max_retries: args.retries,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: seconds(args.backoff_cap),
+        },
+    );
+    let agents: Vec<Agent> = match args.user_agent {
+        UserAgentChoice::Desktop => vec![Agent::Desktop],
+        UserAgentChoice::Mobile => vec![Agent::Mobile],
+        UserAgentChoice::Both => vec![Agent::Desktop, Agent::Mobile],
+    };
+
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let mut tasks = tokio::task::JoinSet::new();
+    for start in starts {
+        let crawler = crawler.clone();
+        let sender = sender.clone();
+        let agents = agents.clone();
+        tasks.spawn(async move {
+            for agent in agents {
+                let site = start.to_string();
+                let events_sender = sender.clone();
+                let mut on_event = move |event: CrawlEvent| {
+                    let _ = events_sender.send(Message::Event(site.clone(), event));
+                };
+                let stats = crawler.crawl(&start, agent, &mut on_event).await;
+                let _ = sender.send(Message::Done(SiteStats {
+                    target: start.to_string(),
+                    agent,
+                    stats,
+                }));
+            }
+        });
+    }
+    drop(sender);
+
+    let bar = progress_bar();
+    let progress = crawler.progress();
+    let started = Instant::now();
+    let mut worst = None;
+    let mut sites = Vec::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        let message = tokio::select! {
+            message = receiver.recv() => message,
+            _ = ticker.tick() => {
+                if let Some(bar) = &bar {
+                    let pages = progress.pages.load(Ordering::Relaxed);
+                    let rate = pages as f64 / started.elapsed().as_secs_f64().max(0.001);
+                    bar.set_message(format!(
+                        "pages {pages}  queue {}  errors {}  {rate:.0} pages/s",
+                        progress.queued.load(Ordering::Relaxed),
+                        progress.errors.load(Ordering::Relaxed),
+                    ));
+                }
+                continue;
+            }
+        };
+        let Some(message) = message else { break };
+        let write = || -> std::io::Result<()> {
+            match message {
+                Message::Event(site, CrawlEvent::Page(page)) => {
+                    output.summary.pages += 1;
+                    output.summary.bytes += page.bytes as u64;
+                    for warning in &page.warnings {
+                        output.warning(&page.final_url, warning)?;
+                    }
+                    for finding in page.findings {
+                        worst = worst.max(Some(finding.severity));
+                        output.finding(finding)?;
+                    }
+                    let _ = site;
+                }
+                Message::Event(
+                    site,
+                    CrawlEvent::FetchFailed {
+                        url, depth, error, ..
+                    },
+                ) => {
+                    // A site whose start page cannot be fetched went unseen: that is an error
+                    // of the scan. Other pages failing is part of the crawl's record.
+                    let start_failed =
+                        depth == 0 && url.trim_end_matches('/') == site.trim_end_matches('/');
+                    output.fetch_error(&url, error.class.as_str(), &error.message, start_failed)?;
+                }
+                Message::Event(_, CrawlEvent::SiteFinding(finding)) => {
+                    worst = worst.max(Some(finding.severity));
+                    output.finding(finding)?;
+                }
+                Message::Done(site_stats) => {
+                    output.crawl_done(&site_stats.target, site_stats.agent, &site_stats.stats)?;
+                    sites.push(site_stats);
+                }
+            }
+            Ok(())
+        };
+        let result = match &bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    while tasks.join_next().await.is_some() {}
+    if let Some(path) = &args.stats_json {
+        let mut total = CrawlStats::default();
+        for site in &sites {
+            total.merge(&site.stats);
+        }
+        total.duration_s = started.elapsed().as_secs_f64();
+        let file = StatsFile { total, sites };
+        let written = serde_json::to_vec_pretty(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            let _ = output.error(
+                &path.display().to_string(),
+                &format!("cannot write the statistics: {e}"),
+            );
+        }
+    }
+    worst
+}
+
+enum Message {
+    Event(String, CrawlEvent),
+    Done(SiteStats),
+}
+
+fn progress_bar() -> Option<ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(bar)
+}
