@@ -1,4 +1,7 @@
-//! `sitepatrol rules check|test|list`.
+//! `sitepatrol rules check|test|list|eval|lint`.
+
+mod eval;
+mod lint;
 
 use std::path::PathBuf;
 
@@ -26,6 +29,13 @@ pub enum RulesCommand {
         /// Read the text from a file instead.
         #[arg(long, value_name = "FILE", conflicts_with = "text")]
         file: Option<PathBuf>,
+        /// Treat the text as a whole HTML page (extracted as a scan would, so structural checks
+        /// run) instead of placing it in one zone.
+        #[arg(long, conflicts_with = "zone")]
+        page: bool,
+        /// The page's URL, for `--page` (resolves links; sets the page's own site).
+        #[arg(long, value_name = "URL", requires = "page")]
+        url: Option<url::Url>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// The text to test.
@@ -37,6 +47,11 @@ pub enum RulesCommand {
         #[command(flatten)]
         rules: RulesArg,
     },
+    /// Measure rules on labelled corpora: recall per rule and category on positives, false
+    /// positives per 100 pages (by severity) on negatives.
+    Eval(eval::EvalArgs),
+    /// Report terms that hit often on a corpus of ordinary pages (candidates for pruning).
+    Lint(lint::LintArgs),
 }
 
 fn parse_zone(name: &str) -> Result<ZoneKind, String> {
@@ -53,10 +68,14 @@ pub fn run(command: RulesCommand) -> i32 {
             rules,
             zone,
             file,
+            page,
+            url,
             format,
             text,
-        } => test(rules, zone, file, format, text),
+        } => test(rules, zone, file, page.then_some(url), format, text),
         RulesCommand::List { rules } => list(rules),
+        RulesCommand::Eval(args) => eval::run(args),
+        RulesCommand::Lint(args) => lint::run(args),
     }
 }
 
@@ -86,17 +105,31 @@ fn check(paths: Vec<PathBuf>) -> i32 {
         .map(|r| r.examples_match.len() + r.examples_no_match.len())
         .sum();
     println!(
-        "ok: {} rules, {} patterns, {} regexes, {} examples passed, {} warning(s)",
+        "ok: {} rules, {} patterns, {} regexes, {} listed domains, {} examples passed, {} warning(s)",
         ruleset.rules().len(),
         ruleset.pattern_count(),
         ruleset.regex_count(),
+        ruleset.domain_count(),
         examples,
         warnings
     );
+    let waiting: Vec<&str> = ruleset
+        .rules()
+        .iter()
+        .filter(|r| r.operator_list && !r.is_active())
+        .map(|r| &*r.id)
+        .collect();
+    if !waiting.is_empty() {
+        println!(
+            "{} operator rule(s) wait for their lists (empty terms files): {}",
+            waiting.len(),
+            waiting.join(", ")
+        );
+    }
     exit::OK
 }
 
-fn load(rules: &RulesArg) -> Option<rules::Ruleset> {
+pub(super) fn load(rules: &RulesArg) -> Option<rules::Ruleset> {
     match rules::load(&rules.sources()) {
         Ok((ruleset, _)) => Some(ruleset),
         Err(diagnostics) => {
@@ -113,6 +146,7 @@ fn test(
     rules: RulesArg,
     zone: ZoneKind,
     file: Option<PathBuf>,
+    page: Option<Option<url::Url>>,
     format: Format,
     text: Option<String>,
 ) -> i32 {
@@ -130,7 +164,13 @@ fn test(
     let Some(ruleset) = load(&rules) else {
         return exit::ERROR;
     };
-    let findings = ruleset.scan_text(zone, &text, "<text>");
+    let findings = match &page {
+        Some(url) => {
+            let document = sitepatrol::extract::extract_html(&text, url.as_ref());
+            ruleset.scan_document(&document, "<page>")
+        }
+        None => ruleset.scan_text(zone, &text, "<text>"),
+    };
     match format {
         Format::Json | Format::Jsonl => {
             let normalized = normalize::normalize(&text).text;
@@ -150,8 +190,9 @@ fn test(
                 println!("no rule hits");
             }
             for f in &findings {
+                let zone = f.zone.map_or("-", |z| z.as_str());
                 println!(
-                    "{:<8} {:<32} {} at byte {}: {:?} (×{}) in {:?}",
+                    "{:<8} {:<32} {} {zone} at byte {}: {:?} (×{}) in {:?}",
                     f.severity.as_str(),
                     f.rule,
                     f.clause,
@@ -175,20 +216,31 @@ fn list(rules: RulesArg) -> i32 {
         return exit::ERROR;
     };
     println!(
-        "{:<36} {:<18} {:<8} {:<9} {:>7} {:>6}  zones",
-        "id", "category", "clause", "severity", "terms", "regex"
+        "{:<40} {:<18} {:<7} {:<9} {:>6} {:>5} {:>7}  zones / check",
+        "id", "category", "clause", "severity", "terms", "regex", "domains"
     );
     for r in ruleset.rules() {
         let zones: Vec<&str> = r.zones.iter().map(|z| z.as_str()).collect();
+        let mut how = match &r.check {
+            Some(check) => format!("check {}", check.kind.as_str()),
+            None => zones.join(","),
+        };
+        if let Some(requires) = &r.requires {
+            how.push_str(&format!("; requires {}", requires.kind.as_str()));
+        }
+        if r.operator_list && !r.is_active() {
+            how.push_str("; operator list empty");
+        }
         println!(
-            "{:<36} {:<18} {:<8} {:<9} {:>7} {:>6}  {}",
+            "{:<40} {:<18} {:<7} {:<9} {:>6} {:>5} {:>7}  {}",
             r.id,
             r.category,
             r.clause,
             r.severity.as_str(),
             r.terms.len(),
             r.regex.len(),
-            zones.join(",")
+            r.domain_count,
+            how
         );
     }
     exit::OK

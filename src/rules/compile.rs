@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::domains::DomainIndex;
 use super::{Diagnostic, Level, Rule};
 use crate::matcher::{LiteralMatcher, RegexMatcher};
 use crate::normalize::normalize_term;
@@ -11,8 +12,8 @@ use crate::normalize::normalize_term;
 pub(crate) enum Role {
     /// A term the rule reports.
     Primary,
-    /// A context term that must occur near a primary hit.
-    Near,
+    /// A term of the rule's `near` context number `n`, which must occur near a primary hit.
+    Near(u8),
     /// A context that cancels a primary hit it contains.
     Exclude,
     /// A context term that cancels primary hits near it.
@@ -65,11 +66,17 @@ pub struct Ruleset {
     pub(crate) zone_mask: u16,
     /// Zones some regex rule applies to.
     pub(crate) regex_zone_mask: u16,
+    /// Every listed domain of every domain rule.
+    pub(crate) domains: Option<DomainIndex>,
+    /// Zones some domain rule applies to.
+    pub(crate) domain_zone_mask: u16,
+    /// Rules with a `check` or `requires`: only these need the page's structure.
+    pub(crate) structural_rules: Vec<u32>,
 }
 
 impl Ruleset {
     /// Compile validated rules. Errors here are limits of the automaton, not of the rules.
-    pub fn compile(rules: Vec<Rule>) -> Result<Ruleset, Vec<Diagnostic>> {
+    pub fn compile(mut rules: Vec<Rule>) -> Result<Ruleset, Vec<Diagnostic>> {
         let mut tables: [HashMap<String, Vec<PatternUse>>; 2] = [HashMap::new(), HashMap::new()];
         let mut regex_patterns = Vec::new();
         let mut regex_rules = Vec::new();
@@ -97,8 +104,10 @@ impl Ruleset {
             for term in &rule.terms {
                 add(term, Role::Primary);
             }
-            for term in rule.near.iter().flat_map(|n| &n.terms) {
-                add(term, Role::Near);
+            for (n, context) in rule.near.iter().enumerate() {
+                for term in &context.terms {
+                    add(term, Role::Near(n as u8));
+                }
             }
             for term in &rule.exclude {
                 add(term, Role::Exclude);
@@ -135,14 +144,51 @@ impl Ruleset {
                 RegexMatcher::new::<&str>(&[]).expect("an empty regex set always builds")
             }
         };
+        let domain_lists: Vec<(u32, Vec<super::DomainPattern>, Vec<String>)> = rules
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, r)| !r.domains.is_empty())
+            .map(|(i, r)| {
+                (
+                    i as u32,
+                    std::mem::take(&mut r.domains),
+                    r.allow_domains.clone(),
+                )
+            })
+            .collect();
+        let domain_zone_mask = domain_lists
+            .iter()
+            .fold(0, |mask, (r, _, _)| mask | rules[*r as usize].zone_mask());
+        let domains = if domain_lists.is_empty() {
+            None
+        } else {
+            match DomainIndex::new(domain_lists) {
+                Ok(index) => Some(index),
+                Err(message) => {
+                    errors.push(compile_error(message));
+                    None
+                }
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
         let rule_zone_masks: Vec<u16> = rules.iter().map(Rule::zone_mask).collect();
-        let zone_mask = rule_zone_masks.iter().fold(0, |a, b| a | b);
+        // Check rules read the page's structure, not zone text: their zones need no matching.
+        let zone_mask = rules
+            .iter()
+            .zip(&rule_zone_masks)
+            .filter(|(r, _)| r.check.is_none())
+            .fold(0, |a, (_, b)| a | b);
         let regex_zone_mask = regex_rules
             .iter()
             .fold(0, |mask, &r| mask | rule_zone_masks[r as usize]);
+        let structural_rules = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.check.is_some() || r.requires.is_some())
+            .map(|(i, _)| i as u32)
+            .collect();
         Ok(Ruleset {
             rules,
             rule_zone_masks,
@@ -151,6 +197,9 @@ impl Ruleset {
             regex_rules,
             zone_mask,
             regex_zone_mask,
+            domains,
+            domain_zone_mask,
+            structural_rules,
         })
     }
 
@@ -169,6 +218,11 @@ impl Ruleset {
 
     pub fn regex_count(&self) -> usize {
         self.regex_rules.len()
+    }
+
+    /// Distinct listed domains across every domain rule.
+    pub fn domain_count(&self) -> usize {
+        self.domains.as_ref().map_or(0, DomainIndex::len)
     }
 
     /// Heap memory of the automata.

@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::checks::{self, Site};
 use super::compile::{PatternInfo, Role, View, ViewKind};
-use super::{Diagnostic, Level, Rule, Ruleset};
+use super::domains::{host_range, lookup_host};
+use super::{Diagnostic, ExampleInput, Level, Rule, Ruleset};
 use crate::extract::{Document, ZoneKind};
 use crate::finding::{Finding, snippet};
 use crate::matcher::Matcher;
@@ -25,14 +27,78 @@ struct Hit {
 }
 
 impl Ruleset {
-    /// Every finding of every rule on an extracted document.
+    /// Every finding of every rule on an extracted document. The page's own site (for the
+    /// structural checks' "another site") is its base URL, or the target when the target is a
+    /// URL; a file scan without either has none.
     pub fn scan_document(&self, document: &Document, target: &str) -> Vec<Finding> {
         let zones: Vec<(ZoneKind, &str)> = document
             .zones
             .iter()
             .map(|z| (z.kind, z.text.as_str()))
             .collect();
-        self.scan_zones(&zones, target)
+        let target: Arc<str> = Arc::from(target);
+        let mut findings = self.zone_findings(&zones, &target);
+        if !self.structural_rules.is_empty() {
+            let page_url = document.base_url.as_deref().or_else(|| {
+                (target.starts_with("http://") || target.starts_with("https://"))
+                    .then_some(&*target)
+            });
+            let site = Site::of(document, page_url);
+            self.apply_structure(document, &site, &target, &mut findings);
+            sort_findings(&mut findings);
+        }
+        findings
+    }
+
+    /// Run `check` rules and drop the findings of `requires` rules whose check finds nothing.
+    fn apply_structure(
+        &self,
+        document: &Document,
+        site: &Site<'_>,
+        target: &Arc<str>,
+        findings: &mut Vec<Finding>,
+    ) {
+        for &index in &self.structural_rules {
+            let rule = &self.rules[index as usize];
+            if let Some(requirement) = &rule.requires {
+                if findings.iter().any(|f| f.rule == rule.id)
+                    && checks::run(requirement, document, site).is_empty()
+                {
+                    findings.retain(|f| f.rule != rule.id);
+                }
+                continue;
+            }
+            let Some(check) = &rule.check else { continue };
+            for evidence in checks::run(check, document, site) {
+                let Some(zone) = document.zone(evidence.zone) else {
+                    continue;
+                };
+                let Some(matched) = zone.text.get(evidence.range.clone()) else {
+                    continue;
+                };
+                if let Some(existing) = findings.iter_mut().find(|f| {
+                    f.rule == rule.id && f.zone == Some(evidence.zone) && f.matched == matched
+                }) {
+                    existing.count += evidence.count;
+                    continue;
+                }
+                findings.push(Finding {
+                    record_type: Finding::RECORD_TYPE,
+                    rule: rule.id.clone(),
+                    category: rule.category.clone(),
+                    clause: rule.clause.clone(),
+                    severity: rule.severity,
+                    description: rule.description.clone(),
+                    target: target.clone(),
+                    zone: Some(evidence.zone),
+                    matched: matched.to_string(),
+                    normalized: matched.to_lowercase(),
+                    snippet: snippet(&zone.text, evidence.range.clone(), SNIPPET_CONTEXT),
+                    offset: evidence.range.start,
+                    count: evidence.count,
+                });
+            }
+        }
     }
 
     /// Findings for a single piece of text placed in `zone`.
@@ -40,8 +106,21 @@ impl Ruleset {
         self.scan_zones(&[(zone, text)], target)
     }
 
-    /// Findings for a list of `(zone, original text)`.
+    /// Findings for a list of `(zone, original text)`. Without a page, `check` rules find
+    /// nothing and `requires` rules report nothing.
     pub fn scan_zones(&self, zones: &[(ZoneKind, &str)], target: &str) -> Vec<Finding> {
+        let target: Arc<str> = Arc::from(target);
+        let mut findings = self.zone_findings(zones, &target);
+        if !self.structural_rules.is_empty() {
+            findings.retain(|f| {
+                self.rule(&f.rule)
+                    .is_none_or(|r| r.requires.is_none() && r.check.is_none())
+            });
+        }
+        findings
+    }
+
+    fn zone_findings(&self, zones: &[(ZoneKind, &str)], target: &Arc<str>) -> Vec<Finding> {
         let mut hits = Vec::new();
         let mut normalized: Vec<Derived> = Vec::with_capacity(zones.len());
         let mut denoised = Derived::new();
@@ -49,20 +128,28 @@ impl Ruleset {
             let mut norm = Derived::new();
             if self.zone_mask & kind.bit() != 0 {
                 normalize_into(text, &mut norm);
-                self.collect_hits(zone_index as u32, kind, &norm, &mut denoised, &mut hits);
+                self.collect_hits(
+                    zone_index as u32,
+                    kind,
+                    text,
+                    &norm,
+                    &mut denoised,
+                    &mut hits,
+                );
             }
             normalized.push(norm);
         }
-        let target: Arc<str> = Arc::from(target);
-        let mut findings = self.evaluate(&mut hits, zones, &normalized, &target);
-        findings.sort_by(|a, b| (a.zone, a.offset, &a.rule).cmp(&(b.zone, b.offset, &b.rule)));
+        let mut findings = self.evaluate(&mut hits, zones, &normalized, target);
+        sort_findings(&mut findings);
         findings
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn collect_hits(
         &self,
         zone: u32,
         kind: ZoneKind,
+        source: &str,
         norm: &Derived,
         denoised: &mut Derived,
         hits: &mut Vec<Hit>,
@@ -98,6 +185,39 @@ impl Ruleset {
                         hits,
                     );
                 });
+        }
+        if let Some(index) = &self.domains
+            && self.domain_zone_mask & kind.bit() != 0
+        {
+            for (start, end) in url_lines(kind, text) {
+                let url = &text[start..end];
+                let Some(range) = host_range(url) else {
+                    continue;
+                };
+                let host_start = start + range.start;
+                let host_end = start + range.end;
+                let host = &text[host_start..host_end];
+                // The normalized text folds Traditional characters, which would change an
+                // internationalized host: those are looked up as the page wrote them.
+                let key = if host.is_ascii() {
+                    lookup_host(host)
+                } else {
+                    let original = norm.source_range(host_start..host_end, source);
+                    lookup_host(&source[original]).map(|h| std::borrow::Cow::Owned(h.into_owned()))
+                };
+                let Some(key) = key else { continue };
+                index.lookup(&key, &mut |rule| {
+                    if self.rule_zone_masks[rule as usize] & kind.bit() != 0 {
+                        hits.push(Hit {
+                            rule,
+                            zone,
+                            role: Role::Primary,
+                            start: host_start as u32,
+                            end: host_end as u32,
+                        });
+                    }
+                });
+            }
         }
         if !self.regex.is_empty() && self.regex_zone_mask & kind.bit() != 0 {
             self.regex.find_overlapping(text, &mut |index, start, end| {
@@ -176,7 +296,9 @@ impl Ruleset {
             if primaries.is_empty() {
                 continue;
             }
-            let near = ContextHits::new(of_role(Role::Near));
+            let near: Vec<ContextHits> = (0..rule.near.len())
+                .map(|n| ContextHits::new(of_role(Role::Near(n as u8))))
+                .collect();
             let exclude = ContextHits::new(of_role(Role::Exclude));
             let exclude_near = ContextHits::new(of_role(Role::ExcludeNear));
             let text_of = |h: &Hit| normalized[h.zone as usize].text.as_str();
@@ -192,10 +314,10 @@ impl Ruleset {
                     {
                         return false;
                     }
-                    match &rule.near {
-                        Some(context) => near.any_within(p, context.within, text),
-                        None => true,
-                    }
+                    rule.near
+                        .iter()
+                        .zip(&near)
+                        .all(|(context, hits)| hits.any_within(p, context.within, text))
                 })
                 .copied()
                 .collect();
@@ -203,19 +325,33 @@ impl Ruleset {
             if (kept.len() as u64) < u64::from(rule.min_hits) {
                 continue;
             }
+            if rule.min_distinct > 1 {
+                let mut distinct: Vec<&str> = kept
+                    .iter()
+                    .map(|h| &text_of(h)[h.start as usize..h.end as usize])
+                    .collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                if (distinct.len() as u64) < u64::from(rule.min_distinct) {
+                    continue;
+                }
+            }
             aggregate(rule, &kept, zones, normalized, target, &mut findings);
         }
         findings
     }
 
     /// Run every rule's examples through the whole ruleset: each `examples.match` must produce
-    /// a finding of its rule and each `examples.no_match` must not.
+    /// a finding of its rule and each `examples.no_match` must not. The match examples of an
+    /// operator rule whose list is still empty are not run: there is nothing to match yet.
     pub fn run_examples(&self) -> Vec<Diagnostic> {
         let mut diagnostics = Vec::new();
         for rule in &self.rules {
+            let run_matches = !rule.operator_list || rule.is_active();
             let cases = rule
                 .examples_match
                 .iter()
+                .filter(|_| run_matches)
                 .map(|e| (e, true))
                 .chain(rule.examples_no_match.iter().map(|e| (e, false)));
             for (example, should_match) in cases {
@@ -228,22 +364,30 @@ impl Ruleset {
                         message,
                     })
                 };
-                if !rule.zones.contains(&example.zone) {
-                    report(format!(
-                        "example is in zone `{}`, which the rule does not apply to",
-                        example.zone.as_str()
-                    ));
-                    continue;
-                }
-                let findings = self.scan_text(example.zone, &example.text, "<example>");
-                let own: Vec<&Finding> = findings.iter().filter(|f| f.rule == rule.id).collect();
-                match (should_match, own.first()) {
-                    (true, None) => {
-                        report(format!("match example does not match: {:?}", example.text))
+                let findings = match &example.input {
+                    ExampleInput::Zone { zone, text } => {
+                        if !rule.zones.contains(zone) {
+                            report(format!(
+                                "example is in zone `{}`, which the rule does not apply to",
+                                zone.as_str()
+                            ));
+                            continue;
+                        }
+                        self.scan_text(*zone, text, "<example>")
                     }
+                    ExampleInput::Page { html, url } => {
+                        let page = url.as_deref().and_then(|u| url::Url::parse(u).ok());
+                        let document = crate::extract::extract_html(html, page.as_ref());
+                        self.scan_document(&document, "<example>")
+                    }
+                };
+                let own: Vec<&Finding> = findings.iter().filter(|f| f.rule == rule.id).collect();
+                let shown = example.text();
+                match (should_match, own.first()) {
+                    (true, None) => report(format!("match example does not match: {shown:?}")),
                     (false, Some(f)) => report(format!(
-                        "no_match example matches {:?}: {:?}",
-                        f.matched, example.text
+                        "no_match example matches {:?}: {shown:?}",
+                        f.matched
                     )),
                     _ => {}
                 }
@@ -251,6 +395,40 @@ impl Ruleset {
         }
         diagnostics
     }
+}
+
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| (a.zone, a.offset, &a.rule).cmp(&(b.zone, b.offset, &b.rule)));
+}
+
+/// The URL of each line of a zone whose lines are URLs, as byte ranges: the first word of a
+/// `link` line, a `script` line that is a lone absolute URL (inline code has spaces or no
+/// `//`), and every line of `iframe`, `form` and `redirect`.
+fn url_lines(kind: ZoneKind, text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        while start < text.len() {
+            let end =
+                memchr::memchr(b'\n', &text.as_bytes()[start..]).map_or(text.len(), |i| start + i);
+            let line_start = start;
+            start = end + 1;
+            let line = &text[line_start..end];
+            let url_end = match kind {
+                ZoneKind::Link => line.find(' ').unwrap_or(line.len()),
+                ZoneKind::Script => {
+                    if line.contains([' ', '\t']) || !line.contains("//") {
+                        continue;
+                    }
+                    line.len()
+                }
+                _ => line.len(),
+            };
+            if url_end > 0 {
+                return Some((line_start, line_start + url_end));
+            }
+        }
+        None
+    })
 }
 
 #[inline]

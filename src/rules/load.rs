@@ -6,10 +6,14 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::schema::{OneOrMany, RawContext, RawDefaults, RawExample, RawMeta, RawRule};
+use super::checks::{Check, CheckKind};
+use super::domains::{self, DomainPattern};
+use super::schema::{
+    Contexts, OneOrMany, RawCheck, RawContext, RawDefaults, RawExample, RawMeta, RawRule,
+};
 use super::{
-    Context, DEFAULT_MAX_GAP, DEFAULT_ZONES, Diagnostic, Example, Level, Location, Rule,
-    RuleSource, Ruleset, bundled, categories,
+    Context, DEFAULT_MAX_GAP, DEFAULT_ZONES, Diagnostic, Example, ExampleInput, Level, Location,
+    Rule, RuleSource, Ruleset, URL_ZONES, bundled, categories,
 };
 use crate::extract::ZoneKind;
 use crate::finding::Severity;
@@ -466,20 +470,81 @@ fn validate_rule(
             "`description` is empty".into(),
         );
     }
-    let zones = match raw.zones {
-        Some(z) => validate_zones(cx, z, rule),
-        None => Some(
+    let operator_list = raw.operator_list.as_ref().is_some_and(|o| *o.get_ref());
+    let check = raw.check.map(|c| validate_check(cx, rule, c, "check"));
+    let requires = raw
+        .requires
+        .map(|c| validate_check(cx, rule, c, "requires"));
+    let has_domains = !raw.domains.is_empty() || raw.domains_file.is_some();
+    let zones = match (raw.zones, &check) {
+        (Some(z), Some(_)) => {
+            cx.error_at(
+                z.span(),
+                rule,
+                "`zones` does not apply to a `check` rule: its evidence is in the zone of its kind"
+                    .into(),
+            );
+            None
+        }
+        (None, Some(Some(check))) => Some(vec![check.kind.zone()]),
+        (None, Some(None)) => None,
+        (Some(z), None) => {
+            let span = z.span();
+            let zones = validate_zones(cx, z, rule);
+            if has_domains
+                && let Some(zones) = &zones
+                && let Some(bad) = zones.iter().find(|z| !URL_ZONES.contains(z))
+            {
+                cx.error_at(
+                    span,
+                    rule,
+                    format!(
+                        "a domain rule applies to zones of URLs ({}), not `{}`",
+                        zone_names(&URL_ZONES),
+                        bad.as_str()
+                    ),
+                );
+            }
+            zones
+        }
+        (None, None) if has_domains => Some(URL_ZONES.to_vec()),
+        (None, None) => Some(
             default_zones
                 .clone()
                 .unwrap_or_else(|| DEFAULT_ZONES.to_vec()),
         ),
     };
+    let check = check.flatten();
+    let requires = requires.flatten();
     let skip_noise = raw.skip_noise.or(cx.defaults.skip_noise).unwrap_or(false);
 
+    if operator_list {
+        if let Some(first) = raw.terms.first() {
+            cx.error_at(
+                first.span(),
+                rule,
+                "an `operator_list` rule takes its terms from its `terms_file` only".into(),
+            );
+        }
+        if let Some(regex) = &raw.regex {
+            cx.error_at(
+                regex.span(),
+                rule,
+                "an `operator_list` rule takes its terms from its `terms_file` only".into(),
+            );
+        }
+        if raw.terms_file.is_none() {
+            cx.error_at(
+                span.clone(),
+                rule,
+                "an `operator_list` rule needs a `terms_file` for the operator's list".into(),
+            );
+        }
+    }
     let mut terms = Vec::new();
     collect_terms(cx, rule, raw.terms, skip_noise, &mut terms);
     for file in raw.terms_file.map(OneOrMany::into_vec).unwrap_or_default() {
-        load_terms_file(cx, rule, &file, skip_noise, &mut terms);
+        load_terms_file(cx, rule, &file, skip_noise, operator_list, &mut terms);
     }
     let mut regex = Vec::new();
     for pattern in raw.regex.map(OneOrMany::into_vec).unwrap_or_default() {
@@ -488,60 +553,202 @@ fn validate_rule(
             Err(message) => cx.error_at(pattern.span(), rule, format!("bad regex: {message}")),
         }
     }
-    if terms.is_empty() && regex.is_empty() && error_count(cx) == errors_before {
+    let mut domain_entries = Vec::new();
+    for entry in raw.domains {
+        match domains::parse_line(entry.get_ref()) {
+            domains::Line::Entry(e) => domain_entries.push(e),
+            domains::Line::Invalid(reason) => cx.error_at(
+                entry.span(),
+                rule,
+                format!("{:?} in `domains`: {reason}", entry.get_ref()),
+            ),
+            domains::Line::Skip | domains::Line::Include(_) => cx.error_at(
+                entry.span(),
+                rule,
+                format!(
+                    "{:?} in `domains` is not a domain (includes belong in a `domains_file`)",
+                    entry.get_ref()
+                ),
+            ),
+        }
+    }
+    for file in raw
+        .domains_file
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default()
+    {
+        load_domains_file(cx, rule, &file, &mut domain_entries);
+    }
+    let mut allow_domains = Vec::new();
+    for entry in raw.allow_domains {
+        match domains::parse_line(entry.get_ref()) {
+            domains::Line::Entry(DomainPattern::Suffix(d)) => allow_domains.push(d),
+            _ => cx.error_at(
+                entry.span(),
+                rule,
+                format!(
+                    "{:?} in `allow_domains` is not a domain name",
+                    entry.get_ref()
+                ),
+            ),
+        }
+    }
+    if !allow_domains.is_empty() && !has_domains {
         cx.error_at(
             span.clone(),
             rule,
-            "the rule has no `terms`, `terms_file` or `regex`: it can never match".into(),
+            "`allow_domains` applies to domain rules; a check takes its own `allow_domains`".into(),
         );
     }
-    let near = raw
+    let sources = usize::from(!terms.is_empty() || !regex.is_empty())
+        + usize::from(has_domains)
+        + usize::from(check.is_some());
+    if check.is_some() && sources > 1 {
+        cx.error_at(
+            span.clone(),
+            rule,
+            "a `check` rule reports what the check finds; to require a check for terms, \
+             domains or regexes, write `requires` instead"
+                .into(),
+        );
+    }
+    if requires.is_some() && check.is_some() {
+        cx.error_at(
+            span.clone(),
+            rule,
+            "a rule has `check` or `requires`, not both".into(),
+        );
+    }
+    if terms.is_empty()
+        && regex.is_empty()
+        && !has_domains
+        && check.is_none()
+        && !operator_list
+        && error_count(cx) == errors_before
+    {
+        cx.error_at(
+            span.clone(),
+            rule,
+            "the rule has no `terms`, `terms_file`, `regex`, `domains`, `domains_file` or \
+             `check`: it can never match"
+                .into(),
+        );
+    }
+    let near: Vec<Context> = raw
         .near
-        .map(|n| validate_context(cx, rule, n, skip_noise, "near"));
+        .map(Contexts::into_vec)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| validate_context(cx, rule, n, skip_noise, "near"))
+        .collect();
+    if near.len() > MAX_NEAR {
+        cx.error_at(
+            span.clone(),
+            rule,
+            format!("at most {MAX_NEAR} `near` contexts"),
+        );
+    }
     let exclude_near = raw
         .exclude_near
         .map(|n| validate_context(cx, rule, n, skip_noise, "exclude_near"));
     let mut exclude = Vec::new();
     collect_terms(cx, rule, raw.exclude, skip_noise, &mut exclude);
-    let min_hits = match raw.min_hits {
+    let at_least_one = |cx: &mut FileCx<'_>, value: Option<Spanned<u32>>, name: &str| match value {
         Some(m) if *m.get_ref() == 0 => {
-            cx.error_at(m.span(), rule, "`min_hits` must be at least 1".into());
+            cx.error_at(m.span(), rule, format!("`{name}` must be at least 1"));
             1
         }
         Some(m) => m.into_inner(),
         None => 1,
     };
+    let min_hits = at_least_one(cx, raw.min_hits, "min_hits");
+    let min_distinct = at_least_one(cx, raw.min_distinct, "min_distinct");
+    if check.is_some() {
+        let conditions = [
+            (!near.is_empty(), "near"),
+            (exclude_near.is_some(), "exclude_near"),
+            (!exclude.is_empty(), "exclude"),
+            (min_hits > 1, "min_hits"),
+            (min_distinct > 1, "min_distinct"),
+        ];
+        for (_, name) in conditions.iter().filter(|(set, _)| *set) {
+            cx.error_at(
+                span.clone(),
+                rule,
+                format!("`{name}` does not apply to a `check` rule"),
+            );
+        }
+    }
 
     let zones = zones.unwrap_or_default();
     let default_zone = zones.first().copied().unwrap_or(ZoneKind::Text);
+    let needs_page = check.is_some() || requires.is_some();
     let (mut examples_match, mut examples_no_match) = (Vec::new(), Vec::new());
     if let Some(examples) = raw.examples {
-        for (list, out) in [
-            (examples.matches, &mut examples_match),
-            (examples.no_match, &mut examples_no_match),
+        for (list, out, is_match) in [
+            (examples.matches, &mut examples_match, true),
+            (examples.no_match, &mut examples_no_match, false),
         ] {
             for example in list {
                 let line = cx.lines.line_of(example.span().start);
-                let (zone, text) = match example.into_inner() {
-                    RawExample::Text(text) => (default_zone, text),
-                    RawExample::Zoned(z) => match ZoneKind::parse(&z.zone) {
-                        Some(zone) => (zone, z.text),
-                        None => {
-                            cx.report(
-                                Level::Error,
-                                Some(cx.lines.starts[line - 1]..cx.lines.starts[line - 1]),
+                let line_span = cx.lines.starts[line - 1]..cx.lines.starts[line - 1];
+                let input = match example.into_inner() {
+                    RawExample::Text(text) => ExampleInput::Zone {
+                        zone: default_zone,
+                        text,
+                    },
+                    RawExample::Zoned(z) => match (z.zone, z.text, z.html, z.url) {
+                        (Some(zone), Some(text), None, None) => match ZoneKind::parse(&zone) {
+                            Some(zone) => ExampleInput::Zone { zone, text },
+                            None => {
+                                cx.error_at(
+                                    line_span,
+                                    rule,
+                                    format!("example names an unknown zone `{zone}`"),
+                                );
+                                continue;
+                            }
+                        },
+                        (None, None, Some(html), url) => {
+                            if let Some(u) = &url
+                                && url::Url::parse(u).is_err()
+                            {
+                                cx.error_at(
+                                    line_span,
+                                    rule,
+                                    format!("example `url` {u:?} is not an absolute URL"),
+                                );
+                                continue;
+                            }
+                            ExampleInput::Page { html, url }
+                        }
+                        _ => {
+                            cx.error_at(
+                                line_span,
                                 rule,
-                                format!("example names an unknown zone `{}`", z.zone),
+                                "an example table is { zone = \"...\", text = \"...\" } or \
+                                 { html = \"...\", url = \"...\" } (url optional)"
+                                    .into(),
                             );
                             continue;
                         }
                     },
                 };
-                out.push(Example { zone, text, line });
+                if is_match && needs_page && !matches!(input, ExampleInput::Page { .. }) {
+                    cx.error_at(
+                        line_span,
+                        rule,
+                        "this rule looks at a page's structure: write its match examples as \
+                         { html = \"...\" }"
+                            .into(),
+                    );
+                    continue;
+                }
+                out.push(Example { input, line });
             }
         }
     }
-    if examples_match.is_empty() {
+    if examples_match.is_empty() && !operator_list {
         cx.report(
             Level::Warning,
             Some(span.clone()),
@@ -566,9 +773,16 @@ fn validate_rule(
         description: raw.description.into_inner().into(),
         terms,
         regex,
+        domain_count: domain_entries.len(),
+        domains: domain_entries,
+        allow_domains,
+        check,
+        requires,
+        operator_list,
         zones,
         near,
         min_hits,
+        min_distinct,
         exclude,
         exclude_near,
         skip_noise,
@@ -587,6 +801,91 @@ fn validate_rule(
             line,
         },
     })
+}
+
+/// At most this many `near` contexts per rule (each is a role in the automaton's uses).
+const MAX_NEAR: usize = 8;
+
+fn zone_names(zones: &[ZoneKind]) -> String {
+    zones
+        .iter()
+        .map(|z| z.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Validate `check = {...}` or `requires = {...}`. `None` (with errors reported) when invalid.
+fn validate_check(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    raw: Spanned<RawCheck>,
+    key: &str,
+) -> Option<Check> {
+    let raw = raw.into_inner();
+    let Some(kind) = CheckKind::parse(raw.kind.get_ref()) else {
+        let kinds: Vec<&str> = CheckKind::ALL.iter().map(|k| k.as_str()).collect();
+        cx.error_at(
+            raw.kind.span(),
+            rule,
+            format!(
+                "unknown `{key}` kind `{}` (kinds: {})",
+                raw.kind.get_ref(),
+                kinds.join(", ")
+            ),
+        );
+        return None;
+    };
+    let mut check = Check::new(kind);
+    let errors_before = error_count(cx);
+    let not_for = |cx: &mut FileCx<'_>, name: &str, span: std::ops::Range<usize>| {
+        if !kind.options().contains(&name) {
+            cx.error_at(
+                span,
+                rule,
+                format!(
+                    "`{name}` does not apply to `{key}` kind `{}` (options: {})",
+                    kind.as_str(),
+                    kind.options().join(", ")
+                ),
+            );
+        }
+    };
+    if let Some(v) = raw.foreign_only {
+        not_for(cx, "foreign_only", v.span());
+        check.foreign_only = v.into_inner();
+    }
+    if let Some(v) = raw.min_links {
+        not_for(cx, "min_links", v.span());
+        if *v.get_ref() == 0 {
+            cx.error_at(v.span(), rule, "`min_links` must be at least 1".into());
+        }
+        check.min_links = v.into_inner();
+    }
+    if let Some(v) = raw.min_hosts {
+        not_for(cx, "min_hosts", v.span());
+        if *v.get_ref() == 0 {
+            cx.error_at(v.span(), rule, "`min_hosts` must be at least 1".into());
+        }
+        check.min_hosts = v.into_inner();
+    }
+    for entry in raw
+        .allow_domains
+        .map(Spanned::into_inner)
+        .unwrap_or_default()
+    {
+        match domains::parse_line(entry.get_ref()) {
+            domains::Line::Entry(DomainPattern::Suffix(d)) => check.allow_domains.push(d),
+            _ => cx.error_at(
+                entry.span(),
+                rule,
+                format!(
+                    "{:?} in `allow_domains` is not a domain name",
+                    entry.get_ref()
+                ),
+            ),
+        }
+    }
+    (error_count(cx) == errors_before).then_some(check)
 }
 
 fn error_count(cx: &FileCx<'_>) -> usize {
@@ -628,7 +927,7 @@ fn validate_context(
     let mut terms = Vec::new();
     collect_terms(cx, rule, raw.terms, skip_noise, &mut terms);
     if let Some(file) = raw.terms_file {
-        load_terms_file(cx, rule, &file, skip_noise, &mut terms);
+        load_terms_file(cx, rule, &file, skip_noise, false, &mut terms);
     }
     if terms.is_empty() {
         cx.error_at(span, rule, format!("`{name}` has no terms"));
@@ -639,20 +938,22 @@ fn validate_context(
     }
 }
 
-/// Load a terms file: one term per line, `#` starts a comment line, blank lines skipped.
-fn load_terms_file(
-    cx: &mut FileCx<'_>,
-    rule: Option<&str>,
-    path: &Spanned<String>,
-    skip_noise: bool,
-    out: &mut Vec<String>,
-) {
-    let relative = path.get_ref();
-    let (display, contents) = match &cx.file.origin {
+/// Where a list file named by a rule is, and its text.
+struct ListFile {
+    display: String,
+    /// Where `include:` names resolve: the list's directory.
+    origin: Origin,
+    text: String,
+}
+
+/// Read a list file (terms or domains) named relative to `dir`, as UTF-8.
+fn read_list(origin: &Origin, relative: &str, what: &str) -> Result<ListFile, String> {
+    let (display, contents, list_origin) = match origin {
         Origin::Disk(dir) => {
             let full = dir.join(relative);
             let display = full.display().to_string();
-            (display, read_terms_file(&full))
+            let parent = full.parent().unwrap_or(Path::new(".")).to_path_buf();
+            (display, read_terms_file(&full), Origin::Disk(parent))
         }
         Origin::Bundled(dir) => {
             let joined = join_bundled(dir, relative);
@@ -662,34 +963,42 @@ fn load_terms_file(
                 .find(|(name, _)| *name == joined)
                 .map(|(_, bytes)| bytes.to_vec())
                 .ok_or_else(|| "no such file in the bundled rulesets".to_string());
-            (display, found)
+            (display, found, Origin::Bundled(parent_of(&joined)))
         }
     };
-    let bytes = match contents {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            cx.error_at(
-                path.span(),
-                rule,
-                format!("cannot read terms file {display}: {e}"),
-            );
+    let bytes = contents.map_err(|e| format!("cannot read {what} {display}: {e}"))?;
+    let text =
+        String::from_utf8(bytes).map_err(|e| format!("{what} {display} is not UTF-8: {e}"))?;
+    let text = match text.strip_prefix('\u{FEFF}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
+    Ok(ListFile {
+        display,
+        origin: list_origin,
+        text,
+    })
+}
+
+/// Load a terms file: one term per line, `#` starts a comment line, blank lines skipped. An
+/// operator's list may be empty (the rule waits for it); any other empty list is a warning.
+fn load_terms_file(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    path: &Spanned<String>,
+    skip_noise: bool,
+    may_be_empty: bool,
+    out: &mut Vec<String>,
+) {
+    let list = match read_list(&cx.file.origin, path.get_ref(), "terms file") {
+        Ok(list) => list,
+        Err(message) => {
+            cx.error_at(path.span(), rule, message);
             return;
         }
     };
-    let text = match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => {
-            cx.error_at(
-                path.span(),
-                rule,
-                format!("terms file {display} is not UTF-8: {e}"),
-            );
-            return;
-        }
-    };
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
     let before = out.len();
-    for (number, line) in text.lines().enumerate() {
+    for (number, line) in list.text.lines().enumerate() {
         let term = line.trim();
         if term.is_empty() || term.starts_with('#') {
             continue;
@@ -697,7 +1006,7 @@ fn load_terms_file(
         if normalize_term(term, skip_noise).is_empty() {
             cx.diagnostics.push(Diagnostic {
                 level: Level::Error,
-                file: display.clone(),
+                file: list.display.clone(),
                 line: Some(number + 1),
                 rule: rule.map(str::to_string),
                 message: format!("term {term:?} is empty once normalized"),
@@ -706,12 +1015,149 @@ fn load_terms_file(
         }
         out.push(term.to_string());
     }
+    if out.len() == before && !may_be_empty {
+        cx.report(
+            Level::Warning,
+            Some(path.span()),
+            rule,
+            format!("terms file {} has no terms", list.display),
+        );
+    }
+}
+
+/// Includes nest at most this deep (v2fly's lists nest two or three levels).
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Load a domain list (formats in `domains::parse_line`), following `include:` lines to lists
+/// beside it. Lines that are not domains are skipped with one warning per file that names the
+/// first few, because public lists carry stray lines and one should not reject the rest.
+fn load_domains_file(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    path: &Spanned<String>,
+    out: &mut Vec<DomainPattern>,
+) {
+    let list = match read_list(&cx.file.origin, path.get_ref(), "domain list") {
+        Ok(list) => list,
+        Err(message) => {
+            cx.error_at(path.span(), rule, message);
+            return;
+        }
+    };
+    let before = out.len();
+    let mut visited = vec![list.display.clone()];
+    load_domain_list(cx, rule, list, &mut visited, 0, out);
     if out.len() == before {
         cx.report(
             Level::Warning,
             Some(path.span()),
             rule,
-            format!("terms file {display} has no terms"),
+            format!("domain list {} has no domains", visited[0]),
+        );
+    }
+}
+
+fn load_domain_list(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    list: ListFile,
+    visited: &mut Vec<String>,
+    depth: usize,
+    out: &mut Vec<DomainPattern>,
+) {
+    let mut invalid: Vec<(usize, String)> = Vec::new();
+    let mut invalid_count = 0usize;
+    let mut missing: Vec<String> = Vec::new();
+    let warn = |cx: &mut FileCx<'_>, line: Option<usize>, message: String| {
+        cx.diagnostics.push(Diagnostic {
+            level: Level::Warning,
+            file: list.display.clone(),
+            line,
+            rule: rule.map(str::to_string),
+            message,
+        });
+    };
+    for (number, line) in list.text.lines().enumerate() {
+        match domains::parse_line(line) {
+            domains::Line::Skip => {}
+            domains::Line::Entry(DomainPattern::Regex(pattern)) => {
+                match crate::matcher::compile_regex(&pattern) {
+                    Ok(_) => out.push(DomainPattern::Regex(pattern)),
+                    Err(e) => warn(
+                        cx,
+                        Some(number + 1),
+                        format!("skipped `regexp:` that does not compile: {e}"),
+                    ),
+                }
+            }
+            domains::Line::Entry(entry) => out.push(entry),
+            domains::Line::Invalid(reason) => {
+                invalid_count += 1;
+                if invalid.len() < 3 {
+                    invalid.push((number + 1, reason));
+                }
+            }
+            domains::Line::Include(name) => {
+                if depth >= MAX_INCLUDE_DEPTH {
+                    warn(
+                        cx,
+                        Some(number + 1),
+                        format!("`include:{name}` nests deeper than {MAX_INCLUDE_DEPTH} lists"),
+                    );
+                    continue;
+                }
+                if name.contains(['/', '\\']) || name.starts_with('.') {
+                    warn(
+                        cx,
+                        Some(number + 1),
+                        format!("`include:{name}` must name a list in the same directory"),
+                    );
+                    continue;
+                }
+                let relative = name.clone();
+                // Bundled lists carry a .txt extension (build.rs embeds *.txt); lists on disk
+                // keep upstream's names.
+                let found = read_list(&list.origin, &relative, "domain list").or_else(|_| {
+                    read_list(&list.origin, &format!("{relative}.txt"), "domain list")
+                });
+                match found {
+                    Ok(included) => {
+                        if visited.contains(&included.display) {
+                            continue;
+                        }
+                        visited.push(included.display.clone());
+                        load_domain_list(cx, rule, included, visited, depth + 1, out);
+                    }
+                    Err(_) => missing.push(name),
+                }
+            }
+        }
+    }
+    if invalid_count > 0 {
+        let first: Vec<String> = invalid
+            .iter()
+            .map(|(line, reason)| format!("line {line}: {reason}"))
+            .collect();
+        warn(
+            cx,
+            invalid.first().map(|(l, _)| *l),
+            format!(
+                "skipped {invalid_count} line(s) that are not domains ({})",
+                first.join("; ")
+            ),
+        );
+    }
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+        warn(
+            cx,
+            None,
+            format!(
+                "{} `include:` list(s) not found beside it, skipped: {}{}",
+                missing.len(),
+                shown.join(", "),
+                if missing.len() > 5 { ", ..." } else { "" }
+            ),
         );
     }
 }

@@ -12,9 +12,12 @@
 
 mod bundled;
 pub mod categories;
+mod checks;
 mod compile;
+mod domains;
 mod eval;
 mod load;
+mod reload;
 mod schema;
 
 use std::fmt;
@@ -26,8 +29,11 @@ use serde::Serialize;
 use crate::extract::ZoneKind;
 use crate::finding::Severity;
 
+pub use checks::{Check, CheckKind};
 pub use compile::Ruleset;
+pub use domains::DomainPattern;
 pub use load::{check, load};
+pub use reload::{ReloadOutcome, RulesHandle};
 
 /// Where rules come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,12 +107,30 @@ pub struct Context {
     pub within: u32,
 }
 
-/// An example that a rule must (or must not) hit, in the zone it is checked in.
+/// An example that a rule must (or must not) hit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Example {
-    pub zone: ZoneKind,
-    pub text: String,
+    pub input: ExampleInput,
     pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExampleInput {
+    /// Text placed in one zone.
+    Zone { zone: ZoneKind, text: String },
+    /// A whole HTML page, extracted as a scan would, with its URL when given.
+    Page { html: String, url: Option<String> },
+}
+
+impl Example {
+    /// The example's text or page, for messages.
+    pub fn text(&self) -> &str {
+        match &self.input {
+            ExampleInput::Zone { text, .. } => text,
+            ExampleInput::Page { html, .. } => html,
+        }
+    }
 }
 
 /// A validated rule.
@@ -120,9 +144,27 @@ pub struct Rule {
     /// The literal terms as written (from `terms` and `terms_file`).
     pub terms: Vec<String>,
     pub regex: Vec<String>,
+    /// Listed domains (from `domains` and `domains_file`), matched against the hosts of the
+    /// URLs in the rule's zones. Compiling moves them into the ruleset's domain index, so a
+    /// compiled rule's list is empty and `domain_count` keeps the number.
+    #[serde(skip)]
+    pub domains: Vec<DomainPattern>,
+    pub domain_count: usize,
+    /// Domains (and subdomains) a domain rule never reports.
+    pub allow_domains: Vec<String>,
+    /// A structural check whose evidence is the rule's findings.
+    pub check: Option<Check>,
+    /// A structural check that must find something on the page for the rule to report.
+    pub requires: Option<Check>,
+    /// The terms come from operator-supplied files, which may be empty until the operator
+    /// loads a list (the rule then matches nothing).
+    pub operator_list: bool,
     pub zones: Vec<ZoneKind>,
-    pub near: Option<Context>,
+    /// Every context must hold for a hit to count.
+    pub near: Vec<Context>,
     pub min_hits: u32,
+    /// The rule reports only when its kept hits include this many different matches.
+    pub min_distinct: u32,
     /// Contexts that cancel a hit they contain (路口交通 cancels 口交).
     pub exclude: Vec<String>,
     pub exclude_near: Option<Context>,
@@ -138,7 +180,26 @@ impl Rule {
     pub(crate) fn zone_mask(&self) -> u16 {
         self.zones.iter().fold(0, |m, z| m | z.bit())
     }
+
+    /// Whether the rule can report anything: an operator rule whose lists are still empty
+    /// cannot.
+    pub fn is_active(&self) -> bool {
+        !self.terms.is_empty()
+            || !self.regex.is_empty()
+            || self.domain_count > 0
+            || self.check.is_some()
+    }
 }
+
+/// Zones whose lines are URLs (the first word of a `link` line; `script` lines that are a
+/// lone URL): the zones a domain rule may apply to.
+pub const URL_ZONES: [ZoneKind; 5] = [
+    ZoneKind::Link,
+    ZoneKind::Script,
+    ZoneKind::Iframe,
+    ZoneKind::Form,
+    ZoneKind::Redirect,
+];
 
 /// Zones a rule applies to when it names none: the places a visitor reads text. Links,
 /// scripts and the other structural zones are opted into by rules written for them, so that

@@ -86,9 +86,18 @@ pub(crate) struct RawRule {
     pub terms: Vec<Spanned<String>>,
     pub terms_file: Option<Spanned<OneOrMany>>,
     pub regex: Option<Spanned<OneOrMany>>,
+    #[serde(default)]
+    pub domains: Vec<Spanned<String>>,
+    pub domains_file: Option<Spanned<OneOrMany>>,
+    #[serde(default)]
+    pub allow_domains: Vec<Spanned<String>>,
+    pub check: Option<Spanned<RawCheck>>,
+    pub requires: Option<Spanned<RawCheck>>,
+    pub operator_list: Option<Spanned<bool>>,
     pub zones: Option<Spanned<Vec<Spanned<String>>>>,
-    pub near: Option<Spanned<RawContext>>,
+    pub near: Option<Spanned<Contexts>>,
     pub min_hits: Option<Spanned<u32>>,
+    pub min_distinct: Option<Spanned<u32>>,
     #[serde(default)]
     pub exclude: Vec<Spanned<String>>,
     pub exclude_near: Option<Spanned<RawContext>>,
@@ -109,6 +118,69 @@ pub(crate) struct RawContext {
     pub within: u32,
 }
 
+/// `near` as one table or an array of tables (every one must hold). A lone table takes the span
+/// of the whole value, as in [`OneOrMany`].
+#[derive(Debug)]
+pub(crate) struct Contexts(pub Vec<Spanned<RawContext>>);
+
+impl Contexts {
+    pub fn into_vec(spanned: Spanned<Contexts>) -> Vec<Spanned<RawContext>> {
+        let span = spanned.span();
+        spanned
+            .into_inner()
+            .0
+            .into_iter()
+            .map(|c| {
+                if c.span().is_empty() {
+                    Spanned::new(span.clone(), c.into_inner())
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+}
+
+impl<'de> Deserialize<'de> for Contexts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Contexts;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table like { terms = [...], within = 20 } or an array of them")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Contexts, A::Error> {
+                let context =
+                    RawContext::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Contexts(vec![Spanned::new(0..0, context)]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Contexts, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<RawContext>>()? {
+                    out.push(item);
+                }
+                Ok(Contexts(out))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A structural check (`check = {...}`) or precondition (`requires = {...}`). Which options
+/// apply depends on `kind`; validation reports the ones that do not.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheck {
+    pub kind: Spanned<String>,
+    pub foreign_only: Option<Spanned<bool>>,
+    pub min_links: Option<Spanned<u32>>,
+    pub min_hosts: Option<Spanned<u32>>,
+    pub allow_domains: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawExamples {
@@ -125,9 +197,13 @@ pub(crate) enum RawExample {
     Zoned(RawZonedExample),
 }
 
+/// `{ zone, text }` places text in a zone; `{ html, url }` is a whole page, extracted as a
+/// scan would (structural checks need one).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawZonedExample {
-    pub zone: String,
-    pub text: String,
+    pub zone: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub url: Option<String>,
 }

@@ -1,0 +1,369 @@
+//! `sitepatrol rules lint`: which terms hit ordinary pages, so an operator can prune a list.
+//!
+//! Every term (and regex) of every rule becomes two probe rules: the term alone in the rule's
+//! zones and view, and the term with the rule's per-hit conditions (`near`, `exclude`,
+//! `exclude_near`, `requires`). Scanning a corpus of ordinary pages with the probes shows, per
+//! term, how many pages it hits raw and how many it would still be a finding on. Document-level
+//! thresholds (`min_hits`, `min_distinct`) are left out: they are about the rule, not the term.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sitepatrol::finding::Severity;
+use sitepatrol::rules::{self, Location, Rule, RuleSource, Ruleset};
+use sitepatrol::scan::{self, ScanOptions, Scanner};
+
+use crate::cli::{Format, exit};
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Ordinary pages to lint against (repeatable): every regular file is a page.
+    #[arg(long, value_name = "DIR", required = true)]
+    negatives: Vec<PathBuf>,
+    /// A raw term list to lint as well (one term per line, `#` comments), as a rule with
+    /// default options would use it.
+    #[arg(long, value_name = "FILE")]
+    list: Vec<PathBuf>,
+    /// Report terms that hit at least this percentage of the pages.
+    #[arg(long, value_name = "PERCENT", default_value_t = 2.0)]
+    min_rate: f64,
+    /// ... and at least this many pages.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    min_pages: usize,
+    /// `table` (default) or `json`.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Ruleset files or directories. Default: the bundled rulesets (unless only --list is
+    /// given).
+    paths: Vec<PathBuf>,
+}
+
+/// What a probe stands for.
+struct Probe {
+    rule: String,
+    term: String,
+    severity: Severity,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TermReport {
+    pub rule: String,
+    pub term: String,
+    pub severity: Severity,
+    /// Pages the term occurs on, by itself.
+    pub raw_pages: usize,
+    pub raw_rate: f64,
+    /// Pages where the rule's conditions keep it: where it would be evidence of a finding.
+    pub finding_pages: usize,
+    pub example_page: String,
+    pub example: String,
+}
+
+#[derive(Debug, Serialize)]
+struct LintReport {
+    pages: usize,
+    terms: usize,
+    flagged: Vec<TermReport>,
+}
+
+pub fn run(args: LintArgs) -> i32 {
+    let mut base: Vec<Rule> = Vec::new();
+    if !args.paths.is_empty() || args.list.is_empty() {
+        let sources = if args.paths.is_empty() {
+            vec![RuleSource::Bundled]
+        } else {
+            args.paths.iter().cloned().map(RuleSource::Path).collect()
+        };
+        match rules::load(&sources) {
+            Ok((ruleset, _)) => base.extend(ruleset.rules().iter().cloned()),
+            Err(diagnostics) => {
+                for d in diagnostics
+                    .iter()
+                    .filter(|d| d.level == rules::Level::Error)
+                {
+                    eprintln!("{d}");
+                }
+                eprintln!(
+                    "error: the rulesets do not load; run `sitepatrol rules check` for details"
+                );
+                return exit::ERROR;
+            }
+        }
+    }
+    for path in &args.list {
+        match list_rule(path) {
+            Ok(rule) => base.push(rule),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return exit::ERROR;
+            }
+        }
+    }
+    let (probes, probe_rules) = probes(&base);
+    let ruleset = match Ruleset::compile(probe_rules) {
+        Ok(r) => r,
+        Err(diagnostics) => {
+            for d in diagnostics {
+                eprintln!("{d}");
+            }
+            return exit::ERROR;
+        }
+    };
+    let scanner = Scanner::new(Arc::new(ruleset), ScanOptions::default());
+    let mut raw_pages = vec![0usize; probes.len()];
+    let mut finding_pages = vec![0usize; probes.len()];
+    let mut examples: Vec<Option<(String, String)>> = vec![None; probes.len()];
+    let mut pages = 0usize;
+    for dir in &args.negatives {
+        let files = match walk(dir) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ERROR;
+            }
+        };
+        for path in files {
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    return exit::ERROR;
+                }
+            };
+            let target = path.display().to_string();
+            let report =
+                scanner.scan_bytes(&bytes, scan::kind_for_path(&path), &target, None, None);
+            if report.document.is_none() {
+                continue;
+            }
+            pages += 1;
+            let mut seen = HashSet::new();
+            for f in &report.findings {
+                let Some((index, conditioned)) = parse_probe_id(&f.rule) else {
+                    continue;
+                };
+                if !seen.insert((index, conditioned)) {
+                    continue;
+                }
+                if conditioned {
+                    finding_pages[index] += 1;
+                } else {
+                    raw_pages[index] += 1;
+                    examples[index].get_or_insert_with(|| (target.clone(), f.snippet.clone()));
+                }
+            }
+        }
+    }
+    let mut flagged: Vec<TermReport> = probes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let rate = if pages == 0 {
+                0.0
+            } else {
+                raw_pages[i] as f64 * 100.0 / pages as f64
+            };
+            if raw_pages[i] < args.min_pages || rate < args.min_rate {
+                return None;
+            }
+            let (example_page, example) = examples[i].clone().unwrap_or_default();
+            Some(TermReport {
+                rule: p.rule.clone(),
+                term: p.term.clone(),
+                severity: p.severity,
+                raw_pages: raw_pages[i],
+                raw_rate: rate,
+                finding_pages: finding_pages[i],
+                example_page,
+                example,
+            })
+        })
+        .collect();
+    flagged.sort_by(|a, b| {
+        (b.finding_pages, b.raw_pages, &a.rule, &a.term).cmp(&(
+            a.finding_pages,
+            a.raw_pages,
+            &b.rule,
+            &b.term,
+        ))
+    });
+    let report = LintReport {
+        pages,
+        terms: probes.len(),
+        flagged,
+    };
+    match args.format {
+        Format::Json | Format::Jsonl => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Format::Table => print_table(&report, &args),
+    }
+    // Terms that only ever hit inside their rule's context are working as designed; terms
+    // that would still be findings on ordinary pages need pruning or more context.
+    if report.flagged.iter().any(|t| t.finding_pages > 0) {
+        exit::FINDINGS
+    } else {
+        exit::OK
+    }
+}
+
+fn print_table(report: &LintReport, args: &LintArgs) {
+    println!(
+        "{} terms linted on {} pages; {} hit at least {}% of the pages (and {} pages)",
+        report.terms,
+        report.pages,
+        report.flagged.len(),
+        args.min_rate,
+        args.min_pages
+    );
+    if report.flagged.is_empty() {
+        return;
+    }
+    println!(
+        "{:<8} {:<36} {:<16} {:>10} {:>9}  example",
+        "verdict", "rule", "term", "raw pages", "findings"
+    );
+    for t in &report.flagged {
+        let verdict = if t.finding_pages > 0 {
+            "PRUNE"
+        } else {
+            "context"
+        };
+        println!(
+            "{:<8} {:<36} {:<16} {:>5} {:>3.0}% {:>9}  {}: {:?}",
+            verdict,
+            t.rule,
+            t.term,
+            t.raw_pages,
+            t.raw_rate,
+            t.finding_pages,
+            t.example_page,
+            t.example
+        );
+    }
+    println!(
+        "PRUNE: the term is evidence of a finding on ordinary pages; drop it or add context. \
+         context: it hits ordinary pages, but its rule's conditions cancel every hit."
+    );
+}
+
+const PROBE_PREFIX: &str = "lint.p";
+
+fn parse_probe_id(id: &str) -> Option<(usize, bool)> {
+    let rest = id.strip_prefix(PROBE_PREFIX)?;
+    let (index, kind) = rest.split_once('.')?;
+    Some((index.parse().ok()?, kind == "ctx"))
+}
+
+/// Two probe rules per term of each rule (see the module docs).
+fn probes(base: &[Rule]) -> (Vec<Probe>, Vec<Rule>) {
+    let mut probes = Vec::new();
+    let mut rules = Vec::new();
+    for rule in base.iter().filter(|r| r.check.is_none()) {
+        let terms = rule.terms.iter().map(|t| (t, false));
+        let regexes = rule.regex.iter().map(|r| (r, true));
+        for (term, is_regex) in terms.chain(regexes) {
+            let index = probes.len();
+            probes.push(Probe {
+                rule: rule.id.to_string(),
+                term: term.clone(),
+                severity: rule.severity,
+            });
+            let mut probe = rule.clone();
+            probe.terms = if is_regex {
+                Vec::new()
+            } else {
+                vec![term.clone()]
+            };
+            probe.regex = if is_regex {
+                vec![term.clone()]
+            } else {
+                Vec::new()
+            };
+            probe.domains = Vec::new();
+            probe.domain_count = 0;
+            probe.min_hits = 1;
+            probe.min_distinct = 1;
+            probe.examples_match = Vec::new();
+            probe.examples_no_match = Vec::new();
+            let mut conditioned = probe.clone();
+            conditioned.id = format!("{PROBE_PREFIX}{index}.ctx").into();
+            probe.id = format!("{PROBE_PREFIX}{index}.raw").into();
+            probe.near = Vec::new();
+            probe.exclude = Vec::new();
+            probe.exclude_near = None;
+            probe.requires = None;
+            rules.push(probe);
+            rules.push(conditioned);
+        }
+    }
+    (probes, rules)
+}
+
+/// A raw list as a rule with the defaults a rule without options would have.
+fn list_rule(path: &std::path::Path) -> Result<Rule, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let mut terms: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for line in text.lines() {
+        let term = line.trim().trim_start_matches('\u{FEFF}');
+        if term.is_empty() || term.starts_with('#') {
+            continue;
+        }
+        if sitepatrol::normalize::normalize_term(term, false).is_empty() {
+            continue;
+        }
+        if seen.insert(term.to_string()) {
+            terms.push(term.to_string());
+        }
+    }
+    let name = path.display().to_string();
+    Ok(Rule {
+        id: format!("list:{name}").into(),
+        category: "other_prohibited".into(),
+        clause: "§2(11)".into(),
+        severity: Severity::Medium,
+        description: name.clone().into(),
+        terms,
+        regex: Vec::new(),
+        domains: Vec::new(),
+        domain_count: 0,
+        allow_domains: Vec::new(),
+        check: None,
+        requires: None,
+        operator_list: false,
+        zones: rules::DEFAULT_ZONES.to_vec(),
+        near: Vec::new(),
+        min_hits: 1,
+        min_distinct: 1,
+        exclude: Vec::new(),
+        exclude_near: None,
+        skip_noise: false,
+        max_gap: rules::DEFAULT_MAX_GAP,
+        word_boundary: true,
+        examples_match: Vec::new(),
+        examples_no_match: Vec::new(),
+        location: Location {
+            file: name,
+            line: 1,
+        },
+    })
+}
+
+fn walk(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+    if !dir.is_dir() {
+        return Err(format!("{}: not a directory", dir.display()));
+    }
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy();
+        if entry.file_type().is_file() && !name.starts_with('.') && name != "labels.toml" {
+            out.push(entry.into_path());
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,98 @@
+//! Hot reload: the compiled ruleset currently serving, and a way to replace it from its
+//! sources without stopping the scans that use it.
+//!
+//! Scans take an `Arc` of the current ruleset and keep it for as long as they run, so a reload
+//! never changes rules under a page that is being scanned. A reload validates the new rules
+//! exactly as `rules check` does (every file, every list, every rule's examples); if anything is
+//! wrong, the old ruleset keeps serving and the caller gets every diagnostic.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use super::{Diagnostic, Level, RuleSource, Ruleset, check};
+
+/// What a successful reload did.
+#[derive(Debug, Clone)]
+pub struct ReloadOutcome {
+    /// Counts up by one with every ruleset that starts serving, starting at 1.
+    pub generation: u64,
+    pub rules: usize,
+    pub warnings: Vec<Diagnostic>,
+    /// Loading, compiling and running the examples.
+    pub took: Duration,
+}
+
+/// The ruleset currently serving and the sources it reloads from. `Send + Sync`: share it in
+/// an `Arc` between the scanners and whatever triggers reloads (a signal handler task).
+pub struct RulesHandle {
+    sources: Vec<RuleSource>,
+    current: RwLock<(Arc<Ruleset>, u64)>,
+    /// One reload at a time, so two triggers in a row cannot install out of order.
+    reloading: Mutex<()>,
+}
+
+impl RulesHandle {
+    /// Load and check the sources; fails with every diagnostic when they do not validate.
+    pub fn new(sources: Vec<RuleSource>) -> Result<(RulesHandle, ReloadOutcome), Vec<Diagnostic>> {
+        let started = Instant::now();
+        let (ruleset, warnings) = checked(&sources)?;
+        let outcome = ReloadOutcome {
+            generation: 1,
+            rules: ruleset.rules().len(),
+            warnings,
+            took: started.elapsed(),
+        };
+        let handle = RulesHandle {
+            sources,
+            current: RwLock::new((Arc::new(ruleset), 1)),
+            reloading: Mutex::new(()),
+        };
+        Ok((handle, outcome))
+    }
+
+    /// The ruleset serving now. Cheap: clones an `Arc`.
+    pub fn current(&self) -> Arc<Ruleset> {
+        // A poisoned lock means a thread panicked while swapping two values; the value is
+        // still a whole ruleset, so keep serving it.
+        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(&guard.0)
+    }
+
+    /// The generation of the ruleset serving now.
+    pub fn generation(&self) -> u64 {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    pub fn sources(&self) -> &[RuleSource] {
+        &self.sources
+    }
+
+    /// Reload from the sources. On any error the current ruleset keeps serving and every
+    /// diagnostic (errors and warnings) is returned.
+    pub fn reload(&self) -> Result<ReloadOutcome, Vec<Diagnostic>> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let started = Instant::now();
+        let (ruleset, warnings) = checked(&self.sources)?;
+        let rules = ruleset.rules().len();
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let generation = current.1 + 1;
+        *current = (Arc::new(ruleset), generation);
+        Ok(ReloadOutcome {
+            generation,
+            rules,
+            warnings,
+            took: started.elapsed(),
+        })
+    }
+}
+
+/// `check`, as a result: the ruleset and its warnings, or every diagnostic.
+fn checked(sources: &[RuleSource]) -> Result<(Ruleset, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (ruleset, diagnostics) = check(sources);
+    match ruleset {
+        Some(ruleset) if diagnostics.iter().all(|d| d.level != Level::Error) => {
+            Ok((ruleset, diagnostics))
+        }
+        _ => Err(diagnostics),
+    }
+}
