@@ -473,3 +473,31 @@ async fn the_scope_keeps_the_crawl_on_the_site() {
     assert_eq!(out.stats.pages_fetched, 2);
     assert!(out.failures.is_empty(), "{:?}", out.failures);
 }
+
+#[tokio::test]
+async fn other_content_types_are_counted_and_skipped() {
+    let server = serve(|r| match r.path.as_str() {
+        "/" => {
+            Action::html("<a href='/logo.png'>l</a><a href='/doc.pdf'>d</a><a href='/app.js'>j</a>")
+        }
+        "/logo.png" => Action::with_type(200, "image/png", b"\x89PNG\r\n\x1a\n".to_vec()),
+        "/doc.pdf" => Action::with_type(200, "application/pdf", b"%PDF-1.4".to_vec()),
+        "/app.js" => Action::with_type(
+            200,
+            "application/javascript",
+            b"var miner = new CoinHive.Anonymous('key');".to_vec(),
+        ),
+        _ => Action::status(404),
+    })
+    .await;
+    let out = crawl(&server).await;
+    assert_eq!(out.stats.pages_fetched, 4);
+    assert_eq!(out.stats.pages_scanned, 2);
+    assert_eq!(out.stats.content_types_skipped["image/png"], 1);
+    assert_eq!(out.stats.content_types_skipped["application/pdf"], 1);
+    assert!(
+        out.findings
+            .iter()
+            .any(|f| f.target.ends_with("/app.js") && f.rule.starts_with("malware."))
+    );
+}

@@ -85,6 +85,15 @@ pub struct CrawlArgs {
     /// Accept invalid TLS certificates (expired, self-signed): their content still counts.
     #[arg(long)]
     insecure: bool,
+    /// Also trust the CA certificates in this PEM file (repeatable).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Vec<PathBuf>,
+    /// The desktop User-Agent string.
+    #[arg(long, value_name = "STRING")]
+    desktop_user_agent: Option<String>,
+    /// The mobile User-Agent string.
+    #[arg(long, value_name = "STRING")]
+    mobile_user_agent: Option<String>,
     /// Seconds to connect (and finish TLS).
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     connect_timeout: f64,
@@ -177,7 +186,27 @@ async fn crawl_all(
     scanner: &Scanner,
     output: &mut Output,
 ) -> Option<Severity> {
+    let mut ca_certificates = Vec::new();
+    for path in &args.ca_file {
+        match sitepatrol::fetch::read_pem_certificates(path) {
+            Ok(certs) => ca_certificates.extend(certs),
+            Err(e) => {
+                let _ = output.error(&path.display().to_string(), &e);
+                return None;
+            }
+        }
+    }
+    let defaults = FetchConfig::default();
     let fetcher = Fetcher::new(FetchConfig {
+        user_agent_desktop: args
+            .desktop_user_agent
+            .clone()
+            .unwrap_or(defaults.user_agent_desktop.clone()),
+        user_agent_mobile: args
+            .mobile_user_agent
+            .clone()
+            .unwrap_or(defaults.user_agent_mobile.clone()),
+        ca_certificates,
         connect_timeout: seconds(args.connect_timeout),
         first_byte_timeout: seconds(args.first_byte_timeout),
         total_timeout: seconds(args.timeout),
@@ -187,7 +216,7 @@ async fn crawl_all(
         allowed_addresses: args.allow_address.clone(),
         resolve: args.resolve.clone(),
         accept_invalid_certs: args.insecure,
-        ..FetchConfig::default()
+        ..defaults
     });
     let gate = Arc::new(HostGate::new(PolitenessConfig {
         global_concurrency: args.concurrency.max(1),

@@ -38,7 +38,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Scan files, directories (walked as a web root) or standard input.
-    Scan(scan::ScanArgs),
+    Scan(Box<scan::ScanArgs>),
     /// Show what the scanner sees in a file: encoding, zones and links, as JSON.
     Extract(extract::ExtractArgs),
     /// Validate and try out rulesets.
@@ -112,7 +112,7 @@ pub fn run() -> i32 {
         }
     };
     match cli.command {
-        Command::Scan(args) => scan::run(args),
+        Command::Scan(args) => scan::run(*args),
         Command::Extract(args) => extract::run(args),
         Command::Rules(command) => rules::run(command),
     }

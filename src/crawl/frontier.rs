@@ -5,6 +5,7 @@
 //! counted), and the per-path variant counter is bounded the same way.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -138,14 +139,30 @@ impl ScopeCheck {
     }
 }
 
+/// A queued URL in compact form: its canonical text, parsed again when it is popped.
+struct Pending {
+    url: Box<str>,
+    depth: u32,
+    attempt: u32,
+}
+
 pub struct Frontier {
     scope: ScopeCheck,
     max_depth: u32,
     limits: TrapLimits,
-    queue: VecDeque<Queued>,
-    seen: HashSet<String>,
+    queue: VecDeque<Pending>,
+    /// 64-bit fingerprints of canonical URLs: 8 bytes a URL keeps memory flat as sites grow,
+    /// and a collision (odds of about 1 in 10^8 at a million URLs) only skips one page.
+    seen: HashSet<u64>,
     max_seen: usize,
-    variants: HashMap<String, usize>,
+    variants: HashMap<u64, usize>,
+}
+
+fn fingerprint(text: &str) -> u64 {
+    // DefaultHasher::new() has fixed keys: fingerprints are stable within a process.
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Frontier {
@@ -180,7 +197,7 @@ impl Frontier {
         if let Some(url) = canonicalize(url)
             && self.seen.len() < self.max_seen
         {
-            self.seen.insert(url.as_str().to_string());
+            self.seen.insert(fingerprint(url.as_str()));
         }
     }
 
@@ -195,7 +212,7 @@ impl Frontier {
         if depth > self.max_depth {
             return Err(SkipReason::TooDeep);
         }
-        let key = url.as_str().to_string();
+        let key = fingerprint(url.as_str());
         if self.seen.contains(&key) {
             return Err(SkipReason::Seen);
         }
@@ -204,7 +221,11 @@ impl Frontier {
             return Err(SkipReason::FrontierFull);
         }
         if url.query().is_some() {
-            let path_key = format!("{}{}", url.host_str().unwrap_or_default(), url.path());
+            let path_key = fingerprint(&format!(
+                "{}{}",
+                url.host_str().unwrap_or_default(),
+                url.path()
+            ));
             if self.variants.len() < self.max_seen {
                 let count = self.variants.entry(path_key).or_insert(0);
                 if *count >= self.limits.max_query_variants {
@@ -214,8 +235,8 @@ impl Frontier {
             }
         }
         self.seen.insert(key);
-        self.queue.push_back(Queued {
-            url,
+        self.queue.push_back(Pending {
+            url: url.as_str().into(),
             depth,
             attempt: 0,
         });
@@ -223,13 +244,26 @@ impl Frontier {
     }
 
     /// Put a URL back for a retry (429/503), behind what is already queued.
-    pub fn retry(&mut self, mut item: Queued) {
-        item.attempt += 1;
-        self.queue.push_back(item);
+    pub fn retry(&mut self, item: Queued) {
+        self.queue.push_back(Pending {
+            url: item.url.as_str().into(),
+            depth: item.depth,
+            attempt: item.attempt + 1,
+        });
     }
 
     pub fn pop(&mut self) -> Option<Queued> {
-        self.queue.pop_front()
+        while let Some(pending) = self.queue.pop_front() {
+            // Queued text came from a parsed URL, so it parses again.
+            if let Ok(url) = Url::parse(&pending.url) {
+                return Some(Queued {
+                    url,
+                    depth: pending.depth,
+                    attempt: pending.attempt,
+                });
+            }
+        }
+        None
     }
 
     pub fn queued(&self) -> usize {
@@ -352,7 +386,7 @@ mod tests {
             Err(SkipReason::Calendar)
         );
         assert_eq!(
-            f.offer(&url("https://www.example.cn/cal?month=1850-02"), 1),
+            f.offer(&url("https://www.example.cn/cal?month=1901-02"), 1),
             Err(SkipReason::Calendar)
         );
         assert!(

@@ -306,7 +306,10 @@ impl AsyncWrite for Transport {
 /// TLS settings: Mozilla's roots (webpki-roots), HTTP/2 and HTTP/1.1 by ALPN. With
 /// `accept_invalid_certs`, certificates are not verified: a customer's site with an expired or
 /// self-signed certificate still publishes content the provider answers for.
-pub(crate) fn tls_config(accept_invalid_certs: bool) -> rustls::ClientConfig {
+pub(crate) fn tls_config(
+    accept_invalid_certs: bool,
+    extra_roots: &[rustls::pki_types::CertificateDer<'static>],
+) -> rustls::ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -317,9 +320,11 @@ pub(crate) fn tls_config(accept_invalid_certs: bool) -> rustls::ClientConfig {
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
             .with_no_client_auth()
     } else {
-        let roots = rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        // An operator's own CA (origins behind an internal PKI); a bad one is skipped, not fatal.
+        let _ = roots.add_parsable_certificates(extra_roots.iter().cloned());
         builder.with_root_certificates(roots).with_no_client_auth()
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -402,7 +407,7 @@ mod tests {
             allowed_addresses: Vec::new(),
             connect_timeout: Duration::from_secs(1),
             overrides: Vec::new(),
-            tls: Arc::new(tls_config(false)),
+            tls: Arc::new(tls_config(false, &[])),
         });
         let uri: Uri = "http://169.254.169.254/latest/meta-data/".parse().unwrap();
         match connector.inner.connect(uri).await {
@@ -419,7 +424,7 @@ mod tests {
             allowed_addresses: Vec::new(),
             connect_timeout: Duration::from_secs(1),
             overrides: vec!["shop.test:80:10.1.2.3".parse().unwrap()],
-            tls: Arc::new(tls_config(false)),
+            tls: Arc::new(tls_config(false, &[])),
         });
         let uri: Uri = "http://shop.test/".parse().unwrap();
         assert!(matches!(

@@ -56,6 +56,8 @@ pub struct FetchConfig {
     pub allowed_addresses: Vec<SocketAddr>,
     pub resolve: Vec<ResolveOverride>,
     pub accept_invalid_certs: bool,
+    /// Extra trusted CA certificates, besides Mozilla's roots.
+    pub ca_certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for FetchConfig {
@@ -79,6 +81,7 @@ impl Default for FetchConfig {
             allowed_addresses: Vec::new(),
             resolve: Vec::new(),
             accept_invalid_certs: false,
+            ca_certificates: Vec::new(),
         }
     }
 }
@@ -235,6 +238,21 @@ fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
     Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
+/// Read PEM certificates (a CA bundle) for [`FetchConfig::ca_certificates`].
+pub fn read_pem_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificates in the file", path.display()));
+    }
+    Ok(certs)
+}
+
 /// The crawler's HTTP client. Cheap to clone; connections are pooled per host.
 #[derive(Clone)]
 pub struct Fetcher {
@@ -249,7 +267,10 @@ impl Fetcher {
             allowed_addresses: config.allowed_addresses.clone(),
             connect_timeout: config.connect_timeout,
             overrides: config.resolve.clone(),
-            tls: Arc::new(connect::tls_config(config.accept_invalid_certs)),
+            tls: Arc::new(connect::tls_config(
+                config.accept_invalid_certs,
+                &config.ca_certificates,
+            )),
         });
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
