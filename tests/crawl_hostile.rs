@@ -501,3 +501,52 @@ async fn other_content_types_are_counted_and_skipped() {
             .any(|f| f.target.ends_with("/app.js") && f.rule.starts_with("malware."))
     );
 }
+
+#[tokio::test]
+async fn byte_and_wall_time_budgets_end_the_crawl() {
+    let server = serve(|r| {
+        let n: u32 = r.path.trim_start_matches("/p").parse().unwrap_or(0);
+        let mut body = format!(
+            "<a href='/p{}'>next</a><a href='/p{}'>next</a>",
+            n + 1,
+            n + 2
+        );
+        body.push_str(&"<p>填充内容</p>".repeat(5000));
+        Action::html(body)
+    })
+    .await;
+    let config = CrawlConfig {
+        max_bytes: 250_000,
+        concurrency: 1,
+        ..crawl_config()
+    };
+    let out = crawl_with(&server, fetch_config(&server), config).await;
+    // Each page is about 95 KB: the third one crosses the budget.
+    assert_eq!(out.stats.pages_fetched, 3, "{:?}", out.stats);
+    assert!(
+        out.stats.skipped.contains_key("max_bytes"),
+        "{:?}",
+        out.stats.skipped
+    );
+
+    let slow = serve(|r| {
+        let n: u32 = r.path.trim_start_matches("/p").parse().unwrap_or(0);
+        Action::Drip {
+            body: format!("<a href='/p{}'>n</a>", n + 1).into_bytes(),
+            interval: Duration::from_millis(20),
+        }
+    })
+    .await;
+    let config = CrawlConfig {
+        max_wall_time: Duration::from_secs(2),
+        ..crawl_config()
+    };
+    let out = crawl_with(&slow, fetch_config(&slow), config).await;
+    assert!(out.elapsed < Duration::from_secs(4), "{:?}", out.elapsed);
+    assert!(
+        out.stats.skipped.contains_key("wall_time"),
+        "{:?}",
+        out.stats.skipped
+    );
+    assert!(out.stats.pages_fetched >= 2);
+}
