@@ -359,3 +359,76 @@ terms = ["x"]
         "{d:#?}"
     );
 }
+
+#[test]
+fn contexts_are_other_text_and_excluded_spans_are_no_context() {
+    let ruleset = ruleset(
+        r#"
+[[rule]]
+id = "p.pairs"
+category = "pornography"
+clause = "§2(7)"
+severity = "high"
+description = "two explicit words close together"
+terms = ["口交", "肛交", "乱伦"]
+near = { terms = ["口交", "肛交", "乱伦"], within = 10 }
+examples.match = ["口交肛交"]
+examples.no_match = ["口交", "口交。\n\n\n很多很多很多很多很多很多很多字以后，肛交"]
+
+[[rule]]
+id = "f.cash_out"
+category = "fraud"
+clause = "§2(9)"
+severity = "high"
+description = "套现, unless a warning is near; a scam's own 不是骗局 is no warning"
+terms = ["花呗套现"]
+exclude = ["不是骗局"]
+exclude_near = { terms = ["骗局"], within = 10 }
+examples.match = ["花呗套现，不是骗局"]
+examples.no_match = ["警惕花呗套现骗局"]
+
+[[rule]]
+id = "d.docs"
+category = "fake_documents"
+clause = "§2(7)"
+severity = "high"
+description = "办证 near 可查, but 可查询 is not 可查"
+terms = ["办证"]
+near = { terms = ["可查"], within = 10 }
+exclude = ["可查询"]
+examples.match = ["办证 学信网可查"]
+examples.no_match = ["办证大厅 进度可查询"]
+"#,
+    );
+    let text = |t: &str| ruleset.scan_text(ZoneKind::Text, t, "t");
+    // A term is not its own context.
+    assert!(text("口交").is_empty());
+    assert_eq!(text("乱伦 口交").len(), 2);
+    assert_eq!(text("花呗套现，不是骗局").len(), 1);
+    assert!(text("花呗套现是骗局").is_empty());
+    assert!(text("办证大厅，进度可查询").is_empty());
+    assert_eq!(text("办证，档案可查").len(), 1);
+}
+
+#[test]
+fn ascii_terms_do_not_touch_letters_of_other_alphabetic_scripts() {
+    let ruleset = ruleset(
+        r#"
+[[rule]]
+id = "g.bbin"
+category = "gambling"
+clause = "§2(7)"
+severity = "high"
+description = "a casino brand written in Latin letters"
+terms = ["bbin"]
+skip_noise = true
+examples.match = ["BBIN真人", "b b i n 真人"]
+examples.no_match = ["Ez utóbbin gyönyörű", "a többi néhány hónap", "bbinary"]
+"#,
+    );
+    let text = |t: &str| ruleset.scan_text(ZoneKind::Text, t, "t");
+    assert_eq!(text("BBIN真人视讯").len(), 1);
+    assert!(text("Ez utóbbin gyönyörű háttérzene").is_empty());
+    assert!(text("a többi néhány hónapban").is_empty());
+    assert!(text("Привет bbinд").is_empty());
+}

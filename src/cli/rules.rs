@@ -1,5 +1,14 @@
 //! `sitepatrol rules check|test|list|eval|lint`.
 
+/// `println!` that does not panic when stdout is closed (`sitepatrol rules list | head`): the
+/// rest of the output has nowhere to go, so it is dropped.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod eval;
 mod lint;
 
@@ -87,7 +96,7 @@ fn check(paths: Vec<PathBuf>) -> i32 {
     };
     let (ruleset, diagnostics) = rules::check(&sources);
     for d in &diagnostics {
-        println!("{d}");
+        out!("{d}");
     }
     let errors = diagnostics
         .iter()
@@ -95,7 +104,7 @@ fn check(paths: Vec<PathBuf>) -> i32 {
         .count();
     let warnings = diagnostics.len() - errors;
     if errors > 0 {
-        println!("{errors} error(s), {warnings} warning(s)");
+        out!("{errors} error(s), {warnings} warning(s)");
         return exit::ERROR;
     }
     let ruleset = ruleset.expect("no errors means the ruleset compiled");
@@ -104,7 +113,7 @@ fn check(paths: Vec<PathBuf>) -> i32 {
         .iter()
         .map(|r| r.examples_match.len() + r.examples_no_match.len())
         .sum();
-    println!(
+    out!(
         "ok: {} rules, {} patterns, {} regexes, {} listed domains, {} examples passed, {} warning(s)",
         ruleset.rules().len(),
         ruleset.pattern_count(),
@@ -120,7 +129,7 @@ fn check(paths: Vec<PathBuf>) -> i32 {
         .map(|r| &*r.id)
         .collect();
     if !waiting.is_empty() {
-        println!(
+        out!(
             "{} operator rule(s) wait for their lists (empty terms files): {}",
             waiting.len(),
             waiting.join(", ")
@@ -179,19 +188,19 @@ fn test(
                 "normalized": normalized,
                 "findings": findings,
             });
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );
         }
         Format::Table => {
-            println!("normalized: {}", normalize::normalize(&text).text);
+            out!("normalized: {}", normalize::normalize(&text).text);
             if findings.is_empty() {
-                println!("no rule hits");
+                out!("no rule hits");
             }
             for f in &findings {
                 let zone = f.zone.map_or("-", |z| z.as_str());
-                println!(
+                out!(
                     "{:<8} {:<32} {} {zone} at byte {}: {:?} (×{}) in {:?}",
                     f.severity.as_str(),
                     f.rule,
@@ -215,9 +224,15 @@ fn list(rules: RulesArg) -> i32 {
     let Some(ruleset) = load(&rules) else {
         return exit::ERROR;
     };
-    println!(
+    out!(
         "{:<40} {:<18} {:<7} {:<9} {:>6} {:>5} {:>7}  zones / check",
-        "id", "category", "clause", "severity", "terms", "regex", "domains"
+        "id",
+        "category",
+        "clause",
+        "severity",
+        "terms",
+        "regex",
+        "domains"
     );
     for r in ruleset.rules() {
         let zones: Vec<&str> = r.zones.iter().map(|z| z.as_str()).collect();
@@ -231,7 +246,7 @@ fn list(rules: RulesArg) -> i32 {
         if r.operator_list && !r.is_active() {
             how.push_str("; operator list empty");
         }
-        println!(
+        out!(
             "{:<40} {:<18} {:<7} {:<9} {:>6} {:>5} {:>7}  {}",
             r.id,
             r.category,

@@ -54,7 +54,7 @@ impl CheckKind {
     /// Options that apply to this kind besides `kind` and `allow_domains`.
     pub fn options(self) -> &'static [&'static str] {
         match self {
-            CheckKind::HiddenIframe => &["foreign_only"],
+            CheckKind::HiddenIframe => &["foreign_only", "zero_size_only"],
             CheckKind::HiddenLinks => &["foreign_only", "min_links", "min_hosts"],
             CheckKind::PasswordForm => &["foreign_only"],
         }
@@ -68,6 +68,10 @@ pub struct Check {
     /// Count only targets on another site (see [`Site`]). Default: true for `hidden_iframe`
     /// and `hidden_links`, false for `password_form`.
     pub foreign_only: bool,
+    /// `hidden_iframe`: count only iframes of at most 1px (`width`/`height`), not iframes in
+    /// hidden blocks: portals hide whole tabs of ordinary widget iframes, while injected
+    /// iframes are made tiny themselves.
+    pub zero_size_only: bool,
     /// `hidden_links`: the fewest counted links that make a farm.
     pub min_links: u32,
     /// `hidden_links`: the fewest distinct sites among them.
@@ -86,6 +90,7 @@ impl Check {
         Check {
             kind,
             foreign_only: kind != CheckKind::PasswordForm,
+            zero_size_only: false,
             min_links: DEFAULT_MIN_LINKS,
             min_hosts: 1,
             allow_domains: Vec::new(),
@@ -213,7 +218,11 @@ pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Ev
             let wanted: Vec<bool> = document
                 .iframes
                 .iter()
-                .map(|f| (f.hidden || f.zero_size) && site_of(&f.src).is_some() && counts(&f.src))
+                .map(|f| {
+                    (f.zero_size || (f.hidden && !check.zero_size_only))
+                        && site_of(&f.src).is_some()
+                        && counts(&f.src)
+                })
                 .collect();
             if !wanted.contains(&true) {
                 return Vec::new();
@@ -328,6 +337,16 @@ mod tests {
         );
         // Without a page URL every absolute URL is another site's.
         assert_eq!(evidence(&check, html, None).len(), 2);
+        let hidden_block =
+            r#"<div style="display:none"><iframe src="http://evil.test/"></iframe></div>"#;
+        assert_eq!(evidence(&check, hidden_block, None).len(), 1);
+        let mut tiny_only = check.clone();
+        tiny_only.zero_size_only = true;
+        assert!(evidence(&tiny_only, hidden_block, None).is_empty());
+        assert_eq!(
+            evidence(&tiny_only, html, Some("https://site.cn/")).len(),
+            1
+        );
         let mut allow = check.clone();
         allow.allow_domains = vec!["evil.test".into()];
         assert!(evidence(&allow, html, Some("https://site.cn/")).is_empty());

@@ -29,6 +29,8 @@ pub enum DomainPattern {
 pub(crate) enum Line {
     Skip,
     Entry(DomainPattern),
+    /// A hosts-file line with several names (aliases): each is an entry.
+    Entries(Vec<DomainPattern>),
     /// v2fly `include:NAME`: another list beside this one.
     Include(String),
     /// Not a domain in any format we know; the reason.
@@ -102,7 +104,11 @@ pub(crate) fn parse_line(raw: &str) -> Line {
             [name] => {
                 domain(name).map_or_else(Line::Invalid, |d| Line::Entry(DomainPattern::Suffix(d)))
             }
-            _ => Line::Invalid("several names on one hosts line; write one per line".into()),
+            names => names
+                .iter()
+                .map(|n| domain(n).map(DomainPattern::Suffix))
+                .collect::<Result<Vec<_>, _>>()
+                .map_or_else(Line::Invalid, Line::Entries),
         };
     }
     if tokens.next().is_some() {
@@ -267,7 +273,9 @@ pub(crate) struct DomainIndex {
     groups: Vec<Group>,
     keywords: Vec<(Box<str>, u32)>,
     regex: Option<(RegexSet, Vec<u32>)>,
-    /// Per rule: domains it never reports (`allow_domains`), as suffixes.
+    /// Per rule: domains its lists over-block (`allow_domains`). A host within one is reported
+    /// only by an entry more specific than the allowed domain: allowing `fc2.com` drops the
+    /// list's `fc2.com` entry for `blog5.fc2.com`, but `video.fc2.com` stays listed.
     allow: FxMap<Box<str>, Vec<u32>>,
 }
 
@@ -366,11 +374,14 @@ impl DomainIndex {
     /// Calls `sink(rule)` for each rule that lists `host` (a lookup key from
     /// [`lookup_host`]), at most once per rule.
     pub fn lookup(&self, host: &str, sink: &mut dyn FnMut(u32)) {
-        let mut found: Vec<u32> = Vec::new();
-        let push = |rule: u32, found: &mut Vec<u32>| {
-            if !found.contains(&rule) {
-                found.push(rule);
-            }
+        // (rule, length of its most specific entry that matched); 0 for keywords and regexes.
+        let mut found: Vec<(u32, usize)> = Vec::new();
+        let push = |rule: u32, len: usize, found: &mut Vec<(u32, usize)>| match found
+            .iter_mut()
+            .find(|(r, _)| *r == rule)
+        {
+            Some(entry) => entry.1 = entry.1.max(len),
+            None => found.push((rule, len)),
         };
         let mut suffix = host;
         let mut exact = true;
@@ -378,11 +389,11 @@ impl DomainIndex {
             if let Some(&id) = self.map.get(suffix) {
                 let group = &self.groups[id as usize];
                 for &rule in &group.suffix {
-                    push(rule, &mut found);
+                    push(rule, suffix.len(), &mut found);
                 }
                 if exact {
                     for &rule in &group.full {
-                        push(rule, &mut found);
+                        push(rule, suffix.len(), &mut found);
                     }
                 }
             }
@@ -394,12 +405,12 @@ impl DomainIndex {
         }
         for (keyword, rule) in &self.keywords {
             if host.contains(&**keyword) {
-                push(*rule, &mut found);
+                push(*rule, 0, &mut found);
             }
         }
         if let Some((set, rules)) = &self.regex {
             for i in set.matches(host).iter() {
-                push(rules[i], &mut found);
+                push(rules[i], 0, &mut found);
             }
         }
         if found.is_empty() {
@@ -409,7 +420,7 @@ impl DomainIndex {
             let mut suffix = host;
             loop {
                 if let Some(allowed) = self.allow.get(suffix) {
-                    found.retain(|r| !allowed.contains(r));
+                    found.retain(|(r, len)| !(allowed.contains(r) && *len <= suffix.len()));
                 }
                 match suffix.find('.') {
                     Some(i) => suffix = &suffix[i + 1..],
@@ -417,7 +428,7 @@ impl DomainIndex {
                 }
             }
         }
-        for rule in found {
+        for (rule, _) in found {
             sink(rule);
         }
     }
@@ -531,6 +542,7 @@ mod tests {
             Keyword("casino".into()),
             Regex(r"^x[0-9]+\.test$".into()),
             Suffix("bad.example".into()),
+            Suffix("listed.good.example".into()),
         ];
         let allow_b = vec!["good.example".to_string()];
         let index = DomainIndex::new([(0, a, vec![]), (1, b, allow_b)]).unwrap();
@@ -540,6 +552,9 @@ mod tests {
         assert_eq!(rules_for(&index, "only.example"), vec![0, 1]);
         assert_eq!(rules_for(&index, "www.only.example"), vec![1]);
         assert_eq!(rules_for(&index, "www.good.example"), Vec::<u32>::new());
+        assert_eq!(rules_for(&index, "good.example"), Vec::<u32>::new());
+        // Allowing a domain drops the broader entries, not the list's own subdomain entries.
+        assert_eq!(rules_for(&index, "a.listed.good.example"), vec![1]);
         assert_eq!(rules_for(&index, "bestcasino.org"), vec![1]);
         assert_eq!(rules_for(&index, "x42.test"), vec![1]);
         assert_eq!(rules_for(&index, "y42.test"), Vec::<u32>::new());

@@ -296,11 +296,21 @@ impl Ruleset {
             if primaries.is_empty() {
                 continue;
             }
-            let near: Vec<ContextHits> = (0..rule.near.len())
-                .map(|n| ContextHits::new(of_role(Role::Near(n as u8))))
-                .collect();
             let exclude = ContextHits::new(of_role(Role::Exclude));
-            let exclude_near = ContextHits::new(of_role(Role::ExcludeNear));
+            // An excluded span is not evidence of anything: 可查询 holds no 可查 context, and
+            // a scam page's 不是骗局 is no warning about a scam.
+            let near: Vec<ContextHits> = (0..rule.near.len())
+                .map(|n| {
+                    let mut hits = of_role(Role::Near(n as u8));
+                    hits.retain(|h| !exclude.any_covering(h));
+                    ContextHits::new(hits)
+                })
+                .collect();
+            let exclude_near = {
+                let mut hits = of_role(Role::ExcludeNear);
+                hits.retain(|h| !exclude.any_covering(h));
+                ContextHits::new(hits)
+            };
             let text_of = |h: &Hit| normalized[h.zone as usize].text.as_str();
             let mut kept: Vec<Hit> = primaries
                 .iter()
@@ -310,14 +320,14 @@ impl Ruleset {
                         return false;
                     }
                     if let Some(context) = &rule.exclude_near
-                        && exclude_near.any_within(p, context.within, text)
+                        && exclude_near.any_within(p, context.within, text, false)
                     {
                         return false;
                     }
                     rule.near
                         .iter()
                         .zip(&near)
-                        .all(|(context, hits)| hits.any_within(p, context.within, text))
+                        .all(|(context, hits)| hits.any_within(p, context.within, text, true))
                 })
                 .copied()
                 .collect();
@@ -433,14 +443,21 @@ fn url_lines(kind: ZoneKind, text: &str) -> impl Iterator<Item = (usize, usize)>
 
 #[inline]
 fn on_word_boundaries(text: &str, start: usize, end: usize, info: &PatternInfo) -> bool {
-    let bytes = text.as_bytes();
-    if info.alnum_start && start > 0 && bytes[start - 1].is_ascii_alphanumeric() {
+    if info.alnum_start && text[..start].chars().next_back().is_some_and(is_word_char) {
         return false;
     }
-    if info.alnum_end && end < bytes.len() && bytes[end].is_ascii_alphanumeric() {
+    if info.alnum_end && text[end..].chars().next().is_some_and(is_word_char) {
         return false;
     }
     true
+}
+
+/// A letter or digit of an alphabetic script: `bbin` is no word in Hungarian `többin`, and
+/// `av` none in `have`. Chinese, Japanese and Korean characters (U+2E80 on) do not count, so
+/// `日本av在线` still holds the word `av`.
+#[inline]
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || (!c.is_ascii() && (c as u32) < 0x2E80 && c.is_alphanumeric())
 }
 
 /// Characters between two hits of the same zone; 0 when they overlap.
@@ -489,8 +506,11 @@ impl ContextHits {
             .any(|c| c.end >= hit.end)
     }
 
-    /// Whether a context hit lies within `within` characters of `hit`.
-    fn any_within(&self, hit: &Hit, within: u32, text: &str) -> bool {
+    /// Whether a context hit lies within `within` characters of `hit`. With `apart`, a context
+    /// hit that overlaps `hit` does not count: a `near` context is other text than the hit
+    /// itself, so a rule may list the same terms as both (another explicit word within 20
+    /// characters), while an `exclude_near` context that contains the hit still cancels it.
+    fn any_within(&self, hit: &Hit, within: u32, text: &str, apart: bool) -> bool {
         if self.hits.is_empty() {
             return false;
         }
@@ -500,7 +520,10 @@ impl ContextHits {
         let start_max = hit.end.saturating_add(reach);
         self.starting_between(hit.zone, start_min, start_max)
             .iter()
-            .any(|c| char_distance(c, hit, text) <= within as usize)
+            .any(|c| {
+                !(apart && c.start < hit.end && hit.start < c.end)
+                    && char_distance(c, hit, text) <= within as usize
+            })
     }
 }
 

@@ -562,14 +562,15 @@ fn validate_rule(
                 rule,
                 format!("{:?} in `domains`: {reason}", entry.get_ref()),
             ),
-            domains::Line::Skip | domains::Line::Include(_) => cx.error_at(
-                entry.span(),
-                rule,
-                format!(
-                    "{:?} in `domains` is not a domain (includes belong in a `domains_file`)",
-                    entry.get_ref()
+            domains::Line::Entries(_) | domains::Line::Skip | domains::Line::Include(_) => cx
+                .error_at(
+                    entry.span(),
+                    rule,
+                    format!(
+                        "{:?} in `domains` is not a domain (includes belong in a `domains_file`)",
+                        entry.get_ref()
+                    ),
                 ),
-            ),
         }
     }
     for file in raw
@@ -854,6 +855,10 @@ fn validate_check(
         not_for(cx, "foreign_only", v.span());
         check.foreign_only = v.into_inner();
     }
+    if let Some(v) = raw.zero_size_only {
+        not_for(cx, "zero_size_only", v.span());
+        check.zero_size_only = v.into_inner();
+    }
     if let Some(v) = raw.min_links {
         not_for(cx, "min_links", v.span());
         if *v.get_ref() == 0 {
@@ -1091,6 +1096,7 @@ fn load_domain_list(
                 }
             }
             domains::Line::Entry(entry) => out.push(entry),
+            domains::Line::Entries(entries) => out.extend(entries),
             domains::Line::Invalid(reason) => {
                 invalid_count += 1;
                 if invalid.len() < 3 {

@@ -176,6 +176,7 @@ impl<'de> Deserialize<'de> for Contexts {
 pub(crate) struct RawCheck {
     pub kind: Spanned<String>,
     pub foreign_only: Option<Spanned<bool>>,
+    pub zero_size_only: Option<Spanned<bool>>,
     pub min_links: Option<Spanned<u32>>,
     pub min_hosts: Option<Spanned<u32>>,
     pub allow_domains: Option<Spanned<Vec<Spanned<String>>>>,

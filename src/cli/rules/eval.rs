@@ -272,7 +272,7 @@ pub fn run(args: EvalArgs) -> i32 {
 
     match args.format {
         Format::Json | Format::Jsonl => {
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&report).unwrap_or_default()
             );
@@ -499,15 +499,16 @@ fn read_labels(folder: &Path) -> Result<Labels, String> {
 
 fn print_table(report: &Report) {
     if report.positives > 0 {
-        println!(
-            "Recall on positives (a page counts when it has a finding of its folder's category)"
-        );
-        println!(
+        out!("Recall on positives (a page counts when it has a finding of its folder's category)");
+        out!(
             "{:<20} {:>6} {:>9} {:>8}",
-            "category", "pages", "detected", "recall"
+            "category",
+            "pages",
+            "detected",
+            "recall"
         );
         for (category, c) in &report.categories {
-            println!(
+            out!(
                 "{:<20} {:>6} {:>9} {:>7.1}%",
                 category,
                 c.pages,
@@ -515,7 +516,7 @@ fn print_table(report: &Report) {
                 c.recall * 100.0
             );
         }
-        println!(
+        out!(
             "{:<20} {:>6} {:>9} {:>7.1}%",
             "all",
             report.positives,
@@ -524,20 +525,27 @@ fn print_table(report: &Report) {
         );
         for c in report.categories.values() {
             for missed in &c.missed {
-                println!("  missed: {missed}");
+                out!("  missed: {missed}");
             }
         }
-        println!();
+        out!();
     }
     if !report.negatives.is_empty() {
-        println!("False positives on negatives (findings per 100 pages)");
-        println!(
+        out!("False positives on negatives (findings per 100 pages)");
+        out!(
             "{:<44} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9}",
-            "corpus", "pages", "flagged", "info", "low", "medium", "high", "critical"
+            "corpus",
+            "pages",
+            "flagged",
+            "info",
+            "low",
+            "medium",
+            "high",
+            "critical"
         );
         for (name, n) in &report.negatives {
             let at = |s: Severity| n.findings_per_100.get(&s).copied().unwrap_or(0.0);
-            println!(
+            out!(
                 "{:<44} {:>6} {:>7} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>9.2}",
                 name,
                 n.pages,
@@ -554,18 +562,27 @@ fn print_table(report: &Report) {
                 continue;
             }
             for f in &n.flagged {
-                println!(
+                out!(
                     "  {} {}: {} {:?} in {:?}",
-                    f.severity, f.page, f.rule, f.matched, f.snippet
+                    f.severity,
+                    f.page,
+                    f.rule,
+                    f.matched,
+                    f.snippet
                 );
             }
         }
-        println!();
+        out!();
     }
-    println!("Per rule");
-    println!(
+    out!("Per rule");
+    out!(
         "{:<40} {:<9} {:>9} {:>9} {:>9} {:>9}",
-        "rule", "severity", "pos.pages", "expected", "neg.pages", "neg.finds"
+        "rule",
+        "severity",
+        "pos.pages",
+        "expected",
+        "neg.pages",
+        "neg.finds"
     );
     for (id, r) in &report.rules {
         let neg_pages: usize = r.negative_pages.values().sum();
@@ -575,7 +592,7 @@ fn print_table(report: &Report) {
         } else {
             "-".into()
         };
-        println!(
+        out!(
             "{:<40} {:<9} {:>9} {:>9} {:>9} {:>9}",
             id,
             r.severity.as_str(),

@@ -1,12 +1,12 @@
 //! `sitepatrol rules lint`: which terms hit ordinary pages, so an operator can prune a list.
 //!
-//! Every term (and regex) of every rule becomes two probe rules: the term alone in the rule's
-//! zones and view, and the term with the rule's per-hit conditions (`near`, `exclude`,
-//! `exclude_near`, `requires`). Scanning a corpus of ordinary pages with the probes shows, per
-//! term, how many pages it hits raw and how many it would still be a finding on. Document-level
-//! thresholds (`min_hits`, `min_distinct`) are left out: they are about the rule, not the term.
+//! Every term (and regex) of every rule becomes a probe rule: the term alone, in the rule's
+//! zones and view, without its conditions. Scanning a corpus of ordinary pages with the probes
+//! shows how many pages each term hits by itself; scanning it with the rules as they are shows
+//! on how many pages the term is evidence of a real finding (all conditions applied, `near`,
+//! `exclude`, `min_distinct` and the rest).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -45,6 +45,10 @@ struct Probe {
     rule: String,
     term: String,
     severity: Severity,
+    /// The term as the rule's view matches it, to recognise it inside a finding's match.
+    normalized: String,
+    regex: Option<regex::Regex>,
+    skip_noise: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,16 +106,27 @@ pub fn run(args: LintArgs) -> i32 {
         }
     }
     let (probes, probe_rules) = probes(&base);
-    let ruleset = match Ruleset::compile(probe_rules) {
-        Ok(r) => r,
+    let compile = |rules: Vec<Rule>| match Ruleset::compile(rules) {
+        Ok(r) => Some(r),
         Err(diagnostics) => {
             for d in diagnostics {
                 eprintln!("{d}");
             }
-            return exit::ERROR;
+            None
         }
     };
-    let scanner = Scanner::new(Arc::new(ruleset), ScanOptions::default());
+    let Some(probe_set) = compile(probe_rules) else {
+        return exit::ERROR;
+    };
+    let Some(rule_set) = compile(base) else {
+        return exit::ERROR;
+    };
+    let probe_scanner = Scanner::new(Arc::new(probe_set), ScanOptions::default());
+    let rule_scanner = Scanner::new(Arc::new(rule_set), ScanOptions::default());
+    let mut by_rule: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, p) in probes.iter().enumerate() {
+        by_rule.entry(p.rule.as_str()).or_default().push(i);
+    }
     let mut raw_pages = vec![0usize; probes.len()];
     let mut finding_pages = vec![0usize; probes.len()];
     let mut examples: Vec<Option<(String, String)>> = vec![None; probes.len()];
@@ -133,25 +148,29 @@ pub fn run(args: LintArgs) -> i32 {
                 }
             };
             let target = path.display().to_string();
-            let report =
-                scanner.scan_bytes(&bytes, scan::kind_for_path(&path), &target, None, None);
+            let kind = scan::kind_for_path(&path);
+            let report = probe_scanner.scan_bytes(&bytes, kind, &target, None, None);
             if report.document.is_none() {
                 continue;
             }
             pages += 1;
             let mut seen = HashSet::new();
             for f in &report.findings {
-                let Some((index, conditioned)) = parse_probe_id(&f.rule) else {
+                let Some(index) = parse_probe_id(&f.rule) else {
                     continue;
                 };
-                if !seen.insert((index, conditioned)) {
-                    continue;
-                }
-                if conditioned {
-                    finding_pages[index] += 1;
-                } else {
+                if seen.insert(index) {
                     raw_pages[index] += 1;
                     examples[index].get_or_insert_with(|| (target.clone(), f.snippet.clone()));
+                }
+            }
+            let report = rule_scanner.scan_bytes(&bytes, kind, &target, None, None);
+            let mut seen = HashSet::new();
+            for f in &report.findings {
+                for &index in by_rule.get(&*f.rule).map_or(&[][..], Vec::as_slice) {
+                    if probes[index].is_evidence_in(&f.normalized) && seen.insert(index) {
+                        finding_pages[index] += 1;
+                    }
                 }
             }
         }
@@ -195,7 +214,7 @@ pub fn run(args: LintArgs) -> i32 {
         flagged,
     };
     match args.format {
-        Format::Json | Format::Jsonl => println!(
+        Format::Json | Format::Jsonl => out!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
@@ -211,7 +230,7 @@ pub fn run(args: LintArgs) -> i32 {
 }
 
 fn print_table(report: &LintReport, args: &LintArgs) {
-    println!(
+    out!(
         "{} terms linted on {} pages; {} hit at least {}% of the pages (and {} pages)",
         report.terms,
         report.pages,
@@ -222,9 +241,13 @@ fn print_table(report: &LintReport, args: &LintArgs) {
     if report.flagged.is_empty() {
         return;
     }
-    println!(
+    out!(
         "{:<8} {:<36} {:<16} {:>10} {:>9}  example",
-        "verdict", "rule", "term", "raw pages", "findings"
+        "verdict",
+        "rule",
+        "term",
+        "raw pages",
+        "findings"
     );
     for t in &report.flagged {
         let verdict = if t.finding_pages > 0 {
@@ -232,7 +255,7 @@ fn print_table(report: &LintReport, args: &LintArgs) {
         } else {
             "context"
         };
-        println!(
+        out!(
             "{:<8} {:<36} {:<16} {:>5} {:>3.0}% {:>9}  {}: {:?}",
             verdict,
             t.rule,
@@ -244,21 +267,31 @@ fn print_table(report: &LintReport, args: &LintArgs) {
             t.example
         );
     }
-    println!(
+    out!(
         "PRUNE: the term is evidence of a finding on ordinary pages; drop it or add context. \
          context: it hits ordinary pages, but its rule's conditions cancel every hit."
     );
 }
 
-const PROBE_PREFIX: &str = "lint.p";
+const PROBE_PREFIX: &str = "lint.probe";
 
-fn parse_probe_id(id: &str) -> Option<(usize, bool)> {
-    let rest = id.strip_prefix(PROBE_PREFIX)?;
-    let (index, kind) = rest.split_once('.')?;
-    Some((index.parse().ok()?, kind == "ctx"))
+fn parse_probe_id(id: &str) -> Option<usize> {
+    id.strip_prefix(PROBE_PREFIX)?.parse().ok()
 }
 
-/// Two probe rules per term of each rule (see the module docs).
+impl Probe {
+    /// Whether a finding's normalized match holds this term (merged hits of one rule may span
+    /// several of its terms).
+    fn is_evidence_in(&self, matched: &str) -> bool {
+        match &self.regex {
+            Some(regex) => regex.is_match(matched),
+            None => sitepatrol::normalize::normalize_term(matched, self.skip_noise)
+                .contains(&self.normalized),
+        }
+    }
+}
+
+/// One probe rule per term of each rule (see the module docs).
 fn probes(base: &[Rule]) -> (Vec<Probe>, Vec<Rule>) {
     let mut probes = Vec::new();
     let mut rules = Vec::new();
@@ -271,8 +304,16 @@ fn probes(base: &[Rule]) -> (Vec<Probe>, Vec<Rule>) {
                 rule: rule.id.to_string(),
                 term: term.clone(),
                 severity: rule.severity,
+                normalized: sitepatrol::normalize::normalize_term(term, rule.skip_noise),
+                regex: if is_regex {
+                    sitepatrol::matcher::compile_regex(term).ok()
+                } else {
+                    None
+                },
+                skip_noise: rule.skip_noise,
             });
             let mut probe = rule.clone();
+            probe.id = format!("{PROBE_PREFIX}{index}").into();
             probe.terms = if is_regex {
                 Vec::new()
             } else {
@@ -287,17 +328,13 @@ fn probes(base: &[Rule]) -> (Vec<Probe>, Vec<Rule>) {
             probe.domain_count = 0;
             probe.min_hits = 1;
             probe.min_distinct = 1;
-            probe.examples_match = Vec::new();
-            probe.examples_no_match = Vec::new();
-            let mut conditioned = probe.clone();
-            conditioned.id = format!("{PROBE_PREFIX}{index}.ctx").into();
-            probe.id = format!("{PROBE_PREFIX}{index}.raw").into();
             probe.near = Vec::new();
             probe.exclude = Vec::new();
             probe.exclude_near = None;
             probe.requires = None;
+            probe.examples_match = Vec::new();
+            probe.examples_no_match = Vec::new();
             rules.push(probe);
-            rules.push(conditioned);
         }
     }
     (probes, rules)
