@@ -114,6 +114,25 @@ fn pipeline(c: &mut Criterion) {
         })
     });
 
+    // The starter rulesets the curated ones replaced (three files, seven rules): the baseline
+    // that says what the full rulesets cost, measured in the same run.
+    let starter = Arc::new(
+        rules::load(&[RuleSource::Path(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/starter-rulesets"),
+        )])
+        .expect("starter rules load")
+        .0,
+    );
+    let scanner = Scanner::new(starter, ScanOptions::default());
+    group.bench_function("full_starter_rules", |b| {
+        b.iter(|| {
+            for page in &pages {
+                let report = scanner.scan_bytes(page, Some(ContentKind::Html), "bench", None, None);
+                black_box(report.findings.len());
+            }
+        })
+    });
+
     let bundled = Arc::new(
         rules::load(&[RuleSource::Bundled])
             .expect("bundled rules load")
