@@ -11,6 +11,7 @@
 //! [`scan`] strings the stages together for one document; the binary's `scan`,
 //! `extract` and `rules` commands are thin layers over it.
 
+pub mod config;
 pub mod crawl;
 pub mod decode;
 pub mod domain;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod fetch;
 pub mod finding;
+pub mod inventory;
 pub mod matcher;
 pub mod normalize;
 pub mod rules;

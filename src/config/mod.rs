@@ -1,0 +1,690 @@
+//! The daemon's configuration: one TOML file.
+//!
+//! Unknown keys are errors (a typo must not silently become a default). Validation collects
+//! every problem it can find in one pass, each with the key path it is about
+//! (`crawl.max_pages`, `sites[3].domains[0]`), so an operator fixes a file in one round.
+//! A section whose types are wrong reports its first type error and is then skipped; the other
+//! sections are still checked.
+
+mod duration;
+mod secret;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+pub use duration::{format_duration, parse_duration};
+pub use secret::Secret;
+
+use crate::inventory::{SiteSpec, validate_site};
+
+/// The embedded default: SQLite under `./data/`, the bundled rulesets, and the demo site
+/// served by the daemon itself on loopback.
+pub const EMBEDDED_DEFAULT: &str = include_str!("embedded.toml");
+
+/// One problem, at a key path (or `file:line` for syntax errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem of one configuration file.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors {
+    pub source: String,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} error(s)", self.source, self.errors.len())?;
+        for e in &self.errors {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The SQLite database file; its directory is created when missing.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            path: PathBuf::from("data/sitepatrol.db"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Addresses serving /metrics, /healthz and /readyz.
+    pub listen: Vec<String>,
+    /// A bearer token /metrics requires, when set (from `metrics_token`, `metrics_token_file`
+    /// or `metrics_token_env`).
+    pub metrics_token: Option<String>,
+    pub metrics_token_file: Option<PathBuf>,
+    pub metrics_token_env: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            listen: vec!["127.0.0.1:9187".into()],
+            metrics_token: None,
+            metrics_token_file: None,
+            metrics_token_env: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Ruleset files or directories; `"bundled"` names the rulesets compiled into the binary.
+    pub paths: Vec<String>,
+}
+
+impl Default for RulesConfig {
+    fn default() -> RulesConfig {
+        RulesConfig {
+            paths: vec!["bundled".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Agents {
+    Desktop,
+    Mobile,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RobotsPolicy {
+    Obey,
+    Ignore,
+}
+
+/// Crawl settings every site starts from; a site may override its budgets, robots policy,
+/// agents and private-network permission.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrawlDefaults {
+    pub max_pages: usize,
+    pub max_depth: u32,
+    pub max_bytes: u64,
+    pub max_time: String,
+    /// Requests in flight at once over all crawls of the daemon.
+    pub concurrency: usize,
+    /// Requests in flight to one host at once, over every site on that host.
+    pub per_host_concurrency: usize,
+    /// Pages of one site in flight at once.
+    pub per_site_concurrency: usize,
+    /// Time between two requests to one host (robots.txt Crawl-delay can raise it).
+    pub delay: String,
+    pub robots: RobotsPolicy,
+    pub sitemaps: bool,
+    pub agents: Agents,
+    pub user_agent_desktop: Option<String>,
+    pub user_agent_mobile: Option<String>,
+    /// Allow loopback, private and link-local addresses for every site. Off: the SSRF guard
+    /// protects the provider's own network; sites that need it say so one by one.
+    pub allow_private_networks: bool,
+    pub connect_timeout: String,
+    pub first_byte_timeout: String,
+    pub timeout: String,
+    pub max_body_size: usize,
+    pub max_redirects: usize,
+    pub retries: u32,
+}
+
+impl Default for CrawlDefaults {
+    fn default() -> CrawlDefaults {
+        CrawlDefaults {
+            max_pages: 1000,
+            max_depth: 20,
+            max_bytes: 1 << 30,
+            max_time: "30m".into(),
+            concurrency: 32,
+            per_host_concurrency: 4,
+            per_site_concurrency: 8,
+            delay: "0s".into(),
+            robots: RobotsPolicy::Obey,
+            sitemaps: true,
+            agents: Agents::Desktop,
+            user_agent_desktop: None,
+            user_agent_mobile: None,
+            allow_private_networks: false,
+            connect_timeout: "10s".into(),
+            first_byte_timeout: "20s".into(),
+            timeout: "60s".into(),
+            max_body_size: 10 << 20,
+            max_redirects: 10,
+            retries: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// Time between two crawls of a site, unless the site sets its own.
+    pub interval: String,
+    /// Each next-due time moves by up to this fraction of the interval, either way, so sites
+    /// added together do not stay in lockstep.
+    pub jitter: f64,
+    /// Site crawls running at once.
+    pub max_concurrent_crawls: usize,
+    /// On SIGTERM, how long in-flight crawls may run before they are cut and checkpointed.
+    pub shutdown_grace: String,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> ScheduleConfig {
+        ScheduleConfig {
+            interval: "6h".into(),
+            jitter: 0.1,
+            max_concurrent_crawls: 4,
+            shutdown_grace: "30s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InventoryFormat {
+    /// By extension: `.csv` is CSV, anything else JSON lines.
+    Auto,
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    /// A CSV or JSON lines file of sites, reloaded on SIGHUP.
+    pub file: Option<PathBuf>,
+    pub format: InventoryFormat,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> InventoryConfig {
+        InventoryConfig {
+            file: None,
+            format: InventoryFormat::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// How long the compressed copy of a flagged page's body is kept.
+    pub body: String,
+    /// Body bytes kept per page (before compression).
+    pub max_body_bytes: usize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> RetentionConfig {
+        RetentionConfig {
+            body: "180d".into(),
+            max_body_bytes: 2 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter: `info`, `sitepatrol=debug,hyper=warn`, ...
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> LoggingConfig {
+        LoggingConfig {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Serve the bundled demo site on a loopback port; sites marked `demo = true` crawl it.
+    pub enabled: bool,
+}
+
+/// A parsed and validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from (a path, or "embedded default").
+    pub source: String,
+    pub store: StoreConfig,
+    pub http: HttpConfig,
+    pub listen: Vec<SocketAddr>,
+    pub metrics_token: Option<Secret>,
+    pub rules: RulesConfig,
+    pub crawl: CrawlDefaults,
+    pub schedule: ScheduleConfig,
+    pub inventory: InventoryConfig,
+    pub retention: RetentionConfig,
+    pub hosted_networks: Vec<String>,
+    pub logging: LoggingConfig,
+    pub demo: DemoConfig,
+    pub sites: Vec<SiteSpec>,
+    /// Durations, parsed once.
+    pub times: Times,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    pub crawl_max_time: Duration,
+    pub delay: Duration,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub timeout: Duration,
+    pub interval: Duration,
+    pub shutdown_grace: Duration,
+    pub body_retention: Duration,
+}
+
+const SECTIONS: &[&str] = &[
+    "store",
+    "http",
+    "rules",
+    "crawl",
+    "schedule",
+    "inventory",
+    "retention",
+    "hosted_networks",
+    "logging",
+    "demo",
+    "sites",
+];
+
+impl Config {
+    /// Read and validate a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            source: source.clone(),
+            errors: vec![ConfigError {
+                path: String::new(),
+                message: format!("cannot read the file: {e}"),
+            }],
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, &source, base)
+    }
+
+    /// The configuration `sitepatrol daemon` runs without `--config`.
+    pub fn embedded_default() -> Result<Config, ConfigErrors> {
+        Config::parse(EMBEDDED_DEFAULT, "embedded default", Path::new("."))
+    }
+
+    /// Parse and validate TOML text. Relative paths of `*_file` secrets resolve against
+    /// `base` (the file's directory).
+    pub fn parse(text: &str, source: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        let fail = |errors| ConfigErrors {
+            source: source.to_string(),
+            errors,
+        };
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            let location = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}")
+                })
+                .unwrap_or_default();
+            fail(vec![ConfigError {
+                path: location,
+                message: e.message().trim().to_string(),
+            }])
+        })?;
+        let mut errors = Vec::new();
+        for key in table.keys() {
+            if !SECTIONS.contains(&key.as_str()) {
+                errors.push(ConfigError {
+                    path: key.clone(),
+                    message: format!("unknown key; expected one of {}", SECTIONS.join(", ")),
+                });
+            }
+        }
+        let store: StoreConfig = section(&table, "store", &mut errors);
+        let http: HttpConfig = section(&table, "http", &mut errors);
+        let rules: RulesConfig = section(&table, "rules", &mut errors);
+        let crawl: CrawlDefaults = section(&table, "crawl", &mut errors);
+        let schedule: ScheduleConfig = section(&table, "schedule", &mut errors);
+        let inventory: InventoryConfig = section(&table, "inventory", &mut errors);
+        let retention: RetentionConfig = section(&table, "retention", &mut errors);
+        let hosted_networks: Vec<String> = section(&table, "hosted_networks", &mut errors);
+        let logging: LoggingConfig = section(&table, "logging", &mut errors);
+        let demo: DemoConfig = section(&table, "demo", &mut errors);
+
+        let mut sites = Vec::new();
+        match table.get("sites") {
+            None => {}
+            Some(toml::Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let path = format!("sites[{i}]");
+                    match deserialize::<SiteSpec>(item.clone()) {
+                        Ok(site) => sites.push((path, site)),
+                        Err((inner, message)) => errors.push(ConfigError {
+                            path: join_path(&path, &inner),
+                            message,
+                        }),
+                    }
+                }
+            }
+            Some(_) => errors.push(ConfigError {
+                path: "sites".into(),
+                message: "must be an array of tables ([[sites]])".into(),
+            }),
+        }
+
+        let mut duration = |path: &str, value: &str, min: Duration| -> Duration {
+            match parse_duration(value) {
+                Ok(d) if d >= min => d,
+                Ok(_) => {
+                    errors.push(ConfigError {
+                        path: path.into(),
+                        message: format!("must be at least {}", format_duration(min)),
+                    });
+                    min
+                }
+                Err(e) => {
+                    errors.push(ConfigError {
+                        path: path.into(),
+                        message: e,
+                    });
+                    min
+                }
+            }
+        };
+        let ms = Duration::from_millis;
+        let times = Times {
+            crawl_max_time: duration("crawl.max_time", &crawl.max_time, ms(100)),
+            delay: duration("crawl.delay", &crawl.delay, Duration::ZERO),
+            connect_timeout: duration("crawl.connect_timeout", &crawl.connect_timeout, ms(10)),
+            first_byte_timeout: duration(
+                "crawl.first_byte_timeout",
+                &crawl.first_byte_timeout,
+                ms(10),
+            ),
+            timeout: duration("crawl.timeout", &crawl.timeout, ms(10)),
+            interval: duration("schedule.interval", &schedule.interval, ms(100)),
+            shutdown_grace: duration("schedule.shutdown_grace", &schedule.shutdown_grace, ms(0)),
+            body_retention: duration("retention.body", &retention.body, ms(0)),
+        };
+
+        let mut positive = |path: &str, value: u64| {
+            if value == 0 {
+                errors.push(ConfigError {
+                    path: path.into(),
+                    message: "must be at least 1".into(),
+                });
+            }
+        };
+        positive("crawl.max_pages", crawl.max_pages as u64);
+        positive("crawl.max_bytes", crawl.max_bytes);
+        positive("crawl.concurrency", crawl.concurrency as u64);
+        positive(
+            "crawl.per_host_concurrency",
+            crawl.per_host_concurrency as u64,
+        );
+        positive(
+            "crawl.per_site_concurrency",
+            crawl.per_site_concurrency as u64,
+        );
+        positive("crawl.max_body_size", crawl.max_body_size as u64);
+        positive(
+            "schedule.max_concurrent_crawls",
+            schedule.max_concurrent_crawls as u64,
+        );
+        if !(0.0..=0.5).contains(&schedule.jitter) {
+            errors.push(ConfigError {
+                path: "schedule.jitter".into(),
+                message: format!(
+                    "{} is not a fraction between 0 and 0.5 of the interval",
+                    schedule.jitter
+                ),
+            });
+        }
+        for (name, ua) in [
+            ("crawl.user_agent_desktop", &crawl.user_agent_desktop),
+            ("crawl.user_agent_mobile", &crawl.user_agent_mobile),
+        ] {
+            if let Some(ua) = ua
+                && (ua.is_empty() || ua.chars().any(|c| c.is_control()))
+            {
+                errors.push(ConfigError {
+                    path: name.into(),
+                    message: "must be non-empty and free of control characters".into(),
+                });
+            }
+        }
+
+        let mut listen = Vec::new();
+        if http.listen.is_empty() {
+            errors.push(ConfigError {
+                path: "http.listen".into(),
+                message: "needs at least one address (HOST:PORT)".into(),
+            });
+        }
+        for (i, address) in http.listen.iter().enumerate() {
+            match address.parse::<SocketAddr>() {
+                Ok(addr) => listen.push(addr),
+                Err(_) => errors.push(ConfigError {
+                    path: format!("http.listen[{i}]"),
+                    message: format!("`{address}` is not IP:PORT"),
+                }),
+            }
+        }
+        let metrics_token = match Secret::resolve(
+            "http.metrics_token",
+            http.metrics_token.as_deref(),
+            http.metrics_token_file.as_deref(),
+            http.metrics_token_env.as_deref(),
+            base,
+        ) {
+            Ok(secret) => secret,
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+        if rules.paths.is_empty() {
+            errors.push(ConfigError {
+                path: "rules.paths".into(),
+                message: "needs at least one path, or \"bundled\"".into(),
+            });
+        }
+        for (i, p) in rules.paths.iter().enumerate() {
+            if p != "bundled" && !Path::new(p).exists() {
+                errors.push(ConfigError {
+                    path: format!("rules.paths[{i}]"),
+                    message: format!("`{p}` does not exist"),
+                });
+            }
+        }
+        for (i, cidr) in hosted_networks.iter().enumerate() {
+            if let Err(e) = parse_cidr(cidr) {
+                errors.push(ConfigError {
+                    path: format!("hosted_networks[{i}]"),
+                    message: e,
+                });
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&logging.level) {
+            errors.push(ConfigError {
+                path: "logging.level".into(),
+                message: format!("`{}` is not a log filter: {e}", logging.level),
+            });
+        }
+
+        let mut ids = HashSet::new();
+        let mut valid_sites = Vec::new();
+        for (path, site) in sites {
+            let mut problems = Vec::new();
+            validate_site(&site, &mut problems);
+            if site.demo && !demo.enabled {
+                problems.push((
+                    "demo".to_string(),
+                    "a demo site needs [demo] enabled = true".to_string(),
+                ));
+            }
+            if !ids.insert(site.id.clone()) {
+                problems.push((
+                    "id".into(),
+                    format!("`{}` is used by another site", site.id),
+                ));
+            }
+            for (key, message) in &problems {
+                errors.push(ConfigError {
+                    path: join_path(&path, key),
+                    message: message.clone(),
+                });
+            }
+            valid_sites.push(site);
+        }
+
+        if !errors.is_empty() {
+            return Err(fail(errors));
+        }
+        Ok(Config {
+            source: source.to_string(),
+            store,
+            http,
+            listen,
+            metrics_token,
+            rules,
+            crawl,
+            schedule,
+            inventory,
+            retention,
+            hosted_networks,
+            logging,
+            demo,
+            sites: valid_sites,
+            times,
+        })
+    }
+
+    /// The rule sources `rules.paths` names.
+    pub fn rule_sources(&self) -> Vec<crate::rules::RuleSource> {
+        self.rules
+            .paths
+            .iter()
+            .map(|p| {
+                if p == "bundled" {
+                    crate::rules::RuleSource::Bundled
+                } else {
+                    crate::rules::RuleSource::Path(PathBuf::from(p))
+                }
+            })
+            .collect()
+    }
+}
+
+fn join_path(prefix: &str, inner: &str) -> String {
+    match (prefix.is_empty(), inner.is_empty()) {
+        (_, true) => prefix.to_string(),
+        (true, false) => inner.to_string(),
+        (false, false) if inner.starts_with('[') => format!("{prefix}{inner}"),
+        (false, false) => format!("{prefix}.{inner}"),
+    }
+}
+
+/// Deserialize one section; on error, record it with its key path and use the default.
+fn section<T: DeserializeOwned + Default>(
+    table: &toml::Table,
+    key: &str,
+    errors: &mut Vec<ConfigError>,
+) -> T {
+    let Some(value) = table.get(key) else {
+        return T::default();
+    };
+    match deserialize::<T>(value.clone()) {
+        Ok(v) => v,
+        Err((inner, message)) => {
+            errors.push(ConfigError {
+                path: join_path(key, &inner),
+                message,
+            });
+            T::default()
+        }
+    }
+}
+
+/// Deserialize with the path of the failing key (relative to `value`).
+pub(crate) fn deserialize<T: DeserializeOwned>(value: toml::Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        (path, e.into_inner().message().trim().to_string())
+    })
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32` or a bare address.
+pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), String> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let addr: std::net::IpAddr = addr
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a CIDR (ADDRESS/PREFIX)"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => max,
+        Some(p) => p
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("`{text}`: the prefix must be 0..={max}"))?,
+    };
+    Ok((addr, prefix))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(text, "test.toml", Path::new("."))
+}
+
+fn paths(errors: &ConfigErrors) -> Vec<String> {
+    errors.errors.iter().map(|e| e.path.clone()).collect()
+}
+
+#[test]
+fn the_documented_example_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sitepatrol.toml");
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.listen, vec!["127.0.0.1:9187".parse().unwrap()]);
+    assert_eq!(config.times.interval, Duration::from_secs(6 * 3600));
+    assert_eq!(config.sites.len(), 1);
+    assert_eq!(config.sites[0].domains.len(), 2);
+    assert!(!config.crawl.allow_private_networks);
+}
+
+#[test]
+fn the_embedded_default_parses_and_allows_only_the_demo_site() {
+    let config = Config::embedded_default().unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.demo.enabled);
+    assert!(!config.crawl.allow_private_networks);
+    assert_eq!(config.sites.len(), 1);
+    assert!(config.sites[0].demo);
+    assert_eq!(config.sites[0].allow_private_networks, Some(true));
+    assert_eq!(config.store.path, PathBuf::from("data/sitepatrol.db"));
+}
+
+#[test]
+fn an_empty_file_is_all_defaults() {
+    let config = parse("").unwrap();
+    assert_eq!(config.crawl.max_pages, 1000);
+    assert_eq!(config.schedule.max_concurrent_crawls, 4);
+    assert!(matches!(
+        config.rule_sources()[..],
+        [crate::rules::RuleSource::Bundled]
+    ));
+}
+
+#[test]
+fn every_error_is_reported_with_its_key_path() {
+    let text = r#"
+bogus = 1
+[crawl]
+max_pages = 0
+max_time = "forever"
+[schedule]
+jitter = 2.0
+interval = "10ms"
+[http]
+listen = ["nowhere"]
+[logging]
+level = "=="
+hosted_networks = []
+[retention]
+body = "1y"
+[[sites]]
+id = "a b"
+customer = ""
+domains = []
+[[sites]]
+id = "ok"
+customer = "c"
+domains = ["https://x.cn/"]
+origin = "not-an-ip"
+[[sites]]
+id = "ok"
+customer = "c"
+domains = ["y.cn"]
+[[sites]]
+id = "typo"
+customer = "c"
+domains = ["z.cn"]
+max_pagez = 3
+"#;
+    let errors = parse(text).unwrap_err();
+    let got = paths(&errors);
+    for expected in [
+        "bogus",
+        "crawl.max_pages",
+        "crawl.max_time",
+        "schedule.jitter",
+        "schedule.interval",
+        "http.listen[0]",
+        "logging.hosted_networks",
+        "retention.body",
+        "sites[0].id",
+        "sites[0].customer",
+        "sites[0].domains",
+        "sites[1].domains[0]",
+        "sites[1].origin",
+        "sites[2].id",
+        "sites[3].max_pagez",
+    ] {
+        assert!(
+            got.iter().any(|p| p == expected),
+            "no error at {expected}: {errors}"
+        );
+    }
+    let unknown = errors
+        .errors
+        .iter()
+        .find(|e| e.path == "sites[3].max_pagez")
+        .unwrap();
+    assert!(unknown.message.contains("max_pagez"), "{unknown}");
+}
+
+#[test]
+fn a_type_error_names_the_nested_key() {
+    let errors = parse("[crawl]\nmax_pages = \"many\"\n").unwrap_err();
+    assert_eq!(paths(&errors), vec!["crawl.max_pages"]);
+    let errors = parse("[crawl]\nrobots = \"sometimes\"\n").unwrap_err();
+    assert_eq!(paths(&errors), vec!["crawl.robots"]);
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let errors = parse("[store]\npath = \"a\"\n[crawl\n").unwrap_err();
+    assert_eq!(errors.errors.len(), 1);
+    assert_eq!(errors.errors[0].path, "line 3", "{errors}");
+}
+
+#[test]
+fn secrets_come_from_a_file_or_the_environment_never_two_places() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+    let config = Config::parse(
+        "[http]\nmetrics_token_file = \"token\"\n",
+        "x.toml",
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(config.metrics_token.unwrap().expose(), "s3cret");
+
+    // A variable no other test sets, so that reading the environment is race-free.
+    let errors =
+        parse("[http]\nmetrics_token_env = \"SITEPATROL_TEST_UNSET_TOKEN_VAR\"\n").unwrap_err();
+    assert_eq!(paths(&errors), vec!["http.metrics_token_env"]);
+    let errors = parse("[http]\nmetrics_token = \"a\"\nmetrics_token_file = \"b\"\n").unwrap_err();
+    assert_eq!(paths(&errors), vec!["http.metrics_token"]);
+    let config = parse("[http]\nmetrics_token_env = \"PATH\"\n").unwrap();
+    assert!(config.metrics_token.is_some());
+    assert!(!format!("{config:?}").contains(&std::env::var("PATH").unwrap()));
+}
+
+#[test]
+fn cidrs() {
+    assert!(parse_cidr("10.0.0.0/8").is_ok());
+    assert!(parse_cidr("2001:db8::/32").is_ok());
+    assert!(parse_cidr("10.0.0.1").is_ok());
+    assert!(parse_cidr("10.0.0.0/33").is_err());
+    assert!(parse_cidr("example.cn/24").is_err());
+    let errors = parse("hosted_networks = [\"10.0.0.0/8\", \"nope\"]").unwrap_err();
+    assert_eq!(paths(&errors), vec!["hosted_networks[1]"]);
+}
