@@ -24,3 +24,4 @@ pub mod matcher;
 pub mod normalize;
 pub mod rules;
 pub mod scan;
+pub mod store;

@@ -1,0 +1,151 @@
+//! The statements every backend shares, in one place.
+//!
+//! Plain SQL that SQLite (3.35+) and PostgreSQL both run: `ON CONFLICT ... DO UPDATE`,
+//! `RETURNING`, `COALESCE`, no `INSERT OR REPLACE`, no `rowid`, no date functions (times are
+//! integers). Placeholders are written `?N`; [`placeholder`] is the one place that spells
+//! them, and a PostgreSQL backend rewrites `?N` to `$N` (or overrides [`placeholder`]) when
+//! preparing these strings.
+
+/// The `n`th (1-based) bind placeholder, for statements built at run time (filters).
+pub fn placeholder(n: usize) -> String {
+    format!("?{n}")
+}
+
+pub const SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+)";
+pub const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+pub const INSERT_MIGRATION: &str =
+    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)";
+
+// Sites.
+pub const UPSERT_SITE: &str =
+    "INSERT INTO sites (id, customer, domains, in_inventory, created_at, updated_at)
+    VALUES (?1, ?2, ?3, 1, ?4, ?4)
+    ON CONFLICT (id) DO UPDATE SET customer = excluded.customer, domains = excluded.domains,
+        in_inventory = 1, updated_at = excluded.updated_at";
+pub const REMOVE_SITE: &str =
+    "UPDATE sites SET in_inventory = 0, updated_at = ?2 WHERE id = ?1 AND in_inventory = 1";
+pub const SITE_COLUMNS: &str = "s.id, s.customer, s.domains, s.in_inventory, s.filing_status,
+    s.filing_checked_at, s.next_due_at, s.last_crawl_at,
+    (SELECT COUNT(*) FROM flags f WHERE f.site_id = s.id
+        AND f.state IN ('open', 'reopened', 'confirmed'))";
+pub const SITE_EXISTS: &str = "SELECT COUNT(*) FROM sites WHERE id = ?1";
+pub const SET_FILING: &str =
+    "UPDATE sites SET filing_status = ?2, filing_checked_at = ?3 WHERE id = ?1";
+pub const SITES_BY_FILING: &str = "SELECT filing_status, COUNT(*) FROM sites WHERE in_inventory = 1
+    GROUP BY filing_status ORDER BY filing_status";
+pub const NEXT_DUE: &str = "SELECT next_due_at FROM sites WHERE id = ?1";
+pub const SET_NEXT_DUE: &str = "UPDATE sites SET next_due_at = ?2 WHERE id = ?1";
+pub const ALL_NEXT_DUE: &str = "SELECT id, next_due_at FROM sites
+    WHERE in_inventory = 1 AND next_due_at IS NOT NULL ORDER BY id";
+pub const SET_LAST_CRAWL: &str = "UPDATE sites SET last_crawl_at = ?2
+    WHERE id = ?1 AND (last_crawl_at IS NULL OR last_crawl_at < ?2)";
+
+// Pages.
+pub const PAGE_STATE: &str =
+    "SELECT content_sha256, etag, last_modified, rules_version, http_status,
+    fetched_at FROM pages WHERE site_id = ?1 AND url = ?2";
+pub const PAGE_STATES: &str = "SELECT url, content_sha256, etag, last_modified, rules_version,
+    http_status, fetched_at FROM pages WHERE site_id = ?1 ORDER BY url";
+/// A matched page: content, validators and the rules version it was matched with.
+pub const UPSERT_PAGE_MATCHED: &str =
+    "INSERT INTO pages (site_id, url, http_status, content_sha256,
+        etag, last_modified, fetched_at, rules_version, last_run)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+    ON CONFLICT (site_id, url) DO UPDATE SET http_status = excluded.http_status,
+        content_sha256 = excluded.content_sha256, etag = excluded.etag,
+        last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
+        rules_version = excluded.rules_version, last_run = excluded.last_run";
+/// A page fetched but not matched: the content hash and rules version it was last matched
+/// with stay, so that an unscanned error page does not pass for judged content.
+pub const UPSERT_PAGE_UNMATCHED: &str =
+    "INSERT INTO pages (site_id, url, http_status, content_sha256,
+        etag, last_modified, fetched_at, rules_version, last_run)
+    VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, NULL, ?7)
+    ON CONFLICT (site_id, url) DO UPDATE SET http_status = excluded.http_status,
+        etag = COALESCE(excluded.etag, pages.etag),
+        last_modified = COALESCE(excluded.last_modified, pages.last_modified),
+        fetched_at = excluded.fetched_at, last_run = excluded.last_run";
+
+// Bodies.
+pub const BODY_DATA_PRESENT: &str = "SELECT data IS NOT NULL FROM bodies WHERE sha256 = ?1";
+pub const INSERT_BODY: &str =
+    "INSERT INTO bodies (sha256, original_size, stored_size, truncated, data,
+        first_stored_at, last_seen_at, pruned_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL)
+    ON CONFLICT (sha256) DO UPDATE SET stored_size = excluded.stored_size,
+        truncated = excluded.truncated, data = excluded.data, last_seen_at = excluded.last_seen_at,
+        pruned_at = NULL";
+pub const TOUCH_BODY: &str =
+    "UPDATE bodies SET last_seen_at = ?2 WHERE sha256 = ?1 AND last_seen_at < ?2";
+pub const BODY_COLUMNS: &str =
+    "sha256, original_size, stored_size, truncated, first_stored_at, last_seen_at, pruned_at";
+pub const PRUNE_BODIES: &str = "UPDATE bodies SET data = NULL, pruned_at = ?1
+    WHERE data IS NOT NULL AND last_seen_at < ?2";
+
+// Crawl runs.
+pub const RUN_INGEST_BY_KEY: &str = "SELECT ingest FROM crawl_runs WHERE run_key = ?1";
+pub const INSERT_RUN: &str =
+    "INSERT INTO crawl_runs (run_key, site_id, started_at, finished_at, outcome,
+        rules_version, stats, ingest)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+pub const RUNS_OF_SITE: &str = "SELECT id, run_key, site_id, started_at, finished_at, outcome,
+    rules_version, stats, ingest FROM crawl_runs WHERE site_id = ?1
+    ORDER BY started_at DESC, id DESC LIMIT ?2";
+
+// Flags.
+pub const FLAG_COLUMNS: &str =
+    "f.id, f.fingerprint, f.site_id, s.customer, f.url, f.rule, f.category,
+    f.clause, f.severity, f.description, f.zone, f.matched, f.normalized, f.snippet,
+    f.match_offset, f.match_count, f.state, f.assignee, f.fetched_at, f.http_status, f.ip,
+    f.body_sha256, f.created_at, f.updated_at, f.last_seen_at, f.first_run, f.last_run";
+pub const FLAG_FROM: &str = "flags f JOIN sites s ON s.id = f.site_id";
+pub const FLAGS_OF_URL: &str =
+    "SELECT id, fingerprint, state, category, severity FROM flags WHERE site_id = ?1 AND url = ?2";
+pub const INSERT_FLAG: &str =
+    "INSERT INTO flags (fingerprint, site_id, url, rule, category, clause,
+        severity, severity_rank, description, zone, matched, normalized, snippet, match_offset,
+        match_count, state, assignee, fetched_at, http_status, ip, body_sha256, created_at,
+        updated_at, last_seen_at, first_run, last_run)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'open', NULL, ?16,
+        ?17, ?18, ?19, ?20, ?20, ?20, ?21, ?21)
+    RETURNING id";
+/// Found again while active or dismissed: only the sighting is recorded.
+pub const SEEN_FLAG: &str =
+    "UPDATE flags SET last_seen_at = ?2, last_run = ?3, match_count = ?4 WHERE id = ?1";
+/// Found again after it was resolved: reopened, with the new sighting's evidence.
+pub const REOPEN_FLAG_BY_CRAWL: &str =
+    "UPDATE flags SET state = 'reopened', category = ?2, clause = ?3,
+        severity = ?4, severity_rank = ?5, description = ?6, zone = ?7, matched = ?8,
+        snippet = ?9, match_offset = ?10, match_count = ?11, fetched_at = ?12, http_status = ?13,
+        ip = ?14, body_sha256 = ?15, updated_at = ?12, last_seen_at = ?12, last_run = ?16
+    WHERE id = ?1";
+pub const CARRY_FLAGS_OF_URL: &str = "UPDATE flags SET last_seen_at = ?3, last_run = ?4
+    WHERE site_id = ?1 AND url = ?2 AND state IN ('open', 'reopened', 'confirmed')";
+pub const SET_FLAG_STATE: &str = "UPDATE flags SET state = ?2, updated_at = ?3 WHERE id = ?1";
+pub const SET_FLAG_ASSIGNEE: &str = "UPDATE flags SET assignee = ?2 WHERE id = ?1";
+pub const FLAG_STATE: &str = "SELECT state FROM flags WHERE id = ?1";
+pub const FLAG_COUNTS: &str = "SELECT state, category, severity, COUNT(*) FROM flags
+    GROUP BY state, category, severity ORDER BY state, category, severity";
+
+// Events.
+pub const INSERT_EVENT: &str =
+    "INSERT INTO flag_events (flag_id, at, actor, kind, from_state, to_state,
+        reason, run_key)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+pub const EVENT_COLUMNS: &str =
+    "id, flag_id, at, actor, kind, from_state, to_state, reason, run_key";
+pub const EVENTS_OF_FLAG: &str =
+    "SELECT id, flag_id, at, actor, kind, from_state, to_state, reason,
+    run_key FROM flag_events WHERE flag_id = ?1 ORDER BY id";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_numbered() {
+        assert_eq!(super::placeholder(3), "?3");
+    }
+}

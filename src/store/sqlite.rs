@@ -1,0 +1,1362 @@
+//! The SQLite backend: the embedded default.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+
+use super::sql;
+use super::{
+    BodyInfo, CRAWLER_ACTOR, CrawlRun, CrawlRunRecord, EventFilter, EventKind, Flag, FlagAction,
+    FlagCount, FlagDetail, FlagEvent, FlagFilter, FlagId, FlagPage, FlagRef, FlagSort, FlagState,
+    IngestOutcome, IngestPage, PageScan, PageState, Result, SiteInfo, SiteRecord, Store,
+    StoreConfig, StoreError, StoredBody, Timestamp, compress_body, decompress_body, merge_findings,
+};
+use crate::finding::Severity;
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+/// Numbered, embedded, applied in order in one transaction at open. Never edit a migration
+/// that has shipped: add the next one.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("migrations/0001_init.sql"),
+}];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The SQLite store.
+///
+/// One connection behind a mutex: every call is a short transaction, and SQLite serializes
+/// writers anyway, so a pool would only add lock contention. Settings, and why:
+///
+/// - `journal_mode=WAL`: readers (the review API, the metrics) never block the crawl ingest.
+/// - `synchronous=NORMAL`: in WAL mode a commit has been written to the WAL file (in the OS's
+///   page cache) before it returns, so a killed process (`kill -9`, a panic, the OOM killer)
+///   loses no committed transaction; only an OS crash or power loss can drop the last few
+///   commits, and never corrupts the database. Flags must survive process crashes, which this
+///   gives without an fsync per commit. [`StoreConfig::sync_full`] selects FULL for hosts
+///   where power loss must not lose a commit either.
+/// - `foreign_keys=ON`: flags, pages and runs name an existing site.
+/// - `busy_timeout`: another process (a backup, `sqlite3` in a shell) holding the lock briefly
+///   delays a write instead of failing it.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    config: StoreConfig,
+}
+
+trait Ctx<T> {
+    fn ctx(self, path: &Path, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Ctx<T> for rusqlite::Result<T> {
+    fn ctx(self, path: &Path, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| StoreError::Db {
+            path: path.to_path_buf(),
+            context: context(),
+            source,
+        })
+    }
+}
+
+fn now_unix() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn severity_rank(s: Severity) -> i64 {
+    match s {
+        Severity::Info => 0,
+        Severity::Low => 1,
+        Severity::Medium => 2,
+        Severity::High => 3,
+        Severity::Critical => 4,
+    }
+}
+
+/// A text column parsed with `FromStr`, failing as a conversion error that names the value.
+fn parse_col<T: std::str::FromStr<Err = String>>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let s: String = row.get(idx)?;
+    s.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            Box::new(std::io::Error::other(e)),
+        )
+    })
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let s: String = row.get(idx)?;
+    serde_json::from_str(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn opt_state(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<FlagState>> {
+    match row.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(_) => parse_col(row, idx).map(Some),
+    }
+}
+
+fn status_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<u16>> {
+    Ok(row
+        .get::<_, Option<i64>>(idx)?
+        .and_then(|v| u16::try_from(v).ok()))
+}
+
+fn flag_from_row(row: &Row<'_>) -> rusqlite::Result<Flag> {
+    Ok(Flag {
+        id: row.get(0)?,
+        fingerprint: row.get(1)?,
+        site: row.get(2)?,
+        customer: row.get(3)?,
+        url: row.get(4)?,
+        rule: row.get(5)?,
+        category: row.get(6)?,
+        clause: row.get(7)?,
+        severity: parse_col(row, 8)?,
+        description: row.get(9)?,
+        zone: row.get(10)?,
+        matched: row.get(11)?,
+        normalized: row.get(12)?,
+        snippet: row.get(13)?,
+        offset: row.get::<_, i64>(14)?.max(0) as u64,
+        count: row.get::<_, i64>(15)?.max(0) as u64,
+        state: parse_col(row, 16)?,
+        assignee: row.get(17)?,
+        fetched_at: row.get(18)?,
+        http_status: status_col(row, 19)?,
+        ip: row.get(20)?,
+        body_sha256: row.get(21)?,
+        created_at: row.get(22)?,
+        updated_at: row.get(23)?,
+        last_seen_at: row.get(24)?,
+        first_run: row.get(25)?,
+        last_run: row.get(26)?,
+    })
+}
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<FlagEvent> {
+    let kind: String = row.get(4)?;
+    Ok(FlagEvent {
+        id: row.get(0)?,
+        flag_id: row.get(1)?,
+        at: row.get(2)?,
+        actor: row.get(3)?,
+        kind: EventKind::parse(&kind).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                Box::new(std::io::Error::other(e.to_string())),
+            )
+        })?,
+        from_state: opt_state(row, 5)?,
+        to_state: opt_state(row, 6)?,
+        reason: row.get(7)?,
+        run_key: row.get(8)?,
+    })
+}
+
+fn site_from_row(row: &Row<'_>) -> rusqlite::Result<SiteRecord> {
+    let domains: String = row.get(2)?;
+    Ok(SiteRecord {
+        id: row.get(0)?,
+        customer: row.get(1)?,
+        domains: serde_json::from_str(&domains).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        in_inventory: row.get::<_, i64>(3)? != 0,
+        filing_status: row.get(4)?,
+        filing_checked_at: row.get(5)?,
+        next_due_at: row.get(6)?,
+        last_crawl_at: row.get(7)?,
+        active_flags: row.get::<_, i64>(8)?.max(0) as u64,
+    })
+}
+
+fn page_state_from_row(row: &Row<'_>, o: usize) -> rusqlite::Result<PageState> {
+    Ok(PageState {
+        content_sha256: row.get(o)?,
+        etag: row.get(o + 1)?,
+        last_modified: row.get(o + 2)?,
+        rules_version: row.get(o + 3)?,
+        http_status: status_col(row, o + 4)?,
+        fetched_at: row.get(o + 5)?,
+    })
+}
+
+fn body_info_from_row(row: &Row<'_>) -> rusqlite::Result<BodyInfo> {
+    Ok(BodyInfo {
+        sha256: row.get(0)?,
+        original_size: row.get::<_, i64>(1)?.max(0) as u64,
+        stored_size: row.get::<_, i64>(2)?.max(0) as u64,
+        truncated: row.get::<_, i64>(3)? != 0,
+        first_stored_at: row.get(4)?,
+        last_seen_at: row.get(5)?,
+        pruned_at: row.get(6)?,
+    })
+}
+
+fn clamp_limit(limit: usize) -> usize {
+    match limit {
+        0 => 100,
+        n => n.min(1000),
+    }
+}
+
+/// A list query's WHERE clause and its parameters, numbered as they are added.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Where {
+    /// Adds a condition; each `{}` in `template` becomes the next placeholder with `values`.
+    fn add(&mut self, template: &str, values: Vec<Value>) {
+        let mut out = String::with_capacity(template.len() + 8);
+        let mut parts = template.split("{}");
+        if let Some(first) = parts.next() {
+            out.push_str(first);
+        }
+        for (part, value) in parts.zip(values) {
+            self.params.push(value);
+            out.push_str(&sql::placeholder(self.params.len()));
+            out.push_str(part);
+        }
+        self.clauses.push(out);
+    }
+
+    fn any_of(&mut self, column: &str, values: Vec<Value>) {
+        if values.is_empty() {
+            return;
+        }
+        let marks = vec!["{}"; values.len()].join(", ");
+        self.add(&format!("{column} IN ({marks})"), values);
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directories if needed) the store at `path` and
+    /// brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        SqliteStore::init(conn, path, config, true)
+    }
+
+    /// A private in-memory store, for tests and one-off tools.
+    pub fn open_in_memory(config: StoreConfig) -> Result<SqliteStore> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        SqliteStore::init(conn, path, config, false)
+    }
+
+    fn init(
+        mut conn: Connection,
+        path: PathBuf,
+        config: StoreConfig,
+        wal: bool,
+    ) -> Result<SqliteStore> {
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))
+            .map_err(open_err)?;
+        if wal {
+            // journal_mode answers with the mode in force; WAL is refused on some network
+            // file systems, and a store silently in rollback mode would block readers.
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                .map_err(open_err)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Open {
+                    path: path.clone(),
+                    source: rusqlite::Error::InvalidParameterName(format!(
+                        "journal_mode is {mode}, WAL is required (is the file on a network file system?)"
+                    )),
+                });
+            }
+        }
+        let sync = if config.sync_full { "FULL" } else { "NORMAL" };
+        conn.pragma_update(None, "synchronous", sync)
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        migrate(&mut conn, &path)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+            config,
+        })
+    }
+
+    /// The database file (`:memory:` for in-memory stores).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Closes the connection, checkpointing the WAL into the database file.
+    pub fn close(self) -> Result<()> {
+        let conn = self
+            .conn
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        conn.close().map_err(|(_, source)| StoreError::Db {
+            path: self.path.clone(),
+            context: "closing".into(),
+            source,
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no half-done transaction behind (an open
+        // rusqlite Transaction rolls back on drop), so the connection is still sound.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write<T>(&self, context: &str, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&self.path, || {
+                format!("starting a transaction for {context}")
+            })?;
+        let out = f(&tx)?;
+        tx.commit()
+            .ctx(&self.path, || format!("committing {context}"))?;
+        Ok(out)
+    }
+
+    fn load_flag(&self, conn: &Connection, id: FlagId) -> Result<Option<Flag>> {
+        let q = format!(
+            "SELECT {} FROM {} WHERE f.id = ?1",
+            sql::FLAG_COLUMNS,
+            sql::FLAG_FROM
+        );
+        conn.prepare_cached(&q)
+            .and_then(|mut st| st.query_row([id], flag_from_row).optional())
+            .ctx(&self.path, || format!("reading flag {id}"))
+    }
+
+    fn act_in(
+        &self,
+        tx: &Transaction<'_>,
+        id: FlagId,
+        action: &FlagAction,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<Flag> {
+        let path = &self.path;
+        let state: FlagState = tx
+            .query_row(sql::FLAG_STATE, [id], |r| parse_col(r, 0))
+            .optional()
+            .ctx(path, || format!("reading the state of flag {id}"))?
+            .ok_or(StoreError::FlagNotFound(id))?;
+        let invalid = || StoreError::InvalidTransition {
+            id,
+            from: state,
+            action: action.name(),
+        };
+        let nonempty = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let (kind, to, reason) = match action {
+            FlagAction::Confirm { reason } => {
+                if !matches!(state, FlagState::Open | FlagState::Reopened) {
+                    return Err(invalid());
+                }
+                (
+                    EventKind::State,
+                    Some(FlagState::Confirmed),
+                    nonempty(reason),
+                )
+            }
+            FlagAction::Dismiss { reason } => {
+                let reason = reason.trim();
+                if reason.is_empty() {
+                    return Err(StoreError::ReasonRequired(id));
+                }
+                if !state.is_active() {
+                    return Err(invalid());
+                }
+                (
+                    EventKind::State,
+                    Some(FlagState::Dismissed),
+                    Some(reason.to_string()),
+                )
+            }
+            FlagAction::Reopen { reason } => {
+                if !matches!(
+                    state,
+                    FlagState::Confirmed | FlagState::Dismissed | FlagState::Resolved
+                ) {
+                    return Err(invalid());
+                }
+                (
+                    EventKind::State,
+                    Some(FlagState::Reopened),
+                    nonempty(reason),
+                )
+            }
+            FlagAction::Assign { assignee } => {
+                let assignee = nonempty(assignee);
+                tx.execute(sql::SET_FLAG_ASSIGNEE, params![id, assignee])
+                    .ctx(path, || format!("assigning flag {id}"))?;
+                (EventKind::Assign, None, assignee)
+            }
+            FlagAction::Comment { text } => {
+                let text = text.trim();
+                if text.is_empty() {
+                    return Err(StoreError::EmptyComment(id));
+                }
+                (EventKind::Comment, None, Some(text.to_string()))
+            }
+        };
+        if let Some(to) = to {
+            tx.execute(sql::SET_FLAG_STATE, params![id, to.as_str(), at])
+                .ctx(path, || format!("setting flag {id} to {to}"))?;
+        }
+        let (from_s, to_s) = match to {
+            Some(to) => (Some(state.as_str()), Some(to.as_str())),
+            None => (None, None),
+        };
+        tx.execute(
+            sql::INSERT_EVENT,
+            params![
+                id,
+                at,
+                actor,
+                kind.as_str(),
+                from_s,
+                to_s,
+                reason,
+                Option::<String>::None
+            ],
+        )
+        .ctx(path, || {
+            format!("recording the {} of flag {id}", action.name())
+        })?;
+        self.load_flag(tx, id)?.ok_or(StoreError::FlagNotFound(id))
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let db = |context: &'static str| {
+        move |source| StoreError::Db {
+            path: path.to_path_buf(),
+            context: context.to_string(),
+            source,
+        }
+    };
+    conn.execute_batch(sql::SCHEMA_MIGRATIONS)
+        .map_err(db("creating schema_migrations"))?;
+    // IMMEDIATE: two processes opening a fresh store at once must not both migrate.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db("starting the migration transaction"))?;
+    let current: i64 = tx
+        .query_row(sql::SCHEMA_VERSION, [], |r| r.get(0))
+        .map_err(db("reading the schema version"))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let err = |source| StoreError::Migration {
+            path: path.to_path_buf(),
+            version: m.version,
+            name: m.name,
+            source,
+        };
+        tx.execute_batch(m.sql).map_err(err)?;
+        tx.execute(
+            sql::INSERT_MIGRATION,
+            params![m.version, m.name, now_unix()],
+        )
+        .map_err(err)?;
+    }
+    tx.commit().map_err(db("committing the migrations"))
+}
+
+struct ExistingFlag {
+    id: FlagId,
+    state: FlagState,
+    category: String,
+    severity: Severity,
+}
+
+impl Store for SqliteStore {
+    fn upsert_sites(&self, sites: &[SiteInfo], now: Timestamp) -> Result<()> {
+        self.write("the inventory upsert", |tx| {
+            let mut st = tx
+                .prepare_cached(sql::UPSERT_SITE)
+                .ctx(&self.path, || "preparing the site upsert".into())?;
+            for s in sites {
+                let domains =
+                    serde_json::to_string(&s.domains).map_err(|source| StoreError::Json {
+                        what: "site domains",
+                        source,
+                    })?;
+                st.execute(params![s.id, s.customer, domains, now])
+                    .ctx(&self.path, || format!("upserting site `{}`", s.id))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn remove_sites(&self, ids: &[String], now: Timestamp) -> Result<u64> {
+        self.write("the inventory removal", |tx| {
+            let mut st = tx
+                .prepare_cached(sql::REMOVE_SITE)
+                .ctx(&self.path, || "preparing the site removal".into())?;
+            let mut n = 0;
+            for id in ids {
+                n += st
+                    .execute(params![id, now])
+                    .ctx(&self.path, || format!("removing site `{id}`"))?
+                    as u64;
+            }
+            Ok(n)
+        })
+    }
+
+    fn site(&self, id: &str) -> Result<Option<SiteRecord>> {
+        let q = format!("SELECT {} FROM sites s WHERE s.id = ?1", sql::SITE_COLUMNS);
+        self.conn()
+            .prepare_cached(&q)
+            .and_then(|mut st| st.query_row([id], site_from_row).optional())
+            .ctx(&self.path, || format!("reading site `{id}`"))
+    }
+
+    fn sites(
+        &self,
+        include_removed: bool,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SiteRecord>> {
+        let mut w = Where::default();
+        if !include_removed {
+            w.clauses.push("s.in_inventory = 1".into());
+        }
+        if let Some(after) = after_id {
+            w.add("s.id > {}", vec![Value::Text(after.to_string())]);
+        }
+        let mut q = format!(
+            "SELECT {} FROM sites s{} ORDER BY s.id",
+            sql::SITE_COLUMNS,
+            w.sql()
+        );
+        if limit > 0 {
+            q.push_str(&format!(" LIMIT {limit}"));
+        }
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(&q)
+            .ctx(&self.path, || "preparing the site list".into())?;
+        st.query_map(rusqlite::params_from_iter(w.params.iter()), site_from_row)
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, || "listing sites".into())
+    }
+
+    fn set_filing_status(&self, site: &str, status: &str, checked_at: Timestamp) -> Result<()> {
+        let n = self
+            .conn()
+            .execute(sql::SET_FILING, params![site, status, checked_at])
+            .ctx(&self.path, || {
+                format!("setting the filing status of site `{site}`")
+            })?;
+        if n == 0 {
+            return Err(StoreError::SiteNotFound(site.to_string()));
+        }
+        Ok(())
+    }
+
+    fn site_counts_by_filing_status(&self) -> Result<Vec<(String, u64)>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(sql::SITES_BY_FILING)
+            .ctx(&self.path, || "preparing the filing counts".into())?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, || "counting sites by filing status".into())
+    }
+
+    fn next_due(&self, site: &str) -> Result<Option<Timestamp>> {
+        self.conn()
+            .query_row(sql::NEXT_DUE, [site], |r| r.get::<_, Option<i64>>(0))
+            .optional()
+            .ctx(&self.path, || {
+                format!("reading the next due time of site `{site}`")
+            })?
+            .ok_or_else(|| StoreError::SiteNotFound(site.to_string()))
+    }
+
+    fn set_next_due(&self, site: &str, at: Timestamp) -> Result<()> {
+        let n = self
+            .conn()
+            .execute(sql::SET_NEXT_DUE, params![site, at])
+            .ctx(&self.path, || {
+                format!("setting the next due time of site `{site}`")
+            })?;
+        if n == 0 {
+            return Err(StoreError::SiteNotFound(site.to_string()));
+        }
+        Ok(())
+    }
+
+    fn set_next_due_many(&self, due: &[(String, Timestamp)]) -> Result<()> {
+        self.write("the next due times", |tx| {
+            let mut st = tx
+                .prepare_cached(sql::SET_NEXT_DUE)
+                .ctx(&self.path, || "preparing the next due update".into())?;
+            for (site, at) in due {
+                // Sites that left the inventory meanwhile are skipped, not an error: the
+                // scheduler's view may be a reload behind.
+                st.execute(params![site, at]).ctx(&self.path, || {
+                    format!("setting the next due time of site `{site}`")
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    fn all_next_due(&self) -> Result<Vec<(String, Timestamp)>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(sql::ALL_NEXT_DUE)
+            .ctx(&self.path, || "preparing the next due list".into())?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, || "reading the next due times".into())
+    }
+
+    fn page_state(&self, site: &str, url: &str) -> Result<Option<PageState>> {
+        self.conn()
+            .prepare_cached(sql::PAGE_STATE)
+            .and_then(|mut st| {
+                st.query_row([site, url], |r| page_state_from_row(r, 0))
+                    .optional()
+            })
+            .ctx(&self.path, || {
+                format!("reading page {url} of site `{site}`")
+            })
+    }
+
+    fn page_states(&self, site: &str) -> Result<Vec<(String, PageState)>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(sql::PAGE_STATES)
+            .ctx(&self.path, || "preparing the page list".into())?;
+        st.query_map([site], |r| Ok((r.get(0)?, page_state_from_row(r, 1)?)))
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, || format!("reading the pages of site `{site}`"))
+    }
+
+    fn record_crawl(&self, run: &CrawlRun, pages: &[IngestPage]) -> Result<IngestOutcome> {
+        let path = &self.path;
+        let context = format!("crawl run `{}` of site `{}`", run.key, run.site);
+        self.write(&context, |tx| {
+            let prior: Option<String> = tx
+                .query_row(sql::RUN_INGEST_BY_KEY, [&run.key], |r| r.get(0))
+                .optional()
+                .ctx(path, || format!("looking up {context}"))?;
+            if let Some(prior) = prior {
+                let mut out: IngestOutcome =
+                    serde_json::from_str(&prior).map_err(|_| StoreError::Corrupt {
+                        what: "ingest outcome",
+                        value: prior.clone(),
+                    })?;
+                out.replayed = true;
+                return Ok(out);
+            }
+            let exists: i64 = tx
+                .query_row(sql::SITE_EXISTS, [&run.site], |r| r.get(0))
+                .ctx(path, || format!("looking up site `{}`", run.site))?;
+            if exists == 0 {
+                return Err(StoreError::SiteNotFound(run.site.clone()));
+            }
+            let mut out = IngestOutcome::default();
+            for page in pages {
+                ingest_page(tx, path, &self.config, run, page, &mut out)?;
+            }
+            tx.execute(sql::SET_LAST_CRAWL, params![run.site, run.finished_at])
+                .ctx(path, || {
+                    format!("updating the last crawl of site `{}`", run.site)
+                })?;
+            let stats = serde_json::to_string(&run.stats).map_err(|source| StoreError::Json {
+                what: "crawl stats",
+                source,
+            })?;
+            let ingest = serde_json::to_string(&out).map_err(|source| StoreError::Json {
+                what: "ingest outcome",
+                source,
+            })?;
+            tx.execute(
+                sql::INSERT_RUN,
+                params![
+                    run.key,
+                    run.site,
+                    run.started_at,
+                    run.finished_at,
+                    run.outcome,
+                    run.rules_version,
+                    stats,
+                    ingest
+                ],
+            )
+            .ctx(path, || format!("recording {context}"))?;
+            Ok(out)
+        })
+    }
+
+    fn crawl_runs(&self, site: &str, limit: usize) -> Result<Vec<CrawlRunRecord>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(sql::RUNS_OF_SITE)
+            .ctx(&self.path, || "preparing the run list".into())?;
+        st.query_map(params![site, clamp_limit(limit) as i64], |r| {
+            Ok(CrawlRunRecord {
+                id: r.get(0)?,
+                key: r.get(1)?,
+                site: r.get(2)?,
+                started_at: r.get(3)?,
+                finished_at: r.get(4)?,
+                outcome: r.get(5)?,
+                rules_version: r.get(6)?,
+                stats: json_col(r, 7)?,
+                ingest: json_col(r, 8)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, || {
+            format!("listing the crawl runs of site `{site}`")
+        })
+    }
+
+    fn flag(&self, id: FlagId) -> Result<Option<FlagDetail>> {
+        let conn = self.conn();
+        let Some(flag) = self.load_flag(&conn, id)? else {
+            return Ok(None);
+        };
+        let events = conn
+            .prepare_cached(sql::EVENTS_OF_FLAG)
+            .and_then(|mut st| st.query_map([id], event_from_row)?.collect())
+            .ctx(&self.path, || format!("reading the history of flag {id}"))?;
+        let q = format!("SELECT {} FROM bodies WHERE sha256 = ?1", sql::BODY_COLUMNS);
+        let body = conn
+            .prepare_cached(&q)
+            .and_then(|mut st| {
+                st.query_row([&flag.body_sha256], body_info_from_row)
+                    .optional()
+            })
+            .ctx(&self.path, || format!("reading the body of flag {id}"))?;
+        Ok(Some(FlagDetail { flag, events, body }))
+    }
+
+    fn flag_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Flag>> {
+        let q = format!(
+            "SELECT {} FROM {} WHERE f.fingerprint = ?1",
+            sql::FLAG_COLUMNS,
+            sql::FLAG_FROM
+        );
+        self.conn()
+            .prepare_cached(&q)
+            .and_then(|mut st| st.query_row([fingerprint], flag_from_row).optional())
+            .ctx(&self.path, || {
+                format!("reading the flag with fingerprint {fingerprint}")
+            })
+    }
+
+    fn list_flags(&self, filter: &FlagFilter) -> Result<FlagPage> {
+        let mut w = Where::default();
+        w.any_of(
+            "f.state",
+            filter
+                .states
+                .iter()
+                .map(|s| Value::Text(s.as_str().into()))
+                .collect(),
+        );
+        w.any_of(
+            "f.category",
+            filter
+                .categories
+                .iter()
+                .map(|c| Value::Text(c.clone()))
+                .collect(),
+        );
+        w.any_of(
+            "f.severity",
+            filter
+                .severities
+                .iter()
+                .map(|s| Value::Text(s.as_str().into()))
+                .collect(),
+        );
+        if let Some(rule) = &filter.rule {
+            w.add("f.rule = {}", vec![Value::Text(rule.clone())]);
+        }
+        if let Some(site) = &filter.site {
+            w.add("f.site_id = {}", vec![Value::Text(site.clone())]);
+        }
+        if let Some(customer) = &filter.customer {
+            w.add("s.customer = {}", vec![Value::Text(customer.clone())]);
+        }
+        if let Some(from) = filter.created_from {
+            w.add("f.created_at >= {}", vec![Value::Integer(from)]);
+        }
+        if let Some(to) = filter.created_to {
+            w.add("f.created_at < {}", vec![Value::Integer(to)]);
+        }
+        let (order, prefix) = match filter.sort {
+            FlagSort::Newest => ("f.id DESC", "n"),
+            FlagSort::Oldest => ("f.id ASC", "o"),
+            FlagSort::Severity => ("f.severity_rank DESC, f.id DESC", "s"),
+        };
+        if let Some(cursor) = &filter.cursor {
+            let bad = || StoreError::BadCursor(cursor.clone());
+            let mut parts = cursor.split(':');
+            if parts.next() != Some(prefix) {
+                return Err(bad());
+            }
+            let mut num =
+                || -> Result<i64> { parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
+            match filter.sort {
+                FlagSort::Newest => {
+                    let id = num()?;
+                    w.add("f.id < {}", vec![Value::Integer(id)]);
+                }
+                FlagSort::Oldest => {
+                    let id = num()?;
+                    w.add("f.id > {}", vec![Value::Integer(id)]);
+                }
+                FlagSort::Severity => {
+                    let rank = num()?;
+                    let id = num()?;
+                    w.add(
+                        "(f.severity_rank < {} OR (f.severity_rank = {} AND f.id < {}))",
+                        vec![
+                            Value::Integer(rank),
+                            Value::Integer(rank),
+                            Value::Integer(id),
+                        ],
+                    );
+                }
+            }
+            if parts.next().is_some() {
+                return Err(bad());
+            }
+        }
+        let limit = clamp_limit(filter.limit);
+        let q = format!(
+            "SELECT {} FROM {}{} ORDER BY {order} LIMIT {}",
+            sql::FLAG_COLUMNS,
+            sql::FLAG_FROM,
+            w.sql(),
+            limit + 1
+        );
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(&q)
+            .ctx(&self.path, || "preparing the flag list".into())?;
+        let mut flags: Vec<Flag> = st
+            .query_map(rusqlite::params_from_iter(w.params.iter()), flag_from_row)
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, || "listing flags".into())?;
+        let next_cursor = if flags.len() > limit {
+            flags.truncate(limit);
+            flags.last().map(|f| match filter.sort {
+                FlagSort::Newest => format!("n:{}", f.id),
+                FlagSort::Oldest => format!("o:{}", f.id),
+                FlagSort::Severity => format!("s:{}:{}", severity_rank(f.severity), f.id),
+            })
+        } else {
+            None
+        };
+        Ok(FlagPage { flags, next_cursor })
+    }
+
+    fn flag_counts(&self) -> Result<Vec<FlagCount>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(sql::FLAG_COUNTS)
+            .ctx(&self.path, || "preparing the flag counts".into())?;
+        st.query_map([], |r| {
+            Ok(FlagCount {
+                state: parse_col(r, 0)?,
+                category: r.get(1)?,
+                severity: parse_col(r, 2)?,
+                count: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, || "counting flags".into())
+    }
+
+    fn act(&self, id: FlagId, action: &FlagAction, actor: &str, at: Timestamp) -> Result<Flag> {
+        self.write(&format!("the {} of flag {id}", action.name()), |tx| {
+            self.act_in(tx, id, action, actor, at)
+        })
+    }
+
+    fn act_many(
+        &self,
+        ids: &[FlagId],
+        action: &FlagAction,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<Vec<(FlagId, Result<Flag>)>> {
+        self.write(&format!("a bulk {}", action.name()), |tx| {
+            let mut out = Vec::with_capacity(ids.len());
+            for &id in ids {
+                // Per-flag failures (wrong state, unknown id) are answers, not reasons to
+                // roll back the others; database failures still abort the whole batch.
+                match self.act_in(tx, id, action, actor, at) {
+                    Err(e @ (StoreError::Db { .. } | StoreError::Json { .. })) => return Err(e),
+                    r => out.push((id, r)),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn events(&self, filter: &EventFilter) -> Result<Vec<FlagEvent>> {
+        let mut w = Where::default();
+        if let Some(flag) = filter.flag {
+            w.add("flag_id = {}", vec![Value::Integer(flag)]);
+        }
+        if let Some(actor) = &filter.actor {
+            w.add("actor = {}", vec![Value::Text(actor.clone())]);
+        }
+        if let Some(from) = filter.from {
+            w.add("at >= {}", vec![Value::Integer(from)]);
+        }
+        if let Some(to) = filter.to {
+            w.add("at < {}", vec![Value::Integer(to)]);
+        }
+        if let Some(before) = filter.before_id {
+            w.add("id < {}", vec![Value::Integer(before)]);
+        }
+        let q = format!(
+            "SELECT {} FROM flag_events{} ORDER BY id DESC LIMIT {}",
+            sql::EVENT_COLUMNS,
+            w.sql(),
+            clamp_limit(filter.limit)
+        );
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(&q)
+            .ctx(&self.path, || "preparing the audit log query".into())?;
+        st.query_map(rusqlite::params_from_iter(w.params.iter()), event_from_row)
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, || "reading the audit log".into())
+    }
+
+    fn body(&self, sha256: &str) -> Result<Option<StoredBody>> {
+        let q = format!(
+            "SELECT {}, data FROM bodies WHERE sha256 = ?1",
+            sql::BODY_COLUMNS
+        );
+        let row = self
+            .conn()
+            .prepare_cached(&q)
+            .and_then(|mut st| {
+                st.query_row([sha256], |r| {
+                    Ok((body_info_from_row(r)?, r.get::<_, Option<Vec<u8>>>(7)?))
+                })
+                .optional()
+            })
+            .ctx(&self.path, || format!("reading body {sha256}"))?;
+        let Some((info, Some(data))) = row else {
+            return Ok(None);
+        };
+        let data = decompress_body(&data, info.original_size as usize).map_err(|source| {
+            StoreError::Body {
+                sha256: sha256.to_string(),
+                source,
+            }
+        })?;
+        Ok(Some(StoredBody { info, data }))
+    }
+
+    fn prune_bodies(&self, now: Timestamp) -> Result<u64> {
+        let cutoff = now.saturating_sub(self.config.body_retention_secs);
+        let n = self
+            .conn()
+            .execute(sql::PRUNE_BODIES, params![now, cutoff])
+            .ctx(&self.path, || "pruning bodies".into())?;
+        Ok(n as u64)
+    }
+
+    fn schema_version(&self) -> Result<i64> {
+        self.conn()
+            .query_row(sql::SCHEMA_VERSION, [], |r| r.get(0))
+            .ctx(&self.path, || "reading the schema version".into())
+    }
+}
+
+fn ingest_page(
+    tx: &Transaction<'_>,
+    path: &Path,
+    config: &StoreConfig,
+    run: &CrawlRun,
+    page: &IngestPage,
+    out: &mut IngestOutcome,
+) -> Result<()> {
+    let site = run.site.as_str();
+    let url = page.url.as_str();
+    let status = page.http_status.map(i64::from);
+    let err_ctx = |what: &str| format!("{what} for {url} in crawl run `{}`", run.key);
+    out.pages += 1;
+    let findings = match &page.scan {
+        PageScan::NotScanned => {
+            tx.prepare_cached(sql::UPSERT_PAGE_UNMATCHED)
+                .and_then(|mut st| {
+                    st.execute(params![
+                        site,
+                        url,
+                        status,
+                        page.etag,
+                        page.last_modified,
+                        page.fetched_at,
+                        run.key
+                    ])
+                })
+                .ctx(path, || err_ctx("recording the page"))?;
+            return Ok(());
+        }
+        PageScan::Unchanged => {
+            tx.prepare_cached(sql::UPSERT_PAGE_MATCHED)
+                .and_then(|mut st| {
+                    st.execute(params![
+                        site,
+                        url,
+                        status,
+                        page.content_sha256,
+                        page.etag,
+                        page.last_modified,
+                        page.fetched_at,
+                        run.rules_version,
+                        run.key
+                    ])
+                })
+                .ctx(path, || err_ctx("recording the page"))?;
+            let carried = tx
+                .prepare_cached(sql::CARRY_FLAGS_OF_URL)
+                .and_then(|mut st| st.execute(params![site, url, page.fetched_at, run.key]))
+                .ctx(path, || err_ctx("carrying over the flags"))?;
+            out.carried_over += carried as u64;
+            if carried > 0 {
+                tx.prepare_cached(sql::TOUCH_BODY)
+                    .and_then(|mut st| st.execute(params![page.content_sha256, page.fetched_at]))
+                    .ctx(path, || err_ctx("touching the body"))?;
+            }
+            return Ok(());
+        }
+        PageScan::Matched(findings) => findings,
+    };
+    tx.prepare_cached(sql::UPSERT_PAGE_MATCHED)
+        .and_then(|mut st| {
+            st.execute(params![
+                site,
+                url,
+                status,
+                page.content_sha256,
+                page.etag,
+                page.last_modified,
+                page.fetched_at,
+                run.rules_version,
+                run.key
+            ])
+        })
+        .ctx(path, || err_ctx("recording the page"))?;
+
+    let mut existing: HashMap<String, ExistingFlag> = tx
+        .prepare_cached(sql::FLAGS_OF_URL)
+        .and_then(|mut st| {
+            st.query_map([site, url], |r| {
+                Ok((
+                    r.get::<_, String>(1)?,
+                    ExistingFlag {
+                        id: r.get(0)?,
+                        state: parse_col(r, 2)?,
+                        category: r.get(3)?,
+                        severity: parse_col(r, 4)?,
+                    },
+                ))
+            })?
+            .collect()
+        })
+        .ctx(path, || err_ctx("reading the existing flags"))?;
+
+    let merged = merge_findings(site, url, findings);
+    if !merged.is_empty()
+        && let Some(body) = &page.body
+    {
+        store_body(
+            tx,
+            path,
+            config,
+            &page.content_sha256,
+            body,
+            page.fetched_at,
+            out,
+        )?;
+    }
+    let ip = page.ip.as_deref();
+    for (fp, f, count) in &merged {
+        let count = *count as i64;
+        let zone = f.zone.map(|z| z.as_str());
+        match existing.remove(fp) {
+            None => {
+                let id: FlagId = tx
+                    .prepare_cached(sql::INSERT_FLAG)
+                    .and_then(|mut st| {
+                        st.query_row(
+                            params![
+                                fp,
+                                site,
+                                url,
+                                &*f.rule,
+                                &*f.category,
+                                &*f.clause,
+                                f.severity.as_str(),
+                                severity_rank(f.severity),
+                                &*f.description,
+                                zone,
+                                f.matched,
+                                f.normalized,
+                                f.snippet,
+                                f.offset as i64,
+                                count,
+                                page.fetched_at,
+                                status,
+                                ip,
+                                page.content_sha256,
+                                page.fetched_at,
+                                run.key
+                            ],
+                            |r| r.get(0),
+                        )
+                    })
+                    .ctx(path, || {
+                        err_ctx(&format!("creating the flag of rule {}", f.rule))
+                    })?;
+                event(
+                    tx,
+                    path,
+                    id,
+                    page.fetched_at,
+                    None,
+                    FlagState::Open,
+                    &format!("found on {url}"),
+                    &run.key,
+                )?;
+                out.new.push(FlagRef {
+                    id,
+                    category: f.category.to_string(),
+                    severity: f.severity,
+                });
+            }
+            Some(flag) if flag.state == FlagState::Resolved => {
+                tx.prepare_cached(sql::REOPEN_FLAG_BY_CRAWL)
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            flag.id,
+                            &*f.category,
+                            &*f.clause,
+                            f.severity.as_str(),
+                            severity_rank(f.severity),
+                            &*f.description,
+                            zone,
+                            f.matched,
+                            f.snippet,
+                            f.offset as i64,
+                            count,
+                            page.fetched_at,
+                            status,
+                            ip,
+                            page.content_sha256,
+                            run.key
+                        ])
+                    })
+                    .ctx(path, || err_ctx(&format!("reopening flag {}", flag.id)))?;
+                event(
+                    tx,
+                    path,
+                    flag.id,
+                    page.fetched_at,
+                    Some(flag.state),
+                    FlagState::Reopened,
+                    &format!("found again on {url}"),
+                    &run.key,
+                )?;
+                out.reopened.push(FlagRef {
+                    id: flag.id,
+                    category: f.category.to_string(),
+                    severity: f.severity,
+                });
+            }
+            Some(flag) => {
+                tx.prepare_cached(sql::SEEN_FLAG)
+                    .and_then(|mut st| {
+                        st.execute(params![flag.id, page.fetched_at, run.key, count])
+                    })
+                    .ctx(path, || err_ctx(&format!("updating flag {}", flag.id)))?;
+                if flag.state == FlagState::Dismissed {
+                    out.suppressed += 1;
+                } else {
+                    out.unchanged += 1;
+                }
+            }
+        }
+    }
+    // What is left was not found on a page that was fetched and matched: active flags
+    // resolve, with this crawl as the proof.
+    let mut gone: Vec<ExistingFlag> = existing
+        .into_values()
+        .filter(|f| f.state.is_active())
+        .collect();
+    gone.sort_by_key(|f| f.id);
+    for flag in gone {
+        tx.execute(
+            sql::SET_FLAG_STATE,
+            params![flag.id, FlagState::Resolved.as_str(), page.fetched_at],
+        )
+        .ctx(path, || err_ctx(&format!("resolving flag {}", flag.id)))?;
+        let status_note = page
+            .http_status
+            .map(|s| format!(" (HTTP {s})"))
+            .unwrap_or_default();
+        event(
+            tx,
+            path,
+            flag.id,
+            page.fetched_at,
+            Some(flag.state),
+            FlagState::Resolved,
+            &format!("no longer found on {url}{status_note}"),
+            &run.key,
+        )?;
+        out.resolved.push(FlagRef {
+            id: flag.id,
+            category: flag.category,
+            severity: flag.severity,
+        });
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event(
+    tx: &Transaction<'_>,
+    path: &Path,
+    flag: FlagId,
+    at: Timestamp,
+    from: Option<FlagState>,
+    to: FlagState,
+    reason: &str,
+    run_key: &str,
+) -> Result<()> {
+    tx.prepare_cached(sql::INSERT_EVENT)
+        .and_then(|mut st| {
+            st.execute(params![
+                flag,
+                at,
+                CRAWLER_ACTOR,
+                EventKind::State.as_str(),
+                from.map(|s| s.as_str()),
+                to.as_str(),
+                reason,
+                run_key
+            ])
+        })
+        .ctx(path, || format!("recording the {to} event of flag {flag}"))?;
+    Ok(())
+}
+
+fn store_body(
+    tx: &Transaction<'_>,
+    path: &Path,
+    config: &StoreConfig,
+    sha256: &str,
+    body: &[u8],
+    at: Timestamp,
+    out: &mut IngestOutcome,
+) -> Result<()> {
+    let present: Option<bool> = tx
+        .prepare_cached(sql::BODY_DATA_PRESENT)
+        .and_then(|mut st| st.query_row([sha256], |r| r.get(0)).optional())
+        .ctx(path, || format!("looking up body {sha256}"))?;
+    if present == Some(true) {
+        tx.prepare_cached(sql::TOUCH_BODY)
+            .and_then(|mut st| st.execute(params![sha256, at]))
+            .ctx(path, || format!("touching body {sha256}"))?;
+        return Ok(());
+    }
+    // New, or pruned earlier and seen again: store the copy (again).
+    let (data, truncated) = compress_body(body, config.body_cap_bytes);
+    tx.prepare_cached(sql::INSERT_BODY)
+        .and_then(|mut st| {
+            st.execute(params![
+                sha256,
+                body.len() as i64,
+                data.len() as i64,
+                truncated as i64,
+                data,
+                at
+            ])
+        })
+        .ctx(path, || format!("storing body {sha256}"))?;
+    out.bodies_stored += 1;
+    Ok(())
+}
