@@ -1,0 +1,1427 @@
+//! One storage test suite, run against every backend.
+//!
+//! Each `check_*` function takes `&dyn Store` and knows nothing of the backend; the `suite!`
+//! macro instantiates all of them for each backend (SQLite in memory and on disk here;
+//! PostgreSQL adds one line). Backend-specific tests (migrations of a file, persistence
+//! across reopen, a killed writer) follow the suite.
+
+use std::sync::Arc;
+
+use sitepatrol::extract::ZoneKind;
+use sitepatrol::finding::{Finding, Severity};
+use sitepatrol::store::{
+    CrawlRun, EventFilter, EventKind, FlagAction, FlagFilter, FlagSort, FlagState, IngestPage,
+    PageScan, SiteInfo, SqliteStore, Store, StoreConfig, StoreError, fingerprint, sha256_hex,
+};
+
+const RULES: &str = "rules-v1";
+
+fn finding(rule: &str, category: &str, severity: Severity, matched: &str, url: &str) -> Finding {
+    Finding {
+        record_type: Finding::RECORD_TYPE,
+        rule: Arc::from(rule),
+        category: Arc::from(category),
+        clause: Arc::from("§2 (9)"),
+        severity,
+        description: Arc::from("测试规则"),
+        target: Arc::from(url),
+        zone: Some(ZoneKind::Text),
+        matched: matched.to_string(),
+        normalized: matched.to_lowercase(),
+        snippet: format!("……{matched}……"),
+        offset: 3,
+        count: 1,
+    }
+}
+
+fn gamble(url: &str) -> Finding {
+    finding(
+        "gambling.casino",
+        "gambling",
+        Severity::High,
+        "在线赌博",
+        url,
+    )
+}
+
+fn porn(url: &str) -> Finding {
+    finding("porn.av", "pornography", Severity::Critical, "AV在线", url)
+}
+
+fn page(url: &str, body: &str, findings: Vec<Finding>) -> IngestPage {
+    let mut p = IngestPage::matched(url, 200, 1_000, body.as_bytes(), findings);
+    p.ip = Some("203.0.113.7".into());
+    p.etag = Some("\"abc\"".into());
+    p
+}
+
+fn run(key: &str, site: &str, at: i64) -> CrawlRun {
+    CrawlRun {
+        key: key.into(),
+        site: site.into(),
+        started_at: at,
+        finished_at: at + 60,
+        outcome: "completed".into(),
+        rules_version: RULES.into(),
+        stats: serde_json::json!({"pages_fetched": 2, "pages_scanned": 2, "bytes": 100,
+            "duration_s": 1.5, "errors": {}, "by_status": {"200": 2}, "skipped": {},
+            "content_types_skipped": {}}),
+    }
+}
+
+fn with_time(mut p: IngestPage, at: i64) -> IngestPage {
+    p.fetched_at = at;
+    p
+}
+
+fn site(store: &dyn Store, id: &str, customer: &str) {
+    store
+        .upsert_sites(
+            &[SiteInfo {
+                id: id.into(),
+                customer: customer.into(),
+                domains: vec![format!("{id}.example.cn")],
+            }],
+            10,
+        )
+        .expect("upsert site");
+}
+
+fn all_flags(store: &dyn Store, filter: FlagFilter) -> Vec<sitepatrol::store::Flag> {
+    store.list_flags(&filter).expect("list flags").flags
+}
+
+fn state_of(store: &dyn Store, id: i64) -> FlagState {
+    store
+        .flag(id)
+        .expect("flag")
+        .expect("flag exists")
+        .flag
+        .state
+}
+
+const A: &str = "http://a.example.cn/";
+const B: &str = "http://a.example.cn/b.html";
+
+// ---------------------------------------------------------------------------------------------
+
+fn check_new_flags_carry_evidence(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let out = store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[page(A, "<p>在线赌博</p>", vec![gamble(A)])],
+        )
+        .unwrap();
+    assert_eq!(out.new.len(), 1);
+    assert_eq!(out.new[0].category, "gambling");
+    assert_eq!(out.new[0].severity, Severity::High);
+    assert_eq!((out.pages, out.bodies_stored, out.replayed), (1, 1, false));
+    let d = store.flag(out.new[0].id).unwrap().unwrap();
+    let f = &d.flag;
+    assert_eq!(f.state, FlagState::Open);
+    assert_eq!(
+        f.fingerprint,
+        fingerprint("s1", "gambling.casino", "在线赌博", A)
+    );
+    assert_eq!((f.site.as_str(), f.customer.as_str()), ("s1", "c1"));
+    assert_eq!(f.url, A);
+    assert_eq!(f.zone.as_deref(), Some("text"));
+    assert_eq!(f.matched, "在线赌博");
+    assert_eq!(f.snippet, "……在线赌博……");
+    assert_eq!(f.clause, "§2 (9)");
+    assert_eq!(f.http_status, Some(200));
+    assert_eq!(f.ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(f.body_sha256, sha256_hex("<p>在线赌博</p>".as_bytes()));
+    assert_eq!((f.fetched_at, f.created_at), (1_000, 1_000));
+    assert_eq!((f.first_run.as_str(), f.last_run.as_str()), ("r1", "r1"));
+    assert_eq!(d.events.len(), 1);
+    assert_eq!(d.events[0].actor, "crawler");
+    assert_eq!(d.events[0].from_state, None);
+    assert_eq!(d.events[0].to_state, Some(FlagState::Open));
+    assert_eq!(d.events[0].run_key.as_deref(), Some("r1"));
+    let body = d.body.expect("body info");
+    assert!(!body.truncated && body.pruned_at.is_none());
+    let stored = store.body(&f.body_sha256).unwrap().expect("body stored");
+    assert_eq!(stored.data, "<p>在线赌博</p>".as_bytes());
+    assert_eq!(
+        store
+            .flag_by_fingerprint(&f.fingerprint)
+            .unwrap()
+            .map(|x| x.id),
+        Some(f.id)
+    );
+    let runs = store.crawl_runs("s1", 10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].stats["by_status"]["200"], 2);
+    assert_eq!(runs[0].ingest.new.len(), 1);
+    assert_eq!(
+        store.site("s1").unwrap().unwrap().last_crawl_at,
+        Some(1_060)
+    );
+    assert_eq!(store.site("s1").unwrap().unwrap().active_flags, 1);
+}
+
+fn check_dedup(store: &dyn Store) {
+    site(store, "s1", "c1");
+    // The same term in two zones of one page is one flag, with the counts added up.
+    let mut hidden = gamble(A);
+    hidden.zone = Some(ZoneKind::HiddenText);
+    hidden.count = 4;
+    let out = store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[page(A, "x", vec![gamble(A), hidden])],
+        )
+        .unwrap();
+    assert_eq!(out.new.len(), 1);
+    let id = out.new[0].id;
+    assert_eq!(store.flag(id).unwrap().unwrap().flag.count, 5);
+    // Full-width/Traditional spellings normalize alike: the same fingerprint.
+    let mut variant = gamble(A);
+    variant.matched = "線上賭博".into();
+    let out = store
+        .record_crawl(
+            &run("r2", "s1", 2_000),
+            &[with_time(page(A, "y", vec![variant]), 2_000)],
+        )
+        .unwrap();
+    assert!(out.new.is_empty(), "{out:?}");
+    assert_eq!(out.unchanged, 1);
+    // Another URL or another site is another flag.
+    site(store, "s2", "c1");
+    let out = store
+        .record_crawl(
+            &run("r3", "s1", 3_000),
+            &[page(A, "y", vec![gamble(A)]), page(B, "z", vec![gamble(B)])],
+        )
+        .unwrap();
+    assert_eq!((out.new.len(), out.unchanged), (1, 1));
+    let out = store
+        .record_crawl(&run("r4", "s2", 3_000), &[page(A, "y", vec![gamble(A)])])
+        .unwrap();
+    assert_eq!(out.new.len(), 1);
+    assert_eq!(all_flags(store, FlagFilter::default()).len(), 3);
+    let f = store.flag(id).unwrap().unwrap();
+    assert_eq!(f.flag.last_seen_at, 1_000, "r3's page has fetched_at 1000");
+    assert_eq!(f.flag.last_run, "r3");
+    assert_eq!(f.events.len(), 1, "being seen again is no event");
+}
+
+fn check_dismissal_suppresses(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let out = store
+        .record_crawl(&run("r1", "s1", 1_000), &[page(A, "x", vec![gamble(A)])])
+        .unwrap();
+    let id = out.new[0].id;
+    for reason in ["", "   "] {
+        let err = store
+            .act(
+                id,
+                &FlagAction::Dismiss {
+                    reason: reason.into(),
+                },
+                "alice",
+                1_100,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::ReasonRequired(x) if x == id),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&id.to_string()));
+    }
+    assert_eq!(state_of(store, id), FlagState::Open);
+    let f = store
+        .act(
+            id,
+            &FlagAction::Dismiss {
+                reason: "路口交通, not porn".into(),
+            },
+            "alice",
+            1_200,
+        )
+        .unwrap();
+    assert_eq!((f.state, f.updated_at), (FlagState::Dismissed, 1_200));
+    for (i, key) in ["r2", "r3", "r4"].into_iter().enumerate() {
+        let at = 2_000 + i as i64 * 1_000;
+        let out = store
+            .record_crawl(
+                &run(key, "s1", at),
+                &[with_time(page(A, "x", vec![gamble(A)]), at)],
+            )
+            .unwrap();
+        assert!(out.new.is_empty() && out.reopened.is_empty(), "{out:?}");
+        assert_eq!(out.suppressed, 1);
+        let f = store.flag(id).unwrap().unwrap().flag;
+        assert_eq!(f.state, FlagState::Dismissed);
+        assert_eq!(
+            f.last_seen_at, at,
+            "a suppressed sighting still counts as seen"
+        );
+    }
+    // Absent afterwards: a dismissed flag does not resolve.
+    let out = store
+        .record_crawl(&run("r5", "s1", 9_000), &[page(A, "clean", vec![])])
+        .unwrap();
+    assert!(out.resolved.is_empty());
+    assert_eq!(state_of(store, id), FlagState::Dismissed);
+    assert_eq!(all_flags(store, FlagFilter::default()).len(), 1);
+}
+
+fn check_resolve_and_unfetched(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let out = store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[
+                page(A, "x", vec![gamble(A), porn(A)]),
+                page(B, "y", vec![gamble(B)]),
+            ],
+        )
+        .unwrap();
+    assert_eq!(out.new.len(), 3);
+    // r2 fetched A (porn gone) and did not fetch B (budget): only A's porn flag resolves.
+    let out = store
+        .record_crawl(
+            &run("r2", "s1", 2_000),
+            &[with_time(page(A, "x2", vec![gamble(A)]), 2_000)],
+        )
+        .unwrap();
+    assert_eq!(out.resolved.len(), 1);
+    assert_eq!(out.resolved[0].category, "pornography");
+    assert_eq!(out.unchanged, 1);
+    let porn_id = out.resolved[0].id;
+    let d = store.flag(porn_id).unwrap().unwrap();
+    assert_eq!(d.flag.state, FlagState::Resolved);
+    let last = d.events.last().unwrap();
+    assert_eq!(
+        (
+            last.from_state,
+            last.to_state,
+            last.actor.as_str(),
+            last.run_key.as_deref()
+        ),
+        (
+            Some(FlagState::Open),
+            Some(FlagState::Resolved),
+            "crawler",
+            Some("r2")
+        )
+    );
+    assert!(last.reason.as_deref().unwrap_or("").contains(A));
+    let b = all_flags(
+        store,
+        FlagFilter {
+            site: Some("s1".into()),
+            ..Default::default()
+        },
+    )
+    .into_iter()
+    .find(|f| f.url == B)
+    .unwrap();
+    assert_eq!(b.state, FlagState::Open, "B was not fetched in r2");
+    // A fetched but not scanned (a 503) resolves nothing either.
+    let mut err_page = with_time(page(B, "busy", vec![]), 3_000);
+    err_page.http_status = Some(503);
+    err_page.scan = PageScan::NotScanned;
+    let out = store
+        .record_crawl(&run("r3", "s1", 3_000), &[err_page])
+        .unwrap();
+    assert!(out.resolved.is_empty());
+    assert_eq!(state_of(store, b.id), FlagState::Open);
+    let ps = store.page_state("s1", B).unwrap().unwrap();
+    assert_eq!(ps.http_status, Some(503));
+    assert_eq!(
+        ps.content_sha256.as_deref(),
+        Some(sha256_hex(b"y").as_str()),
+        "kept from r1"
+    );
+    // A 404 that is matched (no findings) resolves.
+    let mut gone = with_time(page(B, "not found", vec![]), 4_000);
+    gone.http_status = Some(404);
+    let out = store
+        .record_crawl(&run("r4", "s1", 4_000), &[gone])
+        .unwrap();
+    assert_eq!(
+        out.resolved.iter().map(|f| f.id).collect::<Vec<_>>(),
+        vec![b.id]
+    );
+    let ev = store.flag(b.id).unwrap().unwrap().events;
+    assert!(
+        ev.last()
+            .unwrap()
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("HTTP 404")
+    );
+}
+
+fn check_reopen(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let out = store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[page(A, "x", vec![gamble(A), porn(A)])],
+        )
+        .unwrap();
+    let (g, p) = (out.new[0].id, out.new[1].id);
+    let g = if store.flag(g).unwrap().unwrap().flag.category == "gambling" {
+        g
+    } else {
+        p
+    };
+    let p = if g == out.new[0].id {
+        out.new[1].id
+    } else {
+        out.new[0].id
+    };
+    // Confirmed and still there: stays confirmed (the takedown is pending).
+    store
+        .act(
+            g,
+            &FlagAction::Confirm {
+                reason: Some("整改通知已发".into()),
+            },
+            "bob",
+            1_100,
+        )
+        .unwrap();
+    let out = store
+        .record_crawl(
+            &run("r2", "s1", 2_000),
+            &[with_time(page(A, "x", vec![gamble(A), porn(A)]), 2_000)],
+        )
+        .unwrap();
+    assert_eq!(out.unchanged, 2);
+    assert_eq!(state_of(store, g), FlagState::Confirmed);
+    // Both gone: the confirmed and the open one resolve.
+    let out = store
+        .record_crawl(
+            &run("r3", "s1", 3_000),
+            &[with_time(page(A, "clean", vec![]), 3_000)],
+        )
+        .unwrap();
+    assert_eq!(out.resolved.len(), 2);
+    assert_eq!(state_of(store, g), FlagState::Resolved);
+    // Both back: reopened, with the new sighting's evidence.
+    let mut back = with_time(page(A, "x again", vec![gamble(A), porn(A)]), 4_000);
+    back.ip = Some("198.51.100.9".into());
+    let out = store
+        .record_crawl(&run("r4", "s1", 4_000), &[back])
+        .unwrap();
+    assert_eq!(out.reopened.len(), 2);
+    assert!(out.new.is_empty());
+    let d = store.flag(g).unwrap().unwrap();
+    assert_eq!(d.flag.state, FlagState::Reopened);
+    assert_eq!(d.flag.ip.as_deref(), Some("198.51.100.9"));
+    assert_eq!(d.flag.body_sha256, sha256_hex(b"x again"));
+    assert_eq!((d.flag.fetched_at, d.flag.created_at), (4_000, 1_000));
+    let states: Vec<_> = d
+        .events
+        .iter()
+        .map(|e| (e.from_state, e.to_state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (None, Some(FlagState::Open)),
+            (Some(FlagState::Open), Some(FlagState::Confirmed)),
+            (Some(FlagState::Confirmed), Some(FlagState::Resolved)),
+            (Some(FlagState::Resolved), Some(FlagState::Reopened)),
+        ]
+    );
+    // Reopened behaves like open: it can be confirmed, and it resolves.
+    store
+        .act(p, &FlagAction::Confirm { reason: None }, "bob", 4_100)
+        .unwrap();
+    let out = store
+        .record_crawl(
+            &run("r5", "s1", 5_000),
+            &[with_time(page(A, "clean", vec![]), 5_000)],
+        )
+        .unwrap();
+    assert_eq!(out.resolved.len(), 2);
+    // A reviewer reopens a dismissed flag by hand: it stops being suppressed.
+    let out = store
+        .record_crawl(
+            &run("r6", "s1", 6_000),
+            &[with_time(page(A, "x", vec![gamble(A)]), 6_000)],
+        )
+        .unwrap();
+    assert_eq!(out.reopened.len(), 1);
+    store
+        .act(
+            g,
+            &FlagAction::Dismiss {
+                reason: "demo text".into(),
+            },
+            "bob",
+            6_100,
+        )
+        .unwrap();
+    let f = store
+        .act(
+            g,
+            &FlagAction::Reopen {
+                reason: Some("it is real".into()),
+            },
+            "carol",
+            6_200,
+        )
+        .unwrap();
+    assert_eq!(f.state, FlagState::Reopened);
+    let out = store
+        .record_crawl(
+            &run("r7", "s1", 7_000),
+            &[with_time(page(A, "x", vec![gamble(A)]), 7_000)],
+        )
+        .unwrap();
+    assert_eq!((out.suppressed, out.unchanged), (0, 1));
+    // Manual reopen of a resolved flag.
+    assert_eq!(state_of(store, p), FlagState::Resolved);
+    store
+        .act(p, &FlagAction::Reopen { reason: None }, "carol", 7_100)
+        .unwrap();
+    assert_eq!(state_of(store, p), FlagState::Reopened);
+}
+
+fn check_invalid_transitions(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let out = store
+        .record_crawl(&run("r1", "s1", 1_000), &[page(A, "x", vec![gamble(A)])])
+        .unwrap();
+    let id = out.new[0].id;
+    let err = store
+        .act(id, &FlagAction::Reopen { reason: None }, "bob", 1)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidTransition {
+                from: FlagState::Open,
+                action: "reopen",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    store
+        .act(id, &FlagAction::Confirm { reason: None }, "bob", 2)
+        .unwrap();
+    assert!(
+        store
+            .act(id, &FlagAction::Confirm { reason: None }, "bob", 3)
+            .is_err()
+    );
+    let err = store
+        .act(9_999, &FlagAction::Confirm { reason: None }, "bob", 4)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::FlagNotFound(9_999)));
+    assert!(err.to_string().contains("9999"));
+    assert!(matches!(
+        store.act(id, &FlagAction::Comment { text: " ".into() }, "bob", 5),
+        Err(StoreError::EmptyComment(_))
+    ));
+    // A crawl of a site the store does not know is refused, and nothing is written.
+    let err = store
+        .record_crawl(&run("rx", "nope", 1), &[page(A, "x", vec![gamble(A)])])
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::SiteNotFound(s) if s == "nope"),
+        "{err}"
+    );
+    assert!(store.crawl_runs("nope", 10).unwrap().is_empty());
+    let bad = FlagFilter {
+        cursor: Some("garbage".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.list_flags(&bad),
+        Err(StoreError::BadCursor(_))
+    ));
+    let wrong_sort = FlagFilter {
+        cursor: Some("n:5".into()),
+        sort: FlagSort::Severity,
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.list_flags(&wrong_sort),
+        Err(StoreError::BadCursor(_))
+    ));
+}
+
+fn check_events_and_actions(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let out = store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[
+                page(A, "x", vec![gamble(A)]),
+                page(B, "y", vec![gamble(B), porn(B)]),
+            ],
+        )
+        .unwrap();
+    let ids: Vec<i64> = out.new.iter().map(|f| f.id).collect();
+    let f = store
+        .act(
+            ids[0],
+            &FlagAction::Assign {
+                assignee: Some("alice".into()),
+            },
+            "lead",
+            1_100,
+        )
+        .unwrap();
+    assert_eq!(f.assignee.as_deref(), Some("alice"));
+    store
+        .act(
+            ids[0],
+            &FlagAction::Comment {
+                text: "客户已联系".into(),
+            },
+            "alice",
+            1_200,
+        )
+        .unwrap();
+    let f = store
+        .act(
+            ids[0],
+            &FlagAction::Assign { assignee: None },
+            "lead",
+            1_250,
+        )
+        .unwrap();
+    assert_eq!(f.assignee, None);
+    // Bulk: one of them is in the wrong state, the others go through.
+    store
+        .act(
+            ids[1],
+            &FlagAction::Confirm { reason: None },
+            "alice",
+            1_300,
+        )
+        .unwrap();
+    let results = store
+        .act_many(
+            &[ids[0], ids[1], ids[2], 77_777],
+            &FlagAction::Confirm {
+                reason: Some("bulk".into()),
+            },
+            "alice",
+            1_400,
+        )
+        .unwrap();
+    assert_eq!(results.len(), 4);
+    assert!(results[0].1.is_ok() && results[2].1.is_ok());
+    assert!(matches!(
+        results[1].1,
+        Err(StoreError::InvalidTransition { .. })
+    ));
+    assert!(matches!(
+        results[3].1,
+        Err(StoreError::FlagNotFound(77_777))
+    ));
+    assert_eq!(state_of(store, ids[2]), FlagState::Confirmed);
+
+    let d = store.flag(ids[0]).unwrap().unwrap();
+    let kinds: Vec<(EventKind, &str, Option<&str>)> = d
+        .events
+        .iter()
+        .map(|e| (e.kind, e.actor.as_str(), e.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (EventKind::State, "crawler", Some(&*format!("found on {A}"))),
+            (EventKind::Assign, "lead", Some("alice")),
+            (EventKind::Comment, "alice", Some("客户已联系")),
+            (EventKind::Assign, "lead", None),
+            (EventKind::State, "alice", Some("bulk")),
+        ]
+    );
+    // The audit log: newest first, filtered, paged by id.
+    let by_alice = store
+        .events(&EventFilter {
+            actor: Some("alice".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(by_alice.len(), 4);
+    assert!(by_alice.windows(2).all(|w| w[0].id > w[1].id));
+    let all = store.events(&EventFilter::default()).unwrap();
+    assert_eq!(all.len(), 3 + 3 + 1 + 2);
+    let page1 = store
+        .events(&EventFilter {
+            limit: 4,
+            ..Default::default()
+        })
+        .unwrap();
+    let page2 = store
+        .events(&EventFilter {
+            limit: 4,
+            before_id: page1.last().map(|e| e.id),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page1.len() + page2.len(), 8);
+    assert!(page2.iter().all(|e| e.id < page1[3].id));
+    let window = store
+        .events(&EventFilter {
+            from: Some(1_200),
+            to: Some(1_300),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(window.len(), 2);
+    let of_flag = store
+        .events(&EventFilter {
+            flag: Some(ids[1]),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(of_flag.len(), 2);
+}
+
+fn check_bodies(store: &dyn Store) {
+    site(store, "s1", "c1");
+    // The store under test has a 4 KiB cap and 100 s retention (see the backends below).
+    let big = "<p>在线赌博</p>".repeat(2_000);
+    let out = store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[
+                page(A, &big, vec![gamble(A), porn(A)]),
+                page(B, &big, vec![gamble(B)]),
+                page("http://a.example.cn/clean", "clean", vec![]),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        out.bodies_stored, 1,
+        "one copy per distinct body, none for clean pages"
+    );
+    let sha = sha256_hex(big.as_bytes());
+    assert!(store.body(&sha256_hex(b"clean")).unwrap().is_none());
+    let b = store.body(&sha).unwrap().unwrap();
+    assert!(b.info.truncated);
+    assert_eq!(b.info.original_size, big.len() as u64);
+    assert_eq!(b.data, &big.as_bytes()[..4096]);
+    assert!(
+        b.info.stored_size < 1024,
+        "compressed: {}",
+        b.info.stored_size
+    );
+    // Seen again at 1500 (an unchanged page keeps its body alive too).
+    let mut unchanged = with_time(page(A, &big, vec![]), 1_500);
+    unchanged.scan = PageScan::Unchanged;
+    store
+        .record_crawl(&run("r2", "s1", 1_500), &[unchanged])
+        .unwrap();
+    assert_eq!(store.prune_bodies(1_550).unwrap(), 0, "within retention");
+    assert_eq!(store.prune_bodies(1_601).unwrap(), 1);
+    assert_eq!(store.prune_bodies(5_000).unwrap(), 0, "already pruned");
+    assert!(store.body(&sha).unwrap().is_none());
+    let d = store.flag(out.new[0].id).unwrap().unwrap();
+    assert_eq!(d.flag.body_sha256, sha, "the hash outlives the copy");
+    assert_eq!(d.body.unwrap().pruned_at, Some(1_601));
+    // Seen again with findings after pruning: the copy is stored again.
+    let out = store
+        .record_crawl(
+            &run("r3", "s1", 6_000),
+            &[with_time(page(B, &big, vec![gamble(B)]), 6_000)],
+        )
+        .unwrap();
+    assert_eq!(out.bodies_stored, 1);
+    assert_eq!(store.body(&sha).unwrap().unwrap().data.len(), 4096);
+}
+
+fn check_reingest_idempotent(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let pages = [
+        page(A, "x", vec![gamble(A), porn(A)]),
+        page(B, "y", vec![gamble(B)]),
+    ];
+    let first = store.record_crawl(&run("r1", "s1", 1_000), &pages).unwrap();
+    let events = store.events(&EventFilter::default()).unwrap().len();
+    let again = store.record_crawl(&run("r1", "s1", 1_000), &pages).unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        again.new, first.new,
+        "the replay answers with the first recording"
+    );
+    assert_eq!(store.crawl_runs("s1", 10).unwrap().len(), 1);
+    // The same crawl redone under a new key after a restart: nothing new either.
+    let redo = store
+        .record_crawl(&run("r1-retry", "s1", 1_000), &pages)
+        .unwrap();
+    assert!(!redo.replayed);
+    assert!(redo.new.is_empty() && redo.reopened.is_empty() && redo.resolved.is_empty());
+    assert_eq!(redo.unchanged, 3);
+    assert_eq!(all_flags(store, FlagFilter::default()).len(), 3);
+    assert_eq!(store.events(&EventFilter::default()).unwrap().len(), events);
+}
+
+fn check_unchanged_carry_over(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let mut p = page(A, "x", vec![gamble(A)]);
+    p.last_modified = Some("Wed, 21 Oct 2026 07:28:00 GMT".into());
+    let out = store.record_crawl(&run("r1", "s1", 1_000), &[p]).unwrap();
+    let id = out.new[0].id;
+    let ps = store.page_state("s1", A).unwrap().expect("page state");
+    assert_eq!(
+        ps.content_sha256.as_deref(),
+        Some(sha256_hex(b"x").as_str())
+    );
+    assert_eq!(ps.rules_version.as_deref(), Some(RULES));
+    assert_eq!(ps.etag.as_deref(), Some("\"abc\""));
+    assert_eq!(
+        ps.last_modified.as_deref(),
+        Some("Wed, 21 Oct 2026 07:28:00 GMT")
+    );
+    assert!(store.page_state("s1", B).unwrap().is_none());
+    assert_eq!(store.page_states("s1").unwrap().len(), 1);
+    // The daemon saw the same hash and rules: not re-matched, no findings passed.
+    let mut same = with_time(page(A, "x", vec![]), 2_000);
+    same.scan = PageScan::Unchanged;
+    let out = store
+        .record_crawl(&run("r2", "s1", 2_000), &[same])
+        .unwrap();
+    assert_eq!(out.carried_over, 1);
+    assert!(out.resolved.is_empty());
+    let f = store.flag(id).unwrap().unwrap().flag;
+    assert_eq!(
+        (f.state, f.last_seen_at, f.last_run.as_str()),
+        (FlagState::Open, 2_000, "r2")
+    );
+    assert_eq!(
+        store.page_state("s1", A).unwrap().unwrap().fetched_at,
+        2_000
+    );
+}
+
+fn check_pagination_and_filters(store: &dyn Store) {
+    site(store, "s1", "c1");
+    site(store, "s2", "c2");
+    let mut pages = Vec::new();
+    for i in 0..25 {
+        let url = format!("http://a.example.cn/{i}");
+        let f = if i % 3 == 0 { porn(&url) } else { gamble(&url) };
+        pages.push(page(&url, &format!("body {i}"), vec![f]));
+    }
+    store.record_crawl(&run("r1", "s1", 1_000), &pages).unwrap();
+    let mut low = finding("misc.low", "other", Severity::Low, "x", A);
+    low.normalized = "x".into();
+    store
+        .record_crawl(
+            &run("r2", "s2", 5_000),
+            &[with_time(page(A, "b", vec![low]), 5_000)],
+        )
+        .unwrap();
+    for sort in [FlagSort::Newest, FlagSort::Oldest, FlagSort::Severity] {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        let mut pages_read = 0;
+        loop {
+            let listed = store
+                .list_flags(&FlagFilter {
+                    sort,
+                    limit: 7,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                })
+                .unwrap();
+            pages_read += 1;
+            if pages_read == 2 {
+                // New flags arriving between pages must not shift the pages of an id-keyed order.
+                let url = format!("http://a.example.cn/late-{sort:?}");
+                store
+                    .record_crawl(
+                        &run(&format!("late-{sort:?}"), "s2", 9_000),
+                        &[with_time(
+                            page(
+                                &url,
+                                "late",
+                                vec![finding("misc.info", "other", Severity::Info, "late", &url)],
+                            ),
+                            9_000,
+                        )],
+                    )
+                    .unwrap();
+            }
+            assert!(listed.flags.len() <= 7);
+            seen.extend(listed.flags.iter().map(|f| (f.id, f.severity)));
+            match listed.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let ids: Vec<i64> = seen.iter().map(|s| s.0).collect();
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "{sort:?}: no flag twice");
+        assert!(
+            ids.len() >= 26,
+            "{sort:?}: every flag there at the start is listed"
+        );
+        match sort {
+            FlagSort::Newest => assert!(ids.windows(2).all(|w| w[0] > w[1])),
+            FlagSort::Oldest => assert!(ids.windows(2).all(|w| w[0] < w[1])),
+            FlagSort::Severity => assert!(
+                seen.windows(2)
+                    .all(|w| w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 > w[1].0))
+            ),
+        }
+    }
+    let count = |f: FlagFilter| all_flags(store, FlagFilter { limit: 1000, ..f }).len();
+    assert_eq!(count(FlagFilter::default()), 29);
+    assert_eq!(
+        count(FlagFilter {
+            categories: vec!["pornography".into()],
+            ..Default::default()
+        }),
+        9
+    );
+    assert_eq!(
+        count(FlagFilter {
+            severities: vec![Severity::High, Severity::Low],
+            ..Default::default()
+        }),
+        17
+    );
+    assert_eq!(
+        count(FlagFilter {
+            rule: Some("misc.low".into()),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        count(FlagFilter {
+            site: Some("s2".into()),
+            ..Default::default()
+        }),
+        4
+    );
+    assert_eq!(
+        count(FlagFilter {
+            customer: Some("c1".into()),
+            ..Default::default()
+        }),
+        25
+    );
+    assert_eq!(
+        count(FlagFilter {
+            created_from: Some(5_000),
+            created_to: Some(9_000),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        count(FlagFilter {
+            states: vec![FlagState::Dismissed],
+            ..Default::default()
+        }),
+        0
+    );
+    assert_eq!(
+        count(FlagFilter {
+            states: vec![FlagState::Open],
+            customer: Some("c2".into()),
+            ..Default::default()
+        }),
+        4
+    );
+}
+
+fn check_counts_and_sites(store: &dyn Store) {
+    site(store, "s1", "c1");
+    site(store, "s2", "c1");
+    site(store, "s3", "c2");
+    store.set_filing_status("s1", "filed", 100).unwrap();
+    store.set_filing_status("s2", "unfiled", 100).unwrap();
+    assert!(matches!(
+        store.set_filing_status("zz", "filed", 100),
+        Err(StoreError::SiteNotFound(_))
+    ));
+    assert_eq!(
+        store.site_counts_by_filing_status().unwrap(),
+        vec![
+            ("filed".into(), 1),
+            ("unfiled".into(), 1),
+            ("unknown".into(), 1)
+        ]
+    );
+    let out = store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[
+                page(A, "x", vec![gamble(A), porn(A)]),
+                page(B, "y", vec![gamble(B)]),
+            ],
+        )
+        .unwrap();
+    let porn_id = out
+        .new
+        .iter()
+        .find(|f| f.category == "pornography")
+        .unwrap()
+        .id;
+    store
+        .act(
+            porn_id,
+            &FlagAction::Dismiss {
+                reason: "art".into(),
+            },
+            "bob",
+            1_100,
+        )
+        .unwrap();
+    let counts: Vec<(FlagState, String, Severity, u64)> = store
+        .flag_counts()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.state, c.category, c.severity, c.count))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            (
+                FlagState::Dismissed,
+                "pornography".into(),
+                Severity::Critical,
+                1
+            ),
+            (FlagState::Open, "gambling".into(), Severity::High, 2),
+        ]
+    );
+    // Leaving the inventory keeps the site's flags; coming back keeps its state.
+    assert_eq!(
+        store
+            .remove_sites(&["s1".into(), "nope".into()], 2_000)
+            .unwrap(),
+        1
+    );
+    let s1 = store.site("s1").unwrap().unwrap();
+    assert!(!s1.in_inventory);
+    assert_eq!(s1.filing_status, "filed");
+    assert_eq!(
+        all_flags(
+            store,
+            FlagFilter {
+                site: Some("s1".into()),
+                ..Default::default()
+            }
+        )
+        .len(),
+        3
+    );
+    assert_eq!(store.site_counts_by_filing_status().unwrap().len(), 2);
+    assert_eq!(store.sites(false, None, 0).unwrap().len(), 2);
+    assert_eq!(store.sites(true, None, 0).unwrap().len(), 3);
+    let paged = store.sites(true, Some("s1"), 1).unwrap();
+    assert_eq!(
+        paged.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        vec!["s2"]
+    );
+    store
+        .upsert_sites(
+            &[SiteInfo {
+                id: "s1".into(),
+                customer: "c9".into(),
+                domains: vec!["x.cn".into(), "y.cn".into()],
+            }],
+            3_000,
+        )
+        .unwrap();
+    let s1 = store.site("s1").unwrap().unwrap();
+    assert!(s1.in_inventory);
+    assert_eq!(
+        (
+            s1.customer.as_str(),
+            s1.domains.len(),
+            s1.filing_status.as_str()
+        ),
+        ("c9", 2, "filed")
+    );
+    assert_eq!(s1.active_flags, 2);
+    assert!(store.site("zz").unwrap().is_none());
+}
+
+fn check_next_due(store: &dyn Store) {
+    site(store, "s1", "c1");
+    site(store, "s2", "c1");
+    site(store, "s3", "c1");
+    assert_eq!(store.next_due("s1").unwrap(), None);
+    store.set_next_due("s1", 5_000).unwrap();
+    store
+        .set_next_due_many(&[
+            ("s2".into(), 6_000),
+            ("s3".into(), 7_000),
+            ("gone".into(), 1),
+        ])
+        .unwrap();
+    assert_eq!(store.next_due("s1").unwrap(), Some(5_000));
+    assert!(matches!(
+        store.next_due("zz"),
+        Err(StoreError::SiteNotFound(_))
+    ));
+    assert!(matches!(
+        store.set_next_due("zz", 1),
+        Err(StoreError::SiteNotFound(_))
+    ));
+    store.remove_sites(&["s3".into()], 100).unwrap();
+    assert_eq!(
+        store.all_next_due().unwrap(),
+        vec![("s1".into(), 5_000), ("s2".into(), 6_000)]
+    );
+    for i in 0..5 {
+        store
+            .record_crawl(&run(&format!("r{i}"), "s1", 1_000 * i), &[])
+            .unwrap();
+    }
+    let runs = store.crawl_runs("s1", 3).unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+        vec!["r4", "r3", "r2"]
+    );
+    assert_eq!(runs[0].outcome, "completed");
+    assert_eq!(runs[0].rules_version, RULES);
+    assert_eq!(
+        store.site("s1").unwrap().unwrap().last_crawl_at,
+        Some(4_060)
+    );
+}
+
+fn check_schema(store: &dyn Store) {
+    assert_eq!(
+        store.schema_version().unwrap(),
+        sitepatrol::store::SCHEMA_VERSION
+    );
+}
+
+macro_rules! suite {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            fn with_store(check: fn(&dyn Store)) {
+                #[allow(clippy::redundant_closure_call)]
+                let (store, _keep) = ($make)();
+                check(&*store);
+            }
+
+            #[test]
+            fn new_flags_carry_evidence() {
+                with_store(check_new_flags_carry_evidence)
+            }
+            #[test]
+            fn dedup() {
+                with_store(check_dedup)
+            }
+            #[test]
+            fn dismissal_suppresses() {
+                with_store(check_dismissal_suppresses)
+            }
+            #[test]
+            fn resolve_and_unfetched() {
+                with_store(check_resolve_and_unfetched)
+            }
+            #[test]
+            fn reopen() {
+                with_store(check_reopen)
+            }
+            #[test]
+            fn invalid_transitions() {
+                with_store(check_invalid_transitions)
+            }
+            #[test]
+            fn events_and_actions() {
+                with_store(check_events_and_actions)
+            }
+            #[test]
+            fn bodies() {
+                with_store(check_bodies)
+            }
+            #[test]
+            fn reingest_idempotent() {
+                with_store(check_reingest_idempotent)
+            }
+            #[test]
+            fn unchanged_carry_over() {
+                with_store(check_unchanged_carry_over)
+            }
+            #[test]
+            fn pagination_and_filters() {
+                with_store(check_pagination_and_filters)
+            }
+            #[test]
+            fn counts_and_sites() {
+                with_store(check_counts_and_sites)
+            }
+            #[test]
+            fn next_due() {
+                with_store(check_next_due)
+            }
+            #[test]
+            fn schema() {
+                with_store(check_schema)
+            }
+        }
+    };
+}
+
+fn test_config() -> StoreConfig {
+    StoreConfig {
+        body_cap_bytes: 4096,
+        body_retention_secs: 100,
+        ..StoreConfig::default()
+    }
+}
+
+suite!(sqlite_memory, || -> (Box<dyn Store>, ()) {
+    (
+        Box::new(SqliteStore::open_in_memory(test_config()).unwrap()),
+        (),
+    )
+});
+
+suite!(sqlite_file, || -> (Box<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("nested/dir/store.db"), test_config()).unwrap();
+    (Box::new(store), dir)
+});
+
+// ---------------------------------------------------------------------------------------------
+// SQLite only: files, migrations, crashes.
+
+#[test]
+fn sqlite_persists_across_reopen_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path, test_config()).unwrap();
+    site(&store, "s1", "c1");
+    let out = store
+        .record_crawl(&run("r1", "s1", 1_000), &[page(A, "x", vec![gamble(A)])])
+        .unwrap();
+    store.set_next_due("s1", 42).unwrap();
+    store.close().unwrap();
+    for _ in 0..2 {
+        let store = SqliteStore::open(&path, test_config()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.next_due("s1").unwrap(), Some(42));
+        let d = store.flag(out.new[0].id).unwrap().unwrap();
+        assert_eq!(d.flag.matched, "在线赌博");
+        assert_eq!(d.events.len(), 1);
+        drop(store);
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1, "each migration recorded once");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn sqlite_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    SqliteStore::open(&path, test_config())
+        .unwrap()
+        .close()
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path, test_config())
+        .err()
+        .expect("newer schema refused");
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("store.db") && msg.contains("99"), "{msg}");
+}
+
+#[test]
+fn sqlite_open_errors_name_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let err = SqliteStore::open(file.join("store.db"), test_config())
+        .err()
+        .expect("open fails");
+    assert!(err.to_string().contains("a-file"), "{err}");
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![0x55u8; 8192]).unwrap();
+    let err = SqliteStore::open(&garbage, test_config())
+        .err()
+        .expect("not a database");
+    assert!(err.to_string().contains("garbage.db"), "{err}");
+}
+
+#[test]
+fn sqlite_failed_ingest_writes_nothing_and_drop_without_close_keeps_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path, test_config()).unwrap();
+    site(&store, "s1", "c1");
+    store
+        .record_crawl(&run("r1", "s1", 1_000), &[page(A, "x", vec![gamble(A)])])
+        .unwrap();
+    // Make the ingest fail on its second page, after the first page's flag was inserted.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "CREATE TRIGGER boom BEFORE INSERT ON flags WHEN NEW.url = 'http://boom/'
+         BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+    )
+    .unwrap();
+    drop(raw);
+    let boom = "http://boom/";
+    let err = store
+        .record_crawl(
+            &run("r2", "s1", 2_000),
+            &[
+                page(B, "y", vec![gamble(B)]),
+                page(boom, "z", vec![gamble(boom)]),
+            ],
+        )
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("store.db") && msg.contains("r2") && msg.contains(boom),
+        "{msg}"
+    );
+    assert!(
+        store.page_state("s1", B).unwrap().is_none(),
+        "the first page rolled back too"
+    );
+    assert_eq!(all_flags(&store, FlagFilter::default()).len(), 1);
+    assert_eq!(store.crawl_runs("s1", 10).unwrap().len(), 1);
+    // Dropped without close (no checkpoint): the committed run is there after reopening.
+    std::mem::forget(store);
+    let store = SqliteStore::open(&path, test_config()).unwrap();
+    assert_eq!(all_flags(&store, FlagFilter::default()).len(), 1);
+    assert_eq!(store.crawl_runs("s1", 10).unwrap()[0].key, "r1");
+}
+
+/// The child half of `sqlite_survives_kill_9`: records crawls forever, printing each run key
+/// after its commit, until the parent kills it.
+#[test]
+#[ignore = "the child process of sqlite_survives_kill_9"]
+fn kill_child_writer() {
+    let Ok(path) = std::env::var("SITEPATROL_STORE_KILL_DB") else {
+        panic!("run by sqlite_survives_kill_9, which sets SITEPATROL_STORE_KILL_DB");
+    };
+    let store = SqliteStore::open(&path, test_config()).unwrap();
+    site(&store, "s1", "c1");
+    for i in 0.. {
+        let url = format!("http://a.example.cn/{i}");
+        let pages: Vec<IngestPage> = (0..20)
+            .map(|j| {
+                let u = format!("{url}/{j}");
+                page(&u, &format!("body {i} {j}"), vec![gamble(&u), porn(&u)])
+            })
+            .collect();
+        store
+            .record_crawl(&run(&format!("k{i}"), "s1", i), &pages)
+            .unwrap();
+        println!("committed k{i}");
+    }
+}
+
+#[test]
+fn sqlite_survives_kill_9() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kill_child_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SITEPATROL_STORE_KILL_DB", &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut committed = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(key) = line.strip_prefix("committed ") {
+            committed.push(key.to_string());
+            if committed.len() == 25 {
+                child.kill().unwrap(); // SIGKILL on Unix: no destructor, no checkpoint
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    assert_eq!(
+        committed.len(),
+        25,
+        "the child stopped before committing 25 runs"
+    );
+
+    let store = SqliteStore::open(&path, test_config()).unwrap();
+    let runs = store.crawl_runs("s1", 1000).unwrap();
+    for key in &committed {
+        assert!(
+            runs.iter().any(|r| &r.key == key),
+            "run {key} was reported committed but is gone"
+        );
+    }
+    // Every committed run brought 40 flags, each with its creation event; a run in flight at
+    // the kill is there entirely or not at all.
+    let flags: u64 = store.flag_counts().unwrap().iter().map(|c| c.count).sum();
+    let flags = flags as usize;
+    assert_eq!(flags, runs.len() * 40);
+    let mut events = 0;
+    let mut before = None;
+    loop {
+        let page = store
+            .events(&EventFilter {
+                limit: 1000,
+                before_id: before,
+                ..Default::default()
+            })
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        events += page.len();
+        before = page.last().map(|e| e.id);
+    }
+    assert_eq!(events, flags);
+    // And the replay of a committed run after the restart adds nothing.
+    let again = store
+        .record_crawl(&run(&committed[0], "s1", 0), &[])
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.new.len(), 40);
+}
