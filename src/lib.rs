@@ -18,6 +18,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod fetch;
+pub mod filing;
 pub mod finding;
 pub mod inventory;
 pub mod matcher;

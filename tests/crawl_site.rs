@@ -79,6 +79,8 @@ async fn every_page_linked_from_the_home_page_is_reached() {
         "--format".into(),
         "jsonl".into(),
         "--allow-private-networks".into(),
+        // The generated site has no filing footer; this test is about reaching every page.
+        "--no-filing".into(),
         "--max-pages".into(),
         "1000".into(),
         "--stats-json".into(),

@@ -11,7 +11,10 @@ use serde::Serialize;
 use sitepatrol::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
 use sitepatrol::fetch::politeness::{HostGate, PolitenessConfig};
 use sitepatrol::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
-use sitepatrol::finding::Severity;
+use sitepatrol::filing::checks::{CheckContext, Hosting, RegistryAnswer, SiteFiling, check_site};
+use sitepatrol::filing::services::ServiceCatalog;
+use sitepatrol::filing::{CsvRegistry, Detector, HttpRegistry, HttpRegistryConfig, Registry};
+use sitepatrol::finding::{Finding, Severity};
 use sitepatrol::scan::Scanner;
 use url::Url;
 
@@ -118,6 +121,41 @@ pub struct CrawlArgs {
     /// Write crawl statistics as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     stats_json: Option<PathBuf>,
+
+    /// The provider's filing registry as CSV (domain, icp_number, owner, owner_nature,
+    /// site_name, approved_at, licence_number, psb_number, restricted, services, permits).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Filing checks (URL targets)"
+    )]
+    registry: Option<PathBuf>,
+    /// An HTTP JSON filing lookup service: a URL with `{domain}` where the domain goes.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "registry",
+        help_heading = "Filing checks (URL targets)"
+    )]
+    registry_url: Option<String>,
+    /// The provider's own networks; a domain resolving elsewhere is `not_hosted` and not
+    /// flagged. Without any, every scanned domain counts as hosted.
+    #[arg(
+        long,
+        value_name = "CIDR",
+        help_heading = "Filing checks (URL targets)"
+    )]
+    hosted_network: Vec<ipnet::IpNet>,
+    /// Regulated-service signals (default: the bundled rulesets/filing/services.toml).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Filing checks (URL targets)"
+    )]
+    services: Option<PathBuf>,
+    /// Skip the filing checks: no site records, no filing findings.
+    #[arg(long, help_heading = "Filing checks (URL targets)")]
+    no_filing: bool,
 }
 
 fn seconds(value: f64) -> Duration {
@@ -248,6 +286,23 @@ async fn crawl_all(
             backoff_cap: seconds(args.backoff_cap),
         },
     );
+    let filing = if args.no_filing {
+        None
+    } else {
+        match load_filing(args) {
+            Ok(filing) => Some(filing),
+            Err(errors) => {
+                for (target, message) in errors {
+                    let _ = output.error(&target, &message);
+                }
+                return None;
+            }
+        }
+    };
+    let crawler = match &filing {
+        Some(filing) => crawler.with_filing(filing.detector.clone()),
+        None => crawler,
+    };
     let agents: Vec<Agent> = match args.user_agent {
         UserAgentChoice::Desktop => vec![Agent::Desktop],
         UserAgentChoice::Mobile => vec![Agent::Mobile],
@@ -260,11 +315,29 @@ async fn crawl_all(
         let crawler = crawler.clone();
         let sender = sender.clone();
         let agents = agents.clone();
+        let filing = filing.clone();
+        let resolve = args.resolve.clone();
         tasks.spawn(async move {
+            let host = start.host_str().unwrap_or("").to_string();
+            let site_filing = Arc::new(std::sync::Mutex::new(SiteFiling::new(
+                host.clone(),
+                start.to_string(),
+            )));
             for agent in agents {
                 let site = start.to_string();
                 let events_sender = sender.clone();
+                let collect = filing.is_some().then(|| site_filing.clone());
                 let mut on_event = move |event: CrawlEvent| {
+                    if let (Some(collect), CrawlEvent::Page(page)) = (&collect, &event)
+                        && let Some(page_filing) = &page.filing
+                    {
+                        let is_home = page.depth == 0 && page.url == site;
+                        collect.lock().unwrap_or_else(|e| e.into_inner()).add_page(
+                            &page.url,
+                            is_home,
+                            page_filing,
+                        );
+                    }
                     let _ = events_sender.send(Message::Event(site.clone(), event));
                 };
                 let stats = crawler.crawl(&start, agent, &mut on_event).await;
@@ -273,6 +346,14 @@ async fn crawl_all(
                     agent,
                     stats,
                 }));
+            }
+            if let Some(filing) = filing {
+                let site = site_filing
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let (record, findings) = filing.check(&site, &start, &resolve).await;
+                let _ = sender.send(Message::Site(Box::new(record), findings));
             }
         });
     }
@@ -335,6 +416,13 @@ async fn crawl_all(
                     output.crawl_done(&site_stats.target, site_stats.agent, &site_stats.stats)?;
                     sites.push(site_stats);
                 }
+                Message::Site(record, findings) => {
+                    for finding in findings {
+                        worst = worst.max(Some(finding.severity));
+                        output.finding(finding)?;
+                    }
+                    output.site(&record)?;
+                }
             }
             Ok(())
         };
@@ -373,6 +461,100 @@ async fn crawl_all(
 enum Message {
     Event(String, CrawlEvent),
     Done(SiteStats),
+    Site(Box<sitepatrol::filing::SiteRecord>, Vec<Finding>),
+}
+
+/// What the filing checks of a scan share across sites.
+#[derive(Clone)]
+struct Filing {
+    detector: Arc<Detector>,
+    registry: Option<Arc<dyn Registry>>,
+    hosted_networks: Arc<Vec<ipnet::IpNet>>,
+}
+
+fn load_filing(args: &CrawlArgs) -> Result<Filing, Vec<(String, String)>> {
+    let catalog = match &args.services {
+        Some(path) => ServiceCatalog::from_path(path),
+        None => ServiceCatalog::bundled(),
+    }
+    .map_err(|errors| {
+        let name = args
+            .services
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<bundled>/rulesets/filing/services.toml".into());
+        errors
+            .into_iter()
+            .map(|e| (name.clone(), e))
+            .collect::<Vec<_>>()
+    })?;
+    let registry: Option<Arc<dyn Registry>> = if let Some(path) = &args.registry {
+        let registry = CsvRegistry::from_path(path)
+            .map_err(|e| vec![(path.display().to_string(), e.to_string())])?;
+        Some(Arc::new(registry))
+    } else if let Some(template) = &args.registry_url {
+        let registry = HttpRegistry::new(HttpRegistryConfig::new(template.clone()))
+            .map_err(|e| vec![(template.clone(), e.to_string())])?;
+        Some(Arc::new(registry))
+    } else {
+        None
+    };
+    Ok(Filing {
+        detector: Arc::new(Detector::new(catalog)),
+        registry,
+        hosted_networks: Arc::new(args.hosted_network.clone()),
+    })
+}
+
+impl Filing {
+    async fn check(
+        &self,
+        site: &SiteFiling,
+        start: &Url,
+        resolve: &[ResolveOverride],
+    ) -> (sitepatrol::filing::SiteRecord, Vec<Finding>) {
+        let host = site.host.clone();
+        let hosting = if self.hosted_networks.is_empty() {
+            Hosting::Assumed
+        } else {
+            let port = start.port_or_known_default().unwrap_or(80);
+            let overridden: Vec<std::net::IpAddr> = resolve
+                .iter()
+                .filter(|r| r.host.eq_ignore_ascii_case(&host) && r.port == port)
+                .map(|r| r.addr)
+                .collect();
+            if !overridden.is_empty() {
+                Hosting::classify(&self.hosted_networks, overridden)
+            } else {
+                match tokio::net::lookup_host((host.as_str(), port)).await {
+                    Ok(addrs) => {
+                        Hosting::classify(&self.hosted_networks, addrs.map(|a| a.ip()).collect())
+                    }
+                    Err(e) => Hosting::Unresolved(e.to_string()),
+                }
+            }
+        };
+        let registry = match &self.registry {
+            None => RegistryAnswer::None,
+            Some(registry) => match registry.lookup(&host).await {
+                Ok(Some(record)) => RegistryAnswer::Record {
+                    source: registry.describe(),
+                    record: Box::new(record),
+                },
+                Ok(None) => RegistryAnswer::NoRecord {
+                    source: registry.describe(),
+                },
+                Err(e) => RegistryAnswer::Failed(e.to_string()),
+            },
+        };
+        let cx = CheckContext {
+            registry,
+            hosting,
+            catalog: self.detector.catalog(),
+            today: sitepatrol::filing::checks::today(),
+        };
+        check_site(site, &cx)
+    }
 }
 
 fn progress_bar() -> Option<ProgressBar> {

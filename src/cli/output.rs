@@ -59,6 +59,7 @@ pub struct Output {
     /// For `Format::Json`, everything is held until the end.
     findings: Vec<Finding>,
     notices: Vec<Notice>,
+    sites: Vec<serde_json::Value>,
     pub summary: Summary,
 }
 
@@ -69,6 +70,7 @@ impl Output {
             out: io::BufWriter::new(io::stdout()),
             findings: Vec::new(),
             notices: Vec::new(),
+            sites: Vec::new(),
             summary: Summary {
                 record_type: "summary",
                 ..Summary::default()
@@ -174,6 +176,39 @@ impl Output {
         }
     }
 
+    /// One site's filing record, after its crawl.
+    pub fn site(&mut self, record: &sitepatrol::filing::SiteRecord) -> io::Result<()> {
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(&mut self.out, record)?;
+                self.out.write_all(b"\n")
+            }
+            Format::Json => {
+                self.sites.push(serde_json::to_value(record)?);
+                Ok(())
+            }
+            Format::Table => {
+                let shown: Vec<&str> = record
+                    .icp_numbers
+                    .iter()
+                    .chain(&record.psb_numbers)
+                    .map(|n| n.number.as_str())
+                    .collect();
+                writeln!(
+                    self.out,
+                    "site {}: filing {}{}",
+                    record.host,
+                    record.filing_status.as_str(),
+                    if shown.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", shown.join(", "))
+                    }
+                )
+            }
+        }
+    }
+
     /// One site's crawl is over.
     pub fn crawl_done(
         &mut self,
@@ -233,6 +268,7 @@ impl Output {
                 let value = serde_json::json!({
                     "findings": self.findings,
                     "notices": self.notices,
+                    "sites": self.sites,
                     "summary": self.summary,
                 });
                 serde_json::to_writer_pretty(&mut self.out, &value)?;

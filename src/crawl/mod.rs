@@ -90,6 +90,9 @@ pub struct PageReport {
     pub scanned: bool,
     pub findings: Vec<Finding>,
     pub warnings: Vec<String>,
+    /// Filing numbers and services the page shows, when the crawler detects them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filing: Option<crate::filing::PageFiling>,
     /// The response body (decompressed, capped), for callers that keep evidence.
     #[serde(skip)]
     pub body: Vec<u8>,
@@ -169,6 +172,7 @@ pub struct Crawler {
     scanner: Scanner,
     config: Arc<CrawlConfig>,
     progress: Arc<Progress>,
+    filing: Option<Arc<crate::filing::Detector>>,
 }
 
 enum TaskOutcome {
@@ -190,7 +194,14 @@ impl Crawler {
             scanner,
             config: Arc::new(config),
             progress: Arc::new(Progress::default()),
+            filing: None,
         }
+    }
+
+    /// Also detect filing numbers and regulated services on every page (`PageReport::filing`).
+    pub fn with_filing(mut self, detector: Arc<crate::filing::Detector>) -> Crawler {
+        self.filing = Some(detector);
+        self
     }
 
     pub fn progress(&self) -> Arc<Progress> {
@@ -479,6 +490,7 @@ impl Crawler {
         let offsite = !scope.in_scope(&response.url);
         let mut findings = Vec::new();
         let mut links = Vec::new();
+        let mut filing = None;
         let scanned = kind.is_some() || content_type.is_none();
         if scanned {
             let report = self.scanner.scan_bytes(
@@ -492,6 +504,9 @@ impl Crawler {
             findings = report.findings;
             if !offsite && let Some(document) = &report.document {
                 links = followable_links(document, &response.url);
+                if let Some(detector) = &self.filing {
+                    filing = Some(detector.detect(document, response.url.as_str()));
+                }
             }
         }
         let landed = (!response.redirects.is_empty() && !offsite).then(|| response.url.clone());
@@ -512,6 +527,7 @@ impl Crawler {
             scanned,
             findings,
             warnings,
+            filing,
             body: response.body,
         };
         TaskOutcome::Page(Box::new(report), links, landed)

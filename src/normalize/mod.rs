@@ -485,6 +485,19 @@ pub fn denoise_into(normalized: &str, out: &mut Derived) {
     }
 }
 
+/// A derived view of `source` where each character is kept, replaced by one character, or
+/// dropped, with the map back to `source`. For views with rules of their own (the filing
+/// detector drops whitespace and folds every dash to `-`).
+pub fn map_chars_into(source: &str, out: &mut Derived, mut f: impl FnMut(char) -> Option<char>) {
+    out.clear();
+    out.text.reserve(source.len());
+    for (i, c) in source.char_indices() {
+        if let Some(mapped) = f(c) {
+            push_char(out, mapped, i, c.len_utf8());
+        }
+    }
+}
+
 /// The longest run of noise characters inside `text`, for the `max_gap` limit on
 /// `skip_noise` matches.
 pub fn longest_noise_run(text: &str) -> usize {
@@ -659,6 +672,20 @@ mod tests {
         let mut d = Derived::new();
         denoise_into("ak-47 突击步枪", &mut d);
         assert_eq!(d.text, "ak47突击步枪");
+    }
+
+    #[test]
+    fn mapped_views_quote_back() {
+        let source = "京 ICP 备—12345678 号";
+        let mut view = Derived::new();
+        map_chars_into(source, &mut view, |c| match c {
+            ' ' => None,
+            '—' => Some('-'),
+            c => Some(c),
+        });
+        assert_eq!(view.text, "京ICP备-12345678号");
+        let at = view.text.find("-1").unwrap();
+        assert_eq!(&source[view.source_range(at..at + 2, source)], "—1");
     }
 
     #[test]

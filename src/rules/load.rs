@@ -90,6 +90,9 @@ fn read_sources(sources: &[RuleSource], diagnostics: &mut Vec<Diagnostic>) -> Ve
     rules
 }
 
+/// `rulesets/filing/` holds the data of the filing checks (`src/filing`), not rules.
+const FILING_DIR: &str = "filing/";
+
 fn file_error(file: &str, message: String) -> Diagnostic {
     Diagnostic {
         level: Level::Error,
@@ -108,7 +111,7 @@ fn collect_files(
     match source {
         RuleSource::Bundled => {
             for (name, bytes) in bundled::FILES {
-                if !name.ends_with(".toml") {
+                if !name.ends_with(".toml") || name.starts_with(FILING_DIR) {
                     continue;
                 }
                 let display = format!("<bundled>/rulesets/{name}");
@@ -137,7 +140,15 @@ fn collect_files(
             };
             let mut paths = Vec::new();
             if meta.is_dir() {
-                for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+                let walk = walkdir::WalkDir::new(path)
+                    .sort_by_file_name()
+                    .into_iter()
+                    .filter_entry(|e| {
+                        !(e.depth() == 1
+                            && e.file_type().is_dir()
+                            && e.file_name() == FILING_DIR.trim_end_matches('/'))
+                    });
+                for entry in walk {
                     match entry {
                         Ok(entry)
                             if entry.file_type().is_file()

@@ -1,0 +1,835 @@
+//! The filing checks of one site: what its pages showed against what the registry records.
+//!
+//! A crawl feeds every page's [`PageFiling`] into a [`SiteFiling`]; after the crawl,
+//! [`check_site`] compares it with the registry's record (when there is a registry) and with
+//! where the domain resolves, and yields one [`SiteRecord`] and the findings. Checks that need a
+//! registry are skipped without one, and the site record says so.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use super::numbers::NumberKind;
+use super::page::{LinkCheck, PageFiling};
+use super::registry::FilingRecord;
+use super::services::{ServiceCatalog, ServiceSignal};
+use crate::finding::{Finding, Severity};
+
+/// How many page URLs a site record keeps per number; the count says how many there were.
+const MAX_URLS_PER_NUMBER: usize = 10;
+
+/// The filing status of a site, as dashboards count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilingStatus {
+    /// Filed; the home page shows the registry's number.
+    Ok,
+    /// Served from the provider's network with no filing.
+    Unfiled,
+    /// The site shows a number that is not the registry's.
+    Mismatch,
+    /// Filed, but the home page shows no ICP number.
+    NotDisplayed,
+    /// The registry restricts the domain's access.
+    Restricted,
+    /// No registry, or it could not be asked.
+    Unknown,
+    /// The domain resolves outside the provider's networks: not the provider's to check.
+    NotHosted,
+}
+
+impl FilingStatus {
+    pub const ALL: [FilingStatus; 7] = [
+        FilingStatus::Ok,
+        FilingStatus::Unfiled,
+        FilingStatus::Mismatch,
+        FilingStatus::NotDisplayed,
+        FilingStatus::Restricted,
+        FilingStatus::Unknown,
+        FilingStatus::NotHosted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilingStatus::Ok => "ok",
+            FilingStatus::Unfiled => "unfiled",
+            FilingStatus::Mismatch => "mismatch",
+            FilingStatus::NotDisplayed => "not_displayed",
+            FilingStatus::Restricted => "restricted",
+            FilingStatus::Unknown => "unknown",
+            FilingStatus::NotHosted => "not_hosted",
+        }
+    }
+}
+
+/// A number as the whole site showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SiteNumber {
+    pub kind: NumberKind,
+    pub number: String,
+    /// Without the site suffix: what identifies the filing holder.
+    pub base: String,
+    /// As the first page that showed it had it.
+    pub displayed: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_check: Option<LinkCheck>,
+    pub on_home_page: bool,
+    /// Pages that showed it (the first few).
+    pub urls: Vec<String>,
+    pub pages: usize,
+}
+
+/// A regulated service the site showed, with the first page that showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DetectedService {
+    pub service: String,
+    pub url: String,
+    pub evidence: String,
+    pub pages: usize,
+}
+
+/// What a crawl of one site showed, gathered page by page.
+#[derive(Debug, Clone)]
+pub struct SiteFiling {
+    pub host: String,
+    pub home_url: String,
+    pub pages: usize,
+    home_seen: bool,
+    numbers: BTreeMap<(NumberKind, String), SiteNumber>,
+    services: BTreeMap<String, DetectedService>,
+    commerce: Option<DetectedService>,
+}
+
+impl SiteFiling {
+    pub fn new(host: impl Into<String>, home_url: impl Into<String>) -> SiteFiling {
+        SiteFiling {
+            host: host.into(),
+            home_url: home_url.into(),
+            pages: 0,
+            home_seen: false,
+            numbers: BTreeMap::new(),
+            services: BTreeMap::new(),
+            commerce: None,
+        }
+    }
+
+    /// Add one page. `is_home` marks the site's start page (the first one that answered, after
+    /// its redirects).
+    pub fn add_page(&mut self, url: &str, is_home: bool, filing: &PageFiling) {
+        self.pages += 1;
+        let first_home = is_home && !self.home_seen;
+        self.home_seen |= is_home;
+        for shown in &filing.numbers {
+            let number = &shown.number;
+            let entry = self
+                .numbers
+                .entry((number.kind, number.number.clone()))
+                .or_insert_with(|| SiteNumber {
+                    kind: number.kind,
+                    number: number.number.clone(),
+                    base: number.base.clone(),
+                    displayed: number.displayed.clone(),
+                    problems: number.problems.clone(),
+                    link: shown.link.clone(),
+                    link_check: shown.link_check,
+                    on_home_page: false,
+                    urls: Vec::new(),
+                    pages: 0,
+                });
+            entry.pages += 1;
+            entry.on_home_page |= first_home;
+            if first_home {
+                // The home page's link is the one that counts.
+                entry.link = shown.link.clone();
+                entry.link_check = shown.link_check;
+            }
+            if entry.urls.len() < MAX_URLS_PER_NUMBER && !entry.urls.iter().any(|u| u == url) {
+                entry.urls.push(url.to_string());
+            }
+        }
+        let note = |into: &mut DetectedService| into.pages += 1;
+        for signal in &filing.services {
+            match self.services.get_mut(&signal.service) {
+                Some(existing) => note(existing),
+                None => {
+                    self.services
+                        .insert(signal.service.clone(), detected(signal, url));
+                }
+            }
+        }
+        if let Some(signal) = &filing.commerce {
+            match &mut self.commerce {
+                Some(existing) => note(existing),
+                None => self.commerce = Some(detected(signal, url)),
+            }
+        }
+    }
+
+    fn numbers_of(&self, kinds: &[NumberKind]) -> Vec<SiteNumber> {
+        self.numbers
+            .values()
+            .filter(|n| kinds.contains(&n.kind))
+            .cloned()
+            .collect()
+    }
+}
+
+fn detected(signal: &ServiceSignal, url: &str) -> DetectedService {
+    DetectedService {
+        service: signal.service.clone(),
+        url: url.to_string(),
+        evidence: signal.evidence(),
+        pages: 1,
+    }
+}
+
+/// Where the domain resolves, against the provider's `hosted_networks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hosting {
+    /// No `hosted_networks` configured: every domain counts as hosted.
+    Assumed,
+    /// Resolves (at least partly) into the hosted networks.
+    Hosted(Vec<IpAddr>),
+    /// Resolves only outside them.
+    NotHosted(Vec<IpAddr>),
+    /// Could not be resolved; the reason.
+    Unresolved(String),
+}
+
+impl Hosting {
+    /// Classify `addresses` against `networks` (empty: every domain counts as hosted).
+    pub fn classify(networks: &[IpNet], addresses: Vec<IpAddr>) -> Hosting {
+        if networks.is_empty() {
+            return Hosting::Assumed;
+        }
+        if addresses
+            .iter()
+            .any(|a| networks.iter().any(|n| n.contains(&canonical_ip(*a))))
+        {
+            Hosting::Hosted(addresses)
+        } else {
+            Hosting::NotHosted(addresses)
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses compare as the IPv4 address they carry.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// What the registry said about the site's domain.
+#[derive(Debug, Clone)]
+pub enum RegistryAnswer {
+    /// No registry is configured.
+    None,
+    /// The registry could not be asked; the error.
+    Failed(String),
+    /// The registry has no record: the domain is unfiled.
+    NoRecord { source: String },
+    Record {
+        source: String,
+        record: Box<FilingRecord>,
+    },
+}
+
+/// The registry's side, as the site record shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistrySummary {
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<FilingRecord>,
+}
+
+/// One site's filing record: the `type: "site"` JSON record of `sitepatrol scan`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteRecord {
+    #[serde(rename = "type")]
+    pub record_type: &'static str,
+    pub host: String,
+    pub home_url: String,
+    pub pages: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
+    pub hosted: bool,
+    pub icp_numbers: Vec<SiteNumber>,
+    pub licences: Vec<SiteNumber>,
+    pub psb_numbers: Vec<SiteNumber>,
+    pub permits: Vec<SiteNumber>,
+    pub services_detected: Vec<DetectedService>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commerce: Option<DetectedService>,
+    pub filing_status: FilingStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySummary>,
+    /// Checks skipped and why; anything a reviewer should know about how the status was reached.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl SiteRecord {
+    pub const RECORD_TYPE: &'static str = "site";
+}
+
+/// Everything the checks need besides the site's pages.
+pub struct CheckContext<'a> {
+    pub registry: RegistryAnswer,
+    pub hosting: Hosting,
+    pub catalog: &'a ServiceCatalog,
+    /// Today, as days since the Unix epoch, for the 30 days the public-security filing may take.
+    pub today: i64,
+}
+
+struct Rule {
+    id: &'static str,
+    category: &'static str,
+    clause: &'static str,
+    severity: Severity,
+    description: &'static str,
+}
+
+const UNFILED: Rule = Rule {
+    id: "filing.unfiled_domain",
+    category: "filing",
+    clause: "§4",
+    severity: Severity::Critical,
+    description: "域名未备案却在本网络提供服务，应立即关闭该域名的网站服务 (unfiled domain served from the provider's network)",
+};
+const NOT_DISPLAYED: Rule = Rule {
+    id: "filing.number_not_displayed",
+    category: "filing",
+    clause: "§5",
+    severity: Severity::Medium,
+    description: "网站首页未展示ICP备案号 (the home page shows no ICP number)",
+};
+const MISMATCH: Rule = Rule {
+    id: "filing.number_mismatch",
+    category: "filing",
+    clause: "§5",
+    severity: Severity::High,
+    description: "网站展示的备案号与备案系统登记的不一致（冒用或虚假备案号） (the displayed ICP number is not this domain's)",
+};
+const MALFORMED: Rule = Rule {
+    id: "filing.number_malformed",
+    category: "filing",
+    clause: "§5",
+    severity: Severity::Medium,
+    description: "网站展示的备案或许可证编号格式不正确 (a displayed filing or permit number is malformed)",
+};
+const NOT_LINKED: Rule = Rule {
+    id: "filing.not_linked",
+    category: "filing",
+    clause: "§5",
+    severity: Severity::Low,
+    description: "备案号未链接至备案管理系统（beian.miit.gov.cn / beian.mps.gov.cn） (the number does not link to its registry)",
+};
+const RESTRICTED: Rule = Rule {
+    id: "filing.access_restricted",
+    category: "filing",
+    clause: "§5",
+    severity: Severity::High,
+    description: "备案系统已将该域名标记为限制接入 (the registry restricts this domain's access)",
+};
+const LICENCE_REQUIRED: Rule = Rule {
+    id: "filing.licence_required",
+    category: "filing",
+    clause: "§4",
+    severity: Severity::Medium,
+    description: "网站有经营性服务特征（购物车、在线支付、会员、付费广告），但备案无ICP经营许可证 (commercial service without an ICP licence)",
+};
+const PSB_NOT_DISPLAYED: Rule = Rule {
+    id: "filing.psb_not_displayed",
+    category: "filing",
+    clause: "§6",
+    severity: Severity::Low,
+    description: "网站首页未展示公安联网备案号 (the home page shows no public-security filing number)",
+};
+const PSB_MISMATCH: Rule = Rule {
+    id: "filing.psb_mismatch",
+    category: "filing",
+    clause: "§6",
+    severity: Severity::Medium,
+    description: "网站展示的公安联网备案号与登记的不一致 (the displayed public-security number is not the registered one)",
+};
+const FORUM: Rule = Rule {
+    id: "service.forum_without_filing",
+    category: "service",
+    clause: "§4",
+    severity: Severity::High,
+    description: "网站开办论坛、留言板、评论或聊天室等电子公告服务，但未办理专项备案 (bulletin board without its special filing)",
+};
+const PERMIT_MISSING: Rule = Rule {
+    id: "service.permit_missing",
+    category: "service",
+    clause: "§4",
+    severity: Severity::Medium,
+    description: "网站提供须经主管部门审核同意的服务，但未展示也未登记相应许可 (regulated service with no permit shown or registered)",
+};
+const BEYOND_SCOPE: Rule = Rule {
+    id: "service.beyond_scope",
+    category: "service",
+    clause: "§5",
+    severity: Severity::Medium,
+    description: "网站提供的服务超出备案范围 (a service beyond the filing's approved scope)",
+};
+
+/// Every rule the filing checks can emit, for documentation and `rules list`.
+pub fn rule_ids() -> [&'static str; 12] {
+    [
+        UNFILED.id,
+        NOT_DISPLAYED.id,
+        MISMATCH.id,
+        MALFORMED.id,
+        NOT_LINKED.id,
+        RESTRICTED.id,
+        LICENCE_REQUIRED.id,
+        PSB_NOT_DISPLAYED.id,
+        PSB_MISMATCH.id,
+        FORUM.id,
+        PERMIT_MISSING.id,
+        BEYOND_SCOPE.id,
+    ]
+}
+
+fn finding(
+    rule: &Rule,
+    severity: Option<Severity>,
+    target: &str,
+    matched: &str,
+    why: String,
+) -> Finding {
+    Finding {
+        record_type: Finding::RECORD_TYPE,
+        rule: rule.id.into(),
+        category: rule.category.into(),
+        clause: rule.clause.into(),
+        severity: severity.unwrap_or(rule.severity),
+        description: rule.description.into(),
+        target: Arc::from(target),
+        zone: None,
+        matched: matched.to_string(),
+        normalized: matched.to_string(),
+        snippet: why,
+        offset: 0,
+        count: 1,
+    }
+}
+
+const ICP_KINDS: [NumberKind; 1] = [NumberKind::IcpFiling];
+const LICENCE_KINDS: [NumberKind; 2] = [NumberKind::IcpLicence, NumberKind::TelecomLicence];
+const PSB_KINDS: [NumberKind; 1] = [NumberKind::PsbFiling];
+
+/// Days since the Unix epoch of a `YYYY-MM-DD` date.
+pub fn days_from_civil(date: &str) -> Option<i64> {
+    let mut parts = date.split('-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// Today as days since the Unix epoch.
+pub fn today() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_secs() / 86_400) as i64)
+        .unwrap_or(0)
+}
+
+/// Run every check that applies to one site.
+pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<Finding>) {
+    let mut notes = Vec::new();
+    let mut findings = Vec::new();
+    let home = site.home_url.as_str();
+    let icp = site.numbers_of(&ICP_KINDS);
+    let licences = site.numbers_of(&LICENCE_KINDS);
+    let psb = site.numbers_of(&PSB_KINDS);
+    let permits: Vec<SiteNumber> = site
+        .numbers
+        .values()
+        .filter(|n| n.kind.is_permit())
+        .cloned()
+        .collect();
+    let (hosted, addresses) = match &cx.hosting {
+        Hosting::Assumed => (true, Vec::new()),
+        Hosting::Hosted(a) => (true, a.clone()),
+        Hosting::NotHosted(a) => (false, a.clone()),
+        Hosting::Unresolved(why) => {
+            notes.push(format!(
+                "the domain does not resolve ({why}); it counts as hosted"
+            ));
+            (true, Vec::new())
+        }
+    };
+    let mut record = SiteRecord {
+        record_type: SiteRecord::RECORD_TYPE,
+        host: site.host.clone(),
+        home_url: site.home_url.clone(),
+        pages: site.pages,
+        addresses: addresses.iter().map(IpAddr::to_string).collect(),
+        hosted,
+        icp_numbers: icp.clone(),
+        licences: licences.clone(),
+        psb_numbers: psb.clone(),
+        permits: permits.clone(),
+        services_detected: site.services.values().cloned().collect(),
+        commerce: site.commerce.clone(),
+        filing_status: FilingStatus::Unknown,
+        registry: None,
+        notes: Vec::new(),
+    };
+    if !hosted {
+        notes.push(format!(
+            "resolves to {} outside the hosted networks: not checked",
+            record.addresses.join(", ")
+        ));
+        record.filing_status = FilingStatus::NotHosted;
+        record.notes = notes;
+        return (record, findings);
+    }
+
+    // Checks of what the site shows, with or without a registry.
+    for number in site.numbers.values().filter(|n| !n.problems.is_empty()) {
+        let url = number.urls.first().map(String::as_str).unwrap_or(home);
+        findings.push(finding(
+            &MALFORMED,
+            None,
+            url,
+            &number.displayed,
+            format!("{}: {}", number.displayed, number.problems.join("; ")),
+        ));
+    }
+    let seen_pages = site.pages > 0;
+    if !seen_pages {
+        notes.push("the crawl returned no pages: what the site displays was not checked".into());
+    }
+    let home_icp: Vec<&SiteNumber> = icp.iter().filter(|n| n.on_home_page).collect();
+    let home_psb: Vec<&SiteNumber> = psb.iter().filter(|n| n.on_home_page).collect();
+    if seen_pages && site.home_seen {
+        for number in home_icp
+            .iter()
+            .chain(
+                licences
+                    .iter()
+                    .filter(|n| n.on_home_page)
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+            .chain(home_psb.iter())
+        {
+            if let Some(check) = number.link_check
+                && check != LinkCheck::Official
+            {
+                let why = match (check, &number.link) {
+                    (LinkCheck::NotLinked, _) => {
+                        format!("{} 未加链接 (not a link)", number.displayed)
+                    }
+                    (LinkCheck::OutdatedHost, Some(link)) => format!(
+                        "{} 链接到已停用的地址 {link} (the retired registry address)",
+                        number.displayed
+                    ),
+                    (LinkCheck::CodeMismatch, Some(link)) => format!(
+                        "{} 链接的备案编号与展示的不一致: {link} (the link's record code is not this number)",
+                        number.displayed
+                    ),
+                    (_, Some(link)) => format!(
+                        "{} 链接到 {link}，不是备案管理系统 (not the registry)",
+                        number.displayed
+                    ),
+                    (_, None) => number.displayed.clone(),
+                };
+                findings.push(finding(&NOT_LINKED, None, home, &number.displayed, why));
+            }
+        }
+    } else if seen_pages {
+        notes.push("the home page was not fetched: display checks skipped".into());
+    }
+
+    let (source, filing) = match &cx.registry {
+        RegistryAnswer::None => {
+            notes.push("no filing registry: the unfiled, mismatch, restriction, licence, public-security and service checks were skipped".into());
+            display_only_checks(site, &home_icp, &home_psb, &mut findings);
+            record.filing_status = FilingStatus::Unknown;
+            record.notes = notes;
+            return (record, findings);
+        }
+        RegistryAnswer::Failed(error) => {
+            notes.push(format!(
+                "the filing registry failed, its checks were skipped: {error}"
+            ));
+            display_only_checks(site, &home_icp, &home_psb, &mut findings);
+            record.filing_status = FilingStatus::Unknown;
+            record.notes = notes;
+            return (record, findings);
+        }
+        RegistryAnswer::NoRecord { source } => {
+            record.registry = Some(RegistrySummary {
+                source: source.clone(),
+                record: None,
+            });
+            let shown = icp.first().map(|n| n.displayed.as_str()).unwrap_or("");
+            let why = if shown.is_empty() {
+                format!("{} 在备案系统中没有备案记录 (no filing record)", site.host)
+            } else {
+                format!(
+                    "{} 在备案系统中没有备案记录，但页面展示了 {shown} (no record, yet the site shows a number)",
+                    site.host
+                )
+            };
+            findings.push(finding(&UNFILED, None, home, &site.host, why));
+            record.filing_status = FilingStatus::Unfiled;
+            record.notes = notes;
+            return (record, findings);
+        }
+        RegistryAnswer::Record { source, record } => (source.clone(), (**record).clone()),
+    };
+
+    let mut status = FilingStatus::Ok;
+    let registered_base =
+        super::numbers::detect_in_zone(crate::extract::ZoneKind::Text, &filing.icp_number)
+            .into_iter()
+            .find(|n| n.kind == NumberKind::IcpFiling)
+            .map(|n| n.base);
+    if filing.restricted {
+        findings.push(finding(
+            &RESTRICTED,
+            None,
+            home,
+            &site.host,
+            format!(
+                "{} 的备案 {} 被标记为限制接入 (restricted)",
+                site.host, filing.icp_number
+            ),
+        ));
+        status = FilingStatus::Restricted;
+    }
+    if seen_pages {
+        let matches_registry =
+            |n: &&SiteNumber| registered_base.as_deref() == Some(n.base.as_str());
+        if !icp.is_empty() && !icp.iter().any(|n| matches_registry(&n)) {
+            let shown = &icp[0];
+            findings.push(finding(
+                &MISMATCH,
+                None,
+                shown.urls.first().map(String::as_str).unwrap_or(home),
+                &shown.displayed,
+                format!(
+                    "展示 {}，备案系统登记的是 {} (shown {}, registered {})",
+                    shown.number, filing.icp_number, shown.number, filing.icp_number
+                ),
+            ));
+            if status == FilingStatus::Ok {
+                status = FilingStatus::Mismatch;
+            }
+        } else if site.home_seen && home_icp.is_empty() {
+            findings.push(finding(
+                &NOT_DISPLAYED,
+                None,
+                home,
+                &filing.icp_number,
+                format!(
+                    "首页未展示备案号 {} (the home page does not show it)",
+                    filing.icp_number
+                ),
+            ));
+            if status == FilingStatus::Ok {
+                status = FilingStatus::NotDisplayed;
+            }
+        }
+
+        // Public-security filing: due within 30 days of going online.
+        match &filing.psb_number {
+            Some(registered) => {
+                let registered_base =
+                    super::numbers::detect_in_zone(crate::extract::ZoneKind::Text, registered)
+                        .into_iter()
+                        .find(|n| n.kind == NumberKind::PsbFiling)
+                        .map(|n| n.base);
+                if !psb.is_empty()
+                    && !psb
+                        .iter()
+                        .any(|n| Some(&n.base) == registered_base.as_ref())
+                {
+                    findings.push(finding(
+                        &PSB_MISMATCH,
+                        None,
+                        psb[0].urls.first().map(String::as_str).unwrap_or(home),
+                        &psb[0].displayed,
+                        format!(
+                            "展示 {}，登记的是 {registered} (shown {}, registered {registered})",
+                            psb[0].number, psb[0].number
+                        ),
+                    ));
+                } else if site.home_seen && home_psb.is_empty() {
+                    findings.push(finding(
+                        &PSB_NOT_DISPLAYED,
+                        None,
+                        home,
+                        registered,
+                        format!("首页未展示公安联网备案号 {registered} (registered but not shown)"),
+                    ));
+                }
+            }
+            None if site.home_seen && home_psb.is_empty() => {
+                let age = filing
+                    .approved_at
+                    .as_deref()
+                    .and_then(days_from_civil)
+                    .map(|approved| cx.today - approved);
+                match age {
+                    Some(days) if days < 30 => notes.push(format!(
+                        "no public-security filing yet; the ICP filing is {days} days old and the 30 days of §6 have not passed"
+                    )),
+                    _ => findings.push(finding(
+                        &PSB_NOT_DISPLAYED,
+                        None,
+                        home,
+                        &site.host,
+                        "首页未展示公安联网备案号，备案系统也无登记 (none shown, none registered)".to_string(),
+                    )),
+                }
+            }
+            None => {}
+        }
+
+        let registered_permits = filing.permit_kinds();
+        let shown_permits: Vec<NumberKind> = site
+            .numbers
+            .values()
+            .filter(|n| n.problems.is_empty())
+            .map(|n| n.kind)
+            .collect();
+        if let Some(commerce) = &site.commerce
+            && filing.licence_number.is_none()
+        {
+            let shown = licences
+                .first()
+                .map(|l| format!("；页面展示了 {}，但备案系统未登记", l.displayed))
+                .unwrap_or_default();
+            findings.push(finding(
+                &LICENCE_REQUIRED,
+                None,
+                &commerce.url,
+                &commerce.evidence,
+                format!(
+                    "经营性服务特征：{}{shown} (commercial signs: {})",
+                    commerce.evidence, commerce.evidence
+                ),
+            ));
+        }
+        for detected in site.services.values() {
+            let Some(service) = cx.catalog.service(&detected.service) else {
+                continue;
+            };
+            let approved = filing.has_service(&service.registry_service);
+            if service.id == "forum" {
+                if !approved {
+                    findings.push(finding(
+                        &FORUM,
+                        Some(service.severity),
+                        &detected.url,
+                        &detected.evidence,
+                        format!(
+                            "{}：{}，备案未含电子公告服务专项 (no special filing)",
+                            service.name, detected.evidence
+                        ),
+                    ));
+                }
+                continue;
+            }
+            if !approved {
+                findings.push(finding(
+                    &BEYOND_SCOPE,
+                    Some(service.severity),
+                    &detected.url,
+                    &detected.evidence,
+                    format!(
+                        "{}：{}，不在备案的服务范围 [{}] 内 (not in the approved services)",
+                        service.name,
+                        detected.evidence,
+                        filing.services.join(", ")
+                    ),
+                ));
+            }
+            let holds_permit = service.permits.is_empty()
+                || service
+                    .permits
+                    .iter()
+                    .any(|p| registered_permits.contains(p) || shown_permits.contains(p));
+            if !holds_permit {
+                let wanted: Vec<&str> = service.permits.iter().map(|p| p.as_str()).collect();
+                findings.push(finding(
+                    &PERMIT_MISSING,
+                    Some(service.severity),
+                    &detected.url,
+                    &detected.evidence,
+                    format!(
+                        "{}：{}，未展示也未登记许可 ({}) (no permit shown or registered)",
+                        service.name,
+                        detected.evidence,
+                        wanted.join(" / ")
+                    ),
+                ));
+            }
+        }
+    }
+    record.registry = Some(RegistrySummary {
+        source,
+        record: Some(filing),
+    });
+    record.filing_status = status;
+    record.notes = notes;
+    (record, findings)
+}
+
+/// Without a registry, what the site shows can still be checked against what every filed
+/// site must show.
+fn display_only_checks(
+    site: &SiteFiling,
+    home_icp: &[&SiteNumber],
+    home_psb: &[&SiteNumber],
+    findings: &mut Vec<Finding>,
+) {
+    if site.pages == 0 || !site.home_seen {
+        return;
+    }
+    let home = site.home_url.as_str();
+    if home_icp.is_empty() {
+        findings.push(finding(
+            &NOT_DISPLAYED,
+            None,
+            home,
+            &site.host,
+            "首页未展示ICP备案号 (the home page shows no ICP number)".to_string(),
+        ));
+    }
+    if home_psb.is_empty() {
+        findings.push(finding(
+            &PSB_NOT_DISPLAYED,
+            None,
+            home,
+            &site.host,
+            "首页未展示公安联网备案号 (the home page shows no public-security number)".to_string(),
+        ));
+    }
+}

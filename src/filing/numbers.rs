@@ -1,0 +1,733 @@
+//! Filing, licence and permit numbers as sites display them.
+//!
+//! Footers vary in width, spacing and punctuation (`京 ICP 证 110745 号`, full-width digits,
+//! `—` for `-`, 【】 for []). Matching runs on a *filing view* of each zone: sitepatrol's
+//! normalized text (NFKC, lower case, Simplified), with whitespace dropped, every dash folded to
+//! `-` and every bracket to `[]`/`()`. The view keeps a map back to the original, so each
+//! number is reported as the page showed it, with its offset.
+//!
+//! The formats, with real examples and where they were seen, are listed in
+//! `rulesets/filing/README.md`.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use super::provinces::{self, Province};
+use crate::extract::ZoneKind;
+use crate::normalize::{Derived, map_chars_into, normalize};
+
+/// The kinds of number a site displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberKind {
+    /// ICP 备案 (non-commercial filing): 京ICP备12345678号-1.
+    IcpFiling,
+    /// ICP 经营许可证: 京ICP证030173号.
+    IcpLicence,
+    /// 增值电信业务经营许可证: 粤B2-20090191.
+    TelecomLicence,
+    /// 公安联网备案: 京公网安备11010502030143号.
+    PsbFiling,
+    /// 互联网新闻信息服务许可证.
+    NewsPermit,
+    /// 网络出版服务许可证.
+    PublishingPermit,
+    /// 网络文化经营许可证.
+    CulturePermit,
+    /// 信息网络传播视听节目许可证.
+    AudioVideoPermit,
+    /// 广播电视节目制作经营许可证.
+    RadioTvPermit,
+    /// 互联网药品信息服务资格证书.
+    DrugInfoPermit,
+    /// 互联网药品交易服务资格证书.
+    DrugTradePermit,
+    /// 医疗器械网络交易服务第三方平台备案.
+    MedicalDevicePermit,
+    /// 互联网宗教信息服务许可证.
+    ReligionPermit,
+}
+
+impl NumberKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberKind::IcpFiling => "icp_filing",
+            NumberKind::IcpLicence => "icp_licence",
+            NumberKind::TelecomLicence => "telecom_licence",
+            NumberKind::PsbFiling => "psb_filing",
+            NumberKind::NewsPermit => "news_permit",
+            NumberKind::PublishingPermit => "publishing_permit",
+            NumberKind::CulturePermit => "culture_permit",
+            NumberKind::AudioVideoPermit => "audio_video_permit",
+            NumberKind::RadioTvPermit => "radio_tv_permit",
+            NumberKind::DrugInfoPermit => "drug_info_permit",
+            NumberKind::DrugTradePermit => "drug_trade_permit",
+            NumberKind::MedicalDevicePermit => "medical_device_permit",
+            NumberKind::ReligionPermit => "religion_permit",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<NumberKind> {
+        ALL_KINDS.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Licences and permits beyond the ICP filing and the public-security filing.
+    pub fn is_permit(self) -> bool {
+        !matches!(
+            self,
+            NumberKind::IcpFiling
+                | NumberKind::IcpLicence
+                | NumberKind::TelecomLicence
+                | NumberKind::PsbFiling
+        )
+    }
+}
+
+pub const ALL_KINDS: [NumberKind; 13] = [
+    NumberKind::IcpFiling,
+    NumberKind::IcpLicence,
+    NumberKind::TelecomLicence,
+    NumberKind::PsbFiling,
+    NumberKind::NewsPermit,
+    NumberKind::PublishingPermit,
+    NumberKind::CulturePermit,
+    NumberKind::AudioVideoPermit,
+    NumberKind::RadioTvPermit,
+    NumberKind::DrugInfoPermit,
+    NumberKind::DrugTradePermit,
+    NumberKind::MedicalDevicePermit,
+    NumberKind::ReligionPermit,
+];
+
+/// A number found on a page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DisplayedNumber {
+    pub kind: NumberKind,
+    /// Canonical form: `京ICP备12345678号-1`, `京公网安备11010502030143号`.
+    pub number: String,
+    /// Without the site suffix (`京ICP备12345678号`): what identifies the filing holder.
+    pub base: String,
+    pub site_suffix: Option<u32>,
+    /// The province the number names (canonical abbreviation), when it names one.
+    pub province: Option<char>,
+    /// The text as the page showed it.
+    pub displayed: String,
+    pub zone: ZoneKind,
+    /// Byte offset of `displayed` in the zone's original text.
+    pub offset: usize,
+    /// What is wrong with the number; empty when it is well formed.
+    pub problems: Vec<String>,
+}
+
+impl DisplayedNumber {
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Build the filing view of a zone: normalized, whitespace dropped, dashes and brackets folded.
+pub fn filing_view(original: &str) -> (Derived, Derived) {
+    let normalized = normalize(original);
+    let mut view = Derived::new();
+    map_chars_into(&normalized.text, &mut view, |c| match c {
+        c if c.is_whitespace() => None,
+        '\u{2010}'..='\u{2015}'
+        | '\u{2212}'
+        | '\u{FE63}'
+        | '\u{2E3A}'
+        | '\u{2E3B}'
+        | '\u{30FC}' => Some('-'),
+        '【' | '〔' | '［' | '〖' | '「' => Some('['),
+        '】' | '〕' | '］' | '〗' | '」' => Some(']'),
+        '（' => Some('('),
+        '）' => Some(')'),
+        '：' => Some(':'),
+        c => Some(c),
+    });
+    (normalized, view)
+}
+
+struct Pattern {
+    kind: NumberKind,
+    regex: Regex,
+}
+
+fn patterns() -> &'static [Pattern] {
+    static PATTERNS: OnceLock<Vec<Pattern>> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        let p = format!("[{}]", provinces::all_chars());
+        // A label such as 许可证, 编号:, 证号: between a permit's name and its number.
+        let label = r"(?:许可证|证书|资格证书|备案)?(?:编?号)?[:]?";
+        let specs: Vec<(NumberKind, String)> = vec![
+            (
+                NumberKind::IcpFiling,
+                format!(r"(?P<p>{p})icp备(?:案号?)?[:]?(?P<d>\d{{5,12}})(?:-(?P<s1>\d{{1,4}}))?号?(?:-(?P<s2>\d{{1,4}}))?"),
+            ),
+            (
+                NumberKind::IcpLicence,
+                format!(r"(?P<p>{p})icp证[:]?(?P<d>\d{{4,9}})(?:-(?P<s1>\d{{1,4}}))?号?(?:-(?P<s2>\d{{1,4}}))?"),
+            ),
+            // The old form without 备 or 证 (京ICP00000008号, Sohu's footer in 2005), read as
+            // a licence because it is shown as 经营许可证编号.
+            (
+                NumberKind::IcpLicence,
+                format!(r"(?P<p>{p})icp(?P<old>)(?P<d>\d{{6,8}})号(?:-(?P<s1>\d{{1,4}}))?"),
+            ),
+            (
+                NumberKind::TelecomLicence,
+                format!(
+                    r"(?:(?P<p>{p})|合字)?(?P<c>(?:[a-e][1-9][.,、])*[ab][12](?:[.,、][a-e][1-9])*)-(?P<d>(?:19|20)\d{{6}})(?:-(?P<s1>\d{{1,4}}))?"
+                ),
+            ),
+            (
+                NumberKind::PsbFiling,
+                format!(r"(?P<p>{p})公网安备[:]?(?P<d>\d{{6,16}}(?:-\d{{1,4}})?)号?"),
+            ),
+            (
+                NumberKind::NewsPermit,
+                format!(r"互联网新闻信息服务{label}(?P<d>\d{{11}})"),
+            ),
+            (
+                NumberKind::PublishingPermit,
+                format!(r"(?:\((?:总|署)\))?(?:网出证|新出网证)\((?P<p>{p})\)字第?(?P<d>\d{{2,4}})号"),
+            ),
+            (
+                NumberKind::CulturePermit,
+                format!(r"(?P<p>{p})网文(?:许字)?\[(?P<y>\d{{4}})\](?P<d>\d{{3,4}}-\d{{3}})号"),
+            ),
+            (
+                NumberKind::AudioVideoPermit,
+                format!(r"信息网络传播视听节目{label}(?P<d>\d{{7}})"),
+            ),
+            (
+                NumberKind::RadioTvPermit,
+                format!(r"广播电视节目制作经营{label}\((?P<p>{p})\)字第?(?P<d>\d{{3,6}})号"),
+            ),
+            (
+                NumberKind::DrugInfoPermit,
+                format!(
+                    r"\(?(?P<p>{p})\)?-?\(?(?P<n>非?经营性|非营业性)\)?-(?P<y>\d{{4}})-(?P<d>\d{{4}})"
+                ),
+            ),
+            (
+                NumberKind::DrugTradePermit,
+                format!(r"互联网药品交易(?:服务)?{label}(?P<p>{p})(?P<c>[abc])(?P<d>\d{{8}})"),
+            ),
+            (
+                NumberKind::MedicalDevicePermit,
+                format!(r"\((?P<p>{p})\)网械平台备字[\[(](?P<y>\d{{4}})[\])]第?(?P<d>\d{{5}})号"),
+            ),
+            (
+                NumberKind::ReligionPermit,
+                format!(r"互联网宗教信息服务{label}(?P<p>{p})\((?P<y>\d{{4}})\)(?P<d>\d{{7}})"),
+            ),
+        ];
+        specs
+            .into_iter()
+            .map(|(kind, source)| Pattern {
+                kind,
+                regex: Regex::new(&source).expect("the filing patterns are valid regexes"),
+            })
+            .collect()
+    })
+}
+
+/// Cheap literal checks that decide whether a zone can hold any number at all.
+fn may_hold_numbers(view: &str) -> bool {
+    [
+        "icp",
+        "公网安备",
+        "b2-",
+        "b1-",
+        "许可证",
+        "经营性",
+        "营业性",
+        "网文",
+        "网出证",
+        "新出网证",
+        "网械",
+        "资格证",
+    ]
+    .iter()
+    .any(|needle| view.contains(needle))
+}
+
+/// Every number in one zone's text.
+pub fn detect_in_zone(zone: ZoneKind, original: &str) -> Vec<DisplayedNumber> {
+    let (normalized, view) = filing_view(original);
+    if !may_hold_numbers(&view.text) {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
+    for pattern in patterns() {
+        for caps in pattern.regex.captures_iter(&view.text) {
+            let whole = caps.get(0).expect("group 0 always matches");
+            // A number inside another one (the licence digits of 京ICP证 also read as ...)
+            // is not a second number.
+            if taken
+                .iter()
+                .any(|r| r.start <= whole.start() && whole.end() <= r.end)
+            {
+                continue;
+            }
+            // Digits glued to more digits are part of something else (a phone number, an id).
+            let before = view.text[..whole.start()].chars().next_back();
+            if pattern.kind == NumberKind::TelecomLicence
+                && caps.name("p").is_none()
+                && before.is_some_and(|c| c.is_ascii_alphanumeric())
+            {
+                continue;
+            }
+            let in_normalized = view.source_range(whole.range(), &normalized.text);
+            let in_original = normalized.source_range(in_normalized, original);
+            let displayed = original[in_original.clone()].trim().to_string();
+            if let Some(number) = build(pattern.kind, &caps, displayed, zone, in_original.start) {
+                taken.push(whole.range());
+                found.push(number);
+            }
+        }
+    }
+    found.sort_by_key(|n| n.offset);
+    found
+}
+
+fn current_year() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    1970 + (secs / 31_556_952) as u32
+}
+
+fn build(
+    kind: NumberKind,
+    caps: &regex::Captures<'_>,
+    displayed: String,
+    zone: ZoneKind,
+    offset: usize,
+) -> Option<DisplayedNumber> {
+    let group = |name: &str| caps.name(name).map(|m| m.as_str());
+    let written_province = group("p").and_then(|p| p.chars().next());
+    let province: Option<&Province> = written_province.and_then(provinces::by_char);
+    let digits = group("d").unwrap_or("").to_string();
+    let suffix = group("s1")
+        .or(group("s2"))
+        .and_then(|s| s.parse::<u32>().ok());
+    let mut problems = Vec::new();
+    let prov = province.map(|p| p.abbreviation);
+    let prov_str = prov.map(String::from).unwrap_or_default();
+    if written_province == Some('云') {
+        problems.push("云 appears in placeholder text; Yunnan numbers use 滇".to_string());
+    }
+    if is_placeholder(&digits) {
+        problems.push(format!("{digits} is a placeholder, not a real number"));
+    }
+    let year_now = current_year();
+    let (number, base) = match kind {
+        NumberKind::IcpFiling | NumberKind::IcpLicence => {
+            let label = if kind == NumberKind::IcpFiling {
+                "ICP备"
+            } else {
+                "ICP证"
+            };
+            let base = format!("{prov_str}{label}{digits}号");
+            if kind == NumberKind::IcpFiling {
+                match digits.len() {
+                    8 => {}
+                    10 => {
+                        let year: u32 = digits[..4].parse().unwrap_or(0);
+                        if !(2000..=year_now).contains(&year) {
+                            problems.push(format!(
+                                "the year {year} in a 10-digit filing number is not plausible"
+                            ));
+                        }
+                    }
+                    n => problems.push(format!(
+                        "an ICP filing number has 8 or 10 digits, this one has {n}"
+                    )),
+                }
+            } else if group("old").is_some() {
+                problems.push("an old form without 备 or 证".to_string());
+            } else if digits.len() != 6 {
+                problems.push(format!(
+                    "an ICP licence number has 6 digits, this one has {}",
+                    digits.len()
+                ));
+            }
+            let number = match suffix {
+                Some(s) => format!("{base}-{s}"),
+                None => base.clone(),
+            };
+            (number, base)
+        }
+        NumberKind::TelecomLicence => {
+            let categories = group("c")
+                .unwrap_or("b2")
+                .to_ascii_uppercase()
+                .replace([',', '、'], ".");
+            let year: u32 = digits[..4].parse().unwrap_or(0);
+            if !(1995..=year_now).contains(&year) {
+                problems.push(format!(
+                    "the year {year} in the licence number is not plausible"
+                ));
+            }
+            let prefix = match (prov, displayed.contains('合')) {
+                (Some(p), _) => p.to_string(),
+                (None, true) => "合字".to_string(),
+                (None, false) => String::new(),
+            };
+            let base = format!("{prefix}{categories}-{digits}");
+            let number = match suffix {
+                Some(s) => format!("{base}-{s}"),
+                None => base.clone(),
+            };
+            (number, base)
+        }
+        NumberKind::PsbFiling => {
+            let base = format!("{prov_str}公网安备{digits}号");
+            let (code, older) = match digits.split_once('-') {
+                Some((code, _)) => (code, true),
+                None => (digits.as_str(), false),
+            };
+            if older && code.len() != 12 {
+                problems.push(format!(
+                    "the older public-security form has 12 digits, this one has {}",
+                    code.len()
+                ));
+            } else if !older && code.len() != 14 {
+                problems.push(format!(
+                    "a public-security filing number has 14 digits, this one has {}",
+                    code.len()
+                ));
+            }
+            if let (Some(province), Some(region)) = (province, code.get(..2))
+                && region.parse::<u8>().ok() != Some(province.code)
+            {
+                problems.push(format!(
+                    "the region code {} does not belong to {} ({}; expected {}…)",
+                    &code[..code.len().min(6)],
+                    province.name,
+                    province.abbreviation,
+                    province.code
+                ));
+            }
+            (base.clone(), base)
+        }
+        NumberKind::CulturePermit => {
+            let year = group("y").unwrap_or("");
+            let base = format!("{prov_str}网文[{year}]{digits}号");
+            (base.clone(), base)
+        }
+        NumberKind::DrugInfoPermit => {
+            let nature = group("n").unwrap_or("经营性");
+            if nature == "非营业性" {
+                problems.push("非营业性 is a misspelling of 非经营性".to_string());
+            }
+            let year = group("y").unwrap_or("");
+            let base = format!("({prov_str})-{nature}-{year}-{digits}");
+            (base.clone(), base)
+        }
+        NumberKind::DrugTradePermit => {
+            let class = group("c").unwrap_or("").to_ascii_uppercase();
+            let base = format!("{prov_str}{class}{digits}");
+            (base.clone(), base)
+        }
+        NumberKind::PublishingPermit => {
+            let base = format!("网出证({prov_str})字第{digits}号");
+            (base.clone(), base)
+        }
+        NumberKind::RadioTvPermit => {
+            let base = format!("({prov_str})字第{digits}号");
+            (base.clone(), base)
+        }
+        NumberKind::MedicalDevicePermit => {
+            let year = group("y").unwrap_or("");
+            let base = format!("({prov_str})网械平台备字[{year}]第{digits}号");
+            (base.clone(), base)
+        }
+        NumberKind::ReligionPermit => {
+            let year = group("y").unwrap_or("");
+            let base = format!("{prov_str}({year}){digits}");
+            (base.clone(), base)
+        }
+        NumberKind::NewsPermit | NumberKind::AudioVideoPermit => (digits.clone(), digits.clone()),
+    };
+    Some(DisplayedNumber {
+        kind,
+        number,
+        base,
+        site_suffix: suffix,
+        province: prov,
+        displayed,
+        zone,
+        offset,
+        problems,
+    })
+}
+
+/// Digits that templates ship with.
+fn is_placeholder(digits: &str) -> bool {
+    let plain: String = digits.chars().filter(char::is_ascii_digit).collect();
+    if plain.len() < 6 {
+        return false;
+    }
+    let all_same = plain
+        .chars()
+        .all(|c| c == plain.chars().next().unwrap_or('0'));
+    all_same || "12345678901234567890".starts_with(&plain) || plain.starts_with("12345678")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> DisplayedNumber {
+        let found = detect_in_zone(ZoneKind::Text, text);
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one number in {text:?}, got {found:#?}"
+        );
+        found.into_iter().next().unwrap()
+    }
+
+    // Examples from ../shared/docs/filing-formats.md; sources in rulesets/filing/README.md.
+
+    #[test]
+    fn icp_filings() {
+        let n = one("版权所有 苏ICP备17065836号");
+        assert_eq!(
+            (n.kind, n.number.as_str()),
+            (NumberKind::IcpFiling, "苏ICP备17065836号")
+        );
+        assert!(n.is_valid(), "{:?}", n.problems);
+        let n = one("粤ICP备16057936号-4");
+        assert_eq!(
+            (n.number.as_str(), n.base.as_str(), n.site_suffix),
+            ("粤ICP备16057936号-4", "粤ICP备16057936号", Some(4))
+        );
+        let n = one("ICP备案号：京ICP备05004340号-1");
+        assert_eq!(n.number, "京ICP备05004340号-1");
+        // The suffix misplaced before 号.
+        assert_eq!(one("滇ICP备09010050-5号").number, "滇ICP备09010050号-5");
+        // Ten digits, four of them the year.
+        let n = one("粤ICP备2021123456号-3");
+        assert!(n.is_valid(), "{:?}", n.problems);
+        assert_eq!(n.number, "粤ICP备2021123456号-3");
+    }
+
+    #[test]
+    fn spacing_width_and_punctuation_variants() {
+        let n = one("京 ICP 备 05004340 号 — 1");
+        assert_eq!(n.number, "京ICP备05004340号-1");
+        let n = one("粤ＩＣＰ备１６０５７９３６号－４");
+        assert_eq!(n.number, "粤ICP备16057936号-4");
+        assert_eq!(n.displayed, "粤ＩＣＰ备１６０５７９３６号－４");
+        let n = one("蒙icp备05000248号");
+        assert_eq!(n.number, "蒙ICP备05000248号");
+        // Traditional province character folds to Simplified.
+        assert_eq!(one("滬ICP備11021479號-2").number, "沪ICP备11021479号-2");
+    }
+
+    #[test]
+    fn offsets_point_at_the_displayed_text() {
+        let text = "联系我们 | 京ＩＣＰ备05004340号";
+        let n = one(text);
+        assert_eq!(
+            &text[n.offset..n.offset + n.displayed.len()],
+            "京ＩＣＰ备05004340号"
+        );
+    }
+
+    #[test]
+    fn malformed_filings_are_reported() {
+        let n = one("京ICP备0500434号");
+        assert!(n.problems[0].contains("8 or 10 digits"), "{:?}", n.problems);
+        let n = one("云ICP备12345678号");
+        assert_eq!(n.province, Some('滇'));
+        assert_eq!(n.problems.len(), 2, "{:?}", n.problems);
+        let n = one("粤ICP备3021123456号");
+        assert!(n.problems[0].contains("year 3021"), "{:?}", n.problems);
+    }
+
+    #[test]
+    fn icp_licences() {
+        let n = one("京ICP证030173号");
+        assert_eq!(
+            (n.kind, n.number.as_str()),
+            (NumberKind::IcpLicence, "京ICP证030173号")
+        );
+        assert!(n.is_valid());
+        assert_eq!(one("京 ICP 证 110745 号").number, "京ICP证110745号");
+        let n = one("鄂ICP证:020001-5");
+        assert_eq!(n.number, "鄂ICP证020001号-5");
+        // The pre-2006 form, seen on sohu.com pages in pages-zh.
+        let n = one("*经营许可证编号：京ICP00000008号");
+        assert_eq!(
+            (n.kind, n.number.as_str()),
+            (NumberKind::IcpLicence, "京ICP证00000008号")
+        );
+        assert!(n.problems[0].contains("old form"));
+    }
+
+    #[test]
+    fn telecom_licences() {
+        let n = one("增值电信业务经营许可证：粤B2-20090191-2");
+        assert_eq!(
+            (n.kind, n.number.as_str()),
+            (NumberKind::TelecomLicence, "粤B2-20090191-2")
+        );
+        assert_eq!(one("沪B2-20100043").number, "沪B2-20100043");
+        assert_eq!(one("经营许可证 B2-20090028").number, "B2-20090028");
+        assert_eq!(one("合字B2-20190051").number, "合字B2-20190051");
+        assert_eq!(one("浙A1.B1.B2-20110446").number, "浙A1.B1.B2-20110446");
+        // A product code is not a licence.
+        assert!(detect_in_zone(ZoneKind::Text, "型号 XB2-20230101").is_empty());
+    }
+
+    #[test]
+    fn public_security_filings() {
+        let n = one("京公网安备11000002000001号");
+        assert_eq!(
+            (n.kind, n.number.as_str()),
+            (NumberKind::PsbFiling, "京公网安备11000002000001号")
+        );
+        assert!(n.is_valid(), "{:?}", n.problems);
+        assert!(one("沪公网安备 31010502000027号").is_valid());
+        assert!(one("鄂公网安备 42010202000111号").is_valid());
+        assert!(one("京公网安备:110102003042-1").is_valid());
+        let wrong_region = one("京公网安备44010602000001号");
+        assert!(
+            wrong_region.problems[0].contains("does not belong to 北京"),
+            "{:?}",
+            wrong_region.problems
+        );
+        let short = one("京公网安备1101050203014号");
+        assert!(
+            short.problems[0].contains("14 digits"),
+            "{:?}",
+            short.problems
+        );
+    }
+
+    #[test]
+    fn permits() {
+        let cases = [
+            (
+                "互联网药品信息服务资格证书：(京)-经营性-2014-0008",
+                NumberKind::DrugInfoPermit,
+                "(京)-经营性-2014-0008",
+            ),
+            (
+                "（粤）—经营性—2018—0092",
+                NumberKind::DrugInfoPermit,
+                "(粤)-经营性-2018-0092",
+            ),
+            (
+                "浙-（经营性）-2017-0005",
+                NumberKind::DrugInfoPermit,
+                "(浙)-经营性-2017-0005",
+            ),
+            (
+                "(京)-非经营性-2014-0090",
+                NumberKind::DrugInfoPermit,
+                "(京)-非经营性-2014-0090",
+            ),
+            (
+                "粤网文[2023]2882-203号",
+                NumberKind::CulturePermit,
+                "粤网文[2023]2882-203号",
+            ),
+            (
+                "京网文【2013】0934-983号",
+                NumberKind::CulturePermit,
+                "京网文[2013]0934-983号",
+            ),
+            (
+                "信息网络传播视听节目许可证：0910417",
+                NumberKind::AudioVideoPermit,
+                "0910417",
+            ),
+            (
+                "新出网证（粤）字010号",
+                NumberKind::PublishingPermit,
+                "网出证(粤)字第010号",
+            ),
+            (
+                "（署）网出证（粤）字第054号",
+                NumberKind::PublishingPermit,
+                "网出证(粤)字第054号",
+            ),
+            (
+                "互联网新闻信息服务许可证：31120170006",
+                NumberKind::NewsPermit,
+                "31120170006",
+            ),
+            (
+                "广播电视节目制作经营许可证（沪）字第1248号",
+                NumberKind::RadioTvPermit,
+                "(沪)字第1248号",
+            ),
+            (
+                "(京)网械平台备字(2018)第00003号",
+                NumberKind::MedicalDevicePermit,
+                "(京)网械平台备字[2018]第00003号",
+            ),
+            (
+                "（浙）网械平台备字[2018]第00002号",
+                NumberKind::MedicalDevicePermit,
+                "(浙)网械平台备字[2018]第00002号",
+            ),
+            (
+                "互联网宗教信息服务许可证：粤（2022）0000011",
+                NumberKind::ReligionPermit,
+                "粤(2022)0000011",
+            ),
+            (
+                "互联网药品交易服务资格证书：粤C20150007",
+                NumberKind::DrugTradePermit,
+                "粤C20150007",
+            ),
+        ];
+        for (text, kind, number) in cases {
+            let n = one(text);
+            assert_eq!((n.kind, n.number.as_str()), (kind, number), "in {text:?}");
+        }
+        assert!(one("(京)-非营业性-2014-0090").problems[0].contains("misspelling"));
+    }
+
+    #[test]
+    fn a_footer_with_everything() {
+        let footer = "京ICP证030173号-1 京ICP备05004340号-1 京公网安备11000002000001号 \
+                      京网文[2019]1234-123号 增值电信业务经营许可证：京B2-20090059";
+        let kinds: Vec<NumberKind> = detect_in_zone(ZoneKind::Text, footer)
+            .iter()
+            .map(|n| n.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                NumberKind::IcpLicence,
+                NumberKind::IcpFiling,
+                NumberKind::PsbFiling,
+                NumberKind::CulturePermit,
+                NumberKind::TelecomLicence
+            ]
+        );
+    }
+
+    #[test]
+    fn ordinary_text_has_no_numbers() {
+        for text in [
+            "电话：010-12345678 传真：010-87654321",
+            "订单号 2023120112345678",
+            "ICP 是互联网内容提供商的缩写",
+            "备案 号码 之类的说明文字",
+        ] {
+            assert!(detect_in_zone(ZoneKind::Text, text).is_empty(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! What one page shows about its filings: the numbers, where they link, and the regulated
+//! services and commercial functions the page offers.
+
+use serde::Serialize;
+use url::Url;
+
+use super::numbers::{DisplayedNumber, NumberKind, detect_in_zone};
+use super::services::{ServiceCatalog, ServiceSignal};
+use crate::extract::{Document, ZoneKind};
+
+/// Zones searched for numbers, in order of preference when one number shows up in several:
+/// footers are visible text first; a number shown only as an image's `alt` is still shown.
+/// Hidden text is not: a number nobody can see is not displayed.
+const NUMBER_ZONES: [ZoneKind; 4] = [
+    ZoneKind::Text,
+    ZoneKind::Attr,
+    ZoneKind::Title,
+    ZoneKind::Meta,
+];
+
+/// Where a displayed number links to, judged against the registry it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkCheck {
+    /// Not a link at all.
+    NotLinked,
+    /// Links to the registry's current site (beian.miit.gov.cn, beian.mps.gov.cn) and, for
+    /// public-security numbers, with the number as its record code.
+    Official,
+    /// Links to the registry's retired address (www.miibeian.gov.cn).
+    OutdatedHost,
+    /// Links somewhere that is not the registry.
+    Elsewhere,
+    /// Links to the public-security registry with another record code, or with none.
+    CodeMismatch,
+}
+
+/// A number as one page showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PageNumber {
+    #[serde(flatten)]
+    pub number: DisplayedNumber,
+    /// The link target, when the number is a link's text (or its image's alt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Only for ICP and public-security numbers; permits have no registry to link to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_check: Option<LinkCheck>,
+}
+
+/// Everything filing-related one page shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PageFiling {
+    pub numbers: Vec<PageNumber>,
+    pub services: Vec<ServiceSignal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commerce: Option<ServiceSignal>,
+}
+
+/// Detects numbers and services on pages; cheap to share.
+#[derive(Debug)]
+pub struct Detector {
+    catalog: ServiceCatalog,
+}
+
+impl Detector {
+    pub fn new(catalog: ServiceCatalog) -> Detector {
+        Detector { catalog }
+    }
+
+    pub fn catalog(&self) -> &ServiceCatalog {
+        &self.catalog
+    }
+
+    pub fn detect(&self, document: &Document, page_url: &str) -> PageFiling {
+        let mut numbers: Vec<PageNumber> = Vec::new();
+        let mut add = |found: DisplayedNumber, link: Option<&str>| {
+            let link_check = link_check(found.kind, &found, link);
+            match numbers
+                .iter_mut()
+                .find(|n| n.number.kind == found.kind && n.number.number == found.number)
+            {
+                Some(existing) => {
+                    // The same number as text and as a link's text: the link is what counts.
+                    if link.is_some() && better(link_check, existing.link_check) {
+                        existing.link = link.map(str::to_string);
+                        existing.link_check = link_check;
+                    }
+                }
+                None => numbers.push(PageNumber {
+                    number: found,
+                    link: link.map(str::to_string),
+                    link_check,
+                }),
+            }
+        };
+        for kind in NUMBER_ZONES {
+            if let Some(zone) = document.zone(kind) {
+                for found in detect_in_zone(kind, &zone.text) {
+                    add(found, None);
+                }
+            }
+            if kind == ZoneKind::Attr {
+                for link in document.links.iter().filter(|l| !l.hidden) {
+                    for found in detect_in_zone(ZoneKind::Link, &link.text) {
+                        add(found, Some(&link.url));
+                    }
+                }
+            }
+        }
+        let mut services = self.catalog.detect(document, page_url);
+        let commerce = services
+            .iter()
+            .position(|s| s.service == "commerce")
+            .map(|i| services.remove(i));
+        PageFiling {
+            numbers,
+            services,
+            commerce,
+        }
+    }
+}
+
+fn rank(check: Option<LinkCheck>) -> u8 {
+    match check {
+        Some(LinkCheck::Official) => 4,
+        Some(LinkCheck::CodeMismatch) => 3,
+        Some(LinkCheck::OutdatedHost) => 2,
+        Some(LinkCheck::Elsewhere) => 1,
+        Some(LinkCheck::NotLinked) | None => 0,
+    }
+}
+
+fn better(new: Option<LinkCheck>, old: Option<LinkCheck>) -> bool {
+    rank(new) > rank(old)
+}
+
+/// The ICP registry's public site, and the address it had before 2019.
+pub const MIIT_HOST: &str = "beian.miit.gov.cn";
+const MIIT_OLD_HOSTS: [&str; 2] = ["www.miibeian.gov.cn", "miibeian.gov.cn"];
+/// The public-security registry: the current portal takes `code=`, the older one
+/// (www.beian.gov.cn) `recordcode=`.
+const MPS_HOSTS: [&str; 3] = ["beian.mps.gov.cn", "www.beian.gov.cn", "beian.gov.cn"];
+
+fn link_check(kind: NumberKind, number: &DisplayedNumber, link: Option<&str>) -> Option<LinkCheck> {
+    let is_icp = matches!(
+        kind,
+        NumberKind::IcpFiling | NumberKind::IcpLicence | NumberKind::TelecomLicence
+    );
+    if !is_icp && kind != NumberKind::PsbFiling {
+        return None;
+    }
+    let Some(link) = link else {
+        return Some(LinkCheck::NotLinked);
+    };
+    let Ok(url) = Url::parse(link) else {
+        return Some(LinkCheck::Elsewhere);
+    };
+    let host = url
+        .host_str()
+        .unwrap_or("")
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if is_icp {
+        return Some(if host == MIIT_HOST {
+            LinkCheck::Official
+        } else if MIIT_OLD_HOSTS.contains(&host.as_str()) {
+            LinkCheck::OutdatedHost
+        } else {
+            LinkCheck::Elsewhere
+        });
+    }
+    if !MPS_HOSTS.contains(&host.as_str()) {
+        return Some(LinkCheck::Elsewhere);
+    }
+    let digits: String = number.number.chars().filter(char::is_ascii_digit).collect();
+    // The current portal is a single-page app: its query sits in the fragment
+    // (`https://beian.mps.gov.cn/#/query/webSearch?code=...`).
+    let fragment_query = url
+        .fragment()
+        .and_then(|f| f.split_once('?'))
+        .map(|(_, q)| q)
+        .unwrap_or("");
+    let code = url
+        .query_pairs()
+        .chain(url::form_urlencoded::parse(fragment_query.as_bytes()))
+        .find(|(k, _)| k.eq_ignore_ascii_case("recordcode") || k.eq_ignore_ascii_case("code"))
+        .map(|(_, v)| v.chars().filter(char::is_ascii_digit).collect::<String>());
+    Some(match code {
+        Some(code) if code == digits => LinkCheck::Official,
+        _ => LinkCheck::CodeMismatch,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::{ContentKind, extract};
+
+    fn page(html: &str) -> PageFiling {
+        let detector = Detector::new(ServiceCatalog::bundled().unwrap());
+        let url = Url::parse("http://www.example.test/").unwrap();
+        let document = extract(ContentKind::Html, html, Some(&url));
+        detector.detect(&document, url.as_str())
+    }
+
+    fn checks(filing: &PageFiling) -> Vec<(String, Option<LinkCheck>)> {
+        filing
+            .numbers
+            .iter()
+            .map(|n| (n.number.number.clone(), n.link_check))
+            .collect()
+    }
+
+    #[test]
+    fn a_linked_footer() {
+        let filing = page(
+            r#"<footer><a href="https://beian.miit.gov.cn/">京ICP备05004340号-1</a>
+            <a href="https://beian.mps.gov.cn/#/query/webSearch?code=11000002000001">京公网安备11000002000001号</a></footer>"#,
+        );
+        assert_eq!(
+            checks(&filing),
+            [
+                ("京ICP备05004340号-1".to_string(), Some(LinkCheck::Official)),
+                (
+                    "京公网安备11000002000001号".to_string(),
+                    Some(LinkCheck::Official)
+                ),
+            ]
+        );
+        assert_eq!(filing.numbers[0].number.zone, ZoneKind::Text);
+    }
+
+    #[test]
+    fn wrong_and_missing_links() {
+        let filing = page(
+            r#"<p>京ICP备05004340号</p>
+            <a href="http://www.miibeian.gov.cn/">京ICP证030173号</a>
+            <a href="http://www.beian.gov.cn/portal/registerSystemInfo?recordcode=11000002000002">京公网安备11000002000001号</a>
+            <a href="http://www.example.test/about">粤B2-20090191</a>"#,
+        );
+        assert_eq!(
+            checks(&filing),
+            [
+                ("京ICP备05004340号".to_string(), Some(LinkCheck::NotLinked)),
+                ("京ICP证030173号".to_string(), Some(LinkCheck::OutdatedHost)),
+                (
+                    "京公网安备11000002000001号".to_string(),
+                    Some(LinkCheck::CodeMismatch)
+                ),
+                ("粤B2-20090191".to_string(), Some(LinkCheck::Elsewhere)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_number_shown_only_as_an_image_alt() {
+        let filing = page(
+            r#"<a href="https://beian.miit.gov.cn/"><img src="icp.png" alt="京ICP备05004340号"></a>"#,
+        );
+        assert_eq!(
+            checks(&filing),
+            [("京ICP备05004340号".to_string(), Some(LinkCheck::Official))]
+        );
+        assert_eq!(filing.numbers[0].number.zone, ZoneKind::Attr);
+    }
+
+    #[test]
+    fn hidden_and_commented_numbers_are_not_displayed() {
+        let filing = page(
+            r#"<div style="display:none">京ICP备05004340号</div><!-- 京ICP备11111112号 -->
+            <div hidden><a href="https://beian.miit.gov.cn/">京ICP备05004341号</a></div>"#,
+        );
+        assert!(filing.numbers.is_empty(), "{:#?}", filing.numbers);
+    }
+
+    #[test]
+    fn permits_have_no_link_check_and_services_are_separated_from_commerce() {
+        let filing = page(
+            "<p>互联网药品信息服务资格证书：(京)-经营性-2014-0008</p><p>网上药店 处方药 加入购物车 立即购买</p>",
+        );
+        assert_eq!(
+            checks(&filing),
+            [("(京)-经营性-2014-0008".to_string(), None)]
+        );
+        assert_eq!(
+            filing
+                .services
+                .iter()
+                .map(|s| s.service.as_str())
+                .collect::<Vec<_>>(),
+            ["drugs"]
+        );
+        assert_eq!(
+            filing.commerce.as_ref().map(|c| c.service.as_str()),
+            Some("commerce")
+        );
+    }
+}
