@@ -833,3 +833,277 @@ fn display_only_checks(
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::{ContentKind, extract};
+    use crate::filing::page::Detector;
+
+    const HOME: &str = "http://www.shop.test/";
+    const ICP: &str = "京ICP备05004340号-1";
+    const PSB: &str = "京公网安备11000002000001号";
+
+    fn footer() -> String {
+        format!(
+            r#"<a href="https://beian.miit.gov.cn/">{ICP}</a>
+            <a href="https://beian.mps.gov.cn/#/query/webSearch?code=11000002000001">{PSB}</a>"#
+        )
+    }
+
+    fn record() -> FilingRecord {
+        FilingRecord {
+            domain: "shop.test".into(),
+            icp_number: ICP.into(),
+            owner: "示例".into(),
+            owner_nature: "企业".into(),
+            site_name: "示例".into(),
+            approved_at: Some("2015-01-01".into()),
+            licence_number: None,
+            psb_number: Some(PSB.into()),
+            restricted: false,
+            services: Vec::new(),
+            permits: Vec::new(),
+        }
+    }
+
+    fn answer(record: FilingRecord) -> RegistryAnswer {
+        RegistryAnswer::Record {
+            source: "test".into(),
+            record: Box::new(record),
+        }
+    }
+
+    fn check_with(
+        home_html: &str,
+        registry: RegistryAnswer,
+        hosting: Hosting,
+    ) -> (SiteRecord, Vec<String>) {
+        let catalog = ServiceCatalog::bundled().unwrap();
+        let detector = Detector::new(ServiceCatalog::bundled().unwrap());
+        let url = url::Url::parse(HOME).unwrap();
+        let document = extract(ContentKind::Html, home_html, Some(&url));
+        let mut site = SiteFiling::new("www.shop.test", HOME);
+        site.add_page(HOME, true, &detector.detect(&document, HOME));
+        let cx = CheckContext {
+            registry,
+            hosting,
+            catalog: &catalog,
+            today: days_from_civil("2026-11-27").unwrap(),
+        };
+        let (record, findings) = check_site(&site, &cx);
+        let mut rules: Vec<String> = findings.iter().map(|f| f.rule.to_string()).collect();
+        rules.sort();
+        (record, rules)
+    }
+
+    fn check(home_html: &str, record: FilingRecord) -> (SiteRecord, Vec<String>) {
+        check_with(home_html, answer(record), Hosting::Assumed)
+    }
+
+    #[test]
+    fn a_correct_site_is_ok_and_clean() {
+        let (site, rules) = check(&footer(), record());
+        assert_eq!(
+            (site.filing_status, rules),
+            (FilingStatus::Ok, Vec::<String>::new())
+        );
+    }
+
+    #[test]
+    fn unfiled_domains() {
+        let (site, rules) = check_with(
+            "<p>建设中</p>",
+            RegistryAnswer::NoRecord { source: "t".into() },
+            Hosting::Assumed,
+        );
+        assert_eq!(site.filing_status, FilingStatus::Unfiled);
+        assert_eq!(rules, ["filing.unfiled_domain"]);
+    }
+
+    #[test]
+    fn domains_outside_the_hosted_networks_are_not_checked() {
+        let networks: Vec<IpNet> = vec!["203.0.113.0/24".parse().unwrap()];
+        let outside = Hosting::classify(&networks, vec!["198.51.100.7".parse().unwrap()]);
+        assert!(matches!(outside, Hosting::NotHosted(_)));
+        let (site, rules) = check_with(
+            "<p>建设中</p>",
+            RegistryAnswer::NoRecord { source: "t".into() },
+            outside,
+        );
+        assert_eq!(
+            (site.filing_status, rules),
+            (FilingStatus::NotHosted, Vec::<String>::new())
+        );
+        // IPv4-mapped IPv6 addresses are inside their IPv4 network.
+        let mapped = Hosting::classify(&networks, vec!["::ffff:203.0.113.9".parse().unwrap()]);
+        assert!(matches!(mapped, Hosting::Hosted(_)));
+        assert_eq!(Hosting::classify(&[], vec![]), Hosting::Assumed);
+    }
+
+    #[test]
+    fn numbers_not_displayed_and_mismatched() {
+        let psb_only = format!(
+            r#"<a href="https://beian.mps.gov.cn/#/query/webSearch?code=11000002000001">{PSB}</a>"#
+        );
+        let (site, rules) = check(&psb_only, record());
+        assert_eq!(
+            (site.filing_status, rules),
+            (
+                FilingStatus::NotDisplayed,
+                vec!["filing.number_not_displayed".to_string()]
+            )
+        );
+        let borrowed = footer().replace("05004340号-1", "16057936号-4");
+        let (site, rules) = check(&borrowed, record());
+        assert_eq!(
+            (site.filing_status, rules),
+            (
+                FilingStatus::Mismatch,
+                vec!["filing.number_mismatch".to_string()]
+            )
+        );
+        // Another site suffix of the same filing is the same holder: no mismatch.
+        let (_, rules) = check(&footer().replace("号-1", "号-2"), record());
+        assert!(rules.is_empty(), "{rules:?}");
+    }
+
+    #[test]
+    fn malformed_and_unlinked_numbers() {
+        let (_, rules) = check(&footer().replace("05004340号-1", "0500434号"), record());
+        assert_eq!(rules, ["filing.number_malformed", "filing.number_mismatch"]);
+        let unlinked = format!(
+            r#"<p>{ICP}</p><a href="http://www.beian.gov.cn/portal/registerSystemInfo?recordcode=11000002000009">{PSB}</a>"#
+        );
+        let (site, rules) = check(&unlinked, record());
+        assert_eq!(rules, ["filing.not_linked", "filing.not_linked"]);
+        assert_eq!(site.filing_status, FilingStatus::Ok);
+    }
+
+    #[test]
+    fn restricted_access() {
+        let (site, rules) = check(
+            &footer(),
+            FilingRecord {
+                restricted: true,
+                ..record()
+            },
+        );
+        assert_eq!(
+            (site.filing_status, rules),
+            (
+                FilingStatus::Restricted,
+                vec!["filing.access_restricted".to_string()]
+            )
+        );
+    }
+
+    #[test]
+    fn commerce_needs_a_licence() {
+        let shop = format!(
+            "<button>加入购物车</button><button>立即购买</button>{}",
+            footer()
+        );
+        let (_, rules) = check(&shop, record());
+        assert_eq!(rules, ["filing.licence_required"]);
+        let licensed = FilingRecord {
+            licence_number: Some("京ICP证030173号".into()),
+            ..record()
+        };
+        assert!(check(&shop, licensed).1.is_empty());
+    }
+
+    #[test]
+    fn public_security_filings() {
+        let icp_only = format!(r#"<a href="https://beian.miit.gov.cn/">{ICP}</a>"#);
+        assert_eq!(check(&icp_only, record()).1, ["filing.psb_not_displayed"]);
+        let other = footer().replace("11000002000001", "11000002000002");
+        assert_eq!(check(&other, record()).1, ["filing.psb_mismatch"]);
+        // Nothing registered, filed long ago: due.
+        let unregistered = FilingRecord {
+            psb_number: None,
+            ..record()
+        };
+        assert_eq!(
+            check(&icp_only, unregistered.clone()).1,
+            ["filing.psb_not_displayed"]
+        );
+        // Filed ten days ago: the 30 days of §6 have not passed.
+        let fresh = FilingRecord {
+            approved_at: Some("2026-11-17".into()),
+            ..unregistered
+        };
+        let (site, rules) = check(&icp_only, fresh);
+        assert!(rules.is_empty(), "{rules:?}");
+        assert!(
+            site.notes.iter().any(|n| n.contains("10 days old")),
+            "{:?}",
+            site.notes
+        );
+    }
+
+    #[test]
+    fn forums_need_their_special_filing() {
+        let forum = format!("<p>Powered by Discuz! X3.4 发表新帖</p>{}", footer());
+        assert_eq!(check(&forum, record()).1, ["service.forum_without_filing"]);
+        let approved = FilingRecord {
+            services: vec!["forum".into()],
+            ..record()
+        };
+        assert!(check(&forum, approved).1.is_empty());
+    }
+
+    #[test]
+    fn regulated_services_need_scope_and_permit() {
+        let pharmacy = format!("<p>网上药店 处方药 国药准字H20003263</p>{}", footer());
+        assert_eq!(
+            check(&pharmacy, record()).1,
+            ["service.beyond_scope", "service.permit_missing"]
+        );
+        let in_scope = FilingRecord {
+            services: vec!["drugs".into()],
+            ..record()
+        };
+        assert_eq!(
+            check(&pharmacy, in_scope.clone()).1,
+            ["service.permit_missing"]
+        );
+        let registered = FilingRecord {
+            permits: vec!["(京)-经营性-2014-0008".into()],
+            ..in_scope.clone()
+        };
+        assert!(check(&pharmacy, registered).1.is_empty());
+        let displayed =
+            format!("{pharmacy}<p>互联网药品信息服务资格证书：(京)-经营性-2014-0008</p>");
+        assert!(check(&displayed, in_scope).1.is_empty());
+    }
+
+    #[test]
+    fn without_a_registry_only_the_display_is_checked() {
+        let (site, rules) = check_with(
+            "<p>Powered by Discuz!</p>",
+            RegistryAnswer::None,
+            Hosting::Assumed,
+        );
+        assert_eq!(site.filing_status, FilingStatus::Unknown);
+        assert_eq!(
+            rules,
+            ["filing.number_not_displayed", "filing.psb_not_displayed"]
+        );
+        assert!(site.notes[0].contains("no filing registry"));
+        let (site, rules) = check_with(
+            &footer(),
+            RegistryAnswer::Failed("down".into()),
+            Hosting::Assumed,
+        );
+        assert!(rules.is_empty(), "{rules:?}");
+        assert!(site.notes[0].contains("down"));
+    }
+
+    #[test]
+    fn civil_days() {
+        assert_eq!(days_from_civil("1970-01-01"), Some(0));
+        assert_eq!(days_from_civil("2000-03-01"), Some(11_017));
+        assert_eq!(days_from_civil("2026-13-01"), None);
+    }
+}

@@ -181,6 +181,11 @@ fn patterns() -> &'static [Pattern] {
                     r"(?:(?P<p>{p})|合字)?(?P<c>(?:[a-e][1-9][.,、])*[ab][12](?:[.,、][a-e][1-9])*)-(?P<d>(?:19|20)\d{{6}})(?:-(?P<s1>\d{{1,4}}))?"
                 ),
             ),
+            // A dashed old form (滇B-2-4-20030004, yunnan.cn's footer in pages-zh 9890f458).
+            (
+                NumberKind::TelecomLicence,
+                format!(r"(?P<p>{p})(?P<odd>b-[12](?:-\d{{1,2}})?)-(?P<d>(?:19|20)\d{{6}})"),
+            ),
             (
                 NumberKind::PsbFiling,
                 format!(r"(?P<p>{p})公网安备[:]?(?P<d>\d{{6,16}}(?:-\d{{1,4}})?)号?"),
@@ -199,11 +204,12 @@ fn patterns() -> &'static [Pattern] {
             ),
             (
                 NumberKind::AudioVideoPermit,
-                format!(r"信息网络传播视听节目{label}(?P<d>\d{{7}})"),
+                // Often shortened to 视听节目许可证 (yangtse.com's footer in pages-zh).
+                format!(r"(?:信息网络传播)?视听节目{label}(?P<d>\d{{7}})号?"),
             ),
             (
                 NumberKind::RadioTvPermit,
-                format!(r"广播电视节目制作经营{label}\((?P<p>{p})\)字第?(?P<d>\d{{3,6}})号"),
+                format!(r"广播电视节目制作经营{label}\(?(?P<p>{p})\)?字第?(?P<d>\d{{3,6}})号"),
             ),
             (
                 NumberKind::DrugInfoPermit,
@@ -364,10 +370,19 @@ fn build(
             (number, base)
         }
         NumberKind::TelecomLicence => {
-            let categories = group("c")
-                .unwrap_or("b2")
-                .to_ascii_uppercase()
-                .replace([',', '、'], ".");
+            let categories = match group("odd") {
+                Some(odd) => {
+                    problems.push(format!(
+                        "a nonstandard form ({}); licences read like 滇B2-20030004",
+                        odd.to_ascii_uppercase()
+                    ));
+                    odd.to_ascii_uppercase()
+                }
+                None => group("c")
+                    .unwrap_or("b2")
+                    .to_ascii_uppercase()
+                    .replace([',', '、'], "."),
+            };
             let year: u32 = digits[..4].parse().unwrap_or(0);
             if !(1995..=year_now).contains(&year) {
                 problems.push(format!(
@@ -584,6 +599,13 @@ mod tests {
         assert_eq!(one("经营许可证 B2-20090028").number, "B2-20090028");
         assert_eq!(one("合字B2-20190051").number, "合字B2-20190051");
         assert_eq!(one("浙A1.B1.B2-20110446").number, "浙A1.B1.B2-20110446");
+        let odd = one("经营许可证编号：滇B-2-4-20030004");
+        assert_eq!(odd.number, "滇B-2-4-20030004");
+        assert!(
+            odd.problems[0].contains("nonstandard"),
+            "{:?}",
+            odd.problems
+        );
         // A product code is not a licence.
         assert!(detect_in_zone(ZoneKind::Text, "型号 XB2-20230101").is_empty());
     }

@@ -9,13 +9,15 @@ use super::services::{ServiceCatalog, ServiceSignal};
 use crate::extract::{Document, ZoneKind};
 
 /// Zones searched for numbers, in order of preference when one number shows up in several:
-/// footers are visible text first; a number shown only as an image's `alt` is still shown.
-/// Hidden text is not: a number nobody can see is not displayed.
-const NUMBER_ZONES: [ZoneKind; 4] = [
+/// footers are visible text first; a number shown only as an image's `alt` is still shown; and
+/// some sites render their footer from script (`document.write`, JSON), so inline script text
+/// comes last. Hidden text is never searched: a number nobody can see is not displayed.
+const NUMBER_ZONES: [ZoneKind; 5] = [
     ZoneKind::Text,
     ZoneKind::Attr,
     ZoneKind::Title,
     ZoneKind::Meta,
+    ZoneKind::Script,
 ];
 
 /// Where a displayed number links to, judged against the registry it belongs to.
@@ -137,7 +139,12 @@ fn better(new: Option<LinkCheck>, old: Option<LinkCheck>) -> bool {
 
 /// The ICP registry's public site, and the address it had before 2019.
 pub const MIIT_HOST: &str = "beian.miit.gov.cn";
-const MIIT_OLD_HOSTS: [&str; 2] = ["www.miibeian.gov.cn", "miibeian.gov.cn"];
+const MIIT_OLD_HOSTS: [&str; 4] = [
+    "www.miibeian.gov.cn",
+    "miibeian.gov.cn",
+    "www.miitbeian.gov.cn",
+    "miitbeian.gov.cn",
+];
 /// The public-security registry: the current portal takes `code=`, the older one
 /// (www.beian.gov.cn) `recordcode=`.
 const MPS_HOSTS: [&str; 3] = ["beian.mps.gov.cn", "www.beian.gov.cn", "beian.gov.cn"];
@@ -263,6 +270,15 @@ mod tests {
             [("京ICP备05004340号".to_string(), Some(LinkCheck::Official))]
         );
         assert_eq!(filing.numbers[0].number.zone, ZoneKind::Attr);
+    }
+
+    #[test]
+    fn a_footer_written_by_script_is_found_last() {
+        let filing = page(
+            r#"<script>document.write('<p>京ICP备05004340号-1</p>');</script><p>京公网安备11000002000001号</p>"#,
+        );
+        let zones: Vec<ZoneKind> = filing.numbers.iter().map(|n| n.number.zone).collect();
+        assert_eq!(zones, [ZoneKind::Text, ZoneKind::Script]);
     }
 
     #[test]
