@@ -1101,6 +1101,39 @@ mod tests {
     }
 
     #[test]
+    fn a_domain_that_serves_no_page_is_still_checked_for_its_filing() {
+        let catalog = ServiceCatalog::bundled().unwrap();
+        let site = SiteFiling::new("api.shop.test", "https://api.shop.test/");
+        let networks: Vec<IpNet> = vec!["203.0.113.0/24".parse().unwrap()];
+        let hosted = || Hosting::classify(&networks, vec!["203.0.113.5".parse().unwrap()]);
+        let cx = CheckContext {
+            registry: RegistryAnswer::NoRecord { source: "t".into() },
+            hosting: hosted(),
+            catalog: &catalog,
+            today: 0,
+        };
+        let (site_record, findings) = check_site(&site, &cx);
+        assert_eq!(site_record.filing_status, FilingStatus::Unfiled);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(&*findings[0].rule, "filing.unfiled_domain");
+        assert_eq!(findings[0].severity, Severity::Critical);
+        let cx = CheckContext {
+            registry: answer(record()),
+            hosting: hosted(),
+            catalog: &catalog,
+            today: 0,
+        };
+        let (record, findings) = check_site(&site, &cx);
+        assert!(findings.is_empty(), "{findings:?}");
+        assert_eq!(record.filing_status, FilingStatus::Ok);
+        assert!(
+            record.notes.iter().any(|n| n.contains("no pages")),
+            "{:?}",
+            record.notes
+        );
+    }
+
+    #[test]
     fn civil_days() {
         assert_eq!(days_from_civil("1970-01-01"), Some(0));
         assert_eq!(days_from_civil("2000-03-01"), Some(11_017));
