@@ -88,6 +88,13 @@ pub struct PageReport {
     pub last_modified: Option<String>,
     /// Whether the body was scanned (HTML, text and JavaScript are; images are not).
     pub scanned: bool,
+    /// Whether the rules ran on it: false when the caller's [`UnchangedCheck`] said the same
+    /// content was already judged with the same rules (links are still extracted).
+    pub matched: bool,
+    /// Hex SHA-256 of the body.
+    pub content_sha256: String,
+    /// From the request to the last body byte, redirects and politeness waits included.
+    pub fetch_duration: Duration,
     pub findings: Vec<Finding>,
     pub warnings: Vec<String>,
     /// Filing numbers and services the page shows, when the crawler detects them.
@@ -164,6 +171,10 @@ pub struct Progress {
     pub errors: AtomicUsize,
 }
 
+/// Asked with a page's final URL and the hex SHA-256 of its body: true when that content was
+/// already matched with the rules in use, so matching it again would find the same.
+pub type UnchangedCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 /// Crawls sites with one fetcher, one politeness gate and one scanner.
 #[derive(Clone)]
 pub struct Crawler {
@@ -173,6 +184,7 @@ pub struct Crawler {
     config: Arc<CrawlConfig>,
     progress: Arc<Progress>,
     filing: Option<Arc<crate::filing::Detector>>,
+    unchanged: Option<UnchangedCheck>,
 }
 
 enum TaskOutcome {
@@ -195,12 +207,19 @@ impl Crawler {
             config: Arc::new(config),
             progress: Arc::new(Progress::default()),
             filing: None,
+            unchanged: None,
         }
     }
 
     /// Also detect filing numbers and regulated services on every page (`PageReport::filing`).
     pub fn with_filing(mut self, detector: Arc<crate::filing::Detector>) -> Crawler {
         self.filing = Some(detector);
+        self
+    }
+
+    /// Skip matching (not extraction) of pages `check` knows to be unchanged.
+    pub fn with_unchanged_check(mut self, check: UnchangedCheck) -> Crawler {
+        self.unchanged = Some(check);
         self
     }
 
@@ -447,6 +466,7 @@ impl Crawler {
     }
 
     async fn fetch_and_scan(&self, item: Queued, agent: Agent, scope: ScopeCheck) -> TaskOutcome {
+        let fetch_started = Instant::now();
         let response = match self.fetcher.get(&item.url, agent, &self.gate).await {
             Ok(response) => response,
             Err(error) => return TaskOutcome::Failed(item, error),
@@ -488,11 +508,33 @@ impl Crawler {
         // A redirect off the site: the page is scanned (it is what the site serves), but its
         // links belong to someone else's site and are not followed.
         let offsite = !scope.in_scope(&response.url);
+        let fetch_duration = fetch_started.elapsed();
+        let content_sha256 = sha256_hex(&response.body);
         let mut findings = Vec::new();
         let mut links = Vec::new();
         let mut filing = None;
         let scanned = kind.is_some() || content_type.is_none();
-        if scanned {
+        let unchanged = scanned
+            && self
+                .unchanged
+                .as_ref()
+                .is_some_and(|check| check(response.url.as_str(), &content_sha256));
+        if unchanged {
+            let (_, document) = crate::scan::prepare(
+                &response.body,
+                kind,
+                Some(&response.url),
+                content_type.as_deref(),
+                &mut warnings,
+            );
+            if !offsite && let Some(document) = &document {
+                links = followable_links(document, &response.url);
+                // Filing numbers are part of what a crawl reports about a site each time.
+                if let Some(detector) = &self.filing {
+                    filing = Some(detector.detect(document, response.url.as_str()));
+                }
+            }
+        } else if scanned {
             let report = self.scanner.scan_bytes(
                 &response.body,
                 kind,
@@ -525,6 +567,9 @@ impl Crawler {
                 .map(str::to_string),
             redirects: response.redirects,
             scanned,
+            matched: scanned && !unchanged,
+            content_sha256,
+            fetch_duration,
             findings,
             warnings,
             filing,
@@ -574,6 +619,15 @@ fn followable_links(document: &crate::extract::Document, base: &Url) -> Vec<Url>
     targets
         .filter_map(|t| base.join(t.trim()).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .collect()
+}
+
+/// Hex SHA-256, the content hash the store keys unchanged pages by.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
         .collect()
 }
 

@@ -33,7 +33,7 @@ pub use checks::{Check, CheckKind};
 pub use compile::Ruleset;
 pub use domains::DomainPattern;
 pub use load::{check, load};
-pub use reload::{ReloadOutcome, RulesHandle};
+pub use reload::{ReloadOutcome, RulesHandle, sources_version};
 
 /// Where rules come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -96,3 +96,46 @@ fn checked(sources: &[RuleSource]) -> Result<(Ruleset, Vec<Diagnostic>), Vec<Dia
         _ => Err(diagnostics),
     }
 }
+
+/// A version of the rules `sources` hold: SHA-256 over the bytes of every file under them
+/// (bundled files, ruleset files, and the lists next to them), prefixed `sha256:`. Stable across
+/// restarts, unlike the reload generation, so the store can tell whether a page was already
+/// matched with these very rules. Lists kept outside the source directories are not covered:
+/// changing one without touching a ruleset file leaves the version as it was.
+pub fn sources_version(sources: &[RuleSource]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    let mut part = |kind: &str, name: &str, bytes: &[u8]| {
+        for piece in [kind.as_bytes(), name.as_bytes(), bytes] {
+            hash.update((piece.len() as u64).to_be_bytes());
+            hash.update(piece);
+        }
+    };
+    for source in sources {
+        match source {
+            RuleSource::Bundled => {
+                for (name, bytes) in super::bundled::FILES {
+                    part("bundled", name, bytes);
+                }
+            }
+            RuleSource::Path(path) => {
+                let mut files: Vec<_> = walkdir::WalkDir::new(path)
+                    .follow_links(true)
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_file())
+                    .map(|e| e.into_path())
+                    .collect();
+                files.sort();
+                for file in files {
+                    let bytes = std::fs::read(&file).unwrap_or_default();
+                    part("path", &file.to_string_lossy(), &bytes);
+                }
+            }
+            RuleSource::Text { name, text } => part("text", name, text.as_bytes()),
+        }
+    }
+    let digest = hash.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
