@@ -54,7 +54,7 @@ fn baseline_load(path: &Path) -> usize {
         .deserialize::<Bare>()
         .filter_map(Result::ok)
         .map(|b| black_box(b).id.len())
-        .count()
+        .sum()
 }
 
 fn sitepatrol_load(path: &Path) -> usize {

@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod crawl;
+pub mod daemon;
 pub mod decode;
 pub mod domain;
 pub mod error;

@@ -2,6 +2,7 @@
 //! argument parsing, output formats and exit codes.
 
 mod crawl;
+mod daemon;
 mod extract;
 mod output;
 mod rules;
@@ -41,6 +42,8 @@ enum Command {
     Scan(Box<scan::ScanArgs>),
     /// Show what the scanner sees in a file: encoding, zones and links, as JSON.
     Extract(extract::ExtractArgs),
+    /// Patrol the inventory's sites on schedule, keep flags in the store, serve /metrics.
+    Daemon(daemon::DaemonArgs),
     /// Validate and try out rulesets.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
@@ -115,6 +118,7 @@ pub fn run() -> i32 {
         Command::Scan(args) => scan::run(*args),
         Command::Extract(args) => extract::run(args),
         Command::Rules(command) => rules::run(command),
+        Command::Daemon(args) => daemon::run(args),
     }
 }
 

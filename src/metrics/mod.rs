@@ -290,9 +290,17 @@ mod tests {
             "sitepatrol_last_crawl_completed_timestamp_seconds",
             "sitepatrol_build_info",
         ] {
-            assert!(text.contains(&format!("# TYPE {family} ")), "{family}:\n{text}");
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{family}:\n{text}"
+            );
         }
-        assert!(text.contains("sitepatrol_flags{category=\"gambling\",severity=\"high\",state=\"open\"} 3"), "{text}");
+        assert!(
+            text.contains(
+                "sitepatrol_flags{category=\"gambling\",severity=\"high\",state=\"open\"} 3"
+            ),
+            "{text}"
+        );
         assert!(text.contains(&format!(
             "sitepatrol_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")

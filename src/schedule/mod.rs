@@ -194,8 +194,13 @@ impl Scheduler {
         Some(due)
     }
 
-    /// Put a site back as due now (a crawl that could not start, or a recrawl request).
+    /// Put a site back as due now (a recrawl request).
     pub fn due_now(&mut self, id: &str, now_ms: u64) {
+        self.due_at(id, now_ms);
+    }
+
+    /// Make a site due at `due_ms`, whatever it was due at before (a failed crawl's retry).
+    pub fn due_at(&mut self, id: &str, now_ms: u64) {
         let Some(key) = self.entries.get_key_value(id).map(|(k, _)| k.clone()) else {
             return;
         };
@@ -313,7 +318,11 @@ mod tests {
         for now in 0..100_000u64 {
             s.due_now("a", now);
         }
-        assert!(s.heap.len() <= 2 * s.entries.len() + 1025, "{}", s.heap.len());
+        assert!(
+            s.heap.len() <= 2 * s.entries.len() + 1025,
+            "{}",
+            s.heap.len()
+        );
         assert_eq!(s.pop_due(100_000).as_deref(), Some("a"));
         assert_eq!(s.pop_due(100_000), None);
     }

@@ -1,0 +1,425 @@
+//! One crawl of one site, from the schedule's pick to the committed ingest.
+//!
+//! The pages of every agent (desktop, then mobile) are collected, merged per URL, and handed to
+//! the store in one `record_crawl`: only after it commits are new flags counted in the metrics
+//! or logged, so nothing is ever reported that a `kill -9` could take back.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+use url::Url;
+
+use crate::config::{Agents, Config, RobotsPolicy};
+use crate::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
+use crate::fetch::politeness::HostGate;
+use crate::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
+use crate::finding::Finding;
+use crate::inventory::Site;
+use crate::metrics::{Metrics, status_result};
+use crate::rules::Ruleset;
+use crate::scan::{ScanOptions, Scanner};
+use crate::store::{CrawlRun, IngestOutcome, IngestPage, PageScan, PageState, Store, Timestamp};
+
+/// What every crawl shares.
+pub struct Shared {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub gate: Arc<HostGate>,
+    pub config: Config,
+    /// The ruleset serving now and its version, swapped together on reload so a crawl never
+    /// matches with one and records the other.
+    pub rules: RwLock<(Arc<Ruleset>, String)>,
+    /// Set by ingests; the gauge refresher reads the store's counts again when it is.
+    pub gauges_dirty: AtomicBool,
+}
+
+impl Shared {
+    pub fn current_rules(&self) -> (Arc<Ruleset>, String) {
+        let guard = self.rules.read().unwrap_or_else(|e| e.into_inner());
+        (guard.0.clone(), guard.1.clone())
+    }
+}
+
+/// How a crawl went.
+#[derive(Debug)]
+pub struct CrawlReport {
+    pub outcome: &'static str,
+    pub pages: usize,
+    pub ingest: IngestOutcome,
+}
+
+pub fn unix_now() -> Timestamp {
+    crate::schedule::now_ms() as Timestamp / 1000
+}
+
+/// What one URL amounted to over the agents of a crawl.
+struct Merged {
+    url: String,
+    status: u16,
+    fetched_at: Timestamp,
+    sha256: String,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    ip: Option<String>,
+    body: Option<Vec<u8>>,
+    scan: Scan,
+}
+
+enum Scan {
+    Matched(Vec<Finding>),
+    Unchanged,
+    NotScanned,
+}
+
+#[derive(Default)]
+struct Collected {
+    order: Vec<String>,
+    pages: HashMap<String, Merged>,
+    start_failed: bool,
+    site_findings: usize,
+}
+
+impl Collected {
+    fn add(&mut self, event: CrawlEvent, metrics: &Metrics) {
+        match event {
+            CrawlEvent::Page(report) => {
+                metrics
+                    .pages_fetched
+                    .with_label_values(&[status_result(report.status)])
+                    .inc();
+                metrics
+                    .fetch_duration
+                    .observe(report.fetch_duration.as_secs_f64());
+                metrics.fetched_bytes.inc_by(report.bytes as u64);
+                let scan = if !report.scanned {
+                    Scan::NotScanned
+                } else if !report.matched {
+                    metrics.pages_unchanged.inc();
+                    Scan::Unchanged
+                } else {
+                    Scan::Matched(report.findings)
+                };
+                let has_findings = matches!(&scan, Scan::Matched(f) if !f.is_empty());
+                let page = Merged {
+                    url: report.final_url,
+                    status: report.status,
+                    fetched_at: unix_now(),
+                    sha256: report.content_sha256,
+                    etag: report.etag,
+                    last_modified: report.last_modified,
+                    ip: report.remote_addr,
+                    // Bodies are evidence only where something was found; the rest is dropped
+                    // here so a long crawl does not hold every page in memory.
+                    body: has_findings.then_some(report.body),
+                    scan,
+                };
+                self.merge(page);
+            }
+            CrawlEvent::FetchFailed {
+                depth, error, url, ..
+            } => {
+                metrics
+                    .pages_fetched
+                    .with_label_values(&[error.class.as_str()])
+                    .inc();
+                if depth == 0 {
+                    self.start_failed = true;
+                    warn!(url = %url, error = %error.message, class = error.class.as_str(), "start page not fetched");
+                }
+            }
+            CrawlEvent::SiteFinding(finding) => {
+                self.site_findings += 1;
+                info!(rule = %finding.rule, detail = %finding.matched, "site-level finding (not flagged)");
+            }
+        }
+    }
+
+    /// A URL seen by two agents is one page. The first agent never skips matching when there
+    /// are two, so an `Unchanged` second sighting always has the content of a matched first
+    /// one, and the union of the matched findings is everything there is on the URL.
+    fn merge(&mut self, page: Merged) {
+        let Some(existing) = self.pages.get_mut(&page.url) else {
+            self.order.push(page.url.clone());
+            self.pages.insert(page.url.clone(), page);
+            return;
+        };
+        match (&mut existing.scan, page.scan) {
+            (Scan::Matched(mine), Scan::Matched(theirs)) => {
+                let found = !theirs.is_empty();
+                mine.extend(theirs);
+                if existing.body.is_none() && found {
+                    existing.body = page.body;
+                }
+            }
+            (Scan::Matched(_), Scan::Unchanged | Scan::NotScanned) => {}
+            (Scan::Unchanged, Scan::Unchanged | Scan::NotScanned) => {}
+            (Scan::NotScanned, Scan::NotScanned) => {}
+            (_, theirs) => {
+                existing.scan = theirs;
+                existing.body = page.body;
+                existing.sha256 = page.sha256;
+                existing.status = page.status;
+            }
+        }
+    }
+
+    fn into_ingest(self) -> Vec<IngestPage> {
+        let mut pages = self.pages;
+        self.order
+            .into_iter()
+            .filter_map(|url| pages.remove(&url))
+            .map(|p| IngestPage {
+                url: p.url,
+                http_status: Some(p.status),
+                fetched_at: p.fetched_at,
+                content_sha256: p.sha256,
+                etag: p.etag,
+                last_modified: p.last_modified,
+                ip: p.ip,
+                body: p.body,
+                scan: match p.scan {
+                    Scan::Matched(findings) => PageScan::Matched(findings),
+                    Scan::Unchanged => PageScan::Unchanged,
+                    Scan::NotScanned => PageScan::NotScanned,
+                },
+            })
+            .collect()
+    }
+}
+
+fn fetcher_for(config: &Config, site: &Site) -> Fetcher {
+    let crawl = &config.crawl;
+    let defaults = FetchConfig::default();
+    let port = site.effective_port();
+    let resolve = match site.origin {
+        Some(addr) => site
+            .domains
+            .iter()
+            .map(|host| ResolveOverride {
+                host: host.clone(),
+                port,
+                addr,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Fetcher::new(FetchConfig {
+        connect_timeout: config.times.connect_timeout,
+        first_byte_timeout: config.times.first_byte_timeout,
+        total_timeout: config.times.timeout,
+        max_body_bytes: crawl.max_body_size,
+        max_redirects: crawl.max_redirects,
+        user_agent_desktop: crawl
+            .user_agent_desktop
+            .clone()
+            .unwrap_or(defaults.user_agent_desktop.clone()),
+        user_agent_mobile: crawl
+            .user_agent_mobile
+            .clone()
+            .unwrap_or(defaults.user_agent_mobile.clone()),
+        allow_private_networks: site
+            .allow_private_networks
+            .unwrap_or(crawl.allow_private_networks),
+        resolve,
+        ..defaults
+    })
+}
+
+fn crawl_config(config: &Config, site: &Site) -> CrawlConfig {
+    let crawl = &config.crawl;
+    let scope = if site.domains.len() > 1 {
+        Scope::Hosts(site.domains[1..].to_vec())
+    } else {
+        Scope::Host
+    };
+    CrawlConfig {
+        scope,
+        max_depth: site.max_depth.unwrap_or(crawl.max_depth),
+        max_pages: site.max_pages.unwrap_or(crawl.max_pages),
+        max_bytes: site.max_bytes.unwrap_or(crawl.max_bytes),
+        max_wall_time: config.times.crawl_max_time,
+        concurrency: crawl.per_site_concurrency,
+        respect_robots: site.robots.unwrap_or(crawl.robots) == RobotsPolicy::Obey,
+        use_sitemaps: crawl.sitemaps,
+        traps: TrapLimits::default(),
+        max_retries: crawl.retries,
+        backoff_base: std::time::Duration::from_millis(500),
+        backoff_cap: std::time::Duration::from_secs(60),
+    }
+}
+
+/// Crawl `site` with every agent it asks for, then commit everything in one ingest. When
+/// `cancel` turns true (shutdown past its grace), the crawl stops and what it fetched so far
+/// is committed as an `interrupted` run.
+pub async fn crawl_site(
+    shared: Arc<Shared>,
+    site: Site,
+    start: Url,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<CrawlReport, String> {
+    let clock = Instant::now();
+    let started_at = unix_now();
+    let run_key = format!(
+        "{}:{}:{:08x}",
+        site.id,
+        crate::schedule::now_ms(),
+        fastrand::u32(..)
+    );
+    let (ruleset, rules_version) = shared.current_rules();
+    let states: HashMap<String, PageState> = {
+        let store = shared.store.clone();
+        let id = site.id.to_string();
+        match tokio::task::spawn_blocking(move || store.page_states(&id)).await {
+            Ok(Ok(states)) => states.into_iter().collect(),
+            // Without the page states every page is matched again: slower, never wrong.
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot read the page states; matching every page");
+                HashMap::new()
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the page states; matching every page");
+                HashMap::new()
+            }
+        }
+    };
+    let states = Arc::new(states);
+    let scanner = Scanner::new(
+        ruleset,
+        ScanOptions {
+            max_file_size: shared.config.crawl.max_body_size as u64,
+        },
+    );
+    let base = Crawler::new(
+        fetcher_for(&shared.config, &site),
+        shared.gate.clone(),
+        scanner,
+        crawl_config(&shared.config, &site),
+    );
+    let agents: &[Agent] = match site.agents.unwrap_or(shared.config.crawl.agents) {
+        Agents::Desktop => &[Agent::Desktop],
+        Agents::Mobile => &[Agent::Mobile],
+        Agents::Both => &[Agent::Desktop, Agent::Mobile],
+    };
+
+    let mut collected = Collected::default();
+    let mut stats = CrawlStats::default();
+    let mut interrupted = false;
+    for (pass, agent) in agents.iter().enumerate() {
+        let check = unchanged_check(&states, &rules_version, pass, agents.len(), &collected);
+        let crawler = match check {
+            Some(check) => base.clone().with_unchanged_check(check),
+            None => base.clone(),
+        };
+        let metrics = shared.metrics.clone();
+        let pass_stats = {
+            let mut on_event = |event: CrawlEvent| collected.add(event, &metrics);
+            let crawl = crawler.crawl(&start, *agent, &mut on_event);
+            tokio::select! {
+                stats = crawl => Some(stats),
+                _ = cancel.wait_for(|stop| *stop) => None,
+            }
+        };
+        match pass_stats {
+            Some(s) => stats.merge(&s),
+            None => {
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    stats.duration_s = clock.elapsed().as_secs_f64();
+
+    let budget_hit = ["max_pages", "max_bytes", "wall_time"]
+        .iter()
+        .any(|k| stats.skipped.get(*k).is_some_and(|n| *n > 0));
+    let outcome = if interrupted {
+        "interrupted"
+    } else if collected.start_failed && collected.pages.is_empty() {
+        "failed"
+    } else if budget_hit {
+        "budget"
+    } else {
+        "completed"
+    };
+    let pages = collected.into_ingest();
+    let page_count = pages.len();
+    let run = CrawlRun {
+        key: run_key,
+        site: site.id.to_string(),
+        started_at,
+        finished_at: unix_now(),
+        outcome: outcome.to_string(),
+        rules_version,
+        stats: serde_json::to_value(&stats).unwrap_or(serde_json::Value::Null),
+    };
+    let store = shared.store.clone();
+    let ingest = tokio::task::spawn_blocking(move || store.record_crawl(&run, &pages))
+        .await
+        .map_err(|e| format!("the ingest task failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+
+    // Committed: now it may be counted and told.
+    for flag in &ingest.new {
+        shared
+            .metrics
+            .findings
+            .with_label_values(&[flag.category.as_str(), flag.severity.as_str()])
+            .inc();
+    }
+    shared.metrics.crawls.with_label_values(&[outcome]).inc();
+    shared
+        .metrics
+        .crawl_duration
+        .observe(clock.elapsed().as_secs_f64());
+    shared
+        .metrics
+        .last_crawl_completed
+        .set(crate::schedule::now_ms() as f64 / 1000.0);
+    shared.gauges_dirty.store(true, Ordering::SeqCst);
+    Ok(CrawlReport {
+        outcome,
+        pages: page_count,
+        ingest,
+    })
+}
+
+/// The skip rule for one pass. With two agents the first never skips (see [`Collected::merge`])
+/// and the second skips only content the first saw identical, on a URL the store already
+/// matched with these rules.
+fn unchanged_check(
+    states: &Arc<HashMap<String, PageState>>,
+    rules_version: &str,
+    pass: usize,
+    passes: usize,
+    collected: &Collected,
+) -> Option<crate::crawl::UnchangedCheck> {
+    if states.is_empty() || (passes > 1 && pass == 0) {
+        return None;
+    }
+    let first_pass: Option<Arc<HashMap<String, String>>> = (pass > 0).then(|| {
+        Arc::new(
+            collected
+                .pages
+                .iter()
+                .map(|(url, p)| (url.clone(), p.sha256.clone()))
+                .collect(),
+        )
+    });
+    let states = states.clone();
+    let version = rules_version.to_string();
+    Some(Arc::new(move |url: &str, sha256: &str| {
+        let known = states.get(url).is_some_and(|s| {
+            s.content_sha256.as_deref() == Some(sha256)
+                && s.rules_version.as_deref() == Some(version.as_str())
+        });
+        let same_as_first = match &first_pass {
+            Some(first) => first.get(url).is_some_and(|h| h == sha256),
+            None => true,
+        };
+        known && same_as_first
+    }))
+}

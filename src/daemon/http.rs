@@ -1,0 +1,142 @@
+//! The daemon's HTTP server: `/metrics`, `/healthz`, `/readyz` (the review API joins them
+//! later), and the tiny static server behind the demo site.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Secret;
+use crate::metrics::Metrics;
+
+pub type Body = Full<Bytes>;
+
+pub fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    if let Ok(value) = header::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// What the operations endpoints read.
+pub struct OpsState {
+    pub metrics: Arc<Metrics>,
+    /// True once startup is done; false again when shutdown begins.
+    pub ready: AtomicBool,
+    pub metrics_token: Option<Secret>,
+}
+
+fn authorized(request: &Request<Incoming>, token: &Option<Secret>) -> bool {
+    let Some(token) = token else {
+        return true;
+    };
+    let Some(given) = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    // Compare in constant time, so the token cannot be guessed byte by byte from timings.
+    let (a, b) = (given.as_bytes(), token.expose().as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn ops(state: Arc<OpsState>, request: Request<Incoming>) -> Response<Body> {
+    let plain = "text/plain; charset=utf-8";
+    if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, plain, "GET only\n");
+    }
+    match request.uri().path() {
+        "/healthz" => text(StatusCode::OK, plain, "ok\n"),
+        "/readyz" => {
+            if state.ready.load(Ordering::SeqCst) {
+                text(StatusCode::OK, plain, "ready\n")
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, plain, "not ready\n")
+            }
+        }
+        "/metrics" => {
+            if !authorized(&request, &state.metrics_token) {
+                let mut r = text(
+                    StatusCode::UNAUTHORIZED,
+                    plain,
+                    "a bearer token is required\n",
+                );
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+                return r;
+            }
+            match state.metrics.render() {
+                Ok((body, content_type)) => text(StatusCode::OK, &content_type, body),
+                Err(e) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    plain,
+                    format!("cannot encode the metrics: {e}\n"),
+                ),
+            }
+        }
+        _ => text(StatusCode::NOT_FOUND, plain, "not found\n"),
+    }
+}
+
+/// Serve HTTP/1.1 on `listener` until `shutdown` turns true. Each connection gets a header
+/// read timeout, so idle or slow clients cannot pile up.
+pub async fn serve<F, Fut>(listener: TcpListener, handler: F, mut shutdown: watch::Receiver<bool>)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            let (stream, _) = match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let handler = handler.clone();
+                    async move { Ok::<_, Infallible>(handler(request).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+}
+
+/// Bind `addr`, naming it in the error.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}

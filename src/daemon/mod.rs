@@ -1,0 +1,642 @@
+//! `sitepatrol daemon`: patrol every site of the inventory on schedule, keep every flag in the
+//! store, and tell Prometheus how it goes.
+//!
+//! Startup is one straight line, each step logged, and any failure ends it with the reason:
+//! configuration → logging → store → rules → metrics → HTTP listeners → demo site → inventory
+//! → schedule → ready. Then one loop owns the schedule: it starts the most overdue sites while
+//! crawl slots are free, takes finished crawls back (their ingest already committed), and
+//! handles SIGHUP (reload inventory and rules; a bad reload keeps the old ones) and
+//! SIGTERM/SIGINT (stop scheduling, give in-flight crawls `shutdown_grace`, then cut them and
+//! commit what they fetched, exit 0).
+
+mod crawl;
+pub mod demo;
+pub mod http;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::config::{Config, LogFormat};
+use crate::fetch::politeness::{HostGate, PolitenessConfig};
+use crate::inventory::{Inventory, Site};
+use crate::metrics::Metrics;
+use crate::rules::{Level, RulesHandle, sources_version};
+use crate::schedule::{Scheduler, now_ms};
+use crate::store::{SiteInfo, SqliteStore, Store, StoreConfig};
+use crawl::{CrawlReport, Shared, crawl_site, unix_now};
+
+/// How the daemon was started.
+pub struct Options {
+    /// `None`: the embedded default.
+    pub config_path: Option<PathBuf>,
+    /// Overrides `logging.format`.
+    pub log_format: Option<LogFormat>,
+}
+
+/// Exit status: 0 after a clean shutdown, 2 when startup fails.
+pub fn run(options: Options) -> i32 {
+    let config = match &options.config_path {
+        Some(path) => Config::load(path),
+        None => Config::embedded_default(),
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    init_logging(
+        options.log_format.unwrap_or(config.logging.format),
+        &config.logging.level,
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!(error = %e, "cannot start the async runtime");
+            return 2;
+        }
+    };
+    match runtime.block_on(Daemon::start(config, options.config_path)) {
+        Ok(daemon) => match runtime.block_on(daemon.run()) {
+            Ok(()) => 0,
+            Err(e) => {
+                error!(error = %e, "the daemon stopped on an error");
+                1
+            }
+        },
+        Err(e) => {
+            error!("startup failed: {e}");
+            2
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    // RUST_LOG, when set, wins: the usual way to turn up one module while debugging.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .or_else(|| tracing_subscriber::EnvFilter::try_new(level).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests calling run twice) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Human => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+struct Daemon {
+    shared: Arc<Shared>,
+    rules: Arc<RulesHandle>,
+    config_path: Option<PathBuf>,
+    ops: Arc<http::OpsState>,
+    schedule: Scheduler,
+    sites: HashMap<Arc<str>, Site>,
+    demo_addr: Option<SocketAddr>,
+    /// Tells the HTTP servers to stop.
+    stop_servers: watch::Sender<bool>,
+    servers: JoinSet<()>,
+}
+
+struct Finished {
+    site: Arc<str>,
+    result: Result<CrawlReport, String>,
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("a blocking task failed: {e}"))
+}
+
+impl Daemon {
+    async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Daemon, String> {
+        info!(
+            version = env!("CARGO_PKG_VERSION"),
+            config = %config.source,
+            "starting sitepatrol daemon"
+        );
+
+        let store_path = config.store.path.clone();
+        let store_config = StoreConfig {
+            body_cap_bytes: config.retention.max_body_bytes,
+            body_retention_secs: config.times.body_retention.as_secs() as i64,
+            ..StoreConfig::default()
+        };
+        let store = blocking(move || SqliteStore::open(&store_path, store_config))
+            .await?
+            .map_err(|e| e.to_string())?;
+        let schema = store.schema_version().map_err(|e| e.to_string())?;
+        info!(path = %config.store.path.display(), schema, "store open (SQLite, WAL)");
+        let store: Arc<dyn Store> = Arc::new(store);
+
+        let sources = config.rule_sources();
+        let (rules, outcome) = {
+            let sources = sources.clone();
+            blocking(move || RulesHandle::new(sources))
+                .await?
+                .map_err(|diagnostics| rules_errors(&diagnostics))?
+        };
+        let rules = Arc::new(rules);
+        let version = sources_version(&sources);
+        info!(
+            rules = outcome.rules,
+            version = %version,
+            took_ms = outcome.took.as_millis() as u64,
+            "rules loaded"
+        );
+
+        let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
+        metrics.rules_loaded.set(outcome.rules as i64);
+
+        let ops = Arc::new(http::OpsState {
+            metrics: metrics.clone(),
+            ready: AtomicBool::new(false),
+            metrics_token: config.metrics_token.clone(),
+        });
+        let (stop_servers, stop_rx) = watch::channel(false);
+        let mut servers = JoinSet::new();
+        for addr in &config.listen {
+            let listener = http::bind(*addr).await?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            info!(addr = %bound, url = %format!("http://{bound}/metrics"), serves = "/metrics /healthz /readyz", "http server listening");
+            let state = ops.clone();
+            servers.spawn(http::serve(
+                listener,
+                move |request| http::ops(state.clone(), request),
+                stop_rx.clone(),
+            ));
+        }
+        let demo_addr = if config.demo.enabled {
+            let listener = http::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            info!(addr = %bound, "demo site listening (the bundled examples/demo-site, loopback only)");
+            let unit = Arc::new(());
+            servers.spawn(http::serve(
+                listener,
+                move |request| demo::handle(unit.clone(), request),
+                stop_rx.clone(),
+            ));
+            Some(bound)
+        } else {
+            None
+        };
+
+        let gate = Arc::new(HostGate::new(PolitenessConfig {
+            global_concurrency: config.crawl.concurrency,
+            per_host_concurrency: config.crawl.per_host_concurrency,
+            min_delay: config.times.delay,
+            ..PolitenessConfig::default()
+        }));
+        let ruleset = rules.current();
+        let shared = Arc::new(Shared {
+            store,
+            metrics,
+            gate,
+            config: config.clone(),
+            rules: RwLock::new((ruleset, version)),
+            gauges_dirty: AtomicBool::new(true),
+        });
+        let mut daemon = Daemon {
+            shared,
+            rules,
+            config_path,
+            ops,
+            schedule: Scheduler::new(config.schedule.jitter),
+            sites: HashMap::new(),
+            demo_addr,
+            stop_servers,
+            servers,
+        };
+        let inventory = daemon.load_inventory(&config).await?;
+        daemon.apply_inventory(inventory).await?;
+        daemon.refresh_gauges().await;
+        daemon.ops.ready.store(true, Ordering::SeqCst);
+        info!(
+            sites = daemon.schedule.len(),
+            max_concurrent_crawls = config.schedule.max_concurrent_crawls,
+            "ready"
+        );
+        Ok(daemon)
+    }
+
+    /// Read the inventory `config` names, with demo sites pointed at the demo server.
+    async fn load_inventory(&self, config: &Config) -> Result<Inventory, String> {
+        let specs = config.sites.clone();
+        let file = config
+            .inventory
+            .file
+            .clone()
+            .map(|f| (f, config.inventory.format));
+        let mut inventory = blocking(move || {
+            Inventory::load(&specs, file.as_ref().map(|(p, f)| (p.as_path(), *f)))
+        })
+        .await?
+        .map_err(|e| e.to_string())?;
+        for site in &mut inventory.sites {
+            if site.demo {
+                let addr = self.demo_addr.ok_or_else(|| {
+                    format!(
+                        "site `{}` is a demo site, but the demo server is off",
+                        site.id
+                    )
+                })?;
+                site.origin = Some(addr.ip());
+                site.port = Some(addr.port());
+            }
+        }
+        Ok(inventory)
+    }
+
+    /// Make the store and the schedule hold exactly `inventory`, keeping what they know of
+    /// sites that stay (due times, running crawls, flags).
+    async fn apply_inventory(&mut self, inventory: Inventory) -> Result<(), String> {
+        let now = unix_now();
+        let infos: Vec<SiteInfo> = inventory
+            .sites
+            .iter()
+            .map(|s| SiteInfo {
+                id: s.id.to_string(),
+                customer: s.customer.to_string(),
+                domains: s.domains.clone(),
+            })
+            .collect();
+        let wanted: HashSet<String> = infos.iter().map(|s| s.id.clone()).collect();
+        let store = self.shared.store.clone();
+        let (removed, due) = blocking(move || -> Result<_, String> {
+            store.upsert_sites(&infos, now).map_err(|e| e.to_string())?;
+            let gone: Vec<String> = store
+                .sites(false, None, 0)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|s| s.id)
+                .filter(|id| !wanted.contains(id))
+                .collect();
+            let removed = store.remove_sites(&gone, now).map_err(|e| e.to_string())?;
+            let due: HashMap<String, i64> = store
+                .all_next_due()
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .collect();
+            Ok((removed, due))
+        })
+        .await??;
+        let default_interval = self.shared.config.times.interval;
+        let report = self.schedule.sync(
+            inventory
+                .sites
+                .iter()
+                .map(|s| (s.id.clone(), s.interval.unwrap_or(default_interval))),
+            &|id: &str| due.get(id).map(|secs| (*secs).max(0) as u64 * 1000),
+            now_ms(),
+        );
+        self.sites = inventory
+            .sites
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        self.shared
+            .metrics
+            .sites_scheduled
+            .set(self.schedule.len() as i64);
+        self.shared.gauges_dirty.store(true, Ordering::SeqCst);
+        info!(
+            sites = self.schedule.len(),
+            added = report.added,
+            kept = report.kept,
+            removed = report.removed,
+            removed_in_store = removed,
+            resumed = due.len(),
+            "inventory applied"
+        );
+        Ok(())
+    }
+
+    async fn refresh_gauges(&self) {
+        if !self.shared.gauges_dirty.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let counts = blocking(move || {
+            let flags = store.flag_counts()?;
+            let sites = store.site_counts_by_filing_status()?;
+            Ok::<_, crate::store::StoreError>((flags, sites))
+        })
+        .await;
+        match counts {
+            Ok(Ok((flags, sites))) => {
+                self.shared.metrics.set_flag_counts(flags.iter().map(|c| {
+                    (
+                        c.state.as_str(),
+                        c.category.as_str(),
+                        c.severity.as_str(),
+                        c.count,
+                    )
+                }));
+                self.shared
+                    .metrics
+                    .set_site_counts(sites.iter().map(|(s, n)| (s.as_str(), *n)));
+            }
+            Ok(Err(e)) => {
+                self.shared.metrics.store_errors.inc();
+                self.shared.gauges_dirty.store(true, Ordering::SeqCst);
+                warn!(error = %e, "cannot read the flag and site counts");
+            }
+            Err(e) => warn!(error = %e, "cannot read the flag and site counts"),
+        }
+    }
+
+    async fn run(mut self) -> Result<(), String> {
+        let mut hangup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP: {e}"))?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
+        let (cancel, cancel_rx) = watch::channel(false);
+        let mut crawls: JoinSet<Finished> = JoinSet::new();
+        let cap = self.shared.config.schedule.max_concurrent_crawls;
+        let mut gauges = tokio::time::interval(Duration::from_secs(2));
+        gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let now = now_ms();
+            while crawls.len() < cap {
+                let Some(id) = self.schedule.pop_due(now) else {
+                    break;
+                };
+                self.start_crawl(&mut crawls, id, cancel_rx.clone(), now);
+            }
+            self.shared
+                .metrics
+                .sites_overdue
+                .set(self.schedule.overdue(now) as i64);
+            self.shared
+                .metrics
+                .crawls_in_progress
+                .set(crawls.len() as i64);
+            // At capacity, only a finished crawl (or a signal) can change anything.
+            let wait = match self.schedule.next_due() {
+                Some(due) if crawls.len() < cap => {
+                    Duration::from_millis(due.saturating_sub(now)).min(Duration::from_secs(5))
+                }
+                _ => Duration::from_secs(5),
+            };
+            tokio::select! {
+                Some(joined) = crawls.join_next() => self.finished(joined),
+                _ = tokio::time::sleep(wait) => {}
+                _ = gauges.tick() => self.refresh_gauges().await,
+                _ = hangup.recv() => self.reload().await,
+                _ = terminate.recv() => { info!(signal = "SIGTERM", "shutting down"); break; }
+                _ = interrupt.recv() => { info!(signal = "SIGINT", "shutting down"); break; }
+            }
+        }
+
+        // Shutdown: nothing new starts; in-flight crawls get the grace period to finish, then
+        // are cut and commit what they fetched.
+        self.ops.ready.store(false, Ordering::SeqCst);
+        let grace = self.shared.config.times.shutdown_grace;
+        info!(
+            in_flight = crawls.len(),
+            grace_ms = grace.as_millis() as u64,
+            "stopped scheduling; waiting for in-flight crawls"
+        );
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        let mut cut = false;
+        loop {
+            tokio::select! {
+                joined = crawls.join_next() => match joined {
+                    Some(joined) => self.finished(joined),
+                    None => break,
+                },
+                _ = &mut deadline, if !cut => {
+                    cut = true;
+                    warn!(in_flight = crawls.len(), "grace period over: interrupting crawls and committing what they fetched");
+                    let _ = cancel.send(true);
+                }
+                _ = terminate.recv() => {
+                    warn!("second SIGTERM: exiting without waiting for the crawls (their runs are not committed and will be redone)");
+                    break;
+                }
+            }
+        }
+        self.refresh_gauges().await;
+        let _ = self.stop_servers.send(true);
+        while self.servers.join_next().await.is_some() {}
+        info!("stopped");
+        Ok(())
+    }
+
+    fn start_crawl(
+        &mut self,
+        crawls: &mut JoinSet<Finished>,
+        id: Arc<str>,
+        cancel: watch::Receiver<bool>,
+        now: u64,
+    ) {
+        let Some(site) = self.sites.get(&id).cloned() else {
+            return;
+        };
+        let Some(start) = site.start_url() else {
+            warn!(site = %id, "no start URL can be made from the site's domain; skipped");
+            self.schedule.finish(&id, now);
+            return;
+        };
+        let shared = self.shared.clone();
+        let span = info_span!("crawl", site = %id, url = %start);
+        crawls.spawn(
+            async move {
+                info!("crawl started");
+                let result = crawl_site(shared, site, start, cancel).await;
+                match &result {
+                    Ok(report) => info!(
+                        outcome = report.outcome,
+                        pages = report.pages,
+                        new_flags = report.ingest.new.len(),
+                        reopened = report.ingest.reopened.len(),
+                        resolved = report.ingest.resolved.len(),
+                        suppressed = report.ingest.suppressed,
+                        carried_over = report.ingest.carried_over,
+                        "crawl committed"
+                    ),
+                    Err(e) => error!(error = %e, "crawl not committed"),
+                }
+                Finished { site: id, result }
+            }
+            .instrument(span),
+        );
+    }
+
+    fn finished(&mut self, joined: Result<Finished, tokio::task::JoinError>) {
+        let finished = match joined {
+            Ok(finished) => finished,
+            Err(e) => {
+                // A crawl task that panicked: its site stays marked running until the next
+                // inventory reload would be wrong, but the id is lost with the task; count it.
+                self.shared.metrics.store_errors.inc();
+                error!(error = %e, "a crawl task failed");
+                return;
+            }
+        };
+        let now = now_ms();
+        let next = match &finished.result {
+            Ok(_) => self.schedule.finish(&finished.site, now),
+            Err(_) => {
+                self.shared.metrics.store_errors.inc();
+                self.shared
+                    .metrics
+                    .crawls
+                    .with_label_values(&["failed"])
+                    .inc();
+                // Nothing was committed: try again soon rather than an interval later.
+                self.schedule.finish(&finished.site, now).map(|_| {
+                    let retry = now + 60_000;
+                    self.schedule.due_at(&finished.site, retry);
+                    retry
+                })
+            }
+        };
+        if let Some(due) = next {
+            let store = self.shared.store.clone();
+            let site = finished.site.to_string();
+            let secs = due.div_ceil(1000) as i64;
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = store.set_next_due(&site, secs) {
+                    warn!(site = %site, error = %e, "cannot persist the next due time");
+                }
+            });
+        }
+    }
+
+    async fn reload(&mut self) {
+        info!(signal = "SIGHUP", "reloading rules and inventory");
+        let rules = self.rules.clone();
+        match blocking(move || rules.reload()).await {
+            Ok(Ok(outcome)) => {
+                let version = sources_version(self.rules.sources());
+                {
+                    let mut current = self.shared.rules.write().unwrap_or_else(|e| e.into_inner());
+                    *current = (self.rules.current(), version.clone());
+                }
+                self.shared.metrics.rules_loaded.set(outcome.rules as i64);
+                self.shared
+                    .metrics
+                    .rules_reloads
+                    .with_label_values(&["ok"])
+                    .inc();
+                info!(
+                    rules = outcome.rules,
+                    generation = outcome.generation,
+                    version = %version,
+                    "rules reloaded"
+                );
+            }
+            Ok(Err(diagnostics)) => {
+                self.shared
+                    .metrics
+                    .rules_reloads
+                    .with_label_values(&["error"])
+                    .inc();
+                error!(
+                    "rules reload refused, the old rules keep serving: {}",
+                    rules_errors(&diagnostics)
+                );
+            }
+            Err(e) => {
+                self.shared
+                    .metrics
+                    .rules_reloads
+                    .with_label_values(&["error"])
+                    .inc();
+                error!(error = %e, "rules reload failed, the old rules keep serving");
+            }
+        }
+
+        let config = match &self.config_path {
+            Some(path) => {
+                let path = path.clone();
+                match blocking(move || Config::load(&path)).await {
+                    Ok(Ok(config)) => config,
+                    Ok(Err(e)) => {
+                        self.inventory_reload_failed(&e.to_string());
+                        return;
+                    }
+                    Err(e) => {
+                        self.inventory_reload_failed(&e);
+                        return;
+                    }
+                }
+            }
+            None => self.shared.config.clone(),
+        };
+        let applied = match self.load_inventory(&config).await {
+            Ok(inventory) => self.apply_inventory(inventory).await,
+            Err(e) => Err(e),
+        };
+        match applied {
+            Ok(()) => {
+                self.shared
+                    .metrics
+                    .inventory_reloads
+                    .with_label_values(&["ok"])
+                    .inc();
+            }
+            Err(e) => self.inventory_reload_failed(&e),
+        }
+    }
+
+    fn inventory_reload_failed(&self, why: &str) {
+        self.shared
+            .metrics
+            .inventory_reloads
+            .with_label_values(&["error"])
+            .inc();
+        error!("inventory reload refused, the old inventory stays: {why}");
+    }
+}
+
+fn rules_errors(diagnostics: &[crate::rules::Diagnostic]) -> String {
+    let errors: Vec<String> = diagnostics
+        .iter()
+        .filter(|d| d.level == Level::Error)
+        .map(|d| d.to_string())
+        .collect();
+    format!("{} error(s): {}", errors.len(), errors.join("; "))
+}
+
+/// Check a configuration and its inventory without starting anything: `--check-config`.
+pub fn check(path: Option<&Path>) -> Result<String, String> {
+    let config = match path {
+        Some(path) => Config::load(path),
+        None => Config::embedded_default(),
+    }
+    .map_err(|e| e.to_string())?;
+    let file = config
+        .inventory
+        .file
+        .as_deref()
+        .map(|f| (f, config.inventory.format));
+    let inventory = Inventory::load(&config.sites, file).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "{}: ok ({} sites)",
+        config.source,
+        inventory.sites.len()
+    ))
+}
