@@ -399,7 +399,10 @@ impl Daemon {
                 _ => Duration::from_secs(5),
             };
             tokio::select! {
-                Some(joined) = crawls.join_next() => self.finished(joined),
+                Some(joined) = crawls.join_next() => {
+                    self.finished(joined);
+                    self.refresh_gauges().await;
+                }
                 _ = tokio::time::sleep(wait) => {}
                 _ = gauges.tick() => self.refresh_gauges().await,
                 _ = hangup.recv() => self.reload().await,

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,288 @@
+//! Running the real `sitepatrol daemon` binary in tests: a temporary directory with a config,
+//! a store and rules; the daemon's log collected; signals; /metrics over plain TCP.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sitepatrol::store::{CrawlRunRecord, Flag, FlagFilter, SqliteStore, Store, StoreConfig};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Rules the daemon tests use: small (fast to load), and one rule per thing a test serves.
+pub const RULES: &str = r#"
+[ruleset]
+description = "daemon test rules"
+
+[[rule]]
+id = "test.gambling"
+category = "gambling"
+clause = "§2(7)"
+severity = "high"
+description = "网上赌博"
+terms = ["网上赌博"]
+examples.match = ["欢迎来到网上赌博平台"]
+
+[[rule]]
+id = "test.porn"
+category = "pornography"
+clause = "§3"
+severity = "medium"
+description = "色情视频"
+terms = ["色情视频"]
+examples.match = ["免费色情视频"]
+"#;
+
+/// A ruleset the loader refuses (a rule without its required keys).
+pub const BROKEN_RULES: &str = "[[rule]]\nid = \"broken\"\nterms = 3\n";
+
+/// How long any wait in these tests may take before it fails: generous, because CI shares
+/// two cores with builds.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+}
+
+impl Setup {
+    pub fn new() -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
+        std::fs::write(dir.path().join("rules/test.toml"), RULES).expect("rules");
+        Setup { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.path("data/sitepatrol.db")
+    }
+
+    /// Write `config.toml`: the store and rules in the temp dir, HTTP on a free port, and
+    /// `extra` appended (sections, sites).
+    pub fn write_config(&self, extra: &str) -> PathBuf {
+        let text = format!(
+            r#"
+[store]
+path = "{store}"
+[http]
+listen = ["127.0.0.1:0"]
+[rules]
+paths = ["{rules}"]
+[logging]
+level = "info"
+{extra}
+"#,
+            store = self.store_path().display(),
+            rules = self.path("rules").display(),
+        );
+        let path = self.path("config.toml");
+        std::fs::write(&path, text).expect("config");
+        path
+    }
+
+    pub fn store(&self) -> SqliteStore {
+        SqliteStore::open(self.store_path(), StoreConfig::default()).expect("open the store")
+    }
+}
+
+/// A site entry on the loopback server at `port`.
+pub fn site(id: &str, domain: &str, port: u16, interval: &str) -> String {
+    format!(
+        r#"
+[[sites]]
+id = "{id}"
+customer = "customer-{id}"
+domains = ["{domain}"]
+origin = "127.0.0.1"
+port = {port}
+interval = "{interval}"
+robots = "ignore"
+allow_private_networks = true
+"#
+    )
+}
+
+pub struct Daemon {
+    pub child: Child,
+    pub http: SocketAddr,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub async fn start(config: &Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sitepatrol"))
+            .args(["daemon", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the daemon");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let started = Instant::now();
+        let http = loop {
+            let found = log
+                .lock()
+                .unwrap()
+                .lines()
+                .find(|l| l.contains("http server listening"))
+                .and_then(|l| l.split("addr=").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|a| a.parse::<SocketAddr>().ok());
+            if let Some(addr) = found {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "the daemon exited ({status}) before listening:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "the daemon never listened:\n{}",
+                log.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let daemon = Daemon { child, http, log };
+        daemon.wait_log("ready").await;
+        daemon
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Wait until the log has a line containing `needle`, `times` times.
+    pub async fn wait_log_n(&self, needle: &str, times: usize) {
+        let started = Instant::now();
+        while self.log().matches(needle).count() < times {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "`{needle}` not logged {times} time(s):\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_log(&self, needle: &str) {
+        self.wait_log_n(needle, 1).await
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// Wait for the exit, at most `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.expect("wait"),
+            Err(_) => panic!("the daemon did not exit within {within:?}:\n{}", self.log()),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        get(self.http, path).await
+    }
+}
+
+/// GET over HTTP/1.0 (the server closes after the response).
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of one sample line of a metrics text, like `sitepatrol_sites_scheduled` or
+/// `sitepatrol_rules_reloads_total{result="error"}`.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Poll `/metrics` until `series` satisfies `ok`.
+pub async fn wait_metric(daemon: &Daemon, series: &str, ok: impl Fn(f64) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let (_, metrics) = daemon.get("/metrics").await;
+        if sample(&metrics, series).is_some_and(&ok) {
+            return metrics;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{series} never got there:\n{metrics}\nlog:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Poll the store until `site` has at least `n` committed crawl runs; newest first.
+pub async fn wait_runs(store: &dyn Store, site: &str, n: usize) -> Vec<CrawlRunRecord> {
+    let started = Instant::now();
+    loop {
+        let runs = store.crawl_runs(site, 1000).expect("crawl runs");
+        if runs.len() >= n {
+            return runs;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "site {site} has {} runs, not {n}",
+            runs.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn flags(store: &dyn Store, site: &str) -> Vec<Flag> {
+    store
+        .list_flags(&FlagFilter {
+            site: Some(site.to_string()),
+            limit: 1000,
+            ..FlagFilter::default()
+        })
+        .expect("list flags")
+        .flags
+}

@@ -1,0 +1,462 @@
+//! The real `sitepatrol daemon` binary against sites served on loopback by the test, with a
+//! temporary store: flags, their lifecycle across crawls, metrics, signals, and kill -9.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::daemon::*;
+use common::{Action, serve};
+use sitepatrol::store::{FlagAction, FlagState, Store};
+
+/// A site whose pages the test can change while the daemon crawls it.
+type Pages = Arc<Mutex<HashMap<String, String>>>;
+
+async fn serve_pages(pages: &Pages) -> common::Server {
+    let pages = pages.clone();
+    serve(move |request| {
+        let path = request.path.split('?').next().unwrap_or("/").to_string();
+        match pages.lock().unwrap().get(&path) {
+            Some(body) => Action::html(body.clone()),
+            None => Action::status(404),
+        }
+    })
+    .await
+}
+
+fn page(text: &str, links: &[&str]) -> String {
+    let links: String = links
+        .iter()
+        .map(|l| format!("<a href='{l}'>{l}</a>"))
+        .collect();
+    format!("<html><head><title>t</title></head><body><p>{text}</p>{links}</body></html>")
+}
+
+fn states(flags: &[sitepatrol::store::Flag]) -> BTreeMap<String, FlagState> {
+    flags
+        .iter()
+        .map(|f| (format!("{} {}", f.url, f.rule), f.state))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_dedup_resolve_reopen_and_dismissal_across_crawls() {
+    let pages: Pages = Arc::new(Mutex::new(HashMap::new()));
+    let bad_a = page("欢迎来到网上赌博平台", &["/b.html", "/c.html"]);
+    let bad_b = page("免费色情视频 每日更新", &["/"]);
+    let clean = page("公司简介", &["/b.html", "/c.html"]);
+    {
+        let mut p = pages.lock().unwrap();
+        p.insert("/".into(), bad_a.clone());
+        p.insert("/b.html".into(), bad_b.clone());
+        p.insert("/c.html".into(), page("联系我们", &["/"]));
+    }
+    let server = serve_pages(&pages).await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\ninterval = \"1s\"\njitter = 0.0\nshutdown_grace = \"10s\"\n{}",
+        site("shop", "shop.example.test", server.addr.port(), "1s")
+    ));
+    let mut daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    let store: &dyn Store = &store;
+
+    // Flags appear, one per (rule, URL).
+    wait_runs(store, "shop", 1).await;
+    let first = flags(store, "shop");
+    assert_eq!(first.len(), 2, "{first:#?}");
+    assert!(first.iter().all(|f| f.state == FlagState::Open));
+    let root = first.iter().find(|f| f.rule == "test.gambling").unwrap();
+    assert_eq!(
+        root.url,
+        format!("http://shop.example.test:{}/", server.addr.port())
+    );
+    assert_eq!(root.matched, "网上赌博");
+    assert_eq!(root.ip.as_deref(), Some("127.0.0.1"));
+    let porn = first
+        .iter()
+        .find(|f| f.rule == "test.porn")
+        .unwrap()
+        .clone();
+
+    // Crawled again, same content: no new flag, and the pages are not matched again.
+    let runs = wait_runs(store, "shop", 3).await;
+    assert_eq!(flags(store, "shop").len(), 2);
+    assert!(runs[0].ingest.new.is_empty(), "{:?}", runs[0].ingest);
+    assert!(runs[0].ingest.carried_over >= 2, "{:?}", runs[0].ingest);
+
+    // A reviewer dismisses the porn flag as a false positive.
+    store
+        .act(
+            porn.id,
+            &FlagAction::Dismiss {
+                reason: "a film review".into(),
+            },
+            "reviewer",
+            porn.created_at + 1,
+        )
+        .unwrap();
+
+    // The gambling text goes away and the porn page too: the open flag resolves, the
+    // dismissed one stays dismissed.
+    let before = store.crawl_runs("shop", 1000).unwrap().len();
+    {
+        let mut p = pages.lock().unwrap();
+        p.insert("/".into(), clean.clone());
+        p.insert("/b.html".into(), page("普通页面", &["/"]));
+    }
+    wait_runs(store, "shop", before + 2).await;
+    let after_clean = states(&flags(store, "shop"));
+    let url = |path: &str| format!("http://shop.example.test:{}{path}", server.addr.port());
+    assert_eq!(
+        after_clean,
+        BTreeMap::from([
+            (format!("{} test.gambling", url("/")), FlagState::Resolved),
+            (
+                format!("{} test.porn", url("/b.html")),
+                FlagState::Dismissed
+            ),
+        ])
+    );
+
+    // Both come back: the resolved flag reopens, the dismissed one stays suppressed, and no
+    // flag is created twice.
+    let before = store.crawl_runs("shop", 1000).unwrap().len();
+    {
+        let mut p = pages.lock().unwrap();
+        p.insert("/".into(), bad_a);
+        p.insert("/b.html".into(), bad_b);
+    }
+    let runs = wait_runs(store, "shop", before + 2).await;
+    let after_back = flags(store, "shop");
+    assert_eq!(after_back.len(), 2, "{after_back:#?}");
+    assert_eq!(
+        states(&after_back),
+        BTreeMap::from([
+            (format!("{} test.gambling", url("/")), FlagState::Reopened),
+            (
+                format!("{} test.porn", url("/b.html")),
+                FlagState::Dismissed
+            ),
+        ])
+    );
+    assert!(
+        runs.iter().any(|r| r.ingest.suppressed > 0),
+        "the dismissed finding was not suppressed: {runs:#?}"
+    );
+
+    // The metrics counted exactly the new flags, and the gauge reads the store.
+    let metrics = wait_metric(
+        &daemon,
+        "sitepatrol_flags{category=\"gambling\",severity=\"high\",state=\"reopened\"}",
+        |v| v == 1.0,
+    )
+    .await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "sitepatrol_findings_total{category=\"gambling\",severity=\"high\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "sitepatrol_findings_total{category=\"pornography\",severity=\"medium\"}"
+        ),
+        Some(1.0)
+    );
+
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status}\n{}", daemon.log());
+}
+
+/// Every line of a text exposition is a comment or `name{labels} value`; `promtool check
+/// metrics` is stricter and runs too when it is installed.
+fn check_exposition(metrics: &str) {
+    for line in metrics.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect(line);
+        assert!(
+            value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
+            "{line}"
+        );
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.starts_with("sitepatrol_")
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+    }
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    match promtool {
+        Err(_) => eprintln!("promtool is not installed: checked with the built-in parser only"),
+        Ok(mut child) => {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(metrics.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "promtool check metrics:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_health_sighup_reloads_and_sigterm_with_a_crawl_in_flight() {
+    let pages: Pages = Arc::new(Mutex::new(HashMap::new()));
+    pages
+        .lock()
+        .unwrap()
+        .insert("/".into(), page("欢迎来到网上赌博平台", &[]));
+    let server = serve_pages(&pages).await;
+    // A site whose second page never answers: a crawl of it is in flight at SIGTERM.
+    let hanging = serve(|request| match request.path.as_str() {
+        "/" => Action::html(page("首页", &["/slow.html"])),
+        "/slow.html" => Action::Hang,
+        _ => Action::status(404),
+    })
+    .await;
+    let setup = Setup::new();
+    let inventory = setup.path("sites.csv");
+    let header = "id,customer,domains,origin,port,interval,robots,allow_private_networks\n";
+    let row = |id: &str, port: u16, interval: &str| {
+        format!("{id},c-{id},{id}.example.test,127.0.0.1,{port},{interval},ignore,true\n")
+    };
+    std::fs::write(
+        &inventory,
+        format!("{header}{}", row("one", server.addr.port(), "1h")),
+    )
+    .unwrap();
+    let config = setup.write_config(&format!(
+        "[schedule]\ninterval = \"1h\"\nshutdown_grace = \"1s\"\n[crawl]\ntimeout = \"60s\"\nfirst_byte_timeout = \"60s\"\n[inventory]\nfile = \"{}\"\n",
+        inventory.display()
+    ));
+    let mut daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    let store: &dyn Store = &store;
+
+    assert_eq!(daemon.get("/healthz").await.0, 200);
+    assert_eq!(daemon.get("/readyz").await.0, 200);
+    assert_eq!(daemon.get("/nope").await.0, 404);
+    wait_runs(store, "one", 1).await;
+    wait_metric(
+        &daemon,
+        "sitepatrol_crawls_total{outcome=\"completed\"}",
+        |v| v >= 1.0,
+    )
+    .await;
+    // The flag gauge is read back from the store after the commit.
+    let metrics = wait_metric(
+        &daemon,
+        "sitepatrol_flags{category=\"gambling\",severity=\"high\",state=\"open\"}",
+        |v| v == 1.0,
+    )
+    .await;
+    for family in [
+        "sitepatrol_pages_fetched_total",
+        "sitepatrol_fetch_duration_seconds",
+        "sitepatrol_fetched_bytes_total",
+        "sitepatrol_crawls_total",
+        "sitepatrol_crawl_duration_seconds",
+        "sitepatrol_sites_overdue",
+        "sitepatrol_findings_total",
+        "sitepatrol_flags",
+        "sitepatrol_sites",
+        "sitepatrol_rules_loaded",
+        "sitepatrol_rules_reloads_total",
+        "sitepatrol_last_crawl_completed_timestamp_seconds",
+        "sitepatrol_build_info",
+    ] {
+        assert!(
+            metrics.contains(&format!("# TYPE {family} ")),
+            "{family} missing:\n{metrics}"
+        );
+    }
+    assert_eq!(sample(&metrics, "sitepatrol_rules_loaded"), Some(2.0));
+    assert_eq!(
+        sample(&metrics, "sitepatrol_sites{filing_status=\"unknown\"}"),
+        Some(1.0)
+    );
+    assert!(!metrics.contains("one.example.test"), "a URL as a label");
+    check_exposition(&metrics);
+
+    // A bad ruleset and a new site: the rules are refused (the old ones keep serving), the
+    // inventory is taken.
+    std::fs::write(setup.path("rules/broken.toml"), BROKEN_RULES).unwrap();
+    std::fs::write(
+        &inventory,
+        format!(
+            "{header}{}{}",
+            row("one", server.addr.port(), "1h"),
+            row("two", hanging.addr.port(), "1h")
+        ),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    let metrics = wait_metric(
+        &daemon,
+        "sitepatrol_rules_reloads_total{result=\"error\"}",
+        |v| v == 1.0,
+    )
+    .await;
+    assert_eq!(sample(&metrics, "sitepatrol_rules_loaded"), Some(2.0));
+    wait_metric(&daemon, "sitepatrol_sites_scheduled", |v| v == 2.0).await;
+    assert!(
+        daemon.log().contains("rules reload refused"),
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.log().contains("broken.toml"), "{}", daemon.log());
+
+    // Fixed rules reload; a broken inventory is refused whole, naming file and line.
+    std::fs::remove_file(setup.path("rules/broken.toml")).unwrap();
+    std::fs::write(
+        &inventory,
+        format!(
+            "{header}{}bad id,c,x.test,,,,,\n",
+            row("one", server.addr.port(), "1h")
+        ),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    let metrics = wait_metric(
+        &daemon,
+        "sitepatrol_rules_reloads_total{result=\"ok\"}",
+        |v| v == 1.0,
+    )
+    .await;
+    let metrics = if sample(
+        &metrics,
+        "sitepatrol_inventory_reloads_total{result=\"error\"}",
+    ) == Some(1.0)
+    {
+        metrics
+    } else {
+        wait_metric(
+            &daemon,
+            "sitepatrol_inventory_reloads_total{result=\"error\"}",
+            |v| v == 1.0,
+        )
+        .await
+    };
+    assert_eq!(sample(&metrics, "sitepatrol_sites_scheduled"), Some(2.0));
+    assert!(
+        daemon.log().contains(&format!("{}:3", inventory.display())),
+        "{}",
+        daemon.log()
+    );
+
+    // SIGTERM while the crawl of `two` hangs: the daemon stops within the grace period (and
+    // a little), exits 0, and commits the interrupted crawl.
+    daemon.wait_log("crawl started").await;
+    wait_metric(&daemon, "sitepatrol_crawls_in_progress", |v| v >= 1.0).await;
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status}\n{}", daemon.log());
+    let runs = store.crawl_runs("two", 10).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0].outcome, "interrupted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_then_restart_keeps_every_flag_without_duplicates_and_resumes_the_schedule() {
+    // Many flagged pages, crawled again and again, so that kill -9 lands mid-crawl.
+    let pages: Pages = Arc::new(Mutex::new(HashMap::new()));
+    {
+        let mut p = pages.lock().unwrap();
+        let links: Vec<String> = (0..40).map(|i| format!("/p{i}.html")).collect();
+        let refs: Vec<&str> = links.iter().map(String::as_str).collect();
+        p.insert("/".into(), page("首页", &refs));
+        for i in 0..40 {
+            p.insert(
+                format!("/p{i}.html"),
+                page(&format!("第{i}页 欢迎来到网上赌博平台"), &["/"]),
+            );
+        }
+    }
+    let busy = serve_pages(&pages).await;
+    let calm_pages: Pages = Arc::new(Mutex::new(HashMap::new()));
+    calm_pages
+        .lock()
+        .unwrap()
+        .insert("/".into(), page("免费色情视频", &[]));
+    let calm = serve_pages(&calm_pages).await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\njitter = 0.0\n{}{}",
+        site("busy", "busy.example.test", busy.addr.port(), "200ms"),
+        site("calm", "calm.example.test", calm.addr.port(), "1h"),
+    ));
+
+    let mut daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    let store: &dyn Store = &store;
+    wait_runs(store, "busy", 3).await;
+    wait_runs(store, "calm", 1).await;
+    // Let the busy site start another crawl, then kill -9 in the middle of it.
+    let runs = store.crawl_runs("busy", 1000).unwrap().len();
+    daemon.wait_log_n("crawl started", runs + 2).await;
+    daemon.child.start_kill().unwrap();
+    daemon.child.wait().await.unwrap();
+
+    let before: HashSet<(String, i64)> = store
+        .list_flags(&sitepatrol::store::FlagFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap()
+        .flags
+        .into_iter()
+        .map(|f| (f.fingerprint, f.id))
+        .collect();
+    assert_eq!(before.len(), 41, "40 pages of busy and calm's home");
+    let calm_runs = store.crawl_runs("calm", 100).unwrap().len();
+
+    let mut daemon = Daemon::start(&config).await;
+    let busy_runs = store.crawl_runs("busy", 1000).unwrap().len();
+    wait_runs(store, "busy", busy_runs + 2).await;
+    let after: Vec<(String, i64)> = store
+        .list_flags(&sitepatrol::store::FlagFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap()
+        .flags
+        .into_iter()
+        .map(|f| (f.fingerprint, f.id))
+        .collect();
+    let fingerprints: HashSet<&String> = after.iter().map(|(f, _)| f).collect();
+    assert_eq!(fingerprints.len(), after.len(), "duplicate flags");
+    for flag in &before {
+        assert!(after.contains(flag), "flag {flag:?} lost");
+    }
+    assert_eq!(after.len(), before.len());
+    // The calm site was crawled an hour ago as far as the schedule knows: not again now.
+    assert_eq!(store.crawl_runs("calm", 100).unwrap().len(), calm_runs);
+    assert!(daemon.log().contains("resumed=2"), "{}", daemon.log());
+
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status}\n{}", daemon.log());
+}
