@@ -25,6 +25,7 @@ pub mod inventory;
 pub mod matcher;
 pub mod metrics;
 pub mod normalize;
+pub mod review;
 pub mod rules;
 pub mod scan;
 pub mod schedule;

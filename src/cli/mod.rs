@@ -7,6 +7,7 @@ mod extract;
 mod output;
 mod rules;
 mod scan;
+mod token;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,9 @@ enum Command {
     /// Validate and try out rulesets.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// API tokens for reviewers and operators.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// `--rules PATH`, repeatable; none means the bundled rulesets.
@@ -119,6 +123,7 @@ pub fn run() -> i32 {
         Command::Extract(args) => extract::run(args),
         Command::Rules(command) => rules::run(command),
         Command::Daemon(args) => daemon::run(args),
+        Command::Token(command) => token::run(command),
     }
 }
 

@@ -1,0 +1,435 @@
+//! Bearer tokens and roles for the review API and UI.
+//!
+//! The config holds only each token's SHA-256, never the token: a leaked config file does not
+//! let anyone in. Tokens are 32 random bytes, so a plain (unsalted) hash is enough; there is
+//! nothing to brute-force. Presented tokens are hashed and compared in constant time.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What a token may do; each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read flags, sites, runs and the audit log.
+    Viewer,
+    /// Act on flags: confirm, dismiss, reopen, assign, comment.
+    Reviewer,
+    /// Inventory changes, recrawls, tokens.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Reviewer, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether this role may do what `needed` may.
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}` (expected viewer, reviewer or admin)"))
+    }
+}
+
+/// The prefix of every token, so that a token found in a log or a paste is recognisable.
+pub const TOKEN_PREFIX: &str = "spt_";
+const HASH_PREFIX: &str = "sha256:";
+
+/// A token as the config holds it: its name (the actor recorded on every action), its role,
+/// and the SHA-256 of the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    pub name: String,
+    pub role: Role,
+    /// `sha256:` and 64 hex digits.
+    pub hash: String,
+}
+
+impl TokenEntry {
+    /// The problem with this entry, if any.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("the token has no name".into());
+        }
+        parse_hash(&self.hash).map(|_| ())
+    }
+}
+
+fn parse_hash(text: &str) -> Result<[u8; 32], String> {
+    let hex = text.strip_prefix(HASH_PREFIX).ok_or_else(|| {
+        format!(
+            "`{text}` is not a token hash (`sha256:` and 64 hex digits; see `sitepatrol token new`)"
+        )
+    })?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "`{text}` is not a token hash (`sha256:` and 64 hex digits)"
+        ));
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in hex.as_bytes().chunks(2).enumerate() {
+        let pair = std::str::from_utf8(chunk).map_err(|e| e.to_string())?;
+        out[i] = u8::from_str_radix(pair, 16).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// `sha256:<hex>` of a token.
+pub fn hash_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut out = String::from(HASH_PREFIX);
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// A new random token: `spt_` and 43 URL-safe characters (32 bytes).
+pub fn new_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    Ok(format!("{TOKEN_PREFIX}{}", base64url(&bytes)))
+}
+
+/// Random bytes as URL-safe text, for session ids and CSRF tokens.
+pub fn random_string(bytes: usize) -> Result<String, String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    Ok(base64url(&buf))
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The config line that holds a token, for `sitepatrol token new`.
+pub fn config_line(name: &str, role: Role, token: &str) -> String {
+    format!(
+        "[[api.tokens]]\nname = {}\nrole = \"{}\"\nhash = \"{}\"",
+        toml_string(name),
+        role,
+        hash_token(token)
+    )
+}
+
+fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Who a request is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+}
+
+/// The configured tokens, ready for lookups.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    entries: Vec<(TokenEntry, [u8; 32])>,
+}
+
+impl Tokens {
+    /// Every bad entry is reported, each with its index.
+    pub fn new(entries: &[TokenEntry]) -> Result<Tokens, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut parsed = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, entry) in entries.iter().enumerate() {
+            if let Err(e) = entry.validate() {
+                errors.push(format!("api.tokens[{i}]: {e}"));
+                continue;
+            }
+            if !names.insert(entry.name.clone()) {
+                errors.push(format!(
+                    "api.tokens[{i}]: the name `{}` is used twice",
+                    entry.name
+                ));
+            }
+            if let Ok(hash) = parse_hash(&entry.hash) {
+                parsed.push((entry.clone(), hash));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Tokens { entries: parsed })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The principal a presented token belongs to. Every entry is compared, in constant time,
+    /// so the answer's timing says nothing about which entry (or how much of one) matched.
+    pub fn authenticate(&self, presented: &str) -> Option<Principal> {
+        let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
+        let mut found = None;
+        for (entry, hash) in &self.entries {
+            let same = hash
+                .iter()
+                .zip(digest.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+            if same && found.is_none() {
+                found = Some(Principal {
+                    name: entry.name.clone(),
+                    role: entry.role,
+                });
+            }
+        }
+        found
+    }
+}
+
+/// The token of an `Authorization: Bearer ...` header value.
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Failed authentication attempts per client address, so that guessing tokens is slow: after
+/// `max_failures` within `window`, the address is refused until the window has passed.
+#[derive(Debug)]
+pub struct FailureLimiter {
+    max_failures: u32,
+    window: Duration,
+    /// Bounded: when full, the oldest windows are dropped first.
+    max_clients: usize,
+    state: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl FailureLimiter {
+    pub fn new(max_failures: u32, window: Duration) -> FailureLimiter {
+        FailureLimiter {
+            max_failures: max_failures.max(1),
+            window,
+            max_clients: 100_000,
+            state: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `client` may try now; `Err` carries the seconds until it may.
+    pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match state.get(&client) {
+            Some((start, failures))
+                if *failures >= self.max_failures && now.duration_since(*start) < self.window =>
+            {
+                let left = self.window.saturating_sub(now.duration_since(*start));
+                Err(left.as_secs().max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, client: IpAddr, now: Instant) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.len() >= self.max_clients && !state.contains_key(&client) {
+            let window = self.window;
+            state.retain(|_, (start, _)| now.duration_since(*start) < window);
+            if state.len() >= self.max_clients {
+                // Still full of live windows: forget the oldest.
+                if let Some(oldest) = state.iter().min_by_key(|(_, (s, _))| *s).map(|(ip, _)| *ip) {
+                    state.remove(&oldest);
+                }
+            }
+        }
+        let entry = state.entry(client).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+    }
+
+    pub fn succeeded(&self, client: IpAddr) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.remove(&client);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_include_the_ones_below() {
+        assert!(Role::Admin.allows(Role::Reviewer) && Role::Reviewer.allows(Role::Viewer));
+        assert!(!Role::Viewer.allows(Role::Reviewer) && !Role::Reviewer.allows(Role::Admin));
+        assert_eq!("reviewer".parse::<Role>(), Ok(Role::Reviewer));
+        assert!("root".parse::<Role>().unwrap_err().contains("root"));
+    }
+
+    #[test]
+    fn new_tokens_are_random_prefixed_and_authenticate_by_hash_only() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 43,
+            "{a}"
+        );
+        let entries = vec![
+            TokenEntry {
+                name: "王五".into(),
+                role: Role::Reviewer,
+                hash: hash_token(&a),
+            },
+            TokenEntry {
+                name: "ops".into(),
+                role: Role::Admin,
+                hash: hash_token(&b),
+            },
+        ];
+        let tokens = Tokens::new(&entries).unwrap();
+        assert_eq!(
+            tokens.authenticate(&a),
+            Some(Principal {
+                name: "王五".into(),
+                role: Role::Reviewer
+            })
+        );
+        assert_eq!(tokens.authenticate(&b).map(|p| p.role), Some(Role::Admin));
+        assert_eq!(tokens.authenticate("spt_wrong"), None);
+        assert_eq!(tokens.authenticate(""), None);
+        // The hash itself is not a token.
+        assert_eq!(tokens.authenticate(&hash_token(&a)), None);
+    }
+
+    #[test]
+    fn the_known_digest() {
+        assert_eq!(
+            hash_token("abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_all_reported() {
+        let entries = vec![
+            TokenEntry {
+                name: "".into(),
+                role: Role::Viewer,
+                hash: hash_token("x"),
+            },
+            TokenEntry {
+                name: "a".into(),
+                role: Role::Viewer,
+                hash: "md5:00".into(),
+            },
+            TokenEntry {
+                name: "b".into(),
+                role: Role::Viewer,
+                hash: hash_token("y"),
+            },
+            TokenEntry {
+                name: "b".into(),
+                role: Role::Admin,
+                hash: hash_token("z"),
+            },
+        ];
+        let errors = Tokens::new(&entries).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("api.tokens[0]") && errors[1].starts_with("api.tokens[1]"));
+        assert!(errors[2].contains("used twice"));
+    }
+
+    #[test]
+    fn the_config_line_parses_back() {
+        let token = new_token().unwrap();
+        let line = config_line("张三 \"QA\"", Role::Viewer, &token);
+        #[derive(Deserialize)]
+        struct Api {
+            tokens: Vec<TokenEntry>,
+        }
+        #[derive(Deserialize)]
+        struct File {
+            api: Api,
+        }
+        let file: File = toml::from_str(&line).unwrap();
+        let tokens = Tokens::new(&file.api.tokens).unwrap();
+        assert_eq!(tokens.authenticate(&token).unwrap().name, "张三 \"QA\"");
+    }
+
+    #[test]
+    fn bearer_headers() {
+        assert_eq!(bearer("Bearer spt_abc"), Some("spt_abc"));
+        assert_eq!(bearer("bearer  spt_abc "), Some("spt_abc"));
+        assert_eq!(bearer("Basic dXNlcg=="), None);
+        assert_eq!(bearer("Bearer "), None);
+    }
+
+    #[test]
+    fn failures_are_rate_limited_per_address() {
+        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.check(ip, t0).is_ok());
+            limiter.failed(ip, t0);
+        }
+        let wait = limiter.check(ip, t0 + Duration::from_secs(10)).unwrap_err();
+        assert_eq!(wait, 50);
+        assert!(limiter.check(other, t0).is_ok());
+        assert!(limiter.check(ip, t0 + Duration::from_secs(61)).is_ok());
+        limiter.succeeded(ip);
+        assert!(limiter.check(ip, t0 + Duration::from_secs(10)).is_ok());
+    }
+}
