@@ -1324,6 +1324,45 @@ fn sqlite_failed_ingest_writes_nothing_and_drop_without_close_keeps_commits() {
     assert_eq!(store.crawl_runs("s1", 10).unwrap()[0].key, "r1");
 }
 
+#[test]
+fn sqlite_readers_see_commits_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let config = StoreConfig {
+        busy_timeout_ms: 10_000,
+        ..test_config()
+    };
+    let store = SqliteStore::open(&path, config).unwrap();
+    site(&store, "s1", "c1");
+    store
+        .record_crawl(&run("r1", "s1", 1_000), &[page(A, "x", vec![gamble(A)])])
+        .unwrap();
+    // Another writer holds the write lock with an uncommitted change.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("BEGIN IMMEDIATE; UPDATE flags SET state = 'dismissed';")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let flags = all_flags(&store, FlagFilter::default());
+    let detail = store.flag(flags[0].id).unwrap().unwrap();
+    let counts = store.flag_counts().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "reads waited for the writer"
+    );
+    assert_eq!(
+        detail.flag.state,
+        FlagState::Open,
+        "uncommitted changes are invisible"
+    );
+    assert_eq!(counts[0].state, FlagState::Open);
+    raw.execute_batch("COMMIT").unwrap();
+    assert_eq!(
+        state_of(&store, flags[0].id),
+        FlagState::Dismissed,
+        "committed ones are seen"
+    );
+}
+
 /// The child half of `sqlite_survives_kill_9`: records crawls forever, printing each run key
 /// after its commit, until the parent kills it.
 #[test]

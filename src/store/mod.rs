@@ -111,18 +111,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Where a flag is in its lifecycle.
 ///
 /// ```text
-///            new fingerprint
-///                  │
-///                  ▼
-///   ┌──────────▶ open ─────────┬───────────────┐
-///   │              │ confirm   │ dismiss       │ crawl: fetched, not found
-///   │              ▼           ▼               ▼
-///   │         confirmed ──▶ dismissed       resolved
-///   │              │ crawl: not found          │ crawl: found again
-///   │              └──────────▶ resolved ──────┤
-///   │                                          ▼
-///   └─ (reviewer reopen of confirmed,      reopened  (behaves like open)
-///       dismissed or resolved) ────────────────▲
+///  (new fingerprint)                  ──crawl──────────────▶ open
+///  open, reopened                     ──confirm────────────▶ confirmed   (takedown requested)
+///  open, reopened, confirmed          ──dismiss + reason───▶ dismissed   (fingerprint suppressed)
+///  open, reopened, confirmed          ──crawl: URL matched,
+///                                       finding not there──▶ resolved    (the run is the proof)
+///  resolved                           ──crawl: found again─▶ reopened    (behaves like open)
+///  confirmed, dismissed, resolved     ──reviewer reopen────▶ reopened
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

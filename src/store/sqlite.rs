@@ -36,10 +36,12 @@ pub const SCHEMA_VERSION: i64 = 1;
 
 /// The SQLite store.
 ///
-/// One connection behind a mutex: every call is a short transaction, and SQLite serializes
-/// writers anyway, so a pool would only add lock contention. Settings, and why:
+/// One writer connection behind a mutex (SQLite serializes writers anyway, so a pool would only
+/// add lock contention), and for stores on disk a second, read-only connection for queries, so
+/// that the review API and the metrics gauges read the last committed state while a crawl's
+/// ingest is writing. Settings, and why:
 ///
-/// - `journal_mode=WAL`: readers (the review API, the metrics) never block the crawl ingest.
+/// - `journal_mode=WAL`: readers never block the writer and the writer never blocks readers.
 /// - `synchronous=NORMAL`: in WAL mode a commit has been written to the WAL file (in the OS's
 ///   page cache) before it returns, so a killed process (`kill -9`, a panic, the OOM killer)
 ///   loses no committed transaction; only an OS crash or power loss can drop the last few
@@ -51,6 +53,8 @@ pub const SCHEMA_VERSION: i64 = 1;
 ///   delays a write instead of failing it.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// `None` in memory: a second connection would open a second, empty database.
+    reader: Option<Mutex<Connection>>,
     path: PathBuf,
     config: StoreConfig,
 }
@@ -273,7 +277,23 @@ impl SqliteStore {
             path: path.clone(),
             source,
         })?;
-        SqliteStore::init(conn, path, config, true)
+        let mut store = SqliteStore::init(conn, path, config, true)?;
+        // Opened after the migrations, so it sees the schema they made.
+        let reader = Connection::open(&store.path).map_err(|source| StoreError::Open {
+            path: store.path.clone(),
+            source,
+        })?;
+        let ms = std::time::Duration::from_millis(store.config.busy_timeout_ms);
+        reader
+            .busy_timeout(ms)
+            .and_then(|()| reader.pragma_update(None, "query_only", "ON"))
+            .map_err(|source| StoreError::Open {
+                path: store.path.clone(),
+                source,
+            })?;
+        reader.set_prepared_statement_cache_capacity(64);
+        store.reader = Some(Mutex::new(reader));
+        Ok(store)
     }
 
     /// A private in-memory store, for tests and one-off tools.
@@ -322,6 +342,7 @@ impl SqliteStore {
         migrate(&mut conn, &path)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            reader: None,
             path,
             config,
         })
@@ -336,8 +357,18 @@ impl SqliteStore {
         &self.config
     }
 
-    /// Closes the connection, checkpointing the WAL into the database file.
+    /// Closes the connections, checkpointing the WAL into the database file.
     pub fn close(self) -> Result<()> {
+        if let Some(reader) = self.reader {
+            let reader = reader
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            reader.close().map_err(|(_, source)| StoreError::Db {
+                path: self.path.clone(),
+                context: "closing the reader".into(),
+                source,
+            })?;
+        }
         let conn = self
             .conn
             .into_inner()
@@ -355,6 +386,16 @@ impl SqliteStore {
         self.conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The connection for queries: the reader on disk, the only connection in memory.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        match &self.reader {
+            Some(reader) => reader
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            None => self.conn(),
+        }
     }
 
     fn write<T>(&self, context: &str, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
@@ -571,7 +612,7 @@ impl Store for SqliteStore {
 
     fn site(&self, id: &str) -> Result<Option<SiteRecord>> {
         let q = format!("SELECT {} FROM sites s WHERE s.id = ?1", sql::SITE_COLUMNS);
-        self.conn()
+        self.reader()
             .prepare_cached(&q)
             .and_then(|mut st| st.query_row([id], site_from_row).optional())
             .ctx(&self.path, || format!("reading site `{id}`"))
@@ -598,7 +639,7 @@ impl Store for SqliteStore {
         if limit > 0 {
             q.push_str(&format!(" LIMIT {limit}"));
         }
-        let conn = self.conn();
+        let conn = self.reader();
         let mut st = conn
             .prepare(&q)
             .ctx(&self.path, || "preparing the site list".into())?;
@@ -621,7 +662,7 @@ impl Store for SqliteStore {
     }
 
     fn site_counts_by_filing_status(&self) -> Result<Vec<(String, u64)>> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut st = conn
             .prepare_cached(sql::SITES_BY_FILING)
             .ctx(&self.path, || "preparing the filing counts".into())?;
@@ -631,7 +672,7 @@ impl Store for SqliteStore {
     }
 
     fn next_due(&self, site: &str) -> Result<Option<Timestamp>> {
-        self.conn()
+        self.reader()
             .query_row(sql::NEXT_DUE, [site], |r| r.get::<_, Option<i64>>(0))
             .optional()
             .ctx(&self.path, || {
@@ -670,7 +711,7 @@ impl Store for SqliteStore {
     }
 
     fn all_next_due(&self) -> Result<Vec<(String, Timestamp)>> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut st = conn
             .prepare_cached(sql::ALL_NEXT_DUE)
             .ctx(&self.path, || "preparing the next due list".into())?;
@@ -680,7 +721,7 @@ impl Store for SqliteStore {
     }
 
     fn page_state(&self, site: &str, url: &str) -> Result<Option<PageState>> {
-        self.conn()
+        self.reader()
             .prepare_cached(sql::PAGE_STATE)
             .and_then(|mut st| {
                 st.query_row([site, url], |r| page_state_from_row(r, 0))
@@ -692,7 +733,7 @@ impl Store for SqliteStore {
     }
 
     fn page_states(&self, site: &str) -> Result<Vec<(String, PageState)>> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut st = conn
             .prepare_cached(sql::PAGE_STATES)
             .ctx(&self.path, || "preparing the page list".into())?;
@@ -759,7 +800,7 @@ impl Store for SqliteStore {
     }
 
     fn crawl_runs(&self, site: &str, limit: usize) -> Result<Vec<CrawlRunRecord>> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut st = conn
             .prepare_cached(sql::RUNS_OF_SITE)
             .ctx(&self.path, || "preparing the run list".into())?;
@@ -783,7 +824,12 @@ impl Store for SqliteStore {
     }
 
     fn flag(&self, id: FlagId) -> Result<Option<FlagDetail>> {
-        let conn = self.conn();
+        let guard = self.reader();
+        // One read transaction: the flag, its events and its body from the same snapshot,
+        // even while a crawl's ingest commits in between. Dropped (rolled back) at the end.
+        let conn = guard
+            .unchecked_transaction()
+            .ctx(&self.path, || format!("starting to read flag {id}"))?;
         let Some(flag) = self.load_flag(&conn, id)? else {
             return Ok(None);
         };
@@ -808,7 +854,7 @@ impl Store for SqliteStore {
             sql::FLAG_COLUMNS,
             sql::FLAG_FROM
         );
-        self.conn()
+        self.reader()
             .prepare_cached(&q)
             .and_then(|mut st| st.query_row([fingerprint], flag_from_row).optional())
             .ctx(&self.path, || {
@@ -904,7 +950,7 @@ impl Store for SqliteStore {
             w.sql(),
             limit + 1
         );
-        let conn = self.conn();
+        let conn = self.reader();
         let mut st = conn
             .prepare(&q)
             .ctx(&self.path, || "preparing the flag list".into())?;
@@ -926,7 +972,7 @@ impl Store for SqliteStore {
     }
 
     fn flag_counts(&self) -> Result<Vec<FlagCount>> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut st = conn
             .prepare_cached(sql::FLAG_COUNTS)
             .ctx(&self.path, || "preparing the flag counts".into())?;
@@ -992,7 +1038,7 @@ impl Store for SqliteStore {
             w.sql(),
             clamp_limit(filter.limit)
         );
-        let conn = self.conn();
+        let conn = self.reader();
         let mut st = conn
             .prepare(&q)
             .ctx(&self.path, || "preparing the audit log query".into())?;
@@ -1007,7 +1053,7 @@ impl Store for SqliteStore {
             sql::BODY_COLUMNS
         );
         let row = self
-            .conn()
+            .reader()
             .prepare_cached(&q)
             .and_then(|mut st| {
                 st.query_row([sha256], |r| {
@@ -1038,7 +1084,7 @@ impl Store for SqliteStore {
     }
 
     fn schema_version(&self) -> Result<i64> {
-        self.conn()
+        self.reader()
             .query_row(sql::SCHEMA_VERSION, [], |r| r.get(0))
             .ctx(&self.path, || "reading the schema version".into())
     }
