@@ -11,6 +11,7 @@
 //! [`scan`] strings the stages together for one document; the binary's `scan`,
 //! `extract` and `rules` commands are thin layers over it.
 
+pub mod api;
 pub mod config;
 pub mod crawl;
 pub mod daemon;

@@ -284,6 +284,34 @@ impl Default for LoggingConfig {
     }
 }
 
+/// The review API (`/api/v1`): who may use it, where it listens, how failed logins slow down.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Bearer tokens, as `sitepatrol token new` prints them (name, role, SHA-256 of the
+    /// token). None: every API request but the OpenAPI document is refused with 401.
+    pub tokens: Vec<crate::review::auth::TokenEntry>,
+    /// Addresses serving the API alone. Empty (the default): the API is served on the
+    /// `[http] listen` addresses beside /metrics and /healthz; set, those keep only the
+    /// operations endpoints, so they can stay on an internal interface.
+    pub listen: Vec<String>,
+    /// Failed authentications from one client address within `failure_window` after which
+    /// it is refused (429) until the window has passed.
+    pub max_failures: u32,
+    pub failure_window: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            tokens: Vec::new(),
+            listen: Vec::new(),
+            max_failures: 10,
+            failure_window: "5m".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct DemoConfig {
@@ -300,6 +328,11 @@ pub struct Config {
     pub http: HttpConfig,
     pub listen: Vec<SocketAddr>,
     pub metrics_token: Option<Secret>,
+    pub api: ApiConfig,
+    /// `api.listen`, parsed.
+    pub api_listen: Vec<SocketAddr>,
+    /// `api.tokens`, validated.
+    pub api_tokens: crate::review::auth::Tokens,
     pub rules: RulesConfig,
     pub crawl: CrawlDefaults,
     pub schedule: ScheduleConfig,
@@ -323,11 +356,13 @@ pub struct Times {
     pub interval: Duration,
     pub shutdown_grace: Duration,
     pub body_retention: Duration,
+    pub api_failure_window: Duration,
 }
 
 const SECTIONS: &[&str] = &[
     "store",
     "http",
+    "api",
     "rules",
     "crawl",
     "schedule",
@@ -390,6 +425,7 @@ impl Config {
         }
         let store: StoreConfig = section(&table, "store", &mut errors);
         let http: HttpConfig = section(&table, "http", &mut errors);
+        let api: ApiConfig = section(&table, "api", &mut errors);
         let rules: RulesConfig = section(&table, "rules", &mut errors);
         let crawl: CrawlDefaults = section(&table, "crawl", &mut errors);
         let schedule: ScheduleConfig = section(&table, "schedule", &mut errors);
@@ -453,6 +489,7 @@ impl Config {
             interval: duration("schedule.interval", &schedule.interval, ms(100)),
             shutdown_grace: duration("schedule.shutdown_grace", &schedule.shutdown_grace, ms(0)),
             body_retention: duration("retention.body", &retention.body, ms(0)),
+            api_failure_window: duration("api.failure_window", &api.failure_window, ms(1000)),
         };
 
         let mut positive = |path: &str, value: u64| {
@@ -518,6 +555,31 @@ impl Config {
                 }),
             }
         }
+        let mut api_listen = Vec::new();
+        for (i, address) in api.listen.iter().enumerate() {
+            match address.parse::<SocketAddr>() {
+                Ok(addr) => api_listen.push(addr),
+                Err(_) => errors.push(ConfigError {
+                    path: format!("api.listen[{i}]"),
+                    message: format!("`{address}` is not IP:PORT"),
+                }),
+            }
+        }
+        positive_api(api.max_failures, &mut errors);
+        let api_tokens = match crate::review::auth::Tokens::new(&api.tokens) {
+            Ok(tokens) => tokens,
+            Err(problems) => {
+                // Each problem reads `api.tokens[i]: message`; keep the key path apart.
+                for problem in problems {
+                    let (path, message) = problem
+                        .split_once(": ")
+                        .map(|(p, m)| (p.to_string(), m.to_string()))
+                        .unwrap_or_else(|| ("api.tokens".to_string(), problem.clone()));
+                    errors.push(ConfigError { path, message });
+                }
+                crate::review::auth::Tokens::default()
+            }
+        };
         let metrics_token = match Secret::resolve(
             "http.metrics_token",
             http.metrics_token.as_deref(),
@@ -595,6 +657,9 @@ impl Config {
             http,
             listen,
             metrics_token,
+            api,
+            api_listen,
+            api_tokens,
             rules,
             crawl,
             schedule,
@@ -621,6 +686,15 @@ impl Config {
                 }
             })
             .collect()
+    }
+}
+
+fn positive_api(max_failures: u32, errors: &mut Vec<ConfigError>) {
+    if max_failures == 0 {
+        errors.push(ConfigError {
+            path: "api.max_failures".into(),
+            message: "must be at least 1".into(),
+        });
     }
 }
 

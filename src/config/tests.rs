@@ -157,3 +157,59 @@ fn cidrs() {
     let errors = parse("hosted_networks = [\"10.0.0.0/8\", \"nope\"]").unwrap_err();
     assert_eq!(paths(&errors), vec!["hosted_networks[1]"]);
 }
+
+#[test]
+fn api_tokens_listen_and_limits_are_validated_with_key_paths() {
+    let good = crate::review::auth::hash_token("spt_x");
+    let text = format!(
+        r#"
+[api]
+listen = ["127.0.0.1:9188", "nowhere"]
+max_failures = 0
+failure_window = "1ms"
+[[api.tokens]]
+name = "a"
+role = "viewer"
+hash = "{good}"
+[[api.tokens]]
+name = "a"
+role = "admin"
+hash = "{good}"
+[[api.tokens]]
+name = "b"
+role = "reviewer"
+hash = "md5:1"
+"#
+    );
+    let errors = parse(&text).unwrap_err();
+    let mut found = paths(&errors);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "api.failure_window",
+            "api.listen[1]",
+            "api.max_failures",
+            "api.tokens[1]",
+            "api.tokens[2]"
+        ],
+        "{errors}"
+    );
+    let errors = parse("[[api.tokens]]\nname = \"x\"\nrole = \"root\"\nhash = \"\"\n").unwrap_err();
+    assert!(paths(&errors)[0].starts_with("api.tokens[0]"), "{errors}");
+    assert!(errors.to_string().contains("root"), "{errors}");
+
+    let config = parse(&format!(
+        "[api]\nlisten = [\"127.0.0.1:0\"]\n[[api.tokens]]\nname = \"a\"\nrole = \"admin\"\nhash = \"{good}\"\n"
+    ))
+    .unwrap();
+    assert_eq!(config.api_listen.len(), 1);
+    assert_eq!(
+        config.api_tokens.authenticate("spt_x").map(|p| p.name),
+        Some("a".to_string())
+    );
+    // The default: no tokens, the API on the operations listeners.
+    let config = parse("").unwrap();
+    assert!(config.api_tokens.is_empty() && config.api_listen.is_empty());
+    assert_eq!(config.api.max_failures, 10);
+}

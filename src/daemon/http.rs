@@ -31,6 +31,11 @@ pub fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> R
     response
 }
 
+/// The client's address, put in every request's extensions by [`serve`] (the review API
+/// rate-limits failed authentication per address).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
 /// What the operations endpoints read.
 pub struct OpsState {
     pub metrics: Arc<Metrics>,
@@ -109,7 +114,7 @@ where
                 accepted = listener.accept() => accepted,
                 _ = shutdown.wait_for(|stop| *stop) => return,
             };
-            let (stream, _) = match accepted {
+            let (stream, peer) = match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -120,7 +125,8 @@ where
             };
             let handler = handler.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |request| {
+                let service = service_fn(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(Peer(peer));
                     let handler = handler.clone();
                     async move { Ok::<_, Infallible>(handler(request).await) }
                 });

@@ -21,14 +21,16 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
 
+use crate::api::{Api, RecrawlOutcome, RecrawlRequest};
 use crate::config::{Config, LogFormat};
 use crate::fetch::politeness::{HostGate, PolitenessConfig};
 use crate::inventory::{Inventory, Site};
 use crate::metrics::Metrics;
+use crate::review::auth::FailureLimiter;
 use crate::rules::{Level, RulesHandle, sources_version};
 use crate::schedule::{Scheduler, now_ms};
 use crate::store::{SiteInfo, SqliteStore, Store, StoreConfig};
@@ -110,6 +112,9 @@ struct Daemon {
     rules: Arc<RulesHandle>,
     config_path: Option<PathBuf>,
     ops: Arc<http::OpsState>,
+    api: Arc<Api>,
+    /// Recrawl requests from the API; taken by `run`.
+    recrawls: Option<mpsc::Receiver<RecrawlRequest>>,
     schedule: Scheduler,
     sites: HashMap<Arc<str>, Site>,
     demo_addr: Option<SocketAddr>,
@@ -174,16 +179,47 @@ impl Daemon {
             ready: AtomicBool::new(false),
             metrics_token: config.metrics_token.clone(),
         });
+        let (recrawl_tx, recrawl_rx) = mpsc::channel(64);
+        let api = Arc::new(Api::new(
+            store.clone(),
+            config.api_tokens.clone(),
+            FailureLimiter::new(config.api.max_failures, config.times.api_failure_window),
+            recrawl_tx,
+        ));
+        if config.api_tokens.is_empty() {
+            warn!(
+                "no API tokens are configured ([[api.tokens]], see `sitepatrol token new`): the review API refuses every request but /api/v1/openapi.json with 401"
+            );
+        }
         let (stop_servers, stop_rx) = watch::channel(false);
         let mut servers = JoinSet::new();
+        // The API shares the operations listeners unless it has its own.
+        let shared_api = config.api_listen.is_empty().then(|| api.clone());
         for addr in &config.listen {
             let listener = http::bind(*addr).await?;
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
-            info!(addr = %bound, url = %format!("http://{bound}/metrics"), serves = "/metrics /healthz /readyz", "http server listening");
+            let serves = if shared_api.is_some() {
+                "/metrics /healthz /readyz /api/v1"
+            } else {
+                "/metrics /healthz /readyz"
+            };
+            info!(addr = %bound, url = %format!("http://{bound}/metrics"), serves, "http server listening");
             let state = ops.clone();
+            let api = shared_api.clone();
             servers.spawn(http::serve(
                 listener,
-                move |request| http::ops(state.clone(), request),
+                move |request| ops_or_api(state.clone(), api.clone(), request),
+                stop_rx.clone(),
+            ));
+        }
+        for addr in &config.api_listen {
+            let listener = http::bind(*addr).await?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            info!(addr = %bound, url = %format!("http://{bound}/api/v1/openapi.json"), "api server listening");
+            let api = api.clone();
+            servers.spawn(http::serve(
+                listener,
+                move |request| api.clone().handle(request),
                 stop_rx.clone(),
             ));
         }
@@ -222,6 +258,8 @@ impl Daemon {
             rules,
             config_path,
             ops,
+            api,
+            recrawls: Some(recrawl_rx),
             schedule: Scheduler::new(config.schedule.jitter),
             sites: HashMap::new(),
             demo_addr,
@@ -372,6 +410,7 @@ impl Daemon {
         let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
         let (cancel, cancel_rx) = watch::channel(false);
         let mut crawls: JoinSet<Finished> = JoinSet::new();
+        let mut recrawls = self.recrawls.take().unwrap_or_else(|| mpsc::channel(1).1);
         let cap = self.shared.config.schedule.max_concurrent_crawls;
         let mut gauges = tokio::time::interval(Duration::from_secs(2));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -406,13 +445,15 @@ impl Daemon {
                 _ = tokio::time::sleep(wait) => {}
                 _ = gauges.tick() => self.refresh_gauges().await,
                 _ = hangup.recv() => self.reload().await,
+                Some(request) = recrawls.recv() => self.recrawl(request),
                 _ = terminate.recv() => { info!(signal = "SIGTERM", "shutting down"); break; }
                 _ = interrupt.recv() => { info!(signal = "SIGINT", "shutting down"); break; }
             }
         }
 
         // Shutdown: nothing new starts; in-flight crawls get the grace period to finish, then
-        // are cut and commit what they fetched.
+        // are cut and commit what they fetched. Recrawl requests are refused from now on.
+        drop(recrawls);
         self.ops.ready.store(false, Ordering::SeqCst);
         let grace = self.shared.config.times.shutdown_grace;
         info!(
@@ -485,6 +526,29 @@ impl Daemon {
             }
             .instrument(span),
         );
+    }
+
+    /// An API recrawl request: the site becomes due now (and is persisted so, in case the
+    /// daemon restarts first); a site being crawled is not started twice.
+    fn recrawl(&mut self, request: RecrawlRequest) {
+        let now = now_ms();
+        let outcome = match self.schedule.is_running(&request.site) {
+            None => RecrawlOutcome::NotScheduled,
+            Some(true) => RecrawlOutcome::Running,
+            Some(false) => {
+                self.schedule.due_now(&request.site, now);
+                let store = self.shared.store.clone();
+                let site = request.site.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = store.set_next_due(&site, (now / 1000) as i64) {
+                        warn!(site = %site, error = %e, "cannot persist the recrawl's due time");
+                    }
+                });
+                RecrawlOutcome::Queued
+            }
+        };
+        info!(site = %request.site, outcome = ?outcome, "recrawl requested");
+        let _ = request.reply.send(outcome);
     }
 
     fn finished(&mut self, joined: Result<Finished, tokio::task::JoinError>) {
@@ -576,7 +640,12 @@ impl Daemon {
             Some(path) => {
                 let path = path.clone();
                 match blocking(move || Config::load(&path)).await {
-                    Ok(Ok(config)) => config,
+                    Ok(Ok(config)) => {
+                        // New tokens apply at once; listen addresses and limits at a restart.
+                        self.api.set_tokens(config.api_tokens.clone());
+                        info!(tokens = config.api.tokens.len(), "api tokens reloaded");
+                        config
+                    }
                     Ok(Err(e)) => {
                         self.inventory_reload_failed(&e.to_string());
                         return;
@@ -612,6 +681,22 @@ impl Daemon {
             .with_label_values(&["error"])
             .inc();
         error!("inventory reload refused, the old inventory stays: {why}");
+    }
+}
+
+/// The operations endpoints, and the API under /api/ when it shares the listener.
+async fn ops_or_api(
+    ops: Arc<http::OpsState>,
+    api: Option<Arc<Api>>,
+    request: ::http::Request<hyper::body::Incoming>,
+) -> ::http::Response<http::Body> {
+    match api {
+        Some(api)
+            if request.uri().path() == "/api" || request.uri().path().starts_with("/api/") =>
+        {
+            api.handle(request).await
+        }
+        _ => http::ops(ops, request).await,
     }
 }
 

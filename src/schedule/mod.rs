@@ -222,6 +222,11 @@ impl Scheduler {
         self.entries.values().filter(|e| e.running).count()
     }
 
+    /// Whether a crawl of `id` is running; `None` if it is not scheduled at all.
+    pub fn is_running(&self, id: &str) -> Option<bool> {
+        self.entries.get(id).map(|e| e.running)
+    }
+
     /// The due time of a site (for tests and status).
     pub fn due_of(&self, id: &str) -> Option<u64> {
         self.entries.get(id).map(|e| e.due_ms)

@@ -1,0 +1,553 @@
+//! The API's operations, one function each. Routing, authentication and roles are done by the
+//! time these run (see `mod.rs`); `principal` is the authenticated caller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::error::ApiError;
+use super::query::{FLAG_FILTERS, Query, event_filter, flag_filter};
+use super::{
+    Api, MAX_BULK_IDS, OPENAPI, Op, RecrawlOutcome, RecrawlRequest, json_response, read_json,
+};
+use crate::daemon::http::{Body, text};
+use crate::review::auth::Principal;
+use crate::review::export::{CsvExport, write_jsonl};
+use crate::store::{Flag, FlagAction, FlagEvent, FlagId, SiteRecord, Timestamp};
+
+/// Rows one export may hold; more must be narrowed with filters. The export is built in
+/// memory, and 100k flags is a few hundred MB of CSV at worst.
+pub const MAX_EXPORT_ROWS: usize = 100_000;
+
+/// Longest reason, comment or assignee accepted, in characters.
+const MAX_TEXT_CHARS: usize = 10_000;
+
+pub(super) async fn handle(
+    api: Arc<Api>,
+    op: Op,
+    params: Vec<String>,
+    principal: Option<Principal>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let query = request.uri().query().map(str::to_string);
+    let query = query.as_deref();
+    let actor = principal.map(|p| p.name).unwrap_or_default();
+    let param = |i: usize| params.get(i).cloned().unwrap_or_default();
+    match op {
+        Op::OpenApi => Ok(text(StatusCode::OK, "application/json", OPENAPI)),
+        Op::ListFlags => list_flags(&api, query).await,
+        Op::GetFlag => {
+            let id = flag_id(&param(0))?;
+            Query::parse(query, &[])?;
+            let store = api.store.clone();
+            let detail = blocking(move || Ok(store.flag(id)?)).await?;
+            match detail {
+                Some(detail) => Ok(json_response(StatusCode::OK, &detail)),
+                None => Err(flag_not_found(id)),
+            }
+        }
+        Op::FlagBody => flag_body(&api, flag_id(&param(0))?, query).await,
+        Op::Confirm | Op::Dismiss | Op::Reopen | Op::Assign | Op::Comment => {
+            let id = flag_id(&param(0))?;
+            Query::parse(query, &[])?;
+            let action = action_from_body(op, request).await?;
+            let store = api.store.clone();
+            let flag = blocking(move || Ok(store.act(id, &action, &actor, now())?)).await?;
+            Ok(json_response(StatusCode::OK, &flag))
+        }
+        Op::Bulk => {
+            Query::parse(query, &[])?;
+            bulk(&api, request, actor).await
+        }
+        Op::ListSites => list_sites(&api, query).await,
+        Op::GetSite => {
+            Query::parse(query, &[])?;
+            let site = existing_site(&api, param(0)).await?;
+            Ok(json_response(StatusCode::OK, &site))
+        }
+        Op::SiteRuns => {
+            let q = Query::parse(query, &["limit"])?;
+            let limit = q.integer("limit", 1, 1000)?.unwrap_or(20) as usize;
+            let site = existing_site(&api, param(0)).await?;
+            let store = api.store.clone();
+            let runs = blocking(move || Ok(store.crawl_runs(&site.id, limit)?)).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "runs": runs }),
+            ))
+        }
+        Op::Recrawl => {
+            Query::parse(query, &[])?;
+            recrawl(&api, param(0)).await
+        }
+        Op::Events => {
+            let q = Query::parse(query, &["flag", "actor", "from", "to", "before", "limit"])?;
+            let filter = event_filter(&q)?;
+            let limit = filter.limit;
+            let store = api.store.clone();
+            let events = blocking(move || Ok(store.events(&filter)?)).await?;
+            let next_before = (events.len() == limit)
+                .then(|| events.last().map(|e| e.id))
+                .flatten();
+            Ok(json_response(
+                StatusCode::OK,
+                &EventPage {
+                    events,
+                    next_before,
+                },
+            ))
+        }
+        Op::ExportCsv => export(&api, query, true).await,
+        Op::ExportJsonl => export(&api, query, false).await,
+    }
+}
+
+#[derive(Serialize)]
+struct EventPage {
+    events: Vec<FlagEvent>,
+    next_before: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct SitePage {
+    sites: Vec<SiteRecord>,
+    next_after: Option<String>,
+}
+
+fn now() -> Timestamp {
+    (crate::schedule::now_ms() / 1000) as Timestamp
+}
+
+/// Runs a store call off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))?
+}
+
+fn flag_id(text: &str) -> Result<FlagId, ApiError> {
+    text.parse::<FlagId>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::invalid_parameter("id", format!("`{text}` is not a flag id")))
+}
+
+fn flag_not_found(id: FlagId) -> ApiError {
+    ApiError::not_found("flag_not_found", format!("flag {id} does not exist"))
+}
+
+async fn existing_site(api: &Api, id: String) -> Result<SiteRecord, ApiError> {
+    let store = api.store.clone();
+    let lookup = id.clone();
+    blocking(move || Ok(store.site(&lookup)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("site_not_found", format!("site `{id}` is not known")))
+}
+
+async fn list_flags(api: &Api, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    let mut allowed = FLAG_FILTERS.to_vec();
+    allowed.extend(["limit", "cursor"]);
+    let q = Query::parse(query, &allowed)?;
+    let mut filter = flag_filter(&q)?;
+    filter.limit = q.integer("limit", 1, 1000)?.unwrap_or(100) as usize;
+    filter.cursor = q.text("cursor")?;
+    let store = api.store.clone();
+    let page = blocking(move || Ok(store.list_flags(&filter)?)).await?;
+    Ok(json_response(StatusCode::OK, &page))
+}
+
+async fn list_sites(api: &Api, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    let q = Query::parse(query, &["after", "limit", "include_removed"])?;
+    let limit = q.integer("limit", 1, 1000)?.unwrap_or(100) as usize;
+    let after = q.text("after")?;
+    let include_removed = q.boolean("include_removed")?.unwrap_or(false);
+    let store = api.store.clone();
+    let mut sites =
+        blocking(move || Ok(store.sites(include_removed, after.as_deref(), limit + 1)?)).await?;
+    let next_after = if sites.len() > limit {
+        sites.truncate(limit);
+        sites.last().map(|s| s.id.clone())
+    } else {
+        None
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &SitePage { sites, next_after },
+    ))
+}
+
+/// The stored copy of the page a flag was found on, as text. Evidence is hostile: it is
+/// served as `text/plain` in a sandbox with sniffing off, so no browser ever runs or renders
+/// it as HTML in the API's origin. The bytes are decoded to UTF-8 the way the scanner decoded
+/// them (GBK pages would otherwise be mojibake); the hash of the raw bytes is in a header.
+async fn flag_body(api: &Api, id: FlagId, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    Query::parse(query, &[])?;
+    let store = api.store.clone();
+    let (flag, body) = blocking(move || {
+        let Some(detail) = store.flag(id)? else {
+            return Err(flag_not_found(id));
+        };
+        let body = store.body(&detail.flag.body_sha256)?;
+        Ok((detail.flag, body))
+    })
+    .await?;
+    let Some(body) = body else {
+        return Err(ApiError::not_found(
+            "body_not_stored",
+            format!(
+                "the page copy of flag {id} (sha256 {}) is not stored: never kept, or pruned after the retention",
+                flag.body_sha256
+            ),
+        ));
+    };
+    let decoded = crate::decode::decode(&body.data, &crate::decode::DecodeOptions::default());
+    let mut response = text(StatusCode::OK, "text/plain; charset=utf-8", decoded.text);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&body.info.sha256) {
+        headers.insert("x-sitepatrol-body-sha256", v);
+    }
+    headers.insert(
+        "x-sitepatrol-body-truncated",
+        HeaderValue::from_static(if body.info.truncated { "true" } else { "false" }),
+    );
+    headers.insert(
+        "x-sitepatrol-body-encoding",
+        HeaderValue::from_static(decoded.name),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    /// `null` or absent clears the assignment.
+    #[serde(default)]
+    assignee: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentBody {
+    text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum BulkAction {
+    Confirm,
+    Dismiss,
+    Reopen,
+    Assign,
+    Comment,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkBody {
+    action: BulkAction,
+    ids: Vec<FlagId>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    assignee: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+fn check_len(name: &str, value: &Option<String>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(ApiError::bad_request(
+            "invalid_body",
+            format!("`{name}` is longer than {MAX_TEXT_CHARS} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A dismissal without a reason is refused before the store sees it, with the same code the
+/// store's refusal maps to.
+fn reason_required(reason: &Option<String>) -> Result<String, ApiError> {
+    match reason {
+        Some(r) if !r.trim().is_empty() => Ok(r.clone()),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason_required",
+            "dismissing needs a reason (why it is a false positive)",
+        )),
+    }
+}
+
+fn assignee(value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(a) if a.trim().is_empty() => Err(ApiError::bad_request(
+            "invalid_body",
+            "`assignee` is empty; send null to clear the assignment",
+        )),
+        Some(a) if a.chars().count() > 200 => Err(ApiError::bad_request(
+            "invalid_body",
+            "`assignee` is longer than 200 characters",
+        )),
+        other => Ok(other),
+    }
+}
+
+async fn action_from_body(op: Op, request: Request<Incoming>) -> Result<FlagAction, ApiError> {
+    Ok(match op {
+        Op::Confirm | Op::Dismiss | Op::Reopen => {
+            let body: ReasonBody = read_json(request).await?;
+            check_len("reason", &body.reason)?;
+            match op {
+                Op::Confirm => FlagAction::Confirm {
+                    reason: body.reason,
+                },
+                Op::Dismiss => FlagAction::Dismiss {
+                    reason: reason_required(&body.reason)?,
+                },
+                _ => FlagAction::Reopen {
+                    reason: body.reason,
+                },
+            }
+        }
+        Op::Assign => {
+            let body: AssignBody = read_json(request).await?;
+            FlagAction::Assign {
+                assignee: assignee(body.assignee)?,
+            }
+        }
+        _ => {
+            let body: CommentBody = read_json(request).await?;
+            check_len("text", &Some(body.text.clone()))?;
+            FlagAction::Comment { text: body.text }
+        }
+    })
+}
+
+#[derive(Serialize)]
+struct BulkResult {
+    id: FlagId,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flag: Option<Flag>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
+}
+
+async fn bulk(
+    api: &Api,
+    request: Request<Incoming>,
+    actor: String,
+) -> Result<Response<Body>, ApiError> {
+    let body: BulkBody = read_json(request).await?;
+    if body.ids.is_empty() {
+        return Err(ApiError::bad_request("invalid_body", "`ids` is empty"));
+    }
+    if body.ids.len() > MAX_BULK_IDS {
+        return Err(ApiError::bad_request(
+            "too_many_ids",
+            format!(
+                "{} ids; a bulk action takes at most {MAX_BULK_IDS}",
+                body.ids.len()
+            ),
+        ));
+    }
+    check_len("reason", &body.reason)?;
+    check_len("text", &body.text)?;
+    let misplaced = |name: &str, given: bool| -> Result<(), ApiError> {
+        if given {
+            Err(ApiError::bad_request(
+                "invalid_body",
+                format!("`{name}` does not go with the action {:?}", body.action),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let action = match body.action {
+        BulkAction::Confirm | BulkAction::Reopen | BulkAction::Dismiss => {
+            misplaced("assignee", body.assignee.is_some())?;
+            misplaced("text", body.text.is_some())?;
+            match body.action {
+                BulkAction::Confirm => FlagAction::Confirm {
+                    reason: body.reason.clone(),
+                },
+                BulkAction::Reopen => FlagAction::Reopen {
+                    reason: body.reason.clone(),
+                },
+                _ => FlagAction::Dismiss {
+                    reason: reason_required(&body.reason)?,
+                },
+            }
+        }
+        BulkAction::Assign => {
+            misplaced("reason", body.reason.is_some())?;
+            misplaced("text", body.text.is_some())?;
+            FlagAction::Assign {
+                assignee: assignee(body.assignee.clone())?,
+            }
+        }
+        BulkAction::Comment => {
+            misplaced("reason", body.reason.is_some())?;
+            misplaced("assignee", body.assignee.is_some())?;
+            match &body.text {
+                Some(t) => FlagAction::Comment { text: t.clone() },
+                None => {
+                    return Err(ApiError::bad_request(
+                        "invalid_body",
+                        "a comment needs `text`",
+                    ));
+                }
+            }
+        }
+    };
+    let ids = body.ids;
+    let store = api.store.clone();
+    let outcomes = blocking(move || Ok(store.act_many(&ids, &action, &actor, now())?)).await?;
+    let mut succeeded = 0;
+    let results: Vec<BulkResult> = outcomes
+        .into_iter()
+        .map(|(id, outcome)| match outcome {
+            Ok(flag) => {
+                succeeded += 1;
+                BulkResult {
+                    id,
+                    ok: true,
+                    flag: Some(flag),
+                    error: None,
+                }
+            }
+            Err(e) => BulkResult {
+                id,
+                ok: false,
+                flag: None,
+                error: Some(ApiError::from(e).body()["error"].clone()),
+            },
+        })
+        .collect();
+    let failed = results.len() - succeeded;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "action": body.action,
+            "succeeded": succeeded,
+            "failed": failed,
+            "results": results,
+        }),
+    ))
+}
+
+async fn recrawl(api: &Api, id: String) -> Result<Response<Body>, ApiError> {
+    let site = existing_site(api, id).await?;
+    let not_scheduled = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "not_scheduled",
+            format!(
+                "site `{}` is not in the schedule (removed from the inventory, or the daemon is stopping)",
+                site.id
+            ),
+        )
+    };
+    if !site.in_inventory {
+        return Err(not_scheduled());
+    }
+    let (reply, answer) = oneshot::channel();
+    let request = RecrawlRequest {
+        site: site.id.clone(),
+        reply,
+    };
+    // The schedule loop answers within one turn; it is gone only while shutting down.
+    if api.recrawl.send(request).await.is_err() {
+        return Err(not_scheduled());
+    }
+    let outcome = match tokio::time::timeout(Duration::from_secs(30), answer).await {
+        Ok(Ok(outcome)) => outcome,
+        _ => return Err(not_scheduled()),
+    };
+    let status = match outcome {
+        RecrawlOutcome::Queued => "queued",
+        RecrawlOutcome::Running => "running",
+        RecrawlOutcome::NotScheduled => return Err(not_scheduled()),
+    };
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "site": site.id, "status": status }),
+    ))
+}
+
+async fn export(api: &Api, query: Option<&str>, csv: bool) -> Result<Response<Body>, ApiError> {
+    let q = Query::parse(query, FLAG_FILTERS)?;
+    let mut filter = flag_filter(&q)?;
+    filter.limit = 1000;
+    let store = api.store.clone();
+    let bytes = blocking(move || {
+        let mut flags: Vec<Flag> = Vec::new();
+        loop {
+            let page = store.list_flags(&filter)?;
+            flags.extend(page.flags);
+            if flags.len() > MAX_EXPORT_ROWS {
+                return Err(ApiError::bad_request(
+                    "export_too_large",
+                    format!(
+                        "more than {MAX_EXPORT_ROWS} flags match; narrow the export with filters (state, site, from, to, ...)"
+                    ),
+                ));
+            }
+            match page.next_cursor {
+                Some(cursor) => filter.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        let io = |e: std::io::Error| ApiError::internal(format!("cannot write the export: {e}"));
+        if csv {
+            let mut export = CsvExport::new(Vec::new()).map_err(io)?;
+            for flag in &flags {
+                export.write(flag).map_err(io)?;
+            }
+            export.finish().map_err(io)
+        } else {
+            let mut out = Vec::new();
+            for flag in &flags {
+                write_jsonl(&mut out, flag).map_err(io)?;
+            }
+            Ok(out)
+        }
+    })
+    .await?;
+    let (content_type, name) = if csv {
+        ("text/csv; charset=utf-8", "sitepatrol-flags.csv")
+    } else {
+        ("application/jsonl; charset=utf-8", "sitepatrol-flags.jsonl")
+    };
+    let mut response = text(StatusCode::OK, content_type, bytes);
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
