@@ -4,6 +4,7 @@
 mod crawl;
 mod daemon;
 mod extract;
+mod flags;
 mod output;
 mod rules;
 mod scan;
@@ -48,6 +49,8 @@ enum Command {
     /// Validate and try out rulesets.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Review flags through a running daemon's API (token from $SITEPATROL_TOKEN).
+    Flags(flags::FlagsArgs),
     /// API tokens for reviewers and operators.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -124,6 +127,7 @@ pub fn run() -> i32 {
         Command::Rules(command) => rules::run(command),
         Command::Daemon(args) => daemon::run(args),
         Command::Token(command) => token::run(command),
+        Command::Flags(args) => flags::run(args),
     }
 }
 
