@@ -40,13 +40,13 @@ impl Query {
         }
     }
 
-    /// A text parameter that must not be empty when given.
+    /// A text parameter; empty is the same as absent (what an HTML form sends for a blank
+    /// field).
     pub fn text(&self, name: &str) -> Result<Option<String>, ApiError> {
-        match self.single(name)? {
-            None => Ok(None),
-            Some("") => Err(ApiError::invalid_parameter(name, "is empty")),
-            Some(v) => Ok(Some(v.to_string())),
-        }
+        Ok(self
+            .single(name)?
+            .filter(|v| !v.is_empty())
+            .map(str::to_string))
     }
 
     /// A list: repeated (`state=open&state=reopened`) or comma-separated (`state=open,reopened`).
@@ -57,11 +57,8 @@ impl Query {
     ) -> Result<Vec<T>, ApiError> {
         let mut out = Vec::new();
         for value in self.values.get(name).into_iter().flatten() {
-            for item in value.split(',') {
-                let item = item.trim();
-                if item.is_empty() {
-                    return Err(ApiError::invalid_parameter(name, "has an empty item"));
-                }
+            // Empty items (`state=`, `a,,b`) are skipped: an empty list filters nothing.
+            for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
                 out.push(parse(item).map_err(|e| ApiError::invalid_parameter(name, e))?);
             }
         }
