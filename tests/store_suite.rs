@@ -11,7 +11,8 @@ use sitepatrol::extract::ZoneKind;
 use sitepatrol::finding::{Finding, Severity};
 use sitepatrol::store::{
     CrawlRun, EventFilter, EventKind, FlagAction, FlagFilter, FlagSort, FlagState, IngestPage,
-    PageScan, SiteInfo, SqliteStore, Store, StoreConfig, StoreError, fingerprint, sha256_hex,
+    PageScan, SCHEMA_VERSION, SiteInfo, SqliteStore, Store, StoreConfig, StoreError, fingerprint,
+    sha256_hex,
 };
 
 const RULES: &str = "rules-v1";
@@ -1211,7 +1212,7 @@ fn sqlite_persists_across_reopen_and_migrations_are_idempotent() {
     store.close().unwrap();
     for _ in 0..2 {
         let store = SqliteStore::open(&path, test_config()).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(store.next_due("s1").unwrap(), Some(42));
         let d = store.flag(out.new[0].id).unwrap().unwrap();
         assert_eq!(d.flag.matched, "在线赌博");
@@ -1222,11 +1223,62 @@ fn sqlite_persists_across_reopen_and_migrations_are_idempotent() {
     let n: i64 = conn
         .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(n, 1, "each migration recorded once");
+    assert_eq!(n, SCHEMA_VERSION, "each migration recorded once");
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+#[test]
+fn sqlite_upgrades_a_version_1_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    // A store as a version-1 sitepatrol left it, with a site in it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+             applied_at INTEGER NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, 'init', 0);",
+    )
+    .unwrap();
+    conn.execute_batch(include_str!("../src/store/migrations/0001_init.sql"))
+        .unwrap();
+    conn.execute_batch(
+        "INSERT INTO sites (id, customer, domains, created_at, updated_at)
+             VALUES ('s1', 'c1', '[\"a.example.cn\"]', 1, 1);",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path, test_config()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        store.site("s1").unwrap().unwrap().domains,
+        vec!["a.example.cn"]
+    );
+    let out = store
+        .record_crawl(&run("r1", "s1", 1_000), &[page(A, "x", vec![gamble(A)])])
+        .unwrap();
+    assert_eq!(out.new.len(), 1);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let indexes: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
+                 AND name IN ('flags_counts', 'flag_events_actor')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 2);
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
 }
 
 #[test]
@@ -1252,7 +1304,7 @@ fn sqlite_refuses_a_newer_schema() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 1,
+                supported: SCHEMA_VERSION,
                 ..
             }
         ),

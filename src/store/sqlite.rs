@@ -25,14 +25,21 @@ struct Migration {
 
 /// Numbered, embedded, applied in order in one transaction at open. Never edit a migration
 /// that has shipped: add the next one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("migrations/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "count_indexes",
+        sql: include_str!("migrations/0002_count_indexes.sql"),
+    },
+];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The SQLite store.
 ///
