@@ -1097,6 +1097,53 @@ fn check_next_due(store: &dyn Store) {
     );
 }
 
+fn check_concurrent_use(store: &dyn Store) {
+    // The daemon ingests from several crawl workers while the API and the metrics read.
+    for w in 0..3 {
+        site(store, &format!("w{w}"), "c1");
+    }
+    std::thread::scope(|scope| {
+        for w in 0..3 {
+            scope.spawn(move || {
+                for r in 0..10 {
+                    let url = format!("http://w{w}.example.cn/{r}");
+                    let pages = [page(
+                        &url,
+                        &format!("{w} {r}"),
+                        vec![gamble(&url), porn(&url)],
+                    )];
+                    let out = store
+                        .record_crawl(&run(&format!("w{w}-r{r}"), &format!("w{w}"), r), &pages)
+                        .unwrap();
+                    assert_eq!(out.new.len(), 2);
+                }
+            });
+        }
+        scope.spawn(move || {
+            for _ in 0..20 {
+                let listed = store.list_flags(&FlagFilter::default()).unwrap();
+                let counted: u64 = store.flag_counts().unwrap().iter().map(|c| c.count).sum();
+                assert!(
+                    listed.flags.len() as u64 <= 100 && counted.is_multiple_of(2),
+                    "{counted}"
+                );
+            }
+        });
+    });
+    let counted: u64 = store.flag_counts().unwrap().iter().map(|c| c.count).sum();
+    assert_eq!(counted, 60);
+    assert_eq!(
+        store
+            .events(&EventFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        60
+    );
+}
+
 fn check_schema(store: &dyn Store) {
     assert_eq!(
         store.schema_version().unwrap(),
@@ -1166,6 +1213,10 @@ macro_rules! suite {
             #[test]
             fn next_due() {
                 with_store(check_next_due)
+            }
+            #[test]
+            fn concurrent_use() {
+                with_store(check_concurrent_use)
             }
             #[test]
             fn schema() {
