@@ -1073,3 +1073,36 @@ async fn the_flags_cli_lists_shows_confirms_dismisses_and_exports() {
     assert_eq!(code, 2);
     assert!(err.contains("cannot reach the daemon at"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_tokens() {
+    let setup = Setup::new();
+    let t = tokens();
+    let viewer_only = config_line("watcher", Role::Viewer, &t.viewer);
+    let reviewer_only = config_line("张三", Role::Reviewer, &t.reviewer);
+    let config = setup.write_config(&viewer_only);
+    let daemon = Daemon::start(&config).await;
+    let viewer = Client {
+        addr: daemon.http,
+        token: Some(t.viewer.clone()),
+    };
+    let reviewer = Client {
+        addr: daemon.http,
+        token: Some(t.reviewer.clone()),
+    };
+    viewer.ok("/flags").await;
+    assert_eq!(reviewer.get("/flags").await.status, 401);
+
+    // The viewer's token is revoked and the reviewer's added, without a restart.
+    setup.write_config(&reviewer_only);
+    daemon.signal("HUP");
+    daemon.wait_log("api tokens reloaded").await;
+    reviewer.ok("/flags").await;
+    assert_eq!(viewer.get("/flags").await.status, 401);
+
+    // A config that does not validate keeps the tokens in force.
+    setup.write_config("[[api.tokens]]\nname = \"x\"\nrole = \"root\"\nhash = \"\"\n");
+    daemon.signal("HUP");
+    daemon.wait_log("inventory reload refused").await;
+    reviewer.ok("/flags").await;
+}
