@@ -19,6 +19,14 @@ ST=$(command -v schemathesis || true)
 if [ -z "$ST" ]; then
   VENV=target/schemathesis-venv
   if [ ! -x "$VENV/bin/schemathesis" ]; then
+    # A fresh Debian machine may lack Python or its venv module (python3-venv).
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+      sudo=""
+      if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3 python3-venv >/dev/null
+    fi
+    rm -rf "$VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet 'schemathesis>=4,<5'
   fi
