@@ -83,6 +83,7 @@ pub const CODES: &[&str] = &[
     "invalid_body",
     "unsupported_media_type",
     "payload_too_large",
+    "request_timeout",
     "too_many_ids",
     "flag_not_found",
     "site_not_found",

@@ -38,6 +38,9 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// Request bodies larger than this are refused (a bulk action of 1,000 ids is ~10 KB).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
+/// How long a request body may take to arrive.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Ids one bulk action may name.
 pub const MAX_BULK_IDS: usize = 1000;
 
@@ -443,9 +446,21 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
             ));
         }
     }
-    let body = Limited::new(request.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
+    // Bounded in time as well as size: a client that trickles its body does not hold a
+    // handler (and its connection) forever.
+    let collected = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        Limited::new(request.into_body(), MAX_BODY_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the body did not arrive within {BODY_READ_TIMEOUT:?}"),
+        )
+    })?;
+    let body = collected
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 ApiError::new(
