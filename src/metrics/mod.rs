@@ -311,6 +311,47 @@ mod tests {
         assert!(!text.contains("state=\"open\""), "{text}");
     }
 
+    /// The alerts and the dashboard use only families the daemon exports, so a renamed metric
+    /// cannot silently leave an alert that never fires.
+    #[test]
+    fn alerts_and_dashboard_use_only_exported_families() {
+        let m = Metrics::new().unwrap();
+        m.flags.with_label_values(&["open", "x", "low"]).set(1);
+        m.sites.with_label_values(&["unknown"]).set(1);
+        m.findings.with_label_values(&["x", "low"]).inc();
+        let exported: std::collections::HashSet<String> = m
+            .registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        let names = regex::Regex::new(r"sitepatrol_[a-z_]+").unwrap();
+        for (file, text) in [
+            (
+                "config/prometheus/alerts.yml",
+                include_str!("../../config/prometheus/alerts.yml"),
+            ),
+            (
+                "config/grafana/sitepatrol.json",
+                include_str!("../../config/grafana/sitepatrol.json"),
+            ),
+        ] {
+            let mut used = 0;
+            for name in names.find_iter(text).map(|m| m.as_str()) {
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .unwrap_or(name);
+                assert!(
+                    exported.contains(family),
+                    "{file} uses {name}, which the daemon does not export"
+                );
+                used += 1;
+            }
+            assert!(used > 5, "{file} uses {used} metrics");
+        }
+    }
+
     #[test]
     fn status_results() {
         assert_eq!(status_result(200), "ok");
