@@ -106,12 +106,16 @@ impl Scheduler {
         now_ms: u64,
     ) -> SyncReport {
         let mut report = SyncReport::default();
-        let mut wanted: HashMap<Arc<str>, Duration> = HashMap::new();
+        // In the caller's order, so that new sites due at the same time go in inventory order.
+        let mut wanted: Vec<(Arc<str>, Duration)> = Vec::new();
+        let mut ids: HashMap<Arc<str>, ()> = HashMap::new();
         for (id, interval) in sites {
-            wanted.insert(id, interval);
+            if ids.insert(id.clone(), ()).is_none() {
+                wanted.push((id, interval));
+            }
         }
         let before = self.entries.len();
-        self.entries.retain(|id, _| wanted.contains_key(id));
+        self.entries.retain(|id, _| ids.contains_key(id));
         report.removed = before - self.entries.len();
         let mut new = Vec::new();
         for (id, interval) in wanted {
