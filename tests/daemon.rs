@@ -56,7 +56,7 @@ async fn flags_dedup_resolve_reopen_and_dismissal_across_crawls() {
     let server = serve_pages(&pages).await;
     let setup = Setup::new();
     let config = setup.write_config(&format!(
-        "[schedule]\ninterval = \"1s\"\njitter = 0.0\nshutdown_grace = \"10s\"\n{}",
+        "[schedule]\ninterval = \"1s\"\njitter = 0.0\nshutdown_grace = \"10s\"\n[filing]\nenabled = false\n{}",
         site("shop", "shop.example.test", server.addr.port(), "1s")
     ));
     let mut daemon = Daemon::start(&config).await;
@@ -248,8 +248,16 @@ async fn metrics_health_sighup_reloads_and_sigterm_with_a_crawl_in_flight() {
         format!("{header}{}", row("one", server.addr.port(), "1h")),
     )
     .unwrap();
+    // The registry files another domain: `one` is served from the provider's network
+    // (no hosted_networks: every domain counts as hosted) without a filing.
+    std::fs::write(
+        setup.path("filings.csv"),
+        "domain,icp_number,owner,owner_nature,site_name,approved_at,licence_number,psb_number,restricted,services,permits\n\
+         other.test,京ICP备05004340号-1,示例科技有限公司,企业,示例科技,2015-03-01,,,否,,\n",
+    )
+    .unwrap();
     let config = setup.write_config(&format!(
-        "[schedule]\ninterval = \"1h\"\nshutdown_grace = \"1s\"\n[crawl]\ntimeout = \"60s\"\nfirst_byte_timeout = \"60s\"\n[inventory]\nfile = \"{}\"\n",
+        "[schedule]\ninterval = \"1h\"\nshutdown_grace = \"1s\"\n[crawl]\ntimeout = \"60s\"\nfirst_byte_timeout = \"60s\"\n[inventory]\nfile = \"{}\"\n[filing]\nregistry_file = \"filings.csv\"\n",
         inventory.display()
     ));
     let mut daemon = Daemon::start(&config).await;
@@ -294,9 +302,28 @@ async fn metrics_health_sighup_reloads_and_sigterm_with_a_crawl_in_flight() {
         );
     }
     assert_eq!(sample(&metrics, "sitepatrol_rules_loaded"), Some(2.0));
+    // The filing check ran after the crawl: its status is in the store and the gauge, and
+    // the unfiled domain is a critical flag.
+    let metrics = wait_metric(
+        &daemon,
+        "sitepatrol_sites{filing_status=\"unfiled\"}",
+        |v| v == 1.0,
+    )
+    .await;
     assert_eq!(
-        sample(&metrics, "sitepatrol_sites{filing_status=\"unknown\"}"),
+        sample(
+            &metrics,
+            "sitepatrol_findings_total{category=\"filing\",severity=\"critical\"}"
+        ),
         Some(1.0)
+    );
+    assert_eq!(store.site("one").unwrap().unwrap().filing_status, "unfiled");
+    assert!(
+        flags(store, "one")
+            .iter()
+            .any(|f| f.rule == "filing.unfiled_domain" && f.url.ends_with("/#filing")),
+        "{:#?}",
+        flags(store, "one")
     );
     assert!(!metrics.contains("one.example.test"), "a URL as a label");
     check_exposition(&metrics);
@@ -404,7 +431,7 @@ async fn kill_9_then_restart_keeps_every_flag_without_duplicates_and_resumes_the
     let calm = serve_pages(&calm_pages).await;
     let setup = Setup::new();
     let config = setup.write_config(&format!(
-        "[schedule]\njitter = 0.0\n{}{}",
+        "[schedule]\njitter = 0.0\n[filing]\nenabled = false\n{}{}",
         site("busy", "busy.example.test", busy.addr.port(), "200ms"),
         site("calm", "calm.example.test", calm.addr.port(), "1h"),
     ));

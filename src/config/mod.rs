@@ -312,6 +312,30 @@ impl Default for ApiConfig {
     }
 }
 
+/// ICP filing checks after each crawl (issue 4's checks, run by the daemon).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilingConfig {
+    pub enabled: bool,
+    /// The provider's filing registry as CSV (see the README's filing section).
+    pub registry_file: Option<PathBuf>,
+    /// An HTTP JSON lookup service: a URL with `{domain}` where the domain goes.
+    pub registry_url: Option<String>,
+    /// Regulated-service signals; the bundled `rulesets/filing/services.toml` otherwise.
+    pub services: Option<PathBuf>,
+}
+
+impl Default for FilingConfig {
+    fn default() -> FilingConfig {
+        FilingConfig {
+            enabled: true,
+            registry_file: None,
+            registry_url: None,
+            services: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct DemoConfig {
@@ -339,6 +363,9 @@ pub struct Config {
     pub inventory: InventoryConfig,
     pub retention: RetentionConfig,
     pub hosted_networks: Vec<String>,
+    /// `hosted_networks`, parsed.
+    pub hosted_nets: Vec<ipnet::IpNet>,
+    pub filing: FilingConfig,
     pub logging: LoggingConfig,
     pub demo: DemoConfig,
     pub sites: Vec<SiteSpec>,
@@ -369,6 +396,7 @@ const SECTIONS: &[&str] = &[
     "inventory",
     "retention",
     "hosted_networks",
+    "filing",
     "logging",
     "demo",
     "sites",
@@ -432,6 +460,7 @@ impl Config {
         let inventory: InventoryConfig = section(&table, "inventory", &mut errors);
         let retention: RetentionConfig = section(&table, "retention", &mut errors);
         let hosted_networks: Vec<String> = section(&table, "hosted_networks", &mut errors);
+        let filing: FilingConfig = section(&table, "filing", &mut errors);
         let logging: LoggingConfig = section(&table, "logging", &mut errors);
         let demo: DemoConfig = section(&table, "demo", &mut errors);
 
@@ -607,11 +636,44 @@ impl Config {
                 });
             }
         }
+        let mut hosted_nets = Vec::new();
         for (i, cidr) in hosted_networks.iter().enumerate() {
-            if let Err(e) = parse_cidr(cidr) {
-                errors.push(ConfigError {
+            match parse_cidr(cidr) {
+                Ok((addr, prefix)) => {
+                    if let Ok(net) = ipnet::IpNet::new(addr, prefix) {
+                        hosted_nets.push(net.trunc());
+                    }
+                }
+                Err(e) => errors.push(ConfigError {
                     path: format!("hosted_networks[{i}]"),
                     message: e,
+                }),
+            }
+        }
+        if filing.registry_file.is_some() && filing.registry_url.is_some() {
+            errors.push(ConfigError {
+                path: "filing.registry_url".into(),
+                message: "set registry_file or registry_url, not both".into(),
+            });
+        }
+        if let Some(url) = &filing.registry_url
+            && !url.contains("{domain}")
+        {
+            errors.push(ConfigError {
+                path: "filing.registry_url".into(),
+                message: format!("`{url}` has no {{domain}} placeholder"),
+            });
+        }
+        for (key, path) in [
+            ("filing.registry_file", &filing.registry_file),
+            ("filing.services", &filing.services),
+        ] {
+            if let Some(path) = path
+                && !base.join(path).is_file()
+            {
+                errors.push(ConfigError {
+                    path: key.into(),
+                    message: format!("`{}` is not a file", path.display()),
                 });
             }
         }
@@ -666,6 +728,12 @@ impl Config {
             inventory,
             retention,
             hosted_networks,
+            hosted_nets,
+            filing: FilingConfig {
+                registry_file: filing.registry_file.map(|p| base.join(p)),
+                services: filing.services.map(|p| base.join(p)),
+                ..filing
+            },
             logging,
             demo,
             sites: valid_sites,

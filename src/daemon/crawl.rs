@@ -13,10 +13,12 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use url::Url;
 
+use super::filing::FilingCheck;
 use crate::config::{Agents, Config, RobotsPolicy};
 use crate::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
 use crate::fetch::politeness::HostGate;
 use crate::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
+use crate::filing::checks::SiteFiling;
 use crate::finding::Finding;
 use crate::inventory::Site;
 use crate::metrics::{Metrics, status_result};
@@ -35,6 +37,7 @@ pub struct Shared {
     pub rules: RwLock<(Arc<Ruleset>, String)>,
     /// Set by ingests; the gauge refresher reads the store's counts again when it is.
     pub gauges_dirty: AtomicBool,
+    pub filing: Option<Arc<FilingCheck>>,
 }
 
 impl Shared {
@@ -81,12 +84,19 @@ struct Collected {
     pages: HashMap<String, Merged>,
     start_failed: bool,
     site_findings: usize,
+    /// The start URL, and the filing numbers and services of every page.
+    start: String,
+    filing: Option<SiteFiling>,
 }
 
 impl Collected {
     fn add(&mut self, event: CrawlEvent, metrics: &Metrics) {
         match event {
             CrawlEvent::Page(report) => {
+                if let (Some(filing), Some(page)) = (&mut self.filing, &report.filing) {
+                    let is_home = report.depth == 0 && report.url == self.start;
+                    filing.add_page(&report.url, is_home, page);
+                }
                 metrics
                     .pages_fetched
                     .with_label_values(&[status_result(report.status)])
@@ -293,19 +303,31 @@ pub async fn crawl_site(
             max_file_size: shared.config.crawl.max_body_size as u64,
         },
     );
-    let base = Crawler::new(
+    let mut base = Crawler::new(
         fetcher_for(&shared.config, &site),
         shared.gate.clone(),
         scanner,
         crawl_config(&shared.config, &site),
     );
+    if let Some(filing) = &shared.filing {
+        base = base.with_filing(filing.detector.clone());
+    }
     let agents: &[Agent] = match site.agents.unwrap_or(shared.config.crawl.agents) {
         Agents::Desktop => &[Agent::Desktop],
         Agents::Mobile => &[Agent::Mobile],
         Agents::Both => &[Agent::Desktop, Agent::Mobile],
     };
 
-    let mut collected = Collected::default();
+    let mut collected = Collected {
+        start: start.to_string(),
+        filing: shared.filing.as_ref().map(|_| {
+            SiteFiling::new(
+                start.host_str().unwrap_or_default().to_string(),
+                start.to_string(),
+            )
+        }),
+        ..Collected::default()
+    };
     let mut stats = CrawlStats::default();
     let mut interrupted = false;
     for (pass, agent) in agents.iter().enumerate() {
@@ -345,8 +367,30 @@ pub async fn crawl_site(
     } else {
         "completed"
     };
-    let pages = collected.into_ingest();
+    // Filing is judged on what a whole crawl saw: not after a cut or failed one.
+    let site_filing = collected.filing.take();
+    let mut pages = collected.into_ingest();
     let page_count = pages.len();
+    let mut filing_status = None;
+    if let (Some(check), Some(site_filing), "completed" | "budget") =
+        (&shared.filing, site_filing, outcome)
+    {
+        let (record, findings) = check.check(&site, &site_filing).await;
+        filing_status = Some(record.filing_status.as_str());
+        // The record is the evidence of the filing flags, kept like a page body.
+        let evidence = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        pages.push(IngestPage {
+            url: format!("{start}#filing"),
+            http_status: None,
+            fetched_at: unix_now(),
+            content_sha256: crate::crawl::sha256_hex(&evidence),
+            etag: None,
+            last_modified: None,
+            ip: record.addresses.first().cloned(),
+            body: (!findings.is_empty()).then_some(evidence),
+            scan: PageScan::Matched(findings),
+        });
+    }
     let run = CrawlRun {
         key: run_key,
         site: site.id.to_string(),
@@ -361,6 +405,18 @@ pub async fn crawl_site(
         .await
         .map_err(|e| format!("the ingest task failed: {e}"))?
         .map_err(|e| e.to_string())?;
+
+    if let Some(status) = filing_status {
+        let store = shared.store.clone();
+        let id = site.id.to_string();
+        let at = unix_now();
+        let set =
+            tokio::task::spawn_blocking(move || store.set_filing_status(&id, status, at)).await;
+        if !matches!(set, Ok(Ok(()))) {
+            shared.metrics.store_errors.inc();
+            warn!(status, "cannot record the filing status");
+        }
+    }
 
     // Committed: now it may be counted and told.
     for flag in &ingest.new {

@@ -11,6 +11,7 @@
 
 mod crawl;
 pub mod demo;
+mod filing;
 pub mod http;
 
 use std::collections::{HashMap, HashSet};
@@ -244,8 +245,21 @@ impl Daemon {
             min_delay: config.times.delay,
             ..PolitenessConfig::default()
         }));
+        let filing = {
+            let config = config.clone();
+            blocking(move || filing::FilingCheck::load(&config)).await??
+        };
+        match &filing {
+            Some(check) => info!(
+                registry = %check.describe(),
+                hosted_networks = config.hosted_nets.len(),
+                "filing checks on"
+            ),
+            None => info!("filing checks off"),
+        }
         let ruleset = rules.current();
         let shared = Arc::new(Shared {
+            filing: filing.map(Arc::new),
             store,
             metrics,
             gate,

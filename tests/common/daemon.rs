@@ -162,7 +162,7 @@ impl Daemon {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let daemon = Daemon { child, http, log };
-        daemon.wait_log("ready").await;
+        daemon.wait_log("sitepatrol::daemon: ready").await;
         daemon
     }
 

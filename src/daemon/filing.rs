@@ -1,0 +1,96 @@
+//! The filing checks of a site after its crawl: the numbers its pages showed (collected by the
+//! crawler's detector), the provider's registry, and where its domain resolves.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::filing::checks::{CheckContext, Hosting, RegistryAnswer, SiteFiling, check_site};
+use crate::filing::services::ServiceCatalog;
+use crate::filing::{
+    CsvRegistry, Detector, HttpRegistry, HttpRegistryConfig, Registry, SiteRecord,
+};
+use crate::finding::Finding;
+use crate::inventory::Site;
+
+pub struct FilingCheck {
+    pub detector: Arc<Detector>,
+    registry: Option<Arc<dyn Registry>>,
+    hosted: Vec<ipnet::IpNet>,
+}
+
+impl FilingCheck {
+    /// The checks `config.filing` asks for; `Ok(None)` when they are off.
+    pub fn load(config: &Config) -> Result<Option<FilingCheck>, String> {
+        let filing = &config.filing;
+        if !filing.enabled {
+            return Ok(None);
+        }
+        let catalog = match &filing.services {
+            Some(path) => ServiceCatalog::from_path(path),
+            None => ServiceCatalog::bundled(),
+        }
+        .map_err(|errors| format!("filing.services: {}", errors.join("; ")))?;
+        let registry: Option<Arc<dyn Registry>> = if let Some(path) = &filing.registry_file {
+            let registry =
+                CsvRegistry::from_path(path).map_err(|e| format!("filing.registry_file: {e}"))?;
+            Some(Arc::new(registry))
+        } else if let Some(template) = &filing.registry_url {
+            let registry = HttpRegistry::new(HttpRegistryConfig::new(template.clone()))
+                .map_err(|e| format!("filing.registry_url: {e}"))?;
+            Some(Arc::new(registry))
+        } else {
+            None
+        };
+        Ok(Some(FilingCheck {
+            detector: Arc::new(Detector::new(catalog)),
+            registry,
+            hosted: config.hosted_nets.clone(),
+        }))
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.registry {
+            Some(r) => r.describe(),
+            None => "no registry (registry checks skipped)".into(),
+        }
+    }
+
+    /// Judge the site's first domain. An `origin` in the inventory is where it resolves, as
+    /// for the crawl.
+    pub async fn check(&self, site: &Site, pages: &SiteFiling) -> (SiteRecord, Vec<Finding>) {
+        let host = pages.host.clone();
+        let hosting = if self.hosted.is_empty() {
+            Hosting::Assumed
+        } else if let Some(origin) = site.origin {
+            Hosting::classify(&self.hosted, vec![origin])
+        } else {
+            match tokio::net::lookup_host((host.as_str(), site.effective_port())).await {
+                Ok(addrs) => {
+                    Hosting::classify(&self.hosted, addrs.map(|a| a.ip()).collect::<Vec<IpAddr>>())
+                }
+                Err(e) => Hosting::Unresolved(e.to_string()),
+            }
+        };
+        let registry = match &self.registry {
+            None => RegistryAnswer::None,
+            Some(registry) => match registry.lookup(&host).await {
+                Ok(Some(record)) => RegistryAnswer::Record {
+                    source: registry.describe(),
+                    record: Box::new(record),
+                },
+                Ok(None) => RegistryAnswer::NoRecord {
+                    source: registry.describe(),
+                },
+                Err(e) => RegistryAnswer::Failed(e.to_string()),
+            },
+        };
+        let cx = CheckContext {
+            registry,
+            hosting,
+            catalog: self.detector.catalog(),
+            today: crate::filing::checks::today(),
+        };
+        check_site(pages, &cx)
+    }
+}
