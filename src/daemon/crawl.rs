@@ -479,3 +479,97 @@ fn unchanged_check(
         known && same_as_first
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Severity;
+
+    fn finding(rule: &str) -> Finding {
+        Finding {
+            record_type: Finding::RECORD_TYPE,
+            rule: rule.into(),
+            category: "gambling".into(),
+            clause: "§2(7)".into(),
+            severity: Severity::High,
+            description: "d".into(),
+            target: "http://a.test/".into(),
+            zone: None,
+            matched: "m".into(),
+            normalized: "m".into(),
+            snippet: "m".into(),
+            offset: 0,
+            count: 1,
+        }
+    }
+
+    fn page(scan: Scan, sha: &str) -> Merged {
+        let body = matches!(&scan, Scan::Matched(f) if !f.is_empty()).then(|| b"body".to_vec());
+        Merged {
+            url: "http://a.test/".into(),
+            status: 200,
+            fetched_at: 1,
+            sha256: sha.into(),
+            etag: None,
+            last_modified: None,
+            ip: None,
+            body,
+            scan,
+        }
+    }
+
+    fn merged(pages: Vec<Merged>) -> IngestPage {
+        let mut c = Collected::default();
+        for p in pages {
+            c.merge(p);
+        }
+        let mut out = c.into_ingest();
+        assert_eq!(out.len(), 1);
+        out.remove(0)
+    }
+
+    fn rules(scan: &PageScan) -> Vec<String> {
+        match scan {
+            PageScan::Matched(f) => f.iter().map(|f| f.rule.to_string()).collect(),
+            other => vec![format!("{other:?}")],
+        }
+    }
+
+    #[test]
+    fn two_agents_on_one_url_are_one_page_with_every_finding() {
+        let p = merged(vec![
+            page(Scan::Matched(vec![finding("desktop")]), "h1"),
+            page(Scan::Matched(vec![finding("mobile")]), "h2"),
+        ]);
+        assert_eq!(rules(&p.scan), ["desktop", "mobile"]);
+        assert!(p.body.is_some());
+        assert_eq!(p.content_sha256, "h1");
+    }
+
+    #[test]
+    fn an_unchanged_sighting_never_hides_a_matched_one() {
+        let p = merged(vec![
+            page(Scan::Matched(vec![finding("r")]), "h"),
+            page(Scan::Unchanged, "h"),
+        ]);
+        assert_eq!(rules(&p.scan), ["r"]);
+        let p = merged(vec![page(Scan::Unchanged, "h"), page(Scan::Unchanged, "h")]);
+        assert_eq!(p.scan, PageScan::Unchanged);
+        assert!(p.body.is_none());
+    }
+
+    #[test]
+    fn a_page_not_scanned_by_one_agent_takes_the_other_agents_scan() {
+        let p = merged(vec![
+            page(Scan::NotScanned, "x"),
+            page(Scan::Matched(vec![finding("r")]), "h"),
+        ]);
+        assert_eq!(rules(&p.scan), ["r"]);
+        assert_eq!(p.content_sha256, "h");
+        let p = merged(vec![
+            page(Scan::NotScanned, "x"),
+            page(Scan::NotScanned, "y"),
+        ]);
+        assert_eq!(p.scan, PageScan::NotScanned);
+    }
+}

@@ -118,6 +118,8 @@ struct Daemon {
     recrawls: Option<mpsc::Receiver<RecrawlRequest>>,
     schedule: Scheduler,
     sites: HashMap<Arc<str>, Site>,
+    /// The site of each crawl task, to put it back on the schedule if the task panics.
+    tasks: HashMap<tokio::task::Id, Arc<str>>,
     demo_addr: Option<SocketAddr>,
     /// Tells the HTTP servers to stop.
     stop_servers: watch::Sender<bool>,
@@ -276,6 +278,7 @@ impl Daemon {
             recrawls: Some(recrawl_rx),
             schedule: Scheduler::new(config.schedule.jitter),
             sites: HashMap::new(),
+            tasks: HashMap::new(),
             demo_addr,
             stop_servers,
             servers,
@@ -452,7 +455,7 @@ impl Daemon {
                 _ => Duration::from_secs(5),
             };
             tokio::select! {
-                Some(joined) = crawls.join_next() => {
+                Some(joined) = crawls.join_next_with_id() => {
                     self.finished(joined);
                     self.refresh_gauges().await;
                 }
@@ -480,7 +483,7 @@ impl Daemon {
         let mut cut = false;
         loop {
             tokio::select! {
-                joined = crawls.join_next() => match joined {
+                joined = crawls.join_next_with_id() => match joined {
                     Some(joined) => self.finished(joined),
                     None => break,
                 },
@@ -519,7 +522,8 @@ impl Daemon {
         };
         let shared = self.shared.clone();
         let span = info_span!("crawl", site = %id, url = %start);
-        crawls.spawn(
+        let task_site = id.clone();
+        let handle = crawls.spawn(
             async move {
                 info!("crawl started");
                 let result = crawl_site(shared, site, start, cancel).await;
@@ -536,10 +540,14 @@ impl Daemon {
                     ),
                     Err(e) => error!(error = %e, "crawl not committed"),
                 }
-                Finished { site: id, result }
+                Finished {
+                    site: task_site,
+                    result,
+                }
             }
             .instrument(span),
         );
+        self.tasks.insert(handle.id(), id);
     }
 
     /// An API recrawl request: the site becomes due now (and is persisted so, in case the
@@ -565,15 +573,24 @@ impl Daemon {
         let _ = request.reply.send(outcome);
     }
 
-    fn finished(&mut self, joined: Result<Finished, tokio::task::JoinError>) {
+    fn finished(&mut self, joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>) {
         let finished = match joined {
-            Ok(finished) => finished,
+            Ok((task, finished)) => {
+                self.tasks.remove(&task);
+                finished
+            }
             Err(e) => {
-                // A crawl task that panicked: its site stays marked running until the next
-                // inventory reload would be wrong, but the id is lost with the task; count it.
-                self.shared.metrics.store_errors.inc();
-                error!(error = %e, "a crawl task failed");
-                return;
+                // A crawl task that panicked committed nothing: its site goes back on the
+                // schedule as a failed crawl, rather than staying "running" for ever.
+                let Some(site) = self.tasks.remove(&e.id()) else {
+                    error!(error = %e, "a crawl task failed");
+                    return;
+                };
+                error!(site = %site, error = %e, "a crawl task failed");
+                Finished {
+                    site,
+                    result: Err(format!("the crawl task failed: {e}")),
+                }
             }
         };
         let now = now_ms();
