@@ -346,7 +346,8 @@ async fn review_api_routes_roles_actions_exports_and_restart() {
     let setup = Setup::new();
     let t = tokens();
     let config = setup.write_config(&format!(
-        "[schedule]\ninterval = \"1h\"\njitter = 0.0\nshutdown_grace = \"5s\"\n[api]\nmax_failures = 1000\n{}\n{}",
+        // The filing checks' flags (no ICP number shown) are not what these tests count.
+        "[schedule]\ninterval = \"1h\"\njitter = 0.0\nshutdown_grace = \"5s\"\n[filing]\nenabled = false\n[api]\nmax_failures = 1000\n{}\n{}",
         t.config,
         site("shop", "shop.example.test", server.addr.port(), "1h")
     ));
@@ -981,7 +982,7 @@ async fn the_flags_cli_lists_shows_confirms_dismisses_and_exports() {
     let setup = Setup::new();
     let t = tokens();
     let config = setup.write_config(&format!(
-        "[schedule]\ninterval = \"1h\"\n{}\n{}",
+        "[schedule]\ninterval = \"1h\"\n[filing]\nenabled = false\n{}\n{}",
         t.config,
         site("shop", "shop.example.test", server.addr.port(), "1h")
     ));
