@@ -736,6 +736,14 @@ fn check_bodies(store: &dyn Store) {
         .unwrap();
     assert_eq!(out.bodies_stored, 1);
     assert_eq!(store.body(&sha).unwrap().unwrap().data.len(), 4096);
+    // Every crawl enforces the retention too: a run ending past it drops the copy.
+    store.record_crawl(&run("r4", "s1", 6_030), &[]).unwrap();
+    assert!(
+        store.body(&sha).unwrap().is_some(),
+        "r4 ends at 6,090: 100 s after 5,990, and the copy is from 6,000"
+    );
+    store.record_crawl(&run("r5", "s1", 6_050), &[]).unwrap();
+    assert!(store.body(&sha).unwrap().is_none());
 }
 
 fn check_reingest_idempotent(store: &dyn Store) {

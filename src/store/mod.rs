@@ -216,8 +216,9 @@ pub struct StoreConfig {
     /// Raw page bodies longer than this are cut to it before compression (the flag records
     /// that the copy is truncated, and the full body's hash).
     pub body_cap_bytes: usize,
-    /// How long a stored body is kept after the last crawl that saw it; see
-    /// [`Store::prune_bodies`].
+    /// How long a stored body is kept after the last crawl that saw it; enforced by every
+    /// [`Store::record_crawl`] and by [`Store::prune_bodies`]. 0 keeps a copy only until the
+    /// end of the crawl that stored it.
     pub body_retention_secs: i64,
     /// How long a writer waits for another connection's lock before failing.
     pub busy_timeout_ms: u64,
@@ -671,7 +672,11 @@ pub trait Store: Send + Sync {
     /// Every page of a site, for a crawl to load once at its start.
     fn page_states(&self, site: &str) -> Result<Vec<(String, PageState)>>;
 
-    /// Records a whole crawl in one transaction; see the trait's documentation.
+    /// Records a whole crawl in one transaction; see the trait's documentation. The same
+    /// transaction drops body copies whose retention passed by the run's end, as
+    /// [`Store::prune_bodies`]`(run.finished_at)` would: retention is a promise to the
+    /// customers whose pages are copied, so it is kept by every crawl rather than left to a
+    /// timer someone has to remember to start.
     fn record_crawl(&self, run: &CrawlRun, pages: &[IngestPage]) -> Result<IngestOutcome>;
 
     /// The latest runs of a site, newest first.

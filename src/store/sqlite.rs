@@ -776,6 +776,14 @@ impl Store for SqliteStore {
             for page in pages {
                 ingest_page(tx, path, &self.config, run, page, &mut out)?;
             }
+            let cutoff = run
+                .finished_at
+                .saturating_sub(self.config.body_retention_secs);
+            // Not reported in the outcome: the review API serves the outcome under a fixed
+            // schema, and prune_bodies answers the count when someone needs it.
+            tx.prepare_cached(sql::PRUNE_BODIES)
+                .and_then(|mut st| st.execute(params![run.finished_at, cutoff]))
+                .ctx(path, || format!("pruning bodies in {context}"))?;
             tx.execute(sql::SET_LAST_CRAWL, params![run.site, run.finished_at])
                 .ctx(path, || {
                     format!("updating the last crawl of site `{}`", run.site)
