@@ -92,7 +92,6 @@ pub const CODES: &[&str] = &[
     "reason_required",
     "empty_comment",
     "not_scheduled",
-    "export_too_large",
     "store_error",
     "internal",
 ];

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::error::ApiError;
 use super::query::{FLAG_FILTERS, Query, event_filter, flag_filter};
@@ -18,10 +20,6 @@ use crate::daemon::http::{Body, text};
 use crate::review::auth::Principal;
 use crate::review::export::{CsvExport, write_jsonl};
 use crate::store::{Flag, FlagAction, FlagEvent, FlagId, SiteRecord, Timestamp};
-
-/// Rows one export may hold; more must be narrowed with filters. The export is built in
-/// memory, and 100k flags is a few hundred MB of CSV at worst.
-pub const MAX_EXPORT_ROWS: usize = 100_000;
 
 /// Longest reason, comment or assignee accepted, in characters.
 const MAX_TEXT_CHARS: usize = 10_000;
@@ -499,55 +497,203 @@ async fn recrawl(api: &Api, id: String) -> Result<Response<Body>, ApiError> {
     ))
 }
 
+/// Matching flags as CSV or JSON lines, streamed: a page of 1,000 flags at a time is read,
+/// written and sent, so an export of the whole store needs no more memory than one page. The
+/// first page is read before answering, so a bad filter or a store that is down is still a
+/// proper error; a failure later cuts the connection, so the client sees an incomplete
+/// transfer rather than a short file that looks whole.
 async fn export(api: &Api, query: Option<&str>, csv: bool) -> Result<Response<Body>, ApiError> {
     let q = Query::parse(query, FLAG_FILTERS)?;
     let mut filter = flag_filter(&q)?;
     filter.limit = 1000;
     let store = api.store.clone();
-    let bytes = blocking(move || {
-        let mut flags: Vec<Flag> = Vec::new();
-        loop {
-            let page = store.list_flags(&filter)?;
-            flags.extend(page.flags);
-            if flags.len() > MAX_EXPORT_ROWS {
-                return Err(ApiError::bad_request(
-                    "export_too_large",
-                    format!(
-                        "more than {MAX_EXPORT_ROWS} flags match; narrow the export with filters (state, site, from, to, ...)"
-                    ),
-                ));
-            }
-            match page.next_cursor {
-                Some(cursor) => filter.cursor = Some(cursor),
-                None => break,
-            }
-        }
-        let io = |e: std::io::Error| ApiError::internal(format!("cannot write the export: {e}"));
-        if csv {
-            let mut export = CsvExport::new(Vec::new()).map_err(io)?;
-            for flag in &flags {
-                export.write(flag).map_err(io)?;
-            }
-            export.finish().map_err(io)
-        } else {
-            let mut out = Vec::new();
-            for flag in &flags {
-                write_jsonl(&mut out, flag).map_err(io)?;
-            }
-            Ok(out)
-        }
+    let (first, filter) = blocking(move || {
+        let page = store.list_flags(&filter)?;
+        Ok((page, filter))
     })
     .await?;
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let store = api.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChannelWriter(tx.clone());
+        let result = (|| -> std::io::Result<()> {
+            let mut page = first;
+            let mut filter = filter;
+            let mut csv_out = if csv {
+                Some(CsvExport::new(&mut out)?)
+            } else {
+                None
+            };
+            let mut jsonl = Vec::new();
+            loop {
+                for flag in &page.flags {
+                    match &mut csv_out {
+                        Some(export) => export.write(flag)?,
+                        None => write_jsonl(&mut jsonl, flag)?,
+                    }
+                }
+                if !jsonl.is_empty() {
+                    out_send(&tx, std::mem::take(&mut jsonl))?;
+                }
+                let Some(cursor) = page.next_cursor.take() else {
+                    break;
+                };
+                filter.cursor = Some(cursor);
+                page = store
+                    .list_flags(&filter)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            }
+            if let Some(export) = csv_out {
+                export.finish()?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            // The client went away (nothing to tell), or the store failed mid-export: the
+            // error frame makes the server cut the response.
+            tracing::warn!(error = %e, "export stopped");
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
     let (content_type, name) = if csv {
         ("text/csv; charset=utf-8", "sitepatrol-flags.csv")
     } else {
         ("application/jsonl; charset=utf-8", "sitepatrol-flags.jsonl")
     };
-    let mut response = text(StatusCode::OK, content_type, bytes);
+    let mut response = Response::new(ChannelBody(rx).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, v);
+        headers.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
+}
+
+fn out_send(
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    bytes: Vec<u8>,
+) -> std::io::Result<()> {
+    tx.blocking_send(Ok(Bytes::from(bytes)))
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+}
+
+/// Bytes written here are sent to the response body (the CSV writer writes its 8 KB buffer
+/// at a time). Blocks while the client is slower than the store: that is the back-pressure.
+struct ChannelWriter(mpsc::Sender<Result<Bytes, std::io::Error>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        out_send(&self.0, buf.to_vec())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A response body fed by a channel.
+struct ChannelBody(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|item| item.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Finding, Severity};
+    use crate::review::auth::{FailureLimiter, Tokens};
+    use crate::store::{CrawlRun, IngestPage, SiteInfo, SqliteStore, Store, StoreConfig};
+
+    /// A store with `n` flags, one per page.
+    fn store_with_flags(n: usize) -> Arc<dyn Store> {
+        let store = SqliteStore::open_in_memory(StoreConfig::default()).unwrap();
+        store
+            .upsert_sites(
+                &[SiteInfo {
+                    id: "s".into(),
+                    customer: "示例客户".into(),
+                    domains: vec!["s.example.test".into()],
+                }],
+                0,
+            )
+            .unwrap();
+        let pages: Vec<IngestPage> = (0..n)
+            .map(|i| {
+                let url = format!("http://s.example.test/{i}.html");
+                let finding = Finding {
+                    record_type: Finding::RECORD_TYPE,
+                    rule: "gambling.casino".into(),
+                    category: "gambling".into(),
+                    clause: "§2(7)".into(),
+                    severity: Severity::High,
+                    description: "网络赌场".into(),
+                    target: url.as_str().into(),
+                    zone: None,
+                    matched: "在线赌博".into(),
+                    normalized: "在线赌博".into(),
+                    snippet: format!("第{i}页 在线赌博"),
+                    offset: 0,
+                    count: 1,
+                };
+                IngestPage::matched(&url, 200, 10, format!("page {i}").as_bytes(), vec![finding])
+            })
+            .collect();
+        let run = CrawlRun {
+            key: "r1".into(),
+            site: "s".into(),
+            started_at: 10,
+            finished_at: 20,
+            outcome: "completed".into(),
+            rules_version: "v".into(),
+            stats: serde_json::json!({}),
+        };
+        store.record_crawl(&run, &pages).unwrap();
+        Arc::new(store)
+    }
+
+    fn api(store: Arc<dyn Store>) -> Api {
+        Api::new(
+            store,
+            Tokens::default(),
+            FailureLimiter::new(10, Duration::from_secs(60)),
+            mpsc::channel(1).0,
+        )
+    }
+
+    #[tokio::test]
+    async fn exports_stream_every_page_of_flags() {
+        let api = api(store_with_flags(2_345));
+        let response = export(&api, Some("sort=oldest"), true).await.unwrap();
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/csv; charset=utf-8"
+        );
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+        let mut reader = csv::Reader::from_reader(&bytes[3..]);
+        let ids: Vec<i64> = reader
+            .records()
+            .map(|r| r.unwrap()[0].parse().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 2_345);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order, each once");
+
+        let response = export(&api, Some("state=open"), false).await.unwrap();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 2_345);
+        let err = export(&api, Some("state=gone"), false).await.err().unwrap();
+        assert_eq!(err.code, "invalid_parameter");
+    }
 }

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, info, info_span, warn};
@@ -252,7 +252,7 @@ impl Api {
         let result = handlers::handle(self.clone(), route.op, params, principal, request).await;
         let result = result.map(|mut response| {
             if head {
-                *response.body_mut() = Full::new(Bytes::new());
+                *response.body_mut() = crate::daemon::http::full(Bytes::new());
             }
             response
         });
