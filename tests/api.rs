@@ -1127,3 +1127,66 @@ async fn sighup_reloads_the_tokens() {
     daemon.wait_log("inventory reload refused").await;
     reviewer.ok("/flags").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_reloads_rules_tokens_and_inventory_over_the_api() {
+    let setup = Setup::new();
+    let t = tokens();
+    let config = setup.write_config(&format!(
+        "{}\n{}",
+        t.config,
+        site("shop", "shop.example.test", 9, "1h")
+    ));
+    let daemon = Daemon::start(&config).await;
+    let admin = Client {
+        addr: daemon.http,
+        token: Some(t.admin.clone()),
+    };
+    let reviewer = Client {
+        addr: daemon.http,
+        token: Some(t.reviewer.clone()),
+    };
+    let schemas = Schemas {
+        doc: admin.ok("/openapi.json").await,
+    };
+    assert_eq!(reviewer.post("/reload", "").await.status, 403);
+
+    // A second site: both parts reload.
+    setup.write_config(&format!(
+        "{}\n{}\n{}",
+        t.config,
+        site("shop", "shop.example.test", 9, "1h"),
+        site("blog", "blog.example.test", 9, "1h")
+    ));
+    let r = admin.post("/reload", "").await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert!(schemas.validate("POST", "/reload", &r).is_empty());
+    let report = r.json();
+    assert_eq!(report["rules"]["ok"], true, "{report:#}");
+    assert_eq!(
+        report["inventory"],
+        serde_json::json!({"ok": true, "message": "2 sites"})
+    );
+    assert_eq!(
+        admin.ok("/sites").await["sites"].as_array().unwrap().len(),
+        2
+    );
+
+    // A config that does not validate: the inventory and the tokens stay, and the answer
+    // says why.
+    setup.write_config(&format!("{}\n[[sites]]\nid = \"bad\"\n", t.config));
+    let report = admin.post("/reload", "").await.json();
+    assert_eq!(report["inventory"]["ok"], false, "{report:#}");
+    assert!(
+        report["inventory"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sites[0]"),
+        "{report:#}"
+    );
+    assert_eq!(
+        admin.ok("/sites").await["sites"].as_array().unwrap().len(),
+        2
+    );
+    daemon.wait_log("trigger=\"api\"").await;
+}

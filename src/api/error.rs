@@ -92,6 +92,7 @@ pub const CODES: &[&str] = &[
     "reason_required",
     "empty_comment",
     "not_scheduled",
+    "unavailable",
     "store_error",
     "internal",
 ];

@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::ApiError;
 use super::query::{FLAG_FILTERS, Query, event_filter, flag_filter};
 use super::{
-    Api, MAX_BULK_IDS, OPENAPI, Op, RecrawlOutcome, RecrawlRequest, json_response, read_json,
+    Api, MAX_BULK_IDS, OPENAPI, Op, RecrawlOutcome, RecrawlRequest, ReloadRequest, json_response,
+    read_json,
 };
 use crate::daemon::http::{Body, text};
 use crate::review::auth::Principal;
@@ -81,6 +82,10 @@ pub(super) async fn handle(
         Op::Recrawl => {
             Query::parse(query, &[])?;
             recrawl(&api, param(0)).await
+        }
+        Op::Reload => {
+            Query::parse(query, &[])?;
+            reload(&api).await
         }
         Op::Events => {
             let q = Query::parse(query, &["flag", "actor", "from", "to", "before", "limit"])?;
@@ -458,6 +463,37 @@ async fn bulk(
     ))
 }
 
+/// Reload rules, tokens and inventory as SIGHUP does, and say how each part went.
+async fn reload(api: &Api) -> Result<Response<Body>, ApiError> {
+    let (reply, answer) = oneshot::channel();
+    let unavailable = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the daemon is stopping; nothing was reloaded",
+        )
+    };
+    if api.reload.send(ReloadRequest { reply }).await.is_err() {
+        return Err(unavailable());
+    }
+    // Loading rules can take seconds; the schedule loop answers when it is done.
+    let report = match tokio::time::timeout(Duration::from_secs(120), answer).await {
+        Ok(Ok(report)) => report,
+        _ => return Err(unavailable()),
+    };
+    let part = |r: &Result<String, String>| match r {
+        Ok(m) => serde_json::json!({"ok": true, "message": m}),
+        Err(m) => serde_json::json!({"ok": false, "message": m}),
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "rules": part(&report.rules),
+            "inventory": part(&report.inventory),
+        }),
+    ))
+}
+
 async fn recrawl(api: &Api, id: String) -> Result<Response<Body>, ApiError> {
     let site = existing_site(api, id).await?;
     let not_scheduled = || {
@@ -668,6 +704,7 @@ mod tests {
             store,
             Tokens::default(),
             FailureLimiter::new(10, Duration::from_secs(60)),
+            mpsc::channel(1).0,
             mpsc::channel(1).0,
         )
     }

@@ -61,6 +61,7 @@ pub enum Op {
     GetSite,
     SiteRuns,
     Recrawl,
+    Reload,
     Events,
     ExportCsv,
     ExportJsonl,
@@ -105,6 +106,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/sites/{site}", VIEWER, Op::GetSite),
     route("GET", "/sites/{site}/runs", VIEWER, Op::SiteRuns),
     route("POST", "/sites/{site}/recrawl", ADMIN, Op::Recrawl),
+    route("POST", "/reload", ADMIN, Op::Reload),
     route("GET", "/events", VIEWER, Op::Events),
     route("GET", "/export/flags.csv", VIEWER, Op::ExportCsv),
     route("GET", "/export/flags.jsonl", VIEWER, Op::ExportJsonl),
@@ -126,12 +128,34 @@ pub enum RecrawlOutcome {
     NotScheduled,
 }
 
+/// A reload request (rules, tokens, inventory) for the schedule loop, which owns them.
+pub struct ReloadRequest {
+    pub reply: oneshot::Sender<ReloadReport>,
+}
+
+/// What a reload did: for each part, what serves now, or why the old one still does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub rules: Result<String, String>,
+    pub inventory: Result<String, String>,
+}
+
+impl Default for ReloadReport {
+    fn default() -> ReloadReport {
+        ReloadReport {
+            rules: Err("not reloaded".into()),
+            inventory: Err("not reloaded".into()),
+        }
+    }
+}
+
 /// What the API handlers share.
 pub struct Api {
     pub(crate) store: Arc<dyn Store>,
     tokens: RwLock<Tokens>,
     limiter: FailureLimiter,
     pub(crate) recrawl: mpsc::Sender<RecrawlRequest>,
+    pub(crate) reload: mpsc::Sender<ReloadRequest>,
 }
 
 impl Api {
@@ -140,12 +164,14 @@ impl Api {
         tokens: Tokens,
         limiter: FailureLimiter,
         recrawl: mpsc::Sender<RecrawlRequest>,
+        reload: mpsc::Sender<ReloadRequest>,
     ) -> Api {
         Api {
             store,
             tokens: RwLock::new(tokens),
             limiter,
             recrawl,
+            reload,
         }
     }
 

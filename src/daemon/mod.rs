@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::api::{Api, RecrawlOutcome, RecrawlRequest};
+use crate::api::{Api, RecrawlOutcome, RecrawlRequest, ReloadReport, ReloadRequest};
 use crate::config::{Config, LogFormat};
 use crate::fetch::politeness::{HostGate, PolitenessConfig};
 use crate::inventory::{Inventory, Site};
@@ -116,6 +116,8 @@ struct Daemon {
     api: Arc<Api>,
     /// Recrawl requests from the API; taken by `run`.
     recrawls: Option<mpsc::Receiver<RecrawlRequest>>,
+    /// Reload requests from the API; taken by `run`.
+    reloads: Option<mpsc::Receiver<ReloadRequest>>,
     schedule: Scheduler,
     sites: HashMap<Arc<str>, Site>,
     /// The site of each crawl task, to put it back on the schedule if the task panics.
@@ -183,11 +185,13 @@ impl Daemon {
             metrics_token: config.metrics_token.clone(),
         });
         let (recrawl_tx, recrawl_rx) = mpsc::channel(64);
+        let (reload_tx, reload_rx) = mpsc::channel(4);
         let api = Arc::new(Api::new(
             store.clone(),
             config.api_tokens.clone(),
             FailureLimiter::new(config.api.max_failures, config.times.api_failure_window),
             recrawl_tx,
+            reload_tx,
         ));
         if config.api_tokens.is_empty() {
             warn!(
@@ -276,6 +280,7 @@ impl Daemon {
             ops,
             api,
             recrawls: Some(recrawl_rx),
+            reloads: Some(reload_rx),
             schedule: Scheduler::new(config.schedule.jitter),
             sites: HashMap::new(),
             tasks: HashMap::new(),
@@ -428,6 +433,7 @@ impl Daemon {
         let (cancel, cancel_rx) = watch::channel(false);
         let mut crawls: JoinSet<Finished> = JoinSet::new();
         let mut recrawls = self.recrawls.take().unwrap_or_else(|| mpsc::channel(1).1);
+        let mut reloads = self.reloads.take().unwrap_or_else(|| mpsc::channel(1).1);
         let cap = self.shared.config.schedule.max_concurrent_crawls;
         let mut gauges = tokio::time::interval(Duration::from_secs(2));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -461,7 +467,11 @@ impl Daemon {
                 }
                 _ = tokio::time::sleep(wait) => {}
                 _ = gauges.tick() => self.refresh_gauges().await,
-                _ = hangup.recv() => self.reload().await,
+                _ = hangup.recv() => { self.reload("SIGHUP").await; }
+                Some(request) = reloads.recv() => {
+                    let report = self.reload("api").await;
+                    let _ = request.reply.send(report);
+                }
                 Some(request) = recrawls.recv() => self.recrawl(request),
                 _ = terminate.recv() => { info!(signal = "SIGTERM", "shutting down"); break; }
                 _ = interrupt.recv() => { info!(signal = "SIGINT", "shutting down"); break; }
@@ -471,6 +481,7 @@ impl Daemon {
         // Shutdown: nothing new starts; in-flight crawls get the grace period to finish, then
         // are cut and commit what they fetched. Recrawl requests are refused from now on.
         drop(recrawls);
+        drop(reloads);
         self.ops.ready.store(false, Ordering::SeqCst);
         let grace = self.shared.config.times.shutdown_grace;
         info!(
@@ -623,8 +634,11 @@ impl Daemon {
         }
     }
 
-    async fn reload(&mut self) {
-        info!(signal = "SIGHUP", "reloading rules and inventory");
+    /// SIGHUP, or an admin's `POST /api/v1/reload`: rules, then the config's tokens and the
+    /// inventory. Each part that fails keeps what was serving; the report says which did.
+    async fn reload(&mut self, trigger: &str) -> ReloadReport {
+        info!(trigger, "reloading rules and inventory");
+        let mut report = ReloadReport::default();
         let rules = self.rules.clone();
         match blocking(move || rules.reload()).await {
             Ok(Ok(outcome)) => {
@@ -645,6 +659,7 @@ impl Daemon {
                     version = %version,
                     "rules reloaded"
                 );
+                report.rules = Ok(format!("{} rules, version {version}", outcome.rules));
             }
             Ok(Err(diagnostics)) => {
                 self.shared
@@ -652,10 +667,9 @@ impl Daemon {
                     .rules_reloads
                     .with_label_values(&["error"])
                     .inc();
-                error!(
-                    "rules reload refused, the old rules keep serving: {}",
-                    rules_errors(&diagnostics)
-                );
+                let why = rules_errors(&diagnostics);
+                error!("rules reload refused, the old rules keep serving: {why}");
+                report.rules = Err(why);
             }
             Err(e) => {
                 self.shared
@@ -664,6 +678,7 @@ impl Daemon {
                     .with_label_values(&["error"])
                     .inc();
                 error!(error = %e, "rules reload failed, the old rules keep serving");
+                report.rules = Err(e);
             }
         }
 
@@ -679,11 +694,13 @@ impl Daemon {
                     }
                     Ok(Err(e)) => {
                         self.inventory_reload_failed(&e.to_string());
-                        return;
+                        report.inventory = Err(e.to_string());
+                        return report;
                     }
                     Err(e) => {
                         self.inventory_reload_failed(&e);
-                        return;
+                        report.inventory = Err(e);
+                        return report;
                     }
                 }
             }
@@ -700,9 +717,14 @@ impl Daemon {
                     .inventory_reloads
                     .with_label_values(&["ok"])
                     .inc();
+                report.inventory = Ok(format!("{} sites", self.schedule.len()));
             }
-            Err(e) => self.inventory_reload_failed(&e),
+            Err(e) => {
+                self.inventory_reload_failed(&e);
+                report.inventory = Err(e);
+            }
         }
+        report
     }
 
     fn inventory_reload_failed(&self, why: &str) {
