@@ -487,3 +487,45 @@ async fn kill_9_then_restart_keeps_every_flag_without_duplicates_and_resumes_the
     let status = daemon.wait_exit(Duration::from_secs(30)).await;
     assert!(status.success(), "{status}\n{}", daemon.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_that_shuts_the_crawler_out_is_flagged_and_resolved_when_it_lets_it_in() {
+    let blocked = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = blocked.clone();
+    let server = serve(move |request| match request.path.as_str() {
+        "/robots.txt" if flag.load(std::sync::atomic::Ordering::SeqCst) => {
+            Action::with_type(200, "text/plain", b"User-agent: *\nDisallow: /\n".to_vec())
+        }
+        "/" => Action::html(page("公司简介", &[])),
+        _ => Action::status(404),
+    })
+    .await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\njitter = 0.0\n[filing]\nenabled = false\n{}",
+        site("shut", "shut.example.test", server.addr.port(), "500ms")
+            .replace("robots = \"ignore\"", "robots = \"obey\"")
+    ));
+    let mut daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    let store: &dyn Store = &store;
+    wait_runs(store, "shut", 1).await;
+    let flags_now = flags(store, "shut");
+    assert_eq!(flags_now.len(), 1, "{flags_now:#?}");
+    assert_eq!(flags_now[0].rule, "crawl.blocked_by_robots");
+    assert!(
+        flags_now[0].url.ends_with("/#robots"),
+        "{}",
+        flags_now[0].url
+    );
+
+    blocked.store(false, std::sync::atomic::Ordering::SeqCst);
+    let before = store.crawl_runs("shut", 1000).unwrap().len();
+    wait_runs(store, "shut", before + 2).await;
+    let flags_now = flags(store, "shut");
+    assert_eq!(flags_now.len(), 1, "{flags_now:#?}");
+    assert_eq!(flags_now[0].state, FlagState::Resolved);
+
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
+}

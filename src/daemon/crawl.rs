@@ -83,7 +83,8 @@ struct Collected {
     order: Vec<String>,
     pages: HashMap<String, Merged>,
     start_failed: bool,
-    site_findings: usize,
+    /// Findings about the site as a whole (robots.txt shuts the crawler out).
+    site_findings: Vec<Finding>,
     /// The start URL, and the filing numbers and services of every page.
     start: String,
     filing: Option<SiteFiling>,
@@ -142,8 +143,8 @@ impl Collected {
                 }
             }
             CrawlEvent::SiteFinding(finding) => {
-                self.site_findings += 1;
-                info!(rule = %finding.rule, detail = %finding.matched, "site-level finding (not flagged)");
+                info!(rule = %finding.rule, detail = %finding.matched, "site-level finding");
+                self.site_findings.push(finding);
             }
         }
     }
@@ -369,8 +370,25 @@ pub async fn crawl_site(
     };
     // Filing is judged on what a whole crawl saw: not after a cut or failed one.
     let site_filing = collected.filing.take();
+    let site_findings = std::mem::take(&mut collected.site_findings);
     let mut pages = collected.into_ingest();
     let page_count = pages.len();
+    // A site that shuts the crawler out went unseen: that is a flag on `<start>#robots`. A
+    // whole crawl that got in resolves it (the pseudo-page is only sent once it exists).
+    let robots_url = format!("{start}#robots");
+    if !site_findings.is_empty() || (outcome == "completed" && states.contains_key(&robots_url)) {
+        pages.push(IngestPage {
+            url: robots_url,
+            http_status: None,
+            fetched_at: unix_now(),
+            content_sha256: String::new(),
+            etag: None,
+            last_modified: None,
+            ip: None,
+            body: None,
+            scan: PageScan::Matched(site_findings),
+        });
+    }
     let mut filing_status = None;
     if let (Some(check), Some(site_filing), "completed" | "budget") =
         (&shared.filing, site_filing, outcome)
