@@ -14,6 +14,7 @@ use sitepatrol::store::{
     PageScan, SCHEMA_VERSION, SiteInfo, SqliteStore, Store, StoreConfig, StoreError, fingerprint,
     sha256_hex,
 };
+use sitepatrol::store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 
 const RULES: &str = "rules-v1";
 
@@ -1159,6 +1160,282 @@ fn check_schema(store: &dyn Store) {
     );
 }
 
+/// Flag events write outbox rows in their own transaction, for the webhooks that want them;
+/// the worker's claim, retry, give-up and delivered transitions; the listing and the counts.
+fn check_webhook_outbox(store: &dyn Store) {
+    site(store, "a", "cust");
+    // No webhooks: nothing is queued.
+    store
+        .record_crawl(&run("r0", "a", 50), &[page(B, "x", vec![gamble(B)])])
+        .unwrap();
+    assert!(
+        store
+            .deliveries(&DeliveryFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+    store.set_webhook_targets(&[
+        WebhookTarget {
+            name: "all".into(),
+            events: vec![WebhookEvent::FlagNew, WebhookEvent::FlagStateChanged],
+            min_severity: Severity::Info,
+        },
+        WebhookTarget {
+            name: "critical-new".into(),
+            events: vec![WebhookEvent::FlagNew],
+            min_severity: Severity::Critical,
+        },
+    ]);
+    let out = store
+        .record_crawl(
+            &run("r1", "a", 100),
+            &[with_time(page(A, "x", vec![gamble(A), porn(A)]), 100)],
+        )
+        .unwrap();
+    assert_eq!(out.new.len(), 2);
+    let gamble_id = out
+        .new
+        .iter()
+        .find(|f| f.category == "gambling")
+        .unwrap()
+        .id;
+    let porn_id = out
+        .new
+        .iter()
+        .find(|f| f.category == "pornography")
+        .unwrap()
+        .id;
+    let list = |filter: DeliveryFilter| store.deliveries(&filter).unwrap();
+    let all = list(DeliveryFilter::default());
+    assert_eq!(
+        all.len(),
+        3,
+        "two new flags for `all`, the critical one for `critical-new`"
+    );
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let critical = list(DeliveryFilter {
+        webhook: Some("critical-new".into()),
+        ..Default::default()
+    });
+    assert_eq!(critical.len(), 1);
+    assert_eq!(critical[0].flag_id, porn_id);
+    assert_eq!(critical[0].event, WebhookEvent::FlagNew);
+    assert_eq!(critical[0].status, DeliveryStatus::Pending);
+    assert_eq!(critical[0].attempts, 0);
+    assert_eq!(critical[0].created_at, 100);
+    let payload: serde_json::Value = serde_json::from_str(&critical[0].payload).unwrap();
+    assert_eq!(payload["event"], "flag.new");
+    assert_eq!(payload["flag"]["id"], porn_id);
+    assert_eq!(payload["flag"]["severity"], "critical");
+    assert_eq!(payload["flag"]["url"], A);
+    assert_eq!(payload["from_state"], serde_json::Value::Null);
+    assert_eq!(payload["to_state"], "open");
+    assert_eq!(payload["actor"], "crawler");
+    assert_eq!(payload["run_key"], "r1");
+
+    // A replayed run queues nothing again.
+    let replay = store
+        .record_crawl(
+            &run("r1", "a", 100),
+            &[with_time(page(A, "x", vec![gamble(A), porn(A)]), 100)],
+        )
+        .unwrap();
+    assert!(replay.replayed);
+    assert_eq!(list(DeliveryFilter::default()).len(), 3);
+
+    // Reviewer actions: a state change each; a refused one, an assignment and a comment none.
+    store
+        .act(
+            gamble_id,
+            &FlagAction::Confirm { reason: None },
+            "alice",
+            200,
+        )
+        .unwrap();
+    assert!(
+        store
+            .act(
+                gamble_id,
+                &FlagAction::Confirm { reason: None },
+                "alice",
+                201
+            )
+            .is_err()
+    );
+    store
+        .act(
+            gamble_id,
+            &FlagAction::Comment { text: "ok".into() },
+            "alice",
+            202,
+        )
+        .unwrap();
+    let bulk = store
+        .act_many(
+            &[porn_id, 999_999],
+            &FlagAction::Dismiss {
+                reason: "test page".into(),
+            },
+            "bob",
+            210,
+        )
+        .unwrap();
+    assert!(bulk[0].1.is_ok() && bulk[1].1.is_err());
+    let changes = list(DeliveryFilter {
+        webhook: Some("all".into()),
+        ..Default::default()
+    });
+    let changes: Vec<_> = changes
+        .iter()
+        .filter(|d| d.event == WebhookEvent::FlagStateChanged)
+        .collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    let dismissed: serde_json::Value = serde_json::from_str(&changes[0].payload).unwrap();
+    assert_eq!(dismissed["flag"]["id"], porn_id);
+    assert_eq!(dismissed["from_state"], "open");
+    assert_eq!(dismissed["to_state"], "dismissed");
+    assert_eq!(dismissed["actor"], "bob");
+    assert_eq!(dismissed["reason"], "test page");
+    assert_eq!(dismissed["at"], 210);
+    let confirmed: serde_json::Value = serde_json::from_str(&changes[1].payload).unwrap();
+    assert_eq!(confirmed["to_state"], "confirmed");
+    assert_eq!(confirmed["actor"], "alice");
+
+    // A crawl that no longer finds the confirmed flag resolves it: a state change too.
+    store
+        .record_crawl(
+            &run("r2", "a", 300),
+            &[with_time(page(A, "x", vec![]), 300)],
+        )
+        .unwrap();
+    let by_flag = list(DeliveryFilter {
+        flag: Some(gamble_id),
+        ..Default::default()
+    });
+    let resolved: serde_json::Value = serde_json::from_str(&by_flag[0].payload).unwrap();
+    assert_eq!(resolved["from_state"], "confirmed");
+    assert_eq!(resolved["to_state"], "resolved");
+    assert_eq!(resolved["run_key"], "r2");
+    assert_eq!(by_flag.len(), 3, "new, confirmed, resolved");
+
+    // Pagination.
+    let first = list(DeliveryFilter {
+        limit: 2,
+        ..Default::default()
+    });
+    let rest = list(DeliveryFilter {
+        before_id: Some(first[1].id),
+        ..Default::default()
+    });
+    assert_eq!(first.len() + rest.len(), 6);
+    assert!(rest.iter().all(|d| d.id < first[1].id));
+
+    // The worker's side. Due at their event time; a claim leases them.
+    assert!(store.claim_deliveries(99, 1_000, 100).unwrap().is_empty());
+    let claimed = store.claim_deliveries(1_000, 1_060, 100).unwrap();
+    assert_eq!(claimed.len(), 6);
+    assert!(
+        claimed
+            .windows(2)
+            .all(|w| w[0].next_attempt_at <= w[1].next_attempt_at)
+    );
+    assert!(
+        store
+            .claim_deliveries(1_059, 1_100, 100)
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    let (a, b, c) = (claimed[0].id, claimed[1].id, claimed[2].id);
+    assert!(store.mark_delivered(a, 1_001, 204).unwrap());
+    assert!(
+        !store.mark_delivered(a, 1_002, 200).unwrap(),
+        "a delivered delivery is final"
+    );
+    assert!(
+        store
+            .mark_attempt_failed(b, Some(500), "HTTP 500", Some(1_010))
+            .unwrap()
+    );
+    assert!(
+        store
+            .mark_attempt_failed(c, None, "connection refused", None)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_attempt_failed(c, None, "again", Some(2_000))
+            .unwrap(),
+        "a failed delivery is final"
+    );
+    let get = |id: i64| {
+        list(DeliveryFilter::default())
+            .into_iter()
+            .find(|d| d.id == id)
+            .unwrap()
+    };
+    let da = get(a);
+    assert_eq!(
+        (
+            da.status,
+            da.attempts,
+            da.last_status,
+            da.delivered_at,
+            da.next_attempt_at
+        ),
+        (DeliveryStatus::Delivered, 1, Some(204), Some(1_001), None)
+    );
+    let db = get(b);
+    assert_eq!(
+        (db.status, db.attempts, db.last_status, db.next_attempt_at),
+        (DeliveryStatus::Pending, 1, Some(500), Some(1_010))
+    );
+    assert_eq!(db.last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(db.payload, claimed[1].payload, "the payload never changes");
+    let dc = get(c);
+    assert_eq!(
+        (dc.status, dc.attempts, dc.last_status, dc.next_attempt_at),
+        (DeliveryStatus::Failed, 1, None, None)
+    );
+    let retried = store.claim_deliveries(1_010, 1_070, 100).unwrap();
+    assert_eq!(
+        retried.len(),
+        1,
+        "only the retry is due before the others' lease ends"
+    );
+    assert_eq!(retried[0].id, b);
+    assert_eq!(
+        store.delivery_counts().unwrap(),
+        vec![
+            (DeliveryStatus::Pending, 4),
+            (DeliveryStatus::Delivered, 1),
+            (DeliveryStatus::Failed, 1)
+        ]
+    );
+    let pending = list(DeliveryFilter {
+        status: Some(DeliveryStatus::Pending),
+        ..Default::default()
+    });
+    assert_eq!(pending.len(), 4);
+    assert!(
+        !store.mark_delivered(987_654, 1, 200).unwrap(),
+        "unknown id"
+    );
+
+    // Removing the webhooks stops new rows; the queued ones stay.
+    store.set_webhook_targets(&[]);
+    let reopened = store.flag(porn_id).unwrap().unwrap().flag;
+    store
+        .act(
+            reopened.id,
+            &FlagAction::Reopen { reason: None },
+            "bob",
+            400,
+        )
+        .unwrap();
+    assert_eq!(list(DeliveryFilter::default()).len(), 6);
+}
+
 macro_rules! suite {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -1229,6 +1506,10 @@ macro_rules! suite {
             #[test]
             fn schema() {
                 with_store(check_schema)
+            }
+            #[test]
+            fn webhook_outbox() {
+                with_store(check_webhook_outbox)
             }
         }
     };

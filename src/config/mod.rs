@@ -8,6 +8,7 @@
 
 mod duration;
 mod secret;
+mod webhooks;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 
 pub use duration::{format_duration, parse_duration};
 pub use secret::Secret;
+pub use webhooks::WebhookConfig;
 
 use crate::inventory::{SiteSpec, validate_site};
 
@@ -369,6 +371,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub demo: DemoConfig,
     pub sites: Vec<SiteSpec>,
+    /// `[[webhooks]]`, validated.
+    pub webhooks: Vec<WebhookConfig>,
     /// Durations, parsed once.
     pub times: Times,
 }
@@ -400,6 +404,7 @@ const SECTIONS: &[&str] = &[
     "logging",
     "demo",
     "sites",
+    "webhooks",
 ];
 
 impl Config {
@@ -484,6 +489,8 @@ impl Config {
                 message: "must be an array of tables ([[sites]])".into(),
             }),
         }
+
+        let webhooks = webhooks::parse(table.get("webhooks"), base, &mut errors);
 
         let mut duration = |path: &str, value: &str, min: Duration| -> Duration {
             match parse_duration(value) {
@@ -737,6 +744,7 @@ impl Config {
             logging,
             demo,
             sites: valid_sites,
+            webhooks,
             times,
         })
     }

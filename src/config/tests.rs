@@ -17,6 +17,10 @@ fn the_documented_example_parses() {
     assert_eq!(config.sites.len(), 1);
     assert_eq!(config.sites[0].domains.len(), 2);
     assert!(!config.crawl.allow_private_networks);
+    assert_eq!(config.webhooks.len(), 1);
+    assert_eq!(config.webhooks[0].name, "soc");
+    assert_eq!(config.webhooks[0].max_attempts, 10);
+    assert_eq!(config.webhooks[0].retry_base, Duration::from_secs(30));
 }
 
 #[test]

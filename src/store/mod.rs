@@ -14,6 +14,7 @@
 //! See the "Store" section of `docs/ARCHITECTURE.md` for the tables and the flag lifecycle.
 
 mod body;
+mod outbox;
 pub mod sql;
 mod sqlite;
 
@@ -27,6 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::finding::{Finding, Severity};
 
 pub use body::{compress_body, decompress_body};
+pub use outbox::{Delivery, DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
 /// Seconds since the Unix epoch, UTC. Integers rather than dates in SQL so that comparisons and
@@ -715,6 +717,43 @@ pub trait Store: Send + Sync {
 
     /// The schema version the store is at.
     fn schema_version(&self) -> Result<i64>;
+
+    /// The webhooks that [`Store::record_crawl`], [`Store::act`] and [`Store::act_many`]
+    /// write outbox rows for, in the transaction of the flag event itself (so that a crash
+    /// can neither lose nor invent a notification). Replaces the previous set (a reload);
+    /// rows already written stay. None by default.
+    fn set_webhook_targets(&self, targets: &[WebhookTarget]);
+
+    /// Pending deliveries due at `now`, oldest first, at most `limit`. Each is claimed until
+    /// `lease_until`: not due again before then, so a worker that dies mid-send leaves it to
+    /// be retried after the lease, never lost.
+    fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>>;
+
+    /// Records a successful attempt (a 2xx answer). Returns false if the delivery is not
+    /// pending (already final, or unknown), in which case nothing changed.
+    fn mark_delivered(&self, id: i64, at: Timestamp, http_status: u16) -> Result<bool>;
+
+    /// Records a failed attempt: retried at `retry_at`, or with `None` given up as `failed`.
+    /// Returns false if the delivery is not pending, in which case nothing changed.
+    fn mark_attempt_failed(
+        &self,
+        id: i64,
+        http_status: Option<u16>,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<bool>;
+
+    /// Deliveries, newest first.
+    fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<Delivery>>;
+
+    /// Deliveries by status, for the `sitepatrol_webhook_outbox` gauge. Every status is
+    /// listed, with 0 when it has none.
+    fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, u64)>>;
 }
 
 /// Merges findings with the same fingerprint within one page (the same term in two zones),

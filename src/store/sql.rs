@@ -142,6 +142,38 @@ pub const EVENTS_OF_FLAG: &str =
     "SELECT id, flag_id, at, actor, kind, from_state, to_state, reason,
     run_key FROM flag_events WHERE flag_id = ?1 ORDER BY id";
 
+// The webhook outbox.
+pub const INSERT_OUTBOX: &str =
+    "INSERT INTO outbox (webhook, event, flag_id, payload, created_at, status, attempts,
+        next_attempt_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?5)";
+/// Crawler state events of one run, in order: what a crawl's outbox rows are made from.
+pub const STATE_EVENTS_OF_RUN: &str =
+    "SELECT id, flag_id, at, actor, kind, from_state, to_state, reason,
+    run_key FROM flag_events WHERE run_key = ?1 AND kind = 'state' ORDER BY id";
+pub const OUTBOX_COLUMNS: &str = "id, webhook, event, flag_id, payload, created_at, status,
+    attempts, next_attempt_at, last_status, last_error, delivered_at";
+pub const OUTBOX_DUE: &str = "SELECT id FROM outbox
+    WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2";
+/// A claim: the row is not due again until the lease passes, so a worker that dies while
+/// sending leaves it to be retried rather than lost.
+pub const OUTBOX_CLAIM: &str =
+    "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1 AND status = 'pending'";
+pub const OUTBOX_DELIVERED: &str =
+    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, next_attempt_at = NULL,
+        last_status = ?3, last_error = NULL, delivered_at = ?2
+    WHERE id = ?1 AND status = 'pending'";
+pub const OUTBOX_RETRY: &str =
+    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_status = ?3,
+        last_error = ?4
+    WHERE id = ?1 AND status = 'pending'";
+pub const OUTBOX_GIVE_UP: &str =
+    "UPDATE outbox SET status = 'failed', attempts = attempts + 1, next_attempt_at = NULL,
+        last_status = ?2, last_error = ?3
+    WHERE id = ?1 AND status = 'pending'";
+pub const OUTBOX_COUNTS: &str =
+    "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status";
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::Value;
@@ -10,10 +10,11 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 
 use super::sql;
 use super::{
-    BodyInfo, CRAWLER_ACTOR, CrawlRun, CrawlRunRecord, EventFilter, EventKind, Flag, FlagAction,
-    FlagCount, FlagDetail, FlagEvent, FlagFilter, FlagId, FlagPage, FlagRef, FlagSort, FlagState,
-    IngestOutcome, IngestPage, PageScan, PageState, Result, SiteInfo, SiteRecord, Store,
-    StoreConfig, StoreError, StoredBody, Timestamp, compress_body, decompress_body, merge_findings,
+    BodyInfo, CRAWLER_ACTOR, CrawlRun, CrawlRunRecord, Delivery, DeliveryFilter, DeliveryStatus,
+    EventFilter, EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent, FlagFilter, FlagId,
+    FlagPage, FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage, PageScan, PageState, Result,
+    SiteInfo, SiteRecord, Store, StoreConfig, StoreError, StoredBody, Timestamp, WebhookEvent,
+    WebhookTarget, compress_body, decompress_body, merge_findings,
 };
 use crate::finding::Severity;
 
@@ -36,10 +37,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "count_indexes",
         sql: include_str!("migrations/0002_count_indexes.sql"),
     },
+    Migration {
+        version: 3,
+        name: "outbox",
+        sql: include_str!("migrations/0003_outbox.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The SQLite store.
 ///
@@ -64,6 +70,8 @@ pub struct SqliteStore {
     reader: Option<Mutex<Connection>>,
     path: PathBuf,
     config: StoreConfig,
+    /// The webhooks flag events write outbox rows for.
+    webhooks: RwLock<Vec<WebhookTarget>>,
 }
 
 trait Ctx<T> {
@@ -352,6 +360,7 @@ impl SqliteStore {
             reader: None,
             path,
             config,
+            webhooks: RwLock::new(Vec::new()),
         })
     }
 
@@ -416,6 +425,13 @@ impl SqliteStore {
         tx.commit()
             .ctx(&self.path, || format!("committing {context}"))?;
         Ok(out)
+    }
+
+    fn webhook_targets(&self) -> Vec<WebhookTarget> {
+        self.webhooks
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn load_flag(&self, conn: &Connection, id: FlagId) -> Result<Option<Flag>> {
@@ -530,7 +546,21 @@ impl SqliteStore {
         .ctx(path, || {
             format!("recording the {} of flag {id}", action.name())
         })?;
-        self.load_flag(tx, id)?.ok_or(StoreError::FlagNotFound(id))
+        let flag = self
+            .load_flag(tx, id)?
+            .ok_or(StoreError::FlagNotFound(id))?;
+        if let Some(to) = to {
+            let change = Change {
+                at,
+                actor,
+                from: Some(state),
+                to,
+                reason: reason.as_deref(),
+                run_key: None,
+            };
+            enqueue(tx, path, &self.webhook_targets(), &flag, &change)?;
+        }
+        Ok(flag)
     }
 }
 
@@ -775,6 +805,33 @@ impl Store for SqliteStore {
             let mut out = IngestOutcome::default();
             for page in pages {
                 ingest_page(tx, path, &self.config, run, page, &mut out)?;
+            }
+            let targets = self.webhook_targets();
+            if !targets.is_empty() {
+                // The run's own state events (run keys are unique and a replay returned
+                // above): each becomes the outbox rows of the webhooks that want it.
+                let events: Vec<FlagEvent> = tx
+                    .prepare_cached(sql::STATE_EVENTS_OF_RUN)
+                    .and_then(|mut st| {
+                        st.query_map([&run.key], event_from_row)?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .ctx(path, || format!("reading the events of {context}"))?;
+                for ev in events {
+                    let flag = self
+                        .load_flag(tx, ev.flag_id)?
+                        .ok_or(StoreError::FlagNotFound(ev.flag_id))?;
+                    let Some(to) = ev.to_state else { continue };
+                    let change = Change {
+                        at: ev.at,
+                        actor: &ev.actor,
+                        from: ev.from_state,
+                        to,
+                        reason: ev.reason.as_deref(),
+                        run_key: ev.run_key.as_deref(),
+                    };
+                    enqueue(tx, path, &targets, &flag, &change)?;
+                }
             }
             let cutoff = run
                 .finished_at
@@ -1098,6 +1155,116 @@ impl Store for SqliteStore {
         Ok(n as u64)
     }
 
+    fn set_webhook_targets(&self, targets: &[WebhookTarget]) {
+        *self
+            .webhooks
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = targets.to_vec();
+    }
+
+    fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        let path = &self.path;
+        self.write("claiming webhook deliveries", |tx| {
+            let ids: Vec<i64> = tx
+                .prepare_cached(sql::OUTBOX_DUE)
+                .and_then(|mut st| {
+                    st.query_map(params![now, clamp_limit(limit) as i64], |r| r.get(0))?
+                        .collect()
+                })
+                .ctx(path, || "finding due webhook deliveries".into())?;
+            let mut out = Vec::with_capacity(ids.len());
+            let q = format!("SELECT {} FROM outbox WHERE id = ?1", sql::OUTBOX_COLUMNS);
+            for id in ids {
+                tx.execute(sql::OUTBOX_CLAIM, params![id, lease_until])
+                    .ctx(path, || format!("claiming webhook delivery {id}"))?;
+                let d = tx
+                    .prepare_cached(&q)
+                    .and_then(|mut st| st.query_row([id], delivery_from_row))
+                    .ctx(path, || format!("reading webhook delivery {id}"))?;
+                out.push(d);
+            }
+            Ok(out)
+        })
+    }
+
+    fn mark_delivered(&self, id: i64, at: Timestamp, http_status: u16) -> Result<bool> {
+        let path = &self.path;
+        self.write(&format!("webhook delivery {id}"), |tx| {
+            tx.execute(sql::OUTBOX_DELIVERED, params![id, at, http_status])
+                .map(|n| n > 0)
+                .ctx(path, || format!("marking webhook delivery {id} delivered"))
+        })
+    }
+
+    fn mark_attempt_failed(
+        &self,
+        id: i64,
+        http_status: Option<u16>,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<bool> {
+        let path = &self.path;
+        self.write(&format!("webhook delivery {id}"), |tx| {
+            match retry_at {
+                Some(at) => tx.execute(sql::OUTBOX_RETRY, params![id, at, http_status, error]),
+                None => tx.execute(sql::OUTBOX_GIVE_UP, params![id, http_status, error]),
+            }
+            .map(|n| n > 0)
+            .ctx(path, || {
+                format!("recording a failed attempt of webhook delivery {id}")
+            })
+        })
+    }
+
+    fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<Delivery>> {
+        let mut w = Where::default();
+        if let Some(status) = filter.status {
+            w.add("status = {}", vec![Value::Text(status.as_str().into())]);
+        }
+        if let Some(webhook) = &filter.webhook {
+            w.add("webhook = {}", vec![Value::Text(webhook.clone())]);
+        }
+        if let Some(flag) = filter.flag {
+            w.add("flag_id = {}", vec![Value::Integer(flag)]);
+        }
+        if let Some(before) = filter.before_id {
+            w.add("id < {}", vec![Value::Integer(before)]);
+        }
+        let q = format!(
+            "SELECT {} FROM outbox{} ORDER BY id DESC LIMIT {}",
+            sql::OUTBOX_COLUMNS,
+            w.sql(),
+            clamp_limit(filter.limit)
+        );
+        let conn = self.reader();
+        conn.prepare_cached(&q)
+            .and_then(|mut st| {
+                st.query_map(
+                    rusqlite::params_from_iter(w.params.iter()),
+                    delivery_from_row,
+                )?
+                .collect()
+            })
+            .ctx(&self.path, || "listing webhook deliveries".into())
+    }
+
+    fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, u64)>> {
+        let conn = self.reader();
+        let found: HashMap<String, i64> = conn
+            .prepare_cached(sql::OUTBOX_COUNTS)
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .ctx(&self.path, || "counting webhook deliveries".into())?;
+        Ok(DeliveryStatus::ALL
+            .into_iter()
+            .map(|s| (s, found.get(s.as_str()).copied().unwrap_or(0).max(0) as u64))
+            .collect())
+    }
+
     fn schema_version(&self) -> Result<i64> {
         self.reader()
             .query_row(sql::SCHEMA_VERSION, [], |r| r.get(0))
@@ -1353,6 +1520,90 @@ fn ingest_page(
             category: flag.category,
             severity: flag.severity,
         });
+    }
+    Ok(())
+}
+
+fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        id: row.get(0)?,
+        webhook: row.get(1)?,
+        event: parse_col(row, 2)?,
+        flag_id: row.get(3)?,
+        payload: row.get(4)?,
+        created_at: row.get(5)?,
+        status: parse_col(row, 6)?,
+        attempts: row.get::<_, i64>(7)?.clamp(0, u32::MAX as i64) as u32,
+        next_attempt_at: row.get(8)?,
+        last_status: status_col(row, 9)?,
+        last_error: row.get(10)?,
+        delivered_at: row.get(11)?,
+    })
+}
+
+/// A state change of a flag, as a webhook reports it.
+struct Change<'a> {
+    at: Timestamp,
+    actor: &'a str,
+    /// `None` when the change created the flag.
+    from: Option<FlagState>,
+    to: FlagState,
+    reason: Option<&'a str>,
+    run_key: Option<&'a str>,
+}
+
+/// Writes the outbox rows of one flag event for the webhooks that want it, in the caller's
+/// transaction. The payload is fixed here, so every attempt sends the same bytes.
+fn enqueue(
+    tx: &Transaction<'_>,
+    path: &Path,
+    targets: &[WebhookTarget],
+    flag: &Flag,
+    change: &Change<'_>,
+) -> Result<()> {
+    let event = match change.from {
+        None => WebhookEvent::FlagNew,
+        Some(_) => WebhookEvent::FlagStateChanged,
+    };
+    let wanted: Vec<&WebhookTarget> = targets
+        .iter()
+        .filter(|t| t.events.contains(&event))
+        .filter(|t| event != WebhookEvent::FlagNew || flag.severity >= t.min_severity)
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let payload = serde_json::to_string(&serde_json::json!({
+        "event": event,
+        "at": change.at,
+        "actor": change.actor,
+        "from_state": change.from,
+        "to_state": change.to,
+        "reason": change.reason,
+        "run_key": change.run_key,
+        "flag": flag,
+    }))
+    .map_err(|source| StoreError::Json {
+        what: "a webhook payload",
+        source,
+    })?;
+    for target in wanted {
+        tx.prepare_cached(sql::INSERT_OUTBOX)
+            .and_then(|mut st| {
+                st.execute(params![
+                    target.name,
+                    event.as_str(),
+                    flag.id,
+                    payload,
+                    change.at
+                ])
+            })
+            .ctx(path, || {
+                format!(
+                    "queueing the {event} of flag {} for webhook `{}`",
+                    flag.id, target.name
+                )
+            })?;
     }
     Ok(())
 }
