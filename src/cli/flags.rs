@@ -491,15 +491,31 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
-fn cut(text: &str, max: usize) -> String {
+/// `text` cut and padded to `width` terminal columns: a CJK character takes two, so counting
+/// characters would misalign every row with Chinese evidence.
+fn cell(text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
     let text = clean(text);
-    if text.chars().count() <= max {
-        text
+    let w = |c: char| c.width().unwrap_or(0);
+    let total: usize = text.chars().map(w).sum();
+    let mut out = String::new();
+    let mut used = 0;
+    if total <= width {
+        out = text;
+        used = total;
     } else {
-        let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
+        for c in text.chars() {
+            if used + w(c) > width.saturating_sub(1) {
+                break;
+            }
+            used += w(c);
+            out.push(c);
+        }
+        out.push('…');
+        used += 1;
     }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
 }
 
 fn field(flag: &Value, key: &str) -> String {
@@ -519,13 +535,13 @@ fn write_table(out: &mut impl Write, flags: &[Value]) -> std::io::Result<()> {
     for f in flags {
         writeln!(
             out,
-            "{:>7}  {:<9}  {:<8}  {:<14}  {:<12}  {:<20}  {}",
+            "{:>7}  {:<9}  {:<8}  {}  {}  {}  {}",
             field(f, "id"),
             field(f, "state"),
             field(f, "severity"),
-            cut(&field(f, "category"), 14),
-            cut(&field(f, "site"), 12),
-            cut(&field(f, "matched"), 20),
+            cell(&field(f, "category"), 14),
+            cell(&field(f, "site"), 12),
+            cell(&field(f, "matched"), 20),
             clean(&field(f, "url")),
         )?;
     }
@@ -592,7 +608,9 @@ mod tests {
     #[test]
     fn terminal_escapes_in_evidence_are_shown_escaped() {
         assert_eq!(clean("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
-        assert_eq!(cut("网上赌博平台", 4), "网上赌…");
+        assert_eq!(cell("网上赌博平台", 6), "网上… ");
+        assert_eq!(cell("网上赌博", 10), "网上赌博  ");
+        assert_eq!(cell("abcdefgh", 5), "abcd…");
     }
 
     #[test]
