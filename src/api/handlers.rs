@@ -20,7 +20,10 @@ use super::{
 use crate::daemon::http::{Body, text};
 use crate::review::auth::Principal;
 use crate::review::export::{CsvExport, write_jsonl};
-use crate::store::{Flag, FlagAction, FlagEvent, FlagId, SiteRecord, Timestamp};
+use crate::store::{
+    Delivery, DeliveryFilter, DeliveryStatus, Flag, FlagAction, FlagEvent, FlagId, SiteRecord,
+    Timestamp,
+};
 
 /// Longest reason, comment or assignee accepted, in characters.
 const MAX_TEXT_CHARS: usize = 10_000;
@@ -106,7 +109,43 @@ pub(super) async fn handle(
         }
         Op::ExportCsv => export(&api, query, true).await,
         Op::ExportJsonl => export(&api, query, false).await,
+        Op::WebhookDeliveries => {
+            let q = Query::parse(query, &["status", "webhook", "flag", "before", "limit"])?;
+            let status = match q.text("status")? {
+                None => None,
+                Some(s) => Some(
+                    s.parse::<DeliveryStatus>()
+                        .map_err(|e| ApiError::invalid_parameter("status", e))?,
+                ),
+            };
+            let filter = DeliveryFilter {
+                status,
+                webhook: q.text("webhook")?,
+                flag: q.integer("flag", 1, i64::MAX)?,
+                before_id: q.integer("before", 1, i64::MAX)?,
+                limit: q.integer("limit", 1, 1000)?.unwrap_or(100) as usize,
+            };
+            let limit = filter.limit;
+            let store = api.store.clone();
+            let deliveries = blocking(move || Ok(store.deliveries(&filter)?)).await?;
+            let next_before = (deliveries.len() == limit)
+                .then(|| deliveries.last().map(|d| d.id))
+                .flatten();
+            Ok(json_response(
+                StatusCode::OK,
+                &DeliveryPage {
+                    deliveries,
+                    next_before,
+                },
+            ))
+        }
     }
+}
+
+#[derive(Serialize)]
+struct DeliveryPage {
+    deliveries: Vec<Delivery>,
+    next_before: Option<i64>,
 }
 
 #[derive(Serialize)]

@@ -65,6 +65,7 @@ pub enum Op {
     Events,
     ExportCsv,
     ExportJsonl,
+    WebhookDeliveries,
 }
 
 /// One route: the method, the path under [`PREFIX`] with `{name}` segments, and the role it
@@ -110,6 +111,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/events", VIEWER, Op::Events),
     route("GET", "/export/flags.csv", VIEWER, Op::ExportCsv),
     route("GET", "/export/flags.jsonl", VIEWER, Op::ExportJsonl),
+    // Admin: the errors name the operator's receivers (hosts, ports), which is operations
+    // detail rather than review material.
+    route("GET", "/webhooks/deliveries", ADMIN, Op::WebhookDeliveries),
 ];
 
 /// A recrawl request for the daemon's schedule loop, which owns the schedule.

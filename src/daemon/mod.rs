@@ -13,6 +13,7 @@ mod crawl;
 pub mod demo;
 mod filing;
 pub mod http;
+mod webhooks;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -159,6 +160,10 @@ impl Daemon {
         let schema = store.schema_version().map_err(|e| e.to_string())?;
         info!(path = %config.store.path.display(), schema, "store open (SQLite, WAL)");
         let store: Arc<dyn Store> = Arc::new(store);
+        // Before anything can ingest or act: every flag event from now on queues its
+        // deliveries in its own transaction.
+        let targets: Vec<_> = config.webhooks.iter().map(|h| h.target()).collect();
+        store.set_webhook_targets(&targets);
 
         let sources = config.rule_sources();
         let (rules, outcome) = {
@@ -263,6 +268,13 @@ impl Daemon {
             ),
             None => info!("filing checks off"),
         }
+        // The delivery worker stops with the servers, after the crawls: the outbox rows of
+        // the last crawls are in the store, and are sent now or by the next start. Started
+        // without webhooks too, so rows of webhooks removed from the config are settled.
+        servers.spawn(
+            webhooks::Worker::new(store.clone(), metrics.clone(), &config.webhooks)
+                .run(stop_rx.clone()),
+        );
         let ruleset = rules.current();
         let shared = Arc::new(Shared {
             filing: filing.map(Arc::new),

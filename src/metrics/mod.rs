@@ -34,7 +34,16 @@ pub struct Metrics {
     pub last_crawl_completed: Gauge,
     pub store_errors: IntCounter,
     pub build_info: IntGaugeVec,
+    pub webhook_deliveries: IntCounterVec,
+    pub webhook_outbox: IntGaugeVec,
 }
+
+/// Values of `sitepatrol_webhook_deliveries_total{result}`: one per attempt.
+pub const WEBHOOK_DELIVERED: &str = "delivered";
+/// The attempt failed and the delivery will be retried.
+pub const WEBHOOK_RETRY: &str = "retry";
+/// The attempt failed and the delivery was given up (its attempts ran out).
+pub const WEBHOOK_FAILED: &str = "failed";
 
 fn counter_vec(
     registry: &Registry,
@@ -195,6 +204,26 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        // Labelled by result and status only: a URL or webhook name as a label is the
+        // operator's free text and may carry a token.
+        let webhook_deliveries = counter_vec(
+            &r,
+            "sitepatrol_webhook_deliveries_total",
+            "Webhook delivery attempts, by result: delivered (2xx), retry (failed, will be retried), failed (failed, attempts exhausted).",
+            &["result"],
+        )?;
+        let webhook_outbox = gauge_vec(
+            &r,
+            "sitepatrol_webhook_outbox",
+            "Webhook deliveries in the store's outbox, by status: pending, delivered, failed.",
+            &["status"],
+        )?;
+        for result in [WEBHOOK_DELIVERED, WEBHOOK_RETRY, WEBHOOK_FAILED] {
+            webhook_deliveries.with_label_values(&[result]).inc_by(0);
+        }
+        for status in crate::store::DeliveryStatus::ALL {
+            webhook_outbox.with_label_values(&[status.as_str()]).set(0);
+        }
         // Every outcome and result exists from the start, so rate() and alerts see zeros
         // rather than absent series.
         for outcome in ["completed", "budget", "failed", "interrupted"] {
@@ -227,6 +256,8 @@ impl Metrics {
             last_crawl_completed,
             store_errors,
             build_info,
+            webhook_deliveries,
+            webhook_outbox,
         })
     }
 
@@ -289,6 +320,8 @@ mod tests {
             "sitepatrol_rules_reloads_total",
             "sitepatrol_last_crawl_completed_timestamp_seconds",
             "sitepatrol_build_info",
+            "sitepatrol_webhook_deliveries_total",
+            "sitepatrol_webhook_outbox",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {family} ")),
