@@ -1,5 +1,6 @@
-//! Webhooks end to end: the real `sitepatrol daemon` binary, a crawled loopback site with a
-//! finding, and a loopback receiver that fails at first. The delivery is retried until it
+//! Webhooks end to end: the real `sitepatrol daemon` binary, a crawled loopback site with
+//! findings, a loopback receiver that fails at first (500) and one that is not listening at
+//! first (connection refused). The delivery is retried until it
 //! succeeds, its signature verifies, its id stays the same across retries, and a restart in
 //! the middle loses nothing and sends no successful delivery twice.
 
@@ -45,7 +46,11 @@ struct Receiver {
 }
 
 async fn receiver(failures: usize) -> Receiver {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    receiver_at("127.0.0.1:0", failures).await
+}
+
+async fn receiver_at(addr: &str, failures: usize) -> Receiver {
+    let listener = TcpListener::bind(addr).await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let got: Arc<Mutex<Vec<Received>>> = Arc::default();
     let remaining = Arc::new(AtomicUsize::new(failures));
@@ -188,6 +193,11 @@ async fn deliveries_are_retried_signed_and_survive_a_restart() {
     })
     .await;
     let hook = receiver(2).await;
+    // A port nothing listens on until the daemon's first run is over: connection refused.
+    let late_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let admin = new_token().unwrap();
     let viewer = new_token().unwrap();
     let reviewer = new_token().unwrap();
@@ -208,6 +218,16 @@ timeout = "5s"
 max_attempts = 10
 retry_base = "1s"
 retry_max = "2s"
+
+[[webhooks]]
+name = "late"
+url = "http://{late_addr}/"
+secret = "{SECRET}"
+min_severity = "medium"
+events = ["flag.new"]
+timeout = "5s"
+retry_base = "1s"
+retry_max = "2s"
 {site}
 "#,
         tokens = [
@@ -224,6 +244,23 @@ retry_max = "2s"
     // the daemon stops (SIGTERM) before the retry.
     let mut daemon = Daemon::start(&config).await;
     let first = hook.wait("a first attempt", |g| !g.is_empty()).await;
+    {
+        // The refused attempts of `late` are recorded too (in the same round as `soc`'s).
+        let store = setup.store();
+        let started = Instant::now();
+        while !store
+            .deliveries(&DeliveryFilter {
+                webhook: Some("late".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .iter()
+            .all(|d| d.attempts >= 1)
+        {
+            assert!(started.elapsed() < PATIENCE, "late was never attempted");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     daemon.signal("TERM");
     assert!(
         daemon.wait_exit(PATIENCE).await.success(),
@@ -236,8 +273,33 @@ retry_max = "2s"
         let store = setup.store();
         let flags = flags(&store, "s1");
         assert_eq!(flags.len(), 2, "{flags:?}");
-        let queued = store.deliveries(&DeliveryFilter::default()).unwrap();
-        assert_eq!(queued.len(), 1, "only the high flag is sent: {queued:?}");
+        let late = store
+            .deliveries(&DeliveryFilter {
+                webhook: Some("late".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            late.len(),
+            2,
+            "both flags are at `late`'s min_severity: {late:?}"
+        );
+        for d in &late {
+            assert_eq!(d.status, DeliveryStatus::Pending, "{d:?}");
+            assert_eq!(d.last_status, None, "no answer from a closed port: {d:?}");
+            assert!(d.last_error.is_some(), "{d:?}");
+        }
+        let queued = store
+            .deliveries(&DeliveryFilter {
+                webhook: Some("soc".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            queued.len(),
+            1,
+            "only the high flag is sent to soc: {queued:?}"
+        );
         assert_eq!(queued[0].id.to_string(), delivery_id);
         assert_eq!(queued[0].webhook, "soc");
         assert_eq!(queued[0].event, WebhookEvent::FlagNew);
@@ -248,8 +310,21 @@ retry_max = "2s"
         assert!(!error.contains("token=abc"), "no URL in errors: {error}");
     }
 
-    // Second run: the pending delivery is retried (500 again), then delivered.
+    // Second run: the pending delivery is retried (500 again), then delivered; `late` now
+    // listens and gets both of its deliveries.
+    let late = receiver_at(&late_addr.to_string(), 0).await;
     let daemon = Daemon::start(&config).await;
+    let late_got = late.wait("both late deliveries", |g| g.len() >= 2).await;
+    let mut late_ids: Vec<&str> = late_got
+        .iter()
+        .map(|r| r.header("x-sitepatrol-delivery"))
+        .collect();
+    late_ids.sort();
+    late_ids.dedup();
+    assert_eq!(late_ids.len(), 2, "{late_got:?}");
+    for r in &late_got {
+        check_signed(r);
+    }
     let got = hook
         .wait("a successful attempt", |g| {
             g.iter().any(|r| r.answered == 204)
@@ -272,7 +347,7 @@ retry_max = "2s"
     let metrics = wait_metric(
         &daemon,
         "sitepatrol_webhook_outbox{status=\"delivered\"}",
-        |v| v == 1.0,
+        |v| v == 3.0,
     )
     .await;
     assert_eq!(
@@ -280,7 +355,7 @@ retry_max = "2s"
             &metrics,
             "sitepatrol_webhook_deliveries_total{result=\"delivered\"}"
         ),
-        Some(1.0)
+        Some(3.0)
     );
     assert!(
         sample(
@@ -297,7 +372,7 @@ retry_max = "2s"
     // The API lists it (admin only).
     let (status, body) = api_get(
         daemon.http,
-        "/api/v1/webhooks/deliveries?status=delivered",
+        "/api/v1/webhooks/deliveries?status=delivered&webhook=soc",
         &admin,
     )
     .await;
@@ -371,7 +446,7 @@ retry_max = "2s"
     wait_metric(
         &daemon,
         "sitepatrol_webhook_outbox{status=\"delivered\"}",
-        |v| v == 2.0,
+        |v| v == 4.0,
     )
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -381,6 +456,7 @@ retry_max = "2s"
         before,
         "a delivered delivery was sent again: {after:?}"
     );
+    assert_eq!(late.got().len(), 2, "a delivered delivery was sent again");
     let successes = after
         .iter()
         .filter(|r| r.answered == 204 && r.header("x-sitepatrol-delivery") == delivery_id)
