@@ -202,7 +202,7 @@ async fn deliveries_are_retried_signed_and_survive_a_restart() {
     let viewer = new_token().unwrap();
     let reviewer = new_token().unwrap();
     let setup = Setup::new();
-    let config = setup.write_config(&format!(
+    let extra = format!(
         r#"
 [filing]
 enabled = false
@@ -238,7 +238,8 @@ retry_max = "2s"
         .join("\n"),
         addr = hook.addr,
         site = common::daemon::site("s1", "hooked.example.cn", site.addr.port(), "1h"),
-    ));
+    );
+    let config = setup.write_config(&extra);
 
     // First run: the crawl's new high flag is queued; the receiver fails the first attempt;
     // the daemon stops (SIGTERM) before the retry.
@@ -468,4 +469,47 @@ retry_max = "2s"
         all.iter().all(|d| d.status == DeliveryStatus::Delivered),
         "{all:?}"
     );
+
+    // A reload (SIGHUP) brings a new webhook: the next state change goes to it too.
+    setup.write_config(&format!(
+        r#"{extra}
+[[webhooks]]
+name = "added"
+url = "http://{late_addr}/added"
+secret = "{SECRET}"
+events = ["flag.state_changed"]
+retry_base = "1s"
+"#
+    ));
+    daemon.signal("HUP");
+    daemon.wait_log("webhooks reloaded").await;
+    assert_eq!(
+        api_post(
+            daemon.http,
+            &format!("/api/v1/flags/{flag_id}/reopen"),
+            &reviewer,
+            "{}"
+        )
+        .await,
+        200
+    );
+    let got = late
+        .wait("the reopen on the added webhook", |g| {
+            g.iter()
+                .any(|r| r.header("x-sitepatrol-event") == "flag.state_changed")
+        })
+        .await;
+    let reopened = got
+        .iter()
+        .find(|r| r.header("x-sitepatrol-event") == "flag.state_changed")
+        .unwrap();
+    let payload = check_signed(reopened);
+    assert_eq!(payload["to_state"], "reopened");
+    let added = store
+        .deliveries(&DeliveryFilter {
+            webhook: Some("added".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(added.len(), 1, "{added:?}");
 }

@@ -127,6 +127,8 @@ struct Daemon {
     /// Tells the HTTP servers to stop.
     stop_servers: watch::Sender<bool>,
     servers: JoinSet<()>,
+    /// The webhooks the delivery worker sends to; replaced by a reload.
+    webhooks: watch::Sender<webhooks::Hooks>,
 }
 
 struct Finished {
@@ -271,9 +273,9 @@ impl Daemon {
         // The delivery worker stops with the servers, after the crawls: the outbox rows of
         // the last crawls are in the store, and are sent now or by the next start. Started
         // without webhooks too, so rows of webhooks removed from the config are settled.
+        let (webhooks, hooks_rx) = watch::channel(Arc::new(config.webhooks.clone()));
         servers.spawn(
-            webhooks::Worker::new(store.clone(), metrics.clone(), &config.webhooks)
-                .run(stop_rx.clone()),
+            webhooks::Worker::new(store.clone(), metrics.clone(), hooks_rx).run(stop_rx.clone()),
         );
         let ruleset = rules.current();
         let shared = Arc::new(Shared {
@@ -299,6 +301,7 @@ impl Daemon {
             demo_addr,
             stop_servers,
             servers,
+            webhooks,
         };
         let inventory = daemon.load_inventory(&config).await?;
         daemon.apply_inventory(inventory).await?;
@@ -702,6 +705,13 @@ impl Daemon {
                         // New tokens apply at once; listen addresses and limits at a restart.
                         self.api.set_tokens(config.api_tokens.clone());
                         info!(tokens = config.api.tokens.len(), "api tokens reloaded");
+                        // Events from now on queue for the new set; queued deliveries of a
+                        // removed webhook are settled as failed by the worker.
+                        let targets: Vec<_> = config.webhooks.iter().map(|h| h.target()).collect();
+                        self.shared.store.set_webhook_targets(&targets);
+                        self.webhooks
+                            .send_replace(Arc::new(config.webhooks.clone()));
+                        info!(webhooks = config.webhooks.len(), "webhooks reloaded");
                         config
                     }
                     Ok(Err(e)) => {

@@ -40,12 +40,16 @@ const GAUGE_EVERY: Duration = Duration::from_secs(10);
 
 type HttpClient = Client<Connector, Full<Bytes>>;
 
+/// The configured webhooks; replaced on a reload (SIGHUP, `POST /reload`).
+pub(crate) type Hooks = Arc<Vec<WebhookConfig>>;
+
 pub(crate) struct Worker {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    hooks: HashMap<String, WebhookConfig>,
+    hooks: watch::Receiver<Hooks>,
     client: HttpClient,
-    /// Seconds a claim holds: longer than any attempt can take.
+    /// Seconds a claim holds: longer than any attempt can take (timeouts are config and
+    /// change on reloads, so this is generous rather than derived).
     lease_secs: i64,
 }
 
@@ -53,16 +57,20 @@ impl Worker {
     pub(crate) fn new(
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
-        hooks: &[WebhookConfig],
+        hooks: watch::Receiver<Hooks>,
     ) -> Worker {
         // Webhook URLs are the operator's, often an internal service: the SSRF guard that
         // keeps crawls of customers' sites out of private networks does not apply (as for
         // the filing registry's HTTP client).
+        // A reload may bring longer timeouts; each attempt is bounded by its own timeout
+        // anyway, so this only has to be a sane connect bound.
         let longest = hooks
+            .borrow()
             .iter()
             .map(|h| h.timeout)
             .max()
-            .unwrap_or(Duration::from_secs(10));
+            .unwrap_or(Duration::from_secs(10))
+            .max(Duration::from_secs(10));
         let connector = Connector::new(ConnectorConfig {
             allow_private_networks: true,
             allowed_addresses: Vec::new(),
@@ -77,9 +85,9 @@ impl Worker {
         Worker {
             store,
             metrics,
-            hooks: hooks.iter().map(|h| (h.name.clone(), h.clone())).collect(),
+            hooks,
             client,
-            lease_secs: longest.as_secs() as i64 + 60,
+            lease_secs: 3600,
         }
     }
 
@@ -89,7 +97,7 @@ impl Worker {
     pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
         let worker = Arc::new(self);
         info!(
-            webhooks = worker.hooks.len(),
+            webhooks = worker.hooks.borrow().len(),
             "webhook delivery worker started"
         );
         let mut last_gauge: Option<tokio::time::Instant> = None;
@@ -135,18 +143,26 @@ impl Worker {
                 }
             };
         let n = claimed.len();
+        let hooks: HashMap<String, WebhookConfig> = self
+            .hooks
+            .borrow()
+            .iter()
+            .map(|h| (h.name.clone(), h.clone()))
+            .collect();
+        let hooks = Arc::new(hooks);
         let mut attempts = JoinSet::new();
         for delivery in claimed {
             let worker = self.clone();
-            attempts.spawn(async move { worker.attempt(delivery).await });
+            let hooks = hooks.clone();
+            attempts.spawn(async move { worker.attempt(&hooks, delivery).await });
         }
         while attempts.join_next().await.is_some() {}
         n
     }
 
-    async fn attempt(&self, delivery: Delivery) {
+    async fn attempt(&self, hooks: &HashMap<String, WebhookConfig>, delivery: Delivery) {
         let id = delivery.id;
-        let Some(hook) = self.hooks.get(&delivery.webhook) else {
+        let Some(hook) = hooks.get(&delivery.webhook) else {
             // Its webhook left the config: there is nowhere to send it, and keeping it
             // pending would hold the outbox gauge (and its alert) up forever.
             let error = format!("webhook `{}` is no longer configured", delivery.webhook);
