@@ -93,6 +93,7 @@ pub const CODES: &[&str] = &[
     "empty_comment",
     "not_scheduled",
     "unavailable",
+    "not_confirmed",
     "store_error",
     "internal",
 ];

@@ -139,6 +139,12 @@ pub(super) async fn handle(
                 },
             ))
         }
+        Op::Notice => {
+            let id = flag_id(&param(0))?;
+            Query::parse(query, &[])?;
+            let notice = super::notice::generate(&api, id, &actor, now()).await?;
+            Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
+        }
     }
 }
 
@@ -160,12 +166,12 @@ struct SitePage {
     next_after: Option<String>,
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     (crate::schedule::now_ms() / 1000) as Timestamp
 }
 
 /// Runs a store call off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -173,18 +179,18 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))?
 }
 
-fn flag_id(text: &str) -> Result<FlagId, ApiError> {
+pub(crate) fn flag_id(text: &str) -> Result<FlagId, ApiError> {
     text.parse::<FlagId>()
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::invalid_parameter("id", format!("`{text}` is not a flag id")))
 }
 
-fn flag_not_found(id: FlagId) -> ApiError {
+pub(crate) fn flag_not_found(id: FlagId) -> ApiError {
     ApiError::not_found("flag_not_found", format!("flag {id} does not exist"))
 }
 
-async fn existing_site(api: &Api, id: String) -> Result<SiteRecord, ApiError> {
+pub(crate) async fn existing_site(api: &Api, id: String) -> Result<SiteRecord, ApiError> {
     let store = api.store.clone();
     let lookup = id.clone();
     blocking(move || Ok(store.site(&lookup)?))
@@ -228,7 +234,11 @@ async fn list_sites(api: &Api, query: Option<&str>) -> Result<Response<Body>, Ap
 /// served as `text/plain` in a sandbox with sniffing off, so no browser ever runs or renders
 /// it as HTML in the API's origin. The bytes are decoded to UTF-8 the way the scanner decoded
 /// them (GBK pages would otherwise be mojibake); the hash of the raw bytes is in a header.
-async fn flag_body(api: &Api, id: FlagId, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn flag_body(
+    api: &Api,
+    id: FlagId,
+    query: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
     Query::parse(query, &[])?;
     let store = api.store.clone();
     let (flag, body) = blocking(move || {

@@ -10,7 +10,8 @@
 //! are blocking and run on `spawn_blocking`.
 
 pub mod error;
-mod handlers;
+pub(crate) mod handlers;
+pub mod notice;
 pub mod query;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -66,6 +67,7 @@ pub enum Op {
     ExportCsv,
     ExportJsonl,
     WebhookDeliveries,
+    Notice,
 }
 
 /// One route: the method, the path under [`PREFIX`] with `{name}` segments, and the role it
@@ -98,6 +100,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/flags/bulk", REVIEWER, Op::Bulk),
     route("GET", "/flags/{id}", VIEWER, Op::GetFlag),
     route("GET", "/flags/{id}/body", VIEWER, Op::FlagBody),
+    route("GET", "/flags/{id}/notice", REVIEWER, Op::Notice),
     route("POST", "/flags/{id}/confirm", REVIEWER, Op::Confirm),
     route("POST", "/flags/{id}/dismiss", REVIEWER, Op::Dismiss),
     route("POST", "/flags/{id}/reopen", REVIEWER, Op::Reopen),
@@ -160,6 +163,8 @@ pub struct Api {
     limiter: FailureLimiter,
     pub(crate) recrawl: mpsc::Sender<RecrawlRequest>,
     pub(crate) reload: mpsc::Sender<ReloadRequest>,
+    /// The rectification notice template and its settings; replaced on reload.
+    notices: RwLock<Arc<notice::NoticeSettings>>,
 }
 
 impl Api {
@@ -176,7 +181,20 @@ impl Api {
             limiter,
             recrawl,
             reload,
+            notices: RwLock::new(Arc::new(notice::NoticeSettings::default())),
         }
+    }
+
+    /// The notice template and settings from the config (the bundled ones until called).
+    pub fn set_notices(&self, settings: notice::NoticeSettings) {
+        *self.notices.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+    }
+
+    pub(crate) fn notices(&self) -> Arc<notice::NoticeSettings> {
+        self.notices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// New tokens after a reload; requests in flight finish with the old ones.
@@ -298,17 +316,8 @@ impl Api {
             .map(|p| p.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let now = Instant::now();
-        if let Err(wait) = self.limiter.check(client, now) {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many failed authentications from {client}; retry in {wait}s"),
-            );
-            e.retry_after = Some(wait);
-            return Err(e);
-        }
-        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
-        if tokens.is_empty() {
+        self.check_limiter(client, now)?;
+        if self.tokens_empty() {
             return Err(unauthorized(
                 "no API tokens are configured; add [[api.tokens]] lines from `sitepatrol token new` to the daemon's config",
             ));
@@ -323,6 +332,26 @@ impl Api {
                 "a bearer token is required (Authorization: Bearer spt_...)",
             ));
         };
+        self.check_token(client, presented, now)
+    }
+
+    fn tokens_empty(&self) -> bool {
+        self.tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// A presented token checked against the tokens; a failure counts against `client` in the
+    /// failed-auth limiter (the UI's login goes through here too, so guessing through the
+    /// login form is exactly as slow as through the API).
+    pub(crate) fn check_token(
+        &self,
+        client: IpAddr,
+        presented: &str,
+        now: Instant,
+    ) -> Result<Principal, ApiError> {
+        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
         // A success does not clear the address's failures: a holder of one valid token must
         // not be able to guess others at full speed by interleaving good requests.
         match tokens.authenticate(presented) {
@@ -332,6 +361,29 @@ impl Api {
                 Err(unauthorized("the bearer token is not valid"))
             }
         }
+    }
+
+    /// Whether `client` is over the failed-auth limit now (`Err`: a 429 to answer with).
+    pub(crate) fn check_limiter(&self, client: IpAddr, now: Instant) -> Result<(), ApiError> {
+        self.limiter.check(client, now).map_err(|wait| {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many failed authentications from {client}; retry in {wait}s"),
+            );
+            e.retry_after = Some(wait);
+            e
+        })
+    }
+
+    /// The principal a token stands for now, without touching the limiter: a UI session
+    /// re-checks the token it was opened with on every request, so a token removed by a
+    /// reload ends its sessions too.
+    pub(crate) fn principal_of(&self, token: &str) -> Option<Principal> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .authenticate(token)
     }
 }
 

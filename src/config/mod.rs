@@ -314,6 +314,37 @@ impl Default for ApiConfig {
     }
 }
 
+/// The reviewers' web UI at `/` and the rectification notices (整改通知).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// A directory holding `rectification-notice.txt.j2` and/or `clauses.toml`; a file
+    /// missing there comes from the bundled copy. Relative to the config file's directory.
+    pub templates_dir: Option<PathBuf>,
+    /// Days from the day a notice is issued to its rectification deadline.
+    pub notice_deadline_days: u32,
+    /// The provider's name, signed under every notice.
+    pub provider_name: String,
+    /// How long a UI login lasts.
+    pub session_ttl: String,
+    /// Mark the session cookie `Secure`. Set it when the UI is reached over HTTPS (a
+    /// TLS-terminating proxy in front of the daemon); a request with
+    /// `X-Forwarded-Proto: https` gets it either way.
+    pub secure_cookies: bool,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> ReviewConfig {
+        ReviewConfig {
+            templates_dir: None,
+            notice_deadline_days: 3,
+            provider_name: "sitepatrol".into(),
+            session_ttl: "8h".into(),
+            secure_cookies: false,
+        }
+    }
+}
+
 /// ICP filing checks after each crawl (issue 4's checks, run by the daemon).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -359,6 +390,7 @@ pub struct Config {
     pub api_listen: Vec<SocketAddr>,
     /// `api.tokens`, validated.
     pub api_tokens: crate::review::auth::Tokens,
+    pub review: ReviewConfig,
     pub rules: RulesConfig,
     pub crawl: CrawlDefaults,
     pub schedule: ScheduleConfig,
@@ -388,12 +420,14 @@ pub struct Times {
     pub shutdown_grace: Duration,
     pub body_retention: Duration,
     pub api_failure_window: Duration,
+    pub session_ttl: Duration,
 }
 
 const SECTIONS: &[&str] = &[
     "store",
     "http",
     "api",
+    "review",
     "rules",
     "crawl",
     "schedule",
@@ -459,6 +493,7 @@ impl Config {
         let store: StoreConfig = section(&table, "store", &mut errors);
         let http: HttpConfig = section(&table, "http", &mut errors);
         let api: ApiConfig = section(&table, "api", &mut errors);
+        let mut review: ReviewConfig = section(&table, "review", &mut errors);
         let rules: RulesConfig = section(&table, "rules", &mut errors);
         let crawl: CrawlDefaults = section(&table, "crawl", &mut errors);
         let schedule: ScheduleConfig = section(&table, "schedule", &mut errors);
@@ -526,6 +561,7 @@ impl Config {
             shutdown_grace: duration("schedule.shutdown_grace", &schedule.shutdown_grace, ms(0)),
             body_retention: duration("retention.body", &retention.body, ms(0)),
             api_failure_window: duration("api.failure_window", &api.failure_window, ms(1000)),
+            session_ttl: duration("review.session_ttl", &review.session_ttl, ms(60_000)),
         };
 
         let mut positive = |path: &str, value: u64| {
@@ -602,6 +638,16 @@ impl Config {
             }
         }
         positive_api(api.max_failures, &mut errors);
+        if let Some(dir) = &review.templates_dir {
+            let dir = base.join(dir);
+            if !dir.is_dir() {
+                errors.push(ConfigError {
+                    path: "review.templates_dir".into(),
+                    message: format!("`{}` is not a directory", dir.display()),
+                });
+            }
+            review.templates_dir = Some(dir);
+        }
         let api_tokens = match crate::review::auth::Tokens::new(&api.tokens) {
             Ok(tokens) => tokens,
             Err(problems) => {
@@ -729,6 +775,7 @@ impl Config {
             api,
             api_listen,
             api_tokens,
+            review,
             rules,
             crawl,
             schedule,

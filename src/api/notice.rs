@@ -1,0 +1,130 @@
+//! Rectification notices (整改通知) of confirmed flags: the facts come from the flag as stored
+//! and the wording from `review::notice` (the operator's template). Generating one is recorded
+//! in the flag's audit log, so an auditor sees who issued which notice and when.
+
+use std::path::Path;
+
+use http::StatusCode;
+
+use super::handlers::{blocking, flag_not_found};
+use super::{Api, ApiError};
+use crate::review::export::{date, rfc3339};
+use crate::review::notice::{NoticeFacts, NoticeTemplate};
+use crate::store::{FlagAction, FlagId, FlagState, Timestamp};
+
+/// The template and what the config says about notices.
+#[derive(Debug)]
+pub struct NoticeSettings {
+    pub template: NoticeTemplate,
+    pub provider: String,
+    pub deadline_days: u32,
+}
+
+impl Default for NoticeSettings {
+    fn default() -> NoticeSettings {
+        NoticeSettings {
+            // The bundled template is checked by its unit tests; failing here is a build bug.
+            template: NoticeTemplate::bundled().unwrap_or_else(|e| {
+                panic!("the bundled rectification notice template is broken: {e}")
+            }),
+            provider: "sitepatrol".into(),
+            deadline_days: 3,
+        }
+    }
+}
+
+impl NoticeSettings {
+    /// From the `[review]` section: the operator's templates directory, or the bundled copy.
+    pub fn from_config(review: &crate::config::ReviewConfig) -> Result<NoticeSettings, String> {
+        let template = match &review.templates_dir {
+            Some(dir) => NoticeTemplate::from_dir(Path::new(dir))?,
+            None => NoticeTemplate::bundled()?,
+        };
+        Ok(NoticeSettings {
+            template,
+            provider: review.provider_name.clone(),
+            deadline_days: review.notice_deadline_days,
+        })
+    }
+}
+
+/// The notice number: stable per flag and year, so a notice issued twice carries the same
+/// number and the customer's reply can cite it.
+pub fn notice_id(id: FlagId, issued: Timestamp) -> String {
+    format!("ZG-{}-{id:06}", date(issued).get(..4).unwrap_or("0000"))
+}
+
+/// Renders the notice of flag `id` for `actor` and records it in the audit log. Only a
+/// confirmed flag has one: the notice asks for a takedown, which is what confirming means.
+pub async fn generate(
+    api: &Api,
+    id: FlagId,
+    actor: &str,
+    now: Timestamp,
+) -> Result<String, ApiError> {
+    let settings = api.notices();
+    let store = api.store.clone();
+    let actor = actor.to_string();
+    blocking(move || {
+        let Some(detail) = store.flag(id)? else {
+            return Err(flag_not_found(id));
+        };
+        let flag = detail.flag;
+        if flag.state != FlagState::Confirmed {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_confirmed",
+                format!(
+                    "flag {id} is {}; a rectification notice is issued for confirmed flags only",
+                    flag.state
+                ),
+            ));
+        }
+        let host = url::Url::parse(&flag.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let deadline = now + i64::from(settings.deadline_days) * 86_400;
+        let number = notice_id(id, now);
+        let facts = NoticeFacts {
+            notice_id: number.clone(),
+            provider: settings.provider.clone(),
+            customer: flag.customer.clone(),
+            site_id: flag.site.clone(),
+            host,
+            url: flag.url.clone(),
+            clause: flag.clause.clone(),
+            rule: flag.rule.clone(),
+            description: flag.description.clone(),
+            category: flag.category.clone(),
+            severity: flag.severity.to_string(),
+            matched: flag.matched.clone(),
+            snippet: flag.snippet.clone(),
+            fetched_at: rfc3339(flag.fetched_at),
+            http_status: flag.http_status,
+            ip: flag.ip.clone(),
+            body_sha256: Some(flag.body_sha256.clone()).filter(|h| !h.is_empty()),
+            icp_number: None,
+            reviewer: actor.clone(),
+            issued_at: date(now),
+            deadline: date(deadline),
+        };
+        let text = settings.template.render(&facts).map_err(|e| {
+            ApiError::internal(format!(
+                "the rectification notice of flag {id} cannot be rendered: {e}"
+            ))
+        })?;
+        // The store's audit log has state, assign and comment events; a notice is recorded
+        // as a comment by the reviewer who generated it, with its number and deadline.
+        store.act(
+            id,
+            &FlagAction::Comment {
+                text: format!("整改通知 {number} generated (deadline {})", date(deadline)),
+            },
+            &actor,
+            now,
+        )?;
+        Ok(text)
+    })
+    .await
+}
