@@ -31,3 +31,4 @@ pub mod rules;
 pub mod scan;
 pub mod schedule;
 pub mod store;
+pub mod ui;

@@ -200,6 +200,16 @@ impl Daemon {
             recrawl_tx,
             reload_tx,
         ));
+        api.set_notices(crate::api::notice::NoticeSettings::from_config(
+            &config.review,
+        )?);
+        let ui = Arc::new(crate::ui::Ui::new(
+            api.clone(),
+            crate::ui::UiSettings {
+                session_ttl: config.times.session_ttl,
+                secure_cookies: config.review.secure_cookies,
+            },
+        )?);
         if config.api_tokens.is_empty() {
             warn!(
                 "no API tokens are configured ([[api.tokens]], see `sitepatrol token new`): the review API refuses every request but /api/v1/openapi.json with 401"
@@ -208,12 +218,15 @@ impl Daemon {
         let (stop_servers, stop_rx) = watch::channel(false);
         let mut servers = JoinSet::new();
         // The API shares the operations listeners unless it has its own.
-        let shared_api = config.api_listen.is_empty().then(|| api.clone());
+        let shared_api = config
+            .api_listen
+            .is_empty()
+            .then(|| (api.clone(), ui.clone()));
         for addr in &config.listen {
             let listener = http::bind(*addr).await?;
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
             let serves = if shared_api.is_some() {
-                "/metrics /healthz /readyz /api/v1"
+                "/metrics /healthz /readyz /api/v1 / (ui)"
             } else {
                 "/metrics /healthz /readyz"
             };
@@ -231,9 +244,10 @@ impl Daemon {
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
             info!(addr = %bound, url = %format!("http://{bound}/api/v1/openapi.json"), "api server listening");
             let api = api.clone();
+            let ui = ui.clone();
             servers.spawn(http::serve(
                 listener,
-                move |request| api.clone().handle(request),
+                move |request| api_or_ui(api.clone(), ui.clone(), request),
                 stop_rx.clone(),
             ));
         }
@@ -712,6 +726,14 @@ impl Daemon {
                         self.webhooks
                             .send_replace(Arc::new(config.webhooks.clone()));
                         info!(webhooks = config.webhooks.len(), "webhooks reloaded");
+                        // The notice template is the operator's to edit; a broken edit
+                        // keeps the previous one.
+                        match crate::api::notice::NoticeSettings::from_config(&config.review) {
+                            Ok(settings) => self.api.set_notices(settings),
+                            Err(e) => {
+                                error!(error = %e, "notice template reload failed, the old one stays")
+                            }
+                        }
                         config
                     }
                     Ok(Err(e)) => {
@@ -759,19 +781,35 @@ impl Daemon {
     }
 }
 
-/// The operations endpoints, and the API under /api/ when it shares the listener.
+/// The operations endpoints, and the API under /api/ and the UI at / when they share the
+/// listener.
 async fn ops_or_api(
     ops: Arc<http::OpsState>,
-    api: Option<Arc<Api>>,
+    api: Option<(Arc<Api>, Arc<crate::ui::Ui>)>,
     request: ::http::Request<hyper::body::Incoming>,
 ) -> ::http::Response<http::Body> {
-    match api {
-        Some(api)
-            if request.uri().path() == "/api" || request.uri().path().starts_with("/api/") =>
-        {
-            api.handle(request).await
-        }
-        _ => http::ops(ops, request).await,
+    match (api, request.uri().path()) {
+        (_, "/metrics" | "/healthz" | "/readyz") | (None, _) => http::ops(ops, request).await,
+        (Some((api, ui)), _) => api_or_ui(api, ui, request).await,
+    }
+}
+
+/// The API under /api/, the web UI everywhere else.
+async fn api_or_ui(
+    api: Arc<Api>,
+    ui: Arc<crate::ui::Ui>,
+    request: ::http::Request<hyper::body::Incoming>,
+) -> ::http::Response<http::Body> {
+    let path = request.uri().path();
+    // The operations paths stay the API's (401/404) on its own listener, as before the UI:
+    // the UI's login redirect would suggest they exist there.
+    if path == "/api"
+        || path.starts_with("/api/")
+        || matches!(path, "/metrics" | "/healthz" | "/readyz")
+    {
+        api.handle(request).await
+    } else {
+        ui.handle(request).await
     }
 }
 

@@ -1,0 +1,201 @@
+//! The UI's text in Chinese and English: one table, so a string cannot exist in one language
+//! only (each row has both), and templates look strings up by key (`{{ t.queue }}`). A key a
+//! template names but the table lacks fails the render (the environment is strict), which the
+//! tests' page loads catch.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn parse(text: &str) -> Option<Lang> {
+        match text {
+            "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// The value of `<html lang>`.
+    pub fn html(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// key, 中文, English.
+pub const MESSAGES: &[(&str, &str, &str)] = &[
+    ("app", "sitepatrol 内容巡查", "sitepatrol review"),
+    ("other_lang", "English", "中文"),
+    ("login", "登录", "Log in"),
+    ("logout", "退出", "Log out"),
+    ("token", "访问令牌", "Access token"),
+    (
+        "login_hint",
+        "请输入管理员发放的令牌（spt_ 开头）。",
+        "Enter the token your administrator gave you (it starts with spt_).",
+    ),
+    ("login_failed", "令牌无效。", "The token is not valid."),
+    (
+        "rate_limited",
+        "失败次数过多，请稍后再试。",
+        "Too many failed attempts; try again later.",
+    ),
+    ("signed_in_as", "当前用户", "Signed in as"),
+    ("queue", "待审队列", "Queue"),
+    ("filters", "筛选", "Filters"),
+    ("apply", "筛选", "Apply"),
+    ("reset", "清除", "Reset"),
+    ("any", "全部", "Any"),
+    ("state", "状态", "State"),
+    ("category", "类别", "Category"),
+    ("severity", "严重程度", "Severity"),
+    ("rule", "规则", "Rule"),
+    ("site", "站点", "Site"),
+    ("customer", "客户", "Customer"),
+    ("url", "网址", "URL"),
+    ("matched", "命中内容", "Match"),
+    ("created", "发现时间", "Found"),
+    ("counts", "数量统计", "Counts"),
+    ("by_category", "按类别", "By category"),
+    ("by_severity", "按严重程度", "By severity"),
+    ("no_flags", "没有符合条件的记录。", "No flags match."),
+    ("next_page", "下一页", "Next page"),
+    ("first_page", "第一页", "First page"),
+    (
+        "shortcuts",
+        "快捷键：j/k 上下移动，o 打开，c 确认，d 驳回（需填写理由）",
+        "Shortcuts: j/k move, o open, c confirm, d dismiss (asks for the reason)",
+    ),
+    ("flag", "告警", "Flag"),
+    ("evidence", "证据", "Evidence"),
+    ("snippet", "上下文", "Context"),
+    ("clause", "责任书条款", "Clause"),
+    ("description", "说明", "Description"),
+    ("zone", "位置", "Zone"),
+    ("count", "出现次数", "Occurrences"),
+    ("fetched_at", "抓取时间", "Fetched"),
+    ("http_status", "HTTP 状态", "HTTP status"),
+    ("ip", "服务器地址", "Server address"),
+    ("body_sha256", "页面快照 SHA-256", "Page copy SHA-256"),
+    (
+        "snapshot",
+        "查看页面快照（纯文本）",
+        "Page copy (plain text)",
+    ),
+    ("assignee", "处理人", "Assignee"),
+    ("filing", "备案信息", "Filing"),
+    ("filing_status", "备案状态", "Filing status"),
+    ("filing_checked_at", "备案核查时间", "Filing checked"),
+    ("history", "处理记录", "History"),
+    ("at", "时间", "Time"),
+    ("actor", "操作人", "Actor"),
+    ("event", "事件", "Event"),
+    ("reason", "理由", "Reason"),
+    ("actions", "操作", "Actions"),
+    ("confirm", "确认（要求下架）", "Confirm (takedown)"),
+    ("dismiss", "驳回（误报）", "Dismiss (false positive)"),
+    (
+        "dismiss_prompt",
+        "驳回理由（为什么是误报）：",
+        "Reason for dismissing (why is it a false positive):",
+    ),
+    ("reopen", "重新打开", "Reopen"),
+    ("assign", "指派", "Assign"),
+    ("comment", "备注", "Comment"),
+    ("notice", "整改通知", "Rectification notice"),
+    (
+        "notice_hint",
+        "生成整改通知（纯文本，生成记录写入审计日志）",
+        "Generate the rectification notice (plain text; recorded in the audit log)",
+    ),
+    (
+        "read_only",
+        "只读账号，不能操作。",
+        "Read-only account: no actions.",
+    ),
+    ("site_page", "站点", "Site"),
+    ("domains", "域名", "Domains"),
+    ("in_inventory", "在册", "In inventory"),
+    ("yes", "是", "yes"),
+    ("no", "否", "no"),
+    ("last_crawl", "最近抓取", "Last crawl"),
+    ("next_due", "下次抓取", "Next crawl"),
+    ("crawls", "最近抓取记录", "Recent crawls"),
+    ("started", "开始", "Started"),
+    ("finished", "结束", "Finished"),
+    ("outcome", "结果", "Outcome"),
+    ("new_flags", "新增", "New"),
+    ("resolved_flags", "已解决", "Resolved"),
+    ("open_flags", "未结告警", "Active flags"),
+    ("error", "出错了", "Something went wrong"),
+    ("back", "返回队列", "Back to the queue"),
+    ("forbidden", "没有权限。", "Not allowed."),
+    ("not_found", "页面不存在。", "Not found."),
+    ("state_open", "待审", "open"),
+    ("state_confirmed", "已确认", "confirmed"),
+    ("state_dismissed", "已驳回", "dismissed"),
+    ("state_resolved", "已解决", "resolved"),
+    ("state_reopened", "重新打开", "reopened"),
+    ("severity_info", "提示", "info"),
+    ("severity_low", "低", "low"),
+    ("severity_medium", "中", "medium"),
+    ("severity_high", "高", "high"),
+    ("severity_critical", "严重", "critical"),
+    ("kind_state", "状态变更", "state change"),
+    ("kind_assign", "指派", "assignment"),
+    ("kind_comment", "备注", "comment"),
+];
+
+/// The table for one language, as templates see it.
+pub fn messages(lang: Lang) -> BTreeMap<&'static str, &'static str> {
+    MESSAGES
+        .iter()
+        .map(|(key, zh, en)| (*key, if lang == Lang::Zh { *zh } else { *en }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_unique_and_has_both_languages() {
+        let mut seen = std::collections::HashSet::new();
+        for (key, zh, en) in MESSAGES {
+            assert!(seen.insert(key), "{key} twice");
+            assert!(!zh.trim().is_empty() && !en.trim().is_empty(), "{key}");
+        }
+    }
+
+    #[test]
+    fn every_key_the_templates_name_exists() {
+        let keys: std::collections::HashSet<&str> = MESSAGES.iter().map(|m| m.0).collect();
+        let pattern = regex::Regex::new(r"\bt\.([a-z0-9_]+)").unwrap();
+        for (name, text) in super::super::TEMPLATES {
+            for capture in pattern.captures_iter(text) {
+                assert!(keys.contains(&capture[1]), "{name} names t.{}", &capture[1]);
+            }
+        }
+    }
+}

@@ -1,0 +1,678 @@
+//! The web UI of the real `sitepatrol daemon` binary on loopback, with a temporary store:
+//! login and logout, the session cookie's attributes, CSRF refusal, roles, the queue's filters
+//! and counts, confirm and dismiss through forms, zh/en, rectification notices (UI and API),
+//! and hostile evidence (payloads in a crawled page's text come out escaped, under a CSP).
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::daemon::*;
+use common::{Action, serve};
+use sitepatrol::review::auth::{Role, config_line, new_token};
+use sitepatrol::store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn headers(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// One request over HTTP/1.0 (the server closes after the response).
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: Option<&str>,
+) -> Resp {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(form) = form {
+        head.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("send");
+    if let Some(form) = form {
+        stream.write_all(form.as_bytes()).await.expect("send body");
+    }
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&raw[split + 4..]).to_string(),
+    }
+}
+
+fn enc(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// A browser as far as these tests need one: a session cookie and the CSRF token of the last
+/// page it loaded.
+struct Browser {
+    addr: SocketAddr,
+    cookies: Vec<String>,
+}
+
+impl Browser {
+    fn new(addr: SocketAddr) -> Browser {
+        Browser {
+            addr,
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.join("; ")
+    }
+
+    fn keep_cookies(&mut self, r: &Resp) {
+        for set in r.headers("set-cookie") {
+            let pair = set.split(';').next().unwrap_or("").to_string();
+            let name = pair.split('=').next().unwrap_or("").to_string();
+            self.cookies
+                .retain(|c| c.split('=').next().unwrap_or("") != name);
+            if !pair.ends_with('=') {
+                self.cookies.push(pair);
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Resp {
+        let cookie = self.cookie_header();
+        let r = call(self.addr, "GET", path, &[("Cookie", &cookie)], None).await;
+        self.keep_cookies(&r);
+        r
+    }
+
+    async fn post(&mut self, path: &str, form: &str) -> Resp {
+        let cookie = self.cookie_header();
+        let r = call(self.addr, "POST", path, &[("Cookie", &cookie)], Some(form)).await;
+        self.keep_cookies(&r);
+        r
+    }
+
+    async fn login(&mut self, token: &str) -> Resp {
+        self.post("/login", &format!("token={}", enc(token))).await
+    }
+
+    /// The CSRF token in the forms of `page`.
+    async fn csrf(&mut self, page: &str) -> String {
+        let r = self.get(page).await;
+        assert_eq!(r.status, 200, "GET {page}: {}", r.body);
+        let at = r
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field on {page}:\n{}", r.body));
+        let rest = &r.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').expect("end of the value")].to_string()
+    }
+}
+
+struct Tokens {
+    viewer: String,
+    reviewer: String,
+    config: String,
+}
+
+fn tokens() -> Tokens {
+    let viewer = new_token().unwrap();
+    let reviewer = new_token().unwrap();
+    let config = [
+        config_line("watcher", Role::Viewer, &viewer),
+        config_line("张三", Role::Reviewer, &reviewer),
+    ]
+    .join("\n");
+    Tokens {
+        viewer,
+        reviewer,
+        config,
+    }
+}
+
+/// The hostile page: payloads in its *text* (entity-escaped in the source, so the extractor
+/// reads them as characters), right beside the terms that flag it.
+pub const HOSTILE: &str = "<html><body><p>&lt;script&gt;alert(1)&lt;/script&gt;网上赌博&lt;img src=x onerror=alert(1)&gt;</p>\
+<p><a href=\"javascript:alert(1)\">javascript:alert(1)</a>色情视频</p>\
+<script>window.__pwned = 1</script></body></html>";
+
+/// Two ordinary pages with a gambling and a porn term each, and the hostile page.
+async fn flagged_site() -> common::Server {
+    serve(move |request| {
+        let path = request.path.split('?').next().unwrap_or("/").to_string();
+        match path.as_str() {
+            "/" => Action::html(
+                "<html><body><p>首页</p><a href='/p0.html'>p0</a><a href='/p1.html'>p1</a><a href='/x.html'>x</a></body></html>",
+            ),
+            "/p0.html" | "/p1.html" => Action::html(format!(
+                "<html><body><p>{path} 欢迎来到网上赌博平台 免费色情视频</p></body></html>"
+            )),
+            "/x.html" => Action::html(HOSTILE),
+            _ => Action::status(404),
+        }
+    })
+    .await
+}
+
+struct World {
+    setup: Setup,
+    daemon: Daemon,
+    tokens: Tokens,
+    _site: common::Server,
+}
+
+async fn world(extra: &str) -> World {
+    let tokens = tokens();
+    let server = flagged_site().await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\ninterval = \"1h\"\n[api]\n{extra}\n{}\n{}",
+        tokens.config,
+        site("shop", "shop.example.cn", server.addr.port(), "1h"),
+    ));
+    let daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    wait_runs(&store, "shop", 1).await;
+    World {
+        setup,
+        daemon,
+        tokens,
+        _site: server,
+    }
+}
+
+fn flag_id(world: &World, url_suffix: &str, rule: &str) -> i64 {
+    flags(&world.setup.store(), "shop")
+        .into_iter()
+        .find(|f| f.url.ends_with(url_suffix) && f.rule == rule)
+        .unwrap_or_else(|| panic!("no {rule} flag on {url_suffix}"))
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
+    let w = world("").await;
+    let addr = w.daemon.http;
+
+    // Not logged in: pages send to the login form; the form itself is there, in Chinese.
+    let r = call(addr, "GET", "/", &[], None).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login"));
+    let r = call(addr, "GET", "/login", &[], None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("访问令牌"), "{}", r.body);
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(r.header(name), Some(value), "{name}");
+    }
+    let csp = r.header("content-security-policy").expect("a CSP");
+    for part in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+
+    // A wrong token: 401 and no session.
+    let mut stranger = Browser::new(addr);
+    let r = stranger.login("spt_wrong").await;
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("令牌无效"), "{}", r.body);
+    assert!(r.headers("set-cookie").is_empty());
+    assert_eq!(stranger.get("/").await.status, 303);
+
+    // The reviewer logs in: a random session id in an HttpOnly, SameSite=Strict cookie.
+    let mut reviewer = Browser::new(addr);
+    let r = reviewer.login(&w.tokens.reviewer).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/"));
+    let cookie = r.header("set-cookie").expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "no TLS here: {cookie}");
+    assert!(
+        !cookie.contains(&w.tokens.reviewer),
+        "the token is not the cookie"
+    );
+    let session = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    assert!(session.len() >= 40, "{session}");
+
+    // The queue: every flag, counts per category and severity, shortcuts, action forms.
+    let r = reviewer.get("/").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("待审队列"), "zh by default");
+    assert!(r.body.contains("张三"), "{}", r.body);
+    assert!(r.body.contains("data-category=\"gambling\""), "{}", r.body);
+    assert!(r.body.contains("data-severity=\"high\""), "{}", r.body);
+    assert!(
+        r.body
+            .contains("<script src=\"/assets/ui.js\" defer></script>")
+    );
+    assert!(r.body.contains("class=\"inline confirm\""), "{}", r.body);
+    let rows = |body: &str| body.matches("<tr class=\"flag ").count();
+    assert_eq!(rows(&r.body), 6, "{}", r.body);
+    // Filters narrow it.
+    let r = reviewer.get("/?category=pornography&state=").await;
+    assert_eq!(rows(&r.body), 3, "{}", r.body);
+    assert!(!r.body.contains("<td>gambling</td>"));
+    let r = reviewer
+        .get("/?severity=high&site=shop&rule=test.gambling")
+        .await;
+    assert_eq!(rows(&r.body), 3, "{}", r.body);
+    let r = reviewer.get("/?customer=nobody").await;
+    assert_eq!(rows(&r.body), 0);
+    assert!(r.body.contains("id=\"no-flags\""));
+    let r = reviewer.get("/?state=bogus").await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("bogus"), "the error names the value");
+    // The assets are served with their types.
+    let js = reviewer.get("/assets/ui.js").await;
+    assert_eq!(js.status, 200);
+    assert!(
+        js.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.body.contains("\"d\""));
+
+    // A form without the session's CSRF token is refused, and changes nothing.
+    let p0 = flag_id(&w, "/p0.html", "test.gambling");
+    let r = reviewer
+        .post(&format!("/flags/{p0}/confirm"), "csrf=forged")
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = reviewer.post(&format!("/flags/{p0}/confirm"), "").await;
+    assert_eq!(r.status, 403);
+    // As is a form from another origin, even with the token.
+    let csrf = reviewer.csrf("/").await;
+    let cookie_header = reviewer.cookie_header();
+    let r = call(
+        addr,
+        "POST",
+        &format!("/flags/{p0}/confirm"),
+        &[
+            ("Cookie", &cookie_header),
+            ("Origin", "https://evil.example"),
+        ],
+        Some(&format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        w.setup
+            .store()
+            .flag(p0)
+            .unwrap()
+            .unwrap()
+            .flag
+            .state
+            .as_str(),
+        "open"
+    );
+
+    // Confirm through the queue's form, back to the queue page it came from.
+    let r = reviewer
+        .post(
+            &format!("/flags/{p0}/confirm"),
+            &format!("csrf={csrf}&next={}", enc("/?category=gambling")),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/?category=gambling"));
+    let detail = w.setup.store().flag(p0).unwrap().unwrap();
+    assert_eq!(detail.flag.state.as_str(), "confirmed");
+    assert_eq!(detail.events.last().unwrap().actor, "张三");
+    // An open redirect through `next` is not possible.
+    let p1 = flag_id(&w, "/p1.html", "test.porn");
+    let r = reviewer
+        .post(
+            &format!("/flags/{p1}/assign"),
+            &format!("csrf={csrf}&assignee=%E6%9D%8E%E5%9B%9B&next=//evil.example/"),
+        )
+        .await;
+    assert_eq!(r.header("location"), Some(format!("/flags/{p1}").as_str()));
+    // Dismiss needs a reason; with one it goes through.
+    let r = reviewer
+        .post(&format!("/flags/{p1}/dismiss"), &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = reviewer
+        .post(
+            &format!("/flags/{p1}/dismiss"),
+            &format!("csrf={csrf}&reason={}", enc("误报：医学科普")),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let detail = w.setup.store().flag(p1).unwrap().unwrap();
+    assert_eq!(detail.flag.state.as_str(), "dismissed");
+    assert_eq!(detail.flag.assignee.as_deref(), Some("李四"));
+    // A comment, then the flag page shows the history and the actions of its state.
+    let r = reviewer
+        .post(
+            &format!("/flags/{p1}/comment"),
+            &format!("csrf={csrf}&text={}", enc("已电话通知客户")),
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let page = reviewer.get(&format!("/flags/{p1}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for needle in [
+        "误报：医学科普",
+        "已电话通知客户",
+        "李四",
+        "id=\"reopen-form\"",
+    ] {
+        assert!(page.body.contains(needle), "{needle}:\n{}", page.body);
+    }
+    assert!(!page.body.contains("id=\"confirm-form\""));
+    // An action the state does not allow is refused with the store's reason.
+    let r = reviewer
+        .post(&format!("/flags/{p1}/confirm"), &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+
+    // The queue by state after the actions.
+    let r = reviewer.get("/?state=confirmed").await;
+    assert_eq!(rows(&r.body), 1, "{}", r.body);
+
+    // English, by ?lang= and then remembered by a cookie.
+    let r = reviewer.get("/?lang=en").await;
+    assert!(
+        r.body.contains("Queue") && !r.body.contains("待审队列"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("<html lang=\"en\">"));
+    let r = reviewer.get("/").await;
+    assert!(r.body.contains("Queue"), "the cookie keeps English");
+    let r = reviewer.get("/?lang=zh").await;
+    assert!(r.body.contains("待审队列"));
+
+    // The notice of the confirmed flag, as text, recorded in the audit log.
+    let r = reviewer.get(&format!("/flags/{p0}/notice")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    for needle in [
+        "整改通知书",
+        "第§2(7)条",
+        "/p0.html",
+        "网上赌博",
+        "前完成整改",
+        "审核人：张三",
+        "customer-shop",
+    ] {
+        assert!(r.body.contains(needle), "{needle} missing:\n{}", r.body);
+    }
+    let detail = w.setup.store().flag(p0).unwrap().unwrap();
+    let last = detail.events.last().unwrap();
+    assert_eq!(last.actor, "张三");
+    assert!(
+        last.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("整改通知 ZG-"),
+        "{last:?}"
+    );
+    // The flag page links it; an unconfirmed flag has none (409 by URL).
+    let page = reviewer.get(&format!("/flags/{p0}")).await;
+    assert!(page.body.contains(&format!("href=\"/flags/{p0}/notice\"")));
+    let r = reviewer.get(&format!("/flags/{p1}/notice")).await;
+    assert_eq!(r.status, 409);
+    // The API serves the same notice to a reviewer's bearer token, and not to a viewer's.
+    let bearer = format!("Bearer {}", w.tokens.reviewer);
+    let r = call(
+        addr,
+        "GET",
+        &format!("/api/v1/flags/{p0}/notice"),
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("整改通知书"));
+    let viewer_bearer = format!("Bearer {}", w.tokens.viewer);
+    let r = call(
+        addr,
+        "GET",
+        &format!("/api/v1/flags/{p0}/notice"),
+        &[("Authorization", &viewer_bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+
+    // A viewer reads everything but sees no action and is refused one server-side.
+    let mut viewer = Browser::new(addr);
+    assert_eq!(viewer.login(&w.tokens.viewer).await.status, 303);
+    let r = viewer.get("/").await;
+    assert_eq!(r.status, 200);
+    assert!(!r.body.contains("class=\"inline confirm\""), "{}", r.body);
+    let page = viewer.get(&format!("/flags/{p0}")).await;
+    assert!(page.body.contains("id=\"read-only\""));
+    assert!(!page.body.contains("id=\"dismiss-form\""));
+    assert!(!page.body.contains("/notice\""));
+    let csrf = viewer.csrf("/").await;
+    let r = viewer
+        .post(
+            &format!("/flags/{p0}/dismiss"),
+            &format!("csrf={csrf}&reason=x"),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(viewer.get(&format!("/flags/{p0}/notice")).await.status, 403);
+    assert_eq!(
+        w.setup
+            .store()
+            .flag(p0)
+            .unwrap()
+            .unwrap()
+            .flag
+            .state
+            .as_str(),
+        "confirmed"
+    );
+
+    // The site page: filing status, crawls, active flags.
+    let r = reviewer.get("/sites/shop").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for needle in [
+        "customer-shop",
+        "shop.example.cn",
+        "id=\"runs\"",
+        "completed",
+    ] {
+        assert!(r.body.contains(needle), "{needle}:\n{}", r.body);
+    }
+    assert_eq!(reviewer.get("/sites/nope").await.status, 404);
+    assert_eq!(reviewer.get("/nowhere").await.status, 404);
+
+    // Logout needs the CSRF token too; then the session is gone server-side, so even a
+    // copy of the old cookie gets nowhere.
+    let old_cookie = reviewer.cookie_header();
+    let r = reviewer.post("/logout", "csrf=forged").await;
+    assert_eq!(r.status, 403);
+    let csrf = reviewer.csrf("/").await;
+    let r = reviewer.post("/logout", &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let r = call(addr, "GET", "/", &[("Cookie", &old_cookie)], None).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_share_the_apis_limiter_and_secure_cookies_follow_the_config() {
+    let w =
+        world("max_failures = 3\n[review]\nsecure_cookies = true\nsession_ttl = \"1m\"\n").await;
+    let addr = w.daemon.http;
+    let mut guesser = Browser::new(addr);
+    for _ in 0..2 {
+        assert_eq!(guesser.login("spt_guess").await.status, 401);
+    }
+    // The third failure goes through the API.
+    let r = call(
+        addr,
+        "GET",
+        "/api/v1/flags",
+        &[("Authorization", "Bearer spt_guess")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    // Now the login form is refused even with a valid token, and so is the API.
+    let r = guesser.login(&w.tokens.reviewer).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    assert!(r.headers("set-cookie").is_empty());
+    let bearer = format!("Bearer {}", w.tokens.reviewer);
+    let r = call(
+        addr,
+        "GET",
+        "/api/v1/flags",
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 429);
+
+    // `secure_cookies`: the session cookie is Secure, and lives as long as the session.
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[api]\n{}\n[review]\nsecure_cookies = true\nsession_ttl = \"1m\"\n",
+        w.tokens.config
+    ));
+    let other = Daemon::start(&config).await;
+    let mut browser = Browser::new(other.http);
+    let r = browser.login(&w.tokens.viewer).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("Max-Age=60"), "{cookie}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_evidence_is_escaped_on_every_page_under_a_csp() {
+    let w = world("").await;
+    let mut reviewer = Browser::new(w.daemon.http);
+    assert_eq!(reviewer.login(&w.tokens.reviewer).await.status, 303);
+    let gambling = flag_id(&w, "/x.html", "test.gambling");
+    let porn = flag_id(&w, "/x.html", "test.porn");
+    let stored = w.setup.store().flag(gambling).unwrap().unwrap().flag;
+    assert!(
+        stored.snippet.contains("<script>alert(1)</script>")
+            && stored.snippet.contains("<img src=x onerror=alert(1)>"),
+        "the payloads are in the stored evidence: {:?}",
+        stored.snippet
+    );
+
+    let page = reviewer.get(&format!("/flags/{gambling}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|c| c.contains("script-src 'self'")),
+        "{:?}",
+        page.headers
+    );
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    // The snippet: escaped, and the match wrapped in <mark> between escaped parts.
+    assert!(
+        page.body.contains(
+            "&lt;script&gt;alert(1)&lt;&#x2f;script&gt;<mark>网上赌博</mark>&lt;img src=x onerror=alert(1)&gt;"
+        ),
+        "{}",
+        page.body
+    );
+    let porn_page = reviewer.get(&format!("/flags/{porn}")).await;
+    assert!(
+        porn_page
+            .body
+            .contains("javascript:alert(1)<mark>色情视频</mark>"),
+        "{}",
+        porn_page.body
+    );
+    // No payload survives as markup anywhere on the flag pages or the queue, and the only
+    // script is the UI's own file.
+    let queue = reviewer.get("/").await;
+    for body in [&page.body, &porn_page.body, &queue.body] {
+        for raw in [
+            "<script>alert",
+            "<img src=x",
+            "onerror=alert(1)>",
+            "href=\"javascript:",
+            "__pwned",
+        ] {
+            assert!(!body.contains(raw), "`{raw}` unescaped:\n{body}");
+        }
+        assert_eq!(body.matches("<script").count(), 1, "{body}");
+        assert!(body.contains("<script src=\"/assets/ui.js\" defer></script>"));
+    }
+    // The page URL is a link (http) with rel=noopener noreferrer nofollow.
+    assert!(
+        page.body.contains("rel=\"noopener noreferrer nofollow\""),
+        "{}",
+        page.body
+    );
+
+    // The raw copy is the API's sandboxed text: never HTML in the UI's origin.
+    let snapshot = reviewer.get(&format!("/flags/{gambling}/snapshot")).await;
+    assert_eq!(snapshot.status, 200, "{}", snapshot.body);
+    assert_eq!(
+        snapshot.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(snapshot.header("content-security-policy"), Some("sandbox"));
+    assert_eq!(snapshot.header("x-content-type-options"), Some("nosniff"));
+    assert!(
+        snapshot.body.contains("window.__pwned"),
+        "the copy is whole"
+    );
+}
