@@ -208,7 +208,8 @@ async fn world(extra: &str) -> World {
     let server = flagged_site().await;
     let setup = Setup::new();
     let config = setup.write_config(&format!(
-        "[schedule]\ninterval = \"1h\"\n[api]\n{extra}\n{}\n{}",
+        // Without the filing checks, whose flags these tests do not count.
+        "[filing]\nenabled = false\n[schedule]\ninterval = \"1h\"\n[api]\n{extra}\n{}\n{}",
         tokens.config,
         site("shop", "shop.example.cn", server.addr.port(), "1h"),
     ));
@@ -240,6 +241,7 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     let r = call(addr, "GET", "/", &[], None).await;
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/login"));
+    assert_eq!(call(addr, "GET", "/nope", &[], None).await.status, 404);
     let r = call(addr, "GET", "/login", &[], None).await;
     assert_eq!(r.status, 200);
     assert!(r.body.contains("访问令牌"), "{}", r.body);

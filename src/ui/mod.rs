@@ -306,11 +306,20 @@ impl Ui {
                 _ => Err(method_not_allowed()),
             };
         }
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        // A path that is no page is 404 for everyone, logged in or not (the ops listener's
+        // unknown paths stay 404 now that the UI answers them).
+        let known = matches!(
+            segments.as_slice(),
+            [""] | ["logout"] | ["flags", _] | ["flags", _, _] | ["sites", _]
+        );
+        if !known {
+            return Err(not_found(path));
+        }
         let Some(user) = ctx.user.clone() else {
             // Not logged in (or the session ended): every page but the login sends there.
             return Ok(redirect("/login"));
         };
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         if post {
             let form = self.form(request, ctx).await?;
             return match segments.as_slice() {
