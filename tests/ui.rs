@@ -135,7 +135,9 @@ impl Browser {
     }
 
     async fn login(&mut self, token: &str) -> Resp {
-        self.post("/login", &format!("token={}", enc(token))).await
+        let csrf = self.csrf("/login").await;
+        self.post("/login", &format!("csrf={csrf}&token={}", enc(token)))
+            .await
     }
 
     /// The CSRF token in the forms of `page`.
@@ -268,8 +270,28 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     let r = stranger.login("spt_wrong").await;
     assert_eq!(r.status, 401);
     assert!(r.body.contains("令牌无效"), "{}", r.body);
-    assert!(r.headers("set-cookie").is_empty());
+    assert!(
+        r.headers("set-cookie")
+            .iter()
+            .all(|c| !c.starts_with("sitepatrol_session="))
+    );
     assert_eq!(stranger.get("/").await.status, 303);
+
+    // A login form without the login page's token (a forged cross-site login) is refused.
+    let r = call(
+        addr,
+        "POST",
+        "/login",
+        &[],
+        Some(&format!("token={}", enc(&w.tokens.reviewer))),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.headers("set-cookie")
+            .iter()
+            .all(|c| !c.starts_with("sitepatrol_session="))
+    );
 
     // The reviewer logs in: a random session id in an HttpOnly, SameSite=Strict cookie.
     let mut reviewer = Browser::new(addr);
@@ -574,7 +596,11 @@ async fn failed_logins_share_the_apis_limiter_and_secure_cookies_follow_the_conf
     let r = guesser.login(&w.tokens.reviewer).await;
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.header("retry-after").is_some());
-    assert!(r.headers("set-cookie").is_empty());
+    assert!(
+        r.headers("set-cookie")
+            .iter()
+            .all(|c| !c.starts_with("sitepatrol_session="))
+    );
     let bearer = format!("Bearer {}", w.tokens.reviewer);
     let r = call(
         addr,

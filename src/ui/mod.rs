@@ -54,6 +54,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 
 pub const SESSION_COOKIE: &str = "sitepatrol_session";
 pub const LANG_COOKIE: &str = "sitepatrol_lang";
+pub const LOGIN_COOKIE: &str = "sitepatrol_login";
 
 /// Form bodies larger than this are refused (a comment is at most 10,000 characters).
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -296,12 +297,7 @@ impl Ui {
         let post = method == Method::POST;
         if path == "/login" {
             return match (get, post) {
-                (true, _) => Ok(self.render(
-                    ctx,
-                    StatusCode::OK,
-                    "login.html",
-                    minijinja::context! { error => None::<String> },
-                )),
+                (true, _) => self.login_form(ctx, StatusCode::OK, None),
                 (_, true) => self.login(request, ctx).await,
                 _ => Err(method_not_allowed()),
             };
@@ -396,18 +392,28 @@ impl Ui {
             .map(|p| p.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         check_origin(&request)?;
+        let login_cookie = cookie(&request, LOGIN_COOKIE).map(str::to_string);
         let form = read_form(request).await?;
+        // Login CSRF (a forged form logging the victim into someone else's session): the
+        // form's token must equal the cookie the login page set (double submit; the cookie
+        // is SameSite=Strict, so another site can neither read nor send it).
+        match (login_cookie, form.get("csrf")) {
+            (Some(c), Some(f)) if !c.is_empty() && same(&c, f) => {}
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "the login form is stale or was not sent from this site; reload it and try again",
+                ));
+            }
+        }
         let t = messages(ctx.lang);
         let started = Instant::now();
         // The same limiter as the API: an address over it is refused before the token is
         // looked at, and every failure here counts there too.
         if self.api.check_limiter(client, started).is_err() {
-            let mut response = self.render(
-                ctx,
-                StatusCode::TOO_MANY_REQUESTS,
-                "login.html",
-                minijinja::context! { error => t["rate_limited"] },
-            );
+            let mut response =
+                self.login_form(ctx, StatusCode::TOO_MANY_REQUESTS, Some(t["rate_limited"]))?;
             if let Err(e) = self.api.check_limiter(client, started)
                 && let Some(wait) = e.retry_after
             {
@@ -421,12 +427,7 @@ impl Ui {
         let user = match self.api.check_token(client, token, started) {
             Ok(user) => user,
             Err(_) => {
-                return Ok(self.render(
-                    ctx,
-                    StatusCode::UNAUTHORIZED,
-                    "login.html",
-                    minijinja::context! { error => t["login_failed"] },
-                ));
+                return self.login_form(ctx, StatusCode::UNAUTHORIZED, Some(t["login_failed"]));
             }
         };
         let id = random_string(32).map_err(ApiError::internal)?;
@@ -459,6 +460,30 @@ impl Ui {
         set_cookie(
             &mut response,
             &self.session_cookie(&id, self.settings.session_ttl.as_secs(), ctx.secure),
+        );
+        Ok(response)
+    }
+
+    /// The login page, with a fresh login CSRF token in its form and in a cookie.
+    fn login_form(
+        &self,
+        ctx: &Ctx,
+        status: StatusCode,
+        error: Option<&str>,
+    ) -> Result<Response<Body>, ApiError> {
+        let token = random_string(32).map_err(ApiError::internal)?;
+        let mut response = self.render(
+            ctx,
+            status,
+            "login.html",
+            minijinja::context! { error, login_csrf => token.clone() },
+        );
+        set_cookie(
+            &mut response,
+            &format!(
+                "{LOGIN_COOKIE}={token}; Path=/login; Max-Age=3600; HttpOnly; SameSite=Strict{}",
+                if ctx.secure { "; Secure" } else { "" }
+            ),
         );
         Ok(response)
     }
@@ -764,6 +789,11 @@ fn check_origin(request: &Request<Incoming>) -> Result<(), ApiError> {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     let origin = origin.to_str().unwrap_or("");
+    // `Referrer-Policy: no-referrer` makes browsers send `Origin: null` on their own forms,
+    // so null proves nothing either way; the CSRF tokens decide.
+    if origin == "null" {
+        return Ok(());
+    }
     let origin_host = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))
