@@ -48,9 +48,6 @@ pub(crate) struct Worker {
     metrics: Arc<Metrics>,
     hooks: watch::Receiver<Hooks>,
     client: HttpClient,
-    /// Seconds a claim holds: longer than any attempt can take (timeouts are config and
-    /// change on reloads, so this is generous rather than derived).
-    lease_secs: i64,
 }
 
 impl Worker {
@@ -87,7 +84,6 @@ impl Worker {
             metrics,
             hooks,
             client,
-            lease_secs: 3600,
         }
     }
 
@@ -126,7 +122,17 @@ impl Worker {
     async fn deliver_due(self: Arc<Self>) -> usize {
         let now = unix_now();
         let store = self.store.clone();
-        let lease = now + self.lease_secs;
+        // A claim holds longer than any attempt of this round can take (the timeouts are the
+        // current ones: a reload may change them), and no longer: a process killed mid-send
+        // leaves its claims to the next start, which retries them once the lease passes.
+        let longest = self
+            .hooks
+            .borrow()
+            .iter()
+            .map(|h| h.timeout.as_secs() as i64 + 1)
+            .max()
+            .unwrap_or(0);
+        let lease = now + longest + 60;
         let claimed =
             match tokio::task::spawn_blocking(move || store.claim_deliveries(now, lease, BATCH))
                 .await
