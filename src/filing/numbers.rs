@@ -127,9 +127,9 @@ impl DisplayedNumber {
     }
 }
 
-/// Build the filing view of a zone: normalized, whitespace dropped, dashes and brackets folded.
-pub fn filing_view(original: &str) -> (Derived, Derived) {
-    let normalized = normalize(original);
+/// Build the filing view of a zone's normalized text: whitespace dropped, dashes and brackets
+/// folded.
+fn filing_view(normalized: &Derived) -> Derived {
     let mut view = Derived::new();
     map_chars_into(&normalized.text, &mut view, |c| match c {
         c if c.is_whitespace() => None,
@@ -146,7 +146,7 @@ pub fn filing_view(original: &str) -> (Derived, Derived) {
         '：' => Some(':'),
         c => Some(c),
     });
-    (normalized, view)
+    view
 }
 
 struct Pattern {
@@ -262,7 +262,17 @@ fn may_hold_numbers(view: &str) -> bool {
 
 /// Every number in one zone's text.
 pub fn detect_in_zone(zone: ZoneKind, original: &str) -> Vec<DisplayedNumber> {
-    let (normalized, view) = filing_view(original);
+    detect_in_normalized(zone, original, &normalize(original))
+}
+
+/// Every number in one zone's text, given its normalized form (`normalize(original)`), so a
+/// page's zones are normalized once for every detector that reads them.
+pub fn detect_in_normalized(
+    zone: ZoneKind,
+    original: &str,
+    normalized: &Derived,
+) -> Vec<DisplayedNumber> {
+    let view = filing_view(normalized);
     if !may_hold_numbers(&view.text) {
         return Vec::new();
     }

@@ -4,9 +4,10 @@
 use serde::Serialize;
 use url::Url;
 
-use super::numbers::{DisplayedNumber, NumberKind, detect_in_zone};
+use super::numbers::{DisplayedNumber, NumberKind, detect_in_normalized, detect_in_zone};
 use super::services::{ServiceCatalog, ServiceSignal};
 use crate::extract::{Document, ZoneKind};
+use crate::normalize::{Derived, normalize};
 
 /// Zones searched for numbers, in order of preference when one number shows up in several:
 /// footers are visible text first; a number shown only as an image's `alt` is still shown; and
@@ -96,9 +97,16 @@ impl Detector {
                 }),
             }
         };
+        // Each zone is normalized once, for the number patterns and the service terms alike.
+        let normalized: Vec<(ZoneKind, &str, Derived)> = document
+            .zones
+            .iter()
+            .filter(|z| NUMBER_ZONES.contains(&z.kind) || self.catalog.reads(z.kind))
+            .map(|z| (z.kind, z.text.as_str(), normalize(&z.text)))
+            .collect();
         for kind in NUMBER_ZONES {
-            if let Some(zone) = document.zone(kind) {
-                for found in detect_in_zone(kind, &zone.text) {
+            if let Some((_, original, zone)) = normalized.iter().find(|(k, _, _)| *k == kind) {
+                for found in detect_in_normalized(kind, original, zone) {
                     add(found, None);
                 }
             }
@@ -110,7 +118,12 @@ impl Detector {
                 }
             }
         }
-        let mut services = self.catalog.detect(document, page_url);
+        let mut services = self.catalog.detect_normalized(
+            normalized
+                .iter()
+                .map(|(kind, _, zone)| (*kind, zone.text.as_str())),
+            page_url,
+        );
         let commerce = services
             .iter()
             .position(|s| s.service == "commerce")

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::numbers::NumberKind;
 use crate::extract::{Document, ZoneKind};
 use crate::finding::Severity;
-use crate::normalize::normalize;
+use crate::normalize::{Derived, normalize};
 
 const BUNDLED_NAME: &str = "<bundled>/rulesets/filing/services.toml";
 const BUNDLED: &str = include_str!("../../rulesets/filing/services.toml");
@@ -273,16 +273,38 @@ impl ServiceCatalog {
 
     /// The services a page shows, and (last, as `commerce`) signs of commercial operation.
     pub fn detect(&self, document: &Document, page_url: &str) -> Vec<ServiceSignal> {
+        let normalized: Vec<(ZoneKind, Derived)> = document
+            .zones
+            .iter()
+            .filter(|z| self.reads(z.kind))
+            .map(|z| (z.kind, normalize(&z.text)))
+            .collect();
+        self.detect_normalized(
+            normalized.iter().map(|(k, d)| (*k, d.text.as_str())),
+            page_url,
+        )
+    }
+
+    /// Whether any signal reads zones of this kind.
+    pub fn reads(&self, kind: ZoneKind) -> bool {
+        self.zones & kind.bit() != 0
+    }
+
+    /// [`detect`](Self::detect) over zones already normalized (`(kind, normalized text)`).
+    pub fn detect_normalized<'z>(
+        &self,
+        zones: impl IntoIterator<Item = (ZoneKind, &'z str)>,
+        page_url: &str,
+    ) -> Vec<ServiceSignal> {
         let mut strong: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
         let mut weak: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
-        for zone in &document.zones {
-            if self.zones & zone.kind.bit() == 0 {
+        for (kind, text) in zones {
+            if !self.reads(kind) {
                 continue;
             }
-            let normalized = normalize(&zone.text);
-            for hit in self.terms.find_overlapping_iter(&normalized.text) {
+            for hit in self.terms.find_overlapping_iter(text) {
                 let (signal, is_strong, term) = &self.patterns[hit.pattern().as_usize()];
-                if self.signals[*signal].zones & zone.kind.bit() == 0 {
+                if self.signals[*signal].zones & kind.bit() == 0 {
                     continue;
                 }
                 let into = if *is_strong { &mut strong } else { &mut weak };
