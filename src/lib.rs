@@ -16,6 +16,7 @@ pub mod config;
 pub mod crawl;
 pub mod daemon;
 pub mod decode;
+pub mod digest;
 pub mod domain;
 pub mod error;
 pub mod extract;

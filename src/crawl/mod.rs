@@ -623,13 +623,7 @@ fn followable_links(document: &crate::extract::Document, base: &Url) -> Vec<Url>
 }
 
 /// Hex SHA-256, the content hash the store keys unchanged pages by.
-pub fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use crate::digest::sha256_hex;
 
 fn gunzip_if_gzip(body: Vec<u8>, cap: usize) -> Vec<u8> {
     if body.starts_with(&[0x1f, 0x8b]) {

@@ -106,12 +106,10 @@ fn parse_hash(text: &str) -> Result<[u8; 32], String> {
 
 /// `sha256:<hex>` of a token.
 pub fn hash_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    let mut out = String::from(HASH_PREFIX);
-    for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    format!(
+        "{HASH_PREFIX}{}",
+        crate::digest::sha256_hex(token.as_bytes())
+    )
 }
 
 /// A new random token: `spt_` and 43 URL-safe characters (32 bytes).

@@ -19,12 +19,10 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let mut out = String::from("sha256=");
-    for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    format!(
+        "sha256={}",
+        crate::digest::hex(&mac.finalize().into_bytes())
+    )
 }
 
 /// Whether `signature` is `sign(secret, timestamp, body)`, compared in constant time.

@@ -136,6 +136,5 @@ pub fn sources_version(sources: &[RuleSource]) -> String {
         }
     }
     let digest = hash.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", crate::digest::hex(&digest))
 }

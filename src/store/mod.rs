@@ -181,20 +181,9 @@ impl FromStr for FlagState {
     }
 }
 
+use crate::digest::hex;
 /// Hex SHA-256 of some bytes: the content hash of page bodies.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0xf) as usize] as char);
-    }
-    out
-}
+pub use crate::digest::sha256_hex;
 
 /// The identity of a flag: SHA-256 over (site id, rule id, normalized match, URL).
 ///
