@@ -605,11 +605,7 @@ pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<
     };
 
     let mut status = FilingStatus::Ok;
-    let registered_base =
-        super::numbers::detect_in_zone(crate::extract::ZoneKind::Text, &filing.icp_number)
-            .into_iter()
-            .find(|n| n.kind == NumberKind::IcpFiling)
-            .map(|n| n.base);
+    let registered_base = base_of(&filing.icp_number, NumberKind::IcpFiling);
     if filing.restricted {
         findings.push(finding(
             &RESTRICTED,
@@ -660,11 +656,7 @@ pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<
         // Public-security filing: due within 30 days of going online.
         match &filing.psb_number {
             Some(registered) => {
-                let registered_base =
-                    super::numbers::detect_in_zone(crate::extract::ZoneKind::Text, registered)
-                        .into_iter()
-                        .find(|n| n.kind == NumberKind::PsbFiling)
-                        .map(|n| n.base);
+                let registered_base = base_of(registered, NumberKind::PsbFiling);
                 if !psb.is_empty()
                     && !psb
                         .iter()
@@ -800,6 +792,15 @@ pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<
     record.filing_status = status;
     record.notes = notes;
     (record, findings)
+}
+
+/// The base (holder part, without the site suffix) of a registry's number of `kind`, read with
+/// the same detectors as displayed numbers so both sides compare in one canonical form.
+fn base_of(registered: &str, kind: NumberKind) -> Option<String> {
+    super::numbers::detect_in_zone(crate::extract::ZoneKind::Text, registered)
+        .into_iter()
+        .find(|n| n.kind == kind)
+        .map(|n| n.base)
 }
 
 /// Without a registry, what the site shows can still be checked against what every filed
