@@ -37,6 +37,9 @@ fn finding(url: &str, j: usize) -> Finding {
         snippet: format!("欢迎光临本站，{term}，注册即送彩金"),
         offset: 120,
         count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
     }
 }
 

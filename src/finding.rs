@@ -61,8 +61,14 @@ impl FromStr for Severity {
     }
 }
 
-/// One rule's hit on one document, aggregated over identical matches in the same zone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A flag on one document in one category: the page's score there passed the category's
+/// threshold. The fields from `rule` to `count` quote the strongest signal, so a reader of
+/// one line sees the best evidence; `signals` holds every contributing signal.
+///
+/// Findings about a site or page as a whole (a missing filing, a robots.txt that shuts the
+/// crawler out) are not scored: their `score` is `None` and their only signal is their own
+/// evidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
     /// Always `"finding"`, so JSON lines of different record types can be told apart.
     #[serde(rename = "type")]
@@ -87,10 +93,92 @@ pub struct Finding {
     pub offset: usize,
     /// How many times this match occurs in this zone.
     pub count: usize,
+    /// The page's score in the category: the sum of its signals' contributions. A flag is
+    /// raised at the category's threshold (1.0 unless the weights file says otherwise).
+    pub score: Option<f64>,
+    /// Every contributing signal, strongest first (capped: see `signals_omitted`).
+    pub signals: Vec<Signal>,
+    /// Signals left out of `signals` to bound the record (a page linking thousands of listed
+    /// domains); their contributions are in `score`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub signals_omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Finding {
     pub const RECORD_TYPE: &'static str = "finding";
+
+    /// The finding's own evidence as its only signal: for findings that are not scored (site
+    /// checks), so every finding lists its signals the same way.
+    pub fn own_signal(&self) -> Signal {
+        Signal {
+            rule: self.rule.clone(),
+            weight: None,
+            contribution: None,
+            zone: self.zone,
+            matched: self.matched.clone(),
+            normalized: self.normalized.clone(),
+            snippet: self.snippet.clone(),
+            offset: self.offset,
+            count: self.count,
+        }
+    }
+}
+
+/// One piece of evidence behind a flag: a rule's distinct match in one zone (or a
+/// structural check's evidence), with what it added to the score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub rule: Arc<str>,
+    /// The rule's weight in its category; `None` for unscored findings.
+    pub weight: Option<f64>,
+    /// What this evidence added to the page's score (repeats of one rule add less each
+    /// time); `None` for unscored findings.
+    pub contribution: Option<f64>,
+    pub zone: Option<ZoneKind>,
+    /// The original text that matched.
+    pub matched: String,
+    /// The normalized form of the match.
+    pub normalized: String,
+    pub snippet: String,
+    /// Byte offset of the first occurrence in the zone's original text.
+    pub offset: usize,
+    /// How many times this match occurs in this zone.
+    pub count: usize,
+}
+
+/// Folds findings of one target and category into one: the most severe is the head and the
+/// others join its signals. The scanner already reports one finding per page and category;
+/// this makes site checks (several filing checks on one pseudo-page) obey the same rule, so
+/// one problem is one flag.
+pub fn fold_by_category(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    for mut finding in findings {
+        if finding.signals.is_empty() {
+            finding.signals.push(finding.own_signal());
+        }
+        match out
+            .iter_mut()
+            .find(|f| f.target == finding.target && f.category == finding.category)
+        {
+            None => out.push(finding),
+            Some(head) => {
+                if finding.severity > head.severity {
+                    std::mem::swap(head, &mut finding);
+                }
+                head.signals.append(&mut finding.signals);
+                head.signals_omitted += finding.signals_omitted;
+                head.score = match (head.score, finding.score) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+    }
+    out
 }
 
 /// Up to `context` characters either side of `range` in `text`, not crossing a line break.

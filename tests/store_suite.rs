@@ -33,6 +33,9 @@ fn finding(rule: &str, category: &str, severity: Severity, matched: &str, url: &
         snippet: format!("……{matched}……"),
         offset: 3,
         count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
     }
 }
 

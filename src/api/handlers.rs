@@ -731,6 +731,9 @@ mod tests {
                     snippet: format!("第{i}页 在线赌博"),
                     offset: 0,
                     count: 1,
+                    score: None,
+                    signals: Vec::new(),
+                    signals_omitted: 0,
                 };
                 IngestPage::matched(&url, 200, 10, format!("page {i}").as_bytes(), vec![finding])
             })

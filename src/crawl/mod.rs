@@ -657,6 +657,9 @@ fn blocked_finding(start: &Url, rules: &Robots) -> Finding {
         snippet: why,
         offset: 0,
         count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
     }
 }
 

@@ -518,6 +518,9 @@ mod tests {
             snippet: "m".into(),
             offset: 0,
             count: 1,
+            score: None,
+            signals: Vec::new(),
+            signals_omitted: 0,
         }
     }
 

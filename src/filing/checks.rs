@@ -422,6 +422,9 @@ fn finding(
         snippet: why,
         offset: 0,
         count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
     }
 }
 

@@ -96,6 +96,9 @@ impl Ruleset {
                     snippet: snippet(&zone.text, evidence.range.clone(), SNIPPET_CONTEXT),
                     offset: evidence.range.start,
                     count: evidence.count,
+                    score: None,
+                    signals: Vec::new(),
+                    signals_omitted: 0,
                 });
             }
         }
@@ -577,6 +580,9 @@ fn aggregate(
             snippet: snippet(original, range.clone(), SNIPPET_CONTEXT),
             offset: range.start,
             count: 1,
+            score: None,
+            signals: Vec::new(),
+            signals_omitted: 0,
         });
     }
 }
