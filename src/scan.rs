@@ -14,7 +14,7 @@ use crate::decode::{self, DecodeOptions, Decoded};
 use crate::error::Error;
 use crate::extract::{self, ContentKind, Document};
 use crate::finding::Finding;
-use crate::rules::Ruleset;
+use crate::rules::{Evidence, Ruleset};
 
 /// Limits for one scan.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +39,12 @@ pub struct ScanReport {
     /// `None` when the bytes were skipped (binary).
     pub decoded: Option<Decoded>,
     pub document: Option<Document>,
+    /// Flags: one per category whose score passed its threshold.
     pub findings: Vec<Finding>,
+    /// Every rule's evidence before scoring (what `rules eval`, `fit` and `lint` measure);
+    /// the rule indexes are into this scanner's ruleset.
+    #[serde(skip)]
+    pub evidence: Vec<Evidence>,
     pub warnings: Vec<String>,
 }
 
@@ -74,16 +79,18 @@ impl Scanner {
     ) -> ScanReport {
         let mut warnings = Vec::new();
         let (decoded, document) = prepare(bytes, kind, page_url, content_type, &mut warnings);
-        let findings = match &document {
-            Some(document) => self.ruleset.scan_document(document, target),
+        let evidence = match &document {
+            Some(document) => self.ruleset.document_evidence(document, target),
             None => Vec::new(),
         };
+        let findings = self.ruleset.score(&evidence, target);
         ScanReport {
             target: target.to_string(),
             bytes: bytes.len(),
             decoded,
             document,
             findings,
+            evidence,
             warnings,
         }
     }

@@ -75,7 +75,7 @@ fn fixture() -> (tempfile::TempDir, Ruleset, Vec<Diagnostic>) {
 
 fn hits(ruleset: &Ruleset, zone: ZoneKind, text: &str) -> Vec<Finding> {
     ruleset
-        .scan_text(zone, text, "t")
+        .rule_findings_text(zone, text, "t")
         .into_iter()
         .filter(|f| &*f.rule == "links.porn")
         .collect()
@@ -148,7 +148,7 @@ fn findings_quote_the_host_with_its_offset_in_the_zone() {
         </body></html>"#;
     let document = extract_html(html, None);
     let findings: Vec<Finding> = ruleset
-        .scan_document(&document, "page.html")
+        .rule_findings_document(&document, "page.html")
         .into_iter()
         .filter(|f| &*f.rule == "links.porn")
         .collect();
@@ -250,9 +250,9 @@ domains_file = "big.txt"
     }
     // The first scan after loading pays one-time costs (the normalizer's tables, the
     // allocator tidying up after the load); time a later one.
-    ruleset.scan_text(ZoneKind::Link, &zone, "t");
+    ruleset.rule_findings_text(ZoneKind::Link, &zone, "t");
     let started = Instant::now();
-    let findings = ruleset.scan_text(ZoneKind::Link, &zone, "t");
+    let findings = ruleset.rule_findings_text(ZoneKind::Link, &zone, "t");
     let scan = started.elapsed();
     assert_eq!(findings.len(), 100);
     println!(
@@ -302,6 +302,6 @@ domains_file = {:?}
         started.elapsed().as_secs_f64() * 1e3
     );
     assert!(ruleset.domain_count() > 180_000);
-    let f = ruleset.scan_text(ZoneKind::Link, "https://0001interac.com/login", "t");
+    let f = ruleset.rule_findings_text(ZoneKind::Link, "https://0001interac.com/login", "t");
     assert_eq!(f.len(), 1, "{f:#?}");
 }

@@ -21,7 +21,7 @@ fn engine() -> Ruleset {
 }
 
 fn scan(ruleset: &Ruleset, text: &str) -> Vec<Finding> {
-    ruleset.scan_text(ZoneKind::Text, text, "test")
+    ruleset.rule_findings_text(ZoneKind::Text, text, "test")
 }
 
 fn rule_ids(findings: &[Finding]) -> Vec<&str> {
@@ -122,8 +122,8 @@ fn near_requires_the_context_within_the_distance() {
 fn min_hits_counts_hits_across_the_document() {
     let ruleset = engine();
     assert!(!rule_ids(&scan(&ruleset, "百家乐")).contains(&"test.min_hits"));
-    let findings = ruleset.scan_zones(
-        &[(ZoneKind::Title, "百家乐"), (ZoneKind::Text, "今日牛牛")],
+    let findings = ruleset.rule_findings(
+        &ruleset.text_evidence(&[(ZoneKind::Title, "百家乐"), (ZoneKind::Text, "今日牛牛")]),
         "test",
     );
     assert_eq!(
@@ -163,12 +163,13 @@ fn zone_restrictions_and_terms_files() {
     let ruleset = engine();
     // The host list applies to links only, not to visible text.
     assert!(!rule_ids(&scan(&ruleset, "bad-porn.example")).contains(&"test.links_only"));
-    let findings = ruleset.scan_text(ZoneKind::Link, "https://www.bad-porn.example/ 进入", "t");
+    let findings =
+        ruleset.rule_findings_text(ZoneKind::Link, "https://www.bad-porn.example/ 进入", "t");
     assert_eq!(
         finding(&findings, "test.links_only").matched,
         "bad-porn.example"
     );
-    let findings = ruleset.scan_text(ZoneKind::Link, "https://notbad-porn.example/", "t");
+    let findings = ruleset.rule_findings_text(ZoneKind::Link, "https://notbad-porn.example/", "t");
     assert!(findings.is_empty(), "{findings:#?}");
 }
 

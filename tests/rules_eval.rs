@@ -159,11 +159,14 @@ fn the_real_coinhive_client_is_found() {
 mod harness {
     use super::*;
 
+    /// A strong signal that flags alone with the category's severity, and two weak ones
+    /// that flag only together.
     const RULES: &str = r#"[[rule]]
 id = "t.casino"
 category = "gambling"
 clause = "§2(7)"
 severity = "high"
+weight = 2.0
 description = "casino"
 terms = ["网上赌场"]
 examples.match = ["网上赌场"]
@@ -173,9 +176,20 @@ id = "t.weak"
 category = "gambling"
 clause = "§2(7)"
 severity = "low"
-description = "a low rule"
+weight = 0.6
+description = "a weak signal"
 terms = ["彩票"]
 examples.match = ["彩票"]
+
+[[rule]]
+id = "t.weak2"
+category = "gambling"
+clause = "§2(7)"
+severity = "low"
+weight = 0.6
+description = "another weak signal"
+terms = ["返水"]
+examples.match = ["返水"]
 "#;
 
     struct Corpus {
@@ -193,6 +207,7 @@ examples.match = ["彩票"]
             w("rules/r.toml", RULES);
             w("pos/gambling/found.html", "<p>欢迎来到网上赌场</p>");
             w("pos/gambling/missed.html", "<p>欢迎光临</p>");
+            w("pos/gambling/weak-pair.html", "<p>彩票 返水</p>");
             w(
                 "pos/gambling/labels.toml",
                 "[[page]]\nfile = \"found.html\"\nurl = \"https://x.test/\"\nrules = [\"t.casino\", \"t.weak\"]\n",
@@ -237,34 +252,41 @@ examples.match = ["彩票"]
         let out = corpus.eval(&[]);
         assert_eq!(out.status.code(), Some(0));
         let r = json(&out);
-        assert_eq!(r["recall"], 0.5);
-        assert_eq!(r["categories"]["gambling"]["pages"], 2);
-        assert!(
-            r["categories"]["gambling"]["missed"][0]
-                .as_str()
-                .unwrap()
-                .ends_with("missed.html")
-        );
+        // Two weak signals together flag; one alone, even repeated, does not.
+        assert_eq!(r["detected"], 2);
+        assert_eq!(r["categories"]["gambling"]["pages"], 3);
+        let missed = r["categories"]["gambling"]["missed"].as_array().unwrap();
+        assert_eq!(missed.len(), 1);
+        assert!(missed[0].as_str().unwrap().contains("missed.html"));
         assert_eq!(r["rules"]["t.casino"]["positive_pages"], 1);
         assert_eq!(r["rules"]["t.casino"]["expected"], 1);
         assert_eq!(r["rules"]["t.casino"]["expected_found"], 1);
         assert_eq!(r["rules"]["t.weak"]["expected_found"], 0);
         let neg = &r["negatives"][corpus.path("neg")];
         assert_eq!(neg["pages"], 4);
-        assert_eq!(neg["pages_with_findings"], 2);
-        assert_eq!(neg["findings"]["high"], 1);
-        assert_eq!(neg["findings"]["low"], 1);
+        assert_eq!(neg["pages_flagged"], 1);
+        assert_eq!(neg["pages_high"], 1);
         assert_eq!(neg["high_per_100"], 25.0);
-        assert_eq!(neg["findings_per_100"]["low"], 25.0);
+        assert_eq!(neg["flagged_per_100"], 25.0);
+        assert_eq!(neg["flagged"][0]["category"], "gambling");
+        assert_eq!(neg["flagged"][0]["score"], 2.0);
+        // The threshold table: at half the thresholds the repeated weak word flags too.
+        let half = r["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["scale"] == 0.5)
+            .unwrap();
+        assert_eq!(half["flagged_per_100"], 50.0);
     }
 
     #[test]
     fn thresholds_set_the_exit_status() {
         let corpus = Corpus::new();
-        assert_eq!(corpus.eval(&["--min-recall", "0.5"]).status.code(), Some(0));
+        assert_eq!(corpus.eval(&["--min-recall", "0.6"]).status.code(), Some(0));
         let out = corpus.eval(&["--min-recall", "0.9"]);
         assert_eq!(out.status.code(), Some(1));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("recall 50.0%"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("recall 66.7%"));
         assert_eq!(
             corpus.eval(&["--max-high-per-100", "10"]).status.code(),
             Some(1)
@@ -285,6 +307,7 @@ examples.match = ["彩票"]
             "{text}"
         );
         assert!(text.contains("a.html: t.casino"), "{text}");
+        assert!(text.contains("Thresholds scaled"), "{text}");
     }
 
     #[test]

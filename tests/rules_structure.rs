@@ -35,7 +35,7 @@ fn errors(text: &str) -> Vec<String> {
 fn scan_page(ruleset: &Ruleset, html: &str, url: Option<&str>) -> Vec<Finding> {
     let page = url.map(|u| url::Url::parse(u).unwrap());
     let document = extract_html(html, page.as_ref());
-    ruleset.scan_document(&document, "page.html")
+    ruleset.rule_findings_document(&document, "page.html")
 }
 
 const CHECKS: &str = r#"
@@ -88,7 +88,7 @@ fn check_findings_carry_zone_matched_snippet_and_offset() {
         <a href="http://casino-a.test/2">时时彩</a><a href="http://www.site.test/menu">菜单</a>
         </div></body></html>"#;
     let document = extract_html(html, None);
-    let findings = ruleset.scan_document(&document, "page.html");
+    let findings = ruleset.rule_findings_document(&document, "page.html");
     let iframe = findings
         .iter()
         .find(|f| &*f.rule == "m.hidden_iframe")
@@ -131,7 +131,7 @@ fn requires_gates_text_hits_on_the_page_structure() {
     assert!(scan_page(&ruleset, no_form, None).is_empty());
     assert!(
         ruleset
-            .scan_text(ZoneKind::Title, "个人网上银行登录", "t")
+            .rule_findings_text(ZoneKind::Title, "个人网上银行登录", "t")
             .is_empty()
     );
 }
@@ -240,14 +240,14 @@ examples.match = ["百家乐 龙虎斗"]
 examples.no_match = ["百家乐 百家乐 百家乐"]
 "#,
     );
-    let script = |t: &str| ruleset.scan_text(ZoneKind::Script, t, "t");
+    let script = |t: &str| ruleset.rule_findings_text(ZoneKind::Script, t, "t");
     assert_eq!(
         script("var s=document.referrer;if(s.indexOf('sogou')>=0){location.href='http://x.test/'}")
             .len(),
         1
     );
     assert!(script("var s=document.referrer; location.href='http://x.test/'").is_empty());
-    let text = |t: &str| ruleset.scan_text(ZoneKind::Text, t, "t");
+    let text = |t: &str| ruleset.rule_findings_text(ZoneKind::Text, t, "t");
     assert!(text("百家乐，百家乐！").is_empty());
     assert_eq!(text("百家乐，牛牛！").len(), 2);
 }
@@ -288,7 +288,7 @@ fn an_empty_operator_list_loads_silently_and_matches_nothing() {
     assert!(rule.operator_list && !rule.is_active());
     assert!(
         ruleset
-            .scan_text(ZoneKind::Text, "受限词甲", "t")
+            .rule_findings_text(ZoneKind::Text, "受限词甲", "t")
             .is_empty()
     );
 }
@@ -302,7 +302,7 @@ fn a_loaded_operator_list_matches_and_its_examples_run() {
     assert!(ruleset.rule("op.regulator_list").unwrap().is_active());
     assert_eq!(
         ruleset
-            .scan_text(ZoneKind::Text, "含有受限词乙的文字", "t")
+            .rule_findings_text(ZoneKind::Text, "含有受限词乙的文字", "t")
             .len(),
         1
     );
@@ -400,7 +400,7 @@ examples.match = ["办证 学信网可查"]
 examples.no_match = ["办证大厅 进度可查询"]
 "#,
     );
-    let text = |t: &str| ruleset.scan_text(ZoneKind::Text, t, "t");
+    let text = |t: &str| ruleset.rule_findings_text(ZoneKind::Text, t, "t");
     // A term is not its own context.
     assert!(text("口交").is_empty());
     assert_eq!(text("乱伦 口交").len(), 2);
@@ -426,7 +426,7 @@ examples.match = ["BBIN真人", "b b i n 真人"]
 examples.no_match = ["Ez utóbbin gyönyörű", "a többi néhány hónap", "bbinary"]
 "#,
     );
-    let text = |t: &str| ruleset.scan_text(ZoneKind::Text, t, "t");
+    let text = |t: &str| ruleset.rule_findings_text(ZoneKind::Text, t, "t");
     assert_eq!(text("BBIN真人视讯").len(), 1);
     assert!(text("Ez utóbbin gyönyörű háttérzene").is_empty());
     assert!(text("a többi néhány hónapban").is_empty());

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
-use sitepatrol::finding::{Finding, Severity};
+use sitepatrol::finding::{Finding, Severity, Signal};
+
+/// Signals a table shows under each flag; JSON output has them all.
+const TABLE_SIGNALS: usize = 5;
 
 use super::Format;
 
@@ -99,31 +102,54 @@ impl Output {
                 self.findings.push(finding);
                 Ok(())
             }
-            Format::Table => {
-                writeln!(
-                    self.out,
-                    "{:<8} {} ({} {})  {} [{} @{}]",
-                    finding.severity.as_str().to_uppercase(),
-                    finding.rule,
-                    finding.clause,
-                    finding.category,
-                    finding.target,
-                    finding.zone.map_or("page", |z| z.as_str()),
-                    finding.offset
-                )?;
-                let times = if finding.count > 1 {
-                    format!(" ×{}", finding.count)
-                } else {
-                    String::new()
-                };
-                writeln!(
-                    self.out,
-                    "         matched {:?}{times}  in: {}",
-                    finding.matched,
-                    one_line(&finding.snippet)
-                )
-            }
+            Format::Table => self.finding_table(&finding),
         }
+    }
+
+    /// A flag as a heading (severity, category, score, target) and its strongest signals,
+    /// one per line, so the evidence a reviewer needs fits a terminal.
+    fn finding_table(&mut self, finding: &Finding) -> io::Result<()> {
+        let score = finding
+            .score
+            .map_or(String::new(), |s| format!("  score {s:.2}"));
+        writeln!(
+            self.out,
+            "{:<8} {} ({}){score}  {}",
+            finding.severity.as_str().to_uppercase(),
+            finding.category,
+            finding.clause,
+            finding.target,
+        )?;
+        let own = [finding.own_signal()];
+        let signals: &[Signal] = if finding.signals.is_empty() {
+            &own
+        } else {
+            &finding.signals
+        };
+        for signal in signals.iter().take(TABLE_SIGNALS) {
+            let times = if signal.count > 1 {
+                format!(" ×{}", signal.count)
+            } else {
+                String::new()
+            };
+            let weight = signal
+                .contribution
+                .map_or(String::new(), |c| format!(" {c:+.2}"));
+            writeln!(
+                self.out,
+                "         {}{weight} [{} @{}] {:?}{times}  in: {}",
+                signal.rule,
+                signal.zone.map_or("page", |z| z.as_str()),
+                signal.offset,
+                signal.matched,
+                one_line(&signal.snippet)
+            )?;
+        }
+        let more = signals.len().saturating_sub(TABLE_SIGNALS) + finding.signals_omitted;
+        if more > 0 {
+            writeln!(self.out, "         … and {more} more signal(s)")?;
+        }
+        Ok(())
     }
 
     pub fn warning(&mut self, target: &str, message: &str) -> io::Result<()> {

@@ -9,8 +9,11 @@ macro_rules! out {
     }};
 }
 
+mod corpus;
 mod eval;
+mod fit;
 mod lint;
+mod model;
 
 use std::path::PathBuf;
 
@@ -56,9 +59,12 @@ pub enum RulesCommand {
         #[command(flatten)]
         rules: RulesArg,
     },
-    /// Measure rules on labelled corpora: recall per rule and category on positives, false
-    /// positives per 100 pages (by severity) on negatives.
+    /// Measure the rules on labelled corpora as reviewers would get them: page recall per
+    /// category, ordinary pages flagged per 100, a table of thresholds, and every rule's pages.
     Eval(eval::EvalArgs),
+    /// Fit signal weights and confident bands on labelled corpora, with cross-validation by
+    /// source; write them as a weights file.
+    Fit(fit::FitArgs),
     /// Report terms that hit often on a corpus of ordinary pages (candidates for pruning).
     Lint(lint::LintArgs),
 }
@@ -84,6 +90,7 @@ pub fn run(command: RulesCommand) -> i32 {
         } => test(rules, zone, file, page.then_some(url), format, text),
         RulesCommand::List { rules } => list(rules),
         RulesCommand::Eval(args) => eval::run(args),
+        RulesCommand::Fit(args) => fit::run(args),
         RulesCommand::Lint(args) => lint::run(args),
     }
 }
@@ -173,20 +180,24 @@ fn test(
     let Some(ruleset) = load(&rules) else {
         return exit::ERROR;
     };
-    let findings = match &page {
+    let evidence = match &page {
         Some(url) => {
             let document = sitepatrol::extract::extract_html(&text, url.as_ref());
-            ruleset.scan_document(&document, "<page>")
+            ruleset.document_evidence(&document, "<page>")
         }
-        None => ruleset.scan_text(zone, &text, "<text>"),
+        None => ruleset.text_evidence(&[(zone, text.as_str())]),
     };
+    let target = if page.is_some() { "<page>" } else { "<text>" };
+    let hits = ruleset.rule_findings(&evidence, target);
+    let flags = ruleset.score(&evidence, target);
     match format {
         Format::Json | Format::Jsonl => {
             let normalized = normalize::normalize(&text).text;
             let value = serde_json::json!({
                 "zone": zone,
                 "normalized": normalized,
-                "findings": findings,
+                "hits": hits,
+                "flags": flags,
             });
             out!(
                 "{}",
@@ -195,13 +206,14 @@ fn test(
         }
         Format::Table => {
             out!("normalized: {}", normalize::normalize(&text).text);
-            if findings.is_empty() {
+            if hits.is_empty() {
                 out!("no rule hits");
             }
-            for f in &findings {
+            for f in &hits {
                 let zone = f.zone.map_or("-", |z| z.as_str());
+                let weight = ruleset.rule(&f.rule).map_or(0.0, |r| r.weight);
                 out!(
-                    "{:<8} {:<32} {} {zone} at byte {}: {:?} (×{}) in {:?}",
+                    "{:<8} {:<32} w={weight:<5} {} {zone} at byte {}: {:?} (×{}) in {:?}",
                     f.severity.as_str(),
                     f.rule,
                     f.clause,
@@ -211,9 +223,23 @@ fn test(
                     f.snippet
                 );
             }
+            for (category, score) in ruleset.category_scores(&evidence) {
+                let scoring = ruleset.scoring(&category);
+                let flagged = flags.iter().find(|f| f.category == category);
+                out!(
+                    "score {:<18} {:.2} (threshold {:.2}): {}",
+                    category,
+                    score,
+                    scoring.threshold,
+                    flagged.map_or("no flag".to_string(), |f| format!(
+                        "flag, {}",
+                        f.severity.as_str()
+                    ))
+                );
+            }
         }
     }
-    if findings.is_empty() {
+    if flags.is_empty() {
         exit::OK
     } else {
         exit::FINDINGS

@@ -2,6 +2,8 @@
 //! (信息源入网安全责任书) it enforces. Reviewers, dashboards and exports group by these ids,
 //! so they never change meaning; new ones may be added.
 
+use crate::finding::Severity;
+
 /// A category id and the clause it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Category {
@@ -10,6 +12,8 @@ pub struct Category {
     /// Whether the provider ships terms for it, or the operator supplies a lexicon.
     pub operator_supplied: bool,
     pub description: &'static str,
+    /// The severity of a confident flag in this category (a weights file may change it).
+    pub severity: Severity,
 }
 
 const fn shipped(id: &'static str, clause: &'static str, description: &'static str) -> Category {
@@ -18,6 +22,7 @@ const fn shipped(id: &'static str, clause: &'static str, description: &'static s
         clause,
         operator_supplied: false,
         description,
+        severity: Severity::High,
     }
 }
 
@@ -27,6 +32,15 @@ const fn operator(id: &'static str, clause: &'static str, description: &'static 
         clause,
         operator_supplied: true,
         description,
+        severity: Severity::High,
+    }
+}
+
+/// Categories whose confident flags are more (or less) urgent than `high`.
+const fn with_severity(category: Category, severity: Severity) -> Category {
+    Category {
+        severity,
+        ..category
     }
 }
 
@@ -61,9 +75,17 @@ pub const CATEGORIES: &[Category] = &[
     ),
     operator("defamation", "§2(8)", "侮辱或者诽谤他人的"),
     shipped("fraud", "§2(9)", "诈骗：刷单、套现、虚假投资、假冒商品"),
-    shipped("infringement", "§2(9)", "侵害他人合法权益：盗版软件与影视"),
+    with_severity(
+        shipped("infringement", "§2(9)", "侵害他人合法权益：盗版软件与影视"),
+        Severity::Medium,
+    ),
     shipped("malware", "§2(10)", "病毒、木马、挖矿脚本、恶意跳转"),
     shipped("phishing", "§2(10)", "钓鱼页面与钓鱼表单"),
+    shipped(
+        "cloaking",
+        "§2(10)",
+        "对搜索引擎蜘蛛或搜索来访者展示不同内容：蜘蛛劫持、快照劫持、搜索来路跳转",
+    ),
     operator(
         "other_prohibited",
         "§2(11)",
@@ -71,7 +93,10 @@ pub const CATEGORIES: &[Category] = &[
     ),
     shipped("prohibited_links", "§3", "为淫秽色情等网站提供链接和推广"),
     shipped("sex_products", "§3", "非法性用品广告和介绍"),
-    shipped("minors", "§3", "危害青少年身心健康的低俗信息"),
+    with_severity(
+        shipped("minors", "§3", "危害青少年身心健康的低俗信息"),
+        Severity::Critical,
+    ),
 ];
 
 pub fn find(id: &str) -> Option<&'static Category> {

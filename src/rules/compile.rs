@@ -1,6 +1,9 @@
 //! Validated rules → one automaton per text view and one regex set.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::weights::CategoryScoring;
 
 use super::domains::DomainIndex;
 use super::{Diagnostic, Level, Rule};
@@ -72,11 +75,21 @@ pub struct Ruleset {
     pub(crate) domain_zone_mask: u16,
     /// Rules with a `check` or `requires`: only these need the page's structure.
     pub(crate) structural_rules: Vec<u32>,
+    /// How each category's score becomes a flag.
+    pub(crate) scoring: HashMap<Arc<str>, CategoryScoring>,
 }
 
 impl Ruleset {
+    /// Compile validated rules with the default category scoring.
+    pub fn compile(rules: Vec<Rule>) -> Result<Ruleset, Vec<Diagnostic>> {
+        Ruleset::compile_scored(rules, super::Weights::default().scoring())
+    }
+
     /// Compile validated rules. Errors here are limits of the automaton, not of the rules.
-    pub fn compile(mut rules: Vec<Rule>) -> Result<Ruleset, Vec<Diagnostic>> {
+    pub fn compile_scored(
+        mut rules: Vec<Rule>,
+        scoring: HashMap<Arc<str>, CategoryScoring>,
+    ) -> Result<Ruleset, Vec<Diagnostic>> {
         let mut tables: [HashMap<String, Vec<PatternUse>>; 2] = [HashMap::new(), HashMap::new()];
         let mut regex_patterns = Vec::new();
         let mut regex_rules = Vec::new();
@@ -200,7 +213,21 @@ impl Ruleset {
             domains,
             domain_zone_mask,
             structural_rules,
+            scoring,
         })
+    }
+
+    /// How `category` turns a score into a flag (the defaults for an unknown category).
+    pub fn scoring(&self, category: &str) -> CategoryScoring {
+        self.scoring
+            .get(category)
+            .copied()
+            .unwrap_or_else(|| CategoryScoring::default_for(category))
+    }
+
+    /// The index of a rule, as [`Evidence::rule`](super::Evidence) holds it.
+    pub fn rule_index(&self, id: &str) -> Option<usize> {
+        self.rules.iter().position(|r| &*r.id == id)
     }
 
     pub fn rules(&self) -> &[Rule] {

@@ -4,12 +4,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde::Serialize;
+
 use super::checks::{self, Site};
 use super::compile::{PatternInfo, Role, View, ViewKind};
 use super::domains::{host_range, lookup_host};
-use super::{Diagnostic, ExampleInput, Level, Rule, Ruleset};
+use super::{Diagnostic, ExampleInput, Level, Ruleset, weights};
 use crate::extract::{Document, ZoneKind};
-use crate::finding::{Finding, snippet};
+use crate::finding::{Finding, Signal, snippet};
 use crate::matcher::Matcher;
 use crate::normalize::{Derived, denoise_into, longest_noise_run, normalize_into};
 
@@ -26,63 +28,130 @@ struct Hit {
     end: u32,
 }
 
+/// One piece of a rule's evidence on a page, before scoring: a distinct match in one zone
+/// (with how often it occurs there), or what a structural check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// The rule's index in [`Ruleset::rules`].
+    pub rule: u32,
+    pub zone: ZoneKind,
+    /// The original text that matched.
+    pub matched: String,
+    /// The normalized form of the match.
+    pub normalized: String,
+    pub snippet: String,
+    /// Byte offset of the first occurrence in the zone's original text.
+    pub offset: usize,
+    pub count: usize,
+}
+
+/// A category and each piece of its evidence with what it adds to the score.
+type CategoryContributions<'e> = (Arc<str>, Vec<(f64, &'e Evidence)>);
+
+/// Most signals one flag lists; the rest are counted in `signals_omitted` (their
+/// contributions are in the score). Repeats add less each time, so signals past this many
+/// add almost nothing a reviewer needs to see.
+pub const MAX_SIGNALS_PER_FLAG: usize = 32;
+
 impl Ruleset {
-    /// Every finding of every rule on an extracted document. The page's own site (for the
-    /// structural checks' "another site") is its base URL, or the target when the target is a
-    /// URL; a file scan without either has none.
+    /// The flags of an extracted document: one per category whose score passes its
+    /// threshold. The page's own site (for the structural checks' "another site") is its base
+    /// URL, or the target when the target is a URL; a file scan without either has none.
     pub fn scan_document(&self, document: &Document, target: &str) -> Vec<Finding> {
+        self.score(&self.document_evidence(document, target), target)
+    }
+
+    /// Every rule's evidence on an extracted document, before scoring.
+    pub fn document_evidence(&self, document: &Document, target: &str) -> Vec<Evidence> {
         let zones: Vec<(ZoneKind, &str)> = document
             .zones
             .iter()
             .map(|z| (z.kind, z.text.as_str()))
             .collect();
-        let target: Arc<str> = Arc::from(target);
-        let mut findings = self.zone_findings(&zones, &target);
+        let mut evidence = self.zone_evidence(&zones);
         if !self.structural_rules.is_empty() {
             let page_url = document.base_url.as_deref().or_else(|| {
-                (target.starts_with("http://") || target.starts_with("https://"))
-                    .then_some(&*target)
+                (target.starts_with("http://") || target.starts_with("https://")).then_some(target)
             });
             let site = Site::of(document, page_url);
-            self.apply_structure(document, &site, &target, &mut findings);
-            sort_findings(&mut findings);
+            self.apply_structure(document, &site, &mut evidence);
         }
-        findings
+        evidence
     }
 
-    /// Run `check` rules and drop the findings of `requires` rules whose check finds nothing.
-    fn apply_structure(
-        &self,
-        document: &Document,
-        site: &Site<'_>,
-        target: &Arc<str>,
-        findings: &mut Vec<Finding>,
-    ) {
+    /// Run `check` rules and drop the evidence of `requires` rules whose check finds nothing.
+    fn apply_structure(&self, document: &Document, site: &Site<'_>, evidence: &mut Vec<Evidence>) {
         for &index in &self.structural_rules {
             let rule = &self.rules[index as usize];
             if let Some(requirement) = &rule.requires {
-                if findings.iter().any(|f| f.rule == rule.id)
+                if evidence.iter().any(|e| e.rule == index)
                     && checks::run(requirement, document, site).is_empty()
                 {
-                    findings.retain(|f| f.rule != rule.id);
+                    evidence.retain(|e| e.rule != index);
                 }
                 continue;
             }
             let Some(check) = &rule.check else { continue };
-            for evidence in checks::run(check, document, site) {
-                let Some(zone) = document.zone(evidence.zone) else {
+            for found in checks::run(check, document, site) {
+                let Some(zone) = document.zone(found.zone) else {
                     continue;
                 };
-                let Some(matched) = zone.text.get(evidence.range.clone()) else {
+                let Some(matched) = zone.text.get(found.range.clone()) else {
                     continue;
                 };
-                if let Some(existing) = findings.iter_mut().find(|f| {
-                    f.rule == rule.id && f.zone == Some(evidence.zone) && f.matched == matched
-                }) {
-                    existing.count += evidence.count;
+                if let Some(existing) = evidence
+                    .iter_mut()
+                    .find(|e| e.rule == index && e.zone == found.zone && e.matched == matched)
+                {
+                    existing.count += found.count;
                     continue;
                 }
-                findings.push(Finding {
+                evidence.push(Evidence {
+                    rule: index,
+                    zone: found.zone,
+                    matched: matched.to_string(),
+                    normalized: matched.to_lowercase(),
+                    snippet: snippet(&zone.text, found.range.clone(), SNIPPET_CONTEXT),
+                    offset: found.range.start,
+                    count: found.count,
+                });
+            }
+        }
+    }
+
+    /// Flags for a single piece of text placed in `zone`.
+    pub fn scan_text(&self, zone: ZoneKind, text: &str, target: &str) -> Vec<Finding> {
+        self.scan_zones(&[(zone, text)], target)
+    }
+
+    /// Flags for a list of `(zone, original text)`. Without a page, `check` rules find
+    /// nothing and `requires` rules report nothing.
+    pub fn scan_zones(&self, zones: &[(ZoneKind, &str)], target: &str) -> Vec<Finding> {
+        self.score(&self.text_evidence(zones), target)
+    }
+
+    /// Evidence for a list of `(zone, original text)`, without a page (see
+    /// [`Ruleset::scan_zones`]).
+    pub fn text_evidence(&self, zones: &[(ZoneKind, &str)]) -> Vec<Evidence> {
+        let mut evidence = self.zone_evidence(zones);
+        if !self.structural_rules.is_empty() {
+            evidence.retain(|e| {
+                let rule = &self.rules[e.rule as usize];
+                rule.requires.is_none() && rule.check.is_none()
+            });
+        }
+        evidence
+    }
+
+    /// Every rule's evidence as a finding of its own, unscored, with the rule's severity: the
+    /// rule-level view that `rules test` shows and rule mechanics are tested with.
+    pub fn rule_findings(&self, evidence: &[Evidence], target: &str) -> Vec<Finding> {
+        let target: Arc<str> = Arc::from(target);
+        evidence
+            .iter()
+            .map(|e| {
+                let rule = &self.rules[e.rule as usize];
+                Finding {
                     record_type: Finding::RECORD_TYPE,
                     rule: rule.id.clone(),
                     category: rule.category.clone(),
@@ -90,40 +159,147 @@ impl Ruleset {
                     severity: rule.severity,
                     description: rule.description.clone(),
                     target: target.clone(),
-                    zone: Some(evidence.zone),
-                    matched: matched.to_string(),
-                    normalized: matched.to_lowercase(),
-                    snippet: snippet(&zone.text, evidence.range.clone(), SNIPPET_CONTEXT),
-                    offset: evidence.range.start,
-                    count: evidence.count,
+                    zone: Some(e.zone),
+                    matched: e.matched.clone(),
+                    normalized: e.normalized.clone(),
+                    snippet: e.snippet.clone(),
+                    offset: e.offset,
+                    count: e.count,
                     score: None,
                     signals: Vec::new(),
                     signals_omitted: 0,
-                });
+                }
+            })
+            .collect()
+    }
+
+    /// [`Ruleset::rule_findings`] of a piece of text placed in `zone`.
+    pub fn rule_findings_text(&self, zone: ZoneKind, text: &str, target: &str) -> Vec<Finding> {
+        self.rule_findings(&self.text_evidence(&[(zone, text)]), target)
+    }
+
+    /// [`Ruleset::rule_findings`] of an extracted document.
+    pub fn rule_findings_document(&self, document: &Document, target: &str) -> Vec<Finding> {
+        self.rule_findings(&self.document_evidence(document, target), target)
+    }
+
+    /// Every category with evidence on the page and its score, flagged or not.
+    pub fn category_scores(&self, evidence: &[Evidence]) -> Vec<(Arc<str>, f64)> {
+        self.contributions(evidence)
+            .into_iter()
+            .map(|(category, signals)| {
+                let score = signals.iter().map(|(c, _)| c).sum();
+                (category, round(score))
+            })
+            .collect()
+    }
+
+    /// Each evidence's contribution, grouped by category: within one rule, evidence is taken
+    /// strongest first (most occurrences, then zone and offset), and each occurrence adds
+    /// half of what the one before it added.
+    fn contributions<'e>(&self, evidence: &'e [Evidence]) -> Vec<CategoryContributions<'e>> {
+        let mut order: Vec<&Evidence> = evidence.iter().collect();
+        order.sort_by(|a, b| {
+            (a.rule, std::cmp::Reverse(a.count), a.zone, a.offset).cmp(&(
+                b.rule,
+                std::cmp::Reverse(b.count),
+                b.zone,
+                b.offset,
+            ))
+        });
+        let mut categories: Vec<CategoryContributions<'_>> = Vec::new();
+        for group in order.chunk_by(|a, b| a.rule == b.rule) {
+            let rule = &self.rules[group[0].rule as usize];
+            let slot = match categories.iter().position(|(c, _)| *c == rule.category) {
+                Some(i) => i,
+                None => {
+                    categories.push((rule.category.clone(), Vec::new()));
+                    categories.len() - 1
+                }
+            };
+            let mut seen = 0;
+            for e in group {
+                let contribution = rule.weight * weights::repeat_share(seen, e.count);
+                seen += e.count;
+                categories[slot].1.push((contribution, e));
             }
         }
+        categories
     }
 
-    /// Findings for a single piece of text placed in `zone`.
-    pub fn scan_text(&self, zone: ZoneKind, text: &str, target: &str) -> Vec<Finding> {
-        self.scan_zones(&[(zone, text)], target)
-    }
-
-    /// Findings for a list of `(zone, original text)`. Without a page, `check` rules find
-    /// nothing and `requires` rules report nothing.
-    pub fn scan_zones(&self, zones: &[(ZoneKind, &str)], target: &str) -> Vec<Finding> {
+    /// Scores a page's evidence per category and raises a flag for each category whose
+    /// score reaches its threshold (with at least one signal for it, not only against it).
+    pub fn score(&self, evidence: &[Evidence], target: &str) -> Vec<Finding> {
+        let categories = self.contributions(evidence);
         let target: Arc<str> = Arc::from(target);
-        let mut findings = self.zone_findings(zones, &target);
-        if !self.structural_rules.is_empty() {
-            findings.retain(|f| {
-                self.rule(&f.rule)
-                    .is_none_or(|r| r.requires.is_none() && r.check.is_none())
-            });
-        }
-        findings
+        let mut flags: Vec<Finding> = categories
+            .into_iter()
+            .filter_map(|(category, signals)| self.flag(&category, signals, &target))
+            .collect();
+        flags.sort_by(|a, b| {
+            b.score
+                .partial_cmp(&a.score)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.category.cmp(&b.category))
+        });
+        flags
     }
 
-    fn zone_findings(&self, zones: &[(ZoneKind, &str)], target: &Arc<str>) -> Vec<Finding> {
+    fn flag(
+        &self,
+        category: &Arc<str>,
+        mut signals: Vec<(f64, &Evidence)>,
+        target: &Arc<str>,
+    ) -> Option<Finding> {
+        let scoring = self.scoring(category);
+        let score: f64 = signals.iter().map(|(c, _)| c).sum();
+        // Sums of weights carry float noise; a page exactly at the threshold flags.
+        if score + 1e-9 < scoring.threshold || !signals.iter().any(|(c, _)| *c > 0.0) {
+            return None;
+        }
+        signals.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+        let (_, head) = signals[0];
+        let rule = &self.rules[head.rule as usize];
+        let omitted = signals.len().saturating_sub(MAX_SIGNALS_PER_FLAG);
+        let listed = signals
+            .iter()
+            .take(MAX_SIGNALS_PER_FLAG)
+            .map(|&(contribution, e)| {
+                let signal_rule = &self.rules[e.rule as usize];
+                Signal {
+                    rule: signal_rule.id.clone(),
+                    weight: Some(round(signal_rule.weight)),
+                    contribution: Some(round(contribution)),
+                    zone: Some(e.zone),
+                    matched: e.matched.clone(),
+                    normalized: e.normalized.clone(),
+                    snippet: e.snippet.clone(),
+                    offset: e.offset,
+                    count: e.count,
+                }
+            })
+            .collect();
+        Some(Finding {
+            record_type: Finding::RECORD_TYPE,
+            rule: rule.id.clone(),
+            category: category.clone(),
+            clause: rule.clause.clone(),
+            severity: scoring.severity_at(score),
+            description: rule.description.clone(),
+            target: target.clone(),
+            zone: Some(head.zone),
+            matched: head.matched.clone(),
+            normalized: head.normalized.clone(),
+            snippet: head.snippet.clone(),
+            offset: head.offset,
+            count: head.count,
+            score: Some(round(score)),
+            signals: listed,
+            signals_omitted: omitted,
+        })
+    }
+
+    fn zone_evidence(&self, zones: &[(ZoneKind, &str)]) -> Vec<Evidence> {
         let mut hits = Vec::new();
         let mut normalized: Vec<Derived> = Vec::with_capacity(zones.len());
         let mut denoised = Derived::new();
@@ -142,9 +318,9 @@ impl Ruleset {
             }
             normalized.push(norm);
         }
-        let mut findings = self.evaluate(&mut hits, zones, &normalized, target);
-        sort_findings(&mut findings);
-        findings
+        let mut evidence = self.evaluate(&mut hits, zones, &normalized);
+        evidence.sort_by_key(|e| (e.zone, e.offset, e.rule));
+        evidence
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -284,10 +460,9 @@ impl Ruleset {
         hits: &mut [Hit],
         zones: &[(ZoneKind, &str)],
         normalized: &[Derived],
-        target: &Arc<str>,
-    ) -> Vec<Finding> {
+    ) -> Vec<Evidence> {
         hits.sort_unstable();
-        let mut findings = Vec::new();
+        let mut evidence = Vec::new();
         for group in hits.chunk_by(|a, b| a.rule == b.rule) {
             let rule = &self.rules[group[0].rule as usize];
             let of_role = |role: Role| -> Vec<Hit> {
@@ -349,9 +524,9 @@ impl Ruleset {
                     continue;
                 }
             }
-            aggregate(rule, &kept, zones, normalized, target, &mut findings);
+            aggregate(group[0].rule, &kept, zones, normalized, &mut evidence);
         }
-        findings
+        evidence
     }
 
     /// Run every rule's examples through the whole ruleset: each `examples.match` must produce
@@ -386,15 +561,18 @@ impl Ruleset {
                             ));
                             continue;
                         }
-                        self.scan_text(*zone, text, "<example>")
+                        self.text_evidence(&[(*zone, text.as_str())])
                     }
                     ExampleInput::Page { html, url } => {
                         let page = url.as_deref().and_then(|u| url::Url::parse(u).ok());
                         let document = crate::extract::extract_html(html, page.as_ref());
-                        self.scan_document(&document, "<example>")
+                        self.document_evidence(&document, "<example>")
                     }
                 };
-                let own: Vec<&Finding> = findings.iter().filter(|f| f.rule == rule.id).collect();
+                let own: Vec<&Evidence> = findings
+                    .iter()
+                    .filter(|e| self.rules[e.rule as usize].id == rule.id)
+                    .collect();
                 let shown = example.text();
                 match (should_match, own.first()) {
                     (true, None) => report(format!("match example does not match: {shown:?}")),
@@ -410,8 +588,8 @@ impl Ruleset {
     }
 }
 
-fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| (a.zone, a.offset, &a.rule).cmp(&(b.zone, b.offset, &b.rule)));
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 /// The URL of each line of a zone whose lines are URLs, as byte ranges: the first word of a
@@ -548,41 +726,32 @@ fn merge_overlapping(hits: &mut Vec<Hit>) {
 }
 
 fn aggregate(
-    rule: &Rule,
+    rule: u32,
     kept: &[Hit],
     zones: &[(ZoneKind, &str)],
     normalized: &[Derived],
-    target: &Arc<str>,
-    findings: &mut Vec<Finding>,
+    evidence: &mut Vec<Evidence>,
 ) {
+    let start = evidence.len();
     let mut seen: HashMap<(u32, &str), usize> = HashMap::new();
     for hit in kept {
         let (kind, original) = zones[hit.zone as usize];
         let norm = &normalized[hit.zone as usize];
         let matched_normalized = &norm.text[hit.start as usize..hit.end as usize];
         if let Some(&index) = seen.get(&(hit.zone, matched_normalized)) {
-            findings[index].count += 1;
+            evidence[start + index].count += 1;
             continue;
         }
-        seen.insert((hit.zone, matched_normalized), findings.len());
+        seen.insert((hit.zone, matched_normalized), evidence.len() - start);
         let range = norm.source_range(hit.start as usize..hit.end as usize, original);
-        findings.push(Finding {
-            record_type: Finding::RECORD_TYPE,
-            rule: rule.id.clone(),
-            category: rule.category.clone(),
-            clause: rule.clause.clone(),
-            severity: rule.severity,
-            description: rule.description.clone(),
-            target: target.clone(),
-            zone: Some(kind),
+        evidence.push(Evidence {
+            rule,
+            zone: kind,
             matched: original[range.clone()].to_string(),
             normalized: matched_normalized.to_string(),
             snippet: snippet(original, range.clone(), SNIPPET_CONTEXT),
             offset: range.start,
             count: 1,
-            score: None,
-            signals: Vec::new(),
-            signals_omitted: 0,
         });
     }
 }

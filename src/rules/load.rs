@@ -11,6 +11,7 @@ use super::domains::{self, DomainPattern};
 use super::schema::{
     Contexts, OneOrMany, RawCheck, RawContext, RawDefaults, RawExample, RawMeta, RawRule,
 };
+use super::weights::{MAX_WEIGHT, WEIGHTS_FILE, Weights, prior_weight};
 use super::{
     Context, DEFAULT_MAX_GAP, DEFAULT_ZONES, Diagnostic, Example, ExampleInput, Level, Location,
     Rule, RuleSource, Ruleset, URL_ZONES, bundled, categories,
@@ -23,12 +24,13 @@ use crate::normalize::normalize_term;
 /// returned and no ruleset is built; on success, the warnings come with the ruleset.
 pub fn load(sources: &[RuleSource]) -> Result<(Ruleset, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
-    let rules = read_sources(sources, &mut diagnostics);
+    let (mut rules, weights) = read_sources(sources, &mut diagnostics);
+    apply_weights(&mut rules, &weights, &mut diagnostics);
     diagnostics.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     if diagnostics.iter().any(|d| d.level == Level::Error) {
         return Err(diagnostics);
     }
-    match Ruleset::compile(rules) {
+    match Ruleset::compile_scored(rules, weights.scoring()) {
         Ok(ruleset) => Ok((ruleset, diagnostics)),
         Err(mut errors) => {
             diagnostics.append(&mut errors);
@@ -50,11 +52,41 @@ pub fn check(sources: &[RuleSource]) -> (Option<Ruleset>, Vec<Diagnostic>) {
     }
 }
 
+/// Fitted weights replace the rules' own; a weight for a rule that is not loaded is stale
+/// (the rule was renamed or removed since the fit) and said so.
+fn apply_weights(rules: &mut [Rule], weights: &Weights, diagnostics: &mut Vec<Diagnostic>) {
+    let mut used = std::collections::HashSet::new();
+    for rule in rules.iter_mut() {
+        if let Some((w, _, _)) = weights.rules.get(&*rule.id) {
+            rule.weight = *w;
+            used.insert(&*rule.id);
+        }
+    }
+    let mut stale: Vec<_> = weights
+        .rules
+        .iter()
+        .filter(|(id, _)| !used.contains(id.as_str()))
+        .collect();
+    stale.sort_by(|a, b| (&a.1.1, a.1.2).cmp(&(&b.1.1, b.1.2)));
+    for (id, (_, file, line)) in stale {
+        diagnostics.push(Diagnostic {
+            level: Level::Warning,
+            file: file.clone(),
+            line: Some(*line),
+            rule: Some(id.clone()),
+            message: "weight for a rule that is not loaded (renamed or removed since the fit?)"
+                .into(),
+        });
+    }
+}
+
 /// A ruleset file's text and where its relative paths resolve.
 struct SourceFile {
     display: String,
     origin: Origin,
     text: String,
+    /// A `weights.toml` at the top of a source: weights, not rules.
+    is_weights: bool,
 }
 
 enum Origin {
@@ -64,17 +96,22 @@ enum Origin {
     Bundled(String),
 }
 
-fn read_sources(sources: &[RuleSource], diagnostics: &mut Vec<Diagnostic>) -> Vec<Rule> {
+fn read_sources(sources: &[RuleSource], diagnostics: &mut Vec<Diagnostic>) -> (Vec<Rule>, Weights) {
     let mut files = Vec::new();
     for source in sources {
         collect_files(source, &mut files, diagnostics);
     }
     let mut rules = Vec::new();
+    let mut weights = Weights::default();
     let mut seen: HashMap<String, Location> = HashMap::new();
     for file in &files {
-        rules.extend(parse_file(file, diagnostics, &mut seen));
+        if file.is_weights {
+            weights.read(&file.display, &file.text, diagnostics);
+        } else {
+            rules.extend(parse_file(file, diagnostics, &mut seen));
+        }
     }
-    if files.is_empty() && diagnostics.is_empty() {
+    if !files.iter().any(|f| !f.is_weights) && diagnostics.is_empty() {
         diagnostics.push(Diagnostic {
             level: Level::Error,
             file: sources
@@ -87,7 +124,7 @@ fn read_sources(sources: &[RuleSource], diagnostics: &mut Vec<Diagnostic>) -> Ve
             message: "no ruleset files (*.toml) found".into(),
         });
     }
-    rules
+    (rules, weights)
 }
 
 /// `rulesets/filing/` holds the data of the filing checks (`src/filing`), not rules.
@@ -120,6 +157,7 @@ fn collect_files(
                         display,
                         origin: Origin::Bundled(parent_of(name)),
                         text: text.to_string(),
+                        is_weights: *name == WEIGHTS_FILE,
                     }),
                     Err(e) => diagnostics.push(file_error(&display, format!("not UTF-8: {e}"))),
                 }
@@ -129,6 +167,7 @@ fn collect_files(
             display: name.clone(),
             origin: Origin::Disk(PathBuf::from(".")),
             text: text.clone(),
+            is_weights: false,
         }),
         RuleSource::Path(path) => {
             let meta = match std::fs::metadata(path) {
@@ -139,6 +178,7 @@ fn collect_files(
                 }
             };
             let mut paths = Vec::new();
+            let top_weights = meta.is_dir().then(|| path.join(WEIGHTS_FILE));
             if meta.is_dir() {
                 let walk = walkdir::WalkDir::new(path)
                     .sort_by_file_name()
@@ -176,6 +216,9 @@ fn collect_files(
                                 path.parent().unwrap_or(Path::new(".")).to_path_buf(),
                             ),
                             text,
+                            is_weights: top_weights.as_deref() == Some(path.as_path())
+                                || (top_weights.is_none()
+                                    && path.file_name().is_some_and(|n| n == WEIGHTS_FILE)),
                         }),
                         Err(e) => diagnostics.push(file_error(&display, format!("not UTF-8: {e}"))),
                     },
@@ -473,6 +516,18 @@ fn validate_rule(
             );
             None
         }),
+    };
+    let weight = match raw.weight.or_else(|| cx.defaults.weight.clone()) {
+        Some(w) if !w.get_ref().is_finite() || w.get_ref().abs() > MAX_WEIGHT => {
+            cx.error_at(
+                w.span(),
+                rule,
+                format!("`weight` must be a number between -{MAX_WEIGHT} and {MAX_WEIGHT}"),
+            );
+            None
+        }
+        Some(w) => Some(*w.get_ref()),
+        None => None,
     };
     if raw.description.get_ref().trim().is_empty() {
         cx.error_at(
@@ -777,11 +832,14 @@ fn validate_rule(
     if !enabled {
         return None;
     }
+    let prior_weight = weight.unwrap_or_else(|| prior_weight(severity));
     Some(Rule {
         id: id.into(),
         category: category.into(),
         clause: clause.into(),
         severity,
+        weight: prior_weight,
+        prior_weight,
         description: raw.description.into_inner().into(),
         terms,
         regex,

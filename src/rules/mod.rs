@@ -19,6 +19,7 @@ mod eval;
 mod load;
 mod reload;
 mod schema;
+pub mod weights;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -32,8 +33,10 @@ use crate::finding::Severity;
 pub use checks::{Check, CheckKind};
 pub use compile::Ruleset;
 pub use domains::DomainPattern;
+pub use eval::Evidence;
 pub use load::{check, load};
 pub use reload::{ReloadOutcome, RulesHandle, sources_version};
+pub use weights::{CategoryScoring, Weights};
 
 /// Where rules come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +143,12 @@ pub struct Rule {
     pub category: Arc<str>,
     pub clause: Arc<str>,
     pub severity: Severity,
+    /// The rule's weight as a signal in its category: its `weight`, or the prior from its
+    /// severity, unless a weights file gives another (see `weights.rs`).
+    pub weight: f64,
+    /// The weight the rule file gives (or its severity implies), before any weights file:
+    /// what `rules fit` starts from and pulls towards.
+    pub prior_weight: f64,
     pub description: Arc<str>,
     /// The literal terms as written (from `terms` and `terms_file`).
     pub terms: Vec<String>,

@@ -19,6 +19,7 @@ pub(crate) struct RawMeta {
 pub(crate) struct RawDefaults {
     pub zones: Option<Spanned<Vec<Spanned<String>>>>,
     pub severity: Option<Spanned<String>>,
+    pub weight: Option<Spanned<f64>>,
     pub skip_noise: Option<bool>,
     pub max_gap: Option<u32>,
     pub word_boundary: Option<bool>,
@@ -81,6 +82,7 @@ pub(crate) struct RawRule {
     pub category: Spanned<String>,
     pub clause: Spanned<String>,
     pub severity: Option<Spanned<String>>,
+    pub weight: Option<Spanned<f64>>,
     pub description: Spanned<String>,
     #[serde(default)]
     pub terms: Vec<Spanned<String>>,

@@ -12,6 +12,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Rules the daemon tests use: small (fast to load), and one rule per thing a test serves.
+/// Each flags alone: gambling at its category's full severity (high), pornography one step
+/// below (medium).
 pub const RULES: &str = r#"
 [ruleset]
 description = "daemon test rules"
@@ -21,6 +23,7 @@ id = "test.gambling"
 category = "gambling"
 clause = "§2(7)"
 severity = "high"
+weight = 2.0
 description = "网上赌博"
 terms = ["网上赌博"]
 examples.match = ["欢迎来到网上赌博平台"]
@@ -30,6 +33,7 @@ id = "test.porn"
 category = "pornography"
 clause = "§3"
 severity = "medium"
+weight = 1.0
 description = "色情视频"
 terms = ["色情视频"]
 examples.match = ["免费色情视频"]

@@ -1,27 +1,27 @@
-//! `sitepatrol rules eval`: recall on labelled positives, false positives per 100 pages on
-//! negatives, per rule and per category.
+//! `sitepatrol rules eval`: what reviewers would get from these rules on labelled corpora.
 //!
-//! Positives are `DIR/<category>/<page>`: the folder names the category the page must be
-//! found in. An optional `DIR/<category>/labels.toml` adds, per page, the page URL and the
-//! rule ids that must fire (`[[page]] file = "x.html", url = "...", rules = ["..."]`).
-//! Negatives are directories of ordinary pages; every regular file in them is a page.
+//! Everything is counted per page, as the review queue sees it: a positive page is found when
+//! it is flagged in its folder's category (any severity), an ordinary page counts once however
+//! many flags it has. The threshold table shows recall and false flags with every category's
+//! threshold (and confident band) scaled, so a precision goal can be read off it. Corpora are
+//! described in `corpus.rs`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use sitepatrol::finding::{Finding, Severity};
-use sitepatrol::rules::categories;
-use sitepatrol::scan::{self, ScanOptions, Scanner};
+use serde::Serialize;
+use sitepatrol::finding::Severity;
 
+use super::corpus::{self, Scanned};
+use super::model::{Flag, Model};
 use crate::cli::{Format, RulesArg, exit};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     #[command(flatten)]
     rules: RulesArg,
-    /// Labelled positives: one folder per category id, holding pages that must be found.
+    /// Labelled positives: one folder per category id, holding pages that must be flagged.
     #[arg(long, value_name = "DIR")]
     positives: Vec<PathBuf>,
     /// Ordinary pages (repeatable; each is reported on its own and all together).
@@ -30,62 +30,38 @@ pub struct EvalArgs {
     /// `table` (default) or `json`.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
-    /// Exit 1 when the recall over all positives is below this fraction (e.g. 0.95).
+    /// Exit 1 when the page recall over all positives is below this fraction (e.g. 0.95).
     #[arg(long, value_name = "FRACTION")]
     min_recall: Option<f64>,
-    /// Exit 1 when a negative corpus has more high and critical findings than this per 100
-    /// pages.
+    /// Exit 1 when a negative corpus has more pages with a high or critical flag than this
+    /// per 100 pages.
     #[arg(long, value_name = "N")]
     max_high_per_100: Option<f64>,
-}
-
-/// One page to scan, and what it should produce.
-#[derive(Debug, Clone)]
-struct Page {
-    path: PathBuf,
-    /// For positives: the category folder.
-    category: Option<String>,
-    url: Option<url::Url>,
-    expected_rules: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Labels {
-    #[serde(default)]
-    page: Vec<PageLabel>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PageLabel {
-    file: String,
-    url: Option<String>,
-    #[serde(default)]
-    rules: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct CategoryRecall {
     pub pages: usize,
+    /// Pages flagged in this category.
     pub detected: usize,
     pub recall: f64,
-    /// Pages not found in their category.
+    /// Pages not flagged in this category, with their best category scores.
     pub missed: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct RuleStats {
     pub category: String,
-    pub severity: Severity,
-    /// Positive pages this rule fired on (any folder).
+    pub weight: f64,
+    pub prior_weight: f64,
+    /// Positive pages this rule has evidence on (any folder), and those of its own category.
     pub positive_pages: usize,
+    pub own_category_pages: usize,
     /// Positive pages whose labels expect this rule, and how many of them it fired on.
     pub expected: usize,
     pub expected_found: usize,
-    /// Negative pages it fired on, and its findings there, per corpus.
+    /// Negative pages it has evidence on, per corpus.
     pub negative_pages: BTreeMap<String, usize>,
-    pub negative_findings: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -93,22 +69,38 @@ pub struct NegativeStats {
     pub pages: usize,
     /// Files the scanner skipped (binary).
     pub skipped: usize,
-    pub pages_with_findings: usize,
-    pub findings: BTreeMap<Severity, usize>,
-    pub findings_per_100: BTreeMap<Severity, f64>,
-    /// High and critical findings per 100 pages: the figure CI bounds.
+    /// Pages with at least one flag, and per 100 pages.
+    pub pages_flagged: usize,
+    pub flagged_per_100: f64,
+    /// Pages with a high or critical flag, and per 100 pages: the figure CI bounds.
+    pub pages_high: usize,
     pub high_per_100: f64,
-    /// Pages with a high or critical finding, with those findings' rules.
+    /// Flags per category (a page flagged in two categories counts in both).
+    pub by_category: BTreeMap<String, usize>,
+    /// Every flag, worst first.
     pub flagged: Vec<FlaggedPage>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct FlaggedPage {
     pub page: String,
-    pub rule: String,
+    pub category: String,
     pub severity: Severity,
-    pub matched: String,
-    pub snippet: String,
+    pub score: f64,
+    /// The strongest signals: `rule "matched"`.
+    pub signals: Vec<String>,
+}
+
+/// Recall and false flags with every threshold scaled by `scale`.
+#[derive(Debug, Serialize)]
+pub struct ThresholdRow {
+    pub scale: f64,
+    pub recall: f64,
+    pub flagged_per_100: f64,
+    pub high_per_100: f64,
+    /// Flagged positives (in their category) over all flagged pages of the corpora given.
+    /// It depends on how many positives and negatives were given; compare rows, not runs.
+    pub precision: f64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -117,10 +109,14 @@ pub struct Report {
     pub detected: usize,
     pub recall: f64,
     pub categories: BTreeMap<String, CategoryRecall>,
-    pub rules: BTreeMap<String, RuleStats>,
     pub negatives: BTreeMap<String, NegativeStats>,
+    pub thresholds: Vec<ThresholdRow>,
+    pub rules: BTreeMap<String, RuleStats>,
     pub errors: Vec<String>,
 }
+
+pub const ALL_NEGATIVES: &str = "(all negatives)";
+const SCALES: [f64; 9] = [0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0];
 
 pub fn run(args: EvalArgs) -> i32 {
     if args.positives.is_empty() && args.negatives.is_empty() {
@@ -130,153 +126,25 @@ pub fn run(args: EvalArgs) -> i32 {
     let Some(ruleset) = super::load(&args.rules) else {
         return exit::ERROR;
     };
-    let scanner = Scanner::new(Arc::new(ruleset), ScanOptions::default());
-    let mut report = Report::default();
-    for (id, rule) in scanner
-        .ruleset()
-        .rules()
-        .iter()
-        .map(|r| (r.id.to_string(), r))
-    {
-        report.rules.insert(
-            id,
-            RuleStats {
-                category: rule.category.to_string(),
-                severity: rule.severity,
-                positive_pages: 0,
-                expected: 0,
-                expected_found: 0,
-                negative_pages: BTreeMap::new(),
-                negative_findings: BTreeMap::new(),
-            },
-        );
-    }
-    let mut positives = Vec::new();
-    for dir in &args.positives {
-        match positive_pages(dir) {
-            Ok(pages) => positives.extend(pages),
-            Err(errors) => report.errors.extend(errors),
-        }
-    }
-    if !report.errors.is_empty() {
-        for e in &report.errors {
-            eprintln!("error: {e}");
-        }
-        return exit::ERROR;
-    }
-    for page in &positives {
-        let category = page.category.clone().unwrap_or_default();
-        let findings = match scan_page(&scanner, page) {
-            Ok(f) => f,
-            Err(e) => {
-                report.errors.push(e);
-                continue;
+    let ruleset = Arc::new(ruleset);
+    let pages = match corpus::load(&args.positives, &args.negatives) {
+        Ok(pages) => pages,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
             }
-        };
-        let entry = report.categories.entry(category.clone()).or_default();
-        entry.pages += 1;
-        if findings.iter().any(|f| *f.category == *category) {
-            entry.detected += 1;
-        } else {
-            entry.missed.push(display(&page.path));
+            return exit::ERROR;
         }
-        let fired = fired_rules(&findings);
-        for rule in &fired {
-            if let Some(stats) = report.rules.get_mut(*rule) {
-                stats.positive_pages += 1;
-            }
-        }
-        for expected in &page.expected_rules {
-            match report.rules.get_mut(expected.as_str()) {
-                Some(stats) => {
-                    stats.expected += 1;
-                    if fired.contains(&expected.as_str()) {
-                        stats.expected_found += 1;
-                    }
-                }
-                None => report.errors.push(format!(
-                    "{}: labels expect rule `{expected}`, which is not loaded",
-                    display(&page.path)
-                )),
-            }
-        }
-    }
-    for c in report.categories.values_mut() {
-        c.recall = ratio(c.detected, c.pages);
-    }
-    report.positives = report.categories.values().map(|c| c.pages).sum();
-    report.detected = report.categories.values().map(|c| c.detected).sum();
-    report.recall = ratio(report.detected, report.positives);
-
-    let mut all = NegativeStats::default();
-    let corpora: Vec<(String, &PathBuf)> = args.negatives.iter().map(|d| (display(d), d)).collect();
-    for (name, dir) in &corpora {
-        let mut stats = NegativeStats::default();
-        let pages = match negative_pages(dir) {
-            Ok(pages) => pages,
-            Err(e) => {
-                report.errors.push(e);
-                continue;
-            }
-        };
-        for page in &pages {
-            let findings = match scan_page(&scanner, page) {
-                Ok(f) => f,
-                Err(e) if e.ends_with(SKIPPED) => {
-                    stats.skipped += 1;
-                    continue;
-                }
-                Err(e) => {
-                    report.errors.push(e);
-                    continue;
-                }
-            };
-            stats.pages += 1;
-            if !findings.is_empty() {
-                stats.pages_with_findings += 1;
-            }
-            for f in &findings {
-                *stats.findings.entry(f.severity).or_default() += 1;
-                if f.severity >= Severity::High {
-                    stats.flagged.push(FlaggedPage {
-                        page: display(&page.path),
-                        rule: f.rule.to_string(),
-                        severity: f.severity,
-                        matched: f.matched.clone(),
-                        snippet: f.snippet.clone(),
-                    });
-                }
-                if let Some(rule) = report.rules.get_mut(&*f.rule) {
-                    *rule.negative_findings.entry(name.clone()).or_default() += 1;
-                }
-            }
-            for rule in fired_rules(&findings) {
-                if let Some(stats) = report.rules.get_mut(rule) {
-                    *stats.negative_pages.entry(name.clone()).or_default() += 1;
-                }
-            }
-        }
-        finish_negative(&mut stats);
-        all.pages += stats.pages;
-        all.skipped += stats.skipped;
-        all.pages_with_findings += stats.pages_with_findings;
-        for (s, n) in &stats.findings {
-            *all.findings.entry(*s).or_default() += n;
-        }
-        report.negatives.insert(name.clone(), stats);
-    }
-    if corpora.len() > 1 {
-        finish_negative(&mut all);
-        report.negatives.insert("(all negatives)".into(), all);
-    }
-
+    };
+    let (scanned, errors) = corpus::scan_all(Arc::clone(&ruleset), pages);
+    let model = Model::of(&ruleset);
+    let mut report = evaluate(&model, &ruleset, &scanned);
+    report.errors = errors;
     match args.format {
-        Format::Json | Format::Jsonl => {
-            out!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            );
-        }
+        Format::Json | Format::Jsonl => out!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
         Format::Table => print_table(&report),
     }
     for e in &report.errors {
@@ -301,7 +169,7 @@ pub fn run(args: EvalArgs) -> i32 {
         for (name, stats) in &report.negatives {
             if stats.high_per_100 > max {
                 eprintln!(
-                    "fail: {name}: {:.2} high/critical findings per 100 pages, above {max}",
+                    "fail: {name}: {:.2} pages with a high or critical flag per 100, above {max}",
                     stats.high_per_100
                 );
                 failed = true;
@@ -311,295 +179,398 @@ pub fn run(args: EvalArgs) -> i32 {
     if failed { exit::FINDINGS } else { exit::OK }
 }
 
-fn finish_negative(stats: &mut NegativeStats) {
-    let per_100 = |n: usize| {
-        if stats.pages == 0 {
-            0.0
-        } else {
-            n as f64 * 100.0 / stats.pages as f64
-        }
-    };
-    stats.findings_per_100 = stats
-        .findings
-        .iter()
-        .map(|(s, n)| (*s, per_100(*n)))
-        .collect();
-    let high: usize = stats
-        .findings
-        .iter()
-        .filter(|(s, _)| **s >= Severity::High)
-        .map(|(_, n)| n)
-        .sum();
-    stats.high_per_100 = per_100(high);
+/// The page-level report of `model` on scanned pages.
+pub fn evaluate(
+    model: &Model,
+    ruleset: &sitepatrol::rules::Ruleset,
+    scanned: &[Scanned],
+) -> Report {
+    evaluate_each(&|_| model, ruleset, scanned)
 }
 
-fn ratio(a: usize, b: usize) -> f64 {
+/// The page-level report with each page judged by its own model (cross-validation: the
+/// model fitted without the page's source).
+pub fn evaluate_each<'m>(
+    model_of: &dyn Fn(usize) -> &'m Model,
+    ruleset: &sitepatrol::rules::Ruleset,
+    scanned: &[Scanned],
+) -> Report {
+    let model = model_of(0);
+    let mut report = Report::default();
+    for (i, rule) in ruleset.rules().iter().enumerate() {
+        report.rules.insert(
+            rule.id.to_string(),
+            RuleStats {
+                category: rule.category.to_string(),
+                weight: model.weights[i],
+                prior_weight: rule.prior_weight,
+                positive_pages: 0,
+                own_category_pages: 0,
+                expected: 0,
+                expected_found: 0,
+                negative_pages: BTreeMap::new(),
+            },
+        );
+    }
+    let mut all = NegativeStats::default();
+    for (i, page) in scanned.iter().enumerate() {
+        let model = model_of(i);
+        let flags = model.flags(page);
+        match &page.page.label {
+            Some(label) => positive(&mut report, model, ruleset, page, label, &flags),
+            None => {
+                let stats = report
+                    .negatives
+                    .entry(page.page.corpus.clone())
+                    .or_default();
+                negative(stats, model, ruleset, page, &flags);
+                negative(&mut all, model, ruleset, page, &flags);
+                for &(rule, _) in &page.hits {
+                    if let Some(stats) = report.rules.get_mut(&*ruleset.rules()[rule].id) {
+                        *stats
+                            .negative_pages
+                            .entry(page.page.corpus.clone())
+                            .or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    for c in report.categories.values_mut() {
+        c.recall = ratio(c.detected, c.pages);
+    }
+    report.positives = report.categories.values().map(|c| c.pages).sum();
+    report.detected = report.categories.values().map(|c| c.detected).sum();
+    report.recall = ratio(report.detected, report.positives);
+    if report.negatives.len() > 1 {
+        report.negatives.insert(ALL_NEGATIVES.into(), all);
+    }
+    for stats in report.negatives.values_mut() {
+        stats.flagged_per_100 = per_100(stats.pages_flagged, stats.pages);
+        stats.high_per_100 = per_100(stats.pages_high, stats.pages);
+        stats.flagged.sort_by(|a, b| {
+            (b.severity, b.score)
+                .partial_cmp(&(a.severity, a.score))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    }
+    report.thresholds = SCALES
+        .iter()
+        .map(|&scale| threshold_row(model_of, scanned, scale))
+        .collect();
+    report
+}
+
+fn positive(
+    report: &mut Report,
+    model: &Model,
+    ruleset: &sitepatrol::rules::Ruleset,
+    page: &Scanned,
+    label: &str,
+    flags: &[Flag],
+) {
+    let own = model.category_index(label);
+    let entry = report.categories.entry(label.to_string()).or_default();
+    entry.pages += 1;
+    if flags.iter().any(|f| Some(f.category) == own) {
+        entry.detected += 1;
+    } else {
+        entry.missed.push(format!(
+            "{} ({})",
+            page.display(),
+            describe_scores(model, page)
+        ));
+    }
+    for &(rule, _) in &page.hits {
+        let stats = report
+            .rules
+            .get_mut(&*ruleset.rules()[rule].id)
+            .expect("every rule has stats");
+        stats.positive_pages += 1;
+        if Some(model.category_of[rule]) == own {
+            stats.own_category_pages += 1;
+        }
+    }
+    for expected in &page.page.expected_rules {
+        match report.rules.get_mut(expected.as_str()) {
+            Some(stats) => {
+                stats.expected += 1;
+                let fired = page
+                    .hits
+                    .iter()
+                    .any(|&(r, _)| &*ruleset.rules()[r].id == expected);
+                if fired {
+                    stats.expected_found += 1;
+                }
+            }
+            None => report.errors.push(format!(
+                "{}: labels expect rule `{expected}`, which is not loaded",
+                page.display()
+            )),
+        }
+    }
+}
+
+fn negative(
+    stats: &mut NegativeStats,
+    model: &Model,
+    ruleset: &sitepatrol::rules::Ruleset,
+    page: &Scanned,
+    flags: &[Flag],
+) {
+    if page.skipped {
+        stats.skipped += 1;
+        return;
+    }
+    stats.pages += 1;
+    if !flags.is_empty() {
+        stats.pages_flagged += 1;
+    }
+    if flags.iter().any(|f| f.severity >= Severity::High) {
+        stats.pages_high += 1;
+    }
+    for flag in flags {
+        let category = model.categories[flag.category];
+        *stats.by_category.entry(category.to_string()).or_default() += 1;
+        stats.flagged.push(FlaggedPage {
+            page: page.display(),
+            category: category.to_string(),
+            severity: flag.severity,
+            score: round(flag.score),
+            signals: strongest_signals(model, ruleset, page, flag.category, 3),
+        });
+    }
+}
+
+/// `rule "matched"` of the strongest rules of a category on a page.
+pub fn strongest_signals(
+    model: &Model,
+    ruleset: &sitepatrol::rules::Ruleset,
+    page: &Scanned,
+    category: usize,
+    n: usize,
+) -> Vec<String> {
+    let mut rules: Vec<(f64, usize)> = page
+        .hits
+        .iter()
+        .filter(|(r, _)| model.category_of[*r] == category)
+        .map(|&(r, count)| {
+            (
+                model.weights[r] * sitepatrol::rules::weights::repeat_factor(count),
+                r,
+            )
+        })
+        .collect();
+    rules.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    rules
+        .into_iter()
+        .take(n)
+        .map(|(c, r)| {
+            let matched = page.example(r).map_or("", |(m, _)| m);
+            format!(
+                "{} {c:+.2} {:?}",
+                ruleset.rules()[r].id,
+                matched.chars().take(60).collect::<String>()
+            )
+        })
+        .collect()
+}
+
+/// The page's category scores, best first: why a positive was missed.
+fn describe_scores(model: &Model, page: &Scanned) -> String {
+    let mut scores = model.scores(page);
+    if scores.is_empty() {
+        return "no evidence".into();
+    }
+    scores.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+    scores
+        .iter()
+        .take(3)
+        .map(|(c, s, _)| format!("{} {:.2}", model.categories[*c], s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn threshold_row<'m>(
+    model_of: &dyn Fn(usize) -> &'m Model,
+    scanned: &[Scanned],
+    scale: f64,
+) -> ThresholdRow {
+    let (mut positives, mut found, mut negatives, mut neg_flagged, mut neg_high) = (0, 0, 0, 0, 0);
+    for (i, page) in scanned.iter().enumerate().filter(|(_, p)| !p.skipped) {
+        let model = model_of(i);
+        let flags = model.flags_scaled(page, scale);
+        match &page.page.label {
+            Some(label) => {
+                positives += 1;
+                let own = model.category_index(label);
+                if flags.iter().any(|f| Some(f.category) == own) {
+                    found += 1;
+                }
+            }
+            None => {
+                negatives += 1;
+                if !flags.is_empty() {
+                    neg_flagged += 1;
+                }
+                if flags.iter().any(|f| f.severity >= Severity::High) {
+                    neg_high += 1;
+                }
+            }
+        }
+    }
+    ThresholdRow {
+        scale,
+        recall: round(ratio(found, positives)),
+        flagged_per_100: round(per_100(neg_flagged, negatives)),
+        high_per_100: round(per_100(neg_high, negatives)),
+        precision: round(ratio(found, found + neg_flagged)),
+    }
+}
+
+pub fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
-fn display(path: &Path) -> String {
-    path.display().to_string()
+pub fn per_100(a: usize, b: usize) -> f64 {
+    ratio(a, b) * 100.0
 }
 
-fn fired_rules(findings: &[Finding]) -> Vec<&str> {
-    let mut rules: Vec<&str> = findings.iter().map(|f| &*f.rule).collect();
-    rules.sort_unstable();
-    rules.dedup();
-    rules
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
-const SKIPPED: &str = "skipped by the scanner";
-
-fn scan_page(scanner: &Scanner, page: &Page) -> Result<Vec<Finding>, String> {
-    let bytes = std::fs::read(&page.path).map_err(|e| format!("{}: {e}", display(&page.path)))?;
-    let report = scanner.scan_bytes(
-        &bytes,
-        scan::kind_for_path(&page.path),
-        &display(&page.path),
-        page.url.as_ref(),
-        None,
+pub fn print_recall(
+    categories: &BTreeMap<String, CategoryRecall>,
+    positives: usize,
+    detected: usize,
+) {
+    out!(
+        "{:<20} {:>6} {:>9} {:>8}",
+        "category",
+        "pages",
+        "flagged",
+        "recall"
     );
-    if report.document.is_none() {
-        return Err(format!("{}: {SKIPPED}", display(&page.path)));
+    for (category, c) in categories {
+        out!(
+            "{:<20} {:>6} {:>9} {:>7.1}%",
+            category,
+            c.pages,
+            c.detected,
+            c.recall * 100.0
+        );
     }
-    Ok(report.findings)
-}
-
-/// Files that describe a corpus rather than being pages of it.
-fn is_corpus_metadata(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.starts_with('.')
-        || name == "labels.toml"
-        || name.eq_ignore_ascii_case("README.md")
-        || name.eq_ignore_ascii_case("README.txt")
-        || name.starts_with("LICENSE")
-        || name.starts_with("SOURCE")
-}
-
-fn files_under(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.map_err(|e| format!("{}: {e}", display(dir)))?;
-        if entry.file_type().is_file() && !is_corpus_metadata(entry.path()) {
-            out.push(entry.into_path());
+    out!(
+        "{:<20} {:>6} {:>9} {:>7.1}%",
+        "all",
+        positives,
+        detected,
+        ratio(detected, positives) * 100.0
+    );
+    for c in categories.values() {
+        for missed in &c.missed {
+            out!("  missed: {missed}");
         }
     }
-    Ok(out)
 }
 
-fn negative_pages(dir: &Path) -> Result<Vec<Page>, String> {
-    if !dir.is_dir() {
-        return Err(format!("{}: not a directory", display(dir)));
+pub fn print_negatives(negatives: &BTreeMap<String, NegativeStats>) {
+    out!(
+        "{:<48} {:>6} {:>8} {:>9} {:>8} {:>9}",
+        "corpus",
+        "pages",
+        "flagged",
+        "per 100",
+        "high+",
+        "per 100"
+    );
+    for (name, n) in negatives {
+        out!(
+            "{:<48} {:>6} {:>8} {:>9.2} {:>8} {:>9.2}",
+            name,
+            n.pages,
+            n.pages_flagged,
+            n.flagged_per_100,
+            n.pages_high,
+            n.high_per_100
+        );
     }
-    Ok(files_under(dir)?
-        .into_iter()
-        .map(|path| Page {
-            path,
-            category: None,
-            url: None,
-            expected_rules: Vec::new(),
-        })
-        .collect())
-}
-
-/// Pages under `DIR/<category>/`, with their labels. Every problem is reported, each naming
-/// its file.
-fn positive_pages(dir: &Path) -> Result<Vec<Page>, Vec<String>> {
-    let mut errors = Vec::new();
-    let mut pages = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => return Err(vec![format!("{}: {e}", display(dir))]),
-    };
-    let mut folders: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    folders.sort();
-    for folder in folders {
-        let category = folder
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
-        if categories::find(&category).is_none() {
-            errors.push(format!(
-                "{}: the folder name is not a category id",
-                display(&folder)
-            ));
+    for (name, n) in negatives {
+        if name == ALL_NEGATIVES {
             continue;
         }
-        let labels = match read_labels(&folder) {
-            Ok(labels) => labels,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        let mut labelled: HashMap<&str, &PageLabel> =
-            labels.page.iter().map(|l| (l.file.as_str(), l)).collect();
-        let files = match files_under(&folder) {
-            Ok(files) => files,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        for path in files {
-            let relative = path
-                .strip_prefix(&folder)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            let label = labelled.remove(relative.as_str());
-            let url = match label.and_then(|l| l.url.as_deref()) {
-                Some(u) => match url::Url::parse(u) {
-                    Ok(u) => Some(u),
-                    Err(e) => {
-                        errors.push(format!(
-                            "{}/labels.toml: page {relative}: url {u:?}: {e}",
-                            display(&folder)
-                        ));
-                        None
-                    }
-                },
-                None => None,
-            };
-            pages.push(Page {
-                path,
-                category: Some(category.clone()),
-                url,
-                expected_rules: label.map(|l| l.rules.clone()).unwrap_or_default(),
-            });
-        }
-        let mut unknown: Vec<&str> = labelled.into_keys().collect();
-        unknown.sort();
-        for file in unknown {
-            errors.push(format!(
-                "{}/labels.toml: labels a page that does not exist: {file}",
-                display(&folder)
-            ));
+        for f in &n.flagged {
+            out!(
+                "  {} {} {:.2} {}: {}",
+                f.severity,
+                f.category,
+                f.score,
+                f.page,
+                f.signals.join("; ")
+            );
         }
     }
-    if errors.is_empty() {
-        Ok(pages)
-    } else {
-        Err(errors)
-    }
-}
-
-fn read_labels(folder: &Path) -> Result<Labels, String> {
-    let path = folder.join("labels.toml");
-    if !path.exists() {
-        return Ok(Labels { page: Vec::new() });
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", display(&path)))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {}", display(&path), e.to_string().trim()))
 }
 
 fn print_table(report: &Report) {
     if report.positives > 0 {
-        out!("Recall on positives (a page counts when it has a finding of its folder's category)");
-        out!(
-            "{:<20} {:>6} {:>9} {:>8}",
-            "category",
-            "pages",
-            "detected",
-            "recall"
-        );
-        for (category, c) in &report.categories {
-            out!(
-                "{:<20} {:>6} {:>9} {:>7.1}%",
-                category,
-                c.pages,
-                c.detected,
-                c.recall * 100.0
-            );
-        }
-        out!(
-            "{:<20} {:>6} {:>9} {:>7.1}%",
-            "all",
-            report.positives,
-            report.detected,
-            report.recall * 100.0
-        );
-        for c in report.categories.values() {
-            for missed in &c.missed {
-                out!("  missed: {missed}");
-            }
-        }
+        out!("Page recall (a positive counts when it is flagged in its folder's category)");
+        print_recall(&report.categories, report.positives, report.detected);
         out!();
     }
     if !report.negatives.is_empty() {
-        out!("False positives on negatives (findings per 100 pages)");
-        out!(
-            "{:<44} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9}",
-            "corpus",
-            "pages",
-            "flagged",
-            "info",
-            "low",
-            "medium",
-            "high",
-            "critical"
-        );
-        for (name, n) in &report.negatives {
-            let at = |s: Severity| n.findings_per_100.get(&s).copied().unwrap_or(0.0);
-            out!(
-                "{:<44} {:>6} {:>7} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>9.2}",
-                name,
-                n.pages,
-                n.pages_with_findings,
-                at(Severity::Info),
-                at(Severity::Low),
-                at(Severity::Medium),
-                at(Severity::High),
-                at(Severity::Critical)
-            );
-        }
-        for (name, n) in &report.negatives {
-            if name.starts_with('(') {
-                continue;
-            }
-            for f in &n.flagged {
-                out!(
-                    "  {} {}: {} {:?} in {:?}",
-                    f.severity,
-                    f.page,
-                    f.rule,
-                    f.matched,
-                    f.snippet
-                );
-            }
-        }
+        out!("Ordinary pages flagged (pages with any flag, and with a high or critical flag)");
+        print_negatives(&report.negatives);
         out!();
     }
-    out!("Per rule");
+    out!("Thresholds scaled (every category's threshold and confident band times the scale)");
     out!(
-        "{:<40} {:<9} {:>9} {:>9} {:>9} {:>9}",
+        "{:>6} {:>8} {:>10} {:>10} {:>10}",
+        "scale",
+        "recall",
+        "flagged/100",
+        "high+/100",
+        "precision"
+    );
+    for row in &report.thresholds {
+        out!(
+            "{:>6.2} {:>7.1}% {:>10.2} {:>10.2} {:>9.1}%",
+            row.scale,
+            row.recall * 100.0,
+            row.flagged_per_100,
+            row.high_per_100,
+            row.precision * 100.0
+        );
+    }
+    out!();
+    out!("Per rule (pages with evidence of the rule)");
+    out!(
+        "{:<42} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}",
         "rule",
-        "severity",
+        "weight",
+        "prior",
         "pos.pages",
+        "own cat.",
         "expected",
-        "neg.pages",
-        "neg.finds"
+        "neg.pages"
     );
     for (id, r) in &report.rules {
         let neg_pages: usize = r.negative_pages.values().sum();
-        let neg_findings: usize = r.negative_findings.values().sum();
         let expected = if r.expected > 0 {
             format!("{}/{}", r.expected_found, r.expected)
         } else {
             "-".into()
         };
         out!(
-            "{:<40} {:<9} {:>9} {:>9} {:>9} {:>9}",
+            "{:<42} {:>7.2} {:>7.2} {:>9} {:>9} {:>9} {:>9}",
             id,
-            r.severity.as_str(),
+            r.weight,
+            r.prior_weight,
             r.positive_pages,
+            r.own_category_pages,
             expected,
-            neg_pages,
-            neg_findings
+            neg_pages
         );
     }
 }

@@ -155,8 +155,10 @@ pub fn run(args: LintArgs) -> i32 {
             }
             pages += 1;
             let mut seen = HashSet::new();
-            for f in &report.findings {
-                let Some(index) = parse_probe_id(&f.rule) else {
+            for f in &report.evidence {
+                let Some(index) =
+                    parse_probe_id(&probe_scanner.ruleset().rules()[f.rule as usize].id)
+                else {
                     continue;
                 };
                 if seen.insert(index) {
@@ -166,8 +168,9 @@ pub fn run(args: LintArgs) -> i32 {
             }
             let report = rule_scanner.scan_bytes(&bytes, kind, &target, None, None);
             let mut seen = HashSet::new();
-            for f in &report.findings {
-                for &index in by_rule.get(&*f.rule).map_or(&[][..], Vec::as_slice) {
+            for f in &report.evidence {
+                let id = &rule_scanner.ruleset().rules()[f.rule as usize].id;
+                for &index in by_rule.get(&**id).map_or(&[][..], Vec::as_slice) {
                     if probes[index].is_evidence_in(&f.normalized) && seen.insert(index) {
                         finding_pages[index] += 1;
                     }
@@ -363,6 +366,8 @@ fn list_rule(path: &std::path::Path) -> Result<Rule, String> {
         category: "other_prohibited".into(),
         clause: "§2(11)".into(),
         severity: Severity::Medium,
+        weight: rules::weights::prior_weight(Severity::Medium),
+        prior_weight: rules::weights::prior_weight(Severity::Medium),
         description: name.clone().into(),
         terms,
         regex: Vec::new(),
