@@ -314,3 +314,81 @@ terms_file = ["/dev/zero", "/dev/stdin"]
         "{messages:#?}"
     );
 }
+
+#[test]
+fn a_weights_file_beside_the_rules_sets_weights_and_bands() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("r.toml"),
+        "[[rule]]\nid = \"w.casino\"\ncategory = \"gambling\"\nclause = \"§2(7)\"\n\
+         severity = \"low\"\ndescription = \"casino\"\nterms = [\"网上赌场\"]\n\
+         examples.match = [\"网上赌场\"]\n",
+    )
+    .unwrap();
+    // Without weights, a low rule (prior 0.4) does not flag alone.
+    let (ruleset, _) = rules::load(&[RuleSource::Path(dir.path().to_path_buf())]).unwrap();
+    assert!(
+        ruleset
+            .scan_text(ZoneKind::Text, "网上赌场", "t")
+            .is_empty()
+    );
+    assert_eq!(ruleset.rule("w.casino").unwrap().prior_weight, 0.4);
+
+    std::fs::write(
+        dir.path().join("weights.toml"),
+        "[category.gambling]\nconfident = 1.2\n\n[weights]\n\"w.casino\" = 1.25\n\"w.gone\" = 2\n",
+    )
+    .unwrap();
+    let (ruleset, warnings) = rules::load(&[RuleSource::Path(dir.path().to_path_buf())]).unwrap();
+    let rule = ruleset.rule("w.casino").unwrap();
+    assert_eq!((rule.weight, rule.prior_weight), (1.25, 0.4));
+    let flags = ruleset.scan_text(ZoneKind::Text, "网上赌场", "t");
+    assert_eq!(flags.len(), 1);
+    assert_eq!(flags[0].score, Some(1.25));
+    assert_eq!(flags[0].severity, sitepatrol::finding::Severity::High);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.rule.as_deref() == Some("w.gone") && w.line == Some(6)),
+        "{warnings:#?}"
+    );
+
+    std::fs::write(
+        dir.path().join("weights.toml"),
+        "[weights]\n\"w.casino\" = \"x\"\n",
+    )
+    .unwrap();
+    let Err(errors) = rules::load(&[RuleSource::Path(dir.path().to_path_buf())]) else {
+        panic!("a weights file with a bad weight must not load");
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.file.ends_with("weights.toml") && e.level == Level::Error),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn weak_signals_flag_together_and_repeats_add_less() {
+    let (ruleset, _) = rules::load(&[RuleSource::Text {
+        name: "w.toml".into(),
+        text: "[[rule]]\nid = \"w.a\"\ncategory = \"gambling\"\nclause = \"§2(7)\"\n\
+               severity = \"low\"\nweight = 0.6\ndescription = \"a\"\nterms = [\"返水\"]\n\n\
+               [[rule]]\nid = \"w.b\"\ncategory = \"gambling\"\nclause = \"§2(7)\"\n\
+               severity = \"low\"\nweight = 0.6\ndescription = \"b\"\nterms = [\"彩金\"]\n"
+            .into(),
+    }])
+    .unwrap();
+    let scan = |t: &str| ruleset.scan_text(ZoneKind::Text, t, "t");
+    assert!(scan("返水").is_empty());
+    // Twice the same weak word: 0.6 + 0.3, still under the threshold; a third time adds
+    // 0.15 and reaches it (alone, a signal never adds up to more than twice its weight).
+    assert!(scan("返水 返水").is_empty());
+    assert_eq!(scan("返水 返水 返水")[0].score, Some(1.05));
+    let flags = scan("首存返水，注册送彩金");
+    assert_eq!(flags.len(), 1, "{flags:#?}");
+    assert_eq!(flags[0].score, Some(1.2));
+    assert_eq!(flags[0].signals.len(), 2);
+    assert_eq!(flags[0].severity, sitepatrol::finding::Severity::Medium);
+}
