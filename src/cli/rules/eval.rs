@@ -103,12 +103,24 @@ pub struct ThresholdRow {
     pub precision: f64,
 }
 
+/// Recall on one positives corpus.
+#[derive(Debug, Default, Serialize)]
+pub struct CorpusRecall {
+    pub pages: usize,
+    pub detected: usize,
+    pub recall: f64,
+    pub categories: BTreeMap<String, CategoryRecall>,
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub positives: usize,
     pub detected: usize,
     pub recall: f64,
+    /// Every positives corpus together, per category.
     pub categories: BTreeMap<String, CategoryRecall>,
+    /// Each positives corpus on its own (real pages and our own corpus tell different things).
+    pub corpora: BTreeMap<String, CorpusRecall>,
     pub negatives: BTreeMap<String, NegativeStats>,
     pub thresholds: Vec<ThresholdRow>,
     pub rules: BTreeMap<String, RuleStats>,
@@ -239,6 +251,14 @@ pub fn evaluate_each<'m>(
     for c in report.categories.values_mut() {
         c.recall = ratio(c.detected, c.pages);
     }
+    for corpus in report.corpora.values_mut() {
+        for c in corpus.categories.values_mut() {
+            c.recall = ratio(c.detected, c.pages);
+        }
+        corpus.pages = corpus.categories.values().map(|c| c.pages).sum();
+        corpus.detected = corpus.categories.values().map(|c| c.detected).sum();
+        corpus.recall = ratio(corpus.detected, corpus.pages);
+    }
     report.positives = report.categories.values().map(|c| c.pages).sum();
     report.detected = report.categories.values().map(|c| c.detected).sum();
     report.recall = ratio(report.detected, report.positives);
@@ -270,16 +290,22 @@ fn positive(
     flags: &[Flag],
 ) {
     let own = model.category_index(label);
-    let entry = report.categories.entry(label.to_string()).or_default();
-    entry.pages += 1;
-    if flags.iter().any(|f| Some(f.category) == own) {
-        entry.detected += 1;
-    } else {
-        entry.missed.push(format!(
-            "{} ({})",
-            page.display(),
-            describe_scores(model, page)
-        ));
+    let found = flags.iter().any(|f| Some(f.category) == own);
+    let corpus = report.corpora.entry(page.page.corpus.clone()).or_default();
+    for entry in [
+        report.categories.entry(label.to_string()).or_default(),
+        corpus.categories.entry(label.to_string()).or_default(),
+    ] {
+        entry.pages += 1;
+        if found {
+            entry.detected += 1;
+        } else {
+            entry.missed.push(format!(
+                "{} ({})",
+                page.display(),
+                describe_scores(model, page)
+            ));
+        }
     }
     for &(rule, _) in &page.hits {
         let stats = report
@@ -475,6 +501,35 @@ pub fn print_recall(
     }
 }
 
+/// Recall per positives corpus, then (with more than one) all together.
+pub fn print_corpora(
+    corpora: &BTreeMap<String, CorpusRecall>,
+    all: &BTreeMap<String, CategoryRecall>,
+    positives: usize,
+    detected: usize,
+) {
+    for (name, corpus) in corpora {
+        out!("{name}");
+        print_recall(&corpus.categories, corpus.pages, corpus.detected);
+    }
+    if corpora.len() > 1 {
+        out!("all positives");
+        let mut summary = BTreeMap::new();
+        for (category, c) in all {
+            summary.insert(
+                category.clone(),
+                CategoryRecall {
+                    pages: c.pages,
+                    detected: c.detected,
+                    recall: c.recall,
+                    missed: Vec::new(),
+                },
+            );
+        }
+        print_recall(&summary, positives, detected);
+    }
+}
+
 pub fn print_negatives(negatives: &BTreeMap<String, NegativeStats>) {
     out!(
         "{:<48} {:>6} {:>8} {:>9} {:>8} {:>9}",
@@ -516,7 +571,12 @@ pub fn print_negatives(negatives: &BTreeMap<String, NegativeStats>) {
 fn print_table(report: &Report) {
     if report.positives > 0 {
         out!("Page recall (a positive counts when it is flagged in its folder's category)");
-        print_recall(&report.categories, report.positives, report.detected);
+        print_corpora(
+            &report.corpora,
+            &report.categories,
+            report.positives,
+            report.detected,
+        );
         out!();
     }
     if !report.negatives.is_empty() {

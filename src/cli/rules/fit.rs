@@ -39,7 +39,7 @@ use sitepatrol::rules::Ruleset;
 use sitepatrol::rules::weights::{MAX_WEIGHT, repeat_factor};
 
 use super::corpus::{self, Scanned};
-use super::eval::{self, CategoryRecall, NegativeStats};
+use super::eval::{self, CategoryRecall, CorpusRecall, NegativeStats};
 use super::model::Model;
 use crate::cli::{Format, RulesArg, exit};
 
@@ -95,6 +95,7 @@ pub struct FitReport {
     pub cv_positives: usize,
     pub cv_detected: usize,
     pub cv_categories: BTreeMap<String, CategoryRecall>,
+    pub cv_corpora: BTreeMap<String, CorpusRecall>,
     pub cv_negatives: BTreeMap<String, NegativeStats>,
     /// Fitted on every page: what would be written.
     pub weights: Vec<WeightRow>,
@@ -211,6 +212,7 @@ pub fn fit_report(
         cv_positives: cv.positives,
         cv_detected: cv.detected,
         cv_categories: cv.categories,
+        cv_corpora: cv.corpora,
         cv_negatives: cv.negatives,
         weights,
         confident,
@@ -474,6 +476,11 @@ fn weights_file(report: &FitReport, scanned: &[Scanned], command: &str) -> Strin
             .or_else(|| report.cv_negatives.values().next())
             .map_or(0.0, |n| n.flagged_per_100),
     );
+    out.push_str("[fit.cv_recall_by_corpus]\n");
+    for (corpus, recall) in &report.cv_corpora {
+        let _ = writeln!(out, "{:?} = {:.3}", corpus, recall.recall);
+    }
+    out.push('\n');
     for (category, confident) in &report.confident {
         let _ = writeln!(out, "[category.{category}]\nconfident = {confident}\n");
     }
