@@ -278,6 +278,24 @@ fn check_one_flag_per_page_and_category(store: &dyn Store) {
     let p = flags.iter().find(|f| f.category == "pornography").unwrap();
     assert_eq!(p.fingerprint, fingerprint("s1", "pornography", A));
     assert_eq!(p.signals.len(), 1);
+    // The rule filter finds flags by any of their signals, and by whole rule ids only.
+    let by_rule = |rule: &str| {
+        all_flags(
+            store,
+            FlagFilter {
+                rule: Some(rule.into()),
+                ..Default::default()
+            },
+        )
+        .iter()
+        .map(|f| f.id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(by_rule("gambling.casino"), vec![g.id], "not the strongest");
+    assert_eq!(by_rule("gambling.lottery"), vec![g.id]);
+    for partial in ["gambling", "gambling.casin", "gambling_casino", "%"] {
+        assert!(by_rule(partial).is_empty(), "{partial}");
+    }
 
     // The same page scored: the same two flags, now with scores and weights.
     let out = store

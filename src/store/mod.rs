@@ -571,6 +571,7 @@ pub struct FlagFilter {
     pub states: Vec<FlagState>,
     pub categories: Vec<String>,
     pub severities: Vec<Severity>,
+    /// Flags with a signal of this rule (the strongest or another).
     pub rule: Option<String>,
     pub site: Option<String>,
     pub customer: Option<String>,

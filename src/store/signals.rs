@@ -117,6 +117,25 @@ fn distinct_signals(signals: &[Signal]) -> Vec<FlagSignal> {
         .collect()
 }
 
+/// A LIKE pattern (escape character `\`) that matches the stored signals of flags with a
+/// signal of `rule`. Each signal object opens with its rule (the field order of
+/// [`FlagSignal`]), so `{"rule":<rule as JSON>,` names it exactly: no other rule that merely
+/// starts the same, and `_` or `%` in an id are not wildcards. Rule ids are lower case, so
+/// SQLite's case-blind LIKE and PostgreSQL's case-sensitive one agree.
+pub(crate) fn rule_pattern(rule: &str) -> String {
+    let json = serde_json::to_string(rule).unwrap_or_default();
+    let mut pattern = String::with_capacity(json.len() + 16);
+    pattern.push_str("%{\"rule\":");
+    for c in json.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push_str(",%");
+    pattern
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +204,18 @@ mod tests {
         let flag = &page_flags("s", "u", &many)[0];
         assert_eq!(flag.signals.len(), MAX_SIGNALS);
         assert_eq!(flag.signals_omitted, 7);
+    }
+
+    #[test]
+    fn rule_patterns_name_one_rule_exactly() {
+        assert_eq!(
+            rule_pattern("gambling.bet"),
+            "%{\"rule\":\"gambling.bet\",%"
+        );
+        assert_eq!(rule_pattern("a_b%"), "%{\"rule\":\"a\\_b\\%\",%");
+        let signal = FlagSignal::from(&finding("a_b", "x", Severity::Low, "t").own_signal());
+        let json = serde_json::to_string(&[signal]).unwrap();
+        assert!(json.starts_with("[{\"rule\":\"a_b\","), "{json}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
-use super::signals::{PageFlag, page_flags};
+use super::signals::{PageFlag, page_flags, rule_pattern};
 use super::sql;
 use super::{
     BodyInfo, CRAWLER_ACTOR, CrawlRun, CrawlRunRecord, Delivery, DeliveryFilter, DeliveryStatus,
@@ -978,7 +978,12 @@ impl Store for SqliteStore {
                 .collect(),
         );
         if let Some(rule) = &filter.rule {
-            w.add("f.rule = {}", vec![Value::Text(rule.clone())]);
+            // Any signal of the rule, not only the strongest: a rule being tuned is judged
+            // on every flag it contributed to.
+            w.add(
+                "(f.rule = {} OR f.signals LIKE {} ESCAPE '\\')",
+                vec![Value::Text(rule.clone()), Value::Text(rule_pattern(rule))],
+            );
         }
         if let Some(site) = &filter.site {
             w.add("f.site_id = {}", vec![Value::Text(site.clone())]);
