@@ -1092,7 +1092,7 @@ async fn the_flags_cli_lists_shows_confirms_dismisses_and_exports() {
     .await;
     assert_eq!(code, 0);
     assert!(
-        out.contains("色情视频") && out.contains("2 flag(s)"),
+        out.contains("色情视频") && out.contains("2 flag(s)") && out.contains("SCORE"),
         "{out}"
     );
     let (_, _, err) = cli(&url, viewer, &["list", "--limit", "2"]).await;
@@ -1102,6 +1102,7 @@ async fn the_flags_cli_lists_shows_confirms_dismisses_and_exports() {
     let (code, out, _) = cli(&url, viewer, &["show", &ids[0], "--format", "table"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("history:") && out.contains("crawler"), "{out}");
+    assert!(out.contains("signals:\n  test."), "{out}");
     let (code, out, _) = cli(&url, viewer, &["show", &ids[0]]).await;
     assert_eq!(code, 0);
     assert_eq!(
