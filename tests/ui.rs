@@ -503,6 +503,43 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("整改通知书"));
+    // A flag with several signals: the notice quotes the strongest and lists the others.
+    let scored = seed_scored_flag(
+        &w.setup,
+        "shop",
+        "http://shop.example.cn/scored.html",
+        &[
+            ("test.gambling", "真人百家乐", 1.0),
+            ("test.bet", "足球投注", 0.6),
+        ],
+    );
+    let confirm = call(
+        addr,
+        "POST",
+        &format!("/api/v1/flags/{scored}/confirm"),
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let r = call(
+        addr,
+        "GET",
+        &format!("/api/v1/flags/{scored}/notice"),
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert!(r.body.contains("命中内容：真人百家乐"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("其他命中：足球投注（上下文：前文足球投注后文）"),
+        "{}",
+        r.body
+    );
     let viewer_bearer = format!("Bearer {}", w.tokens.viewer);
     let r = call(
         addr,
