@@ -1452,6 +1452,8 @@ fn check_webhook_outbox(store: &dyn Store) {
     assert_eq!(payload["flag"]["id"], porn_id);
     assert_eq!(payload["flag"]["severity"], "critical");
     assert_eq!(payload["flag"]["url"], A);
+    assert_eq!(payload["flag"]["signals"][0]["matched"], "AV在线");
+    assert!(payload["flag"]["score"].is_null());
     assert_eq!(payload["from_state"], serde_json::Value::Null);
     assert_eq!(payload["to_state"], "open");
     assert_eq!(payload["actor"], "crawler");

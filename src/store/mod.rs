@@ -371,7 +371,8 @@ pub struct FlagRef {
 /// The result of [`Store::record_crawl`], committed before it is returned.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestOutcome {
-    /// New flags (new fingerprints): what `sitepatrol_findings_total` counts.
+    /// New flags (a page newly flagged in a category): what `sitepatrol_findings_total`
+    /// counts.
     pub new: Vec<FlagRef>,
     /// Resolved or confirmed... flags found again, now `reopened`.
     pub reopened: Vec<FlagRef>,
