@@ -184,7 +184,7 @@ fn plan(site: &str, group: &[Part]) -> Plan {
 /// The migration's event text: what was folded, and each part's state before.
 fn note(state: FlagState, parts: &[&Part]) -> String {
     let mut text = format!(
-        "schema 4, one flag per page and category: {} per-term flags folded into this one, which keeps the state {state} (confirmed > reopened > open > dismissed > resolved) and their merged history. Parts:",
+        "schema 4, one flag per page and category: the {} per-term flags of this page and category are now this one, which keeps the state {state} (confirmed > reopened > open > dismissed > resolved) and their merged history. They were:",
         parts.len()
     );
     for p in parts.iter().take(NAMED_PARTS) {
