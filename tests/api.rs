@@ -518,6 +518,16 @@ async fn review_api_routes_roles_actions_exports_and_restart() {
     check("GET", "/flags/{id}", &r);
     let detail = r.json();
     assert_eq!(detail["flag"]["matched"], "网上赌博");
+    // Unscored (the scanner before scoring): no score, the finding's own evidence as its one
+    // signal.
+    assert!(detail["flag"]["score"].is_null(), "{detail:#}");
+    let signal = &detail["flag"]["signals"][0];
+    assert_eq!(
+        (&signal["rule"], &signal["matched"]),
+        (&detail["flag"]["rule"], &detail["flag"]["matched"])
+    );
+    assert!(signal["weight"].is_null() && signal["contribution"].is_null());
+    assert_eq!(detail["flag"]["signals_omitted"], 0);
     assert_eq!(detail["events"][0]["actor"], "crawler");
     assert!(detail["body"]["sha256"].is_string(), "{detail:#}");
     daemon.wait_log("test-req-42").await;
@@ -792,6 +802,81 @@ async fn review_api_routes_roles_actions_exports_and_restart() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scored_flags_serve_their_score_and_signals() {
+    // A site whose only page has nothing; the scored flag is on a page the crawl never
+    // fetches, so it stays as seeded.
+    let server = serve(|_| Action::html("<html><body><p>首页</p></body></html>")).await;
+    let setup = Setup::new();
+    let t = tokens();
+    let config = setup.write_config(&format!(
+        "[schedule]\ninterval = \"1h\"\njitter = 0.0\n[filing]\nenabled = false\n{}\n{}",
+        t.config,
+        site("shop", "shop.example.test", server.addr.port(), "1h")
+    ));
+    let url = format!(
+        "http://shop.example.test:{}/scored.html",
+        server.addr.port()
+    );
+    let id = seed_scored_flag(
+        &setup,
+        "shop",
+        &url,
+        &[
+            ("gambling.casino", "真人百家乐", 1.0),
+            ("gambling.bet", "投注", 0.6),
+        ],
+    );
+    let daemon = Daemon::start(&config).await;
+    wait_runs(&setup.store(), "shop", 2).await;
+    let anonymous = Client {
+        addr: daemon.http,
+        token: None,
+    };
+    let viewer = Client {
+        addr: daemon.http,
+        token: Some(t.viewer.clone()),
+    };
+    let schemas = Schemas {
+        doc: anonymous.get("/openapi.json").await.json(),
+    };
+    let mut violations = Vec::new();
+
+    let r = viewer.get(&format!("/flags/{id}")).await;
+    violations.extend(schemas.validate("GET", "/flags/{id}", &r));
+    let flag = &r.json()["flag"];
+    assert_eq!(flag["score"], 1.6);
+    assert_eq!(flag["signals_omitted"], 0);
+    assert_eq!(flag["matched"], "真人百家乐");
+    let signals = flag["signals"].as_array().unwrap();
+    assert_eq!(signals.len(), 2);
+    assert_eq!(
+        signals[1],
+        serde_json::json!({"rule": "gambling.bet", "weight": 0.6, "contribution": 0.6,
+            "zone": "text", "matched": "投注", "normalized": "投注", "snippet": "前文投注后文",
+            "offset": 6, "count": 1})
+    );
+    // The list, the rule filter by a signal that is not the strongest, the exports.
+    let r = viewer.get("/flags?rule=gambling.bet").await;
+    violations.extend(schemas.validate("GET", "/flags", &r));
+    let listed = r.json();
+    assert_eq!(listed["flags"].as_array().unwrap().len(), 1, "{listed:#}");
+    assert_eq!(listed["flags"][0]["score"], 1.6);
+    let r = viewer.get("/export/flags.jsonl").await;
+    let line: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(line["signals"][0]["rule"], "gambling.casino");
+    let r = viewer.get("/export/flags.csv").await;
+    let text = std::str::from_utf8(&r.body[3..]).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(&row[22], "1.6");
+    assert_eq!(
+        &row[23],
+        "gambling.casino[text]: 真人百家乐 (+1.00); gambling.bet[text]: 投注 (+0.60)"
+    );
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
 async fn flag_states(client: &Client) -> Vec<(i64, String)> {
     let all = client.ok("/flags?limit=1000&sort=oldest").await;
     all["flags"]
@@ -1007,7 +1092,7 @@ async fn the_flags_cli_lists_shows_confirms_dismisses_and_exports() {
     .await;
     assert_eq!(code, 0);
     assert!(
-        out.contains("色情视频") && out.contains("2 flag(s)"),
+        out.contains("色情视频") && out.contains("2 flag(s)") && out.contains("SCORE"),
         "{out}"
     );
     let (_, _, err) = cli(&url, viewer, &["list", "--limit", "2"]).await;
@@ -1017,6 +1102,7 @@ async fn the_flags_cli_lists_shows_confirms_dismisses_and_exports() {
     let (code, out, _) = cli(&url, viewer, &["show", &ids[0], "--format", "table"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("history:") && out.contains("crawler"), "{out}");
+    assert!(out.contains("signals:\n  test."), "{out}");
     let (code, out, _) = cli(&url, viewer, &["show", &ids[0]]).await;
     assert_eq!(code, 0);
     assert_eq!(

@@ -503,6 +503,43 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("整改通知书"));
+    // A flag with several signals: the notice quotes the strongest and lists the others.
+    let scored = seed_scored_flag(
+        &w.setup,
+        "shop",
+        "http://shop.example.cn/scored.html",
+        &[
+            ("test.gambling", "真人百家乐", 1.0),
+            ("test.bet", "足球投注", 0.6),
+        ],
+    );
+    let confirm = call(
+        addr,
+        "POST",
+        &format!("/api/v1/flags/{scored}/confirm"),
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let r = call(
+        addr,
+        "GET",
+        &format!("/api/v1/flags/{scored}/notice"),
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert!(r.body.contains("命中内容：真人百家乐"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("其他命中：足球投注（上下文：前文足球投注后文）"),
+        "{}",
+        r.body
+    );
     let viewer_bearer = format!("Bearer {}", w.tokens.viewer);
     let r = call(
         addr,
@@ -667,10 +704,59 @@ async fn hostile_evidence_is_escaped_on_every_page_under_a_csp() {
         "{}",
         porn_page.body
     );
+    // The signals table: an unscored flag lists its own evidence, escaped, without weights.
+    assert!(
+        page.body.contains("<table id=\"signals\">"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(
+            "<td class=\"signal-snippet\">&lt;script&gt;alert(1)&lt;&#x2f;script&gt;网上赌博"
+        ),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<dd id=\"score\">-</dd>"),
+        "{}",
+        page.body
+    );
+    // A scored flag whose signals carry payloads of their own: scores, weights and
+    // contributions shown, every text escaped, in the table and in the queue.
+    let scored = seed_scored_flag(
+        &w.setup,
+        "shop",
+        "http://shop.example.cn/scored.html",
+        &[
+            ("test.gambling", "<script>alert(7)</script>百家乐", 1.25),
+            ("test.bet", "<img src=x onerror=alert(8)>", 0.5),
+        ],
+    );
+    let scored_page = reviewer.get(&format!("/flags/{scored}")).await;
+    assert_eq!(scored_page.status, 200, "{}", scored_page.body);
+    for shown in [
+        "<dd id=\"score\">1.75</dd>",
+        "<td>test.bet</td><td>text</td><td class=\"matched\">&lt;img src=x onerror=alert(8)&gt;</td>",
+        "<td class=\"signal-snippet\">前文&lt;script&gt;alert(7)&lt;&#x2f;script&gt;百家乐后文</td>",
+        "<td class=\"num\">1.25</td><td class=\"num\">1.25</td>",
+        "<td class=\"num\">0.50</td><td class=\"num\">0.50</td>",
+    ] {
+        assert!(
+            scored_page.body.contains(shown),
+            "{shown} not in {}",
+            scored_page.body
+        );
+    }
     // No payload survives as markup anywhere on the flag pages or the queue, and the only
     // script is the UI's own file.
     let queue = reviewer.get("/").await;
-    for body in [&page.body, &porn_page.body, &queue.body] {
+    assert!(
+        queue.body.contains("<td class=\"score\">1.75</td>"),
+        "{}",
+        queue.body
+    );
+    for body in [&page.body, &porn_page.body, &scored_page.body, &queue.body] {
         for raw in [
             "<script>alert",
             "<img src=x",

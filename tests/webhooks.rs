@@ -342,6 +342,10 @@ retry_max = "2s"
         let payload = check_signed(r);
         assert_eq!(payload["flag"]["rule"], "test.gambling");
         assert_eq!(payload["flag"]["severity"], "high");
+        // The flag as the API shows it, with its evidence: unscored, one signal.
+        assert!(payload["flag"]["score"].is_null(), "{payload:#}");
+        assert_eq!(payload["flag"]["signals"][0]["rule"], "test.gambling");
+        assert_eq!(payload["flag"]["signals_omitted"], 0);
         assert_eq!(payload["to_state"], "open");
         assert_eq!(r.body, got[0].body, "every attempt sends the same bytes");
     }

@@ -9,8 +9,11 @@ use http::StatusCode;
 use super::handlers::{blocking, flag_not_found};
 use super::{Api, ApiError};
 use crate::review::export::{date, rfc3339};
-use crate::review::notice::{NoticeFacts, NoticeTemplate};
-use crate::store::{FlagAction, FlagId, FlagState, Timestamp};
+use crate::review::notice::{NoticeEvidence, NoticeFacts, NoticeTemplate};
+use crate::store::{Flag, FlagAction, FlagId, FlagState, Timestamp};
+
+/// Evidence beyond the head a notice quotes; a letter lists the strongest, not a link farm.
+const NOTICE_EVIDENCE: usize = 10;
 
 /// The template and what the config says about notices.
 #[derive(Debug)]
@@ -100,6 +103,10 @@ pub async fn generate(
             severity: flag.severity.to_string(),
             matched: flag.matched.clone(),
             snippet: flag.snippet.clone(),
+            more_evidence: more_evidence(&flag).take(NOTICE_EVIDENCE).collect(),
+            more_evidence_omitted: (more_evidence(&flag).count().saturating_sub(NOTICE_EVIDENCE)
+                as u64)
+                + flag.signals_omitted,
             fetched_at: rfc3339(flag.fetched_at),
             http_status: flag.http_status,
             ip: flag.ip.clone(),
@@ -127,4 +134,16 @@ pub async fn generate(
         Ok(text)
     })
     .await
+}
+
+/// The flag's signals other than the one its head quotes, strongest first.
+fn more_evidence(flag: &Flag) -> impl Iterator<Item = NoticeEvidence> + '_ {
+    flag.signals
+        .iter()
+        .filter(|s| !(s.rule == flag.rule && s.matched == flag.matched))
+        .map(|s| NoticeEvidence {
+            rule: s.rule.clone(),
+            matched: s.matched.clone(),
+            snippet: s.snippet.clone(),
+        })
 }

@@ -526,20 +526,29 @@ fn field(flag: &Value, key: &str) -> String {
     }
 }
 
+/// A score, weight or contribution: two decimals, `-` when there is none (unscored).
+fn number(value: &Value) -> String {
+    value
+        .as_f64()
+        .map(|v| format!("{v:.2}"))
+        .unwrap_or_else(|| "-".into())
+}
+
 fn write_table(out: &mut impl Write, flags: &[Value]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:>7}  {:<9}  {:<8}  {:<14}  {:<12}  {:<20}  URL",
-        "ID", "STATE", "SEVERITY", "CATEGORY", "SITE", "MATCHED"
+        "{:>7}  {:<9}  {:<8}  {:<14}  {:>5}  {:<12}  {:<20}  URL",
+        "ID", "STATE", "SEVERITY", "CATEGORY", "SCORE", "SITE", "MATCHED"
     )?;
     for f in flags {
         writeln!(
             out,
-            "{:>7}  {:<9}  {:<8}  {}  {}  {}  {}",
+            "{:>7}  {:<9}  {:<8}  {}  {:>5}  {}  {}  {}",
             field(f, "id"),
             field(f, "state"),
             field(f, "severity"),
             cell(&field(f, "category"), 14),
+            number(&f["score"]),
             cell(&field(f, "site"), 12),
             cell(&field(f, "matched"), 20),
             clean(&field(f, "url")),
@@ -572,6 +581,7 @@ fn write_detail(out: &mut impl Write, detail: &Value) -> std::io::Result<()> {
     ] {
         writeln!(out, "{key:>12}: {}", clean(&field(flag, key)))?;
     }
+    writeln!(out, "{:>12}: {}", "score", number(&flag["score"]))?;
     for key in ["fetched_at", "created_at", "updated_at", "last_seen_at"] {
         let value = flag[key]
             .as_i64()
@@ -579,6 +589,7 @@ fn write_detail(out: &mut impl Write, detail: &Value) -> std::io::Result<()> {
             .unwrap_or_else(|| "-".into());
         writeln!(out, "{key:>12}: {value}")?;
     }
+    write_signals(out, flag)?;
     writeln!(out, "history:")?;
     for e in detail["events"].as_array().into_iter().flatten() {
         let at = e["at"]
@@ -601,6 +612,29 @@ fn write_detail(out: &mut impl Write, detail: &Value) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The signals behind a flag, strongest first: rule, zone, weight → contribution, the match
+/// and its snippet (escaped like all evidence).
+fn write_signals(out: &mut impl Write, flag: &Value) -> std::io::Result<()> {
+    let signals = flag["signals"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    writeln!(out, "signals:")?;
+    for s in signals {
+        writeln!(
+            out,
+            "  {}  {}  {} → {}  {}  ({})",
+            cell(&field(s, "rule"), 24),
+            cell(&field(s, "zone"), 11),
+            number(&s["weight"]),
+            number(&s["contribution"]),
+            clean(&field(s, "matched")),
+            clean(&field(s, "snippet")),
+        )?;
+    }
+    match flag["signals_omitted"].as_u64() {
+        Some(n) if n > 0 => writeln!(out, "  and {n} more not listed"),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,6 +645,28 @@ mod tests {
         assert_eq!(cell("网上赌博平台", 6), "网上… ");
         assert_eq!(cell("网上赌博", 10), "网上赌博  ");
         assert_eq!(cell("abcdefgh", 5), "abcd…");
+    }
+
+    #[test]
+    fn details_list_the_signals_escaped() {
+        let detail = serde_json::json!({"flag": {"id": 7, "score": 1.6, "signals_omitted": 2,
+            "signals": [{"rule": "gambling.casino", "zone": "text", "weight": 1.0,
+                "contribution": 1.0, "matched": "百家乐\u{1b}[2J", "snippet": "前文百家乐"},
+                {"rule": "gambling.bet", "zone": null, "weight": null, "contribution": null,
+                "matched": "投注", "snippet": "投注"}]}, "events": []});
+        let mut out = Vec::new();
+        write_detail(&mut out, &detail).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("       score: 1.60"), "{text}");
+        assert!(
+            text.contains("1.00 → 1.00  百家乐\\u{1b}[2J  (前文百家乐)"),
+            "{text}"
+        );
+        assert!(text.contains("- → -  投注"), "{text}");
+        assert!(text.contains("and 2 more not listed"), "{text}");
+        let mut out = Vec::new();
+        write_table(&mut out, &[detail["flag"].clone()]).unwrap();
+        assert!(String::from_utf8(out).unwrap().contains(" 1.60 "));
     }
 
     #[test]

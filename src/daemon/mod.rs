@@ -574,6 +574,7 @@ impl Daemon {
                         new_flags = report.ingest.new.len(),
                         reopened = report.ingest.reopened.len(),
                         resolved = report.ingest.resolved.len(),
+                        updated = report.ingest.unchanged,
                         suppressed = report.ingest.suppressed,
                         carried_over = report.ingest.carried_over,
                         "crawl committed"

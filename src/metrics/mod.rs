@@ -148,7 +148,7 @@ impl Metrics {
         let findings = counter_vec(
             &r,
             "sitepatrol_findings_total",
-            "New flags (new fingerprints), counted after they are committed to the store.",
+            "New flags (a page newly flagged in a category), counted after they are committed to the store.",
             &["category", "severity"],
         )?;
         let flags = gauge_vec(

@@ -6,10 +6,11 @@
 
 use std::io::{self, Write};
 
-use crate::store::{Flag, Timestamp};
+use crate::store::{Flag, FlagSignal, Timestamp};
 
-/// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 22] = [
+/// The CSV columns, in order. Columns are only ever added at the end, so that sheets and
+/// scripts that read them by position keep working.
+pub const CSV_COLUMNS: [&str; 25] = [
     "id",
     "state",
     "severity",
@@ -32,6 +33,9 @@ pub const CSV_COLUMNS: [&str; 22] = [
     "created_at",
     "updated_at",
     "last_seen_at",
+    "score",
+    "signals",
+    "signals_omitted",
 ];
 
 /// Writes flags as CSV, header first.
@@ -73,6 +77,9 @@ impl<W: Write> CsvExport<W> {
             rfc3339(flag.created_at),
             rfc3339(flag.updated_at),
             rfc3339(flag.last_seen_at),
+            flag.score.map(|s| s.to_string()).unwrap_or_default(),
+            defuse(&signals_cell(&flag.signals)),
+            flag.signals_omitted.to_string(),
         ];
         self.writer.write_record(&record).map_err(io::Error::other)
     }
@@ -83,6 +90,26 @@ impl<W: Write> CsvExport<W> {
             .into_inner()
             .map_err(|e| io::Error::other(e.to_string()))
     }
+}
+
+/// Every signal on one line of a cell, strongest first: `rule[zone]: matched (+contribution)`.
+fn signals_cell(signals: &[FlagSignal]) -> String {
+    signals
+        .iter()
+        .map(|s| {
+            let zone = s
+                .zone
+                .as_deref()
+                .map(|z| format!("[{z}]"))
+                .unwrap_or_default();
+            let added = s
+                .contribution
+                .map(|c| format!(" (+{c:.2})"))
+                .unwrap_or_default();
+            format!("{}{zone}: {}{added}", s.rule, s.matched)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Evidence is hostile: a cell starting with `=`, `+`, `-` or `@` is a formula to a
@@ -156,6 +183,32 @@ mod tests {
             snippet: "在线百家乐, \"24小时\"\n第二行".into(),
             offset: 3,
             count: 2,
+            score: Some(1.25),
+            signals: vec![
+                FlagSignal {
+                    rule: "gambling.online_casino".into(),
+                    weight: Some(1.0),
+                    contribution: Some(1.0),
+                    zone: Some("text".into()),
+                    matched: "=HYPERLINK(\"http://evil.test\")".into(),
+                    normalized: "x".into(),
+                    snippet: "s".into(),
+                    offset: 3,
+                    count: 2,
+                },
+                FlagSignal {
+                    rule: "gambling.bet".into(),
+                    weight: None,
+                    contribution: None,
+                    zone: None,
+                    matched: "投注".into(),
+                    normalized: "投注".into(),
+                    snippet: "s".into(),
+                    offset: 0,
+                    count: 1,
+                },
+            ],
+            signals_omitted: 4,
             state: FlagState::Open,
             assignee: None,
             fetched_at: 1_795_766_400,
@@ -191,6 +244,12 @@ mod tests {
         assert_eq!(&row[19], "1970-01-01T00:00:00Z");
         assert_eq!(&row[20], "1970-01-01T23:59:59Z");
         assert_eq!(&row[21], "2000-02-29T00:00:00Z");
+        assert_eq!(&row[22], "1.25");
+        assert_eq!(
+            &row[23],
+            "gambling.online_casino[text]: =HYPERLINK(\"http://evil.test\") (+1.00); gambling.bet: 投注"
+        );
+        assert_eq!(&row[24], "4");
     }
 
     #[test]
@@ -204,6 +263,8 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(value["customer"], "示例科技");
         assert_eq!(value["state"], "open");
+        assert_eq!(value["score"], 1.25);
+        assert_eq!(value["signals"][1]["matched"], "投注");
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub struct NoticeFacts {
     pub severity: String,
     pub matched: String,
     pub snippet: String,
+    /// The flag's other evidence on the page (its signals beyond the one quoted above), at
+    /// most a handful; the rest are counted in `more_evidence_omitted`.
+    pub more_evidence: Vec<NoticeEvidence>,
+    pub more_evidence_omitted: u64,
     pub fetched_at: String,
     pub http_status: Option<u16>,
     pub ip: Option<String>,
@@ -38,6 +42,14 @@ pub struct NoticeFacts {
     pub issued_at: String,
     /// `YYYY-MM-DD`.
     pub deadline: String,
+}
+
+/// One more piece of evidence of a flag, as a notice quotes it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NoticeEvidence {
+    pub rule: String,
+    pub matched: String,
+    pub snippet: String,
 }
 
 #[derive(Serialize)]
@@ -119,6 +131,8 @@ impl NoticeTemplate {
                 ip: Some("203.0.113.1".into()),
                 body_sha256: Some("0".repeat(64)),
                 icp_number: Some("京ICP备05004340号-1".into()),
+                more_evidence: vec![NoticeEvidence::default()],
+                more_evidence_omitted: 1,
                 ..NoticeFacts::default()
             })
             .map_err(|e| format!("{template_name}: {e}"))?;
@@ -170,6 +184,8 @@ mod tests {
             severity: "high".into(),
             matched: "在线百家乐".into(),
             snippet: "注册即送彩金，在线百家乐 24 小时".into(),
+            more_evidence: Vec::new(),
+            more_evidence_omitted: 0,
             fetched_at: "2026-11-27T08:00:00Z".into(),
             http_status: Some(200),
             ip: Some("203.0.113.9".into()),
@@ -200,6 +216,31 @@ mod tests {
             !notice.contains("SHA-256"),
             "no body hash, no line:\n{notice}"
         );
+        assert!(
+            !notice.contains("其他命中"),
+            "no more evidence, no line:\n{notice}"
+        );
+    }
+
+    #[test]
+    fn the_bundled_notice_lists_more_evidence_and_counts_the_rest() {
+        let notice = NoticeTemplate::bundled()
+            .unwrap()
+            .render(&NoticeFacts {
+                more_evidence: vec![NoticeEvidence {
+                    rule: "gambling.bet".into(),
+                    matched: "投注".into(),
+                    snippet: "足球投注 返水".into(),
+                }],
+                more_evidence_omitted: 3,
+                ..facts()
+            })
+            .unwrap();
+        assert!(
+            notice.contains("  其他命中：投注（上下文：足球投注 返水）\n"),
+            "{notice}"
+        );
+        assert!(notice.contains("另有 3 处命中"), "{notice}");
     }
 
     #[test]

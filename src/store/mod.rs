@@ -14,7 +14,9 @@
 //! See the "Store" section of `docs/ARCHITECTURE.md` for the tables and the flag lifecycle.
 
 mod body;
+mod fold;
 mod outbox;
+mod signals;
 pub mod sql;
 mod sqlite;
 
@@ -29,6 +31,7 @@ use crate::finding::{Finding, Severity};
 
 pub use body::{compress_body, decompress_body};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
+pub use signals::{FlagSignal, MAX_SIGNALS};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
 /// Seconds since the Unix epoch, UTC. Integers rather than dates in SQL so that comparisons and
@@ -117,7 +120,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 ///  open, reopened                     ──confirm────────────▶ confirmed   (takedown requested)
 ///  open, reopened, confirmed          ──dismiss + reason───▶ dismissed   (fingerprint suppressed)
 ///  open, reopened, confirmed          ──crawl: URL matched,
-///                                       finding not there──▶ resolved    (the run is the proof)
+///                                       category not there─▶ resolved    (the run is the proof)
 ///  resolved                           ──crawl: found again─▶ reopened    (behaves like open)
 ///  confirmed, dismissed, resolved     ──reviewer reopen────▶ reopened
 /// ```
@@ -185,16 +188,16 @@ use crate::digest::hex;
 /// Hex SHA-256 of some bytes: the content hash of page bodies.
 pub use crate::digest::sha256_hex;
 
-/// The identity of a flag: SHA-256 over (site id, rule id, normalized match, URL).
+/// The identity of a flag: SHA-256 over (site id, category, URL).
 ///
-/// The normalized match rather than the original text, so that the same term written in
-/// full-width or Traditional characters on a later crawl is the same flag, and dismissing it
-/// once suppresses every spelling. The zone is left out on purpose: text moving from the
-/// visible body into a hidden block is still the same finding on the same page. Each part is
-/// length-prefixed so that no two different tuples hash the same bytes.
-pub fn fingerprint(site: &str, rule: &str, normalized: &str, url: &str) -> String {
+/// A flag is a page's standing in one category, not one term: re-crawls that find other
+/// terms, other spellings or the same text moved into a hidden block update the one flag of
+/// that page and category instead of adding flags, and a dismissal covers the category on
+/// that page. Each part is length-prefixed so that no two different tuples hash the same
+/// bytes.
+pub fn fingerprint(site: &str, category: &str, url: &str) -> String {
     let mut h = Sha256::new();
-    for part in [site, rule, normalized, url] {
+    for part in [site, category, url] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
@@ -292,7 +295,8 @@ pub struct CrawlRunRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PageScan {
     /// Fetched and matched with the run's rules: these findings are all there is on the URL
-    /// now, so the URL's active flags that are not among them resolve.
+    /// now, so the URL's active flags in categories not among them resolve. Findings of one
+    /// category are folded into one flag (per-term findings as well as scored ones).
     Matched(Vec<Finding>),
     /// Fetched, but its content hash and the rules version equal what [`Store::page_state`]
     /// returned, so the daemon did not match it again: its flags are still present.
@@ -367,15 +371,16 @@ pub struct FlagRef {
 /// The result of [`Store::record_crawl`], committed before it is returned.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestOutcome {
-    /// New flags (new fingerprints): what `sitepatrol_findings_total` counts.
+    /// New flags (a page newly flagged in a category): what `sitepatrol_findings_total`
+    /// counts.
     pub new: Vec<FlagRef>,
     /// Resolved or confirmed... flags found again, now `reopened`.
     pub reopened: Vec<FlagRef>,
     /// Active flags whose URL was matched again without them.
     pub resolved: Vec<FlagRef>,
-    /// Findings whose fingerprint was dismissed: seen, and not flagged.
+    /// Dismissed flags (page and category) found again: seen, and not flagged.
     pub suppressed: u64,
-    /// Findings of flags that were already active.
+    /// Active flags found again (their evidence is updated).
     pub unchanged: u64,
     /// Active flags on pages that were not re-matched (content and rules unchanged).
     pub carried_over: u64,
@@ -389,8 +394,9 @@ pub struct IngestOutcome {
     pub replayed: bool,
 }
 
-/// A flag with its evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A flag: one page (URL) in one category, with its evidence. The fields from `rule` to
+/// `count` quote the strongest signal; `signals` holds every one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Flag {
     pub id: FlagId,
     pub fingerprint: String,
@@ -408,9 +414,17 @@ pub struct Flag {
     pub snippet: String,
     pub offset: u64,
     pub count: u64,
+    /// The page's score in the category; `None` for unscored flags (site checks, and flags
+    /// from before scoring).
+    pub score: Option<f64>,
+    /// Every contributing signal, strongest first.
+    pub signals: Vec<FlagSignal>,
+    /// Signals left out of `signals` to bound the record.
+    pub signals_omitted: u64,
     pub state: FlagState,
     pub assignee: Option<String>,
-    /// Evidence of the latest sighting that opened or reopened the flag.
+    /// Evidence of the latest sighting while the flag was active: the fetch the head fields
+    /// and signals were read from. A dismissed flag keeps the evidence it was dismissed on.
     pub fetched_at: Timestamp,
     pub http_status: Option<u16>,
     pub ip: Option<String>,
@@ -474,7 +488,7 @@ impl EventKind {
 }
 
 /// A flag with its history, for the flag page and the evidence export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlagDetail {
     pub flag: Flag,
     pub events: Vec<FlagEvent>,
@@ -558,6 +572,7 @@ pub struct FlagFilter {
     pub states: Vec<FlagState>,
     pub categories: Vec<String>,
     pub severities: Vec<Severity>,
+    /// Flags with a signal of this rule (the strongest or another).
     pub rule: Option<String>,
     pub site: Option<String>,
     pub customer: Option<String>,
@@ -573,7 +588,7 @@ pub struct FlagFilter {
 }
 
 /// One page of flags.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlagPage {
     pub flags: Vec<Flag>,
     /// Pass back in [`FlagFilter::cursor`] for the next page; `None` on the last page.
@@ -745,44 +760,16 @@ pub trait Store: Send + Sync {
     fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, u64)>>;
 }
 
-/// Merges findings with the same fingerprint within one page (the same term in two zones),
-/// keeping the most severe one's evidence and adding up the counts.
-pub(crate) fn merge_findings<'a>(
-    site: &str,
-    url: &str,
-    findings: &'a [Finding],
-) -> Vec<(String, &'a Finding, u64)> {
-    let mut out: Vec<(String, &Finding, u64)> = Vec::with_capacity(findings.len());
-    let mut index = std::collections::HashMap::with_capacity(findings.len());
-    for f in findings {
-        let fp = fingerprint(site, &f.rule, &f.normalized, url);
-        match index.get(&fp) {
-            Some(&i) => {
-                let entry: &mut (String, &Finding, u64) = &mut out[i];
-                entry.2 += f.count as u64;
-                if f.severity > entry.1.severity {
-                    entry.1 = f;
-                }
-            }
-            None => {
-                index.insert(fp.clone(), out.len());
-                out.push((fp, f, f.count as u64));
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn fingerprint_separates_its_parts() {
-        let a = fingerprint("s", "r", "ab", "u");
-        assert_eq!(a, fingerprint("s", "r", "ab", "u"));
-        assert_ne!(a, fingerprint("s", "ra", "b", "u"));
-        assert_ne!(a, fingerprint("s", "r", "ab", "u/"));
+        let a = fingerprint("s", "ab", "u");
+        assert_eq!(a, fingerprint("s", "ab", "u"));
+        assert_ne!(a, fingerprint("sa", "b", "u"));
+        assert_ne!(a, fingerprint("s", "ab", "u/"));
         assert_eq!(a.len(), 64);
     }
 

@@ -101,28 +101,38 @@ pub const FLAG_COLUMNS: &str =
     "f.id, f.fingerprint, f.site_id, s.customer, f.url, f.rule, f.category,
     f.clause, f.severity, f.description, f.zone, f.matched, f.normalized, f.snippet,
     f.match_offset, f.match_count, f.state, f.assignee, f.fetched_at, f.http_status, f.ip,
-    f.body_sha256, f.created_at, f.updated_at, f.last_seen_at, f.first_run, f.last_run";
+    f.body_sha256, f.created_at, f.updated_at, f.last_seen_at, f.first_run, f.last_run,
+    f.score, f.signals, f.signals_omitted";
 pub const FLAG_FROM: &str = "flags f JOIN sites s ON s.id = f.site_id";
 pub const FLAGS_OF_URL: &str =
     "SELECT id, fingerprint, state, category, severity FROM flags WHERE site_id = ?1 AND url = ?2";
+// The sighting's evidence is bound as ?1..?20 in the same order by every statement that
+// writes it (INSERT_FLAG, REFRESH_FLAG), so one function binds it for all of them:
+// ?1 rule, ?2 category, ?3 clause, ?4 severity, ?5 severity_rank, ?6 description, ?7 zone,
+// ?8 matched, ?9 normalized, ?10 snippet, ?11 match_offset, ?12 match_count, ?13 score,
+// ?14 signals, ?15 signals_omitted, ?16 fetched_at, ?17 http_status, ?18 ip, ?19 body_sha256,
+// ?20 run key.
 pub const INSERT_FLAG: &str =
-    "INSERT INTO flags (fingerprint, site_id, url, rule, category, clause,
-        severity, severity_rank, description, zone, matched, normalized, snippet, match_offset,
-        match_count, state, assignee, fetched_at, http_status, ip, body_sha256, created_at,
-        updated_at, last_seen_at, first_run, last_run)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'open', NULL, ?16,
-        ?17, ?18, ?19, ?20, ?20, ?20, ?21, ?21)
+    "INSERT INTO flags (rule, category, clause, severity, severity_rank, description, zone,
+        matched, normalized, snippet, match_offset, match_count, score, signals, signals_omitted,
+        fetched_at, http_status, ip, body_sha256, last_run, fingerprint, site_id, url, state,
+        assignee, created_at, updated_at, last_seen_at, first_run)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+        ?19, ?20, ?21, ?22, ?23, 'open', NULL, ?16, ?16, ?16, ?20)
     RETURNING id";
-/// Found again while active or dismissed: only the sighting is recorded.
-pub const SEEN_FLAG: &str =
-    "UPDATE flags SET last_seen_at = ?2, last_run = ?3, match_count = ?4 WHERE id = ?1";
-/// Found again after it was resolved: reopened, with the new sighting's evidence.
-pub const REOPEN_FLAG_BY_CRAWL: &str =
-    "UPDATE flags SET state = 'reopened', category = ?2, clause = ?3,
-        severity = ?4, severity_rank = ?5, description = ?6, zone = ?7, matched = ?8,
-        snippet = ?9, match_offset = ?10, match_count = ?11, fetched_at = ?12, http_status = ?13,
-        ip = ?14, body_sha256 = ?15, updated_at = ?12, last_seen_at = ?12, last_run = ?16
-    WHERE id = ?1";
+/// Found again while active (or after it was resolved, before the state moves to reopened):
+/// the flag takes this sighting's evidence, so its head, signals, score, severity, snippet
+/// and page copy always describe one fetch. ?21 is the flag id.
+pub const REFRESH_FLAG: &str =
+    "UPDATE flags SET rule = ?1, category = ?2, clause = ?3, severity = ?4, severity_rank = ?5,
+        description = ?6, zone = ?7, matched = ?8, normalized = ?9, snippet = ?10,
+        match_offset = ?11, match_count = ?12, score = ?13, signals = ?14,
+        signals_omitted = ?15, fetched_at = ?16, http_status = ?17, ip = ?18,
+        body_sha256 = ?19, last_seen_at = ?16, last_run = ?20
+    WHERE id = ?21";
+/// Found again while dismissed: only the sighting is recorded. The evidence stays what the
+/// reviewer dismissed (and its score the one a later rise would be measured against).
+pub const SEEN_FLAG: &str = "UPDATE flags SET last_seen_at = ?2, last_run = ?3 WHERE id = ?1";
 pub const CARRY_FLAGS_OF_URL: &str = "UPDATE flags SET last_seen_at = ?3, last_run = ?4
     WHERE site_id = ?1 AND url = ?2 AND state IN ('open', 'reopened', 'confirmed')";
 pub const SET_FLAG_STATE: &str = "UPDATE flags SET state = ?2, updated_at = ?3 WHERE id = ?1";
@@ -130,6 +140,39 @@ pub const SET_FLAG_ASSIGNEE: &str = "UPDATE flags SET assignee = ?2 WHERE id = ?
 pub const FLAG_STATE: &str = "SELECT state FROM flags WHERE id = ?1";
 pub const FLAG_COUNTS: &str = "SELECT state, category, severity, COUNT(*) FROM flags
     GROUP BY state, category, severity ORDER BY state, category, severity";
+
+// Migration 4: per-term flags folded into one flag per page and category (`store/fold.rs`).
+pub const FOLD_SITES: &str = "SELECT DISTINCT site_id FROM flags ORDER BY site_id";
+pub const FOLD_FLAGS_OF_SITE: &str =
+    "SELECT id, url, category, state, severity_rank, rule, zone, matched, normalized, snippet,
+        match_offset, match_count, assignee, created_at, first_run, last_seen_at, last_run
+    FROM flags WHERE site_id = ?1 ORDER BY url, category, id";
+/// Folded flag → the flag it folds into, for the set-based moves below.
+pub const FOLD_TABLE: &str =
+    "CREATE TEMPORARY TABLE flag_fold (id BIGINT PRIMARY KEY, survivor BIGINT NOT NULL)";
+pub const FOLD_INSERT: &str = "INSERT INTO flag_fold (id, survivor) VALUES (?1, ?2)";
+pub const FOLD_SURVIVOR: &str =
+    "UPDATE flags SET fingerprint = ?2, signals = ?3, signals_omitted = ?4, score = NULL,
+        created_at = ?5, first_run = ?6, last_seen_at = ?7, last_run = ?8, assignee = ?9
+    WHERE id = ?1";
+/// The survivor (?1) quotes the strongest part (?2): its head fields and the fetch they were
+/// read from, so that snippet, page copy and fetch time stay one sighting.
+pub const FOLD_HEAD: &str =
+    "UPDATE flags SET (rule, clause, severity, severity_rank, description, zone, matched,
+        normalized, snippet, match_offset, match_count, fetched_at, http_status, ip,
+        body_sha256) =
+    (SELECT h.rule, h.clause, h.severity, h.severity_rank, h.description, h.zone, h.matched,
+        h.normalized, h.snippet, h.match_offset, h.match_count, h.fetched_at, h.http_status,
+        h.ip, h.body_sha256 FROM flags h WHERE h.id = ?2)
+    WHERE id = ?1";
+pub const FOLD_EVENTS: &str = "UPDATE flag_events SET flag_id = (SELECT k.survivor FROM flag_fold k
+        WHERE k.id = flag_events.flag_id)
+    WHERE flag_id IN (SELECT id FROM flag_fold)";
+pub const FOLD_OUTBOX: &str =
+    "UPDATE outbox SET flag_id = (SELECT k.survivor FROM flag_fold k WHERE k.id = outbox.flag_id)
+    WHERE flag_id IN (SELECT id FROM flag_fold)";
+pub const FOLD_DELETE: &str = "DELETE FROM flags WHERE id IN (SELECT id FROM flag_fold)";
+pub const FOLD_DROP: &str = "DROP TABLE flag_fold";
 
 // Events.
 pub const INSERT_EVENT: &str =

@@ -8,13 +8,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
+use super::signals::{PageFlag, page_flags, rule_pattern};
 use super::sql;
 use super::{
     BodyInfo, CRAWLER_ACTOR, CrawlRun, CrawlRunRecord, Delivery, DeliveryFilter, DeliveryStatus,
     EventFilter, EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent, FlagFilter, FlagId,
     FlagPage, FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage, PageScan, PageState, Result,
     SiteInfo, SiteRecord, Store, StoreConfig, StoreError, StoredBody, Timestamp, WebhookEvent,
-    WebhookTarget, compress_body, decompress_body, merge_findings,
+    WebhookTarget, compress_body, decompress_body,
 };
 use crate::finding::Severity;
 
@@ -22,6 +23,9 @@ struct Migration {
     version: i64,
     name: &'static str,
     sql: &'static str,
+    /// Run after `sql`, in the same transaction: for what SQL alone cannot say portably
+    /// (hashes, JSON). `now` is the time of the migration.
+    code: Option<fn(tx: &Transaction<'_>, now: Timestamp) -> rusqlite::Result<()>>,
 }
 
 /// Numbered, embedded, applied in order in one transaction at open. Never edit a migration
@@ -31,21 +35,30 @@ const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "init",
         sql: include_str!("migrations/0001_init.sql"),
+        code: None,
     },
     Migration {
         version: 2,
         name: "count_indexes",
         sql: include_str!("migrations/0002_count_indexes.sql"),
+        code: None,
     },
     Migration {
         version: 3,
         name: "outbox",
         sql: include_str!("migrations/0003_outbox.sql"),
+        code: None,
+    },
+    Migration {
+        version: 4,
+        name: "page_category_flags",
+        sql: include_str!("migrations/0004_page_category_flags.sql"),
+        code: Some(super::fold::fold_per_term_flags),
     },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The SQLite store.
 ///
@@ -155,6 +168,9 @@ fn flag_from_row(row: &Row<'_>) -> rusqlite::Result<Flag> {
         snippet: row.get(13)?,
         offset: row.get::<_, i64>(14)?.max(0) as u64,
         count: row.get::<_, i64>(15)?.max(0) as u64,
+        score: row.get(27)?,
+        signals: json_col(row, 28)?,
+        signals_omitted: row.get::<_, i64>(29)?.max(0) as u64,
         state: parse_col(row, 16)?,
         assignee: row.get(17)?,
         fetched_at: row.get(18)?,
@@ -595,12 +611,13 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             name: m.name,
             source,
         };
+        let now = now_unix();
         tx.execute_batch(m.sql).map_err(err)?;
-        tx.execute(
-            sql::INSERT_MIGRATION,
-            params![m.version, m.name, now_unix()],
-        )
-        .map_err(err)?;
+        if let Some(code) = m.code {
+            code(&tx, now).map_err(err)?;
+        }
+        tx.execute(sql::INSERT_MIGRATION, params![m.version, m.name, now])
+            .map_err(err)?;
     }
     tx.commit().map_err(db("committing the migrations"))
 }
@@ -961,7 +978,12 @@ impl Store for SqliteStore {
                 .collect(),
         );
         if let Some(rule) = &filter.rule {
-            w.add("f.rule = {}", vec![Value::Text(rule.clone())]);
+            // Any signal of the rule, not only the strongest: a rule being tuned is judged
+            // on every flag it contributed to.
+            w.add(
+                "(f.rule = {} OR f.signals LIKE {} ESCAPE '\\')",
+                vec![Value::Text(rule.clone()), Value::Text(rule_pattern(rule))],
+            );
         }
         if let Some(site) = &filter.site {
             w.add("f.site_id = {}", vec![Value::Text(site.clone())]);
@@ -1280,94 +1302,22 @@ fn ingest_page(
     page: &IngestPage,
     out: &mut IngestOutcome,
 ) -> Result<()> {
-    let site = run.site.as_str();
-    let url = page.url.as_str();
-    let status = page.http_status.map(i64::from);
-    let err_ctx = |what: &str| format!("{what} for {url} in crawl run `{}`", run.key);
+    let ingest = Ingest {
+        tx,
+        path,
+        run,
+        page,
+    };
     out.pages += 1;
     let findings = match &page.scan {
-        PageScan::NotScanned => {
-            tx.prepare_cached(sql::UPSERT_PAGE_UNMATCHED)
-                .and_then(|mut st| {
-                    st.execute(params![
-                        site,
-                        url,
-                        status,
-                        page.etag,
-                        page.last_modified,
-                        page.fetched_at,
-                        run.key
-                    ])
-                })
-                .ctx(path, || err_ctx("recording the page"))?;
-            return Ok(());
-        }
-        PageScan::Unchanged => {
-            tx.prepare_cached(sql::UPSERT_PAGE_MATCHED)
-                .and_then(|mut st| {
-                    st.execute(params![
-                        site,
-                        url,
-                        status,
-                        page.content_sha256,
-                        page.etag,
-                        page.last_modified,
-                        page.fetched_at,
-                        run.rules_version,
-                        run.key
-                    ])
-                })
-                .ctx(path, || err_ctx("recording the page"))?;
-            let carried = tx
-                .prepare_cached(sql::CARRY_FLAGS_OF_URL)
-                .and_then(|mut st| st.execute(params![site, url, page.fetched_at, run.key]))
-                .ctx(path, || err_ctx("carrying over the flags"))?;
-            out.carried_over += carried as u64;
-            if carried > 0 {
-                tx.prepare_cached(sql::TOUCH_BODY)
-                    .and_then(|mut st| st.execute(params![page.content_sha256, page.fetched_at]))
-                    .ctx(path, || err_ctx("touching the body"))?;
-            }
-            return Ok(());
-        }
+        PageScan::NotScanned => return ingest.record_unmatched(),
+        PageScan::Unchanged => return ingest.carry_over(out),
         PageScan::Matched(findings) => findings,
     };
-    tx.prepare_cached(sql::UPSERT_PAGE_MATCHED)
-        .and_then(|mut st| {
-            st.execute(params![
-                site,
-                url,
-                status,
-                page.content_sha256,
-                page.etag,
-                page.last_modified,
-                page.fetched_at,
-                run.rules_version,
-                run.key
-            ])
-        })
-        .ctx(path, || err_ctx("recording the page"))?;
-
-    let mut existing: HashMap<String, ExistingFlag> = tx
-        .prepare_cached(sql::FLAGS_OF_URL)
-        .and_then(|mut st| {
-            st.query_map([site, url], |r| {
-                Ok((
-                    r.get::<_, String>(1)?,
-                    ExistingFlag {
-                        id: r.get(0)?,
-                        state: parse_col(r, 2)?,
-                        category: r.get(3)?,
-                        severity: parse_col(r, 4)?,
-                    },
-                ))
-            })?
-            .collect()
-        })
-        .ctx(path, || err_ctx("reading the existing flags"))?;
-
-    let merged = merge_findings(site, url, findings);
-    if !merged.is_empty()
+    ingest.record_matched()?;
+    let mut existing = ingest.flags_of_url()?;
+    let flags = page_flags(&run.site, &page.url, findings);
+    if !flags.is_empty()
         && let Some(body) = &page.body
     {
         store_body(
@@ -1380,112 +1330,10 @@ fn ingest_page(
             out,
         )?;
     }
-    let ip = page.ip.as_deref();
-    for (fp, f, count) in &merged {
-        let count = *count as i64;
-        let zone = f.zone.map(|z| z.as_str());
-        match existing.remove(fp) {
-            None => {
-                let id: FlagId = tx
-                    .prepare_cached(sql::INSERT_FLAG)
-                    .and_then(|mut st| {
-                        st.query_row(
-                            params![
-                                fp,
-                                site,
-                                url,
-                                &*f.rule,
-                                &*f.category,
-                                &*f.clause,
-                                f.severity.as_str(),
-                                severity_rank(f.severity),
-                                &*f.description,
-                                zone,
-                                f.matched,
-                                f.normalized,
-                                f.snippet,
-                                f.offset as i64,
-                                count,
-                                page.fetched_at,
-                                status,
-                                ip,
-                                page.content_sha256,
-                                page.fetched_at,
-                                run.key
-                            ],
-                            |r| r.get(0),
-                        )
-                    })
-                    .ctx(path, || {
-                        err_ctx(&format!("creating the flag of rule {}", f.rule))
-                    })?;
-                event(
-                    tx,
-                    path,
-                    id,
-                    page.fetched_at,
-                    None,
-                    FlagState::Open,
-                    &format!("found on {url}"),
-                    &run.key,
-                )?;
-                out.new.push(FlagRef {
-                    id,
-                    category: f.category.to_string(),
-                    severity: f.severity,
-                });
-            }
-            Some(flag) if flag.state == FlagState::Resolved => {
-                tx.prepare_cached(sql::REOPEN_FLAG_BY_CRAWL)
-                    .and_then(|mut st| {
-                        st.execute(params![
-                            flag.id,
-                            &*f.category,
-                            &*f.clause,
-                            f.severity.as_str(),
-                            severity_rank(f.severity),
-                            &*f.description,
-                            zone,
-                            f.matched,
-                            f.snippet,
-                            f.offset as i64,
-                            count,
-                            page.fetched_at,
-                            status,
-                            ip,
-                            page.content_sha256,
-                            run.key
-                        ])
-                    })
-                    .ctx(path, || err_ctx(&format!("reopening flag {}", flag.id)))?;
-                event(
-                    tx,
-                    path,
-                    flag.id,
-                    page.fetched_at,
-                    Some(flag.state),
-                    FlagState::Reopened,
-                    &format!("found again on {url}"),
-                    &run.key,
-                )?;
-                out.reopened.push(FlagRef {
-                    id: flag.id,
-                    category: f.category.to_string(),
-                    severity: f.severity,
-                });
-            }
-            Some(flag) => {
-                tx.prepare_cached(sql::SEEN_FLAG)
-                    .and_then(|mut st| {
-                        st.execute(params![flag.id, page.fetched_at, run.key, count])
-                    })
-                    .ctx(path, || err_ctx(&format!("updating flag {}", flag.id)))?;
-                if flag.state == FlagState::Dismissed {
-                    out.suppressed += 1;
-                } else {
-                    out.unchanged += 1;
-                }
-            }
+    for flag in &flags {
+        match existing.remove(&flag.fingerprint) {
+            None => ingest.create(flag, out)?,
+            Some(known) => ingest.seen_again(flag, known, out)?,
         }
     }
     // What is left was not found on a page that was fetched and matched: active flags
@@ -1496,32 +1344,260 @@ fn ingest_page(
         .collect();
     gone.sort_by_key(|f| f.id);
     for flag in gone {
-        tx.execute(
-            sql::SET_FLAG_STATE,
-            params![flag.id, FlagState::Resolved.as_str(), page.fetched_at],
+        ingest.resolve(flag, out)?;
+    }
+    Ok(())
+}
+
+/// One page of a crawl being written, in the crawl's transaction.
+struct Ingest<'a, 't> {
+    tx: &'a Transaction<'t>,
+    path: &'a Path,
+    run: &'a CrawlRun,
+    page: &'a IngestPage,
+}
+
+impl Ingest<'_, '_> {
+    fn ctx(&self, what: &str) -> String {
+        format!(
+            "{what} for {} in crawl run `{}`",
+            self.page.url, self.run.key
         )
-        .ctx(path, || err_ctx(&format!("resolving flag {}", flag.id)))?;
-        let status_note = page
+    }
+
+    fn status(&self) -> Option<i64> {
+        self.page.http_status.map(i64::from)
+    }
+
+    fn record_unmatched(&self) -> Result<()> {
+        let (run, page) = (self.run, self.page);
+        self.tx
+            .prepare_cached(sql::UPSERT_PAGE_UNMATCHED)
+            .and_then(|mut st| {
+                st.execute(params![
+                    run.site,
+                    page.url,
+                    self.status(),
+                    page.etag,
+                    page.last_modified,
+                    page.fetched_at,
+                    run.key
+                ])
+            })
+            .ctx(self.path, || self.ctx("recording the page"))?;
+        Ok(())
+    }
+
+    fn record_matched(&self) -> Result<()> {
+        let (run, page) = (self.run, self.page);
+        self.tx
+            .prepare_cached(sql::UPSERT_PAGE_MATCHED)
+            .and_then(|mut st| {
+                st.execute(params![
+                    run.site,
+                    page.url,
+                    self.status(),
+                    page.content_sha256,
+                    page.etag,
+                    page.last_modified,
+                    page.fetched_at,
+                    run.rules_version,
+                    run.key
+                ])
+            })
+            .ctx(self.path, || self.ctx("recording the page"))?;
+        Ok(())
+    }
+
+    /// Not matched again (same content, same rules): its active flags are still there.
+    fn carry_over(&self, out: &mut IngestOutcome) -> Result<()> {
+        self.record_matched()?;
+        let (run, page) = (self.run, self.page);
+        let carried = self
+            .tx
+            .prepare_cached(sql::CARRY_FLAGS_OF_URL)
+            .and_then(|mut st| st.execute(params![run.site, page.url, page.fetched_at, run.key]))
+            .ctx(self.path, || self.ctx("carrying over the flags"))?;
+        out.carried_over += carried as u64;
+        if carried > 0 {
+            self.tx
+                .prepare_cached(sql::TOUCH_BODY)
+                .and_then(|mut st| st.execute(params![page.content_sha256, page.fetched_at]))
+                .ctx(self.path, || self.ctx("touching the body"))?;
+        }
+        Ok(())
+    }
+
+    fn flags_of_url(&self) -> Result<HashMap<String, ExistingFlag>> {
+        self.tx
+            .prepare_cached(sql::FLAGS_OF_URL)
+            .and_then(|mut st| {
+                st.query_map([&self.run.site, &self.page.url], |r| {
+                    Ok((
+                        r.get::<_, String>(1)?,
+                        ExistingFlag {
+                            id: r.get(0)?,
+                            state: parse_col(r, 2)?,
+                            category: r.get(3)?,
+                            severity: parse_col(r, 4)?,
+                        },
+                    ))
+                })?
+                .collect()
+            })
+            .ctx(self.path, || self.ctx("reading the existing flags"))
+    }
+
+    /// The sighting's evidence, bound as ?1..?20 of INSERT_FLAG and REFRESH_FLAG.
+    fn evidence(&self, flag: &PageFlag) -> Result<Vec<Value>> {
+        let f = &flag.head;
+        let signals = flag.signals_json().map_err(|source| StoreError::Json {
+            what: "a flag's signals",
+            source,
+        })?;
+        let text = |s: &str| Value::Text(s.to_string());
+        let opt_text = |s: Option<&str>| s.map_or(Value::Null, text);
+        Ok(vec![
+            text(&f.rule),
+            text(&f.category),
+            text(&f.clause),
+            text(f.severity.as_str()),
+            Value::Integer(severity_rank(f.severity)),
+            text(&f.description),
+            opt_text(f.zone.map(|z| z.as_str())),
+            text(&f.matched),
+            text(&f.normalized),
+            text(&f.snippet),
+            Value::Integer(f.offset as i64),
+            Value::Integer(f.count as i64),
+            flag.score.map_or(Value::Null, Value::Real),
+            Value::Text(signals),
+            Value::Integer(flag.signals_omitted as i64),
+            Value::Integer(self.page.fetched_at),
+            self.status().map_or(Value::Null, Value::Integer),
+            opt_text(self.page.ip.as_deref()),
+            text(&self.page.content_sha256),
+            text(&self.run.key),
+        ])
+    }
+
+    fn create(&self, flag: &PageFlag, out: &mut IngestOutcome) -> Result<()> {
+        let mut values = self.evidence(flag)?;
+        values.extend([
+            Value::Text(flag.fingerprint.clone()),
+            Value::Text(self.run.site.clone()),
+            Value::Text(self.page.url.clone()),
+        ]);
+        let id: FlagId = self
+            .tx
+            .prepare_cached(sql::INSERT_FLAG)
+            .and_then(|mut st| {
+                st.query_row(rusqlite::params_from_iter(values.iter()), |r| r.get(0))
+            })
+            .ctx(self.path, || {
+                self.ctx(&format!("creating the {} flag", flag.head.category))
+            })?;
+        let reason = format!("found on {}", self.page.url);
+        self.event(id, None, FlagState::Open, &reason)?;
+        out.new.push(flag_ref(id, flag));
+        Ok(())
+    }
+
+    /// A known page and category found again. Active flags take the new evidence (their
+    /// severity moves with it); a resolved one also reopens; a dismissed one stays suppressed
+    /// and keeps the evidence it was dismissed on.
+    fn seen_again(
+        &self,
+        flag: &PageFlag,
+        known: ExistingFlag,
+        out: &mut IngestOutcome,
+    ) -> Result<()> {
+        if known.state == FlagState::Dismissed {
+            self.tx
+                .prepare_cached(sql::SEEN_FLAG)
+                .and_then(|mut st| {
+                    st.execute(params![known.id, self.page.fetched_at, self.run.key])
+                })
+                .ctx(self.path, || {
+                    self.ctx(&format!("updating flag {}", known.id))
+                })?;
+            out.suppressed += 1;
+            return Ok(());
+        }
+        let mut values = self.evidence(flag)?;
+        values.push(Value::Integer(known.id));
+        self.tx
+            .prepare_cached(sql::REFRESH_FLAG)
+            .and_then(|mut st| st.execute(rusqlite::params_from_iter(values.iter())))
+            .ctx(self.path, || {
+                self.ctx(&format!("updating flag {}", known.id))
+            })?;
+        if known.state != FlagState::Resolved {
+            out.unchanged += 1;
+            return Ok(());
+        }
+        self.set_state(known.id, FlagState::Reopened)?;
+        let reason = format!("found again on {}", self.page.url);
+        self.event(known.id, Some(known.state), FlagState::Reopened, &reason)?;
+        out.reopened.push(flag_ref(known.id, flag));
+        Ok(())
+    }
+
+    fn resolve(&self, flag: ExistingFlag, out: &mut IngestOutcome) -> Result<()> {
+        self.set_state(flag.id, FlagState::Resolved)?;
+        let status_note = self
+            .page
             .http_status
             .map(|s| format!(" (HTTP {s})"))
             .unwrap_or_default();
-        event(
-            tx,
-            path,
-            flag.id,
-            page.fetched_at,
-            Some(flag.state),
-            FlagState::Resolved,
-            &format!("no longer found on {url}{status_note}"),
-            &run.key,
-        )?;
+        let reason = format!("no longer found on {}{status_note}", self.page.url);
+        self.event(flag.id, Some(flag.state), FlagState::Resolved, &reason)?;
         out.resolved.push(FlagRef {
             id: flag.id,
             category: flag.category,
             severity: flag.severity,
         });
+        Ok(())
     }
-    Ok(())
+
+    fn set_state(&self, id: FlagId, to: FlagState) -> Result<()> {
+        self.tx
+            .execute(
+                sql::SET_FLAG_STATE,
+                params![id, to.as_str(), self.page.fetched_at],
+            )
+            .ctx(self.path, || {
+                self.ctx(&format!("setting flag {id} to {to}"))
+            })?;
+        Ok(())
+    }
+
+    fn event(
+        &self,
+        id: FlagId,
+        from: Option<FlagState>,
+        to: FlagState,
+        reason: &str,
+    ) -> Result<()> {
+        event(
+            self.tx,
+            self.path,
+            id,
+            self.page.fetched_at,
+            from,
+            to,
+            reason,
+            &self.run.key,
+        )
+    }
+}
+
+fn flag_ref(id: FlagId, flag: &PageFlag) -> FlagRef {
+    FlagRef {
+        id,
+        category: flag.head.category.to_string(),
+        severity: flag.head.severity,
+    }
 }
 
 fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {

@@ -197,6 +197,7 @@ impl Ui {
             ts.map(rfc3339).unwrap_or_else(|| "-".into())
         });
         env.add_filter("urlencode", |text: &str| path_segment(text));
+        env.add_filter("score", score);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .map_err(|e| format!("UI template {name}: {e}"))?;
@@ -746,6 +747,13 @@ impl Ui {
     }
 }
 
+/// A score, weight or contribution as reviewers read it: two decimals, `-` when unscored.
+fn score(value: Option<f64>) -> String {
+    value
+        .map(|v| format!("{v:.2}"))
+        .unwrap_or_else(|| "-".into())
+}
+
 fn ser<T: Serialize>(value: &T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(value))
 }
@@ -944,6 +952,7 @@ mod tests {
     fn every_template_compiles_with_auto_escape() {
         let mut env = Environment::new();
         env.add_filter("urlencode", |text: &str| path_segment(text));
+        env.add_filter("score", score);
         for (name, source) in TEMPLATES {
             env.add_template(name, source).unwrap();
         }

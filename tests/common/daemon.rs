@@ -7,7 +7,12 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sitepatrol::store::{CrawlRunRecord, Flag, FlagFilter, SqliteStore, Store, StoreConfig};
+use sitepatrol::extract::ZoneKind;
+use sitepatrol::finding::{Finding, Severity};
+use sitepatrol::store::{
+    CrawlRun, CrawlRunRecord, Flag, FlagFilter, FlagId, IngestPage, SiteInfo, SqliteStore, Store,
+    StoreConfig,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -92,6 +97,76 @@ level = "info"
     pub fn store(&self) -> SqliteStore {
         SqliteStore::open(self.store_path(), StoreConfig::default()).expect("open the store")
     }
+}
+
+/// Records, straight into the store, a crawl of `site` that found one scored gambling flag on
+/// `url`, as the page-level scanner reports it: the head quotes the first of `signals`, each
+/// `(rule, matched text, contribution)`. For tests of scores and signals in what serves flags.
+pub fn seed_scored_flag(
+    setup: &Setup,
+    site: &str,
+    url: &str,
+    signals: &[(&str, &str, f64)],
+) -> FlagId {
+    let store = setup.store();
+    let domain = url::Url::parse(url)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    store
+        .upsert_sites(
+            &[SiteInfo {
+                id: site.into(),
+                customer: format!("customer-{site}"),
+                domains: vec![domain],
+            }],
+            1,
+        )
+        .expect("seed the site");
+    let finding = |(rule, matched, contribution): (&str, &str, f64)| {
+        let mut f = Finding {
+            record_type: Finding::RECORD_TYPE,
+            rule: rule.into(),
+            category: "gambling".into(),
+            clause: "§2(7)".into(),
+            severity: Severity::High,
+            description: "网上赌博".into(),
+            target: url.into(),
+            zone: Some(ZoneKind::Text),
+            matched: matched.into(),
+            normalized: matched.to_lowercase(),
+            snippet: format!("前文{matched}后文"),
+            offset: 6,
+            count: 1,
+            score: None,
+            signals: Vec::new(),
+            signals_omitted: 0,
+        };
+        let mut signal = f.own_signal();
+        signal.weight = Some(contribution);
+        signal.contribution = Some(contribution);
+        f.signals = vec![signal];
+        f
+    };
+    let mut head = finding(signals[0]);
+    head.score = Some(signals.iter().map(|s| s.2).sum());
+    head.signals = signals.iter().flat_map(|s| finding(*s).signals).collect();
+    let run = CrawlRun {
+        key: format!("seed-{site}"),
+        site: site.into(),
+        started_at: 1,
+        finished_at: 2,
+        outcome: "completed".into(),
+        rules_version: "seed".into(),
+        stats: serde_json::json!({}),
+    };
+    let page = IngestPage::matched(url, 200, 1, b"<p>seeded</p>", vec![head]);
+    store
+        .record_crawl(&run, &[page])
+        .expect("seed the flag")
+        .new[0]
+        .id
 }
 
 /// A site entry on the loopback server at `port`.
