@@ -518,15 +518,18 @@ async fn review_api_routes_roles_actions_exports_and_restart() {
     check("GET", "/flags/{id}", &r);
     let detail = r.json();
     assert_eq!(detail["flag"]["matched"], "网上赌博");
-    // Unscored (the scanner before scoring): no score, the finding's own evidence as its one
-    // signal.
-    assert!(detail["flag"]["score"].is_null(), "{detail:#}");
+    // Scored: the test rule's weight (2.0) is the whole score, and the strongest signal is
+    // what the head fields quote.
+    assert_eq!(detail["flag"]["score"], 2.0, "{detail:#}");
     let signal = &detail["flag"]["signals"][0];
     assert_eq!(
         (&signal["rule"], &signal["matched"]),
         (&detail["flag"]["rule"], &detail["flag"]["matched"])
     );
-    assert!(signal["weight"].is_null() && signal["contribution"].is_null());
+    assert_eq!(
+        (&signal["weight"], &signal["contribution"]),
+        (&2.0.into(), &2.0.into())
+    );
     assert_eq!(detail["flag"]["signals_omitted"], 0);
     assert_eq!(detail["events"][0]["actor"], "crawler");
     assert!(detail["body"]["sha256"].is_string(), "{detail:#}");

@@ -704,7 +704,7 @@ async fn hostile_evidence_is_escaped_on_every_page_under_a_csp() {
         "{}",
         porn_page.body
     );
-    // The signals table: an unscored flag lists its own evidence, escaped, without weights.
+    // The signals table: the flag's signals, escaped, with the score.
     assert!(
         page.body.contains("<table id=\"signals\">"),
         "{}",
@@ -718,7 +718,7 @@ async fn hostile_evidence_is_escaped_on_every_page_under_a_csp() {
         page.body
     );
     assert!(
-        page.body.contains("<dd id=\"score\">-</dd>"),
+        page.body.contains("<dd id=\"score\">2.00</dd>"),
         "{}",
         page.body
     );

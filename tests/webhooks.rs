@@ -342,8 +342,8 @@ retry_max = "2s"
         let payload = check_signed(r);
         assert_eq!(payload["flag"]["rule"], "test.gambling");
         assert_eq!(payload["flag"]["severity"], "high");
-        // The flag as the API shows it, with its evidence: unscored, one signal.
-        assert!(payload["flag"]["score"].is_null(), "{payload:#}");
+        // The flag as the API shows it, with its score and signals.
+        assert_eq!(payload["flag"]["score"], 2.0, "{payload:#}");
         assert_eq!(payload["flag"]["signals"][0]["rule"], "test.gambling");
         assert_eq!(payload["flag"]["signals_omitted"], 0);
         assert_eq!(payload["to_state"], "open");
