@@ -74,10 +74,29 @@
 //!
 //! [`extract_js`]: zone `js` is the whole text; redirects are found in it as in inline
 //! scripts (and fill the `redirect` zone).
+//!
+//! # Templates and server scripts
+//!
+//! [`extract_template`] (`.php`, `.asp`, `.jsp`, `.ftl`, `.blade.php`, ...; see
+//! [`ContentKind::from_extension`]; files of no known extension that start with `<?php`,
+//! `<?=` or `<%`): the code blocks are cut out of the source first (see `template.rs` for
+//! the block syntaxes and what is not handled), the markup left (each block replaced by a
+//! space) is extracted as HTML, and
+//!
+//! * `code`: the text of the code blocks, in source order: each block's lines trimmed, blank
+//!   lines dropped, whitespace inside a line as written. It is in the zones a rule without
+//!   `zones` reads, because what an `echo` prints is what visitors get.
+//!
+//! The code is also read as the HTML it prints (string escapes undone): its links, iframes,
+//! forms, scripts and redirects, with their hidden flags, are added after the markup's, and
+//! so are its lines of `title`, `meta`, `attr`, `link`, `script`, `iframe`, `form`,
+//! `redirect` and `hidden_text`. Its visible text is not added to `text`: it is code, and
+//! `code` has it. The zone formats above hold for the merged zones.
 
 mod css;
 mod html;
 mod redirect;
+mod template;
 mod text;
 mod urls;
 
@@ -113,10 +132,13 @@ pub enum ZoneKind {
     Plain,
     /// A JavaScript file.
     Js,
+    /// Server-side code of a template: the text of its code blocks (`<?php ... ?>`,
+    /// `<% ... %>`, ...), one block after the other.
+    Code,
 }
 
 impl ZoneKind {
-    pub const ALL: [ZoneKind; 12] = [
+    pub const ALL: [ZoneKind; 13] = [
         ZoneKind::Text,
         ZoneKind::Title,
         ZoneKind::Meta,
@@ -129,6 +151,7 @@ impl ZoneKind {
         ZoneKind::HiddenText,
         ZoneKind::Plain,
         ZoneKind::Js,
+        ZoneKind::Code,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +168,7 @@ impl ZoneKind {
             ZoneKind::HiddenText => "hidden_text",
             ZoneKind::Plain => "plain",
             ZoneKind::Js => "js",
+            ZoneKind::Code => "code",
         }
     }
 
@@ -158,6 +182,9 @@ impl ZoneKind {
     }
 }
 
+// Zone sets are `u16` masks: one more zone than 16 needs a wider mask everywhere.
+const _: () = assert!(ZoneKind::ALL.len() <= 16);
+
 /// What kind of document the bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -165,15 +192,22 @@ pub enum ContentKind {
     Html,
     Plain,
     Js,
+    /// A server-side template or script (PHP, ASP, JSP, ERB, FreeMarker, Blade, ...): markup
+    /// with code blocks.
+    Template,
 }
 
 impl ContentKind {
-    /// The kind for a file extension (without the dot), for the web-root walk.
+    /// The kind for a file extension (without the dot), for the web-root walk. A double
+    /// extension such as `.blade.php` has the kind of its last part.
     pub fn from_extension(ext: &str) -> Option<ContentKind> {
         match ext.to_ascii_lowercase().as_str() {
             "html" | "htm" | "shtml" | "xhtml" => Some(ContentKind::Html),
             "txt" => Some(ContentKind::Plain),
             "js" | "mjs" => Some(ContentKind::Js),
+            "php" | "php3" | "php4" | "php5" | "php6" | "php7" | "phtml" | "asp" | "aspx"
+            | "ascx" | "jsp" | "jspx" | "cfm" | "erb" | "ejs" | "tpl" | "ftl" | "vm" | "twig"
+            | "hbs" | "mustache" => Some(ContentKind::Template),
             _ => None,
         }
     }
@@ -319,12 +353,19 @@ pub fn extract_js(text: &str, page_url: Option<&url::Url>) -> Document {
     doc
 }
 
+/// A server-side template or script: the markup as HTML, the code blocks as the `code`
+/// zone, and the structures of the HTML that the code prints (see `template.rs`).
+pub fn extract_template(text: &str, page_url: Option<&url::Url>) -> Document {
+    template::extract(text, page_url)
+}
+
 /// Dispatch on the content kind.
 pub fn extract(kind: ContentKind, text: &str, page_url: Option<&url::Url>) -> Document {
     match kind {
         ContentKind::Html => extract_html(text, page_url),
         ContentKind::Plain => extract_plain(text),
         ContentKind::Js => extract_js(text, page_url),
+        ContentKind::Template => extract_template(text, page_url),
     }
 }
 
