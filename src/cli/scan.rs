@@ -31,8 +31,8 @@ pub struct ScanArgs {
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Files, directories (walked for the files whose extension names a kind: HTML, text,
-    /// JavaScript, server templates such as php, asp, jsp and ftl), `-`, or http(s) URLs of
-    /// sites to crawl.
+    /// JavaScript, server templates such as php, asp, jsp and ftl, Vue and Svelte components,
+    /// JSX and TSX), `-`, or http(s) URLs of sites to crawl.
     #[arg(required = true, value_name = "TARGET")]
     targets: Vec<String>,
     #[command(flatten)]

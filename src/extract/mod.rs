@@ -92,9 +92,28 @@
 //! so are its lines of `title`, `meta`, `attr`, `link`, `script`, `iframe`, `form`,
 //! `redirect` and `hidden_text`. Its visible text is not added to `text`: it is code, and
 //! `code` has it. The zone formats above hold for the merged zones.
+//!
+//! # Components and JSX
+//!
+//! [`extract_component`] (`.vue`, `.svelte`): the file is the component's markup, read as
+//! HTML except that `<x/>` closes any element and `<template>` content is rendered (Vue's
+//! root `<template>` and its `v-if`/`v-for` wrappers render their content; as HTML it would
+//! be inert and land in `hidden_text`). A `<script>` outside every element is the
+//! component's code: it runs in the browser as part of the app's bundle, like a `.js` file,
+//! so it is the `js` zone (trimmed, one script after the other), where the rules for script
+//! files read, not a page script of the `script` zone; its `location` redirects are found as
+//! in `.js` files. `{{ }}` and `{#if}` expressions stay in the text.
+//!
+//! [`extract_jsx`] (`.jsx`, `.tsx`): the JSX elements written in the code are read as markup
+//! (see `jsx.rs`: expressions are a space, string literals their text, `className` is
+//! `class`, `style={{...}}` objects are CSS) in the same dialect as components, so the page's
+//! text, links and hidden blocks are where they would be in HTML; and the whole file is the
+//! `js` zone, as a `.js` file, so that every rule for scripts reads all of it (markup text is
+//! in both `js` and `text`).
 
 mod css;
 mod html;
+mod jsx;
 mod redirect;
 mod template;
 mod text;
@@ -130,7 +149,7 @@ pub enum ZoneKind {
     HiddenText,
     /// A plain-text file.
     Plain,
-    /// A JavaScript file.
+    /// A JavaScript file; the component code of a Vue/Svelte file; a JSX/TSX file.
     Js,
     /// Server-side code of a template: the text of its code blocks (`<?php ... ?>`,
     /// `<% ... %>`, ...), one block after the other.
@@ -195,6 +214,10 @@ pub enum ContentKind {
     /// A server-side template or script (PHP, ASP, JSP, ERB, FreeMarker, Blade, ...): markup
     /// with code blocks.
     Template,
+    /// A Vue or Svelte single-file component.
+    Component,
+    /// A JSX or TSX file.
+    Jsx,
 }
 
 impl ContentKind {
@@ -208,6 +231,8 @@ impl ContentKind {
             "php" | "php3" | "php4" | "php5" | "php6" | "php7" | "phtml" | "asp" | "aspx"
             | "ascx" | "jsp" | "jspx" | "cfm" | "erb" | "ejs" | "tpl" | "ftl" | "vm" | "twig"
             | "hbs" | "mustache" => Some(ContentKind::Template),
+            "vue" | "svelte" => Some(ContentKind::Component),
+            "jsx" | "tsx" => Some(ContentKind::Jsx),
             _ => None,
         }
     }
@@ -359,6 +384,56 @@ pub fn extract_template(text: &str, page_url: Option<&url::Url>) -> Document {
     template::extract(text, page_url)
 }
 
+/// A Vue or Svelte single-file component: its markup (the content of `<template>` is
+/// rendered, `<x/>` closes any element) and its top-level `<script>` as the `js` zone.
+pub fn extract_component(text: &str, page_url: Option<&url::Url>) -> Document {
+    let dialect = html::Dialect {
+        self_closing: true,
+        component: true,
+    };
+    let mut doc = html::extract_dialect(text, page_url, dialect);
+    doc.kind = ContentKind::Component;
+    doc
+}
+
+/// A JSX or TSX file: the markup of its JSX elements (see `jsx.rs`), and the whole file as
+/// the `js` zone, as a `.js` file, so that the rules for scripts read all of it.
+pub fn extract_jsx(text: &str, page_url: Option<&url::Url>) -> Document {
+    let dialect = html::Dialect {
+        self_closing: true,
+        component: false,
+    };
+    let mut doc = html::extract_dialect(&jsx::markup(text), page_url, dialect);
+    let js = extract_js(text, page_url);
+    doc.kind = ContentKind::Jsx;
+    for r in js.redirects {
+        if !doc.redirects.contains(&r) {
+            doc.redirects.push(r);
+        }
+    }
+    doc.zones.retain(|z| z.kind != ZoneKind::Redirect);
+    if !doc.redirects.is_empty() {
+        let lines: Vec<&str> = doc
+            .redirects
+            .iter()
+            .map(|r| r.target.as_str())
+            .filter(|t| !t.is_empty())
+            .collect();
+        doc.zones.push(Zone {
+            kind: ZoneKind::Redirect,
+            text: lines.join("\n"),
+        });
+    }
+    if !text.is_empty() {
+        doc.zones.push(Zone {
+            kind: ZoneKind::Js,
+            text: text.to_owned(),
+        });
+    }
+    doc.zones.sort_by_key(|z| z.kind);
+    doc
+}
+
 /// Dispatch on the content kind.
 pub fn extract(kind: ContentKind, text: &str, page_url: Option<&url::Url>) -> Document {
     match kind {
@@ -366,6 +441,8 @@ pub fn extract(kind: ContentKind, text: &str, page_url: Option<&url::Url>) -> Do
         ContentKind::Plain => extract_plain(text),
         ContentKind::Js => extract_js(text, page_url),
         ContentKind::Template => extract_template(text, page_url),
+        ContentKind::Component => extract_component(text, page_url),
+        ContentKind::Jsx => extract_jsx(text, page_url),
     }
 }
 

@@ -676,6 +676,10 @@ fn kinds_from_extensions() {
         ("x.tpl", ContentKind::Template),
         ("x.erb", ContentKind::Template),
         ("x.hbs", ContentKind::Template),
+        ("x.vue", ContentKind::Component),
+        ("x.svelte", ContentKind::Component),
+        ("x.tsx", ContentKind::Jsx),
+        ("x.jsx", ContentKind::Jsx),
         ("x.htm", ContentKind::Html),
         ("x.js", ContentKind::Js),
     ] {
@@ -866,6 +870,99 @@ fn ordinary_php_page_shows_no_code_as_text() {
     assert!(zone(&d, ZoneKind::Code).contains("get_posts(array('numberposts' => 5));"));
 }
 
+// ---- components and JSX ----
+
+#[test]
+fn vue_template_is_visible_markup_and_script_is_js() {
+    let src = "<template>\n  <view class=\"main\">\n    <u-navbar title=\"抢单\" />\n\
+               <view>{{ vim.remark }} 佣金{{ vim.commission }}%</view>\n\
+               <template v-if=\"ok\"><text>充值升级</text></template>\n\
+               <a href=\"http://pay.example/\">去充值</a>\n  </view>\n</template>\n\
+               <script>\nexport default {\n  methods: { go() { location.href = 'http://pay.example/vip'; } }\n}\n</script>\n\
+               <style scoped>.main { color: red }</style>\n";
+    let d = extract(ContentKind::Component, src, None);
+    assert_eq!(d.kind, ContentKind::Component);
+    assert_eq!(
+        zone(&d, ZoneKind::Text),
+        "{{ vim.remark }} 佣金{{ vim.commission }}% 充值升级 去充值"
+    );
+    assert!(d.zone(ZoneKind::HiddenText).is_none());
+    assert_eq!(zone(&d, ZoneKind::Attr), "抢单");
+    assert!(
+        d.zone(ZoneKind::Script).is_none(),
+        "component code is not a page script"
+    );
+    assert!(zone(&d, ZoneKind::Js).starts_with("export default {"));
+    assert_eq!(zone(&d, ZoneKind::Redirect), "http://pay.example/vip");
+    assert_eq!(d.links[0].url, "http://pay.example/");
+    // As HTML, a `<template>` is inert: everything in it was hidden text.
+    let html = doc(src);
+    assert!(html.zone(ZoneKind::Text).is_none());
+    assert!(zone(&html, ZoneKind::HiddenText).contains("充值升级"));
+}
+
+#[test]
+fn svelte_markup_and_self_closing_elements() {
+    let src = "<script>\n  let n = 0;\n</script>\n<svelte:head><title>赌场</title>\
+               <script src=\"http://miner.example/m.js\" /></svelte:head>\n\
+               <div style=\"display:none\"><a href=\"http://x.cn/\">六合彩</a></div>\n<p>可见</p>";
+    let d = extract(ContentKind::Component, src, None);
+    assert_eq!(zone(&d, ZoneKind::Js), "let n = 0;");
+    assert_eq!(zone(&d, ZoneKind::Title), "赌场");
+    assert_eq!(zone(&d, ZoneKind::Script), "http://miner.example/m.js");
+    assert_eq!(zone(&d, ZoneKind::Text), "可见");
+    assert_eq!(zone(&d, ZoneKind::HiddenText), "六合彩");
+    assert!(d.links[0].hidden);
+}
+
+#[test]
+fn jsx_markup_is_read_and_the_file_is_js() {
+    let src = r#"import Head from "next/head";
+const re = /<div>/g;
+const id = <T,>(x: T) => x;
+const s = "<p>not markup</p>";
+function cmp(a, b) { return a<b && b > a; }
+export default function Page({ items }) {
+  const list = useState<string[]>([]);
+  return (
+    <Layout>
+      <Head><title>SALJU88 Slot</title><meta name="keywords" content="judi slot" /></Head>
+      <Title level={2}>标题</Title>
+      <style>{`.hide { display: none }`}</style>
+      <div className="hide"><a href="http://casino.example/">澳门赌场</a></div>
+      <p style={{ position: "absolute", left: -9999 }}>六合彩</p>
+      <p>欢迎 {user.name}, {"官方"} {/* comment */}</p>
+      <ul>{items.map((i) => <li key={i.id}>{i.label}</li>)}</ul>
+      <Link href="/register"><b>Daftar</b></Link>
+      <div dangerouslySetInnerHTML={{ __html: '<a href="http://inner.example/">内</a>' }} />
+      <>片段</>
+    </Layout>
+  );
+}
+window.location.href = "http://redirect.example/";
+"#;
+    let d = extract(ContentKind::Jsx, src, None);
+    assert_eq!(d.kind, ContentKind::Jsx);
+    assert_eq!(zone(&d, ZoneKind::Js), src);
+    assert_eq!(zone(&d, ZoneKind::Title), "SALJU88 Slot");
+    assert_eq!(zone(&d, ZoneKind::Meta), "judi slot");
+    assert_eq!(zone(&d, ZoneKind::HiddenText), "澳门赌场\n六合彩");
+    assert_eq!(
+        zone(&d, ZoneKind::Text),
+        "标题\n欢迎 , 官方\nDaftar\n内\n片段"
+    );
+    let urls: Vec<(&str, bool)> = d.links.iter().map(|l| (l.url.as_str(), l.hidden)).collect();
+    assert_eq!(
+        urls,
+        [
+            ("http://casino.example/", true),
+            ("/register", false),
+            ("http://inner.example/", false)
+        ]
+    );
+    assert_eq!(zone(&d, ZoneKind::Redirect), "http://redirect.example/");
+}
+
 #[test]
 fn gbk_asp_through_the_scanner() {
     use crate::rules::{self, RuleSource};
@@ -913,7 +1010,12 @@ fn gbk_asp_through_the_scanner() {
 // ---- hostile input ----
 
 fn all_kinds_timed(src: &str, limit: Duration) {
-    for kind in [ContentKind::Html, ContentKind::Template] {
+    for kind in [
+        ContentKind::Html,
+        ContentKind::Template,
+        ContentKind::Component,
+        ContentKind::Jsx,
+    ] {
         let start = Instant::now();
         let d = extract(kind, src, None);
         let elapsed = start.elapsed();
@@ -928,7 +1030,8 @@ fn templates_survive_hostile_input() {
     // string, heredoc, tag or expression.
     let sample = "<p>赌</p><?php $a = '?>“引”'; $h = <<<\"É\"\n<a href=x>链</a>\nÉ;\n# c ?>\
                   <%-- c --%><%= \"\"x\"\" %><script runat=server>x</script><#if (a>b)>é</#if>\
-                  <template><div/></template><script>let a=`${<b>粗</b>}`</script>";
+                  <template><div/></template><script>let a=`${<b>粗</b>}`</script>\
+                  {x.map(i=><li key={i}>{i}</li>)}<X y={<Z/>} {...p}/><>f</>";
     for (i, _) in sample.char_indices() {
         all_kinds_timed(&sample[..i], Duration::from_secs(5));
     }
@@ -944,4 +1047,21 @@ fn templates_survive_hostile_input() {
         s.push(alphabet[(seed >> 33) as usize % alphabet.len()]);
     }
     all_kinds_timed(&s, Duration::from_secs(20));
+}
+
+#[test]
+fn jsx_attempts_stay_linear() {
+    // Each `(<a>` starts an element that never closes; each `{` an expression that never
+    // ends; deep nesting past the cap.
+    all_kinds_timed(&"(<a>".repeat(50_000), Duration::from_secs(20));
+    all_kinds_timed(&"(<a b={".repeat(30_000), Duration::from_secs(20));
+    all_kinds_timed(&"x=<a>".repeat(20_000), Duration::from_secs(20));
+    let deep = format!("x = {}t{}", "<div>".repeat(10_000), "</div>".repeat(10_000));
+    let d = extract(ContentKind::Jsx, &deep, None);
+    assert!(d.zone(ZoneKind::Js).is_some());
+    let shallow = format!("x = {}t{}", "<div>".repeat(50), "</div>".repeat(50));
+    assert_eq!(
+        zone(&extract(ContentKind::Jsx, &shallow, None), ZoneKind::Text),
+        "t"
+    );
 }
