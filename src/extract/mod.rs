@@ -110,6 +110,9 @@
 //! text, links and hidden blocks are where they would be in HTML; and the whole file is the
 //! `js` zone, as a `.js` file, so that every rule for scripts reads all of it (markup text is
 //! in both `js` and `text`).
+//!
+//! Markdown (`.md`, `.markdown`) is plain text: a write-up quoting `<script src=...>` in a
+//! code fence has no script.
 
 mod css;
 mod html;
@@ -226,7 +229,8 @@ impl ContentKind {
     pub fn from_extension(ext: &str) -> Option<ContentKind> {
         match ext.to_ascii_lowercase().as_str() {
             "html" | "htm" | "shtml" | "xhtml" => Some(ContentKind::Html),
-            "txt" => Some(ContentKind::Plain),
+            // A write-up quoting `<script src=...>` in a code fence must not become a script.
+            "txt" | "md" | "markdown" => Some(ContentKind::Plain),
             "js" | "mjs" => Some(ContentKind::Js),
             "php" | "php3" | "php4" | "php5" | "php6" | "php7" | "phtml" | "asp" | "aspx"
             | "ascx" | "jsp" | "jspx" | "cfm" | "erb" | "ejs" | "tpl" | "ftl" | "vm" | "twig"

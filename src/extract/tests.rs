@@ -680,6 +680,8 @@ fn kinds_from_extensions() {
         ("x.svelte", ContentKind::Component),
         ("x.tsx", ContentKind::Jsx),
         ("x.jsx", ContentKind::Jsx),
+        ("notes.md", ContentKind::Plain),
+        ("x.markdown", ContentKind::Plain),
         ("x.htm", ContentKind::Html),
         ("x.js", ContentKind::Js),
     ] {
@@ -870,7 +872,7 @@ fn ordinary_php_page_shows_no_code_as_text() {
     assert!(zone(&d, ZoneKind::Code).contains("get_posts(array('numberposts' => 5));"));
 }
 
-// ---- components and JSX ----
+// ---- components, JSX, Markdown ----
 
 #[test]
 fn vue_template_is_visible_markup_and_script_is_js() {
@@ -961,6 +963,17 @@ window.location.href = "http://redirect.example/";
         ]
     );
     assert_eq!(zone(&d, ZoneKind::Redirect), "http://redirect.example/");
+}
+
+#[test]
+fn markdown_quoting_a_script_is_plain_text() {
+    let md = "# 门罗币挖矿\n\n```html\n<script src=\"https://coinhive.com/lib/coinhive.min.js\"></script>\n```\n";
+    let kind = ContentKind::from_extension("md").unwrap();
+    let d = extract(kind, md, None);
+    assert_eq!(d.kind, ContentKind::Plain);
+    assert!(d.scripts.is_empty());
+    assert!(d.zone(ZoneKind::Script).is_none());
+    assert_eq!(zone(&d, ZoneKind::Plain), md);
 }
 
 #[test]
