@@ -87,8 +87,9 @@
 //!   lines dropped, whitespace inside a line as written. It is in the zones a rule without
 //!   `zones` reads, because what an `echo` prints is what visitors get.
 //!
-//! The code is also read as the HTML it prints (string escapes undone): its links, iframes,
-//! forms, scripts and redirects, with their hidden flags, are added after the markup's, and
+//! The string literals of the code are also read as the HTML it prints (escapes undone): its
+//! links, iframes, forms, scripts and redirects, with their hidden flags, are added after the
+//! markup's, and
 //! so are its lines of `title`, `meta`, `attr`, `link`, `script`, `iframe`, `form`,
 //! `redirect` and `hidden_text`. Its visible text is not added to `text`: it is code, and
 //! `code` has it. The zone formats above hold for the merged zones.

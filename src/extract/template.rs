@@ -23,14 +23,17 @@
 //! would not read as part of the string either).
 //!
 //! The markup, with each block replaced by a space, is an ordinary HTML page. The blocks are
-//! the `code` zone. What a block prints is also HTML the page will carry (`echo '<div
-//! style="display:none"><a href=...>'`, `$ReplaceStr = '<iframe ...>'`), so the code is read
-//! as HTML a second time, after undoing the string escapes of the code (`\"`, `\'`, `\/`, and
-//! VBScript's `""` in `<% %>` blocks), and the links, iframes, forms, scripts, redirects and
-//! the zones made of them (and `title`, `meta`, `attr`, `hidden_text`) join those of the
-//! markup, after them. The visible text of that second reading does not: it is code, and the
-//! `code` zone already holds it. Whether markup around a block hides what the block prints
-//! (`<div style="display:none"><?php echo $links ?></div>`) is not known to either reading.
+//! the `code` zone. What the code prints is also HTML the page will carry (`echo '<div
+//! style="display:none"><a href=...>'`, `$ReplaceStr = '<iframe ...>'`): the contents of
+//! its string literals (escapes undone; PHP's `'...'`, `"..."`, heredocs and nowdocs, the
+//! `"..."` of `<% %>` code with VBScript's `""` or a backslash, FreeMarker's strings; not
+//! comments) are read as HTML a second time, one literal per line, and the links, iframes,
+//! forms, scripts, redirects and the zones made of them (and `title`, `meta`, `attr`,
+//! `hidden_text`) join those of the markup, after them. The visible text of that second
+//! reading does not: `code` already holds it. Code between literals (`foreach ($links as
+//! $l)`) is never read as HTML, so it cannot land in `hidden_text`. Not known to either
+//! reading: whether markup around a block hides what the block prints (`<div
+//! style="display:none"><?php echo $links ?></div>`), and what variables hold.
 
 use memchr::{memchr, memmem};
 use url::Url;
@@ -246,7 +249,9 @@ fn php_end(b: &[u8], from: usize) -> (usize, usize) {
             }
             b'#' => i = line_comment(b, i + 1),
             b'/' if b.get(i + 1) == Some(&b'/') => i = line_comment(b, i + 2),
-            b'<' if b[i..].starts_with(b"<<<") => i = heredoc(b, i + 3),
+            b'<' if b[i..].starts_with(b"<<<") => {
+                i = heredoc(b, i + 3).map_or(i + 3, |h| h.after);
+            }
             _ => i += 1,
         }
     }
@@ -282,10 +287,20 @@ fn is_ident(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
 }
 
-/// After a heredoc or nowdoc whose `<<<` ends at `i`: `<<<ID`, `<<<"ID"` or `<<<'ID'`, a
+/// A heredoc or nowdoc string.
+struct Heredoc {
+    /// Its text is `b[body.0..body.1]`.
+    body: (usize, usize),
+    /// Nowdoc (`<<<'ID'`): no escapes.
+    nowdoc: bool,
+    /// Just after the closing identifier, or the end of the file.
+    after: usize,
+}
+
+/// The heredoc or nowdoc whose `<<<` ends at `i`: `<<<ID`, `<<<"ID"` or `<<<'ID'`, a
 /// newline, and a line starting (after indentation, allowed since PHP 7.3) with `ID` not
-/// followed by an identifier character. Not a heredoc opener: just after the `<<<`.
-fn heredoc(b: &[u8], mut i: usize) -> usize {
+/// followed by an identifier character. `None`: not a heredoc opener.
+fn heredoc(b: &[u8], mut i: usize) -> Option<Heredoc> {
     while matches!(b.get(i), Some(b' ' | b'\t')) {
         i += 1;
     }
@@ -302,11 +317,11 @@ fn heredoc(b: &[u8], mut i: usize) -> usize {
     }
     let id = &b[id_start..i];
     if id.is_empty() || id[0].is_ascii_digit() {
-        return id_start;
+        return None;
     }
     if let Some(q) = quote {
         if b.get(i) != Some(&q) {
-            return id_start;
+            return None;
         }
         i += 1;
     }
@@ -314,19 +329,29 @@ fn heredoc(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     if b.get(i) != Some(&b'\n') {
-        return id_start;
+        return None;
     }
+    let body_start = i + 1;
+    let nowdoc = quote == Some(b'\'');
     while let Some(nl) = memchr(b'\n', &b[i..]).map(|k| i + k) {
         let mut k = nl + 1;
         while matches!(b.get(k), Some(b' ' | b'\t')) {
             k += 1;
         }
         if b[k..].starts_with(id) && !b.get(k + id.len()).is_some_and(|&c| is_ident(c)) {
-            return k + id.len();
+            return Some(Heredoc {
+                body: (body_start, nl.max(body_start)),
+                nowdoc,
+                after: k + id.len(),
+            });
         }
         i = nl + 1;
     }
-    b.len()
+    Some(Heredoc {
+        body: (body_start.min(b.len()), b.len()),
+        nowdoc,
+        after: b.len(),
+    })
 }
 
 /// The `code` zone: each block's lines trimmed, blank lines dropped, block after block.
@@ -346,38 +371,171 @@ fn code_zone(src: &str, blocks: &[Block]) -> String {
     out
 }
 
-/// The code of every block as the HTML it may print: string escapes undone (`\"`, `\'`, `\/`,
-/// `\\`, `\n`, `\r`, `\t`, and `""` in `<% %>` blocks, VBScript's escaped quote), so that
-/// `echo "<div style=\"display:none\">"` has its attribute values quoted as HTML reads them.
-fn code_markup(src: &str, blocks: &[Block]) -> String {
+/// What the code prints, as far as it can be told without running it: the contents of its
+/// string literals, escapes undone, one per line. `echo '<div style="display:none">'`,
+/// `$s = "<a href=\"http://x/\">"` and `Response.Write "<a href=""x"">"` are HTML; code
+/// between literals (`foreach ($links as $l)`) is not, and neither are comments.
+fn printed_markup(src: &str, blocks: &[Block]) -> String {
     let mut out = String::with_capacity(blocks.iter().map(|b| b.end - b.start + 1).sum());
     for block in blocks {
-        let doubled = matches!(block.close, Close::Percent | Close::ServerScript);
         let code = &src[block.start..block.end];
-        let b = code.as_bytes();
-        let mut copied = 0;
-        let mut i = 0;
-        while i + 1 < b.len() {
-            let with = match (b[i], b[i + 1]) {
-                (b'\\', c @ (b'"' | b'\'' | b'/' | b'\\')) => c as char,
-                (b'\\', b'n') => '\n',
-                (b'\\', b'r') => '\r',
-                (b'\\', b't') => '\t',
-                (b'"', b'"') if doubled => '"',
-                _ => {
-                    i += 1;
-                    continue;
-                }
-            };
-            out.push_str(&code[copied..i]);
-            out.push(with);
-            i += 2;
-            copied = i;
+        match block.close {
+            Close::Php => php_strings(code, &mut out),
+            Close::Percent | Close::ServerScript => asp_strings(code, &mut out),
+            Close::FtlTag => c_strings(code, &mut out),
+            Close::JspComment | Close::FtlComment => {}
         }
-        out.push_str(&code[copied..]);
-        out.push('\n');
     }
+    // A tag that the code opens but whose end it does not print (`'<form action="x" ' .
+    // $rest`) would be dropped by the tokenizer at the end of the input. This closes it from
+    // any attribute state, and is an empty unknown element (no text) anywhere else.
+    out.push_str("<x \"'>");
     out
+}
+
+/// `text` and a newline, with backslash escapes undone: `\q` for the quote `q` and `\\`
+/// always, and with `all`, also `\n`, `\r`, `\t` and `\$` (PHP's double-quoted strings, Java
+/// and C# strings); other escapes are kept as written, as PHP does.
+fn push_unescaped(out: &mut String, text: &str, quote: u8, all: bool) {
+    let b = text.as_bytes();
+    let mut copied = 0;
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let with = match b[i + 1] {
+            b'\\' => '\\',
+            c if c == quote => c as char,
+            b'n' if all => '\n',
+            b'r' if all => '\r',
+            b't' if all => '\t',
+            b'$' if all => '$',
+            _ => {
+                i += 2;
+                continue;
+            }
+        };
+        out.push_str(&text[copied..i]);
+        out.push(with);
+        i += 2;
+        copied = i;
+    }
+    // A lone backslash at the end, or one before a multi-byte character, is kept: `copied`
+    // only ever moves past ASCII.
+    out.push_str(&text[copied..]);
+    out.push('\n');
+}
+
+/// The index of the quote that ends a string whose text starts at `i` (backslash escapes),
+/// or the end of `b`.
+fn quote_end(b: &[u8], mut i: usize, quote: u8) -> usize {
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            c if c == quote => return i,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+/// The string literals of PHP code: `'...'`, `"..."`, heredocs and nowdocs; not comments,
+/// and not `` `...` `` (a shell command).
+fn php_strings(code: &str, out: &mut String) {
+    let b = code.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        match b[i] {
+            q @ (b'\'' | b'"') => {
+                let end = quote_end(b, i + 1, q);
+                push_unescaped(out, &code[i + 1..end], q, q == b'"');
+                i = end + 1;
+            }
+            b'`' => i = quote_end(b, i + 1, b'`') + 1,
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = memmem::find(&b[i + 2..], b"*/").map_or(n, |k| i + 2 + k + 2);
+            }
+            b'#' => i = memchr(b'\n', &b[i..]).map_or(n, |k| i + k),
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                i = memchr(b'\n', &b[i..]).map_or(n, |k| i + k);
+            }
+            b'<' if b[i..].starts_with(b"<<<") => match heredoc(b, i + 3) {
+                Some(h) => {
+                    let body = &code[h.body.0..h.body.1];
+                    if h.nowdoc {
+                        out.push_str(body);
+                        out.push('\n');
+                    } else {
+                        push_unescaped(out, body, b'"', true);
+                    }
+                    i = h.after;
+                }
+                None => i += 3,
+            },
+            _ => i += 1,
+        }
+    }
+}
+
+/// The string literals of `<% %>` code, which is VBScript, JScript, C#, Java or (EJS)
+/// JavaScript: `"..."` with VBScript's doubled `""` and the others' `\"`; a `'` starts a
+/// VBScript comment (a JavaScript string in `'...'` is skipped with it), and `//` and `/* */`
+/// comments are skipped.
+fn asp_strings(code: &str, out: &mut String) {
+    let b = code.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        match b[i] {
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < n {
+                    match b[j] {
+                        b'\\' if b.get(j + 1) == Some(&b'"') => j += 2,
+                        b'"' if b.get(j + 1) == Some(&b'"') => j += 2,
+                        b'"' | b'\n' => break,
+                        _ => j += 1,
+                    }
+                }
+                let j = j.min(n);
+                let text = &code[start..j];
+                if text.contains("\"\"") {
+                    push_unescaped(out, &text.replace("\"\"", "\""), b'"', true);
+                } else {
+                    push_unescaped(out, text, b'"', true);
+                }
+                i = j + 1;
+            }
+            b'\'' => i = memchr(b'\n', &b[i..]).map_or(n, |k| i + k),
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                i = memchr(b'\n', &b[i..]).map_or(n, |k| i + k);
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = memmem::find(&b[i + 2..], b"*/").map_or(n, |k| i + 2 + k + 2);
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+/// The string literals of FreeMarker directives: `"..."` and `'...'` with backslash escapes.
+fn c_strings(code: &str, out: &mut String) {
+    let b = code.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"') => {
+                let end = quote_end(b, i + 1, q);
+                push_unescaped(out, &code[i + 1..end], q, true);
+                i = end + 1;
+            }
+            _ => i += 1,
+        }
+    }
 }
 
 /// Extract a template: its markup as HTML, its code blocks as the `code` zone, and the
@@ -397,7 +555,7 @@ pub(crate) fn extract(src: &str, page_url: Option<&Url>) -> Document {
         }
         _ => page_url.cloned(),
     };
-    let printed = html::extract(&code_markup(src, &blocks), code_base.as_ref());
+    let printed = html::extract(&printed_markup(src, &blocks), code_base.as_ref());
     merge(&mut doc, printed, code_zone(src, &blocks));
     doc
 }

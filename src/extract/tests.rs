@@ -1078,3 +1078,33 @@ fn jsx_attempts_stay_linear() {
         "t"
     );
 }
+
+#[test]
+fn a_tag_left_open_by_the_code_still_counts() {
+    let d = tpl(
+        "<?php $v = str_replace($f, '<form action=\"http://phish.example/p\" method=\"post\" ', $v);\n\
+                 echo $v;",
+    );
+    assert_eq!(zone(&d, ZoneKind::Form), "http://phish.example/p");
+    // What closes it adds no text, hidden or not.
+    let d = tpl("<?php echo '<div style=\"display:none\">'; ?><p>t</p>");
+    assert_eq!(zone(&d, ZoneKind::Text), "t");
+    assert!(d.zone(ZoneKind::HiddenText).is_none());
+}
+
+#[test]
+fn only_string_literals_are_printed_html() {
+    let d = tpl("<?php echo '<div style=\"display:none\">'; // <b>no</b>\n\
+                 foreach ($links as $u => $t) { echo \"<a href=\\\"$u\\\">$t</a>\"; }\n\
+                 /* <a href=\"http://comment.example/\">c</a> */ echo '</div>'; ?><p>正文</p>");
+    assert_eq!(zone(&d, ZoneKind::Text), "正文");
+    assert_eq!(zone(&d, ZoneKind::HiddenText), "$t");
+    assert_eq!(d.links.len(), 1);
+    assert_eq!((d.links[0].url.as_str(), d.links[0].hidden), ("$u", true));
+    // VBScript: a `'` starts a comment.
+    let d = tpl(
+        "<% ' Response.Write \"<a href=\"\"http://comment.example/\"\">c</a>\"\n\
+                 Response.Write \"<a href=\"\"http://x.example/\"\">x</a>\" %>",
+    );
+    assert_eq!(zone(&d, ZoneKind::Link), "http://x.example/ x");
+}
