@@ -179,7 +179,8 @@ pub fn kind_for_path(path: &Path) -> Option<ContentKind> {
         .and_then(ContentKind::from_extension)
 }
 
-/// HTML if it starts like markup, else plain text.
+/// A template if it starts with a PHP, ASP or JSP block (`<?php`, `<?=`, `<%`), HTML if it
+/// starts like markup, else plain text.
 pub fn sniff_kind(text: &str) -> ContentKind {
     let head: String = text
         .trim_start_matches('\u{FEFF}')
@@ -188,7 +189,9 @@ pub fn sniff_kind(text: &str) -> ContentKind {
         .take(512)
         .collect::<String>()
         .to_ascii_lowercase();
-    if head.starts_with('<') || head.contains("<html") || head.contains("<body") {
+    if head.starts_with("<?php") || head.starts_with("<?=") || head.starts_with("<%") {
+        ContentKind::Template
+    } else if head.starts_with('<') || head.contains("<html") || head.contains("<body") {
         ContentKind::Html
     } else {
         ContentKind::Plain
@@ -222,6 +225,21 @@ mod tests {
         assert_eq!(sniff_kind("  <!DOCTYPE html><p>x"), ContentKind::Html);
         assert_eq!(sniff_kind("\u{FEFF}<html>"), ContentKind::Html);
         assert_eq!(sniff_kind("just words"), ContentKind::Plain);
+        assert_eq!(sniff_kind("<?php\necho 1;"), ContentKind::Template);
+        assert_eq!(
+            sniff_kind("\u{FEFF}\n  <?PHP echo 1;"),
+            ContentKind::Template
+        );
+        assert_eq!(sniff_kind("<?= $x ?>"), ContentKind::Template);
+        assert_eq!(
+            sniff_kind("\r\n<%@ page language=\"java\" %>"),
+            ContentKind::Template
+        );
+        assert_eq!(sniff_kind("<% Response.Write 1 %>"), ContentKind::Template);
+        assert_eq!(
+            sniff_kind("<?xml version=\"1.0\"?><html>"),
+            ContentKind::Html
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! bytes → decode → extract → normalize (+ offset map) → denoise (+ offset map).
 //!
 //! Input layout:
-//!   byte 0, bits 0-1: content kind: 0 Html, 1 Plain, 2 Js, 3 none (sniffed by `prepare`)
+//!   byte 0, bits 0-1: content kind: 0 Html, 1 Plain, 2 Js, 3 none (sniffed by `prepare`);
+//!                     with bit 7 set: 0 and 3 Template, 1 Component, 2 Jsx
 //!   byte 0, bit  2  : pass a Content-Type header; bits 3-5 pick it from CONTENT_TYPES
 //!   byte 0, bit  6  : pass a page URL; byte 1 bits 0-1 pick it from PAGE_URLS
 //!   byte 1, bits 2-7: seed for the pseudo-random ranges checked on the offset maps
@@ -57,11 +58,14 @@ fuzz_target!(|data: &[u8]| {
     }
     let (b0, b1) = (data[0], data[1]);
     let bytes = &data[2..];
-    let kind = match b0 & 3 {
-        0 => Some(ContentKind::Html),
-        1 => Some(ContentKind::Plain),
-        2 => Some(ContentKind::Js),
-        _ => None,
+    let kind = match (b0 >> 7, b0 & 3) {
+        (0, 0) => Some(ContentKind::Html),
+        (0, 1) => Some(ContentKind::Plain),
+        (0, 2) => Some(ContentKind::Js),
+        (0, _) => None,
+        (_, 1) => Some(ContentKind::Component),
+        (_, 2) => Some(ContentKind::Jsx),
+        (_, _) => Some(ContentKind::Template),
     };
     let content_type = (b0 & 4 != 0).then(|| CONTENT_TYPES[usize::from((b0 >> 3) & 7)]);
     let page_url = (b0 & 0x40 != 0)

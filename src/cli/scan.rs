@@ -30,8 +30,9 @@ pub struct ScanArgs {
     /// Files scanned in parallel. Default: the number of CPUs.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
-    /// Files, directories (walked for html, htm, shtml, xhtml, txt and js files), `-`, or
-    /// http(s) URLs of sites to crawl.
+    /// Files, directories (walked for the files whose extension names a kind: HTML, text and
+    /// Markdown, JavaScript, server templates such as php, asp, jsp and ftl, Vue and Svelte
+    /// components, JSX and TSX), `-`, or http(s) URLs of sites to crawl.
     #[arg(required = true, value_name = "TARGET")]
     targets: Vec<String>,
     #[command(flatten)]

@@ -441,11 +441,27 @@ fn le(v: Option<f32>, limit: f32) -> bool {
     v.is_some_and(|v| v <= limit)
 }
 
+/// How markup is read beyond HTML, for the markup of templates, components and JSX.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Dialect {
+    /// `<x/>` ends any element, as in XML, Vue, Svelte and JSX; in HTML only void and foreign
+    /// elements. Without it a self-closed `<script/>` or `<title/>` swallows the rest of the
+    /// file as its text.
+    pub(crate) self_closing: bool,
+    /// A single-file component (Vue, Svelte): `<template>` content is rendered markup (Vue's
+    /// root and its `v-if`/`v-for`/slot wrappers all render their content), and an inline
+    /// `<script>` outside every element is the component's code: the `js` zone, not a page
+    /// script.
+    pub(crate) component: bool,
+}
+
 /// What the tokenizer is inside of, for raw-text elements (never pushed on the stack).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Raw {
     None,
     Script(usize),
+    /// A component's own script; its text starts at this offset of `component_js`.
+    ComponentScript(usize),
     Style,
     Title,
     /// `textarea`, `xmp`, `plaintext`: text shown as written.
@@ -480,6 +496,7 @@ enum ScriptItem {
 }
 
 struct Extractor {
+    dialect: Dialect,
     sheet: StyleSheet,
     stack: Vec<Frame>,
     /// Open elements per [`name_slot`]: a zero proves that no element of a name is open.
@@ -504,11 +521,13 @@ struct Extractor {
     script_items: Vec<ScriptItem>,
     redirects: Vec<Redirect>,
     base_href: Option<String>,
+    component_js: String,
 }
 
 impl Extractor {
-    fn new(sheet: StyleSheet, capacity: usize) -> Extractor {
+    fn new(dialect: Dialect, sheet: StyleSheet, capacity: usize) -> Extractor {
         Extractor {
+            dialect,
             sheet,
             stack: Vec::new(),
             open: [0; 256],
@@ -532,6 +551,7 @@ impl Extractor {
             script_items: Vec::new(),
             redirects: Vec::new(),
             base_href: None,
+            component_js: String::new(),
         }
     }
 
@@ -591,6 +611,7 @@ impl Extractor {
     fn chars(&mut self, s: &str) {
         match self.raw {
             Raw::Script(i) => self.scripts[i].text.push_str(s),
+            Raw::ComponentScript(_) => self.component_js.push_str(s),
             Raw::Style => {}
             Raw::Title => self.cur_title.push_str(s),
             Raw::Fallback => self.fallback.push_str(s),
@@ -763,7 +784,8 @@ impl Extractor {
             (css::evaluate(&props), props)
         };
         match *name {
-            local_name!("template") | local_name!("rp") => hide.hard = true,
+            local_name!("template") if !self.dialect.component => hide.hard = true,
+            local_name!("rp") => hide.hard = true,
             local_name!("marquee") => {
                 let tiny = |attr: Option<&str>, prop: Option<f32>| {
                     le(attr_px(attr), TINY_MARQUEE_PX) || le(prop, TINY_MARQUEE_PX)
@@ -829,8 +851,10 @@ impl Extractor {
         }
 
         // Raw-text elements are not pushed: the tokenizer hands us their text and then their
-        // end tag. In foreign content a self-closing one has no content.
-        let raw_ok = !(foreign && tag.self_closing);
+        // end tag. In foreign content (and in the XML-like dialects) a self-closing one has no
+        // content.
+        let closed = tag.self_closing && (foreign || self.dialect.self_closing);
+        let raw_ok = !closed;
         let mut open_anchor = false;
         match name {
             local_name!("a") => {
@@ -922,6 +946,23 @@ impl Extractor {
                     return TokenSinkResult::RawData(RawKind::Rawtext);
                 }
             }
+            local_name!("script")
+                if raw_ok && self.dialect.component && self.depth() == 0 && a.src.is_none() =>
+            {
+                self.raw = Raw::ComponentScript(self.component_js.len());
+                return TokenSinkResult::RawData(RawKind::ScriptData);
+            }
+            local_name!("script") if closed && self.dialect.self_closing => {
+                // `<script src="..." />`: still a page script, with no text.
+                if a.src.is_some() {
+                    self.scripts.push(PendingScript {
+                        src: a.src.map(str::to_owned),
+                        text: String::new(),
+                    });
+                    self.script_items
+                        .push(ScriptItem::Element(self.scripts.len() - 1));
+                }
+            }
             local_name!("script") if raw_ok => {
                 self.scripts.push(PendingScript {
                     src: a.src.map(str::to_owned),
@@ -961,7 +1002,7 @@ impl Extractor {
             _ => {}
         }
 
-        let childless = is_void(&name) || (foreign && tag.self_closing);
+        let childless = is_void(&name) || closed;
         if !childless {
             self.push(name, cat, hard, vis, fzero);
             if open_anchor {
@@ -1012,6 +1053,26 @@ impl Extractor {
                         target,
                         delay: None,
                     });
+                }
+            }
+            Raw::ComponentScript(start) => {
+                // Each script trimmed, one after the other on lines of their own.
+                let code = self
+                    .component_js
+                    .split_off(start.min(self.component_js.len()));
+                let code = code.trim();
+                for target in js_location_targets(code) {
+                    self.redirects.push(Redirect {
+                        kind: RedirectKind::JsLocation,
+                        target,
+                        delay: None,
+                    });
+                }
+                if !code.is_empty() {
+                    if !self.component_js.is_empty() {
+                        self.component_js.push('\n');
+                    }
+                    self.component_js.push_str(code);
                 }
             }
             Raw::Title => {
@@ -1190,6 +1251,7 @@ impl Extractor {
         );
 
         add(ZoneKind::HiddenText, self.hidden.into_string());
+        add(ZoneKind::Js, self.component_js);
 
         Document {
             kind: ContentKind::Html,
@@ -1347,10 +1409,15 @@ fn html_to_text(html: &str) -> String {
 
 /// Extract the zones of an HTML page.
 pub(crate) fn extract(html: &str, page_url: Option<&Url>) -> Document {
+    extract_dialect(html, page_url, Dialect::default())
+}
+
+/// Extract the zones of markup read in a dialect.
+pub(crate) fn extract_dialect(html: &str, page_url: Option<&Url>, dialect: Dialect) -> Document {
     let sheet = prescan_styles(html);
     let sink = tokenize(
         html,
-        Sink(RefCell::new(Extractor::new(sheet, html.len() / 4))),
+        Sink(RefCell::new(Extractor::new(dialect, sheet, html.len() / 4))),
     );
     sink.0.into_inner().finish(page_url)
 }

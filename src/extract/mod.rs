@@ -74,10 +74,52 @@
 //!
 //! [`extract_js`]: zone `js` is the whole text; redirects are found in it as in inline
 //! scripts (and fill the `redirect` zone).
+//!
+//! # Templates and server scripts
+//!
+//! [`extract_template`] (`.php`, `.asp`, `.jsp`, `.ftl`, `.blade.php`, ...; see
+//! [`ContentKind::from_extension`]; files of no known extension that start with `<?php`,
+//! `<?=` or `<%`): the code blocks are cut out of the source first (see `template.rs` for
+//! the block syntaxes and what is not handled), the markup left (each block replaced by a
+//! space) is extracted as HTML, and
+//!
+//! * `code`: the text of the code blocks, in source order: each block's lines trimmed, blank
+//!   lines dropped, whitespace inside a line as written. It is in the zones a rule without
+//!   `zones` reads, because what an `echo` prints is what visitors get.
+//!
+//! The string literals of the code are also read as the HTML it prints (escapes undone): its
+//! links, iframes, forms, scripts and redirects, with their hidden flags, are added after the
+//! markup's, and
+//! so are its lines of `title`, `meta`, `attr`, `link`, `script`, `iframe`, `form`,
+//! `redirect` and `hidden_text`. Its visible text is not added to `text`: it is code, and
+//! `code` has it. The zone formats above hold for the merged zones.
+//!
+//! # Components and JSX
+//!
+//! [`extract_component`] (`.vue`, `.svelte`): the file is the component's markup, read as
+//! HTML except that `<x/>` closes any element and `<template>` content is rendered (Vue's
+//! root `<template>` and its `v-if`/`v-for` wrappers render their content; as HTML it would
+//! be inert and land in `hidden_text`). A `<script>` outside every element is the
+//! component's code: it runs in the browser as part of the app's bundle, like a `.js` file,
+//! so it is the `js` zone (trimmed, one script after the other), where the rules for script
+//! files read, not a page script of the `script` zone; its `location` redirects are found as
+//! in `.js` files. `{{ }}` and `{#if}` expressions stay in the text.
+//!
+//! [`extract_jsx`] (`.jsx`, `.tsx`): the JSX elements written in the code are read as markup
+//! (see `jsx.rs`: expressions are a space, string literals their text, `className` is
+//! `class`, `style={{...}}` objects are CSS) in the same dialect as components, so the page's
+//! text, links and hidden blocks are where they would be in HTML; and the whole file is the
+//! `js` zone, as a `.js` file, so that every rule for scripts reads all of it (markup text is
+//! in both `js` and `text`).
+//!
+//! Markdown (`.md`, `.markdown`) is plain text: a write-up quoting `<script src=...>` in a
+//! code fence has no script.
 
 mod css;
 mod html;
+mod jsx;
 mod redirect;
+mod template;
 mod text;
 mod urls;
 
@@ -111,12 +153,15 @@ pub enum ZoneKind {
     HiddenText,
     /// A plain-text file.
     Plain,
-    /// A JavaScript file.
+    /// A JavaScript file; the component code of a Vue/Svelte file; a JSX/TSX file.
     Js,
+    /// Server-side code of a template: the text of its code blocks (`<?php ... ?>`,
+    /// `<% ... %>`, ...), one block after the other.
+    Code,
 }
 
 impl ZoneKind {
-    pub const ALL: [ZoneKind; 12] = [
+    pub const ALL: [ZoneKind; 13] = [
         ZoneKind::Text,
         ZoneKind::Title,
         ZoneKind::Meta,
@@ -129,6 +174,7 @@ impl ZoneKind {
         ZoneKind::HiddenText,
         ZoneKind::Plain,
         ZoneKind::Js,
+        ZoneKind::Code,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +191,7 @@ impl ZoneKind {
             ZoneKind::HiddenText => "hidden_text",
             ZoneKind::Plain => "plain",
             ZoneKind::Js => "js",
+            ZoneKind::Code => "code",
         }
     }
 
@@ -158,6 +205,9 @@ impl ZoneKind {
     }
 }
 
+// Zone sets are `u16` masks: one more zone than 16 needs a wider mask everywhere.
+const _: () = assert!(ZoneKind::ALL.len() <= 16);
+
 /// What kind of document the bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -165,15 +215,29 @@ pub enum ContentKind {
     Html,
     Plain,
     Js,
+    /// A server-side template or script (PHP, ASP, JSP, ERB, FreeMarker, Blade, ...): markup
+    /// with code blocks.
+    Template,
+    /// A Vue or Svelte single-file component.
+    Component,
+    /// A JSX or TSX file.
+    Jsx,
 }
 
 impl ContentKind {
-    /// The kind for a file extension (without the dot), for the web-root walk.
+    /// The kind for a file extension (without the dot), for the web-root walk. A double
+    /// extension such as `.blade.php` has the kind of its last part.
     pub fn from_extension(ext: &str) -> Option<ContentKind> {
         match ext.to_ascii_lowercase().as_str() {
             "html" | "htm" | "shtml" | "xhtml" => Some(ContentKind::Html),
-            "txt" => Some(ContentKind::Plain),
+            // A write-up quoting `<script src=...>` in a code fence must not become a script.
+            "txt" | "md" | "markdown" => Some(ContentKind::Plain),
             "js" | "mjs" => Some(ContentKind::Js),
+            "php" | "php3" | "php4" | "php5" | "php6" | "php7" | "phtml" | "asp" | "aspx"
+            | "ascx" | "jsp" | "jspx" | "cfm" | "erb" | "ejs" | "tpl" | "ftl" | "vm" | "twig"
+            | "hbs" | "mustache" => Some(ContentKind::Template),
+            "vue" | "svelte" => Some(ContentKind::Component),
+            "jsx" | "tsx" => Some(ContentKind::Jsx),
             _ => None,
         }
     }
@@ -319,12 +383,71 @@ pub fn extract_js(text: &str, page_url: Option<&url::Url>) -> Document {
     doc
 }
 
+/// A server-side template or script: the markup as HTML, the code blocks as the `code`
+/// zone, and the structures of the HTML that the code prints (see `template.rs`).
+pub fn extract_template(text: &str, page_url: Option<&url::Url>) -> Document {
+    template::extract(text, page_url)
+}
+
+/// A Vue or Svelte single-file component: its markup (the content of `<template>` is
+/// rendered, `<x/>` closes any element) and its top-level `<script>` as the `js` zone.
+pub fn extract_component(text: &str, page_url: Option<&url::Url>) -> Document {
+    let dialect = html::Dialect {
+        self_closing: true,
+        component: true,
+    };
+    let mut doc = html::extract_dialect(text, page_url, dialect);
+    doc.kind = ContentKind::Component;
+    doc
+}
+
+/// A JSX or TSX file: the markup of its JSX elements (see `jsx.rs`), and the whole file as
+/// the `js` zone, as a `.js` file, so that the rules for scripts read all of it.
+pub fn extract_jsx(text: &str, page_url: Option<&url::Url>) -> Document {
+    let dialect = html::Dialect {
+        self_closing: true,
+        component: false,
+    };
+    let mut doc = html::extract_dialect(&jsx::markup(text), page_url, dialect);
+    let js = extract_js(text, page_url);
+    doc.kind = ContentKind::Jsx;
+    for r in js.redirects {
+        if !doc.redirects.contains(&r) {
+            doc.redirects.push(r);
+        }
+    }
+    doc.zones.retain(|z| z.kind != ZoneKind::Redirect);
+    if !doc.redirects.is_empty() {
+        let lines: Vec<&str> = doc
+            .redirects
+            .iter()
+            .map(|r| r.target.as_str())
+            .filter(|t| !t.is_empty())
+            .collect();
+        doc.zones.push(Zone {
+            kind: ZoneKind::Redirect,
+            text: lines.join("\n"),
+        });
+    }
+    if !text.is_empty() {
+        doc.zones.push(Zone {
+            kind: ZoneKind::Js,
+            text: text.to_owned(),
+        });
+    }
+    doc.zones.sort_by_key(|z| z.kind);
+    doc
+}
+
 /// Dispatch on the content kind.
 pub fn extract(kind: ContentKind, text: &str, page_url: Option<&url::Url>) -> Document {
     match kind {
         ContentKind::Html => extract_html(text, page_url),
         ContentKind::Plain => extract_plain(text),
         ContentKind::Js => extract_js(text, page_url),
+        ContentKind::Template => extract_template(text, page_url),
+        ContentKind::Component => extract_component(text, page_url),
+        ContentKind::Jsx => extract_jsx(text, page_url),
     }
 }
 

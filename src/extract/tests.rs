@@ -646,3 +646,465 @@ fn plain_and_dispatch() {
     assert_eq!(zone(&d, ZoneKind::Text), "hi");
     assert_eq!(ZoneKind::parse("hidden_text"), Some(ZoneKind::HiddenText));
 }
+
+#[test]
+fn zone_kinds_are_consistent() {
+    let mut bits = 0u16;
+    for (i, kind) in ZoneKind::ALL.into_iter().enumerate() {
+        assert_eq!(kind as usize, i, "{kind:?}");
+        assert_eq!(ZoneKind::parse(kind.as_str()), Some(kind));
+        assert_eq!(bits & kind.bit(), 0, "{kind:?}");
+        bits |= kind.bit();
+    }
+    assert_eq!(ZoneKind::parse("code"), Some(ZoneKind::Code));
+    assert!(crate::rules::DEFAULT_ZONES.contains(&ZoneKind::Code));
+}
+
+#[test]
+fn kinds_from_extensions() {
+    use crate::scan::kind_for_path;
+    use std::path::Path;
+    for (path, kind) in [
+        ("a.php", ContentKind::Template),
+        ("views/slot.blade.php", ContentKind::Template),
+        ("A.PHP5", ContentKind::Template),
+        ("x.phtml", ContentKind::Template),
+        ("default.asp", ContentKind::Template),
+        ("x.aspx", ContentKind::Template),
+        ("x.jsp", ContentKind::Template),
+        ("x.ftl", ContentKind::Template),
+        ("x.tpl", ContentKind::Template),
+        ("x.erb", ContentKind::Template),
+        ("x.hbs", ContentKind::Template),
+        ("x.vue", ContentKind::Component),
+        ("x.svelte", ContentKind::Component),
+        ("x.tsx", ContentKind::Jsx),
+        ("x.jsx", ContentKind::Jsx),
+        ("notes.md", ContentKind::Plain),
+        ("x.markdown", ContentKind::Plain),
+        ("x.htm", ContentKind::Html),
+        ("x.js", ContentKind::Js),
+    ] {
+        assert_eq!(kind_for_path(Path::new(path)), Some(kind), "{path}");
+    }
+    assert_eq!(kind_for_path(Path::new("x.png")), None);
+    assert_eq!(kind_for_path(Path::new("Makefile")), None);
+}
+
+// ---- templates ----
+
+fn tpl(src: &str) -> Document {
+    let d = extract(ContentKind::Template, src, None);
+    assert_eq!(d.kind, ContentKind::Template);
+    let kinds: Vec<ZoneKind> = d.zones.iter().map(|z| z.kind).collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(kinds, sorted, "zones in kind order, once each");
+    assert!(d.zones.iter().all(|z| !z.text.is_empty()));
+    d
+}
+
+#[test]
+fn php_blocks_are_code_not_text() {
+    let d = tpl("<p>前</p><?php $a->b = 1; if ($x > 2) { echo $a->c; } ?><p>后</p>");
+    assert_eq!(zone(&d, ZoneKind::Text), "前\n后");
+    assert_eq!(
+        zone(&d, ZoneKind::Code),
+        "$a->b = 1; if ($x > 2) { echo $a->c; }"
+    );
+    // As HTML alone, `<?php` is a bogus comment that ends at the first `>` (in `->`).
+    assert!(text("<?php $a->b = 1; ?><p>x</p>").contains("b = 1"));
+}
+
+#[test]
+fn each_block_syntax() {
+    for (src, code) in [
+        ("a<?= $title ?>b", "$title"),
+        ("a<? echo 1; ?>b", "echo 1;"),
+        ("a<?PHP\necho 1;\n?>b", "echo 1;"),
+        ("a<% Response.Write x %>b", "Response.Write x"),
+        (
+            "a<%= request.getParameter(\"q\") %>b",
+            "request.getParameter(\"q\")",
+        ),
+        (
+            "a<%@ page contentType=\"text/html; charset=GBK\" %>b",
+            "page contentType=\"text/html; charset=GBK\"",
+        ),
+        (
+            "a<%-- a JSP comment with %> inside? no: --%>b",
+            "a JSP comment with %> inside? no:",
+        ),
+        ("a<%- include('x') -%>b", "include('x')"),
+        (
+            "a<script runat=\"server\" language=\"C#\">void F() { if (a<b) {} }</script>b",
+            "void F() { if (a<b) {} }",
+        ),
+        (
+            "a<SCRIPT LANGUAGE=VBScript RUNAT=Server>x = 1</SCRIPT>b",
+            "x = 1",
+        ),
+        ("a<#if user??>x</#if>b", "#if user??\n/#if"),
+        ("a<#-- <p>no</p> -->b", "<p>no</p>"),
+        (
+            "a<@layout.page title=\"x>y\"/>b",
+            "@layout.page title=\"x>y\"/",
+        ),
+    ] {
+        let d = tpl(src);
+        let t = zone(&d, ZoneKind::Text);
+        assert!(t == "a b" || t == "a x b", "{src:?}: text {t:?}");
+        assert_eq!(zone(&d, ZoneKind::Code), code, "{src:?}");
+    }
+    // Not code: an XML declaration, a plain `<script>`, markup `<` in text.
+    let d = tpl("<?xml version=\"1.0\"?><p>a &lt; b</p><script>var x = 1 <2;</script>");
+    assert!(d.zone(ZoneKind::Code).is_none());
+    assert_eq!(zone(&d, ZoneKind::Text), "a < b");
+    assert_eq!(zone(&d, ZoneKind::Script), "var x = 1 <2;");
+}
+
+#[test]
+fn php_close_tag_in_strings_and_comments() {
+    let src = "<?php $s = '?>'; $t = \"a?>b\\\"?>\"; /* ?> */ $h = <<<EOT\n<p>?></p>\n  EOT;\n\
+               $n = <<<'N'\n?>\nN;\n# it's here ?>after <?php // don't ?>end";
+    let d = tpl(src);
+    assert_eq!(zone(&d, ZoneKind::Text), "after end");
+    let code = zone(&d, ZoneKind::Code);
+    assert!(code.starts_with("$s = '?>';"), "{code}");
+    assert!(code.ends_with("N;\n# it's here\n// don't"), "{code}");
+}
+
+#[test]
+fn unterminated_php_runs_to_the_end() {
+    let d = tpl(
+        "<html><body><p>hi</p>\n<?php\nfunction f($a) { return $a->b; }\n\
+                 echo '<a href=\"http://x.cn/\">赌场</a>';\n",
+    );
+    assert_eq!(zone(&d, ZoneKind::Text), "hi");
+    assert_eq!(
+        zone(&d, ZoneKind::Code),
+        "function f($a) { return $a->b; }\necho '<a href=\"http://x.cn/\">赌场</a>';"
+    );
+    assert_eq!(d.links.len(), 1);
+    assert_eq!(zone(&d, ZoneKind::Link), "http://x.cn/ 赌场");
+    // A string that never ends is code to the end too, as PHP would have it.
+    let d = tpl("<?php $x = 'abc ?> <p>t</p>");
+    assert!(d.zone(ZoneKind::Text).is_none());
+}
+
+#[test]
+fn html_printed_by_code_joins_the_structures() {
+    let d = tpl("<html><body><p>正文</p><a href=\"/home\">首页</a>\n<?php\n\
+         echo '<div style=\"display:none\"><a href=\"http://casino.example/\">澳门赌场</a></div>';\n\
+         $ReplaceStr = '<iframe src=\"http://evil.example/x.htm\" width=0 height=0></iframe>\
+         <script src=\"http://miner.example/m.js\"></script>';\n\
+         echo \"<form action=\\\"http://phish.example/p\\\"><input type=\\\"password\\\"></form>\";\n\
+         echo '<title>标题</title><meta name=\"keywords\" content=\"词\"><img alt=\"图\">';\n\
+         ?></body></html>");
+    assert_eq!(zone(&d, ZoneKind::Text), "正文\n首页");
+    assert_eq!(zone(&d, ZoneKind::HiddenText), "澳门赌场");
+    assert_eq!(
+        zone(&d, ZoneKind::Link),
+        "/home 首页\nhttp://casino.example/ 澳门赌场"
+    );
+    assert!(!d.links[0].hidden);
+    assert!(d.links[1].hidden, "{:?}", d.links[1]);
+    assert_eq!(zone(&d, ZoneKind::Iframe), "http://evil.example/x.htm");
+    assert!(d.iframes[0].zero_size);
+    assert_eq!(zone(&d, ZoneKind::Script), "http://miner.example/m.js");
+    assert_eq!(zone(&d, ZoneKind::Form), "http://phish.example/p");
+    assert!(d.forms[0].has_password);
+    assert_eq!(zone(&d, ZoneKind::Title), "标题");
+    assert_eq!(zone(&d, ZoneKind::Meta), "词");
+    assert_eq!(zone(&d, ZoneKind::Attr), "图");
+    assert!(zone(&d, ZoneKind::Code).contains("echo '<div style=\"display:none\">"));
+}
+
+#[test]
+fn escaped_quotes_in_code_strings_are_read_as_html_quotes() {
+    // PHP and Java escape with a backslash, VBScript doubles the quote.
+    for src in [
+        "<?php echo \"<div style=\\\"display:none\\\"><a href=\\\"http://x.cn/\\\">赌场</a></div>\"; ?>",
+        "<% Response.Write \"<div style=\"\"display:none\"\"><a href=\"\"http://x.cn/\"\">赌场</a></div>\" %>",
+        "<% out.print(\"<div style=\\\"display:none\\\"><a href=\\\"http://x.cn/\\\" title=\\\"\\\">赌场</a></div>\"); %>",
+    ] {
+        let d = tpl(src);
+        assert_eq!(zone(&d, ZoneKind::HiddenText), "赌场", "{src}");
+        assert_eq!(d.links.len(), 1, "{src}");
+        assert_eq!(d.links[0].url, "http://x.cn/", "{src}");
+        assert!(d.links[0].hidden, "{src}");
+    }
+}
+
+#[test]
+fn code_links_resolve_against_the_page_and_its_base() {
+    let url = url::Url::parse("http://site.cn/dir/page.php").unwrap();
+    let d = extract(
+        ContentKind::Template,
+        "<?php echo '<a href=\"x.html\">x</a>'; ?>",
+        Some(&url),
+    );
+    assert_eq!(d.links[0].url, "http://site.cn/dir/x.html");
+    let d = extract(
+        ContentKind::Template,
+        "<base href=\"http://other.cn/b/\"><?php echo '<a href=\"x.html\">x</a>'; ?>",
+        Some(&url),
+    );
+    assert_eq!(d.links[0].url, "http://other.cn/b/x.html");
+}
+
+#[test]
+fn ordinary_php_page_shows_no_code_as_text() {
+    let src = "<?php\n/* Template Name: 首页 */\nget_header();\n$posts = get_posts(array('numberposts' => 5));\n?>\n\
+               <div class=\"content\">\n<h1><?php the_title(); ?></h1>\n\
+               <?php if (have_posts()) : while (have_posts()) : the_post(); ?>\n\
+               <article><h2><a href=\"<?php the_permalink(); ?>\"><?php the_title(); ?></a></h2>\n\
+               <p>发布于 <?= get_the_date('Y-m-d') ?></p><?php the_excerpt(); ?></article>\n\
+               <?php endwhile; endif; ?>\n<p>欢迎访问本站</p>\n</div>\n<?php get_footer(); ?>\n";
+    let d = tpl(src);
+    let text = zone(&d, ZoneKind::Text);
+    assert_eq!(text, "发布于\n欢迎访问本站");
+    for leak in ["(", ")", ";", "$", "=>", "?>", "<?"] {
+        assert!(!text.contains(leak), "{leak:?} in {text:?}");
+    }
+    assert!(d.zone(ZoneKind::HiddenText).is_none());
+    assert!(zone(&d, ZoneKind::Code).contains("get_posts(array('numberposts' => 5));"));
+}
+
+// ---- components, JSX, Markdown ----
+
+#[test]
+fn vue_template_is_visible_markup_and_script_is_js() {
+    let src = "<template>\n  <view class=\"main\">\n    <u-navbar title=\"抢单\" />\n\
+               <view>{{ vim.remark }} 佣金{{ vim.commission }}%</view>\n\
+               <template v-if=\"ok\"><text>充值升级</text></template>\n\
+               <a href=\"http://pay.example/\">去充值</a>\n  </view>\n</template>\n\
+               <script>\nexport default {\n  methods: { go() { location.href = 'http://pay.example/vip'; } }\n}\n</script>\n\
+               <style scoped>.main { color: red }</style>\n";
+    let d = extract(ContentKind::Component, src, None);
+    assert_eq!(d.kind, ContentKind::Component);
+    assert_eq!(
+        zone(&d, ZoneKind::Text),
+        "{{ vim.remark }} 佣金{{ vim.commission }}% 充值升级 去充值"
+    );
+    assert!(d.zone(ZoneKind::HiddenText).is_none());
+    assert_eq!(zone(&d, ZoneKind::Attr), "抢单");
+    assert!(
+        d.zone(ZoneKind::Script).is_none(),
+        "component code is not a page script"
+    );
+    assert!(zone(&d, ZoneKind::Js).starts_with("export default {"));
+    assert_eq!(zone(&d, ZoneKind::Redirect), "http://pay.example/vip");
+    assert_eq!(d.links[0].url, "http://pay.example/");
+    // As HTML, a `<template>` is inert: everything in it was hidden text.
+    let html = doc(src);
+    assert!(html.zone(ZoneKind::Text).is_none());
+    assert!(zone(&html, ZoneKind::HiddenText).contains("充值升级"));
+}
+
+#[test]
+fn svelte_markup_and_self_closing_elements() {
+    let src = "<script>\n  let n = 0;\n</script>\n<svelte:head><title>赌场</title>\
+               <script src=\"http://miner.example/m.js\" /></svelte:head>\n\
+               <div style=\"display:none\"><a href=\"http://x.cn/\">六合彩</a></div>\n<p>可见</p>";
+    let d = extract(ContentKind::Component, src, None);
+    assert_eq!(zone(&d, ZoneKind::Js), "let n = 0;");
+    assert_eq!(zone(&d, ZoneKind::Title), "赌场");
+    assert_eq!(zone(&d, ZoneKind::Script), "http://miner.example/m.js");
+    assert_eq!(zone(&d, ZoneKind::Text), "可见");
+    assert_eq!(zone(&d, ZoneKind::HiddenText), "六合彩");
+    assert!(d.links[0].hidden);
+}
+
+#[test]
+fn jsx_markup_is_read_and_the_file_is_js() {
+    let src = r#"import Head from "next/head";
+const re = /<div>/g;
+const id = <T,>(x: T) => x;
+const s = "<p>not markup</p>";
+function cmp(a, b) { return a<b && b > a; }
+export default function Page({ items }) {
+  const list = useState<string[]>([]);
+  return (
+    <Layout>
+      <Head><title>SALJU88 Slot</title><meta name="keywords" content="judi slot" /></Head>
+      <Title level={2}>标题</Title>
+      <style>{`.hide { display: none }`}</style>
+      <div className="hide"><a href="http://casino.example/">澳门赌场</a></div>
+      <p style={{ position: "absolute", left: -9999 }}>六合彩</p>
+      <p>欢迎 {user.name}, {"官方"} {/* comment */}</p>
+      <ul>{items.map((i) => <li key={i.id}>{i.label}</li>)}</ul>
+      <Link href="/register"><b>Daftar</b></Link>
+      <div dangerouslySetInnerHTML={{ __html: '<a href="http://inner.example/">内</a>' }} />
+      <>片段</>
+    </Layout>
+  );
+}
+window.location.href = "http://redirect.example/";
+"#;
+    let d = extract(ContentKind::Jsx, src, None);
+    assert_eq!(d.kind, ContentKind::Jsx);
+    assert_eq!(zone(&d, ZoneKind::Js), src);
+    assert_eq!(zone(&d, ZoneKind::Title), "SALJU88 Slot");
+    assert_eq!(zone(&d, ZoneKind::Meta), "judi slot");
+    assert_eq!(zone(&d, ZoneKind::HiddenText), "澳门赌场\n六合彩");
+    assert_eq!(
+        zone(&d, ZoneKind::Text),
+        "标题\n欢迎 , 官方\nDaftar\n内\n片段"
+    );
+    let urls: Vec<(&str, bool)> = d.links.iter().map(|l| (l.url.as_str(), l.hidden)).collect();
+    assert_eq!(
+        urls,
+        [
+            ("http://casino.example/", true),
+            ("/register", false),
+            ("http://inner.example/", false)
+        ]
+    );
+    assert_eq!(zone(&d, ZoneKind::Redirect), "http://redirect.example/");
+}
+
+#[test]
+fn markdown_quoting_a_script_is_plain_text() {
+    let md = "# 门罗币挖矿\n\n```html\n<script src=\"https://coinhive.com/lib/coinhive.min.js\"></script>\n```\n";
+    let kind = ContentKind::from_extension("md").unwrap();
+    let d = extract(kind, md, None);
+    assert_eq!(d.kind, ContentKind::Plain);
+    assert!(d.scripts.is_empty());
+    assert!(d.zone(ZoneKind::Script).is_none());
+    assert_eq!(zone(&d, ZoneKind::Plain), md);
+}
+
+#[test]
+fn gbk_asp_through_the_scanner() {
+    use crate::rules::{self, RuleSource};
+    use crate::scan::{ScanOptions, Scanner};
+    let text = "<%@ LANGUAGE=\"VBSCRIPT\" CODEPAGE=\"936\" %>\n<html><head>\
+                <meta http-equiv=\"Content-Type\" content=\"text/html; charset=gb2312\">\
+                <title>欢迎光临</title></head><body>\n<%\nDim s\n\
+                s = \"<div style=\"\"display:none\"\"><a href=\"\"http://casino.example/\"\">澳门赌场</a></div>\"\n\
+                Response.Write s\n%>\n<p>本公司主营五金配件</p></body></html>";
+    let (bytes, _, unmappable) = encoding_rs::GBK.encode(text);
+    assert!(!unmappable);
+    let rules = RuleSource::Text {
+        name: "test".into(),
+        text: "[[rule]]\nid = \"t.casino\"\ncategory = \"gambling\"\nclause = \"§2(7)\"\n\
+               severity = \"high\"\ndescription = \"t\"\nterms = [\"澳门赌场\"]\n"
+            .into(),
+    };
+    let (ruleset, _) = rules::load(&[rules]).unwrap();
+    let scanner = Scanner::new(std::sync::Arc::new(ruleset), ScanOptions::default());
+    let check = |report: &crate::scan::ScanReport| {
+        let d = report.document.as_ref().unwrap();
+        assert_eq!(d.kind, ContentKind::Template);
+        assert_eq!(zone(d, ZoneKind::Text), "本公司主营五金配件");
+        assert_eq!(zone(d, ZoneKind::HiddenText), "澳门赌场");
+        assert!(d.links[0].hidden);
+        assert!(zone(d, ZoneKind::Code).starts_with("LANGUAGE=\"VBSCRIPT\""));
+        let zones: Vec<ZoneKind> = report.findings.iter().filter_map(|f| f.zone).collect();
+        // The rule names no zones: it reads the hidden text and the code alike.
+        assert!(zones.contains(&ZoneKind::HiddenText), "{zones:?}");
+        assert!(zones.contains(&ZoneKind::Code), "{zones:?}");
+    };
+    // Sniffed: the bytes start with `<%`.
+    let report = scanner.scan_bytes(&bytes, None, "x", None, None);
+    assert_eq!(
+        report.decoded.as_ref().map(|d| d.encoding),
+        Some(encoding_rs::GB18030)
+    );
+    check(&report);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.asp");
+    std::fs::write(&path, &bytes).unwrap();
+    check(&scanner.scan_file(&path).unwrap());
+}
+
+// ---- hostile input ----
+
+fn all_kinds_timed(src: &str, limit: Duration) {
+    for kind in [
+        ContentKind::Html,
+        ContentKind::Template,
+        ContentKind::Component,
+        ContentKind::Jsx,
+    ] {
+        let start = Instant::now();
+        let d = extract(kind, src, None);
+        let elapsed = start.elapsed();
+        assert!(elapsed < limit, "{kind:?} took {elapsed:?}");
+        assert!(d.zones.iter().all(|z| !z.text.is_empty()));
+    }
+}
+
+#[test]
+fn templates_survive_hostile_input() {
+    // Every prefix of a template that uses every syntax: each cut lands inside some block,
+    // string, heredoc, tag or expression.
+    let sample = "<p>赌</p><?php $a = '?>“引”'; $h = <<<\"É\"\n<a href=x>链</a>\nÉ;\n# c ?>\
+                  <%-- c --%><%= \"\"x\"\" %><script runat=server>x</script><#if (a>b)>é</#if>\
+                  <template><div/></template><script>let a=`${<b>粗</b>}`</script>\
+                  {x.map(i=><li key={i}>{i}</li>)}<X y={<Z/>} {...p}/><>f</>";
+    for (i, _) in sample.char_indices() {
+        all_kinds_timed(&sample[..i], Duration::from_secs(5));
+    }
+    let mut seed: u64 = 0x9e37_79b9;
+    let alphabet: Vec<char> = "<>?%#@/=\"'`\\{}()[];:,.-_$ \nphpscrit runa=servéx赌\u{3000}"
+        .chars()
+        .collect();
+    let mut s = String::new();
+    for _ in 0..200_000 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        s.push(alphabet[(seed >> 33) as usize % alphabet.len()]);
+    }
+    all_kinds_timed(&s, Duration::from_secs(20));
+}
+
+#[test]
+fn jsx_attempts_stay_linear() {
+    // Each `(<a>` starts an element that never closes; each `{` an expression that never
+    // ends; deep nesting past the cap.
+    all_kinds_timed(&"(<a>".repeat(50_000), Duration::from_secs(20));
+    all_kinds_timed(&"(<a b={".repeat(30_000), Duration::from_secs(20));
+    all_kinds_timed(&"x=<a>".repeat(20_000), Duration::from_secs(20));
+    let deep = format!("x = {}t{}", "<div>".repeat(10_000), "</div>".repeat(10_000));
+    let d = extract(ContentKind::Jsx, &deep, None);
+    assert!(d.zone(ZoneKind::Js).is_some());
+    let shallow = format!("x = {}t{}", "<div>".repeat(50), "</div>".repeat(50));
+    assert_eq!(
+        zone(&extract(ContentKind::Jsx, &shallow, None), ZoneKind::Text),
+        "t"
+    );
+}
+
+#[test]
+fn a_tag_left_open_by_the_code_still_counts() {
+    let d = tpl(
+        "<?php $v = str_replace($f, '<form action=\"http://phish.example/p\" method=\"post\" ', $v);\n\
+                 echo $v;",
+    );
+    assert_eq!(zone(&d, ZoneKind::Form), "http://phish.example/p");
+    // What closes it adds no text, hidden or not.
+    let d = tpl("<?php echo '<div style=\"display:none\">'; ?><p>t</p>");
+    assert_eq!(zone(&d, ZoneKind::Text), "t");
+    assert!(d.zone(ZoneKind::HiddenText).is_none());
+}
+
+#[test]
+fn only_string_literals_are_printed_html() {
+    let d = tpl("<?php echo '<div style=\"display:none\">'; // <b>no</b>\n\
+                 foreach ($links as $u => $t) { echo \"<a href=\\\"$u\\\">$t</a>\"; }\n\
+                 /* <a href=\"http://comment.example/\">c</a> */ echo '</div>'; ?><p>正文</p>");
+    assert_eq!(zone(&d, ZoneKind::Text), "正文");
+    assert_eq!(zone(&d, ZoneKind::HiddenText), "$t");
+    assert_eq!(d.links.len(), 1);
+    assert_eq!((d.links[0].url.as_str(), d.links[0].hidden), ("$u", true));
+    // VBScript: a `'` starts a comment.
+    let d = tpl(
+        "<% ' Response.Write \"<a href=\"\"http://comment.example/\"\">c</a>\"\n\
+                 Response.Write \"<a href=\"\"http://x.example/\"\">x</a>\" %>",
+    );
+    assert_eq!(zone(&d, ZoneKind::Link), "http://x.example/ x");
+}

@@ -210,16 +210,18 @@ pub const URL_ZONES: [ZoneKind; 5] = [
     ZoneKind::Redirect,
 ];
 
-/// Zones a rule applies to when it names none: the places a visitor reads text. Links,
-/// scripts and the other structural zones are opted into by rules written for them, so that
-/// anchor text already present in `text` is not reported twice.
-pub const DEFAULT_ZONES: [ZoneKind; 6] = [
+/// Zones a rule applies to when it names none: the places a visitor reads text, and a
+/// template's `code`, whose `echo` strings are what its visitors get. Links, scripts and the
+/// other structural zones are opted into by rules written for them, so that anchor text
+/// already present in `text` is not reported twice.
+pub const DEFAULT_ZONES: [ZoneKind; 7] = [
     ZoneKind::Text,
     ZoneKind::Title,
     ZoneKind::Meta,
     ZoneKind::Attr,
     ZoneKind::HiddenText,
     ZoneKind::Plain,
+    ZoneKind::Code,
 ];
 
 /// Default for `max_gap`: how many noise characters a `skip_noise` rule skips between two
