@@ -1002,7 +1002,7 @@ fn gbk_asp_through_the_scanner() {
         assert_eq!(zone(d, ZoneKind::HiddenText), "澳门赌场");
         assert!(d.links[0].hidden);
         assert!(zone(d, ZoneKind::Code).starts_with("LANGUAGE=\"VBSCRIPT\""));
-        let zones: Vec<ZoneKind> = report.findings.iter().filter_map(|f| f.zone).collect();
+        let zones: Vec<ZoneKind> = report.evidence.iter().map(|e| e.zone).collect();
         // The rule names no zones: it reads the hidden text and the code alike.
         assert!(zones.contains(&ZoneKind::HiddenText), "{zones:?}");
         assert!(zones.contains(&ZoneKind::Code), "{zones:?}");
