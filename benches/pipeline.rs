@@ -75,6 +75,42 @@ terms_file = "terms.txt"
     }
 }
 
+/// A copy of `rulesets/` in `dir` whose every file sets `segment` to `segment` in its
+/// `[defaults]`, loaded.
+fn bundled_with_segment(dir: &std::path::Path, segment: bool) -> Ruleset {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rulesets");
+    for entry in walkdir::WalkDir::new(&source) {
+        let entry = entry.expect("rulesets/ is readable");
+        let target = dir.join(entry.path().strip_prefix(&source).expect("under rulesets/"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("temp dir is writable");
+        } else if entry.path().extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(entry.path()).expect("ruleset is UTF-8");
+            let mut lines: Vec<String> = text
+                .lines()
+                .filter(|l| !l.starts_with("segment = "))
+                .map(str::to_string)
+                .collect();
+            let option = format!("segment = {segment}");
+            match lines.iter().position(|l| l == "[defaults]") {
+                Some(at) => lines.insert(at + 1, option),
+                None => {
+                    lines.insert(0, option);
+                    lines.insert(0, "[defaults]".to_string());
+                }
+            }
+            let text = lines.join("\n");
+            std::fs::write(&target, text).expect("temp dir is writable");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("temp dir is writable");
+        }
+    }
+    match rules::load(&[RuleSource::Path(dir.to_path_buf())]) {
+        Ok((ruleset, _)) => ruleset,
+        Err(d) => panic!("bench ruleset does not load: {d:#?}"),
+    }
+}
+
 fn pipeline(c: &mut Criterion) {
     let Some(data) = common::shared_data() else {
         return;
@@ -147,6 +183,26 @@ fn pipeline(c: &mut Criterion) {
             }
         })
     });
+
+    // The bundled rules with `segment` off everywhere and on everywhere, to put what word
+    // segmentation costs beside the rules as shipped.
+    for (name, segment) in [
+        ("full_bundled_rules_unsegmented", false),
+        ("full_bundled_rules_all_segmented", true),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ruleset = Arc::new(bundled_with_segment(dir.path(), segment));
+        let scanner = Scanner::new(ruleset, ScanOptions::default());
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for page in &pages {
+                    let report =
+                        scanner.scan_bytes(page, Some(ContentKind::Html), "bench", None, None);
+                    black_box(report.findings.len());
+                }
+            })
+        });
+    }
 
     let dir = tempfile::tempdir().expect("temp dir");
     let big = Arc::new(big_ruleset(&data, dir.path()));

@@ -392,3 +392,108 @@ fn weak_signals_flag_together_and_repeats_add_less() {
     assert_eq!(flags[0].signals.len(), 2);
     assert_eq!(flags[0].severity, sitepatrol::finding::Severity::Medium);
 }
+
+fn load_text(text: &str) -> Result<Ruleset, Vec<Diagnostic>> {
+    rules::load(&[RuleSource::Text {
+        name: "segment.toml".into(),
+        text: text.into(),
+    }])
+    .map(|(ruleset, _)| ruleset)
+}
+
+const SEGMENT_RULES: &str = r#"
+[defaults]
+severity = "critical"
+skip_noise = true
+segment = true
+
+[[rule]]
+id = "seg.drugs"
+category = "drugs"
+clause = "§2(7)"
+description = "drug names, as words"
+terms = ["大麻", "白粉"]
+
+[[rule]]
+id = "seg.drugs_substring"
+category = "drugs"
+clause = "§2(7)"
+description = "drug names, as substrings"
+terms = ["大麻", "白粉"]
+segment = false
+
+[[rule]]
+id = "seg.regex"
+category = "drugs"
+clause = "§2(7)"
+description = "a regex rule takes the file's default without complaint"
+regex = ['冰毒\d+克']
+"#;
+
+#[test]
+fn segment_drops_terms_that_the_segmenter_cuts_across_words() {
+    let ruleset = load_text(SEGMENT_RULES).expect("loads");
+    assert!(ruleset.rule("seg.drugs").unwrap().segment);
+    assert!(!ruleset.rule("seg.drugs_substring").unwrap().segment);
+    for text in ["出售大麻，价格面议", "大麻种子", "吸大麻", "出售白粉"] {
+        let ids = rule_ids(&scan(&ruleset, text)).join(" ");
+        assert_eq!(ids, "seg.drugs seg.drugs_substring", "in {text:?}");
+    }
+    // 大/麻烦 "big trouble", 蛋白/粉 protein powder, and 大麻 joined across a comma (skip_noise)
+    // where the next word is 麻烦.
+    for text in [
+        "这是一个大麻烦",
+        "大麻烦",
+        "买蛋白粉送摇杯",
+        "问题很大，麻烦您了",
+    ] {
+        let ids = rule_ids(&scan(&ruleset, text)).join(" ");
+        assert_eq!(ids, "seg.drugs_substring", "in {text:?}");
+    }
+    // Each finding of a page counts only its whole-word hits.
+    let findings = scan(&ruleset, "大麻烦来了：有人出售大麻");
+    assert_eq!(finding(&findings, "seg.drugs").count, 1);
+    assert_eq!(finding(&findings, "seg.drugs_substring").count, 2);
+}
+
+#[test]
+fn segment_is_validated_like_the_other_options() {
+    let rule = |option: &str, source: &str| {
+        format!(
+            "[[rule]]\nid = \"seg.x\"\ncategory = \"drugs\"\nclause = \"§2(7)\"\nseverity = \"high\"\n\
+             description = \"x\"\n{source}\n{option}\n"
+        )
+    };
+    let messages = |text: &str| -> Vec<String> {
+        match load_text(text) {
+            Ok(_) => Vec::new(),
+            Err(d) => d
+                .iter()
+                .filter(|d| d.level == Level::Error)
+                .map(|d| d.to_string())
+                .collect(),
+        }
+    };
+    let errors = messages(&rule("segment = true", "regex = ['大麻']"));
+    assert!(
+        errors.len() == 1
+            && errors[0].contains("segment.toml:8:")
+            && errors[0].contains("`segment` applies to literal terms"),
+        "{errors:#?}"
+    );
+    let errors = messages(&rule("segment = \"yes\"", "terms = ['大麻']"));
+    assert!(
+        errors.len() == 1 && errors[0].contains("segment.toml:8:"),
+        "{errors:#?}"
+    );
+    let errors = messages(&format!(
+        "[defaults]\nsegment = 1\n{}",
+        rule("", "terms = ['大麻']")
+    ));
+    assert!(
+        errors.len() == 1 && errors[0].contains("segment.toml:2:"),
+        "{errors:#?}"
+    );
+    assert!(messages(&rule("segment = false", "regex = ['大麻']")).is_empty());
+    assert!(messages(&rule("segment = true", "terms = ['大麻']")).is_empty());
+}

@@ -14,6 +14,7 @@
 //! A second, optional view ([`denoise_into`]) drops noise characters (spaces, punctuation,
 //! symbols, marks) so that "赌 博", "赌*博" and "赌.博" meet 赌博; rules opt in per rule.
 
+pub mod segment;
 mod t2s;
 
 use std::ops::Range;

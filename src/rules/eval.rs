@@ -13,7 +13,7 @@ use super::{Diagnostic, ExampleInput, Level, Ruleset, weights};
 use crate::extract::{Document, ZoneKind};
 use crate::finding::{Finding, Signal, snippet};
 use crate::matcher::Matcher;
-use crate::normalize::{Derived, denoise_into, longest_noise_run, normalize_into};
+use crate::normalize::{Derived, denoise_into, longest_noise_run, normalize_into, segment};
 
 /// Characters of context either side of a match in a finding's snippet.
 const SNIPPET_CONTEXT: usize = 30;
@@ -430,6 +430,7 @@ impl Ruleset {
     ) {
         let info = view.patterns[pattern as usize];
         let mut gap: Option<usize> = None;
+        let mut splits_word: Option<bool> = None;
         for pattern_use in &view.uses[info.uses_start as usize..info.uses_end as usize] {
             let rule_index = pattern_use.rule as usize;
             if self.rule_zone_masks[rule_index] & kind.bit() == 0 {
@@ -437,6 +438,16 @@ impl Ruleset {
             }
             let rule = &self.rules[rule_index];
             if rule.word_boundary && !on_word_boundaries(text, start, end, &info) {
+                continue;
+            }
+            // Only the rule's own terms are segmented. Segmenting `near` words too changed no
+            // finding on the measured corpora while it tripled the segmentations (common words
+            // are near words), and a warning word (`exclude`, `exclude_near`) should cancel a
+            // hit even as part of a longer word.
+            if rule.segment
+                && pattern_use.role == Role::Primary
+                && *splits_word.get_or_insert_with(|| segment::splits_word(text, start, end))
+            {
                 continue;
             }
             if skipped_noise {

@@ -667,6 +667,21 @@ fn validate_rule(
             "`allow_domains` applies to domain rules; a check takes its own `allow_domains`".into(),
         );
     }
+    let segment = match raw.segment {
+        Some(explicit) => {
+            if *explicit.get_ref() && terms.is_empty() && !operator_list {
+                cx.error_at(
+                    explicit.span(),
+                    rule,
+                    "`segment` applies to literal terms (`terms`, `terms_file`); regexes, \
+                     domains and checks are not segmented"
+                        .into(),
+                );
+            }
+            explicit.into_inner()
+        }
+        None => cx.defaults.segment.unwrap_or(false),
+    };
     let sources = usize::from(!terms.is_empty() || !regex.is_empty())
         + usize::from(has_domains)
         + usize::from(check.is_some());
@@ -864,6 +879,7 @@ fn validate_rule(
             .word_boundary
             .or(cx.defaults.word_boundary)
             .unwrap_or(true),
+        segment,
         examples_match,
         examples_no_match,
         location: Location {

@@ -180,6 +180,8 @@ pub struct Rule {
     pub skip_noise: bool,
     pub max_gap: u32,
     pub word_boundary: bool,
+    /// Matches of Chinese terms that the word segmenter cuts across words do not count.
+    pub segment: bool,
     pub examples_match: Vec<Example>,
     pub examples_no_match: Vec<Example>,
     pub location: Location,

@@ -23,6 +23,7 @@ pub(crate) struct RawDefaults {
     pub skip_noise: Option<bool>,
     pub max_gap: Option<u32>,
     pub word_boundary: Option<bool>,
+    pub segment: Option<bool>,
 }
 
 /// A string or a list of strings, each with its span. (An untagged enum would lose the
@@ -106,6 +107,7 @@ pub(crate) struct RawRule {
     pub skip_noise: Option<bool>,
     pub max_gap: Option<u32>,
     pub word_boundary: Option<bool>,
+    pub segment: Option<Spanned<bool>>,
     pub enabled: Option<bool>,
     pub examples: Option<RawExamples>,
 }

@@ -386,6 +386,7 @@ fn list_rule(path: &std::path::Path) -> Result<Rule, String> {
         skip_noise: false,
         max_gap: rules::DEFAULT_MAX_GAP,
         word_boundary: true,
+        segment: false,
         examples_match: Vec::new(),
         examples_no_match: Vec::new(),
         location: Location {
