@@ -112,6 +112,64 @@ fn scanning_the_demo_site_finds_what_it_hides() {
 }
 
 #[test]
+fn one_injected_gambling_block_is_one_gambling_flag_listing_its_signals() {
+    // An ordinary company page with one hidden block of gambling text and links: the block is
+    // one gambling problem (many signals, one flag) and one hidden link farm (one flag).
+    let out = sitepatrol(&[
+        "scan",
+        "--format",
+        "jsonl",
+        "tests/corpus/positive/gambling/injected-block-one-flag.html",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let records = json_lines(&out);
+    let found = findings(&records);
+    let in_category =
+        |c: &str| -> Vec<&&Value> { found.iter().filter(|f| f["category"] == c).collect() };
+    let gambling = in_category("gambling");
+    assert_eq!(gambling.len(), 1, "{found:#?}");
+    let signals = gambling[0]["signals"].as_array().unwrap();
+    let rules: std::collections::BTreeSet<&str> = signals
+        .iter()
+        .map(|s| s["rule"].as_str().unwrap())
+        .collect();
+    for rule in [
+        "gambling.online_casino",
+        "gambling.signup_bonus",
+        "gambling.platform_jargon",
+    ] {
+        assert!(rules.contains(rule), "{rule} not among {rules:?}");
+    }
+    assert!(
+        signals.iter().all(|s| s["zone"] == "hidden_text"),
+        "{signals:#?}"
+    );
+    assert!(gambling[0]["score"].as_f64().unwrap() >= 2.0);
+    assert_eq!(gambling[0]["severity"], "high");
+    // Strongest signal first.
+    let contributions: Vec<f64> = signals
+        .iter()
+        .map(|s| s["contribution"].as_f64().unwrap())
+        .collect();
+    assert!(
+        contributions.windows(2).all(|w| w[0] >= w[1]),
+        "{contributions:?}"
+    );
+    let farm = in_category("prohibited_links");
+    assert_eq!(farm.len(), 1, "{found:#?}");
+    assert!(
+        farm[0]["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["rule"] == "prohibited_links.hidden_link_farm"),
+        "{farm:#?}"
+    );
+    // Nothing else on the page is a problem.
+    assert_eq!(found.len(), 2, "{found:#?}");
+}
+
+#[test]
 fn findings_carry_every_required_field_and_quote_the_original() {
     let out = sitepatrol(&["scan", "--format", "jsonl", "examples/demo-site/video.html"]);
     let records = json_lines(&out);

@@ -54,6 +54,17 @@ pub(crate) struct Props {
     pub height: Option<f32>,
     pub overflow_hidden: Option<bool>,
     pub opacity: Option<f32>,
+    /// `max-width` / `max-height` (with `overflow: hidden`, like a width or height).
+    pub max_width: Option<f32>,
+    pub max_height: Option<f32>,
+    /// `clip: rect(...)` that leaves no area (it applies to positioned elements).
+    pub clip_zero: Option<bool>,
+    /// `clip-path` that leaves no area: `inset(50%)` and more, `circle(0)`, `ellipse(0 0)`.
+    pub clip_path_zero: Option<bool>,
+    /// `transform` that scales to nothing.
+    pub transform_zero: Option<bool>,
+    /// `filter: alpha(opacity=0)` (old IE) or `filter: opacity(0)`.
+    pub filter_zero: Option<bool>,
     /// A descendant rule re-shows children of a `font-size: 0` element.
     pub desc_font_reset: bool,
     /// A descendant rule re-shows children of a `visibility: hidden` element.
@@ -71,7 +82,8 @@ impl Props {
     pub(crate) fn overlay(&mut self, other: &Props) {
         overlay_fields!(self, other; display_none, visibility_hidden, positioned, left, top,
             margin_left, margin_top, text_indent, font_size, width, height, overflow_hidden,
-            opacity);
+            opacity, max_width, max_height, clip_zero, clip_path_zero, transform_zero,
+            filter_zero);
         self.desc_font_reset |= other.desc_font_reset;
         self.desc_vis_reset |= other.desc_vis_reset;
     }
@@ -105,8 +117,16 @@ pub(crate) fn evaluate(p: &Props) -> Hide {
         || le(p.margin_left, OFFSCREEN_PX)
         || le(p.margin_top, OFFSCREEN_PX)
         || le(p.text_indent, OFFSCREEN_PX)
-        || (p.overflow_hidden == Some(true) && (le(p.width, TINY_PX) || le(p.height, TINY_PX)))
-        || le(p.opacity, 0.01);
+        || (p.overflow_hidden == Some(true)
+            && (le(p.width, TINY_PX)
+                || le(p.height, TINY_PX)
+                || le(p.max_width, TINY_PX)
+                || le(p.max_height, TINY_PX)))
+        || le(p.opacity, 0.01)
+        || (p.positioned == Some(true) && p.clip_zero == Some(true))
+        || p.clip_path_zero == Some(true)
+        || p.transform_zero == Some(true)
+        || p.filter_zero == Some(true);
     let visibility = match p.visibility_hidden {
         Some(true) if p.desc_vis_reset => None,
         v => v,
@@ -215,7 +235,9 @@ fn size_px(v: &str) -> Option<f32> {
 
 fn font_size(v: &str) -> Option<FontSize> {
     if let Some((n, unit)) = parse_length(v) {
-        return Some(if n <= 0.0 {
+        // A 1px font is as unreadable as none (spam hides text in `font-size:1px`).
+        let tiny = matches!(unit, Unit::Abs(f) if n * f <= TINY_PX);
+        return Some(if n <= 0.0 || tiny {
             FontSize::Zero
         } else if matches!(unit, Unit::Font | Unit::Percent) {
             FontSize::Relative
@@ -295,8 +317,107 @@ fn apply(props: &mut Props, name: &str, value: &str) {
         "opacity" => {
             props.opacity = value.trim().parse::<f32>().ok().filter(|v| v.is_finite());
         }
+        "max-width" => props.max_width = size_px(value),
+        "max-height" => props.max_height = size_px(value),
+        "clip" => props.clip_zero = Some(clip_rect_zero(value)),
+        "clip-path" => props.clip_path_zero = Some(clip_path_zero(value)),
+        "transform" => props.transform_zero = Some(transform_zero(value)),
+        "filter" => props.filter_zero = Some(filter_zero(value)),
         _ => {}
     }
+}
+
+/// The arguments of the CSS function `name(...)` at the start of `v` (lower-cased), split on
+/// commas and whitespace.
+fn function_args<'a>(v: &'a str, name: &str) -> Option<Vec<&'a str>> {
+    let rest = v
+        .trim()
+        .strip_prefix(name)?
+        .trim_start()
+        .strip_prefix('(')?;
+    let inner = &rest[..rest.find(')')?];
+    Some(
+        inner
+            .split(|c: char| c == ',' || c.is_ascii_whitespace())
+            .filter(|a| !a.is_empty())
+            .collect(),
+    )
+}
+
+/// `clip: rect(top right bottom left)` whose box has no width or no height (`auto` edges
+/// do not clip).
+fn clip_rect_zero(v: &str) -> bool {
+    let Some(args) = function_args(v, "rect") else {
+        return false;
+    };
+    if args.len() != 4 {
+        return false;
+    }
+    let edge = |i: usize| length_px(args[i]);
+    let flat =
+        |a: Option<f32>, b: Option<f32>| matches!((a, b), (Some(a), Some(b)) if b - a <= TINY_PX);
+    flat(edge(3), edge(1)) || flat(edge(0), edge(2))
+}
+
+/// `clip-path` that leaves nothing: opposite `inset()` percentages that meet, `circle(0)`,
+/// `ellipse(0 0)`.
+fn clip_path_zero(v: &str) -> bool {
+    if let Some(args) = function_args(v, "inset") {
+        let pct = |i: usize| {
+            args.get(i)
+                .and_then(|a| parse_length(a))
+                .and_then(|(n, unit)| (unit == Unit::Percent).then_some(n))
+        };
+        // inset(top right bottom left), with CSS's shorthand for missing values.
+        let top = pct(0);
+        let right = if args.len() > 1 { pct(1) } else { top };
+        let bottom = if args.len() > 2 { pct(2) } else { top };
+        let left = if args.len() > 3 { pct(3) } else { right };
+        let meet =
+            |a: Option<f32>, b: Option<f32>| matches!((a, b), (Some(a), Some(b)) if a + b >= 100.0);
+        return meet(top, bottom) || meet(left, right);
+    }
+    let zero = |a: &&str| parse_length(a).is_some_and(|(n, _)| n == 0.0);
+    if let Some(args) = function_args(v, "circle") {
+        return args.first().is_some_and(zero);
+    }
+    if let Some(args) = function_args(v, "ellipse") {
+        return args.iter().take(2).any(zero);
+    }
+    false
+}
+
+/// `transform` with a function that scales to nothing (`scale(0)`, `scaleY(0)`). Translations
+/// are left alone: a carousel's track is translated by thousands of pixels while one of its
+/// slides shows.
+fn transform_zero(v: &str) -> bool {
+    let mut rest = v.trim();
+    while let Some(open) = rest.find('(') {
+        let name = rest[..open].trim();
+        let Some(close) = rest[open..].find(')') else {
+            break;
+        };
+        let args = function_args(&rest[..open + close + 1], name).unwrap_or_default();
+        let zero = |a: &&str| a.parse::<f32>().is_ok_and(|n| n == 0.0);
+        let hides = match name {
+            "scale" | "scale3d" => args.iter().take(2).any(zero),
+            "scalex" | "scaley" => args.first().is_some_and(zero),
+            _ => false,
+        };
+        if hides {
+            return true;
+        }
+        rest = rest[open + close + 1..].trim_start();
+    }
+    false
+}
+
+/// `filter: alpha(opacity=0)` (old IE) or `filter: opacity(0)`.
+fn filter_zero(v: &str) -> bool {
+    let compact: String = v.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    ["alpha(opacity=0)", "opacity(0)", "opacity(0%)"]
+        .iter()
+        .any(|z| compact.contains(z))
 }
 
 /// Split a declaration list on `;` outside parentheses and quotes.
@@ -366,6 +487,12 @@ const PROPERTIES: &[&str] = &[
     "overflow-x",
     "overflow-y",
     "opacity",
+    "max-width",
+    "max-height",
+    "clip",
+    "clip-path",
+    "transform",
+    "filter",
 ];
 
 /// The canonical name of a property we care about (matched case-insensitively), so that
@@ -714,6 +841,8 @@ mod tests {
         assert_eq!(inline("font:bold 12px/1.5 arial").font_zero, Some(false));
         assert_eq!(inline("font-size:1.2em").font_zero, None);
         assert_eq!(inline("font-size:12px").font_zero, Some(false));
+        assert_eq!(inline("font-size:1px").font_zero, Some(true));
+        assert_eq!(inline("font-size:1pt").font_zero, Some(false));
         assert!(inline("height:0;overflow:hidden").hard);
         assert!(inline("width:1px;height:50px;overflow:hidden").hard);
         assert!(
@@ -722,6 +851,28 @@ mod tests {
         );
         assert!(!inline("height:10px;overflow:hidden").hard);
         assert!(inline("opacity:0").hard);
+        assert!(inline("filter:alpha(opacity=0)").hard);
+        assert!(inline("filter: Alpha(Opacity = 0)").hard);
+        assert!(!inline("filter:alpha(opacity=50)").hard);
+        assert!(inline("position:absolute;clip:rect(0 0 0 0)").hard);
+        assert!(inline("position:absolute;clip:rect(1px,1px,1px,1px)").hard);
+        assert!(!inline("clip:rect(0 0 0 0)").hard, "clip needs position");
+        assert!(!inline("position:absolute;clip:rect(0px,200px,100px,0px)").hard);
+        assert!(!inline("position:absolute;clip:rect(auto,auto,auto,auto)").hard);
+        assert!(inline("clip-path:inset(50%)").hard);
+        assert!(inline("clip-path:inset(0 50% 0 50%)").hard);
+        assert!(!inline("clip-path:inset(10% 20%)").hard);
+        assert!(inline("clip-path:circle(0)").hard);
+        assert!(!inline("clip-path:circle(40%)").hard);
+        assert!(inline("transform:scale(0)").hard);
+        assert!(inline("transform:rotate(5deg) scaleY(0)").hard);
+        assert!(!inline("transform:scale(1.2)").hard);
+        assert!(
+            !inline("transform:translate3d(-2400px,0,0)").hard,
+            "a carousel's track"
+        );
+        assert!(inline("max-height:0;overflow:hidden").hard);
+        assert!(!inline("max-height:0").hard);
         assert!(!inline("opacity:0.5").hard);
         assert!(!inline("background:url(data:image/png;base64,xx);color:red").hard);
         assert!(inline("background:url(a;b);display:none").hard);

@@ -1054,6 +1054,18 @@ impl Extractor {
                         delay: None,
                     });
                 }
+                if self.scripts[i].src.is_none()
+                    && let Some(tag) = written_tag(&self.scripts[i].text)
+                {
+                    // What the script writes is markup at this point of the page.
+                    match tag.kind {
+                        // A container's start tag never switches the tokenizer's state.
+                        TagKind::StartTag => {
+                            let _ = self.start_tag(tag);
+                        }
+                        TagKind::EndTag => self.end_tag(tag.name),
+                    }
+                }
             }
             Raw::ComponentScript(start) => {
                 // Each script trimmed, one after the other on lines of their own.
@@ -1341,8 +1353,97 @@ fn find_tag_ci(b: &[u8], mut from: usize, needle: &[u8]) -> Option<usize> {
     None
 }
 
+/// Elements a script may open or close by writing the tag alone (`document.write('<div
+/// style="display:none">')` before a link farm, `document.write('</div>')` after it).
+const WRITTEN_CONTAINERS: &[&str] = &[
+    "div", "span", "p", "font", "section", "ul", "ol", "dl", "marquee", "center", "table",
+];
+
+/// The one start or end tag of a container that an inline script writes and does nothing
+/// else with: `document.write("<div style=\"position:absolute;left:-999px\">");`.
+fn written_tag(js: &str) -> Option<Tag> {
+    static WRITE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r#"(?s)^\s*(?:<!--)?\s*document\.write(?:ln)?\s*\(\s*(?:"((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)')\s*\)\s*;?\s*(?://\s*-->|-->)?\s*$"#,
+        )
+        .expect("valid regex")
+    });
+    if !js.contains("write") {
+        return None;
+    }
+    let caps = WRITE.captures(js)?;
+    let literal = caps.get(1).or_else(|| caps.get(2))?.as_str();
+    let mut fragment = String::with_capacity(literal.len());
+    let mut chars = literal.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => fragment.push('\n'),
+                Some('t') => fragment.push('\t'),
+                Some(e) => fragment.push(e),
+                None => {}
+            }
+        } else {
+            fragment.push(c);
+        }
+    }
+    let fragment = fragment.trim();
+    if !fragment.starts_with('<') || !fragment.ends_with('>') || fragment[1..].contains('<') {
+        return None;
+    }
+    struct First(RefCell<Option<Tag>>);
+    impl TokenSink for First {
+        type Handle = ();
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            if let Token::TagToken(tag) = token {
+                self.0.borrow_mut().get_or_insert(tag);
+            }
+            TokenSinkResult::Continue
+        }
+    }
+    let tag = tokenize(fragment, First(RefCell::new(None)))
+        .0
+        .into_inner()?;
+    (WRITTEN_CONTAINERS.contains(&&*tag.name) && !tag.self_closing).then_some(tag)
+}
+
+/// Ids that an inline script does nothing but hide (`<script>document.getElementById('x')
+/// .style.display = 'none';</script>`), as style rules: content hidden as soon as it is written
+/// is hidden content. Scripts that hide on a condition or in a function (menus, login bars)
+/// are left alone.
+fn script_hidden_ids(html: &str, sheet: &mut StyleSheet) {
+    const HIDE: &str = r#"document\s*\.\s*getElementById\(\s*["']([A-Za-z][\w-]*)["']\s*\)\s*\.\s*style\s*\.\s*(?:display\s*=\s*["']\s*none|visibility\s*=\s*["']\s*hidden)\s*["']\s*;?"#;
+    static ONLY_HIDES: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(&format!(
+            r"^\s*(?:<!--)?\s*(?:{HIDE}\s*)+(?://\s*-->|-->)?\s*$"
+        ))
+        .expect("valid regex")
+    });
+    static HIDE_ONE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(HIDE).expect("valid regex"));
+    let b = html.as_bytes();
+    if memchr::memmem::find(b, b"getElementById").is_none() {
+        return;
+    }
+    let mut from = 0;
+    while let Some(pos) = find_tag_ci(b, from, b"<script") {
+        let Some(gt) = memchr(b'>', &b[pos..]) else {
+            break;
+        };
+        let start = pos + gt + 1;
+        let end = find_tag_ci(b, start, b"</script").unwrap_or(b.len());
+        let body = &html[start..end];
+        if body.len() < 4096 && ONLY_HIDES.is_match(body) {
+            for caps in HIDE_ONE.captures_iter(body) {
+                sheet.add_css(&format!("#{}{{display:none}}", &caps[1]));
+            }
+        }
+        from = end;
+    }
+}
+
 /// Collect the rules of every `<style>` block before tokenizing, so that a rule applies to
-/// content before the block too.
+/// content before the block too; and the elements that inline scripts hide by id.
 fn prescan_styles(html: &str) -> StyleSheet {
     let b = html.as_bytes();
     let mut sheet = StyleSheet::default();
@@ -1362,6 +1463,7 @@ fn prescan_styles(html: &str) -> StyleSheet {
         sheet.add_css(&html[start..end]);
         from = end;
     }
+    script_hidden_ids(html, &mut sheet);
     sheet
 }
 

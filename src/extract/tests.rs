@@ -381,6 +381,13 @@ fn inline_style_hiding_tricks() {
         "<div style='opacity:0'>X</div>",
         "<template><p>X</p></template>",
         "<div style='disp/**/;display:/* c */none'>X</div>",
+        "<div style='position:absolute;clip:rect(0 0 0 0)'>X</div>",
+        "<div style='position:fixed;top:-987px;left:-987px'>X</div>",
+        "<div style='clip-path:inset(50%)'>X</div>",
+        "<div style='transform:scale(0)'>X</div>",
+        "<div style='filter:alpha(opacity=0)'>X</div>",
+        "<div style='max-height:0;overflow:hidden'>X</div>",
+        "<p style='font-size:1px;color:#fff'>X</p>",
     ];
     for case in cases {
         let html = format!("<p>before</p>{case}<p>after</p>");
@@ -401,6 +408,9 @@ fn harmless_styles_do_not_hide() {
         "<marquee height=30>X</marquee>",
         "<div aria-hidden=true>X</div>",
         "<div class=hidden>X</div>",
+        "<div style='clip:rect(0 0 0 0)'>X</div>",
+        "<div style='transform:translateX(-3000px)'>X</div>",
+        "<div style='max-height:0'>X</div>",
     ] {
         assert_eq!(text(case), "X", "{case}");
         assert_eq!(hidden(case), "", "{case}");
@@ -457,6 +467,66 @@ fn style_block_after_content_still_applies() {
     assert_eq!(zone(&d, ZoneKind::Text), "正文");
     assert_eq!(zone(&d, ZoneKind::HiddenText), "博彩");
     assert!(d.links[0].hidden);
+}
+
+#[test]
+fn a_wrapper_written_by_a_script_hides_the_markup_after_it() {
+    // The link farm's own markup sits between two scripts that write the hidden wrapper.
+    for (open, close) in [
+        (
+            r#"<script>document.write('<div style="display:none">');</script>"#,
+            "<script>document.write('</div>')</script>",
+        ),
+        (
+            r#"<script type="text/javascript">document.write("<div style=\"position: absolute; top: -987px;left: -987px;\">")</script>"#,
+            "</div>",
+        ),
+        (
+            "<SCRIPT>\n<!--\ndocument.writeln(\"<span style='font-size:0'>\");\n//-->\n</SCRIPT>",
+            "<script>document.write(\"</span>\");</script>",
+        ),
+    ] {
+        let html = format!(
+            "<p>前</p>{open}<a href='http://a.test/'>六合彩</a> <a href='http://b.test/'>百家乐</a>{close}<p>后</p>"
+        );
+        let d = doc(&html);
+        assert_eq!(zone(&d, ZoneKind::Text), "前\n后", "{html}");
+        assert_eq!(zone(&d, ZoneKind::HiddenText), "六合彩 百家乐", "{html}");
+        assert!(d.links.iter().all(|l| l.hidden), "{html}");
+    }
+}
+
+#[test]
+fn scripts_that_write_more_than_a_wrapper_change_nothing() {
+    for script in [
+        "<script>document.write('<div style=\"display:none\">x</div>');</script>",
+        "<script>document.write('<div style=\"display:none\">'); go();</script>",
+        "<script>document.write('<div style=\"display:'+d+'\">');</script>",
+        "<script>document.write('<script src=x.js>');</script>",
+        "<script src=w.js>document.write('<div style=\"display:none\">');</script>",
+        "<script>var s = \"document.write('<div hidden>')\";</script>",
+    ] {
+        let html = format!("{script}<p>正文</p>");
+        assert_eq!(text(&html), "正文", "{script}");
+    }
+}
+
+#[test]
+fn elements_a_script_hides_by_id_are_hidden() {
+    let d = doc(
+        "<div id='fl'>友情链接 <a href='http://a.test/'>六合彩</a></div><p>正文</p>\
+         <script>document.getElementById(\"fl\").style.display=\"none\";</script>",
+    );
+    assert_eq!(zone(&d, ZoneKind::Text), "正文");
+    assert_eq!(zone(&d, ZoneKind::HiddenText), "友情链接 六合彩");
+    assert!(d.links[0].hidden);
+    // Showing an element, or hiding another, hides nothing here.
+    let d = doc("<div id='menu'>菜单</div><div id='tab2'>内容</div>\
+         <script>document.getElementById('menu').style.display='block';\
+         document.getElementById(id).style.display='none';</script>\
+         <script>if (uid) { document.getElementById('menu').style.display='none'; }</script>\
+         <li onmouseout=\"document.getElementById('tab2').style.display='none'\">x</li>");
+    assert_eq!(zone(&d, ZoneKind::Text), "菜单\n内容\nx");
 }
 
 #[test]
