@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use super::domains::{host_range, is_within, lookup_host};
+use super::domains::{AllowList, host_range, is_within, lookup_host};
 use crate::domain::registrable_domain;
 use crate::extract::{Document, ZoneKind};
 
@@ -51,7 +51,7 @@ impl CheckKind {
         }
     }
 
-    /// Options that apply to this kind besides `kind` and `allow_domains`.
+    /// Options that apply to this kind besides `kind`, `allow_domains` and `allow_list`.
     pub fn options(self) -> &'static [&'static str] {
         match self {
             CheckKind::HiddenIframe => &["foreign_only", "zero_size_only"],
@@ -79,6 +79,10 @@ pub struct Check {
     /// Domains (and their subdomains) never counted: widgets and trackers that hide iframes on
     /// purpose.
     pub allow_domains: Vec<String>,
+    /// The allowlist files (`allow_list`) whose hosts are never counted, as the rule names them.
+    pub allow_lists: Vec<String>,
+    #[serde(skip)]
+    pub(crate) allow_list: Option<std::sync::Arc<AllowList>>,
 }
 
 /// Default `min_links` of `hidden_links`: a hidden menu or a couple of share buttons is not a
@@ -94,6 +98,8 @@ impl Check {
             min_links: DEFAULT_MIN_LINKS,
             min_hosts: 1,
             allow_domains: Vec::new(),
+            allow_lists: Vec::new(),
+            allow_list: None,
         }
     }
 }
@@ -159,7 +165,7 @@ fn site_of(url: &str) -> Option<String> {
 }
 
 fn allowed(check: &Check, url: &str) -> bool {
-    if check.allow_domains.is_empty() {
+    if check.allow_domains.is_empty() && check.allow_list.is_none() {
         return false;
     }
     let Some(host) = host_range(url).and_then(|r| lookup_host(&url[r]).map(|h| h.into_owned()))
@@ -167,6 +173,7 @@ fn allowed(check: &Check, url: &str) -> bool {
         return false;
     };
     check.allow_domains.iter().any(|d| is_within(&host, d))
+        || check.allow_list.as_ref().is_some_and(|a| a.covers(&host))
 }
 
 /// Ranges of the lines of a multi-line zone whose first word is each URL, matched in order
@@ -350,6 +357,35 @@ mod tests {
         let mut allow = check.clone();
         allow.allow_domains = vec!["evil.test".into()];
         assert!(evidence(&allow, html, Some("https://site.cn/")).is_empty());
+    }
+
+    fn allow_list(lines: &[&str]) -> Option<std::sync::Arc<AllowList>> {
+        let mut allow = AllowList::default();
+        for line in lines {
+            match super::super::domains::parse_line(line) {
+                super::super::domains::Line::Entry(e) => allow.add(e).unwrap(),
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+        Some(std::sync::Arc::new(allow))
+    }
+
+    #[test]
+    fn hidden_iframes_of_listed_ad_and_analytics_hosts_do_not_count() {
+        let mut check = Check::new(CheckKind::HiddenIframe);
+        check.allow_list = allow_list(&["rfihub.com", "g.163.com", "full:cdn.test"]);
+        let html = r#"<iframe src="http://20519889p.rfihub.com/ca.html?rb=5021" style="display:none" width="0" height="0"></iframe>
+            <iframe src="https://g.163.com/r?site=netease" width="0" height="0"></iframe>
+            <iframe src="https://cdn.test/x" width="0" height="0"></iframe>
+            <iframe src="https://evil.cdn.test/x" width="0" height="0"></iframe>
+            <iframe src="https://news.163.com/x" width="0" height="0"></iframe>"#;
+        assert_eq!(
+            evidence(&check, html, Some("https://www.site.cn/")),
+            vec![
+                ("https://evil.cdn.test/x".to_string(), 1),
+                ("https://news.163.com/x".to_string(), 1)
+            ]
+        );
     }
 
     #[test]

@@ -950,6 +950,11 @@ fn validate_check(
             ),
         }
     }
+    if let Some(files) = raw.allow_list.and_then(allow_list_files) {
+        let (allow, names) = load_allow_lists(cx, rule, files);
+        check.allow_lists = names;
+        check.allow_list = Some(std::sync::Arc::new(allow));
+    }
     (error_count(cx) == errors_before).then_some(check)
 }
 

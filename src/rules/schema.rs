@@ -181,6 +181,7 @@ pub(crate) struct RawCheck {
     pub min_links: Option<Spanned<u32>>,
     pub min_hosts: Option<Spanned<u32>>,
     pub allow_domains: Option<Spanned<Vec<Spanned<String>>>>,
+    pub allow_list: Option<Spanned<RawAllowList>>,
 }
 
 /// `allow_list = true | false | "file" | ["file", ...]`: the default allowlist, none, or these
