@@ -950,6 +950,53 @@ fn validate_check(
             ),
         }
     }
+    if let Some(v) = raw.min_encoded {
+        not_for(cx, "min_encoded", v.span());
+        if *v.get_ref() == 0 {
+            cx.error_at(v.span(), rule, "`min_encoded` must be at least 1".into());
+        }
+        check.min_encoded = v.into_inner();
+    }
+    match raw.condition {
+        Some(v) => {
+            let span = v.span();
+            not_for(cx, "condition", span.clone());
+            let mut groups = Vec::new();
+            for group in v.into_inner() {
+                let mut terms = Vec::new();
+                for term in group {
+                    if term.get_ref().trim().is_empty() {
+                        cx.error_at(term.span(), rule, "an empty `condition` term".into());
+                    } else {
+                        terms.push(term.into_inner());
+                    }
+                }
+                if terms.is_empty() {
+                    cx.error_at(
+                        span.clone(),
+                        rule,
+                        "a `condition` group has no terms".into(),
+                    );
+                }
+                groups.push(terms);
+            }
+            if groups.is_empty() {
+                cx.error_at(span.clone(), rule, "`condition` has no groups".into());
+            }
+            match super::checks::Condition::new(groups) {
+                Ok(condition) => check.condition = condition,
+                Err(e) => cx.error_at(span, rule, format!("`condition`: {e}")),
+            }
+        }
+        None if kind == CheckKind::ScriptBranch => cx.error_at(
+            raw.kind.span(),
+            rule,
+            "`script_branch` needs a `condition`: groups of terms the `if` must test, like \
+             [[\"document.referrer\"], [\"baidu\", \"sogou\"]]"
+                .into(),
+        ),
+        None => {}
+    }
     if let Some(files) = raw.allow_list.and_then(allow_list_files) {
         let (allow, names) = load_allow_lists(cx, rule, files);
         check.allow_lists = names;

@@ -19,6 +19,7 @@ mod eval;
 mod load;
 mod reload;
 mod schema;
+mod script;
 
 use std::fmt;
 use std::path::PathBuf;

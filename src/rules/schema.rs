@@ -182,6 +182,8 @@ pub(crate) struct RawCheck {
     pub min_hosts: Option<Spanned<u32>>,
     pub allow_domains: Option<Spanned<Vec<Spanned<String>>>>,
     pub allow_list: Option<Spanned<RawAllowList>>,
+    pub min_encoded: Option<Spanned<u32>>,
+    pub condition: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
 }
 
 /// `allow_list = true | false | "file" | ["file", ...]`: the default allowlist, none, or these
