@@ -473,10 +473,9 @@ pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Ev
                 for branch in &branches {
                     // What the branch does is cheaper to see than what its condition tests
                     // (definitions, enclosing conditions), and few branches redirect at all.
-                    let acts = branch
-                        .bodies
-                        .iter()
-                        .any(|body| branch_acts(script, &sinks, body.clone(), &counts_url));
+                    let acts = branch.bodies.iter().any(|body| {
+                        !actions(script, &sinks, body.clone(), &counts_url, true).is_empty()
+                    });
                     if acts
                         && check
                             .condition
@@ -487,6 +486,23 @@ pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Ev
                             script,
                             branch.keyword..branch.condition.end + 1,
                         ));
+                    }
+                }
+                let everywhere = 0..script.tokens.len();
+                for action in actions(script, &sinks, everywhere, &counts_url, false) {
+                    let Some(condition) = short_circuit_condition(script, action) else {
+                        continue;
+                    };
+                    let branch = super::script::Branch {
+                        keyword: condition.start,
+                        condition: condition.clone(),
+                        bodies: Vec::new(),
+                    };
+                    if check
+                        .condition
+                        .holds(&condition_context(script, &branches, &branch))
+                    {
+                        out.push(evidence_of(*zone, script, condition));
                     }
                 }
             }
@@ -549,6 +565,8 @@ fn has_sink(text: &str) -> bool {
         "outerHTML",
         "insertAdjacentHTML",
         "Function",
+        "setTimeout",
+        "setInterval",
     ]
     .iter()
     .any(|w| memchr::memmem::find(text.as_bytes(), w.as_bytes()).is_some())
@@ -789,28 +807,20 @@ fn condition_context(
 /// The context of one condition stops growing past this many bytes.
 const MAX_CONDITION_CONTEXT: usize = 16 << 10;
 
-/// Whether a branch body redirects to a counted site or writes content: a written URL of a
-/// counted site, or a new `document.title`.
-fn branch_acts(
+/// Where tokens `range` redirect to a counted site or write content (a written URL of a
+/// counted site, code run from a string that names one, or a new `document.title`): the token
+/// of each such action, in order.
+fn actions(
     script: &Script<'_>,
     sinks: &[super::script::Sink],
-    body: std::ops::Range<usize>,
+    range: std::ops::Range<usize>,
     counts: &dyn Fn(&str) -> bool,
-) -> bool {
+    first_only: bool,
+) -> Vec<usize> {
     use super::script::Kind;
-    let end = body.end.min(script.tokens.len());
+    let end = range.end.min(script.tokens.len());
     let is = |i: usize, kind: Kind, text: &str| {
         i < end && script.tokens[i].kind == kind && script.src(i) == text
-    };
-    // The value of an expression: literals folded, a lone name looked up.
-    let value = |range: std::ops::Range<usize>| -> String {
-        if range.len() == 1 && script.tokens[range.start].kind == Kind::Ident {
-            let name = script.src(range.start);
-            if let Some(def) = script.definitions(name, range.start).into_iter().next() {
-                return script.fold(def).text;
-            }
-        }
-        script.fold(range).text
     };
     let expression_end = |start: usize| {
         let mut i = start;
@@ -821,7 +831,7 @@ fn branch_acts(
                         i = script.close(i);
                         continue;
                     }
-                    ";" | "," | ")" | "]" | "}" => break,
+                    ";" | "," | ")" | "]" | "}" | ":" => break,
                     _ => {}
                 }
             }
@@ -829,10 +839,13 @@ fn branch_acts(
         }
         i
     };
-    for i in body.clone().take_while(|&i| i < end) {
+    let mut out = Vec::new();
+    for i in range.start..end {
         if script.tokens[i].kind != Kind::Ident {
             continue;
         }
+        let member_of =
+            |object: &str| i >= 2 && script.src(i - 1) == "." && script.src(i - 2) == object;
         let target = match script.src(i) {
             // location = ..., location.href = ..., location.replace(...), location.assign(...)
             "location" => {
@@ -852,54 +865,98 @@ fn branch_acts(
                     None
                 }
             }
-            "open"
-                if i >= 2
-                    && script.src(i - 1) == "."
-                    && script.src(i - 2) == "window"
-                    && is(i + 1, Kind::Punct, "(") =>
-            {
+            "open" if member_of("window") && is(i + 1, Kind::Punct, "(") => {
                 Some(i + 2..expression_end(i + 2))
             }
-            "title"
-                if i >= 2
-                    && script.src(i - 1) == "."
-                    && script.src(i - 2) == "document"
-                    && is(i + 1, Kind::Punct, "=") =>
-            {
+            "title" if member_of("document") && is(i + 1, Kind::Punct, "=") => {
                 if script
                     .tokens
                     .get(i + 2)
                     .is_some_and(|t| t.kind == Kind::Str)
                 {
-                    return true;
+                    out.push(i);
                 }
                 None
             }
             _ => None,
         };
-        if let Some(range) = target
-            && !range.is_empty()
+        if let Some(target) = target
+            && !target.is_empty()
         {
-            let url = value(range);
+            let url = script.fold(target).text;
             let known = match url.find(UNKNOWN) {
                 Some(n) => &url[..n],
                 None => &url,
             };
-            if host_range(known).is_some_and(|h| known.len() > h.end || url.find(UNKNOWN).is_none())
+            // The host must be complete before any part only known at run time.
+            if host_range(known).is_some_and(|h| known.len() > h.end || !url.contains(UNKNOWN))
                 && counts(known.trim())
             {
-                return true;
+                out.push(i);
             }
         }
+        if first_only && !out.is_empty() {
+            return out;
+        }
     }
-    sinks.iter().any(|sink| {
-        sink.kind == SinkKind::Write
-            && sink.call.start >= body.start
+    // Written markup with a counted URL, and code run from a string that names one.
+    for sink in sinks {
+        if sink.call.start >= range.start
             && sink.call.end <= end
             && decoded_urls(&script.fold(sink.args.clone()).text)
                 .iter()
                 .any(|u| counts(u))
-    })
+        {
+            out.push(sink.call.start);
+            if first_only {
+                break;
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The condition of an action in a statement like `cond && (location.href = u)`,
+/// `cond || action` or `cond ? action : other` (what minifiers make of an `if`): the tokens
+/// from the statement's start to the last `&&`, `||` or `?` before the action at its level.
+fn short_circuit_condition(script: &Script<'_>, action: usize) -> Option<std::ops::Range<usize>> {
+    let floor = action.saturating_sub(400);
+    let mut depth = 0usize;
+    let mut operator = None;
+    let mut i = action;
+    while i > floor {
+        i -= 1;
+        if script.tokens[i].kind != super::script::Kind::Punct {
+            continue;
+        }
+        match script.src(i) {
+            ")" | "]" | "}" => depth += 1,
+            "(" | "[" | "{" if depth > 0 => depth -= 1,
+            // A parenthesis that only groups, `cond && (location.href = u)`: look further out.
+            "(" if i > 0
+                && script.tokens[i - 1].kind == super::script::Kind::Punct
+                && matches!(script.src(i - 1), "&&" | "||" | "?" | ":" | "(" | "!" | ",") => {}
+            // An unmatched opener or a `;` starts the statement the action is in.
+            "(" | "[" | "{" | ";" => break,
+            "&&" | "||" | "?" if depth == 0 && operator.is_none() => operator = Some(i),
+            _ => {}
+        }
+    }
+    let start = if script.tokens[i].kind == super::script::Kind::Punct
+        && matches!(script.src(i), "(" | "[" | "{" | ";")
+    {
+        i + 1
+    } else {
+        i
+    };
+    let operator = operator?;
+    // An `if` or a loop here is read as a branch, not as an expression.
+    let keywords = ["if", "while", "for", "function"];
+    if (start..operator).any(|t| keywords.contains(&script.src(t))) {
+        return None;
+    }
+    (start < operator).then_some(start..operator)
 }
 
 #[cfg(test)]
@@ -1166,6 +1223,35 @@ mod tests {
         let own =
             "if (/baidu/.test(document.referrer)) { location.href = 'https://m.shop.test/x'; }";
         assert!(hit(&hijack, own, Some("https://www.shop.test/")).is_empty());
+        // What minifiers make of an `if`: `cond && action`, `cond || action`, `cond ? a : b`.
+        assert_eq!(
+            hit(
+                &hijack,
+                "var r=document.referrer;/baidu|sogou/.test(r)&&(top.location.href=\"http://x.test/\")",
+                None
+            ),
+            ["/baidu|sogou/.test(r)"]
+        );
+        assert_eq!(
+            hit(
+                &spider,
+                "!function(){/baiduspider/i.test(navigator.userAgent)||(location.href=\"http://bet.test/\")}()",
+                None
+            ),
+            ["/baiduspider/i.test(navigator.userAgent)"]
+        );
+        assert_eq!(
+            hit(&spider, "var u=navigator.userAgent;u.indexOf('spider')<0?window.location.replace('http://bet.test/'):0;", None).len(),
+            1
+        );
+        for quiet in [
+            // A search link that carries the referrer is no branch on it.
+            "location.href = 'http://www.baidu.com/s?wd=' + q + '&from=' + document.referrer;",
+            "var m = /baidu/.test(document.referrer) && (location.href = 'https://m.shop.test/');",
+            "var ok = /baidu/.test(document.referrer) && track('seo');",
+        ] {
+            assert!(hit(&hijack, quiet, None).is_empty(), "{quiet}");
+        }
     }
 
     #[test]

@@ -149,7 +149,8 @@ impl<'a> Script<'a> {
 
     /// Calls that write markup or run code, with the tokens of their argument:
     /// `document.write(...)`, `document.writeln(...)`, `eval(...)`, `Function(...)`,
-    /// `x.insertAdjacentHTML(pos, ...)`, and assignments to `innerHTML`/`outerHTML`.
+    /// `setTimeout("code", n)`, `x.insertAdjacentHTML(pos, ...)`, and assignments to
+    /// `innerHTML`/`outerHTML`.
     pub fn sinks(&self) -> Vec<Sink> {
         let mut out = Vec::new();
         for i in 0..self.tokens.len() {
@@ -173,6 +174,12 @@ impl<'a> Script<'a> {
                     SinkKind::Eval
                 }
                 "insertAdjacentHTML" if after_dot => SinkKind::Write,
+                // `setTimeout("location.href='...'", 100)`: a string first argument is code.
+                "setTimeout" | "setInterval"
+                    if self.tokens.get(i + 2).is_some_and(|t| t.kind == Kind::Str) =>
+                {
+                    SinkKind::Eval
+                }
                 "innerHTML" | "outerHTML" if after_dot => {
                     if self.punct(i + 1, "=") || self.punct(i + 1, "+=") {
                         let start = i + 2;
@@ -202,6 +209,12 @@ impl<'a> Script<'a> {
                 match (args.clone()).find(|&j| self.punct(j, ",")) {
                     Some(comma) => args.start = comma + 1,
                     None => continue,
+                }
+            }
+            if matches!(name, "setTimeout" | "setInterval") {
+                // The code is the first argument; the delay is not.
+                if let Some(comma) = (args.clone()).find(|&j| self.punct(j, ",")) {
+                    args.end = comma;
                 }
             }
             out.push(Sink {
@@ -287,7 +300,18 @@ impl<'a> Script<'a> {
                 }
                 let callee = self.src(j);
                 if !self.punct(j + 1, "(") || j + 1 >= end {
-                    out.push_unknown();
+                    // A plain name stands for what it was last given (`var u = 'http://...';
+                    // document.write('<iframe src="' + u + '">')`), within a budget.
+                    let definition = (j == i && depth < 6 && out.resolved < MAX_RESOLVED)
+                        .then(|| self.definitions(callee, i).into_iter().next())
+                        .flatten();
+                    match definition {
+                        Some(def) => {
+                            out.resolved += 1;
+                            self.fold_into(def, out, depth + 2);
+                        }
+                        None => out.push_unknown(),
+                    }
                     return j + 1;
                 }
                 let close = self.close(j + 1);
@@ -398,6 +422,8 @@ impl<'a> Script<'a> {
             .iter()
             .rev()
             .filter_map(|&i| self.definition_at(i))
+            // `a = a + 'x'`: the `a` on the right is the value before, not this one.
+            .filter(|def| !def.contains(&before))
             .take(MAX_DEFINITIONS)
             .collect();
         if out.is_empty() {
@@ -489,7 +515,13 @@ pub(crate) struct Folded {
     /// Characters that came out of an encoding: `%XX`, `\xXX`/`\uXXXX` escapes, Base64,
     /// character codes.
     pub encoded: usize,
+    /// Names replaced by their definitions so far.
+    resolved: usize,
 }
+
+/// Names one fold replaces by their definitions, at most: enough for a URL kept in a variable
+/// or two, not a walk through a whole program.
+const MAX_RESOLVED: usize = 16;
 
 impl Folded {
     fn push_unknown(&mut self) {
@@ -838,6 +870,10 @@ a = b / 2 /* ) */; s = "a)\"b" + 'c(';"#
         };
         let f = fold(r#"document.write('<ifr' + "ame src=" + u + '>')"#);
         assert_eq!(f.text, format!("<iframe src={UNKNOWN}>"));
+        let f = fold(r#"var u = "http://e.test/" + n; document.write('<iframe src="' + u + '">')"#);
+        assert_eq!(f.text, format!("<iframe src=\"http://e.test/{UNKNOWN}\">"));
+        let f = fold("var a = a + 'x'; document.write(a)");
+        assert_eq!(f.text, format!("{UNKNOWN}x"));
         assert_eq!(f.encoded, 0);
         let f = fold("document.write(unescape('%3Cscript src=%22http://x.test/a.js%22%3E'))");
         assert_eq!(f.text, "<script src=\"http://x.test/a.js\">");
@@ -887,7 +923,7 @@ a = b / 2 /* ) */; s = "a)\"b" + 'c(';"#
         let s =
             Script::lex("var b = false; if (x) { b = true } if (b) go(); function go() { y() }");
         let defs: Vec<String> = s
-            .definitions("b", 12)
+            .definitions("b", 14)
             .into_iter()
             .map(|r| s.text[s.span(r)].to_string())
             .collect();
