@@ -1,7 +1,8 @@
 //! Structural checks: facts about a page's structure (hidden iframes, hidden link farms,
-//! password forms, what its scripts write, decode and branch on) rather than words in it. A rule uses one as `check = {...}` (its findings
-//! are the check's evidence) or as `requires = {...}` (its text hits count only on pages where
-//! the check finds something). `rulesets/README.md` documents the kinds and their options.
+//! password forms, what its scripts write, decode and branch on) rather than words in it. A
+//! rule uses one as `check = {...}` (its findings are the check's evidence) or as
+//! `requires = {...}` (its text hits count only on pages where the check finds something).
+//! `rulesets/README.md` documents the kinds and their options.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -246,7 +247,7 @@ pub(crate) struct Site<'a> {
     visible: std::cell::OnceCell<HashSet<String>>,
     zones: &'a [Zone],
     /// The page's scripts, lexed on first use by any script check.
-    scripts: std::cell::OnceCell<Vec<(ZoneKind, Script<'a>)>>,
+    scripts: std::cell::OnceCell<Vec<Lexed<'a>>>,
 }
 
 impl<'a> Site<'a> {
@@ -271,10 +272,15 @@ impl<'a> Site<'a> {
             .map(|z| (z.kind, z.text.as_str()))
     }
 
-    fn scripts(&self) -> &[(ZoneKind, Script<'a>)] {
+    fn scripts(&self) -> &[Lexed<'a>] {
         self.scripts.get_or_init(|| {
             self.script_texts()
-                .map(|(kind, text)| (kind, Script::lex(text)))
+                .map(|(zone, text)| Lexed {
+                    zone,
+                    script: Script::lex(text),
+                    sinks: std::cell::OnceCell::new(),
+                    branches: std::cell::OnceCell::new(),
+                })
                 .collect()
         })
     }
@@ -294,6 +300,61 @@ impl<'a> Site<'a> {
                 .collect()
         });
         (!visible.contains(&site)).then_some(site)
+    }
+}
+
+/// One script zone, lexed, with what several checks read from it, worked out once: the seven
+/// script rules of the shipped rulesets share it.
+struct Lexed<'a> {
+    zone: ZoneKind,
+    script: Script<'a>,
+    sinks: std::cell::OnceCell<Vec<FoldedSink>>,
+    branches: std::cell::OnceCell<Vec<super::script::Branch>>,
+}
+
+impl Lexed<'_> {
+    fn sinks(&self) -> &[FoldedSink] {
+        self.sinks.get_or_init(|| {
+            // Names resolved to long literals could make every call fold the same text again.
+            let mut budget = MAX_FOLDED_PER_SCRIPT;
+            self.script
+                .sinks()
+                .into_iter()
+                .map(|sink| {
+                    let folded = if budget > 0 {
+                        self.script.fold(sink.args.clone())
+                    } else {
+                        Default::default()
+                    };
+                    budget = budget.saturating_sub(folded.text.len());
+                    FoldedSink {
+                        folded,
+                        sink,
+                        urls: std::cell::OnceCell::new(),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn branches(&self) -> &[super::script::Branch] {
+        self.branches.get_or_init(|| self.script.branches())
+    }
+}
+
+/// Bytes of folded arguments kept per script, at most.
+const MAX_FOLDED_PER_SCRIPT: usize = 8 << 20;
+
+/// A write or eval with its argument folded, and the URLs that decodes to (on first use).
+struct FoldedSink {
+    sink: super::script::Sink,
+    folded: super::script::Folded,
+    urls: std::cell::OnceCell<Vec<String>>,
+}
+
+impl FoldedSink {
+    fn urls(&self) -> &[String] {
+        self.urls.get_or_init(|| decoded_urls(&self.folded.text))
     }
 }
 
@@ -430,9 +491,8 @@ pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Ev
                 return Vec::new();
             }
             let mut out = Vec::new();
-            for (zone, script) in site.scripts() {
-                for sink in script.sinks() {
-                    let folded = script.fold(sink.args.clone());
+            for lexed in site.scripts() {
+                for (index, FoldedSink { sink, folded, .. }) in lexed.sinks().iter().enumerate() {
                     let found = match check.kind {
                         CheckKind::WrittenIframe => {
                             sink.kind == SinkKind::Write
@@ -446,11 +506,11 @@ pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Ev
                         }
                         _ => {
                             folded.encoded >= check.min_encoded as usize
-                                && decoded_urls(&folded.text).iter().any(|u| counts_url(u))
+                                && lexed.sinks()[index].urls().iter().any(|u| counts_url(u))
                         }
                     };
                     if found {
-                        out.push(evidence_of(*zone, script, sink.call.clone()));
+                        out.push(evidence_of(lexed.zone, &lexed.script, sink.call.clone()));
                     }
                 }
             }
@@ -464,32 +524,45 @@ pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Ev
                 return Vec::new();
             }
             let mut out = Vec::new();
-            for (zone, script) in site.scripts() {
+            for lexed in site.scripts() {
+                let script = &lexed.script;
                 if !check.condition.may_hold(script.text) {
                     continue;
                 }
-                let sinks = script.sinks();
-                let branches = script.branches();
-                for branch in &branches {
-                    // What the branch does is cheaper to see than what its condition tests
-                    // (definitions, enclosing conditions), and few branches redirect at all.
+                let sinks = lexed.sinks();
+                let branches = lexed.branches();
+                // What a branch does is cheaper to see than what its condition tests
+                // (definitions, enclosing conditions), and few scripts redirect at all.
+                let everywhere = 0..script.tokens.len();
+                let acting = actions(script, sinks, everywhere, &counts_url);
+                if acting.is_empty() {
+                    continue;
+                }
+                let mut contexts = 0usize;
+                for branch in branches {
+                    if contexts >= MAX_CONTEXTS_PER_SCRIPT {
+                        break;
+                    }
                     let acts = branch.bodies.iter().any(|body| {
-                        !actions(script, &sinks, body.clone(), &counts_url, true).is_empty()
+                        let first = acting.partition_point(|&a| a < body.start);
+                        acting.get(first).is_some_and(|&a| a < body.end)
                     });
-                    if acts
-                        && check
-                            .condition
-                            .holds(&condition_context(script, &branches, branch))
+                    if !acts {
+                        continue;
+                    }
+                    contexts += 1;
+                    if check
+                        .condition
+                        .holds(&condition_context(script, branches, branch))
                     {
                         out.push(evidence_of(
-                            *zone,
+                            lexed.zone,
                             script,
                             branch.keyword..branch.condition.end + 1,
                         ));
                     }
                 }
-                let everywhere = 0..script.tokens.len();
-                for action in actions(script, &sinks, everywhere, &counts_url, false) {
+                for &action in acting.iter().take(MAX_CONTEXTS_PER_SCRIPT) {
                     let Some(condition) = short_circuit_condition(script, action) else {
                         continue;
                     };
@@ -500,9 +573,9 @@ pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Ev
                     };
                     if check
                         .condition
-                        .holds(&condition_context(script, &branches, &branch))
+                        .holds(&condition_context(script, branches, &branch))
                     {
-                        out.push(evidence_of(*zone, script, condition));
+                        out.push(evidence_of(lexed.zone, script, condition));
                     }
                 }
             }
@@ -785,13 +858,17 @@ fn condition_context(
                 context.push('\n');
                 context.push_str(&script.text[script.span(def.clone())]);
                 // A value set inside another `if` is decided by that `if` too.
-                if let Some(outer) = branches
+                // Branches are in order of their `if`: the innermost one around the definition
+                // is among the last few that start before it.
+                let before = branches.partition_point(|b| b.keyword < def.start);
+                if let Some(outer) = branches[..before]
                     .iter()
-                    .filter(|b| {
+                    .rev()
+                    .take(MAX_ENCLOSING_CANDIDATES)
+                    .find(|b| {
                         b.keyword != branch.keyword
                             && b.bodies.iter().any(|r| r.contains(&def.start))
                     })
-                    .max_by_key(|b| b.keyword)
                 {
                     context.push('\n');
                     context.push_str(&script.text[script.span(outer.condition.clone())]);
@@ -804,6 +881,13 @@ fn condition_context(
     context.to_ascii_lowercase().replace('\\', "")
 }
 
+/// Conditions read per script and kind of reading (an `if`, a `cond && action`), at most: a
+/// script with more redirecting branches than this is read no further.
+const MAX_CONTEXTS_PER_SCRIPT: usize = 256;
+
+/// `if`s looked at for the one around a definition, at most.
+const MAX_ENCLOSING_CANDIDATES: usize = 64;
+
 /// The context of one condition stops growing past this many bytes.
 const MAX_CONDITION_CONTEXT: usize = 16 << 10;
 
@@ -812,10 +896,9 @@ const MAX_CONDITION_CONTEXT: usize = 16 << 10;
 /// of each such action, in order.
 fn actions(
     script: &Script<'_>,
-    sinks: &[super::script::Sink],
+    sinks: &[FoldedSink],
     range: std::ops::Range<usize>,
     counts: &dyn Fn(&str) -> bool,
-    first_only: bool,
 ) -> Vec<usize> {
     use super::script::Kind;
     let end = range.end.min(script.tokens.len());
@@ -895,22 +978,14 @@ fn actions(
                 out.push(i);
             }
         }
-        if first_only && !out.is_empty() {
-            return out;
-        }
     }
     // Written markup with a counted URL, and code run from a string that names one.
-    for sink in sinks {
-        if sink.call.start >= range.start
-            && sink.call.end <= end
-            && decoded_urls(&script.fold(sink.args.clone()).text)
-                .iter()
-                .any(|u| counts(u))
+    for folded in sinks {
+        if folded.sink.call.start >= range.start
+            && folded.sink.call.end <= end
+            && folded.urls().iter().any(|u| counts(u))
         {
-            out.push(sink.call.start);
-            if first_only {
-                break;
-            }
+            out.push(folded.sink.call.start);
         }
     }
     out.sort_unstable();
@@ -1251,6 +1326,43 @@ mod tests {
             "var ok = /baidu/.test(document.referrer) && track('seo');",
         ] {
             assert!(hit(&hijack, quiet, None).is_empty(), "{quiet}");
+        }
+    }
+
+    /// Hostile scripts (unclosed calls, deep brace-less nesting, one long string used by
+    /// thousands of calls) cost time linear in their size, not quadratic.
+    #[test]
+    fn script_checks_stay_linear_on_hostile_scripts() {
+        let mut branch = Check::new(CheckKind::ScriptBranch);
+        branch.condition =
+            Condition::new(vec![vec!["referrer".into()], vec!["baidu".into()]]).unwrap();
+        let checks = [
+            Check::new(CheckKind::WrittenIframe),
+            Check::new(CheckKind::EncodedScript),
+            branch,
+        ];
+        let long = "x".repeat(200_000);
+        let scripts = [
+            "document.write(1 ".repeat(50_000),
+            "if(a)".repeat(50_000) + "location.href='http://e.test/';",
+            format!("var s='{long}';") + &"eval(s);".repeat(20_000),
+            "if(/baidu/.test(document.referrer)){location.href='http://e.test/'}".repeat(5_000),
+        ];
+        for js in scripts {
+            let html = format!("<script>{js}</script>");
+            let doc = extract_html(&html, None);
+            let started = std::time::Instant::now();
+            let site = Site::of(&doc, None);
+            for check in &checks {
+                run(check, &doc, &site);
+            }
+            let took = started.elapsed();
+            // Debug builds are 10-30x slower than release.
+            assert!(
+                took.as_secs_f64() < 20.0,
+                "{} bytes took {took:?}",
+                js.len()
+            );
         }
     }
 

@@ -40,8 +40,12 @@ const OPERATORS: &[&str] = &[
     "**", "<<", ">>",
 ];
 
-/// A construct (an argument, a branch) ends after this many tokens at most.
-const MAX_CONSTRUCT_TOKENS: usize = 20_000;
+/// A call's argument or an `if`'s condition is read for this many tokens at most (an unclosed
+/// bracket would otherwise run to the end of the script for every call after it).
+const MAX_ARGUMENT_TOKENS: usize = 4_000;
+/// A statement without braces ends after this many tokens (bracketed groups count as one) at
+/// most, so that hostile nesting (`if(a)if(a)if(a)...`) stays linear.
+const MAX_STATEMENT_TOKENS: usize = 2_000;
 /// A folded argument keeps at most this many bytes.
 const MAX_FOLDED_BYTES: usize = 256 << 10;
 
@@ -66,15 +70,20 @@ pub(crate) struct Token {
 pub(crate) struct Script<'a> {
     pub text: &'a str,
     pub tokens: Vec<Token>,
+    /// Per opening bracket, the index just past its closing one (0 for other tokens).
+    closes: Vec<u32>,
     /// Where names are assigned, built on first use.
     names: std::cell::OnceCell<std::collections::HashMap<&'a str, Vec<usize>>>,
 }
 
 impl<'a> Script<'a> {
     pub fn lex(text: &'a str) -> Script<'a> {
+        let tokens = lex(text);
+        let closes = match_brackets(text, &tokens);
         Script {
             text,
-            tokens: lex(text),
+            tokens,
+            closes,
             names: std::cell::OnceCell::new(),
         }
     }
@@ -102,33 +111,20 @@ impl<'a> Script<'a> {
         self.tokens[range.start].start as usize..self.tokens[range.end - 1].end as usize
     }
 
-    /// The index just past the bracket that closes the one at `open`, or the end of the
-    /// construct when it does not close.
+    /// The index just past the bracket that closes the one at `open` (any closing bracket
+    /// balances any opening one), the end of the script when it never closes, or just past
+    /// `open` when it is not an opening bracket. Constant time: worked out when lexing.
     pub fn close(&self, open: usize) -> usize {
-        let limit = (open + MAX_CONSTRUCT_TOKENS).min(self.tokens.len());
-        let mut depth = 0usize;
-        for i in open..limit {
-            if self.tokens[i].kind != Kind::Punct {
-                continue;
-            }
-            match self.src(i) {
-                "(" | "[" | "{" => depth += 1,
-                ")" | "]" | "}" => {
-                    depth = depth.saturating_sub(1);
-                    if depth == 0 {
-                        return i + 1;
-                    }
-                }
-                _ => {}
-            }
+        match self.closes.get(open) {
+            Some(&end) if end > 0 => end as usize,
+            _ => (open + 1).min(self.tokens.len()),
         }
-        limit
     }
 
     /// The end of the statement starting at `start`: past a `;` at depth 0, or at a `}` that
     /// closes an enclosing block.
     fn statement_end(&self, start: usize) -> usize {
-        let limit = (start + MAX_CONSTRUCT_TOKENS).min(self.tokens.len());
+        let limit = (start + MAX_STATEMENT_TOKENS).min(self.tokens.len());
         let mut i = start;
         while i < limit {
             if self.tokens[i].kind == Kind::Punct {
@@ -203,7 +199,10 @@ impl<'a> Script<'a> {
                 continue;
             }
             let close = self.close(i + 1);
-            let mut args = i + 2..close.saturating_sub(1).max(i + 2);
+            let end = close
+                .saturating_sub(1)
+                .clamp(i + 2, i + 2 + MAX_ARGUMENT_TOKENS);
+            let mut args = i + 2..end;
             if name == "insertAdjacentHTML" {
                 // The markup is the second argument.
                 match (args.clone()).find(|&j| self.punct(j, ",")) {
@@ -382,7 +381,10 @@ impl<'a> Script<'a> {
                 continue;
             }
             let close = self.close(i + 1);
-            let condition = i + 2..close.saturating_sub(1).max(i + 2);
+            let condition = i + 2
+                ..close
+                    .saturating_sub(1)
+                    .clamp(i + 2, i + 2 + MAX_ARGUMENT_TOKENS);
             let body_end = self.body_end(close);
             let mut bodies = Vec::with_capacity(2);
             bodies.push(close..body_end);
@@ -531,6 +533,29 @@ impl Folded {
     }
 }
 
+fn match_brackets(text: &str, tokens: &[Token]) -> Vec<u32> {
+    let mut closes = vec![0u32; tokens.len()];
+    let mut open: Vec<usize> = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if t.kind != Kind::Punct || t.end - t.start != 1 {
+            continue;
+        }
+        match text.as_bytes()[t.start as usize] {
+            b'(' | b'[' | b'{' => open.push(i),
+            b')' | b']' | b'}' => {
+                if let Some(o) = open.pop() {
+                    closes[o] = (i + 1) as u32;
+                }
+            }
+            _ => {}
+        }
+    }
+    for o in open {
+        closes[o] = tokens.len() as u32;
+    }
+    closes
+}
+
 fn lex(text: &str) -> Vec<Token> {
     let bytes = text.as_bytes();
     let mut tokens: Vec<Token> = Vec::new();
@@ -609,10 +634,16 @@ fn lex(text: &str) -> Vec<Token> {
             push(&mut tokens, Kind::Ident, start, i);
             continue;
         }
-        let len = OPERATORS
-            .iter()
-            .find(|op| rest.starts_with(op.as_bytes()))
-            .map_or(1, |op| op.len());
+        // Most punctuation is one character; only look for a longer operator when the next
+        // character could continue one.
+        let len = if rest.get(1).is_some_and(|b| b"=!<>&|?.+-*/%^".contains(b)) {
+            OPERATORS
+                .iter()
+                .find(|op| rest.starts_with(op.as_bytes()))
+                .map_or(1, |op| op.len())
+        } else {
+            1
+        };
         i += len;
         push(&mut tokens, Kind::Punct, start, i);
     }
