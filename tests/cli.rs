@@ -207,15 +207,15 @@ fn findings_carry_every_required_field_and_quote_the_original() {
 
 #[test]
 fn fail_on_sets_the_exit_code() {
-    let target = "examples/demo-site/js/stats.js"; // one medium flag
+    let target = "examples/demo-site/js/stats.js"; // one high flag
     assert_eq!(
-        sitepatrol(&["scan", "--format", "jsonl", "--fail-on", "medium", target])
+        sitepatrol(&["scan", "--format", "jsonl", "--fail-on", "high", target])
             .status
             .code(),
         Some(1)
     );
     assert_eq!(
-        sitepatrol(&["scan", "--format", "jsonl", "--fail-on", "high", target])
+        sitepatrol(&["scan", "--format", "jsonl", "--fail-on", "critical", target])
             .status
             .code(),
         Some(0)

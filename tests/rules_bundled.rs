@@ -134,3 +134,40 @@ fn a_lone_ambiguous_word_is_never_a_finding() {
         }
     }
 }
+
+/// The shipped lists carry names that are not what they are listed for; the shipped allowlist
+/// removes them when the rules load, and the listed sites around them stay.
+#[test]
+fn the_allowlist_removes_benign_names_from_the_shipped_lists() {
+    let ruleset = bundled();
+    let removed = |rule: &str| -> Vec<String> {
+        let rule = ruleset.rule(rule).unwrap();
+        assert_eq!(rule.allowlist.lists, [rules::DEFAULT_ALLOW_LIST]);
+        rule.allowlist
+            .removed
+            .iter()
+            .flat_map(|(_, r)| r.clone())
+            .collect()
+    };
+    let porn = removed("prohibited_links.porn_domains");
+    for name in [
+        "gmpg.org",
+        "www.sxxx.gov.cn",
+        "refinery29.com",
+        "xxx.lanl.gov",
+    ] {
+        assert!(porn.iter().any(|r| r == name), "{name}: {porn:?}");
+    }
+    assert!(removed("gambling.listed_domains").contains(&"mpi.gov.tr".to_string()));
+    let found = |url: &str| {
+        ruleset
+            .scan_text(ZoneKind::Link, url, "t")
+            .iter()
+            .any(|f| f.category.as_ref() == "prohibited_links")
+    };
+    assert!(found("https://www.pornhub.com/ 视频"));
+    assert!(found("https://xxx-hentai.blogspot.com/"));
+    assert!(!found("http://gmpg.org/xfn/11"));
+    assert!(!found("http://www.sxxx.gov.cn/"));
+    assert!(!found("https://www.refinery29.com/en-us/"));
+}

@@ -305,3 +305,141 @@ domains_file = {:?}
     let f = ruleset.rule_findings_text(ZoneKind::Link, "https://0001interac.com/login", "t");
     assert_eq!(f.len(), 1, "{f:#?}");
 }
+
+fn porn_rule(extra: &str) -> String {
+    format!(
+        r#"[[rule]]
+id = "links.porn"
+category = "prohibited_links"
+clause = "§3"
+severity = "high"
+description = "links to listed sites"
+domains_file = "porn.txt"
+{extra}
+"#
+    )
+}
+
+/// Public lists carry names that are not what they are listed for: the XFN profile of every
+/// WordPress theme, a county government, a lifestyle magazine. The shipped allowlist drops them
+/// from every list when it loads; a real porn site stays, and so do users' subdomains of a
+/// platform that is allowed only as itself.
+#[test]
+fn the_default_allowlist_drops_benign_entries_from_every_list() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "porn.txt",
+        "0.0.0.0 gmpg.org\n0.0.0.0 www.sxxx.gov.cn\n0.0.0.0 refinery29.com\n\
+         0.0.0.0 www.refinery29.com\n0.0.0.0 pornhub.com\n0.0.0.0 xxx-hentai.blogspot.com\n\
+         0.0.0.0 blogspot.com\nkeyword:porn\n",
+    );
+    write(dir.path(), "r.toml", &porn_rule(""));
+    let (ruleset, _) = load_dir(dir.path());
+    let rule = ruleset.rule("links.porn").unwrap();
+    assert_eq!(rule.allowlist.lists, [rules::DEFAULT_ALLOW_LIST]);
+    assert_eq!(
+        rule.allowlist.removed,
+        [(
+            "porn.txt".to_string(),
+            [
+                "gmpg.org",
+                "www.sxxx.gov.cn",
+                "refinery29.com",
+                "www.refinery29.com",
+                "blogspot.com"
+            ]
+            .map(String::from)
+            .to_vec()
+        )]
+    );
+    let found = |url: &str| !ruleset.scan_text(ZoneKind::Link, url, "t").is_empty();
+    assert!(found("https://www.pornhub.com/view"));
+    assert!(found("https://xxx-hentai.blogspot.com/"));
+    assert!(!found("http://gmpg.org/xfn/11 XFN"));
+    assert!(!found("http://www.sxxx.gov.cn/ 县政府"));
+    assert!(!found("https://www.refinery29.com/en-us"));
+    assert!(!found("https://travel.blogspot.com/"));
+    // A keyword names no host to drop; it still does not reach into allowed domains.
+    assert!(found("http://porn.example.test/"));
+    assert!(!found("http://porn-research.edu/"));
+}
+
+/// `allow_list = false` keeps a list whole (an operator's feed that means what it lists);
+/// `allow_list = "file"` uses the operator's own allowlist instead, `bundled:` the shipped one.
+#[test]
+fn allow_list_can_be_turned_off_or_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "porn.txt",
+        "gmpg.org\nsites.google.com\nbad.test\n",
+    );
+    write(
+        dir.path(),
+        "mine.txt",
+        "# ours\nfull:sites.google.com\nexcept:bad.gmpg.org\n",
+    );
+    let listed = |extra: &str, url: &str| {
+        write(dir.path(), "r.toml", &porn_rule(extra));
+        let (ruleset, _) = load_dir(dir.path());
+        !ruleset.scan_text(ZoneKind::Link, url, "t").is_empty()
+    };
+    assert!(!listed("", "http://gmpg.org/xfn/11"));
+    assert!(!listed("", "https://sites.google.com/view/x"));
+    assert!(listed("allow_list = false", "http://gmpg.org/xfn/11"));
+    assert!(listed(
+        "allow_list = false",
+        "https://sites.google.com/view/x"
+    ));
+    assert!(listed(
+        "allow_list = \"mine.txt\"",
+        "http://gmpg.org/xfn/11"
+    ));
+    assert!(!listed(
+        "allow_list = \"mine.txt\"",
+        "https://sites.google.com/view/x"
+    ));
+    assert!(!listed(
+        "allow_list = [\"mine.txt\", \"bundled:lists/allow/benign-domains.txt\"]",
+        "http://gmpg.org/xfn/11"
+    ));
+    assert!(listed("allow_list = true", "http://bad.test/"));
+}
+
+#[test]
+fn allow_list_mistakes_are_errors() {
+    let rule = |extra: &str| porn_rule(extra);
+    let porn = ("porn.txt", "bad.test\n");
+    let e = errors_of(&rule("allow_list = \"missing.txt\""), &[porn]);
+    assert!(e.iter().any(|e| e.contains("missing.txt")), "{e:#?}");
+    let e = errors_of(
+        &rule("allow_list = \"mine.txt\""),
+        &[
+            porn,
+            ("mine.txt", "keyword:casino\nnot a domain\nfine.test\n"),
+        ],
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.contains("mine.txt") && e.contains("2 line(s)")),
+        "{e:#?}"
+    );
+    let e = errors_of(
+        r#"[[rule]]
+id = "a.terms"
+category = "gambling"
+clause = "§2(7)"
+severity = "high"
+description = "terms"
+terms = ["网上赌场"]
+allow_list = false
+"#,
+        &[],
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.contains("`allow_list` applies to domain rules")),
+        "{e:#?}"
+    );
+}

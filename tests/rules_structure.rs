@@ -191,6 +191,85 @@ fn check_validation_names_the_problem() {
         e.iter().any(|e| e.contains("not an absolute URL")),
         "{e:#?}"
     );
+    let e = errors(&base(r#"check = { kind = "script_branch" }"#));
+    assert!(
+        e.iter().any(|e| e.contains("needs a `condition`")),
+        "{e:#?}"
+    );
+    let e = errors(&base(
+        r#"check = { kind = "script_branch", condition = [["referrer"], []] }"#,
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("a `condition` group has no terms")),
+        "{e:#?}"
+    );
+    let e = errors(&base(
+        r#"check = { kind = "hidden_iframe", condition = [["x"]], min_encoded = 3 }"#,
+    ));
+    assert!(
+        e.iter().any(|e| e.contains("`condition` does not apply"))
+            && e.iter().any(|e| e.contains("`min_encoded` does not apply")),
+        "{e:#?}"
+    );
+    let e = errors(&base(
+        r#"check = { kind = "encoded_script", min_encoded = 0 }"#,
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("`min_encoded` must be at least 1")),
+        "{e:#?}"
+    );
+    let e = errors(&base(
+        r#"check = { kind = "written_iframe", allow_list = "missing.txt" }"#,
+    ));
+    assert!(e.iter().any(|e| e.contains("missing.txt")), "{e:#?}");
+}
+
+/// The script checks end to end: evidence in the `script` zone of a page and the `js` zone of
+/// a JavaScript file, quoting the call or the `if` as the page has it.
+#[test]
+fn script_check_findings_quote_the_script() {
+    let ruleset = ruleset(
+        r#"
+[[rule]]
+id = "m.writer"
+category = "malware"
+clause = "§2(10)"
+severity = "high"
+description = "written hidden iframe"
+check = { kind = "written_iframe", allow_list = "bundled:lists/allow/ad-analytics-hosts.txt" }
+examples.match = [{ html = '<script>document.write("<iframe src=http://e.test/ width=0>")</script>' }]
+examples.no_match = [{ html = '<script>document.write("<iframe src=https://g.163.com/r width=0>")</script>' }]
+
+[[rule]]
+id = "m.hijack"
+category = "malware"
+clause = "§2(10)"
+severity = "high"
+description = "search referrer redirect"
+check = { kind = "script_branch", condition = [["referrer"], ["baidu", "sogou"]] }
+examples.match = [{ html = '<script>if (/baidu/.test(document.referrer)) location.href = "http://bet.test/";</script>' }]
+examples.no_match = [{ html = '<script>if (/baidu/.test(document.referrer)) _hmt.push(["seo"]);</script>' }]
+"#,
+    );
+    let html = r#"<p>首页</p><script>var x = 1;
+document.write('<iframe src="http://e.test/a.htm" width="0" height="0"></iframe>');</script>"#;
+    let document = extract_html(html, None);
+    let findings = ruleset.scan_document(&document, "page.html");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(f.zone, Some(ZoneKind::Script));
+    assert!(f.matched.starts_with("document.write('<iframe"), "{f:?}");
+    let zone = &document.zone(ZoneKind::Script).unwrap().text;
+    assert_eq!(&zone[f.offset..][..f.matched.len()], f.matched);
+
+    let js = "(function(){\n  var r = document.referrer;\n  if (r.indexOf('sogou') > 0) { top.location.replace('http://bet.test/'); }\n})();";
+    let document = sitepatrol::extract::extract_js(js, None);
+    let findings = ruleset.scan_document(&document, "hijack.js");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].zone, Some(ZoneKind::Js));
+    assert_eq!(findings[0].matched, "if (r.indexOf('sogou') > 0)");
 }
 
 #[test]

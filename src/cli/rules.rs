@@ -30,6 +30,9 @@ pub enum RulesCommand {
     Check {
         /// Ruleset files or directories. Default: the bundled rulesets.
         paths: Vec<PathBuf>,
+        /// List every domain-list entry the allowlists removed, not just the first few.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Show which rules hit a text, and where.
     Test {
@@ -78,7 +81,7 @@ fn parse_zone(name: &str) -> Result<ZoneKind, String> {
 
 pub fn run(command: RulesCommand) -> i32 {
     match command {
-        RulesCommand::Check { paths } => check(paths),
+        RulesCommand::Check { paths, verbose } => check(paths, verbose),
         RulesCommand::Test {
             rules,
             zone,
@@ -95,7 +98,7 @@ pub fn run(command: RulesCommand) -> i32 {
     }
 }
 
-fn check(paths: Vec<PathBuf>) -> i32 {
+fn check(paths: Vec<PathBuf>, verbose: bool) -> i32 {
     let sources = if paths.is_empty() {
         vec![RuleSource::Bundled]
     } else {
@@ -129,6 +132,7 @@ fn check(paths: Vec<PathBuf>) -> i32 {
         examples,
         warnings
     );
+    allowlist_report(&ruleset, verbose);
     let waiting: Vec<&str> = ruleset
         .rules()
         .iter()
@@ -143,6 +147,58 @@ fn check(paths: Vec<PathBuf>) -> i32 {
         );
     }
     exit::OK
+}
+
+/// Entries shown per list without `--verbose`.
+const REMOVED_SHOWN: usize = 8;
+
+/// What the allowlists removed from each rule's domain lists.
+fn allowlist_report(ruleset: &rules::Ruleset, verbose: bool) {
+    let filtered: Vec<&rules::Rule> = ruleset
+        .rules()
+        .iter()
+        .filter(|r| !r.allowlist.lists.is_empty())
+        .collect();
+    if filtered.is_empty() {
+        return;
+    }
+    let total: usize = filtered.iter().map(|r| r.allowlist.removed_count()).sum();
+    let unfiltered: Vec<&str> = ruleset
+        .rules()
+        .iter()
+        .filter(|r| r.domain_count > 0 && r.allowlist.lists.is_empty())
+        .map(|r| &*r.id)
+        .collect();
+    out!(
+        "allowlist: {total} domain-list entries removed ({} rule(s) filtered{})",
+        filtered.len(),
+        if unfiltered.is_empty() {
+            String::new()
+        } else {
+            format!("; `allow_list = false`: {}", unfiltered.join(", "))
+        }
+    );
+    for rule in filtered {
+        for (list, removed) in &rule.allowlist.removed {
+            let shown = if verbose {
+                removed.len()
+            } else {
+                removed.len().min(REMOVED_SHOWN)
+            };
+            let more = removed.len() - shown;
+            out!(
+                "  {}: {list}: {} removed: {}{}",
+                rule.id,
+                removed.len(),
+                removed[..shown].join(", "),
+                if more > 0 {
+                    format!(", ... (+{more}; --verbose lists all)")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
 }
 
 pub(super) fn load(rules: &RulesArg) -> Option<rules::Ruleset> {

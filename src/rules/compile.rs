@@ -162,11 +162,9 @@ impl Ruleset {
             .enumerate()
             .filter(|(_, r)| !r.domains.is_empty())
             .map(|(i, r)| {
-                (
-                    i as u32,
-                    std::mem::take(&mut r.domains),
-                    r.allow_domains.clone(),
-                )
+                let mut allowed = r.allow_domains.clone();
+                allowed.extend(r.allowlist.keyword_exempt.iter().cloned());
+                (i as u32, std::mem::take(&mut r.domains), allowed)
             })
             .collect();
         let domain_zone_mask = domain_lists

@@ -434,6 +434,97 @@ impl DomainIndex {
     }
 }
 
+/// Domains that a third-party list names by mistake or too broadly: public-sector zones, web
+/// standards hosts, major portals, CDNs (`rulesets/lists/allow/`). Domain rules drop the list
+/// entries it covers when they load; structural checks do not count targets it covers.
+///
+/// Two kinds of entry, because a platform and an organization are allowed differently: an
+/// organization's domain (`w3.org`, `gov.cn`) is benign with every subdomain, while a platform
+/// that gives each user a subdomain (`blogspot.com`, `github.io`) is allowed only as itself
+/// (`full:blogspot.com`), so a list's entries for users' subdomains keep working.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AllowList {
+    /// The domain and every subdomain of it.
+    whole: std::collections::HashSet<Box<str>, BuildHasherDefault<FxHasher>>,
+    /// Exactly this host.
+    exact: std::collections::HashSet<Box<str>, BuildHasherDefault<FxHasher>>,
+    /// Domains inside a whole-domain entry that it must not cover (`except:academia.edu`: a
+    /// company that kept its .edu name from before the zone was restricted).
+    except: std::collections::HashSet<Box<str>, BuildHasherDefault<FxHasher>>,
+}
+
+impl AllowList {
+    /// Add an exception: the domain and its subdomains are not covered by a broader entry.
+    pub(crate) fn add_exception(&mut self, domain: String) {
+        self.except.insert(domain.into_boxed_str());
+    }
+
+    /// Add one entry; keyword and regexp entries are refused (an allowlist names domains).
+    pub(crate) fn add(&mut self, entry: DomainPattern) -> Result<(), String> {
+        match entry {
+            DomainPattern::Suffix(d) => {
+                self.whole.insert(d.into_boxed_str());
+            }
+            DomainPattern::Full(d) => {
+                self.exact.insert(d.into_boxed_str());
+            }
+            DomainPattern::Keyword(_) | DomainPattern::Regex(_) => {
+                return Err("an allowlist takes domains, not `keyword:` or `regexp:`".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Entries in the list.
+    pub fn len(&self) -> usize {
+        self.whole.len() + self.exact.len() + self.except.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a host (a lookup key) is allowed: an exact entry, or within a whole-domain
+    /// entry and not within an exception more specific than it.
+    pub fn covers(&self, host: &str) -> bool {
+        if self.exact.contains(host) {
+            return true;
+        }
+        let mut suffix = host;
+        loop {
+            // Walking from the most specific name up, an exception is met before any broader
+            // whole-domain entry it carves out of.
+            if self.except.contains(suffix) {
+                return false;
+            }
+            if self.whole.contains(suffix) {
+                return true;
+            }
+            match suffix.find('.') {
+                Some(i) => suffix = &suffix[i + 1..],
+                None => return false,
+            }
+        }
+    }
+
+    /// Whether a list entry names only allowed hosts, so that the list is better without it.
+    /// Keyword and regexp entries are never dropped: they name no host (lookups skip hosts
+    /// under whole-domain entries for them instead, see [`AllowList::whole_domains`]).
+    pub fn covers_entry(&self, entry: &DomainPattern) -> bool {
+        match entry {
+            DomainPattern::Suffix(d) | DomainPattern::Full(d) => self.covers(d),
+            DomainPattern::Keyword(_) | DomainPattern::Regex(_) => false,
+        }
+    }
+
+    /// The whole-domain entries, sorted.
+    pub fn whole_domains(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.whole.iter().map(|d| d.to_string()).collect();
+        out.sort();
+        out
+    }
+}
+
 /// Whether `host` equals `domain` or is a subdomain of it (both lookup keys).
 pub(crate) fn is_within(host: &str, domain: &str) -> bool {
     host == domain
@@ -531,6 +622,49 @@ mod tests {
         index.lookup(host, &mut |r| out.push(r));
         out.sort();
         out
+    }
+
+    #[test]
+    fn allowlists_cover_whole_domains_exact_hosts_and_not_exceptions() {
+        use DomainPattern::*;
+        let mut allow = AllowList::default();
+        for line in [
+            "gov.cn",
+            "edu",
+            "gmpg.org",
+            "full:blogspot.com",
+            "refinery29.com",
+        ] {
+            allow.add(entry(line)).unwrap();
+        }
+        allow.add_exception("academia.edu".into());
+        assert!(allow.add(Keyword("x".into())).is_err());
+        for covered in [
+            "gmpg.org",
+            "www.sxxx.gov.cn",
+            "gov.cn",
+            "www.refinery29.com",
+            "blogspot.com",
+            "www.mit.edu",
+        ] {
+            assert!(allow.covers(covered), "{covered}");
+        }
+        for kept in [
+            "pornhub.com",
+            "xxx-hentai.blogspot.com",
+            "gov.cn.example.com",
+            "notgmpg.org",
+            "academia.edu",
+            "x.academia.edu",
+        ] {
+            assert!(!allow.covers(kept), "{kept}");
+        }
+        assert!(allow.covers_entry(&Full("gmpg.org".into())));
+        assert!(!allow.covers_entry(&Keyword("gov.cn".into())));
+        assert_eq!(
+            allow.whole_domains(),
+            ["edu", "gmpg.org", "gov.cn", "refinery29.com"]
+        );
     }
 
     #[test]

@@ -7,14 +7,16 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::checks::{Check, CheckKind};
-use super::domains::{self, DomainPattern};
+use super::domains::{self, AllowList, DomainPattern};
 use super::schema::{
-    Contexts, OneOrMany, RawCheck, RawContext, RawDefaults, RawExample, RawMeta, RawRule,
+    Contexts, OneOrMany, RawAllowList, RawCheck, RawContext, RawDefaults, RawExample, RawMeta,
+    RawRule,
 };
 use super::weights::{MAX_WEIGHT, WEIGHTS_FILE, Weights, prior_weight};
 use super::{
-    Context, DEFAULT_MAX_GAP, DEFAULT_ZONES, Diagnostic, Example, ExampleInput, Level, Location,
-    Rule, RuleSource, Ruleset, URL_ZONES, bundled, categories,
+    AllowlistReport, Context, DEFAULT_ALLOW_LIST, DEFAULT_MAX_GAP, DEFAULT_ZONES, Diagnostic,
+    Example, ExampleInput, Level, Location, Rule, RuleSource, Ruleset, URL_ZONES, bundled,
+    categories,
 };
 use crate::extract::ZoneKind;
 use crate::finding::Severity;
@@ -639,12 +641,49 @@ fn validate_rule(
                 ),
         }
     }
+    let allow_list_span = raw.allow_list.as_ref().map(|a| a.span());
+    let allow = match raw.allow_list {
+        Some(spec) => allow_list_files(spec),
+        None if raw.domains_file.is_some() => Some(vec![Spanned::new(
+            span.clone(),
+            DEFAULT_ALLOW_LIST.to_string(),
+        )]),
+        None => None,
+    }
+    .map(|files| load_allow_lists(cx, rule, files));
+    let mut allowlist = AllowlistReport::default();
     for file in raw
         .domains_file
         .map(OneOrMany::into_vec)
         .unwrap_or_default()
     {
-        load_domains_file(cx, rule, &file, &mut domain_entries);
+        let mut entries = Vec::new();
+        load_domains_file(cx, rule, &file, &mut entries);
+        if let Some((allow, _)) = &allow {
+            let mut removed: Vec<String> = Vec::new();
+            entries.retain(|entry| match entry {
+                DomainPattern::Suffix(d) | DomainPattern::Full(d) if allow.covers_entry(entry) => {
+                    if !removed.contains(d) {
+                        removed.push(d.clone());
+                    }
+                    false
+                }
+                _ => true,
+            });
+            if !removed.is_empty() {
+                allowlist.removed.push((file.get_ref().clone(), removed));
+            }
+        }
+        domain_entries.extend(entries);
+    }
+    if let Some((allow, names)) = allow {
+        allowlist.lists = names;
+        if domain_entries
+            .iter()
+            .any(|e| matches!(e, DomainPattern::Keyword(_) | DomainPattern::Regex(_)))
+        {
+            allowlist.keyword_exempt = allow.whole_domains();
+        }
     }
     let mut allow_domains = Vec::new();
     for entry in raw.allow_domains {
@@ -682,6 +721,15 @@ fn validate_rule(
         }
         None => cx.defaults.segment.unwrap_or(false),
     };
+    if let Some(list_span) = allow_list_span
+        && !has_domains
+    {
+        cx.error_at(
+            list_span,
+            rule,
+            "`allow_list` applies to domain rules; a check takes its own `allow_list`".into(),
+        );
+    }
     let sources = usize::from(!terms.is_empty() || !regex.is_empty())
         + usize::from(has_domains)
         + usize::from(check.is_some());
@@ -861,6 +909,7 @@ fn validate_rule(
         domain_count: domain_entries.len(),
         domains: domain_entries,
         allow_domains,
+        allowlist,
         check,
         requires,
         operator_list,
@@ -975,6 +1024,58 @@ fn validate_check(
             ),
         }
     }
+    if let Some(v) = raw.min_encoded {
+        not_for(cx, "min_encoded", v.span());
+        if *v.get_ref() == 0 {
+            cx.error_at(v.span(), rule, "`min_encoded` must be at least 1".into());
+        }
+        check.min_encoded = v.into_inner();
+    }
+    match raw.condition {
+        Some(v) => {
+            let span = v.span();
+            not_for(cx, "condition", span.clone());
+            let mut groups = Vec::new();
+            for group in v.into_inner() {
+                let mut terms = Vec::new();
+                for term in group {
+                    if term.get_ref().trim().is_empty() {
+                        cx.error_at(term.span(), rule, "an empty `condition` term".into());
+                    } else {
+                        terms.push(term.into_inner());
+                    }
+                }
+                if terms.is_empty() {
+                    cx.error_at(
+                        span.clone(),
+                        rule,
+                        "a `condition` group has no terms".into(),
+                    );
+                }
+                groups.push(terms);
+            }
+            if groups.is_empty() {
+                cx.error_at(span.clone(), rule, "`condition` has no groups".into());
+            }
+            match super::checks::Condition::new(groups) {
+                Ok(condition) => check.condition = condition,
+                Err(e) => cx.error_at(span, rule, format!("`condition`: {e}")),
+            }
+        }
+        None if kind == CheckKind::ScriptBranch => cx.error_at(
+            raw.kind.span(),
+            rule,
+            "`script_branch` needs a `condition`: groups of terms the `if` must test, like \
+             [[\"document.referrer\"], [\"baidu\", \"sogou\"]]"
+                .into(),
+        ),
+        None => {}
+    }
+    if let Some(files) = raw.allow_list.and_then(allow_list_files) {
+        let (allow, names) = load_allow_lists(cx, rule, files);
+        check.allow_lists = names;
+        check.allow_list = Some(std::sync::Arc::new(allow));
+    }
     (error_count(cx) == errors_before).then_some(check)
 }
 
@@ -1028,6 +1129,108 @@ fn validate_context(
     }
 }
 
+/// The files of an `allow_list` value: `None` for `false`, the default allowlist for `true`.
+fn allow_list_files(spec: Spanned<RawAllowList>) -> Option<Vec<Spanned<String>>> {
+    let span = spec.span();
+    match spec.into_inner() {
+        RawAllowList::Flag(false) => None,
+        RawAllowList::Flag(true) => Some(vec![Spanned::new(span, DEFAULT_ALLOW_LIST.into())]),
+        RawAllowList::Files(files) => Some(
+            files
+                .into_iter()
+                .map(|f| {
+                    if f.span().is_empty() {
+                        Spanned::new(span.clone(), f.into_inner())
+                    } else {
+                        f
+                    }
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Read allowlist files (domain-list formats: a bare domain allows it with its subdomains,
+/// `full:` one host). Returns the merged list and the files' names as written.
+fn load_allow_lists(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    files: Vec<Spanned<String>>,
+) -> (AllowList, Vec<String>) {
+    let mut allow = AllowList::default();
+    let mut names = Vec::new();
+    for file in files {
+        names.push(file.get_ref().clone());
+        let list = match read_list(&cx.file.origin, file.get_ref(), "allowlist") {
+            Ok(list) => list,
+            Err(message) => {
+                cx.error_at(file.span(), rule, message);
+                continue;
+            }
+        };
+        let mut bad: Vec<String> = Vec::new();
+        let mut bad_count = 0usize;
+        for (number, line) in list.text.lines().enumerate() {
+            if let Some(rest) = line.trim().strip_prefix(EXCEPT_PREFIX) {
+                match domains::parse_line(rest) {
+                    domains::Line::Entry(DomainPattern::Suffix(d)) => allow.add_exception(d),
+                    _ => {
+                        bad_count += 1;
+                        bad.push(format!("line {}: `except:` takes a domain", number + 1));
+                    }
+                }
+                continue;
+            }
+            let entries = match domains::parse_line(line) {
+                domains::Line::Skip => continue,
+                domains::Line::Entry(e) => vec![e],
+                domains::Line::Entries(e) => e,
+                domains::Line::Include(_) => {
+                    bad_count += 1;
+                    bad.push(format!(
+                        "line {}: `include:` is not supported here",
+                        number + 1
+                    ));
+                    continue;
+                }
+                domains::Line::Invalid(reason) => {
+                    bad_count += 1;
+                    bad.push(format!("line {}: {reason}", number + 1));
+                    continue;
+                }
+            };
+            for entry in entries {
+                if let Err(reason) = allow.add(entry) {
+                    bad_count += 1;
+                    bad.push(format!("line {}: {reason}", number + 1));
+                }
+            }
+        }
+        // An allowlist is short and written by hand: a line it cannot read is a mistake to
+        // fix, not upstream noise to put up with.
+        if bad_count > 0 {
+            bad.truncate(3);
+            cx.diagnostics.push(Diagnostic {
+                level: Level::Error,
+                file: list.display.clone(),
+                line: None,
+                rule: rule.map(str::to_string),
+                message: format!(
+                    "{bad_count} line(s) of the allowlist are not domains ({})",
+                    bad.join("; ")
+                ),
+            });
+        }
+    }
+    (allow, names)
+}
+
+/// An allowlist line that carves a domain out of a broader entry.
+const EXCEPT_PREFIX: &str = "except:";
+
+/// The prefix of a list path in the bundled rulesets (`bundled:lists/...`).
+const BUNDLED_PREFIX: &str = "bundled:";
+
 /// Where a list file named by a rule is, and its text.
 struct ListFile {
     display: String,
@@ -1038,6 +1241,13 @@ struct ListFile {
 
 /// Read a list file (terms or domains) named relative to `dir`, as UTF-8.
 fn read_list(origin: &Origin, relative: &str, what: &str) -> Result<ListFile, String> {
+    // `bundled:` names the binary's own copy of the shipped rulesets, so an operator's rules
+    // in another directory can use a shipped list without copying it.
+    let top = Origin::Bundled(String::new());
+    let (origin, relative) = match relative.strip_prefix(BUNDLED_PREFIX) {
+        Some(rest) => (&top, rest),
+        None => (origin, relative),
+    };
     let (display, contents, list_origin) = match origin {
         Origin::Disk(dir) => {
             let full = dir.join(relative);

@@ -20,6 +20,7 @@ mod load;
 mod reload;
 mod schema;
 pub mod weights;
+mod script;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -32,7 +33,7 @@ use crate::finding::Severity;
 
 pub use checks::{Check, CheckKind};
 pub use compile::Ruleset;
-pub use domains::DomainPattern;
+pub use domains::{AllowList, DomainPattern};
 pub use eval::Evidence;
 pub use load::{check, load};
 pub use reload::{ReloadOutcome, RulesHandle, sources_version};
@@ -161,6 +162,8 @@ pub struct Rule {
     pub domain_count: usize,
     /// Domains (and subdomains) a domain rule never reports.
     pub allow_domains: Vec<String>,
+    /// What the allowlist (`allow_list`) did to a domain rule's lists.
+    pub allowlist: AllowlistReport,
     /// A structural check whose evidence is the rule's findings.
     pub check: Option<Check>,
     /// A structural check that must find something on the page for the rule to report.
@@ -201,6 +204,30 @@ impl Rule {
             || self.check.is_some()
     }
 }
+
+/// The allowlist of a domain rule and the list entries it removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AllowlistReport {
+    /// The allowlist files, as the rule names them (`bundled:` for the binary's own copy).
+    pub lists: Vec<String>,
+    /// Per domain list (as the rule names it), the entries the allowlist removed.
+    #[serde(skip)]
+    pub removed: Vec<(String, Vec<String>)>,
+    /// The allowlist's whole-domain entries, when the rule's lists have `keyword:` or
+    /// `regexp:` entries: those name no host to remove, so lookups skip these domains for them.
+    #[serde(skip)]
+    pub(crate) keyword_exempt: Vec<String>,
+}
+
+impl AllowlistReport {
+    /// Entries removed across the rule's lists.
+    pub fn removed_count(&self) -> usize {
+        self.removed.iter().map(|(_, r)| r.len()).sum()
+    }
+}
+
+/// The allowlist a domain rule uses unless it says otherwise (`allow_list = true`).
+pub const DEFAULT_ALLOW_LIST: &str = "bundled:lists/allow/benign-domains.txt";
 
 /// Zones whose lines are URLs (the first word of a `link` line; `script` lines that are a
 /// lone URL): the zones a domain rule may apply to.

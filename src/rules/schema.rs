@@ -94,6 +94,7 @@ pub(crate) struct RawRule {
     pub domains_file: Option<Spanned<OneOrMany>>,
     #[serde(default)]
     pub allow_domains: Vec<Spanned<String>>,
+    pub allow_list: Option<Spanned<RawAllowList>>,
     pub check: Option<Spanned<RawCheck>>,
     pub requires: Option<Spanned<RawCheck>>,
     pub operator_list: Option<Spanned<bool>>,
@@ -184,6 +185,46 @@ pub(crate) struct RawCheck {
     pub min_links: Option<Spanned<u32>>,
     pub min_hosts: Option<Spanned<u32>>,
     pub allow_domains: Option<Spanned<Vec<Spanned<String>>>>,
+    pub allow_list: Option<Spanned<RawAllowList>>,
+    pub min_encoded: Option<Spanned<u32>>,
+    pub condition: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
+}
+
+/// `allow_list = true | false | "file" | ["file", ...]`: the default allowlist, none, or these
+/// files. A lone string takes the span of the whole value, as in [`OneOrMany`].
+#[derive(Debug)]
+pub(crate) enum RawAllowList {
+    Flag(bool),
+    Files(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for RawAllowList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawAllowList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false, a file name or an array of file names")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<RawAllowList, E> {
+                Ok(RawAllowList::Flag(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawAllowList, E> {
+                Ok(RawAllowList::Files(vec![Spanned::new(0..0, v.to_string())]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawAllowList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<String>>()? {
+                    out.push(item);
+                }
+                Ok(RawAllowList::Files(out))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -374,6 +374,7 @@ fn list_rule(path: &std::path::Path) -> Result<Rule, String> {
         domains: Vec::new(),
         domain_count: 0,
         allow_domains: Vec::new(),
+        allowlist: Default::default(),
         check: None,
         requires: None,
         operator_list: false,
