@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The whole file pipeline of this checkout against a baseline commit, in one run.
+#
+#   benches/baseline.sh [BASELINE_COMMIT] [RUNS]      (default: 4f24e8d, 7 runs)
+#
+# Builds the baseline in a temporary worktree (release, its own target dir) and this checkout,
+# then scans ../shared/data/pages-zh/original with each binary on one thread (`scan -j 1`),
+# alternating baseline and current run by run so that load drift hits both alike. It prints
+# the median wall and user times, MiB/s of HTML, and the ratio. When valgrind is installed it
+# also counts instructions of one scan each (callgrind): those counts do not move with the
+# machine's load, so they settle a ratio that the wall clock leaves in the noise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+base=${1:-4f24e8d}
+runs=${2:-7}
+pages=../shared/data/pages-zh/original
+if [ ! -d "$pages" ]; then
+  echo "error: $pages is missing" >&2
+  exit 1
+fi
+
+work=$(mktemp -d)
+cleanup() {
+  git worktree remove --force "$work/base" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+git worktree add --detach --quiet "$work/base" "$base"
+# The baseline's own target dir, but the shared registry: only its own crate builds twice.
+(cd "$work/base" && CARGO_TARGET_DIR="$work/target" cargo build --release --quiet)
+cargo build --release --quiet
+old="$work/target/release/sitepatrol"
+new="target/release/sitepatrol"
+bytes=$(cat "$pages"/* | wc -c)
+
+time_one() {
+  /usr/bin/time -f "%e %U" "$1" scan -j 1 --format jsonl --fail-on never "$pages" \
+    2>&1 >/dev/null | tail -n 1
+}
+
+declare -a old_wall old_user new_wall new_user
+for _ in $(seq "$runs"); do
+  read -r w u < <(time_one "$old"); old_wall+=("$w"); old_user+=("$u")
+  read -r w u < <(time_one "$new"); new_wall+=("$w"); new_user+=("$u")
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+report() {
+  local name=$1 wall=$2 user=$3
+  awk -v n="$name" -v w="$wall" -v u="$user" -v b="$bytes" \
+    'BEGIN { printf "%-9s wall %6.3f s  user %6.3f s  %6.1f MiB/s (user)\n", n, w, u, b / u / 1048576 }'
+}
+ow=$(median "${old_wall[@]}"); ou=$(median "${old_user[@]}")
+nw=$(median "${new_wall[@]}"); nu=$(median "${new_user[@]}")
+echo "pages-zh: $(ls "$pages" | wc -l) files, $bytes bytes; $runs runs each, medians"
+report "baseline" "$ow" "$ou"
+report "current" "$nw" "$nu"
+awk -v o="$ou" -v n="$nu" 'BEGIN { printf "current / baseline throughput (user time): %.3f\n", o / n }'
+
+if command -v valgrind >/dev/null 2>&1; then
+  count() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" scan -j 1 --format jsonl \
+      --fail-on never "$pages" 2>&1 >/dev/null | awk '/Collected/ {print $4}'
+  }
+  oi=$(count "$old"); ni=$(count "$new")
+  echo "instructions: baseline $oi, current $ni"
+  awk -v o="$oi" -v n="$ni" 'BEGIN { printf "current / baseline throughput (instructions): %.3f\n", o / n }'
+fi
