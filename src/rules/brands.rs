@@ -242,6 +242,9 @@ pub struct BrandTable {
     max_gap: usize,
     credentials: Vec<(Credential, WordList)>,
     input_types: Vec<(Credential, String)>,
+    /// A field whose name or hint has one of these asks for a new secret (sign-up, a new
+    /// password): not the visitor's existing one.
+    new_secret: WordList,
 }
 
 // The brands file, as written.
@@ -272,6 +275,8 @@ struct RawClaim {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCredentials {
+    #[serde(default)]
+    new_secret: Vec<Spanned<String>>,
     password: RawWords,
     card: RawWords,
     seed: RawWords,
@@ -393,6 +398,10 @@ impl BrandTable {
         let raw_cred = raw.credentials.into_inner();
         let mut credentials = Vec::new();
         let mut input_types = Vec::new();
+        let new_secret = WordList {
+            contains: report.terms(&raw_cred.new_secret, "new-secret word"),
+            words: Vec::new(),
+        };
         for (kind, words) in [
             (Credential::Password, raw_cred.password),
             (Credential::Card, raw_cred.card),
@@ -552,18 +561,22 @@ impl BrandTable {
             max_gap,
             credentials,
             input_types,
+            new_secret,
         };
         (Some(table), report.diagnostics)
     }
 
     /// The secrets a field asks for.
     fn field_credentials(&self, field: &Field, out: &mut Vec<Credential>) {
+        let text = normalize(&format!("{} {}", field.name, field.hint)).text;
+        if self.new_secret.matches(&text) {
+            return;
+        }
         for (kind, ty) in &self.input_types {
             if field.kind == *ty && !out.contains(kind) {
                 out.push(*kind);
             }
         }
-        let text = normalize(&format!("{} {}", field.name, field.hint)).text;
         for (kind, words) in &self.credentials {
             if !out.contains(kind) && words.matches(&text) {
                 out.push(*kind);
@@ -927,6 +940,9 @@ via_after = ["快捷登录", "互联"]
 copyright = ["©", "copyright", "版权所有"]
 max_gap = 3
 
+[credentials]
+new_secret = ["choose a", "new password", "confirm", "设置", "确认"]
+
 [credentials.password]
 input_types = ["password"]
 contains = ["password", "pwd", "密码"]
@@ -1082,6 +1098,8 @@ exclude = ["电源"]
             r#"<input name="passport">"#,
             r#"<input type="hidden" name="password" value="x">"#,
             r#"<input placeholder="身份证号">"#,
+            r#"<input type="password" placeholder="Choose a password">"#,
+            r#"<input type="password" name="pwd2" placeholder="确认密码">"#,
         ] {
             let html = format!("<title>PayPal - Log In</title>{form}");
             assert!(found(&c, &html, None).is_empty(), "{form}");
