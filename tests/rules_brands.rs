@@ -180,3 +180,30 @@ fn options_are_validated_at_the_rules_line() {
         );
     }
 }
+
+#[test]
+fn the_bundled_brands_table_loads() {
+    let (ruleset, diagnostics) = rules::check(&[RuleSource::Bundled]);
+    assert!(errors(&diagnostics).is_empty(), "{diagnostics:#?}");
+    let ruleset = ruleset.unwrap();
+    assert!(
+        ruleset
+            .rules()
+            .iter()
+            .any(|r| r.id.as_ref() == "phishing.brand_credentials")
+    );
+    let page = r#"<title>Sign in to your Microsoft account</title>
+        <form action="post.php" method="post"><input name="loginfmt"><input type="password" name="passwd"></form>"#;
+    let found = matched(&ruleset, page, None);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("phishing.brand_credentials:Microsoft")),
+        "{found:?}"
+    );
+    assert!(
+        matched(&ruleset, page, Some("https://login.live.com/login.srf"))
+            .iter()
+            .all(|f| !f.starts_with("phishing.brand_credentials:")),
+    );
+}
