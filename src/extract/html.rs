@@ -31,7 +31,8 @@ use super::redirect::{js_location_targets, parse_meta_refresh};
 use super::text::{Sep, TextBuf, one_line};
 use super::urls::{display, parse_with_base, resolve};
 use super::{
-    ContentKind, Document, Form, Iframe, Link, Redirect, RedirectKind, Script, Zone, ZoneKind,
+    ContentKind, Document, Field, Form, Iframe, Link, Redirect, RedirectKind, Script, Zone,
+    ZoneKind,
 };
 
 /// Open elements kept on the stack; deeper ones are only counted.
@@ -388,6 +389,8 @@ struct Attrs<'a> {
     height: Option<&'a str>,
     onload: Option<&'a str>,
     onerror: Option<&'a str>,
+    placeholder: Option<&'a str>,
+    aria_label: Option<&'a str>,
 }
 
 impl<'a> Attrs<'a> {
@@ -420,6 +423,8 @@ impl<'a> Attrs<'a> {
                 local_name!("height") => &mut a.height,
                 local_name!("onload") => &mut a.onload,
                 local_name!("onerror") => &mut a.onerror,
+                local_name!("placeholder") => &mut a.placeholder,
+                local_name!("aria-label") => &mut a.aria_label,
                 _ => continue,
             };
             if slot.is_none() {
@@ -517,6 +522,7 @@ struct Extractor {
     iframes: Vec<Iframe>,
     forms: Vec<(Option<String>, Form)>,
     open_form: Option<usize>,
+    fields: Vec<Field>,
     scripts: Vec<PendingScript>,
     script_items: Vec<ScriptItem>,
     redirects: Vec<Redirect>,
@@ -547,6 +553,7 @@ impl Extractor {
             iframes: Vec::new(),
             forms: Vec::new(),
             open_form: None,
+            fields: Vec::new(),
             scripts: Vec::new(),
             script_items: Vec::new(),
             redirects: Vec::new(),
@@ -842,6 +849,12 @@ impl Extractor {
             && title != alt
         {
             self.attrs.push(title);
+        }
+        if matches!(
+            name,
+            local_name!("input") | local_name!("textarea") | local_name!("select")
+        ) {
+            self.field(&name, &a, hidden);
         }
         if let Some(code) = a.onload {
             self.add_handler(code);
@@ -1264,6 +1277,7 @@ impl Extractor {
 
         add(ZoneKind::HiddenText, self.hidden.into_string());
         add(ZoneKind::Js, self.component_js);
+        add(ZoneKind::Field, field_lines(&self.fields));
 
         Document {
             kind: ContentKind::Html,
@@ -1271,11 +1285,77 @@ impl Extractor {
             links,
             iframes,
             forms,
+            fields: self.fields,
             redirects,
             scripts,
             base_url: base.map(display),
         }
     }
+}
+
+/// Input types that ask the visitor for nothing (`hidden` carries the page's own values).
+const NOT_ASKED: [&str; 7] = [
+    "hidden", "submit", "button", "reset", "image", "checkbox", "radio",
+];
+
+impl Extractor {
+    /// Record a form field (see `Field`).
+    fn field(&mut self, name: &LocalName, a: &Attrs<'_>, hidden: bool) {
+        let kind = match *name {
+            local_name!("textarea") => "textarea".to_owned(),
+            local_name!("select") => "select".to_owned(),
+            _ => {
+                let kind = a.type_.map(|t| t.trim().to_ascii_lowercase());
+                match kind {
+                    Some(k) if NOT_ASKED.contains(&k.as_str()) => return,
+                    Some(k) if !k.is_empty() && !k.contains(char::is_whitespace) => k,
+                    _ => "text".to_owned(),
+                }
+            }
+        };
+        let field_name = [a.name, a.id]
+            .into_iter()
+            .flatten()
+            .map(|n| n.split_whitespace().collect::<Vec<_>>().join("_"))
+            .find(|n| !n.is_empty())
+            .unwrap_or_default();
+        let mut hint = String::new();
+        for h in [a.placeholder, a.aria_label, a.title]
+            .into_iter()
+            .flatten()
+            .map(one_line)
+        {
+            if !h.is_empty() && !hint.split(" / ").any(|x| x == h) {
+                if !hint.is_empty() {
+                    hint.push_str(" / ");
+                }
+                hint.push_str(&h);
+            }
+        }
+        self.fields.push(Field {
+            kind,
+            name: field_name,
+            hint,
+            form: self.open_form,
+            hidden,
+        });
+    }
+}
+
+/// The `field` zone: `type name hint`, one field a line.
+fn field_lines(fields: &[Field]) -> String {
+    let mut zone = String::new();
+    for f in fields {
+        zone.push_str(&f.kind);
+        zone.push(' ');
+        zone.push_str(if f.name.is_empty() { "-" } else { &f.name });
+        if !f.hint.is_empty() {
+            zone.push(' ');
+            zone.push_str(&f.hint);
+        }
+        zone.push('\n');
+    }
+    trim_newline(zone)
 }
 
 fn trim_newline(mut s: String) -> String {

@@ -46,6 +46,14 @@
 //!   inline scripts and `onload`/`onerror` handlers to `location`, `location.href`,
 //!   `location["href"]` (with any `window.`/`top.`/`self.`/`document.`/`parent.` prefix), or
 //!   passed to `location.replace(...)`/`location.assign(...)`. Resolved against the base.
+//! * `field`: one line per form field the visitor fills in (`input` other than `hidden`,
+//!   `submit`, `button`, `reset`, `image`, `checkbox` and `radio`; `textarea`; `select`),
+//!   inside a form or not, hidden or not: `type name hint`, where `type` is the input's
+//!   lower-case type (`textarea`, `select`), `name` its `name` or else `id` (`-` when it has
+//!   neither) and `hint` its `placeholder`, `aria-label` and `title` (distinct ones, joined by
+//!   ` / `; left out when empty). A login form is `text user 用户名` and
+//!   `password pwd 请输入密码`; a card form names `cc_number` and `cvv2`. [`Document::fields`]
+//!   has the fields with their form.
 //! * `hidden_text`: text hidden from visitors, kept apart from `text`:
 //!   - by CSS: `display:none`, `visibility:hidden` (a descendant may set `visible`),
 //!     `opacity:0`, `font-size:0` (or `font:0/0`; a descendant with an absolute size shows
@@ -158,10 +166,12 @@ pub enum ZoneKind {
     /// Server-side code of a template: the text of its code blocks (`<?php ... ?>`,
     /// `<% ... %>`, ...), one block after the other.
     Code,
+    /// One line per form field (`input`, `textarea`, `select`): `type name hint`.
+    Field,
 }
 
 impl ZoneKind {
-    pub const ALL: [ZoneKind; 13] = [
+    pub const ALL: [ZoneKind; 14] = [
         ZoneKind::Text,
         ZoneKind::Title,
         ZoneKind::Meta,
@@ -175,6 +185,7 @@ impl ZoneKind {
         ZoneKind::Plain,
         ZoneKind::Js,
         ZoneKind::Code,
+        ZoneKind::Field,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -192,6 +203,7 @@ impl ZoneKind {
             ZoneKind::Plain => "plain",
             ZoneKind::Js => "js",
             ZoneKind::Code => "code",
+            ZoneKind::Field => "field",
         }
     }
 
@@ -284,6 +296,23 @@ pub struct Form {
     pub hidden: bool,
 }
 
+/// A form field the visitor fills in: an `input` (not `hidden`, buttons, checkboxes or radio
+/// buttons), a `textarea` or a `select`, inside a form or not (kits post fields by script).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Field {
+    /// The input's lower-case `type` (`text` when missing), or `textarea` / `select`.
+    pub kind: String,
+    /// `name`, else `id`; empty when neither.
+    pub name: String,
+    /// What tells the visitor what to type: `placeholder`, `aria-label` and `title`, distinct
+    /// ones joined by ` / `, on one line.
+    pub hint: String,
+    /// Index in [`Document::forms`] of the form it belongs to.
+    pub form: Option<usize>,
+    /// Inside content hidden by CSS (a later step of a multi-step form).
+    pub hidden: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RedirectKind {
@@ -316,6 +345,8 @@ pub struct Document {
     pub links: Vec<Link>,
     pub iframes: Vec<Iframe>,
     pub forms: Vec<Form>,
+    /// Form fields, in document order.
+    pub fields: Vec<Field>,
     pub redirects: Vec<Redirect>,
     pub scripts: Vec<Script>,
     /// The effective base URL, when there is one.
@@ -342,6 +373,7 @@ impl Document {
             links: Vec::new(),
             iframes: Vec::new(),
             forms: Vec::new(),
+            fields: Vec::new(),
             redirects: Vec::new(),
             scripts: Vec::new(),
             base_url: None,

@@ -590,6 +590,12 @@ fn merge(doc: &mut Document, printed: Document, code: String) {
     doc.zones = zones;
     doc.links.extend(printed.links);
     doc.iframes.extend(printed.iframes);
+    let forms_before = doc.forms.len();
+    doc.fields
+        .extend(printed.fields.into_iter().map(|f| crate::extract::Field {
+            form: f.form.map(|i| i + forms_before),
+            ..f
+        }));
     doc.forms.extend(printed.forms);
     doc.redirects.extend(printed.redirects);
     doc.scripts.extend(printed.scripts);

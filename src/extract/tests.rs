@@ -275,6 +275,31 @@ fn iframe_zone_and_flags() {
 }
 
 #[test]
+fn field_zone_lists_what_visitors_fill_in() {
+    let d = doc("<form action=a.php><input name=u placeholder='邮箱/QQ号'>\
+         <input type=PASSWORD name=p placeholder=密码 aria-label=密码 title='Your password'>\
+         <input type=hidden name=token value=x><input type=submit><input type=checkbox name=r>\
+         <textarea id=phrase placeholder='12-word phrase'></textarea></form>\
+         <div style='display:none'><select name=exp_month title='Exp month'></select></div>\
+         <input type=tel>");
+    assert_eq!(
+        zone(&d, ZoneKind::Field),
+        "text u 邮箱/QQ号\npassword p 密码 / Your password\ntextarea phrase 12-word phrase\n\
+         select exp_month Exp month\ntel -"
+    );
+    let forms: Vec<Option<usize>> = d.fields.iter().map(|f| f.form).collect();
+    assert_eq!(forms, [Some(0), Some(0), Some(0), None, None]);
+    let hidden: Vec<bool> = d.fields.iter().map(|f| f.hidden).collect();
+    assert_eq!(hidden, [false, false, false, true, false]);
+    // Fields that a template's code prints join the markup's, with their own form.
+    let d = tpl("<form action=a.php><input name=u></form>\
+         <?php echo '<form action=\"b.php\"><input type=\"password\" name=\"pwd\"></form>'; ?>");
+    assert_eq!(zone(&d, ZoneKind::Field), "text u\npassword pwd");
+    assert_eq!(d.fields[1].form, Some(1));
+    assert_eq!(d.forms[1].action, "b.php");
+}
+
+#[test]
 fn form_zone_and_password() {
     let d = doc_at(
         "<form action='/login' METHOD=' POST '><input type=text><input type=' Password '></form>\

@@ -34,10 +34,12 @@ pub enum CheckKind {
     /// An `if` on the user agent or referrer (its `condition`) whose branch redirects to
     /// another site or writes other content.
     ScriptBranch,
+    /// A page claiming a brand that asks for a secret off the brand's domains (`brands.rs`).
+    BrandCredentials,
 }
 
 impl CheckKind {
-    pub const ALL: [CheckKind; 7] = [
+    pub const ALL: [CheckKind; 8] = [
         CheckKind::HiddenIframe,
         CheckKind::HiddenLinks,
         CheckKind::PasswordForm,
@@ -45,6 +47,7 @@ impl CheckKind {
         CheckKind::WrittenScript,
         CheckKind::EncodedScript,
         CheckKind::ScriptBranch,
+        CheckKind::BrandCredentials,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +59,7 @@ impl CheckKind {
             CheckKind::WrittenScript => "written_script",
             CheckKind::EncodedScript => "encoded_script",
             CheckKind::ScriptBranch => "script_branch",
+            CheckKind::BrandCredentials => "brand_credentials",
         }
     }
 
@@ -73,6 +77,7 @@ impl CheckKind {
             | CheckKind::WrittenScript
             | CheckKind::EncodedScript
             | CheckKind::ScriptBranch => ZoneKind::Script,
+            CheckKind::BrandCredentials => ZoneKind::Title,
         }
     }
 
@@ -85,6 +90,7 @@ impl CheckKind {
             CheckKind::WrittenIframe | CheckKind::WrittenScript => &["foreign_only"],
             CheckKind::EncodedScript => &["foreign_only", "min_encoded"],
             CheckKind::ScriptBranch => &["foreign_only", "condition"],
+            CheckKind::BrandCredentials => &["brands_file", "claim", "credentials"],
         }
     }
 }
@@ -200,6 +206,8 @@ pub struct Check {
     pub condition: Condition,
     #[serde(skip)]
     pub(crate) allow_list: Option<std::sync::Arc<AllowList>>,
+    /// `brand_credentials`: the brands table and what counts as a claim and a secret.
+    pub brand: Option<super::brands::BrandCheck>,
 }
 
 /// Default `min_links` of `hidden_links`: a hidden menu or a couple of share buttons is not a
@@ -219,6 +227,7 @@ impl Check {
             allow_list: None,
             min_encoded: DEFAULT_MIN_ENCODED,
             condition: Condition::default(),
+            brand: None,
         }
     }
 }
@@ -262,6 +271,11 @@ impl<'a> Site<'a> {
             zones: &document.zones,
             scripts: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The page's registrable domain, when its URL (or `<base>`) is known.
+    pub(crate) fn own(&self) -> Option<&str> {
+        self.own.as_deref()
     }
 
     /// The script zones' texts (`script` of a page, `js` of a JavaScript file).
@@ -423,6 +437,10 @@ pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Ev
     // What a script writes or redirects to counts only when its host is known.
     let counts_url = |url: &str| -> bool { site_of(url).is_some() && counts(url) };
     match check.kind {
+        CheckKind::BrandCredentials => check
+            .brand
+            .as_ref()
+            .map_or_else(Vec::new, |b| super::brands::run(b, document, site.own())),
         CheckKind::HiddenIframe => {
             let wanted: Vec<bool> = document
                 .iframes

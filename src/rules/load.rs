@@ -9,8 +9,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::checks::{Check, CheckKind};
 use super::domains::{self, AllowList, DomainPattern};
 use super::schema::{
-    Contexts, OneOrMany, RawAllowList, RawCheck, RawContext, RawDefaults, RawExample, RawMeta,
-    RawRule,
+    BrandOpts, Contexts, OneOrMany, RawAllowList, RawCheck, RawContext, RawDefaults, RawExample,
+    RawMeta, RawRule,
 };
 use super::weights::{MAX_WEIGHT, WEIGHTS_FILE, Weights, prior_weight};
 use super::{
@@ -131,6 +131,8 @@ fn read_sources(sources: &[RuleSource], diagnostics: &mut Vec<Diagnostic>) -> (V
 
 /// `rulesets/filing/` holds the data of the filing checks (`src/filing`), not rules.
 const FILING_DIR: &str = "filing/";
+/// `rulesets/lists/` holds the lists and tables rules name (`brands.toml` among them), not rules.
+const LISTS_DIR: &str = "lists/";
 
 fn file_error(file: &str, message: String) -> Diagnostic {
     Diagnostic {
@@ -150,7 +152,10 @@ fn collect_files(
     match source {
         RuleSource::Bundled => {
             for (name, bytes) in bundled::FILES {
-                if !name.ends_with(".toml") || name.starts_with(FILING_DIR) {
+                if !name.ends_with(".toml")
+                    || name.starts_with(FILING_DIR)
+                    || name.starts_with(LISTS_DIR)
+                {
                     continue;
                 }
                 let display = format!("<bundled>/rulesets/{name}");
@@ -188,7 +193,8 @@ fn collect_files(
                     .filter_entry(|e| {
                         !(e.depth() == 1
                             && e.file_type().is_dir()
-                            && e.file_name() == FILING_DIR.trim_end_matches('/'))
+                            && (e.file_name() == FILING_DIR.trim_end_matches('/')
+                                || e.file_name() == LISTS_DIR.trim_end_matches('/')))
                     });
                 for entry in walk {
                     match entry {
@@ -985,6 +991,19 @@ fn validate_check(
             );
         }
     };
+    if kind == CheckKind::BrandCredentials {
+        check.brand = brand_options(cx, rule, &raw.kind, &raw.brand_opts(), key);
+    } else {
+        for (name, span) in [
+            ("brands_file", raw.brands_file.as_ref().map(Spanned::span)),
+            ("claim", raw.claim.as_ref().map(Spanned::span)),
+            ("credentials", raw.credentials.as_ref().map(Spanned::span)),
+        ] {
+            if let Some(span) = span {
+                not_for(cx, name, span);
+            }
+        }
+    }
     if let Some(v) = raw.foreign_only {
         not_for(cx, "foreign_only", v.span());
         check.foreign_only = v.into_inner();
@@ -1077,6 +1096,80 @@ fn validate_check(
         check.allow_list = Some(std::sync::Arc::new(allow));
     }
     (error_count(cx) == errors_before).then_some(check)
+}
+
+/// `brand_credentials` options: the brands file (read relative to the rule's file, its
+/// problems reported at its own lines), the claim places and the secrets.
+fn brand_options(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    kind: &Spanned<String>,
+    raw: &BrandOpts<'_>,
+    key: &str,
+) -> Option<super::brands::BrandCheck> {
+    use super::brands::{BrandCheck, BrandTable, Claim, Credential};
+    let Some(file) = raw.brands_file else {
+        cx.error_at(
+            kind.span(),
+            rule,
+            format!("`{key}` kind `brand_credentials` needs `brands_file`"),
+        );
+        return None;
+    };
+    let mut ok = true;
+    let mut names = |cx: &mut FileCx<'_>,
+                     list: Option<&Spanned<Vec<Spanned<String>>>>,
+                     what: &str,
+                     known: &[&str]|
+     -> Option<Vec<String>> {
+        let list = list?;
+        if list.get_ref().is_empty() {
+            cx.error_at(list.span(), rule, format!("`{what}` is empty"));
+            ok = false;
+        }
+        let mut out = Vec::new();
+        for item in list.get_ref() {
+            if known.contains(&item.get_ref().as_str()) {
+                out.push(item.get_ref().clone());
+            } else {
+                cx.error_at(
+                    item.span(),
+                    rule,
+                    format!(
+                        "unknown `{what}` {:?} (one of: {})",
+                        item.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+                ok = false;
+            }
+        }
+        Some(out)
+    };
+    let claim_names: Vec<&str> = Claim::ALL.iter().map(|c| c.as_str()).collect();
+    let credential_names: Vec<&str> = Credential::ALL.iter().map(|c| c.as_str()).collect();
+    let claim = names(cx, raw.claim, "claim", &claim_names)
+        .map(|v| v.iter().filter_map(|n| Claim::parse(n)).collect())
+        .unwrap_or_else(|| super::brands::DEFAULT_CLAIM.to_vec());
+    let credentials = names(cx, raw.credentials, "credentials", &credential_names)
+        .map(|v| v.iter().filter_map(|n| Credential::parse(n)).collect())
+        .unwrap_or_else(|| super::brands::DEFAULT_CREDENTIALS.to_vec());
+    let list = match read_list(&cx.file.origin, file.get_ref(), "brands file") {
+        Ok(list) => list,
+        Err(message) => {
+            cx.error_at(file.span(), rule, message);
+            return None;
+        }
+    };
+    let (table, diagnostics) = BrandTable::parse(&list.display, &list.text, rule);
+    cx.diagnostics.extend(diagnostics);
+    let table = table?;
+    ok.then(|| BrandCheck {
+        brands_file: file.get_ref().clone(),
+        table: std::sync::Arc::new(table),
+        claim,
+        credentials,
+    })
 }
 
 fn error_count(cx: &FileCx<'_>) -> usize {

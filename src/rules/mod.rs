@@ -10,6 +10,7 @@
 //! once, whatever the number of rules, and evaluates the rules' context conditions
 //! (`near`, `exclude`, `min_hits`) on the hits.
 
+mod brands;
 mod bundled;
 pub mod categories;
 mod checks;
@@ -19,8 +20,8 @@ mod eval;
 mod load;
 mod reload;
 mod schema;
-pub mod weights;
 mod script;
+pub mod weights;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -188,6 +188,9 @@ pub(crate) struct RawCheck {
     pub allow_list: Option<Spanned<RawAllowList>>,
     pub min_encoded: Option<Spanned<u32>>,
     pub condition: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
+    pub brands_file: Option<Spanned<String>>,
+    pub claim: Option<Spanned<Vec<Spanned<String>>>>,
+    pub credentials: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `allow_list = true | false | "file" | ["file", ...]`: the default allowlist, none, or these
@@ -224,6 +227,23 @@ impl<'de> Deserialize<'de> for RawAllowList {
             }
         }
         deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The `brand_credentials` options of a [`RawCheck`].
+pub(crate) struct BrandOpts<'a> {
+    pub brands_file: Option<&'a Spanned<String>>,
+    pub claim: Option<&'a Spanned<Vec<Spanned<String>>>>,
+    pub credentials: Option<&'a Spanned<Vec<Spanned<String>>>>,
+}
+
+impl RawCheck {
+    pub(crate) fn brand_opts(&self) -> BrandOpts<'_> {
+        BrandOpts {
+            brands_file: self.brands_file.as_ref(),
+            claim: self.claim.as_ref(),
+            credentials: self.credentials.as_ref(),
+        }
     }
 }
 
