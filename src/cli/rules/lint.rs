@@ -3,8 +3,10 @@
 //! Every term (and regex) of every rule becomes a probe rule: the term alone, in the rule's
 //! zones and view, without its conditions. Scanning a corpus of ordinary pages with the probes
 //! shows how many pages each term hits by itself; scanning it with the rules as they are shows
-//! on how many pages the term is evidence of a real finding (all conditions applied, `near`,
-//! `exclude`, `min_distinct` and the rest).
+//! on how many pages the term is evidence of a real flag: all conditions applied (`near`,
+//! `exclude`, `min_distinct` and the rest), and the page flagged in the rule's category. A
+//! weak signal that ordinary pages carry without being flagged is working as designed, and so
+//! is counter-evidence (a negative weight), which is meant to be on ordinary pages.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -169,7 +171,16 @@ pub fn run(args: LintArgs) -> i32 {
             let report = rule_scanner.scan_bytes(&bytes, kind, &target, None, None);
             let mut seen = HashSet::new();
             for f in &report.evidence {
-                let id = &rule_scanner.ruleset().rules()[f.rule as usize].id;
+                let rule = &rule_scanner.ruleset().rules()[f.rule as usize];
+                let flagged = rule.weight > 0.0
+                    && report
+                        .findings
+                        .iter()
+                        .any(|flag| flag.category == rule.category);
+                if !flagged {
+                    continue;
+                }
+                let id = &rule.id;
                 for &index in by_rule.get(&**id).map_or(&[][..], Vec::as_slice) {
                     if probes[index].is_evidence_in(&f.normalized) && seen.insert(index) {
                         finding_pages[index] += 1;
@@ -271,8 +282,9 @@ fn print_table(report: &LintReport, args: &LintArgs) {
         );
     }
     out!(
-        "PRUNE: the term is evidence of a finding on ordinary pages; drop it or add context. \
-         context: it hits ordinary pages, but its rule's conditions cancel every hit."
+        "PRUNE: the term is evidence in a flag on ordinary pages; drop it or add context. \
+         context: it hits ordinary pages, but its rule's conditions cancel every hit or the \
+         pages are not flagged (a weak signal without company, or counter-evidence)."
     );
 }
 
