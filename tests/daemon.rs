@@ -529,3 +529,58 @@ async fn a_site_that_shuts_the_crawler_out_is_flagged_and_resolved_when_it_lets_
     daemon.signal("TERM");
     assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_fetch_that_read_and_scanned_the_page_resolves_its_flags() {
+    // The flagged pages turn into a server error, a NUL-laden page served as HTML, and
+    // undeclared binary: none of these fetches read the page whole, so no flag resolves.
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = broken.clone();
+    let server = serve(move |request| {
+        let broken = flag.load(std::sync::atomic::Ordering::SeqCst);
+        match (request.path.as_str(), broken) {
+            ("/", false) => Action::html(page("欢迎来到网上赌博平台", &["/b.html", "/c.html"])),
+            ("/b.html", false) => Action::html(page("免费色情视频 每日更新", &["/"])),
+            ("/c.html", false) => Action::html(page("欢迎来到网上赌博平台", &["/"])),
+            ("/", true) => Action::with_type(
+                500,
+                "text/html",
+                page("服务器错误", &["/b.html", "/c.html"]).into_bytes(),
+            ),
+            ("/b.html", true) => Action::Respond {
+                status: 200,
+                headers: vec![],
+                body: b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0".to_vec(),
+            },
+            ("/c.html", true) => {
+                Action::html("<html><body><!-- \0 --><p>欢迎来到网上赌博平台</p></body></html>")
+            }
+            _ => Action::status(404),
+        }
+    })
+    .await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\ninterval = \"1s\"\njitter = 0.0\n[filing]\nenabled = false\n{}",
+        site("err", "err.example.test", server.addr.port(), "1s")
+    ));
+    let mut daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    let store: &dyn Store = &store;
+    wait_runs(store, "err", 1).await;
+    let first = states(&flags(store, "err"));
+    assert_eq!(first.len(), 3, "{first:#?}");
+    assert!(first.values().all(|s| *s == FlagState::Open), "{first:#?}");
+
+    broken.store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = store.crawl_runs("err", 1000).unwrap().len();
+    let runs = wait_runs(store, "err", before + 2).await;
+    assert!(
+        runs.iter().all(|r| r.ingest.resolved.is_empty()),
+        "{runs:#?}"
+    );
+    assert_eq!(states(&flags(store, "err")), first);
+
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
+}

@@ -74,6 +74,8 @@ struct Merged {
 
 enum Scan {
     Matched(Vec<Finding>),
+    /// Matched, but the fetch proves nothing about what is gone (see `PageScan::Partial`).
+    Partial(Vec<Finding>),
     Unchanged,
     NotScanned,
 }
@@ -111,10 +113,13 @@ impl Collected {
                 } else if !report.matched {
                     metrics.pages_unchanged.inc();
                     Scan::Unchanged
-                } else {
+                } else if report.proves_absence() {
                     Scan::Matched(report.findings)
+                } else {
+                    Scan::Partial(report.findings)
                 };
-                let has_findings = matches!(&scan, Scan::Matched(f) if !f.is_empty());
+                let has_findings =
+                    matches!(&scan, Scan::Matched(f) | Scan::Partial(f) if !f.is_empty());
                 let page = Merged {
                     url: report.final_url,
                     status: report.status,
@@ -158,15 +163,23 @@ impl Collected {
             self.pages.insert(page.url.clone(), page);
             return;
         };
+        // One partial sighting makes the page partial: absence needs every agent's whole read.
+        let partial = matches!(page.scan, Scan::Partial(_));
         match (&mut existing.scan, page.scan) {
-            (Scan::Matched(mine), Scan::Matched(theirs)) => {
+            (
+                Scan::Matched(mine) | Scan::Partial(mine),
+                Scan::Matched(theirs) | Scan::Partial(theirs),
+            ) => {
                 let found = !theirs.is_empty();
                 mine.extend(theirs);
+                if partial && let Scan::Matched(mine) = &mut existing.scan {
+                    existing.scan = Scan::Partial(std::mem::take(mine));
+                }
                 if existing.body.is_none() && found {
                     existing.body = page.body;
                 }
             }
-            (Scan::Matched(_), Scan::Unchanged | Scan::NotScanned) => {}
+            (Scan::Matched(_) | Scan::Partial(_), Scan::Unchanged | Scan::NotScanned) => {}
             (Scan::Unchanged, Scan::Unchanged | Scan::NotScanned) => {}
             (Scan::NotScanned, Scan::NotScanned) => {}
             (_, theirs) => {
@@ -194,6 +207,7 @@ impl Collected {
                 body: p.body,
                 scan: match p.scan {
                     Scan::Matched(findings) => PageScan::Matched(findings),
+                    Scan::Partial(findings) => PageScan::Partial(findings),
                     Scan::Unchanged => PageScan::Unchanged,
                     Scan::NotScanned => PageScan::NotScanned,
                 },
@@ -525,7 +539,8 @@ mod tests {
     }
 
     fn page(scan: Scan, sha: &str) -> Merged {
-        let body = matches!(&scan, Scan::Matched(f) if !f.is_empty()).then(|| b"body".to_vec());
+        let body = matches!(&scan, Scan::Matched(f) | Scan::Partial(f) if !f.is_empty())
+            .then(|| b"body".to_vec());
         Merged {
             url: "http://a.test/".into(),
             status: 200,
@@ -551,7 +566,9 @@ mod tests {
 
     fn rules(scan: &PageScan) -> Vec<String> {
         match scan {
-            PageScan::Matched(f) => f.iter().map(|f| f.rule.to_string()).collect(),
+            PageScan::Matched(f) | PageScan::Partial(f) => {
+                f.iter().map(|f| f.rule.to_string()).collect()
+            }
             other => vec![format!("{other:?}")],
         }
     }
@@ -592,5 +609,20 @@ mod tests {
             page(Scan::NotScanned, "y"),
         ]);
         assert_eq!(p.scan, PageScan::NotScanned);
+    }
+
+    #[test]
+    fn one_partial_sighting_makes_the_page_partial() {
+        let p = merged(vec![
+            page(Scan::Matched(vec![finding("desktop")]), "h1"),
+            page(Scan::Partial(vec![finding("mobile")]), "h2"),
+        ]);
+        assert!(matches!(p.scan, PageScan::Partial(_)), "{:?}", p.scan);
+        assert_eq!(rules(&p.scan), ["desktop", "mobile"]);
+        let p = merged(vec![
+            page(Scan::Partial(vec![]), "h1"),
+            page(Scan::Matched(vec![]), "h1"),
+        ]);
+        assert_eq!(p.scan, PageScan::Partial(vec![]));
     }
 }
