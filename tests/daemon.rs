@@ -584,3 +584,40 @@ async fn only_a_fetch_that_read_and_scanned_the_page_resolves_its_flags() {
     daemon.signal("TERM");
     assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_past_the_per_crawl_cap_are_not_recorded_and_the_cap_is_an_info_flag() {
+    let links = ["/1.html", "/2.html", "/3.html", "/4.html"];
+    let server = serve(move |request| match request.path.as_str() {
+        "/" | "/1.html" | "/2.html" | "/3.html" | "/4.html" => {
+            Action::html(page("欢迎来到网上赌博平台", &links))
+        }
+        _ => Action::status(404),
+    })
+    .await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\njitter = 0.0\n[filing]\nenabled = false\n[crawl]\nmax_flags_per_crawl = 2\n{}",
+        site("many", "many.example.test", server.addr.port(), "1h")
+    ));
+    let mut daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    let store: &dyn Store = &store;
+    let runs = wait_runs(store, "many", 1).await;
+    let all = flags(store, "many");
+    let gambling = all.iter().filter(|f| f.rule == "test.gambling").count();
+    assert_eq!(gambling, 2, "{all:#?}");
+    let cap: Vec<_> = all.iter().filter(|f| f.rule == "crawl.flag_cap").collect();
+    assert_eq!(cap.len(), 1, "{all:#?}");
+    assert!(cap[0].url.ends_with("/#limits"), "{}", cap[0].url);
+    assert!(
+        cap[0].matched.contains("5 flags found"),
+        "{}",
+        cap[0].matched
+    );
+    assert!(runs[0].ingest.resolved.is_empty());
+    wait_metric(&daemon, "sitepatrol_flag_cap_hits_total", |v| v == 1.0).await;
+
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
+}

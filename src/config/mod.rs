@@ -164,6 +164,10 @@ pub struct CrawlDefaults {
     pub max_body_size: usize,
     pub max_redirects: usize,
     pub retries: u32,
+    /// Flags (page and category) one crawl of one site may record. Pages past it are left
+    /// unrecorded for this crawl (their flags neither open nor resolve), and the site gets a
+    /// `crawl.flag_cap` info flag.
+    pub max_flags_per_crawl: usize,
 }
 
 impl Default for CrawlDefaults {
@@ -189,6 +193,7 @@ impl Default for CrawlDefaults {
             max_body_size: 10 << 20,
             max_redirects: 10,
             retries: 3,
+            max_flags_per_crawl: 2000,
         }
     }
 }
@@ -584,6 +589,10 @@ impl Config {
             crawl.per_site_concurrency as u64,
         );
         positive("crawl.max_body_size", crawl.max_body_size as u64);
+        positive(
+            "crawl.max_flags_per_crawl",
+            crawl.max_flags_per_crawl as u64,
+        );
         positive(
             "schedule.max_concurrent_crawls",
             schedule.max_concurrent_crawls as u64,

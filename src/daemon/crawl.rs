@@ -387,6 +387,41 @@ pub async fn crawl_site(
     let site_findings = std::mem::take(&mut collected.site_findings);
     let mut pages = collected.into_ingest();
     let page_count = pages.len();
+    let limits_url = format!("{start}#limits");
+    let max_flags = shared.config.crawl.max_flags_per_crawl;
+    if let Some(cap) = cap_flags(&mut pages, max_flags) {
+        shared.metrics.flag_cap_hits.inc();
+        warn!(
+            flags = cap.flags,
+            max = max_flags,
+            pages = cap.pages_dropped,
+            "more flags than crawl.max_flags_per_crawl; pages past the cap not recorded"
+        );
+        pages.push(IngestPage {
+            url: limits_url,
+            http_status: None,
+            fetched_at: unix_now(),
+            content_sha256: String::new(),
+            etag: None,
+            last_modified: None,
+            ip: None,
+            body: None,
+            scan: PageScan::Matched(vec![flag_cap_finding(&start, &cap, max_flags)]),
+        });
+    } else if outcome == "completed" && states.contains_key(&limits_url) {
+        // A whole crawl under the cap resolves the site's flag_cap flag.
+        pages.push(IngestPage {
+            url: limits_url,
+            http_status: None,
+            fetched_at: unix_now(),
+            content_sha256: String::new(),
+            etag: None,
+            last_modified: None,
+            ip: None,
+            body: None,
+            scan: PageScan::Matched(Vec::new()),
+        });
+    }
     // A site that shuts the crawler out went unseen: that is a flag on `<start>#robots`. A
     // whole crawl that got in resolves it (the pseudo-page is only sent once it exists).
     let robots_url = format!("{start}#robots");
@@ -473,6 +508,74 @@ pub async fn crawl_site(
         pages: page_count,
         ingest,
     })
+}
+
+/// How far a crawl went over `crawl.max_flags_per_crawl`.
+struct FlagCap {
+    /// Flags (page and category) the crawl found in all.
+    flags: usize,
+    /// Pages left unrecorded.
+    pages_dropped: usize,
+}
+
+/// Keep whole pages, in crawl order, while their flags (one per page and category) fit under
+/// `max`; every later page with findings becomes `NotScanned`, so this crawl neither opens
+/// nor resolves anything on it and its content is matched again next time.
+fn cap_flags(pages: &mut [IngestPage], max: usize) -> Option<FlagCap> {
+    let mut kept = 0usize;
+    let mut flags = 0usize;
+    let mut pages_dropped = 0usize;
+    for page in pages.iter_mut() {
+        let n = match &page.scan {
+            PageScan::Matched(f) | PageScan::Partial(f) => {
+                let categories: std::collections::HashSet<&str> =
+                    f.iter().map(|f| &*f.category).collect();
+                categories.len()
+            }
+            _ => 0,
+        };
+        flags += n;
+        if n == 0 {
+            continue;
+        }
+        if pages_dropped == 0 && kept + n <= max {
+            kept += n;
+        } else {
+            pages_dropped += 1;
+            page.scan = PageScan::NotScanned;
+            page.body = None;
+        }
+    }
+    (pages_dropped > 0).then_some(FlagCap {
+        flags,
+        pages_dropped,
+    })
+}
+
+fn flag_cap_finding(start: &Url, cap: &FlagCap, max: usize) -> Finding {
+    let what = format!(
+        "{} flags found, over the cap of {max} per crawl: {} page(s) with findings were not \
+         recorded",
+        cap.flags, cap.pages_dropped
+    );
+    Finding {
+        record_type: Finding::RECORD_TYPE,
+        rule: "crawl.flag_cap".into(),
+        category: "crawl".into(),
+        clause: "§8".into(),
+        severity: crate::finding::Severity::Info,
+        description: "本次抓取的标记数超过上限：部分页面未记录 (flags over the crawl cap)".into(),
+        target: start.as_str().into(),
+        zone: None,
+        matched: what.clone(),
+        normalized: what.clone(),
+        snippet: what,
+        offset: 0,
+        count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
+    }
 }
 
 /// The skip rule for one pass. With two agents the first never skips (see [`Collected::merge`])
@@ -624,5 +727,33 @@ mod tests {
             page(Scan::Matched(vec![]), "h1"),
         ]);
         assert_eq!(p.scan, PageScan::Partial(vec![]));
+    }
+
+    #[test]
+    fn the_flag_cap_keeps_whole_pages_in_order_and_leaves_the_rest_unrecorded() {
+        let mut pages: Vec<IngestPage> = (0..4)
+            .map(|i| {
+                let mut p = IngestPage::matched(
+                    &format!("http://a.test/{i}"),
+                    200,
+                    1,
+                    b"x",
+                    vec![finding("a"), finding("b")],
+                );
+                if i == 1 {
+                    p.scan = PageScan::Matched(Vec::new());
+                }
+                p
+            })
+            .collect();
+        assert!(cap_flags(&mut pages.clone(), 10).is_none());
+        let cap = cap_flags(&mut pages, 1).expect("over the cap");
+        // Findings of one category are one flag: three pages of one flag each.
+        assert_eq!((cap.flags, cap.pages_dropped), (3, 2));
+        assert!(matches!(&pages[0].scan, PageScan::Matched(f) if f.len() == 2));
+        assert_eq!(pages[1].scan, PageScan::Matched(Vec::new()));
+        assert_eq!(pages[2].scan, PageScan::NotScanned);
+        assert_eq!(pages[3].scan, PageScan::NotScanned);
+        assert!(pages[3].body.is_none());
     }
 }
