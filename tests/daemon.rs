@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::daemon::*;
-use common::{Action, serve};
+use common::{Action, serve, serve_on};
 use sitepatrol::store::{FlagAction, FlagState, Store};
 
 /// A site whose pages the test can change while the daemon crawls it.
@@ -617,6 +617,95 @@ async fn flags_past_the_per_crawl_cap_are_not_recorded_and_the_cap_is_an_info_fl
     );
     assert!(runs[0].ingest.resolved.is_empty());
     wait_metric(&daemon, "sitepatrol_flag_cap_hits_total", |v| v == 1.0).await;
+
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_allowed_onto_private_networks_reaches_its_own_origin_and_nothing_else() {
+    // Two internal services the site must not reach: another port of its own address, and
+    // another loopback address.
+    let inside = |_: &common::Request| Action::html("<p>internal admin 网上赌博</p>");
+    let other_port = serve(inside).await;
+    let other_addr = serve_on("127.0.0.2", inside).await;
+    let (p, q) = (other_port.addr.port(), other_addr.addr.port());
+    let targets = [
+        format!("http://127.0.0.2:{q}/a"),
+        format!("http://127.0.0.1:{p}/b"),
+        format!("http://[::ffff:127.0.0.1]:{p}/c"),
+        format!("http://[::1]:{p}/d"),
+        format!("http://0.0.0.0:{p}/e"),
+        format!("http://2130706433:{p}/f"),
+        format!("http://localhost:{p}/g"),
+    ];
+    let home = {
+        let mut body = String::from("<html><body><p>公司简介</p>");
+        for (i, t) in targets.iter().enumerate() {
+            body.push_str(&format!(
+                "<a href='{t}'>l</a><iframe src='{t}'></iframe><a href='/r{i}'>r</a>"
+            ));
+        }
+        body + "</body></html>"
+    };
+    let sitemap = {
+        let locs: String = targets
+            .iter()
+            .map(|t| format!("<url><loc>{t}</loc></url>"))
+            .collect();
+        format!("<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{locs}</urlset>")
+    };
+    let redirects = targets.clone();
+    let site_server = serve(move |request| {
+        let path = request.path.as_str();
+        if path == "/" {
+            return Action::html(home.clone());
+        }
+        if path == "/sitemap.xml" {
+            return Action::with_type(200, "application/xml", sitemap.clone().into_bytes());
+        }
+        match path
+            .strip_prefix("/r")
+            .and_then(|i| i.parse::<usize>().ok())
+        {
+            Some(i) if i < redirects.len() => Action::redirect(302, &redirects[i]),
+            _ => Action::status(404),
+        }
+    })
+    .await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\njitter = 0.0\n[filing]\nenabled = false\n{}",
+        site("own", "own.example.test", site_server.addr.port(), "1h")
+    ));
+    let mut daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    let store: &dyn Store = &store;
+    wait_runs(store, "own", 1).await;
+    // The site itself was crawled: its home, its redirects, its sitemap.
+    assert!(
+        site_server
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > targets.len(),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(
+        other_port
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "another port of the origin's address was fetched"
+    );
+    assert_eq!(
+        other_addr
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "another loopback address was fetched"
+    );
+    assert!(flags(store, "own").is_empty(), "{:#?}", flags(store, "own"));
 
     daemon.signal("TERM");
     assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());

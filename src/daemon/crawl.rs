@@ -5,6 +5,7 @@
 //! or logged, so nothing is ever reported that a `kill -9` could take back.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -216,7 +217,51 @@ impl Collected {
     }
 }
 
-fn fetcher_for(config: &Config, site: &Site) -> Fetcher {
+/// Whether the site may be crawled on private addresses: then on its own origin only.
+fn private_allowed(config: &Config, site: &Site) -> bool {
+    site.allow_private_networks
+        .unwrap_or(config.crawl.allow_private_networks)
+}
+
+/// The addresses a site's `allow_private_networks` covers: its own origin and nothing else.
+/// With an `origin`, that address; otherwise what its domains resolve to now, at the start of
+/// the crawl. Each on the site's port, and on 80 and 443 when the site names no port (a
+/// plain-HTTP site that redirects to HTTPS).
+async fn own_addresses(config: &Config, site: &Site) -> Vec<SocketAddr> {
+    if !private_allowed(config, site) {
+        return Vec::new();
+    }
+    let ports: Vec<u16> = match site.port {
+        Some(port) => vec![port],
+        None => vec![site.effective_port(), 80, 443],
+    };
+    let mut ips: Vec<IpAddr> = Vec::new();
+    match site.origin {
+        Some(ip) => ips.push(ip),
+        None => {
+            for domain in &site.domains {
+                let lookup = tokio::net::lookup_host((domain.as_str(), site.effective_port()));
+                if let Ok(Ok(found)) =
+                    tokio::time::timeout(config.times.connect_timeout, lookup).await
+                {
+                    ips.extend(found.map(|a| a.ip()));
+                }
+            }
+        }
+    }
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for ip in ips {
+        for port in &ports {
+            let addr = SocketAddr::new(ip, *port);
+            if !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+    }
+    out
+}
+
+fn fetcher_for(config: &Config, site: &Site, own: Vec<SocketAddr>) -> Fetcher {
     let crawl = &config.crawl;
     let defaults = FetchConfig::default();
     let port = site.effective_port();
@@ -246,9 +291,10 @@ fn fetcher_for(config: &Config, site: &Site) -> Fetcher {
             .user_agent_mobile
             .clone()
             .unwrap_or(defaults.user_agent_mobile.clone()),
-        allow_private_networks: site
-            .allow_private_networks
-            .unwrap_or(crawl.allow_private_networks),
+        // The allowance is the site's own origin addresses, never the private ranges: links,
+        // redirects, iframes and sitemaps elsewhere on the provider's network stay refused.
+        allow_private_networks: false,
+        allowed_addresses: own,
         resolve,
         ..defaults
     })
@@ -319,7 +365,11 @@ pub async fn crawl_site(
         },
     );
     let mut base = Crawler::new(
-        fetcher_for(&shared.config, &site),
+        fetcher_for(
+            &shared.config,
+            &site,
+            own_addresses(&shared.config, &site).await,
+        ),
         shared.gate.clone(),
         scanner,
         crawl_config(&shared.config, &site),
