@@ -561,7 +561,7 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         &body
     };
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let at = if path == "." {
@@ -570,7 +570,16 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
             format!(" at `{path}`")
         };
         ApiError::bad_request("invalid_body", format!("invalid JSON body{at}: {inner}"))
-    })
+    })?;
+    // One JSON value and nothing after it but whitespace: `{"a":1} junk` or `{}{}` is not a
+    // body whose meaning anyone can be sure of.
+    de.end().map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("invalid JSON body: trailing characters after the value: {e}"),
+        )
+    })?;
+    Ok(value)
 }
 
 #[cfg(test)]
