@@ -142,7 +142,8 @@ pub(super) async fn handle(
         Op::Notice => {
             let id = flag_id(&param(0))?;
             Query::parse(query, &[])?;
-            let notice = super::notice::generate(&api, id, &actor, now()).await?;
+            let record = request.method() != hyper::Method::HEAD;
+            let notice = super::notice::generate(&api, id, &actor, now(), record).await?;
             Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
         }
     }

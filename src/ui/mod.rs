@@ -341,7 +341,9 @@ impl Ui {
             ["flags", id, "notice"] => {
                 need(&user, Role::Reviewer)?;
                 let id = flag_id(id)?;
-                let notice = crate::api::notice::generate(&self.api, id, &user.name, now()).await?;
+                let record = method != Method::HEAD;
+                let notice =
+                    crate::api::notice::generate(&self.api, id, &user.name, now(), record).await?;
                 Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
             }
             // The API's own handler: text/plain, CSP sandbox, nosniff.
