@@ -710,3 +710,65 @@ async fn a_site_allowed_onto_private_networks_reaches_its_own_origin_and_nothing
     daemon.signal("TERM");
     assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_login_form_times_out_and_connections_are_capped_per_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let setup = Setup::new();
+    let config = setup.write_config("[filing]\nenabled = false\n");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "listen = [\"127.0.0.1:0\"]",
+        "listen = [\"127.0.0.1:0\"]\nbody_read_timeout = \"1s\"\nheader_read_timeout = \"1s\"\nmax_connections_per_client = 4",
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut daemon = Daemon::start(&config).await;
+
+    // POST /login, before any authentication, with a body that never finishes: 408 within
+    // the body read timeout, not a connection held forever.
+    let mut slow = tokio::net::TcpStream::connect(daemon.http).await.unwrap();
+    slow.write_all(
+        b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ntoken=sp",
+    )
+    .await
+    .unwrap();
+    let began = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the trickled form held its connection");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(began.elapsed() < Duration::from_secs(5));
+
+    // Four idle connections fill this client's slots: the fifth is closed at once, and once
+    // they are gone the client is served again and the refusal is counted.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(daemon.http).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fifth = tokio::net::TcpStream::connect(daemon.http).await.unwrap();
+    let _ = fifth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(5), fifth.read_to_end(&mut buf))
+        .await
+        .expect("closed at once");
+    assert!(
+        n.is_err() || buf.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(daemon.get("/healthz").await.0, 200);
+    wait_metric(
+        &daemon,
+        "sitepatrol_http_connections_refused_total{limit=\"client\"}",
+        |v| v >= 1.0,
+    )
+    .await;
+
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
+}

@@ -34,6 +34,7 @@ pub struct Metrics {
     pub last_crawl_completed: Gauge,
     pub store_errors: IntCounter,
     pub flag_cap_hits: IntCounter,
+    pub connections_refused: IntCounterVec,
     pub build_info: IntGaugeVec,
     pub webhook_deliveries: IntCounterVec,
     pub webhook_outbox: IntGaugeVec,
@@ -202,6 +203,13 @@ impl Metrics {
              were not recorded).",
         )?;
         r.register(Box::new(flag_cap_hits.clone()))?;
+        let connections_refused = counter_vec(
+            &r,
+            "sitepatrol_http_connections_refused_total",
+            "Connections closed at accept because a listener was at http.max_connections \
+             (limit=listener) or the client at http.max_connections_per_client (limit=client).",
+            &["limit"],
+        )?;
         let build_info = gauge_vec(
             &r,
             "sitepatrol_build_info",
@@ -263,6 +271,7 @@ impl Metrics {
             last_crawl_completed,
             store_errors,
             flag_cap_hits,
+            connections_refused,
             build_info,
             webhook_deliveries,
             webhook_outbox,
