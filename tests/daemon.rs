@@ -579,7 +579,31 @@ async fn only_a_fetch_that_read_and_scanned_the_page_resolves_its_flags() {
         runs.iter().all(|r| r.ingest.resolved.is_empty()),
         "{runs:#?}"
     );
-    assert_eq!(states(&flags(store, "err")), first);
+    let mut now = states(&flags(store, "err"));
+    // The pages it could not read say so, as info flags; the page with a NUL was read.
+    let url = |path: &str| format!("http://err.example.test:{}{path}", server.addr.port());
+    for path in ["/", "/b.html"] {
+        assert_eq!(
+            now.remove(&format!("{} crawl.unreadable_page", url(path))),
+            Some(FlagState::Open),
+            "{path}"
+        );
+    }
+    assert_eq!(now, first);
+
+    // Readable again: the info flags resolve, the others stay.
+    broken.store(false, std::sync::atomic::Ordering::SeqCst);
+    let before = store.crawl_runs("err", 1000).unwrap().len();
+    wait_runs(store, "err", before + 2).await;
+    let mut now = states(&flags(store, "err"));
+    for path in ["/", "/b.html"] {
+        assert_eq!(
+            now.remove(&format!("{} crawl.unreadable_page", url(path))),
+            Some(FlagState::Resolved),
+            "{path}"
+        );
+    }
+    assert_eq!(now, first);
 
     daemon.signal("TERM");
     assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());

@@ -437,6 +437,7 @@ pub async fn crawl_site(
     let site_findings = std::mem::take(&mut collected.site_findings);
     let mut pages = collected.into_ingest();
     let page_count = pages.len();
+    mark_unreadable(&mut pages, &states);
     let limits_url = format!("{start}#limits");
     let max_flags = shared.config.crawl.max_flags_per_crawl;
     if let Some(cap) = cap_flags(&mut pages, max_flags) {
@@ -558,6 +559,55 @@ pub async fn crawl_site(
         pages: page_count,
         ingest,
     })
+}
+
+/// A page the store has read before that this crawl could not read whole (undeclared binary,
+/// a content type that is not text, an error status, a cut body) gets a
+/// `crawl.unreadable_page` info finding, so a reviewer sees why its flags stay as they were.
+/// The page is `Partial`: nothing on it resolves, and the info flag resolves by itself once
+/// a crawl reads the page again.
+fn mark_unreadable(pages: &mut [IngestPage], states: &HashMap<String, PageState>) {
+    for page in pages.iter_mut() {
+        let read_before = states
+            .get(&page.url)
+            .is_some_and(|s| s.rules_version.is_some());
+        if !read_before || !matches!(page.scan, PageScan::NotScanned | PageScan::Partial(_)) {
+            continue;
+        }
+        let finding = unreadable_finding(page);
+        match &mut page.scan {
+            PageScan::Partial(findings) => findings.push(finding),
+            _ => page.scan = PageScan::Partial(vec![finding]),
+        }
+    }
+}
+
+fn unreadable_finding(page: &IngestPage) -> Finding {
+    let status = page
+        .http_status
+        .map_or_else(|| "no status".to_string(), |s| format!("HTTP {s}"));
+    let what = format!(
+        "fetched ({status}) but not read and scanned whole (an error status, a cut body, or \
+         content that is not text): its flags are kept as they were"
+    );
+    Finding {
+        record_type: Finding::RECORD_TYPE,
+        rule: "crawl.unreadable_page".into(),
+        category: "crawl".into(),
+        clause: "§8".into(),
+        severity: crate::finding::Severity::Info,
+        description: "页面无法读取：本次抓取未能检查该页面 (the page could not be read)".into(),
+        target: page.url.as_str().into(),
+        zone: None,
+        matched: what.clone(),
+        normalized: what.clone(),
+        snippet: what,
+        offset: 0,
+        count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
+    }
 }
 
 /// How far a crawl went over `crawl.max_flags_per_crawl`.
