@@ -118,7 +118,10 @@ pub fn prepare(
     content_type: Option<&str>,
     warnings: &mut Vec<String>,
 ) -> (Option<Decoded>, Option<Document>) {
-    if looks_binary(bytes) {
+    // Only bytes nobody said were text, and that do not start like markup, may be skipped as
+    // binary: a NUL in a page served as text/html must not hide the page (browsers render
+    // it anyway).
+    if kind.is_none() && looks_binary(bytes) && !sniffs_as_markup(bytes) {
         warnings
             .push("skipped: binary content (NUL bytes and no UTF-16/32 byte-order mark)".into());
         return (None, None);
@@ -126,7 +129,13 @@ pub fn prepare(
     let tld = page_url
         .and_then(|u| u.host_str())
         .and_then(|h| h.rsplit('.').next());
-    let decoded = decode::decode(bytes, &DecodeOptions { content_type, tld });
+    let mut decoded = decode::decode(bytes, &DecodeOptions { content_type, tld });
+    let nuls = replace_nuls(&mut decoded.text);
+    if nuls > 0 {
+        warnings.push(format!(
+            "nul_bytes: {nuls} NUL character(s) in text content replaced with U+FFFD"
+        ));
+    }
     if decoded.malformed > 0 {
         warnings.push(format!(
             "{} malformed byte sequence(s) for {} replaced with U+FFFD",
@@ -198,6 +207,26 @@ pub fn sniff_kind(text: &str) -> ContentKind {
     }
 }
 
+/// Replace every U+0000 with U+FFFD (what a browser shows), returning how many there were.
+pub fn replace_nuls(text: &mut String) -> usize {
+    let count = memchr::memchr_iter(0, text.as_bytes()).count();
+    if count > 0 {
+        *text = text.replace('\0', "\u{FFFD}");
+    }
+    count
+}
+
+/// Bytes whose start reads as markup (`<html`, `<!doctype`, `<?php`, ...) once NULs and
+/// anything undecodable are set aside: a page, whatever else it carries.
+pub fn sniffs_as_markup(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(1024)];
+    let text: String = String::from_utf8_lossy(head)
+        .chars()
+        .filter(|c| *c != '\0')
+        .collect();
+    sniff_kind(&text) != ContentKind::Plain
+}
+
 /// NUL bytes in the first 8 KiB without a UTF-16/UTF-32 byte-order mark: an image, archive or
 /// executable that happens to sit in a web root.
 pub fn looks_binary(bytes: &[u8]) -> bool {
@@ -218,6 +247,31 @@ mod tests {
         assert!(!looks_binary("<html>赌博</html>".as_bytes()));
         assert!(!looks_binary(&[0xFF, 0xFE, b'a', 0]));
         assert!(!looks_binary(b""));
+        assert!(sniffs_as_markup(b"\n<html><!-- \0 --><body>x"));
+        assert!(!sniffs_as_markup(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"));
+    }
+
+    #[test]
+    fn a_nul_never_hides_a_page_declared_or_sniffed_as_text() {
+        let page = "<html><body><!-- \0 -->澳门赌场\0真人百家乐</body></html>".as_bytes();
+        for kind in [Some(ContentKind::Html), None] {
+            let mut warnings = Vec::new();
+            let (decoded, document) = prepare(page, kind, None, None, &mut warnings);
+            let decoded = decoded.expect("decoded");
+            assert!(!decoded.text.contains('\0'), "{:?}", decoded.text);
+            assert!(decoded.text.contains("澳门赌场\u{FFFD}真人百家乐"));
+            assert!(document.is_some());
+            assert!(
+                warnings.iter().any(|w| w.starts_with("nul_bytes: 2 ")),
+                "{warnings:?}"
+            );
+        }
+        // Plain text declared as such is read too; undeclared non-markup binary is not.
+        let mut warnings = Vec::new();
+        let (_, document) = prepare(b"a\0b", Some(ContentKind::Plain), None, None, &mut warnings);
+        assert!(document.is_some());
+        let (_, document) = prepare(b"a\0b", None, None, None, &mut warnings);
+        assert!(document.is_none());
     }
 
     #[test]

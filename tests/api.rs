@@ -619,6 +619,31 @@ async fn review_api_routes_roles_actions_exports_and_restart() {
         .await;
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_body"));
     check("POST", "/flags/{id}/comment", &r);
+    // One JSON value per body: trailing junk or a second value is refused, and nothing is
+    // written.
+    let before = reviewer.ok(&format!("/flags/{}", ids[2])).await["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    for body in [
+        "{\"text\":\"x\"} junk",
+        "{\"text\":\"x\"}{\"text\":\"y\"}",
+        "{\"text\":\"x\"}]",
+    ] {
+        let r = reviewer
+            .post(&format!("/flags/{}/comment", ids[2]), body)
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "invalid_body"),
+            "{body}"
+        );
+    }
+    let after = reviewer.ok(&format!("/flags/{}", ids[2])).await["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after);
     let r = reviewer.post("/flags/999999/confirm", "{}").await;
     assert_eq!((r.status, r.code().as_str()), (404, "flag_not_found"));
     let r = call(

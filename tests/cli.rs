@@ -293,7 +293,7 @@ fn a_missing_target_is_an_error_but_the_others_are_scanned() {
 #[test]
 fn binary_and_oversized_files_get_clear_warnings() {
     let dir = tempfile::tempdir().unwrap();
-    let png = dir.path().join("logo.html");
+    let png = dir.path().join("logo.png");
     std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x01\0").unwrap();
     let big = dir.path().join("big.html");
     let mut page = "<p>网上赌场</p>".repeat(10).into_bytes();
@@ -306,15 +306,39 @@ fn binary_and_oversized_files_get_clear_warnings() {
         "--max-file-size",
         "1048576",
         dir.path().to_str().unwrap(),
+        // Named explicitly: a directory walk only takes files whose extension names a kind.
+        png.to_str().unwrap(),
     ]);
     let err = stderr(&out);
-    assert!(err.contains("logo.html") && err.contains("binary"), "{err}");
+    assert!(err.contains("logo.png") && err.contains("binary"), "{err}");
     assert!(
         err.contains("big.html") && err.contains("3.0 MiB") && err.contains("1.0 MiB"),
         "{err}"
     );
     // The first MiB was still scanned.
     assert_eq!(out.status.code(), Some(1), "{err}");
+}
+
+#[test]
+fn a_nul_byte_does_not_hide_a_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = "<html><body><!-- \0 -->澳门赌场 真人百家乐 网上赌博 注册送彩金</body></html>";
+    // Declared text by its name, and sniffed as markup without one.
+    for name in ["p.html", "p"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, page).unwrap();
+        let out = sitepatrol(&["scan", "--format", "jsonl", path.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(!err.contains("binary"), "{err}");
+        assert!(err.contains("NUL"), "{err}");
+        let records = json_lines(&out);
+        let found = findings(&records);
+        assert!(
+            found.iter().any(|f| f["category"] == "gambling"),
+            "{name}: {records:#?}"
+        );
+    }
 }
 
 #[test]

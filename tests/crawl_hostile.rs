@@ -550,3 +550,26 @@ async fn byte_and_wall_time_budgets_end_the_crawl() {
     );
     assert!(out.stats.pages_fetched >= 2);
 }
+
+#[tokio::test]
+async fn a_nul_byte_in_an_html_page_hides_neither_its_text_nor_its_links() {
+    let server = serve(|r| match r.path.as_str() {
+        "/" => Action::html(
+            "<html><body><!-- \0 -->澳门赌场 真人百家乐 网上赌博 注册送彩金 \
+             <a href='/next'>n</a></body></html>",
+        ),
+        "/next" => fine(),
+        _ => Action::status(404),
+    })
+    .await;
+    let out = crawl(&server).await;
+    assert!(
+        out.findings
+            .iter()
+            .any(|f| &*f.category == "gambling" && f.target.ends_with('/')),
+        "{:#?}",
+        out.findings
+    );
+    assert!(out.fetched("/next"), "{:?}", out.pages);
+    assert_eq!(out.stats.pages_scanned, 2, "{:?}", out.stats);
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::daemon::*;
-use common::{Action, serve};
+use common::{Action, serve, serve_on};
 use sitepatrol::store::{FlagAction, FlagState, Store};
 
 /// A site whose pages the test can change while the daemon crawls it.
@@ -525,6 +525,273 @@ async fn a_site_that_shuts_the_crawler_out_is_flagged_and_resolved_when_it_lets_
     let flags_now = flags(store, "shut");
     assert_eq!(flags_now.len(), 1, "{flags_now:#?}");
     assert_eq!(flags_now[0].state, FlagState::Resolved);
+
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_fetch_that_read_and_scanned_the_page_resolves_its_flags() {
+    // The flagged pages turn into a server error, a NUL-laden page served as HTML, and
+    // undeclared binary: none of these fetches read the page whole, so no flag resolves.
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = broken.clone();
+    let server = serve(move |request| {
+        let broken = flag.load(std::sync::atomic::Ordering::SeqCst);
+        match (request.path.as_str(), broken) {
+            ("/", false) => Action::html(page("欢迎来到网上赌博平台", &["/b.html", "/c.html"])),
+            ("/b.html", false) => Action::html(page("免费色情视频 每日更新", &["/"])),
+            ("/c.html", false) => Action::html(page("欢迎来到网上赌博平台", &["/"])),
+            ("/", true) => Action::with_type(
+                500,
+                "text/html",
+                page("服务器错误", &["/b.html", "/c.html"]).into_bytes(),
+            ),
+            ("/b.html", true) => Action::Respond {
+                status: 200,
+                headers: vec![],
+                body: b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0".to_vec(),
+            },
+            ("/c.html", true) => {
+                Action::html("<html><body><!-- \0 --><p>欢迎来到网上赌博平台</p></body></html>")
+            }
+            _ => Action::status(404),
+        }
+    })
+    .await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\ninterval = \"1s\"\njitter = 0.0\n[filing]\nenabled = false\n{}",
+        site("err", "err.example.test", server.addr.port(), "1s")
+    ));
+    let mut daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    let store: &dyn Store = &store;
+    wait_runs(store, "err", 1).await;
+    let first = states(&flags(store, "err"));
+    assert_eq!(first.len(), 3, "{first:#?}");
+    assert!(first.values().all(|s| *s == FlagState::Open), "{first:#?}");
+
+    broken.store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = store.crawl_runs("err", 1000).unwrap().len();
+    let runs = wait_runs(store, "err", before + 2).await;
+    assert!(
+        runs.iter().all(|r| r.ingest.resolved.is_empty()),
+        "{runs:#?}"
+    );
+    let mut now = states(&flags(store, "err"));
+    // The pages it could not read say so, as info flags; the page with a NUL was read.
+    let url = |path: &str| format!("http://err.example.test:{}{path}", server.addr.port());
+    for path in ["/", "/b.html"] {
+        assert_eq!(
+            now.remove(&format!("{} crawl.unreadable_page", url(path))),
+            Some(FlagState::Open),
+            "{path}"
+        );
+    }
+    assert_eq!(now, first);
+
+    // Readable again: the info flags resolve, the others stay.
+    broken.store(false, std::sync::atomic::Ordering::SeqCst);
+    let before = store.crawl_runs("err", 1000).unwrap().len();
+    wait_runs(store, "err", before + 2).await;
+    let mut now = states(&flags(store, "err"));
+    for path in ["/", "/b.html"] {
+        assert_eq!(
+            now.remove(&format!("{} crawl.unreadable_page", url(path))),
+            Some(FlagState::Resolved),
+            "{path}"
+        );
+    }
+    assert_eq!(now, first);
+
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_past_the_per_crawl_cap_are_not_recorded_and_the_cap_is_an_info_flag() {
+    let links = ["/1.html", "/2.html", "/3.html", "/4.html"];
+    let server = serve(move |request| match request.path.as_str() {
+        "/" | "/1.html" | "/2.html" | "/3.html" | "/4.html" => {
+            Action::html(page("欢迎来到网上赌博平台", &links))
+        }
+        _ => Action::status(404),
+    })
+    .await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\njitter = 0.0\n[filing]\nenabled = false\n[crawl]\nmax_flags_per_crawl = 2\n{}",
+        site("many", "many.example.test", server.addr.port(), "1h")
+    ));
+    let mut daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    let store: &dyn Store = &store;
+    let runs = wait_runs(store, "many", 1).await;
+    let all = flags(store, "many");
+    let gambling = all.iter().filter(|f| f.rule == "test.gambling").count();
+    assert_eq!(gambling, 2, "{all:#?}");
+    let cap: Vec<_> = all.iter().filter(|f| f.rule == "crawl.flag_cap").collect();
+    assert_eq!(cap.len(), 1, "{all:#?}");
+    assert!(cap[0].url.ends_with("/#limits"), "{}", cap[0].url);
+    assert!(
+        cap[0].matched.contains("5 flags found"),
+        "{}",
+        cap[0].matched
+    );
+    assert!(runs[0].ingest.resolved.is_empty());
+    wait_metric(&daemon, "sitepatrol_flag_cap_hits_total", |v| v == 1.0).await;
+
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_allowed_onto_private_networks_reaches_its_own_origin_and_nothing_else() {
+    // Two internal services the site must not reach: another port of its own address, and
+    // another loopback address.
+    let inside = |_: &common::Request| Action::html("<p>internal admin 网上赌博</p>");
+    let other_port = serve(inside).await;
+    let other_addr = serve_on("127.0.0.2", inside).await;
+    let (p, q) = (other_port.addr.port(), other_addr.addr.port());
+    let targets = [
+        format!("http://127.0.0.2:{q}/a"),
+        format!("http://127.0.0.1:{p}/b"),
+        format!("http://[::ffff:127.0.0.1]:{p}/c"),
+        format!("http://[::1]:{p}/d"),
+        format!("http://0.0.0.0:{p}/e"),
+        format!("http://2130706433:{p}/f"),
+        format!("http://localhost:{p}/g"),
+    ];
+    let home = {
+        let mut body = String::from("<html><body><p>公司简介</p>");
+        for (i, t) in targets.iter().enumerate() {
+            body.push_str(&format!(
+                "<a href='{t}'>l</a><iframe src='{t}'></iframe><a href='/r{i}'>r</a>"
+            ));
+        }
+        body + "</body></html>"
+    };
+    let sitemap = {
+        let locs: String = targets
+            .iter()
+            .map(|t| format!("<url><loc>{t}</loc></url>"))
+            .collect();
+        format!("<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{locs}</urlset>")
+    };
+    let redirects = targets.clone();
+    let site_server = serve(move |request| {
+        let path = request.path.as_str();
+        if path == "/" {
+            return Action::html(home.clone());
+        }
+        if path == "/sitemap.xml" {
+            return Action::with_type(200, "application/xml", sitemap.clone().into_bytes());
+        }
+        match path
+            .strip_prefix("/r")
+            .and_then(|i| i.parse::<usize>().ok())
+        {
+            Some(i) if i < redirects.len() => Action::redirect(302, &redirects[i]),
+            _ => Action::status(404),
+        }
+    })
+    .await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\njitter = 0.0\n[filing]\nenabled = false\n{}",
+        site("own", "own.example.test", site_server.addr.port(), "1h")
+    ));
+    let mut daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    let store: &dyn Store = &store;
+    wait_runs(store, "own", 1).await;
+    // The site itself was crawled: its home, its redirects, its sitemap.
+    assert!(
+        site_server
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > targets.len(),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(
+        other_port
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "another port of the origin's address was fetched"
+    );
+    assert_eq!(
+        other_addr
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "another loopback address was fetched"
+    );
+    assert!(flags(store, "own").is_empty(), "{:#?}", flags(store, "own"));
+
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_login_form_times_out_and_connections_are_capped_per_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let setup = Setup::new();
+    let config = setup.write_config("[filing]\nenabled = false\n");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "listen = [\"127.0.0.1:0\"]",
+        "listen = [\"127.0.0.1:0\"]\nbody_read_timeout = \"1s\"\nheader_read_timeout = \"1s\"\nmax_connections_per_client = 4",
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut daemon = Daemon::start(&config).await;
+
+    // POST /login, before any authentication, with a body that never finishes: 408 within
+    // the body read timeout, not a connection held forever.
+    let mut slow = tokio::net::TcpStream::connect(daemon.http).await.unwrap();
+    slow.write_all(
+        b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ntoken=sp",
+    )
+    .await
+    .unwrap();
+    let began = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the trickled form held its connection");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(began.elapsed() < Duration::from_secs(5));
+
+    // Four idle connections fill this client's slots: the fifth is closed at once, and once
+    // they are gone the client is served again and the refusal is counted.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(daemon.http).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fifth = tokio::net::TcpStream::connect(daemon.http).await.unwrap();
+    let _ = fifth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(5), fifth.read_to_end(&mut buf))
+        .await
+        .expect("closed at once");
+    assert!(
+        n.is_err() || buf.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(daemon.get("/healthz").await.0, 200);
+    wait_metric(
+        &daemon,
+        "sitepatrol_http_connections_refused_total{limit=\"client\"}",
+        |v| v >= 1.0,
+    )
+    .await;
 
     daemon.signal("TERM");
     assert!(daemon.wait_exit(Duration::from_secs(30)).await.success());

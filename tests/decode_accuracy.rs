@@ -25,8 +25,11 @@ macro_rules! say {
     }};
 }
 
+/// `../shared/data`, or `$SITEPATROL_SHARED_DATA` (a worktree that does not sit beside it).
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+    std::env::var_os("SITEPATROL_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
 }
 
 /// The directory, or `None` after telling the reader why the test is skipped.

@@ -563,6 +563,15 @@ fn check_resolve_and_unfetched(store: &dyn Store) {
         Some(sha256_hex(b"y").as_str()),
         "kept from r1"
     );
+    // A partial read (an error status or a cut body that was still scanned) records what it
+    // found and resolves nothing.
+    let mut cut = with_time(page(B, "half", vec![]), 3_500);
+    cut.scan = PageScan::Partial(vec![]);
+    let out = store
+        .record_crawl(&run("r3b", "s1", 3_500), &[cut])
+        .unwrap();
+    assert!(out.resolved.is_empty());
+    assert_eq!(state_of(store, b.id), FlagState::Open);
     // A 404 that is matched (no findings) resolves.
     let mut gone = with_time(page(B, "not found", vec![]), 4_000);
     gone.http_status = Some(404);

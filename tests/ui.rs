@@ -503,6 +503,27 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("整改通知书"));
+    // Reading the notice again (UI, API, HEAD) records nothing more: one issue, one event.
+    assert_eq!(
+        reviewer.get(&format!("/flags/{p0}/notice")).await.status,
+        200
+    );
+    let r = call(
+        addr,
+        "HEAD",
+        &format!("/api/v1/flags/{p0}/notice"),
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let detail = w.setup.store().flag(p0).unwrap().unwrap();
+    let notices = detail
+        .events
+        .iter()
+        .filter(|e| e.reason.as_deref().unwrap_or("").contains("整改通知 ZG-"))
+        .count();
+    assert_eq!(notices, 1, "{:#?}", detail.events);
     // A flag with several signals: the notice quotes the strongest and lists the others.
     let scored = seed_scored_flag(
         &w.setup,

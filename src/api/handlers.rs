@@ -56,7 +56,7 @@ pub(super) async fn handle(
         Op::Confirm | Op::Dismiss | Op::Reopen | Op::Assign | Op::Comment => {
             let id = flag_id(&param(0))?;
             Query::parse(query, &[])?;
-            let action = action_from_body(op, request).await?;
+            let action = action_from_body(op, request, api.body_read_timeout()).await?;
             let store = api.store.clone();
             let flag = blocking(move || Ok(store.act(id, &action, &actor, now())?)).await?;
             Ok(json_response(StatusCode::OK, &flag))
@@ -142,7 +142,8 @@ pub(super) async fn handle(
         Op::Notice => {
             let id = flag_id(&param(0))?;
             Query::parse(query, &[])?;
-            let notice = super::notice::generate(&api, id, &actor, now()).await?;
+            let record = request.method() != hyper::Method::HEAD;
+            let notice = super::notice::generate(&api, id, &actor, now(), record).await?;
             Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
         }
     }
@@ -368,10 +369,14 @@ fn assignee(value: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-async fn action_from_body(op: Op, request: Request<Incoming>) -> Result<FlagAction, ApiError> {
+async fn action_from_body(
+    op: Op,
+    request: Request<Incoming>,
+    timeout: std::time::Duration,
+) -> Result<FlagAction, ApiError> {
     Ok(match op {
         Op::Confirm | Op::Dismiss | Op::Reopen => {
-            let body: ReasonBody = read_json(request).await?;
+            let body: ReasonBody = read_json(request, timeout).await?;
             check_len("reason", &body.reason)?;
             match op {
                 Op::Confirm => FlagAction::Confirm {
@@ -386,13 +391,13 @@ async fn action_from_body(op: Op, request: Request<Incoming>) -> Result<FlagActi
             }
         }
         Op::Assign => {
-            let body: AssignBody = read_json(request).await?;
+            let body: AssignBody = read_json(request, timeout).await?;
             FlagAction::Assign {
                 assignee: assignee(body.assignee)?,
             }
         }
         _ => {
-            let body: CommentBody = read_json(request).await?;
+            let body: CommentBody = read_json(request, timeout).await?;
             check_len("text", &Some(body.text.clone()))?;
             FlagAction::Comment { text: body.text }
         }
@@ -414,7 +419,7 @@ async fn bulk(
     request: Request<Incoming>,
     actor: String,
 ) -> Result<Response<Body>, ApiError> {
-    let body: BulkBody = read_json(request).await?;
+    let body: BulkBody = read_json(request, api.body_read_timeout()).await?;
     if body.ids.is_empty() {
         return Err(ApiError::bad_request("invalid_body", "`ids` is empty"));
     }

@@ -165,6 +165,8 @@ pub struct Api {
     pub(crate) reload: mpsc::Sender<ReloadRequest>,
     /// The rectification notice template and its settings; replaced on reload.
     notices: RwLock<Arc<notice::NoticeSettings>>,
+    /// How long a request body may take to arrive (`http.body_read_timeout`).
+    body_read_timeout: RwLock<std::time::Duration>,
 }
 
 impl Api {
@@ -182,7 +184,23 @@ impl Api {
             recrawl,
             reload,
             notices: RwLock::new(Arc::new(notice::NoticeSettings::default())),
+            body_read_timeout: RwLock::new(BODY_READ_TIMEOUT),
         }
+    }
+
+    /// How long a request body (JSON or form) may take to arrive.
+    pub fn set_body_read_timeout(&self, timeout: std::time::Duration) {
+        *self
+            .body_read_timeout
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = timeout;
+    }
+
+    pub(crate) fn body_read_timeout(&self) -> std::time::Duration {
+        *self
+            .body_read_timeout
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The notice template and settings from the config (the bundled ones until called).
@@ -516,6 +534,7 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
 /// optional may be posted bare).
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     request: Request<Incoming>,
+    timeout: std::time::Duration,
 ) -> Result<T, ApiError> {
     if let Some(ct) = request.headers().get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
@@ -531,7 +550,7 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     // Bounded in time as well as size: a client that trickles its body does not hold a
     // handler (and its connection) forever.
     let collected = tokio::time::timeout(
-        BODY_READ_TIMEOUT,
+        timeout,
         Limited::new(request.into_body(), MAX_BODY_BYTES).collect(),
     )
     .await
@@ -539,7 +558,7 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
-            format!("the body did not arrive within {BODY_READ_TIMEOUT:?}"),
+            format!("the body did not arrive within {timeout:?}"),
         )
     })?;
     let body = collected
@@ -561,7 +580,7 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         &body
     };
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let at = if path == "." {
@@ -570,7 +589,16 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
             format!(" at `{path}`")
         };
         ApiError::bad_request("invalid_body", format!("invalid JSON body{at}: {inner}"))
-    })
+    })?;
+    // One JSON value and nothing after it but whitespace: `{"a":1} junk` or `{}{}` is not a
+    // body whose meaning anyone can be sure of.
+    de.end().map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("invalid JSON body: trailing characters after the value: {e}"),
+        )
+    })?;
+    Ok(value)
 }
 
 #[cfg(test)]

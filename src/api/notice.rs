@@ -10,7 +10,7 @@ use super::handlers::{blocking, flag_not_found};
 use super::{Api, ApiError};
 use crate::review::export::{date, rfc3339};
 use crate::review::notice::{NoticeEvidence, NoticeFacts, NoticeTemplate};
-use crate::store::{Flag, FlagAction, FlagId, FlagState, Timestamp};
+use crate::store::{EventKind, Flag, FlagAction, FlagId, FlagState, Timestamp};
 
 /// Evidence beyond the head a notice quotes; a letter lists the strongest, not a link farm.
 const NOTICE_EVIDENCE: usize = 10;
@@ -59,11 +59,15 @@ pub fn notice_id(id: FlagId, issued: Timestamp) -> String {
 
 /// Renders the notice of flag `id` for `actor` and records it in the audit log. Only a
 /// confirmed flag has one: the notice asks for a takedown, which is what confirming means.
+///
+/// A notice is recorded once per number and reviewer: reading it again (a reload, a `HEAD`,
+/// a second download) writes nothing. With `record` false (`HEAD`) nothing is ever written.
 pub async fn generate(
     api: &Api,
     id: FlagId,
     actor: &str,
     now: Timestamp,
+    record: bool,
 ) -> Result<String, ApiError> {
     let settings = api.notices();
     let store = api.store.clone();
@@ -72,6 +76,7 @@ pub async fn generate(
         let Some(detail) = store.flag(id)? else {
             return Err(flag_not_found(id));
         };
+        let events = detail.events;
         let flag = detail.flag;
         if flag.state != FlagState::Confirmed {
             return Err(ApiError::new(
@@ -123,14 +128,22 @@ pub async fn generate(
         })?;
         // The store's audit log has state, assign and comment events; a notice is recorded
         // as a comment by the reviewer who generated it, with its number and deadline.
-        store.act(
-            id,
-            &FlagAction::Comment {
-                text: format!("整改通知 {number} generated (deadline {})", date(deadline)),
-            },
-            &actor,
-            now,
-        )?;
+        let prefix = format!("整改通知 {number} generated");
+        let recorded = events.iter().any(|e| {
+            e.kind == EventKind::Comment
+                && e.actor == actor
+                && e.reason.as_deref().is_some_and(|r| r.starts_with(&prefix))
+        });
+        if record && !recorded {
+            store.act(
+                id,
+                &FlagAction::Comment {
+                    text: format!("{prefix} (deadline {})", date(deadline)),
+                },
+                &actor,
+                now,
+            )?;
+        }
         Ok(text)
     })
     .await

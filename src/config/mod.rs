@@ -90,6 +90,15 @@ pub struct HttpConfig {
     pub metrics_token: Option<String>,
     pub metrics_token_file: Option<PathBuf>,
     pub metrics_token_env: Option<String>,
+    /// How long a client may take to send a request's headers, and its body, on every
+    /// listener (operations, API, UI): a client that trickles them is cut off.
+    pub header_read_timeout: String,
+    pub body_read_timeout: String,
+    /// Connections open at once on one listener, and from one client address; a connection
+    /// over either is closed at once and counted in
+    /// `sitepatrol_http_connections_refused_total`.
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
 }
 
 impl Default for HttpConfig {
@@ -99,6 +108,10 @@ impl Default for HttpConfig {
             metrics_token: None,
             metrics_token_file: None,
             metrics_token_env: None,
+            header_read_timeout: "10s".into(),
+            body_read_timeout: "30s".into(),
+            max_connections: 1024,
+            max_connections_per_client: 128,
         }
     }
 }
@@ -164,6 +177,10 @@ pub struct CrawlDefaults {
     pub max_body_size: usize,
     pub max_redirects: usize,
     pub retries: u32,
+    /// Flags (page and category) one crawl of one site may record. Pages past it are left
+    /// unrecorded for this crawl (their flags neither open nor resolve), and the site gets a
+    /// `crawl.flag_cap` info flag.
+    pub max_flags_per_crawl: usize,
 }
 
 impl Default for CrawlDefaults {
@@ -189,6 +206,7 @@ impl Default for CrawlDefaults {
             max_body_size: 10 << 20,
             max_redirects: 10,
             retries: 3,
+            max_flags_per_crawl: 2000,
         }
     }
 }
@@ -419,6 +437,8 @@ pub struct Times {
     pub interval: Duration,
     pub shutdown_grace: Duration,
     pub body_retention: Duration,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     pub api_failure_window: Duration,
     pub session_ttl: Duration,
 }
@@ -560,6 +580,12 @@ impl Config {
             interval: duration("schedule.interval", &schedule.interval, ms(100)),
             shutdown_grace: duration("schedule.shutdown_grace", &schedule.shutdown_grace, ms(0)),
             body_retention: duration("retention.body", &retention.body, ms(0)),
+            header_read_timeout: duration(
+                "http.header_read_timeout",
+                &http.header_read_timeout,
+                ms(100),
+            ),
+            body_read_timeout: duration("http.body_read_timeout", &http.body_read_timeout, ms(100)),
             api_failure_window: duration("api.failure_window", &api.failure_window, ms(1000)),
             session_ttl: duration("review.session_ttl", &review.session_ttl, ms(60_000)),
         };
@@ -573,6 +599,11 @@ impl Config {
             }
         };
         positive("crawl.max_pages", crawl.max_pages as u64);
+        positive("http.max_connections", http.max_connections as u64);
+        positive(
+            "http.max_connections_per_client",
+            http.max_connections_per_client as u64,
+        );
         positive("crawl.max_bytes", crawl.max_bytes);
         positive("crawl.concurrency", crawl.concurrency as u64);
         positive(
@@ -584,6 +615,10 @@ impl Config {
             crawl.per_site_concurrency as u64,
         );
         positive("crawl.max_body_size", crawl.max_body_size as u64);
+        positive(
+            "crawl.max_flags_per_crawl",
+            crawl.max_flags_per_crawl as u64,
+        );
         positive(
             "schedule.max_concurrent_crawls",
             schedule.max_concurrent_crawls as u64,

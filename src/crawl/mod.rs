@@ -86,8 +86,12 @@ pub struct PageReport {
     pub redirects: Vec<Hop>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
-    /// Whether the body was scanned (HTML, text and JavaScript are; images are not).
+    /// Whether the body was read as text and scanned (HTML, text and JavaScript are; images,
+    /// and undeclared bytes that look binary, are not).
     pub scanned: bool,
+    /// Whether the whole body was read: not cut at the size cap, not a damaged compressed
+    /// stream. A scan of part of a body cannot show that something is gone.
+    pub complete: bool,
     /// Whether the rules ran on it: false when the caller's [`UnchangedCheck`] said the same
     /// content was already judged with the same rules (links are still extracted).
     pub matched: bool,
@@ -103,6 +107,17 @@ pub struct PageReport {
     /// The response body (decompressed, capped), for callers that keep evidence.
     #[serde(skip)]
     pub body: Vec<u8>,
+}
+
+impl PageReport {
+    /// Whether this fetch read and scanned the page such that what it did not find is not
+    /// there: the whole body, scanned, with a status that is the page's own answer (2xx) or
+    /// says it is gone (404, 410). Server errors, other refusals and cut bodies prove nothing.
+    pub fn proves_absence(&self) -> bool {
+        self.scanned
+            && self.complete
+            && ((200..300).contains(&self.status) || matches!(self.status, 404 | 410))
+    }
 }
 
 /// What a crawl reports while it runs.
@@ -513,8 +528,10 @@ impl Crawler {
         let mut findings = Vec::new();
         let mut links = Vec::new();
         let mut filing = None;
-        let scanned = kind.is_some() || content_type.is_none();
-        let unchanged = scanned
+        let readable = kind.is_some() || content_type.is_none();
+        // Scanned only once a document came out of the bytes (undeclared binary does not).
+        let mut scanned = false;
+        let unchanged = readable
             && self
                 .unchanged
                 .as_ref()
@@ -527,6 +544,7 @@ impl Crawler {
                 content_type.as_deref(),
                 &mut warnings,
             );
+            scanned = document.is_some();
             if !offsite && let Some(document) = &document {
                 links = followable_links(document, &response.url);
                 // Filing numbers are part of what a crawl reports about a site each time.
@@ -534,7 +552,7 @@ impl Crawler {
                     filing = Some(detector.detect(document, response.url.as_str()));
                 }
             }
-        } else if scanned {
+        } else if readable {
             let report = self.scanner.scan_bytes(
                 &response.body,
                 kind,
@@ -544,6 +562,7 @@ impl Crawler {
             );
             warnings.extend(report.warnings);
             findings = report.findings;
+            scanned = report.document.is_some();
             if !offsite && let Some(document) = &report.document {
                 links = followable_links(document, &response.url);
                 if let Some(detector) = &self.filing {
@@ -567,6 +586,7 @@ impl Crawler {
                 .map(str::to_string),
             redirects: response.redirects,
             scanned,
+            complete: !response.truncated && !response.damaged,
             matched: scanned && !unchanged,
             content_sha256,
             fetch_duration,

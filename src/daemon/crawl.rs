@@ -5,6 +5,7 @@
 //! or logged, so nothing is ever reported that a `kill -9` could take back.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -74,6 +75,8 @@ struct Merged {
 
 enum Scan {
     Matched(Vec<Finding>),
+    /// Matched, but the fetch proves nothing about what is gone (see `PageScan::Partial`).
+    Partial(Vec<Finding>),
     Unchanged,
     NotScanned,
 }
@@ -111,10 +114,13 @@ impl Collected {
                 } else if !report.matched {
                     metrics.pages_unchanged.inc();
                     Scan::Unchanged
-                } else {
+                } else if report.proves_absence() {
                     Scan::Matched(report.findings)
+                } else {
+                    Scan::Partial(report.findings)
                 };
-                let has_findings = matches!(&scan, Scan::Matched(f) if !f.is_empty());
+                let has_findings =
+                    matches!(&scan, Scan::Matched(f) | Scan::Partial(f) if !f.is_empty());
                 let page = Merged {
                     url: report.final_url,
                     status: report.status,
@@ -158,15 +164,23 @@ impl Collected {
             self.pages.insert(page.url.clone(), page);
             return;
         };
+        // One partial sighting makes the page partial: absence needs every agent's whole read.
+        let partial = matches!(page.scan, Scan::Partial(_));
         match (&mut existing.scan, page.scan) {
-            (Scan::Matched(mine), Scan::Matched(theirs)) => {
+            (
+                Scan::Matched(mine) | Scan::Partial(mine),
+                Scan::Matched(theirs) | Scan::Partial(theirs),
+            ) => {
                 let found = !theirs.is_empty();
                 mine.extend(theirs);
+                if partial && let Scan::Matched(mine) = &mut existing.scan {
+                    existing.scan = Scan::Partial(std::mem::take(mine));
+                }
                 if existing.body.is_none() && found {
                     existing.body = page.body;
                 }
             }
-            (Scan::Matched(_), Scan::Unchanged | Scan::NotScanned) => {}
+            (Scan::Matched(_) | Scan::Partial(_), Scan::Unchanged | Scan::NotScanned) => {}
             (Scan::Unchanged, Scan::Unchanged | Scan::NotScanned) => {}
             (Scan::NotScanned, Scan::NotScanned) => {}
             (_, theirs) => {
@@ -194,6 +208,7 @@ impl Collected {
                 body: p.body,
                 scan: match p.scan {
                     Scan::Matched(findings) => PageScan::Matched(findings),
+                    Scan::Partial(findings) => PageScan::Partial(findings),
                     Scan::Unchanged => PageScan::Unchanged,
                     Scan::NotScanned => PageScan::NotScanned,
                 },
@@ -202,7 +217,51 @@ impl Collected {
     }
 }
 
-fn fetcher_for(config: &Config, site: &Site) -> Fetcher {
+/// Whether the site may be crawled on private addresses: then on its own origin only.
+fn private_allowed(config: &Config, site: &Site) -> bool {
+    site.allow_private_networks
+        .unwrap_or(config.crawl.allow_private_networks)
+}
+
+/// The addresses a site's `allow_private_networks` covers: its own origin and nothing else.
+/// With an `origin`, that address; otherwise what its domains resolve to now, at the start of
+/// the crawl. Each on the site's port, and on 80 and 443 when the site names no port (a
+/// plain-HTTP site that redirects to HTTPS).
+async fn own_addresses(config: &Config, site: &Site) -> Vec<SocketAddr> {
+    if !private_allowed(config, site) {
+        return Vec::new();
+    }
+    let ports: Vec<u16> = match site.port {
+        Some(port) => vec![port],
+        None => vec![site.effective_port(), 80, 443],
+    };
+    let mut ips: Vec<IpAddr> = Vec::new();
+    match site.origin {
+        Some(ip) => ips.push(ip),
+        None => {
+            for domain in &site.domains {
+                let lookup = tokio::net::lookup_host((domain.as_str(), site.effective_port()));
+                if let Ok(Ok(found)) =
+                    tokio::time::timeout(config.times.connect_timeout, lookup).await
+                {
+                    ips.extend(found.map(|a| a.ip()));
+                }
+            }
+        }
+    }
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for ip in ips {
+        for port in &ports {
+            let addr = SocketAddr::new(ip, *port);
+            if !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+    }
+    out
+}
+
+fn fetcher_for(config: &Config, site: &Site, own: Vec<SocketAddr>) -> Fetcher {
     let crawl = &config.crawl;
     let defaults = FetchConfig::default();
     let port = site.effective_port();
@@ -232,9 +291,10 @@ fn fetcher_for(config: &Config, site: &Site) -> Fetcher {
             .user_agent_mobile
             .clone()
             .unwrap_or(defaults.user_agent_mobile.clone()),
-        allow_private_networks: site
-            .allow_private_networks
-            .unwrap_or(crawl.allow_private_networks),
+        // The allowance is the site's own origin addresses, never the private ranges: links,
+        // redirects, iframes and sitemaps elsewhere on the provider's network stay refused.
+        allow_private_networks: false,
+        allowed_addresses: own,
         resolve,
         ..defaults
     })
@@ -305,7 +365,11 @@ pub async fn crawl_site(
         },
     );
     let mut base = Crawler::new(
-        fetcher_for(&shared.config, &site),
+        fetcher_for(
+            &shared.config,
+            &site,
+            own_addresses(&shared.config, &site).await,
+        ),
         shared.gate.clone(),
         scanner,
         crawl_config(&shared.config, &site),
@@ -373,6 +437,42 @@ pub async fn crawl_site(
     let site_findings = std::mem::take(&mut collected.site_findings);
     let mut pages = collected.into_ingest();
     let page_count = pages.len();
+    mark_unreadable(&mut pages, &states);
+    let limits_url = format!("{start}#limits");
+    let max_flags = shared.config.crawl.max_flags_per_crawl;
+    if let Some(cap) = cap_flags(&mut pages, max_flags) {
+        shared.metrics.flag_cap_hits.inc();
+        warn!(
+            flags = cap.flags,
+            max = max_flags,
+            pages = cap.pages_dropped,
+            "more flags than crawl.max_flags_per_crawl; pages past the cap not recorded"
+        );
+        pages.push(IngestPage {
+            url: limits_url,
+            http_status: None,
+            fetched_at: unix_now(),
+            content_sha256: String::new(),
+            etag: None,
+            last_modified: None,
+            ip: None,
+            body: None,
+            scan: PageScan::Matched(vec![flag_cap_finding(&start, &cap, max_flags)]),
+        });
+    } else if outcome == "completed" && states.contains_key(&limits_url) {
+        // A whole crawl under the cap resolves the site's flag_cap flag.
+        pages.push(IngestPage {
+            url: limits_url,
+            http_status: None,
+            fetched_at: unix_now(),
+            content_sha256: String::new(),
+            etag: None,
+            last_modified: None,
+            ip: None,
+            body: None,
+            scan: PageScan::Matched(Vec::new()),
+        });
+    }
     // A site that shuts the crawler out went unseen: that is a flag on `<start>#robots`. A
     // whole crawl that got in resolves it (the pseudo-page is only sent once it exists).
     let robots_url = format!("{start}#robots");
@@ -461,6 +561,123 @@ pub async fn crawl_site(
     })
 }
 
+/// A page the store has read before that this crawl could not read whole (undeclared binary,
+/// a content type that is not text, an error status, a cut body) gets a
+/// `crawl.unreadable_page` info finding, so a reviewer sees why its flags stay as they were.
+/// The page is `Partial`: nothing on it resolves, and the info flag resolves by itself once
+/// a crawl reads the page again.
+fn mark_unreadable(pages: &mut [IngestPage], states: &HashMap<String, PageState>) {
+    for page in pages.iter_mut() {
+        let read_before = states
+            .get(&page.url)
+            .is_some_and(|s| s.rules_version.is_some());
+        if !read_before || !matches!(page.scan, PageScan::NotScanned | PageScan::Partial(_)) {
+            continue;
+        }
+        let finding = unreadable_finding(page);
+        match &mut page.scan {
+            PageScan::Partial(findings) => findings.push(finding),
+            _ => page.scan = PageScan::Partial(vec![finding]),
+        }
+    }
+}
+
+fn unreadable_finding(page: &IngestPage) -> Finding {
+    let status = page
+        .http_status
+        .map_or_else(|| "no status".to_string(), |s| format!("HTTP {s}"));
+    let what = format!(
+        "fetched ({status}) but not read and scanned whole (an error status, a cut body, or \
+         content that is not text): its flags are kept as they were"
+    );
+    Finding {
+        record_type: Finding::RECORD_TYPE,
+        rule: "crawl.unreadable_page".into(),
+        category: "crawl".into(),
+        clause: "§8".into(),
+        severity: crate::finding::Severity::Info,
+        description: "页面无法读取：本次抓取未能检查该页面 (the page could not be read)".into(),
+        target: page.url.as_str().into(),
+        zone: None,
+        matched: what.clone(),
+        normalized: what.clone(),
+        snippet: what,
+        offset: 0,
+        count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
+    }
+}
+
+/// How far a crawl went over `crawl.max_flags_per_crawl`.
+struct FlagCap {
+    /// Flags (page and category) the crawl found in all.
+    flags: usize,
+    /// Pages left unrecorded.
+    pages_dropped: usize,
+}
+
+/// Keep whole pages, in crawl order, while their flags (one per page and category) fit under
+/// `max`; every later page with findings becomes `NotScanned`, so this crawl neither opens
+/// nor resolves anything on it and its content is matched again next time.
+fn cap_flags(pages: &mut [IngestPage], max: usize) -> Option<FlagCap> {
+    let mut kept = 0usize;
+    let mut flags = 0usize;
+    let mut pages_dropped = 0usize;
+    for page in pages.iter_mut() {
+        let n = match &page.scan {
+            PageScan::Matched(f) | PageScan::Partial(f) => {
+                let categories: std::collections::HashSet<&str> =
+                    f.iter().map(|f| &*f.category).collect();
+                categories.len()
+            }
+            _ => 0,
+        };
+        flags += n;
+        if n == 0 {
+            continue;
+        }
+        if pages_dropped == 0 && kept + n <= max {
+            kept += n;
+        } else {
+            pages_dropped += 1;
+            page.scan = PageScan::NotScanned;
+            page.body = None;
+        }
+    }
+    (pages_dropped > 0).then_some(FlagCap {
+        flags,
+        pages_dropped,
+    })
+}
+
+fn flag_cap_finding(start: &Url, cap: &FlagCap, max: usize) -> Finding {
+    let what = format!(
+        "{} flags found, over the cap of {max} per crawl: {} page(s) with findings were not \
+         recorded",
+        cap.flags, cap.pages_dropped
+    );
+    Finding {
+        record_type: Finding::RECORD_TYPE,
+        rule: "crawl.flag_cap".into(),
+        category: "crawl".into(),
+        clause: "§8".into(),
+        severity: crate::finding::Severity::Info,
+        description: "本次抓取的标记数超过上限：部分页面未记录 (flags over the crawl cap)".into(),
+        target: start.as_str().into(),
+        zone: None,
+        matched: what.clone(),
+        normalized: what.clone(),
+        snippet: what,
+        offset: 0,
+        count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
+    }
+}
+
 /// The skip rule for one pass. With two agents the first never skips (see [`Collected::merge`])
 /// and the second skips only content the first saw identical, on a URL the store already
 /// matched with these rules.
@@ -525,7 +742,8 @@ mod tests {
     }
 
     fn page(scan: Scan, sha: &str) -> Merged {
-        let body = matches!(&scan, Scan::Matched(f) if !f.is_empty()).then(|| b"body".to_vec());
+        let body = matches!(&scan, Scan::Matched(f) | Scan::Partial(f) if !f.is_empty())
+            .then(|| b"body".to_vec());
         Merged {
             url: "http://a.test/".into(),
             status: 200,
@@ -551,7 +769,9 @@ mod tests {
 
     fn rules(scan: &PageScan) -> Vec<String> {
         match scan {
-            PageScan::Matched(f) => f.iter().map(|f| f.rule.to_string()).collect(),
+            PageScan::Matched(f) | PageScan::Partial(f) => {
+                f.iter().map(|f| f.rule.to_string()).collect()
+            }
             other => vec![format!("{other:?}")],
         }
     }
@@ -592,5 +812,48 @@ mod tests {
             page(Scan::NotScanned, "y"),
         ]);
         assert_eq!(p.scan, PageScan::NotScanned);
+    }
+
+    #[test]
+    fn one_partial_sighting_makes_the_page_partial() {
+        let p = merged(vec![
+            page(Scan::Matched(vec![finding("desktop")]), "h1"),
+            page(Scan::Partial(vec![finding("mobile")]), "h2"),
+        ]);
+        assert!(matches!(p.scan, PageScan::Partial(_)), "{:?}", p.scan);
+        assert_eq!(rules(&p.scan), ["desktop", "mobile"]);
+        let p = merged(vec![
+            page(Scan::Partial(vec![]), "h1"),
+            page(Scan::Matched(vec![]), "h1"),
+        ]);
+        assert_eq!(p.scan, PageScan::Partial(vec![]));
+    }
+
+    #[test]
+    fn the_flag_cap_keeps_whole_pages_in_order_and_leaves_the_rest_unrecorded() {
+        let mut pages: Vec<IngestPage> = (0..4)
+            .map(|i| {
+                let mut p = IngestPage::matched(
+                    &format!("http://a.test/{i}"),
+                    200,
+                    1,
+                    b"x",
+                    vec![finding("a"), finding("b")],
+                );
+                if i == 1 {
+                    p.scan = PageScan::Matched(Vec::new());
+                }
+                p
+            })
+            .collect();
+        assert!(cap_flags(&mut pages.clone(), 10).is_none());
+        let cap = cap_flags(&mut pages, 1).expect("over the cap");
+        // Findings of one category are one flag: three pages of one flag each.
+        assert_eq!((cap.flags, cap.pages_dropped), (3, 2));
+        assert!(matches!(&pages[0].scan, PageScan::Matched(f) if f.len() == 2));
+        assert_eq!(pages[1].scan, PageScan::Matched(Vec::new()));
+        assert_eq!(pages[2].scan, PageScan::NotScanned);
+        assert_eq!(pages[3].scan, PageScan::NotScanned);
+        assert!(pages[3].body.is_none());
     }
 }

@@ -110,13 +110,90 @@ pub async fn ops(state: Arc<OpsState>, request: Request<Incoming>) -> Response<B
     }
 }
 
+/// What bounds one listener's connections.
+#[derive(Clone)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    /// Connections open at once on the listener, and from one client address.
+    pub max_connections: usize,
+    pub max_per_client: usize,
+    /// Counts connections closed at accept, by `limit` (`listener`, `client`).
+    pub refused: Option<prometheus::IntCounterVec>,
+}
+
+impl Limits {
+    pub fn from_config(config: &crate::config::Config, metrics: &Metrics) -> Limits {
+        Limits {
+            header_read_timeout: config.times.header_read_timeout,
+            max_connections: config.http.max_connections,
+            max_per_client: config.http.max_connections_per_client,
+            refused: Some(metrics.connections_refused.clone()),
+        }
+    }
+
+    fn refuse(&self, limit: &str) {
+        if let Some(c) = &self.refused {
+            c.with_label_values(&[limit]).inc();
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_per_client: 128,
+            refused: None,
+        }
+    }
+}
+
+/// Open connections per client address; a slot is given back when its guard drops.
+#[derive(Default)]
+struct PerClient(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+struct ClientSlot(Arc<PerClient>, std::net::IpAddr);
+
+impl PerClient {
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut map = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// Serve HTTP/1.1 on `listener` until `shutdown` turns true. Each connection gets a header
-/// read timeout, so idle or slow clients cannot pile up.
-pub async fn serve<F, Fut>(listener: TcpListener, handler: F, mut shutdown: watch::Receiver<bool>)
-where
+/// read timeout, so idle or slow clients cannot pile up, and connections are capped per
+/// listener and per client address: one client trickling hundreds of requests cannot take
+/// every slot (handlers bound their body reads in time themselves).
+pub async fn serve<F, Fut>(
+    listener: TcpListener,
+    handler: F,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let per_client = Arc::new(PerClient::default());
     {
         loop {
             let accepted = tokio::select! {
@@ -132,8 +209,20 @@ where
                     continue;
                 }
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                limits.refuse("listener");
+                drop(stream);
+                continue;
+            };
+            let Some(client_slot) = per_client.take(peer.ip(), limits.max_per_client.max(1)) else {
+                limits.refuse("client");
+                drop(stream);
+                continue;
+            };
             let handler = handler.clone();
+            let header_read_timeout = limits.header_read_timeout;
             tokio::spawn(async move {
+                let _slots = (slot, client_slot);
                 let service = service_fn(move |mut request: Request<Incoming>| {
                     request.extensions_mut().insert(Peer(peer));
                     let handler = handler.clone();
@@ -141,7 +230,7 @@ where
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
+                    .header_read_timeout(header_read_timeout)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });

@@ -216,6 +216,8 @@ impl Daemon {
             );
         }
         let (stop_servers, stop_rx) = watch::channel(false);
+        let limits = http::Limits::from_config(&config, &metrics);
+        api.set_body_read_timeout(config.times.body_read_timeout);
         let mut servers = JoinSet::new();
         // The API shares the operations listeners unless it has its own.
         let shared_api = config
@@ -236,6 +238,7 @@ impl Daemon {
             servers.spawn(http::serve(
                 listener,
                 move |request| ops_or_api(state.clone(), api.clone(), request),
+                limits.clone(),
                 stop_rx.clone(),
             ));
         }
@@ -248,6 +251,7 @@ impl Daemon {
             servers.spawn(http::serve(
                 listener,
                 move |request| api_or_ui(api.clone(), ui.clone(), request),
+                limits.clone(),
                 stop_rx.clone(),
             ));
         }
@@ -259,6 +263,7 @@ impl Daemon {
             servers.spawn(http::serve(
                 listener,
                 move |request| demo::handle(unit.clone(), request),
+                limits.clone(),
                 stop_rx.clone(),
             ));
             Some(bound)

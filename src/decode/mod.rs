@@ -22,9 +22,12 @@
 //!   not legacy text by accident: a GBK character has roughly a 1-in-8 chance of forming
 //!   valid UTF-8 and the odds multiply. Damaged or very short UTF-8 wins when it decodes with
 //!   far fewer malformed sequences than the declared encoding.
-//! * **Declared UTF-8, bytes are not.** A page with at most one malformed sequence, or with
-//!   many more valid multi-byte sequences than malformed ones, is damaged UTF-8 and stays
-//!   UTF-8. Otherwise detection decides, if its encoding decodes with far fewer errors.
+//! * **Declared UTF-8, bytes are not.** A page with at most one malformed sequence, with
+//!   many more valid multi-byte sequences than malformed ones, or whose malformed sequences
+//!   are under [`UTF8_FAILS_BADLY_PERCENT`] of its bytes, is damaged UTF-8 and stays UTF-8.
+//!   Otherwise detection decides, if its encoding decodes cleanly and with far fewer errors;
+//!   a single-byte guess (which decodes anything) also needs the UTF-8 reading to hold next
+//!   to no valid text.
 //! * **Declared single-byte (windows-1252, iso-8859-1, ...), bytes are double-byte CJK.** Every
 //!   byte sequence is "valid" in a single-byte encoding, so errors prove nothing. If most
 //!   non-ASCII bytes come in runs (as in CJK text), detection is consulted, and a CJK answer
@@ -174,6 +177,16 @@ pub const UTF8_OVER_LEGACY_MIN: usize = 4;
 /// of the declared one to overrule it: detection is a guess, and near-ties go to the author.
 const MUCH_BETTER: usize = 4;
 
+/// A UTF-8 declaration is only second-guessed when at least this percentage of the page's
+/// bytes are malformed sequences: a proportion, so that a few bad bytes planted in a long
+/// page (ten sufficed against the old absolute count) cannot make the scanner read it as
+/// windows-1252 while browsers show the declared UTF-8.
+const UTF8_FAILS_BADLY_PERCENT: usize = 1;
+
+/// A single-byte encoding overrules a UTF-8 declaration only when the malformed sequences
+/// outnumber the valid non-ASCII characters this many times over.
+const UTF8_TEXT_VS_SINGLE_BYTE: usize = 8;
+
 /// Under a legacy encoding, one malformed sequence per this many non-ASCII bytes (about one
 /// per hundred double-byte characters) is "many": enough to ask the detector. Truncated pages
 /// and the odd bad byte stay well below it (the worst real GB2312 page in pages-zh has 12
@@ -208,6 +221,10 @@ impl Choice {
             Choice::Enc(e) => e,
             Choice::Wide(f) => f.encoding(),
         }
+    }
+
+    fn is_single_byte(self) -> bool {
+        matches!(self, Choice::Enc(e) if e.is_single_byte())
     }
 
     fn convert(self, bytes: &[u8]) -> Converted {
@@ -445,8 +462,25 @@ impl<'a> Ctx<'a> {
             // Mostly valid: damaged UTF-8 (or a legacy snippet pasted into a UTF-8 page).
             return Verdict::Accept(declared);
         }
+        if declared.malformed.saturating_mul(100)
+            < self.bytes.len().saturating_mul(UTF8_FAILS_BADLY_PERCENT)
+        {
+            // A handful of bad bytes in a page is damage (or bait): browsers render the
+            // declared UTF-8 with replacement characters, and so do we.
+            return Verdict::Accept(declared);
+        }
+        let page_len = self.bytes.len();
         let (choice, alt) = self.detected();
-        if *choice != Choice::Enc(UTF_8) && much_better(alt.malformed, declared.malformed) {
+        // A single-byte encoding decodes any bytes "cleanly", so it proves nothing by itself:
+        // it wins only when the UTF-8 reading holds next to no text (real Latin-1 text forms
+        // valid multi-byte UTF-8 only by accident).
+        let single_byte_with_utf8_text = choice.is_single_byte()
+            && valid.saturating_mul(UTF8_TEXT_VS_SINGLE_BYTE) > declared.malformed;
+        if *choice != Choice::Enc(UTF_8)
+            && much_better(alt.malformed, declared.malformed)
+            && alt.malformed.saturating_mul(1000) <= page_len
+            && !single_byte_with_utf8_text
+        {
             return Verdict::Contradicted {
                 reason: format!(
                     "{what} but the bytes are not valid UTF-8 ({} malformed sequences; {} decodes \

@@ -235,6 +235,34 @@ fn declared_utf8_but_gbk_bytes() {
 }
 
 #[test]
+fn a_few_invalid_bytes_do_not_overrule_a_utf8_declaration() {
+    let header = DecodeOptions {
+        content_type: Some("text/html; charset=utf-8"),
+        tld: None,
+    };
+    let ad = "澳门赌场 真人百家乐 网上赌博 注册送彩金";
+    // A page of ordinary size with a dozen planted bad bytes.
+    let filler = "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>\n".repeat(40);
+    let mut long =
+        format!("<html><head><meta charset=utf-8></head><body>{filler}<!-- ").into_bytes();
+    long.extend_from_slice(&[0xFF; 12]);
+    long.extend_from_slice(format!(" --><p>{ad}</p></body></html>").as_bytes());
+    // The shortest page: the ad and ten bad bytes, nothing else.
+    let mut short = b"<html><head><meta charset=utf-8></head><body><!-- ".to_vec();
+    short.extend_from_slice(&[0xFF, 0xC3, 0xFE, 0x80, 0xFF, 0xBF, 0xFE, 0x81, 0xFF, 0xA9]);
+    short.extend_from_slice(format!(" --><p>{ad}</p></body></html>").as_bytes());
+    for b in [long, short] {
+        for opts in [header, DecodeOptions::default()] {
+            let d = decode(&b, &opts);
+            assert_eq!(d.name, "UTF-8", "{:?}", d.overruled);
+            assert_ne!(d.decided_by, DecidedBy::DetectedOverDeclaration);
+            assert!(d.text.contains(ad));
+            assert!(d.malformed >= 10);
+        }
+    }
+}
+
+#[test]
 fn header_utf8_overruled_in_favour_of_meta() {
     let b = enc(GBK, &page("<meta charset=gbk>", ZH));
     let d = decode(

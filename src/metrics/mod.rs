@@ -33,6 +33,8 @@ pub struct Metrics {
     pub pages_unchanged: IntCounter,
     pub last_crawl_completed: Gauge,
     pub store_errors: IntCounter,
+    pub flag_cap_hits: IntCounter,
+    pub connections_refused: IntCounterVec,
     pub build_info: IntGaugeVec,
     pub webhook_deliveries: IntCounterVec,
     pub webhook_outbox: IntGaugeVec,
@@ -195,6 +197,19 @@ impl Metrics {
             "Store operations that failed (the crawl is retried at its next due time).",
         )?;
         r.register(Box::new(store_errors.clone()))?;
+        let flag_cap_hits = IntCounter::new(
+            "sitepatrol_flag_cap_hits_total",
+            "Crawls that found more flags than crawl.max_flags_per_crawl (pages past the cap \
+             were not recorded).",
+        )?;
+        r.register(Box::new(flag_cap_hits.clone()))?;
+        let connections_refused = counter_vec(
+            &r,
+            "sitepatrol_http_connections_refused_total",
+            "Connections closed at accept because a listener was at http.max_connections \
+             (limit=listener) or the client at http.max_connections_per_client (limit=client).",
+            &["limit"],
+        )?;
         let build_info = gauge_vec(
             &r,
             "sitepatrol_build_info",
@@ -255,6 +270,8 @@ impl Metrics {
             pages_unchanged,
             last_crawl_completed,
             store_errors,
+            flag_cap_hits,
+            connections_refused,
             build_info,
             webhook_deliveries,
             webhook_outbox,

@@ -298,6 +298,10 @@ pub enum PageScan {
     /// now, so the URL's active flags in categories not among them resolve. Findings of one
     /// category are folded into one flag (per-term findings as well as scored ones).
     Matched(Vec<Finding>),
+    /// Fetched and matched, but the fetch cannot show that anything is gone (an error
+    /// status, a body cut at the cap or damaged): its findings are recorded as `Matched` ones
+    /// are, and the URL's other flags are left as they are.
+    Partial(Vec<Finding>),
     /// Fetched, but its content hash and the rules version equal what [`Store::page_state`]
     /// returned, so the daemon did not match it again: its flags are still present.
     Unchanged,

@@ -1312,7 +1312,7 @@ fn ingest_page(
     let findings = match &page.scan {
         PageScan::NotScanned => return ingest.record_unmatched(),
         PageScan::Unchanged => return ingest.carry_over(out),
-        PageScan::Matched(findings) => findings,
+        PageScan::Matched(findings) | PageScan::Partial(findings) => findings,
     };
     ingest.record_matched()?;
     let mut existing = ingest.flags_of_url()?;
@@ -1337,7 +1337,10 @@ fn ingest_page(
         }
     }
     // What is left was not found on a page that was fetched and matched: active flags
-    // resolve, with this crawl as the proof.
+    // resolve, with this crawl as the proof. Only a whole read of the page is a proof.
+    if !matches!(page.scan, PageScan::Matched(_)) {
+        return Ok(());
+    }
     let mut gone: Vec<ExistingFlag> = existing
         .into_values()
         .filter(|f| f.state.is_active())

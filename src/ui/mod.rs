@@ -341,7 +341,9 @@ impl Ui {
             ["flags", id, "notice"] => {
                 need(&user, Role::Reviewer)?;
                 let id = flag_id(id)?;
-                let notice = crate::api::notice::generate(&self.api, id, &user.name, now()).await?;
+                let record = method != Method::HEAD;
+                let notice =
+                    crate::api::notice::generate(&self.api, id, &user.name, now(), record).await?;
                 Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
             }
             // The API's own handler: text/plain, CSP sandbox, nosniff.
@@ -394,7 +396,7 @@ impl Ui {
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         check_origin(&request)?;
         let login_cookie = cookie(&request, LOGIN_COOKIE).map(str::to_string);
-        let form = read_form(request).await?;
+        let form = read_form(request, self.api.body_read_timeout()).await?;
         // Login CSRF (a forged form logging the victim into someone else's session): the
         // form's token must equal the cookie the login page set (double submit; the cookie
         // is SameSite=Strict, so another site can neither read nor send it).
@@ -496,7 +498,7 @@ impl Ui {
         ctx: &Ctx,
     ) -> Result<HashMap<String, String>, ApiError> {
         check_origin(&request)?;
-        let form = read_form(request).await?;
+        let form = read_form(request, self.api.body_read_timeout()).await?;
         match form.get("csrf") {
             Some(token) if !ctx.csrf.is_empty() && same(token, &ctx.csrf) => Ok(form),
             _ => Err(ApiError::new(
@@ -817,7 +819,10 @@ fn check_origin(request: &Request<Incoming>) -> Result<(), ApiError> {
     }
 }
 
-async fn read_form(request: Request<Incoming>) -> Result<HashMap<String, String>, ApiError> {
+async fn read_form(
+    request: Request<Incoming>,
+    timeout: std::time::Duration,
+) -> Result<HashMap<String, String>, ApiError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -831,9 +836,21 @@ async fn read_form(request: Request<Incoming>) -> Result<HashMap<String, String>
             format!("a form must be application/x-www-form-urlencoded, not `{content_type}`"),
         ));
     }
-    let body = Limited::new(request.into_body(), MAX_FORM_BYTES)
-        .collect()
-        .await
+    // Bounded in time as well as size: a client that trickles a form (before any login)
+    // must not hold its connection forever.
+    let collected = tokio::time::timeout(
+        timeout,
+        Limited::new(request.into_body(), MAX_FORM_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the form did not arrive within {timeout:?}"),
+        )
+    })?;
+    let body = collected
         .map_err(|e| {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

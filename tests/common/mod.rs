@@ -91,9 +91,15 @@ pub async fn serve<F>(handler: F) -> Server
 where
     F: Fn(&Request) -> Action + Send + Sync + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
+    serve_on("127.0.0.1", handler).await
+}
+
+/// [`serve`] on another loopback address (`127.0.0.2`, `::1`).
+pub async fn serve_on<F>(ip: &str, handler: F) -> Server
+where
+    F: Fn(&Request) -> Action + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind((ip, 0)).await.expect("bind loopback");
     let addr = listener.local_addr().expect("bound address");
     let requests = Arc::new(AtomicUsize::new(0));
     let handler = Arc::new(handler);
