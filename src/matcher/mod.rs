@@ -12,7 +12,7 @@
 
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder};
 
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder};
 
 /// Index of a pattern in the slice the matcher was built from.
 pub type PatternId = u32;
@@ -88,17 +88,23 @@ impl Matcher for LiteralMatcher {
     }
 }
 
-/// All regexes of all rules: one `RegexSet` pass says which regexes occur at all, and only
-/// those run again to find where.
+/// All regexes of all rules, each run on its own with the literal prefilter the regex crate
+/// extracts from it.
 ///
-/// A regex with a Unicode word boundary (`\b`, `\B`) enters the set without its boundaries: the
-/// regex crate's DFAs give up on a Unicode word boundary at the first non-ASCII byte, so one
-/// such pattern in the set sends the whole set, on every Chinese page, to the PikeVM (pages-zh
-/// scanned 12 times slower). The boundary-free pattern is a prefilter; the regex itself, with
-/// its boundaries, runs only where the prefilter matched.
+/// One `RegexSet` of all of them was tried and lost: the union's lazy DFA outgrows its cache on
+/// real pages and spends the scan determinizing (pages-zh about twice as slow as regex by regex).
+///
+/// A regex with a Unicode word boundary (`\b`, `\B`) is gated by the same pattern without its
+/// boundaries: the regex crate's DFAs give up on a Unicode word boundary at the first non-ASCII
+/// byte and fall back to the PikeVM, which on a Chinese page means the whole page. The
+/// boundary-free gate stays in the DFAs, and the regex itself runs only where the gate matched.
 pub struct RegexMatcher {
-    set: Option<RegexSet>,
-    regexes: Vec<Regex>,
+    regexes: Vec<GatedRegex>,
+}
+
+struct GatedRegex {
+    gate: Option<Regex>,
+    regex: Regex,
 }
 
 /// The pattern without its word-boundary assertions (`\b`, `\B`, `\b{start}` …).
@@ -155,36 +161,15 @@ impl RegexMatcher {
     pub fn new<P: AsRef<str>>(patterns: &[P]) -> Result<RegexMatcher, MatcherError> {
         let mut regexes = Vec::with_capacity(patterns.len());
         for (index, pattern) in patterns.iter().enumerate() {
-            let regex = compile_regex(pattern.as_ref())
-                .map_err(|message| MatcherError::Regex { index, message })?;
-            regexes.push(regex);
+            let pattern = pattern.as_ref();
+            let regex =
+                compile_regex(pattern).map_err(|message| MatcherError::Regex { index, message })?;
+            let gate = has_unicode_word_boundary(pattern)
+                .then(|| compile_regex(&without_word_boundaries(pattern)).ok())
+                .flatten();
+            regexes.push(GatedRegex { gate, regex });
         }
-        let set_patterns: Vec<String> = patterns
-            .iter()
-            .map(|p| {
-                let p = p.as_ref();
-                if has_unicode_word_boundary(p) {
-                    without_word_boundaries(p)
-                } else {
-                    p.to_string()
-                }
-            })
-            .collect();
-        let set = if patterns.is_empty() {
-            None
-        } else {
-            Some(
-                RegexSetBuilder::new(&set_patterns)
-                    .size_limit(REGEX_SIZE_LIMIT * 4)
-                    .dfa_size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                    .map_err(|e| MatcherError::Regex {
-                        index: 0,
-                        message: format!("the regexes together are too large: {e}"),
-                    })?,
-            )
-        };
-        Ok(RegexMatcher { set, regexes })
+        Ok(RegexMatcher { regexes })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -204,9 +189,15 @@ pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
 
 impl Matcher for RegexMatcher {
     fn find_overlapping(&self, haystack: &str, sink: &mut dyn FnMut(PatternId, usize, usize)) {
-        let Some(set) = &self.set else { return };
-        for index in set.matches(haystack).iter() {
-            for m in self.regexes[index].find_iter(haystack) {
+        for (index, gated) in self.regexes.iter().enumerate() {
+            if gated
+                .gate
+                .as_ref()
+                .is_some_and(|gate| !gate.is_match(haystack))
+            {
+                continue;
+            }
+            for m in gated.regex.find_iter(haystack) {
                 if m.start() < m.end() {
                     sink(index as u32, m.start(), m.end());
                 }
