@@ -2,6 +2,7 @@
 # The whole file pipeline of this checkout against a baseline commit, in one run.
 #
 #   benches/baseline.sh [BASELINE_COMMIT] [RUNS]      (default: 4f24e8d, 7 runs)
+#   BASELINE_BIN=path/to/sitepatrol benches/baseline.sh   (a baseline built before)
 #
 # Builds the baseline in a temporary worktree (release, its own target dir) and this checkout,
 # then scans ../shared/data/pages-zh/original with each binary on one thread (`scan -j 1`),
@@ -9,6 +10,10 @@
 # the median wall and user times, MiB/s of HTML, and the ratio. When valgrind is installed it
 # also counts instructions of one scan each (callgrind): those counts do not move with the
 # machine's load, so they settle a ratio that the wall clock leaves in the noise.
+#
+# Each figure is also given without start-up (loading and compiling the rulesets, measured as
+# the scan of one empty page): the daemon pays that once per rules reload, not per page, so the
+# pipeline's throughput is the difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,23 +32,32 @@ cleanup() {
 }
 trap cleanup EXIT
 
-git worktree add --detach --quiet "$work/base" "$base"
-# The baseline's own target dir, but the shared registry: only its own crate builds twice.
-(cd "$work/base" && CARGO_TARGET_DIR="$work/target" cargo build --release --quiet)
+if [ -n "${BASELINE_BIN:-}" ]; then
+  # A baseline binary built earlier from $base (its release build takes minutes on 2 cores).
+  old=$BASELINE_BIN
+else
+  git worktree add --detach --quiet "$work/base" "$base"
+  # The baseline's own target dir, but the shared registry: only its own crate builds twice.
+  (cd "$work/base" && CARGO_TARGET_DIR="$work/target" cargo build --release --quiet)
+  old="$work/target/release/sitepatrol"
+fi
 cargo build --release --quiet
-old="$work/target/release/sitepatrol"
 new="target/release/sitepatrol"
 bytes=$(cat "$pages"/* | wc -c)
+empty="$work/empty.html"
+printf '<html><body></body></html>' >"$empty"
 
 time_one() {
-  /usr/bin/time -f "%e %U" "$1" scan -j 1 --format jsonl --fail-on never "$pages" \
+  /usr/bin/time -f "%e %U" "$1" scan -j 1 --format jsonl --fail-on never "${2:-$pages}" \
     2>&1 >/dev/null | tail -n 1
 }
 
-declare -a old_wall old_user new_wall new_user
+declare -a old_wall old_user new_wall new_user old_start new_start
 for _ in $(seq "$runs"); do
   read -r w u < <(time_one "$old"); old_wall+=("$w"); old_user+=("$u")
   read -r w u < <(time_one "$new"); new_wall+=("$w"); new_user+=("$u")
+  read -r _ u < <(time_one "$old" "$empty"); old_start+=("$u")
+  read -r _ u < <(time_one "$new" "$empty"); new_start+=("$u")
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -58,13 +72,21 @@ echo "pages-zh: $(ls "$pages" | wc -l) files, $bytes bytes; $runs runs each, med
 report "baseline" "$ow" "$ou"
 report "current" "$nw" "$nu"
 awk -v o="$ou" -v n="$nu" 'BEGIN { printf "current / baseline throughput (user time): %.3f\n", o / n }'
+os=$(median "${old_start[@]}"); ns=$(median "${new_start[@]}")
+echo "start-up (one empty page): baseline $os s, current $ns s"
+awk -v o="$ou" -v n="$nu" -v os="$os" -v ns="$ns" -v b="$bytes" 'BEGIN {
+  printf "without start-up: baseline %.1f MiB/s, current %.1f MiB/s, current / baseline %.3f\n",
+    b / (o - os) / 1048576, b / (n - ns) / 1048576, (o - os) / (n - ns) }'
 
 if command -v valgrind >/dev/null 2>&1; then
   count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" scan -j 1 --format jsonl \
-      --fail-on never "$pages" 2>&1 >/dev/null | awk '/Collected/ {print $4}'
+      --fail-on never "${2:-$pages}" 2>&1 >/dev/null | awk '/Collected/ {print $4}'
   }
   oi=$(count "$old"); ni=$(count "$new")
-  echo "instructions: baseline $oi, current $ni"
+  os=$(count "$old" "$empty"); ns=$(count "$new" "$empty")
+  echo "instructions: baseline $oi, current $ni; start-up: baseline $os, current $ns"
   awk -v o="$oi" -v n="$ni" 'BEGIN { printf "current / baseline throughput (instructions): %.3f\n", o / n }'
+  awk -v o="$oi" -v n="$ni" -v os="$os" -v ns="$ns" \
+    'BEGIN { printf "without start-up (instructions): %.3f\n", (o - os) / (n - ns) }'
 fi

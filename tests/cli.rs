@@ -173,19 +173,30 @@ fn one_injected_gambling_block_is_one_gambling_flag_listing_its_signals() {
 fn findings_carry_every_required_field_and_quote_the_original() {
     let out = sitepatrol(&["scan", "--format", "jsonl", "examples/demo-site/video.html"]);
     let records = json_lines(&out);
-    let f = findings(&records)
+    let flag = findings(&records)
         .into_iter()
-        .find(|f| f["rule"] == "pornography.av_sites")
-        .expect("the full-width AV ad is found");
+        .find(|f| f["category"] == "pornography")
+        .expect("the page is flagged in pornography");
     for field in [
         "type", "rule", "category", "clause", "severity", "target", "zone", "matched", "snippet",
-        "offset",
+        "offset", "score", "signals",
     ] {
+        assert!(!flag[field].is_null(), "missing {field} in {flag}");
+    }
+    assert_eq!(flag["clause"], "§3");
+    assert_eq!(flag["severity"], "high");
+    // The full-width AV ad is one of the flag's signals, quoted as written.
+    let f = flag["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["rule"] == "pornography.av_sites")
+        .expect("the full-width AV ad is a signal")
+        .clone();
+    for field in ["rule", "weight", "zone", "matched", "snippet", "offset"] {
         assert!(!f[field].is_null(), "missing {field} in {f}");
     }
     assert_eq!(f["matched"], "ＡＶ在線");
-    assert_eq!(f["clause"], "§3");
-    assert_eq!(f["severity"], "high");
     // The offset indexes the zone's original text: extract shows the same text.
     let extracted = sitepatrol(&["extract", "examples/demo-site/video.html"]);
     let doc: Value = serde_json::from_slice(&extracted.stdout).unwrap();
