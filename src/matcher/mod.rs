@@ -98,8 +98,17 @@ impl Matcher for LiteralMatcher {
 /// boundaries: the regex crate's DFAs give up on a Unicode word boundary at the first non-ASCII
 /// byte and fall back to the PikeVM, which on a Chinese page means the whole page. The
 /// boundary-free gate stays in the DFAs, and the regex itself runs only where the gate matched.
+///
+/// Before any regex runs, one Aho-Corasick pass looks for the literals every match of a regex
+/// must contain (`required_literals`, from regex-syntax's extractor); a regex none of whose
+/// literals occurs does not run. Regexes without such literals run on every haystack.
 pub struct RegexMatcher {
     regexes: Vec<GatedRegex>,
+    /// The prefixes of all regexes that have them; pattern ids map through `prefix_owner`.
+    prefixes: Option<aho_corasick::AhoCorasick>,
+    prefix_owner: Vec<usize>,
+    /// Regexes that run whatever the prefix pass finds.
+    always: Vec<usize>,
 }
 
 struct GatedRegex {
@@ -146,6 +155,39 @@ fn without_word_boundaries(pattern: &str) -> String {
     out
 }
 
+/// Literals one of which every match of the pattern contains: the prefixes of the pattern or
+/// of one part of its top-level concatenation (each part matches inside the whole match, and
+/// starts with one of its own prefixes), whichever has the longest shortest literal. None when
+/// no part has a finite set whose literals are all at least two bytes long (a one-byte literal
+/// rules out nothing).
+fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::HirKind;
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let parts: Vec<&regex_syntax::hir::Hir> = match hir.kind() {
+        HirKind::Concat(parts) => parts.iter().collect(),
+        _ => Vec::new(),
+    };
+    std::iter::once(&hir)
+        .chain(parts)
+        .filter_map(prefix_literals)
+        .max_by_key(|literals| literals.iter().map(Vec::len).min().unwrap_or(0))
+}
+
+fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let mut extractor = Extractor::new();
+    extractor.kind(ExtractKind::Prefix).limit_total(500);
+    let seq = extractor.extract(hir);
+    let literals = seq.literals()?;
+    if literals.is_empty() || literals.iter().any(|l| l.as_bytes().len() < 2) {
+        return None;
+    }
+    Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
 /// Whether the DFAs would quit on this pattern at non-ASCII text.
 fn has_unicode_word_boundary(pattern: &str) -> bool {
     regex_syntax::ParserBuilder::new()
@@ -160,6 +202,9 @@ const REGEX_SIZE_LIMIT: usize = 32 << 20;
 impl RegexMatcher {
     pub fn new<P: AsRef<str>>(patterns: &[P]) -> Result<RegexMatcher, MatcherError> {
         let mut regexes = Vec::with_capacity(patterns.len());
+        let mut literals = Vec::new();
+        let mut prefix_owner = Vec::new();
+        let mut always = Vec::new();
         for (index, pattern) in patterns.iter().enumerate() {
             let pattern = pattern.as_ref();
             let regex =
@@ -168,8 +213,30 @@ impl RegexMatcher {
                 .then(|| compile_regex(&without_word_boundaries(pattern)).ok())
                 .flatten();
             regexes.push(GatedRegex { gate, regex });
+            match required_literals(pattern) {
+                Some(prefixes) => {
+                    prefix_owner.extend(std::iter::repeat_n(index, prefixes.len()));
+                    literals.extend(prefixes);
+                }
+                None => always.push(index),
+            }
         }
-        Ok(RegexMatcher { regexes })
+        let prefixes = if literals.is_empty() {
+            None
+        } else {
+            Some(
+                aho_corasick::AhoCorasick::new(&literals).map_err(|e| MatcherError::Regex {
+                    index: 0,
+                    message: format!("the regexes' prefixes: {e}"),
+                })?,
+            )
+        };
+        Ok(RegexMatcher {
+            regexes,
+            prefixes,
+            prefix_owner,
+            always,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -189,7 +256,21 @@ pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
 
 impl Matcher for RegexMatcher {
     fn find_overlapping(&self, haystack: &str, sink: &mut dyn FnMut(PatternId, usize, usize)) {
-        for (index, gated) in self.regexes.iter().enumerate() {
+        let mut candidates = self.always.clone();
+        if let Some(prefixes) = &self.prefixes {
+            let mut seen = vec![false; self.regexes.len()];
+            for m in prefixes.find_overlapping_iter(haystack) {
+                let owner = self.prefix_owner[m.pattern().as_usize()];
+                if !seen[owner] {
+                    seen[owner] = true;
+                    candidates.push(owner);
+                }
+            }
+        }
+        // Sinks see patterns in index order, whichever way they were chosen.
+        candidates.sort_unstable();
+        for index in candidates {
+            let gated = &self.regexes[index];
             if gated
                 .gate
                 .as_ref()
@@ -241,6 +322,26 @@ mod tests {
         assert!(!has_unicode_word_boundary(&without_word_boundaries(
             r"\bкокаин\b"
         )));
+    }
+
+    #[test]
+    fn regexes_run_only_where_their_prefixes_occur() {
+        assert_eq!(
+            required_literals(r"(?:ab|cd)x\d"),
+            Some(vec![b"abx".to_vec(), b"cdx".to_vec()])
+        );
+        // No prefix, but every match holds one of the inner alternatives.
+        assert_eq!(
+            required_literals(r"\d+\s?(?:rounds|rds)\b"),
+            Some(vec![b"rounds".to_vec(), b"rds".to_vec()])
+        );
+        assert_eq!(required_literals(r"\d+m"), None);
+        assert_eq!(required_literals(r"a|bc"), None);
+        let m = RegexMatcher::new(&[r"foo\d", r"\d+m", r"(?i)bar", r"\d+mm"]).unwrap();
+        assert_eq!(m.always, vec![1]);
+        let hits = all(&m, "foo1 12mm BAR");
+        assert_eq!(hits, vec![(0, 0, 4), (1, 5, 8), (2, 10, 13), (3, 5, 9)]);
+        assert!(all(&m, "fo1 m ba").is_empty());
     }
 
     #[test]
