@@ -160,7 +160,7 @@ impl Default for ReloadReport {
 pub struct Api {
     pub(crate) store: Arc<dyn Store>,
     tokens: RwLock<Tokens>,
-    limiter: FailureLimiter,
+    pub(crate) limiter: FailureLimiter,
     pub(crate) recrawl: mpsc::Sender<RecrawlRequest>,
     pub(crate) reload: mpsc::Sender<ReloadRequest>,
     /// The rectification notice template and its settings; replaced on reload.
@@ -325,8 +325,9 @@ impl Api {
         (result, actor)
     }
 
-    /// The principal of the request's bearer token; failures count against the client
-    /// address, and an address over the limit is refused before its token is even looked at.
+    /// The principal of the request's bearer token; failures count against the client's
+    /// network, and a network over the limit is refused unless the token already
+    /// authenticated from it (`FailureLimiter`).
     fn authenticate(&self, request: &Request<Incoming>) -> Result<Principal, ApiError> {
         let client = request
             .extensions()
@@ -334,7 +335,20 @@ impl Api {
             .map(|p| p.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let now = Instant::now();
-        self.check_limiter(client, now)?;
+        let limited = self.check_limiter(client, now);
+        if let Err(refused) = limited {
+            // Over the limit, only a token already used from this network gets through, and
+            // nothing counts: a guess gets the same 429 whether it is right or wrong.
+            let presented = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(bearer);
+            return match presented.and_then(|t| self.principal_of(t)) {
+                Some(p) if self.limiter.vouched(client, &p.name, now) => Ok(p),
+                _ => Err(refused),
+            };
+        }
         if self.tokens_empty() {
             return Err(unauthorized(
                 "no API tokens are configured; add [[api.tokens]] lines from `sitepatrol token new` to the daemon's config",
@@ -373,7 +387,10 @@ impl Api {
         // A success does not clear the address's failures: a holder of one valid token must
         // not be able to guess others at full speed by interleaving good requests.
         match tokens.authenticate(presented) {
-            Some(principal) => Ok(principal),
+            Some(principal) => {
+                self.limiter.vouch(client, &principal.name, now);
+                Ok(principal)
+            }
             None => {
                 self.limiter.failed(client, now);
                 Err(unauthorized("the bearer token is not valid"))

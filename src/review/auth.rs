@@ -242,8 +242,14 @@ pub fn bearer(header: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Failed authentication attempts per client address, so that guessing tokens is slow: after
-/// `max_failures` within `window`, the address is refused until the window has passed.
+/// Failed authentication attempts per client network, so that guessing tokens is slow: after
+/// `max_failures` within `window`, the network is refused until the window has passed.
+///
+/// Keyed by network (IPv4 /24, IPv6 /64), not by address: one host owns many addresses (40
+/// loopback addresses, or an IPv6 /64) and must not get a fresh budget from each. So that one
+/// reviewer's typos behind a shared proxy do not lock out everyone, a token that has already
+/// authenticated from the network (`vouch`) still gets in while the network is refused; a
+/// guesser cannot tell, because every other token gets the same refusal without being counted.
 #[derive(Debug)]
 pub struct FailureLimiter {
     max_failures: u32,
@@ -251,6 +257,28 @@ pub struct FailureLimiter {
     /// Bounded: when full, the oldest windows are dropped first.
     max_clients: usize,
     state: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// (network, principal name) → last success.
+    vouched: Mutex<HashMap<(IpAddr, String), Instant>>,
+}
+
+/// How long a success from a network vouches for its token there.
+const VOUCH_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The network an address counts in: IPv4 /24, IPv6 /64 (IPv4-mapped IPv6 as IPv4).
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, 0))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => client_network(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 impl FailureLimiter {
@@ -260,11 +288,13 @@ impl FailureLimiter {
             window,
             max_clients: 100_000,
             state: Mutex::new(HashMap::new()),
+            vouched: Mutex::new(HashMap::new()),
         }
     }
 
     /// Whether `client` may try now; `Err` carries the seconds until it may.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        let client = client_network(client);
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match state.get(&client) {
             Some((start, failures))
@@ -278,6 +308,7 @@ impl FailureLimiter {
     }
 
     pub fn failed(&self, client: IpAddr, now: Instant) {
+        let client = client_network(client);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.len() >= self.max_clients && !state.contains_key(&client) {
             let window = self.window;
@@ -296,9 +327,29 @@ impl FailureLimiter {
         entry.1 += 1;
     }
 
+    /// `name`'s token authenticated from `client`'s network.
+    pub fn vouch(&self, client: IpAddr, name: &str, now: Instant) {
+        let mut vouched = self.vouched.lock().unwrap_or_else(|e| e.into_inner());
+        if vouched.len() >= self.max_clients {
+            vouched.retain(|_, last| now.duration_since(*last) < VOUCH_TTL);
+            if vouched.len() >= self.max_clients {
+                vouched.clear();
+            }
+        }
+        vouched.insert((client_network(client), name.to_string()), now);
+    }
+
+    /// Whether `name`'s token authenticated from `client`'s network within the last day.
+    pub fn vouched(&self, client: IpAddr, name: &str, now: Instant) -> bool {
+        let vouched = self.vouched.lock().unwrap_or_else(|e| e.into_inner());
+        vouched
+            .get(&(client_network(client), name.to_string()))
+            .is_some_and(|last| now.duration_since(*last) < VOUCH_TTL)
+    }
+
     pub fn succeeded(&self, client: IpAddr) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.remove(&client);
+        state.remove(&client_network(client));
     }
 }
 
@@ -417,7 +468,7 @@ mod tests {
     fn failures_are_rate_limited_per_address() {
         let limiter = FailureLimiter::new(3, Duration::from_secs(60));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let other: IpAddr = "192.0.3.2".parse().unwrap();
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(limiter.check(ip, t0).is_ok());
@@ -429,5 +480,28 @@ mod tests {
         assert!(limiter.check(ip, t0 + Duration::from_secs(61)).is_ok());
         limiter.succeeded(ip);
         assert!(limiter.check(ip, t0 + Duration::from_secs(10)).is_ok());
+    }
+
+    #[test]
+    fn failures_count_per_network_and_a_vouched_token_is_not_locked_out() {
+        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        // Three loopback addresses, one host: one budget.
+        for last in 1..=3u8 {
+            limiter.failed(IpAddr::from([127, 0, 0, last]), t0);
+        }
+        assert!(limiter.check(IpAddr::from([127, 0, 0, 40]), t0).is_err());
+        let mapped: IpAddr = "::ffff:127.0.0.9".parse().unwrap();
+        assert!(limiter.check(mapped, t0).is_err());
+        assert!(limiter.check(IpAddr::from([127, 0, 1, 1]), t0).is_ok());
+        let v6a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(client_network(v6a), client_network(v6b));
+        // A reviewer who logged in from the network before keeps getting in; others do not.
+        limiter.vouch(IpAddr::from([127, 0, 0, 7]), "王五", t0);
+        assert!(limiter.vouched(IpAddr::from([127, 0, 0, 8]), "王五", t0));
+        assert!(!limiter.vouched(IpAddr::from([127, 0, 0, 8]), "李四", t0));
+        assert!(!limiter.vouched(IpAddr::from([10, 0, 0, 8]), "王五", t0));
+        assert!(!limiter.vouched(IpAddr::from([127, 0, 0, 8]), "王五", t0 + VOUCH_TTL));
     }
 }

@@ -412,9 +412,15 @@ impl Ui {
         }
         let t = messages(ctx.lang);
         let started = Instant::now();
-        // The same limiter as the API: an address over it is refused before the token is
-        // looked at, and every failure here counts there too.
-        if self.api.check_limiter(client, started).is_err() {
+        // The same limiter as the API: a network over it is refused unless this token already
+        // signed in from it, and every failure here counts there too.
+        let token = form.get("token").map(|t| t.trim()).unwrap_or("");
+        let vouched = || {
+            self.api
+                .principal_of(token)
+                .is_some_and(|p| self.api.limiter.vouched(client, &p.name, started))
+        };
+        if self.api.check_limiter(client, started).is_err() && !vouched() {
             let mut response =
                 self.login_form(ctx, StatusCode::TOO_MANY_REQUESTS, Some(t["rate_limited"]))?;
             if let Err(e) = self.api.check_limiter(client, started)
@@ -426,7 +432,6 @@ impl Ui {
             }
             return Ok(response);
         }
-        let token = form.get("token").map(|t| t.trim()).unwrap_or("");
         let user = match self.api.check_token(client, token, started) {
             Ok(user) => user,
             Err(_) => {
