@@ -129,6 +129,34 @@ async fn a_slow_drip_hits_the_total_timeout() {
 }
 
 #[tokio::test]
+async fn the_total_timeout_bounds_a_chain_of_slow_redirects() {
+    // Five hops of 0.7 s each: every hop is within the 1 s first-byte and 2 s total limits,
+    // and the chain is not.
+    let server = serve(|r| {
+        let hop = |to: &str| Action::Delayed {
+            delay: Duration::from_millis(700),
+            then: Box::new(Action::redirect(302, to)),
+        };
+        match r.path.as_str() {
+            "/" => home("/r1"),
+            "/r1" => hop("/r2"),
+            "/r2" => hop("/r3"),
+            "/r3" => hop("/r4"),
+            "/r4" => hop("/r5"),
+            "/r5" => hop("/fine"),
+            "/fine" => fine(),
+            _ => Action::status(404),
+        }
+    })
+    .await;
+    let out = crawl(&server).await;
+    let (_, class, message) = out.failed("/r1").expect("the chain fails");
+    assert_eq!(class, "total_timeout", "{message}");
+    // Three hops fit in the 2 s; before the fix the chain took 3.5 s and succeeded.
+    assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
+}
+
+#[tokio::test]
 async fn a_server_that_never_answers_hits_the_first_byte_timeout() {
     let server = serve(|r| match r.path.as_str() {
         "/" => home("/hang"),

@@ -296,12 +296,30 @@ impl Fetcher {
         let started = Instant::now();
         let mut current = url.clone();
         let mut redirects: Vec<Hop> = Vec::new();
+        // `total_timeout` bounds the whole chain of redirects, not each hop: five slow hops
+        // must not take five times as long. Waiting at the host gate is our own politeness
+        // and does not count.
+        let mut budget = self.config.total_timeout;
         loop {
             self.check_url(&current)?;
+            if budget.is_zero() {
+                return Err(FetchError::new(
+                    ErrorClass::TotalTimeout,
+                    url,
+                    format!(
+                        "{} redirects used up the {:?} the fetch may take (last to {current})",
+                        redirects.len(),
+                        self.config.total_timeout
+                    ),
+                ));
+            }
             let host = current.host_str().unwrap_or_default().to_string();
             let hop = {
                 let _permit = gate.acquire(&host).await;
-                self.get_once(&current, agent).await?
+                let hop_started = Instant::now();
+                let hop = self.get_once(&current, agent, budget).await;
+                budget = budget.saturating_sub(hop_started.elapsed());
+                hop?
             };
             let (status, headers, body, remote_addr) = hop;
             let location = (300..400)
@@ -384,6 +402,7 @@ impl Fetcher {
         &self,
         url: &Url,
         agent: Agent,
+        budget: Duration,
     ) -> Result<(u16, HeaderMap, (Vec<u8>, bool), Option<SocketAddr>), FetchError> {
         let user_agent = match agent {
             Agent::Desktop => &self.config.user_agent_desktop,
@@ -402,12 +421,19 @@ impl Fetcher {
             .header(header::ACCEPT_LANGUAGE, "zh-CN,zh;q=0.9,en;q=0.5")
             .body(Empty::<Bytes>::new())
             .map_err(|e| FetchError::new(ErrorClass::Protocol, url, format!("bad request: {e}")))?;
-        let deadline = tokio::time::Instant::now() + self.config.total_timeout;
-        let first_byte = self
-            .config
-            .first_byte_timeout
-            .min(self.config.total_timeout);
+        let deadline = tokio::time::Instant::now() + budget;
+        let first_byte = self.config.first_byte_timeout.min(budget);
         let response = match tokio::time::timeout(first_byte, self.client.request(request)).await {
+            Err(_) if budget < self.config.first_byte_timeout => {
+                return Err(FetchError::new(
+                    ErrorClass::TotalTimeout,
+                    url,
+                    format!(
+                        "no response headers within the {budget:?} left of the fetch's {:?}",
+                        self.config.total_timeout
+                    ),
+                ));
+            }
             Err(_) => {
                 return Err(FetchError::new(
                     ErrorClass::FirstByteTimeout,

@@ -28,6 +28,8 @@ pub enum Action {
     Hang,
     /// Headers announcing `length` bytes, `sent` bytes of body, then a TCP reset.
     ResetAfter { length: usize, sent: Vec<u8> },
+    /// Wait, then answer as `then` does.
+    Delayed { delay: Duration, then: Box<Action> },
 }
 
 impl Action {
@@ -148,7 +150,12 @@ where
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
     let request = Request { path, headers };
-    match handler(&request) {
+    let mut action = handler(&request);
+    while let Action::Delayed { delay, then } = action {
+        tokio::time::sleep(delay).await;
+        action = *then;
+    }
+    match action {
         Action::Respond {
             status,
             headers,
@@ -191,6 +198,7 @@ where
             stream.set_zero_linger()?;
             drop(stream);
         }
+        Action::Delayed { .. } => unreachable!("unwrapped above"),
     }
     Ok(())
 }
