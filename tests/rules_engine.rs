@@ -497,3 +497,54 @@ fn segment_is_validated_like_the_other_options() {
     assert!(messages(&rule("segment = false", "regex = ['大麻']")).is_empty());
     assert!(messages(&rule("segment = true", "terms = ['大麻']")).is_empty());
 }
+
+/// Issue 16: `(?s).{0,20000}澳门` took 27 s on a 90 KB page and passed `rules check`.
+#[test]
+fn regexes_that_reach_too_far_are_refused_and_far_ones_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slow.toml");
+    std::fs::write(
+        &file,
+        r#"[[rule]]
+id = "slow.far"
+category = "gambling"
+clause = "§2(7)"
+severity = "high"
+description = "far"
+regex = ['(?s).{0,20000}澳门']
+
+[[rule]]
+id = "slow.medium"
+category = "gambling"
+clause = "§2(7)"
+severity = "high"
+description = "medium"
+regex = ['澳门.{0,2000}赌场']
+examples.match = ["澳门赌场"]
+"#,
+    )
+    .unwrap();
+    let Err(diagnostics) = rules::load(&[RuleSource::Path(file)]) else {
+        panic!("a regex reaching 20,000 loaded");
+    };
+    let text: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(
+        diagnostics.iter().any(|d| d.level == Level::Error
+            && d.to_string().contains("slow.toml:7:")
+            && d.to_string().contains("rule `slow.far`")
+            && d.to_string().contains("20000")),
+        "{text:#?}"
+    );
+    assert!(
+        diagnostics.iter().any(|d| d.level == Level::Warning
+            && d.to_string().contains("rule `slow.medium`")
+            && d.to_string().contains("2000")),
+        "{text:#?}"
+    );
+    assert!(
+        !diagnostics
+            .iter()
+            .any(|d| d.level == Level::Error && d.to_string().contains("slow.medium")),
+        "{text:#?}"
+    );
+}

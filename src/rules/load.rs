@@ -623,7 +623,30 @@ fn validate_rule(
     let mut regex = Vec::new();
     for pattern in raw.regex.map(OneOrMany::into_vec).unwrap_or_default() {
         match crate::matcher::compile_regex(pattern.get_ref()) {
-            Ok(_) => regex.push(pattern.into_inner()),
+            Ok(_) => {
+                let reach = repetition_reach(pattern.get_ref());
+                if reach > MAX_REGEX_REACH {
+                    cx.error_at(
+                        pattern.span(),
+                        rule,
+                        format!(
+                            "the regex repeats up to {reach} times (over {MAX_REGEX_REACH}): on a long page every engine is slow on it (a 90 KB page took 27 s with `(?s).{{0,20000}}澳门`); bound the repetition, or match the parts as terms with `near`"
+                        ),
+                    );
+                    continue;
+                }
+                if reach > WARN_REGEX_REACH {
+                    cx.report(
+                        Level::Warning,
+                        Some(pattern.span()),
+                        rule,
+                        format!(
+                            "the regex repeats up to {reach} times (over {WARN_REGEX_REACH}): it will be slow on long pages; prefer `near` for distance"
+                        ),
+                    );
+                }
+                regex.push(pattern.into_inner())
+            }
             Err(message) => cx.error_at(pattern.span(), rule, format!("bad regex: {message}")),
         }
     }
@@ -1629,5 +1652,48 @@ mod tests {
         assert_eq!(lines.line_of(2), 2);
         assert_eq!(lines.line_of(5), 3);
         assert_eq!(lines.line_of(6), 4);
+    }
+}
+
+/// A regex whose repetitions reach further than this is refused, and one beyond the warning
+/// bound is reported: bounded repetitions are unrolled into the automaton, and each match
+/// attempt may walk the whole reach, so `.{0,20000}` costs thousands of steps per position.
+const MAX_REGEX_REACH: u64 = 10_000;
+const WARN_REGEX_REACH: u64 = 1_000;
+
+/// The largest product of nested repetition bounds in the pattern (an unbounded `*` counts
+/// its minimum): how many times one part may repeat within one match.
+fn repetition_reach(pattern: &str) -> u64 {
+    use regex_syntax::hir::{Hir, HirKind};
+    fn reach(hir: &Hir) -> u64 {
+        match hir.kind() {
+            HirKind::Repetition(r) => {
+                let bound = u64::from(r.max.unwrap_or(r.min)).max(1);
+                bound.saturating_mul(reach(&r.sub).max(1))
+            }
+            HirKind::Capture(c) => reach(&c.sub),
+            HirKind::Concat(parts) | HirKind::Alternation(parts) => {
+                parts.iter().map(reach).max().unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+    regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .map_or(0, |hir| reach(&hir))
+}
+
+#[cfg(test)]
+mod reach_tests {
+    use super::repetition_reach;
+
+    #[test]
+    fn nested_bounds_multiply_and_stars_count_their_minimum() {
+        assert_eq!(repetition_reach(r"(?s).{0,20000}澳门"), 20_000);
+        assert_eq!(repetition_reach(r"(?:a{0,100}b){0,50}"), 5_000);
+        assert_eq!(repetition_reach(r"a{10}|[^\n]{0,700}"), 700);
+        assert_eq!(repetition_reach(r"x+\d*"), 1);
+        assert_eq!(repetition_reach(r"澳门"), 0);
     }
 }
