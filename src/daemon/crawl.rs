@@ -440,7 +440,8 @@ pub async fn crawl_site(
     mark_unreadable(&mut pages, &states);
     let limits_url = format!("{start}#limits");
     let max_flags = shared.config.crawl.max_flags_per_crawl;
-    if let Some(cap) = cap_flags(&mut pages, max_flags) {
+    let capped = cap_flags(&mut pages, max_flags);
+    if let Some(cap) = &capped {
         shared.metrics.flag_cap_hits.inc();
         warn!(
             flags = cap.flags,
@@ -448,46 +449,19 @@ pub async fn crawl_site(
             pages = cap.pages_dropped,
             "more flags than crawl.max_flags_per_crawl; pages past the cap not recorded"
         );
-        pages.push(IngestPage {
-            url: limits_url,
-            http_status: None,
-            fetched_at: unix_now(),
-            content_sha256: String::new(),
-            etag: None,
-            last_modified: None,
-            ip: None,
-            body: None,
-            scan: PageScan::Matched(vec![flag_cap_finding(&start, &cap, max_flags)]),
-        });
-    } else if outcome == "completed" && states.contains_key(&limits_url) {
-        // A whole crawl under the cap resolves the site's flag_cap flag.
-        pages.push(IngestPage {
-            url: limits_url,
-            http_status: None,
-            fetched_at: unix_now(),
-            content_sha256: String::new(),
-            etag: None,
-            last_modified: None,
-            ip: None,
-            body: None,
-            scan: PageScan::Matched(Vec::new()),
-        });
+    }
+    // A whole crawl under the cap resolves the site's flag_cap flag.
+    if capped.is_some() || (outcome == "completed" && states.contains_key(&limits_url)) {
+        let findings = capped
+            .map(|cap| vec![flag_cap_finding(&start, &cap, max_flags)])
+            .unwrap_or_default();
+        pages.push(site_pseudo_page(limits_url, findings));
     }
     // A site that shuts the crawler out went unseen: that is a flag on `<start>#robots`. A
     // whole crawl that got in resolves it (the pseudo-page is only sent once it exists).
     let robots_url = format!("{start}#robots");
     if !site_findings.is_empty() || (outcome == "completed" && states.contains_key(&robots_url)) {
-        pages.push(IngestPage {
-            url: robots_url,
-            http_status: None,
-            fetched_at: unix_now(),
-            content_sha256: String::new(),
-            etag: None,
-            last_modified: None,
-            ip: None,
-            body: None,
-            scan: PageScan::Matched(site_findings),
-        });
+        pages.push(site_pseudo_page(robots_url, site_findings));
     }
     let mut filing_status = None;
     if let (Some(check), Some(site_filing), "completed" | "budget") =
@@ -650,6 +624,22 @@ fn cap_flags(pages: &mut [IngestPage], max: usize) -> Option<FlagCap> {
         flags,
         pages_dropped,
     })
+}
+
+/// A site-level pseudo-page (`<start>#robots`, `<start>#limits`): no fetch behind it, only the
+/// findings about the site it carries, and resolving them when it carries none.
+fn site_pseudo_page(url: String, findings: Vec<Finding>) -> IngestPage {
+    IngestPage {
+        url,
+        http_status: None,
+        fetched_at: unix_now(),
+        content_sha256: String::new(),
+        etag: None,
+        last_modified: None,
+        ip: None,
+        body: None,
+        scan: PageScan::Matched(findings),
+    }
 }
 
 fn flag_cap_finding(start: &Url, cap: &FlagCap, max: usize) -> Finding {
