@@ -256,20 +256,17 @@ pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
 
 impl Matcher for RegexMatcher {
     fn find_overlapping(&self, haystack: &str, sink: &mut dyn FnMut(PatternId, usize, usize)) {
-        let mut candidates = self.always.clone();
+        // Which regexes run, in index order (sinks see patterns in index order).
+        let mut runs = vec![false; self.regexes.len()];
+        for &index in &self.always {
+            runs[index] = true;
+        }
         if let Some(prefixes) = &self.prefixes {
-            let mut seen = vec![false; self.regexes.len()];
             for m in prefixes.find_overlapping_iter(haystack) {
-                let owner = self.prefix_owner[m.pattern().as_usize()];
-                if !seen[owner] {
-                    seen[owner] = true;
-                    candidates.push(owner);
-                }
+                runs[self.prefix_owner[m.pattern().as_usize()]] = true;
             }
         }
-        // Sinks see patterns in index order, whichever way they were chosen.
-        candidates.sort_unstable();
-        for index in candidates {
+        for index in (0..runs.len()).filter(|&index| runs[index]) {
             let gated = &self.regexes[index];
             if gated
                 .gate
