@@ -160,7 +160,7 @@ impl Default for ReloadReport {
 pub struct Api {
     pub(crate) store: Arc<dyn Store>,
     tokens: RwLock<Tokens>,
-    pub(crate) limiter: FailureLimiter,
+    limiter: FailureLimiter,
     pub(crate) recrawl: mpsc::Sender<RecrawlRequest>,
     pub(crate) reload: mpsc::Sender<ReloadRequest>,
     /// The rectification notice template and its settings; replaced on reload.
@@ -335,30 +335,19 @@ impl Api {
             .map(|p| p.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let now = Instant::now();
-        let limited = self.check_limiter(client, now);
-        if let Err(refused) = limited {
-            // Over the limit, only a token already used from this network gets through, and
-            // nothing counts: a guess gets the same 429 whether it is right or wrong.
-            let presented = request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(bearer);
-            return match presented.and_then(|t| self.principal_of(t)) {
-                Some(p) if self.limiter.vouched(client, &p.name, now) => Ok(p),
-                _ => Err(refused),
-            };
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer);
+        if let Some(principal) = self.past_limiter(client, presented, now)? {
+            return Ok(principal);
         }
         if self.tokens_empty() {
             return Err(unauthorized(
                 "no API tokens are configured; add [[api.tokens]] lines from `sitepatrol token new` to the daemon's config",
             ));
         }
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer);
         let Some(presented) = presented else {
             return Err(unauthorized(
                 "a bearer token is required (Authorization: Bearer spt_...)",
@@ -398,8 +387,27 @@ impl Api {
         }
     }
 
+    /// The failed-auth limit, for the API and the login form alike: `Ok(None)` when `client`'s
+    /// network is under it. Over it, only a token that already authenticated from that network
+    /// gets through (`Ok(Some)`), and nothing counts: a guess gets the same 429 whether it is
+    /// right or wrong.
+    pub(crate) fn past_limiter(
+        &self,
+        client: IpAddr,
+        presented: Option<&str>,
+        now: Instant,
+    ) -> Result<Option<Principal>, ApiError> {
+        let Err(refused) = self.check_limiter(client, now) else {
+            return Ok(None);
+        };
+        match presented.and_then(|t| self.principal_of(t)) {
+            Some(p) if self.limiter.vouched(client, &p.name, now) => Ok(Some(p)),
+            _ => Err(refused),
+        }
+    }
+
     /// Whether `client` is over the failed-auth limit now (`Err`: a 429 to answer with).
-    pub(crate) fn check_limiter(&self, client: IpAddr, now: Instant) -> Result<(), ApiError> {
+    fn check_limiter(&self, client: IpAddr, now: Instant) -> Result<(), ApiError> {
         self.limiter.check(client, now).map_err(|wait| {
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,

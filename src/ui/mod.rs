@@ -415,28 +415,24 @@ impl Ui {
         // The same limiter as the API: a network over it is refused unless this token already
         // signed in from it, and every failure here counts there too.
         let token = form.get("token").map(|t| t.trim()).unwrap_or("");
-        let vouched = || {
-            self.api
-                .principal_of(token)
-                .is_some_and(|p| self.api.limiter.vouched(client, &p.name, started))
-        };
-        if self.api.check_limiter(client, started).is_err() && !vouched() {
-            let mut response =
-                self.login_form(ctx, StatusCode::TOO_MANY_REQUESTS, Some(t["rate_limited"]))?;
-            if let Err(e) = self.api.check_limiter(client, started)
-                && let Some(wait) = e.retry_after
-            {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        let user = match self.api.past_limiter(client, Some(token), started) {
+            Err(refused) => {
+                let mut response =
+                    self.login_form(ctx, StatusCode::TOO_MANY_REQUESTS, Some(t["rate_limited"]))?;
+                if let Some(wait) = refused.retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                }
+                return Ok(response);
             }
-            return Ok(response);
-        }
-        let user = match self.api.check_token(client, token, started) {
-            Ok(user) => user,
-            Err(_) => {
-                return self.login_form(ctx, StatusCode::UNAUTHORIZED, Some(t["login_failed"]));
-            }
+            Ok(Some(user)) => user,
+            Ok(None) => match self.api.check_token(client, token, started) {
+                Ok(user) => user,
+                Err(_) => {
+                    return self.login_form(ctx, StatusCode::UNAUTHORIZED, Some(t["login_failed"]));
+                }
+            },
         };
         let id = random_string(32).map_err(ApiError::internal)?;
         let csrf = random_string(32).map_err(ApiError::internal)?;
