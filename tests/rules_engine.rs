@@ -548,3 +548,58 @@ examples.match = ["澳门赌场"]
         "{text:#?}"
     );
 }
+
+/// Regexes are gated by literals searched in the terms' automaton: a literal shared with a
+/// term must serve both, and a regex runs only in the zones of its rule.
+#[test]
+fn regexes_gated_by_the_terms_automaton_keep_their_zones_and_shared_literals() {
+    let ruleset = load_text(
+        r#"
+[defaults]
+severity = "high"
+skip_noise = false
+
+[[rule]]
+id = "gate.term"
+category = "gambling"
+clause = "§2(7)"
+description = "a term that is also a regex's literal"
+terms = ["pk10"]
+
+[[rule]]
+id = "gate.regex_text"
+category = "gambling"
+clause = "§2(7)"
+description = "a regex whose literal is the other rule's term"
+regex = ['pk10\s*\d{3}']
+
+[[rule]]
+id = "gate.regex_code"
+category = "malware"
+clause = "§2(10)"
+description = "a regex for server code only"
+zones = ["code"]
+regex = ['eval\(\s*\$_post']
+"#,
+    )
+    .unwrap_or_else(|d| panic!("{d:#?}"));
+    let ids = |zone: ZoneKind, text: &str| -> Vec<String> {
+        let mut ids: Vec<String> = ruleset
+            .rule_findings_text(zone, text, "test")
+            .iter()
+            .map(|f| f.rule.to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(ZoneKind::Text, "北京PK10 123 开奖"),
+        ["gate.regex_text", "gate.term"]
+    );
+    assert_eq!(ids(ZoneKind::Text, "北京pk10开奖"), ["gate.term"]);
+    assert!(ids(ZoneKind::Text, "<?php eval($_POST['x']); ?>").is_empty());
+    assert_eq!(
+        ids(ZoneKind::Code, "<?php eval($_POST['x']); ?>"),
+        ["gate.regex_code"]
+    );
+}

@@ -99,16 +99,39 @@ impl Matcher for LiteralMatcher {
 /// byte and fall back to the PikeVM, which on a Chinese page means the whole page. The
 /// boundary-free gate stays in the DFAs, and the regex itself runs only where the gate matched.
 ///
-/// Before any regex runs, one Aho-Corasick pass looks for the literals every match of a regex
-/// must contain (`required_literals`, from regex-syntax's extractor); a regex none of whose
-/// literals occurs does not run. Regexes without such literals run on every haystack.
+/// Before any regex runs, one literal pass looks for the literals every match of a regex must
+/// contain (`required_literals`, from regex-syntax's extractor); a regex none of whose literals
+/// occurs does not run. Regexes without such literals run on every haystack. The pass is the
+/// matcher's own ([`RegexMatcher::new`]), or the caller's ([`RegexMatcher::gated_by_caller`]):
+/// a ruleset puts the literals into the automaton of its terms, so each zone is read once for
+/// both.
 pub struct RegexMatcher {
     regexes: Vec<GatedRegex>,
-    /// The prefixes of all regexes that have them; pattern ids map through `prefix_owner`.
-    prefixes: Option<aho_corasick::AhoCorasick>,
-    prefix_owner: Vec<usize>,
-    /// Regexes that run whatever the prefix pass finds.
-    always: Vec<usize>,
+    /// Each distinct gate literal and the regexes it lets run.
+    gate_literals: Vec<(String, Vec<PatternId>)>,
+    /// The matcher's own search for `gate_literals`; None when the caller searches them.
+    own_gate: Option<LiteralMatcher>,
+    /// Regexes that run whatever the literal pass finds.
+    always: Vec<PatternId>,
+}
+
+/// Which regexes may match one haystack: the gate literals found in it mark theirs.
+pub struct RegexSelection {
+    marked: Vec<bool>,
+}
+
+impl RegexSelection {
+    /// Let `regex` run on the haystack.
+    #[inline]
+    pub fn mark(&mut self, regex: PatternId) {
+        if let Some(slot) = self.marked.get_mut(regex as usize) {
+            *slot = true;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.marked.fill(false);
+    }
 }
 
 struct GatedRegex {
@@ -159,8 +182,8 @@ fn without_word_boundaries(pattern: &str) -> String {
 /// of one part of its top-level concatenation (each part matches inside the whole match, and
 /// starts with one of its own prefixes), whichever has the longest shortest literal. None when
 /// no part has a finite set whose literals are all at least two bytes long (a one-byte literal
-/// rules out nothing).
-fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+/// rules out nothing) and whole characters (the literal pass reads characters, not bytes).
+fn required_literals(pattern: &str) -> Option<Vec<String>> {
     use regex_syntax::hir::HirKind;
     let hir = regex_syntax::ParserBuilder::new()
         .build()
@@ -173,10 +196,10 @@ fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     std::iter::once(&hir)
         .chain(parts)
         .filter_map(prefix_literals)
-        .max_by_key(|literals| literals.iter().map(Vec::len).min().unwrap_or(0))
+        .max_by_key(|literals| literals.iter().map(String::len).min().unwrap_or(0))
 }
 
-fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
+fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<String>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let mut extractor = Extractor::new();
     extractor.kind(ExtractKind::Prefix).limit_total(500);
@@ -185,7 +208,10 @@ fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
     if literals.is_empty() || literals.iter().any(|l| l.as_bytes().len() < 2) {
         return None;
     }
-    Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+    literals
+        .iter()
+        .map(|l| String::from_utf8(l.as_bytes().to_vec()).ok())
+        .collect()
 }
 
 /// Whether the DFAs would quit on this pattern at non-ASCII text.
@@ -200,10 +226,23 @@ fn has_unicode_word_boundary(pattern: &str) -> bool {
 const REGEX_SIZE_LIMIT: usize = 32 << 20;
 
 impl RegexMatcher {
+    /// A matcher that searches the regexes' gate literals itself.
     pub fn new<P: AsRef<str>>(patterns: &[P]) -> Result<RegexMatcher, MatcherError> {
+        let mut matcher = RegexMatcher::gated_by_caller(patterns)?;
+        let literals: Vec<&str> = matcher
+            .gate_literals
+            .iter()
+            .map(|(l, _)| l.as_str())
+            .collect();
+        matcher.own_gate = Some(LiteralMatcher::new(&literals)?);
+        Ok(matcher)
+    }
+
+    /// A matcher whose caller searches [`RegexMatcher::gate_literals`] and marks what it finds
+    /// in a [`RegexSelection`] before [`RegexMatcher::find_selected`].
+    pub fn gated_by_caller<P: AsRef<str>>(patterns: &[P]) -> Result<RegexMatcher, MatcherError> {
         let mut regexes = Vec::with_capacity(patterns.len());
-        let mut literals = Vec::new();
-        let mut prefix_owner = Vec::new();
+        let mut gates: std::collections::BTreeMap<String, Vec<PatternId>> = Default::default();
         let mut always = Vec::new();
         for (index, pattern) in patterns.iter().enumerate() {
             let pattern = pattern.as_ref();
@@ -214,29 +253,67 @@ impl RegexMatcher {
                 .flatten();
             regexes.push(GatedRegex { gate, regex });
             match required_literals(pattern) {
-                Some(prefixes) => {
-                    prefix_owner.extend(std::iter::repeat_n(index, prefixes.len()));
-                    literals.extend(prefixes);
+                Some(literals) => {
+                    for literal in literals {
+                        let owners = gates.entry(literal).or_default();
+                        if owners.last() != Some(&(index as PatternId)) {
+                            owners.push(index as PatternId);
+                        }
+                    }
                 }
-                None => always.push(index),
+                None => always.push(index as PatternId),
             }
         }
-        let prefixes = if literals.is_empty() {
-            None
-        } else {
-            Some(
-                aho_corasick::AhoCorasick::new(&literals).map_err(|e| MatcherError::Regex {
-                    index: 0,
-                    message: format!("the regexes' prefixes: {e}"),
-                })?,
-            )
-        };
         Ok(RegexMatcher {
             regexes,
-            prefixes,
-            prefix_owner,
+            gate_literals: gates.into_iter().collect(),
+            own_gate: None,
             always,
         })
+    }
+
+    /// Each distinct literal whose occurrence lets the listed regexes run.
+    pub fn gate_literals(&self) -> &[(String, Vec<PatternId>)] {
+        &self.gate_literals
+    }
+
+    /// A selection sized for this matcher, marking nothing.
+    pub fn selection(&self) -> RegexSelection {
+        RegexSelection {
+            marked: vec![false; self.regexes.len()],
+        }
+    }
+
+    /// Every match of the `eligible` regexes that always run or are marked in `selection`,
+    /// regex by regex in index order. A caller that knows some regexes cannot report on this
+    /// haystack (their rules apply elsewhere) saves running them.
+    pub fn find_selected(
+        &self,
+        haystack: &str,
+        selection: &RegexSelection,
+        eligible: &dyn Fn(PatternId) -> bool,
+        sink: &mut dyn FnMut(PatternId, usize, usize),
+    ) {
+        let mut always = self.always.iter().peekable();
+        for (index, gated) in self.regexes.iter().enumerate() {
+            let index = index as PatternId;
+            let runs_always = always.next_if_eq(&&index).is_some();
+            if !(runs_always || selection.marked[index as usize]) || !eligible(index) {
+                continue;
+            }
+            if gated
+                .gate
+                .as_ref()
+                .is_some_and(|gate| !gate.is_match(haystack))
+            {
+                continue;
+            }
+            for m in gated.regex.find_iter(haystack) {
+                if m.start() < m.end() {
+                    sink(index, m.start(), m.end());
+                }
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -256,31 +333,15 @@ pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
 
 impl Matcher for RegexMatcher {
     fn find_overlapping(&self, haystack: &str, sink: &mut dyn FnMut(PatternId, usize, usize)) {
-        // Which regexes run, in index order (sinks see patterns in index order).
-        let mut runs = vec![false; self.regexes.len()];
-        for &index in &self.always {
-            runs[index] = true;
-        }
-        if let Some(prefixes) = &self.prefixes {
-            for m in prefixes.find_overlapping_iter(haystack) {
-                runs[self.prefix_owner[m.pattern().as_usize()]] = true;
-            }
-        }
-        for index in (0..runs.len()).filter(|&index| runs[index]) {
-            let gated = &self.regexes[index];
-            if gated
-                .gate
-                .as_ref()
-                .is_some_and(|gate| !gate.is_match(haystack))
-            {
-                continue;
-            }
-            for m in gated.regex.find_iter(haystack) {
-                if m.start() < m.end() {
-                    sink(index as u32, m.start(), m.end());
+        let mut selection = self.selection();
+        if let Some(own_gate) = &self.own_gate {
+            own_gate.find_overlapping(haystack, &mut |literal, _, _| {
+                for &regex in &self.gate_literals[literal as usize].1 {
+                    selection.mark(regex);
                 }
-            }
+            });
         }
+        self.find_selected(haystack, &selection, &|_| true, sink);
     }
 
     fn heap_bytes(&self) -> usize {
@@ -325,12 +386,12 @@ mod tests {
     fn regexes_run_only_where_their_prefixes_occur() {
         assert_eq!(
             required_literals(r"(?:ab|cd)x\d"),
-            Some(vec![b"abx".to_vec(), b"cdx".to_vec()])
+            Some(vec!["abx".to_string(), "cdx".to_string()])
         );
         // No prefix, but every match holds one of the inner alternatives.
         assert_eq!(
             required_literals(r"\d+\s?(?:rounds|rds)\b"),
-            Some(vec![b"rounds".to_vec(), b"rds".to_vec()])
+            Some(vec!["rounds".to_string(), "rds".to_string()])
         );
         assert_eq!(required_literals(r"\d+m"), None);
         assert_eq!(required_literals(r"a|bc"), None);
@@ -339,6 +400,29 @@ mod tests {
         let hits = all(&m, "foo1 12mm BAR");
         assert_eq!(hits, vec![(0, 0, 4), (1, 5, 8), (2, 10, 13), (3, 5, 9)]);
         assert!(all(&m, "fo1 m ba").is_empty());
+    }
+
+    #[test]
+    fn a_caller_gated_matcher_runs_what_the_caller_marked_and_finds_eligible() {
+        let m = RegexMatcher::gated_by_caller(&[r"foo\d", r"\d+m", r"bar\d"]).unwrap();
+        let literals: Vec<&str> = m.gate_literals().iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(literals, vec!["bar", "foo"]);
+        let run = |selection: &RegexSelection, eligible: &dyn Fn(PatternId) -> bool| {
+            let mut out = Vec::new();
+            m.find_selected("foo1 bar2 3m", selection, eligible, &mut |p, s, e| {
+                out.push((p, s, e))
+            });
+            out
+        };
+        let mut selection = m.selection();
+        // Unmarked regexes do not run even where they would match; `\d+m` has no literal and
+        // always runs.
+        assert_eq!(run(&selection, &|_| true), vec![(1, 10, 12)]);
+        selection.mark(2);
+        assert_eq!(run(&selection, &|_| true), vec![(1, 10, 12), (2, 5, 9)]);
+        assert_eq!(run(&selection, &|p| p != 1), vec![(2, 5, 9)]);
+        selection.clear();
+        assert_eq!(run(&selection, &|p| p != 1), vec![]);
     }
 
     #[test]

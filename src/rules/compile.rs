@@ -34,6 +34,9 @@ pub(crate) struct PatternInfo {
     /// Range into `View::uses`.
     pub uses_start: u32,
     pub uses_end: u32,
+    /// Range into `View::gates`.
+    pub gates_start: u32,
+    pub gates_end: u32,
     /// The pattern starts (ends) with an ASCII letter or digit, so a word boundary matters.
     pub alnum_start: bool,
     pub alnum_end: bool,
@@ -55,6 +58,16 @@ pub(crate) struct View {
     pub matcher: LiteralMatcher,
     pub patterns: Vec<PatternInfo>,
     pub uses: Vec<PatternUse>,
+    /// The regexes each pattern lets run: the plain view also searches the regexes' gate
+    /// literals, so a zone is read once for terms and regexes alike.
+    pub gates: Vec<u32>,
+}
+
+/// What one distinct pattern of a view is for.
+#[derive(Default)]
+struct PatternEntry {
+    uses: Vec<PatternUse>,
+    gates: Vec<u32>,
 }
 
 /// A compiled ruleset: scan documents with [`Ruleset::scan_document`].
@@ -90,7 +103,7 @@ impl Ruleset {
         mut rules: Vec<Rule>,
         scoring: HashMap<Arc<str>, CategoryScoring>,
     ) -> Result<Ruleset, Vec<Diagnostic>> {
-        let mut tables: [HashMap<String, Vec<PatternUse>>; 2] = [HashMap::new(), HashMap::new()];
+        let mut tables: [HashMap<String, PatternEntry>; 2] = [HashMap::new(), HashMap::new()];
         let mut regex_patterns = Vec::new();
         let mut regex_rules = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
@@ -105,7 +118,7 @@ impl Ruleset {
                 if key.is_empty() {
                     return;
                 }
-                let uses = tables[view].entry(key).or_default();
+                let uses = &mut tables[view].entry(key).or_default().uses;
                 let new_use = PatternUse {
                     rule: rule_index,
                     role,
@@ -134,12 +147,34 @@ impl Ruleset {
             }
         }
         let mut errors = Vec::new();
+        let regex = match RegexMatcher::gated_by_caller(&regex_patterns) {
+            Ok(regex) => regex,
+            Err(e) => {
+                errors.push(compile_error(e.to_string()));
+                RegexMatcher::gated_by_caller::<&str>(&[])
+                    .expect("an empty regex set always builds")
+            }
+        };
+        for (literal, regexes) in regex.gate_literals() {
+            let entry = tables[ViewKind::Plain as usize]
+                .entry(literal.clone())
+                .or_default();
+            entry.gates.extend_from_slice(regexes);
+        }
+        let regex_zone_mask = regex_rules
+            .iter()
+            .fold(0, |mask, &r| mask | rules[r as usize].zone_mask());
         let mut views: [Option<View>; 2] = [None, None];
         let view_zone_mask = |denoised: bool| {
-            rules
+            let terms = rules
                 .iter()
                 .filter(|r| r.skip_noise == denoised)
-                .fold(0, |mask, r| mask | r.zone_mask())
+                .fold(0, |mask, r| mask | r.zone_mask());
+            if denoised {
+                terms
+            } else {
+                terms | regex_zone_mask
+            }
         };
         for ((slot, table), denoised) in views.iter_mut().zip(tables).zip([false, true]) {
             if table.is_empty() {
@@ -150,13 +185,6 @@ impl Ruleset {
                 Err(message) => errors.push(compile_error(message)),
             }
         }
-        let regex = match RegexMatcher::new(&regex_patterns) {
-            Ok(regex) => regex,
-            Err(e) => {
-                errors.push(compile_error(e.to_string()));
-                RegexMatcher::new::<&str>(&[]).expect("an empty regex set always builds")
-            }
-        };
         let domain_lists: Vec<(u32, Vec<super::DomainPattern>, Vec<String>)> = rules
             .iter_mut()
             .enumerate()
@@ -184,6 +212,11 @@ impl Ruleset {
         if !errors.is_empty() {
             return Err(errors);
         }
+        if rules.iter().any(|r| r.segment) {
+            // Loading the dictionary takes as long as scanning dozens of pages: pay it with
+            // the rest of the start-up, not on the first page that needs it.
+            crate::normalize::segment::segmenter();
+        }
         let rule_zone_masks: Vec<u16> = rules.iter().map(Rule::zone_mask).collect();
         // Check rules read the page's structure, not zone text: their zones need no matching.
         let zone_mask = rules
@@ -191,9 +224,6 @@ impl Ruleset {
             .zip(&rule_zone_masks)
             .filter(|(r, _)| r.check.is_none())
             .fold(0, |a, (_, b)| a | b);
-        let regex_zone_mask = regex_rules
-            .iter()
-            .fold(0, |mask, &r| mask | rule_zone_masks[r as usize]);
         let structural_rules = rules
             .iter()
             .enumerate()
@@ -271,17 +301,22 @@ fn compile_error(message: String) -> Diagnostic {
     }
 }
 
-fn build_view(table: HashMap<String, Vec<PatternUse>>, zone_mask: u16) -> Result<View, String> {
-    let mut entries: Vec<(String, Vec<PatternUse>)> = table.into_iter().collect();
+fn build_view(table: HashMap<String, PatternEntry>, zone_mask: u16) -> Result<View, String> {
+    let mut entries: Vec<(String, PatternEntry)> = table.into_iter().collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut patterns = Vec::with_capacity(entries.len());
     let mut uses = Vec::new();
-    for (text, pattern_uses) in &entries {
+    let mut gates = Vec::new();
+    for (text, entry) in &entries {
         let start = uses.len() as u32;
-        uses.extend_from_slice(pattern_uses);
+        uses.extend_from_slice(&entry.uses);
+        let gates_start = gates.len() as u32;
+        gates.extend_from_slice(&entry.gates);
         patterns.push(PatternInfo {
             uses_start: start,
             uses_end: uses.len() as u32,
+            gates_start,
+            gates_end: gates.len() as u32,
             alnum_start: text
                 .as_bytes()
                 .first()
@@ -299,5 +334,6 @@ fn build_view(table: HashMap<String, Vec<PatternUse>>, zone_mask: u16) -> Result
         matcher,
         patterns,
         uses,
+        gates,
     })
 }

@@ -12,11 +12,18 @@ use super::domains::{host_range, lookup_host};
 use super::{Diagnostic, ExampleInput, Level, Ruleset, weights};
 use crate::extract::{Document, ZoneKind};
 use crate::finding::{Finding, Signal, snippet};
-use crate::matcher::Matcher;
+use crate::matcher::{Matcher, RegexSelection};
 use crate::normalize::{Derived, denoise_into, longest_noise_run, normalize_into, segment};
 
 /// Characters of context either side of a match in a finding's snippet.
 const SNIPPET_CONTEXT: usize = 30;
+
+/// Buffers one document's zones reuse.
+struct Scratch {
+    denoised: Derived,
+    /// The regexes whose gate literals the current zone holds.
+    regexes: RegexSelection,
+}
 
 /// One pattern occurrence for one rule, in normalized coordinates of its zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -302,7 +309,10 @@ impl Ruleset {
     fn zone_evidence(&self, zones: &[(ZoneKind, &str)]) -> Vec<Evidence> {
         let mut hits = Vec::new();
         let mut normalized: Vec<Derived> = Vec::with_capacity(zones.len());
-        let mut denoised = Derived::new();
+        let mut scratch = Scratch {
+            denoised: Derived::new(),
+            regexes: self.regex.selection(),
+        };
         for (zone_index, &(kind, text)) in zones.iter().enumerate() {
             let mut norm = Derived::new();
             if self.zone_mask & kind.bit() != 0 {
@@ -312,7 +322,7 @@ impl Ruleset {
                     kind,
                     text,
                     &norm,
-                    &mut denoised,
+                    &mut scratch,
                     &mut hits,
                 );
             }
@@ -323,22 +333,27 @@ impl Ruleset {
         evidence
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn collect_hits(
         &self,
         zone: u32,
         kind: ZoneKind,
         source: &str,
         norm: &Derived,
-        denoised: &mut Derived,
+        scratch: &mut Scratch,
         hits: &mut Vec<Hit>,
     ) {
         let text = norm.text.as_str();
+        scratch.regexes.clear();
         if let Some(view) = &self.views[ViewKind::Plain as usize]
             && view.zone_mask & kind.bit() != 0
         {
+            let regexes = &mut scratch.regexes;
             view.matcher
                 .find_overlapping(text, &mut |pattern, start, end| {
+                    let info = view.patterns[pattern as usize];
+                    for &regex in &view.gates[info.gates_start as usize..info.gates_end as usize] {
+                        regexes.mark(regex);
+                    }
                     self.push_pattern_hits(
                         view, pattern, start, end, zone, kind, text, false, hits,
                     );
@@ -347,8 +362,8 @@ impl Ruleset {
         if let Some(view) = &self.views[ViewKind::Denoised as usize]
             && view.zone_mask & kind.bit() != 0
         {
-            denoise_into(text, denoised);
-            let den = &*denoised;
+            denoise_into(text, &mut scratch.denoised);
+            let den = &scratch.denoised;
             view.matcher
                 .find_overlapping(&den.text, &mut |pattern, start, end| {
                     let range = den.source_range(start..end, text);
@@ -399,18 +414,24 @@ impl Ruleset {
             }
         }
         if !self.regex.is_empty() && self.regex_zone_mask & kind.bit() != 0 {
-            self.regex.find_overlapping(text, &mut |index, start, end| {
+            let applies = |index: u32| {
                 let rule = self.regex_rules[index as usize];
-                if self.rule_zone_masks[rule as usize] & kind.bit() != 0 {
+                self.rule_zone_masks[rule as usize] & kind.bit() != 0
+            };
+            self.regex.find_selected(
+                text,
+                &scratch.regexes,
+                &applies,
+                &mut |index, start, end| {
                     hits.push(Hit {
-                        rule,
+                        rule: self.regex_rules[index as usize],
                         zone,
                         role: Role::Primary,
                         start: start as u32,
                         end: end as u32,
                     });
-                }
-            });
+                },
+            );
         }
     }
 
@@ -472,6 +493,14 @@ impl Ruleset {
         zones: &[(ZoneKind, &str)],
         normalized: &[Derived],
     ) -> Vec<Evidence> {
+        // Context terms are common words: most of their hits belong to rules that found
+        // nothing on the page, and sorting them would be most of the sort.
+        let mut has_primary = vec![false; self.rules.len()];
+        for hit in hits.iter().filter(|h| h.role == Role::Primary) {
+            has_primary[hit.rule as usize] = true;
+        }
+        let kept = partition_in_place(hits, |h| has_primary[h.rule as usize]);
+        let hits = &mut hits[..kept];
         hits.sort_unstable();
         let mut evidence = Vec::new();
         for group in hits.chunk_by(|a, b| a.rule == b.rule) {
@@ -597,6 +626,19 @@ impl Ruleset {
         }
         diagnostics
     }
+}
+
+/// Moves the elements that satisfy `keep` to the front, in no particular order, and returns
+/// how many there are.
+fn partition_in_place<T>(items: &mut [T], keep: impl Fn(&T) -> bool) -> usize {
+    let mut kept = 0;
+    for i in 0..items.len() {
+        if keep(&items[i]) {
+            items.swap(kept, i);
+            kept += 1;
+        }
+    }
+    kept
 }
 
 fn round(x: f64) -> f64 {
