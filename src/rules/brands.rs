@@ -592,10 +592,12 @@ impl BrandTable {
         {
             return out;
         }
-        if self.about.iter().any(|a| contains_word(line, a)) {
+        // Most lines name no brand: look for one before the costlier word tests.
+        let named: Vec<aho_corasick::Match> = self.finder.find_iter(line).collect();
+        if named.is_empty() || self.about.iter().any(|a| contains_word(line, a)) {
             return out;
         }
-        for m in self.finder.find_iter(line) {
+        for m in named {
             let brand = self.name_brand[m.pattern().as_usize()];
             let range = m.range();
             if !bounded(line, range.clone()) || out.iter().any(|(b, _)| *b == brand) {
@@ -631,6 +633,10 @@ impl BrandTable {
     /// copyright word, years and other numbers not counted.
     fn copyright_claims(&self, line: &str) -> Vec<(usize, Range<usize>)> {
         let mut out: Vec<(usize, Range<usize>)> = Vec::new();
+        let named: Vec<aho_corasick::Match> = self.finder.find_iter(line).collect();
+        if named.is_empty() {
+            return out;
+        }
         let marks: Vec<Range<usize>> = self
             .copyright
             .iter()
@@ -640,7 +646,7 @@ impl BrandTable {
         if marks.is_empty() || self.about.iter().any(|a| contains_word(line, a)) {
             return out;
         }
-        for m in self.finder.find_iter(line) {
+        for m in named {
             let brand = self.name_brand[m.pattern().as_usize()];
             let range = m.range();
             if !bounded(line, range.clone()) || out.iter().any(|(b, _)| *b == brand) {
@@ -868,20 +874,28 @@ pub(crate) fn run(check: &BrandCheck, document: &Document, own: Option<&str>) ->
                 table.copyright_claims(line)
             }),
             Claim::Heading => {
-                let links: HashSet<String> = document
-                    .links
-                    .iter()
-                    .filter(|l| !l.hidden)
-                    .map(|l| normalize(&l.text).text.trim().to_string())
-                    .filter(|t| !t.is_empty())
-                    .collect();
+                // Normalizing every link's text is wasted on the many pages whose lines
+                // claim no brand.
+                let links = std::cell::OnceCell::new();
+                let links = || {
+                    links.get_or_init(|| -> HashSet<String> {
+                        document
+                            .links
+                            .iter()
+                            .filter(|l| !l.hidden)
+                            .map(|l| normalize(&l.text).text.trim().to_string())
+                            .filter(|t| !t.is_empty())
+                            .collect()
+                    })
+                };
                 let mut found = Vec::new();
                 for zone in [ZoneKind::Text, ZoneKind::Attr] {
                     found.extend(zone_claims(document, zone, |line| {
-                        if links.contains(line.trim()) {
+                        let claims = table.claims(line, Some(MAX_HEADING_CHARS));
+                        if claims.is_empty() || links().contains(line.trim()) {
                             Vec::new()
                         } else {
-                            table.claims(line, Some(MAX_HEADING_CHARS))
+                            claims
                         }
                     }));
                 }

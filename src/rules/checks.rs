@@ -535,18 +535,17 @@ pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Ev
             out
         }
         CheckKind::ScriptBranch => {
-            if !site
+            // Scripts and their texts come in the same order; each text is searched once.
+            let may_hold: Vec<bool> = site
                 .script_texts()
-                .any(|(_, text)| check.condition.may_hold(text))
-            {
+                .map(|(_, text)| check.condition.may_hold(text))
+                .collect();
+            if !may_hold.contains(&true) {
                 return Vec::new();
             }
             let mut out = Vec::new();
-            for lexed in site.scripts() {
+            for (lexed, _) in site.scripts().iter().zip(may_hold).filter(|(_, m)| *m) {
                 let script = &lexed.script;
-                if !check.condition.may_hold(script.text) {
-                    continue;
-                }
                 let sinks = lexed.sinks();
                 let branches = lexed.branches();
                 // What a branch does is cheaper to see than what its condition tests

@@ -408,7 +408,11 @@ impl DomainIndex {
                 push(*rule, 0, &mut found);
             }
         }
-        if let Some((set, rules)) = &self.regex {
+        // Almost no host matches; `is_match` stops at the first state that decides it, while
+        // `matches` runs every pattern to the end.
+        if let Some((set, rules)) = &self.regex
+            && set.is_match(host)
+        {
             for i in set.matches(host).iter() {
                 push(rules[i], 0, &mut found);
             }
