@@ -512,3 +512,191 @@ fn a_100_mb_file_is_scanned_up_to_the_cap_with_a_clear_message() {
     );
     assert_eq!(records.last().unwrap()["bytes"], 65536);
 }
+
+/// A store made through the `Store` API, closed: two flags, one of them confirmed.
+fn made_store(dir: &std::path::Path) -> (PathBuf, i64, i64) {
+    use sitepatrol::store::{
+        CrawlRun, FlagAction, IngestPage, SiteInfo, SqliteStore, Store, StoreConfig,
+    };
+    let path = dir.join("store.db");
+    let store = SqliteStore::open(&path, StoreConfig::default()).unwrap();
+    store
+        .upsert_sites(
+            &[SiteInfo {
+                id: "s1".into(),
+                customer: "c1".into(),
+                domains: vec!["a.example.cn".into()],
+            }],
+            10,
+        )
+        .unwrap();
+    let finding = |url: &str, text: &str| {
+        let page = format!("<html><body><p>{text}</p></body></html>");
+        let found = sitepatrol::finding::Finding {
+            record_type: sitepatrol::finding::Finding::RECORD_TYPE,
+            rule: "gambling.casino".into(),
+            category: "gambling".into(),
+            clause: "§2 (9)".into(),
+            severity: sitepatrol::finding::Severity::High,
+            description: "赌博".into(),
+            target: url.into(),
+            zone: Some(sitepatrol::extract::ZoneKind::Text),
+            matched: text.to_string(),
+            normalized: text.to_string(),
+            snippet: text.to_string(),
+            offset: 0,
+            count: 1,
+            score: None,
+            signals: Vec::new(),
+            signals_omitted: 0,
+        };
+        IngestPage::matched(url, 200, 1_000, page.as_bytes(), vec![found])
+    };
+    let out = store
+        .record_crawl(
+            &CrawlRun {
+                key: "r1".into(),
+                site: "s1".into(),
+                started_at: 1_000,
+                finished_at: 1_060,
+                outcome: "completed".into(),
+                rules_version: "v1".into(),
+                stats: serde_json::json!({}),
+            },
+            &[
+                finding(
+                    "http://a.example.cn/",
+                    "澳门赌场 真人百家乐 网上赌博 注册送彩金",
+                ),
+                finding(
+                    "http://a.example.cn/b",
+                    "澳门赌场 真人百家乐 网上赌博 注册送彩金 b",
+                ),
+            ],
+        )
+        .unwrap();
+    let (a, b) = (out.new[0].id, out.new[1].id);
+    store
+        .act(a, &FlagAction::Confirm { reason: None }, "bob", 1_100)
+        .unwrap();
+    store.close().unwrap();
+    (path, a, b)
+}
+
+#[test]
+fn store_check_passes_a_sound_store_and_names_damage_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, a, b) = made_store(dir.path());
+    let store = path.to_str().unwrap();
+    let out = sitepatrol(&["store", "check", "--store", store]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(
+        text.starts_with(&format!("store {store} (schema ")),
+        "{text}"
+    );
+    assert!(text.contains("ok    integrity "), "{text}");
+    assert!(
+        text.trim_end().ends_with("ok: all 7 checks passed"),
+        "{text}"
+    );
+    // The same store through a daemon config's [store] path.
+    let config = dir.path().join("sitepatrol.toml");
+    std::fs::write(&config, format!("[store]\npath = {store:?}\n")).unwrap();
+    let out = sitepatrol(&["store", "check", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = sitepatrol(&["store", "check", "--store", store, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["checks"].as_array().unwrap().len(), 7);
+
+    // Flag a loses its events; flag b is confirmed without an event saying so.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM flag_events WHERE flag_id = ?1", [a])
+        .unwrap();
+    conn.execute("UPDATE flags SET state = 'confirmed' WHERE id = ?1", [b])
+        .unwrap();
+    drop(conn);
+    let out = sitepatrol(&["store", "check", "--store", store]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    for line in [
+        "FAIL  flags_have_events  1 problem(s); 2 flags".to_string(),
+        format!("      flag_without_events: flag {a}: no events, not even the one that created it"),
+        "FAIL  review_actions".to_string(),
+        format!(
+            "      state_without_event: flag {b}: state is `confirmed`, but its last state event"
+        ),
+        "ok    bodies ".to_string(),
+        "FAIL: 2 problem(s) in 2 of 7 checks".to_string(),
+    ] {
+        assert!(text.contains(&line), "{line:?} not in\n{text}");
+    }
+    let out = sitepatrol(&["store", "check", "--store", store, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["ok"].clone(), doc["problems_total"].clone()),
+        (false.into(), 2.into())
+    );
+    let problems: Vec<(String, i64)> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["problems"].as_array().unwrap())
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap().to_string(),
+                p["flag_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            ("flag_without_events".to_string(), a),
+            ("state_without_event".to_string(), b)
+        ]
+    );
+}
+
+#[test]
+fn store_check_of_what_is_not_a_store_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, "<html>not a database</html>".repeat(300)).unwrap();
+    let out = sitepatrol(&["store", "check", "--store", garbage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "error: {} is not a sitepatrol store: it is not a SQLite database",
+            garbage.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("panicked") && out.stdout.is_empty(), "{err}");
+    // A config naming a store that is not there: the error says where the path came from.
+    let config = dir.path().join("sitepatrol.toml");
+    let missing = dir.path().join("missing.db");
+    std::fs::write(
+        &config,
+        format!("[store]\npath = {:?}\n", missing.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = sitepatrol(&["store", "check", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("missing.db is not a sitepatrol store: there is no such file"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("the [store] path of {}", config.display())),
+        "{err}"
+    );
+    assert!(!missing.exists(), "nothing created");
+    let out = sitepatrol(&["store", "check", "--store", "x.db", "--config", "y.toml"]);
+    assert_eq!(out.status.code(), Some(2), "usage error");
+}

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use sitepatrol::extract::ZoneKind;
 use sitepatrol::finding::{Finding, Severity};
+use sitepatrol::store::{CheckName, CheckReport, Problem, ProblemKind, check_sqlite_file};
 use sitepatrol::store::{
     CrawlRun, EventFilter, EventKind, FlagAction, FlagFilter, FlagSort, FlagState, IngestPage,
     PageScan, SCHEMA_VERSION, SiteInfo, SqliteStore, Store, StoreConfig, StoreError, fingerprint,
@@ -2243,6 +2244,9 @@ fn sqlite_folds_the_per_term_flags_of_a_version_3_store() {
     assert!(out.new.is_empty() && out.reopened.is_empty(), "{out:?}");
     assert_eq!((out.unchanged, out.suppressed), (2, 1));
     drop(store);
+    // The merged histories hold together for `store check`.
+    let report = check_sqlite_file(&path).unwrap();
+    assert!(report.ok, "{report:#?}");
     // Opening again migrates nothing twice.
     let store = SqliteStore::open(&path, test_config()).unwrap();
     assert_eq!(all_flags(&store, FlagFilter::default()).len(), 3);
@@ -2560,6 +2564,10 @@ fn sqlite_survives_kill_9() {
         "the child stopped before committing 25 runs"
     );
 
+    // Checked as the kill left it, before a writer opens it again (read-only: the WAL is
+    // read, not checkpointed).
+    let report = check_sqlite_file(&path).unwrap();
+    assert!(report.ok, "{report:#?}");
     let store = SqliteStore::open(&path, test_config()).unwrap();
     let runs = store.crawl_runs("s1", 1000).unwrap();
     for key in &committed {
@@ -2596,4 +2604,668 @@ fn sqlite_survives_kill_9() {
         .unwrap();
     assert!(again.replayed);
     assert_eq!(again.new.len(), 40);
+}
+
+// ---------------------------------------------------------------------------------------------
+// `store check` (SQLite): a store made through the API passes; each kind of damage done with
+// raw SQL is reported by name, by the check it belongs to and no other.
+
+/// The flags of [`checked_store`], by id.
+struct Made {
+    path: std::path::PathBuf,
+    /// A's gambling flag: confirmed, resolved, reopened by a reviewer.
+    gambling_a: i64,
+    /// A's pornography flag: open, assigned to alice.
+    porn_a: i64,
+    /// B's gambling flag: commented on, dismissed.
+    gambling_b: i64,
+    /// D's flag: open, only its creation event, its body stored whole.
+    flag_d: i64,
+    /// D's body (stored whole, so its hash can be checked).
+    body_d: String,
+}
+
+const C: &str = "http://a.example.cn/c.html";
+const D: &str = "http://a.example.cn/d.html";
+
+/// A store with every state and event kind, stored, cut and pruned bodies, made through the
+/// `Store` API only, and closed (checkpointed) so raw SQL can damage it.
+fn checked_store(dir: &std::path::Path) -> Made {
+    let path = dir.join("store.db");
+    let store = SqliteStore::open(&path, test_config()).unwrap();
+    site(&store, "s1", "c1");
+    let id = |store: &SqliteStore, category: &str, url: &str| {
+        store
+            .flag_by_fingerprint(&fingerprint("s1", category, url))
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    // The cap is 4 KiB: A's body is cut, B's and D's are kept whole.
+    let big = "<p>在线赌博</p>".repeat(1_000);
+    store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[
+                page(A, &big, vec![gamble(A), porn(A)]),
+                page(B, "<p>b</p>", vec![gamble(B)]),
+            ],
+        )
+        .unwrap();
+    let (gambling_a, porn_a, gambling_b) = (
+        id(&store, "gambling", A),
+        id(&store, "pornography", A),
+        id(&store, "gambling", B),
+    );
+    let act = |id, action| store.act(id, &action, "bob", 1_050).unwrap();
+    act(gambling_a, FlagAction::Confirm { reason: None });
+    act(
+        porn_a,
+        FlagAction::Assign {
+            assignee: Some("alice".into()),
+        },
+    );
+    act(
+        gambling_b,
+        FlagAction::Comment {
+            text: "影评？".into(),
+        },
+    );
+    act(
+        gambling_b,
+        FlagAction::Dismiss {
+            reason: "影评".into(),
+        },
+    );
+    // A without its gambling: the confirmed flag resolves; a reviewer reopens it.
+    store
+        .record_crawl(
+            &run("r2", "s1", 1_100),
+            &[with_time(page(A, &big, vec![porn(A)]), 1_100)],
+        )
+        .unwrap();
+    act(gambling_a, FlagAction::Reopen { reason: None });
+    // Much later: A's and B's copies are past retention and pruned; C's is cut, D's whole.
+    let d_body = "<p>d</p>".repeat(100);
+    store
+        .record_crawl(
+            &run("r3", "s1", 5_000),
+            &[
+                with_time(page(C, &format!("{big}c"), vec![gamble(C)]), 5_000),
+                with_time(page(D, &d_body, vec![gamble(D)]), 5_000),
+            ],
+        )
+        .unwrap();
+    let flag_d = id(&store, "gambling", D);
+    // The same checks on the open store, through its read connection.
+    let report = store.check().unwrap();
+    assert!(report.ok, "{report:#?}");
+    store.close().unwrap();
+    Made {
+        path,
+        gambling_a,
+        porn_a,
+        gambling_b,
+        flag_d,
+        body_d: sha256_hex(d_body.as_bytes()),
+    }
+}
+
+/// A raw connection to a made store, without foreign key enforcement (the damage would be
+/// refused otherwise, and a careless hand or a bug need not have had it on).
+fn raw(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+    conn
+}
+
+/// The problems of `name`, which must be the one check that failed.
+fn only_failure(report: &CheckReport, name: CheckName) -> Vec<Problem> {
+    assert!(!report.ok, "{report:#?}");
+    for check in &report.checks {
+        assert_eq!(
+            check.passed,
+            check.name != name,
+            "{:?} passed = {}: {report:#?}",
+            check.name,
+            check.passed
+        );
+    }
+    let check = report.check(name);
+    assert_eq!(check.problems_total, check.problems.len() as u64);
+    check.problems.clone()
+}
+
+fn events_of(conn: &rusqlite::Connection, flag: i64) -> Vec<i64> {
+    conn.prepare("SELECT id FROM flag_events WHERE flag_id = ?1 ORDER BY id")
+        .unwrap()
+        .query_map([flag], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn store_check_passes_a_store_made_through_the_api_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    let before = std::fs::read(&made.path).unwrap();
+    let report = check_sqlite_file(&made.path).unwrap();
+    assert!(report.ok, "{report:#?}");
+    assert_eq!(report.schema_version, SCHEMA_VERSION);
+    assert_eq!(
+        report.checks.iter().map(|c| c.name).collect::<Vec<_>>(),
+        CheckName::ALL
+    );
+    assert_eq!(
+        report.check(CheckName::Bodies).notes,
+        [
+            "stored copies: 1 hash to their sha256, 1 cut at the cap (sizes checked; the hash is the full body's), 2 pruned"
+        ]
+    );
+    assert_eq!(report.check(CheckName::FlagsHaveEvents).notes, ["5 flags"]);
+    assert_eq!(
+        std::fs::read(&made.path).unwrap(),
+        before,
+        "the database file is as it was"
+    );
+}
+
+#[test]
+fn store_check_names_flags_without_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    raw(&made.path)
+        .execute(
+            "DELETE FROM flag_events WHERE flag_id = ?1",
+            [made.gambling_a],
+        )
+        .unwrap();
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::FlagsHaveEvents);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].kind, ProblemKind::FlagWithoutEvents);
+    assert_eq!(problems[0].flag_id, Some(made.gambling_a));
+    assert!(
+        problems[0]
+            .detail
+            .contains(&format!("flag {}", made.gambling_a)),
+        "{problems:#?}"
+    );
+
+    // Only the event that created it gone: the rest of its history is not enough.
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    raw(&made.path)
+        .execute(
+            "DELETE FROM flag_events WHERE flag_id = ?1 AND kind = 'state' AND from_state IS NULL",
+            [made.gambling_b],
+        )
+        .unwrap();
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::FlagsHaveEvents);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].kind, ProblemKind::FlagWithoutCreationEvent);
+    assert_eq!(problems[0].flag_id, Some(made.gambling_b));
+}
+
+#[test]
+fn store_check_names_events_without_their_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    let conn = raw(&made.path);
+    conn.execute(
+        "INSERT INTO flag_events (flag_id, at, actor, kind, from_state, to_state, reason, run_key)
+         VALUES (9999, 1, 'bob', 'comment', NULL, NULL, 'orphan', NULL)",
+        [],
+    )
+    .unwrap();
+    let orphan = conn.last_insert_rowid();
+    // A flag deleted with its events left behind: each of them is an orphan too.
+    let left: Vec<i64> = events_of(&conn, made.flag_d);
+    conn.execute("DELETE FROM flags WHERE id = ?1", [made.flag_d])
+        .unwrap();
+    drop(conn);
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::EventsHaveFlags);
+    let mut named: Vec<(Option<i64>, Option<i64>)> =
+        problems.iter().map(|p| (p.event_id, p.flag_id)).collect();
+    named.sort();
+    let mut expected: Vec<(Option<i64>, Option<i64>)> =
+        left.iter().map(|&e| (Some(e), Some(made.flag_d))).collect();
+    expected.push((Some(orphan), Some(9999)));
+    expected.sort();
+    assert_eq!(named, expected, "{problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.kind == ProblemKind::OrphanEvent && p.detail.contains("does not exist"))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.detail == format!("event {orphan}: names flag 9999, which does not exist"))
+    );
+    // SQLite's foreign key check sees the same rows; they are listed once, by event.
+    assert!(
+        report.check(CheckName::ForeignKeys).notes[1]
+            == format!(
+                "{} events of missing flags listed under events_have_flags",
+                left.len() + 1
+            ),
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn store_check_names_half_applied_review_actions() {
+    // A state set without its event.
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    let conn = raw(&made.path);
+    let created = events_of(&conn, made.porn_a)[0];
+    conn.execute(
+        "UPDATE flags SET state = 'confirmed' WHERE id = ?1",
+        [made.porn_a],
+    )
+    .unwrap();
+    drop(conn);
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::ReviewActions);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let p = &problems[0];
+    assert_eq!(p.kind, ProblemKind::StateWithoutEvent);
+    assert_eq!((p.flag_id, p.event_id), (Some(made.porn_a), Some(created)));
+    assert!(
+        p.detail.contains("`confirmed`") && p.detail.contains("`open`"),
+        "{}",
+        p.detail
+    );
+
+    // An assignee changed or set without its event.
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    let conn = raw(&made.path);
+    let assigned = *events_of(&conn, made.porn_a).last().unwrap();
+    conn.execute(
+        "UPDATE flags SET assignee = 'mallory' WHERE id IN (?1, ?2)",
+        [made.porn_a, made.flag_d],
+    )
+    .unwrap();
+    drop(conn);
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::ReviewActions);
+    let named: Vec<(ProblemKind, Option<i64>, Option<i64>)> = problems
+        .iter()
+        .map(|p| (p.kind, p.flag_id, p.event_id))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (
+                ProblemKind::AssigneeWithoutEvent,
+                Some(made.porn_a),
+                Some(assigned)
+            ),
+            (ProblemKind::AssigneeWithoutEvent, Some(made.flag_d), None),
+        ]
+    );
+    assert!(
+        problems[0].detail.contains("`alice`") && problems[1].detail.contains("no event"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn store_check_names_bodies_that_do_not_match_their_hash() {
+    // A byte of the compressed copy flipped: it no longer decompresses (gzip's CRC).
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    let conn = raw(&made.path);
+    let mut data: Vec<u8> = conn
+        .query_row(
+            "SELECT data FROM bodies WHERE sha256 = ?1",
+            [&made.body_d],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let middle = data.len() / 2;
+    data[middle] ^= 0xff;
+    conn.execute(
+        "UPDATE bodies SET data = ?2 WHERE sha256 = ?1",
+        rusqlite::params![made.body_d, data],
+    )
+    .unwrap();
+    drop(conn);
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::Bodies);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].kind, ProblemKind::BodyUnreadable);
+    assert_eq!(
+        problems[0].body_sha256.as_deref(),
+        Some(made.body_d.as_str())
+    );
+    assert!(problems[0].detail.contains(&made.body_d));
+
+    // A sound copy of other bytes of the same length: it decompresses, and hashes to another.
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    let other = "<p>x</p>".repeat(100);
+    let (data, _) = sitepatrol::store::compress_body(other.as_bytes(), usize::MAX);
+    raw(&made.path)
+        .execute(
+            "UPDATE bodies SET data = ?2, stored_size = ?3 WHERE sha256 = ?1",
+            rusqlite::params![made.body_d, data, data.len() as i64],
+        )
+        .unwrap();
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::Bodies);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].kind, ProblemKind::BodyHashMismatch);
+    assert_eq!(
+        problems[0].body_sha256.as_deref(),
+        Some(made.body_d.as_str())
+    );
+    assert!(
+        problems[0].detail.contains(&sha256_hex(other.as_bytes())),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn store_check_names_fingerprints_that_are_not_unique_or_not_their_flags() {
+    // A flag moved to another URL keeps its old fingerprint: the next crawl of that URL would
+    // make a second flag for it. The UNIQUE index does not see this.
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    raw(&made.path)
+        .execute(
+            "UPDATE flags SET url = ?2 WHERE id = ?1",
+            rusqlite::params![made.flag_d, C],
+        )
+        .unwrap();
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::Fingerprints);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].kind, ProblemKind::FingerprintMismatch);
+    assert_eq!(problems[0].flag_id, Some(made.flag_d));
+    assert_eq!(
+        problems[0].fingerprint.as_deref(),
+        Some(fingerprint("s1", "gambling", D).as_str())
+    );
+
+    // Two flags with one fingerprint: the schema's UNIQUE index refuses the second, so the
+    // store is first made as a lost or hand-edited index would leave it (the constraint
+    // edited out of the schema, the index dropped, the file vacuumed so that SQLite's own
+    // integrity check has nothing to say about the orphaned index pages).
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    let conn = raw(&made.path);
+    conn.execute_batch(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_master SET sql = replace(sql, 'NOT NULL UNIQUE', 'NOT NULL')
+             WHERE type = 'table' AND name = 'flags';
+         DELETE FROM sqlite_master WHERE name = 'sqlite_autoindex_flags_1';
+         PRAGMA writable_schema = OFF;",
+    )
+    .unwrap();
+    drop(conn);
+    let conn = raw(&made.path);
+    conn.execute_batch("VACUUM").unwrap();
+    // The copy has its own creation event: only its fingerprint is wrong.
+    conn.execute_batch(&format!(
+        "CREATE TEMPORARY TABLE copy AS SELECT * FROM flags WHERE id = {d};
+         UPDATE copy SET id = 777;
+         INSERT INTO flags SELECT * FROM copy;
+         INSERT INTO flag_events (flag_id, at, actor, kind, from_state, to_state, reason, run_key)
+             SELECT 777, at, actor, kind, from_state, to_state, reason, run_key
+             FROM flag_events WHERE flag_id = {d};",
+        d = made.flag_d
+    ))
+    .unwrap();
+    drop(conn);
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::Fingerprints);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let p = &problems[0];
+    assert_eq!(p.kind, ProblemKind::DuplicateFingerprint);
+    assert_eq!(p.flag_id, Some(777));
+    assert_eq!(
+        p.fingerprint.as_deref(),
+        Some(fingerprint("s1", "gambling", D).as_str())
+    );
+    assert!(
+        p.detail.contains(&format!("of flag {}", made.flag_d)),
+        "{}",
+        p.detail
+    );
+}
+
+#[test]
+fn store_check_reports_sqlite_integrity_and_foreign_keys() {
+    // The site deleted under its flags, pages and runs.
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    raw(&made.path).execute("DELETE FROM sites", []).unwrap();
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::ForeignKeys);
+    assert!(problems.iter().all(|p| p.kind == ProblemKind::ForeignKey));
+    let mut flags: Vec<i64> = problems.iter().filter_map(|p| p.flag_id).collect();
+    flags.sort();
+    let mut expected = vec![made.gambling_a, made.porn_a, made.gambling_b, made.flag_d];
+    expected.push(
+        raw(&made.path)
+            .query_row("SELECT id FROM flags WHERE url = ?1", [C], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap(),
+    );
+    expected.sort();
+    assert_eq!(flags, expected, "{problems:#?}");
+    assert!(
+        problems.iter().any(|p| p.detail
+            == format!(
+                "flag {}: its site_id names a sites row that does not exist",
+                made.flag_d
+            )),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.detail.starts_with("crawl_runs row "))
+    );
+    assert!(problems.iter().any(|p| p.detail.starts_with("pages row ")));
+
+    // An index whose entries are not its table's (the schema says it is over another column,
+    // as a damaged page of the schema could): SQLite's integrity check lists the rows.
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    raw(&made.path)
+        .execute_batch(
+            "PRAGMA writable_schema = ON;
+             UPDATE sqlite_master SET sql = 'CREATE INDEX flags_created ON flags (updated_at)'
+                 WHERE name = 'flags_created';
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::Integrity);
+    assert!(
+        problems.iter().all(|p| p.kind == ProblemKind::Integrity)
+            && problems
+                .iter()
+                .any(|p| p.detail.contains("missing from index flags_created")),
+        "{problems:#?}"
+    );
+
+    // An index page overwritten with zeros: too damaged for SQLite's integrity check to walk,
+    // which is its finding; the other checks do not read that index and still pass.
+    let dir = tempfile::tempdir().unwrap();
+    let made = checked_store(dir.path());
+    let conn = raw(&made.path);
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    let root: i64 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'flags_created'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&made.path)
+            .unwrap();
+        file.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
+            .unwrap();
+        file.write_all(&vec![0u8; page_size as usize]).unwrap();
+    }
+    let report = check_sqlite_file(&made.path).unwrap();
+    let problems = only_failure(&report, CheckName::Integrity);
+    assert!(!problems.is_empty());
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].kind, ProblemKind::Integrity);
+    assert!(problems[0].detail.contains("malformed"), "{problems:#?}");
+}
+
+#[test]
+fn store_check_follows_a_folded_history_and_never_migrates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let conn = version_3_store(&path);
+    conn.execute_batch(
+        "INSERT INTO sites (id, customer, domains, created_at, updated_at)
+             VALUES ('s1', 'c1', '[\"a.example.cn\"]', 1, 1);",
+    )
+    .unwrap();
+    // Two terms of one page: the first confirmed, the second resolved after that, so the
+    // folded flag's last state event (the second's) says resolved while it stays confirmed.
+    for (id, term, state) in [(1, "在线赌博", "confirmed"), (2, "百家乐", "resolved")] {
+        insert_old_flag(
+            &conn,
+            "s1",
+            &OldFlag {
+                id,
+                url: A,
+                rule: "gambling.casino",
+                category: "gambling",
+                severity: ("high", 3),
+                term,
+                state,
+                created_at: 1_000,
+                last_seen_at: 2_000,
+            },
+        );
+        insert_old_event(
+            &conn,
+            id,
+            1_000,
+            "crawler",
+            "state",
+            (None, Some("open")),
+            None,
+        );
+    }
+    insert_old_event(
+        &conn,
+        1,
+        1_100,
+        "bob",
+        "state",
+        (Some("open"), Some("confirmed")),
+        None,
+    );
+    insert_old_event(
+        &conn,
+        2,
+        1_200,
+        "crawler",
+        "state",
+        (Some("open"), Some("resolved")),
+        None,
+    );
+    drop(conn);
+
+    // Schema 3, checked as it is: per-term fingerprints are not (site, category, URL) ones.
+    let before = std::fs::read(&path).unwrap();
+    let report = check_sqlite_file(&path).unwrap();
+    assert!(report.ok, "{report:#?}");
+    assert_eq!(report.schema_version, 3);
+    assert!(
+        report.check(CheckName::Fingerprints).notes[0].contains("schema 3"),
+        "{report:#?}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing migrated");
+
+    // Migrated: the migration's event says which state the fold kept.
+    SqliteStore::open(&path, test_config())
+        .unwrap()
+        .close()
+        .unwrap();
+    let report = check_sqlite_file(&path).unwrap();
+    assert!(report.ok, "{report:#?}");
+    assert_eq!(report.schema_version, SCHEMA_VERSION);
+    let conn = raw(&path);
+    let fold_event = *events_of(&conn, 1).last().unwrap();
+    conn.execute("UPDATE flags SET state = 'resolved' WHERE id = 1", [])
+        .unwrap();
+    drop(conn);
+    let report = check_sqlite_file(&path).unwrap();
+    let problems = only_failure(&report, CheckName::ReviewActions);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(
+        (problems[0].kind, problems[0].flag_id, problems[0].event_id),
+        (ProblemKind::StateWithoutEvent, Some(1), Some(fold_event))
+    );
+    assert!(
+        problems[0].detail.contains("migration event"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn store_check_refuses_what_is_not_a_store_by_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_store = |path: &std::path::Path, reason: &str| {
+        let err = check_sqlite_file(path).expect_err("refused");
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains(reason),
+            "{msg}"
+        );
+    };
+    let missing = dir.path().join("missing.db");
+    not_a_store(&missing, "no such file");
+    assert!(!missing.exists(), "a missing store is not created");
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![0x55u8; 8192]).unwrap();
+    not_a_store(&garbage, "not a SQLite database");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    not_a_store(&empty, "schema_migrations");
+    not_a_store(dir.path(), "directory");
+
+    let newer = dir.path().join("newer.db");
+    SqliteStore::open(&newer, test_config())
+        .unwrap()
+        .close()
+        .unwrap();
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)",
+            [],
+        )
+        .unwrap();
+    let err = check_sqlite_file(&newer).expect_err("newer schema refused");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
 }

@@ -479,7 +479,7 @@ async fn act(
 }
 
 /// Evidence is hostile: control characters (terminal escape sequences) are shown escaped.
-fn clean(text: &str) -> String {
+pub(super) fn clean(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             if c.is_control() {

@@ -8,6 +8,7 @@ mod flags;
 mod output;
 mod rules;
 mod scan;
+mod store;
 mod token;
 
 use std::path::PathBuf;
@@ -18,9 +19,10 @@ use sitepatrol::rules::RuleSource;
 
 /// Exit codes, the same for every subcommand.
 pub mod exit {
-    /// Nothing at or above `--fail-on` (scan), or every rule is valid (rules check).
+    /// Nothing at or above `--fail-on` (scan), every rule is valid (rules check), or every
+    /// store check passed (store check).
     pub const OK: i32 = 0;
-    /// Findings at or above `--fail-on`.
+    /// Findings at or above `--fail-on` (scan), or problems in the store (store check).
     pub const FINDINGS: i32 = 1;
     /// Something could not be done: bad arguments, unreadable targets, invalid rules.
     pub const ERROR: i32 = 2;
@@ -31,7 +33,7 @@ pub mod exit {
     name = "sitepatrol",
     version,
     about = "Content compliance scanner for hosted sites: prohibited content, link farms, miners, phishing",
-    after_help = "Exit status: 0 nothing found at or above --fail-on, 1 findings, 2 error."
+    after_help = "Exit status: 0 nothing found at or above --fail-on, 1 findings, 2 error (store check: 0 every check passed, 1 problems found, 2 the store cannot be opened)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,6 +56,9 @@ enum Command {
     /// API tokens for reviewers and operators.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// The daemon's store, offline: `store check` verifies it without changing it.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 /// `--rules PATH`, repeatable; none means the bundled rulesets.
@@ -128,6 +133,7 @@ pub fn run() -> i32 {
         Command::Daemon(args) => daemon::run(args),
         Command::Token(command) => token::run(command),
         Command::Flags(args) => flags::run(args),
+        Command::Store(command) => store::run(command),
     }
 }
 

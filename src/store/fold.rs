@@ -181,10 +181,21 @@ fn plan(site: &str, group: &[Part]) -> Plan {
     }
 }
 
+/// What [`note`] writes before the state the folded flag keeps.
+const KEEPS: &str = "keeps the state ";
+
+/// The state a migration event's text (by [`MIGRATION_ACTOR`]) says the folded flag kept.
+/// The fold moved the parts' state events to the survivor, so its last state event may be a
+/// part's; its state was decided here instead (`store check` reads it back).
+pub(super) fn folded_state(note: &str) -> Option<FlagState> {
+    let (_, rest) = note.split_once(KEEPS)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// The migration's event text: what was folded, and each part's state before.
 fn note(state: FlagState, parts: &[&Part]) -> String {
     let mut text = format!(
-        "schema 4, one flag per page and category: the {} per-term flags of this page and category are now this one, which keeps the state {state} (confirmed > reopened > open > dismissed > resolved) and their merged history. They were:",
+        "schema 4, one flag per page and category: the {} per-term flags of this page and category are now this one, which {KEEPS}{state} (confirmed > reopened > open > dismissed > resolved) and their merged history. They were:",
         parts.len()
     );
     for p in parts.iter().take(NAMED_PARTS) {
@@ -294,6 +305,8 @@ mod tests {
             "{note}"
         );
         assert!(note.contains("#1 dismissed gambling.r1 「赌场」"), "{note}");
+        assert_eq!(folded_state(&note), Some(FlagState::Confirmed));
+        assert_eq!(folded_state("a reviewer's comment"), None);
     }
 
     #[test]

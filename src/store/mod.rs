@@ -14,6 +14,7 @@
 //! See the "Store" section of `docs/ARCHITECTURE.md` for the tables and the flag lifecycle.
 
 mod body;
+pub mod check;
 mod fold;
 mod outbox;
 mod signals;
@@ -30,6 +31,7 @@ use sha2::{Digest, Sha256};
 use crate::finding::{Finding, Severity};
 
 pub use body::{compress_body, decompress_body};
+pub use check::{CheckName, CheckReport, CheckResult, Problem, ProblemKind, check_sqlite_file};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 pub use signals::{FlagSignal, MAX_SIGNALS};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
@@ -81,6 +83,9 @@ pub enum StoreError {
         context: String,
         source: rusqlite::Error,
     },
+    /// What `store check` was pointed at cannot be checked as a store.
+    #[error("{} is not a sitepatrol store: {reason}", path.display())]
+    NotAStore { path: PathBuf, reason: String },
     #[error("flag {0} does not exist")]
     FlagNotFound(FlagId),
     #[error("site `{0}` is not in the store; upsert it before recording crawls for it")]

@@ -380,6 +380,12 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `store check` ([`super::check`]) on this store, in one read transaction of the
+    /// read connection: writers go on meanwhile, and the report is of one snapshot.
+    pub fn check(&self) -> Result<super::CheckReport> {
+        super::check::run(&self.reader(), &self.path)
+    }
+
     /// The database file (`:memory:` for in-memory stores).
     pub fn path(&self) -> &Path {
         &self.path
