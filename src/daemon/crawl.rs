@@ -176,8 +176,11 @@ impl Collected {
                 if partial && let Scan::Matched(mine) = &mut existing.scan {
                     existing.scan = Scan::Partial(std::mem::take(mine));
                 }
+                // The stored copy and the hash it is filed under must be the same fetch's:
+                // the desktop and mobile bodies differ on sites that serve each its own page.
                 if existing.body.is_none() && found {
                     existing.body = page.body;
+                    existing.sha256 = page.sha256;
                 }
             }
             (Scan::Matched(_) | Scan::Partial(_), Scan::Unchanged | Scan::NotScanned) => {}
@@ -764,6 +767,19 @@ mod tests {
             }
             other => vec![format!("{other:?}")],
         }
+    }
+
+    #[test]
+    fn the_kept_body_is_filed_under_its_own_hash() {
+        // Regression: a clean desktop page and a mobile page with findings kept the mobile
+        // body under the desktop hash, which `store check` reports as a damaged body.
+        let p = merged(vec![
+            page(Scan::Matched(vec![]), "desktop"),
+            page(Scan::Matched(vec![finding("mobile")]), "mobile"),
+        ]);
+        assert_eq!(rules(&p.scan), ["mobile"]);
+        assert!(p.body.is_some());
+        assert_eq!(p.content_sha256, "mobile");
     }
 
     #[test]
