@@ -202,7 +202,12 @@ fn required_literals(pattern: &str) -> Option<Vec<String>> {
 fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<String>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let mut extractor = Extractor::new();
-    extractor.kind(ExtractKind::Prefix).limit_total(500);
+    // A small total makes the extractor shorten literals instead of spelling out every
+    // combination (`\\x(?:63|43)\\x(?:6f|4f)…` gave 256 literals per regex): the literals join
+    // the terms' automaton, whose size costs every scan. 500 made the automaton twice as big
+    // as the terms alone; 16 adds a sixth, and shorter literals still rule out nearly all
+    // zones.
+    extractor.kind(ExtractKind::Prefix).limit_total(16);
     let seq = extractor.extract(hir);
     let literals = seq.literals()?;
     if literals.is_empty() || literals.iter().any(|l| l.as_bytes().len() < 2) {
