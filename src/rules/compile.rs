@@ -7,6 +7,7 @@ use super::weights::CategoryScoring;
 
 use super::domains::DomainIndex;
 use super::{Diagnostic, Level, Rule};
+use crate::extract::ZoneKind;
 use crate::matcher::{LiteralMatcher, RegexMatcher};
 use crate::normalize::normalize_term;
 
@@ -53,14 +54,29 @@ pub(crate) enum ViewKind {
 
 /// All patterns matched against one view.
 pub(crate) struct View {
-    /// Zones some rule of this view applies to; the view is not built for other zones.
-    pub zone_mask: u16,
-    pub matcher: LiteralMatcher,
+    /// One automaton per group of zones that need the same patterns: a script is not searched
+    /// for the terms of text rules, and each automaton stays small enough for the caches
+    /// (one automaton of every pattern made the literal pass twice as slow per byte).
+    pub automata: Vec<ZoneAutomaton>,
     pub patterns: Vec<PatternInfo>,
     pub uses: Vec<PatternUse>,
     /// The regexes each pattern lets run: the plain view also searches the regexes' gate
     /// literals, so a zone is read once for terms and regexes alike.
     pub gates: Vec<u32>,
+}
+
+/// The automaton of the zones in `zone_mask`; its pattern `i` is the view's `ids[i]`.
+pub(crate) struct ZoneAutomaton {
+    pub zone_mask: u16,
+    pub matcher: LiteralMatcher,
+    pub ids: Vec<u32>,
+}
+
+impl View {
+    /// The automaton for zones of `kind`, if any pattern concerns them.
+    pub fn automaton(&self, kind: ZoneKind) -> Option<&ZoneAutomaton> {
+        self.automata.iter().find(|a| a.zone_mask & kind.bit() != 0)
+    }
 }
 
 /// What one distinct pattern of a view is for.
@@ -180,7 +196,17 @@ impl Ruleset {
             if table.is_empty() {
                 continue;
             }
-            match build_view(table, view_zone_mask(denoised)) {
+            let regex_zone_masks: Vec<u16> = regex_rules
+                .iter()
+                .map(|&r| rules[r as usize].zone_mask())
+                .collect();
+            let rule_zone_masks: Vec<u16> = rules.iter().map(Rule::zone_mask).collect();
+            match build_view(
+                table,
+                view_zone_mask(denoised),
+                &rule_zone_masks,
+                &regex_zone_masks,
+            ) {
                 Ok(view) => *slot = Some(view),
                 Err(message) => errors.push(compile_error(message)),
             }
@@ -286,7 +312,8 @@ impl Ruleset {
         self.views
             .iter()
             .flatten()
-            .map(|v| v.matcher.heap_bytes())
+            .flat_map(|v| &v.automata)
+            .map(|a| a.matcher.heap_bytes())
             .sum()
     }
 }
@@ -301,7 +328,12 @@ fn compile_error(message: String) -> Diagnostic {
     }
 }
 
-fn build_view(table: HashMap<String, PatternEntry>, zone_mask: u16) -> Result<View, String> {
+fn build_view(
+    table: HashMap<String, PatternEntry>,
+    zone_mask: u16,
+    rule_zone_masks: &[u16],
+    regex_zone_masks: &[u16],
+) -> Result<View, String> {
     let mut entries: Vec<(String, PatternEntry)> = table.into_iter().collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut patterns = Vec::with_capacity(entries.len());
@@ -327,11 +359,54 @@ fn build_view(table: HashMap<String, PatternEntry>, zone_mask: u16) -> Result<Vi
                 .is_some_and(u8::is_ascii_alphanumeric),
         });
     }
-    let texts: Vec<&str> = entries.iter().map(|(t, _)| t.as_str()).collect();
-    let matcher = LiteralMatcher::new(&texts).map_err(|e| e.to_string())?;
+    // The zones each pattern concerns (within the zones some rule of the view applies to);
+    // zones that need the same patterns share an automaton.
+    let pattern_zones: Vec<u16> = entries
+        .iter()
+        .map(|(_, entry)| {
+            let by_rules = entry
+                .uses
+                .iter()
+                .fold(0, |m, u| m | rule_zone_masks[u.rule as usize]);
+            let by_regexes = entry
+                .gates
+                .iter()
+                .fold(0, |m, &r| m | regex_zone_masks[r as usize]);
+            (by_rules | by_regexes) & zone_mask
+        })
+        .collect();
+    let mut groups: Vec<(Vec<u32>, u16)> = Vec::new();
+    for kind in ZoneKind::ALL {
+        let bit = kind.bit();
+        if zone_mask & bit == 0 {
+            continue;
+        }
+        let ids: Vec<u32> = (0..entries.len() as u32)
+            .filter(|&i| pattern_zones[i as usize] & bit != 0)
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        match groups.iter_mut().find(|(g, _)| *g == ids) {
+            Some((_, mask)) => *mask |= bit,
+            None => groups.push((ids, bit)),
+        }
+    }
+    let mut automata = Vec::with_capacity(groups.len());
+    for (ids, group_mask) in groups {
+        let texts: Vec<&str> = ids
+            .iter()
+            .map(|&i| entries[i as usize].0.as_str())
+            .collect();
+        let matcher = LiteralMatcher::new(&texts).map_err(|e| e.to_string())?;
+        automata.push(ZoneAutomaton {
+            zone_mask: group_mask,
+            matcher,
+            ids,
+        });
+    }
     Ok(View {
-        zone_mask,
-        matcher,
+        automata,
         patterns,
         uses,
         gates,

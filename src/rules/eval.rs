@@ -345,11 +345,13 @@ impl Ruleset {
         let text = norm.text.as_str();
         scratch.regexes.clear();
         if let Some(view) = &self.views[ViewKind::Plain as usize]
-            && view.zone_mask & kind.bit() != 0
+            && let Some(automaton) = view.automaton(kind)
         {
             let regexes = &mut scratch.regexes;
-            view.matcher
-                .find_overlapping(text, &mut |pattern, start, end| {
+            automaton
+                .matcher
+                .find_overlapping(text, &mut |local, start, end| {
+                    let pattern = automaton.ids[local as usize];
                     let info = view.patterns[pattern as usize];
                     for &regex in &view.gates[info.gates_start as usize..info.gates_end as usize] {
                         regexes.mark(regex);
@@ -360,12 +362,14 @@ impl Ruleset {
                 });
         }
         if let Some(view) = &self.views[ViewKind::Denoised as usize]
-            && view.zone_mask & kind.bit() != 0
+            && let Some(automaton) = view.automaton(kind)
         {
             denoise_into(text, &mut scratch.denoised);
             let den = &scratch.denoised;
-            view.matcher
-                .find_overlapping(&den.text, &mut |pattern, start, end| {
+            automaton
+                .matcher
+                .find_overlapping(&den.text, &mut |local, start, end| {
+                    let pattern = automaton.ids[local as usize];
                     let range = den.source_range(start..end, text);
                     self.push_pattern_hits(
                         view,
