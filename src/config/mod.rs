@@ -29,6 +29,32 @@ use crate::inventory::{SiteSpec, validate_site};
 /// served by the daemon itself on loopback.
 pub const EMBEDDED_DEFAULT: &str = include_str!("embedded.toml");
 
+/// Largest config file read. A config is a few KiB; the bound keeps `--config /dev/zero` (or a
+/// wrong path to a disk image) from filling memory (issue 16: 10 GB in 20 s).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// The UTF-8 text of `path`, at most `limit` bytes, or a message saying why not.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "the file is larger than {} MiB; is this the config file?",
+            limit >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// One problem, at a key path (or `file:line` for syntax errors).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -465,11 +491,11 @@ impl Config {
     /// Read and validate a file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let source = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        let text = read_bounded(path, MAX_CONFIG_BYTES).map_err(|message| ConfigErrors {
             source: source.clone(),
             errors: vec![ConfigError {
                 path: String::new(),
-                message: format!("cannot read the file: {e}"),
+                message,
             }],
         })?;
         let base = path.parent().unwrap_or(Path::new("."));

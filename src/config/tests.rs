@@ -217,3 +217,27 @@ hash = "md5:1"
     assert!(config.api_tokens.is_empty() && config.api_listen.is_empty());
     assert_eq!(config.api.max_failures, 10);
 }
+
+#[test]
+fn an_endless_or_binary_config_file_is_refused_with_its_path() {
+    // Regression (issue 16 hole 7): `--config /dev/zero` grew without bound.
+    if Path::new("/dev/zero").exists() {
+        let errors = Config::load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(errors.source, "/dev/zero");
+        assert!(
+            errors.errors[0].message.contains("larger than 16 MiB"),
+            "{errors:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("image.bin");
+    std::fs::write(&binary, b"[http]\n\xff\xfe").unwrap();
+    let errors = Config::load(&binary).unwrap_err();
+    assert!(errors.errors[0].message.contains("not UTF-8"), "{errors:?}");
+    assert!(errors.errors[0].message.contains("offset 7"), "{errors:?}");
+    let small = dir.path().join("small.toml");
+    std::fs::write(&small, "").unwrap();
+    assert!(read_bounded(&small, 10).is_ok());
+    std::fs::write(&small, "01234567890").unwrap();
+    assert!(read_bounded(&small, 10).is_err());
+}

@@ -54,19 +54,24 @@ pub struct OpsState {
 }
 
 fn authorized(request: &Request<Incoming>, token: &Option<Secret>) -> bool {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    token_matches(header, token.as_ref().map(Secret::expose))
+}
+
+/// Whether an `Authorization` header value carries `token` (no token configured: anyone). The
+/// scheme is case-insensitive, as RFC 9110 has it: Prometheus and curl users write `bearer`.
+fn token_matches(header: Option<&str>, token: Option<&str>) -> bool {
     let Some(token) = token else {
         return true;
     };
-    let Some(given) = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
+    let Some(given) = header.and_then(crate::review::auth::bearer) else {
         return false;
     };
     // Compare in constant time, so the token cannot be guessed byte by byte from timings.
-    let (a, b) = (given.as_bytes(), token.expose().as_bytes());
+    let (a, b) = (given.as_bytes(), token.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -243,4 +248,22 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_matches;
+
+    #[test]
+    fn the_metrics_token_takes_any_case_of_the_bearer_scheme() {
+        // Regression (issue 16 hole 7): `bearer s3cret` was refused.
+        for header in ["Bearer s3cret", "bearer s3cret", "BEARER  s3cret "] {
+            assert!(token_matches(Some(header), Some("s3cret")), "{header}");
+        }
+        for header in ["Bearer s3cre", "Basic s3cret", "s3cret", "Bearer "] {
+            assert!(!token_matches(Some(header), Some("s3cret")), "{header}");
+        }
+        assert!(!token_matches(None, Some("s3cret")));
+        assert!(token_matches(None, None));
+    }
 }

@@ -43,7 +43,8 @@ pub struct FetchConfig {
     pub connect_timeout: Duration,
     /// From sending the request to the response headers.
     pub first_byte_timeout: Duration,
-    /// From sending the request to the last body byte, for each hop.
+    /// From sending the first request to the last body byte of the last hop: the whole chain of
+    /// redirects, not each hop.
     pub total_timeout: Duration,
     /// Body bytes kept, counted after decompression.
     pub max_body_bytes: usize,
