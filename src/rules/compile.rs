@@ -177,36 +177,18 @@ impl Ruleset {
                 .or_default();
             entry.gates.extend_from_slice(regexes);
         }
-        let regex_zone_mask = regex_rules
+        let rule_zone_masks: Vec<u16> = rules.iter().map(Rule::zone_mask).collect();
+        let regex_zone_masks: Vec<u16> = regex_rules
             .iter()
-            .fold(0, |mask, &r| mask | rules[r as usize].zone_mask());
+            .map(|&r| rule_zone_masks[r as usize])
+            .collect();
+        let regex_zone_mask = regex_zone_masks.iter().fold(0, |mask, m| mask | m);
         let mut views: [Option<View>; 2] = [None, None];
-        let view_zone_mask = |denoised: bool| {
-            let terms = rules
-                .iter()
-                .filter(|r| r.skip_noise == denoised)
-                .fold(0, |mask, r| mask | r.zone_mask());
-            if denoised {
-                terms
-            } else {
-                terms | regex_zone_mask
-            }
-        };
-        for ((slot, table), denoised) in views.iter_mut().zip(tables).zip([false, true]) {
+        for (slot, table) in views.iter_mut().zip(tables) {
             if table.is_empty() {
                 continue;
             }
-            let regex_zone_masks: Vec<u16> = regex_rules
-                .iter()
-                .map(|&r| rules[r as usize].zone_mask())
-                .collect();
-            let rule_zone_masks: Vec<u16> = rules.iter().map(Rule::zone_mask).collect();
-            match build_view(
-                table,
-                view_zone_mask(denoised),
-                &rule_zone_masks,
-                &regex_zone_masks,
-            ) {
+            match build_view(table, &rule_zone_masks, &regex_zone_masks) {
                 Ok(view) => *slot = Some(view),
                 Err(message) => errors.push(compile_error(message)),
             }
@@ -243,7 +225,6 @@ impl Ruleset {
             // the rest of the start-up, not on the first page that needs it.
             crate::normalize::segment::segmenter();
         }
-        let rule_zone_masks: Vec<u16> = rules.iter().map(Rule::zone_mask).collect();
         // Check rules read the page's structure, not zone text: their zones need no matching.
         let zone_mask = rules
             .iter()
@@ -330,7 +311,6 @@ fn compile_error(message: String) -> Diagnostic {
 
 fn build_view(
     table: HashMap<String, PatternEntry>,
-    zone_mask: u16,
     rule_zone_masks: &[u16],
     regex_zone_masks: &[u16],
 ) -> Result<View, String> {
@@ -359,8 +339,9 @@ fn build_view(
                 .is_some_and(u8::is_ascii_alphanumeric),
         });
     }
-    // The zones each pattern concerns (within the zones some rule of the view applies to);
-    // zones that need the same patterns share an automaton.
+    // The zones each pattern concerns (those of the rules using it and of the regexes it
+    // gates); zones that need the same patterns share an automaton, and a zone no pattern
+    // concerns gets none.
     let pattern_zones: Vec<u16> = entries
         .iter()
         .map(|(_, entry)| {
@@ -372,15 +353,12 @@ fn build_view(
                 .gates
                 .iter()
                 .fold(0, |m, &r| m | regex_zone_masks[r as usize]);
-            (by_rules | by_regexes) & zone_mask
+            by_rules | by_regexes
         })
         .collect();
     let mut groups: Vec<(Vec<u32>, u16)> = Vec::new();
     for kind in ZoneKind::ALL {
         let bit = kind.bit();
-        if zone_mask & bit == 0 {
-            continue;
-        }
         let ids: Vec<u32> = (0..entries.len() as u32)
             .filter(|&i| pattern_zones[i as usize] & bit != 0)
             .collect();

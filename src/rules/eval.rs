@@ -493,7 +493,7 @@ impl Ruleset {
 
     fn evaluate(
         &self,
-        hits: &mut [Hit],
+        hits: &mut Vec<Hit>,
         zones: &[(ZoneKind, &str)],
         normalized: &[Derived],
     ) -> Vec<Evidence> {
@@ -503,8 +503,7 @@ impl Ruleset {
         for hit in hits.iter().filter(|h| h.role == Role::Primary) {
             has_primary[hit.rule as usize] = true;
         }
-        let kept = partition_in_place(hits, |h| has_primary[h.rule as usize]);
-        let hits = &mut hits[..kept];
+        hits.retain(|h| has_primary[h.rule as usize]);
         hits.sort_unstable();
         let mut evidence = Vec::new();
         for group in hits.chunk_by(|a, b| a.rule == b.rule) {
@@ -630,19 +629,6 @@ impl Ruleset {
         }
         diagnostics
     }
-}
-
-/// Moves the elements that satisfy `keep` to the front, in no particular order, and returns
-/// how many there are.
-fn partition_in_place<T>(items: &mut [T], keep: impl Fn(&T) -> bool) -> usize {
-    let mut kept = 0;
-    for i in 0..items.len() {
-        if keep(&items[i]) {
-            items.swap(kept, i);
-            kept += 1;
-        }
-    }
-    kept
 }
 
 fn round(x: f64) -> f64 {

@@ -1625,36 +1625,6 @@ fn join_bundled(dir: &str, relative: &str) -> String {
     parts.join("/")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rule_id_shapes() {
-        assert!(is_valid_rule_id("gambling.casino_terms"));
-        assert!(is_valid_rule_id("a.b.c-2"));
-        for bad in ["gambling", "Gambling.x", "a..b", ".a", "a.", "a.b c"] {
-            assert!(!is_valid_rule_id(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn bundled_paths_join() {
-        assert_eq!(join_bundled("", "lists/x.txt"), "lists/x.txt");
-        assert_eq!(join_bundled("sub", "../lists/x.txt"), "lists/x.txt");
-        assert_eq!(join_bundled("a/b", "./c.txt"), "a/b/c.txt");
-    }
-
-    #[test]
-    fn lines_of_offsets() {
-        let lines = Lines::new("a\nbb\n\nc");
-        assert_eq!(lines.line_of(0), 1);
-        assert_eq!(lines.line_of(2), 2);
-        assert_eq!(lines.line_of(5), 3);
-        assert_eq!(lines.line_of(6), 4);
-    }
-}
-
 /// A regex whose repetitions reach further than this is refused, and one beyond the warning
 /// bound is reported: bounded repetitions are unrolled into the automaton, and each match
 /// attempt may walk the whole reach, so `.{0,20000}` costs thousands of steps per position.
@@ -1685,8 +1655,33 @@ fn repetition_reach(pattern: &str) -> u64 {
 }
 
 #[cfg(test)]
-mod reach_tests {
-    use super::repetition_reach;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_id_shapes() {
+        assert!(is_valid_rule_id("gambling.casino_terms"));
+        assert!(is_valid_rule_id("a.b.c-2"));
+        for bad in ["gambling", "Gambling.x", "a..b", ".a", "a.", "a.b c"] {
+            assert!(!is_valid_rule_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bundled_paths_join() {
+        assert_eq!(join_bundled("", "lists/x.txt"), "lists/x.txt");
+        assert_eq!(join_bundled("sub", "../lists/x.txt"), "lists/x.txt");
+        assert_eq!(join_bundled("a/b", "./c.txt"), "a/b/c.txt");
+    }
+
+    #[test]
+    fn lines_of_offsets() {
+        let lines = Lines::new("a\nbb\n\nc");
+        assert_eq!(lines.line_of(0), 1);
+        assert_eq!(lines.line_of(2), 2);
+        assert_eq!(lines.line_of(5), 3);
+        assert_eq!(lines.line_of(6), 4);
+    }
 
     #[test]
     fn nested_bounds_multiply_and_stars_count_their_minimum() {
