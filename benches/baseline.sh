@@ -61,16 +61,16 @@ time_one() {
   local bin=$1
   shift
   [ $# -gt 0 ] || set -- "${targets[@]}"
-  /usr/bin/time -f "%e %U" "$bin" scan -j 1 --format jsonl --fail-on never "$@" \
+  /usr/bin/time -f "%U" "$bin" scan -j 1 --format jsonl --fail-on never "$@" \
     2>&1 >/dev/null | tail -n 1
 }
 
-declare -a old_wall old_user new_wall new_user old_start new_start
+declare -a old_user new_user old_start new_start
 for _ in $(seq "$runs"); do
-  read -r w u < <(time_one "$old"); old_wall+=("$w"); old_user+=("$u")
-  read -r w u < <(time_one "$new"); new_wall+=("$w"); new_user+=("$u")
-  read -r _ u < <(time_one "$old" "$empty"); old_start+=("$u")
-  read -r _ u < <(time_one "$new" "$empty"); new_start+=("$u")
+  old_user+=("$(time_one "$old")")
+  new_user+=("$(time_one "$new")")
+  old_start+=("$(time_one "$old" "$empty")")
+  new_start+=("$(time_one "$new" "$empty")")
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
