@@ -2610,8 +2610,10 @@ fn sqlite_survives_kill_9() {
 // `store check` (SQLite): a store made through the API passes; each kind of damage done with
 // raw SQL is reported by name, by the check it belongs to and no other.
 
-/// The flags of [`checked_store`], by id.
+/// The store of [`checked_store`], and its flags by id.
 struct Made {
+    /// The store's directory, removed when the test is done with it.
+    _dir: tempfile::TempDir,
     path: std::path::PathBuf,
     /// A's gambling flag: confirmed, resolved, reopened by a reviewer.
     gambling_a: i64,
@@ -2619,6 +2621,8 @@ struct Made {
     porn_a: i64,
     /// B's gambling flag: commented on, dismissed.
     gambling_b: i64,
+    /// C's flag: open, its body cut at the cap.
+    flag_c: i64,
     /// D's flag: open, only its creation event, its body stored whole.
     flag_d: i64,
     /// D's body (stored whole, so its hash can be checked).
@@ -2630,8 +2634,9 @@ const D: &str = "http://a.example.cn/d.html";
 
 /// A store with every state and event kind, stored, cut and pruned bodies, made through the
 /// `Store` API only, and closed (checkpointed) so raw SQL can damage it.
-fn checked_store(dir: &std::path::Path) -> Made {
-    let path = dir.join("store.db");
+fn checked_store() -> Made {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
     let store = SqliteStore::open(&path, test_config()).unwrap();
     site(&store, "s1", "c1");
     let id = |store: &SqliteStore, category: &str, url: &str| {
@@ -2696,16 +2701,18 @@ fn checked_store(dir: &std::path::Path) -> Made {
             ],
         )
         .unwrap();
-    let flag_d = id(&store, "gambling", D);
+    let (flag_c, flag_d) = (id(&store, "gambling", C), id(&store, "gambling", D));
     // The same checks on the open store, through its read connection.
     let report = store.check().unwrap();
     assert!(report.ok, "{report:#?}");
     store.close().unwrap();
     Made {
+        _dir: dir,
         path,
         gambling_a,
         porn_a,
         gambling_b,
+        flag_c,
         flag_d,
         body_d: sha256_hex(d_body.as_bytes()),
     }
@@ -2736,6 +2743,13 @@ fn only_failure(report: &CheckReport, name: CheckName) -> Vec<Problem> {
     check.problems.clone()
 }
 
+/// The problem of `name`, which must be the one check that failed, and with one problem.
+fn one_problem(report: &CheckReport, name: CheckName) -> Problem {
+    let mut problems = only_failure(report, name);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    problems.remove(0)
+}
+
 fn events_of(conn: &rusqlite::Connection, flag: i64) -> Vec<i64> {
     conn.prepare("SELECT id FROM flag_events WHERE flag_id = ?1 ORDER BY id")
         .unwrap()
@@ -2747,8 +2761,7 @@ fn events_of(conn: &rusqlite::Connection, flag: i64) -> Vec<i64> {
 
 #[test]
 fn store_check_passes_a_store_made_through_the_api_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     let before = std::fs::read(&made.path).unwrap();
     let report = check_sqlite_file(&made.path).unwrap();
     assert!(report.ok, "{report:#?}");
@@ -2773,46 +2786,32 @@ fn store_check_passes_a_store_made_through_the_api_and_changes_nothing() {
 
 #[test]
 fn store_check_names_flags_without_their_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
-    raw(&made.path)
-        .execute(
-            "DELETE FROM flag_events WHERE flag_id = ?1",
-            [made.gambling_a],
-        )
-        .unwrap();
-    let report = check_sqlite_file(&made.path).unwrap();
-    let problems = only_failure(&report, CheckName::FlagsHaveEvents);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0].kind, ProblemKind::FlagWithoutEvents);
-    assert_eq!(problems[0].flag_id, Some(made.gambling_a));
-    assert!(
-        problems[0]
-            .detail
-            .contains(&format!("flag {}", made.gambling_a)),
-        "{problems:#?}"
+    let named = |damage: &str, flag: fn(&Made) -> i64, kind: ProblemKind| {
+        let made = checked_store();
+        let flag = flag(&made);
+        raw(&made.path).execute(damage, [flag]).unwrap();
+        let report = check_sqlite_file(&made.path).unwrap();
+        let p = one_problem(&report, CheckName::FlagsHaveEvents);
+        assert_eq!(p.kind, kind);
+        assert_eq!(p.flag_id, Some(flag));
+        assert!(p.detail.contains(&format!("flag {flag}")), "{p:#?}");
+    };
+    named(
+        "DELETE FROM flag_events WHERE flag_id = ?1",
+        |made| made.gambling_a,
+        ProblemKind::FlagWithoutEvents,
     );
-
     // Only the event that created it gone: the rest of its history is not enough.
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
-    raw(&made.path)
-        .execute(
-            "DELETE FROM flag_events WHERE flag_id = ?1 AND kind = 'state' AND from_state IS NULL",
-            [made.gambling_b],
-        )
-        .unwrap();
-    let report = check_sqlite_file(&made.path).unwrap();
-    let problems = only_failure(&report, CheckName::FlagsHaveEvents);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0].kind, ProblemKind::FlagWithoutCreationEvent);
-    assert_eq!(problems[0].flag_id, Some(made.gambling_b));
+    named(
+        "DELETE FROM flag_events WHERE flag_id = ?1 AND kind = 'state' AND from_state IS NULL",
+        |made| made.gambling_b,
+        ProblemKind::FlagWithoutCreationEvent,
+    );
 }
 
 #[test]
 fn store_check_names_events_without_their_flag() {
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     let conn = raw(&made.path);
     conn.execute(
         "INSERT INTO flag_events (flag_id, at, actor, kind, from_state, to_state, reason, run_key)
@@ -2847,12 +2846,12 @@ fn store_check_names_events_without_their_flag() {
             .any(|p| p.detail == format!("event {orphan}: names flag 9999, which does not exist"))
     );
     // SQLite's foreign key check sees the same rows; they are listed once, by event.
-    assert!(
-        report.check(CheckName::ForeignKeys).notes[1]
-            == format!(
-                "{} events of missing flags listed under events_have_flags",
-                left.len() + 1
-            ),
+    assert_eq!(
+        report.check(CheckName::ForeignKeys).notes[1],
+        format!(
+            "{} events of missing flags listed under events_have_flags",
+            left.len() + 1
+        ),
         "{report:#?}"
     );
 }
@@ -2860,8 +2859,7 @@ fn store_check_names_events_without_their_flag() {
 #[test]
 fn store_check_names_half_applied_review_actions() {
     // A state set without its event.
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     let conn = raw(&made.path);
     let created = events_of(&conn, made.porn_a)[0];
     conn.execute(
@@ -2871,9 +2869,7 @@ fn store_check_names_half_applied_review_actions() {
     .unwrap();
     drop(conn);
     let report = check_sqlite_file(&made.path).unwrap();
-    let problems = only_failure(&report, CheckName::ReviewActions);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    let p = &problems[0];
+    let p = one_problem(&report, CheckName::ReviewActions);
     assert_eq!(p.kind, ProblemKind::StateWithoutEvent);
     assert_eq!((p.flag_id, p.event_id), (Some(made.porn_a), Some(created)));
     assert!(
@@ -2883,8 +2879,7 @@ fn store_check_names_half_applied_review_actions() {
     );
 
     // An assignee changed or set without its event.
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     let conn = raw(&made.path);
     let assigned = *events_of(&conn, made.porn_a).last().unwrap();
     conn.execute(
@@ -2919,8 +2914,7 @@ fn store_check_names_half_applied_review_actions() {
 #[test]
 fn store_check_names_bodies_that_do_not_match_their_hash() {
     // A byte of the compressed copy flipped: it no longer decompresses (gzip's CRC).
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     let conn = raw(&made.path);
     let mut data: Vec<u8> = conn
         .query_row(
@@ -2938,18 +2932,13 @@ fn store_check_names_bodies_that_do_not_match_their_hash() {
     .unwrap();
     drop(conn);
     let report = check_sqlite_file(&made.path).unwrap();
-    let problems = only_failure(&report, CheckName::Bodies);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0].kind, ProblemKind::BodyUnreadable);
-    assert_eq!(
-        problems[0].body_sha256.as_deref(),
-        Some(made.body_d.as_str())
-    );
-    assert!(problems[0].detail.contains(&made.body_d));
+    let p = one_problem(&report, CheckName::Bodies);
+    assert_eq!(p.kind, ProblemKind::BodyUnreadable);
+    assert_eq!(p.body_sha256.as_deref(), Some(made.body_d.as_str()));
+    assert!(p.detail.contains(&made.body_d));
 
     // A sound copy of other bytes of the same length: it decompresses, and hashes to another.
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     let other = "<p>x</p>".repeat(100);
     let (data, _) = sitepatrol::store::compress_body(other.as_bytes(), usize::MAX);
     raw(&made.path)
@@ -2959,25 +2948,17 @@ fn store_check_names_bodies_that_do_not_match_their_hash() {
         )
         .unwrap();
     let report = check_sqlite_file(&made.path).unwrap();
-    let problems = only_failure(&report, CheckName::Bodies);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0].kind, ProblemKind::BodyHashMismatch);
-    assert_eq!(
-        problems[0].body_sha256.as_deref(),
-        Some(made.body_d.as_str())
-    );
-    assert!(
-        problems[0].detail.contains(&sha256_hex(other.as_bytes())),
-        "{problems:#?}"
-    );
+    let p = one_problem(&report, CheckName::Bodies);
+    assert_eq!(p.kind, ProblemKind::BodyHashMismatch);
+    assert_eq!(p.body_sha256.as_deref(), Some(made.body_d.as_str()));
+    assert!(p.detail.contains(&sha256_hex(other.as_bytes())), "{p:#?}");
 }
 
 #[test]
 fn store_check_names_fingerprints_that_are_not_unique_or_not_their_flags() {
     // A flag moved to another URL keeps its old fingerprint: the next crawl of that URL would
     // make a second flag for it. The UNIQUE index does not see this.
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     raw(&made.path)
         .execute(
             "UPDATE flags SET url = ?2 WHERE id = ?1",
@@ -2985,12 +2966,11 @@ fn store_check_names_fingerprints_that_are_not_unique_or_not_their_flags() {
         )
         .unwrap();
     let report = check_sqlite_file(&made.path).unwrap();
-    let problems = only_failure(&report, CheckName::Fingerprints);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0].kind, ProblemKind::FingerprintMismatch);
-    assert_eq!(problems[0].flag_id, Some(made.flag_d));
+    let p = one_problem(&report, CheckName::Fingerprints);
+    assert_eq!(p.kind, ProblemKind::FingerprintMismatch);
+    assert_eq!(p.flag_id, Some(made.flag_d));
     assert_eq!(
-        problems[0].fingerprint.as_deref(),
+        p.fingerprint.as_deref(),
         Some(fingerprint("s1", "gambling", D).as_str())
     );
 
@@ -2998,8 +2978,7 @@ fn store_check_names_fingerprints_that_are_not_unique_or_not_their_flags() {
     // store is first made as a lost or hand-edited index would leave it (the constraint
     // edited out of the schema, the index dropped, the file vacuumed so that SQLite's own
     // integrity check has nothing to say about the orphaned index pages).
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     let conn = raw(&made.path);
     conn.execute_batch(
         "PRAGMA writable_schema = ON;
@@ -3025,9 +3004,7 @@ fn store_check_names_fingerprints_that_are_not_unique_or_not_their_flags() {
     .unwrap();
     drop(conn);
     let report = check_sqlite_file(&made.path).unwrap();
-    let problems = only_failure(&report, CheckName::Fingerprints);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    let p = &problems[0];
+    let p = one_problem(&report, CheckName::Fingerprints);
     assert_eq!(p.kind, ProblemKind::DuplicateFingerprint);
     assert_eq!(p.flag_id, Some(777));
     assert_eq!(
@@ -3044,22 +3021,20 @@ fn store_check_names_fingerprints_that_are_not_unique_or_not_their_flags() {
 #[test]
 fn store_check_reports_sqlite_integrity_and_foreign_keys() {
     // The site deleted under its flags, pages and runs.
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     raw(&made.path).execute("DELETE FROM sites", []).unwrap();
     let report = check_sqlite_file(&made.path).unwrap();
     let problems = only_failure(&report, CheckName::ForeignKeys);
     assert!(problems.iter().all(|p| p.kind == ProblemKind::ForeignKey));
     let mut flags: Vec<i64> = problems.iter().filter_map(|p| p.flag_id).collect();
     flags.sort();
-    let mut expected = vec![made.gambling_a, made.porn_a, made.gambling_b, made.flag_d];
-    expected.push(
-        raw(&made.path)
-            .query_row("SELECT id FROM flags WHERE url = ?1", [C], |r| {
-                r.get::<_, i64>(0)
-            })
-            .unwrap(),
-    );
+    let mut expected = vec![
+        made.gambling_a,
+        made.porn_a,
+        made.gambling_b,
+        made.flag_c,
+        made.flag_d,
+    ];
     expected.sort();
     assert_eq!(flags, expected, "{problems:#?}");
     assert!(
@@ -3079,8 +3054,7 @@ fn store_check_reports_sqlite_integrity_and_foreign_keys() {
 
     // An index whose entries are not its table's (the schema says it is over another column,
     // as a damaged page of the schema could): SQLite's integrity check lists the rows.
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     raw(&made.path)
         .execute_batch(
             "PRAGMA writable_schema = ON;
@@ -3101,8 +3075,7 @@ fn store_check_reports_sqlite_integrity_and_foreign_keys() {
 
     // An index page overwritten with zeros: too damaged for SQLite's integrity check to walk,
     // which is its finding; the other checks do not read that index and still pass.
-    let dir = tempfile::tempdir().unwrap();
-    let made = checked_store(dir.path());
+    let made = checked_store();
     let conn = raw(&made.path);
     let page_size: i64 = conn
         .query_row("PRAGMA page_size", [], |r| r.get(0))
@@ -3126,11 +3099,9 @@ fn store_check_reports_sqlite_integrity_and_foreign_keys() {
         file.write_all(&vec![0u8; page_size as usize]).unwrap();
     }
     let report = check_sqlite_file(&made.path).unwrap();
-    let problems = only_failure(&report, CheckName::Integrity);
-    assert!(!problems.is_empty());
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0].kind, ProblemKind::Integrity);
-    assert!(problems[0].detail.contains("malformed"), "{problems:#?}");
+    let p = one_problem(&report, CheckName::Integrity);
+    assert_eq!(p.kind, ProblemKind::Integrity);
+    assert!(p.detail.contains("malformed"), "{p:#?}");
 }
 
 #[test]
@@ -3216,16 +3187,12 @@ fn store_check_follows_a_folded_history_and_never_migrates() {
         .unwrap();
     drop(conn);
     let report = check_sqlite_file(&path).unwrap();
-    let problems = only_failure(&report, CheckName::ReviewActions);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let p = one_problem(&report, CheckName::ReviewActions);
     assert_eq!(
-        (problems[0].kind, problems[0].flag_id, problems[0].event_id),
+        (p.kind, p.flag_id, p.event_id),
         (ProblemKind::StateWithoutEvent, Some(1), Some(fold_event))
     );
-    assert!(
-        problems[0].detail.contains("migration event"),
-        "{problems:#?}"
-    );
+    assert!(p.detail.contains("migration event"), "{p:#?}");
 }
 
 #[test]

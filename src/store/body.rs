@@ -25,16 +25,23 @@ pub fn compress_body(body: &[u8], cap: usize) -> (Vec<u8>, bool) {
 /// Decompresses a copy made by [`compress_body`], reading at most `limit` bytes so that a
 /// corrupted or hostile BLOB cannot blow up memory.
 pub fn decompress_body(data: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    GzDecoder::new(data)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)?;
+    let out = decompress_at_most(data, limit)?;
     if out.len() > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("decompresses to more than {limit} bytes"),
         ));
     }
+    Ok(out)
+}
+
+/// [`decompress_body`] without its verdict on the length: at most `limit + 1` bytes, so
+/// that a caller can tell a copy longer than `limit` from one that does not decompress.
+pub(super) fn decompress_at_most(data: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    GzDecoder::new(data)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)?;
     Ok(out)
 }
 

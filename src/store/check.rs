@@ -39,20 +39,17 @@
 //! problems and counts the rest.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flate2::read::GzDecoder;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use super::body::decompress_at_most;
 use super::fold::{MIGRATION_ACTOR, folded_state};
-use super::sqlite::SCHEMA_VERSION;
-use super::{FlagId, Result, StoreError, fingerprint, sql};
-use crate::digest::hex;
+use super::sqlite::{Ctx, SCHEMA_VERSION};
+use super::{FlagId, Result, StoreError, fingerprint, sha256_hex, sql};
 
 /// Problems listed per check; more are counted in [`CheckResult::problems_total`].
 pub const MAX_LISTED: usize = 1000;
@@ -294,11 +291,7 @@ pub(super) fn run(conn: &Connection, path: &Path) -> Result<CheckReport> {
     // Rolled back when dropped: nothing was written in it anyway.
     let tx = conn
         .unchecked_transaction()
-        .map_err(|source| StoreError::Db {
-            path: path.to_path_buf(),
-            context: "starting the read transaction".into(),
-            source,
-        })?;
+        .ctx(path, || "starting the read transaction".into())?;
     let schema_version = schema_version(&tx, path)?;
     let mut checks = vec![integrity(&tx), foreign_keys(&tx)];
     let mut walk = Walk {
@@ -828,6 +821,8 @@ enum BodyVerdict {
     Verified,
     /// Cut at the cap: decompressed and sized, hash not checkable.
     Prefix,
+    /// No data: nothing to check.
+    Pruned,
     Problem(Problem),
 }
 
@@ -841,31 +836,10 @@ fn bodies(conn: &Connection) -> CheckResult {
         .and_then(|mut st| {
             let mut rows = st.query([])?;
             while let Some(row) = rows.next()? {
-                let sha256 = text(row, 0)?.unwrap_or_default();
-                let data = match row.get_ref(4)? {
-                    ValueRef::Null => {
-                        pruned += 1;
-                        continue;
-                    }
-                    ValueRef::Blob(b) | ValueRef::Text(b) => b,
-                    other => {
-                        check.push(
-                            Problem::new(
-                                ProblemKind::BodyUnreadable,
-                                format!(
-                                    "body {sha256}: data is {:?}, not a gzip BLOB",
-                                    other.data_type()
-                                ),
-                            )
-                            .body(&sha256),
-                        );
-                        continue;
-                    }
-                };
-                let sizes = (int(row, 1)?, int(row, 2)?, int(row, 3)?);
-                match verify_body(&sha256, sizes, data) {
+                match body_row(row)? {
                     BodyVerdict::Verified => verified += 1,
                     BodyVerdict::Prefix => prefixes += 1,
+                    BodyVerdict::Pruned => pruned += 1,
                     BodyVerdict::Problem(p) => check.push(p),
                 }
             }
@@ -878,6 +852,29 @@ fn bodies(conn: &Connection) -> CheckResult {
         "stored copies: {verified} hash to their sha256, {prefixes} cut at the cap (sizes checked; the hash is the full body's), {pruned} pruned"
     ));
     check
+}
+
+/// One row of `bodies`, as [`bodies`] selects it.
+fn body_row(row: &Row<'_>) -> rusqlite::Result<BodyVerdict> {
+    let sha256 = text(row, 0)?.unwrap_or_default();
+    let data = match row.get_ref(4)? {
+        ValueRef::Null => return Ok(BodyVerdict::Pruned),
+        ValueRef::Blob(b) | ValueRef::Text(b) => b,
+        other => {
+            return Ok(BodyVerdict::Problem(
+                Problem::new(
+                    ProblemKind::BodyUnreadable,
+                    format!(
+                        "body {sha256}: data is {:?}, not a gzip BLOB",
+                        other.data_type()
+                    ),
+                )
+                .body(&sha256),
+            ));
+        }
+    };
+    let sizes = (int(row, 1)?, int(row, 2)?, int(row, 3)?);
+    Ok(verify_body(&sha256, sizes, data))
 }
 
 /// Checks one stored copy: `sizes` is (original_size, stored_size, truncated) as stored.
@@ -903,28 +900,18 @@ fn verify_body(
             ),
         );
     }
-    // Streamed into the hash, never more than original_size + 1 bytes: a damaged or hostile
-    // BLOB cannot blow up memory.
-    let mut reader = GzDecoder::new(data).take(original as u64 + 1);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 << 10];
-    let mut len: u64 = 0;
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                len += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return problem(
-                    ProblemKind::BodyUnreadable,
-                    format!("body {sha256}: the copy does not decompress: {e}"),
-                );
-            }
+    // Never more than original_size + 1 bytes, as the store reads a body: a damaged or
+    // hostile BLOB cannot blow up memory.
+    let body = match decompress_at_most(data, original as usize) {
+        Ok(body) => body,
+        Err(e) => {
+            return problem(
+                ProblemKind::BodyUnreadable,
+                format!("body {sha256}: the copy does not decompress: {e}"),
+            );
         }
-    }
+    };
+    let len = body.len() as u64;
     if len > original as u64 {
         return problem(
             ProblemKind::BodyUnreadable,
@@ -952,7 +939,7 @@ fn verify_body(
             ),
         );
     }
-    let actual = hex(&hasher.finalize());
+    let actual = sha256_hex(&body);
     if actual != sha256 {
         return problem(
             ProblemKind::BodyHashMismatch,
@@ -965,7 +952,7 @@ fn verify_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{compress_body, sha256_hex};
+    use crate::store::compress_body;
 
     #[test]
     fn bodies_are_verified_by_hash_or_by_size_when_cut() {

@@ -87,7 +87,8 @@ pub struct SqliteStore {
     webhooks: RwLock<Vec<WebhookTarget>>,
 }
 
-trait Ctx<T> {
+/// A query's error as [`StoreError::Db`]: the store's path and what was being done.
+pub(super) trait Ctx<T> {
     fn ctx(self, path: &Path, context: impl FnOnce() -> String) -> Result<T>;
 }
 
