@@ -208,7 +208,7 @@ pub fn sniff_kind(text: &str) -> ContentKind {
 }
 
 /// Replace every U+0000 with U+FFFD (what a browser shows), returning how many there were.
-pub fn replace_nuls(text: &mut String) -> usize {
+fn replace_nuls(text: &mut String) -> usize {
     let count = memchr::memchr_iter(0, text.as_bytes()).count();
     if count > 0 {
         *text = text.replace('\0', "\u{FFFD}");
@@ -218,7 +218,7 @@ pub fn replace_nuls(text: &mut String) -> usize {
 
 /// Bytes whose start reads as markup (`<html`, `<!doctype`, `<?php`, ...) once NULs and
 /// anything undecodable are set aside: a page, whatever else it carries.
-pub fn sniffs_as_markup(bytes: &[u8]) -> bool {
+fn sniffs_as_markup(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(1024)];
     let text: String = String::from_utf8_lossy(head)
         .chars()

@@ -166,7 +166,7 @@ pub struct Api {
     /// The rectification notice template and its settings; replaced on reload.
     notices: RwLock<Arc<notice::NoticeSettings>>,
     /// How long a request body may take to arrive (`http.body_read_timeout`).
-    body_read_timeout: RwLock<std::time::Duration>,
+    body_read_timeout: std::time::Duration,
 }
 
 impl Api {
@@ -184,23 +184,19 @@ impl Api {
             recrawl,
             reload,
             notices: RwLock::new(Arc::new(notice::NoticeSettings::default())),
-            body_read_timeout: RwLock::new(BODY_READ_TIMEOUT),
+            body_read_timeout: BODY_READ_TIMEOUT,
         }
     }
 
-    /// How long a request body (JSON or form) may take to arrive.
-    pub fn set_body_read_timeout(&self, timeout: std::time::Duration) {
-        *self
-            .body_read_timeout
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = timeout;
+    /// How long a request body (JSON or form) may take to arrive ([`BODY_READ_TIMEOUT`] unless
+    /// set here).
+    pub fn with_body_read_timeout(mut self, timeout: std::time::Duration) -> Api {
+        self.body_read_timeout = timeout;
+        self
     }
 
     pub(crate) fn body_read_timeout(&self) -> std::time::Duration {
-        *self
-            .body_read_timeout
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        self.body_read_timeout
     }
 
     /// The notice template and settings from the config (the bundled ones until called).
@@ -340,20 +336,19 @@ impl Api {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(bearer);
-        if let Some(principal) = self.past_limiter(client, presented, now)? {
-            return Ok(principal);
+        let no_tokens = self.tokens_empty();
+        match presented {
+            Some(presented) if !no_tokens => self.sign_in(client, presented, now),
+            // Nothing to check a token against: still refused first when over the limit.
+            _ => {
+                self.check_limiter(client, now)?;
+                Err(unauthorized(if no_tokens {
+                    "no API tokens are configured; add [[api.tokens]] lines from `sitepatrol token new` to the daemon's config"
+                } else {
+                    "a bearer token is required (Authorization: Bearer spt_...)"
+                }))
+            }
         }
-        if self.tokens_empty() {
-            return Err(unauthorized(
-                "no API tokens are configured; add [[api.tokens]] lines from `sitepatrol token new` to the daemon's config",
-            ));
-        }
-        let Some(presented) = presented else {
-            return Err(unauthorized(
-                "a bearer token is required (Authorization: Bearer spt_...)",
-            ));
-        };
-        self.check_token(client, presented, now)
     }
 
     fn tokens_empty(&self) -> bool {
@@ -363,19 +358,26 @@ impl Api {
             .is_empty()
     }
 
-    /// A presented token checked against the tokens; a failure counts against `client` in the
-    /// failed-auth limiter (the UI's login goes through here too, so guessing through the
-    /// login form is exactly as slow as through the API).
-    pub(crate) fn check_token(
+    /// A presented token checked under the failed-auth limiter, for the API and the login form
+    /// alike (guessing through the form is exactly as slow as through the API). A network over
+    /// the limit is refused (429) unless this token already authenticated from it, and nothing
+    /// counts then: a guess gets the same 429 whether it is right or wrong. Under the limit, a
+    /// failure counts against the network and a success vouches for the token there; a
+    /// success does not clear the network's failures, so a holder of one valid token cannot
+    /// guess others at full speed by interleaving good requests.
+    pub(crate) fn sign_in(
         &self,
         client: IpAddr,
         presented: &str,
         now: Instant,
     ) -> Result<Principal, ApiError> {
-        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
-        // A success does not clear the address's failures: a holder of one valid token must
-        // not be able to guess others at full speed by interleaving good requests.
-        match tokens.authenticate(presented) {
+        if let Err(refused) = self.check_limiter(client, now) {
+            return match self.principal_of(presented) {
+                Some(p) if self.limiter.vouched(client, &p.name, now) => Ok(p),
+                _ => Err(refused),
+            };
+        }
+        match self.principal_of(presented) {
             Some(principal) => {
                 self.limiter.vouch(client, &principal.name, now);
                 Ok(principal)
@@ -384,25 +386,6 @@ impl Api {
                 self.limiter.failed(client, now);
                 Err(unauthorized("the bearer token is not valid"))
             }
-        }
-    }
-
-    /// The failed-auth limit, for the API and the login form alike: `Ok(None)` when `client`'s
-    /// network is under it. Over it, only a token that already authenticated from that network
-    /// gets through (`Ok(Some)`), and nothing counts: a guess gets the same 429 whether it is
-    /// right or wrong.
-    pub(crate) fn past_limiter(
-        &self,
-        client: IpAddr,
-        presented: Option<&str>,
-        now: Instant,
-    ) -> Result<Option<Principal>, ApiError> {
-        let Err(refused) = self.check_limiter(client, now) else {
-            return Ok(None);
-        };
-        match presented.and_then(|t| self.principal_of(t)) {
-            Some(p) if self.limiter.vouched(client, &p.name, now) => Ok(Some(p)),
-            _ => Err(refused),
         }
     }
 
@@ -555,6 +538,39 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
     response
 }
 
+/// The request body, at most `limit` bytes (`what` names it in errors: "body", "form").
+/// Bounded in time as well as size: a client that trickles its body (before any login, for
+/// the UI's form) does not hold a handler and its connection forever.
+pub(crate) async fn read_body(
+    request: Request<Incoming>,
+    limit: usize,
+    timeout: std::time::Duration,
+    what: &str,
+) -> Result<Bytes, ApiError> {
+    let collected =
+        tokio::time::timeout(timeout, Limited::new(request.into_body(), limit).collect())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!("the {what} did not arrive within {timeout:?}"),
+                )
+            })?;
+    let collected = collected.map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the {what} is over {limit} bytes"),
+            )
+        } else {
+            ApiError::bad_request("invalid_body", format!("cannot read the {what}: {e}"))
+        }
+    })?;
+    Ok(collected.to_bytes())
+}
+
 /// The request body as JSON of type `T`; an empty body is `{}` (actions whose fields are all
 /// optional may be posted bare).
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
@@ -572,33 +588,7 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
             ));
         }
     }
-    // Bounded in time as well as size: a client that trickles its body does not hold a
-    // handler (and its connection) forever.
-    let collected = tokio::time::timeout(
-        timeout,
-        Limited::new(request.into_body(), MAX_BODY_BYTES).collect(),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            format!("the body did not arrive within {timeout:?}"),
-        )
-    })?;
-    let body = collected
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("the body is over {MAX_BODY_BYTES} bytes"),
-                )
-            } else {
-                ApiError::bad_request("invalid_body", format!("cannot read the body: {e}"))
-            }
-        })?
-        .to_bytes();
+    let body = read_body(request, MAX_BODY_BYTES, timeout, "body").await?;
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {

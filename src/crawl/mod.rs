@@ -525,18 +525,13 @@ impl Crawler {
         let offsite = !scope.in_scope(&response.url);
         let fetch_duration = fetch_started.elapsed();
         let content_sha256 = sha256_hex(&response.body);
-        let mut findings = Vec::new();
-        let mut links = Vec::new();
-        let mut filing = None;
         let readable = kind.is_some() || content_type.is_none();
-        // Scanned only once a document came out of the bytes (undeclared binary does not).
-        let mut scanned = false;
         let unchanged = readable
             && self
                 .unchanged
                 .as_ref()
                 .is_some_and(|check| check(response.url.as_str(), &content_sha256));
-        if unchanged {
+        let (document, findings) = if unchanged {
             let (_, document) = crate::scan::prepare(
                 &response.body,
                 kind,
@@ -544,14 +539,7 @@ impl Crawler {
                 content_type.as_deref(),
                 &mut warnings,
             );
-            scanned = document.is_some();
-            if !offsite && let Some(document) = &document {
-                links = followable_links(document, &response.url);
-                // Filing numbers are part of what a crawl reports about a site each time.
-                if let Some(detector) = &self.filing {
-                    filing = Some(detector.detect(document, response.url.as_str()));
-                }
-            }
+            (document, Vec::new())
         } else if readable {
             let report = self.scanner.scan_bytes(
                 &response.body,
@@ -561,15 +549,23 @@ impl Crawler {
                 content_type.as_deref(),
             );
             warnings.extend(report.warnings);
-            findings = report.findings;
-            scanned = report.document.is_some();
-            if !offsite && let Some(document) = &report.document {
-                links = followable_links(document, &response.url);
-                if let Some(detector) = &self.filing {
-                    filing = Some(detector.detect(document, response.url.as_str()));
-                }
-            }
-        }
+            (report.document, report.findings)
+        } else {
+            (None, Vec::new())
+        };
+        // Scanned only once a document came out of the bytes (undeclared binary does not).
+        let scanned = document.is_some();
+        let (links, filing) = match &document {
+            Some(document) if !offsite => (
+                followable_links(document, &response.url),
+                // Filing numbers are part of what a crawl reports about a site each time,
+                // unchanged or not.
+                self.filing
+                    .as_ref()
+                    .map(|detector| detector.detect(document, response.url.as_str())),
+            ),
+            _ => (Vec::new(), None),
+        };
         let landed = (!response.redirects.is_empty() && !offsite).then(|| response.url.clone());
         let report = PageReport {
             url: item.url.to_string(),
@@ -663,14 +659,25 @@ fn blocked_finding(start: &Url, rules: &Robots) -> Finding {
         Robots::DisallowAll { reason } => reason.clone(),
         _ => "robots.txt disallows the whole site for sitepatrol".to_string(),
     };
+    crawl_finding(
+        "crawl.blocked_by_robots",
+        "robots.txt 禁止抓取整个网站：该网站未被检查 (the site went unseen)",
+        start.as_str(),
+        why,
+    )
+}
+
+/// An info finding of the `crawl` category (§8) about what a crawl could not do on `target`
+/// (a site or page as a whole: no zone, no score), with `why` as its evidence.
+pub fn crawl_finding(rule: &str, description: &str, target: &str, why: String) -> Finding {
     Finding {
         record_type: Finding::RECORD_TYPE,
-        rule: "crawl.blocked_by_robots".into(),
+        rule: rule.into(),
         category: "crawl".into(),
         clause: "§8".into(),
         severity: Severity::Info,
-        description: "robots.txt 禁止抓取整个网站：该网站未被检查 (the site went unseen)".into(),
-        target: start.as_str().into(),
+        description: description.into(),
+        target: target.into(),
         zone: None,
         matched: why.clone(),
         normalized: why.clone(),

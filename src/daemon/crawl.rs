@@ -16,7 +16,9 @@ use url::Url;
 
 use super::filing::FilingCheck;
 use crate::config::{Agents, Config, RobotsPolicy};
-use crate::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
+use crate::crawl::{
+    CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits, crawl_finding,
+};
 use crate::fetch::politeness::HostGate;
 use crate::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
 use crate::filing::checks::SiteFiling;
@@ -220,18 +222,15 @@ impl Collected {
     }
 }
 
-/// Whether the site may be crawled on private addresses: then on its own origin only.
-fn private_allowed(config: &Config, site: &Site) -> bool {
-    site.allow_private_networks
-        .unwrap_or(config.crawl.allow_private_networks)
-}
-
 /// The addresses a site's `allow_private_networks` covers: its own origin and nothing else.
 /// With an `origin`, that address; otherwise what its domains resolve to now, at the start of
 /// the crawl. Each on the site's port, and on 80 and 443 when the site names no port (a
 /// plain-HTTP site that redirects to HTTPS).
 async fn own_addresses(config: &Config, site: &Site) -> Vec<SocketAddr> {
-    if !private_allowed(config, site) {
+    let allowed = site
+        .allow_private_networks
+        .unwrap_or(config.crawl.allow_private_networks);
+    if !allowed {
         return Vec::new();
     }
     let ports: Vec<u16> = match site.port {
@@ -441,30 +440,29 @@ pub async fn crawl_site(
     let mut pages = collected.into_ingest();
     let page_count = pages.len();
     mark_unreadable(&mut pages, &states);
-    let limits_url = format!("{start}#limits");
     let max_flags = shared.config.crawl.max_flags_per_crawl;
-    let capped = cap_flags(&mut pages, max_flags);
-    if let Some(cap) = &capped {
-        shared.metrics.flag_cap_hits.inc();
-        warn!(
-            flags = cap.flags,
-            max = max_flags,
-            pages = cap.pages_dropped,
-            "more flags than crawl.max_flags_per_crawl; pages past the cap not recorded"
-        );
-    }
-    // A whole crawl under the cap resolves the site's flag_cap flag.
-    if capped.is_some() || (outcome == "completed" && states.contains_key(&limits_url)) {
-        let findings = capped
-            .map(|cap| vec![flag_cap_finding(&start, &cap, max_flags)])
-            .unwrap_or_default();
-        pages.push(site_pseudo_page(limits_url, findings));
-    }
-    // A site that shuts the crawler out went unseen: that is a flag on `<start>#robots`. A
-    // whole crawl that got in resolves it (the pseudo-page is only sent once it exists).
-    let robots_url = format!("{start}#robots");
-    if !site_findings.is_empty() || (outcome == "completed" && states.contains_key(&robots_url)) {
-        pages.push(site_pseudo_page(robots_url, site_findings));
+    let flag_cap = match cap_flags(&mut pages, max_flags) {
+        Some(cap) => {
+            shared.metrics.flag_cap_hits.inc();
+            warn!(
+                flags = cap.flags,
+                max = max_flags,
+                pages = cap.pages_dropped,
+                "more flags than crawl.max_flags_per_crawl; pages past the cap not recorded"
+            );
+            vec![flag_cap_finding(&start, &cap, max_flags)]
+        }
+        None => Vec::new(),
+    };
+    // Findings about the site as a whole are flags on pseudo-pages: `<start>#limits` for a crawl
+    // over the flag cap, `<start>#robots` for a site that shuts the crawler out (it went
+    // unseen). A whole crawl without them resolves them (a pseudo-page is only sent once it
+    // exists).
+    for (anchor, findings) in [("limits", flag_cap), ("robots", site_findings)] {
+        let url = format!("{start}#{anchor}");
+        if !findings.is_empty() || (outcome == "completed" && states.contains_key(&url)) {
+            pages.push(site_pseudo_page(url, findings));
+        }
     }
     let mut filing_status = None;
     if let (Some(check), Some(site_filing), "completed" | "budget") =
@@ -474,16 +472,13 @@ pub async fn crawl_site(
         filing_status = Some(record.filing_status.as_str());
         // The record is the evidence of the filing flags, kept like a page body.
         let evidence = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        let content_sha256 = crate::crawl::sha256_hex(&evidence);
+        let body = (!findings.is_empty()).then_some(evidence);
         pages.push(IngestPage {
-            url: format!("{start}#filing"),
-            http_status: None,
-            fetched_at: unix_now(),
-            content_sha256: crate::crawl::sha256_hex(&evidence),
-            etag: None,
-            last_modified: None,
+            content_sha256,
             ip: record.addresses.first().cloned(),
-            body: (!findings.is_empty()).then_some(evidence),
-            scan: PageScan::Matched(findings),
+            body,
+            ..site_pseudo_page(format!("{start}#filing"), findings)
         });
     }
     let run = CrawlRun {
@@ -567,24 +562,12 @@ fn unreadable_finding(page: &IngestPage) -> Finding {
         "fetched ({status}) but not read and scanned whole (an error status, a cut body, or \
          content that is not text): its flags are kept as they were"
     );
-    Finding {
-        record_type: Finding::RECORD_TYPE,
-        rule: "crawl.unreadable_page".into(),
-        category: "crawl".into(),
-        clause: "§8".into(),
-        severity: crate::finding::Severity::Info,
-        description: "页面无法读取：本次抓取未能检查该页面 (the page could not be read)".into(),
-        target: page.url.as_str().into(),
-        zone: None,
-        matched: what.clone(),
-        normalized: what.clone(),
-        snippet: what,
-        offset: 0,
-        count: 1,
-        score: None,
-        signals: Vec::new(),
-        signals_omitted: 0,
-    }
+    crawl_finding(
+        "crawl.unreadable_page",
+        "页面无法读取：本次抓取未能检查该页面 (the page could not be read)",
+        &page.url,
+        what,
+    )
 }
 
 /// How far a crawl went over `crawl.max_flags_per_crawl`.
@@ -629,8 +612,9 @@ fn cap_flags(pages: &mut [IngestPage], max: usize) -> Option<FlagCap> {
     })
 }
 
-/// A site-level pseudo-page (`<start>#robots`, `<start>#limits`): no fetch behind it, only the
-/// findings about the site it carries, and resolving them when it carries none.
+/// A site-level pseudo-page (`<start>#robots`, `<start>#limits`, `<start>#filing`): no fetch
+/// behind it, only the findings about the site it carries, and resolving them when it carries
+/// none.
 fn site_pseudo_page(url: String, findings: Vec<Finding>) -> IngestPage {
     IngestPage {
         url,
@@ -651,24 +635,12 @@ fn flag_cap_finding(start: &Url, cap: &FlagCap, max: usize) -> Finding {
          recorded",
         cap.flags, cap.pages_dropped
     );
-    Finding {
-        record_type: Finding::RECORD_TYPE,
-        rule: "crawl.flag_cap".into(),
-        category: "crawl".into(),
-        clause: "§8".into(),
-        severity: crate::finding::Severity::Info,
-        description: "本次抓取的标记数超过上限：部分页面未记录 (flags over the crawl cap)".into(),
-        target: start.as_str().into(),
-        zone: None,
-        matched: what.clone(),
-        normalized: what.clone(),
-        snippet: what,
-        offset: 0,
-        count: 1,
-        score: None,
-        signals: Vec::new(),
-        signals_omitted: 0,
-    }
+    crawl_finding(
+        "crawl.flag_cap",
+        "本次抓取的标记数超过上限：部分页面未记录 (flags over the crawl cap)",
+        start.as_str(),
+        what,
+    )
 }
 
 /// The skip rule for one pass. With two agents the first never skips (see [`Collected::merge`])

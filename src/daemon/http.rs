@@ -123,7 +123,7 @@ pub struct Limits {
     pub max_connections: usize,
     pub max_per_client: usize,
     /// Counts connections closed at accept, by `limit` (`listener`, `client`).
-    pub refused: Option<prometheus::IntCounterVec>,
+    pub refused: prometheus::IntCounterVec,
 }
 
 impl Limits {
@@ -132,25 +132,12 @@ impl Limits {
             header_read_timeout: config.times.header_read_timeout,
             max_connections: config.http.max_connections,
             max_per_client: config.http.max_connections_per_client,
-            refused: Some(metrics.connections_refused.clone()),
+            refused: metrics.connections_refused.clone(),
         }
     }
 
     fn refuse(&self, limit: &str) {
-        if let Some(c) = &self.refused {
-            c.with_label_values(&[limit]).inc();
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            header_read_timeout: Duration::from_secs(10),
-            max_connections: 1024,
-            max_per_client: 128,
-            refused: None,
-        }
+        self.refused.with_label_values(&[limit]).inc();
     }
 }
 

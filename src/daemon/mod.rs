@@ -193,13 +193,16 @@ impl Daemon {
         });
         let (recrawl_tx, recrawl_rx) = mpsc::channel(64);
         let (reload_tx, reload_rx) = mpsc::channel(4);
-        let api = Arc::new(Api::new(
-            store.clone(),
-            config.api_tokens.clone(),
-            FailureLimiter::new(config.api.max_failures, config.times.api_failure_window),
-            recrawl_tx,
-            reload_tx,
-        ));
+        let api = Arc::new(
+            Api::new(
+                store.clone(),
+                config.api_tokens.clone(),
+                FailureLimiter::new(config.api.max_failures, config.times.api_failure_window),
+                recrawl_tx,
+                reload_tx,
+            )
+            .with_body_read_timeout(config.times.body_read_timeout),
+        );
         api.set_notices(crate::api::notice::NoticeSettings::from_config(
             &config.review,
         )?);
@@ -217,7 +220,6 @@ impl Daemon {
         }
         let (stop_servers, stop_rx) = watch::channel(false);
         let limits = http::Limits::from_config(&config, &metrics);
-        api.set_body_read_timeout(config.times.body_read_timeout);
         let mut servers = JoinSet::new();
         // The API shares the operations listeners unless it has its own.
         let shared_api = config

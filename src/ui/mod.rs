@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
@@ -415,8 +414,9 @@ impl Ui {
         // The same limiter as the API: a network over it is refused unless this token already
         // signed in from it, and every failure here counts there too.
         let token = form.get("token").map(|t| t.trim()).unwrap_or("");
-        let user = match self.api.past_limiter(client, Some(token), started) {
-            Err(refused) => {
+        let user = match self.api.sign_in(client, token, started) {
+            Ok(user) => user,
+            Err(refused) if refused.status == StatusCode::TOO_MANY_REQUESTS => {
                 let mut response =
                     self.login_form(ctx, StatusCode::TOO_MANY_REQUESTS, Some(t["rate_limited"]))?;
                 if let Some(wait) = refused.retry_after {
@@ -426,13 +426,9 @@ impl Ui {
                 }
                 return Ok(response);
             }
-            Ok(Some(user)) => user,
-            Ok(None) => match self.api.check_token(client, token, started) {
-                Ok(user) => user,
-                Err(_) => {
-                    return self.login_form(ctx, StatusCode::UNAUTHORIZED, Some(t["login_failed"]));
-                }
-            },
+            Err(_) => {
+                return self.login_form(ctx, StatusCode::UNAUTHORIZED, Some(t["login_failed"]));
+            }
         };
         let id = random_string(32).map_err(ApiError::internal)?;
         let csrf = random_string(32).map_err(ApiError::internal)?;
@@ -837,29 +833,7 @@ async fn read_form(
             format!("a form must be application/x-www-form-urlencoded, not `{content_type}`"),
         ));
     }
-    // Bounded in time as well as size: a client that trickles a form (before any login)
-    // must not hold its connection forever.
-    let collected = tokio::time::timeout(
-        timeout,
-        Limited::new(request.into_body(), MAX_FORM_BYTES).collect(),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            format!("the form did not arrive within {timeout:?}"),
-        )
-    })?;
-    let body = collected
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("cannot read the form (at most {MAX_FORM_BYTES} bytes): {e}"),
-            )
-        })?
-        .to_bytes();
+    let body = crate::api::read_body(request, MAX_FORM_BYTES, timeout, "form").await?;
     Ok(form_pairs(&body))
 }
 
