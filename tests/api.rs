@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,28 @@ async fn call(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Resp {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    call_from(None, addr, method, path, headers, body).await
+}
+
+/// [`call`], from the local address `from` when there is one (another loopback address).
+async fn call_from(
+    from: Option<Ipv4Addr>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Resp {
+    let mut stream = match from {
+        None => tokio::net::TcpStream::connect(addr).await.expect("connect"),
+        Some(from) => {
+            let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+            socket
+                .bind((from, 0).into())
+                .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+            socket.connect(addr).await.expect("connect")
+        }
+    };
     let mut head = format!("{method} {path} HTTP/1.0\r\nHost: test\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -113,16 +134,32 @@ struct Client {
 
 impl Client {
     async fn send(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
+        self.send_from(None, method, path, body).await
+    }
+
+    async fn send_from(
+        &self,
+        from: Option<Ipv4Addr>,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Resp {
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let mut headers = Vec::new();
         if let Some(auth) = &auth {
             headers.push(("Authorization", auth.as_str()));
         }
-        call(self.addr, method, &format!("/api/v1{path}"), &headers, body).await
+        let path = format!("/api/v1{path}");
+        call_from(from, self.addr, method, &path, &headers, body).await
     }
 
     async fn get(&self, path: &str) -> Resp {
         self.send("GET", path, None).await
+    }
+
+    /// GET from another local address.
+    async fn get_from(&self, from: Ipv4Addr, path: &str) -> Resp {
+        self.send_from(Some(from), "GET", path, None).await
     }
 
     async fn post(&self, path: &str, body: &str) -> Resp {
@@ -979,6 +1016,14 @@ async fn failed_authentication_is_rate_limited_per_network_without_locking_out_k
     };
     assert_eq!(admin.get("/flags").await.status, 429);
     assert_eq!(viewer.get("/flags").await.status, 200);
+    // The limit is the network's (an IPv4 /24), not the address's: another address of it is
+    // refused too, and an address of another network is served.
+    let same_network = Ipv4Addr::new(127, 0, 0, 2);
+    let r = admin.get_from(same_network, "/flags").await;
+    assert_eq!((r.status, r.code().as_str()), (429, "rate_limited"));
+    assert_eq!(viewer.get_from(same_network, "/flags").await.status, 200);
+    let other_network = Ipv4Addr::new(127, 0, 1, 1);
+    assert_eq!(admin.get_from(other_network, "/flags").await.status, 200);
     // The document stays public.
     assert_eq!(guesser.get("/openapi.json").await.status, 200);
 }

@@ -29,6 +29,17 @@ fn sitepatrol(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// The JSON report of a run that must exit 0.
+fn report(out: &Output) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(out)
+}
+
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -39,8 +50,13 @@ fn json(out: &Output) -> Value {
     })
 }
 
+/// A corpus of `../shared/data`, or of `$SITEPATROL_SHARED_DATA` (a worktree that does not sit
+/// beside it), as tests/decode_accuracy.rs finds it; `None` after a notice when it is missing.
 fn shared(path: &str) -> Option<String> {
-    let dir = root().join("../shared/data").join(path);
+    let data = std::env::var_os("SITEPATROL_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/data"));
+    let dir = data.join(path);
     if dir.is_dir() {
         Some(dir.display().to_string())
     } else {
@@ -69,14 +85,7 @@ fn bundled_rulesets_meet_the_recall_and_false_positive_thresholds() {
     for dir in [&pages_zh, &charsets].into_iter().flatten() {
         args.extend(["--negatives", dir.as_str()]);
     }
-    let out = sitepatrol(&args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = json(&out);
+    let report = report(&sitepatrol(&args));
 
     let recall = report["recall"].as_f64().unwrap();
     let mut summary = format!("recall {:.1}%", recall * 100.0);
@@ -160,13 +169,7 @@ fn bundled_rulesets_hold_on_real_pages_cross_validated_by_source() {
         "--negatives",
         &charsets,
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = json(&out);
+    let report = report(&out);
     let real = &report["cv_corpora"][real_pos.as_str()];
     let recall = real["recall"]
         .as_f64()
@@ -337,9 +340,7 @@ examples.match = ["返水"]
     #[test]
     fn figures_per_category_rule_and_severity() {
         let corpus = Corpus::new();
-        let out = corpus.eval(&[]);
-        assert_eq!(out.status.code(), Some(0));
-        let r = json(&out);
+        let r = report(&corpus.eval(&[]));
         // Two weak signals together flag; one alone, even repeated, does not.
         assert_eq!(r["detected"], 2);
         assert_eq!(r["categories"]["gambling"]["pages"], 3);

@@ -85,6 +85,13 @@ async fn call(
     }
 }
 
+/// One API request (`/api/v1` and `path`) with `token` as its bearer token, and no body.
+async fn api(addr: SocketAddr, method: &str, path: &str, token: &str) -> Resp {
+    let bearer = format!("Bearer {token}");
+    let path = format!("/api/v1{path}");
+    call(addr, method, &path, &[("Authorization", &bearer)], None).await
+}
+
 fn enc(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
@@ -492,15 +499,10 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     let r = reviewer.get(&format!("/flags/{p1}/notice")).await;
     assert_eq!(r.status, 409);
     // The API serves the same notice to a reviewer's bearer token, and not to a viewer's.
-    let bearer = format!("Bearer {}", w.tokens.reviewer);
-    let r = call(
-        addr,
-        "GET",
-        &format!("/api/v1/flags/{p0}/notice"),
-        &[("Authorization", &bearer)],
-        None,
-    )
-    .await;
+    let notice = async |method: &str, id: i64, token: &str| {
+        api(addr, method, &format!("/flags/{id}/notice"), token).await
+    };
+    let r = notice("GET", p0, &w.tokens.reviewer).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("整改通知书"));
     // Reading the notice again (UI, API, HEAD) records nothing more: one issue, one event.
@@ -508,14 +510,7 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
         reviewer.get(&format!("/flags/{p0}/notice")).await.status,
         200
     );
-    let r = call(
-        addr,
-        "HEAD",
-        &format!("/api/v1/flags/{p0}/notice"),
-        &[("Authorization", &bearer)],
-        None,
-    )
-    .await;
+    let r = notice("HEAD", p0, &w.tokens.reviewer).await;
     assert_eq!(r.status, 200);
     let detail = w.setup.store().flag(p0).unwrap().unwrap();
     let notices = detail
@@ -534,6 +529,7 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
             ("test.bet", "足球投注", 0.6),
         ],
     );
+    let bearer = format!("Bearer {}", w.tokens.reviewer);
     let confirm = call(
         addr,
         "POST",
@@ -546,14 +542,7 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     )
     .await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);
-    let r = call(
-        addr,
-        "GET",
-        &format!("/api/v1/flags/{scored}/notice"),
-        &[("Authorization", &bearer)],
-        None,
-    )
-    .await;
+    let r = notice("GET", scored, &w.tokens.reviewer).await;
     assert!(r.body.contains("命中内容：真人百家乐"), "{}", r.body);
     assert!(
         r.body
@@ -561,15 +550,7 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
         "{}",
         r.body
     );
-    let viewer_bearer = format!("Bearer {}", w.tokens.viewer);
-    let r = call(
-        addr,
-        "GET",
-        &format!("/api/v1/flags/{p0}/notice"),
-        &[("Authorization", &viewer_bearer)],
-        None,
-    )
-    .await;
+    let r = notice("GET", p0, &w.tokens.viewer).await;
     assert_eq!(r.status, 403);
 
     // A viewer reads everything but sees no action and is refused one server-side.
@@ -641,14 +622,7 @@ async fn failed_logins_share_the_apis_limiter_and_secure_cookies_follow_the_conf
         assert_eq!(guesser.login("spt_guess").await.status, 401);
     }
     // The third failure goes through the API.
-    let r = call(
-        addr,
-        "GET",
-        "/api/v1/flags",
-        &[("Authorization", "Bearer spt_guess")],
-        None,
-    )
-    .await;
+    let r = api(addr, "GET", "/flags", "spt_guess").await;
     assert_eq!(r.status, 401);
     // Now the login form is refused even with a valid token, and so is the API.
     let r = guesser.login(&w.tokens.reviewer).await;
@@ -659,15 +633,7 @@ async fn failed_logins_share_the_apis_limiter_and_secure_cookies_follow_the_conf
             .iter()
             .all(|c| !c.starts_with("sitepatrol_session="))
     );
-    let bearer = format!("Bearer {}", w.tokens.reviewer);
-    let r = call(
-        addr,
-        "GET",
-        "/api/v1/flags",
-        &[("Authorization", &bearer)],
-        None,
-    )
-    .await;
+    let r = api(addr, "GET", "/flags", &w.tokens.reviewer).await;
     assert_eq!(r.status, 429);
 
     // `secure_cookies`: the session cookie is Secure, and lives as long as the session.

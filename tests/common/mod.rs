@@ -101,8 +101,20 @@ pub async fn serve_on<F>(ip: &str, handler: F) -> Server
 where
     F: Fn(&Request) -> Action + Send + Sync + 'static,
 {
-    let listener = TcpListener::bind((ip, 0)).await.expect("bind loopback");
-    let addr = listener.local_addr().expect("bound address");
+    let ip = ip.parse().expect("an IP address");
+    serve_at(SocketAddr::new(ip, 0), handler)
+        .await
+        .expect("bind loopback")
+}
+
+/// [`serve`] on exactly `addr` (a port another server has on another address), or the error
+/// when it cannot be bound (no IPv6 loopback, the port taken).
+pub async fn serve_at<F>(addr: SocketAddr, handler: F) -> std::io::Result<Server>
+where
+    F: Fn(&Request) -> Action + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     let requests = Arc::new(AtomicUsize::new(0));
     let handler = Arc::new(handler);
     let counter = requests.clone();
@@ -118,7 +130,7 @@ where
             });
         }
     });
-    Server { addr, requests }
+    Ok(Server { addr, requests })
 }
 
 async fn handle<F>(
