@@ -128,6 +128,29 @@ impl Finding {
     }
 }
 
+/// An info finding of the `crawl` category (§8) about what a crawl or scan could not do on
+/// `target` (a site or page as a whole: no zone, no score), with `why` as its evidence.
+pub fn crawl_finding(rule: &str, description: &str, target: &str, why: String) -> Finding {
+    Finding {
+        record_type: Finding::RECORD_TYPE,
+        rule: rule.into(),
+        category: "crawl".into(),
+        clause: "§8".into(),
+        severity: Severity::Info,
+        description: description.into(),
+        target: target.into(),
+        zone: None,
+        matched: why.clone(),
+        normalized: why.clone(),
+        snippet: why,
+        offset: 0,
+        count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
+    }
+}
+
 /// One piece of evidence behind a flag: a rule's distinct match in one zone (or a
 /// structural check's evidence), with what it added to the score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@
 //! `extract` and `rules` commands are thin layers over it.
 
 pub mod api;
+pub mod bounded;
 pub mod config;
 pub mod crawl;
 pub mod daemon;

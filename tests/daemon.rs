@@ -619,6 +619,74 @@ async fn only_a_fetch_that_read_and_scanned_the_page_resolves_its_flags() {
     stop(daemon).await;
 }
 
+/// Issue 16 hole 6: a page whose scan runs out of its budget is read in part. Its flags stay
+/// as they were, one info flag says why (not a second `crawl.unreadable_page`), and the
+/// metric counts it; scanned whole again, the info flag resolves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_whose_scan_budget_runs_out_keeps_its_flags_and_gets_one_info_flag() {
+    let heavy = Arc::new(AtomicBool::new(false));
+    let switch = heavy.clone();
+    // Megabytes of text cost far more than 10 ms of CPU to extract and normalize (the
+    // budget counts CPU time, so a busy machine does not trip it on the small page).
+    let filler = "普通的新闻内容，天气晴朗。".repeat(200_000);
+    let server = serve(
+        move |request| match (request.path.as_str(), switch.load(SeqCst)) {
+            ("/", false) => Action::html(page("欢迎来到网上赌博平台", &[])),
+            ("/", true) => Action::html(page(&filler, &[])),
+            _ => Action::status(404),
+        },
+    )
+    .await;
+    let (_setup, daemon, store) = start_daemon(
+        "interval = \"1s\"\n",
+        &format!(
+            "[crawl]\nscan_budget = \"10ms\"\n{}",
+            site("slow", "slow.example.test", server.addr.port(), "1s")
+        ),
+    )
+    .await;
+    let store: &dyn Store = &store;
+    wait_runs(store, "slow", 1).await;
+    let first = states(&flags(store, "slow"));
+    assert_eq!(first.len(), 1, "{first:#?}");
+    assert!(first.values().all(|s| *s == FlagState::Open), "{first:#?}");
+
+    heavy.store(true, SeqCst);
+    let runs = wait_two_more_runs(store, "slow").await;
+    assert!(
+        runs.iter().all(|r| r.ingest.resolved.is_empty()),
+        "{runs:#?}"
+    );
+    let url = format!("http://slow.example.test:{}/", server.addr.port());
+    let mut now = states(&flags(store, "slow"));
+    assert_eq!(
+        now.remove(&format!("{url} crawl.scan_budget")),
+        Some(FlagState::Open),
+        "{now:#?}"
+    );
+    assert_eq!(
+        now, first,
+        "the gambling flag stays open, and nothing else is added"
+    );
+    // The second heavy fetch is the same content under the same rules: not matched again,
+    // and its info flag stays.
+    let metrics = daemon.get("/metrics").await.1;
+    assert!(
+        sample(&metrics, "sitepatrol_scan_budget_hits_total") == Some(1.0),
+        "{metrics}"
+    );
+
+    heavy.store(false, SeqCst);
+    wait_two_more_runs(store, "slow").await;
+    let mut now = states(&flags(store, "slow"));
+    assert_eq!(
+        now.remove(&format!("{url} crawl.scan_budget")),
+        Some(FlagState::Resolved)
+    );
+    assert_eq!(now, first);
+    stop(daemon).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flags_past_the_per_crawl_cap_are_not_recorded_and_the_cap_is_an_info_flag() {
     let links = ["/1.html", "/2.html", "/3.html", "/4.html"];

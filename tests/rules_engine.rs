@@ -603,3 +603,184 @@ regex = ['eval\(\s*\$_post']
         ["gate.regex_code"]
     );
 }
+
+const BUDGET_RULES: &str = r#"
+[defaults]
+severity = "high"
+skip_noise = false
+
+[[rule]]
+id = "budget.term"
+category = "gambling"
+clause = "§2(7)"
+description = "term"
+terms = ["网上赌博"]
+
+[[rule]]
+id = "budget.regex"
+category = "fraud"
+clause = "§2(7)"
+description = "regex"
+regex = ['代开\d+发票']
+"#;
+
+fn budget_scan(page: &str, budget: Option<std::time::Duration>) -> sitepatrol::scan::ScanReport {
+    use sitepatrol::scan::{ScanOptions, Scanner};
+    let ruleset = load_text(BUDGET_RULES).expect("rules load");
+    let scanner = Scanner::new(
+        std::sync::Arc::new(ruleset),
+        ScanOptions {
+            scan_budget: budget,
+            ..ScanOptions::default()
+        },
+    );
+    scanner.scan_bytes(
+        page.as_bytes(),
+        Some(sitepatrol::extract::ContentKind::Plain),
+        "page.txt",
+        None,
+        None,
+    )
+}
+
+fn budget_rule_ids(report: &sitepatrol::scan::ScanReport) -> Vec<String> {
+    let mut ids: Vec<String> = report
+        .findings
+        .iter()
+        .flat_map(|f| {
+            std::iter::once(f.rule.to_string()).chain(f.signals.iter().map(|s| s.rule.to_string()))
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Issue 16 hole 6: a page's scan stops where its budget runs out, keeps what it found, and
+/// says so with an info finding; with time to spare the same page is scanned whole.
+#[test]
+fn a_scan_stops_where_its_budget_runs_out_and_says_so() {
+    use std::time::Duration;
+    // Megabytes of text: normalizing it alone costs more than a millisecond of CPU, so the
+    // budget runs out after the terms' pass over the zone and before the regexes.
+    let page = format!(
+        "网上赌博 代开123发票 {}",
+        "普通的新闻内容，天气晴朗。".repeat(120_000)
+    );
+    let whole = budget_scan(&page, None);
+    assert!(!whole.budget_ran_out);
+    assert_eq!(budget_rule_ids(&whole), vec!["budget.regex", "budget.term"]);
+
+    // The budget starts after extraction here, so that it runs out inside matching: after
+    // the terms' pass over the zone and before the regexes.
+    let ruleset = load_text(BUDGET_RULES).expect("rules load");
+    let mut warnings = Vec::new();
+    let (_, document) = sitepatrol::scan::prepare(
+        page.as_bytes(),
+        Some(sitepatrol::extract::ContentKind::Plain),
+        None,
+        None,
+        &mut warnings,
+    );
+    let document = document.expect("a document");
+    let budget = rules::Budget::new(Some(Duration::from_millis(1)));
+    let evidence = ruleset.document_evidence_within(&document, "page.txt", &budget);
+    assert!(budget.ran_out());
+    let found: Vec<&str> = evidence
+        .iter()
+        .map(|e| &*ruleset.rules()[e.rule as usize].id)
+        .collect();
+    assert_eq!(found, vec!["budget.term"]);
+
+    // Through the scanner, the budget covers decoding and extraction too: here it runs out
+    // before matching, and the page says so.
+    let cut = budget_scan(&page, Some(Duration::from_millis(1)));
+    assert!(cut.budget_ran_out);
+    assert_eq!(budget_rule_ids(&cut), vec!["crawl.scan_budget"]);
+    let info = &cut.findings[0];
+    assert_eq!(info.severity, sitepatrol::finding::Severity::Info);
+    assert_eq!(&*info.target, "page.txt");
+    assert!(info.matched.contains("1 ms"), "{}", info.matched);
+    assert!(
+        cut.warnings.iter().any(|w| w.starts_with("scan_budget:")),
+        "{:?}",
+        cut.warnings
+    );
+
+    // Nothing runs on a budget spent before the first zone; a small page fits a normal one.
+    let none = budget_scan("网上赌博 代开123发票", Some(Duration::ZERO));
+    assert_eq!(budget_rule_ids(&none), vec!["crawl.scan_budget"]);
+    let small = budget_scan("网上赌博 代开123发票", Some(Duration::from_secs(10)));
+    assert!(!small.budget_ran_out);
+    assert_eq!(budget_rule_ids(&small), vec!["budget.regex", "budget.term"]);
+}
+
+/// Issue 16 hole 6: `rules check` times each regex on a reference page against a plain regex
+/// timed in the same run, and warns about regexes that compile big. `(?s).{0,20000}` is
+/// refused at load by its reach; this one reaches little but is slow all the same.
+#[test]
+fn rules_check_refuses_slow_regexes_and_warns_about_big_ones() {
+    let (ruleset, diagnostics) = rules::check(&[RuleSource::Text {
+        name: "costly.toml".into(),
+        text: r#"
+[defaults]
+severity = "high"
+
+[[rule]]
+id = "costly.slow"
+category = "gambling"
+clause = "§2(7)"
+description = "slow"
+regex = ['[\s\S]{0,900}\b[a-z]{3}\b[\s\S]{0,90}澳门']
+
+[[rule]]
+id = "costly.big"
+category = "gambling"
+clause = "§2(7)"
+description = "big"
+regex = ['\w{200}澳门']
+examples.match = ["abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij澳门"]
+
+[[rule]]
+id = "costly.fine"
+category = "gambling"
+clause = "§2(7)"
+description = "fine"
+regex = ['澳门\d{2,4}期']
+examples.match = ["澳门2024期"]
+"#
+        .into(),
+    }]);
+    let text: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(
+        ruleset.is_some(),
+        "the rules load; only the check judges cost: {text:#?}"
+    );
+    let text: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+    let about = |rule: &str, level: Level, needle: &str| {
+        diagnostics.iter().any(|d| {
+            d.level == level
+                && d.rule.as_deref() == Some(rule)
+                && d.to_string().contains(needle)
+                && d.file == "costly.toml"
+        })
+    };
+    assert!(
+        about("costly.slow", Level::Error, "× a plain regex"),
+        "{text:#?}"
+    );
+    assert!(
+        about("costly.big", Level::Warning, "compiles to more than"),
+        "{text:#?}"
+    );
+    assert!(
+        !diagnostics
+            .iter()
+            .any(|d| d.rule.as_deref() == Some("costly.fine")),
+        "{text:#?}"
+    );
+    assert!(
+        !about("costly.big", Level::Error, "× a plain regex"),
+        "{text:#?}"
+    );
+}

@@ -27,6 +27,10 @@ pub struct ScanArgs {
     /// Bytes read from one file at most; the rest is not scanned, with a warning.
     #[arg(long, value_name = "BYTES", default_value_t = ScanOptions::default().max_file_size)]
     max_file_size: u64,
+    /// Seconds one document's scan may take; where it runs out, matching stops and a
+    /// `crawl.scan_budget` info finding says so. 0: no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    scan_budget: f64,
     /// Files scanned in parallel. Default: the number of CPUs.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
@@ -75,6 +79,8 @@ pub fn run(args: ScanArgs) -> i32 {
         Arc::new(ruleset),
         ScanOptions {
             max_file_size: args.max_file_size,
+            scan_budget: (args.scan_budget > 0.0)
+                .then(|| std::time::Duration::from_secs_f64(args.scan_budget.min(1e9))),
         },
     );
     let (urls, paths): (Vec<String>, Vec<String>) = args

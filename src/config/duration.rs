@@ -11,6 +11,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     let mut total = Duration::ZERO;
     let mut rest = text;
+    // Each unit once, largest first (`1h30m`): `5m5m` or `30m1h` is a typo, not a sum.
+    let mut last_unit = f64::INFINITY;
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -31,6 +33,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "d" => 86400.0,
             _ => return Err(bad()),
         };
+        if seconds >= last_unit {
+            return Err(format!(
+                "`{text}` repeats a unit or puts a smaller one first; write each unit once, \
+                 largest first, like 1h30m"
+            ));
+        }
+        last_unit = seconds;
         rest = &rest[unit_len..];
         let part = number * seconds;
         if !part.is_finite() || part > 1e10 {
@@ -70,8 +79,17 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_duration("1d2h3m4s5ms"),
+            Ok(Duration::from_millis(93_784_005))
+        );
         for bad in ["", "300", "5 minutes", "s", "-1s", "1y", "1e400s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        // Issue 16: `5m5m` was read as 10 minutes.
+        for typo in ["5m5m", "30m1h", "1s1s", "500ms1s"] {
+            let error = parse_duration(typo).unwrap_err();
+            assert!(error.contains("largest first"), "{typo}: {error}");
         }
     }
 

@@ -29,32 +29,6 @@ use crate::inventory::{SiteSpec, validate_site};
 /// served by the daemon itself on loopback.
 pub const EMBEDDED_DEFAULT: &str = include_str!("embedded.toml");
 
-/// Largest config file read. A config is a few KiB; the bound keeps `--config /dev/zero` (or a
-/// wrong path to a disk image) from filling memory (issue 16: 10 GB in 20 s).
-pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
-
-/// The UTF-8 text of `path`, at most `limit` bytes, or a message saying why not.
-pub fn read_bounded(path: &Path, limit: u64) -> Result<String, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read the file: {e}"))?;
-    if bytes.len() as u64 > limit {
-        return Err(format!(
-            "the file is larger than {} MiB; is this the config file?",
-            limit >> 20
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "the file is not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
-}
-
 /// One problem, at a key path (or `file:line` for syntax errors).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -207,6 +181,9 @@ pub struct CrawlDefaults {
     /// unrecorded for this crawl (their flags neither open nor resolve), and the site gets a
     /// `crawl.flag_cap` info flag.
     pub max_flags_per_crawl: usize,
+    /// Time one page's scan may take; where it runs out, the page gets a `crawl.scan_budget`
+    /// info flag and counts as read in part (nothing on it resolves).
+    pub scan_budget: String,
 }
 
 impl Default for CrawlDefaults {
@@ -233,6 +210,7 @@ impl Default for CrawlDefaults {
             max_redirects: 10,
             retries: 3,
             max_flags_per_crawl: 2000,
+            scan_budget: "10s".into(),
         }
     }
 }
@@ -460,6 +438,7 @@ pub struct Times {
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
     pub timeout: Duration,
+    pub scan_budget: Duration,
     pub interval: Duration,
     pub shutdown_grace: Duration,
     pub body_retention: Duration,
@@ -491,13 +470,16 @@ impl Config {
     /// Read and validate a file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let source = path.display().to_string();
-        let text = read_bounded(path, MAX_CONFIG_BYTES).map_err(|message| ConfigErrors {
-            source: source.clone(),
-            errors: vec![ConfigError {
-                path: String::new(),
-                message,
-            }],
-        })?;
+        let text =
+            crate::bounded::read_text(path, crate::bounded::CONFIG_BYTES).map_err(|message| {
+                ConfigErrors {
+                    source: source.clone(),
+                    errors: vec![ConfigError {
+                        path: String::new(),
+                        message,
+                    }],
+                }
+            })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Config::parse(&text, &source, base)
     }
@@ -556,12 +538,10 @@ impl Config {
             Some(toml::Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     let path = format!("sites[{i}]");
-                    match deserialize::<SiteSpec>(item.clone()) {
-                        Ok(site) => sites.push((path, site)),
-                        Err((inner, message)) => errors.push(ConfigError {
-                            path: join_path(&path, &inner),
-                            message,
-                        }),
+                    if let Some(site) =
+                        deserialize_entry::<SiteSpec>(item.clone(), &path, &mut errors)
+                    {
+                        sites.push((path, site));
                     }
                 }
             }
@@ -603,6 +583,7 @@ impl Config {
                 ms(10),
             ),
             timeout: duration("crawl.timeout", &crawl.timeout, ms(10)),
+            scan_budget: duration("crawl.scan_budget", &crawl.scan_budget, ms(10)),
             interval: duration("schedule.interval", &schedule.interval, ms(100)),
             shutdown_grace: duration("schedule.shutdown_grace", &schedule.shutdown_grace, ms(0)),
             body_retention: duration("retention.body", &retention.body, ms(0)),
@@ -900,16 +881,50 @@ fn section<T: DeserializeOwned + Default>(
     let Some(value) = table.get(key) else {
         return T::default();
     };
-    match deserialize::<T>(value.clone()) {
-        Ok(v) => v,
-        Err((inner, message)) => {
+    deserialize_entry(value.clone(), key, errors).unwrap_or_default()
+}
+
+/// Deserialize one table of the config (a section, a site, a webhook), pushing every key's
+/// error under `prefix`, not only the first: serde stops at the first bad key, so the bad
+/// key is set aside and the rest tried again, until the others pass. `None` when any failed.
+pub(crate) fn deserialize_entry<T: DeserializeOwned>(
+    mut value: toml::Value,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    let mut set_aside: Vec<String> = Vec::new();
+    loop {
+        let (inner, message) = match deserialize::<T>(value.clone()) {
+            Ok(v) if set_aside.is_empty() => return Some(v),
+            Ok(_) => return None,
+            Err(e) => e,
+        };
+        // Setting a required key aside makes it missing; that is not another error.
+        let missing_set_aside = set_aside
+            .iter()
+            .any(|key| message == format!("missing field `{key}`"));
+        if !missing_set_aside {
             errors.push(ConfigError {
-                path: join_path(key, &inner),
+                path: join_path(prefix, &inner),
                 message,
             });
-            T::default()
         }
+        let key = top_key(&inner);
+        let removed = match (&mut value, key) {
+            (toml::Value::Table(table), Some(key)) => table.remove(key).is_some(),
+            _ => false,
+        };
+        if !removed || missing_set_aside {
+            return None;
+        }
+        set_aside.push(key.unwrap_or_default().to_string());
     }
+}
+
+/// The table key a serde path starts with: `port` of `port`, `a` of `a.b` or `a[0]`.
+fn top_key(path: &str) -> Option<&str> {
+    let end = path.find(['.', '[']).unwrap_or(path.len());
+    (end > 0).then(|| &path[..end])
 }
 
 /// Deserialize with the path of the failing key (relative to `value`).

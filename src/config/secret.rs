@@ -43,10 +43,13 @@ impl Secret {
             v.to_string()
         } else if let Some(path) = file {
             let path = base.join(path);
-            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
-                path: format!("{key}_file"),
-                message: format!("cannot read {}: {e}", path.display()),
-            })?;
+            let text =
+                crate::bounded::read_text(&path, crate::bounded::SECRET_BYTES).map_err(|e| {
+                    ConfigError {
+                        path: format!("{key}_file"),
+                        message: format!("{}: {e}", path.display()),
+                    }
+                })?;
             // Files written by `echo` end in a newline that is not part of the secret.
             text.trim_end_matches(['\n', '\r']).to_string()
         } else if let Some(var) = env {

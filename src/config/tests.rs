@@ -225,19 +225,113 @@ fn an_endless_or_binary_config_file_is_refused_with_its_path() {
         let errors = Config::load(Path::new("/dev/zero")).unwrap_err();
         assert_eq!(errors.source, "/dev/zero");
         assert!(
-            errors.errors[0].message.contains("larger than 16 MiB"),
+            errors.errors[0].message.contains("not a regular file"),
             "{errors:?}"
         );
     }
     let dir = tempfile::tempdir().unwrap();
+    // Secrets read from files are bounded too (a token is bytes, not gigabytes).
+    let big = dir.path().join("token");
+    std::fs::write(&big, "x".repeat(100 << 10)).unwrap();
+    let errors = Config::parse(
+        &format!(
+            "[http]\nmetrics_token_file = {:?}\n",
+            big.display().to_string()
+        ),
+        "test.toml",
+        dir.path(),
+    )
+    .unwrap_err();
+    assert_eq!(paths(&errors), vec!["http.metrics_token_file"]);
+    assert!(
+        errors.errors[0].message.contains("larger than 64 KiB"),
+        "{errors:?}"
+    );
     let binary = dir.path().join("image.bin");
     std::fs::write(&binary, b"[http]\n\xff\xfe").unwrap();
     let errors = Config::load(&binary).unwrap_err();
     assert!(errors.errors[0].message.contains("not UTF-8"), "{errors:?}");
     assert!(errors.errors[0].message.contains("offset 7"), "{errors:?}");
-    let small = dir.path().join("small.toml");
-    std::fs::write(&small, "").unwrap();
-    assert!(read_bounded(&small, 10).is_ok());
-    std::fs::write(&small, "01234567890").unwrap();
-    assert!(read_bounded(&small, 10).is_err());
+}
+
+/// Issue 16: validation stopped at the first type error in an entry, and read `5m5m` as ten
+/// minutes.
+#[test]
+fn every_bad_key_of_one_entry_is_reported() {
+    let errors = parse(
+        r#"
+[crawl]
+max_pages = "many"
+retries = -1
+timeout = "5m5m"
+
+[[sites]]
+id = "a"
+customer = "c"
+domains = ["-bad-.test", "a..b"]
+port = "eighty"
+max_pages = "lots"
+colour = "red"
+
+[[sites]]
+port = "x"
+
+[[webhooks]]
+name = "w"
+url = 3
+events = "all"
+"#,
+    )
+    .unwrap_err();
+    let found = paths(&errors);
+    for expected in [
+        "crawl.max_pages",
+        "crawl.retries",
+        "sites[0].port",
+        "sites[0].max_pages",
+        "sites[0].colour",
+        "sites[1].port",
+        "webhooks[0].url",
+        "webhooks[0].events",
+    ] {
+        assert!(
+            found.iter().any(|p| p == expected),
+            "{expected} in {found:#?}"
+        );
+    }
+    // Keys set aside are not reported missing; keys really missing are.
+    let text = errors.to_string();
+    assert!(!text.contains("missing field `port`"), "{text}");
+    assert!(text.contains("sites[1]: missing field `id`"), "{text}");
+}
+
+#[test]
+fn the_parts_of_one_good_entry_are_still_validated() {
+    let errors = parse(
+        r#"
+[crawl]
+timeout = "5m5m"
+
+[[sites]]
+id = "a"
+customer = "c"
+domains = ["-bad-.test", "a..b", "good.test"]
+"#,
+    )
+    .unwrap_err();
+    let found = paths(&errors);
+    for expected in [
+        "crawl.timeout",
+        "sites[0].domains[0]",
+        "sites[0].domains[1]",
+    ] {
+        assert!(
+            found.iter().any(|p| p == expected),
+            "{expected} in {found:#?}"
+        );
+    }
+    assert!(
+        !found.iter().any(|p| p == "sites[0].domains[2]"),
+        "{found:#?}"
+    );
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Secret, deserialize, format_duration, join_path, parse_duration};
+use super::{ConfigError, Secret, deserialize_entry, format_duration, join_path, parse_duration};
 use crate::finding::Severity;
 use crate::store::{WebhookEvent, WebhookTarget};
 
@@ -105,15 +105,8 @@ pub(super) fn parse(
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("webhooks[{i}]");
-        let spec = match deserialize::<WebhookSpec>(item.clone()) {
-            Ok(spec) => spec,
-            Err((inner, message)) => {
-                errors.push(ConfigError {
-                    path: join_path(&prefix, &inner),
-                    message,
-                });
-                continue;
-            }
+        let Some(spec) = deserialize_entry::<WebhookSpec>(item.clone(), &prefix, errors) else {
+            continue;
         };
         let before = errors.len();
         let mut err = |key: &str, message: String| {

@@ -28,7 +28,7 @@ use crate::extract::ContentKind;
 use crate::fetch::politeness::{self, HostGate};
 use crate::fetch::robots::{self, Robots};
 use crate::fetch::{Agent, ErrorClass, FetchError, Fetcher, Hop};
-use crate::finding::{Finding, Severity};
+use crate::finding::Finding;
 use crate::scan::Scanner;
 use frontier::Frontier;
 pub use frontier::{Queued, Scope, ScopeCheck, SkipReason, TrapLimits};
@@ -95,6 +95,10 @@ pub struct PageReport {
     /// Whether the rules ran on it: false when the caller's [`UnchangedCheck`] said the same
     /// content was already judged with the same rules (links are still extracted).
     pub matched: bool,
+    /// Whether the page's scan budget ran out before every rule ran (its findings then
+    /// include a `crawl.scan_budget` info finding).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub budget_ran_out: bool,
     /// Hex SHA-256 of the body.
     pub content_sha256: String,
     /// From the request to the last body byte, redirects and politeness waits included.
@@ -111,11 +115,13 @@ pub struct PageReport {
 
 impl PageReport {
     /// Whether this fetch read and scanned the page such that what it did not find is not
-    /// there: the whole body, scanned, with a status that is the page's own answer (2xx) or
-    /// says it is gone (404, 410). Server errors, other refusals and cut bodies prove nothing.
+    /// there: the whole body, scanned by every rule, with a status that is the page's own
+    /// answer (2xx) or says it is gone (404, 410). Server errors, other refusals, cut bodies
+    /// and scans cut by their budget prove nothing.
     pub fn proves_absence(&self) -> bool {
         self.scanned
             && self.complete
+            && !self.budget_ran_out
             && ((200..300).contains(&self.status) || matches!(self.status, 404 | 410))
     }
 }
@@ -531,6 +537,7 @@ impl Crawler {
                 .unchanged
                 .as_ref()
                 .is_some_and(|check| check(response.url.as_str(), &content_sha256));
+        let mut budget_ran_out = false;
         let (document, findings) = if unchanged {
             let (_, document) = crate::scan::prepare(
                 &response.body,
@@ -549,6 +556,7 @@ impl Crawler {
                 content_type.as_deref(),
             );
             warnings.extend(report.warnings);
+            budget_ran_out = report.budget_ran_out;
             (report.document, report.findings)
         } else {
             (None, Vec::new())
@@ -584,6 +592,7 @@ impl Crawler {
             scanned,
             complete: !response.truncated && !response.damaged,
             matched: scanned && !unchanged,
+            budget_ran_out,
             content_sha256,
             fetch_duration,
             findings,
@@ -667,28 +676,7 @@ fn blocked_finding(start: &Url, rules: &Robots) -> Finding {
     )
 }
 
-/// An info finding of the `crawl` category (§8) about what a crawl could not do on `target`
-/// (a site or page as a whole: no zone, no score), with `why` as its evidence.
-pub fn crawl_finding(rule: &str, description: &str, target: &str, why: String) -> Finding {
-    Finding {
-        record_type: Finding::RECORD_TYPE,
-        rule: rule.into(),
-        category: "crawl".into(),
-        clause: "§8".into(),
-        severity: Severity::Info,
-        description: description.into(),
-        target: target.into(),
-        zone: None,
-        matched: why.clone(),
-        normalized: why.clone(),
-        snippet: why,
-        offset: 0,
-        count: 1,
-        score: None,
-        signals: Vec::new(),
-        signals_omitted: 0,
-    }
-}
+pub use crate::finding::crawl_finding;
 
 #[cfg(test)]
 mod tests {

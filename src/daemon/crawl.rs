@@ -111,6 +111,9 @@ impl Collected {
                     .fetch_duration
                     .observe(report.fetch_duration.as_secs_f64());
                 metrics.fetched_bytes.inc_by(report.bytes as u64);
+                if report.budget_ran_out {
+                    metrics.scan_budget_hits.inc();
+                }
                 let scan = if !report.scanned {
                     Scan::NotScanned
                 } else if !report.matched {
@@ -364,6 +367,7 @@ pub async fn crawl_site(
         ruleset,
         ScanOptions {
             max_file_size: shared.config.crawl.max_body_size as u64,
+            scan_budget: Some(shared.config.times.scan_budget),
         },
     );
     let mut base = Crawler::new(
@@ -544,6 +548,13 @@ fn mark_unreadable(pages: &mut [IngestPage], states: &HashMap<String, PageState>
             .get(&page.url)
             .is_some_and(|s| s.rules_version.is_some());
         if !read_before || !matches!(page.scan, PageScan::NotScanned | PageScan::Partial(_)) {
+            continue;
+        }
+        // A page that already says why it was read in part (its scan budget ran out) needs
+        // no second info flag: one problem, one item.
+        if let PageScan::Partial(findings) = &page.scan
+            && findings.iter().any(|f| &*f.category == "crawl")
+        {
             continue;
         }
         let finding = unreadable_finding(page);

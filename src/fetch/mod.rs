@@ -244,7 +244,8 @@ pub fn read_pem_certificates(
     path: &std::path::Path,
 ) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
     use rustls::pki_types::pem::PemObject;
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = crate::bounded::read(path, crate::bounded::CONFIG_BYTES)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;

@@ -240,9 +240,11 @@ pub struct CsvRegistry {
 
 impl CsvRegistry {
     pub fn from_path(path: &Path) -> Result<CsvRegistry, RegistryError> {
-        let bytes = std::fs::read(path).map_err(|e| RegistryError::File {
-            file: path.display().to_string(),
-            message: format!("cannot read: {e}"),
+        let bytes = crate::bounded::read(path, crate::bounded::REGISTRY_BYTES).map_err(|e| {
+            RegistryError::File {
+                file: path.display().to_string(),
+                message: e,
+            }
         })?;
         CsvRegistry::parse(&path.display().to_string(), &bytes).map(|records| CsvRegistry {
             path: path.to_path_buf(),

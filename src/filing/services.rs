@@ -138,8 +138,8 @@ impl ServiceCatalog {
     }
 
     pub fn from_path(path: &Path) -> Result<ServiceCatalog, Vec<String>> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
+        let text = crate::bounded::read_text(path, crate::bounded::CONFIG_BYTES)
+            .map_err(|e| vec![format!("{}: {e}", path.display())])?;
         ServiceCatalog::parse(&path.display().to_string(), &text)
     }
 

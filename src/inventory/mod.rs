@@ -200,12 +200,42 @@ fn check_domain(domain: &str) -> Result<(), String> {
         ));
     }
     match url::Host::parse(&lower) {
-        Ok(url::Host::Domain(_)) => Ok(()),
+        Ok(url::Host::Domain(ascii)) => check_labels(domain, &ascii),
         Ok(_) => Err(format!(
             "`{domain}` is an address; name the domain and put the address in `origin`"
         )),
         Err(e) => Err(format!("`{domain}` is not a host name: {e}")),
     }
+}
+
+/// DNS's shape for a host name (RFC 1123), on the name's ASCII form (an IDN is punycode by
+/// now): labels of 1-63 letters, digits and hyphens, neither starting nor ending with a
+/// hyphen, 253 characters in all. `url` lets `a..b` and `-bad-.test` through, and neither can
+/// be resolved. Underscores pass: some real sites' subdomains carry them and browsers reach
+/// them.
+fn check_labels(domain: &str, ascii: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("`{domain}` is not a host name: {why}"));
+    if ascii.len() > 253 {
+        return bad("longer than 253 characters");
+    }
+    for label in ascii.split('.') {
+        if label.is_empty() {
+            return bad("an empty label (two dots in a row)");
+        }
+        if label.len() > 63 {
+            return bad("a label longer than 63 characters");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("a label starts or ends with a hyphen");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return bad("only letters, digits and hyphens may form a label");
+        }
+    }
+    Ok(())
 }
 
 fn into_site(spec: SiteSpec) -> Site {

@@ -227,8 +227,11 @@ fn has_unicode_word_boundary(pattern: &str) -> bool {
         .is_ok_and(|hir| hir.properties().look_set().contains_word_unicode())
 }
 
+/// Matches of one regex between two questions to the caller's `eligible`.
+pub const RECHECK_EVERY: usize = 1024;
+
 /// Bound on compiled size, so one pathological ruleset regex cannot eat the daemon's memory.
-const REGEX_SIZE_LIMIT: usize = 32 << 20;
+pub const REGEX_SIZE_LIMIT: usize = 32 << 20;
 
 impl RegexMatcher {
     /// A matcher that searches the regexes' gate literals itself.
@@ -291,7 +294,8 @@ impl RegexMatcher {
 
     /// Every match of the `eligible` regexes that always run or are marked in `selection`,
     /// regex by regex in index order. A caller that knows some regexes cannot report on this
-    /// haystack (their rules apply elsewhere) saves running them.
+    /// haystack (their rules apply elsewhere) saves running them. `eligible` is asked again
+    /// every [`RECHECK_EVERY`] matches of a regex, which stops it when the answer turns false.
     pub fn find_selected(
         &self,
         haystack: &str,
@@ -313,7 +317,12 @@ impl RegexMatcher {
             {
                 continue;
             }
-            for m in gated.regex.find_iter(haystack) {
+            for (n, m) in gated.regex.find_iter(haystack).enumerate() {
+                // Asked again now and then, so a caller whose time ran out stops a regex
+                // that matches everywhere.
+                if n % RECHECK_EVERY == RECHECK_EVERY - 1 && !eligible(index) {
+                    break;
+                }
                 if m.start() < m.end() {
                     sink(index, m.start(), m.end());
                 }
@@ -428,6 +437,28 @@ mod tests {
         assert_eq!(run(&selection, &|p| p != 1), vec![(2, 5, 9)]);
         selection.clear();
         assert_eq!(run(&selection, &|p| p != 1), vec![]);
+    }
+
+    #[test]
+    fn a_regex_stops_when_eligible_turns_false_between_matches() {
+        let m = RegexMatcher::gated_by_caller(&[r"\d"]).unwrap();
+        let haystack = "1".repeat(10 * RECHECK_EVERY);
+        let asked = std::cell::Cell::new(0);
+        let eligible = |_| {
+            asked.set(asked.get() + 1);
+            asked.get() == 1
+        };
+        let mut found = 0;
+        m.find_selected(&haystack, &m.selection(), &eligible, &mut |_, _, _| {
+            found += 1
+        });
+        assert_eq!(found, RECHECK_EVERY - 1);
+        assert_eq!(asked.get(), 2);
+        let mut all = 0;
+        m.find_selected(&haystack, &m.selection(), &|_| true, &mut |_, _, _| {
+            all += 1
+        });
+        assert_eq!(all, 10 * RECHECK_EVERY);
     }
 
     #[test]

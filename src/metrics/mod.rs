@@ -34,6 +34,7 @@ pub struct Metrics {
     pub last_crawl_completed: Gauge,
     pub store_errors: IntCounter,
     pub flag_cap_hits: IntCounter,
+    pub scan_budget_hits: IntCounter,
     pub connections_refused: IntCounterVec,
     pub build_info: IntGaugeVec,
     pub webhook_deliveries: IntCounterVec,
@@ -203,6 +204,12 @@ impl Metrics {
              were not recorded).",
         )?;
         r.register(Box::new(flag_cap_hits.clone()))?;
+        let scan_budget_hits = IntCounter::new(
+            "sitepatrol_scan_budget_hits_total",
+            "Pages whose scan ran out of crawl.scan_budget (matching stopped; the page got a \
+             crawl.scan_budget info flag).",
+        )?;
+        r.register(Box::new(scan_budget_hits.clone()))?;
         let connections_refused = counter_vec(
             &r,
             "sitepatrol_http_connections_refused_total",
@@ -271,6 +278,7 @@ impl Metrics {
             last_crawl_completed,
             store_errors,
             flag_cap_hits,
+            scan_budget_hits,
             connections_refused,
             build_info,
             webhook_deliveries,

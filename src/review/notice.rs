@@ -89,9 +89,9 @@ impl NoticeTemplate {
         let read = |name: &str, bundled: &'static str| -> Result<(String, String), String> {
             let path = dir.join(name);
             if path.exists() {
-                std::fs::read_to_string(&path)
+                crate::bounded::read_text(&path, crate::bounded::CONFIG_BYTES)
                     .map(|text| (path.display().to_string(), text))
-                    .map_err(|e| format!("{}: cannot read: {e}", path.display()))
+                    .map_err(|e| format!("{}: {e}", path.display()))
             } else {
                 Ok((
                     format!("<bundled>/config/templates/{name}"),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::checks::{self, Site};
 use super::compile::{PatternInfo, Role, View, ViewKind};
 use super::domains::{host_range, lookup_host};
-use super::{Diagnostic, ExampleInput, Level, Ruleset, weights};
+use super::{Budget, Diagnostic, ExampleInput, Level, Ruleset, weights};
 use crate::extract::{Document, ZoneKind};
 use crate::finding::{Finding, Signal, snippet};
 use crate::matcher::{Matcher, RegexSelection};
@@ -70,26 +70,51 @@ impl Ruleset {
 
     /// Every rule's evidence on an extracted document, before scoring.
     pub fn document_evidence(&self, document: &Document, target: &str) -> Vec<Evidence> {
+        self.document_evidence_within(document, target, &Budget::unlimited())
+    }
+
+    /// [`Ruleset::document_evidence`] until `budget` runs out: what was found by then (see
+    /// [`Budget`]). Evidence of a `requires` rule whose check did not run is dropped, so a
+    /// cut scan never reports what a whole one would not.
+    pub fn document_evidence_within(
+        &self,
+        document: &Document,
+        target: &str,
+        budget: &Budget,
+    ) -> Vec<Evidence> {
         let zones: Vec<(ZoneKind, &str)> = document
             .zones
             .iter()
             .map(|z| (z.kind, z.text.as_str()))
             .collect();
-        let mut evidence = self.zone_evidence(&zones);
+        let mut evidence = self.zone_evidence(&zones, budget);
         if !self.structural_rules.is_empty() {
             let page_url = document.base_url.as_deref().or_else(|| {
                 (target.starts_with("http://") || target.starts_with("https://")).then_some(target)
             });
             let site = Site::of(document, page_url);
-            self.apply_structure(document, &site, &mut evidence);
+            self.apply_structure(document, &site, &mut evidence, budget);
         }
         evidence
     }
 
-    /// Run `check` rules and drop the evidence of `requires` rules whose check finds nothing.
-    fn apply_structure(&self, document: &Document, site: &Site<'_>, evidence: &mut Vec<Evidence>) {
+    /// Run `check` rules and drop the evidence of `requires` rules whose check finds nothing
+    /// (or did not run: the budget ran out).
+    fn apply_structure(
+        &self,
+        document: &Document,
+        site: &Site<'_>,
+        evidence: &mut Vec<Evidence>,
+        budget: &Budget,
+    ) {
         for &index in &self.structural_rules {
             let rule = &self.rules[index as usize];
+            if budget.is_spent() {
+                if rule.requires.is_some() {
+                    evidence.retain(|e| e.rule != index);
+                }
+                continue;
+            }
             if let Some(requirement) = &rule.requires {
                 if evidence.iter().any(|e| e.rule == index)
                     && checks::run(requirement, document, site).is_empty()
@@ -140,7 +165,7 @@ impl Ruleset {
     /// Evidence for a list of `(zone, original text)`, without a page (see
     /// [`Ruleset::scan_zones`]).
     pub fn text_evidence(&self, zones: &[(ZoneKind, &str)]) -> Vec<Evidence> {
-        let mut evidence = self.zone_evidence(zones);
+        let mut evidence = self.zone_evidence(zones, &Budget::unlimited());
         if !self.structural_rules.is_empty() {
             evidence.retain(|e| {
                 let rule = &self.rules[e.rule as usize];
@@ -306,7 +331,7 @@ impl Ruleset {
         })
     }
 
-    fn zone_evidence(&self, zones: &[(ZoneKind, &str)]) -> Vec<Evidence> {
+    fn zone_evidence(&self, zones: &[(ZoneKind, &str)], budget: &Budget) -> Vec<Evidence> {
         let mut hits = Vec::new();
         let mut normalized: Vec<Derived> = Vec::with_capacity(zones.len());
         let mut scratch = Scratch {
@@ -315,7 +340,7 @@ impl Ruleset {
         };
         for (zone_index, &(kind, text)) in zones.iter().enumerate() {
             let mut norm = Derived::new();
-            if self.zone_mask & kind.bit() != 0 {
+            if self.zone_mask & kind.bit() != 0 && !budget.is_spent() {
                 normalize_into(text, &mut norm);
                 self.collect_hits(
                     zone_index as u32,
@@ -324,6 +349,7 @@ impl Ruleset {
                     &norm,
                     &mut scratch,
                     &mut hits,
+                    budget,
                 );
             }
             normalized.push(norm);
@@ -333,6 +359,7 @@ impl Ruleset {
         evidence
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn collect_hits(
         &self,
         zone: u32,
@@ -341,6 +368,7 @@ impl Ruleset {
         norm: &Derived,
         scratch: &mut Scratch,
         hits: &mut Vec<Hit>,
+        budget: &Budget,
     ) {
         let text = norm.text.as_str();
         scratch.regexes.clear();
@@ -363,6 +391,7 @@ impl Ruleset {
         }
         if let Some(view) = &self.views[ViewKind::Denoised as usize]
             && let Some(automaton) = view.automaton(kind)
+            && !budget.is_spent()
         {
             denoise_into(text, &mut scratch.denoised);
             let den = &scratch.denoised;
@@ -386,6 +415,7 @@ impl Ruleset {
         }
         if let Some(index) = &self.domains
             && self.domain_zone_mask & kind.bit() != 0
+            && !budget.is_spent()
         {
             for (start, end) in url_lines(kind, text) {
                 let url = &text[start..end];
@@ -420,7 +450,7 @@ impl Ruleset {
         if !self.regex.is_empty() && self.regex_zone_mask & kind.bit() != 0 {
             let applies = |index: u32| {
                 let rule = self.regex_rules[index as usize];
-                self.rule_zone_masks[rule as usize] & kind.bit() != 0
+                self.rule_zone_masks[rule as usize] & kind.bit() != 0 && !budget.is_spent()
             };
             self.regex.find_selected(
                 text,

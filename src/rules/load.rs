@@ -48,6 +48,7 @@ pub fn check(sources: &[RuleSource]) -> (Option<Ruleset>, Vec<Diagnostic>) {
         Err(diagnostics) => (None, diagnostics),
         Ok((ruleset, mut diagnostics)) => {
             diagnostics.extend(ruleset.run_examples());
+            diagnostics.extend(super::cost::regex_costs(ruleset.rules()));
             diagnostics.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             (Some(ruleset), diagnostics)
         }
@@ -216,7 +217,7 @@ fn collect_files(
             }
             for path in paths {
                 let display = path.display().to_string();
-                match std::fs::read(&path) {
+                match crate::bounded::read(&path, crate::bounded::RULES_BYTES) {
                     Ok(bytes) => match String::from_utf8(bytes) {
                         Ok(text) => files.push(SourceFile {
                             display,
@@ -1369,7 +1370,11 @@ fn read_list(origin: &Origin, relative: &str, what: &str) -> Result<ListFile, St
             let full = dir.join(relative);
             let display = full.display().to_string();
             let parent = full.parent().unwrap_or(Path::new(".")).to_path_buf();
-            (display, read_terms_file(&full), Origin::Disk(parent))
+            (
+                display,
+                crate::bounded::read(&full, crate::bounded::RULES_BYTES),
+                Origin::Disk(parent),
+            )
         }
         Origin::Bundled(dir) => {
             let joined = join_bundled(dir, relative);
@@ -1577,38 +1582,6 @@ fn load_domain_list(
             ),
         );
     }
-}
-
-/// Larger than any real list (the biggest public ones are a few MB), small enough that a path
-/// like /dev/zero fails cleanly instead of eating the memory.
-const MAX_TERMS_FILE_BYTES: u64 = 256 << 20;
-
-fn read_terms_file(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    // Devices and FIFOs (/dev/zero, /dev/stdin, a named pipe) would stream forever or block in
-    // open(); stat does neither.
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    if meta.len() > MAX_TERMS_FILE_BYTES {
-        return Err(format!(
-            "larger than the limit of {} MiB",
-            MAX_TERMS_FILE_BYTES >> 20
-        ));
-    }
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(MAX_TERMS_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_TERMS_FILE_BYTES {
-        return Err(format!(
-            "larger than the limit of {} MiB",
-            MAX_TERMS_FILE_BYTES >> 20
-        ));
-    }
-    Ok(bytes)
 }
 
 fn join_bundled(dir: &str, relative: &str) -> String {

@@ -11,10 +11,12 @@
 //! (`near`, `exclude`, `min_hits`) on the hits.
 
 mod brands;
+mod budget;
 mod bundled;
 pub mod categories;
 mod checks;
 mod compile;
+pub mod cost;
 mod domains;
 mod eval;
 mod load;
@@ -32,6 +34,7 @@ use serde::Serialize;
 use crate::extract::ZoneKind;
 use crate::finding::Severity;
 
+pub use budget::Budget;
 pub use checks::{Check, CheckKind};
 pub use compile::Ruleset;
 pub use domains::{AllowList, DomainPattern};
