@@ -130,7 +130,8 @@ impl SchedDriver {
         let lookup = |id: &str| -> Option<u64> { due_of(id[1..].parse().unwrap()) };
         let report = self.sched.sync(list.iter().cloned(), &lookup, now);
         // The model: the first occurrence of an id wins; kept sites keep their due time and
-        // running state and take the new interval; new ones are due when persisted, or now.
+        // running state and take the new interval; new ones are due when persisted, or now,
+        // and running if a crawl of theirs still is (they left and came back meanwhile).
         let mut seen = HashSet::new();
         let mut next = BTreeMap::new();
         let (mut added, mut kept) = (0, 0);
@@ -153,7 +154,7 @@ impl SchedDriver {
                     SiteModel {
                         interval: ms,
                         due,
-                        running: false,
+                        running: self.in_flight.contains(&id),
                         deadline: due.max(now),
                     }
                 }
@@ -175,6 +176,8 @@ impl SchedDriver {
         let mut earliest = None;
         for (id, m) in &self.sites {
             prop_assert_eq!(self.sched.is_running(id), Some(m.running), "{}", id);
+            // Running exactly while a crawl of it is in flight.
+            prop_assert_eq!(m.running, self.in_flight.contains(id), "{}", id);
             if m.running {
                 continue;
             }
@@ -222,6 +225,11 @@ impl SchedDriver {
             Some(id) => {
                 let m = self.sites.get_mut(id).expect("a scheduled site");
                 prop_assert!(!m.running, "{} handed out twice", id);
+                prop_assert!(
+                    !self.in_flight.contains(id),
+                    "a second crawl of {} while one runs",
+                    id
+                );
                 prop_assert!(m.due <= now, "{} handed out before it is due", id);
                 // The most overdue first.
                 prop_assert_eq!(Some(m.due), eligible.iter().copied().min());
