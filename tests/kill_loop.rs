@@ -276,16 +276,18 @@ fn all_flags(store: &dyn Store) -> Vec<Flag> {
     flags
 }
 
-/// (URL, category) of each flag; panics on a duplicate.
-fn flag_keys(flags: &[Flag]) -> BTreeSet<(String, String)> {
+/// (URL, category, rule) of each flag; panics on two flags of one URL and category.
+fn flag_keys(flags: &[Flag]) -> BTreeSet<(String, String, String)> {
     let mut keys = BTreeSet::new();
+    let mut pages = BTreeSet::new();
     for f in flags {
         assert!(
-            keys.insert((f.url.clone(), f.category.clone())),
+            pages.insert((f.url.as_str(), f.category.as_str())),
             "duplicate flag for {} {}",
             f.url,
             f.category
         );
+        keys.insert((f.url.clone(), f.category.clone(), f.rule.clone()));
     }
     let fingerprints: BTreeSet<&str> = flags.iter().map(|f| f.fingerprint.as_str()).collect();
     assert_eq!(fingerprints.len(), flags.len(), "duplicate fingerprints");
@@ -360,7 +362,7 @@ fn possible_states(reviews: &[Review]) -> BTreeMap<i64, BTreeSet<FlagState>> {
 }
 
 /// The flags of one never-killed daemon over the same site: the reference.
-async fn reference_flags(port: u16) -> BTreeSet<(String, String)> {
+async fn reference_flags(port: u16) -> BTreeSet<(String, String, String)> {
     let token = new_token().unwrap();
     let (_setup, daemon, store) = start_daemon(SCHEDULE, &config(port, &token)).await;
     let runs = wait_runs(&store, "busy", 1).await;
