@@ -10,63 +10,13 @@ use std::time::{Duration, Instant};
 
 use common::daemon::*;
 use common::{Action, serve, serve_at, serve_on};
-use sitepatrol::store::{CrawlRunRecord, FlagAction, FlagState, SqliteStore, Store};
-
-/// A site whose pages the test can change while the daemon crawls it.
-type Pages = Arc<Mutex<HashMap<String, String>>>;
-
-async fn serve_pages(pages: &Pages) -> common::Server {
-    let pages = pages.clone();
-    serve(move |request| {
-        let path = request.path.split('?').next().unwrap_or("/").to_string();
-        match pages.lock().unwrap().get(&path) {
-            Some(body) => Action::html(body.clone()),
-            None => Action::status(404),
-        }
-    })
-    .await
-}
-
-fn page(text: &str, links: &[&str]) -> String {
-    let links: String = links
-        .iter()
-        .map(|l| format!("<a href='{l}'>{l}</a>"))
-        .collect();
-    format!("<html><head><title>t</title></head><body><p>{text}</p>{links}</body></html>")
-}
+use sitepatrol::store::{FlagAction, FlagState, Store};
 
 fn states(flags: &[sitepatrol::store::Flag]) -> BTreeMap<String, FlagState> {
     flags
         .iter()
         .map(|f| (format!("{} {}", f.url, f.rule), f.state))
         .collect()
-}
-
-/// A daemon started on a config (`config.toml` in the setup's directory) without schedule
-/// jitter or filing checks: `schedule` holds more `[schedule]` keys, `rest` more sections and
-/// the sites. The setup must outlive the daemon: it holds the store and the rules.
-async fn start_daemon(schedule: &str, rest: &str) -> (Setup, Daemon, SqliteStore) {
-    let setup = Setup::new();
-    let config = setup.write_config(&format!(
-        "[schedule]\njitter = 0.0\n{schedule}[filing]\nenabled = false\n{rest}"
-    ));
-    let daemon = Daemon::start(&config).await;
-    let store = setup.store();
-    (setup, daemon, store)
-}
-
-/// SIGTERM: the daemon exits 0 within 30 s.
-async fn stop(mut daemon: Daemon) {
-    daemon.signal("TERM");
-    let status = daemon.wait_exit(Duration::from_secs(30)).await;
-    assert!(status.success(), "{status}\n{}", daemon.log());
-}
-
-/// Wait for two more committed crawls of `site` than it has now; newest first. The first may
-/// have begun before what the test just changed, the second began after it.
-async fn wait_two_more_runs(store: &dyn Store, site: &str) -> Vec<CrawlRunRecord> {
-    let now = store.crawl_runs(site, 1000).expect("crawl runs").len();
-    wait_runs(store, site, now + 2).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@
 //! picks up the schedule where it stopped instead of crawling every site at once.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +40,9 @@ pub struct SyncReport {
 
 pub struct Scheduler {
     entries: HashMap<Arc<str>, Entry>,
+    /// Sites that left the schedule while a crawl of theirs was running. That crawl still
+    /// holds the site: added back before it ends, the site is running, not due.
+    orphans: HashSet<Arc<str>>,
     heap: BinaryHeap<Reverse<(u64, u64, Arc<str>)>>,
     next_seq: u64,
     jitter: f64,
@@ -56,6 +59,7 @@ impl Scheduler {
     pub fn with_seed(jitter: f64, seed: u64) -> Scheduler {
         Scheduler {
             entries: HashMap::new(),
+            orphans: HashSet::new(),
             heap: BinaryHeap::new(),
             next_seq: 0,
             jitter: jitter.clamp(0.0, 0.5),
@@ -98,7 +102,9 @@ impl Scheduler {
 
     /// Make the schedule hold exactly `sites` (id and interval). A site already scheduled
     /// keeps its due time (and a running crawl its slot); a new site is due at its persisted
-    /// time if `persisted` has one, else now. Returns what changed.
+    /// time if `persisted` has one, else now, except that a site which left while a crawl of
+    /// it ran, and is back before that crawl ends, is running until it does (never two
+    /// crawls of one site at once). Returns what changed.
     pub fn sync(
         &mut self,
         sites: impl IntoIterator<Item = (Arc<str>, Duration)>,
@@ -115,7 +121,14 @@ impl Scheduler {
             }
         }
         let before = self.entries.len();
-        self.entries.retain(|id, _| ids.contains_key(id));
+        let orphans = &mut self.orphans;
+        self.entries.retain(|id, entry| {
+            let keep = ids.contains_key(id);
+            if !keep && entry.running {
+                orphans.insert(id.clone());
+            }
+            keep
+        });
         report.removed = before - self.entries.len();
         let mut new = Vec::new();
         for (id, interval) in wanted {
@@ -130,16 +143,20 @@ impl Scheduler {
         report.added = new.len();
         for (id, interval) in new {
             let due = persisted(&id).unwrap_or(now_ms);
+            let running = self.orphans.remove(&id);
             self.entries.insert(
                 id.clone(),
                 Entry {
                     interval,
                     due_ms: due,
                     seq: 0,
-                    running: false,
+                    running,
                 },
             );
-            self.push(id, due);
+            // A running site goes on the heap when its crawl ends.
+            if !running {
+                self.push(id, due);
+            }
         }
         if report.removed > 0 {
             self.compact();
@@ -182,7 +199,10 @@ impl Scheduler {
     /// Returns that time, to persist; `None` if the site left the inventory meanwhile.
     pub fn finish(&mut self, id: &str, now_ms: u64) -> Option<u64> {
         let interval = {
-            let entry = self.entries.get_mut(id)?;
+            let Some(entry) = self.entries.get_mut(id) else {
+                self.orphans.remove(id);
+                return None;
+            };
             entry.running = false;
             entry.interval
         };
@@ -318,6 +338,30 @@ mod tests {
         assert_eq!(s.finish("a", 300), None);
         assert_eq!(s.len(), 1);
         assert_eq!(s.next_due(), Some(60_100));
+    }
+
+    #[test]
+    fn a_site_removed_and_added_back_while_its_crawl_runs_is_not_handed_out_twice() {
+        let mut s = Scheduler::with_seed(0.0, 1);
+        s.sync(sites(&["a"], HOUR), &|_| None, 0);
+        assert_eq!(s.pop_due(0).as_deref(), Some("a"));
+        // Two reloads while the crawl runs: the site leaves the inventory and comes back.
+        s.sync(sites(&[], HOUR), &|_| None, 10);
+        s.sync(sites(&["a"], HOUR), &|_| None, 20);
+        assert_eq!(s.is_running("a"), Some(true), "the crawl still runs");
+        assert_eq!(s.pop_due(30), None, "a second crawl of a running site");
+        // The crawl ends: the site is scheduled an interval later, as any other.
+        assert_eq!(s.finish("a", 40), Some(3_600_040));
+        assert_eq!(s.is_running("a"), Some(false));
+        assert_eq!(s.pop_due(40), None);
+        assert_eq!(s.pop_due(3_600_040).as_deref(), Some("a"));
+        // Removed while running and not back when the crawl ends: nothing is scheduled, and
+        // a later add starts afresh.
+        s.sync(sites(&[], HOUR), &|_| None, 3_600_050);
+        assert_eq!(s.finish("a", 3_600_060), None);
+        s.sync(sites(&["a"], HOUR), &|_| None, 3_600_070);
+        assert_eq!(s.is_running("a"), Some(false));
+        assert_eq!(s.pop_due(3_600_070).as_deref(), Some("a"));
     }
 
     #[test]

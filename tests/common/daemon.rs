@@ -1,6 +1,7 @@
 //! Running the real `sitepatrol daemon` binary in tests: a temporary directory with a config,
 //! a store and rules; the daemon's log collected; signals; /metrics over plain TCP.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -15,6 +16,8 @@ use sitepatrol::store::{
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
+
+use super::{Action, serve};
 
 /// Rules the daemon tests use: small (fast to load), and one rule per thing a test serves.
 /// Each flags alone: gambling at its category's full severity (high), pornography one step
@@ -364,4 +367,54 @@ pub fn flags(store: &dyn Store, site: &str) -> Vec<Flag> {
         })
         .expect("list flags")
         .flags
+}
+
+/// A site whose pages the test can change while the daemon crawls it.
+pub type Pages = Arc<Mutex<HashMap<String, String>>>;
+
+pub async fn serve_pages(pages: &Pages) -> super::Server {
+    let pages = pages.clone();
+    serve(move |request| {
+        let path = request.path.split('?').next().unwrap_or("/").to_string();
+        match pages.lock().unwrap().get(&path) {
+            Some(body) => Action::html(body.clone()),
+            None => Action::status(404),
+        }
+    })
+    .await
+}
+
+pub fn page(text: &str, links: &[&str]) -> String {
+    let links: String = links
+        .iter()
+        .map(|l| format!("<a href='{l}'>{l}</a>"))
+        .collect();
+    format!("<html><head><title>t</title></head><body><p>{text}</p>{links}</body></html>")
+}
+
+/// A daemon started on a config (`config.toml` in the setup's directory) without schedule
+/// jitter or filing checks: `schedule` holds more `[schedule]` keys, `rest` more sections and
+/// the sites. The setup must outlive the daemon: it holds the store and the rules.
+pub async fn start_daemon(schedule: &str, rest: &str) -> (Setup, Daemon, SqliteStore) {
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\njitter = 0.0\n{schedule}[filing]\nenabled = false\n{rest}"
+    ));
+    let daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    (setup, daemon, store)
+}
+
+/// SIGTERM: the daemon exits 0 within 30 s.
+pub async fn stop(mut daemon: Daemon) {
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status}\n{}", daemon.log());
+}
+
+/// Wait for two more committed crawls of `site` than it has now; newest first. The first may
+/// have begun before what the test just changed, the second began after it.
+pub async fn wait_two_more_runs(store: &dyn Store, site: &str) -> Vec<CrawlRunRecord> {
+    let now = store.crawl_runs(site, 1000).expect("crawl runs").len();
+    wait_runs(store, site, now + 2).await
 }

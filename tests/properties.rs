@@ -1,0 +1,1082 @@
+//! Property tests (issue 16): the scheduler never starves a site and never schedules a run
+//! before the one that just ended; the flag lifecycle of a real SQLite store follows a small
+//! reference model under random crawls and reviewer actions, and `store check` finds nothing
+//! wrong after any of them.
+//!
+//! Case counts are modest (64 per property, short sequences) so that the file runs in well
+//! under a minute in a debug build; `PROPTEST_CASES` raises them for a longer hunt.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+use sitepatrol::extract::ZoneKind;
+use sitepatrol::finding::{Finding, Severity};
+use sitepatrol::schedule::Scheduler;
+use sitepatrol::store::{
+    CheckReport, CrawlRun, EventKind, FlagAction, FlagFilter, FlagId, FlagState, IngestOutcome,
+    IngestPage, PageScan, SiteInfo, SqliteStore, Store, StoreConfig, StoreError, fingerprint,
+};
+
+fn config() -> Config {
+    let mut config = Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 64;
+    }
+    config
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scheduler.
+
+/// What the daemon waits before retrying a failed crawl (`daemon::finished`).
+const RETRY_MS: u64 = 60_000;
+
+/// The ids a schedule is drawn from.
+const SITE_POOL: usize = 6;
+
+fn site_id(i: usize) -> Arc<str> {
+    Arc::from(format!("s{i}").as_str())
+}
+
+/// Intervals from none at all to a day, most of them short so that sites come round often.
+fn interval_ms() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        4 => 0u64..5_000,
+        1 => Just(0u64),
+        1 => 3_600_000u64..86_400_000,
+    ]
+}
+
+/// Jitter as configured, including values outside 0..=0.5 that the scheduler clamps.
+fn jitter() -> impl Strategy<Value = f64> {
+    prop_oneof![Just(0.0), 0.0f64..=0.5, -0.5f64..1.5]
+}
+
+/// The latest a finish at `at` may schedule the next run, and the earliest.
+fn finish_window(interval: u64, jitter: f64, at: u64) -> (u64, u64) {
+    let j = jitter.clamp(0.0, 0.5);
+    // One millisecond of slack either way for the float rounding of the jitter.
+    let lo = ((interval as f64) * (1.0 - j)).floor().max(1.0) as u64;
+    let hi = ((interval as f64) * (1.0 + j)).ceil().max(1.0) as u64 + 1;
+    (at + lo.saturating_sub(1).max(1), at + hi)
+}
+
+#[derive(Debug, Clone)]
+enum SchedOp {
+    /// The clock moves on.
+    Advance(u64),
+    /// Hand out everything due now, at most this many.
+    Pop(usize),
+    /// The n-th crawl in flight (modulo their number) ends well.
+    Finish(usize),
+    /// The n-th crawl in flight ends in a failure: rescheduled, then retried soon (as the
+    /// daemon's `finished` does).
+    Fail(usize),
+    /// A recrawl request for a site that is not running (as the daemon's `recrawl` does).
+    Recrawl(usize),
+    /// A reload: the schedule now holds these sites (pool index, interval); new ones start
+    /// at their persisted due time (offset from now) or now.
+    Reload(Vec<(usize, u64)>, Vec<Option<i64>>),
+}
+
+fn sched_op() -> impl Strategy<Value = SchedOp> {
+    prop_oneof![
+        4 => (0u64..20_000).prop_map(SchedOp::Advance),
+        1 => (3_600_000u64..90_000_000).prop_map(SchedOp::Advance),
+        4 => (1usize..4).prop_map(SchedOp::Pop),
+        3 => any::<usize>().prop_map(SchedOp::Finish),
+        1 => any::<usize>().prop_map(SchedOp::Fail),
+        1 => (0..SITE_POOL).prop_map(SchedOp::Recrawl),
+        1 => (
+            prop::collection::vec((0..SITE_POOL, interval_ms()), 0..=SITE_POOL + 2),
+            prop::collection::vec(prop::option::of(-100_000i64..100_000), SITE_POOL),
+        )
+            .prop_map(|(sites, persisted)| SchedOp::Reload(sites, persisted)),
+    ]
+}
+
+/// What the test knows of one scheduled site.
+#[derive(Debug, Clone)]
+struct SiteModel {
+    interval: u64,
+    /// The due time the scheduler must report (while not running).
+    due: u64,
+    running: bool,
+    /// The latest time this site may be due, from what last happened to it: a site whose
+    /// due time drifts past this would be starved.
+    deadline: u64,
+}
+
+struct SchedDriver {
+    sched: Scheduler,
+    jitter: f64,
+    now: u64,
+    sites: BTreeMap<Arc<str>, SiteModel>,
+    /// Crawls handed out and not yet ended, in the order they started.
+    in_flight: Vec<Arc<str>>,
+}
+
+impl SchedDriver {
+    fn sync(&mut self, wanted: &[(usize, u64)], persisted: &[Option<i64>]) {
+        let now = self.now;
+        let due_of = |i: usize| persisted[i].map(|offset| (now as i64 + offset).max(0) as u64);
+        let list: Vec<(Arc<str>, Duration)> = wanted
+            .iter()
+            .map(|&(i, ms)| (site_id(i), Duration::from_millis(ms)))
+            .collect();
+        let lookup = |id: &str| -> Option<u64> { due_of(id[1..].parse().unwrap()) };
+        let report = self.sched.sync(list.iter().cloned(), &lookup, now);
+        // The model: the first occurrence of an id wins; kept sites keep their due time and
+        // running state and take the new interval; new ones are due when persisted, or now,
+        // and running if a crawl of theirs still is (they left and came back meanwhile).
+        let mut seen = HashSet::new();
+        let mut next = BTreeMap::new();
+        let (mut added, mut kept) = (0, 0);
+        for &(i, ms) in wanted {
+            let id = site_id(i);
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let model = match self.sites.get(&id) {
+                Some(old) => {
+                    kept += 1;
+                    SiteModel {
+                        interval: ms,
+                        ..old.clone()
+                    }
+                }
+                None => {
+                    added += 1;
+                    let due = due_of(i).unwrap_or(now);
+                    SiteModel {
+                        interval: ms,
+                        due,
+                        running: self.in_flight.contains(&id),
+                        deadline: due.max(now),
+                    }
+                }
+            };
+            next.insert(id, model);
+        }
+        let removed = self.sites.keys().filter(|k| !next.contains_key(*k)).count();
+        assert_eq!(
+            (report.added, report.kept, report.removed),
+            (added, kept, removed),
+            "sync report"
+        );
+        self.sites = next;
+    }
+
+    /// The invariants that hold between any two operations.
+    fn check(&mut self) -> Result<(), TestCaseError> {
+        prop_assert_eq!(self.sched.len(), self.sites.len());
+        let mut earliest = None;
+        for (id, m) in &self.sites {
+            prop_assert_eq!(self.sched.is_running(id), Some(m.running), "{}", id);
+            // Running exactly while a crawl of it is in flight.
+            prop_assert_eq!(m.running, self.in_flight.contains(id), "{}", id);
+            if m.running {
+                continue;
+            }
+            prop_assert_eq!(self.sched.due_of(id), Some(m.due), "due time of {}", id);
+            // No starvation: the due time is never later than what last happened to the
+            // site allows (its interval after a run, the retry after a failure, now after a
+            // recrawl, its persisted time when it was added).
+            prop_assert!(
+                m.due <= m.deadline,
+                "{} due at {} past its deadline {}",
+                id,
+                m.due,
+                m.deadline
+            );
+            earliest = Some(earliest.map_or(m.due, |e: u64| e.min(m.due)));
+        }
+        // The heap agrees with the entries: a site that is due is never lost from it.
+        prop_assert_eq!(self.sched.next_due(), earliest);
+        let overdue = self
+            .sites
+            .values()
+            .filter(|m| !m.running && m.due <= self.now)
+            .count();
+        prop_assert_eq!(self.sched.overdue(self.now), overdue);
+        let running = self.sites.values().filter(|m| m.running).count();
+        prop_assert_eq!(self.sched.running(), running);
+        Ok(())
+    }
+
+    fn pop(&mut self) -> Result<Option<Arc<str>>, TestCaseError> {
+        let now = self.now;
+        let eligible: Vec<u64> = self
+            .sites
+            .values()
+            .filter(|m| !m.running && m.due <= now)
+            .map(|m| m.due)
+            .collect();
+        let got = self.sched.pop_due(now);
+        match &got {
+            None => prop_assert!(
+                eligible.is_empty(),
+                "nothing handed out though due: {:?}",
+                eligible
+            ),
+            Some(id) => {
+                let m = self.sites.get_mut(id).expect("a scheduled site");
+                prop_assert!(!m.running, "{} handed out twice", id);
+                prop_assert!(
+                    !self.in_flight.contains(id),
+                    "a second crawl of {} while one runs",
+                    id
+                );
+                prop_assert!(m.due <= now, "{} handed out before it is due", id);
+                // The most overdue first.
+                prop_assert_eq!(Some(m.due), eligible.iter().copied().min());
+                m.running = true;
+                self.in_flight.push(id.clone());
+            }
+        }
+        Ok(got)
+    }
+
+    /// A crawl of `id` ended now; `failed` as the daemon handles a failed crawl.
+    fn end(&mut self, id: Arc<str>, failed: bool) -> Result<(), TestCaseError> {
+        let now = self.now;
+        let next = self.sched.finish(&id, now);
+        let Some(m) = self.sites.get_mut(&id) else {
+            prop_assert_eq!(next, None, "{} left the schedule but was rescheduled", id);
+            return Ok(());
+        };
+        let due = next.expect("a scheduled site is rescheduled");
+        // Due times move forward: the next run is after the one that just ended, an
+        // interval (within the jitter) later.
+        let (lo, hi) = finish_window(m.interval, self.jitter, now);
+        prop_assert!(
+            due > now,
+            "{} rescheduled at {} by a finish at {}",
+            id,
+            due,
+            now
+        );
+        prop_assert!(
+            (lo..=hi).contains(&due),
+            "{} rescheduled at {} outside {}..={} (interval {})",
+            id,
+            due,
+            lo,
+            hi,
+            m.interval
+        );
+        m.running = false;
+        m.due = due;
+        m.deadline = hi;
+        if failed {
+            let retry = now + RETRY_MS;
+            self.sched.due_at(&id, retry);
+            m.due = retry;
+            m.deadline = retry;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, op: &SchedOp) -> Result<(), TestCaseError> {
+        match op {
+            SchedOp::Advance(ms) => self.now += ms,
+            SchedOp::Pop(n) => {
+                for _ in 0..*n {
+                    if self.pop()?.is_none() {
+                        break;
+                    }
+                }
+            }
+            SchedOp::Finish(i) | SchedOp::Fail(i) => {
+                if !self.in_flight.is_empty() {
+                    let id = self.in_flight.remove(i % self.in_flight.len());
+                    self.end(id, matches!(op, SchedOp::Fail(_)))?;
+                }
+            }
+            SchedOp::Recrawl(i) => {
+                let id = site_id(*i);
+                if let Some(m) = self.sites.get_mut(&id)
+                    && !m.running
+                {
+                    self.sched.due_now(&id, self.now);
+                    m.due = self.now;
+                    m.deadline = self.now;
+                }
+            }
+            SchedOp::Reload(sites, persisted) => self.sync(sites, persisted),
+        }
+        self.check()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Any interleaving of runs, finishes, failures, recrawls and reloads keeps every site
+    /// on the schedule and due within its bound, hands out the most overdue site first and
+    /// never a running one, and schedules each next run after the run that ended. At the end,
+    /// once the crawls in flight end and the clock passes every deadline, every site is
+    /// handed out.
+    #[test]
+    fn the_schedule_starves_no_site_and_moves_due_times_forward(
+        jitter in jitter(),
+        seed in any::<u64>(),
+        initial in prop::collection::vec((0..SITE_POOL, interval_ms()), 1..=SITE_POOL),
+        persisted in prop::collection::vec(prop::option::of(-100_000i64..100_000), SITE_POOL),
+        ops in prop::collection::vec(sched_op(), 0..60),
+    ) {
+        let mut d = SchedDriver {
+            sched: Scheduler::with_seed(jitter, seed),
+            jitter,
+            now: 1_000_000,
+            sites: BTreeMap::new(),
+            in_flight: Vec::new(),
+        };
+        d.sync(&initial, &persisted);
+        d.check()?;
+        for op in &ops {
+            d.apply(op)?;
+        }
+        // Drain: every crawl ends, the clock passes every deadline, and then each site is
+        // handed out exactly once.
+        while let Some(id) = d.in_flight.pop() {
+            d.end(id, false)?;
+        }
+        d.check()?;
+        let last = d.sites.values().map(|m| m.deadline).max().unwrap_or(d.now);
+        d.now = d.now.max(last);
+        let mut handed = Vec::new();
+        while let Some(id) = d.pop()? {
+            handed.push(id);
+        }
+        handed.sort();
+        let all: Vec<Arc<str>> = d.sites.keys().cloned().collect();
+        prop_assert_eq!(handed, all, "not every site was handed out");
+    }
+
+    /// A daemon-like loop with a cap on concurrent crawls, crawls of random lengths, failures
+    /// and recrawl requests, on a virtual clock: a site that is due is handed out within the
+    /// time the sites ahead of it take (at most all the others, `cap` at a time), and no site
+    /// goes longer than its interval (or the retry) plus that between two crawls.
+    #[test]
+    fn under_a_crawl_cap_every_site_comes_round_within_a_bound(
+        jitter in jitter(),
+        seed in any::<u64>(),
+        intervals in prop::collection::vec(interval_ms(), 1..=8),
+        persisted in prop::collection::vec(0u64..100_000, 8),
+        cap in 1usize..4,
+        // Per crawl handed out: its length (ms), whether it fails, whether a recrawl request
+        // for another site comes in meanwhile.
+        crawls in prop::collection::vec((1u64..30_000, prop::bool::weighted(0.2), prop::option::weighted(0.2, 0usize..8)), 20..120),
+    ) {
+        let n = intervals.len();
+        let max_crawl = crawls.iter().map(|c| c.0).max().unwrap_or(1);
+        let mut sched = Scheduler::with_seed(jitter, seed);
+        let mut now: u64 = 0;
+        let list: Vec<(Arc<str>, Duration)> = intervals
+            .iter()
+            .enumerate()
+            .map(|(i, ms)| (site_id(i), Duration::from_millis(*ms)))
+            .collect();
+        sched.sync(list, &|id: &str| Some(persisted[id[1..].parse::<usize>().unwrap()]), now);
+        // Handing out: everything ahead of a due site is at most the n - 1 others, served
+        // `cap` at a time, each slot freed within the longest crawl.
+        let queueing = (n.div_ceil(cap) as u64 + 1) * max_crawl;
+        let longest_gap = |interval: u64| {
+            let (_, hi) = finish_window(interval, jitter, 0);
+            hi.max(RETRY_MS) + max_crawl + queueing
+        };
+        // When each site was last handed out (or the start, with its persisted due time).
+        let mut last_start: Vec<u64> = persisted[..n].to_vec();
+        let mut flying: Vec<(u64, Arc<str>, bool)> = Vec::new();
+        let mut next_crawl = crawls.iter();
+        let mut exhausted = false;
+        while !exhausted || !flying.is_empty() {
+            // Start what is due, up to the cap.
+            while !exhausted && flying.len() < cap {
+                let due_before: HashMap<Arc<str>, u64> = (0..n)
+                    .map(site_id)
+                    .filter(|id| sched.is_running(id) == Some(false))
+                    .map(|id| {
+                        let due = sched.due_of(&id).unwrap();
+                        (id, due)
+                    })
+                    .collect();
+                let Some(id) = sched.pop_due(now) else { break };
+                let due = due_before[&id];
+                prop_assert!(due <= now);
+                prop_assert!(
+                    now - due <= queueing,
+                    "{} waited {} ms after it was due (bound {})",
+                    id,
+                    now - due,
+                    queueing
+                );
+                let i: usize = id[1..].parse().unwrap();
+                let gap = now.saturating_sub(last_start[i]);
+                let bound = longest_gap(intervals[i]);
+                prop_assert!(gap <= bound, "{} not handed out for {} ms (bound {})", id, gap, bound);
+                last_start[i] = now;
+                match next_crawl.next() {
+                    Some(&(len, failed, recrawl)) => {
+                        flying.push((now + len, id, failed));
+                        if let Some(other) = recrawl {
+                            let other = site_id(other % n);
+                            if sched.is_running(&other) == Some(false) {
+                                sched.due_now(&other, now);
+                            }
+                        }
+                    }
+                    None => {
+                        exhausted = true;
+                        flying.push((now + 1, id, false));
+                    }
+                }
+            }
+            // The next thing that happens: a crawl ends, or (with a free slot) a site is due.
+            let next_end = flying.iter().map(|f| f.0).min();
+            let next_due = if flying.len() < cap && !exhausted { sched.next_due() } else { None };
+            let Some(at) = [next_end, next_due].into_iter().flatten().min() else {
+                break;
+            };
+            now = now.max(at);
+            let (ended, still): (Vec<_>, Vec<_>) = flying.into_iter().partition(|f| f.0 <= now);
+            flying = still;
+            for (_, id, failed) in ended {
+                let due = sched.finish(&id, now).expect("scheduled");
+                prop_assert!(due > now);
+                if failed {
+                    sched.due_at(&id, now + RETRY_MS);
+                }
+            }
+        }
+        // Nobody left behind at the end either: no site still counts as running, each is due
+        // within its bound, and once that has passed, each is handed out.
+        let mut latest = now;
+        for (i, &interval) in intervals.iter().enumerate() {
+            let id = site_id(i);
+            prop_assert_eq!(sched.is_running(&id), Some(false), "{} still running", id);
+            let due = sched.due_of(&id).unwrap();
+            prop_assert!(due <= now + longest_gap(interval), "{} due at {} (now {})", id, due, now);
+            latest = latest.max(due);
+        }
+        let mut handed: Vec<Arc<str>> = std::iter::from_fn(|| sched.pop_due(latest)).collect();
+        handed.sort();
+        prop_assert_eq!(handed.len(), n, "handed out at the end: {:?}", handed);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The flag lifecycle, against a real SQLite store.
+
+/// Category, rule and severity of the findings the crawls report.
+const CATEGORIES: [(&str, &str, Severity); 3] = [
+    ("gambling", "gambling.casino", Severity::High),
+    ("pornography", "porn.av", Severity::Critical),
+    ("fraud", "fraud.fake_bank", Severity::Medium),
+];
+
+/// The same URLs on both sites: a page of one site never touches the other's flags.
+const URLS: [&str; 4] = [
+    "http://a.example.cn/",
+    "http://a.example.cn/b.html",
+    "http://a.example.cn/c.html",
+    "http://a.example.cn/d.html",
+];
+
+/// Two sites in the store, and one that never was.
+const SITES: [&str; 3] = ["s1", "s2", "ghost"];
+
+const REVIEWER: &str = "张三";
+
+fn finding(category: usize, url: &str) -> Finding {
+    let (category, rule, severity) = CATEGORIES[category];
+    Finding {
+        record_type: Finding::RECORD_TYPE,
+        rule: Arc::from(rule),
+        category: Arc::from(category),
+        clause: Arc::from("§2 (9)"),
+        severity,
+        description: Arc::from("测试规则"),
+        target: Arc::from(url),
+        zone: Some(ZoneKind::Text),
+        matched: format!("{rule} 命中"),
+        normalized: format!("{rule} 命中"),
+        snippet: format!("……{rule}……"),
+        offset: 3,
+        count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Scan {
+    /// Matched: these categories (repeats fold into one flag) are all there is on the page.
+    Matched(Vec<usize>),
+    /// Matched, but the fetch cannot prove anything gone.
+    Partial(Vec<usize>),
+    Unchanged,
+    NotScanned,
+}
+
+#[derive(Debug, Clone)]
+enum Pick {
+    /// The n-th flag the model knows (modulo their number).
+    Known(usize),
+    /// Any id, most of them not a flag.
+    Raw(FlagId),
+}
+
+#[derive(Debug, Clone)]
+enum Act {
+    Confirm,
+    /// With a reason, or with a blank one.
+    Dismiss(bool),
+    Reopen,
+    Assign(Option<&'static str>),
+    /// With text, or blank.
+    Comment(bool),
+}
+
+impl Act {
+    fn action(&self) -> FlagAction {
+        match self {
+            Act::Confirm => FlagAction::Confirm {
+                reason: Some("赌博推广".into()),
+            },
+            Act::Dismiss(reason) => FlagAction::Dismiss {
+                reason: if *reason {
+                    "影评，不是推广"
+                } else {
+                    "  "
+                }
+                .into(),
+            },
+            Act::Reopen => FlagAction::Reopen { reason: None },
+            Act::Assign(who) => FlagAction::Assign {
+                assignee: who.map(str::to_string),
+            },
+            Act::Comment(text) => FlagAction::Comment {
+                text: if *text { "已通知客户" } else { "\t" }.into(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum StoreOp {
+    /// A crawl of a site; `replay` records it again under an earlier run's key.
+    Crawl {
+        site: usize,
+        pages: Vec<(usize, Scan)>,
+        replay: Option<usize>,
+    },
+    Act(Pick, Act),
+    ActMany(Vec<Pick>, Act),
+}
+
+fn scan() -> impl Strategy<Value = Scan> {
+    let categories = prop::collection::vec(0..CATEGORIES.len(), 0..4);
+    prop_oneof![
+        5 => categories.clone().prop_map(Scan::Matched),
+        1 => categories.prop_map(Scan::Partial),
+        1 => Just(Scan::Unchanged),
+        1 => Just(Scan::NotScanned),
+    ]
+}
+
+fn pick() -> impl Strategy<Value = Pick> {
+    prop_oneof![
+        4 => any::<usize>().prop_map(Pick::Known),
+        1 => (-2i64..40).prop_map(Pick::Raw),
+    ]
+}
+
+fn act() -> impl Strategy<Value = Act> {
+    prop_oneof![
+        3 => Just(Act::Confirm),
+        3 => prop::bool::weighted(0.85).prop_map(Act::Dismiss),
+        3 => Just(Act::Reopen),
+        1 => prop::sample::select(vec![None, Some("李四"), Some(" 王五 "), Some("   ")]).prop_map(Act::Assign),
+        1 => prop::bool::weighted(0.8).prop_map(Act::Comment),
+    ]
+}
+
+fn store_op() -> impl Strategy<Value = StoreOp> {
+    prop_oneof![
+        4 => (
+            prop_oneof![8 => 0..2usize, 1 => Just(2usize)],
+            prop::collection::vec((0..URLS.len(), scan()), 0..5),
+            prop::option::weighted(0.1, any::<usize>()),
+        )
+            .prop_map(|(site, pages, replay)| StoreOp::Crawl { site, pages, replay }),
+        4 => (pick(), act()).prop_map(|(p, a)| StoreOp::Act(p, a)),
+        1 => (prop::collection::vec(pick(), 0..4), act()).prop_map(|(p, a)| StoreOp::ActMany(p, a)),
+    ]
+}
+
+/// A flag as the model knows it.
+#[derive(Debug, Clone)]
+struct ModelFlag {
+    /// Learnt from the store when the crawl that created it returns.
+    id: Option<FlagId>,
+    site: &'static str,
+    url: &'static str,
+    category: usize,
+    state: FlagState,
+    assignee: Option<String>,
+    events: usize,
+}
+
+/// What an action on a flag must come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    NotFound,
+    Invalid,
+    ReasonRequired,
+    EmptyComment,
+}
+
+fn refusal(e: &StoreError) -> Option<Refusal> {
+    match e {
+        StoreError::FlagNotFound(_) => Some(Refusal::NotFound),
+        StoreError::InvalidTransition { .. } => Some(Refusal::Invalid),
+        StoreError::ReasonRequired(_) => Some(Refusal::ReasonRequired),
+        StoreError::EmptyComment(_) => Some(Refusal::EmptyComment),
+        _ => None,
+    }
+}
+
+#[derive(Default)]
+struct Model {
+    /// By fingerprint.
+    flags: BTreeMap<String, ModelFlag>,
+    /// Fingerprints in the order the flags were created.
+    order: Vec<String>,
+    /// Recorded runs by key, with the outcome the store returned, in recording order.
+    runs: Vec<(String, IngestOutcome)>,
+}
+
+/// What a crawl must report, by fingerprint.
+#[derive(Debug, Default)]
+struct Expected {
+    new: Vec<String>,
+    reopened: Vec<String>,
+    resolved: Vec<String>,
+    suppressed: u64,
+    unchanged: u64,
+    carried_over: u64,
+    pages: u64,
+}
+
+impl Model {
+    fn by_id(&mut self, id: FlagId) -> Option<&mut ModelFlag> {
+        self.flags.values_mut().find(|f| f.id == Some(id))
+    }
+
+    fn resolve_pick(&self, pick: &Pick) -> FlagId {
+        match pick {
+            Pick::Known(_) if self.order.is_empty() => 1_000_000,
+            Pick::Known(i) => self.flags[&self.order[i % self.order.len()]].id.unwrap(),
+            Pick::Raw(id) => *id,
+        }
+    }
+
+    /// The lifecycle as documented on `FlagState`, for one reviewer action.
+    fn act(&mut self, id: FlagId, act: &Act) -> Result<(), Refusal> {
+        let flag = self.by_id(id).ok_or(Refusal::NotFound)?;
+        let to = match act {
+            Act::Confirm => match flag.state {
+                FlagState::Open | FlagState::Reopened => Some(FlagState::Confirmed),
+                _ => return Err(Refusal::Invalid),
+            },
+            Act::Dismiss(false) => return Err(Refusal::ReasonRequired),
+            Act::Dismiss(true) => match flag.state.is_active() {
+                true => Some(FlagState::Dismissed),
+                false => return Err(Refusal::Invalid),
+            },
+            Act::Reopen => match flag.state {
+                FlagState::Confirmed | FlagState::Dismissed | FlagState::Resolved => {
+                    Some(FlagState::Reopened)
+                }
+                _ => return Err(Refusal::Invalid),
+            },
+            Act::Assign(who) => {
+                flag.assignee = who
+                    .map(str::trim)
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string);
+                None
+            }
+            Act::Comment(false) => return Err(Refusal::EmptyComment),
+            Act::Comment(true) => None,
+        };
+        if let Some(to) = to {
+            flag.state = to;
+        }
+        flag.events += 1;
+        Ok(())
+    }
+
+    /// One crawl of `site`, page by page.
+    fn crawl(&mut self, site: &'static str, pages: &[(usize, Scan)]) -> Expected {
+        let mut out = Expected::default();
+        for (url, scan) in pages {
+            let url = URLS[*url];
+            out.pages += 1;
+            let (found, whole) = match scan {
+                Scan::NotScanned => continue,
+                Scan::Unchanged => {
+                    out.carried_over += self
+                        .flags
+                        .values()
+                        .filter(|f| f.site == site && f.url == url && f.state.is_active())
+                        .count() as u64;
+                    continue;
+                }
+                Scan::Matched(c) => (c, true),
+                Scan::Partial(c) => (c, false),
+            };
+            let mut categories = found.clone();
+            categories.sort();
+            categories.dedup();
+            for &category in &categories {
+                let fp = fingerprint(site, CATEGORIES[category].0, url);
+                match self.flags.get_mut(&fp) {
+                    None => {
+                        self.flags.insert(
+                            fp.clone(),
+                            ModelFlag {
+                                id: None,
+                                site,
+                                url,
+                                category,
+                                state: FlagState::Open,
+                                assignee: None,
+                                events: 1,
+                            },
+                        );
+                        self.order.push(fp.clone());
+                        out.new.push(fp);
+                    }
+                    Some(f) if f.state == FlagState::Dismissed => out.suppressed += 1,
+                    Some(f) if f.state == FlagState::Resolved => {
+                        f.state = FlagState::Reopened;
+                        f.events += 1;
+                        out.reopened.push(fp);
+                    }
+                    Some(_) => out.unchanged += 1,
+                }
+            }
+            if !whole {
+                continue;
+            }
+            for (fp, f) in self.flags.iter_mut() {
+                if f.site == site
+                    && f.url == url
+                    && !categories.contains(&f.category)
+                    && f.state.is_active()
+                {
+                    f.state = FlagState::Resolved;
+                    f.events += 1;
+                    out.resolved.push(fp.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+struct StoreDriver {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    model: Model,
+    at: i64,
+    next_run: usize,
+}
+
+impl StoreDriver {
+    fn new() -> StoreDriver {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StoreConfig {
+            body_cap_bytes: 4096,
+            // Short, so that bodies are pruned within a sequence and the check sees both.
+            body_retention_secs: 100,
+            ..StoreConfig::default()
+        };
+        let store = SqliteStore::open(dir.path().join("store.db"), config).expect("open");
+        let sites: Vec<SiteInfo> = SITES[..2]
+            .iter()
+            .map(|id| SiteInfo {
+                id: id.to_string(),
+                customer: format!("customer-{id}"),
+                domains: vec![format!("{id}.example.cn")],
+            })
+            .collect();
+        store.upsert_sites(&sites, 1).expect("sites");
+        StoreDriver {
+            _dir: dir,
+            store,
+            model: Model::default(),
+            at: 1_000,
+            next_run: 0,
+        }
+    }
+
+    fn ids_of(&self, fps: &[String]) -> Vec<FlagId> {
+        let mut ids: Vec<FlagId> = fps
+            .iter()
+            .map(|fp| self.model.flags[fp].id.expect("an id"))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    fn crawl(
+        &mut self,
+        site: usize,
+        pages: &[(usize, Scan)],
+        replay: Option<usize>,
+    ) -> Result<(), TestCaseError> {
+        let key = match replay {
+            Some(i) if !self.model.runs.is_empty() => {
+                self.model.runs[i % self.model.runs.len()].0.clone()
+            }
+            _ => {
+                self.next_run += 1;
+                format!("run-{}", self.next_run)
+            }
+        };
+        let site = SITES[site];
+        let run = CrawlRun {
+            key: key.clone(),
+            site: site.into(),
+            started_at: self.at,
+            finished_at: self.at + 5,
+            outcome: "completed".into(),
+            rules_version: "rules-v1".into(),
+            stats: serde_json::json!({}),
+        };
+        let ingest: Vec<IngestPage> = pages
+            .iter()
+            .map(|(url, scan)| {
+                let url = URLS[*url];
+                let (findings, body) = match scan {
+                    Scan::Matched(c) | Scan::Partial(c) => (
+                        c.iter().map(|&c| finding(c, url)).collect(),
+                        format!("<p>{url} {c:?}</p>"),
+                    ),
+                    Scan::Unchanged | Scan::NotScanned => (Vec::new(), format!("<p>{url}</p>")),
+                };
+                let mut page = IngestPage::matched(url, 200, self.at, body.as_bytes(), findings);
+                page.scan = match scan {
+                    Scan::Matched(_) => page.scan,
+                    Scan::Partial(c) => {
+                        PageScan::Partial(c.iter().map(|&c| finding(c, url)).collect())
+                    }
+                    Scan::Unchanged => PageScan::Unchanged,
+                    Scan::NotScanned => PageScan::NotScanned,
+                };
+                page
+            })
+            .collect();
+        let result = self.store.record_crawl(&run, &ingest);
+        // A key already recorded changes nothing, whatever the run now says.
+        if let Some((_, prior)) = self.model.runs.iter().find(|(k, _)| *k == key) {
+            let got = result.map_err(|e| TestCaseError::fail(format!("replay of {key}: {e}")))?;
+            let mut want = prior.clone();
+            want.replayed = true;
+            prop_assert_eq!(got, want, "replay of {}", key);
+            return Ok(());
+        }
+        if site == "ghost" {
+            prop_assert!(
+                matches!(result, Err(StoreError::SiteNotFound(_))),
+                "a crawl of a site not in the store: {:?}",
+                result
+            );
+            return Ok(());
+        }
+        let got = result.map_err(|e| TestCaseError::fail(format!("crawl {key}: {e}")))?;
+        let want = self.model.crawl(site, pages);
+        // New flags: the store's ids, learnt by fingerprint.
+        let mut new_fps = Vec::new();
+        for r in &got.new {
+            let detail = self.store.flag(r.id).unwrap().expect("a new flag exists");
+            let fp = detail.flag.fingerprint;
+            let m = self.model.flags.get_mut(&fp);
+            prop_assert!(m.is_some(), "flag {} ({}) is not new", r.id, fp);
+            let m = m.unwrap();
+            prop_assert_eq!(m.id, None, "flag {} reported new twice", r.id);
+            prop_assert_eq!(r.category.as_str(), CATEGORIES[m.category].0);
+            prop_assert_eq!(r.severity, CATEGORIES[m.category].2);
+            m.id = Some(r.id);
+            new_fps.push(fp);
+        }
+        new_fps.sort();
+        let mut want_new = want.new.clone();
+        want_new.sort();
+        prop_assert_eq!(new_fps, want_new, "new flags");
+        let mut reopened: Vec<FlagId> = got.reopened.iter().map(|r| r.id).collect();
+        reopened.sort();
+        prop_assert_eq!(reopened, self.ids_of(&want.reopened), "reopened flags");
+        let mut resolved: Vec<FlagId> = got.resolved.iter().map(|r| r.id).collect();
+        resolved.sort();
+        prop_assert_eq!(resolved, self.ids_of(&want.resolved), "resolved flags");
+        prop_assert_eq!(
+            (
+                got.suppressed,
+                got.unchanged,
+                got.carried_over,
+                got.pages,
+                got.replayed
+            ),
+            (
+                want.suppressed,
+                want.unchanged,
+                want.carried_over,
+                want.pages,
+                false
+            ),
+            "counts (suppressed, unchanged, carried over, pages, replayed)"
+        );
+        self.model.runs.push((key, got));
+        Ok(())
+    }
+
+    fn act(&mut self, ids: &[FlagId], act: &Act, many: bool) -> Result<(), TestCaseError> {
+        let action = act.action();
+        let results: Vec<(FlagId, Result<sitepatrol::store::Flag, StoreError>)> = if many {
+            self.store
+                .act_many(ids, &action, REVIEWER, self.at)
+                .map_err(|e| TestCaseError::fail(format!("bulk {}: {e}", action.name())))?
+        } else {
+            vec![(ids[0], self.store.act(ids[0], &action, REVIEWER, self.at))]
+        };
+        prop_assert_eq!(results.len(), ids.len());
+        for (id, got) in results {
+            let want = self.model.act(id, act);
+            match (&got, want) {
+                (Ok(flag), Ok(())) => {
+                    let m = self.model.by_id(id).unwrap();
+                    prop_assert_eq!(flag.state, m.state, "flag {} after {:?}", id, act);
+                    prop_assert_eq!(&flag.assignee, &m.assignee, "flag {} after {:?}", id, act);
+                }
+                (Err(e), Err(refused)) => {
+                    prop_assert_eq!(refusal(e), Some(refused), "flag {} {:?}: {}", id, act, e)
+                }
+                _ => prop_assert!(
+                    false,
+                    "flag {} {:?}: store {:?}, model {:?}",
+                    id,
+                    act,
+                    got,
+                    want
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, op: &StoreOp) -> Result<(), TestCaseError> {
+        self.at += 10;
+        match op {
+            StoreOp::Crawl {
+                site,
+                pages,
+                replay,
+            } => self.crawl(*site, pages, *replay)?,
+            StoreOp::Act(pick, act) => {
+                let id = self.model.resolve_pick(pick);
+                self.act(&[id], act, false)?;
+            }
+            StoreOp::ActMany(picks, act) => {
+                let ids: Vec<FlagId> = picks.iter().map(|p| self.model.resolve_pick(p)).collect();
+                self.act(&ids, act, true)?;
+            }
+        }
+        self.check()
+    }
+
+    /// The store's flags are the model's, each with its events, and `store check` is clean.
+    fn check(&self) -> Result<(), TestCaseError> {
+        let listed = self
+            .store
+            .list_flags(&FlagFilter {
+                limit: 1000,
+                ..FlagFilter::default()
+            })
+            .unwrap()
+            .flags;
+        prop_assert_eq!(listed.len(), self.model.flags.len(), "flag count");
+        for flag in &listed {
+            let m = self.model.flags.get(&flag.fingerprint);
+            prop_assert!(m.is_some(), "flag {} is not in the model", flag.id);
+            let m = m.unwrap();
+            prop_assert_eq!(Some(flag.id), m.id);
+            prop_assert_eq!((flag.site.as_str(), flag.url.as_str()), (m.site, m.url));
+            prop_assert_eq!(flag.category.as_str(), CATEGORIES[m.category].0);
+            prop_assert_eq!(flag.state, m.state, "state of flag {}", flag.id);
+            prop_assert_eq!(&flag.assignee, &m.assignee, "assignee of flag {}", flag.id);
+            let events = self.store.flag(flag.id).unwrap().unwrap().events;
+            prop_assert_eq!(
+                events.len(),
+                m.events,
+                "events of flag {}: {:#?}",
+                flag.id,
+                events
+            );
+            let created = events
+                .iter()
+                .filter(|e| e.kind == EventKind::State && e.from_state.is_none())
+                .count();
+            prop_assert_eq!(
+                created,
+                1,
+                "flag {} has {} creation events",
+                flag.id,
+                created
+            );
+            let last_state = events
+                .iter()
+                .filter(|e| e.kind == EventKind::State)
+                .max_by_key(|e| e.id)
+                .and_then(|e| e.to_state);
+            prop_assert_eq!(
+                last_state,
+                Some(flag.state),
+                "last state event of flag {}",
+                flag.id
+            );
+        }
+        let report: CheckReport = self.store.check().expect("store check runs");
+        let problems: Vec<String> = report
+            .checks
+            .iter()
+            .flat_map(|c| c.problems.iter().map(|p| p.detail.clone()))
+            .collect();
+        prop_assert!(report.ok, "store check: {:#?}", problems);
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Random crawls (with findings on some pages, without on others, partial and unchanged
+    /// pages, replays, a site not in the store) and reviewer actions (on flags that exist and
+    /// ids that do not, one at a time and in bulk) leave the store's flags in the states, with
+    /// the assignees and the events, that the lifecycle's model says; `store check` agrees.
+    #[test]
+    fn flags_follow_the_lifecycle_model(ops in prop::collection::vec(store_op(), 1..30)) {
+        let mut d = StoreDriver::new();
+        for op in &ops {
+            d.apply(op)?;
+        }
+    }
+}
