@@ -766,6 +766,51 @@ async fn a_site_allowed_onto_private_networks_reaches_its_own_origin_and_nothing
     stop(daemon).await;
 }
 
+/// Issue 16 hole 7: the `/metrics` token had no failed-attempt limiter. Wrong tokens count
+/// per client network as the API's do; over the limit every guess gets 429, while the scraper
+/// whose right token was seen from that network before keeps reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_token_is_checked_and_guessing_it_is_rate_limited() {
+    let setup = Setup::new();
+    let config = setup.write_config("[filing]\nenabled = false\n[api]\nmax_failures = 3\n");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "listen = [\"127.0.0.1:0\"]",
+        "listen = [\"127.0.0.1:0\"]\nmetrics_token = \"s3cret\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(&config).await;
+    let metrics = |header: &'static str| get_with(daemon.http, "/metrics", header);
+
+    let (status, response) = metrics("").await;
+    assert_eq!(status, 401, "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{response}"
+    );
+    let (status, response) = metrics("Authorization: bearer s3cret\r\n").await;
+    assert_eq!(status, 200, "{response}");
+    assert!(response.contains("sitepatrol_build_info"), "{response}");
+    // The health checks stay public.
+    assert_eq!(daemon.get("/healthz").await.0, 200);
+
+    // Three wrong tokens (the missing one above counted too), then the network is refused.
+    for _ in 0..2 {
+        assert_eq!(metrics("Authorization: Bearer guess\r\n").await.0, 401);
+    }
+    let (status, response) = metrics("Authorization: Bearer guess\r\n").await;
+    assert_eq!(status, 429, "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("retry-after: "),
+        "{response}"
+    );
+    assert_eq!(metrics("").await.0, 429);
+    // The scraper's right token was seen from here before: it still reads.
+    assert_eq!(metrics("Authorization: Bearer s3cret\r\n").await.0, 200);
+    stop(daemon).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickled_login_form_times_out_and_connections_are_capped_per_client() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::config::Secret;
 use crate::metrics::Metrics;
+use crate::review::auth::FailureLimiter;
 
 /// Response bodies: whole ([`text`]) or streamed (the review API's exports), boxed so that one
 /// server serves both.
@@ -51,14 +52,70 @@ pub struct OpsState {
     /// True once startup is done; false again when shutdown begins.
     pub ready: AtomicBool,
     pub metrics_token: Option<Secret>,
+    /// Failed `/metrics` tokens per client network, as the API counts its own (issue 16:
+    /// the token could be guessed at full speed).
+    pub metrics_limiter: FailureLimiter,
 }
 
-fn authorized(request: &Request<Incoming>, token: &Option<Secret>) -> bool {
+/// Whether the request may read `/metrics`: `Err` is the refusal. Under the limiter the rules
+/// are the API's (`Api::sign_in`): a network over the limit gets 429, except for a client
+/// that presented the right token from it before, so a scraper is not locked out by a
+/// guesser behind the same proxy; a wrong token counts.
+fn metrics_access(state: &OpsState, request: &Request<Incoming>) -> Result<(), Response<Body>> {
+    let Some(token) = &state.metrics_token else {
+        return Ok(());
+    };
     let header = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    token_matches(header, token.as_ref().map(Secret::expose))
+    let right = token_matches(header, Some(token.expose()));
+    let client = request.extensions().get::<Peer>().map(|p| p.0.ip());
+    let Some(client) = client else {
+        return if right { Ok(()) } else { Err(unauthorized()) };
+    };
+    let now = Instant::now();
+    if let Err(wait) = state.metrics_limiter.check(client, now) {
+        if right
+            && state
+                .metrics_limiter
+                .vouched(client, METRICS_PRINCIPAL, now)
+        {
+            return Ok(());
+        }
+        let mut r = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "text/plain; charset=utf-8",
+            format!("too many failed tokens from {client}; retry in {wait}s\n"),
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return Err(r);
+    }
+    if right {
+        state.metrics_limiter.vouch(client, METRICS_PRINCIPAL, now);
+        Ok(())
+    } else {
+        state.metrics_limiter.failed(client, now);
+        Err(unauthorized())
+    }
+}
+
+/// The name a right `/metrics` token is vouched for under.
+const METRICS_PRINCIPAL: &str = "/metrics";
+
+fn unauthorized() -> Response<Body> {
+    let mut r = text(
+        StatusCode::UNAUTHORIZED,
+        "text/plain; charset=utf-8",
+        "a bearer token is required\n",
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    r
 }
 
 /// Whether an `Authorization` header value carries `token` (no token configured: anyone). The
@@ -90,17 +147,8 @@ pub async fn ops(state: Arc<OpsState>, request: Request<Incoming>) -> Response<B
             }
         }
         "/metrics" => {
-            if !authorized(&request, &state.metrics_token) {
-                let mut r = text(
-                    StatusCode::UNAUTHORIZED,
-                    plain,
-                    "a bearer token is required\n",
-                );
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Bearer"),
-                );
-                return r;
+            if let Err(refused) = metrics_access(&state, &request) {
+                return refused;
             }
             match state.metrics.render() {
                 Ok((body, content_type)) => text(StatusCode::OK, &content_type, body),

@@ -190,6 +190,10 @@ impl Daemon {
             metrics: metrics.clone(),
             ready: AtomicBool::new(false),
             metrics_token: config.metrics_token.clone(),
+            metrics_limiter: FailureLimiter::new(
+                config.api.max_failures,
+                config.times.api_failure_window,
+            ),
         });
         let (recrawl_tx, recrawl_rx) = mpsc::channel(64);
         let (reload_tx, reload_rx) = mpsc::channel(4);

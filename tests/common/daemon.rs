@@ -294,9 +294,20 @@ impl Daemon {
 
 /// GET over HTTP/1.0 (the server closes after the response).
 pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (status, response) = get_with(addr, path, "").await;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// GET with extra header lines (each ending in `\r\n`): the status and the whole response,
+/// head and body.
+pub async fn get_with(addr: SocketAddr, path: &str, headers: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n{headers}\r\n").as_bytes())
         .await
         .expect("send");
     let mut response = Vec::new();
@@ -307,11 +318,7 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    (status, text)
 }
 
 /// The value of one sample line of a metrics text, like `sitepatrol_sites_scheduled` or
