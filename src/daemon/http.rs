@@ -57,13 +57,13 @@ pub struct OpsState {
     pub metrics_limiter: FailureLimiter,
 }
 
-/// Whether the request may read `/metrics`: `Err` is the refusal. Under the limiter the rules
+/// Why the request may not read `/metrics`: the response refusing it, `None` when it may. Under the limiter the rules
 /// are the API's (`Api::sign_in`): a network over the limit gets 429, except for a client
 /// that presented the right token from it before, so a scraper is not locked out by a
 /// guesser behind the same proxy; a wrong token counts.
-fn metrics_access(state: &OpsState, request: &Request<Incoming>) -> Result<(), Response<Body>> {
+fn metrics_refusal(state: &OpsState, request: &Request<Incoming>) -> Option<Response<Body>> {
     let Some(token) = &state.metrics_token else {
-        return Ok(());
+        return None;
     };
     let header = request
         .headers()
@@ -72,7 +72,7 @@ fn metrics_access(state: &OpsState, request: &Request<Incoming>) -> Result<(), R
     let right = token_matches(header, Some(token.expose()));
     let client = request.extensions().get::<Peer>().map(|p| p.0.ip());
     let Some(client) = client else {
-        return if right { Ok(()) } else { Err(unauthorized()) };
+        return (!right).then(unauthorized);
     };
     let now = Instant::now();
     if let Err(wait) = state.metrics_limiter.check(client, now) {
@@ -81,7 +81,7 @@ fn metrics_access(state: &OpsState, request: &Request<Incoming>) -> Result<(), R
                 .metrics_limiter
                 .vouched(client, METRICS_PRINCIPAL, now)
         {
-            return Ok(());
+            return None;
         }
         let mut r = text(
             StatusCode::TOO_MANY_REQUESTS,
@@ -91,14 +91,14 @@ fn metrics_access(state: &OpsState, request: &Request<Incoming>) -> Result<(), R
         if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, value);
         }
-        return Err(r);
+        return Some(r);
     }
     if right {
         state.metrics_limiter.vouch(client, METRICS_PRINCIPAL, now);
-        Ok(())
+        None
     } else {
         state.metrics_limiter.failed(client, now);
-        Err(unauthorized())
+        Some(unauthorized())
     }
 }
 
@@ -147,7 +147,7 @@ pub async fn ops(state: Arc<OpsState>, request: Request<Incoming>) -> Response<B
             }
         }
         "/metrics" => {
-            if let Err(refused) = metrics_access(&state, &request) {
+            if let Some(refused) = metrics_refusal(&state, &request) {
                 return refused;
             }
             match state.metrics.render() {
