@@ -4,98 +4,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Action, Server, serve};
-use sitepatrol::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope};
-use sitepatrol::fetch::politeness::{HostGate, PolitenessConfig};
-use sitepatrol::fetch::{Agent, FetchConfig, Fetcher};
-use sitepatrol::finding::Finding;
-use sitepatrol::rules::{self, RuleSource};
-use sitepatrol::scan::{ScanOptions, Scanner};
-use url::Url;
-
-fn scanner() -> Scanner {
-    let (rules, _) = rules::load(&[RuleSource::Bundled]).expect("bundled rules load");
-    Scanner::new(Arc::new(rules), ScanOptions::default())
-}
-
-fn fetch_config(server: &Server) -> FetchConfig {
-    FetchConfig {
-        connect_timeout: Duration::from_secs(2),
-        first_byte_timeout: Duration::from_secs(1),
-        total_timeout: Duration::from_secs(2),
-        max_body_bytes: 1 << 20,
-        // Only the test server is allowed: the SSRF guard stays on for everything else.
-        allowed_addresses: vec![server.addr],
-        ..FetchConfig::default()
-    }
-}
-
-fn crawl_config() -> CrawlConfig {
-    CrawlConfig {
-        max_pages: 200,
-        max_wall_time: Duration::from_secs(30),
-        backoff_base: Duration::from_millis(100),
-        backoff_cap: Duration::from_secs(5),
-        ..CrawlConfig::default()
-    }
-}
-
-struct Outcome {
-    stats: CrawlStats,
-    pages: Vec<String>,
-    failures: Vec<(String, String, String)>,
-    findings: Vec<Finding>,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn failed(&self, path: &str) -> Option<&(String, String, String)> {
-        self.failures.iter().find(|(url, _, _)| url.ends_with(path))
-    }
-
-    fn fetched(&self, path: &str) -> bool {
-        self.pages.iter().any(|u| u.ends_with(path))
-    }
-}
-
-async fn crawl_with(server: &Server, fetch: FetchConfig, config: CrawlConfig) -> Outcome {
-    let crawler = Crawler::new(
-        Fetcher::new(fetch),
-        Arc::new(HostGate::new(PolitenessConfig::default())),
-        scanner(),
-        config,
-    );
-    let start = Url::parse(&server.url("/")).unwrap();
-    let mut pages = Vec::new();
-    let mut failures = Vec::new();
-    let mut findings = Vec::new();
-    let began = Instant::now();
-    let stats = crawler
-        .crawl(&start, Agent::Desktop, &mut |event| match event {
-            CrawlEvent::Page(page) => {
-                findings.extend(page.findings.iter().cloned());
-                pages.push(page.url.clone());
-            }
-            CrawlEvent::FetchFailed { url, error, .. } => {
-                failures.push((url, error.class.as_str().to_string(), error.message))
-            }
-            CrawlEvent::SiteFinding(f) => findings.push(f),
-        })
-        .await;
-    Outcome {
-        stats,
-        pages,
-        failures,
-        findings,
-        elapsed: began.elapsed(),
-    }
-}
-
-async fn crawl(server: &Server) -> Outcome {
-    crawl_with(server, fetch_config(server), crawl_config()).await
-}
+use common::crawl::*;
+use common::{Action, serve};
+use sitepatrol::crawl::{CrawlConfig, Scope};
 
 /// A home page linking to the hostile path and to an ordinary page.
 fn home(hostile: &str) -> Action {

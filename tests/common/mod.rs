@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod crawl;
 pub mod daemon;
 
 use std::net::SocketAddr;
@@ -30,6 +31,10 @@ pub enum Action {
     ResetAfter { length: usize, sent: Vec<u8> },
     /// Wait, then answer as `then` does.
     Delayed { delay: Duration, then: Box<Action> },
+    /// These bytes as the whole response, whatever they are (malformed framing, floods).
+    Raw(Vec<u8>),
+    /// `head`, then `repeat` again and again until the client goes away.
+    Endless { head: Vec<u8>, repeat: Vec<u8> },
 }
 
 impl Action {
@@ -209,6 +214,16 @@ where
             // SO_LINGER 0 turns the close into a reset.
             stream.set_zero_linger()?;
             drop(stream);
+        }
+        Action::Raw(bytes) => {
+            stream.write_all(&bytes).await?;
+            stream.shutdown().await?;
+        }
+        Action::Endless { head, repeat } => {
+            stream.write_all(&head).await?;
+            loop {
+                stream.write_all(&repeat).await?;
+            }
         }
         Action::Delayed { .. } => unreachable!("unwrapped above"),
     }
