@@ -247,6 +247,10 @@ fn may_hold_numbers(view: &str) -> bool {
         "公网安备",
         "b2-",
         "b1-",
+        // The dashed old form (滇b-2-4-20030004): found by the `filing_detect` fuzz target,
+        // which saw it missed when the footer had no other filing word.
+        "b-2",
+        "b-1",
         "许可证",
         "经营性",
         "营业性",
@@ -618,6 +622,11 @@ mod tests {
         );
         // A product code is not a licence.
         assert!(detect_in_zone(ZoneKind::Text, "型号 XB2-20230101").is_empty());
+        // Regression (fuzz/regressions/filing_detect): the dashed form alone, with no other
+        // filing word beside it, was skipped by the pre-filter.
+        let alone = detect_in_zone(ZoneKind::Text, "滇B-2-4-20030004");
+        assert_eq!(alone.len(), 1, "{alone:?}");
+        assert_eq!(alone[0].kind, NumberKind::TelecomLicence);
     }
 
     #[test]
