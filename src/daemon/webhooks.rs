@@ -74,6 +74,7 @@ impl Worker {
             connect_timeout: longest,
             overrides: Vec::new(),
             tls: Arc::new(tls_config(false, &[])),
+            lookup: None,
         });
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))

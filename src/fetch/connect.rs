@@ -78,12 +78,18 @@ impl std::str::FromStr for ResolveOverride {
     }
 }
 
+/// Answers a name lookup in place of the system's resolver: what tests use to be a DNS
+/// server whose answers change between lookups (rebinding).
+pub(crate) type Lookup = Arc<dyn Fn(&str, u16) -> Vec<IpAddr> + Send + Sync>;
+
 pub(crate) struct ConnectorConfig {
     pub allow_private_networks: bool,
     pub allowed_addresses: Vec<SocketAddr>,
     pub connect_timeout: Duration,
     pub overrides: Vec<ResolveOverride>,
     pub tls: Arc<rustls::ClientConfig>,
+    /// `None`: the system's resolver.
+    pub lookup: Option<Lookup>,
 }
 
 #[derive(Clone)]
@@ -97,6 +103,7 @@ struct Inner {
     connect_timeout: Duration,
     overrides: HashMap<(String, u16), Vec<IpAddr>>,
     tls: TlsConnector,
+    lookup: Option<Lookup>,
 }
 
 impl Connector {
@@ -112,6 +119,7 @@ impl Connector {
                 connect_timeout: config.connect_timeout,
                 overrides,
                 tls: TlsConnector::from(config.tls),
+                lookup: config.lookup,
             }),
         }
     }
@@ -134,6 +142,19 @@ impl Inner {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        if let Some(lookup) = &self.lookup {
+            let addrs: Vec<SocketAddr> = lookup(host, port)
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect();
+            if addrs.is_empty() {
+                return Err(ConnectError::Dns {
+                    host: host.to_string(),
+                    message: "no addresses".into(),
+                });
+            }
+            return Ok(addrs);
         }
         let found =
             tokio::time::timeout(self.connect_timeout, tokio::net::lookup_host((host, port)))
@@ -408,6 +429,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             overrides: Vec::new(),
             tls: Arc::new(tls_config(false, &[])),
+            lookup: None,
         });
         let uri: Uri = "http://169.254.169.254/latest/meta-data/".parse().unwrap();
         match connector.inner.connect(uri).await {
@@ -425,11 +447,79 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             overrides: vec!["shop.test:80:10.1.2.3".parse().unwrap()],
             tls: Arc::new(tls_config(false, &[])),
+            lookup: None,
         });
         let uri: Uri = "http://shop.test/".parse().unwrap();
         assert!(matches!(
             connector.inner.connect(uri).await,
             Err(ConnectError::Refused(_))
         ));
+    }
+
+    /// DNS rebinding: a name that resolves to an allowed address for one lookup and to an
+    /// internal one for the next. Each connection checks the address it resolved and
+    /// connects to that same address (and checks the socket's peer again), so the second
+    /// connection is refused and the internal service never sees it.
+    #[tokio::test]
+    async fn a_name_rebound_to_an_internal_address_is_refused_on_the_lookup_that_says_so() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let allowed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let allowed_addr = allowed.local_addr().unwrap();
+        let Ok(internal) = tokio::net::TcpListener::bind(SocketAddr::new(
+            "127.0.0.2".parse().unwrap(),
+            allowed_addr.port(),
+        ))
+        .await
+        else {
+            eprintln!("notice: 127.0.0.2 cannot be bound here; skipping the rebinding test");
+            return;
+        };
+        let internal_hits = Arc::new(AtomicUsize::new(0));
+        let hits = internal_hits.clone();
+        tokio::spawn(async move {
+            while internal.accept().await.is_ok() {
+                hits.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        tokio::spawn(async move { while allowed.accept().await.is_ok() {} });
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let count = lookups.clone();
+        let connector = Connector::new(ConnectorConfig {
+            allow_private_networks: false,
+            allowed_addresses: vec![allowed_addr],
+            connect_timeout: Duration::from_secs(2),
+            overrides: Vec::new(),
+            tls: Arc::new(tls_config(false, &[])),
+            lookup: Some(Arc::new(move |host, _| {
+                assert_eq!(host, "rebind.test");
+                match count.fetch_add(1, Ordering::SeqCst) {
+                    0 => vec!["127.0.0.1".parse().unwrap()],
+                    _ => vec!["127.0.0.2".parse().unwrap()],
+                }
+            })),
+        });
+        let uri: Uri = format!("http://rebind.test:{}/", allowed_addr.port())
+            .parse()
+            .unwrap();
+        assert!(
+            connector.inner.connect(uri.clone()).await.is_ok(),
+            "the first answer is the allowed address"
+        );
+        match connector.inner.connect(uri).await {
+            Err(ConnectError::Refused(r)) => assert_eq!(r.ip.to_string(), "127.0.0.2"),
+            Err(other) => panic!("expected a refusal, got {other}"),
+            Ok(_) => panic!("connected to the rebound internal address"),
+        }
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            2,
+            "one lookup per connection"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            internal_hits.load(Ordering::SeqCst),
+            0,
+            "the internal service was reached"
+        );
     }
 }

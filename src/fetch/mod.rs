@@ -273,6 +273,7 @@ impl Fetcher {
                 config.accept_invalid_certs,
                 &config.ca_certificates,
             )),
+            lookup: None,
         });
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
