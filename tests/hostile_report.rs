@@ -28,6 +28,8 @@ enum Expect {
 
 struct Case {
     name: &'static str,
+    /// A path on the hostile HTTP server, or `tls-garbage` / `tls-silent` for the listeners
+    /// that answer a TLS handshake with plain text or with nothing.
     path: &'static str,
     expect: Expect,
     max_time: Duration,
@@ -226,6 +228,20 @@ fn cases() -> Vec<Case> {
             64.0,
         ),
         case(
+            "TLS handshake answered in plain text",
+            "tls-garbage",
+            Expect::Fails("tls"),
+            s(10),
+            32.0,
+        ),
+        case(
+            "TLS handshake never answered",
+            "tls-silent",
+            Expect::FailsAny,
+            s(10),
+            32.0,
+        ),
+        case(
             "200,000 nested elements",
             "/deep-nesting",
             Expect::Fetched,
@@ -233,6 +249,26 @@ fn cases() -> Vec<Case> {
             64.0,
         ),
     ]
+}
+
+/// A listener for `https:` URLs that answers every connection with `reply` (plain text
+/// where a TLS server hello belongs), or holds it open silently when `reply` is empty.
+async fn tls_pretender(reply: &'static [u8]) -> std::net::SocketAddr {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if reply.is_empty() {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                } else {
+                    let _ = stream.write_all(reply).await;
+                }
+            });
+        }
+    });
+    addr
 }
 
 /// The process's peak resident memory in MiB, after resetting it to the current size when
@@ -296,6 +332,8 @@ async fn hostile_servers_in_one_report_each_within_its_bounds() {
     let body = bomb.clone();
     let hostile = serve(move |r| respond(&r.path, &body)).await;
     let other = serve(|r| ordinary(&r.path)).await;
+    let garbage = tls_pretender(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nnot tls").await;
+    let silent = tls_pretender(b"").await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let whole = Arc::new(AtomicUsize::new(0));
@@ -316,11 +354,29 @@ async fn hostile_servers_in_one_report_each_within_its_bounds() {
             max_pages: 3,
             ..crawl_config()
         };
-        let out = crawl_from(&hostile, case.path, fetch, config).await;
+        let out = match case.path {
+            "tls-garbage" | "tls-silent" => {
+                let addr = if case.path == "tls-garbage" {
+                    garbage
+                } else {
+                    silent
+                };
+                fetch.allowed_addresses = vec![addr];
+                fetch.connect_timeout = Duration::from_secs(2);
+                crawl_url(&format!("https://{addr}/"), fetch, config).await
+            }
+            path => crawl_from(&hostile, path, fetch, config).await,
+        };
+        // The TLS cases' pages are named by URL, not path.
+        let path = if case.path.starts_with("tls-") {
+            "/"
+        } else {
+            case.path
+        };
         let peak = peak_mib(false);
-        let outcome = match out.failed(case.path) {
+        let outcome = match out.failed(path) {
             Some((_, class, message)) => format!("failed: {class} ({})", first_words(message)),
-            None if out.fetched(case.path) => format!(
+            None if out.fetched(path) => format!(
                 "fetched, {} bytes read{}",
                 out.stats.bytes,
                 if out.stats.errors.contains_key("body_too_large") {
@@ -346,9 +402,9 @@ async fn hostile_servers_in_one_report_each_within_its_bounds() {
             ))
         ));
         let held = match &case.expect {
-            Expect::Fails(class) => out.failed(case.path).is_some_and(|(_, c, _)| c == class),
-            Expect::FailsAny => out.failed(case.path).is_some(),
-            Expect::Fetched => out.fetched(case.path) && out.stats.bytes <= 3 * CAP as u64,
+            Expect::Fails(class) => out.failed(path).is_some_and(|(_, c, _)| c == class),
+            Expect::FailsAny => out.failed(path).is_some(),
+            Expect::Fetched => out.fetched(path) && out.stats.bytes <= 3 * CAP as u64,
         };
         if !held {
             failures.push(format!(

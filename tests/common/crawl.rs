@@ -79,13 +79,18 @@ pub async fn crawl_from(
     fetch: FetchConfig,
     config: CrawlConfig,
 ) -> Outcome {
+    crawl_url(&server.url(path), fetch, config).await
+}
+
+/// A crawl that starts at `url` (an `https:` one, say).
+pub async fn crawl_url(url: &str, fetch: FetchConfig, config: CrawlConfig) -> Outcome {
     let crawler = Crawler::new(
         Fetcher::new(fetch),
         Arc::new(HostGate::new(PolitenessConfig::default())),
         scanner(),
         config,
     );
-    let start = Url::parse(&server.url(path)).unwrap();
+    let start = Url::parse(url).unwrap();
     let mut pages = Vec::new();
     let mut failures = Vec::new();
     let mut findings = Vec::new();
