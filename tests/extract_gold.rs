@@ -166,7 +166,6 @@ fn gold_main_text_recall() {
     );
 }
 
-
 /// A hand-made hacked government page (tests/data/extract/hacked_page.html) with the usual
 /// tricks: a cloaking JS redirect, a miner script, link farms hidden by a style-block class,
 /// an off-screen id, text-indent and a 1px marquee, a zero-size iframe and a phishing form.

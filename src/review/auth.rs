@@ -112,6 +112,13 @@ pub fn hash_token(token: &str) -> String {
     )
 }
 
+/// Whether two secrets (tokens, digests, signatures) are equal, in time that depends on their
+/// lengths only, so timings do not reveal how much of a guess was right (`subtle`).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
 /// A new random token: `spt_` and 43 URL-safe characters (32 bytes).
 pub fn new_token() -> Result<String, String> {
     let mut bytes = [0u8; 32];
@@ -217,11 +224,7 @@ impl Tokens {
         let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
         let mut found = None;
         for (entry, hash) in &self.entries {
-            let same = hash
-                .iter()
-                .zip(digest.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
+            let same = constant_time_eq(hash, &digest);
             if same && found.is_none() {
                 found = Some(Principal {
                     name: entry.name.clone(),

@@ -28,12 +28,7 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// Whether `signature` is `sign(secret, timestamp, body)`, compared in constant time.
 pub fn verify(secret: &[u8], timestamp: i64, body: &[u8], signature: &str) -> bool {
     let expected = sign(secret, timestamp, body);
-    expected.len() == signature.len()
-        && expected
-            .bytes()
-            .zip(signature.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    super::auth::constant_time_eq(expected.as_bytes(), signature.as_bytes())
 }
 
 /// Retry delay after `attempt` failed deliveries: exponential from `base`, capped.
