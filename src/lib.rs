@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod bounded;
+pub mod clock;
 pub mod config;
 pub mod crawl;
 pub mod daemon;

@@ -168,7 +168,7 @@ struct SitePage {
 }
 
 pub(crate) fn now() -> Timestamp {
-    (crate::schedule::now_ms() / 1000) as Timestamp
+    crate::clock::unix_now()
 }
 
 /// Runs a store call off the async threads.

@@ -44,18 +44,9 @@ impl Default for TrapLimits {
             max_query_len: 512,
             max_segment_repeats: 3,
             max_query_variants: 100,
-            year_range: (1990, current_year() + 2),
+            year_range: (1990, crate::clock::current_year() + 2),
         }
     }
-}
-
-fn current_year() -> u32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    // Mean Gregorian year; a day off at the turn of a year does not matter here.
-    1970 + (secs / 31_556_952) as u32
 }
 
 /// Why a URL was not queued.

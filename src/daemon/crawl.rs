@@ -58,9 +58,7 @@ pub struct CrawlReport {
     pub ingest: IngestOutcome,
 }
 
-pub fn unix_now() -> Timestamp {
-    crate::schedule::now_ms() as Timestamp / 1000
-}
+use crate::clock::unix_now;
 
 /// What one URL amounted to over the agents of a crawl.
 struct Merged {
@@ -342,7 +340,7 @@ pub async fn crawl_site(
     let run_key = format!(
         "{}:{}:{:08x}",
         site.id,
-        crate::schedule::now_ms(),
+        crate::clock::now_ms(),
         fastrand::u32(..)
     );
     let (ruleset, rules_version) = shared.current_rules();
@@ -528,7 +526,7 @@ pub async fn crawl_site(
     shared
         .metrics
         .last_crawl_completed
-        .set(crate::schedule::now_ms() as f64 / 1000.0);
+        .set(crate::clock::now_ms() as f64 / 1000.0);
     shared.gauges_dirty.store(true, Ordering::SeqCst);
     Ok(CrawlReport {
         outcome,

@@ -28,15 +28,16 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::api::{Api, RecrawlOutcome, RecrawlRequest, ReloadReport, ReloadRequest};
+use crate::clock::{now_ms, unix_now};
 use crate::config::{Config, LogFormat};
 use crate::fetch::politeness::{HostGate, PolitenessConfig};
 use crate::inventory::{Inventory, Site};
 use crate::metrics::Metrics;
 use crate::review::auth::FailureLimiter;
 use crate::rules::{Level, RulesHandle, sources_version};
-use crate::schedule::{Scheduler, now_ms};
+use crate::schedule::Scheduler;
 use crate::store::{SiteInfo, SqliteStore, Store, StoreConfig};
-use crawl::{CrawlReport, Shared, crawl_site, unix_now};
+use crawl::{CrawlReport, Shared, crawl_site};
 
 /// How the daemon was started.
 pub struct Options {

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use super::crawl::unix_now;
+use crate::clock::unix_now;
 use crate::config::WebhookConfig;
 use crate::fetch::connect::{Connector, ConnectorConfig, tls_config};
 use crate::metrics::{Metrics, WEBHOOK_DELIVERED, WEBHOOK_FAILED, WEBHOOK_RETRY};

@@ -314,14 +314,6 @@ pub fn detect_in_normalized(
     found
 }
 
-fn current_year() -> u32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    1970 + (secs / 31_556_952) as u32
-}
-
 fn build(
     kind: NumberKind,
     caps: &regex::Captures<'_>,
@@ -345,7 +337,7 @@ fn build(
     if is_placeholder(&digits) {
         problems.push(format!("{digits} is a placeholder, not a real number"));
     }
-    let year_now = current_year();
+    let year_now = crate::clock::current_year();
     let (number, base) = match kind {
         NumberKind::IcpFiling | NumberKind::IcpLicence => {
             let label = if kind == NumberKind::IcpFiling {

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -100,13 +99,6 @@ impl<T> Ctx<T> for rusqlite::Result<T> {
             source,
         })
     }
-}
-
-fn now_unix() -> Timestamp {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn severity_rank(s: Severity) -> i64 {
@@ -618,7 +610,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             name: m.name,
             source,
         };
-        let now = now_unix();
+        let now = crate::clock::unix_now();
         tx.execute_batch(m.sql).map_err(err)?;
         if let Some(code) = m.code {
             code(&tx, now).map_err(err)?;
