@@ -74,7 +74,7 @@ fn run(key: &str) -> CrawlRun {
         site: "bench".into(),
         started_at: 1_000,
         finished_at: 1_100,
-        outcome: "completed".into(),
+        outcome: sitepatrol::store::CrawlOutcome::Completed,
         rules_version: "bench".into(),
         stats: serde_json::json!({"pages_fetched": PAGES}),
     }

@@ -559,7 +559,7 @@ fn made_store(dir: &std::path::Path) -> (PathBuf, i64, i64) {
                 site: "s1".into(),
                 started_at: 1_000,
                 finished_at: 1_060,
-                outcome: "completed".into(),
+                outcome: sitepatrol::store::CrawlOutcome::Completed,
                 rules_version: "v1".into(),
                 stats: serde_json::json!({}),
             },

@@ -375,7 +375,10 @@ async fn metrics_health_sighup_reloads_and_sigterm_with_a_crawl_in_flight() {
     assert!(status.success(), "{status}\n{}", daemon.log());
     let runs = store.crawl_runs("two", 10).unwrap();
     assert_eq!(runs.len(), 1, "{runs:#?}");
-    assert_eq!(runs[0].outcome, "interrupted");
+    assert_eq!(
+        runs[0].outcome,
+        sitepatrol::store::CrawlOutcome::Interrupted
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

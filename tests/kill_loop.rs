@@ -366,7 +366,11 @@ async fn reference_flags(port: u16) -> BTreeSet<(String, String, String)> {
     let token = new_token().unwrap();
     let (_setup, daemon, store) = start_daemon(SCHEDULE, &config(port, &token)).await;
     let runs = wait_runs(&store, "busy", 1).await;
-    assert_eq!(runs[0].outcome, "completed", "{runs:#?}");
+    assert_eq!(
+        runs[0].outcome,
+        sitepatrol::store::CrawlOutcome::Completed,
+        "{runs:#?}"
+    );
     stop(daemon).await;
     flag_keys(&all_flags(&store))
 }
@@ -443,7 +447,12 @@ async fn kill_9_in_a_loop_loses_no_flag_and_no_acknowledged_review() {
     // The last life: no kill. Two more crawls, the second begun after the restart, and a
     // clean stop.
     let runs = wait_two_more_runs(&*store, "busy").await;
-    assert_eq!(runs[0].outcome, "completed", "{:#?}", &runs[..2]);
+    assert_eq!(
+        runs[0].outcome,
+        sitepatrol::store::CrawlOutcome::Completed,
+        "{:#?}",
+        &runs[..2]
+    );
     stop(daemon).await;
     store_check(&store_path, "after the last, clean, run");
     let flags = all_flags(&*store);

@@ -858,7 +858,7 @@ impl StoreDriver {
             site: site.into(),
             started_at: self.at,
             finished_at: self.at + 5,
-            outcome: "completed".into(),
+            outcome: sitepatrol::store::CrawlOutcome::Completed,
             rules_version: "rules-v1".into(),
             stats: serde_json::json!({}),
         };

@@ -67,7 +67,7 @@ fn run(key: &str, site: &str, at: i64) -> CrawlRun {
         site: site.into(),
         started_at: at,
         finished_at: at + 60,
-        outcome: "completed".into(),
+        outcome: sitepatrol::store::CrawlOutcome::Completed,
         rules_version: RULES.into(),
         stats: serde_json::json!({"pages_fetched": 2, "pages_scanned": 2, "bytes": 100,
             "duration_s": 1.5, "errors": {}, "by_status": {"200": 2}, "skipped": {},
@@ -1332,7 +1332,7 @@ fn check_next_due(store: &dyn Store) {
         runs.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
         vec!["r4", "r3", "r2"]
     );
-    assert_eq!(runs[0].outcome, "completed");
+    assert_eq!(runs[0].outcome, sitepatrol::store::CrawlOutcome::Completed);
     assert_eq!(runs[0].rules_version, RULES);
     assert_eq!(
         store.site("s1").unwrap().unwrap().last_crawl_at,

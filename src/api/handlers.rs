@@ -748,7 +748,7 @@ mod tests {
             site: "s".into(),
             started_at: 10,
             finished_at: 20,
-            outcome: "completed".into(),
+            outcome: crate::store::CrawlOutcome::Completed,
             rules_version: "v".into(),
             stats: serde_json::json!({}),
         };

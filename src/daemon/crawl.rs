@@ -27,7 +27,9 @@ use crate::inventory::Site;
 use crate::metrics::{Metrics, status_result};
 use crate::rules::Ruleset;
 use crate::scan::{ScanOptions, Scanner};
-use crate::store::{CrawlRun, IngestOutcome, IngestPage, PageScan, PageState, Store, Timestamp};
+use crate::store::{
+    CrawlOutcome, CrawlRun, IngestOutcome, IngestPage, PageScan, PageState, Store, Timestamp,
+};
 
 /// What every crawl shares.
 pub struct Shared {
@@ -53,7 +55,7 @@ impl Shared {
 /// How a crawl went.
 #[derive(Debug)]
 pub struct CrawlReport {
-    pub outcome: &'static str,
+    pub outcome: CrawlOutcome,
     pub pages: usize,
     pub ingest: IngestOutcome,
 }
@@ -428,13 +430,13 @@ pub async fn crawl_site(
         .iter()
         .any(|k| stats.skipped.get(*k).is_some_and(|n| *n > 0));
     let outcome = if interrupted {
-        "interrupted"
+        CrawlOutcome::Interrupted
     } else if collected.start_failed && collected.pages.is_empty() {
-        "failed"
+        CrawlOutcome::Failed
     } else if budget_hit {
-        "budget"
+        CrawlOutcome::Budget
     } else {
-        "completed"
+        CrawlOutcome::Completed
     };
     // Filing is judged on what a whole crawl saw: not after a cut or failed one.
     let site_filing = collected.filing.take();
@@ -462,13 +464,14 @@ pub async fn crawl_site(
     // exists).
     for (anchor, findings) in [("limits", flag_cap), ("robots", site_findings)] {
         let url = format!("{start}#{anchor}");
-        if !findings.is_empty() || (outcome == "completed" && states.contains_key(&url)) {
+        if !findings.is_empty() || (outcome == CrawlOutcome::Completed && states.contains_key(&url))
+        {
             pages.push(site_pseudo_page(url, findings));
         }
     }
     let mut filing_status = None;
-    if let (Some(check), Some(site_filing), "completed" | "budget") =
-        (&shared.filing, site_filing, outcome)
+    if let (Some(check), Some(site_filing), true) =
+        (&shared.filing, site_filing, outcome.saw_the_site())
     {
         let (record, findings) = check.check(&site, &site_filing).await;
         filing_status = Some(record.filing_status.as_str());
@@ -488,7 +491,7 @@ pub async fn crawl_site(
         site: site.id.to_string(),
         started_at,
         finished_at: unix_now(),
-        outcome: outcome.to_string(),
+        outcome,
         rules_version,
         stats: serde_json::to_value(&stats).unwrap_or(serde_json::Value::Null),
     };
@@ -518,7 +521,11 @@ pub async fn crawl_site(
             .with_label_values(&[flag.category.as_str(), flag.severity.as_str()])
             .inc();
     }
-    shared.metrics.crawls.with_label_values(&[outcome]).inc();
+    shared
+        .metrics
+        .crawls
+        .with_label_values(&[outcome.as_str()])
+        .inc();
     shared
         .metrics
         .crawl_duration

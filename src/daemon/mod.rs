@@ -581,7 +581,7 @@ impl Daemon {
                 let result = crawl_site(shared, site, start, cancel).await;
                 match &result {
                     Ok(report) => info!(
-                        outcome = report.outcome,
+                        outcome = report.outcome.as_str(),
                         pages = report.pages,
                         new_flags = report.ingest.new.len(),
                         reopened = report.ingest.reopened.len(),

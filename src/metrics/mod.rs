@@ -248,8 +248,8 @@ impl Metrics {
         }
         // Every outcome and result exists from the start, so rate() and alerts see zeros
         // rather than absent series.
-        for outcome in ["completed", "budget", "failed", "interrupted"] {
-            crawls.with_label_values(&[outcome]).inc_by(0);
+        for outcome in crate::store::CrawlOutcome::ALL {
+            crawls.with_label_values(&[outcome.as_str()]).inc_by(0);
         }
         for result in ["ok", "error"] {
             rules_reloads.with_label_values(&[result]).inc_by(0);

@@ -273,8 +273,7 @@ pub struct CrawlRun {
     pub site: String,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
-    /// How the crawl ended, for example `completed`, `budget`, `failed`, `interrupted`.
-    pub outcome: String,
+    pub outcome: CrawlOutcome,
     /// The version of the rulesets the pages were matched with.
     pub rules_version: String,
     /// The crawl's counters, as `sitepatrol scan URL --stats-json` writes them
@@ -290,10 +289,69 @@ pub struct CrawlRunRecord {
     pub site: String,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
-    pub outcome: String,
+    pub outcome: CrawlOutcome,
     pub rules_version: String,
     pub stats: serde_json::Value,
     pub ingest: IngestOutcome,
+}
+
+/// How a crawl ended (the `outcome` label of `sitepatrol_crawls_total`, and a run's column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrawlOutcome {
+    /// The frontier ran dry: every reachable page within scope was seen.
+    Completed,
+    /// A budget (pages, bytes, wall time) ended it first.
+    Budget,
+    /// The start page could not be fetched.
+    Failed,
+    /// Shutdown cut it.
+    Interrupted,
+}
+
+impl CrawlOutcome {
+    pub const ALL: [CrawlOutcome; 4] = [
+        CrawlOutcome::Completed,
+        CrawlOutcome::Budget,
+        CrawlOutcome::Failed,
+        CrawlOutcome::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrawlOutcome::Completed => "completed",
+            CrawlOutcome::Budget => "budget",
+            CrawlOutcome::Failed => "failed",
+            CrawlOutcome::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether the crawl saw the site as far as the site is judged on: filing is checked
+    /// after a completed or budget-cut crawl, not after a failed or interrupted one.
+    pub fn saw_the_site(self) -> bool {
+        matches!(self, CrawlOutcome::Completed | CrawlOutcome::Budget)
+    }
+}
+
+impl fmt::Display for CrawlOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CrawlOutcome {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CrawlOutcome, String> {
+        CrawlOutcome::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown crawl outcome `{s}` (expected completed, budget, failed or interrupted)"
+                )
+            })
+    }
 }
 
 /// What happened to one page in a crawl.

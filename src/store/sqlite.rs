@@ -876,7 +876,7 @@ impl Store for SqliteStore {
                     run.site,
                     run.started_at,
                     run.finished_at,
-                    run.outcome,
+                    run.outcome.as_str(),
                     run.rules_version,
                     stats,
                     ingest
@@ -899,7 +899,7 @@ impl Store for SqliteStore {
                 site: r.get(2)?,
                 started_at: r.get(3)?,
                 finished_at: r.get(4)?,
-                outcome: r.get(5)?,
+                outcome: parse_col(r, 5)?,
                 rules_version: r.get(6)?,
                 stats: json_col(r, 7)?,
                 ingest: json_col(r, 8)?,

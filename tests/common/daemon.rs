@@ -160,7 +160,7 @@ pub fn seed_scored_flag(
         site: site.into(),
         started_at: 1,
         finished_at: 2,
-        outcome: "completed".into(),
+        outcome: sitepatrol::store::CrawlOutcome::Completed,
         rules_version: "seed".into(),
         stats: serde_json::json!({}),
     };
