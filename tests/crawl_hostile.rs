@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::crawl::*;
 use common::{Action, serve};
-use sitepatrol::crawl::{CrawlConfig, Scope};
+use sitepatrol::crawl::{CrawlConfig, Scope, SkipReason};
 
 /// A home page linking to the hostile path and to an ordinary page.
 fn home(hostile: &str) -> Action {
@@ -187,9 +187,21 @@ async fn a_page_with_100k_links_is_bounded() {
     };
     let out = crawl_with(&server, fetch_config(&server), config).await;
     assert_eq!(out.stats.pages_fetched, 50);
-    assert!(out.stats.skipped.get("max_pages").copied().unwrap_or(0) > 0);
     assert!(
-        out.stats.skipped.get("frontier_full").copied().unwrap_or(0) > 0,
+        out.stats
+            .skipped
+            .get(&SkipReason::MaxPages)
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
+    assert!(
+        out.stats
+            .skipped
+            .get(&SkipReason::FrontierFull)
+            .copied()
+            .unwrap_or(0)
+            > 0,
         "{:?}",
         out.stats.skipped
     );
@@ -233,11 +245,14 @@ async fn link_traps_end_within_the_budget() {
     let out = crawl_with(&server, fetch_config(&server), config).await;
     let skipped = &out.stats.skipped;
     assert!(
-        skipped.contains_key("trap_repeated_segments"),
+        skipped.contains_key(&SkipReason::RepeatedSegments),
         "{skipped:?}"
     );
-    assert!(skipped.contains_key("trap_query_variants"), "{skipped:?}");
-    assert!(skipped.contains_key("trap_calendar"), "{skipped:?}");
+    assert!(
+        skipped.contains_key(&SkipReason::TooManyQueryVariants),
+        "{skipped:?}"
+    );
+    assert!(skipped.contains_key(&SkipReason::Calendar), "{skipped:?}");
     // 1 home + 3 of /a/ + 100 list pages + calendar months up to the year limit.
     assert!(out.stats.pages_fetched < 400, "{}", out.stats.pages_fetched);
 }
@@ -348,7 +363,7 @@ async fn robots_rules_and_crawl_delay_are_obeyed() {
     .await;
     let out = crawl(&server).await;
     assert!(!out.fetched("/private/x"));
-    assert_eq!(out.stats.skipped["robots"], 1);
+    assert_eq!(out.stats.skipped[&SkipReason::Robots], 1);
     // robots.txt, then /, /a, /b one second apart.
     assert!(out.elapsed >= Duration::from_secs(3), "{:?}", out.elapsed);
 }
@@ -465,7 +480,7 @@ async fn byte_and_wall_time_budgets_end_the_crawl() {
     // Each page is about 95 KB: the third one crosses the budget.
     assert_eq!(out.stats.pages_fetched, 3, "{:?}", out.stats);
     assert!(
-        out.stats.skipped.contains_key("max_bytes"),
+        out.stats.skipped.contains_key(&SkipReason::MaxBytes),
         "{:?}",
         out.stats.skipped
     );
@@ -485,7 +500,7 @@ async fn byte_and_wall_time_budgets_end_the_crawl() {
     let out = crawl_with(&slow, fetch_config(&slow), config).await;
     assert!(out.elapsed < Duration::from_secs(4), "{:?}", out.elapsed);
     assert!(
-        out.stats.skipped.contains_key("wall_time"),
+        out.stats.skipped.contains_key(&SkipReason::WallTime),
         "{:?}",
         out.stats.skipped
     );

@@ -823,7 +823,7 @@ async fn a_trickled_login_form_times_out_and_connections_are_capped_per_client()
         "listen = [\"127.0.0.1:0\"]",
         // The header timeout is long: an idle connection that timed out while the machine
         // was busy would free its slot and let the fifth connection in.
-        "listen = [\"127.0.0.1:0\"]\nbody_read_timeout = \"1s\"\nheader_read_timeout = \"10s\"\nmax_connections_per_client = 4",
+        "listen = [\"127.0.0.1:0\"]\nbody_read_timeout = \"1s\"\nheader_read_timeout = \"60s\"\nmax_connections_per_client = 4",
     );
     std::fs::write(&config, text).unwrap();
     let daemon = Daemon::start(&config).await;

@@ -49,19 +49,36 @@ impl Default for TrapLimits {
     }
 }
 
-/// Why a URL was not queued.
+/// Why a URL was not fetched: refused by the frontier, by robots.txt, or left when a budget
+/// ended the crawl. The names are the keys of a crawl's `skipped` counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
 pub enum SkipReason {
+    #[serde(rename = "out_of_scope")]
     OutOfScope,
+    #[serde(rename = "seen")]
     Seen,
+    #[serde(rename = "too_deep")]
     TooDeep,
+    #[serde(rename = "trap_repeated_segments")]
     RepeatedSegments,
+    #[serde(rename = "trap_path_too_long")]
     PathTooLong,
+    #[serde(rename = "trap_query_too_long")]
     QueryTooLong,
+    #[serde(rename = "trap_query_variants")]
     TooManyQueryVariants,
+    #[serde(rename = "trap_calendar")]
     Calendar,
+    #[serde(rename = "frontier_full")]
     FrontierFull,
+    #[serde(rename = "robots")]
+    Robots,
+    #[serde(rename = "max_pages")]
+    MaxPages,
+    #[serde(rename = "max_bytes")]
+    MaxBytes,
+    #[serde(rename = "wall_time")]
+    WallTime,
 }
 
 impl SkipReason {
@@ -76,12 +93,24 @@ impl SkipReason {
             SkipReason::TooManyQueryVariants => "trap_query_variants",
             SkipReason::Calendar => "trap_calendar",
             SkipReason::FrontierFull => "frontier_full",
+            SkipReason::Robots => "robots",
+            SkipReason::MaxPages => "max_pages",
+            SkipReason::MaxBytes => "max_bytes",
+            SkipReason::WallTime => "wall_time",
         }
     }
 
     /// Reasons worth counting in statistics (seen and out-of-scope links are normal).
     pub fn is_notable(self) -> bool {
         !matches!(self, SkipReason::Seen | SkipReason::OutOfScope)
+    }
+
+    /// Whether a budget of the crawl (pages, bytes, wall time) left the URL unfetched.
+    pub fn is_budget(self) -> bool {
+        matches!(
+            self,
+            SkipReason::MaxPages | SkipReason::MaxBytes | SkipReason::WallTime
+        )
     }
 }
 

@@ -152,7 +152,7 @@ pub struct CrawlStats {
     /// Responses by HTTP status.
     pub by_status: BTreeMap<String, u64>,
     /// URLs not fetched, by reason (traps, robots, budgets).
-    pub skipped: BTreeMap<String, u64>,
+    pub skipped: BTreeMap<SkipReason, u64>,
     /// Responses not scanned, by content type.
     pub content_types_skipped: BTreeMap<String, u64>,
 }
@@ -162,16 +162,22 @@ impl CrawlStats {
         *map.entry(key.to_string()).or_insert(0) += 1;
     }
 
+    fn skip(&mut self, reason: SkipReason, n: u64) {
+        *self.skipped.entry(reason).or_insert(0) += n;
+    }
+
     /// Add another crawl's counters (for totals over several sites or agents).
     pub fn merge(&mut self, other: &CrawlStats) {
         self.pages_fetched += other.pages_fetched;
         self.pages_scanned += other.pages_scanned;
         self.bytes += other.bytes;
         self.duration_s = self.duration_s.max(other.duration_s);
+        for (reason, n) in &other.skipped {
+            *self.skipped.entry(*reason).or_insert(0) += n;
+        }
         for (mine, theirs) in [
             (&mut self.errors, &other.errors),
             (&mut self.by_status, &other.by_status),
-            (&mut self.skipped, &other.skipped),
             (
                 &mut self.content_types_skipped,
                 &other.content_types_skipped,
@@ -275,13 +281,13 @@ impl Crawler {
             let rules = self.robots_for(start, agent, &mut robots).await;
             if rules.blocks_everything(start) {
                 events(CrawlEvent::SiteFinding(blocked_finding(start, &rules)));
-                CrawlStats::count(&mut stats.skipped, "robots");
+                stats.skip(SkipReason::Robots, 1);
                 stats.duration_s = started.elapsed().as_secs_f64();
                 return stats;
             }
         }
         if let Err(reason) = frontier.offer(start, 0) {
-            CrawlStats::count(&mut stats.skipped, reason.as_str());
+            stats.skip(reason, 1);
         }
         if self.config.use_sitemaps {
             self.offer_sitemaps(start, agent, &robots, &mut frontier)
@@ -300,7 +306,7 @@ impl Crawler {
                 if self.config.respect_robots {
                     let rules = self.robots_for(&item.url, agent, &mut robots).await;
                     if !rules.allowed(&item.url) {
-                        CrawlStats::count(&mut stats.skipped, "robots");
+                        stats.skip(SkipReason::Robots, 1);
                         continue;
                     }
                 }
@@ -320,7 +326,7 @@ impl Crawler {
                 _ = tokio::time::sleep_until(deadline) => {
                     let cut = in_flight.len() as u64;
                     in_flight.abort_all();
-                    *stats.skipped.entry("wall_time".into()).or_insert(0) += cut;
+                    stats.skip(SkipReason::WallTime, cut);
                     break;
                 }
             };
@@ -382,7 +388,7 @@ impl Crawler {
                         match frontier.offer(&link, report.depth + 1) {
                             Ok(()) => {}
                             Err(reason) if reason.is_notable() => {
-                                CrawlStats::count(&mut stats.skipped, reason.as_str());
+                                stats.skip(reason, 1);
                             }
                             Err(_) => {}
                         }
@@ -394,13 +400,13 @@ impl Crawler {
         let left = frontier.queued() as u64;
         if left > 0 {
             let reason = if started_pages >= self.config.max_pages {
-                "max_pages"
+                SkipReason::MaxPages
             } else if stats.bytes >= self.config.max_bytes {
-                "max_bytes"
+                SkipReason::MaxBytes
             } else {
-                "wall_time"
+                SkipReason::WallTime
             };
-            *stats.skipped.entry(reason.into()).or_insert(0) += left;
+            stats.skip(reason, left);
         }
         stats.duration_s = started.elapsed().as_secs_f64();
         stats

@@ -426,9 +426,10 @@ pub async fn crawl_site(
     }
     stats.duration_s = clock.elapsed().as_secs_f64();
 
-    let budget_hit = ["max_pages", "max_bytes", "wall_time"]
+    let budget_hit = stats
+        .skipped
         .iter()
-        .any(|k| stats.skipped.get(*k).is_some_and(|n| *n > 0));
+        .any(|(reason, n)| reason.is_budget() && *n > 0);
     let outcome = if interrupted {
         CrawlOutcome::Interrupted
     } else if collected.start_failed && collected.pages.is_empty() {
