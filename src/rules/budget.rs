@@ -15,36 +15,29 @@ use cpu_time::ThreadTime;
 /// page waiting for a core is not a slow page, and it must not lose its scan for that.
 #[derive(Debug)]
 pub struct Budget {
-    limit: Option<(Clock, Duration)>,
+    limit: Option<(Start, Duration)>,
     spent: Cell<bool>,
 }
 
-/// Where the budget started. A system without a per-thread CPU clock falls back to the wall
-/// clock, which is stricter, never laxer.
+/// When the budget started, on both clocks. A thread's CPU time never runs ahead of the wall
+/// clock, so the CPU clock (a system call, where the wall clock is not) is read only once the
+/// wall clock has passed the limit. Without a per-thread CPU clock the wall clock decides,
+/// which is stricter, never laxer.
 #[derive(Debug)]
-enum Clock {
-    Thread(ThreadTime),
-    Wall(Instant),
-}
-
-impl Clock {
-    fn start() -> Clock {
-        ThreadTime::try_now().map_or_else(|_| Clock::Wall(Instant::now()), Clock::Thread)
-    }
-
-    fn elapsed(&self) -> Duration {
-        match self {
-            Clock::Thread(t) => t.try_elapsed().unwrap_or(Duration::MAX),
-            Clock::Wall(t) => t.elapsed(),
-        }
-    }
+struct Start {
+    wall: Instant,
+    cpu: Option<ThreadTime>,
 }
 
 impl Budget {
     /// A budget of `limit` from now, on this thread; `None` never runs out.
     pub fn new(limit: Option<Duration>) -> Budget {
+        let start = || Start {
+            wall: Instant::now(),
+            cpu: ThreadTime::try_now().ok(),
+        };
         Budget {
-            limit: limit.map(|l| (Clock::start(), l)),
+            limit: limit.map(|l| (start(), l)),
             spent: Cell::new(false),
         }
     }
@@ -53,16 +46,20 @@ impl Budget {
         Budget::new(None)
     }
 
-    /// Whether the budget has run out; once it has, it stays so (the clock is read only
-    /// until then).
+    /// Whether the budget has run out; once it has, it stays so (no clock is read after).
     pub fn is_spent(&self) -> bool {
         if self.spent.get() {
             return true;
         }
-        let spent = self
-            .limit
-            .as_ref()
-            .is_some_and(|(clock, limit)| clock.elapsed() >= *limit);
+        let Some((start, limit)) = &self.limit else {
+            return false;
+        };
+        let spent = start.wall.elapsed() >= *limit
+            && start
+                .cpu
+                .as_ref()
+                // A CPU clock that cannot be read counts as spent, like the wall clock.
+                .is_none_or(|cpu| !cpu.try_elapsed().is_ok_and(|e| e < *limit));
         self.spent.set(spent);
         spent
     }
