@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::daemon::http::{Body, Peer};
-use crate::review::auth::{FailureLimiter, Principal, Role, Tokens, bearer};
+use crate::review::auth::{FailureLimiter, Principal, Refused, Role, Tokens, bearer};
 use crate::store::Store;
 pub use error::ApiError;
 
@@ -358,48 +358,29 @@ impl Api {
             .is_empty()
     }
 
-    /// A presented token checked under the failed-auth limiter, for the API and the login form
-    /// alike (guessing through the form is exactly as slow as through the API). A network over
-    /// the limit is refused (429) unless this token already authenticated from it, and nothing
-    /// counts then: a guess gets the same 429 whether it is right or wrong. Under the limit, a
-    /// failure counts against the network and a success vouches for the token there; a
-    /// success does not clear the network's failures, so a holder of one valid token cannot
-    /// guess others at full speed by interleaving good requests.
+    /// A presented token checked under the failed-auth limiter
+    /// ([`FailureLimiter::attempt`]), for the API and the login form alike: guessing through
+    /// the form is exactly as slow as through the API.
     pub(crate) fn sign_in(
         &self,
         client: IpAddr,
         presented: &str,
         now: Instant,
     ) -> Result<Principal, ApiError> {
-        if let Err(refused) = self.check_limiter(client, now) {
-            return match self.principal_of(presented) {
-                Some(p) if self.limiter.vouched(client, &p.name, now) => Ok(p),
-                _ => Err(refused),
-            };
-        }
-        match self.principal_of(presented) {
-            Some(principal) => {
-                self.limiter.vouch(client, &principal.name, now);
-                Ok(principal)
-            }
-            None => {
-                self.limiter.failed(client, now);
-                Err(unauthorized("the bearer token is not valid"))
-            }
+        let principal = self.principal_of(presented);
+        let who = principal.as_ref().map(|p| p.name.as_str());
+        match (self.limiter.attempt(client, who, now), principal) {
+            (Ok(()), Some(principal)) => Ok(principal),
+            (Err(Refused::Limited(wait)), _) => Err(rate_limited(client, wait)),
+            _ => Err(unauthorized("the bearer token is not valid")),
         }
     }
 
     /// Whether `client` is over the failed-auth limit now (`Err`: a 429 to answer with).
     fn check_limiter(&self, client: IpAddr, now: Instant) -> Result<(), ApiError> {
-        self.limiter.check(client, now).map_err(|wait| {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many failed authentications from {client}; retry in {wait}s"),
-            );
-            e.retry_after = Some(wait);
-            e
-        })
+        self.limiter
+            .check(client, now)
+            .map_err(|wait| rate_limited(client, wait))
     }
 
     /// The principal a token stands for now, without touching the limiter: a UI session
@@ -411,6 +392,16 @@ impl Api {
             .unwrap_or_else(|e| e.into_inner())
             .authenticate(token)
     }
+}
+
+fn rate_limited(client: IpAddr, wait: u64) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many failed authentications from {client}; retry in {wait}s"),
+    );
+    e.retry_after = Some(wait);
+    e
 }
 
 fn unauthorized(message: &str) -> ApiError {

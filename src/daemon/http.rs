@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::config::Secret;
 use crate::metrics::Metrics;
-use crate::review::auth::FailureLimiter;
+use crate::review::auth::{FailureLimiter, Refused};
 
 /// Response bodies: whole ([`text`]) or streamed (the review API's exports), boxed so that one
 /// server serves both.
@@ -57,48 +57,34 @@ pub struct OpsState {
     pub metrics_limiter: FailureLimiter,
 }
 
-/// Why the request may not read `/metrics`: the response refusing it, `None` when it may. Under the limiter the rules
-/// are the API's (`Api::sign_in`): a network over the limit gets 429, except for a client
-/// that presented the right token from it before, so a scraper is not locked out by a
-/// guesser behind the same proxy; a wrong token counts.
+/// Why the request may not read `/metrics`: the response refusing it, `None` when it may.
+/// Wrong tokens count under the API's rules ([`FailureLimiter::attempt`]), so a scraper is not
+/// locked out by a guesser behind the same proxy.
 fn metrics_refusal(state: &OpsState, request: &Request<Incoming>) -> Option<Response<Body>> {
-    let Some(token) = &state.metrics_token else {
-        return None;
-    };
+    let token = state.metrics_token.as_ref()?;
     let header = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let right = token_matches(header, Some(token.expose()));
-    let client = request.extensions().get::<Peer>().map(|p| p.0.ip());
-    let Some(client) = client else {
+    let Some(client) = request.extensions().get::<Peer>().map(|p| p.0.ip()) else {
         return (!right).then(unauthorized);
     };
-    let now = Instant::now();
-    if let Err(wait) = state.metrics_limiter.check(client, now) {
-        if right
-            && state
-                .metrics_limiter
-                .vouched(client, METRICS_PRINCIPAL, now)
-        {
-            return None;
+    let who = right.then_some(METRICS_PRINCIPAL);
+    match state.metrics_limiter.attempt(client, who, Instant::now()) {
+        Ok(()) => None,
+        Err(Refused::Wrong) => Some(unauthorized()),
+        Err(Refused::Limited(wait)) => {
+            let mut r = text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "text/plain; charset=utf-8",
+                format!("too many failed tokens from {client}; retry in {wait}s\n"),
+            );
+            if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            Some(r)
         }
-        let mut r = text(
-            StatusCode::TOO_MANY_REQUESTS,
-            "text/plain; charset=utf-8",
-            format!("too many failed tokens from {client}; retry in {wait}s\n"),
-        );
-        if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return Some(r);
-    }
-    if right {
-        state.metrics_limiter.vouch(client, METRICS_PRINCIPAL, now);
-        None
-    } else {
-        state.metrics_limiter.failed(client, now);
-        Some(unauthorized())
     }
 }
 

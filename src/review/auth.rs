@@ -253,6 +253,15 @@ pub struct FailureLimiter {
     vouched: Mutex<HashMap<(IpAddr, String), Instant>>,
 }
 
+/// Why [`FailureLimiter::attempt`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The network is over the limit: retry in this many seconds.
+    Limited(u64),
+    /// The token was wrong or missing (and the failure counted).
+    Wrong,
+}
+
 /// How long a success from a network vouches for its token there.
 const VOUCH_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -317,6 +326,32 @@ impl FailureLimiter {
             *entry = (now, 0);
         }
         entry.1 += 1;
+    }
+
+    /// One authentication attempt from `client`, for the API, the login form and `/metrics`
+    /// alike: `who` names the principal whose token was presented, `None` when it was wrong
+    /// or missing. A network over the limit is refused unless `who` authenticated from it
+    /// before, and nothing counts then: a guess gets the same refusal whether it is right or
+    /// wrong. Under the limit a failure counts against the network and a success vouches for
+    /// `who` there; a success does not clear the failures, so a holder of one valid token
+    /// cannot guess others at full speed by interleaving good requests.
+    pub fn attempt(&self, client: IpAddr, who: Option<&str>, now: Instant) -> Result<(), Refused> {
+        if let Err(wait) = self.check(client, now) {
+            return match who {
+                Some(name) if self.vouched(client, name, now) => Ok(()),
+                _ => Err(Refused::Limited(wait)),
+            };
+        }
+        match who {
+            Some(name) => {
+                self.vouch(client, name, now);
+                Ok(())
+            }
+            None => {
+                self.failed(client, now);
+                Err(Refused::Wrong)
+            }
+        }
     }
 
     /// `name`'s token authenticated from `client`'s network.
