@@ -231,7 +231,7 @@ fn has_unicode_word_boundary(pattern: &str) -> bool {
 pub const RECHECK_EVERY: usize = 1024;
 
 /// Bound on compiled size, so one pathological ruleset regex cannot eat the daemon's memory.
-pub const REGEX_SIZE_LIMIT: usize = 32 << 20;
+const REGEX_SIZE_LIMIT: usize = 32 << 20;
 
 impl RegexMatcher {
     /// A matcher that searches the regexes' gate literals itself.
@@ -338,8 +338,14 @@ impl RegexMatcher {
 /// Compile one regex with the same limits the set uses; the error is the regex crate's
 /// message, which shows the pattern and points at the problem.
 pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+    compile_regex_within(pattern, REGEX_SIZE_LIMIT)
+}
+
+/// [`compile_regex`] with another bound on the compiled size (`rules check` asks whether a
+/// regex fits a smaller one).
+pub fn compile_regex_within(pattern: &str, size_limit: usize) -> Result<Regex, String> {
     RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
+        .size_limit(size_limit)
         .dfa_size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|e| e.to_string())

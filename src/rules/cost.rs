@@ -9,9 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use regex::RegexBuilder;
+use regex::Regex;
 
 use super::{Diagnostic, Level, Rule};
+use crate::matcher::{compile_regex, compile_regex_within};
 
 /// A regex compiling to more than this is reported: it still works (the hard limit is the
 /// matcher's), but it costs memory in every scanning thread's cache.
@@ -66,7 +67,7 @@ pub const REFERENCE_BYTES: usize = 64 << 10;
 /// Warnings and errors about the rules' regexes, each naming its rule and file.
 pub fn regex_costs(rules: &[Rule]) -> Vec<Diagnostic> {
     let page = reference_page(rules, REFERENCE_BYTES);
-    let baseline = compile(BASELINE, usize::MAX).expect("the baseline compiles");
+    let baseline = compile_regex(BASELINE).expect("the baseline compiles");
     // A regex that is very slow is judged on the short sample alone: its time per byte is
     // what matters, and on the whole page it could take minutes.
     let samples: Vec<&str> = [SAMPLE_BYTES, REFERENCE_BYTES]
@@ -86,10 +87,10 @@ pub fn regex_costs(rules: &[Rule]) -> Vec<Diagnostic> {
                 })
             };
             // Refused at load already when it does not compile at all.
-            let Ok(regex) = compile(pattern, crate::matcher::REGEX_SIZE_LIMIT) else {
+            let Ok(regex) = compile_regex(pattern) else {
                 continue;
             };
-            if compile(pattern, WARN_COMPILED_BYTES).is_err() {
+            if compile_regex_within(pattern, WARN_COMPILED_BYTES).is_err() {
                 report(
                     Level::Warning,
                     format!(
@@ -99,9 +100,7 @@ pub fn regex_costs(rules: &[Rule]) -> Vec<Diagnostic> {
                     ),
                 );
             }
-            let Some((took, slowdown, bytes)) = measure(&regex, &baseline, &samples) else {
-                continue;
-            };
+            let (took, slowdown, bytes) = measure(&regex, &baseline, &samples);
             let measured = format!(
                 "the regex `{pattern}` took {:.1} ms on {:.1} KiB of a reference page, \
                  {slowdown:.0}× a plain regex timed in the same run",
@@ -131,16 +130,12 @@ const SAMPLE_BYTES: usize = 1 << 10;
 
 /// The regex's time, its slowdown against the baseline, and the bytes it was timed on: on
 /// the short sample when that already shows it too slow, else on the whole page.
-fn measure(
-    regex: &regex::Regex,
-    baseline: &regex::Regex,
-    samples: &[&str],
-) -> Option<(Duration, f64, usize)> {
-    let mut result = None;
+fn measure(regex: &Regex, baseline: &Regex, samples: &[&str]) -> (Duration, f64, usize) {
+    let mut result = (Duration::ZERO, 0.0, 0);
     for &sample in samples {
         let (took, base) = time_against(regex, baseline, sample);
         let slowdown = took.as_secs_f64() / base.as_secs_f64().max(1e-9);
-        result = Some((took, slowdown, sample.len()));
+        result = (took, slowdown, sample.len());
         if slowdown > MAX_SLOWDOWN {
             break;
         }
@@ -148,17 +143,10 @@ fn measure(
     result
 }
 
-fn compile(pattern: &str, limit: usize) -> Result<regex::Regex, regex::Error> {
-    RegexBuilder::new(pattern)
-        .size_limit(limit)
-        .dfa_size_limit(crate::matcher::REGEX_SIZE_LIMIT)
-        .build()
-}
-
 /// The regex's and the baseline's times on `page`, each the fastest of a few runs taken
 /// turn about (one, when the regex is already slow), in the thread's CPU time: the least
 /// disturbed by whatever else the machine does.
-fn time_against(regex: &regex::Regex, baseline: &regex::Regex, page: &str) -> (Duration, Duration) {
+fn time_against(regex: &Regex, baseline: &Regex, page: &str) -> (Duration, Duration) {
     let (mut best, mut best_baseline) = (Duration::MAX, Duration::MAX);
     for _ in 0..3 {
         best_baseline = best_baseline.min(cpu_time(|| baseline.find_iter(page).count()));
