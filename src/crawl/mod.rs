@@ -28,7 +28,7 @@ use crate::extract::ContentKind;
 use crate::fetch::politeness::{self, HostGate};
 use crate::fetch::robots::{self, Robots};
 use crate::fetch::{Agent, ErrorClass, FetchError, Fetcher, Hop};
-use crate::finding::Finding;
+use crate::finding::{Finding, crawl_finding};
 use crate::scan::Scanner;
 use frontier::Frontier;
 pub use frontier::{Queued, Scope, ScopeCheck, SkipReason, TrapLimits};
@@ -681,8 +681,6 @@ fn blocked_finding(start: &Url, rules: &Robots) -> Finding {
         why,
     )
 }
-
-pub use crate::finding::crawl_finding;
 
 #[cfg(test)]
 mod tests {

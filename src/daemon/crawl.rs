@@ -15,14 +15,13 @@ use tracing::{info, warn};
 use url::Url;
 
 use super::filing::FilingCheck;
+use crate::clock::unix_now;
 use crate::config::{Agents, Config, RobotsPolicy};
-use crate::crawl::{
-    CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits, crawl_finding,
-};
+use crate::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
 use crate::fetch::politeness::HostGate;
 use crate::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
 use crate::filing::checks::SiteFiling;
-use crate::finding::Finding;
+use crate::finding::{Finding, crawl_finding};
 use crate::inventory::Site;
 use crate::metrics::{Metrics, status_result};
 use crate::rules::Ruleset;
@@ -59,8 +58,6 @@ pub struct CrawlReport {
     pub pages: usize,
     pub ingest: IngestOutcome,
 }
-
-use crate::clock::unix_now;
 
 /// What one URL amounted to over the agents of a crawl.
 struct Merged {
