@@ -6,13 +6,14 @@
 //! Case counts are modest (64 per property, short sequences) so that the file runs in well
 //! under a minute in a debug build; `PROPTEST_CASES` raises them for a longer hunt.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use sitepatrol::extract::ZoneKind;
 use sitepatrol::finding::{Finding, Severity};
 use sitepatrol::schedule::Scheduler;
 use sitepatrol::store::{
@@ -494,24 +495,7 @@ const REVIEWER: &str = "张三";
 
 fn finding(category: usize, url: &str) -> Finding {
     let (category, rule, severity) = CATEGORIES[category];
-    Finding {
-        record_type: Finding::RECORD_TYPE,
-        rule: Arc::from(rule),
-        category: Arc::from(category),
-        clause: Arc::from("§2 (9)"),
-        severity,
-        description: Arc::from("测试规则"),
-        target: Arc::from(url),
-        zone: Some(ZoneKind::Text),
-        matched: format!("{rule} 命中"),
-        normalized: format!("{rule} 命中"),
-        snippet: format!("……{rule}……"),
-        offset: 3,
-        count: 1,
-        score: None,
-        signals: Vec::new(),
-        signals_omitted: 0,
-    }
+    common::finding(rule, category, severity, &format!("{rule} 命中"), url)
 }
 
 #[derive(Debug, Clone)]

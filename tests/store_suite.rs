@@ -5,8 +5,9 @@
 //! PostgreSQL adds one line). Backend-specific tests (migrations of a file, persistence
 //! across reopen, a killed writer) follow the suite.
 
-use std::sync::Arc;
+mod common;
 
+use common::finding;
 use sitepatrol::extract::ZoneKind;
 use sitepatrol::finding::{Finding, Severity};
 use sitepatrol::store::{CheckName, CheckReport, Problem, ProblemKind, check_sqlite_file};
@@ -18,27 +19,6 @@ use sitepatrol::store::{
 use sitepatrol::store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 
 const RULES: &str = "rules-v1";
-
-fn finding(rule: &str, category: &str, severity: Severity, matched: &str, url: &str) -> Finding {
-    Finding {
-        record_type: Finding::RECORD_TYPE,
-        rule: Arc::from(rule),
-        category: Arc::from(category),
-        clause: Arc::from("§2 (9)"),
-        severity,
-        description: Arc::from("测试规则"),
-        target: Arc::from(url),
-        zone: Some(ZoneKind::Text),
-        matched: matched.to_string(),
-        normalized: matched.to_lowercase(),
-        snippet: format!("……{matched}……"),
-        offset: 3,
-        count: 1,
-        score: None,
-        signals: Vec::new(),
-        signals_omitted: 0,
-    }
-}
 
 fn gamble(url: &str) -> Finding {
     finding(

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use sitepatrol::extract::ZoneKind;
+use sitepatrol::finding::{Finding, Severity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -236,4 +238,32 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(data).expect("in memory");
     e.finish().expect("in memory")
+}
+
+/// A finding of `rule` in the text zone of `url`, as the store tests record them.
+pub fn finding(
+    rule: &str,
+    category: &str,
+    severity: Severity,
+    matched: &str,
+    url: &str,
+) -> Finding {
+    Finding {
+        record_type: Finding::RECORD_TYPE,
+        rule: Arc::from(rule),
+        category: Arc::from(category),
+        clause: Arc::from("§2 (9)"),
+        severity,
+        description: Arc::from("测试规则"),
+        target: Arc::from(url),
+        zone: Some(ZoneKind::Text),
+        matched: matched.to_string(),
+        normalized: matched.to_lowercase(),
+        snippet: format!("……{matched}……"),
+        offset: 3,
+        count: 1,
+        score: None,
+        signals: Vec::new(),
+        signals_omitted: 0,
+    }
 }
