@@ -775,12 +775,10 @@ async fn a_site_allowed_onto_private_networks_reaches_its_own_origin_and_nothing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_token_is_checked_and_guessing_it_is_rate_limited() {
     let setup = Setup::new();
-    let config = setup.write_config("[filing]\nenabled = false\n[api]\nmax_failures = 3\n");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "listen = [\"127.0.0.1:0\"]",
-        "listen = [\"127.0.0.1:0\"]\nmetrics_token = \"s3cret\"",
+    let config = setup.write_config_with_http(
+        "metrics_token = \"s3cret\"",
+        "[filing]\nenabled = false\n[api]\nmax_failures = 3\n",
     );
-    std::fs::write(&config, text).unwrap();
     let daemon = Daemon::start(&config).await;
     let metrics = |header: &'static str| get_with(daemon.http, "/metrics", header);
 
@@ -818,14 +816,12 @@ async fn the_metrics_token_is_checked_and_guessing_it_is_rate_limited() {
 async fn a_trickled_login_form_times_out_and_connections_are_capped_per_client() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let setup = Setup::new();
-    let config = setup.write_config("[filing]\nenabled = false\n");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "listen = [\"127.0.0.1:0\"]",
+    let config = setup.write_config_with_http(
         // The header timeout is long: an idle connection that timed out while the machine
         // was busy would free its slot and let the fifth connection in.
-        "listen = [\"127.0.0.1:0\"]\nbody_read_timeout = \"1s\"\nheader_read_timeout = \"60s\"\nmax_connections_per_client = 4",
+        "body_read_timeout = \"1s\"\nheader_read_timeout = \"60s\"\nmax_connections_per_client = 4",
+        "[filing]\nenabled = false\n",
     );
-    std::fs::write(&config, text).unwrap();
     let daemon = Daemon::start(&config).await;
 
     // POST /login, before any authentication, with a body that never finishes: 408 within

@@ -77,12 +77,18 @@ impl Setup {
     /// Write `config.toml`: the store and rules in the temp dir, HTTP on a free port, and
     /// `extra` appended (sections, sites).
     pub fn write_config(&self, extra: &str) -> PathBuf {
+        self.write_config_with_http("", extra)
+    }
+
+    /// [`Setup::write_config`] with `http` lines added to the `[http]` section.
+    pub fn write_config_with_http(&self, http: &str, extra: &str) -> PathBuf {
         let text = format!(
             r#"
 [store]
 path = "{store}"
 [http]
 listen = ["127.0.0.1:0"]
+{http}
 [rules]
 paths = ["{rules}"]
 [logging]
