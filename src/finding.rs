@@ -52,12 +52,7 @@ impl FromStr for Severity {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Severity, String> {
-        Severity::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown severity `{s}` (expected info, low, medium, high or critical)")
-            })
+        crate::named::parse_named(&Severity::ALL, Severity::as_str, "severity", s)
     }
 }
 

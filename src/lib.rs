@@ -28,6 +28,7 @@ pub mod finding;
 pub mod inventory;
 pub mod matcher;
 pub mod metrics;
+mod named;
 pub mod normalize;
 pub mod review;
 pub mod rules;

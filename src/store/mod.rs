@@ -178,14 +178,7 @@ impl FromStr for FlagState {
     type Err = String;
 
     fn from_str(s: &str) -> Result<FlagState, String> {
-        FlagState::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown flag state `{s}` (expected open, confirmed, dismissed, resolved or reopened)"
-                )
-            })
+        crate::named::parse_named(&FlagState::ALL, FlagState::as_str, "flag state", s)
     }
 }
 
@@ -343,14 +336,7 @@ impl std::str::FromStr for CrawlOutcome {
     type Err = String;
 
     fn from_str(s: &str) -> Result<CrawlOutcome, String> {
-        CrawlOutcome::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown crawl outcome `{s}` (expected completed, budget, failed or interrupted)"
-                )
-            })
+        crate::named::parse_named(&CrawlOutcome::ALL, CrawlOutcome::as_str, "crawl outcome", s)
     }
 }
 

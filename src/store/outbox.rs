@@ -47,12 +47,7 @@ impl FromStr for WebhookEvent {
     type Err = String;
 
     fn from_str(s: &str) -> Result<WebhookEvent, String> {
-        WebhookEvent::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown webhook event `{s}` (expected flag.new or flag.state_changed)")
-            })
+        crate::named::parse_named(&WebhookEvent::ALL, WebhookEvent::as_str, "webhook event", s)
     }
 }
 
@@ -105,12 +100,12 @@ impl FromStr for DeliveryStatus {
     type Err = String;
 
     fn from_str(s: &str) -> Result<DeliveryStatus, String> {
-        DeliveryStatus::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown delivery status `{s}` (expected pending, delivered or failed)")
-            })
+        crate::named::parse_named(
+            &DeliveryStatus::ALL,
+            DeliveryStatus::as_str,
+            "delivery status",
+            s,
+        )
     }
 }
 
