@@ -143,36 +143,25 @@ impl Inner {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
-        if let Some(lookup) = &self.lookup {
-            let addrs: Vec<SocketAddr> = lookup(host, port)
+        let dns = |message: String| ConnectError::Dns {
+            host: host.to_string(),
+            message,
+        };
+        let addrs: Vec<SocketAddr> = match &self.lookup {
+            Some(lookup) => lookup(host, port)
                 .into_iter()
                 .map(|ip| SocketAddr::new(ip, port))
-                .collect();
-            if addrs.is_empty() {
-                return Err(ConnectError::Dns {
-                    host: host.to_string(),
-                    message: "no addresses".into(),
-                });
+                .collect(),
+            None => {
+                tokio::time::timeout(self.connect_timeout, tokio::net::lookup_host((host, port)))
+                    .await
+                    .map_err(|_| dns(format!("no answer within {:?}", self.connect_timeout)))?
+                    .map_err(|e| dns(e.to_string()))?
+                    .collect()
             }
-            return Ok(addrs);
-        }
-        let found =
-            tokio::time::timeout(self.connect_timeout, tokio::net::lookup_host((host, port)))
-                .await
-                .map_err(|_| ConnectError::Dns {
-                    host: host.to_string(),
-                    message: format!("no answer within {:?}", self.connect_timeout),
-                })?
-                .map_err(|e| ConnectError::Dns {
-                    host: host.to_string(),
-                    message: e.to_string(),
-                })?;
-        let addrs: Vec<SocketAddr> = found.collect();
+        };
         if addrs.is_empty() {
-            return Err(ConnectError::Dns {
-                host: host.to_string(),
-                message: "no addresses".into(),
-            });
+            return Err(dns("no addresses".into()));
         }
         Ok(addrs)
     }
