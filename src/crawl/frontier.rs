@@ -51,34 +51,28 @@ impl Default for TrapLimits {
 
 /// Why a URL was not fetched: refused by the frontier, by robots.txt, or left when a budget
 /// ended the crawl. The names are the keys of a crawl's `skipped` counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SkipReason {
-    #[serde(rename = "out_of_scope")]
     OutOfScope,
-    #[serde(rename = "seen")]
     Seen,
-    #[serde(rename = "too_deep")]
     TooDeep,
-    #[serde(rename = "trap_repeated_segments")]
     RepeatedSegments,
-    #[serde(rename = "trap_path_too_long")]
     PathTooLong,
-    #[serde(rename = "trap_query_too_long")]
     QueryTooLong,
-    #[serde(rename = "trap_query_variants")]
     TooManyQueryVariants,
-    #[serde(rename = "trap_calendar")]
     Calendar,
-    #[serde(rename = "frontier_full")]
     FrontierFull,
-    #[serde(rename = "robots")]
     Robots,
-    #[serde(rename = "max_pages")]
     MaxPages,
-    #[serde(rename = "max_bytes")]
     MaxBytes,
-    #[serde(rename = "wall_time")]
     WallTime,
+}
+
+/// Serialized by [`SkipReason::as_str`], the name the stats and logs use.
+impl Serialize for SkipReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 impl SkipReason {
@@ -343,6 +337,17 @@ fn has_out_of_range_year(text: &str, (low, high): (u32, u32)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skip_reasons_serialize_by_their_names() {
+        let mut skipped = std::collections::BTreeMap::new();
+        skipped.insert(SkipReason::Calendar, 2u64);
+        skipped.insert(SkipReason::MaxPages, 1);
+        assert_eq!(
+            serde_json::to_string(&skipped).unwrap(),
+            r#"{"trap_calendar":2,"max_pages":1}"#
+        );
+    }
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
