@@ -17,35 +17,15 @@ SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(10000 50000)
 mkdir -p "$WORK"
 
-if ! command -v nginx >/dev/null; then
-  echo "installing nginx (Debian package)" >&2
-  apt-get install -y nginx-light >/dev/null || { apt-get update >/dev/null && apt-get install -y nginx-light >/dev/null; }
-fi
+. benches/lib.sh
+need nginx nginx-light
 python3 -c 'import scrapy' 2>/dev/null || pip install -q scrapy
-command -v wget >/dev/null || apt-get install -y wget >/dev/null
+need wget
 
 cargo build --release --quiet
 BIN=$ROOT/target/release/sitepatrol
 PORT=$((20000 + RANDOM % 20000))
 
-start_nginx() {
-  local docroot=$1
-  cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  include /etc/nginx/mime.types;
-  charset off;
-  keepalive_requests 100000;
-  server { listen 127.0.0.1:$PORT; root $docroot; index index.html; }
-}
-CONF
-  nginx -c "$WORK/nginx.conf"
-}
-stop_nginx() { [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; sleep 0.5; }
 trap stop_nginx EXIT
 
 # median of the arguments

@@ -23,13 +23,9 @@ WORK=$ROOT/target/load
 rm -rf "$WORK/store" "$WORK/site-live"
 mkdir -p "$WORK/store"
 
-for tool in wrk nginx; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "installing $tool (Debian package)" >&2
-    pkg=$tool; [ "$tool" = nginx ] && pkg=nginx-light
-    apt-get install -y "$pkg" >/dev/null || { apt-get update >/dev/null && apt-get install -y "$pkg" >/dev/null; }
-  fi
-done
+. benches/lib.sh
+need wrk
+need nginx nginx-light
 
 cargo build --release --quiet
 BIN=$ROOT/target/release/sitepatrol
@@ -41,20 +37,7 @@ find "$WORK/site-live" -name '*.html' | sort | awk 'NR % 10 == 0' |
   xargs sed -i 's|</body>|<p>LOAD-MARK 网上赌博 真人百家乐</p></body>|'
 
 PORT=$((20000 + RANDOM % 20000))
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  include /etc/nginx/mime.types;
-  charset off;
-  keepalive_requests 100000;
-  server { listen 127.0.0.1:$PORT; root $WORK/site-live; index index.html; }
-}
-CONF
-nginx -c "$WORK/nginx.conf"
+start_nginx "$WORK/site-live"
 
 TOKEN_OUT=$("$BIN" token new --role reviewer --name load)
 TOKEN=$(echo "$TOKEN_OUT" | sed -n 's/^token: //p')
@@ -87,30 +70,17 @@ allow_private_networks = true
 TOML
 "$BIN" daemon --config "$WORK/config.toml" 2> "$WORK/daemon.log" &
 DAEMON=$!
-cleanup() {
-  kill "$DAEMON" 2>/dev/null || true
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-}
+cleanup() { kill "$DAEMON" 2>/dev/null || true; stop_nginx; }
 trap cleanup EXIT
 
-ADDR=""
-for _ in $(seq 1 300); do
-  ADDR=$(sed -n 's/.*http server listening addr=\([0-9.:]*\).*/\1/p' "$WORK/daemon.log" | head -1)
-  [ -n "$ADDR" ] && break
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { cat "$WORK/daemon.log"; exit 1; }
+ADDR=$(daemon_addr "$WORK/daemon.log")
 URL="http://$ADDR"
 
-metric() { # name → value
-  curl -s "$URL/metrics" | awk -v n="$1" '$1 == n {print $2}' | head -1
-}
-fetched() { metric 'sitepatrol_pages_fetched_total{result="ok"}'; }
+fetched() { metric "$ADDR" 'sitepatrol_pages_fetched_total{result="ok"}'; }
 
 # Wait for the first whole crawl, so there are flags and the page states are warm.
 for _ in $(seq 1 600); do
-  [ -n "$(metric 'sitepatrol_crawls_total{outcome="completed"}')" ] &&
-    [ "$(metric 'sitepatrol_crawls_total{outcome="completed"}')" != "0" ] && break
+  [ "$(metric "$ADDR" 'sitepatrol_crawls_total{outcome="completed"}')" -gt 0 ] 2>/dev/null && break
   sleep 0.5
 done
 IDS=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/api/v1/flags?limit=200" |

@@ -20,6 +20,7 @@ WORK=$ROOT/target/soak
 rm -rf "$WORK/store" "$WORK/site-live"
 mkdir -p "$WORK/store"
 
+. benches/lib.sh
 cargo build --release --quiet
 BIN=$ROOT/target/release/sitepatrol
 SITE=$WORK/site-$PAGES
@@ -57,13 +58,7 @@ DAEMON=$!
 cleanup() { kill "$DAEMON" "$SERVER" ${MUTATOR:-} 2>/dev/null || true; }
 trap cleanup EXIT
 
-ADDR=""
-for _ in $(seq 1 300); do
-  ADDR=$(sed -n 's/.*http server listening addr=\([0-9.:]*\).*/\1/p' "$WORK/daemon.log" | head -1)
-  [ -n "$ADDR" ] && break
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { cat "$WORK/daemon.log"; exit 1; }
+ADDR=$(daemon_addr "$WORK/daemon.log")
 
 # The mutator: every 60 s, toggle a gambling phrase in 20 pages.
 (
@@ -83,12 +78,6 @@ done
 ) &
 MUTATOR=$!
 
-metric() { # name → value, from /metrics over bash's /dev/tcp
-  exec 3<>"/dev/tcp/${ADDR%:*}/${ADDR##*:}"
-  printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
-  awk -v n="$1" '$1 == n {print $2}' <&3 | head -1
-  exec 3<&-
-}
 
 echo "elapsed_s,rss_mib,crawls,pages_fetched,flags_open" > "$WORK/rss.csv"
 START=$(date +%s)
@@ -96,10 +85,10 @@ while true; do
   NOW=$(date +%s)
   ELAPSED=$((NOW - START))
   RSS=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$DAEMON/status")
-  CRAWLS=$(metric 'sitepatrol_crawls_total{outcome="completed"}')
-  FETCHED=$(metric 'sitepatrol_pages_fetched_total{result="ok"}')
-  OPEN=$(exec 3<>"/dev/tcp/${ADDR%:*}/${ADDR##*:}"; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3;
-         awk '/^sitepatrol_flags\{/ && /state="(open|reopened)"/ {s += $2} END {print s + 0}' <&3)
+  CRAWLS=$(metric "$ADDR" 'sitepatrol_crawls_total{outcome="completed"}')
+  FETCHED=$(metric "$ADDR" 'sitepatrol_pages_fetched_total{result="ok"}')
+  OPEN=$(curl -s "http://$ADDR/metrics" |
+         awk '/^sitepatrol_flags\{/ && /state="(open|reopened)"/ {s += $2} END {print s + 0}')
   echo "$ELAPSED,$RSS,${CRAWLS:-0},${FETCHED:-0},$OPEN" | tee -a "$WORK/rss.csv"
   [ "$ELAPSED" -ge "$DURATION" ] && break
   sleep "$SAMPLE"
