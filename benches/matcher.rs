@@ -11,8 +11,8 @@ use std::time::Duration;
 use aho_corasick::AhoCorasick;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use daachorse::{CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
-use sitepatrol::matcher::{LiteralMatcher, Matcher, RegexMatcher};
-use sitepatrol::normalize::normalize;
+use sitepatrol_core::matcher::{LiteralMatcher, Matcher, RegexMatcher};
+use sitepatrol_core::normalize::normalize;
 
 /// 7.5 MB, the size the peer figures were measured on.
 const HAYSTACK_BYTES: usize = 7_500_000;

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sitepatrol::decode::{DecodeOptions, decode};
-use sitepatrol::extract::{ContentKind, extract_html};
-use sitepatrol::normalize::{Derived, denoise_into, normalize_into};
-use sitepatrol::rules::{self, RuleSource, Ruleset};
-use sitepatrol::scan::{ScanOptions, Scanner};
+use sitepatrol_core::decode::{DecodeOptions, decode};
+use sitepatrol_core::extract::{ContentKind, extract_html};
+use sitepatrol_core::normalize::{Derived, denoise_into, normalize_into};
+use sitepatrol_core::rules::{self, RuleSource, Ruleset};
+use sitepatrol_core::scan::{ScanOptions, Scanner};
 use unicode_normalization::UnicodeNormalization;
 
 fn normalizing(c: &mut Criterion) {

@@ -11,11 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use sitepatrol::extract::ZoneKind;
-use sitepatrol::finding::{Finding, Severity};
-use sitepatrol::store::{
-    CrawlRun, IngestPage, PageScan, SiteInfo, SqliteStore, Store, StoreConfig,
-};
+use sitepatrol_core::extract::ZoneKind;
+use sitepatrol_core::finding::{Finding, Severity};
+use sitepatrol_store::{CrawlRun, IngestPage, PageScan, SiteInfo, SqliteStore, Store, StoreConfig};
 
 const PAGES: usize = 1_000;
 const FINDINGS_PER_PAGE: usize = 5;
@@ -74,7 +72,7 @@ fn run(key: &str) -> CrawlRun {
         site: "bench".into(),
         started_at: 1_000,
         finished_at: 1_100,
-        outcome: sitepatrol::store::CrawlOutcome::Completed,
+        outcome: sitepatrol_store::CrawlOutcome::Completed,
         rules_version: "bench".into(),
         stats: serde_json::json!({"pages_fetched": PAGES}),
     }

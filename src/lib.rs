@@ -1,38 +1,19 @@
-//! sitepatrol: a content compliance scanner for a hosting provider.
-//!
-//! The modules follow the data flow of one page, and each stage can be used on its own:
+//! sitepatrol: the daemon's wiring and configuration over the layer crates.
 //!
 //! ```text
-//! bytes ─▶ decode ─▶ extract ─▶ normalize ─▶ matcher/rules ─▶ finding
-//!          (UTF-8)   (zones)    (+offset map)  (hits → rule     (evidence quoted
-//!                                               evaluation)      from the original)
+//! sitepatrol (this crate: config, inventory, schedule, daemon; the CLI in the binary)
+//!   ├─▶ sitepatrol-server (ops endpoints, review API, review UI, metrics)
+//!   │     └─▶ sitepatrol-store (Store trait, SQLite)
+//!   ├─▶ sitepatrol-crawl (fetch, crawl, filing registry over HTTP)
+//!   └─▶ sitepatrol-core (decode → extract → normalize → match → rules → finding, filing)
 //! ```
 //!
-//! [`scan`] strings the stages together for one document; the binary's `scan`,
-//! `extract` and `rules` commands are thin layers over it.
+//! Every arrow points down; the crates' manifests enforce it. docs/ARCHITECTURE.md tells the
+//! whole story.
 
-pub mod api;
-pub mod bounded;
-pub mod clock;
 pub mod config;
-pub mod crawl;
 pub mod daemon;
-pub mod decode;
-pub mod digest;
-pub mod domain;
-pub mod error;
-pub mod extract;
-pub mod fetch;
-pub mod filing;
-pub mod finding;
+pub mod duration;
 pub mod inventory;
-pub mod matcher;
-pub mod metrics;
-mod named;
-pub mod normalize;
-pub mod review;
-pub mod rules;
-pub mod scan;
 pub mod schedule;
-pub mod store;
-pub mod ui;
+pub mod site;

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use common::daemon::*;
 use common::{Action, serve};
 use serde_json::Value;
-use sitepatrol::api::ROUTES;
-use sitepatrol::review::auth::{Role, config_line, new_token};
-use sitepatrol::review::export::CSV_COLUMNS;
+use sitepatrol_server::api::ROUTES;
+use sitepatrol_server::review::auth::{Role, config_line, new_token};
+use sitepatrol_server::review::export::CSV_COLUMNS;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A response as the test sees it.
@@ -1060,7 +1060,7 @@ async fn the_api_can_have_its_own_listener() {
 /// API can answer are the documented ones.
 #[test]
 fn the_openapi_document_names_every_route_and_no_other() {
-    let doc: Value = serde_json::from_str(sitepatrol::api::OPENAPI).expect("valid JSON");
+    let doc: Value = serde_json::from_str(sitepatrol_server::api::OPENAPI).expect("valid JSON");
     assert_eq!(doc["openapi"], "3.0.3");
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -1114,7 +1114,10 @@ fn the_openapi_document_names_every_route_and_no_other() {
             .iter()
             .map(|c| c.as_str().unwrap())
             .collect();
-    let known: BTreeSet<&str> = sitepatrol::api::error::CODES.iter().copied().collect();
+    let known: BTreeSet<&str> = sitepatrol_server::api::error::CODES
+        .iter()
+        .copied()
+        .collect();
     assert_eq!(codes, known);
 }
 

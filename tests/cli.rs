@@ -515,7 +515,7 @@ fn a_100_mb_file_is_scanned_up_to_the_cap_with_a_clear_message() {
 
 /// A store made through the `Store` API, closed: two flags, one of them confirmed.
 fn made_store(dir: &std::path::Path) -> (PathBuf, i64, i64) {
-    use sitepatrol::store::{
+    use sitepatrol_store::{
         CrawlRun, FlagAction, IngestPage, SiteInfo, SqliteStore, Store, StoreConfig,
     };
     let path = dir.join("store.db");
@@ -532,15 +532,15 @@ fn made_store(dir: &std::path::Path) -> (PathBuf, i64, i64) {
         .unwrap();
     let finding = |url: &str, text: &str| {
         let page = format!("<html><body><p>{text}</p></body></html>");
-        let found = sitepatrol::finding::Finding {
-            record_type: sitepatrol::finding::Finding::RECORD_TYPE,
+        let found = sitepatrol_core::finding::Finding {
+            record_type: sitepatrol_core::finding::Finding::RECORD_TYPE,
             rule: "gambling.casino".into(),
             category: "gambling".into(),
             clause: "§2 (9)".into(),
-            severity: sitepatrol::finding::Severity::High,
+            severity: sitepatrol_core::finding::Severity::High,
             description: "赌博".into(),
             target: url.into(),
-            zone: Some(sitepatrol::extract::ZoneKind::Text),
+            zone: Some(sitepatrol_core::extract::ZoneKind::Text),
             matched: text.to_string(),
             normalized: text.to_string(),
             snippet: text.to_string(),
@@ -559,7 +559,7 @@ fn made_store(dir: &std::path::Path) -> (PathBuf, i64, i64) {
                 site: "s1".into(),
                 started_at: 1_000,
                 finished_at: 1_060,
-                outcome: sitepatrol::store::CrawlOutcome::Completed,
+                outcome: sitepatrol_store::CrawlOutcome::Completed,
                 rules_version: "v1".into(),
                 stats: serde_json::json!({}),
             },

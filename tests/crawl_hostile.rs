@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::crawl::*;
 use common::{Action, serve};
-use sitepatrol::crawl::{CrawlConfig, Scope, SkipReason};
+use sitepatrol_crawl::crawl::{CrawlConfig, Scope, SkipReason};
 
 /// A home page linking to the hostile path and to an ordinary page.
 fn home(hostile: &str) -> Action {
@@ -326,7 +326,7 @@ async fn robots_disallow_all_is_an_info_finding() {
         .iter()
         .find(|f| &*f.rule == "crawl.blocked_by_robots")
         .expect("reported");
-    assert_eq!(f.severity, sitepatrol::finding::Severity::Info);
+    assert_eq!(f.severity, sitepatrol_core::finding::Severity::Info);
     // Only robots.txt was requested.
     assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::daemon::*;
 use common::{Action, serve, serve_at, serve_on};
-use sitepatrol::store::{FlagAction, FlagState, Store};
+use sitepatrol_store::{FlagAction, FlagState, Store};
 
-fn states(flags: &[sitepatrol::store::Flag]) -> BTreeMap<String, FlagState> {
+fn states(flags: &[sitepatrol_store::Flag]) -> BTreeMap<String, FlagState> {
     flags
         .iter()
         .map(|f| (format!("{} {}", f.url, f.rule), f.state))
@@ -375,10 +375,7 @@ async fn metrics_health_sighup_reloads_and_sigterm_with_a_crawl_in_flight() {
     assert!(status.success(), "{status}\n{}", daemon.log());
     let runs = store.crawl_runs("two", 10).unwrap();
     assert_eq!(runs.len(), 1, "{runs:#?}");
-    assert_eq!(
-        runs[0].outcome,
-        sitepatrol::store::CrawlOutcome::Interrupted
-    );
+    assert_eq!(runs[0].outcome, sitepatrol_store::CrawlOutcome::Interrupted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,7 +420,7 @@ async fn kill_9_then_restart_keeps_every_flag_without_duplicates_and_resumes_the
     daemon.child.wait().await.unwrap();
 
     let before: HashSet<(String, i64)> = store
-        .list_flags(&sitepatrol::store::FlagFilter {
+        .list_flags(&sitepatrol_store::FlagFilter {
             limit: 1000,
             ..Default::default()
         })
@@ -438,7 +435,7 @@ async fn kill_9_then_restart_keeps_every_flag_without_duplicates_and_resumes_the
     let daemon = Daemon::start(&setup.path("config.toml")).await;
     wait_two_more_runs(store, "busy").await;
     let after: Vec<(String, i64)> = store
-        .list_flags(&sitepatrol::store::FlagFilter {
+        .list_flags(&sitepatrol_store::FlagFilter {
             limit: 1000,
             ..Default::default()
         })

@@ -1,4 +1,4 @@
-//! Measured accuracy of `sitepatrol::decode` on real corpora.
+//! Measured accuracy of `sitepatrol_core::decode` on real corpora.
 //!
 //! The corpora live outside the repository, in `../shared/data` relative to the crate root
 //! (see the `SOURCE.txt` files there). A fresh clone may not have them: every test that needs
@@ -8,7 +8,7 @@
 //! Throughput: `cargo test --release --test decode_accuracy -- --ignored --nocapture`.
 
 use encoding_rs::Encoding;
-use sitepatrol::decode::{DecidedBy, DecodeOptions, Decoded, decode};
+use sitepatrol_core::decode::{DecidedBy, DecodeOptions, Decoded, decode};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

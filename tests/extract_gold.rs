@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use sitepatrol::extract::{ZoneKind, extract_html};
+use sitepatrol_core::extract::{ZoneKind, extract_html};
 
 /// Corpus recall must stay at or above this. Measured: 99.95% (245962 of 246083 tokens);
 /// what is missing is text the annotators took from the rendered page: image `alt` captions
@@ -20,7 +20,7 @@ const MIN_PAGE_RECALL: f64 = 0.96;
 
 /// Through sitepatrol's own decoder, so recall measures the pipeline a scan really runs.
 fn decode(bytes: &[u8]) -> String {
-    sitepatrol::decode::decode(bytes, &Default::default()).text
+    sitepatrol_core::decode::decode(bytes, &Default::default()).text
 }
 
 fn is_cjk(c: char) -> bool {

@@ -12,8 +12,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use sitepatrol::fetch::politeness::{HostGate, PolitenessConfig};
-use sitepatrol::fetch::{Agent, ErrorClass, FetchConfig, Fetcher};
+use sitepatrol_crawl::fetch::politeness::{HostGate, PolitenessConfig};
+use sitepatrol_crawl::fetch::{Agent, ErrorClass, FetchConfig, Fetcher};
 use tokio::net::TcpListener;
 use url::Url;
 

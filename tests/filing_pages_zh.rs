@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use sitepatrol::decode::{DecodeOptions, decode};
-use sitepatrol::extract::{ContentKind, extract};
-use sitepatrol::filing::Detector;
-use sitepatrol::filing::numbers::NumberKind;
-use sitepatrol::filing::services::ServiceCatalog;
+use sitepatrol_core::decode::{DecodeOptions, decode};
+use sitepatrol_core::extract::{ContentKind, extract};
+use sitepatrol_core::filing::Detector;
+use sitepatrol_core::filing::numbers::NumberKind;
+use sitepatrol_core::filing::services::ServiceCatalog;
 
 fn corpus() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/pages-zh/original");

@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{Action, serve};
-use sitepatrol::filing::registry::{HttpRegistry, HttpRegistryConfig, Registry, RegistryError};
+use sitepatrol_core::filing::registry::{Registry, RegistryError};
+use sitepatrol_crawl::registry::{HttpRegistry, HttpRegistryConfig};
 
 fn config(template: String) -> HttpRegistryConfig {
     HttpRegistryConfig {

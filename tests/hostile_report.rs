@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::crawl::*;
 use common::{Action, Server, serve};
-use sitepatrol::crawl::CrawlConfig;
+use sitepatrol_crawl::crawl::CrawlConfig;
 
 /// What a case must come to.
 #[derive(Debug)]

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::Action;
 use common::daemon::*;
-use sitepatrol::review::auth::{Role, config_line, new_token};
-use sitepatrol::store::{EventFilter, EventKind, Flag, FlagFilter, FlagState, Store};
+use sitepatrol_server::review::auth::{Role, config_line, new_token};
+use sitepatrol_store::{EventFilter, EventKind, Flag, FlagFilter, FlagState, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Pages of the site, each with a gambling term, every third also with a porn term.
@@ -153,7 +153,7 @@ async fn post(addr: SocketAddr, token: &str, path: &str, body: &str) -> Sent {
 async fn reviewer(
     addr: SocketAddr,
     token: String,
-    store: Arc<sitepatrol::store::SqliteStore>,
+    store: Arc<sitepatrol_store::SqliteStore>,
     seed: u64,
     life: u64,
     stop: Arc<AtomicBool>,
@@ -368,7 +368,7 @@ async fn reference_flags(port: u16) -> BTreeSet<(String, String, String)> {
     let runs = wait_runs(&store, "busy", 1).await;
     assert_eq!(
         runs[0].outcome,
-        sitepatrol::store::CrawlOutcome::Completed,
+        sitepatrol_store::CrawlOutcome::Completed,
         "{runs:#?}"
     );
     stop(daemon).await;
@@ -449,7 +449,7 @@ async fn kill_9_in_a_loop_loses_no_flag_and_no_acknowledged_review() {
     let runs = wait_two_more_runs(&*store, "busy").await;
     assert_eq!(
         runs[0].outcome,
-        sitepatrol::store::CrawlOutcome::Completed,
+        sitepatrol_store::CrawlOutcome::Completed,
         "{:#?}",
         &runs[..2]
     );

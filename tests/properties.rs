@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use sitepatrol::finding::{Finding, Severity};
 use sitepatrol::schedule::Scheduler;
-use sitepatrol::store::{
+use sitepatrol_core::finding::{Finding, Severity};
+use sitepatrol_store::{
     CheckReport, CrawlRun, EventKind, FlagAction, FlagFilter, FlagId, FlagState, IngestOutcome,
     IngestPage, PageScan, SiteInfo, SqliteStore, Store, StoreConfig, StoreError, fingerprint,
 };
@@ -842,7 +842,7 @@ impl StoreDriver {
             site: site.into(),
             started_at: self.at,
             finished_at: self.at + 5,
-            outcome: sitepatrol::store::CrawlOutcome::Completed,
+            outcome: sitepatrol_store::CrawlOutcome::Completed,
             rules_version: "rules-v1".into(),
             stats: serde_json::json!({}),
         };
@@ -935,7 +935,7 @@ impl StoreDriver {
 
     fn act(&mut self, ids: &[FlagId], act: &Act, many: bool) -> Result<(), TestCaseError> {
         let action = act.action();
-        let results: Vec<(FlagId, Result<sitepatrol::store::Flag, StoreError>)> = if many {
+        let results: Vec<(FlagId, Result<sitepatrol_store::Flag, StoreError>)> = if many {
             self.store
                 .act_many(ids, &action, REVIEWER, self.at)
                 .map_err(|e| TestCaseError::fail(format!("bulk {}: {e}", action.name())))?

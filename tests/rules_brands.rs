@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use sitepatrol::extract::extract_html;
-use sitepatrol::rules::{self, Diagnostic, Level, RuleSource, Ruleset};
+use sitepatrol_core::extract::extract_html;
+use sitepatrol_core::rules::{self, Diagnostic, Level, RuleSource, Ruleset};
 
 const BRANDS: &str = r#"# brands for the test
 [claim]

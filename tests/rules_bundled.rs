@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use sitepatrol::extract::ZoneKind;
-use sitepatrol::rules::{self, Level, RuleSource, Ruleset, categories};
+use sitepatrol_core::extract::ZoneKind;
+use sitepatrol_core::rules::{self, Level, RuleSource, Ruleset, categories};
 
 fn bundled() -> Ruleset {
     let (ruleset, diagnostics) = rules::check(&[RuleSource::Bundled]);

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use sitepatrol::extract::{ZoneKind, extract_html};
-use sitepatrol::finding::Finding;
-use sitepatrol::rules::{self, Diagnostic, Level, RuleSource, Ruleset};
+use sitepatrol_core::extract::{ZoneKind, extract_html};
+use sitepatrol_core::finding::Finding;
+use sitepatrol_core::rules::{self, Diagnostic, Level, RuleSource, Ruleset};
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use sitepatrol::extract::ZoneKind;
-use sitepatrol::finding::Finding;
-use sitepatrol::rules::{self, Diagnostic, Level, RuleSource, Ruleset};
+use sitepatrol_core::extract::ZoneKind;
+use sitepatrol_core::finding::Finding;
+use sitepatrol_core::rules::{self, Diagnostic, Level, RuleSource, Ruleset};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -68,7 +68,7 @@ fn every_evasion_form_meets_the_term_and_quotes_the_original() {
         assert_eq!(&text[f.offset..f.offset + f.matched.len()], quoted);
         assert_eq!(f.zone, Some(ZoneKind::Text));
         assert!(f.snippet.contains(quoted), "{f:?}");
-        assert_eq!(f.severity, sitepatrol::finding::Severity::High);
+        assert_eq!(f.severity, sitepatrol_core::finding::Severity::High);
         assert_eq!(&*f.clause, "§2(7)");
     }
 }
@@ -345,7 +345,7 @@ fn a_weights_file_beside_the_rules_sets_weights_and_bands() {
     let flags = ruleset.scan_text(ZoneKind::Text, "网上赌场", "t");
     assert_eq!(flags.len(), 1);
     assert_eq!(flags[0].score, Some(1.25));
-    assert_eq!(flags[0].severity, sitepatrol::finding::Severity::High);
+    assert_eq!(flags[0].severity, sitepatrol_core::finding::Severity::High);
     assert!(
         warnings
             .iter()
@@ -390,7 +390,10 @@ fn weak_signals_flag_together_and_repeats_add_less() {
     assert_eq!(flags.len(), 1, "{flags:#?}");
     assert_eq!(flags[0].score, Some(1.2));
     assert_eq!(flags[0].signals.len(), 2);
-    assert_eq!(flags[0].severity, sitepatrol::finding::Severity::Medium);
+    assert_eq!(
+        flags[0].severity,
+        sitepatrol_core::finding::Severity::Medium
+    );
 }
 
 fn load_text(text: &str) -> Result<Ruleset, Vec<Diagnostic>> {
@@ -624,8 +627,11 @@ description = "regex"
 regex = ['代开\d+发票']
 "#;
 
-fn budget_scan(page: &str, budget: Option<std::time::Duration>) -> sitepatrol::scan::ScanReport {
-    use sitepatrol::scan::{ScanOptions, Scanner};
+fn budget_scan(
+    page: &str,
+    budget: Option<std::time::Duration>,
+) -> sitepatrol_core::scan::ScanReport {
+    use sitepatrol_core::scan::{ScanOptions, Scanner};
     let ruleset = load_text(BUDGET_RULES).expect("rules load");
     let scanner = Scanner::new(
         std::sync::Arc::new(ruleset),
@@ -636,14 +642,14 @@ fn budget_scan(page: &str, budget: Option<std::time::Duration>) -> sitepatrol::s
     );
     scanner.scan_bytes(
         page.as_bytes(),
-        Some(sitepatrol::extract::ContentKind::Plain),
+        Some(sitepatrol_core::extract::ContentKind::Plain),
         "page.txt",
         None,
         None,
     )
 }
 
-fn budget_rule_ids(report: &sitepatrol::scan::ScanReport) -> Vec<String> {
+fn budget_rule_ids(report: &sitepatrol_core::scan::ScanReport) -> Vec<String> {
     let mut ids: Vec<String> = report
         .findings
         .iter()
@@ -675,9 +681,9 @@ fn a_scan_stops_where_its_budget_runs_out_and_says_so() {
     // the terms' pass over the zone and before the regexes.
     let ruleset = load_text(BUDGET_RULES).expect("rules load");
     let mut warnings = Vec::new();
-    let (_, document) = sitepatrol::scan::prepare(
+    let (_, document) = sitepatrol_core::scan::prepare(
         page.as_bytes(),
-        Some(sitepatrol::extract::ContentKind::Plain),
+        Some(sitepatrol_core::extract::ContentKind::Plain),
         None,
         None,
         &mut warnings,
@@ -698,7 +704,7 @@ fn a_scan_stops_where_its_budget_runs_out_and_says_so() {
     assert!(cut.budget_ran_out);
     assert_eq!(budget_rule_ids(&cut), vec!["crawl.scan_budget"]);
     let info = &cut.findings[0];
-    assert_eq!(info.severity, sitepatrol::finding::Severity::Info);
+    assert_eq!(info.severity, sitepatrol_core::finding::Severity::Info);
     assert_eq!(&*info.target, "page.txt");
     assert!(info.matched.contains("1 ms"), "{}", info.matched);
     assert!(

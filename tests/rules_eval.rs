@@ -215,7 +215,7 @@ fn bundled_rulesets_hold_on_real_pages_cross_validated_by_source() {
 #[test]
 fn every_shipped_category_has_labelled_positives() {
     let dir = root().join("tests/corpus/positive");
-    for category in sitepatrol::rules::categories::CATEGORIES {
+    for category in sitepatrol_core::rules::categories::CATEGORIES {
         let folder = dir.join(category.id);
         if category.operator_supplied {
             assert!(!folder.exists(), "{} ships no terms", category.id);

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sitepatrol::extract::ZoneKind;
-use sitepatrol::rules::{Level, RuleSource, RulesHandle};
+use sitepatrol_core::extract::ZoneKind;
+use sitepatrol_core::rules::{Level, RuleSource, RulesHandle};
 
 const RULE: &str = r#"[[rule]]
 id = "t.listed"

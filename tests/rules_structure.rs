@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use sitepatrol::extract::{ZoneKind, extract_html};
-use sitepatrol::finding::Finding;
-use sitepatrol::rules::{self, Diagnostic, Level, RuleSource, Ruleset};
+use sitepatrol_core::extract::{ZoneKind, extract_html};
+use sitepatrol_core::finding::Finding;
+use sitepatrol_core::rules::{self, Diagnostic, Level, RuleSource, Ruleset};
 
 fn from_text(text: &str) -> Result<(Ruleset, Vec<Diagnostic>), Vec<Diagnostic>> {
     match rules::check(&[RuleSource::Text {
@@ -265,7 +265,7 @@ document.write('<iframe src="http://e.test/a.htm" width="0" height="0"></iframe>
     assert_eq!(&zone[f.offset..][..f.matched.len()], f.matched);
 
     let js = "(function(){\n  var r = document.referrer;\n  if (r.indexOf('sogou') > 0) { top.location.replace('http://bet.test/'); }\n})();";
-    let document = sitepatrol::extract::extract_js(js, None);
+    let document = sitepatrol_core::extract::extract_js(js, None);
     let findings = ruleset.scan_document(&document, "hijack.js");
     assert_eq!(findings.len(), 1, "{findings:#?}");
     assert_eq!(findings[0].zone, Some(ZoneKind::Js));

@@ -8,15 +8,15 @@
 mod common;
 
 use common::finding;
-use sitepatrol::extract::ZoneKind;
-use sitepatrol::finding::{Finding, Severity};
-use sitepatrol::store::{CheckName, CheckReport, Problem, ProblemKind, check_sqlite_file};
-use sitepatrol::store::{
+use sitepatrol_core::extract::ZoneKind;
+use sitepatrol_core::finding::{Finding, Severity};
+use sitepatrol_store::{CheckName, CheckReport, Problem, ProblemKind, check_sqlite_file};
+use sitepatrol_store::{
     CrawlRun, EventFilter, EventKind, FlagAction, FlagFilter, FlagSort, FlagState, IngestPage,
     PageScan, SCHEMA_VERSION, SiteInfo, SqliteStore, Store, StoreConfig, StoreError, fingerprint,
     sha256_hex,
 };
-use sitepatrol::store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
+use sitepatrol_store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 
 const RULES: &str = "rules-v1";
 
@@ -47,7 +47,7 @@ fn run(key: &str, site: &str, at: i64) -> CrawlRun {
         site: site.into(),
         started_at: at,
         finished_at: at + 60,
-        outcome: sitepatrol::store::CrawlOutcome::Completed,
+        outcome: sitepatrol_store::CrawlOutcome::Completed,
         rules_version: RULES.into(),
         stats: serde_json::json!({"pages_fetched": 2, "pages_scanned": 2, "bytes": 100,
             "duration_s": 1.5, "errors": {}, "by_status": {"200": 2}, "skipped": {},
@@ -73,7 +73,7 @@ fn site(store: &dyn Store, id: &str, customer: &str) {
         .expect("upsert site");
 }
 
-fn all_flags(store: &dyn Store, filter: FlagFilter) -> Vec<sitepatrol::store::Flag> {
+fn all_flags(store: &dyn Store, filter: FlagFilter) -> Vec<sitepatrol_store::Flag> {
     store.list_flags(&filter).expect("list flags").flags
 }
 
@@ -1312,7 +1312,7 @@ fn check_next_due(store: &dyn Store) {
         runs.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
         vec!["r4", "r3", "r2"]
     );
-    assert_eq!(runs[0].outcome, sitepatrol::store::CrawlOutcome::Completed);
+    assert_eq!(runs[0].outcome, sitepatrol_store::CrawlOutcome::Completed);
     assert_eq!(runs[0].rules_version, RULES);
     assert_eq!(
         store.site("s1").unwrap().unwrap().last_crawl_at,
@@ -1370,7 +1370,7 @@ fn check_concurrent_use(store: &dyn Store) {
 fn check_schema(store: &dyn Store) {
     assert_eq!(
         store.schema_version().unwrap(),
-        sitepatrol::store::SCHEMA_VERSION
+        sitepatrol_store::SCHEMA_VERSION
     );
 }
 
@@ -1806,7 +1806,7 @@ fn sqlite_upgrades_a_version_1_store() {
          INSERT INTO schema_migrations VALUES (1, 'init', 0);",
     )
     .unwrap();
-    conn.execute_batch(include_str!("../src/store/migrations/0001_init.sql"))
+    conn.execute_batch(include_str!("../crates/store/src/migrations/0001_init.sql"))
         .unwrap();
     conn.execute_batch(
         "INSERT INTO sites (id, customer, domains, created_at, updated_at)
@@ -1856,9 +1856,9 @@ fn version_3_store(path: &std::path::Path) -> rusqlite::Connection {
     )
     .unwrap();
     for sql in [
-        include_str!("../src/store/migrations/0001_init.sql"),
-        include_str!("../src/store/migrations/0002_count_indexes.sql"),
-        include_str!("../src/store/migrations/0003_outbox.sql"),
+        include_str!("../crates/store/src/migrations/0001_init.sql"),
+        include_str!("../crates/store/src/migrations/0002_count_indexes.sql"),
+        include_str!("../crates/store/src/migrations/0003_outbox.sql"),
     ] {
         conn.execute_batch(sql).unwrap();
     }
@@ -2920,7 +2920,7 @@ fn store_check_names_bodies_that_do_not_match_their_hash() {
     // A sound copy of other bytes of the same length: it decompresses, and hashes to another.
     let made = checked_store();
     let other = "<p>x</p>".repeat(100);
-    let (data, _) = sitepatrol::store::compress_body(other.as_bytes(), usize::MAX);
+    let (data, _) = sitepatrol_store::compress_body(other.as_bytes(), usize::MAX);
     raw(&made.path)
         .execute(
             "UPDATE bodies SET data = ?2, stored_size = ?3 WHERE sha256 = ?1",

@@ -1,6 +1,6 @@
 //! `sitepatrol token new` prints a token and config lines that hold only its hash.
 
-use sitepatrol::review::auth::{Role, TokenEntry, Tokens};
+use sitepatrol_server::review::auth::{Role, TokenEntry, Tokens};
 
 #[test]
 fn a_new_token_authenticates_through_the_printed_config_lines() {

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 
 use common::daemon::*;
 use common::{Action, serve};
-use sitepatrol::review::auth::{Role, config_line, new_token};
-use sitepatrol::store::Store;
+use sitepatrol_server::review::auth::{Role, config_line, new_token};
+use sitepatrol_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug)]

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::daemon::*;
 use common::{Action, serve};
-use sitepatrol::review::auth::{Role, config_line, new_token};
-use sitepatrol::review::webhook::verify;
-use sitepatrol::store::{DeliveryFilter, DeliveryStatus, Store, WebhookEvent};
+use sitepatrol_server::review::auth::{Role, config_line, new_token};
+use sitepatrol_server::review::webhook::verify;
+use sitepatrol_store::{DeliveryFilter, DeliveryStatus, Store, WebhookEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

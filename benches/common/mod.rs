@@ -8,9 +8,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use sitepatrol::decode::{DecodeOptions, decode};
-use sitepatrol::extract::{ZoneKind, extract_html};
-use sitepatrol::normalize::normalize;
+use sitepatrol_core::decode::{DecodeOptions, decode};
+use sitepatrol_core::extract::{ZoneKind, extract_html};
+use sitepatrol_core::normalize::normalize;
 
 pub fn shared_data() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");

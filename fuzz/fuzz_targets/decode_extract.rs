@@ -25,8 +25,8 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use sitepatrol::extract::ContentKind;
-use sitepatrol::normalize::{Derived, denoise_into, normalize};
+use sitepatrol_core::extract::ContentKind;
+use sitepatrol_core::normalize::{Derived, denoise_into, normalize};
 use unicode_normalization::char::canonical_combining_class;
 
 const CONTENT_TYPES: [&str; 8] = [
@@ -74,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
 
     let mut warnings = Vec::new();
     let (decoded, document) =
-        sitepatrol::scan::prepare(bytes, kind, page_url.as_ref(), content_type, &mut warnings);
+        sitepatrol_core::scan::prepare(bytes, kind, page_url.as_ref(), content_type, &mut warnings);
     let Some(document) = document else {
         // Only binary input is skipped, and it says so.
         assert!(decoded.is_none() && !warnings.is_empty());

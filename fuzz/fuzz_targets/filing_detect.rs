@@ -19,11 +19,11 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use sitepatrol::extract::ZoneKind;
-use sitepatrol::filing::numbers::{
+use sitepatrol_core::extract::ZoneKind;
+use sitepatrol_core::filing::numbers::{
     DisplayedNumber, NumberKind, detect_in_normalized, detect_in_zone,
 };
-use sitepatrol::normalize::normalize;
+use sitepatrol_core::normalize::normalize;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&b0, rest)) = data.split_first() else {

@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use sitepatrol::fetch::robots::{MAX_ROBOTS_BYTES, Robots};
+use sitepatrol_crawl::fetch::robots::{MAX_ROBOTS_BYTES, Robots};
 use url::Url;
 
 /// Longest time one input may take (libFuzzer's `-timeout` is the backstop for hangs).

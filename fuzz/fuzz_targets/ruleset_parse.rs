@@ -10,8 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sitepatrol::extract::ZoneKind;
-use sitepatrol::rules::{RuleSource, check};
+use sitepatrol_core::extract::ZoneKind;
+use sitepatrol_core::rules::{RuleSource, check};
 use toml::de::{DeTable, DeValue};
 
 const SAMPLE: &str = "网上赌场 ＡＶ在线 赌 博";

@@ -14,7 +14,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sitepatrol::crawl::sitemap::{MAX_ENTRIES, parse};
+use sitepatrol_crawl::crawl::sitemap::{MAX_ENTRIES, parse};
 
 /// Largest document built from one input (the daemon reads sitemaps of up to its body cap).
 const MAX_INPUT: usize = 1 << 20;
@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-fn check(xml: &str, map: &sitepatrol::crawl::sitemap::Sitemap) {
+fn check(xml: &str, map: &sitepatrol_crawl::crawl::sitemap::Sitemap) {
     let n = map.pages.len() + map.sitemaps.len();
     assert!(n <= MAX_ENTRIES, "{n} entries, more than {MAX_ENTRIES}");
     for entry in map.pages.iter().chain(&map.sitemaps) {

@@ -14,7 +14,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sitepatrol::crawl::canonical::canonicalize;
+use sitepatrol_crawl::crawl::canonical::canonicalize;
 use url::Url;
 
 const BASES: [&str; 8] = [

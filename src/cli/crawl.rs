@@ -8,14 +8,17 @@ use std::time::{Duration, Instant};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use sitepatrol::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
-use sitepatrol::fetch::politeness::{HostGate, PolitenessConfig};
-use sitepatrol::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
-use sitepatrol::filing::checks::{CheckContext, Hosting, RegistryAnswer, SiteFiling, check_site};
-use sitepatrol::filing::services::ServiceCatalog;
-use sitepatrol::filing::{CsvRegistry, Detector, HttpRegistry, HttpRegistryConfig, Registry};
-use sitepatrol::finding::{Finding, Severity};
-use sitepatrol::scan::Scanner;
+use sitepatrol_core::filing::checks::{
+    CheckContext, Hosting, RegistryAnswer, SiteFiling, check_site,
+};
+use sitepatrol_core::filing::services::ServiceCatalog;
+use sitepatrol_core::filing::{CsvRegistry, Detector, Registry};
+use sitepatrol_core::finding::{Finding, Severity};
+use sitepatrol_core::scan::Scanner;
+use sitepatrol_crawl::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
+use sitepatrol_crawl::fetch::politeness::{HostGate, PolitenessConfig};
+use sitepatrol_crawl::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
+use sitepatrol_crawl::registry::{HttpRegistry, HttpRegistryConfig};
 use url::Url;
 
 use super::output::Output;
@@ -226,7 +229,7 @@ async fn crawl_all(
 ) -> Option<Severity> {
     let mut ca_certificates = Vec::new();
     for path in &args.ca_file {
-        match sitepatrol::fetch::read_pem_certificates(path) {
+        match sitepatrol_crawl::fetch::read_pem_certificates(path) {
             Ok(certs) => ca_certificates.extend(certs),
             Err(e) => {
                 let _ = output.error(&path.display().to_string(), &e);
@@ -461,7 +464,7 @@ async fn crawl_all(
 enum Message {
     Event(String, CrawlEvent),
     Done(SiteStats),
-    Site(Box<sitepatrol::filing::SiteRecord>, Vec<Finding>),
+    Site(Box<sitepatrol_core::filing::SiteRecord>, Vec<Finding>),
 }
 
 /// What the filing checks of a scan share across sites.
@@ -512,7 +515,7 @@ impl Filing {
         site: &SiteFiling,
         start: &Url,
         resolve: &[ResolveOverride],
-    ) -> (sitepatrol::filing::SiteRecord, Vec<Finding>) {
+    ) -> (sitepatrol_core::filing::SiteRecord, Vec<Finding>) {
         let host = site.host.clone();
         let hosting = if self.hosted_networks.is_empty() {
             Hosting::Assumed
@@ -551,7 +554,7 @@ impl Filing {
             registry,
             hosting,
             catalog: self.detector.catalog(),
-            today: sitepatrol::filing::checks::today(),
+            today: sitepatrol_core::filing::checks::today(),
         };
         check_site(site, &cx)
     }

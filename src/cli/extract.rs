@@ -3,8 +3,8 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use sitepatrol::extract::ContentKind;
-use sitepatrol::scan::{self, ScanOptions};
+use sitepatrol_core::extract::ContentKind;
+use sitepatrol_core::scan::{self, ScanOptions};
 
 use super::exit;
 

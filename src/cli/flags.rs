@@ -585,7 +585,7 @@ fn write_detail(out: &mut impl Write, detail: &Value) -> std::io::Result<()> {
     for key in ["fetched_at", "created_at", "updated_at", "last_seen_at"] {
         let value = flag[key]
             .as_i64()
-            .map(sitepatrol::review::export::rfc3339)
+            .map(sitepatrol_server::review::export::rfc3339)
             .unwrap_or_else(|| "-".into());
         writeln!(out, "{key:>12}: {value}")?;
     }
@@ -594,7 +594,7 @@ fn write_detail(out: &mut impl Write, detail: &Value) -> std::io::Result<()> {
     for e in detail["events"].as_array().into_iter().flatten() {
         let at = e["at"]
             .as_i64()
-            .map(sitepatrol::review::export::rfc3339)
+            .map(sitepatrol_server::review::export::rfc3339)
             .unwrap_or_default();
         let change = match (e["from_state"].as_str(), e["to_state"].as_str()) {
             (Some(from), Some(to)) => format!("{from} → {to}"),

@@ -14,8 +14,8 @@ mod token;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use sitepatrol::finding::Severity;
-use sitepatrol::rules::RuleSource;
+use sitepatrol_core::finding::Severity;
+use sitepatrol_core::rules::RuleSource;
 
 /// Exit codes, the same for every subcommand.
 pub mod exit {
@@ -138,7 +138,7 @@ pub fn run() -> i32 {
 }
 
 /// Print a library error with its details, the way every subcommand reports failure.
-pub fn report_error(error: &sitepatrol::error::Error) {
+pub fn report_error(error: &sitepatrol_core::error::Error) {
     eprintln!("error: {error}");
     if let Some(details) = error.details() {
         for line in details.lines() {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
-use sitepatrol::finding::{Finding, Severity, Signal};
+use sitepatrol_core::finding::{Finding, Severity, Signal};
 
 /// Signals a table shows under each flag; JSON output has them all.
 const TABLE_SIGNALS: usize = 5;
@@ -52,8 +52,8 @@ struct CrawlRecord<'a> {
     #[serde(rename = "type")]
     record_type: &'static str,
     target: &'a str,
-    agent: sitepatrol::fetch::Agent,
-    stats: &'a sitepatrol::crawl::CrawlStats,
+    agent: sitepatrol_crawl::fetch::Agent,
+    stats: &'a sitepatrol_crawl::crawl::CrawlStats,
 }
 
 pub struct Output {
@@ -203,7 +203,7 @@ impl Output {
     }
 
     /// One site's filing record, after its crawl.
-    pub fn site(&mut self, record: &sitepatrol::filing::SiteRecord) -> io::Result<()> {
+    pub fn site(&mut self, record: &sitepatrol_core::filing::SiteRecord) -> io::Result<()> {
         match self.format {
             Format::Jsonl => {
                 serde_json::to_writer(&mut self.out, record)?;
@@ -239,8 +239,8 @@ impl Output {
     pub fn crawl_done(
         &mut self,
         target: &str,
-        agent: sitepatrol::fetch::Agent,
-        stats: &sitepatrol::crawl::CrawlStats,
+        agent: sitepatrol_crawl::fetch::Agent,
+        stats: &sitepatrol_crawl::crawl::CrawlStats,
     ) -> io::Result<()> {
         match self.format {
             Format::Jsonl => {

@@ -18,9 +18,9 @@ mod model;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use sitepatrol::extract::ZoneKind;
-use sitepatrol::normalize;
-use sitepatrol::rules::{self, Level, RuleSource};
+use sitepatrol_core::extract::ZoneKind;
+use sitepatrol_core::normalize;
+use sitepatrol_core::rules::{self, Level, RuleSource};
 
 use super::{Format, RulesArg, exit};
 
@@ -225,7 +225,7 @@ fn test(
     let text = match (text, file) {
         (Some(text), _) => text,
         (None, Some(path)) => match std::fs::read(&path) {
-            Ok(bytes) => sitepatrol::decode::decode(&bytes, &Default::default()).text,
+            Ok(bytes) => sitepatrol_core::decode::decode(&bytes, &Default::default()).text,
             Err(e) => {
                 eprintln!("error: {}: {e}", path.display());
                 return exit::ERROR;
@@ -238,7 +238,7 @@ fn test(
     };
     let evidence = match &page {
         Some(url) => {
-            let document = sitepatrol::extract::extract_html(&text, url.as_ref());
+            let document = sitepatrol_core::extract::extract_html(&text, url.as_ref());
             ruleset.document_evidence(&document, "<page>")
         }
         None => ruleset.text_evidence(&[(zone, text.as_str())]),

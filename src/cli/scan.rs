@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use sitepatrol::error::Error;
-use sitepatrol::extract::ContentKind;
-use sitepatrol::rules::{self, Level};
-use sitepatrol::scan::{self, ScanOptions, ScanReport, Scanner};
+use sitepatrol_core::error::Error;
+use sitepatrol_core::extract::ContentKind;
+use sitepatrol_core::rules::{self, Level};
+use sitepatrol_core::scan::{self, ScanOptions, ScanReport, Scanner};
 
 use super::output::Output;
 use super::{FailOn, Format, RulesArg, exit};
@@ -202,7 +202,7 @@ fn scan_item(scanner: &Scanner, item: &Item) -> ItemResult {
 fn emit(
     output: &mut Output,
     result: ItemResult,
-    worst: &mut Option<sitepatrol::finding::Severity>,
+    worst: &mut Option<sitepatrol_core::finding::Severity>,
 ) -> std::io::Result<()> {
     match result {
         Err((target, message)) => output.error(&target, &message),

@@ -1,12 +1,12 @@
 //! `sitepatrol store check`: the store verified offline, read-only. The checks are the
-//! library's (`sitepatrol::store::check`); this module finds the database, prints the report
+//! library's (`sitepatrol_store::check`); this module finds the database, prints the report
 //! and chooses the exit code.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use sitepatrol::config::Config;
-use sitepatrol::store::{CheckReport, check_sqlite_file};
+use sitepatrol_store::{CheckReport, check_sqlite_file};
 
 use super::exit;
 use super::flags::clean;

@@ -1,6 +1,6 @@
 //! `sitepatrol token new`: a random API token, and the config lines that let it in.
 
-use sitepatrol::review::auth::{Role, config_line, new_token};
+use sitepatrol_server::review::auth::{Role, config_line, new_token};
 
 use super::exit;
 

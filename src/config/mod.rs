@@ -6,7 +6,6 @@
 //! A section whose types are wrong reports its first type error and is then skipped; the other
 //! sections are still checked.
 
-mod duration;
 mod secret;
 mod webhooks;
 
@@ -19,11 +18,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-pub use duration::{format_duration, parse_duration};
-pub use secret::Secret;
+use crate::duration::{format_duration, parse_duration};
+pub use sitepatrol_core::secret::Secret;
 pub use webhooks::WebhookConfig;
 
-use crate::inventory::{SiteSpec, validate_site};
+use crate::site::{Agents, RobotsPolicy, SiteSpec, validate_site};
 
 /// The embedded default: SQLite under `./data/`, the bundled rulesets, and the demo site
 /// served by the daemon itself on loopback.
@@ -129,21 +128,6 @@ impl Default for RulesConfig {
             paths: vec!["bundled".into()],
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Agents {
-    Desktop,
-    Mobile,
-    Both,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RobotsPolicy {
-    Obey,
-    Ignore,
 }
 
 /// Crawl settings every site starts from; a site may override its budgets, robots policy,
@@ -314,7 +298,7 @@ impl Default for LoggingConfig {
 pub struct ApiConfig {
     /// Bearer tokens, as `sitepatrol token new` prints them (name, role, SHA-256 of the
     /// token). None: every API request but the OpenAPI document is refused with 401.
-    pub tokens: Vec<crate::review::auth::TokenEntry>,
+    pub tokens: Vec<sitepatrol_server::review::auth::TokenEntry>,
     /// Addresses serving the API alone. Empty (the default): the API is served on the
     /// `[http] listen` addresses beside /metrics and /healthz; set, those keep only the
     /// operations endpoints, so they can stay on an internal interface.
@@ -411,7 +395,7 @@ pub struct Config {
     /// `api.listen`, parsed.
     pub api_listen: Vec<SocketAddr>,
     /// `api.tokens`, validated.
-    pub api_tokens: crate::review::auth::Tokens,
+    pub api_tokens: sitepatrol_server::review::auth::Tokens,
     pub review: ReviewConfig,
     pub rules: RulesConfig,
     pub crawl: CrawlDefaults,
@@ -471,15 +455,14 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let source = path.display().to_string();
         let text =
-            crate::bounded::read_text(path, crate::bounded::CONFIG_BYTES).map_err(|message| {
-                ConfigErrors {
+            sitepatrol_core::bounded::read_text(path, sitepatrol_core::bounded::CONFIG_BYTES)
+                .map_err(|message| ConfigErrors {
                     source: source.clone(),
                     errors: vec![ConfigError {
                         path: String::new(),
                         message,
                     }],
-                }
-            })?;
+                })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Config::parse(&text, &source, base)
     }
@@ -690,7 +673,7 @@ impl Config {
             }
             review.templates_dir = Some(dir);
         }
-        let api_tokens = match crate::review::auth::Tokens::new(&api.tokens) {
+        let api_tokens = match sitepatrol_server::review::auth::Tokens::new(&api.tokens) {
             Ok(tokens) => tokens,
             Err(problems) => {
                 // Each problem reads `api.tokens[i]: message`; keep the key path apart.
@@ -701,10 +684,10 @@ impl Config {
                         .unwrap_or_else(|| ("api.tokens".to_string(), problem.clone()));
                     errors.push(ConfigError { path, message });
                 }
-                crate::review::auth::Tokens::default()
+                sitepatrol_server::review::auth::Tokens::default()
             }
         };
-        let metrics_token = match Secret::resolve(
+        let metrics_token = match secret::resolve_secret(
             "http.metrics_token",
             http.metrics_token.as_deref(),
             http.metrics_token_file.as_deref(),
@@ -839,15 +822,15 @@ impl Config {
     }
 
     /// The rule sources `rules.paths` names.
-    pub fn rule_sources(&self) -> Vec<crate::rules::RuleSource> {
+    pub fn rule_sources(&self) -> Vec<sitepatrol_core::rules::RuleSource> {
         self.rules
             .paths
             .iter()
             .map(|p| {
                 if p == "bundled" {
-                    crate::rules::RuleSource::Bundled
+                    sitepatrol_core::rules::RuleSource::Bundled
                 } else {
-                    crate::rules::RuleSource::Path(PathBuf::from(p))
+                    sitepatrol_core::rules::RuleSource::Path(PathBuf::from(p))
                 }
             })
             .collect()

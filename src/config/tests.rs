@@ -41,7 +41,7 @@ fn an_empty_file_is_all_defaults() {
     assert_eq!(config.schedule.max_concurrent_crawls, 4);
     assert!(matches!(
         config.rule_sources()[..],
-        [crate::rules::RuleSource::Bundled]
+        [sitepatrol_core::rules::RuleSource::Bundled]
     ));
 }
 
@@ -164,7 +164,7 @@ fn cidrs() {
 
 #[test]
 fn api_tokens_listen_and_limits_are_validated_with_key_paths() {
-    let good = crate::review::auth::hash_token("spt_x");
+    let good = sitepatrol_server::review::auth::hash_token("spt_x");
     let text = format!(
         r#"
 [api]

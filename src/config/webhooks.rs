@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Secret, deserialize_entry, format_duration, join_path, parse_duration};
-use crate::finding::Severity;
-use crate::store::{WebhookEvent, WebhookTarget};
+use super::{ConfigError, Secret, deserialize_entry, join_path};
+use crate::duration::{format_duration, parse_duration};
+use sitepatrol_core::finding::Severity;
+use sitepatrol_store::{WebhookEvent, WebhookTarget};
 
 /// One `[[webhooks]]` entry as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -152,7 +153,7 @@ pub(super) fn parse(
                 None
             }
         };
-        let secret = match Secret::resolve(
+        let secret = match super::secret::resolve_secret(
             "secret",
             spec.secret.as_deref(),
             spec.secret_file.as_deref(),

@@ -15,18 +15,19 @@ use tracing::{info, warn};
 use url::Url;
 
 use super::filing::FilingCheck;
-use crate::clock::unix_now;
-use crate::config::{Agents, Config, RobotsPolicy};
-use crate::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
-use crate::fetch::politeness::HostGate;
-use crate::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
-use crate::filing::checks::SiteFiling;
-use crate::finding::{Finding, crawl_finding};
-use crate::inventory::Site;
-use crate::metrics::{Metrics, status_result};
-use crate::rules::Ruleset;
-use crate::scan::{ScanOptions, Scanner};
-use crate::store::{
+use crate::config::Config;
+use crate::site::{Agents, RobotsPolicy, Site};
+
+use sitepatrol_core::clock::unix_now;
+use sitepatrol_core::filing::checks::SiteFiling;
+use sitepatrol_core::finding::{Finding, crawl_finding};
+use sitepatrol_core::rules::Ruleset;
+use sitepatrol_core::scan::{ScanOptions, Scanner};
+use sitepatrol_crawl::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
+use sitepatrol_crawl::fetch::politeness::HostGate;
+use sitepatrol_crawl::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
+use sitepatrol_server::metrics::{Metrics, status_result};
+use sitepatrol_store::{
     CrawlOutcome, CrawlRun, IngestOutcome, IngestPage, PageScan, PageState, Store, Timestamp,
 };
 
@@ -339,7 +340,7 @@ pub async fn crawl_site(
     let run_key = format!(
         "{}:{}:{:08x}",
         site.id,
-        crate::clock::now_ms(),
+        sitepatrol_core::clock::now_ms(),
         fastrand::u32(..)
     );
     let (ruleset, rules_version) = shared.current_rules();
@@ -475,7 +476,7 @@ pub async fn crawl_site(
         filing_status = Some(record.filing_status.as_str());
         // The record is the evidence of the filing flags, kept like a page body.
         let evidence = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        let content_sha256 = crate::crawl::sha256_hex(&evidence);
+        let content_sha256 = sitepatrol_crawl::crawl::sha256_hex(&evidence);
         let body = (!findings.is_empty()).then_some(evidence);
         pages.push(IngestPage {
             content_sha256,
@@ -531,7 +532,7 @@ pub async fn crawl_site(
     shared
         .metrics
         .last_crawl_completed
-        .set(crate::clock::now_ms() as f64 / 1000.0);
+        .set(sitepatrol_core::clock::now_ms() as f64 / 1000.0);
     shared.gauges_dirty.store(true, Ordering::SeqCst);
     Ok(CrawlReport {
         outcome,
@@ -666,7 +667,7 @@ fn unchanged_check(
     pass: usize,
     passes: usize,
     collected: &Collected,
-) -> Option<crate::crawl::UnchangedCheck> {
+) -> Option<sitepatrol_crawl::crawl::UnchangedCheck> {
     if states.is_empty() || (passes > 1 && pass == 0) {
         return None;
     }
@@ -697,7 +698,7 @@ fn unchanged_check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::Severity;
+    use sitepatrol_core::finding::Severity;
 
     fn finding(rule: &str) -> Finding {
         Finding {

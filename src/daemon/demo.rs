@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::http::{Body, text};
+use sitepatrol_server::http::{Body, text};
 
 /// `(path, content type, body)`. No charset in the content types: the pages declare theirs,
 /// as many real GBK sites do, and the decoder has to find it.

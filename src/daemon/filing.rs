@@ -5,13 +5,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::filing::checks::{CheckContext, Hosting, RegistryAnswer, SiteFiling, check_site};
-use crate::filing::services::ServiceCatalog;
-use crate::filing::{
-    CsvRegistry, Detector, HttpRegistry, HttpRegistryConfig, Registry, SiteRecord,
+use crate::site::Site;
+use sitepatrol_core::filing::checks::{
+    CheckContext, Hosting, RegistryAnswer, SiteFiling, check_site,
 };
-use crate::finding::Finding;
-use crate::inventory::Site;
+use sitepatrol_core::filing::services::ServiceCatalog;
+use sitepatrol_core::filing::{CsvRegistry, Detector, Registry, SiteRecord};
+use sitepatrol_core::finding::Finding;
+use sitepatrol_crawl::registry::{HttpRegistry, HttpRegistryConfig};
 
 pub struct FilingCheck {
     pub detector: Arc<Detector>,
@@ -89,7 +90,7 @@ impl FilingCheck {
             registry,
             hosting,
             catalog: self.detector.catalog(),
-            today: crate::filing::checks::today(),
+            today: sitepatrol_core::filing::checks::today(),
         };
         check_site(pages, &cx)
     }

@@ -12,7 +12,7 @@
 mod crawl;
 pub mod demo;
 mod filing;
-pub mod http;
+
 mod webhooks;
 
 use std::collections::{HashMap, HashSet};
@@ -27,17 +27,20 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::api::{Api, RecrawlOutcome, RecrawlRequest, ReloadReport, ReloadRequest};
-use crate::clock::{now_ms, unix_now};
-use crate::config::{Config, LogFormat};
-use crate::fetch::politeness::{HostGate, PolitenessConfig};
-use crate::inventory::{Inventory, Site};
-use crate::metrics::Metrics;
-use crate::review::auth::FailureLimiter;
-use crate::rules::{Level, RulesHandle, sources_version};
+use crate::config::{Config, LogFormat, ReviewConfig};
+use crate::inventory::Inventory;
 use crate::schedule::Scheduler;
-use crate::store::{SiteInfo, SqliteStore, Store, StoreConfig};
+use crate::site::Site;
 use crawl::{CrawlReport, Shared, crawl_site};
+use sitepatrol_core::clock::{now_ms, unix_now};
+use sitepatrol_core::rules::{Level, RulesHandle, sources_version};
+use sitepatrol_crawl::fetch::politeness::{HostGate, PolitenessConfig};
+use sitepatrol_server::api::notice::NoticeSettings;
+use sitepatrol_server::api::{Api, RecrawlOutcome, RecrawlRequest, ReloadReport, ReloadRequest};
+use sitepatrol_server::http;
+use sitepatrol_server::metrics::Metrics;
+use sitepatrol_server::review::auth::FailureLimiter;
+use sitepatrol_store::{SiteInfo, SqliteStore, Store, StoreConfig};
 
 /// How the daemon was started.
 pub struct Options {
@@ -208,12 +211,10 @@ impl Daemon {
             )
             .with_body_read_timeout(config.times.body_read_timeout),
         );
-        api.set_notices(crate::api::notice::NoticeSettings::from_config(
-            &config.review,
-        )?);
-        let ui = Arc::new(crate::ui::Ui::new(
+        api.set_notices(notice_settings(&config.review)?);
+        let ui = Arc::new(sitepatrol_server::ui::Ui::new(
             api.clone(),
-            crate::ui::UiSettings {
+            sitepatrol_server::ui::UiSettings {
                 session_ttl: config.times.session_ttl,
                 secure_cookies: config.review.secure_cookies,
             },
@@ -224,7 +225,7 @@ impl Daemon {
             );
         }
         let (stop_servers, stop_rx) = watch::channel(false);
-        let limits = http::Limits::from_config(&config, &metrics);
+        let limits = listener_limits(&config, &metrics);
         let mut servers = JoinSet::new();
         // The API shares the operations listeners unless it has its own.
         let shared_api = config
@@ -441,7 +442,7 @@ impl Daemon {
         let counts = blocking(move || {
             let flags = store.flag_counts()?;
             let sites = store.site_counts_by_filing_status()?;
-            Ok::<_, crate::store::StoreError>((flags, sites))
+            Ok::<_, sitepatrol_store::StoreError>((flags, sites))
         })
         .await;
         match counts {
@@ -741,7 +742,7 @@ impl Daemon {
                         info!(webhooks = config.webhooks.len(), "webhooks reloaded");
                         // The notice template is the operator's to edit; a broken edit
                         // keeps the previous one.
-                        match crate::api::notice::NoticeSettings::from_config(&config.review) {
+                        match notice_settings(&config.review) {
                             Ok(settings) => self.api.set_notices(settings),
                             Err(e) => {
                                 error!(error = %e, "notice template reload failed, the old one stays")
@@ -798,7 +799,7 @@ impl Daemon {
 /// listener.
 async fn ops_or_api(
     ops: Arc<http::OpsState>,
-    api: Option<(Arc<Api>, Arc<crate::ui::Ui>)>,
+    api: Option<(Arc<Api>, Arc<sitepatrol_server::ui::Ui>)>,
     request: ::http::Request<hyper::body::Incoming>,
 ) -> ::http::Response<http::Body> {
     match (api, request.uri().path()) {
@@ -810,7 +811,7 @@ async fn ops_or_api(
 /// The API under /api/, the web UI everywhere else.
 async fn api_or_ui(
     api: Arc<Api>,
-    ui: Arc<crate::ui::Ui>,
+    ui: Arc<sitepatrol_server::ui::Ui>,
     request: ::http::Request<hyper::body::Incoming>,
 ) -> ::http::Response<http::Body> {
     let path = request.uri().path();
@@ -826,7 +827,25 @@ async fn api_or_ui(
     }
 }
 
-fn rules_errors(diagnostics: &[crate::rules::Diagnostic]) -> String {
+/// The `[review]` section's notice settings: the operator's templates, or the bundled ones.
+fn notice_settings(review: &ReviewConfig) -> Result<NoticeSettings, String> {
+    NoticeSettings::new(
+        review.templates_dir.as_deref(),
+        review.provider_name.clone(),
+        review.notice_deadline_days,
+    )
+}
+
+fn listener_limits(config: &Config, metrics: &Metrics) -> http::Limits {
+    http::Limits {
+        header_read_timeout: config.times.header_read_timeout,
+        max_connections: config.http.max_connections,
+        max_per_client: config.http.max_connections_per_client,
+        refused: metrics.connections_refused.clone(),
+    }
+}
+
+fn rules_errors(diagnostics: &[sitepatrol_core::rules::Diagnostic]) -> String {
     let errors: Vec<String> = diagnostics
         .iter()
         .filter(|d| d.level == Level::Error)

@@ -21,14 +21,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::clock::unix_now;
 use crate::config::WebhookConfig;
-use crate::fetch::connect::{Connector, ConnectorConfig, tls_config};
-use crate::metrics::{Metrics, WEBHOOK_DELIVERED, WEBHOOK_FAILED, WEBHOOK_RETRY};
-use crate::review::webhook::{
+use sitepatrol_core::clock::unix_now;
+use sitepatrol_crawl::fetch::connect::{Connector, ConnectorConfig, tls_config};
+use sitepatrol_server::metrics::{Metrics, WEBHOOK_DELIVERED, WEBHOOK_FAILED, WEBHOOK_RETRY};
+use sitepatrol_server::review::webhook::{
     DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, backoff, sign,
 };
-use crate::store::{Delivery, Store};
+use sitepatrol_store::{Delivery, Store};
 
 /// How often the outbox is polled for due deliveries. Due times are whole seconds.
 const POLL: Duration = Duration::from_secs(1);

@@ -1,4 +1,7 @@
 use super::*;
+use std::time::Duration;
+
+use crate::site::{Agents, RobotsPolicy, SiteSpec};
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.path().join(name);
@@ -146,34 +149,4 @@ fn errors_are_capped_but_counted() {
     let errors = load(&path).unwrap_err();
     assert_eq!(errors.errors.len(), MAX_ERRORS);
     assert_eq!(errors.total, MAX_ERRORS + 50);
-}
-
-/// Issue 16: `-bad-.test` and `a..b` passed validation and failed only when resolved.
-#[test]
-fn host_names_have_dns_shape() {
-    for good in [
-        "a.cn",
-        "www.example.test",
-        "xn--fiqs8s.cn",
-        "中国.cn",
-        "a-b.c_d.test",
-        "WWW.A.CN",
-    ] {
-        assert_eq!(check_domain(good), Ok(()), "{good}");
-    }
-    let long_label = format!("{}.test", "a".repeat(64));
-    let long_name = format!("{}test", "abcdefghi.".repeat(26));
-    for (bad, why) in [
-        ("-bad-.test", "hyphen"),
-        ("bad-.test", "hyphen"),
-        ("a..b", "empty label"),
-        (long_label.as_str(), "63"),
-        (long_name.as_str(), "253"),
-        ("a!b.test", "letters, digits"),
-        ("10.0.0.1", "address"),
-        ("http://a.cn", "no scheme"),
-    ] {
-        let error = check_domain(bad).unwrap_err();
-        assert!(error.contains(why), "{bad}: {error}");
-    }
 }

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sitepatrol::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler};
-use sitepatrol::fetch::politeness::{HostGate, PolitenessConfig};
-use sitepatrol::fetch::{Agent, FetchConfig, Fetcher};
-use sitepatrol::finding::Finding;
-use sitepatrol::rules::{self, RuleSource};
-use sitepatrol::scan::{ScanOptions, Scanner};
+use sitepatrol_core::finding::Finding;
+use sitepatrol_core::rules::{self, RuleSource};
+use sitepatrol_core::scan::{ScanOptions, Scanner};
+use sitepatrol_crawl::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler};
+use sitepatrol_crawl::fetch::politeness::{HostGate, PolitenessConfig};
+use sitepatrol_crawl::fetch::{Agent, FetchConfig, Fetcher};
 use url::Url;
 
 use super::Server;

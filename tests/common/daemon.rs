@@ -8,9 +8,9 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sitepatrol::extract::ZoneKind;
-use sitepatrol::finding::{Finding, Severity};
-use sitepatrol::store::{
+use sitepatrol_core::extract::ZoneKind;
+use sitepatrol_core::finding::{Finding, Severity};
+use sitepatrol_store::{
     CrawlRun, CrawlRunRecord, Flag, FlagFilter, FlagId, IngestPage, SiteInfo, SqliteStore, Store,
     StoreConfig,
 };
@@ -166,7 +166,7 @@ pub fn seed_scored_flag(
         site: site.into(),
         started_at: 1,
         finished_at: 2,
-        outcome: sitepatrol::store::CrawlOutcome::Completed,
+        outcome: sitepatrol_store::CrawlOutcome::Completed,
         rules_version: "seed".into(),
         stats: serde_json::json!({}),
     };

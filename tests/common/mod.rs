@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sitepatrol::extract::ZoneKind;
-use sitepatrol::finding::{Finding, Severity};
+use sitepatrol_core::extract::ZoneKind;
+use sitepatrol_core::finding::{Finding, Severity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

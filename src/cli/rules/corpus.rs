@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Deserialize;
-use sitepatrol::rules::{Ruleset, categories};
-use sitepatrol::scan::{self, ScanOptions, Scanner};
+use sitepatrol_core::rules::{Ruleset, categories};
+use sitepatrol_core::scan::{self, ScanOptions, Scanner};
 
 /// One page of a corpus, before scanning.
 #[derive(Debug, Clone)]

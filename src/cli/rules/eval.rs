@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sitepatrol::finding::Severity;
+use sitepatrol_core::finding::Severity;
 
 use super::corpus::{self, Scanned};
 use super::model::{Flag, Model};
@@ -194,7 +194,7 @@ pub fn run(args: EvalArgs) -> i32 {
 /// The page-level report of `model` on scanned pages.
 pub fn evaluate(
     model: &Model,
-    ruleset: &sitepatrol::rules::Ruleset,
+    ruleset: &sitepatrol_core::rules::Ruleset,
     scanned: &[Scanned],
 ) -> Report {
     evaluate_each(&|_| model, ruleset, scanned)
@@ -204,7 +204,7 @@ pub fn evaluate(
 /// model fitted without the page's source).
 pub fn evaluate_each<'m>(
     model_of: &dyn Fn(usize) -> &'m Model,
-    ruleset: &sitepatrol::rules::Ruleset,
+    ruleset: &sitepatrol_core::rules::Ruleset,
     scanned: &[Scanned],
 ) -> Report {
     let model = model_of(0);
@@ -284,7 +284,7 @@ pub fn evaluate_each<'m>(
 fn positive(
     report: &mut Report,
     model: &Model,
-    ruleset: &sitepatrol::rules::Ruleset,
+    ruleset: &sitepatrol_core::rules::Ruleset,
     page: &Scanned,
     label: &str,
     flags: &[Flag],
@@ -340,7 +340,7 @@ fn positive(
 fn negative(
     stats: &mut NegativeStats,
     model: &Model,
-    ruleset: &sitepatrol::rules::Ruleset,
+    ruleset: &sitepatrol_core::rules::Ruleset,
     page: &Scanned,
     flags: &[Flag],
 ) {
@@ -371,7 +371,7 @@ fn negative(
 /// `rule "matched"` of the strongest rules of a category on a page.
 pub fn strongest_signals(
     model: &Model,
-    ruleset: &sitepatrol::rules::Ruleset,
+    ruleset: &sitepatrol_core::rules::Ruleset,
     page: &Scanned,
     category: usize,
     n: usize,
@@ -382,7 +382,7 @@ pub fn strongest_signals(
         .filter(|(r, _)| model.category_of[*r] == category)
         .map(|&(r, count)| {
             (
-                model.weights[r] * sitepatrol::rules::weights::repeat_factor(count),
+                model.weights[r] * sitepatrol_core::rules::weights::repeat_factor(count),
                 r,
             )
         })

@@ -35,8 +35,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sitepatrol::rules::Ruleset;
-use sitepatrol::rules::weights::{MAX_WEIGHT, repeat_factor};
+use sitepatrol_core::rules::Ruleset;
+use sitepatrol_core::rules::weights::{MAX_WEIGHT, repeat_factor};
 
 use super::corpus::{self, Scanned};
 use super::eval::{self, CategoryRecall, CorpusRecall, NegativeStats};

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sitepatrol::finding::Severity;
-use sitepatrol::rules::{self, Location, Rule, RuleSource, Ruleset};
-use sitepatrol::scan::{self, ScanOptions, Scanner};
+use sitepatrol_core::finding::Severity;
+use sitepatrol_core::rules::{self, Location, Rule, RuleSource, Ruleset};
+use sitepatrol_core::scan::{self, ScanOptions, Scanner};
 
 use crate::cli::{Format, exit};
 
@@ -300,7 +300,7 @@ impl Probe {
     fn is_evidence_in(&self, matched: &str) -> bool {
         match &self.regex {
             Some(regex) => regex.is_match(matched),
-            None => sitepatrol::normalize::normalize_term(matched, self.skip_noise)
+            None => sitepatrol_core::normalize::normalize_term(matched, self.skip_noise)
                 .contains(&self.normalized),
         }
     }
@@ -319,9 +319,9 @@ fn probes(base: &[Rule]) -> (Vec<Probe>, Vec<Rule>) {
                 rule: rule.id.to_string(),
                 term: term.clone(),
                 severity: rule.severity,
-                normalized: sitepatrol::normalize::normalize_term(term, rule.skip_noise),
+                normalized: sitepatrol_core::normalize::normalize_term(term, rule.skip_noise),
                 regex: if is_regex {
-                    sitepatrol::matcher::compile_regex(term).ok()
+                    sitepatrol_core::matcher::compile_regex(term).ok()
                 } else {
                     None
                 },
@@ -365,7 +365,7 @@ fn list_rule(path: &std::path::Path) -> Result<Rule, String> {
         if term.is_empty() || term.starts_with('#') {
             continue;
         }
-        if sitepatrol::normalize::normalize_term(term, false).is_empty() {
+        if sitepatrol_core::normalize::normalize_term(term, false).is_empty() {
             continue;
         }
         if seen.insert(term.to_string()) {

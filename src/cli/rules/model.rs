@@ -4,9 +4,9 @@
 //! [`repeat_factor`] of its occurrences), without scanning again, so many weightings can be
 //! tried on one scan.
 
-use sitepatrol::finding::Severity;
-use sitepatrol::rules::weights::{CategoryScoring, repeat_factor};
-use sitepatrol::rules::{Ruleset, categories};
+use sitepatrol_core::finding::Severity;
+use sitepatrol_core::rules::weights::{CategoryScoring, repeat_factor};
+use sitepatrol_core::rules::{Ruleset, categories};
 
 use super::corpus::Scanned;
 

@@ -1,0 +1,731 @@
+//! Crawling one site: the frontier, robots.txt, sitemaps, budgets, retries, and the scan of
+//! every page.
+//!
+//! A crawl starts at the home page and the sitemaps, follows what a visitor (or a search
+//! engine) can reach: `a`/`area` links, `frame`/`iframe` sources, meta refresh and JS
+//! `location` redirects, because hidden content is where abuse hides and some sites link
+//! thousands of pages only through iframes. Every page goes through the same [`Scanner`] as a
+//! file does. Results are pushed to the caller as [`CrawlEvent`]s while the crawl runs.
+//!
+//! Budgets (pages, bytes, depth, wall time) bound every crawl; the frontier bounds memory and
+//! refuses URL traps; the shared [`HostGate`] keeps every host's request rate polite.
+
+pub mod canonical;
+pub mod frontier;
+pub mod sitemap;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::fetch::politeness::{self, HostGate};
+use crate::fetch::robots::{self, Robots};
+use crate::fetch::{Agent, ErrorClass, FetchError, Fetcher, Hop};
+use frontier::Frontier;
+pub use frontier::{Queued, Scope, ScopeCheck, SkipReason, TrapLimits};
+use sitepatrol_core::extract::ContentKind;
+use sitepatrol_core::finding::{Finding, crawl_finding};
+use sitepatrol_core::scan::Scanner;
+
+#[derive(Debug, Clone)]
+pub struct CrawlConfig {
+    pub scope: Scope,
+    pub max_depth: u32,
+    pub max_pages: usize,
+    pub max_bytes: u64,
+    pub max_wall_time: Duration,
+    /// Pages of this site in flight at once (the host gate may allow fewer).
+    pub concurrency: usize,
+    pub respect_robots: bool,
+    pub use_sitemaps: bool,
+    pub traps: TrapLimits,
+    /// Retries of one URL after 429/503.
+    pub max_retries: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+impl Default for CrawlConfig {
+    fn default() -> CrawlConfig {
+        CrawlConfig {
+            scope: Scope::Host,
+            max_depth: 20,
+            max_pages: 1000,
+            max_bytes: 1 << 30,
+            max_wall_time: Duration::from_secs(1800),
+            concurrency: 8,
+            respect_robots: true,
+            use_sitemaps: true,
+            traps: TrapLimits::default(),
+            max_retries: 3,
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One fetched page and what its scan found.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageReport {
+    /// The URL that was requested (canonical form).
+    pub url: String,
+    /// The URL that answered, after redirects.
+    pub final_url: String,
+    pub agent: Agent,
+    pub depth: u32,
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub bytes: usize,
+    pub remote_addr: Option<String>,
+    pub redirects: Vec<Hop>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Whether the body was read as text and scanned (HTML, text and JavaScript are; images,
+    /// and undeclared bytes that look binary, are not).
+    pub scanned: bool,
+    /// Whether the whole body was read: not cut at the size cap, not a damaged compressed
+    /// stream. A scan of part of a body cannot show that something is gone.
+    pub complete: bool,
+    /// Whether the rules ran on it: false when the caller's [`UnchangedCheck`] said the same
+    /// content was already judged with the same rules (links are still extracted).
+    pub matched: bool,
+    /// Whether the page's scan budget ran out before every rule ran (its findings then
+    /// include a `crawl.scan_budget` info finding).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub budget_ran_out: bool,
+    /// Hex SHA-256 of the body.
+    pub content_sha256: String,
+    /// From the request to the last body byte, redirects and politeness waits included.
+    pub fetch_duration: Duration,
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<String>,
+    /// Filing numbers and services the page shows, when the crawler detects them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filing: Option<sitepatrol_core::filing::PageFiling>,
+    /// The response body (decompressed, capped), for callers that keep evidence.
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+impl PageReport {
+    /// Whether this fetch read and scanned the page such that what it did not find is not
+    /// there: the whole body, scanned by every rule, with a status that is the page's own
+    /// answer (2xx) or says it is gone (404, 410). Server errors, other refusals, cut bodies
+    /// and scans cut by their budget prove nothing.
+    pub fn proves_absence(&self) -> bool {
+        self.scanned
+            && self.complete
+            && !self.budget_ran_out
+            && ((200..300).contains(&self.status) || matches!(self.status, 404 | 410))
+    }
+}
+
+/// What a crawl reports while it runs.
+#[derive(Debug)]
+pub enum CrawlEvent {
+    Page(Box<PageReport>),
+    FetchFailed {
+        url: String,
+        depth: u32,
+        agent: Agent,
+        error: FetchError,
+    },
+    /// A finding about the site as a whole (robots.txt shuts the crawler out).
+    SiteFinding(Finding),
+}
+
+/// Counters of one crawl, as `--stats-json` writes them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CrawlStats {
+    pub pages_fetched: u64,
+    pub pages_scanned: u64,
+    pub bytes: u64,
+    pub duration_s: f64,
+    /// Failures and cut responses by class.
+    pub errors: BTreeMap<String, u64>,
+    /// Responses by HTTP status.
+    pub by_status: BTreeMap<String, u64>,
+    /// URLs not fetched, by reason (traps, robots, budgets).
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// Responses not scanned, by content type.
+    pub content_types_skipped: BTreeMap<String, u64>,
+}
+
+impl CrawlStats {
+    fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+        *map.entry(key.to_string()).or_insert(0) += 1;
+    }
+
+    fn skip(&mut self, reason: SkipReason, n: u64) {
+        *self.skipped.entry(reason).or_insert(0) += n;
+    }
+
+    /// Add another crawl's counters (for totals over several sites or agents).
+    pub fn merge(&mut self, other: &CrawlStats) {
+        self.pages_fetched += other.pages_fetched;
+        self.pages_scanned += other.pages_scanned;
+        self.bytes += other.bytes;
+        self.duration_s = self.duration_s.max(other.duration_s);
+        for (reason, n) in &other.skipped {
+            *self.skipped.entry(*reason).or_insert(0) += n;
+        }
+        for (mine, theirs) in [
+            (&mut self.errors, &other.errors),
+            (&mut self.by_status, &other.by_status),
+            (
+                &mut self.content_types_skipped,
+                &other.content_types_skipped,
+            ),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k.clone()).or_insert(0) += v;
+            }
+        }
+    }
+}
+
+/// Live counters for a progress display, updated while crawls run.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub pages: AtomicUsize,
+    pub queued: AtomicUsize,
+    pub errors: AtomicUsize,
+}
+
+/// Asked with a page's final URL and the hex SHA-256 of its body: true when that content was
+/// already matched with the rules in use, so matching it again would find the same.
+pub type UnchangedCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// Crawls sites with one fetcher, one politeness gate and one scanner.
+#[derive(Clone)]
+pub struct Crawler {
+    fetcher: Fetcher,
+    gate: Arc<HostGate>,
+    scanner: Scanner,
+    config: Arc<CrawlConfig>,
+    progress: Arc<Progress>,
+    filing: Option<Arc<sitepatrol_core::filing::Detector>>,
+    unchanged: Option<UnchangedCheck>,
+}
+
+enum TaskOutcome {
+    Page(Box<PageReport>, Vec<Url>, Option<Url>),
+    Failed(Queued, FetchError),
+    Retry(Queued, Duration),
+}
+
+impl Crawler {
+    pub fn new(
+        fetcher: Fetcher,
+        gate: Arc<HostGate>,
+        scanner: Scanner,
+        config: CrawlConfig,
+    ) -> Crawler {
+        Crawler {
+            fetcher,
+            gate,
+            scanner,
+            config: Arc::new(config),
+            progress: Arc::new(Progress::default()),
+            filing: None,
+            unchanged: None,
+        }
+    }
+
+    /// Also detect filing numbers and regulated services on every page (`PageReport::filing`).
+    pub fn with_filing(mut self, detector: Arc<sitepatrol_core::filing::Detector>) -> Crawler {
+        self.filing = Some(detector);
+        self
+    }
+
+    /// Skip matching (not extraction) of pages `check` knows to be unchanged.
+    pub fn with_unchanged_check(mut self, check: UnchangedCheck) -> Crawler {
+        self.unchanged = Some(check);
+        self
+    }
+
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
+    pub fn config(&self) -> &CrawlConfig {
+        &self.config
+    }
+
+    /// Crawl the site at `start` as `agent`, pushing events as pages complete.
+    pub async fn crawl(
+        &self,
+        start: &Url,
+        agent: Agent,
+        events: &mut (dyn FnMut(CrawlEvent) + Send),
+    ) -> CrawlStats {
+        let started = Instant::now();
+        let deadline = started + self.config.max_wall_time;
+        let mut stats = CrawlStats::default();
+        let max_seen = (self.config.max_pages.saturating_mul(20)).max(10_000);
+        let mut frontier = Frontier::new(
+            start,
+            self.config.scope.clone(),
+            self.config.max_depth,
+            self.config.traps.clone(),
+            max_seen,
+        );
+        let mut robots: HashMap<String, Arc<Robots>> = HashMap::new();
+        if self.config.respect_robots {
+            let rules = self.robots_for(start, agent, &mut robots).await;
+            if rules.blocks_everything(start) {
+                events(CrawlEvent::SiteFinding(blocked_finding(start, &rules)));
+                stats.skip(SkipReason::Robots, 1);
+                stats.duration_s = started.elapsed().as_secs_f64();
+                return stats;
+            }
+        }
+        if let Err(reason) = frontier.offer(start, 0) {
+            stats.skip(reason, 1);
+        }
+        if self.config.use_sitemaps {
+            self.offer_sitemaps(start, agent, &robots, &mut frontier)
+                .await;
+        }
+
+        let mut in_flight: JoinSet<TaskOutcome> = JoinSet::new();
+        let mut started_pages = 0usize;
+        loop {
+            while in_flight.len() < self.config.concurrency.max(1)
+                && started_pages < self.config.max_pages
+                && stats.bytes < self.config.max_bytes
+                && Instant::now() < deadline
+            {
+                let Some(item) = frontier.pop() else { break };
+                if self.config.respect_robots {
+                    let rules = self.robots_for(&item.url, agent, &mut robots).await;
+                    if !rules.allowed(&item.url) {
+                        stats.skip(SkipReason::Robots, 1);
+                        continue;
+                    }
+                }
+                started_pages += 1;
+                let crawler = self.clone();
+                let scope = frontier.scope().clone();
+                in_flight.spawn(async move { crawler.fetch_and_scan(item, agent, scope).await });
+            }
+            self.progress
+                .queued
+                .store(frontier.queued(), Ordering::Relaxed);
+            if in_flight.is_empty() {
+                break;
+            }
+            let joined = tokio::select! {
+                joined = in_flight.join_next() => joined,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let cut = in_flight.len() as u64;
+                    in_flight.abort_all();
+                    stats.skip(SkipReason::WallTime, cut);
+                    break;
+                }
+            };
+            let Some(joined) = joined else { break };
+            let outcome = match joined {
+                Ok(outcome) => outcome,
+                // A panicking page task must not end the crawl; it is counted and skipped.
+                Err(_) => {
+                    CrawlStats::count(&mut stats.errors, "internal");
+                    continue;
+                }
+            };
+            match outcome {
+                TaskOutcome::Retry(item, wait) => {
+                    started_pages -= 1;
+                    if let Some(host) = item.url.host_str() {
+                        self.gate.back_off(host, wait);
+                    }
+                    frontier.retry(item);
+                }
+                TaskOutcome::Failed(item, error) => {
+                    CrawlStats::count(&mut stats.errors, error.class.as_str());
+                    self.progress.errors.fetch_add(1, Ordering::Relaxed);
+                    events(CrawlEvent::FetchFailed {
+                        url: item.url.to_string(),
+                        depth: item.depth,
+                        agent,
+                        error,
+                    });
+                }
+                TaskOutcome::Page(report, links, landed) => {
+                    stats.pages_fetched += 1;
+                    stats.bytes += report.bytes as u64;
+                    CrawlStats::count(&mut stats.by_status, &report.status.to_string());
+                    self.progress.pages.fetch_add(1, Ordering::Relaxed);
+                    if report.scanned {
+                        stats.pages_scanned += 1;
+                    } else if let Some(ct) = &report.content_type {
+                        let essence = ct
+                            .split(';')
+                            .next()
+                            .unwrap_or("")
+                            .trim()
+                            .to_ascii_lowercase();
+                        CrawlStats::count(&mut stats.content_types_skipped, &essence);
+                    }
+                    for warning in &report.warnings {
+                        if warning.starts_with("body_too_large") {
+                            CrawlStats::count(&mut stats.errors, ErrorClass::BodyTooLarge.as_str());
+                        } else if warning.starts_with("bad_encoding") {
+                            CrawlStats::count(&mut stats.errors, ErrorClass::BadEncoding.as_str());
+                        }
+                    }
+                    // A redirect target in scope is the same page: never fetch it again.
+                    if let Some(landed) = landed {
+                        frontier.mark_seen(&landed);
+                    }
+                    for link in links {
+                        match frontier.offer(&link, report.depth + 1) {
+                            Ok(()) => {}
+                            Err(reason) if reason.is_notable() => {
+                                stats.skip(reason, 1);
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    events(CrawlEvent::Page(report));
+                }
+            }
+        }
+        let left = frontier.queued() as u64;
+        if left > 0 {
+            let reason = if started_pages >= self.config.max_pages {
+                SkipReason::MaxPages
+            } else if stats.bytes >= self.config.max_bytes {
+                SkipReason::MaxBytes
+            } else {
+                SkipReason::WallTime
+            };
+            stats.skip(reason, left);
+        }
+        stats.duration_s = started.elapsed().as_secs_f64();
+        stats
+    }
+
+    async fn robots_for(
+        &self,
+        url: &Url,
+        agent: Agent,
+        cache: &mut HashMap<String, Arc<Robots>>,
+    ) -> Arc<Robots> {
+        let origin = url.origin().ascii_serialization();
+        if let Some(rules) = cache.get(&origin) {
+            return rules.clone();
+        }
+        let rules = match robots::robots_url(url) {
+            None => Robots::AllowAll,
+            Some(robots_url) => match self.fetcher.get(&robots_url, agent, &self.gate).await {
+                Ok(response) => Robots::from_status(response.status, &response.body),
+                // An unreachable server fails its pages too, with a clearer error each.
+                Err(_) => Robots::AllowAll,
+            },
+        };
+        if let (Some(delay), Some(host)) = (rules.crawl_delay(), url.host_str()) {
+            self.gate.set_crawl_delay(host, delay);
+        }
+        let rules = Arc::new(rules);
+        // Bounded: a crawl meets few origins, but a hostile scope list could name many.
+        if cache.len() < 1024 {
+            cache.insert(origin, rules.clone());
+        }
+        rules
+    }
+
+    async fn offer_sitemaps(
+        &self,
+        start: &Url,
+        agent: Agent,
+        robots: &HashMap<String, Arc<Robots>>,
+        frontier: &mut Frontier,
+    ) {
+        let mut pending: Vec<Url> = robots
+            .get(&start.origin().ascii_serialization())
+            .map(|r| r.sitemaps())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| start.join(s.trim()).ok())
+            .collect();
+        if let Ok(default) = start.join("/sitemap.xml")
+            && !pending.contains(&default)
+        {
+            pending.push(default);
+        }
+        // Sitemap files fetched at most, nested indexes included.
+        let mut budget = 10usize;
+        let mut offered = 0usize;
+        while let Some(next) = pending.pop() {
+            if budget == 0 || offered >= self.config.max_pages.saturating_mul(2) {
+                break;
+            }
+            budget -= 1;
+            let url = next;
+            if !frontier.in_scope(&url) {
+                continue;
+            }
+            let Ok(response) = self.fetcher.get(&url, agent, &self.gate).await else {
+                continue;
+            };
+            if response.status != 200 {
+                continue;
+            }
+            let body = gunzip_if_gzip(response.body, self.fetcher.config().max_body_bytes);
+            let map = sitemap::parse(&String::from_utf8_lossy(&body));
+            // The protocol wants absolute locations; relative ones are read against the file.
+            pending.extend(map.sitemaps.iter().filter_map(|s| url.join(s).ok()));
+            for page in map.pages {
+                if let Ok(page) = url.join(&page)
+                    && frontier.offer(&page, 1).is_ok()
+                {
+                    offered += 1;
+                }
+            }
+        }
+    }
+
+    async fn fetch_and_scan(&self, item: Queued, agent: Agent, scope: ScopeCheck) -> TaskOutcome {
+        let fetch_started = Instant::now();
+        let response = match self.fetcher.get(&item.url, agent, &self.gate).await {
+            Ok(response) => response,
+            Err(error) => return TaskOutcome::Failed(item, error),
+        };
+        if matches!(response.status, 429 | 503) {
+            if item.attempt < self.config.max_retries {
+                let wait = politeness::backoff(
+                    item.attempt,
+                    self.config.backoff_base,
+                    self.config.backoff_cap,
+                    response.retry_after(),
+                );
+                return TaskOutcome::Retry(item, wait);
+            }
+            let error = FetchError {
+                class: ErrorClass::RateLimited,
+                url: item.url.to_string(),
+                message: format!(
+                    "HTTP {} after {} retries",
+                    response.status, self.config.max_retries
+                ),
+            };
+            return TaskOutcome::Failed(item, error);
+        }
+        let content_type = response.content_type().map(str::to_string);
+        let kind = scannable_kind(content_type.as_deref(), &response.url);
+        let mut warnings = Vec::new();
+        if response.truncated {
+            warnings.push(format!(
+                "body_too_large: the body was cut at {} bytes",
+                self.fetcher.config().max_body_bytes
+            ));
+        }
+        if response.damaged {
+            warnings.push(
+                "bad_encoding: the compressed body was damaged; scanned what came before".into(),
+            );
+        }
+        // A redirect off the site: the page is scanned (it is what the site serves), but its
+        // links belong to someone else's site and are not followed.
+        let offsite = !scope.in_scope(&response.url);
+        let fetch_duration = fetch_started.elapsed();
+        let content_sha256 = sha256_hex(&response.body);
+        let readable = kind.is_some() || content_type.is_none();
+        let unchanged = readable
+            && self
+                .unchanged
+                .as_ref()
+                .is_some_and(|check| check(response.url.as_str(), &content_sha256));
+        let mut budget_ran_out = false;
+        let (document, findings) = if unchanged {
+            let (_, document) = sitepatrol_core::scan::prepare(
+                &response.body,
+                kind,
+                Some(&response.url),
+                content_type.as_deref(),
+                &mut warnings,
+            );
+            (document, Vec::new())
+        } else if readable {
+            let report = self.scanner.scan_bytes(
+                &response.body,
+                kind,
+                response.url.as_str(),
+                Some(&response.url),
+                content_type.as_deref(),
+            );
+            warnings.extend(report.warnings);
+            budget_ran_out = report.budget_ran_out;
+            (report.document, report.findings)
+        } else {
+            (None, Vec::new())
+        };
+        // Scanned only once a document came out of the bytes (undeclared binary does not).
+        let scanned = document.is_some();
+        let (links, filing) = match &document {
+            Some(document) if !offsite => (
+                followable_links(document, &response.url),
+                // Filing numbers are part of what a crawl reports about a site each time,
+                // unchanged or not.
+                self.filing
+                    .as_ref()
+                    .map(|detector| detector.detect(document, response.url.as_str())),
+            ),
+            _ => (Vec::new(), None),
+        };
+        let landed = (!response.redirects.is_empty() && !offsite).then(|| response.url.clone());
+        let report = PageReport {
+            url: item.url.to_string(),
+            final_url: response.url.to_string(),
+            agent,
+            depth: item.depth,
+            status: response.status,
+            content_type,
+            bytes: response.body.len(),
+            remote_addr: response.remote_addr.map(|a| a.ip().to_string()),
+            etag: response.header(http::header::ETAG).map(str::to_string),
+            last_modified: response
+                .header(http::header::LAST_MODIFIED)
+                .map(str::to_string),
+            redirects: response.redirects,
+            scanned,
+            complete: !response.truncated && !response.damaged,
+            matched: scanned && !unchanged,
+            budget_ran_out,
+            content_sha256,
+            fetch_duration,
+            findings,
+            warnings,
+            filing,
+            body: response.body,
+        };
+        TaskOutcome::Page(Box::new(report), links, landed)
+    }
+}
+
+/// Which responses are scanned: HTML/XHTML, text and JavaScript. A missing Content-Type is
+/// sniffed by the scanner.
+fn scannable_kind(content_type: Option<&str>, url: &Url) -> Option<ContentKind> {
+    let essence = content_type?
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "text/html" | "application/xhtml+xml" | "application/xml" | "text/xml" => {
+            Some(ContentKind::Html)
+        }
+        "text/javascript"
+        | "application/javascript"
+        | "application/x-javascript"
+        | "text/ecmascript"
+        | "application/ecmascript" => Some(ContentKind::Js),
+        "text/plain" => {
+            // Servers label JavaScript and HTML files text/plain often enough to check the name.
+            let ext = url.path().rsplit('.').next().unwrap_or("");
+            ContentKind::from_extension(ext).or(Some(ContentKind::Plain))
+        }
+        other if other.starts_with("text/") => Some(ContentKind::Plain),
+        _ => None,
+    }
+}
+
+/// Links a crawler follows from a page: anchors and areas, frames and iframes, meta refresh
+/// and JS `location` redirects.
+fn followable_links(document: &sitepatrol_core::extract::Document, base: &Url) -> Vec<Url> {
+    let targets = document
+        .links
+        .iter()
+        .map(|l| l.url.as_str())
+        .chain(document.iframes.iter().map(|f| f.src.as_str()))
+        .chain(document.redirects.iter().map(|r| r.target.as_str()));
+    targets
+        .filter_map(|t| base.join(t.trim()).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .collect()
+}
+
+/// Hex SHA-256, the content hash the store keys unchanged pages by.
+pub use sitepatrol_core::digest::sha256_hex;
+
+fn gunzip_if_gzip(body: Vec<u8>, cap: usize) -> Vec<u8> {
+    if body.starts_with(&[0x1f, 0x8b]) {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let _ = flate2::read::MultiGzDecoder::new(&body[..])
+            .take(cap as u64)
+            .read_to_end(&mut out);
+        out
+    } else {
+        body
+    }
+}
+
+fn blocked_finding(start: &Url, rules: &Robots) -> Finding {
+    let why = match rules {
+        Robots::DisallowAll { reason } => reason.clone(),
+        _ => "robots.txt disallows the whole site for sitepatrol".to_string(),
+    };
+    crawl_finding(
+        "crawl.blocked_by_robots",
+        "robots.txt 禁止抓取整个网站：该网站未被检查 (the site went unseen)",
+        start.as_str(),
+        why,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_that_are_scanned() {
+        let u = Url::parse("https://a.cn/x").unwrap();
+        assert_eq!(
+            scannable_kind(Some("text/html; charset=gbk"), &u),
+            Some(ContentKind::Html)
+        );
+        assert_eq!(
+            scannable_kind(Some("application/javascript"), &u),
+            Some(ContentKind::Js)
+        );
+        assert_eq!(
+            scannable_kind(Some("text/plain"), &u),
+            Some(ContentKind::Plain)
+        );
+        let js = Url::parse("https://a.cn/app.js").unwrap();
+        assert_eq!(
+            scannable_kind(Some("text/plain"), &js),
+            Some(ContentKind::Js)
+        );
+        assert_eq!(scannable_kind(Some("image/png"), &u), None);
+        assert_eq!(scannable_kind(Some("application/pdf"), &u), None);
+    }
+
+    #[test]
+    fn stats_merge_adds_counters() {
+        let mut a = CrawlStats {
+            pages_fetched: 2,
+            ..CrawlStats::default()
+        };
+        CrawlStats::count(&mut a.errors, "dns");
+        let mut b = CrawlStats {
+            pages_fetched: 3,
+            ..CrawlStats::default()
+        };
+        CrawlStats::count(&mut b.errors, "dns");
+        CrawlStats::count(&mut b.by_status, "200");
+        a.merge(&b);
+        assert_eq!(a.pages_fetched, 5);
+        assert_eq!(a.errors["dns"], 2);
+        assert_eq!(a.by_status["200"], 1);
+    }
+}

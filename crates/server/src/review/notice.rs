@@ -1,0 +1,312 @@
+//! Rectification notices (整改通知): the letter a reviewer sends a customer after confirming a
+//! flag. The wording is the operator's: a minijinja template and a table of clause texts, both
+//! under `config/templates/` and editable without a build. The bundled copies are the default.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+const TEMPLATE_NAME: &str = "rectification-notice.txt.j2";
+const BUNDLED_TEMPLATE: &str =
+    include_str!("../../../../config/templates/rectification-notice.txt.j2");
+const BUNDLED_CLAUSES: &str = include_str!("../../../../config/templates/clauses.toml");
+
+/// What a notice says; every field is quoted as evidence, so it comes from the flag as stored.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NoticeFacts {
+    pub notice_id: String,
+    pub provider: String,
+    pub customer: String,
+    pub site_id: String,
+    pub host: String,
+    pub url: String,
+    pub clause: String,
+    pub rule: String,
+    pub description: String,
+    pub category: String,
+    pub severity: String,
+    pub matched: String,
+    pub snippet: String,
+    /// The flag's other evidence on the page (its signals beyond the one quoted above), at
+    /// most a handful; the rest are counted in `more_evidence_omitted`.
+    pub more_evidence: Vec<NoticeEvidence>,
+    pub more_evidence_omitted: u64,
+    pub fetched_at: String,
+    pub http_status: Option<u16>,
+    pub ip: Option<String>,
+    pub body_sha256: Option<String>,
+    pub icp_number: Option<String>,
+    pub reviewer: String,
+    /// `YYYY-MM-DD`.
+    pub issued_at: String,
+    /// `YYYY-MM-DD`.
+    pub deadline: String,
+}
+
+/// One more piece of evidence of a flag, as a notice quotes it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NoticeEvidence {
+    pub rule: String,
+    pub matched: String,
+    pub snippet: String,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    #[serde(flatten)]
+    facts: &'a NoticeFacts,
+    clause_text: String,
+}
+
+/// A compiled template and clause table.
+pub struct NoticeTemplate {
+    env: Environment<'static>,
+    clauses: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for NoticeTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoticeTemplate")
+            .field("clauses", &self.clauses.len())
+            .finish()
+    }
+}
+
+impl NoticeTemplate {
+    pub fn bundled() -> Result<NoticeTemplate, String> {
+        NoticeTemplate::new(
+            "<bundled>/config/templates/rectification-notice.txt.j2",
+            BUNDLED_TEMPLATE,
+            "<bundled>/config/templates/clauses.toml",
+            BUNDLED_CLAUSES,
+        )
+    }
+
+    /// `dir` holds `rectification-notice.txt.j2` and `clauses.toml`; a file missing there is
+    /// taken from the bundled copy.
+    pub fn from_dir(dir: &Path) -> Result<NoticeTemplate, String> {
+        let read = |name: &str, bundled: &'static str| -> Result<(String, String), String> {
+            let path = dir.join(name);
+            if path.exists() {
+                sitepatrol_core::bounded::read_text(&path, sitepatrol_core::bounded::CONFIG_BYTES)
+                    .map(|text| (path.display().to_string(), text))
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            } else {
+                Ok((
+                    format!("<bundled>/config/templates/{name}"),
+                    bundled.to_string(),
+                ))
+            }
+        };
+        let (template_name, template) = read(TEMPLATE_NAME, BUNDLED_TEMPLATE)?;
+        let (clauses_name, clauses) = read("clauses.toml", BUNDLED_CLAUSES)?;
+        NoticeTemplate::new(&template_name, &template, &clauses_name, &clauses)
+    }
+
+    pub fn new(
+        template_name: &str,
+        template: &str,
+        clauses_name: &str,
+        clauses: &str,
+    ) -> Result<NoticeTemplate, String> {
+        let clauses: BTreeMap<String, String> = toml::from_str(clauses).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| clauses[..s.start.min(clauses.len())].matches('\n').count() + 1)
+                .unwrap_or(1);
+            format!("{clauses_name}:{line}: {}", e.message())
+        })?;
+        let mut env = Environment::new();
+        // A misspelt field must be an error, not an empty gap in a legal notice.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.add_template_owned(TEMPLATE_NAME, template.to_string())
+            .map_err(|e| format!("{template_name}:{}: {e}", e.line().unwrap_or(0)))?;
+        let notice = NoticeTemplate { env, clauses };
+        // Render a full set of facts once, so that a template naming a field that does not
+        // exist fails at load, not when a reviewer confirms a flag.
+        notice
+            .render(&NoticeFacts {
+                http_status: Some(200),
+                ip: Some("203.0.113.1".into()),
+                body_sha256: Some("0".repeat(64)),
+                icp_number: Some("京ICP备05004340号-1".into()),
+                more_evidence: vec![NoticeEvidence::default()],
+                more_evidence_omitted: 1,
+                ..NoticeFacts::default()
+            })
+            .map_err(|e| format!("{template_name}: {e}"))?;
+        Ok(notice)
+    }
+
+    /// The letter's wording of a clause, or `None` when the table does not have it.
+    pub fn clause_text(&self, clause: &str) -> Option<&str> {
+        self.clauses.get(clause).map(String::as_str)
+    }
+
+    pub fn render(&self, facts: &NoticeFacts) -> Result<String, String> {
+        let clause_text = self
+            .clause_text(&facts.clause)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("（见责任书第{}条）", facts.clause));
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|e| e.to_string())?;
+        template
+            .render(minijinja::Value::from(minijinja::value::Serde(Context {
+                facts,
+                clause_text,
+            })))
+            .map_err(|e| match e.line() {
+                Some(line) => format!("line {line}: {e}"),
+                None => e.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> NoticeFacts {
+        NoticeFacts {
+            notice_id: "ZG-2026-000042".into(),
+            provider: "某某云".into(),
+            customer: "示例科技有限公司".into(),
+            site_id: "s-1001".into(),
+            host: "www.example.cn".into(),
+            url: "http://www.example.cn/promo.html".into(),
+            clause: "§2(7)".into(),
+            rule: "gambling.online_casino".into(),
+            description: "网络赌场推广".into(),
+            category: "gambling".into(),
+            severity: "high".into(),
+            matched: "在线百家乐".into(),
+            snippet: "注册即送彩金，在线百家乐 24 小时".into(),
+            more_evidence: Vec::new(),
+            more_evidence_omitted: 0,
+            fetched_at: "2026-11-27T08:00:00Z".into(),
+            http_status: Some(200),
+            ip: Some("203.0.113.9".into()),
+            body_sha256: None,
+            icp_number: Some("京ICP备05004340号-1".into()),
+            reviewer: "王五".into(),
+            issued_at: "2026-11-27".into(),
+            deadline: "2026-11-30".into(),
+        }
+    }
+
+    #[test]
+    fn the_bundled_notice_cites_clause_url_evidence_and_deadline() {
+        let notice = NoticeTemplate::bundled().unwrap().render(&facts()).unwrap();
+        for needle in [
+            "整改通知书",
+            "第§2(7)条",
+            "淫秽、色情、赌博",
+            "http://www.example.cn/promo.html",
+            "在线百家乐",
+            "2026-11-30 前完成整改",
+            "京ICP备05004340号-1",
+            "审核人：王五",
+        ] {
+            assert!(notice.contains(needle), "{needle} missing from:\n{notice}");
+        }
+        assert!(
+            !notice.contains("SHA-256"),
+            "no body hash, no line:\n{notice}"
+        );
+        assert!(
+            !notice.contains("其他命中"),
+            "no more evidence, no line:\n{notice}"
+        );
+    }
+
+    #[test]
+    fn the_bundled_notice_lists_more_evidence_and_counts_the_rest() {
+        let notice = NoticeTemplate::bundled()
+            .unwrap()
+            .render(&NoticeFacts {
+                more_evidence: vec![NoticeEvidence {
+                    rule: "gambling.bet".into(),
+                    matched: "投注".into(),
+                    snippet: "足球投注 返水".into(),
+                }],
+                more_evidence_omitted: 3,
+                ..facts()
+            })
+            .unwrap();
+        assert!(
+            notice.contains("  其他命中：投注（上下文：足球投注 返水）\n"),
+            "{notice}"
+        );
+        assert!(notice.contains("另有 3 处命中"), "{notice}");
+    }
+
+    #[test]
+    fn every_clause_a_rule_can_carry_has_its_text() {
+        let template = NoticeTemplate::bundled().unwrap();
+        for n in 1..=11 {
+            assert!(
+                template.clause_text(&format!("§2({n})")).is_some(),
+                "§2({n})"
+            );
+        }
+        for clause in ["§3", "§4", "§5", "§6"] {
+            assert!(template.clause_text(clause).is_some(), "{clause}");
+        }
+        let unknown = template
+            .render(&NoticeFacts {
+                clause: "§12".into(),
+                ..facts()
+            })
+            .unwrap();
+        assert!(unknown.contains("见责任书第§12条"), "{unknown}");
+    }
+
+    #[test]
+    fn a_template_with_a_misspelt_field_fails_at_load_with_its_line() {
+        let error = NoticeTemplate::new(
+            "n.txt.j2",
+            "致：{{ customer }}\n网址：{{ ulr }}",
+            "c.toml",
+            BUNDLED_CLAUSES,
+        )
+        .unwrap_err();
+        assert!(error.starts_with("n.txt.j2"), "{error}");
+        assert!(
+            error.contains("ulr") || error.contains("undefined"),
+            "{error}"
+        );
+        let error =
+            NoticeTemplate::new("n.txt.j2", "{% if %}", "c.toml", BUNDLED_CLAUSES).unwrap_err();
+        assert!(error.starts_with("n.txt.j2:1"), "{error}");
+        let error = NoticeTemplate::new("n.txt.j2", "x", "c.toml", "\"§3\" = 3\n").unwrap_err();
+        assert!(error.starts_with("c.toml:1"), "{error}");
+    }
+
+    #[test]
+    fn evidence_is_quoted_as_is_in_a_text_notice() {
+        let hostile = NoticeFacts {
+            matched: "<script>alert(1)</script>".into(),
+            ..facts()
+        };
+        let notice = NoticeTemplate::bundled().unwrap().render(&hostile).unwrap();
+        // A text notice quotes the evidence exactly; whoever shows it as HTML escapes it.
+        assert!(notice.contains("<script>alert(1)</script>"));
+    }
+
+    #[test]
+    fn operators_override_files_in_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(TEMPLATE_NAME),
+            "{{ customer }} / {{ clause_text }}",
+        )
+        .unwrap();
+        let template = NoticeTemplate::from_dir(dir.path()).unwrap();
+        let text = template.render(&facts()).unwrap();
+        assert!(text.starts_with("示例科技有限公司 / 不得制作"), "{text}");
+    }
+}

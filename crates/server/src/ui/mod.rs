@@ -1,0 +1,955 @@
+//! The reviewers' web UI at `/`: server-rendered HTML over the same store calls and token
+//! checks as the review API, with a little JavaScript for keyboard shortcuts.
+//!
+//! Security shape, because evidence is hostile (every flag quotes text an attacker wrote):
+//! - templates are rendered by a minijinja environment that HTML-escapes every value of the
+//!   `.html` templates; nothing from a crawled page is marked safe, ever;
+//! - every response carries a strict Content-Security-Policy without `'unsafe-inline'`, so even
+//!   a missed escape could not run a script; the JS and CSS are files under `/assets/`;
+//! - the raw page copy is only served by the API's sandboxed `text/plain` handler;
+//! - logins become server-side sessions (a random id in an HttpOnly, SameSite=Strict cookie);
+//!   every state-changing form carries the session's CSRF token, and a cross-origin `Origin`
+//!   is refused on top of that.
+
+pub mod i18n;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::api::error::{blocking, flag_not_found};
+use crate::api::handlers::{existing_site, flag_body, flag_id, now};
+use crate::api::query::{FLAG_FILTERS, Query, flag_filter};
+use crate::api::{Api, ApiError};
+use crate::http::{Body, Peer, text};
+use crate::review::auth::{Principal, Role, random_string};
+use crate::review::export::rfc3339;
+use i18n::{Lang, messages};
+use sitepatrol_core::finding::Severity;
+use sitepatrol_store::{FlagAction, FlagFilter, FlagState, Timestamp};
+
+/// Every template, by name; `.html` names turn HTML auto-escaping on.
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("error.html", include_str!("templates/error.html")),
+    ("queue.html", include_str!("templates/queue.html")),
+    ("flag.html", include_str!("templates/flag.html")),
+    ("site.html", include_str!("templates/site.html")),
+];
+
+const CSS: &str = include_str!("assets/ui.css");
+const JS: &str = include_str!("assets/ui.js");
+
+/// The policy of every UI response: only this origin's files, no inline script or style, no
+/// framing, forms post only here.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+pub const SESSION_COOKIE: &str = "sitepatrol_session";
+pub const LANG_COOKIE: &str = "sitepatrol_lang";
+pub const LOGIN_COOKIE: &str = "sitepatrol_login";
+
+/// Form bodies larger than this are refused (a comment is at most 10,000 characters).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Sessions kept at most; at the limit, expired ones go first, then the oldest.
+const MAX_SESSIONS: usize = 10_000;
+/// Flags per queue page.
+const PAGE_SIZE: usize = 50;
+/// Longest reason, comment or assignee accepted from a form, in characters (as the API).
+const MAX_TEXT_CHARS: usize = 10_000;
+
+struct Session {
+    /// The token the session was opened with, kept in memory only: every request checks it
+    /// against the current tokens, so a token removed by a reload ends its sessions at once.
+    token: String,
+    csrf: String,
+    expires: Instant,
+}
+
+/// The UI's settings from `[review]`.
+#[derive(Debug, Clone)]
+pub struct UiSettings {
+    pub session_ttl: Duration,
+    pub secure_cookies: bool,
+}
+
+pub struct Ui {
+    api: Arc<Api>,
+    env: Environment<'static>,
+    sessions: Mutex<HashMap<String, Session>>,
+    settings: UiSettings,
+}
+
+/// What every page knows about its request.
+struct Ctx {
+    lang: Lang,
+    /// Set when `?lang=` chose the language: the cookie to remember it.
+    set_lang: bool,
+    user: Option<Principal>,
+    csrf: String,
+    secure: bool,
+}
+
+/// A snippet cut around its match, each part escaped by the template on its own, so the
+/// `<mark>` wraps escaped text and no part of the page's text is ever markup.
+#[derive(Serialize, Default)]
+struct Snippet {
+    before: String,
+    hit: String,
+    after: String,
+}
+
+fn split_snippet(snippet: &str, matched: &str) -> Snippet {
+    match (!matched.is_empty())
+        .then(|| snippet.find(matched))
+        .flatten()
+    {
+        Some(at) => Snippet {
+            before: snippet[..at].to_string(),
+            hit: matched.to_string(),
+            after: snippet[at + matched.len()..].to_string(),
+        },
+        // The stored match is not in the snippet (normalized text): show the snippet whole
+        // and nothing highlighted rather than guess.
+        None => Snippet {
+            before: snippet.to_string(),
+            ..Snippet::default()
+        },
+    }
+}
+
+/// The page's URL as a link target, for http and https only: a stored `javascript:` or
+/// `data:` URL is shown as text and never becomes a link.
+fn link_target(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    matches!(parsed.scheme(), "http" | "https").then(|| parsed.to_string())
+}
+
+/// A `next` target for redirects after a form: a path on this site only.
+fn local_path(next: &str) -> Option<&str> {
+    (next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control))
+    .then_some(next)
+}
+
+fn cookie<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Constant-time equality, for CSRF tokens.
+fn same(a: &str, b: &str) -> bool {
+    crate::review::auth::constant_time_eq(a.as_bytes(), b.as_bytes())
+}
+
+fn form_pairs(body: &[u8]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        // The first value wins: a field cannot be overridden by repeating it.
+        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    out
+}
+
+/// A query string of `pairs` (empty values left out).
+fn query_string(pairs: &[(&str, String)]) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if !v.is_empty() {
+            out.append_pair(k, v);
+        }
+    }
+    let q = out.finish();
+    if q.is_empty() {
+        "/".into()
+    } else {
+        format!("/?{q}")
+    }
+}
+
+impl Ui {
+    pub fn new(api: Arc<Api>, settings: UiSettings) -> Result<Ui, String> {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(minijinja::default_auto_escape_callback);
+        // A misspelt key or field is an error (caught by the tests' page loads), not a blank.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.add_filter("time", |ts: Option<Timestamp>| {
+            ts.map(rfc3339).unwrap_or_else(|| "-".into())
+        });
+        env.add_filter("urlencode", |text: &str| path_segment(text));
+        env.add_filter("score", score);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .map_err(|e| format!("UI template {name}: {e}"))?;
+        }
+        Ok(Ui {
+            api,
+            env,
+            sessions: Mutex::new(HashMap::new()),
+            settings,
+        })
+    }
+
+    pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+        let path = request.uri().path().to_string();
+        let method = request.method().clone();
+        let mut response = match (method.as_str(), path.as_str()) {
+            ("GET" | "HEAD", "/assets/ui.css") => asset("text/css; charset=utf-8", CSS),
+            ("GET" | "HEAD", "/assets/ui.js") => asset("text/javascript; charset=utf-8", JS),
+            _ => self.page(request, &method, &path).await,
+        };
+        security_headers(&mut response);
+        if method == Method::HEAD {
+            *response.body_mut() = Body::default();
+        }
+        response
+    }
+
+    async fn page(
+        &self,
+        request: Request<Incoming>,
+        method: &Method,
+        path: &str,
+    ) -> Response<Body> {
+        let query = request.uri().query().map(str::to_string);
+        let lang_param = query.as_deref().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "lang")
+                .and_then(|(_, v)| Lang::parse(&v))
+        });
+        let lang = lang_param
+            .or_else(|| cookie(&request, LANG_COOKIE).and_then(Lang::parse))
+            .unwrap_or(Lang::Zh);
+        let secure = self.settings.secure_cookies
+            || request
+                .headers()
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+        let mut ctx = Ctx {
+            lang,
+            set_lang: lang_param.is_some(),
+            user: None,
+            csrf: String::new(),
+            secure,
+        };
+        let session_id = cookie(&request, SESSION_COOKIE).map(str::to_string);
+        if let Some((user, csrf)) = session_id.as_deref().and_then(|id| self.session(id)) {
+            ctx.user = Some(user);
+            ctx.csrf = csrf;
+        }
+        let mut response = match self
+            .route(
+                request,
+                method,
+                path,
+                query.as_deref(),
+                session_id,
+                &mut ctx,
+            )
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => self.error_page(&ctx, &e),
+        };
+        if ctx.set_lang {
+            set_cookie(
+                &mut response,
+                &format!(
+                    "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly{}",
+                    ctx.lang.as_str(),
+                    if ctx.secure { "; Secure" } else { "" }
+                ),
+            );
+        }
+        response
+    }
+
+    async fn route(
+        &self,
+        request: Request<Incoming>,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        session_id: Option<String>,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, ApiError> {
+        let get = method == Method::GET || method == Method::HEAD;
+        let post = method == Method::POST;
+        if path == "/login" {
+            return match (get, post) {
+                (true, _) => self.login_form(ctx, StatusCode::OK, None),
+                (_, true) => self.login(request, ctx).await,
+                _ => Err(method_not_allowed()),
+            };
+        }
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        // A path that is no page is 404 for everyone, logged in or not (the ops listener's
+        // unknown paths stay 404 now that the UI answers them).
+        let known = matches!(
+            segments.as_slice(),
+            [""] | ["logout"] | ["flags", _] | ["flags", _, _] | ["sites", _]
+        );
+        if !known {
+            return Err(not_found(path));
+        }
+        let Some(user) = ctx.user.clone() else {
+            // Not logged in (or the session ended): every page but the login sends there.
+            return Ok(redirect("/login"));
+        };
+        if post {
+            let form = self.form(request, ctx).await?;
+            return match segments.as_slice() {
+                ["logout"] => {
+                    if let Some(id) = session_id {
+                        self.lock().remove(&id);
+                    }
+                    let mut response = redirect("/login");
+                    set_cookie(&mut response, &self.session_cookie("", 0, ctx.secure));
+                    Ok(response)
+                }
+                ["flags", id, action] => self.act(&user, id, action, &form).await,
+                _ => Err(not_found(path)),
+            };
+        }
+        if !get {
+            return Err(method_not_allowed());
+        }
+        match segments.as_slice() {
+            [""] => self.queue(ctx, query).await,
+            ["flags", id] => self.flag_page(ctx, id).await,
+            ["flags", id, "notice"] => {
+                need(&user, Role::Reviewer)?;
+                let id = flag_id(id)?;
+                let record = method != Method::HEAD;
+                let notice =
+                    crate::api::notice::generate(&self.api, id, &user.name, now(), record).await?;
+                Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
+            }
+            // The API's own handler: text/plain, CSP sandbox, nosniff.
+            ["flags", id, "snapshot"] => flag_body(&self.api, flag_id(id)?, None).await,
+            ["sites", site] => {
+                let site = percent_decode(site).ok_or_else(|| not_found(path))?;
+                self.site_page(ctx, site).await
+            }
+            _ => Err(not_found(path)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The user and CSRF token of a live session.
+    fn session(&self, id: &str) -> Option<(Principal, String)> {
+        let mut sessions = self.lock();
+        let session = sessions.get(id)?;
+        if session.expires <= Instant::now() {
+            sessions.remove(id);
+            return None;
+        }
+        match self.api.principal_of(&session.token) {
+            Some(user) => Some((user, session.csrf.clone())),
+            None => {
+                sessions.remove(id);
+                None
+            }
+        }
+    }
+
+    fn session_cookie(&self, id: &str, max_age: u64, secure: bool) -> String {
+        format!(
+            "{SESSION_COOKIE}={id}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
+            if secure { "; Secure" } else { "" }
+        )
+    }
+
+    async fn login(
+        &self,
+        request: Request<Incoming>,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, ApiError> {
+        let client = request
+            .extensions()
+            .get::<Peer>()
+            .map(|p| p.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        check_origin(&request)?;
+        let login_cookie = cookie(&request, LOGIN_COOKIE).map(str::to_string);
+        let form = read_form(request, self.api.body_read_timeout()).await?;
+        // Login CSRF (a forged form logging the victim into someone else's session): the
+        // form's token must equal the cookie the login page set (double submit; the cookie
+        // is SameSite=Strict, so another site can neither read nor send it).
+        match (login_cookie, form.get("csrf")) {
+            (Some(c), Some(f)) if !c.is_empty() && same(&c, f) => {}
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "the login form is stale or was not sent from this site; reload it and try again",
+                ));
+            }
+        }
+        let t = messages(ctx.lang);
+        let started = Instant::now();
+        // The same limiter as the API: a network over it is refused unless this token already
+        // signed in from it, and every failure here counts there too.
+        let token = form.get("token").map(|t| t.trim()).unwrap_or("");
+        let user = match self.api.sign_in(client, token, started) {
+            Ok(user) => user,
+            Err(refused) if refused.status == StatusCode::TOO_MANY_REQUESTS => {
+                let mut response =
+                    self.login_form(ctx, StatusCode::TOO_MANY_REQUESTS, Some(t["rate_limited"]))?;
+                if let Some(wait) = refused.retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                }
+                return Ok(response);
+            }
+            Err(_) => {
+                return self.login_form(ctx, StatusCode::UNAUTHORIZED, Some(t["login_failed"]));
+            }
+        };
+        let id = random_string(32).map_err(ApiError::internal)?;
+        let csrf = random_string(32).map_err(ApiError::internal)?;
+        {
+            let mut sessions = self.lock();
+            if sessions.len() >= MAX_SESSIONS {
+                let now = Instant::now();
+                sessions.retain(|_, s| s.expires > now);
+                if sessions.len() >= MAX_SESSIONS
+                    && let Some(oldest) = sessions
+                        .iter()
+                        .min_by_key(|(_, s)| s.expires)
+                        .map(|(k, _)| k.clone())
+                {
+                    sessions.remove(&oldest);
+                }
+            }
+            sessions.insert(
+                id.clone(),
+                Session {
+                    token: token.to_string(),
+                    csrf,
+                    expires: Instant::now() + self.settings.session_ttl,
+                },
+            );
+        }
+        tracing::info!(actor = %user.name, role = %user.role, "ui login");
+        let mut response = redirect("/");
+        set_cookie(
+            &mut response,
+            &self.session_cookie(&id, self.settings.session_ttl.as_secs(), ctx.secure),
+        );
+        Ok(response)
+    }
+
+    /// The login page, with a fresh login CSRF token in its form and in a cookie.
+    fn login_form(
+        &self,
+        ctx: &Ctx,
+        status: StatusCode,
+        error: Option<&str>,
+    ) -> Result<Response<Body>, ApiError> {
+        let token = random_string(32).map_err(ApiError::internal)?;
+        let mut response = self.render(
+            ctx,
+            status,
+            "login.html",
+            minijinja::context! { error, login_csrf => token.clone() },
+        );
+        set_cookie(
+            &mut response,
+            &format!(
+                "{LOGIN_COOKIE}={token}; Path=/login; Max-Age=3600; HttpOnly; SameSite=Strict{}",
+                if ctx.secure { "; Secure" } else { "" }
+            ),
+        );
+        Ok(response)
+    }
+
+    /// A state-changing form: same origin, and the session's CSRF token.
+    async fn form(
+        &self,
+        request: Request<Incoming>,
+        ctx: &Ctx,
+    ) -> Result<HashMap<String, String>, ApiError> {
+        check_origin(&request)?;
+        let form = read_form(request, self.api.body_read_timeout()).await?;
+        match form.get("csrf") {
+            Some(token) if !ctx.csrf.is_empty() && same(token, &ctx.csrf) => Ok(form),
+            _ => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "the form's CSRF token does not match this session; reload the page and try again",
+            )),
+        }
+    }
+
+    async fn act(
+        &self,
+        user: &Principal,
+        id: &str,
+        action: &str,
+        form: &HashMap<String, String>,
+    ) -> Result<Response<Body>, ApiError> {
+        need(user, Role::Reviewer)?;
+        let id = flag_id(id)?;
+        let field = |name: &str| -> Result<Option<String>, ApiError> {
+            match form.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+                Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(ApiError::bad_request(
+                    "invalid_body",
+                    format!("`{name}` is longer than {MAX_TEXT_CHARS} characters"),
+                )),
+                other => Ok(other.map(str::to_string)),
+            }
+        };
+        let action = match action {
+            "confirm" => FlagAction::Confirm {
+                reason: field("reason")?,
+            },
+            "dismiss" => FlagAction::Dismiss {
+                reason: field("reason")?.ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "reason_required",
+                        "dismissing needs a reason (why it is a false positive)",
+                    )
+                })?,
+            },
+            "reopen" => FlagAction::Reopen {
+                reason: field("reason")?,
+            },
+            "assign" => FlagAction::Assign {
+                assignee: field("assignee")?,
+            },
+            "comment" => FlagAction::Comment {
+                text: field("text")?.ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "empty_comment",
+                        "a comment cannot be empty",
+                    )
+                })?,
+            },
+            other => return Err(not_found(&format!("/flags/{id}/{other}"))),
+        };
+        let store = self.api.store.clone();
+        let actor = user.name.clone();
+        blocking(move || Ok(store.act(id, &action, &actor, now())?)).await?;
+        let next = form
+            .get("next")
+            .and_then(|n| local_path(n))
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("/flags/{id}"));
+        Ok(redirect(&next))
+    }
+
+    async fn queue(&self, ctx: &Ctx, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+        let mut allowed = FLAG_FILTERS.to_vec();
+        allowed.extend(["cursor", "lang"]);
+        let q = Query::parse(query, &allowed)?;
+        let mut filter = flag_filter(&q)?;
+        filter.limit = PAGE_SIZE;
+        filter.cursor = q.text("cursor")?;
+        let single = |name: &str| q.text(name).ok().flatten().unwrap_or_default();
+        let current: Vec<(&str, String)> =
+            ["state", "category", "severity", "rule", "site", "customer"]
+                .into_iter()
+                .map(|name| (name, single(name)))
+                .collect();
+        let store = self.api.store.clone();
+        let list_filter = filter.clone();
+        let (page, counts) =
+            blocking(move || Ok((store.list_flags(&list_filter)?, store.flag_counts()?))).await?;
+        // Counts over the flags in the chosen states (all states when none is chosen), by
+        // category and by severity; each links to the queue narrowed to it.
+        let mut by_category: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_severity: BTreeMap<Severity, u64> = BTreeMap::new();
+        for c in counts {
+            if filter.states.is_empty() || filter.states.contains(&c.state) {
+                *by_category.entry(c.category.clone()).or_default() += c.count;
+                *by_severity.entry(c.severity).or_default() += c.count;
+            }
+        }
+        let with = |name: &str, value: &str| {
+            let mut pairs: Vec<(&str, String)> = current
+                .iter()
+                .filter(|(k, _)| *k != name)
+                .cloned()
+                .collect();
+            pairs.push((name, value.to_string()));
+            query_string(&pairs)
+        };
+        let category_counts: Vec<_> = by_category
+            .iter()
+            .map(
+                |(name, count)| minijinja::context! { name, count, href => with("category", name) },
+            )
+            .collect();
+        let severity_counts: Vec<_> = by_severity
+            .iter()
+            .rev()
+            .map(|(s, count)| minijinja::context! { name => s.to_string(), count, href => with("severity", &s.to_string()) })
+            .collect();
+        let categories: Vec<String> = by_category.keys().cloned().collect();
+        let here = {
+            let mut pairs = current.clone();
+            if let Some(cursor) = &filter.cursor {
+                pairs.push(("cursor", cursor.clone()));
+            }
+            query_string(&pairs)
+        };
+        let next_href = page.next_cursor.as_ref().map(|c| with("cursor", c));
+        let filter_view: BTreeMap<&str, String> = current.iter().cloned().collect();
+        Ok(self.render(
+            ctx,
+            StatusCode::OK,
+            "queue.html",
+            minijinja::context! {
+                flags => ser(&page.flags),
+                filter => filter_view,
+                states => FlagState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                severities => Severity::ALL.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                categories,
+                category_counts,
+                severity_counts,
+                cursor => filter.cursor,
+                first_href => query_string(&current),
+                next_href,
+                here,
+                error => None::<String>,
+            },
+        ))
+    }
+
+    async fn flag_page(&self, ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
+        let id = flag_id(id)?;
+        let store = self.api.store.clone();
+        let (detail, site) = blocking(move || {
+            let Some(detail) = store.flag(id)? else {
+                return Err(flag_not_found(id));
+            };
+            let site = store.site(&detail.flag.site)?;
+            Ok((detail, site))
+        })
+        .await?;
+        let snippet = split_snippet(&detail.flag.snippet, &detail.flag.matched);
+        let url_link = link_target(&detail.flag.url);
+        let has_body = detail.body.as_ref().is_some_and(|b| b.pruned_at.is_none());
+        Ok(self.render(
+            ctx,
+            StatusCode::OK,
+            "flag.html",
+            minijinja::context! {
+                flag => ser(&detail.flag),
+                events => ser(&detail.events),
+                snippet => ser(&snippet),
+                url_link,
+                has_body,
+                site => ser(&site),
+            },
+        ))
+    }
+
+    async fn site_page(&self, ctx: &Ctx, id: String) -> Result<Response<Body>, ApiError> {
+        let site = existing_site(&self.api, id).await?;
+        let store = self.api.store.clone();
+        let site_id = site.id.clone();
+        let (runs, flags) = blocking(move || {
+            let runs = store.crawl_runs(&site_id, 10)?;
+            let flags = store.list_flags(&FlagFilter {
+                site: Some(site_id.clone()),
+                states: vec![FlagState::Open, FlagState::Reopened, FlagState::Confirmed],
+                limit: 200,
+                ..FlagFilter::default()
+            })?;
+            Ok((runs, flags.flags))
+        })
+        .await?;
+        Ok(self.render(
+            ctx,
+            StatusCode::OK,
+            "site.html",
+            minijinja::context! { site => ser(&site), runs => ser(&runs), flags => ser(&flags) },
+        ))
+    }
+
+    fn error_page(&self, ctx: &Ctx, e: &ApiError) -> Response<Body> {
+        if e.status.is_server_error() {
+            tracing::warn!(code = e.code, error = %e.message, "ui request failed");
+        }
+        let mut response = self.render(
+            ctx,
+            e.status,
+            "error.html",
+            minijinja::context! { status => e.status.as_u16(), message => e.message.clone() },
+        );
+        if let Some(wait) = e.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        }
+        response
+    }
+
+    fn render(
+        &self,
+        ctx: &Ctx,
+        status: StatusCode,
+        name: &str,
+        page: minijinja::Value,
+    ) -> Response<Body> {
+        let user = ctx.user.as_ref();
+        let base = minijinja::context! {
+            t => messages(ctx.lang),
+            lang => ctx.lang.as_str(),
+            html_lang => ctx.lang.html(),
+            other_lang => ctx.lang.other().as_str(),
+            user => ser(&user),
+            csrf => ctx.csrf.clone(),
+            can_act => user.is_some_and(|u| u.role.allows(Role::Reviewer)),
+        };
+        let context = minijinja::value::merge_maps([page, base]);
+        let rendered = self.env.get_template(name).and_then(|t| t.render(context));
+        match rendered {
+            Ok(html) => text(status, "text/html; charset=utf-8", html),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "ui template failed");
+                text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain; charset=utf-8",
+                    format!("the UI template {name} failed: {e}\n"),
+                )
+            }
+        }
+    }
+}
+
+/// A score, weight or contribution as reviewers read it: two decimals, `-` when unscored.
+fn score(value: Option<f64>) -> String {
+    value
+        .map(|v| format!("{v:.2}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn ser<T: Serialize>(value: &T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(value))
+}
+
+fn need(user: &Principal, role: Role) -> Result<(), ApiError> {
+    if user.role.allows(role) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "the token `{}` has the role {}; this needs {role}",
+                user.name, user.role
+            ),
+        ))
+    }
+}
+
+fn not_found(path: &str) -> ApiError {
+    ApiError::not_found("no_route", format!("no page {path}"))
+}
+
+fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this page takes GET, or POST from its forms",
+    )
+}
+
+/// A cross-origin POST is refused even before the CSRF token is looked at; browsers send
+/// `Origin` on every POST, other clients may leave it out.
+fn check_origin(request: &Request<Incoming>) -> Result<(), ApiError> {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin = origin.to_str().unwrap_or("");
+    // `Referrer-Policy: no-referrer` makes browsers send `Origin: null` on their own forms,
+    // so null proves nothing either way; the CSRF tokens decide.
+    if origin == "null" {
+        return Ok(());
+    }
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            format!("a form posted from `{origin}` is not accepted here"),
+        ))
+    }
+}
+
+async fn read_form(
+    request: Request<Incoming>,
+    timeout: std::time::Duration,
+) -> Result<HashMap<String, String>, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("a form must be application/x-www-form-urlencoded, not `{content_type}`"),
+        ));
+    }
+    let body = crate::api::read_body(request, MAX_FORM_BYTES, timeout, "form").await?;
+    Ok(form_pairs(&body))
+}
+
+/// `text` as one URL path segment: everything but unreserved characters percent-encoded.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn redirect(to: &str) -> Response<Body> {
+    let mut response = text(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
+    if let Ok(value) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn set_cookie(response: &mut Response<Body>, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+fn asset(content_type: &str, body: &'static str) -> Response<Body> {
+    text(StatusCode::OK, content_type, body)
+}
+
+fn security_headers(response: &mut Response<Body>) {
+    let headers = response.headers_mut();
+    // The snapshot handler sets its own `sandbox` policy; keep it.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_split_around_the_match_and_missing_matches_highlight_nothing() {
+        let s = split_snippet("前文<b>网上赌博</b>后文", "网上赌博");
+        assert_eq!(
+            (s.before.as_str(), s.hit.as_str(), s.after.as_str()),
+            ("前文<b>", "网上赌博", "</b>后文")
+        );
+        let s = split_snippet("abc", "zz");
+        assert_eq!((s.before.as_str(), s.hit.as_str()), ("abc", ""));
+        let s = split_snippet("abc", "");
+        assert_eq!(s.before, "abc");
+    }
+
+    #[test]
+    fn only_http_urls_become_links() {
+        assert!(link_target("http://a.example/x").is_some());
+        assert!(link_target("https://a.example/x#filing").is_some());
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,<script>",
+            "vbscript:x",
+            "nope",
+        ] {
+            assert_eq!(link_target(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirects_stay_on_this_site() {
+        assert_eq!(local_path("/?state=open"), Some("/?state=open"));
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil",
+            "x",
+            "/a\nb",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_template_compiles_with_auto_escape() {
+        let mut env = Environment::new();
+        env.add_filter("urlencode", |text: &str| path_segment(text));
+        env.add_filter("score", score);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).unwrap();
+        }
+        let t = env
+            .template_from_named_str("x.html", "{{ v }}")
+            .unwrap()
+            .render(minijinja::context! { v => "<script>alert(1)</script>" })
+            .unwrap();
+        assert_eq!(t, "&lt;script&gt;alert(1)&lt;&#x2f;script&gt;");
+    }
+}
