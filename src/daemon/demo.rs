@@ -2,10 +2,9 @@
 //! hidden gambling links, porn advertising, a browser miner and a script dropper), served on a
 //! loopback port so the embedded default has something to patrol without any network.
 
-use std::sync::Arc;
-
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use axum::Router;
+use axum::routing::get;
+use http::{Response, StatusCode};
 
 use sitepatrol_server::http::{Body, text};
 
@@ -51,20 +50,27 @@ fn sitemap() -> String {
     xml
 }
 
-pub async fn handle(_: Arc<()>, request: Request<Incoming>) -> Response<Body> {
-    let path = match request.uri().path() {
-        // One URL for the home page, so its findings are not flagged twice.
-        "/index.html" => {
-            let mut r = text(StatusCode::MOVED_PERMANENTLY, "text/plain", "");
-            r.headers_mut()
-                .insert(http::header::LOCATION, http::HeaderValue::from_static("/"));
-            return r;
-        }
-        "/sitemap.xml" => return text(StatusCode::OK, "application/xml", sitemap()),
-        other => other,
-    };
-    match FILES.iter().find(|(p, _, _)| *p == path) {
-        Some((_, content_type, body)) => text(StatusCode::OK, content_type, *body),
-        None => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+/// The demo site's routes: its files, the sitemap, and a redirect of `/index.html`.
+pub fn app() -> Router {
+    let mut router = Router::new()
+        .route("/index.html", get(home_page_alias))
+        .route(
+            "/sitemap.xml",
+            get(|| async { text(StatusCode::OK, "application/xml", sitemap()) }),
+        );
+    for (path, content_type, body) in FILES {
+        router = router.route(
+            path,
+            get(move || async move { text(StatusCode::OK, content_type, *body) }),
+        );
     }
+    router.fallback(|| async { text(StatusCode::NOT_FOUND, "text/plain", "not found\n") })
+}
+
+/// One URL for the home page, so its findings are not flagged twice.
+async fn home_page_alias() -> Response<Body> {
+    let mut r = text(StatusCode::MOVED_PERMANENTLY, "text/plain", "");
+    r.headers_mut()
+        .insert(http::header::LOCATION, http::HeaderValue::from_static("/"));
+    r
 }

@@ -40,6 +40,7 @@ use sitepatrol_server::api::{Api, RecrawlOutcome, RecrawlRequest, ReloadReport, 
 use sitepatrol_server::http;
 use sitepatrol_server::metrics::Metrics;
 use sitepatrol_server::review::auth::FailureLimiter;
+use sitepatrol_server::router::{self, Listener};
 use sitepatrol_store::{SiteInfo, SqliteStore, Store, StoreConfig};
 
 /// How the daemon was started.
@@ -241,11 +242,17 @@ impl Daemon {
                 "/metrics /healthz /readyz"
             };
             info!(addr = %bound, url = %format!("http://{bound}/metrics"), serves, "http server listening");
-            let state = ops.clone();
-            let api = shared_api.clone();
+            let serves = match shared_api.clone() {
+                Some((api, ui)) => Listener::OpsAndReview {
+                    ops: ops.clone(),
+                    api,
+                    ui,
+                },
+                None => Listener::Ops(ops.clone()),
+            };
             servers.spawn(http::serve(
                 listener,
-                move |request| ops_or_api(state.clone(), api.clone(), request),
+                router::app(serves),
                 limits.clone(),
                 stop_rx.clone(),
             ));
@@ -254,11 +261,13 @@ impl Daemon {
             let listener = http::bind(*addr).await?;
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
             info!(addr = %bound, url = %format!("http://{bound}/api/v1/openapi.json"), "api server listening");
-            let api = api.clone();
-            let ui = ui.clone();
+            let serves = Listener::Review {
+                api: api.clone(),
+                ui: ui.clone(),
+            };
             servers.spawn(http::serve(
                 listener,
-                move |request| api_or_ui(api.clone(), ui.clone(), request),
+                router::app(serves),
                 limits.clone(),
                 stop_rx.clone(),
             ));
@@ -267,10 +276,9 @@ impl Daemon {
             let listener = http::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
             info!(addr = %bound, "demo site listening (the bundled examples/demo-site, loopback only)");
-            let unit = Arc::new(());
             servers.spawn(http::serve(
                 listener,
-                move |request| demo::handle(unit.clone(), request),
+                demo::app(),
                 limits.clone(),
                 stop_rx.clone(),
             ));
@@ -792,38 +800,6 @@ impl Daemon {
             .with_label_values(&["error"])
             .inc();
         error!("inventory reload refused, the old inventory stays: {why}");
-    }
-}
-
-/// The operations endpoints, and the API under /api/ and the UI at / when they share the
-/// listener.
-async fn ops_or_api(
-    ops: Arc<http::OpsState>,
-    api: Option<(Arc<Api>, Arc<sitepatrol_server::ui::Ui>)>,
-    request: ::http::Request<hyper::body::Incoming>,
-) -> ::http::Response<http::Body> {
-    match (api, request.uri().path()) {
-        (_, "/metrics" | "/healthz" | "/readyz") | (None, _) => http::ops(ops, request).await,
-        (Some((api, ui)), _) => api_or_ui(api, ui, request).await,
-    }
-}
-
-/// The API under /api/, the web UI everywhere else.
-async fn api_or_ui(
-    api: Arc<Api>,
-    ui: Arc<sitepatrol_server::ui::Ui>,
-    request: ::http::Request<hyper::body::Incoming>,
-) -> ::http::Response<http::Body> {
-    let path = request.uri().path();
-    // The operations paths stay the API's (401/404) on its own listener, as before the UI:
-    // the UI's login redirect would suggest they exist there.
-    if path == "/api"
-        || path.starts_with("/api/")
-        || matches!(path, "/metrics" | "/healthz" | "/readyz")
-    {
-        api.handle(request).await
-    } else {
-        ui.handle(request).await
     }
 }
 

@@ -1,35 +1,34 @@
-//! The daemon's HTTP server: `/metrics`, `/healthz`, `/readyz` (the review API joins them
-//! later), and the tiny static server behind the demo site.
+//! The daemon's HTTP serving: listeners with their connection limits, the operations
+//! endpoints (`/metrics`, `/healthz`, `/readyz`), and the body and response helpers every
+//! route shares. What each listener serves is one axum router (`crate::router`).
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::routing::get;
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http::{Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceExt;
 
 use crate::metrics::Metrics;
 use crate::review::auth::{FailureLimiter, Refused};
 use sitepatrol_core::secret::Secret;
 
-/// Response bodies: whole ([`text`]) or streamed (the review API's exports), boxed so that one
-/// server serves both.
-pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+/// Request and response bodies: whole ([`text`]) or streamed (the review API's exports).
+pub type Body = axum::body::Body;
 
 /// A whole body.
 pub fn full(body: impl Into<Bytes>) -> Body {
-    Full::new(body.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Body::from(body.into())
 }
 
 pub fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
@@ -60,7 +59,7 @@ pub struct OpsState {
 /// Why the request may not read `/metrics`: the response refusing it, `None` when it may.
 /// Wrong tokens count under the API's rules ([`FailureLimiter::attempt`]), so a scraper is not
 /// locked out by a guesser behind the same proxy.
-fn metrics_refusal(state: &OpsState, request: &Request<Incoming>) -> Option<Response<Body>> {
+fn metrics_refusal(state: &OpsState, request: &Request) -> Option<Response<Body>> {
     let token = state.metrics_token.as_ref()?;
     let header = request
         .headers()
@@ -117,34 +116,49 @@ fn token_matches(header: Option<&str>, token: Option<&str>) -> bool {
     crate::review::auth::constant_time_eq(given.as_bytes(), token.as_bytes())
 }
 
-pub async fn ops(state: Arc<OpsState>, request: Request<Incoming>) -> Response<Body> {
-    let plain = "text/plain; charset=utf-8";
-    if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, plain, "GET only\n");
+const PLAIN: &str = "text/plain; charset=utf-8";
+
+/// The operations endpoints; other methods than GET and HEAD get 405.
+pub fn ops_routes(state: Arc<OpsState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz).fallback(get_only))
+        .route("/readyz", get(readyz).fallback(get_only))
+        .route("/metrics", get(metrics).fallback(get_only))
+        .with_state(state)
+}
+
+async fn get_only() -> Response<Body> {
+    text(StatusCode::METHOD_NOT_ALLOWED, PLAIN, "GET only\n")
+}
+
+/// What a listener serving only operations answers everywhere else.
+pub async fn ops_not_found() -> Response<Body> {
+    text(StatusCode::NOT_FOUND, PLAIN, "not found\n")
+}
+
+async fn healthz() -> Response<Body> {
+    text(StatusCode::OK, PLAIN, "ok\n")
+}
+
+async fn readyz(State(state): State<Arc<OpsState>>) -> Response<Body> {
+    if state.ready.load(Ordering::SeqCst) {
+        text(StatusCode::OK, PLAIN, "ready\n")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, PLAIN, "not ready\n")
     }
-    match request.uri().path() {
-        "/healthz" => text(StatusCode::OK, plain, "ok\n"),
-        "/readyz" => {
-            if state.ready.load(Ordering::SeqCst) {
-                text(StatusCode::OK, plain, "ready\n")
-            } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, plain, "not ready\n")
-            }
-        }
-        "/metrics" => {
-            if let Some(refused) = metrics_refusal(&state, &request) {
-                return refused;
-            }
-            match state.metrics.render() {
-                Ok((body, content_type)) => text(StatusCode::OK, &content_type, body),
-                Err(e) => text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    plain,
-                    format!("cannot encode the metrics: {e}\n"),
-                ),
-            }
-        }
-        _ => text(StatusCode::NOT_FOUND, plain, "not found\n"),
+}
+
+async fn metrics(State(state): State<Arc<OpsState>>, request: Request) -> Response<Body> {
+    if let Some(refused) = metrics_refusal(&state, &request) {
+        return refused;
+    }
+    match state.metrics.render() {
+        Ok((body, content_type)) => text(StatusCode::OK, &content_type, body),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            PLAIN,
+            format!("cannot encode the metrics: {e}\n"),
+        ),
     }
 }
 
@@ -199,15 +213,12 @@ impl Drop for ClientSlot {
 /// read timeout, so idle or slow clients cannot pile up, and connections are capped per
 /// listener and per client address: one client trickling hundreds of requests cannot take
 /// every slot (handlers bound their body reads in time themselves).
-pub async fn serve<F, Fut>(
+pub async fn serve(
     listener: TcpListener,
-    handler: F,
+    app: Router,
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
-) where
-    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response<Body>> + Send + 'static,
-{
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let per_client = Arc::new(PerClient::default());
     {
@@ -235,14 +246,14 @@ pub async fn serve<F, Fut>(
                 drop(stream);
                 continue;
             };
-            let handler = handler.clone();
+            let app = app.clone();
             let header_read_timeout = limits.header_read_timeout;
             tokio::spawn(async move {
                 let _slots = (slot, client_slot);
-                let service = service_fn(move |mut request: Request<Incoming>| {
+                let service = service_fn(move |mut request: http::Request<Incoming>| {
                     request.extensions_mut().insert(Peer(peer));
-                    let handler = handler.clone();
-                    async move { Ok::<_, Infallible>(handler(request).await) }
+                    // The router answers every request (its error type is Infallible).
+                    app.clone().oneshot(request)
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())

@@ -6,4 +6,5 @@ pub mod api;
 pub mod http;
 pub mod metrics;
 pub mod review;
+pub mod router;
 pub mod ui;

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds, for 429.
     pub retry_after: Option<u64>,
+    /// The methods the path takes, for 405.
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -45,6 +48,15 @@ impl ApiError {
 
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({"error": {"code": self.code, "message": self.message}})
+    }
+}
+
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        if self.status.is_server_error() {
+            tracing::warn!(code = self.code, error = %self.message, "api request failed");
+        }
+        super::error_response(&self)
     }
 }
 

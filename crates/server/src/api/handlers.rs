@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Request;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use http::{HeaderValue, Response, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -33,7 +32,7 @@ pub(super) async fn handle(
     op: Op,
     params: Vec<String>,
     principal: Option<Principal>,
-    request: Request<Incoming>,
+    request: Request,
 ) -> Result<Response<Body>, ApiError> {
     let query = request.uri().query().map(str::to_string);
     let query = query.as_deref();
@@ -142,7 +141,7 @@ pub(super) async fn handle(
         Op::Notice => {
             let id = flag_id(&param(0))?;
             Query::parse(query, &[])?;
-            let record = request.method() != hyper::Method::HEAD;
+            let record = request.method() != http::Method::HEAD;
             let notice = super::notice::generate(&api, id, &actor, now(), record).await?;
             Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
         }
@@ -362,7 +361,7 @@ fn assignee(value: Option<String>) -> Result<Option<String>, ApiError> {
 
 async fn action_from_body(
     op: Op,
-    request: Request<Incoming>,
+    request: Request,
     timeout: std::time::Duration,
 ) -> Result<FlagAction, ApiError> {
     Ok(match op {
@@ -405,11 +404,7 @@ struct BulkResult {
     error: Option<serde_json::Value>,
 }
 
-async fn bulk(
-    api: &Api,
-    request: Request<Incoming>,
-    actor: String,
-) -> Result<Response<Body>, ApiError> {
+async fn bulk(api: &Api, request: Request, actor: String) -> Result<Response<Body>, ApiError> {
     let body: BulkBody = read_json(request, api.body_read_timeout()).await?;
     if body.ids.is_empty() {
         return Err(ApiError::bad_request("invalid_body", "`ids` is empty"));
@@ -641,7 +636,7 @@ async fn export(api: &Api, query: Option<&str>, csv: bool) -> Result<Response<Bo
     } else {
         ("application/jsonl; charset=utf-8", "sitepatrol-flags.jsonl")
     };
-    let mut response = Response::new(ChannelBody(rx).boxed_unsync());
+    let mut response = Response::new(Body::new(ChannelBody(rx)));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
@@ -694,6 +689,7 @@ impl hyper::body::Body for ChannelBody {
 mod tests {
     use super::*;
     use crate::review::auth::{FailureLimiter, Tokens};
+    use http_body_util::BodyExt;
     use sitepatrol_core::finding::{Finding, Severity};
     use sitepatrol_store::{CrawlRun, IngestPage, SiteInfo, SqliteStore, Store, StoreConfig};
 

@@ -1,9 +1,10 @@
 //! The review API under `/api/v1`, served by the daemon's HTTP server.
 //!
-//! A small router over raw hyper rather than a framework: the daemon already speaks hyper, the
-//! API is a dozen routes, and one table ([`ROUTES`]) that names each route's method, path and
-//! the role it needs is what both the dispatcher and the OpenAPI test read, so the document
-//! (`openapi.json`, written by hand) cannot drift from what is served.
+//! One table ([`ROUTES`]) names each route's method, path and the role it needs; [`routes`]
+//! builds the axum router from it, and the OpenAPI test reads the same table, so the document
+//! (`openapi.json`, written by hand) cannot drift from what is served. Roles are checked by a
+//! route layer, before the handler runs; paths and methods that are not served still need a
+//! token, so that nothing, not even which paths exist, is told to a stranger.
 //!
 //! Every request gets an id (the client's `x-request-id` when it is sane, else a random one),
 //! echoed in the response and carried by the `api` span of every log line about it. Store calls
@@ -18,12 +19,16 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::routing::{MethodFilter, MethodRouter, any, on};
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, info, info_span};
 
 use crate::http::{Body, Peer};
 use crate::review::auth::{FailureLimiter, Principal, Refused, Role, Tokens, bearer};
@@ -216,115 +221,10 @@ impl Api {
         *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = tokens;
     }
 
-    /// Serve one request whose path is under [`PREFIX`] (anything else: `no_route`).
-    pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
-        let started = Instant::now();
-        let request_id = request
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| sane_request_id(v))
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{:016x}", fastrand::u64(..)));
-        let span = info_span!(
-            "api",
-            request_id = %request_id,
-            method = %request.method(),
-            path = %request.uri().path(),
-        );
-        async move {
-            let (result, actor) = self.dispatch(request).await;
-            let mut response = match result {
-                Ok(response) => response,
-                Err(e) => {
-                    if e.status.is_server_error() {
-                        warn!(code = e.code, error = %e.message, "api request failed");
-                    }
-                    error_response(&e)
-                }
-            };
-            let headers = response.headers_mut();
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                headers.insert("x-request-id", value);
-            }
-            // Flags and evidence are sensitive: no proxy or browser cache keeps them, and no
-            // browser second-guesses a content type.
-            headers
-                .entry(header::CACHE_CONTROL)
-                .or_insert(HeaderValue::from_static("no-store"));
-            headers.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            info!(
-                status = response.status().as_u16(),
-                actor = actor.as_deref().unwrap_or("-"),
-                took_ms = started.elapsed().as_millis() as u64,
-                "api request"
-            );
-            response
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn dispatch(
-        self: &Arc<Self>,
-        request: Request<Incoming>,
-    ) -> (Result<Response<Body>, ApiError>, Option<String>) {
-        let path = request.uri().path().to_string();
-        let method = request.method().clone();
-        let head = method == Method::HEAD;
-        let found = match path.strip_prefix(PREFIX).filter(|r| r.starts_with('/')) {
-            Some(rest) => find_route(if head { &Method::GET } else { &method }, rest),
-            None => Err(no_route(&path)),
-        };
-        let (route, params) = match found {
-            Ok(found) => found,
-            // Unknown routes and methods need a token too: without one, nothing is revealed,
-            // not even which paths exist.
-            Err(e) => {
-                return match self.authenticate(&request) {
-                    Ok(principal) => (Err(e), Some(principal.name)),
-                    Err(auth) => (Err(auth), None),
-                };
-            }
-        };
-        let principal = match route.role {
-            None => None,
-            Some(needed) => match self.authenticate(&request) {
-                Ok(principal) if principal.role.allows(needed) => Some(principal),
-                Ok(principal) => {
-                    return (
-                        Err(ApiError::new(
-                            StatusCode::FORBIDDEN,
-                            "forbidden",
-                            format!(
-                                "the token `{}` has the role {}; this needs {needed}",
-                                principal.name, principal.role
-                            ),
-                        )),
-                        Some(principal.name),
-                    );
-                }
-                Err(e) => return (Err(e), None),
-            },
-        };
-        let actor = principal.as_ref().map(|p| p.name.clone());
-        let result = handlers::handle(self.clone(), route.op, params, principal, request).await;
-        let result = result.map(|mut response| {
-            if head {
-                *response.body_mut() = crate::http::full(Bytes::new());
-            }
-            response
-        });
-        (result, actor)
-    }
-
     /// The principal of the request's bearer token; failures count against the client's
     /// network, and a network over the limit is refused unless the token already
     /// authenticated from it (`FailureLimiter`).
-    fn authenticate(&self, request: &Request<Incoming>) -> Result<Principal, ApiError> {
+    fn authenticate(&self, request: &Request) -> Result<Principal, ApiError> {
         let client = request
             .extensions()
             .get::<Peer>()
@@ -424,77 +324,198 @@ fn sane_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// The route for `method` and `path` (under the prefix), with its `{name}` values decoded.
-pub fn find_route(method: &Method, path: &str) -> Result<(Route, Vec<String>), ApiError> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mut best: Option<(usize, Route, Vec<String>)> = None;
-    let mut allowed: Vec<&str> = Vec::new();
-    for route in ROUTES {
-        let pattern: Vec<&str> = route.path.trim_start_matches('/').split('/').collect();
-        if pattern.len() != segments.len() {
-            continue;
+/// The API's routes (under [`PREFIX`]) and its fallbacks, inside the layer that gives every
+/// API response its request id, its log line and its cache and sniffing headers. With
+/// `ops_paths`, the operations paths are the API's too (a listener of the API's own: they
+/// answer 401 or 404 there, as any other path the API does not serve).
+pub fn routes(api: Arc<Api>, ops_paths: bool) -> Router {
+    let mut router = Router::new();
+    let paths: std::collections::BTreeSet<&'static str> = ROUTES.iter().map(|r| r.path).collect();
+    for path in paths {
+        let here: Vec<&Route> = ROUTES.iter().filter(|r| r.path == path).collect();
+        let mut methods = MethodRouter::new();
+        for route in &here {
+            methods = methods.merge(method_route(&api, **route));
         }
-        let mut params = Vec::new();
-        let mut literals = 0;
-        let mut ok = true;
-        for (p, s) in pattern.iter().zip(&segments) {
-            if p.starts_with('{') {
-                match percent_decode(s) {
-                    Some(value) if !value.is_empty() => params.push(value),
-                    _ => {
-                        ok = false;
-                        break;
-                    }
-                }
-            } else if p == s {
-                literals += 1;
-            } else {
-                ok = false;
-                break;
-            }
-        }
-        if !ok {
-            continue;
-        }
-        if route.method != method.as_str() {
-            allowed.push(route.method);
-            continue;
-        }
-        if best.as_ref().is_none_or(|(l, _, _)| literals > *l) {
-            best = Some((literals, *route, params));
+        let allow = allowed_methods(&here);
+        let fallback = move |State(api): State<Arc<Api>>, request: Request| {
+            let allow = allow.clone();
+            async move { refuse_after_auth(&api, &request, method_not_allowed(&request, allow)) }
+        };
+        router = router.route(&format!("{PREFIX}{path}"), methods.fallback(fallback));
+    }
+    let not_served = |State(api): State<Arc<Api>>, request: Request| async move {
+        let e = no_route(request.uri().path());
+        refuse_after_auth(&api, &request, e)
+    };
+    router = router
+        .route("/api", any(not_served))
+        .route("/api/", any(not_served))
+        .route("/api/{*rest}", any(not_served));
+    if ops_paths {
+        for path in ["/metrics", "/healthz", "/readyz"] {
+            router = router.route(path, any(not_served));
         }
     }
-    match best {
-        Some((_, route, params)) => Ok((route, params)),
-        None if !allowed.is_empty() => {
-            allowed.sort_unstable();
-            allowed.dedup();
-            Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!("{method} is not allowed here; use {}", allowed.join(" or ")),
-            ))
-        }
-        None => Err(no_route(&format!("{PREFIX}{path}"))),
+    router.with_state(api).layer(from_fn(envelope))
+}
+
+/// One route of the table: its handler, behind its role's check.
+fn method_route(api: &Arc<Api>, route: Route) -> MethodRouter<Arc<Api>> {
+    let handler = move |State(api): State<Arc<Api>>,
+                        params: Result<
+        Path<Vec<(String, String)>>,
+        axum::extract::rejection::PathRejection,
+    >,
+                        request: Request| async move {
+        // A `{name}` segment that does not decode (bad escapes, not UTF-8) is no route.
+        let Ok(Path(params)) = params else {
+            return Err(no_route(request.uri().path()));
+        };
+        let params = params.into_iter().map(|(_, value)| value).collect();
+        let principal = request.extensions().get::<Principal>().cloned();
+        handlers::handle(api, route.op, params, principal, request).await
+    };
+    let filter = method_filter(route.method);
+    let methods = on(filter, handler);
+    match route.role {
+        None => methods,
+        Some(role) => methods.route_layer(from_fn_with_state(
+            RoleGate {
+                api: api.clone(),
+                role,
+            },
+            require_role,
+        )),
     }
 }
 
-/// `%XX` escapes decoded; `None` for a bad escape or bytes that are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+fn method_filter(method: &str) -> MethodFilter {
+    match method {
+        "POST" => MethodFilter::POST,
+        "PUT" => MethodFilter::PUT,
+        "DELETE" => MethodFilter::DELETE,
+        "PATCH" => MethodFilter::PATCH,
+        // GET routes answer HEAD too, without the body.
+        _ => MethodFilter::GET,
     }
-    String::from_utf8(out).ok()
+}
+
+/// The `Allow` header of a path: its methods, and HEAD wherever GET is.
+fn allowed_methods(routes: &[&Route]) -> String {
+    let mut methods: Vec<&str> = routes.iter().map(|r| r.method).collect();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods.sort_unstable();
+    methods.dedup();
+    methods.join(", ")
+}
+
+fn method_not_allowed(request: &Request, allow: String) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed here; use {allow}", request.method()),
+    );
+    e.allow = Some(allow);
+    e
+}
+
+/// The answer to a request the API does not serve: the error when the caller has a valid
+/// token, else the authentication error (unknown paths reveal nothing to strangers).
+fn refuse_after_auth(api: &Api, request: &Request, e: ApiError) -> Response<Body> {
+    match api.authenticate(request) {
+        Ok(principal) => with_actor(e.into_response(), principal.name),
+        Err(auth) => auth.into_response(),
+    }
+}
+
+/// Who a response was for, read by [`envelope`]'s log line.
+#[derive(Clone)]
+struct Actor(String);
+
+fn with_actor(mut response: Response<Body>, name: String) -> Response<Body> {
+    response.extensions_mut().insert(Actor(name));
+    response
+}
+
+#[derive(Clone)]
+struct RoleGate {
+    api: Arc<Api>,
+    role: Role,
+}
+
+/// The route layer of every route that needs a role: the bearer token's principal, which the
+/// handler finds in the request's extensions, or 401, 403 or 429.
+async fn require_role(
+    State(gate): State<RoleGate>,
+    mut request: Request,
+    next: Next,
+) -> Response<Body> {
+    let principal = match gate.api.authenticate(&request) {
+        Ok(principal) => principal,
+        Err(e) => return e.into_response(),
+    };
+    let name = principal.name.clone();
+    if !principal.role.allows(gate.role) {
+        let e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "the token `{}` has the role {}; this needs {}",
+                principal.name, principal.role, gate.role
+            ),
+        );
+        return with_actor(e.into_response(), name);
+    }
+    request.extensions_mut().insert(principal);
+    with_actor(next.run(request).await, name)
+}
+
+/// Around every API request: its id (in the response and in the `api` span of every log line
+/// about it), one log line when it is answered, and the headers every API response carries.
+async fn envelope(request: Request, next: Next) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane_request_id(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{:016x}", fastrand::u64(..)));
+    let span = info_span!(
+        "api",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    async move {
+        let mut response = next.run(request).await;
+        let actor = response.extensions().get::<Actor>().map(|a| a.0.clone());
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-request-id", value);
+        }
+        // Flags and evidence are sensitive: no proxy or browser cache keeps them, and no
+        // browser second-guesses a content type.
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        info!(
+            status = response.status().as_u16(),
+            actor = actor.as_deref().unwrap_or("-"),
+            took_ms = started.elapsed().as_millis() as u64,
+            "api request"
+        );
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
@@ -520,11 +541,12 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
     if let Some(wait) = e.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
     }
-    if e.status == StatusCode::METHOD_NOT_ALLOWED
-        && let Some(methods) = e.message.rsplit("use ").next()
-        && let Ok(value) = HeaderValue::from_str(&methods.replace(" or ", ", "))
+    if let Some(allow) = e
+        .allow
+        .as_deref()
+        .and_then(|a| HeaderValue::from_str(a).ok())
     {
-        headers.insert(header::ALLOW, value);
+        headers.insert(header::ALLOW, allow);
     }
     response
 }
@@ -533,7 +555,7 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
 /// Bounded in time as well as size: a client that trickles its body (before any login, for
 /// the UI's form) does not hold a handler and its connection forever.
 pub(crate) async fn read_body(
-    request: Request<Incoming>,
+    request: Request,
     limit: usize,
     timeout: std::time::Duration,
     what: &str,
@@ -565,7 +587,7 @@ pub(crate) async fn read_body(
 /// The request body as JSON of type `T`; an empty body is `{}` (actions whose fields are all
 /// optional may be posted bare).
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
-    request: Request<Incoming>,
+    request: Request,
     timeout: std::time::Duration,
 ) -> Result<T, ApiError> {
     if let Some(ct) = request.headers().get(header::CONTENT_TYPE) {
@@ -611,32 +633,96 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn literal_segments_win_and_methods_are_checked() {
-        let (r, p) = find_route(&Method::POST, "/flags/bulk").unwrap();
-        assert_eq!(r.op, Op::Bulk);
-        assert!(p.is_empty());
-        let (r, p) = find_route(&Method::GET, "/flags/42").unwrap();
-        assert_eq!((r.op, p), (Op::GetFlag, vec!["42".to_string()]));
-        let (r, p) = find_route(&Method::GET, "/sites/%E7%A4%BA%E4%BE%8B/runs").unwrap();
-        assert_eq!((r.op, p), (Op::SiteRuns, vec!["示例".to_string()]));
-        let e = find_route(&Method::DELETE, "/flags/42").unwrap_err();
-        assert_eq!(
-            (e.status, e.code),
-            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    use crate::review::auth::{TokenEntry, hash_token};
+    use sitepatrol_store::{SqliteStore, StoreConfig};
+    use tower::ServiceExt;
+
+    /// The API's router over an empty store, with a viewer's token `v` and a reviewer's `r`.
+    fn router() -> Router {
+        let store = SqliteStore::open_in_memory(StoreConfig::default()).unwrap();
+        let entry = |name: &str, role| TokenEntry {
+            name: name.into(),
+            role,
+            hash: hash_token(name),
+        };
+        let tokens = Tokens::new(&[entry("v", Role::Viewer), entry("r", Role::Reviewer)]).unwrap();
+        let api = Api::new(
+            Arc::new(store),
+            tokens,
+            FailureLimiter::new(100, std::time::Duration::from_secs(60)),
+            mpsc::channel(1).0,
+            mpsc::channel(1).0,
         );
+        routes(Arc::new(api), false)
+    }
+
+    /// Status, error code (empty for a success) and `Allow` of one request.
+    async fn ask(method: &str, path: &str, token: Option<&str>) -> (u16, String, String) {
+        let mut request = http::Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = router()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let allow = response
+            .headers()
+            .get(header::ALLOW)
+            .map_or(String::new(), |v| v.to_str().unwrap().to_string());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let code = value["error"]["code"].as_str().unwrap_or("").to_string();
+        (status, code, allow)
+    }
+
+    #[tokio::test]
+    async fn routes_decode_their_segments_and_literal_segments_win() {
+        let site = ask("GET", "/api/v1/sites/%E7%A4%BA%E4%BE%8B/runs", Some("v")).await;
+        assert_eq!((site.0, site.1.as_str()), (404, "site_not_found"));
+        // `bulk` is the literal route, not a flag id: a viewer may not post to it.
+        let bulk = ask("POST", "/api/v1/flags/bulk", Some("v")).await;
+        assert_eq!((bulk.0, bulk.1.as_str()), (403, "forbidden"));
+        let flag = ask("GET", "/api/v1/flags/42", Some("v")).await;
+        assert_eq!((flag.0, flag.1.as_str()), (404, "flag_not_found"));
+        let openapi = ask("GET", "/api/v1/openapi.json", None).await;
+        assert_eq!(openapi.0, 200);
+    }
+
+    #[tokio::test]
+    async fn wrong_methods_get_405_with_the_paths_methods_after_authentication() {
+        let delete = ask("DELETE", "/api/v1/flags/42", Some("v")).await;
         assert_eq!(
-            find_route(&Method::GET, "/nope").unwrap_err().code,
-            "no_route"
+            delete,
+            (405, "method_not_allowed".into(), "GET, HEAD".into())
         );
-        assert_eq!(
-            find_route(&Method::GET, "/flags/").unwrap_err().code,
-            "no_route"
-        );
-        assert_eq!(
-            find_route(&Method::GET, "/sites/%ZZ").unwrap_err().code,
-            "no_route"
-        );
+        // A viewer asking a reviewer's route with the wrong method learns the method, not
+        // the role: the role layer runs only on the route's own method.
+        let get_bulk = ask("GET", "/api/v1/flags/bulk", Some("v")).await;
+        assert_eq!(get_bulk, (405, "method_not_allowed".into(), "POST".into()));
+        let stranger = ask("DELETE", "/api/v1/flags/42", None).await;
+        assert_eq!((stranger.0, stranger.1.as_str()), (401, "unauthorized"));
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_are_no_route_for_token_holders_only() {
+        for path in [
+            "/api/v1/nope",
+            "/api/v1/flags/",
+            "/api",
+            "/api/",
+            "/api/v2/flags",
+        ] {
+            let known = ask("GET", path, Some("v")).await;
+            assert_eq!((known.0, known.1.as_str()), (404, "no_route"), "{path}");
+            let stranger = ask("GET", path, None).await;
+            assert_eq!(
+                (stranger.0, stranger.1.as_str()),
+                (401, "unauthorized"),
+                "{path}"
+            );
+        }
     }
 
     #[test]

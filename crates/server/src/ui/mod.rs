@@ -18,8 +18,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::middleware::{Next, from_fn};
+use axum::routing::{any, get};
+use http::{HeaderValue, Method, Response, StatusCode, header};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
@@ -141,7 +145,7 @@ fn local_path(next: &str) -> Option<&str> {
     .then_some(next)
 }
 
-fn cookie<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request
         .headers()
         .get_all(header::COOKIE)
@@ -183,6 +187,96 @@ fn query_string(pairs: &[(&str, String)]) -> String {
     }
 }
 
+/// The pages of the UI, as the router matched them.
+enum Page {
+    Login,
+    Logout,
+    Queue,
+    Flag(String),
+    FlagAction(String, String),
+    Site(String),
+    Unknown,
+}
+
+/// The UI's routes, everything not served elsewhere falling to its 404 page, inside the layer
+/// that gives every UI response its security headers.
+pub fn routes(ui: Arc<Ui>) -> Router {
+    Router::new()
+        .route(
+            "/assets/ui.css",
+            get(|| async { asset("text/css; charset=utf-8", CSS) }),
+        )
+        .route(
+            "/assets/ui.js",
+            get(|| async { asset("text/javascript; charset=utf-8", JS) }),
+        )
+        .route("/login", any(login_route))
+        .route("/logout", any(logout_route))
+        .route("/", any(queue_route))
+        .route("/flags/{id}", any(flag_route))
+        .route("/flags/{id}/{action}", any(flag_action_route))
+        .route("/sites/{site}", any(site_route))
+        .fallback(unknown_route)
+        .with_state(ui)
+        .layer(from_fn(page_headers))
+}
+
+type UiState = State<Arc<Ui>>;
+/// A path segment that does not decode (bad escapes, not UTF-8) is no page.
+type Segments<T> = Result<Path<T>, PathRejection>;
+
+async fn login_route(State(ui): UiState, request: Request) -> Response<Body> {
+    ui.page(request, Page::Login).await
+}
+
+async fn logout_route(State(ui): UiState, request: Request) -> Response<Body> {
+    ui.page(request, Page::Logout).await
+}
+
+async fn queue_route(State(ui): UiState, request: Request) -> Response<Body> {
+    ui.page(request, Page::Queue).await
+}
+
+async fn flag_route(State(ui): UiState, id: Segments<String>, request: Request) -> Response<Body> {
+    let page = id.map_or(Page::Unknown, |Path(id)| Page::Flag(id));
+    ui.page(request, page).await
+}
+
+async fn flag_action_route(
+    State(ui): UiState,
+    segments: Segments<(String, String)>,
+    request: Request,
+) -> Response<Body> {
+    let page = segments.map_or(Page::Unknown, |Path((id, action))| {
+        Page::FlagAction(id, action)
+    });
+    ui.page(request, page).await
+}
+
+async fn site_route(
+    State(ui): UiState,
+    site: Segments<String>,
+    request: Request,
+) -> Response<Body> {
+    let page = site.map_or(Page::Unknown, |Path(site)| Page::Site(site));
+    ui.page(request, page).await
+}
+
+async fn unknown_route(State(ui): UiState, request: Request) -> Response<Body> {
+    ui.page(request, Page::Unknown).await
+}
+
+/// Every UI response's security headers; a HEAD answer loses its body.
+async fn page_headers(request: Request, next: Next) -> Response<Body> {
+    let head = request.method() == Method::HEAD;
+    let mut response = next.run(request).await;
+    security_headers(&mut response);
+    if head {
+        *response.body_mut() = Body::default();
+    }
+    response
+}
+
 impl Ui {
     pub fn new(api: Arc<Api>, settings: UiSettings) -> Result<Ui, String> {
         let mut env = Environment::new();
@@ -206,27 +300,9 @@ impl Ui {
         })
     }
 
-    pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
-        let path = request.uri().path().to_string();
+    async fn page(&self, request: Request, page: Page) -> Response<Body> {
         let method = request.method().clone();
-        let mut response = match (method.as_str(), path.as_str()) {
-            ("GET" | "HEAD", "/assets/ui.css") => asset("text/css; charset=utf-8", CSS),
-            ("GET" | "HEAD", "/assets/ui.js") => asset("text/javascript; charset=utf-8", JS),
-            _ => self.page(request, &method, &path).await,
-        };
-        security_headers(&mut response);
-        if method == Method::HEAD {
-            *response.body_mut() = Body::default();
-        }
-        response
-    }
-
-    async fn page(
-        &self,
-        request: Request<Incoming>,
-        method: &Method,
-        path: &str,
-    ) -> Response<Body> {
+        let path = request.uri().path().to_string();
         let query = request.uri().query().map(str::to_string);
         let lang_param = query.as_deref().and_then(|q| {
             url::form_urlencoded::parse(q.as_bytes())
@@ -257,8 +333,9 @@ impl Ui {
         let mut response = match self
             .route(
                 request,
-                method,
-                path,
+                &method,
+                &path,
+                page,
                 query.as_deref(),
                 session_id,
                 &mut ctx,
@@ -281,33 +358,31 @@ impl Ui {
         response
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn route(
         &self,
-        request: Request<Incoming>,
+        request: Request,
         method: &Method,
         path: &str,
+        page: Page,
         query: Option<&str>,
         session_id: Option<String>,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, ApiError> {
         let get = method == Method::GET || method == Method::HEAD;
         let post = method == Method::POST;
-        if path == "/login" {
-            return match (get, post) {
-                (true, _) => self.login_form(ctx, StatusCode::OK, None),
-                (_, true) => self.login(request, ctx).await,
-                _ => Err(method_not_allowed()),
-            };
-        }
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        // A path that is no page is 404 for everyone, logged in or not (the ops listener's
-        // unknown paths stay 404 now that the UI answers them).
-        let known = matches!(
-            segments.as_slice(),
-            [""] | ["logout"] | ["flags", _] | ["flags", _, _] | ["sites", _]
-        );
-        if !known {
-            return Err(not_found(path));
+        match page {
+            Page::Login => {
+                return match (get, post) {
+                    (true, _) => self.login_form(ctx, StatusCode::OK, None),
+                    (_, true) => self.login(request, ctx).await,
+                    _ => Err(method_not_allowed()),
+                };
+            }
+            // A path that is no page is 404 for everyone, logged in or not (the ops
+            // listener's unknown paths stay 404 now that the UI answers them).
+            Page::Unknown => return Err(not_found(path)),
+            _ => {}
         }
         let Some(user) = ctx.user.clone() else {
             // Not logged in (or the session ended): every page but the login sends there.
@@ -315,8 +390,8 @@ impl Ui {
         };
         if post {
             let form = self.form(request, ctx).await?;
-            return match segments.as_slice() {
-                ["logout"] => {
+            return match page {
+                Page::Logout => {
                     if let Some(id) = session_id {
                         self.lock().remove(&id);
                     }
@@ -324,30 +399,29 @@ impl Ui {
                     set_cookie(&mut response, &self.session_cookie("", 0, ctx.secure));
                     Ok(response)
                 }
-                ["flags", id, action] => self.act(&user, id, action, &form).await,
+                Page::FlagAction(id, action) => self.act(&user, &id, &action, &form).await,
                 _ => Err(not_found(path)),
             };
         }
         if !get {
             return Err(method_not_allowed());
         }
-        match segments.as_slice() {
-            [""] => self.queue(ctx, query).await,
-            ["flags", id] => self.flag_page(ctx, id).await,
-            ["flags", id, "notice"] => {
+        match page {
+            Page::Queue => self.queue(ctx, query).await,
+            Page::Flag(id) => self.flag_page(ctx, &id).await,
+            Page::FlagAction(id, action) if action == "notice" => {
                 need(&user, Role::Reviewer)?;
-                let id = flag_id(id)?;
+                let id = flag_id(&id)?;
                 let record = method != Method::HEAD;
                 let notice =
                     crate::api::notice::generate(&self.api, id, &user.name, now(), record).await?;
                 Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
             }
             // The API's own handler: text/plain, CSP sandbox, nosniff.
-            ["flags", id, "snapshot"] => flag_body(&self.api, flag_id(id)?, None).await,
-            ["sites", site] => {
-                let site = percent_decode(site).ok_or_else(|| not_found(path))?;
-                self.site_page(ctx, site).await
+            Page::FlagAction(id, action) if action == "snapshot" => {
+                flag_body(&self.api, flag_id(&id)?, None).await
             }
+            Page::Site(site) => self.site_page(ctx, site).await,
             _ => Err(not_found(path)),
         }
     }
@@ -380,11 +454,7 @@ impl Ui {
         )
     }
 
-    async fn login(
-        &self,
-        request: Request<Incoming>,
-        ctx: &mut Ctx,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn login(&self, request: Request, ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
         let client = request
             .extensions()
             .get::<Peer>()
@@ -486,11 +556,7 @@ impl Ui {
     }
 
     /// A state-changing form: same origin, and the session's CSRF token.
-    async fn form(
-        &self,
-        request: Request<Incoming>,
-        ctx: &Ctx,
-    ) -> Result<HashMap<String, String>, ApiError> {
+    async fn form(&self, request: Request, ctx: &Ctx) -> Result<HashMap<String, String>, ApiError> {
         check_origin(&request)?;
         let form = read_form(request, self.api.body_read_timeout()).await?;
         match form.get("csrf") {
@@ -783,7 +849,7 @@ fn method_not_allowed() -> ApiError {
 
 /// A cross-origin POST is refused even before the CSRF token is looked at; browsers send
 /// `Origin` on every POST, other clients may leave it out.
-fn check_origin(request: &Request<Incoming>) -> Result<(), ApiError> {
+fn check_origin(request: &Request) -> Result<(), ApiError> {
     let Some(origin) = request.headers().get(header::ORIGIN) else {
         return Ok(());
     };
@@ -814,7 +880,7 @@ fn check_origin(request: &Request<Incoming>) -> Result<(), ApiError> {
 }
 
 async fn read_form(
-    request: Request<Incoming>,
+    request: Request,
     timeout: std::time::Duration,
 ) -> Result<HashMap<String, String>, ApiError> {
     let content_type = request
@@ -836,23 +902,15 @@ async fn read_form(
 
 /// `text` as one URL path segment: everything but unreserved characters percent-encoded.
 fn path_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(text, NOT_UNRESERVED).to_string()
 }
 
-fn percent_decode(text: &str) -> Option<String> {
-    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .filter(|v| !v.is_empty())
-}
+/// RFC 3986's unreserved characters are the only ones a path segment keeps as they are.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 fn redirect(to: &str) -> Response<Body> {
     let mut response = text(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
