@@ -11,6 +11,7 @@
 
 mod crawl;
 pub mod demo;
+mod error;
 mod filing;
 
 mod webhooks;
@@ -22,17 +23,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::SignalKind;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::config::{Config, LogFormat, ReviewConfig};
+use crate::config::{Config, ReviewConfig};
 use crate::inventory::Inventory;
 use crate::schedule::Scheduler;
 use crate::site::Site;
 use crawl::{CrawlReport, Shared, crawl_site};
+pub use error::DaemonError;
 use sitepatrol_core::clock::{now_ms, unix_now};
+use sitepatrol_core::rules::RuleSource;
 use sitepatrol_core::rules::{Level, RulesHandle, sources_version};
 use sitepatrol_crawl::fetch::politeness::{HostGate, PolitenessConfig};
 use sitepatrol_server::api::notice::NoticeSettings;
@@ -40,81 +43,12 @@ use sitepatrol_server::api::{Api, RecrawlOutcome, RecrawlRequest, ReloadReport, 
 use sitepatrol_server::http;
 use sitepatrol_server::metrics::Metrics;
 use sitepatrol_server::review::auth::FailureLimiter;
+use sitepatrol_server::review::notice::TemplateError;
 use sitepatrol_server::router::{self, Listener};
+use sitepatrol_server::ui::{Ui, UiSettings};
 use sitepatrol_store::{SiteInfo, SqliteStore, Store, StoreConfig};
 
-/// How the daemon was started.
-pub struct Options {
-    /// `None`: the embedded default.
-    pub config_path: Option<PathBuf>,
-    /// Overrides `logging.format`.
-    pub log_format: Option<LogFormat>,
-}
-
-/// Exit status: 0 after a clean shutdown, 2 when startup fails.
-pub fn run(options: Options) -> i32 {
-    let config = match &options.config_path {
-        Some(path) => Config::load(path),
-        None => Config::embedded_default(),
-    };
-    let config = match config {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    init_logging(
-        options.log_format.unwrap_or(config.logging.format),
-        &config.logging.level,
-    );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            error!(error = %e, "cannot start the async runtime");
-            return 2;
-        }
-    };
-    match runtime.block_on(Daemon::start(config, options.config_path)) {
-        Ok(daemon) => match runtime.block_on(daemon.run()) {
-            Ok(()) => 0,
-            Err(e) => {
-                error!(error = %e, "the daemon stopped on an error");
-                1
-            }
-        },
-        Err(e) => {
-            error!("startup failed: {e}");
-            2
-        }
-    }
-}
-
-fn init_logging(format: LogFormat, level: &str) {
-    // RUST_LOG, when set, wins: the usual way to turn up one module while debugging.
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
-        .or_else(|| tracing_subscriber::EnvFilter::try_new(level).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second init (tests calling run twice) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Human => builder.with_ansi(false).try_init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
-    };
-}
-
-struct Daemon {
+pub struct Daemon {
     shared: Arc<Shared>,
     rules: Arc<RulesHandle>,
     config_path: Option<PathBuf>,
@@ -141,56 +75,46 @@ struct Finished {
     result: Result<CrawlReport, String>,
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| format!("a blocking task failed: {e}"))
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(f).await
+}
+
+/// The review side: the API and the UI over the store, and the ends of the API's channels
+/// to the schedule loop.
+struct Review {
+    api: Arc<Api>,
+    ui: Arc<Ui>,
+    recrawls: mpsc::Receiver<RecrawlRequest>,
+    reloads: mpsc::Receiver<ReloadRequest>,
+}
+
+/// The HTTP servers, the way to stop them, and the demo site's address when it serves.
+struct Servers {
+    tasks: JoinSet<()>,
+    stop: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
+    demo_addr: Option<SocketAddr>,
 }
 
 impl Daemon {
-    async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Daemon, String> {
+    /// Straight-line startup: the store, the rules, metrics, the review side, the listeners,
+    /// the filing checks, the webhook worker, then the inventory. Ready when it returns.
+    pub async fn start(
+        config: Config,
+        config_path: Option<PathBuf>,
+    ) -> Result<Daemon, DaemonError> {
         info!(
             version = env!("CARGO_PKG_VERSION"),
             config = %config.source,
             "starting sitepatrol daemon"
         );
-
-        let store_path = config.store.path.clone();
-        let store_config = StoreConfig {
-            body_cap_bytes: config.retention.max_body_bytes,
-            body_retention_secs: config.times.body_retention.as_secs() as i64,
-            ..StoreConfig::default()
-        };
-        let store = blocking(move || SqliteStore::open(&store_path, store_config))
-            .await?
-            .map_err(|e| e.to_string())?;
-        let schema = store.schema_version().map_err(|e| e.to_string())?;
-        info!(path = %config.store.path.display(), schema, "store open (SQLite, WAL)");
-        let store: Arc<dyn Store> = Arc::new(store);
-        // Before anything can ingest or act: every flag event from now on queues its
-        // deliveries in its own transaction.
-        let targets: Vec<_> = config.webhooks.iter().map(|h| h.target()).collect();
-        store.set_webhook_targets(&targets);
-
+        let store = open_store(&config).await?;
         let sources = config.rule_sources();
-        let (rules, outcome) = {
-            let sources = sources.clone();
-            blocking(move || RulesHandle::new(sources))
-                .await?
-                .map_err(|diagnostics| rules_errors(&diagnostics))?
-        };
-        let rules = Arc::new(rules);
-        let version = sources_version(&sources);
-        info!(
-            rules = outcome.rules,
-            version = %version,
-            took_ms = outcome.took.as_millis() as u64,
-            "rules loaded"
-        );
-
-        let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
-        metrics.rules_loaded.set(outcome.rules as i64);
-
+        let (rules, version, loaded) = load_rules(sources).await?;
+        let metrics = Arc::new(Metrics::new()?);
+        metrics.rules_loaded.set(loaded as i64);
         let ops = Arc::new(http::OpsState {
             metrics: metrics.clone(),
             ready: AtomicBool::new(false),
@@ -200,102 +124,13 @@ impl Daemon {
                 config.times.api_failure_window,
             ),
         });
-        let (recrawl_tx, recrawl_rx) = mpsc::channel(64);
-        let (reload_tx, reload_rx) = mpsc::channel(4);
-        let api = Arc::new(
-            Api::new(
-                store.clone(),
-                config.api_tokens.clone(),
-                FailureLimiter::new(config.api.max_failures, config.times.api_failure_window),
-                recrawl_tx,
-                reload_tx,
-            )
-            .with_body_read_timeout(config.times.body_read_timeout),
-        );
-        api.set_notices(notice_settings(&config.review)?);
-        let ui = Arc::new(sitepatrol_server::ui::Ui::new(
-            api.clone(),
-            sitepatrol_server::ui::UiSettings {
-                session_ttl: config.times.session_ttl,
-                secure_cookies: config.review.secure_cookies,
-            },
-        )?);
-        if config.api_tokens.is_empty() {
-            warn!(
-                "no API tokens are configured ([[api.tokens]], see `sitepatrol token new`): the review API refuses every request but /api/v1/openapi.json with 401"
-            );
-        }
-        let (stop_servers, stop_rx) = watch::channel(false);
-        let limits = listener_limits(&config, &metrics);
-        let mut servers = JoinSet::new();
-        // The API shares the operations listeners unless it has its own.
-        let shared_api = config
-            .api_listen
-            .is_empty()
-            .then(|| (api.clone(), ui.clone()));
-        for addr in &config.listen {
-            let listener = http::bind(*addr).await?;
-            let bound = listener.local_addr().map_err(|e| e.to_string())?;
-            let serves = if shared_api.is_some() {
-                "/metrics /healthz /readyz /api/v1 / (ui)"
-            } else {
-                "/metrics /healthz /readyz"
-            };
-            info!(addr = %bound, url = %format!("http://{bound}/metrics"), serves, "http server listening");
-            let serves = match shared_api.clone() {
-                Some((api, ui)) => Listener::OpsAndReview {
-                    ops: ops.clone(),
-                    api,
-                    ui,
-                },
-                None => Listener::Ops(ops.clone()),
-            };
-            servers.spawn(http::serve(
-                listener,
-                router::app(serves),
-                limits.clone(),
-                stop_rx.clone(),
-            ));
-        }
-        for addr in &config.api_listen {
-            let listener = http::bind(*addr).await?;
-            let bound = listener.local_addr().map_err(|e| e.to_string())?;
-            info!(addr = %bound, url = %format!("http://{bound}/api/v1/openapi.json"), "api server listening");
-            let serves = Listener::Review {
-                api: api.clone(),
-                ui: ui.clone(),
-            };
-            servers.spawn(http::serve(
-                listener,
-                router::app(serves),
-                limits.clone(),
-                stop_rx.clone(),
-            ));
-        }
-        let demo_addr = if config.demo.enabled {
-            let listener = http::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-            let bound = listener.local_addr().map_err(|e| e.to_string())?;
-            info!(addr = %bound, "demo site listening (the bundled examples/demo-site, loopback only)");
-            servers.spawn(http::serve(
-                listener,
-                demo::app(),
-                limits.clone(),
-                stop_rx.clone(),
-            ));
-            Some(bound)
-        } else {
-            None
-        };
-
-        let gate = Arc::new(HostGate::new(PolitenessConfig {
-            global_concurrency: config.crawl.concurrency,
-            per_host_concurrency: config.crawl.per_host_concurrency,
-            min_delay: config.times.delay,
-            ..PolitenessConfig::default()
-        }));
+        let review = review_side(&config, store.clone())?;
+        let mut servers = start_servers(&config, &ops, &review, &metrics).await?;
         let filing = {
             let config = config.clone();
-            blocking(move || filing::FilingCheck::load(&config)).await??
+            blocking(move || filing::FilingCheck::load(&config))
+                .await?
+                .map_err(|e| DaemonError::Filing(e.to_string()))?
         };
         match &filing {
             Some(check) => info!(
@@ -309,17 +144,17 @@ impl Daemon {
         // the last crawls are in the store, and are sent now or by the next start. Started
         // without webhooks too, so rows of webhooks removed from the config are settled.
         let (webhooks, hooks_rx) = watch::channel(Arc::new(config.webhooks.clone()));
-        servers.spawn(
-            webhooks::Worker::new(store.clone(), metrics.clone(), hooks_rx).run(stop_rx.clone()),
+        servers.tasks.spawn(
+            webhooks::Worker::new(store.clone(), metrics.clone(), hooks_rx)
+                .run(servers.stop_rx.clone()),
         );
-        let ruleset = rules.current();
         let shared = Arc::new(Shared {
             filing: filing.map(Arc::new),
             store,
             metrics,
-            gate,
+            gate: Arc::new(host_gate(&config)),
             config: config.clone(),
-            rules: RwLock::new((ruleset, version)),
+            rules: RwLock::new((rules.current(), version)),
             gauges_dirty: AtomicBool::new(true),
         });
         let mut daemon = Daemon {
@@ -327,15 +162,15 @@ impl Daemon {
             rules,
             config_path,
             ops,
-            api,
-            recrawls: Some(recrawl_rx),
-            reloads: Some(reload_rx),
+            api: review.api,
+            recrawls: Some(review.recrawls),
+            reloads: Some(review.reloads),
             schedule: Scheduler::new(config.schedule.jitter),
             sites: HashMap::new(),
             tasks: HashMap::new(),
-            demo_addr,
-            stop_servers,
-            servers,
+            demo_addr: servers.demo_addr,
+            stop_servers: servers.stop,
+            servers: servers.tasks,
             webhooks,
         };
         let inventory = daemon.load_inventory(&config).await?;
@@ -351,7 +186,7 @@ impl Daemon {
     }
 
     /// Read the inventory `config` names, with demo sites pointed at the demo server.
-    async fn load_inventory(&self, config: &Config) -> Result<Inventory, String> {
+    async fn load_inventory(&self, config: &Config) -> Result<Inventory, DaemonError> {
         let specs = config.sites.clone();
         let file = config
             .inventory
@@ -361,16 +196,12 @@ impl Daemon {
         let mut inventory = blocking(move || {
             Inventory::load(&specs, file.as_ref().map(|(p, f)| (p.as_path(), *f)))
         })
-        .await?
-        .map_err(|e| e.to_string())?;
+        .await??;
         for site in &mut inventory.sites {
             if site.demo {
-                let addr = self.demo_addr.ok_or_else(|| {
-                    format!(
-                        "site `{}` is a demo site, but the demo server is off",
-                        site.id
-                    )
-                })?;
+                let addr = self
+                    .demo_addr
+                    .ok_or_else(|| DaemonError::DemoServerOff(site.id.to_string()))?;
                 site.origin = Some(addr.ip());
                 site.port = Some(addr.port());
             }
@@ -380,7 +211,7 @@ impl Daemon {
 
     /// Make the store and the schedule hold exactly `inventory`, keeping what they know of
     /// sites that stay (due times, running crawls, flags).
-    async fn apply_inventory(&mut self, inventory: Inventory) -> Result<(), String> {
+    async fn apply_inventory(&mut self, inventory: Inventory) -> Result<(), DaemonError> {
         let now = unix_now();
         let infos: Vec<SiteInfo> = inventory
             .sites
@@ -393,24 +224,20 @@ impl Daemon {
             .collect();
         let wanted: HashSet<String> = infos.iter().map(|s| s.id.clone()).collect();
         let store = self.shared.store.clone();
-        let (removed, due) = blocking(move || -> Result<_, String> {
-            store.upsert_sites(&infos, now).map_err(|e| e.to_string())?;
+        let (removed, due) = blocking(move || -> Result<_, sitepatrol_store::StoreError> {
+            store.upsert_sites(&infos, now)?;
             let gone: Vec<String> = store
-                .sites(false, None, 0)
-                .map_err(|e| e.to_string())?
+                .sites(false, None, 0)?
                 .into_iter()
                 .map(|s| s.id)
                 .filter(|id| !wanted.contains(id))
                 .collect();
-            let removed = store.remove_sites(&gone, now).map_err(|e| e.to_string())?;
-            let due: HashMap<String, i64> = store
-                .all_next_due()
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .collect();
+            let removed = store.remove_sites(&gone, now)?;
+            let due: HashMap<String, i64> = store.all_next_due()?.into_iter().collect();
             Ok((removed, due))
         })
-        .await??;
+        .await?
+        .map_err(|e| DaemonError::InventoryStore(Box::new(e)))?;
         let default_interval = self.shared.config.times.interval;
         let report = self.schedule.sync(
             inventory
@@ -476,10 +303,15 @@ impl Daemon {
         }
     }
 
-    async fn run(mut self) -> Result<(), String> {
-        let mut hangup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP: {e}"))?;
-        let mut terminate = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
-        let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
+    /// The scheduling loop, until SIGTERM or SIGINT has drained the crawls.
+    pub async fn run(mut self) -> Result<(), DaemonError> {
+        let listen = |signal: &'static str, kind: SignalKind| {
+            tokio::signal::unix::signal(kind)
+                .map_err(|source| DaemonError::Signal { signal, source })
+        };
+        let mut hangup = listen("SIGHUP", SignalKind::hangup())?;
+        let mut terminate = listen("SIGTERM", SignalKind::terminate())?;
+        let mut interrupt = listen("SIGINT", SignalKind::interrupt())?;
         let (cancel, cancel_rx) = watch::channel(false);
         let mut crawls: JoinSet<Finished> = JoinSet::new();
         let mut recrawls = self.recrawls.take().unwrap_or_else(|| mpsc::channel(1).1);
@@ -729,7 +561,7 @@ impl Daemon {
                     .with_label_values(&["error"])
                     .inc();
                 error!(error = %e, "rules reload failed, the old rules keep serving");
-                report.rules = Err(e);
+                report.rules = Err(DaemonError::from(e).to_string());
             }
         }
 
@@ -764,6 +596,7 @@ impl Daemon {
                         return report;
                     }
                     Err(e) => {
+                        let e = DaemonError::from(e).to_string();
                         self.inventory_reload_failed(&e);
                         report.inventory = Err(e);
                         return report;
@@ -786,6 +619,7 @@ impl Daemon {
                 report.inventory = Ok(format!("{} sites", self.schedule.len()));
             }
             Err(e) => {
+                let e = e.to_string();
                 self.inventory_reload_failed(&e);
                 report.inventory = Err(e);
             }
@@ -803,8 +637,151 @@ impl Daemon {
     }
 }
 
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, DaemonError> {
+    let path = config.store.path.clone();
+    let store_config = StoreConfig {
+        body_cap_bytes: config.retention.max_body_bytes,
+        body_retention_secs: config.times.body_retention.as_secs() as i64,
+        ..StoreConfig::default()
+    };
+    let failed = |source| DaemonError::Store {
+        path: config.store.path.clone(),
+        source: Box::new(source),
+    };
+    let store = blocking(move || SqliteStore::open(&path, store_config))
+        .await?
+        .map_err(failed)?;
+    let schema = store.schema_version().map_err(failed)?;
+    info!(path = %config.store.path.display(), schema, "store open (SQLite, WAL)");
+    let store: Arc<dyn Store> = Arc::new(store);
+    // Before anything can ingest or act: every flag event from now on queues its
+    // deliveries in its own transaction.
+    let targets: Vec<_> = config.webhooks.iter().map(|h| h.target()).collect();
+    store.set_webhook_targets(&targets);
+    Ok(store)
+}
+
+/// The rules, their version, and how many loaded.
+async fn load_rules(
+    sources: Vec<RuleSource>,
+) -> Result<(Arc<RulesHandle>, String, usize), DaemonError> {
+    let version = sources_version(&sources);
+    let (rules, outcome) = blocking(move || RulesHandle::new(sources))
+        .await?
+        .map_err(|diagnostics| DaemonError::Rules(rules_errors(&diagnostics)))?;
+    info!(
+        rules = outcome.rules,
+        version = %version,
+        took_ms = outcome.took.as_millis() as u64,
+        "rules loaded"
+    );
+    Ok((Arc::new(rules), version, outcome.rules))
+}
+
+fn review_side(config: &Config, store: Arc<dyn Store>) -> Result<Review, DaemonError> {
+    let (recrawl_tx, recrawls) = mpsc::channel(64);
+    let (reload_tx, reloads) = mpsc::channel(4);
+    let api = Arc::new(
+        Api::new(
+            store,
+            config.api_tokens.clone(),
+            FailureLimiter::new(config.api.max_failures, config.times.api_failure_window),
+            recrawl_tx,
+            reload_tx,
+        )
+        .with_body_read_timeout(config.times.body_read_timeout),
+    );
+    api.set_notices(notice_settings(&config.review)?);
+    let settings = UiSettings {
+        session_ttl: config.times.session_ttl,
+        secure_cookies: config.review.secure_cookies,
+    };
+    let ui = Arc::new(Ui::new(api.clone(), settings)?);
+    if config.api_tokens.is_empty() {
+        warn!(
+            "no API tokens are configured ([[api.tokens]], see `sitepatrol token new`): the review API refuses every request but /api/v1/openapi.json with 401"
+        );
+    }
+    Ok(Review {
+        api,
+        ui,
+        recrawls,
+        reloads,
+    })
+}
+
+/// The operations listeners (with the API and UI unless the API has listeners of its own),
+/// the API's own listeners, and the demo site on a loopback port.
+async fn start_servers(
+    config: &Config,
+    ops: &Arc<http::OpsState>,
+    review: &Review,
+    metrics: &Metrics,
+) -> Result<Servers, DaemonError> {
+    let (stop, stop_rx) = watch::channel(false);
+    let limits = listener_limits(config, metrics);
+    let mut tasks = JoinSet::new();
+    let shared_api = config.api_listen.is_empty();
+    for addr in &config.listen {
+        let (listener, bound) = http::bind(*addr).await?;
+        let (serves, app) = if shared_api {
+            let app = router::app(Listener::OpsAndReview {
+                ops: ops.clone(),
+                api: review.api.clone(),
+                ui: review.ui.clone(),
+            });
+            ("/metrics /healthz /readyz /api/v1 / (ui)", app)
+        } else {
+            (
+                "/metrics /healthz /readyz",
+                router::app(Listener::Ops(ops.clone())),
+            )
+        };
+        info!(addr = %bound, url = %format!("http://{bound}/metrics"), serves, "http server listening");
+        tasks.spawn(http::serve(listener, app, limits.clone(), stop_rx.clone()));
+    }
+    for addr in &config.api_listen {
+        let (listener, bound) = http::bind(*addr).await?;
+        info!(addr = %bound, url = %format!("http://{bound}/api/v1/openapi.json"), "api server listening");
+        let app = router::app(Listener::Review {
+            api: review.api.clone(),
+            ui: review.ui.clone(),
+        });
+        tasks.spawn(http::serve(listener, app, limits.clone(), stop_rx.clone()));
+    }
+    let demo_addr = if config.demo.enabled {
+        let (listener, bound) = http::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        info!(addr = %bound, "demo site listening (the bundled examples/demo-site, loopback only)");
+        tasks.spawn(http::serve(
+            listener,
+            demo::app(),
+            limits.clone(),
+            stop_rx.clone(),
+        ));
+        Some(bound)
+    } else {
+        None
+    };
+    Ok(Servers {
+        tasks,
+        stop,
+        stop_rx,
+        demo_addr,
+    })
+}
+
+/// Politeness across every crawl of the daemon: one gate, so sites on one host share it.
+fn host_gate(config: &Config) -> HostGate {
+    HostGate::new(PolitenessConfig {
+        global_concurrency: config.crawl.concurrency,
+        per_host_concurrency: config.crawl.per_host_concurrency,
+        min_delay: config.times.delay,
+        ..PolitenessConfig::default()
+    })
+}
+
 /// The `[review]` section's notice settings: the operator's templates, or the bundled ones.
-fn notice_settings(review: &ReviewConfig) -> Result<NoticeSettings, String> {
+fn notice_settings(review: &ReviewConfig) -> Result<NoticeSettings, TemplateError> {
     NoticeSettings::new(
         review.templates_dir.as_deref(),
         review.provider_name.clone(),
@@ -831,18 +808,17 @@ fn rules_errors(diagnostics: &[sitepatrol_core::rules::Diagnostic]) -> String {
 }
 
 /// Check a configuration and its inventory without starting anything: `--check-config`.
-pub fn check(path: Option<&Path>) -> Result<String, String> {
+pub fn check(path: Option<&Path>) -> Result<String, DaemonError> {
     let config = match path {
         Some(path) => Config::load(path),
         None => Config::embedded_default(),
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     let file = config
         .inventory
         .file
         .as_deref()
         .map(|f| (f, config.inventory.format));
-    let inventory = Inventory::load(&config.sites, file).map_err(|e| e.to_string())?;
+    let inventory = Inventory::load(&config.sites, file)?;
     Ok(format!(
         "{}: ok ({} sites)",
         config.source,

@@ -265,11 +265,22 @@ pub async fn serve(
     }
 }
 
-/// Bind `addr`, naming it in the error.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+/// A listener that could not be opened, with its address.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Bind `addr`, and report the address bound (port 0 picks one).
+pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), BindError> {
+    let bound = TcpListener::bind(addr).await.and_then(|listener| {
+        let local = listener.local_addr()?;
+        Ok((listener, local))
+    });
+    bound.map_err(|source| BindError { addr, source })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use http::StatusCode;
 use super::error::{blocking, flag_not_found};
 use super::{Api, ApiError};
 use crate::review::export::{date, rfc3339};
-use crate::review::notice::{NoticeEvidence, NoticeFacts, NoticeTemplate};
+use crate::review::notice::{NoticeEvidence, NoticeFacts, NoticeTemplate, TemplateError};
 use sitepatrol_store::{EventKind, Flag, FlagAction, FlagId, FlagState, Timestamp};
 
 /// Evidence beyond the head a notice quotes; a letter lists the strongest, not a link farm.
@@ -42,7 +42,7 @@ impl NoticeSettings {
         templates_dir: Option<&Path>,
         provider: String,
         deadline_days: u32,
-    ) -> Result<NoticeSettings, String> {
+    ) -> Result<NoticeSettings, TemplateError> {
         let template = match templates_dir {
             Some(dir) => NoticeTemplate::from_dir(dir)?,
             None => NoticeTemplate::bundled()?,

@@ -50,10 +50,10 @@ impl Query {
     }
 
     /// A list: repeated (`state=open&state=reopened`) or comma-separated (`state=open,reopened`).
-    pub fn list<T>(
+    pub fn list<T, E: std::fmt::Display>(
         &self,
         name: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<Vec<T>, ApiError> {
         let mut out = Vec::new();
         for value in self.values.get(name).into_iter().flatten() {
@@ -131,7 +131,9 @@ pub fn flag_filter(query: &Query) -> Result<FlagFilter, ApiError> {
     }
     Ok(FlagFilter {
         states: query.list("state", |s| s.parse::<FlagState>())?,
-        categories: query.list("category", |s| Ok(s.to_string()))?,
+        categories: query.list("category", |s| {
+            Ok::<_, std::convert::Infallible>(s.to_string())
+        })?,
         severities: query.list("severity", |s| {
             s.parse::<Severity>().map_err(|e| e.to_string())
         })?,

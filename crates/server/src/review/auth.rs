@@ -77,13 +77,29 @@ pub struct TokenEntry {
 
 impl TokenEntry {
     /// The problem with this entry, if any.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), TokenEntryError> {
         if self.name.trim().is_empty() {
-            return Err("the token has no name".into());
+            return Err(TokenEntryError::NoName);
         }
-        parse_hash(&self.hash).map(|_| ())
+        parse_hash(&self.hash)
+            .map(|_| ())
+            .map_err(TokenEntryError::BadHash)
     }
 }
+
+/// What is wrong with a `[[api.tokens]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenEntryError {
+    #[error("the token has no name")]
+    NoName,
+    #[error("{0}")]
+    BadHash(String),
+}
+
+/// The operating system gave no random bytes: no token, session or CSRF value can be made.
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness from the OS: {0}")]
+pub struct NoRandomness(getrandom::Error);
 
 fn parse_hash(text: &str) -> Result<[u8; 32], String> {
     let hex = text.strip_prefix(HASH_PREFIX).ok_or_else(|| {
@@ -120,16 +136,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A new random token: `spt_` and 43 URL-safe characters (32 bytes).
-pub fn new_token() -> Result<String, String> {
+pub fn new_token() -> Result<String, NoRandomness> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    getrandom::fill(&mut bytes).map_err(NoRandomness)?;
     Ok(format!("{TOKEN_PREFIX}{}", base64url(&bytes)))
 }
 
 /// Random bytes as URL-safe text, for session ids and CSRF tokens.
-pub fn random_string(bytes: usize) -> Result<String, String> {
+pub fn random_string(bytes: usize) -> Result<String, NoRandomness> {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    getrandom::fill(&mut buf).map_err(NoRandomness)?;
     Ok(base64url(&buf))
 }
 

@@ -60,6 +60,29 @@ struct Context<'a> {
     clause_text: String,
 }
 
+/// Why a template or clause table cannot be used; each names the file and, where known, the
+/// line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{name}:{line}: {message}")]
+    Clauses {
+        name: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{name}:{line}: {message}")]
+    Syntax {
+        name: String,
+        line: usize,
+        message: String,
+    },
+    /// Rendering failed: a field the template names does not exist, or a filter failed.
+    #[error("{name}: {message}")]
+    Render { name: String, message: String },
+}
+
 /// A compiled template and clause table.
 pub struct NoticeTemplate {
     env: Environment<'static>,
@@ -75,7 +98,7 @@ impl std::fmt::Debug for NoticeTemplate {
 }
 
 impl NoticeTemplate {
-    pub fn bundled() -> Result<NoticeTemplate, String> {
+    pub fn bundled() -> Result<NoticeTemplate, TemplateError> {
         NoticeTemplate::new(
             "<bundled>/config/templates/rectification-notice.txt.j2",
             BUNDLED_TEMPLATE,
@@ -86,13 +109,16 @@ impl NoticeTemplate {
 
     /// `dir` holds `rectification-notice.txt.j2` and `clauses.toml`; a file missing there is
     /// taken from the bundled copy.
-    pub fn from_dir(dir: &Path) -> Result<NoticeTemplate, String> {
-        let read = |name: &str, bundled: &'static str| -> Result<(String, String), String> {
+    pub fn from_dir(dir: &Path) -> Result<NoticeTemplate, TemplateError> {
+        let read = |name: &str, bundled: &'static str| -> Result<(String, String), TemplateError> {
             let path = dir.join(name);
             if path.exists() {
                 sitepatrol_core::bounded::read_text(&path, sitepatrol_core::bounded::CONFIG_BYTES)
                     .map(|text| (path.display().to_string(), text))
-                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .map_err(|e| TemplateError::Read {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })
             } else {
                 Ok((
                     format!("<bundled>/config/templates/{name}"),
@@ -110,19 +136,27 @@ impl NoticeTemplate {
         template: &str,
         clauses_name: &str,
         clauses: &str,
-    ) -> Result<NoticeTemplate, String> {
+    ) -> Result<NoticeTemplate, TemplateError> {
         let clauses: BTreeMap<String, String> = toml::from_str(clauses).map_err(|e| {
             let line = e
                 .span()
                 .map(|s| clauses[..s.start.min(clauses.len())].matches('\n').count() + 1)
                 .unwrap_or(1);
-            format!("{clauses_name}:{line}: {}", e.message())
+            TemplateError::Clauses {
+                name: clauses_name.to_string(),
+                line,
+                message: e.message().to_string(),
+            }
         })?;
         let mut env = Environment::new();
         // A misspelt field must be an error, not an empty gap in a legal notice.
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.add_template_owned(TEMPLATE_NAME, template.to_string())
-            .map_err(|e| format!("{template_name}:{}: {e}", e.line().unwrap_or(0)))?;
+            .map_err(|e| TemplateError::Syntax {
+                name: template_name.to_string(),
+                line: e.line().unwrap_or(0),
+                message: e.to_string(),
+            })?;
         let notice = NoticeTemplate { env, clauses };
         // Render a full set of facts once, so that a template naming a field that does not
         // exist fails at load, not when a reviewer confirms a flag.
@@ -136,7 +170,10 @@ impl NoticeTemplate {
                 more_evidence_omitted: 1,
                 ..NoticeFacts::default()
             })
-            .map_err(|e| format!("{template_name}: {e}"))?;
+            .map_err(|e| TemplateError::Render {
+                name: template_name.to_string(),
+                message: e.to_string(),
+            })?;
         Ok(notice)
     }
 
@@ -145,7 +182,12 @@ impl NoticeTemplate {
         self.clauses.get(clause).map(String::as_str)
     }
 
-    pub fn render(&self, facts: &NoticeFacts) -> Result<String, String> {
+    /// The notice for `facts`; an error message names the template's line where known.
+    pub fn render(&self, facts: &NoticeFacts) -> Result<String, TemplateError> {
+        let failed = |message: String| TemplateError::Render {
+            name: TEMPLATE_NAME.to_string(),
+            message,
+        };
         let clause_text = self
             .clause_text(&facts.clause)
             .map(str::to_string)
@@ -153,15 +195,17 @@ impl NoticeTemplate {
         let template = self
             .env
             .get_template(TEMPLATE_NAME)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| failed(e.to_string()))?;
         template
             .render(minijinja::Value::from(minijinja::value::Serde(Context {
                 facts,
                 clause_text,
             })))
-            .map_err(|e| match e.line() {
-                Some(line) => format!("line {line}: {e}"),
-                None => e.to_string(),
+            .map_err(|e| {
+                failed(match e.line() {
+                    Some(line) => format!("line {line}: {e}"),
+                    None => e.to_string(),
+                })
             })
     }
 }
@@ -274,6 +318,8 @@ mod tests {
             BUNDLED_CLAUSES,
         )
         .unwrap_err();
+        assert!(matches!(error, TemplateError::Render { .. }), "{error:?}");
+        let error = error.to_string();
         assert!(error.starts_with("n.txt.j2"), "{error}");
         assert!(
             error.contains("ulr") || error.contains("undefined"),
@@ -281,9 +327,13 @@ mod tests {
         );
         let error =
             NoticeTemplate::new("n.txt.j2", "{% if %}", "c.toml", BUNDLED_CLAUSES).unwrap_err();
-        assert!(error.starts_with("n.txt.j2:1"), "{error}");
+        assert!(
+            matches!(error, TemplateError::Syntax { line: 1, .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().starts_with("n.txt.j2:1"), "{error}");
         let error = NoticeTemplate::new("n.txt.j2", "x", "c.toml", "\"§3\" = 3\n").unwrap_err();
-        assert!(error.starts_with("c.toml:1"), "{error}");
+        assert!(error.to_string().starts_with("c.toml:1"), "{error}");
     }
 
     #[test]

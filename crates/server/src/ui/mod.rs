@@ -34,6 +34,7 @@ use crate::api::{Api, ApiError};
 use crate::http::{Body, Peer, text};
 use crate::review::auth::{Principal, Role, random_string};
 use crate::review::export::rfc3339;
+use crate::review::notice::TemplateError;
 use i18n::{Lang, messages};
 use sitepatrol_core::finding::Severity;
 use sitepatrol_store::{FlagAction, FlagFilter, FlagState, Timestamp};
@@ -278,7 +279,7 @@ async fn page_headers(request: Request, next: Next) -> Response<Body> {
 }
 
 impl Ui {
-    pub fn new(api: Arc<Api>, settings: UiSettings) -> Result<Ui, String> {
+    pub fn new(api: Arc<Api>, settings: UiSettings) -> Result<Ui, TemplateError> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(minijinja::default_auto_escape_callback);
         // A misspelt key or field is an error (caught by the tests' page loads), not a blank.
@@ -290,7 +291,11 @@ impl Ui {
         env.add_filter("score", score);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
-                .map_err(|e| format!("UI template {name}: {e}"))?;
+                .map_err(|e| TemplateError::Syntax {
+                    name: format!("UI template {name}"),
+                    line: e.line().unwrap_or(0),
+                    message: e.to_string(),
+                })?;
         }
         Ok(Ui {
             api,
@@ -497,8 +502,8 @@ impl Ui {
                 return self.login_form(ctx, StatusCode::UNAUTHORIZED, Some(t["login_failed"]));
             }
         };
-        let id = random_string(32).map_err(ApiError::internal)?;
-        let csrf = random_string(32).map_err(ApiError::internal)?;
+        let id = random_string(32).map_err(|e| ApiError::internal(e.to_string()))?;
+        let csrf = random_string(32).map_err(|e| ApiError::internal(e.to_string()))?;
         {
             let mut sessions = self.lock();
             if sessions.len() >= MAX_SESSIONS {
@@ -538,7 +543,7 @@ impl Ui {
         status: StatusCode,
         error: Option<&str>,
     ) -> Result<Response<Body>, ApiError> {
-        let token = random_string(32).map_err(ApiError::internal)?;
+        let token = random_string(32).map_err(|e| ApiError::internal(e.to_string()))?;
         let mut response = self.render(
             ctx,
             status,
