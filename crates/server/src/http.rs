@@ -51,8 +51,8 @@ pub struct OpsState {
     /// True once startup is done; false again when shutdown begins.
     pub ready: AtomicBool,
     pub metrics_token: Option<Secret>,
-    /// Failed `/metrics` tokens per client network, as the API counts its own (issue 16:
-    /// the token could be guessed at full speed).
+    /// Failed `/metrics` tokens per client network, as the API counts its own: without it the
+    /// token could be guessed at full speed.
     pub metrics_limiter: FailureLimiter,
 }
 
@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn the_metrics_token_takes_any_case_of_the_bearer_scheme() {
-        // Regression (issue 16 hole 7): `bearer s3cret` was refused.
+        // Regression: `bearer s3cret` was refused.
         for header in ["Bearer s3cret", "bearer s3cret", "BEARER  s3cret "] {
             assert!(token_matches(Some(header), Some("s3cret")), "{header}");
         }

@@ -5,9 +5,9 @@
 //! first. Everything else (the schedule, the metrics, the review API) is rebuilt from it after a
 //! restart, including a `kill -9`.
 //!
-//! [`Store`] is the trait the daemon and the review API program against; [`SqliteStore`] is the
-//! embedded default. PostgreSQL follows as a second backend, so the statements the backends
-//! share live in [`sql`] as plain SQL (TEXT/INTEGER/BLOB columns, unix-epoch seconds,
+//! [`Store`] is the trait the daemon and the review API program against; [`SqliteStore`] is its
+//! only backend today. The statements live in [`sql`] as plain SQL that PostgreSQL also runs,
+//! so a second backend can share them (TEXT/INTEGER/BLOB columns, unix-epoch seconds,
 //! `ON CONFLICT` and `RETURNING`, which both databases speak), and the behaviour is pinned down
 //! by one test suite (`tests/store_suite.rs`) that every backend must pass.
 //!

@@ -10,7 +10,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::error::{ApiError, blocking, flag_not_found};
+use super::error::{ApiError, Code, blocking, flag_not_found};
 use super::query::{FLAG_FILTERS, Query, event_filter, flag_filter};
 use super::{
     Api, MAX_BULK_IDS, OPENAPI, Op, RecrawlOutcome, RecrawlRequest, ReloadRequest, json_response,
@@ -183,7 +183,7 @@ pub(crate) async fn existing_site(api: &Api, id: String) -> Result<SiteRecord, A
     let lookup = id.clone();
     blocking(move || Ok(store.site(&lookup)?))
         .await?
-        .ok_or_else(|| ApiError::not_found("site_not_found", format!("site `{id}` is not known")))
+        .ok_or_else(|| ApiError::new(Code::SiteNotFound, format!("site `{id}` is not known")))
 }
 
 async fn list_flags(api: &Api, query: Option<&str>) -> Result<Response<Body>, ApiError> {
@@ -238,8 +238,8 @@ pub(crate) async fn flag_body(
     })
     .await?;
     let Some(body) = body else {
-        return Err(ApiError::not_found(
-            "body_not_stored",
+        return Err(ApiError::new(
+            Code::BodyNotStored,
             format!(
                 "the page copy of flag {id} (sha256 {}) is not stored: never kept, or pruned after the retention",
                 flag.body_sha256
@@ -324,8 +324,8 @@ struct BulkBody {
 
 fn check_len(name: &str, value: &Option<String>) -> Result<(), ApiError> {
     match value {
-        Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(ApiError::bad_request(
-            "invalid_body",
+        Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(ApiError::new(
+            Code::InvalidBody,
             format!("`{name}` is longer than {MAX_TEXT_CHARS} characters"),
         )),
         _ => Ok(()),
@@ -338,8 +338,7 @@ fn reason_required(reason: &Option<String>) -> Result<String, ApiError> {
     match reason {
         Some(r) if !r.trim().is_empty() => Ok(r.clone()),
         _ => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "reason_required",
+            Code::ReasonRequired,
             "dismissing needs a reason (why it is a false positive)",
         )),
     }
@@ -347,12 +346,12 @@ fn reason_required(reason: &Option<String>) -> Result<String, ApiError> {
 
 fn assignee(value: Option<String>) -> Result<Option<String>, ApiError> {
     match value {
-        Some(a) if a.trim().is_empty() => Err(ApiError::bad_request(
-            "invalid_body",
+        Some(a) if a.trim().is_empty() => Err(ApiError::new(
+            Code::InvalidBody,
             "`assignee` is empty; send null to clear the assignment",
         )),
-        Some(a) if a.chars().count() > 200 => Err(ApiError::bad_request(
-            "invalid_body",
+        Some(a) if a.chars().count() > 200 => Err(ApiError::new(
+            Code::InvalidBody,
             "`assignee` is longer than 200 characters",
         )),
         other => Ok(other),
@@ -407,11 +406,11 @@ struct BulkResult {
 async fn bulk(api: &Api, request: Request, actor: String) -> Result<Response<Body>, ApiError> {
     let body: BulkBody = read_json(request, api.body_read_timeout()).await?;
     if body.ids.is_empty() {
-        return Err(ApiError::bad_request("invalid_body", "`ids` is empty"));
+        return Err(ApiError::new(Code::InvalidBody, "`ids` is empty"));
     }
     if body.ids.len() > MAX_BULK_IDS {
-        return Err(ApiError::bad_request(
-            "too_many_ids",
+        return Err(ApiError::new(
+            Code::TooManyIds,
             format!(
                 "{} ids; a bulk action takes at most {MAX_BULK_IDS}",
                 body.ids.len()
@@ -422,8 +421,8 @@ async fn bulk(api: &Api, request: Request, actor: String) -> Result<Response<Bod
     check_len("text", &body.text)?;
     let misplaced = |name: &str, given: bool| -> Result<(), ApiError> {
         if given {
-            Err(ApiError::bad_request(
-                "invalid_body",
+            Err(ApiError::new(
+                Code::InvalidBody,
                 format!("`{name}` does not go with the action {:?}", body.action),
             ))
         } else {
@@ -459,10 +458,7 @@ async fn bulk(api: &Api, request: Request, actor: String) -> Result<Response<Bod
             match &body.text {
                 Some(t) => FlagAction::Comment { text: t.clone() },
                 None => {
-                    return Err(ApiError::bad_request(
-                        "invalid_body",
-                        "a comment needs `text`",
-                    ));
+                    return Err(ApiError::new(Code::InvalidBody, "a comment needs `text`"));
                 }
             }
         }
@@ -508,8 +504,7 @@ async fn reload(api: &Api) -> Result<Response<Body>, ApiError> {
     let (reply, answer) = oneshot::channel();
     let unavailable = || {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            Code::Unavailable,
             "the daemon is stopping; nothing was reloaded",
         )
     };
@@ -538,8 +533,7 @@ async fn recrawl(api: &Api, id: String) -> Result<Response<Body>, ApiError> {
     let site = existing_site(api, id).await?;
     let not_scheduled = || {
         ApiError::new(
-            StatusCode::CONFLICT,
-            "not_scheduled",
+            Code::NotScheduled,
             format!(
                 "site `{}` is not in the schedule (removed from the inventory, or the daemon is stopping)",
                 site.id
@@ -775,6 +769,6 @@ mod tests {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 2_345);
         let err = export(&api, Some("state=gone"), false).await.err().unwrap();
-        assert_eq!(err.code, "invalid_parameter");
+        assert_eq!(err.code, Code::InvalidParameter);
     }
 }

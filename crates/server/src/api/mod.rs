@@ -32,7 +32,7 @@ use tracing::{Instrument, info, info_span};
 
 use crate::http::{Body, Peer};
 use crate::review::auth::{FailureLimiter, Principal, Refused, Role, Tokens, bearer};
-pub use error::ApiError;
+pub use error::{ApiError, Code};
 use sitepatrol_store::Store;
 
 /// Where the API lives.
@@ -296,8 +296,7 @@ impl Api {
 
 fn rate_limited(client: IpAddr, wait: u64) -> ApiError {
     let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        Code::RateLimited,
         format!("too many failed authentications from {client}; retry in {wait}s"),
     );
     e.retry_after = Some(wait);
@@ -305,12 +304,12 @@ fn rate_limited(client: IpAddr, wait: u64) -> ApiError {
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    ApiError::new(Code::Unauthorized, message)
 }
 
 fn no_route(path: &str) -> ApiError {
-    ApiError::not_found(
-        "no_route",
+    ApiError::new(
+        Code::NoRoute,
         format!("no API route {path}; see {PREFIX}/openapi.json"),
     )
 }
@@ -414,8 +413,7 @@ fn allowed_methods(routes: &[&Route]) -> String {
 
 fn method_not_allowed(request: &Request, allow: String) -> ApiError {
     let mut e = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Code::MethodNotAllowed,
         format!("{} is not allowed here; use {allow}", request.method()),
     );
     e.allow = Some(allow);
@@ -460,8 +458,7 @@ async fn require_role(
     let name = principal.name.clone();
     if !principal.role.allows(gate.role) {
         let e = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            Code::Forbidden,
             format!(
                 "the token `{}` has the role {}; this needs {}",
                 principal.name, principal.role, gate.role
@@ -533,9 +530,9 @@ pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Respo
 pub fn error_response(e: &ApiError) -> Response<Body> {
     let mut body = e.body().to_string().into_bytes();
     body.push(b'\n');
-    let mut response = crate::http::text(e.status, "application/json", body);
+    let mut response = crate::http::text(e.status(), "application/json", body);
     let headers = response.headers_mut();
-    if e.status == StatusCode::UNAUTHORIZED {
+    if e.status() == StatusCode::UNAUTHORIZED {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     if let Some(wait) = e.retry_after {
@@ -565,20 +562,18 @@ pub(crate) async fn read_body(
             .await
             .map_err(|_| {
                 ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
+                    Code::RequestTimeout,
                     format!("the {what} did not arrive within {timeout:?}"),
                 )
             })?;
     let collected = collected.map_err(|e| {
         if e.is::<http_body_util::LengthLimitError>() {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                Code::PayloadTooLarge,
                 format!("the {what} is over {limit} bytes"),
             )
         } else {
-            ApiError::bad_request("invalid_body", format!("cannot read the {what}: {e}"))
+            ApiError::new(Code::InvalidBody, format!("cannot read the {what}: {e}"))
         }
     })?;
     Ok(collected.to_bytes())
@@ -595,8 +590,7 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         let essence = ct.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("application/json") {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 format!("the body must be application/json, not `{ct}`"),
             ));
         }
@@ -616,13 +610,13 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         } else {
             format!(" at `{path}`")
         };
-        ApiError::bad_request("invalid_body", format!("invalid JSON body{at}: {inner}"))
+        ApiError::new(Code::InvalidBody, format!("invalid JSON body{at}: {inner}"))
     })?;
     // One JSON value and nothing after it but whitespace: `{"a":1} junk` or `{}{}` is not a
     // body whose meaning anyone can be sure of.
     de.end().map_err(|e| {
-        ApiError::bad_request(
-            "invalid_body",
+        ApiError::new(
+            Code::InvalidBody,
             format!("invalid JSON body: trailing characters after the value: {e}"),
         )
     })?;

@@ -4,10 +4,8 @@
 
 use std::path::Path;
 
-use http::StatusCode;
-
 use super::error::{blocking, flag_not_found};
-use super::{Api, ApiError};
+use super::{Api, ApiError, Code};
 use crate::review::export::{date, rfc3339};
 use crate::review::notice::{NoticeEvidence, NoticeFacts, NoticeTemplate, TemplateError};
 use sitepatrol_store::{EventKind, Flag, FlagAction, FlagId, FlagState, Timestamp};
@@ -84,8 +82,7 @@ pub async fn generate(
         let flag = detail.flag;
         if flag.state != FlagState::Confirmed {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_confirmed",
+                Code::NotConfirmed,
                 format!(
                     "flag {id} is {}; a rectification notice is issued for confirmed flags only",
                     flag.state

@@ -222,6 +222,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::error::Code;
     use crate::review::export::rfc3339;
 
     #[test]
@@ -248,7 +249,7 @@ mod tests {
     #[test]
     fn unknown_and_repeated_parameters_are_refused() {
         let err = Query::parse(Some("stat=open"), FLAG_FILTERS).err().unwrap();
-        assert_eq!(err.code, "invalid_parameter");
+        assert_eq!(err.code, Code::InvalidParameter);
         assert!(err.message.contains("stat"), "{}", err.message);
         let q = Query::parse(Some("rule=a&rule=b"), FLAG_FILTERS).unwrap();
         assert!(flag_filter(&q).is_err());

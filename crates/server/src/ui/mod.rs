@@ -27,7 +27,7 @@ use http::{HeaderValue, Method, Response, StatusCode, header};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::api::error::{blocking, flag_not_found};
+use crate::api::error::{Code, blocking, flag_not_found};
 use crate::api::handlers::{existing_site, flag_body, flag_id, now};
 use crate::api::query::{FLAG_FILTERS, Query, flag_filter};
 use crate::api::{Api, ApiError};
@@ -475,8 +475,7 @@ impl Ui {
             (Some(c), Some(f)) if !c.is_empty() && same(&c, f) => {}
             _ => {
                 return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "csrf",
+                    Code::Csrf,
                     "the login form is stale or was not sent from this site; reload it and try again",
                 ));
             }
@@ -488,7 +487,7 @@ impl Ui {
         let token = form.get("token").map(|t| t.trim()).unwrap_or("");
         let user = match self.api.sign_in(client, token, started) {
             Ok(user) => user,
-            Err(refused) if refused.status == StatusCode::TOO_MANY_REQUESTS => {
+            Err(refused) if refused.status() == StatusCode::TOO_MANY_REQUESTS => {
                 let mut response =
                     self.login_form(ctx, StatusCode::TOO_MANY_REQUESTS, Some(t["rate_limited"]))?;
                 if let Some(wait) = refused.retry_after {
@@ -567,8 +566,7 @@ impl Ui {
         match form.get("csrf") {
             Some(token) if !ctx.csrf.is_empty() && same(token, &ctx.csrf) => Ok(form),
             _ => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
+                Code::Csrf,
                 "the form's CSRF token does not match this session; reload the page and try again",
             )),
         }
@@ -585,8 +583,8 @@ impl Ui {
         let id = flag_id(id)?;
         let field = |name: &str| -> Result<Option<String>, ApiError> {
             match form.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-                Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(ApiError::bad_request(
-                    "invalid_body",
+                Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(ApiError::new(
+                    Code::InvalidBody,
                     format!("`{name}` is longer than {MAX_TEXT_CHARS} characters"),
                 )),
                 other => Ok(other.map(str::to_string)),
@@ -599,8 +597,7 @@ impl Ui {
             "dismiss" => FlagAction::Dismiss {
                 reason: field("reason")?.ok_or_else(|| {
                     ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "reason_required",
+                        Code::ReasonRequired,
                         "dismissing needs a reason (why it is a false positive)",
                     )
                 })?,
@@ -613,11 +610,7 @@ impl Ui {
             },
             "comment" => FlagAction::Comment {
                 text: field("text")?.ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "empty_comment",
-                        "a comment cannot be empty",
-                    )
+                    ApiError::new(Code::EmptyComment, "a comment cannot be empty")
                 })?,
             },
             other => return Err(not_found(&format!("/flags/{id}/{other}"))),
@@ -764,14 +757,14 @@ impl Ui {
     }
 
     fn error_page(&self, ctx: &Ctx, e: &ApiError) -> Response<Body> {
-        if e.status.is_server_error() {
-            tracing::warn!(code = e.code, error = %e.message, "ui request failed");
+        if e.status().is_server_error() {
+            tracing::warn!(code = e.code.as_str(), error = %e.message, "ui request failed");
         }
         let mut response = self.render(
             ctx,
-            e.status,
+            e.status(),
             "error.html",
-            minijinja::context! { status => e.status.as_u16(), message => e.message.clone() },
+            minijinja::context! { status => e.status().as_u16(), message => e.message.clone() },
         );
         if let Some(wait) = e.retry_after {
             response
@@ -830,8 +823,7 @@ fn need(user: &Principal, role: Role) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            Code::Forbidden,
             format!(
                 "the token `{}` has the role {}; this needs {role}",
                 user.name, user.role
@@ -841,13 +833,12 @@ fn need(user: &Principal, role: Role) -> Result<(), ApiError> {
 }
 
 fn not_found(path: &str) -> ApiError {
-    ApiError::not_found("no_route", format!("no page {path}"))
+    ApiError::new(Code::NoRoute, format!("no page {path}"))
 }
 
 fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Code::MethodNotAllowed,
         "this page takes GET, or POST from its forms",
     )
 }
@@ -877,8 +868,7 @@ fn check_origin(request: &Request) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf",
+            Code::Csrf,
             format!("a form posted from `{origin}` is not accepted here"),
         ))
     }
@@ -896,8 +886,7 @@ async fn read_form(
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             format!("a form must be application/x-www-form-urlencoded, not `{content_type}`"),
         ));
     }
