@@ -521,110 +521,97 @@ impl Daemon {
     /// inventory. Each part that fails keeps what was serving; the report says which did.
     async fn reload(&mut self, trigger: &str) -> ReloadReport {
         info!(trigger, "reloading rules and inventory");
-        let mut report = ReloadReport::default();
-        let rules = self.rules.clone();
-        match blocking(move || rules.reload()).await {
-            Ok(Ok(outcome)) => {
-                let version = sources_version(self.rules.sources());
-                {
-                    let mut current = self.shared.rules.write().unwrap_or_else(|e| e.into_inner());
-                    *current = (self.rules.current(), version.clone());
-                }
-                self.shared.metrics.rules_loaded.set(outcome.rules as i64);
-                self.shared
-                    .metrics
-                    .rules_reloads
-                    .with_label_values(&["ok"])
-                    .inc();
-                info!(
-                    rules = outcome.rules,
-                    generation = outcome.generation,
-                    version = %version,
-                    "rules reloaded"
-                );
-                report.rules = Ok(format!("{} rules, version {version}", outcome.rules));
-            }
-            Ok(Err(diagnostics)) => {
-                self.shared
-                    .metrics
-                    .rules_reloads
-                    .with_label_values(&["error"])
-                    .inc();
-                let why = rules_errors(&diagnostics);
-                error!("rules reload refused, the old rules keep serving: {why}");
-                report.rules = Err(why);
-            }
-            Err(e) => {
-                self.shared
-                    .metrics
-                    .rules_reloads
-                    .with_label_values(&["error"])
-                    .inc();
-                error!(error = %e, "rules reload failed, the old rules keep serving");
-                report.rules = Err(DaemonError::from(e).to_string());
-            }
+        let rules = self.reload_rules().await;
+        let inventory = self.reload_inventory().await;
+        if let Err(why) = &inventory {
+            self.inventory_reload_failed(why);
         }
+        ReloadReport { rules, inventory }
+    }
 
+    /// The rules from their sources, or why the old ones keep serving.
+    async fn reload_rules(&mut self) -> Result<String, String> {
+        let rules = self.rules.clone();
+        let refused = |why: String| {
+            self.shared
+                .metrics
+                .rules_reloads
+                .with_label_values(&["error"])
+                .inc();
+            error!("rules reload refused, the old rules keep serving: {why}");
+            Err(why)
+        };
+        let outcome = match blocking(move || rules.reload()).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(diagnostics)) => return refused(rules_errors(&diagnostics)),
+            Err(e) => return refused(DaemonError::from(e).to_string()),
+        };
+        let version = sources_version(self.rules.sources());
+        {
+            let mut current = self.shared.rules.write().unwrap_or_else(|e| e.into_inner());
+            *current = (self.rules.current(), version.clone());
+        }
+        self.shared.metrics.rules_loaded.set(outcome.rules as i64);
+        self.shared
+            .metrics
+            .rules_reloads
+            .with_label_values(&["ok"])
+            .inc();
+        info!(
+            rules = outcome.rules,
+            generation = outcome.generation,
+            version = %version,
+            "rules reloaded"
+        );
+        Ok(format!("{} rules, version {version}", outcome.rules))
+    }
+
+    /// The config file again (tokens, webhooks, notice templates: the parts that apply
+    /// without a restart), then its inventory.
+    async fn reload_inventory(&mut self) -> Result<String, String> {
         let config = match &self.config_path {
             Some(path) => {
                 let path = path.clone();
-                match blocking(move || Config::load(&path)).await {
-                    Ok(Ok(config)) => {
-                        // New tokens apply at once; listen addresses and limits at a restart.
-                        self.api.set_tokens(config.api_tokens.clone());
-                        info!(tokens = config.api.tokens.len(), "api tokens reloaded");
-                        // Events from now on queue for the new set; queued deliveries of a
-                        // removed webhook are settled as failed by the worker.
-                        let targets: Vec<_> = config.webhooks.iter().map(|h| h.target()).collect();
-                        self.shared.store.set_webhook_targets(&targets);
-                        self.webhooks
-                            .send_replace(Arc::new(config.webhooks.clone()));
-                        info!(webhooks = config.webhooks.len(), "webhooks reloaded");
-                        // The notice template is the operator's to edit; a broken edit
-                        // keeps the previous one.
-                        match notice_settings(&config.review) {
-                            Ok(settings) => self.api.set_notices(settings),
-                            Err(e) => {
-                                error!(error = %e, "notice template reload failed, the old one stays")
-                            }
-                        }
-                        config
-                    }
-                    Ok(Err(e)) => {
-                        self.inventory_reload_failed(&e.to_string());
-                        report.inventory = Err(e.to_string());
-                        return report;
-                    }
-                    Err(e) => {
-                        let e = DaemonError::from(e).to_string();
-                        self.inventory_reload_failed(&e);
-                        report.inventory = Err(e);
-                        return report;
-                    }
-                }
+                let config = blocking(move || Config::load(&path))
+                    .await
+                    .map_err(|e| DaemonError::from(e).to_string())?
+                    .map_err(|e| e.to_string())?;
+                self.apply_reloaded_config(&config);
+                config
             }
             None => self.shared.config.clone(),
         };
-        let applied = match self.load_inventory(&config).await {
-            Ok(inventory) => self.apply_inventory(inventory).await,
-            Err(e) => Err(e),
-        };
-        match applied {
-            Ok(()) => {
-                self.shared
-                    .metrics
-                    .inventory_reloads
-                    .with_label_values(&["ok"])
-                    .inc();
-                report.inventory = Ok(format!("{} sites", self.schedule.len()));
-            }
-            Err(e) => {
-                let e = e.to_string();
-                self.inventory_reload_failed(&e);
-                report.inventory = Err(e);
-            }
+        let inventory = self
+            .load_inventory(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.apply_inventory(inventory)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.shared
+            .metrics
+            .inventory_reloads
+            .with_label_values(&["ok"])
+            .inc();
+        Ok(format!("{} sites", self.schedule.len()))
+    }
+
+    /// New tokens apply at once; listen addresses and limits at a restart.
+    fn apply_reloaded_config(&self, config: &Config) {
+        self.api.set_tokens(config.api_tokens.clone());
+        info!(tokens = config.api.tokens.len(), "api tokens reloaded");
+        // Events from now on queue for the new set; queued deliveries of a removed webhook
+        // are settled as failed by the worker.
+        let targets: Vec<_> = config.webhooks.iter().map(|h| h.target()).collect();
+        self.shared.store.set_webhook_targets(&targets);
+        self.webhooks
+            .send_replace(Arc::new(config.webhooks.clone()));
+        info!(webhooks = config.webhooks.len(), "webhooks reloaded");
+        // The notice template is the operator's to edit; a broken edit keeps the previous one.
+        match notice_settings(&config.review) {
+            Ok(settings) => self.api.set_notices(settings),
+            Err(e) => error!(error = %e, "notice template reload failed, the old one stays"),
         }
-        report
     }
 
     fn inventory_reload_failed(&self, why: &str) {

@@ -27,6 +27,29 @@ use sitepatrol_store::{
 /// Longest reason, comment or assignee accepted, in characters.
 const MAX_TEXT_CHARS: usize = 10_000;
 
+/// What a handler is given: the path's `{name}` values, the query, the caller, the request.
+struct Call {
+    params: Vec<String>,
+    query: Option<String>,
+    actor: String,
+    request: Request,
+}
+
+impl Call {
+    fn param(&self, i: usize) -> String {
+        self.params.get(i).cloned().unwrap_or_default()
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// The query, refused when it holds a parameter not in `allowed`.
+    fn query_with(&self, allowed: &[&str]) -> Result<Query, ApiError> {
+        Query::parse(self.query(), allowed)
+    }
+}
+
 pub(super) async fn handle(
     api: Arc<Api>,
     op: Op,
@@ -34,118 +57,136 @@ pub(super) async fn handle(
     principal: Option<Principal>,
     request: Request,
 ) -> Result<Response<Body>, ApiError> {
-    let query = request.uri().query().map(str::to_string);
-    let query = query.as_deref();
-    let actor = principal.map(|p| p.name).unwrap_or_default();
-    let param = |i: usize| params.get(i).cloned().unwrap_or_default();
+    let call = Call {
+        params,
+        query: request.uri().query().map(str::to_string),
+        actor: principal.map(|p| p.name).unwrap_or_default(),
+        request,
+    };
     match op {
         Op::OpenApi => Ok(text(StatusCode::OK, "application/json", OPENAPI)),
-        Op::ListFlags => list_flags(&api, query).await,
-        Op::GetFlag => {
-            let id = flag_id(&param(0))?;
-            Query::parse(query, &[])?;
-            let store = api.store.clone();
-            let detail = blocking(move || Ok(store.flag(id)?)).await?;
-            match detail {
-                Some(detail) => Ok(json_response(StatusCode::OK, &detail)),
-                None => Err(flag_not_found(id)),
-            }
-        }
-        Op::FlagBody => flag_body(&api, flag_id(&param(0))?, query).await,
+        Op::ListFlags => list_flags(&api, call.query()).await,
+        Op::GetFlag => get_flag(&api, call).await,
+        Op::FlagBody => flag_body(&api, flag_id(&call.param(0))?, call.query()).await,
         Op::Confirm | Op::Dismiss | Op::Reopen | Op::Assign | Op::Comment => {
-            let id = flag_id(&param(0))?;
-            Query::parse(query, &[])?;
-            let action = action_from_body(op, request, api.body_read_timeout()).await?;
-            let store = api.store.clone();
-            let flag = blocking(move || Ok(store.act(id, &action, &actor, now())?)).await?;
-            Ok(json_response(StatusCode::OK, &flag))
+            act(&api, op, call).await
         }
         Op::Bulk => {
-            Query::parse(query, &[])?;
-            bulk(&api, request, actor).await
+            call.query_with(&[])?;
+            bulk(&api, call.request, call.actor).await
         }
-        Op::ListSites => list_sites(&api, query).await,
+        Op::ListSites => list_sites(&api, call.query()).await,
         Op::GetSite => {
-            Query::parse(query, &[])?;
-            let site = existing_site(&api, param(0)).await?;
+            call.query_with(&[])?;
+            let site = existing_site(&api, call.param(0)).await?;
             Ok(json_response(StatusCode::OK, &site))
         }
-        Op::SiteRuns => {
-            let q = Query::parse(query, &["limit"])?;
-            let limit = q.integer("limit", 1, 1000)?.unwrap_or(20) as usize;
-            let site = existing_site(&api, param(0)).await?;
-            let store = api.store.clone();
-            let runs = blocking(move || Ok(store.crawl_runs(&site.id, limit)?)).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &serde_json::json!({ "runs": runs }),
-            ))
-        }
+        Op::SiteRuns => site_runs(&api, call).await,
         Op::Recrawl => {
-            Query::parse(query, &[])?;
-            recrawl(&api, param(0)).await
+            call.query_with(&[])?;
+            recrawl(&api, call.param(0)).await
         }
         Op::Reload => {
-            Query::parse(query, &[])?;
+            call.query_with(&[])?;
             reload(&api).await
         }
-        Op::Events => {
-            let q = Query::parse(query, &["flag", "actor", "from", "to", "before", "limit"])?;
-            let filter = event_filter(&q)?;
-            let limit = filter.limit;
-            let store = api.store.clone();
-            let events = blocking(move || Ok(store.events(&filter)?)).await?;
-            let next_before = (events.len() == limit)
-                .then(|| events.last().map(|e| e.id))
-                .flatten();
-            Ok(json_response(
-                StatusCode::OK,
-                &EventPage {
-                    events,
-                    next_before,
-                },
-            ))
-        }
-        Op::ExportCsv => export(&api, query, true).await,
-        Op::ExportJsonl => export(&api, query, false).await,
-        Op::WebhookDeliveries => {
-            let q = Query::parse(query, &["status", "webhook", "flag", "before", "limit"])?;
-            let status = match q.text("status")? {
-                None => None,
-                Some(s) => Some(
-                    s.parse::<DeliveryStatus>()
-                        .map_err(|e| ApiError::invalid_parameter("status", e))?,
-                ),
-            };
-            let filter = DeliveryFilter {
-                status,
-                webhook: q.text("webhook")?,
-                flag: q.integer("flag", 1, i64::MAX)?,
-                before_id: q.integer("before", 1, i64::MAX)?,
-                limit: q.integer("limit", 1, 1000)?.unwrap_or(100) as usize,
-            };
-            let limit = filter.limit;
-            let store = api.store.clone();
-            let deliveries = blocking(move || Ok(store.deliveries(&filter)?)).await?;
-            let next_before = (deliveries.len() == limit)
-                .then(|| deliveries.last().map(|d| d.id))
-                .flatten();
-            Ok(json_response(
-                StatusCode::OK,
-                &DeliveryPage {
-                    deliveries,
-                    next_before,
-                },
-            ))
-        }
-        Op::Notice => {
-            let id = flag_id(&param(0))?;
-            Query::parse(query, &[])?;
-            let record = request.method() != http::Method::HEAD;
-            let notice = super::notice::generate(&api, id, &actor, now(), record).await?;
-            Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
-        }
+        Op::Events => events(&api, call).await,
+        Op::ExportCsv => export(&api, call.query(), true).await,
+        Op::ExportJsonl => export(&api, call.query(), false).await,
+        Op::WebhookDeliveries => deliveries(&api, call).await,
+        Op::Notice => notice(&api, call).await,
     }
+}
+
+async fn get_flag(api: &Api, call: Call) -> Result<Response<Body>, ApiError> {
+    let id = flag_id(&call.param(0))?;
+    call.query_with(&[])?;
+    let store = api.store.clone();
+    match blocking(move || Ok(store.flag(id)?)).await? {
+        Some(detail) => Ok(json_response(StatusCode::OK, &detail)),
+        None => Err(flag_not_found(id)),
+    }
+}
+
+/// Confirm, dismiss, reopen, assign or comment on one flag.
+async fn act(api: &Api, op: Op, call: Call) -> Result<Response<Body>, ApiError> {
+    let id = flag_id(&call.param(0))?;
+    call.query_with(&[])?;
+    let action = action_from_body(op, call.request, api.body_read_timeout()).await?;
+    let store = api.store.clone();
+    let actor = call.actor;
+    let flag = blocking(move || Ok(store.act(id, &action, &actor, now())?)).await?;
+    Ok(json_response(StatusCode::OK, &flag))
+}
+
+async fn site_runs(api: &Api, call: Call) -> Result<Response<Body>, ApiError> {
+    let q = call.query_with(&["limit"])?;
+    let limit = q.integer("limit", 1, 1000)?.unwrap_or(20) as usize;
+    let site = existing_site(api, call.param(0)).await?;
+    let store = api.store.clone();
+    let runs = blocking(move || Ok(store.crawl_runs(&site.id, limit)?)).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "runs": runs }),
+    ))
+}
+
+async fn events(api: &Api, call: Call) -> Result<Response<Body>, ApiError> {
+    let q = call.query_with(&["flag", "actor", "from", "to", "before", "limit"])?;
+    let filter = event_filter(&q)?;
+    let limit = filter.limit;
+    let store = api.store.clone();
+    let events = blocking(move || Ok(store.events(&filter)?)).await?;
+    let next_before = (events.len() == limit)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    Ok(json_response(
+        StatusCode::OK,
+        &EventPage {
+            events,
+            next_before,
+        },
+    ))
+}
+
+async fn deliveries(api: &Api, call: Call) -> Result<Response<Body>, ApiError> {
+    let q = call.query_with(&["status", "webhook", "flag", "before", "limit"])?;
+    let status = match q.text("status")? {
+        None => None,
+        Some(s) => Some(
+            s.parse::<DeliveryStatus>()
+                .map_err(|e| ApiError::invalid_parameter("status", e))?,
+        ),
+    };
+    let filter = DeliveryFilter {
+        status,
+        webhook: q.text("webhook")?,
+        flag: q.integer("flag", 1, i64::MAX)?,
+        before_id: q.integer("before", 1, i64::MAX)?,
+        limit: q.integer("limit", 1, 1000)?.unwrap_or(100) as usize,
+    };
+    let limit = filter.limit;
+    let store = api.store.clone();
+    let deliveries = blocking(move || Ok(store.deliveries(&filter)?)).await?;
+    let next_before = (deliveries.len() == limit)
+        .then(|| deliveries.last().map(|d| d.id))
+        .flatten();
+    Ok(json_response(
+        StatusCode::OK,
+        &DeliveryPage {
+            deliveries,
+            next_before,
+        },
+    ))
+}
+
+/// The rectification notice of a confirmed flag; a HEAD records nothing.
+async fn notice(api: &Api, call: Call) -> Result<Response<Body>, ApiError> {
+    let id = flag_id(&call.param(0))?;
+    call.query_with(&[])?;
+    let record = call.request.method() != http::Method::HEAD;
+    let notice = super::notice::generate(api, id, &call.actor, now(), record).await?;
+    Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
 }
 
 #[derive(Serialize)]
