@@ -159,7 +159,8 @@ pub fn event_filter(query: &Query) -> Result<EventFilter, ApiError> {
     })
 }
 
-/// Unix seconds, a date (`2026-11-27`, midnight UTC) or RFC 3339 UTC (`2026-11-27T08:00:00Z`).
+/// Unix seconds, a date (`2026-11-27`, midnight UTC) or an RFC 3339 time with its offset
+/// (`2026-11-27T08:00:00Z`, `2026-11-27T16:00:00+08:00`).
 pub fn parse_time(text: &str) -> Option<Timestamp> {
     if let Ok(secs) = text.parse::<i64>() {
         // Bounded so that arithmetic on it never overflows (years 0..=9999).
@@ -167,56 +168,19 @@ pub fn parse_time(text: &str) -> Option<Timestamp> {
             .contains(&secs)
             .then_some(secs);
     }
-    let (date, time) = match text.split_once(['T', 't', ' ']) {
-        Some((d, t)) => (d, Some(t)),
-        None => (text, None),
-    };
-    let mut parts = date.split('-');
-    let y: i64 = digits(parts.next()?, 4)?;
-    let m: i64 = digits(parts.next()?, 2)?;
-    let d: i64 = digits(parts.next()?, 2)?;
-    if parts.next().is_some() || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-        return None;
+    if let Ok(time) = text.parse::<jiff::Timestamp>() {
+        return Some(time.as_second());
     }
-    let mut secs = days_from_civil(y, m, d) * 86_400;
-    if let Some(time) = time {
-        let time = time.strip_suffix(['Z', 'z'])?;
-        let mut hms = time.split(':');
-        let h: i64 = digits(hms.next()?, 2)?;
-        let min: i64 = digits(hms.next()?, 2)?;
-        let s: i64 = digits(hms.next()?, 2)?;
-        if hms.next().is_some() || h > 23 || min > 59 || s > 60 {
-            return None;
-        }
-        secs += h * 3600 + min * 60 + s;
-    }
-    Some(secs)
-}
-
-fn digits(text: &str, len: usize) -> Option<i64> {
-    (text.len() == len && text.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| text.parse().ok())
+    let day = text.parse::<jiff::civil::Date>().ok()?;
+    // Only the date itself: a local time without its offset would be read in nobody's zone.
+    (day.to_string() == text)
+        .then(|| {
+            jiff::tz::TimeZone::UTC
+                .to_timestamp(day.at(0, 0, 0, 0))
+                .ok()
+        })
         .flatten()
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+        .map(|midnight| midnight.as_second())
 }
 
 #[cfg(test)]
@@ -244,6 +208,7 @@ mod tests {
         for ts in [0, 951_782_400, 1_795_766_400, -1] {
             assert_eq!(parse_time(&rfc3339(ts)), Some(ts));
         }
+        assert_eq!(parse_time("2026-11-27T16:00:00+08:00"), Some(1_795_766_400));
     }
 
     #[test]

@@ -129,34 +129,21 @@ pub fn write_jsonl<W: Write>(out: &mut W, flag: &Flag) -> io::Result<()> {
 
 /// `2026-11-27T08:00:00Z` for a Unix timestamp.
 pub fn rfc3339(ts: Timestamp) -> String {
-    let days = ts.div_euclid(86_400);
-    let secs = ts.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    utc(ts, "%Y-%m-%dT%H:%M:%SZ")
 }
 
 /// `2026-11-27` for a Unix timestamp.
 pub fn date(ts: Timestamp) -> String {
-    rfc3339(ts)[..10].to_string()
+    utc(ts, "%Y-%m-%d")
 }
 
-/// Howard Hinnant's civil_from_days: (year, month, day) of days since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// `ts` in UTC as `format`; a time outside years -9999..=9999 (never a real one) is shown as
+/// its number of seconds.
+fn utc(ts: Timestamp, format: &str) -> String {
+    match jiff::Timestamp::from_second(ts) {
+        Ok(time) => time.strftime(format).to_string(),
+        Err(_) => ts.to_string(),
+    }
 }
 
 #[cfg(test)]
