@@ -421,7 +421,7 @@ fn label_of(d: &Decoded) -> String {
 // ---------------------------------------------------------------------------------------
 
 fn labels() -> Vec<(String, String)> {
-    let tsv = include_str!("data/decode/pages-zh-encodings.tsv");
+    let tsv = include_str!("../data/decode/pages-zh-encodings.tsv");
     tsv.lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("file\t") && !l.trim().is_empty())
         .map(|l| {

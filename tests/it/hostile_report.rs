@@ -5,14 +5,12 @@
 //! `target/hostile-report.txt`. This file is its own test binary, so that the peak memory is
 //! this test's alone.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use common::crawl::*;
-use common::{Action, Server, serve};
+use crate::common::crawl::*;
+use crate::common::{self, Action, Server, serve};
 use sitepatrol_crawl::crawl::CrawlConfig;
 
 /// What a case must come to.
