@@ -4,7 +4,8 @@
 //!
 //! The modules share one process: nothing here may set environment variables, change the
 //! current directory or install process-wide state; a test that needs a process of its own
-//! (the store suite's kill -9 child) runs the test binary again for that one test.
+//! (the hostile report's memory peaks, the store suite's kill -9 child) runs the test binary
+//! again for that one test.
 
 mod common;
 
