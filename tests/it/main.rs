@@ -37,3 +37,36 @@ mod token_cli;
 mod ui;
 mod ui_browser;
 mod webhooks;
+
+/// With `autotests = false` nothing compiles a file that main.rs does not name, and its tests
+/// would silently never run: a new file straight under tests/, or one under tests/it/ that is
+/// missing from the list above.
+#[test]
+fn every_test_file_is_a_module_of_this_binary() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let names = |dir: &std::path::Path| -> Vec<(String, bool)> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|p| p.is_dir() || p.extension().is_some_and(|e| e == "rs"))
+            .map(|p| {
+                (
+                    p.file_stem().unwrap().to_string_lossy().into_owned(),
+                    p.is_dir(),
+                )
+            })
+            .collect()
+    };
+    let mut stray: Vec<String> = names(&tests)
+        .into_iter()
+        .filter(|(_, dir)| !dir)
+        .map(|(name, _)| format!("tests/{name}.rs: move it to tests/it/ and name it in main.rs"))
+        .collect();
+    let main = include_str!("main.rs");
+    for (name, _) in names(&tests.join("it")) {
+        if name != "main" && !main.lines().any(|l| l == format!("mod {name};")) {
+            stray.push(format!("tests/it/{name}: main.rs has no `mod {name};`"));
+        }
+    }
+    assert!(stray.is_empty(), "{stray:#?}");
+}
