@@ -2246,7 +2246,7 @@ fn sqlite_folds_the_per_term_flags_of_a_version_3_store() {
 /// 100,000) on pages of 5 terms in 2 categories, each with its creation event, a tenth
 /// reviewed, a tenth with a webhook delivery. Prints the time of the open that migrates.
 ///
-/// cargo test --release --test store_suite -- --ignored --nocapture large_version_3
+/// cargo test --release --test it -- --ignored --nocapture large_version_3
 #[test]
 #[ignore = "a measurement: run by hand"]
 fn sqlite_migrates_a_large_version_3_store() {
