@@ -9,7 +9,7 @@
 //! only backend today. The statements live in [`sql`] as plain SQL that PostgreSQL also runs,
 //! so a second backend can share them (TEXT/INTEGER/BLOB columns, unix-epoch seconds,
 //! `ON CONFLICT` and `RETURNING`, which both databases speak), and the behaviour is pinned down
-//! by one test suite (`tests/store_suite.rs`) that every backend must pass.
+//! by one test suite (`tests/it/store_suite.rs`) that every backend must pass.
 //!
 //! See the "Store" section of `docs/ARCHITECTURE.md` for the tables and the flag lifecycle.
 
@@ -679,7 +679,7 @@ pub struct EventFilter {
 ///
 /// Why a trait: the embedded default is SQLite, and a PostgreSQL backend follows for providers
 /// that run several daemons against one database. Both must behave identically, which
-/// `tests/store_suite.rs` checks by running one suite over `&dyn Store`.
+/// `tests/it/store_suite.rs` checks by running one suite over `&dyn Store`.
 ///
 /// Why synchronous: every method is a short transaction on a local database; the daemon calls
 /// them from `spawn_blocking` or a writer thread, and tests and tools call them directly.

@@ -10,7 +10,7 @@ use encoding_rs::Encoding;
 /// against ~500 MB/s for a GB18030 decoding pass. Feeding it whole pages would cap the
 /// pipeline near 10 MB/s. Its choice between the CJK encodings settles within a few hundred
 /// characters, so it gets a bounded sample of the non-ASCII text with a little ASCII context
-/// instead of the raw bytes. Chosen by measurement: every result in `tests/decode_accuracy.rs`
+/// instead of the raw bytes. Chosen by measurement: every result in `tests/it/decode_accuracy.rs`
 /// (both corpora, and the wrong-header scenarios) is the same for budgets from 1 KiB to
 /// 8 KiB; 2 KiB (about 1000 double-byte characters) keeps a margin. A raw 8 KiB prefix, by
 /// contrast, missed a GBK page whose first 8 KiB after the first non-ASCII byte held only 62

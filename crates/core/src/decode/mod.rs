@@ -14,7 +14,7 @@
 //! copied between sites. A scanner that decodes such a page as declared sees mojibake and
 //! misses every rule (or, worse, matches rules on mojibake). Browsers can afford to trust the
 //! author; a scanner cannot. But every check must also leave correct declarations alone:
-//! `tests/decode_accuracy.rs` gives all 454 labelled documents of both corpora their true
+//! `tests/it/decode_accuracy.rs` gives all 454 labelled documents of both corpora their true
 //! encoding as an HTTP header and requires that none is overruled.
 //!
 //! * **Declared legacy, bytes are UTF-8.** Valid UTF-8 with at least

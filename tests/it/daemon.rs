@@ -1,15 +1,13 @@
 //! The real `sitepatrol daemon` binary against sites served on loopback by the test, with a
 //! temporary store: flags, their lifecycle across crawls, metrics, signals, and kill -9.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::daemon::*;
-use common::{Action, serve, serve_at, serve_on};
+use crate::common::daemon::*;
+use crate::common::{self, Action, serve, serve_at, serve_on};
 use sitepatrol_store::{FlagAction, FlagState, Store};
 
 fn states(flags: &[sitepatrol_store::Flag]) -> BTreeMap<String, FlagState> {

@@ -5,9 +5,7 @@
 //! PostgreSQL adds one line). Backend-specific tests (migrations of a file, persistence
 //! across reopen, a killed writer) follow the suite.
 
-mod common;
-
-use common::finding;
+use crate::common::finding;
 use sitepatrol_core::extract::ZoneKind;
 use sitepatrol_core::finding::{Finding, Severity};
 use sitepatrol_store::{CheckName, CheckReport, Problem, ProblemKind, check_sqlite_file};
@@ -1806,8 +1804,10 @@ fn sqlite_upgrades_a_version_1_store() {
          INSERT INTO schema_migrations VALUES (1, 'init', 0);",
     )
     .unwrap();
-    conn.execute_batch(include_str!("../crates/store/src/migrations/0001_init.sql"))
-        .unwrap();
+    conn.execute_batch(include_str!(
+        "../../crates/store/src/migrations/0001_init.sql"
+    ))
+    .unwrap();
     conn.execute_batch(
         "INSERT INTO sites (id, customer, domains, created_at, updated_at)
              VALUES ('s1', 'c1', '[\"a.example.cn\"]', 1, 1);",
@@ -1856,9 +1856,9 @@ fn version_3_store(path: &std::path::Path) -> rusqlite::Connection {
     )
     .unwrap();
     for sql in [
-        include_str!("../crates/store/src/migrations/0001_init.sql"),
-        include_str!("../crates/store/src/migrations/0002_count_indexes.sql"),
-        include_str!("../crates/store/src/migrations/0003_outbox.sql"),
+        include_str!("../../crates/store/src/migrations/0001_init.sql"),
+        include_str!("../../crates/store/src/migrations/0002_count_indexes.sql"),
+        include_str!("../../crates/store/src/migrations/0003_outbox.sql"),
     ] {
         conn.execute_batch(sql).unwrap();
     }
@@ -2246,7 +2246,7 @@ fn sqlite_folds_the_per_term_flags_of_a_version_3_store() {
 /// 100,000) on pages of 5 terms in 2 categories, each with its creation event, a tenth
 /// reviewed, a tenth with a webhook delivery. Prints the time of the open that migrates.
 ///
-/// cargo test --release --test store_suite -- --ignored --nocapture large_version_3
+/// cargo test --release --test it -- --ignored --nocapture large_version_3
 #[test]
 #[ignore = "a measurement: run by hand"]
 fn sqlite_migrates_a_large_version_3_store() {
@@ -2515,7 +2515,8 @@ fn sqlite_survives_kill_9() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "kill_child_writer",
+            // Its name in the test binary: the file's module, then the function.
+            "store_suite::kill_child_writer",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

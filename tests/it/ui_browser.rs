@@ -8,13 +8,11 @@
 //! Without chromium the test prints a notice and passes, unless `SITEPATROL_REQUIRE_BROWSER`
 //! is set (CI sets it, and `.ci/run` installs chromium).
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::daemon::*;
-use common::{Action, serve};
+use crate::common::daemon::*;
+use crate::common::{Action, serve};
 use serde_json::{Value, json};
 use sitepatrol_server::review::auth::{Role, config_line, new_token};
 use sitepatrol_store::Store;

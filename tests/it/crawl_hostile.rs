@@ -1,13 +1,11 @@
 //! Hostile servers on loopback: each case must end within its limits, with the right error
 //! class, and the crawl must go on to the site's other pages.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::crawl::*;
-use common::{Action, serve};
+use crate::common::crawl::*;
+use crate::common::{self, Action, serve};
 use sitepatrol_crawl::crawl::{CrawlConfig, Scope, SkipReason};
 
 /// A home page linking to the hostile path and to an ordinary page.

@@ -4,15 +4,13 @@
 //! succeeds, its signature verifies, its id stays the same across retries, and a restart in
 //! the middle loses nothing and sends no successful delivery twice.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::daemon::*;
-use common::{Action, serve};
+use crate::common::daemon::*;
+use crate::common::{self, Action, serve};
 use sitepatrol_server::review::auth::{Role, config_line, new_token};
 use sitepatrol_server::review::webhook::verify;
 use sitepatrol_store::{DeliveryFilter, DeliveryStatus, Store, WebhookEvent};

@@ -4,8 +4,8 @@
 //! (see the `SOURCE.txt` files there). A fresh clone may not have them: every test that needs
 //! them prints a notice and passes.
 //!
-//! Run with `cargo test --test decode_accuracy -- --nocapture` to see the tables.
-//! Throughput: `cargo test --release --test decode_accuracy -- --ignored --nocapture`.
+//! Run with `cargo test --test it decode_accuracy:: -- --nocapture` to see the tables.
+//! Throughput: `cargo test --release --test it decode_accuracy:: -- --ignored --nocapture`.
 
 use encoding_rs::Encoding;
 use sitepatrol_core::decode::{DecidedBy, DecodeOptions, Decoded, decode};
@@ -421,7 +421,7 @@ fn label_of(d: &Decoded) -> String {
 // ---------------------------------------------------------------------------------------
 
 fn labels() -> Vec<(String, String)> {
-    let tsv = include_str!("data/decode/pages-zh-encodings.tsv");
+    let tsv = include_str!("../data/decode/pages-zh-encodings.tsv");
     tsv.lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("file\t") && !l.trim().is_empty())
         .map(|l| {

@@ -6,12 +6,11 @@
 //! Case counts are modest (64 per property, short sequences) so that the file runs in well
 //! under a minute in a debug build; `PROPTEST_CASES` raises them for a longer hunt.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use sitepatrol::schedule::Scheduler;

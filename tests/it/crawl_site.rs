@@ -1,11 +1,9 @@
 //! `sitepatrol scan URL` end to end: the real binary crawls a generated site on loopback.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::{Action, serve};
+use crate::common::{Action, serve};
 use serde_json::Value;
 
 /// A site of `sections` × `per_section` pages. Every third section is linked from the home

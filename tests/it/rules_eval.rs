@@ -51,7 +51,7 @@ fn json(out: &Output) -> Value {
 }
 
 /// A corpus of `../shared/data`, or of `$SITEPATROL_SHARED_DATA` (a worktree that does not sit
-/// beside it), as tests/decode_accuracy.rs finds it; `None` after a notice when it is missing.
+/// beside it), as tests/it/decode_accuracy.rs finds it; `None` after a notice when it is missing.
 fn shared(path: &str) -> Option<String> {
     let data = std::env::var_os("SITEPATROL_SHARED_DATA")
         .map(PathBuf::from)

@@ -3,12 +3,10 @@
 //! and counts, confirm and dismiss through forms, zh/en, rectification notices (UI and API),
 //! and hostile evidence (payloads in a crawled page's text come out escaped, under a CSP).
 
-mod common;
-
 use std::net::SocketAddr;
 
-use common::daemon::*;
-use common::{Action, serve};
+use crate::common::daemon::*;
+use crate::common::{self, Action, serve};
 use sitepatrol_server::review::auth::{Role, config_line, new_token};
 use sitepatrol_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,12 +1,10 @@
 //! The HTTP JSON filing registry against a loopback service: answers, "no record", caching,
 //! parents of a host, and clear errors when the service is down, slow or talks nonsense.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Action, serve};
+use crate::common::{Action, serve};
 use sitepatrol_core::filing::registry::{Registry, RegistryError};
 use sitepatrol_crawl::registry::{HttpRegistry, HttpRegistryConfig};
 

@@ -2,17 +2,15 @@
 //! an ordinary site is crawled over and over beside it (the patrol of other customers must go
 //! on); for each case the report gives the outcome, the time and the process's peak resident
 //! memory during it, and each must hold its bounds. The report is printed and written to
-//! `target/hostile-report.txt`. This file is its own test binary, so that the peak memory is
-//! this test's alone.
-
-mod common;
+//! `target/hostile-report.txt`. The test runs in a process of its own (the test binary run
+//! again for this one test), so that the peak memory is this test's alone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use common::crawl::*;
-use common::{Action, Server, serve};
+use crate::common::crawl::*;
+use crate::common::{self, Action, Server, serve};
 use sitepatrol_crawl::crawl::CrawlConfig;
 
 /// What a case must come to.
@@ -324,8 +322,55 @@ fn ordinary(path: &str) -> Action {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_servers_in_one_report_each_within_its_bounds() {
+/// Set in the child process that runs the report.
+const ALONE: &str = "SITEPATROL_HOSTILE_REPORT_ALONE";
+
+/// The peaks are the process's, and the integration tests share one process: so the test runs
+/// the test binary again with only itself selected, and in that child it makes the report.
+#[test]
+fn hostile_servers_in_one_report_each_within_its_bounds() {
+    if std::env::var_os(ALONE).is_some() {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(report());
+        return;
+    }
+    let name = "hostile_report::hostile_servers_in_one_report_each_within_its_bounds";
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            name,
+            "--nocapture",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env(ALONE, "1")
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The report (and on failure the panic), without the child's own test-runner lines.
+    for line in stdout.lines().filter(|l| {
+        !(l.is_empty() || *l == "." || l.starts_with("running ") || l.starts_with("test result:"))
+    }) {
+        println!("{line}");
+    }
+    eprint!("{stderr}");
+    assert!(
+        out.status.success(),
+        "the report's process failed: {}",
+        out.status
+    );
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "the child ran no report:\n{stdout}"
+    );
+}
+
+async fn report() {
     let bomb = Arc::new(common::gzip(&vec![b'a'; 200 << 20]));
     // Rules loaded before the first measurement, so no case pays for them.
     let _ = scanner();

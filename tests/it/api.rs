@@ -3,15 +3,13 @@
 //! snapshot, the audit log, recrawls, rate limiting, a restart, the OpenAPI document's truth,
 //! and the reviewers' CLI (`sitepatrol flags ...`).
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::daemon::*;
-use common::{Action, serve};
+use crate::common::daemon::*;
+use crate::common::{self, Action, serve};
 use serde_json::Value;
 use sitepatrol_server::api::ROUTES;
 use sitepatrol_server::review::auth::{Role, config_line, new_token};

@@ -7,16 +7,14 @@
 //! `SITEPATROL_KILL_LOOPS` sets the number of kills (default 5), `SITEPATROL_KILL_SEED` the
 //! seed of the random delays and actions (printed, so a failure can be replayed).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use common::Action;
-use common::daemon::*;
+use crate::common::daemon::*;
+use crate::common::{self, Action};
 use sitepatrol_server::review::auth::{Role, config_line, new_token};
 use sitepatrol_store::{EventFilter, EventKind, Flag, FlagFilter, FlagState, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

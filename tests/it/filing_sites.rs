@@ -2,11 +2,9 @@
 //! `--resolve`), a registry CSV, and the exact findings and site records `sitepatrol scan`
 //! reports for each.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Action, serve};
+use crate::common::{Action, serve};
 use serde_json::Value;
 
 const PSB_LINK: &str = "https://beian.mps.gov.cn/#/query/webSearch?code=";
