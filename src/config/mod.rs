@@ -460,7 +460,7 @@ impl Config {
                     source: source.clone(),
                     errors: vec![ConfigError {
                         path: String::new(),
-                        message,
+                        message: message.to_string(),
                     }],
                 })?;
         let base = path.parent().unwrap_or(Path::new("."));

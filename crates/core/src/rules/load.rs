@@ -1370,9 +1370,10 @@ fn read_list(origin: &Origin, relative: &str, what: &str) -> Result<ListFile, St
             let full = dir.join(relative);
             let display = full.display().to_string();
             let parent = full.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let bytes = crate::bounded::read(&full, crate::bounded::RULES_BYTES);
             (
                 display,
-                crate::bounded::read(&full, crate::bounded::RULES_BYTES),
+                bytes.map_err(|e| e.to_string()),
                 Origin::Disk(parent),
             )
         }
