@@ -211,8 +211,8 @@ impl Ruleset {
         } else {
             match DomainIndex::new(domain_lists) {
                 Ok(index) => Some(index),
-                Err(message) => {
-                    errors.push(compile_error(message));
+                Err(e) => {
+                    errors.push(compile_error(e.to_string()));
                     None
                 }
             }

@@ -122,7 +122,7 @@ impl PartialEq for Condition {
 impl Eq for Condition {}
 
 impl Condition {
-    pub(crate) fn new(groups: Vec<Vec<String>>) -> Result<Condition, String> {
+    pub(crate) fn new(groups: Vec<Vec<String>>) -> Result<Condition, aho_corasick::BuildError> {
         let groups: Vec<Vec<String>> = groups
             .into_iter()
             .map(|g| {
@@ -145,8 +145,7 @@ impl Condition {
         }
         let finder = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .build(&patterns)
-            .map_err(|e| e.to_string())?;
+            .build(&patterns)?;
         Ok(Condition {
             groups,
             finder: Some(std::sync::Arc::new(finder)),
