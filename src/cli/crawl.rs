@@ -232,7 +232,7 @@ async fn crawl_all(
         match sitepatrol_crawl::fetch::read_pem_certificates(path) {
             Ok(certs) => ca_certificates.extend(certs),
             Err(e) => {
-                let _ = output.error(&path.display().to_string(), &e);
+                let _ = output.error(&path.display().to_string(), &e.to_string());
                 return None;
             }
         }
