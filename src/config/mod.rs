@@ -549,7 +549,7 @@ impl Config {
                 Err(e) => {
                     errors.push(ConfigError {
                         path: path.into(),
-                        message: e,
+                        message: e.to_string(),
                     });
                     min
                 }

@@ -194,7 +194,7 @@ pub(super) fn parse(
                 min
             }
             Err(e) => {
-                err(key, e);
+                err(key, e.to_string());
                 min
             }
         };
