@@ -724,7 +724,7 @@ impl Config {
                 }
                 Err(e) => errors.push(ConfigError {
                     path: format!("hosted_networks[{i}]"),
-                    message: e,
+                    message: e.to_string(),
                 }),
             }
         }
@@ -919,16 +919,29 @@ pub(crate) fn deserialize<T: DeserializeOwned>(value: toml::Value) -> Result<T, 
     })
 }
 
+/// A `hosted_networks` entry that [`parse_cidr`] does not read, quoted in the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("`{text}` is not a CIDR (ADDRESS/PREFIX)")]
+    Address {
+        text: String,
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    #[error("`{text}`: the prefix must be 0..={max}")]
+    Prefix { text: String, max: u8 },
+}
+
 /// `10.0.0.0/8`, `2001:db8::/32` or a bare address.
-pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), String> {
+pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), CidrError> {
     let (addr, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),
     };
-    let addr: std::net::IpAddr = addr
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a CIDR (ADDRESS/PREFIX)"))?;
+    let addr: std::net::IpAddr = addr.trim().parse().map_err(|source| CidrError::Address {
+        text: text.to_string(),
+        source,
+    })?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
         None => max,
@@ -937,7 +950,10 @@ pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), String> {
             .parse::<u8>()
             .ok()
             .filter(|p| *p <= max)
-            .ok_or_else(|| format!("`{text}`: the prefix must be 0..={max}"))?,
+            .ok_or_else(|| CidrError::Prefix {
+                text: text.to_string(),
+                max,
+            })?,
     };
     Ok((addr, prefix))
 }
