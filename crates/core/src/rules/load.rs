@@ -1268,34 +1268,10 @@ fn validate_check(
     key: &str,
 ) -> Option<Check> {
     let raw = raw.into_inner();
-    let Some(kind) = CheckKind::parse(raw.kind.get_ref()) else {
-        let kinds: Vec<&str> = CheckKind::ALL.iter().map(|k| k.as_str()).collect();
-        cx.error_at(
-            raw.kind.span(),
-            rule,
-            format!(
-                "unknown `{key}` kind `{}` (kinds: {})",
-                raw.kind.get_ref(),
-                kinds.join(", ")
-            ),
-        );
-        return None;
-    };
+    let kind = check_kind(cx, rule, &raw.kind, key)?;
+    let options = CheckOptions { rule, key, kind };
     let mut check = Check::new(kind);
     let errors_before = error_count(cx);
-    let not_for = |cx: &mut FileCx<'_>, name: &str, span: std::ops::Range<usize>| {
-        if !kind.options().contains(&name) {
-            cx.error_at(
-                span,
-                rule,
-                format!(
-                    "`{name}` does not apply to `{key}` kind `{}` (options: {})",
-                    kind.as_str(),
-                    kind.options().join(", ")
-                ),
-            );
-        }
-    };
     if kind == CheckKind::BrandCredentials {
         check.brand = brand_options(cx, rule, &raw.kind, &raw.brand_opts(), key);
     } else {
@@ -1305,85 +1281,39 @@ fn validate_check(
             ("credentials", raw.credentials.as_ref().map(Spanned::span)),
         ] {
             if let Some(span) = span {
-                not_for(cx, name, span);
+                options.check_applies(cx, name, span);
             }
         }
     }
     if let Some(v) = raw.foreign_only {
-        not_for(cx, "foreign_only", v.span());
+        options.check_applies(cx, "foreign_only", v.span());
         check.foreign_only = v.into_inner();
     }
     if let Some(v) = raw.zero_size_only {
-        not_for(cx, "zero_size_only", v.span());
+        options.check_applies(cx, "zero_size_only", v.span());
         check.zero_size_only = v.into_inner();
     }
     if let Some(v) = raw.min_links {
-        not_for(cx, "min_links", v.span());
-        if *v.get_ref() == 0 {
-            cx.error_at(v.span(), rule, "`min_links` must be at least 1".into());
-        }
-        check.min_links = v.into_inner();
+        check.min_links = options.minimum(cx, "min_links", v);
     }
     if let Some(v) = raw.min_hosts {
-        not_for(cx, "min_hosts", v.span());
-        if *v.get_ref() == 0 {
-            cx.error_at(v.span(), rule, "`min_hosts` must be at least 1".into());
-        }
-        check.min_hosts = v.into_inner();
+        check.min_hosts = options.minimum(cx, "min_hosts", v);
     }
-    for entry in raw
-        .allow_domains
-        .map(Spanned::into_inner)
-        .unwrap_or_default()
-    {
-        match domains::parse_line(entry.get_ref()) {
-            domains::Line::Entry(DomainPattern::Suffix(d)) => check.allow_domains.push(d),
-            _ => cx.error_at(
-                entry.span(),
-                rule,
-                format!(
-                    "{:?} in `allow_domains` is not a domain name",
-                    entry.get_ref()
-                ),
-            ),
-        }
-    }
+    let allow_domains = raw.allow_domains.map(Spanned::into_inner);
+    push_allow_domains(
+        cx,
+        rule,
+        allow_domains.unwrap_or_default(),
+        &mut check.allow_domains,
+    );
     if let Some(v) = raw.min_encoded {
-        not_for(cx, "min_encoded", v.span());
-        if *v.get_ref() == 0 {
-            cx.error_at(v.span(), rule, "`min_encoded` must be at least 1".into());
-        }
-        check.min_encoded = v.into_inner();
+        check.min_encoded = options.minimum(cx, "min_encoded", v);
     }
     match raw.condition {
         Some(v) => {
-            let span = v.span();
-            not_for(cx, "condition", span.clone());
-            let mut groups = Vec::new();
-            for group in v.into_inner() {
-                let mut terms = Vec::new();
-                for term in group {
-                    if term.get_ref().trim().is_empty() {
-                        cx.error_at(term.span(), rule, "an empty `condition` term".into());
-                    } else {
-                        terms.push(term.into_inner());
-                    }
-                }
-                if terms.is_empty() {
-                    cx.error_at(
-                        span.clone(),
-                        rule,
-                        "a `condition` group has no terms".into(),
-                    );
-                }
-                groups.push(terms);
-            }
-            if groups.is_empty() {
-                cx.error_at(span.clone(), rule, "`condition` has no groups".into());
-            }
-            match super::checks::Condition::new(groups) {
-                Ok(condition) => check.condition = condition,
-                Err(e) => cx.error_at(span, rule, format!("`condition`: {e}")),
+            options.check_applies(cx, "condition", v.span());
+            if let Some(condition) = check_condition(cx, rule, v) {
+                check.condition = condition;
             }
         }
         None if kind == CheckKind::ScriptBranch => cx.error_at(
@@ -1401,6 +1331,104 @@ fn validate_check(
         check.allow_list = Some(std::sync::Arc::new(allow));
     }
     (error_count(cx) == errors_before).then_some(check)
+}
+
+fn check_kind(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    kind: &Spanned<String>,
+    key: &str,
+) -> Option<CheckKind> {
+    let parsed = CheckKind::parse(kind.get_ref());
+    if parsed.is_none() {
+        let kinds: Vec<&str> = CheckKind::ALL.iter().map(|k| k.as_str()).collect();
+        cx.error_at(
+            kind.span(),
+            rule,
+            format!(
+                "unknown `{key}` kind `{}` (kinds: {})",
+                kind.get_ref(),
+                kinds.join(", ")
+            ),
+        );
+    }
+    parsed
+}
+
+/// The options of one `check` (or `requires`, the `key`) table, whose kind decides which apply.
+struct CheckOptions<'a> {
+    rule: Option<&'a str>,
+    key: &'a str,
+    kind: CheckKind,
+}
+
+impl CheckOptions<'_> {
+    fn check_applies(&self, cx: &mut FileCx<'_>, name: &str, span: std::ops::Range<usize>) {
+        let kind = self.kind;
+        if !kind.options().contains(&name) {
+            cx.error_at(
+                span,
+                self.rule,
+                format!(
+                    "`{name}` does not apply to `{}` kind `{}` (options: {})",
+                    self.key,
+                    kind.as_str(),
+                    kind.options().join(", ")
+                ),
+            );
+        }
+    }
+
+    /// A `min_*` count, which must apply and be at least 1.
+    fn minimum(&self, cx: &mut FileCx<'_>, name: &str, value: Spanned<u32>) -> u32 {
+        self.check_applies(cx, name, value.span());
+        if *value.get_ref() == 0 {
+            cx.error_at(
+                value.span(),
+                self.rule,
+                format!("`{name}` must be at least 1"),
+            );
+        }
+        value.into_inner()
+    }
+}
+
+/// `condition`: groups of terms, none empty; `None` when the groups do not build.
+fn check_condition(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    condition: Spanned<Vec<Vec<Spanned<String>>>>,
+) -> Option<super::checks::Condition> {
+    let span = condition.span();
+    let mut groups = Vec::new();
+    for group in condition.into_inner() {
+        let mut terms = Vec::new();
+        for term in group {
+            if term.get_ref().trim().is_empty() {
+                cx.error_at(term.span(), rule, "an empty `condition` term".into());
+            } else {
+                terms.push(term.into_inner());
+            }
+        }
+        if terms.is_empty() {
+            cx.error_at(
+                span.clone(),
+                rule,
+                "a `condition` group has no terms".into(),
+            );
+        }
+        groups.push(terms);
+    }
+    if groups.is_empty() {
+        cx.error_at(span.clone(), rule, "`condition` has no groups".into());
+    }
+    match super::checks::Condition::new(groups) {
+        Ok(condition) => Some(condition),
+        Err(e) => {
+            cx.error_at(span, rule, format!("`condition`: {e}"));
+            None
+        }
+    }
 }
 
 /// `brand_credentials` options: the brands file (read relative to the rule's file, its
