@@ -1799,23 +1799,16 @@ fn load_domain_list(
     let mut invalid: Vec<(usize, String)> = Vec::new();
     let mut invalid_count = 0usize;
     let mut missing: Vec<String> = Vec::new();
-    let warn = |cx: &mut FileCx<'_>, line: Option<usize>, message: String| {
-        cx.diagnostics.push(Diagnostic {
-            level: Level::Warning,
-            file: list.display.clone(),
-            line,
-            rule: rule.map(str::to_string),
-            message,
-        });
-    };
     for (number, line) in list.text.lines().enumerate() {
         match domains::parse_line(line) {
             domains::Line::Skip => {}
             domains::Line::Entry(DomainPattern::Regex(pattern)) => {
                 match crate::matcher::compile_regex(&pattern) {
                     Ok(_) => out.push(DomainPattern::Regex(pattern)),
-                    Err(e) => warn(
+                    Err(e) => list_warning(
                         cx,
+                        rule,
+                        &list,
                         Some(number + 1),
                         format!("skipped `regexp:` that does not compile: {e}"),
                     ),
@@ -1830,37 +1823,15 @@ fn load_domain_list(
                 }
             }
             domains::Line::Include(name) => {
-                if depth >= MAX_INCLUDE_DEPTH {
-                    warn(
-                        cx,
-                        Some(number + 1),
-                        format!("`include:{name}` nests deeper than {MAX_INCLUDE_DEPTH} lists"),
-                    );
-                    continue;
-                }
-                if name.contains(['/', '\\']) || name.starts_with('.') {
-                    warn(
-                        cx,
-                        Some(number + 1),
-                        format!("`include:{name}` must name a list in the same directory"),
-                    );
-                    continue;
-                }
-                let relative = name.clone();
-                // Bundled lists carry a .txt extension (build.rs embeds *.txt); lists on disk
-                // keep upstream's names.
-                let found = read_list(&list.origin, &relative, "domain list").or_else(|_| {
-                    read_list(&list.origin, &format!("{relative}.txt"), "domain list")
-                });
-                match found {
-                    Ok(included) => {
-                        if visited.contains(&included.display) {
-                            continue;
+                match find_include(cx, rule, &list, &name, number + 1, depth) {
+                    Include::Found(included) => {
+                        if !visited.contains(&included.display) {
+                            visited.push(included.display.clone());
+                            load_domain_list(cx, rule, included, visited, depth + 1, out);
                         }
-                        visited.push(included.display.clone());
-                        load_domain_list(cx, rule, included, visited, depth + 1, out);
                     }
-                    Err(_) => missing.push(name),
+                    Include::Missing => missing.push(name),
+                    Include::Refused => {}
                 }
             }
         }
@@ -1870,8 +1841,10 @@ fn load_domain_list(
             .iter()
             .map(|(line, reason)| format!("line {line}: {reason}"))
             .collect();
-        warn(
+        list_warning(
             cx,
+            rule,
+            &list,
             invalid.first().map(|(l, _)| *l),
             format!(
                 "skipped {invalid_count} line(s) that are not domains ({})",
@@ -1879,19 +1852,96 @@ fn load_domain_list(
             ),
         );
     }
-    if !missing.is_empty() {
-        let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
-        warn(
+    warn_missing_includes(cx, rule, &list, &missing);
+}
+
+/// What an `include:` line of a domain list leads to.
+enum Include {
+    Found(ListFile),
+    /// No such list beside the including one.
+    Missing,
+    /// Too deep, or not a name in the same directory (warned about).
+    Refused,
+}
+
+/// The list an `include:` on line `line` of `list` names.
+fn find_include(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    list: &ListFile,
+    name: &str,
+    line: usize,
+    depth: usize,
+) -> Include {
+    if depth >= MAX_INCLUDE_DEPTH {
+        list_warning(
             cx,
-            None,
-            format!(
-                "{} `include:` list(s) not found beside it, skipped: {}{}",
-                missing.len(),
-                shown.join(", "),
-                if missing.len() > 5 { ", ..." } else { "" }
-            ),
+            rule,
+            list,
+            Some(line),
+            format!("`include:{name}` nests deeper than {MAX_INCLUDE_DEPTH} lists"),
         );
+        return Include::Refused;
     }
+    if name.contains(['/', '\\']) || name.starts_with('.') {
+        list_warning(
+            cx,
+            rule,
+            list,
+            Some(line),
+            format!("`include:{name}` must name a list in the same directory"),
+        );
+        return Include::Refused;
+    }
+    // Bundled lists carry a .txt extension (build.rs embeds *.txt); lists on disk keep
+    // upstream's names.
+    match read_list(&list.origin, name, "domain list")
+        .or_else(|_| read_list(&list.origin, &format!("{name}.txt"), "domain list"))
+    {
+        Ok(found) => Include::Found(found),
+        Err(_) => Include::Missing,
+    }
+}
+
+fn warn_missing_includes(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    list: &ListFile,
+    missing: &[String],
+) {
+    if missing.is_empty() {
+        return;
+    }
+    let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+    list_warning(
+        cx,
+        rule,
+        list,
+        None,
+        format!(
+            "{} `include:` list(s) not found beside it, skipped: {}{}",
+            missing.len(),
+            shown.join(", "),
+            if missing.len() > 5 { ", ..." } else { "" }
+        ),
+    );
+}
+
+/// A warning about a line of a domain list (its own file, not the rule's).
+fn list_warning(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    list: &ListFile,
+    line: Option<usize>,
+    message: String,
+) {
+    cx.diagnostics.push(Diagnostic {
+        level: Level::Warning,
+        file: list.display.clone(),
+        line,
+        rule: rule.map(str::to_string),
+        message,
+    });
 }
 
 fn join_bundled(dir: &str, relative: &str) -> String {
