@@ -2,9 +2,21 @@
 
 use std::time::Duration;
 
+/// Text that [`parse_duration`] does not read, quoted in the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` is not a duration like 500ms, 30s, 5m, 6h or 1d")]
+    NotADuration(String),
+    #[error(
+        "`{0}` repeats a unit or puts a smaller one first; write each unit once, largest first, \
+         like 1h30m"
+    )]
+    UnitOrder(String),
+}
+
 /// Parse `1h30m`-style text. A bare number is refused: `300` could mean seconds or minutes.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration like 500ms, 30s, 5m, 6h or 1d");
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let bad = || DurationError::NotADuration(text.to_string());
     let text = text.trim();
     if text.is_empty() {
         return Err(bad());
@@ -34,10 +46,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             _ => return Err(bad()),
         };
         if seconds >= last_unit {
-            return Err(format!(
-                "`{text}` repeats a unit or puts a smaller one first; write each unit once, \
-                 largest first, like 1h30m"
-            ));
+            return Err(DurationError::UnitOrder(text.to_string()));
         }
         last_unit = seconds;
         rest = &rest[unit_len..];
@@ -89,7 +98,11 @@ mod tests {
         // Issue 16: `5m5m` was read as 10 minutes.
         for typo in ["5m5m", "30m1h", "1s1s", "500ms1s"] {
             let error = parse_duration(typo).unwrap_err();
-            assert!(error.contains("largest first"), "{typo}: {error}");
+            assert_eq!(error, DurationError::UnitOrder(typo.into()));
+            assert!(
+                error.to_string().contains("largest first"),
+                "{typo}: {error}"
+            );
         }
     }
 

@@ -186,7 +186,7 @@ pub fn validate_site(spec: &SiteSpec, problems: &mut Vec<(String, String)>) {
         match parse_duration(interval) {
             Ok(d) if d >= Duration::from_millis(100) => {}
             Ok(_) => problem("interval", "must be at least 100ms".into()),
-            Err(e) => problem("interval", e),
+            Err(e) => problem("interval", e.to_string()),
         }
     }
     if spec.max_pages == Some(0) {

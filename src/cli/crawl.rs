@@ -1,6 +1,6 @@
 //! `sitepatrol scan URL...`: crawl sites and scan every page.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -15,7 +15,9 @@ use sitepatrol_core::filing::services::ServiceCatalog;
 use sitepatrol_core::filing::{CsvRegistry, Detector, Registry};
 use sitepatrol_core::finding::{Finding, Severity};
 use sitepatrol_core::scan::Scanner;
-use sitepatrol_crawl::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
+use sitepatrol_crawl::crawl::{
+    CrawlConfig, CrawlEvent, CrawlStats, Crawler, Progress, Scope, TrapLimits,
+};
 use sitepatrol_crawl::fetch::politeness::{HostGate, PolitenessConfig};
 use sitepatrol_crawl::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
 use sitepatrol_crawl::registry::{HttpRegistry, HttpRegistryConfig};
@@ -227,68 +229,8 @@ async fn crawl_all(
     scanner: &Scanner,
     output: &mut Output,
 ) -> Option<Severity> {
-    let mut ca_certificates = Vec::new();
-    for path in &args.ca_file {
-        match sitepatrol_crawl::fetch::read_pem_certificates(path) {
-            Ok(certs) => ca_certificates.extend(certs),
-            Err(e) => {
-                let _ = output.error(&path.display().to_string(), &e);
-                return None;
-            }
-        }
-    }
-    let defaults = FetchConfig::default();
-    let fetcher = Fetcher::new(FetchConfig {
-        user_agent_desktop: args
-            .desktop_user_agent
-            .clone()
-            .unwrap_or(defaults.user_agent_desktop.clone()),
-        user_agent_mobile: args
-            .mobile_user_agent
-            .clone()
-            .unwrap_or(defaults.user_agent_mobile.clone()),
-        ca_certificates,
-        connect_timeout: seconds(args.connect_timeout),
-        first_byte_timeout: seconds(args.first_byte_timeout),
-        total_timeout: seconds(args.timeout),
-        max_body_bytes: args.max_body_size,
-        max_redirects: args.max_redirects,
-        allow_private_networks: args.allow_private_networks,
-        allowed_addresses: args.allow_address.clone(),
-        resolve: args.resolve.clone(),
-        accept_invalid_certs: args.insecure,
-        ..defaults
-    });
-    let gate = Arc::new(HostGate::new(PolitenessConfig {
-        global_concurrency: args.concurrency.max(1),
-        per_host_concurrency: args.per_host_concurrency.max(1),
-        min_delay: seconds(args.delay),
-        ..PolitenessConfig::default()
-    }));
-    let scope = match (args.scope, args.scope_host.is_empty()) {
-        (ScopeChoice::Domain, _) => Scope::Domain,
-        (ScopeChoice::Host, true) => Scope::Host,
-        (ScopeChoice::Host, false) => Scope::Hosts(args.scope_host.clone()),
-    };
-    let crawler = Crawler::new(
-        fetcher,
-        gate,
-        scanner.clone(),
-        CrawlConfig {
-            scope,
-            max_depth: args.max_depth,
-            max_pages: args.max_pages,
-            max_bytes: args.max_bytes,
-            max_wall_time: seconds(args.max_time),
-            concurrency: args.concurrency.max(1),
-            respect_robots: !args.ignore_robots,
-            use_sitemaps: !args.no_sitemaps,
-            traps: TrapLimits::default(),
-            max_retries: args.retries,
-            backoff_base: Duration::from_millis(500),
-            backoff_cap: seconds(args.backoff_cap),
-        },
-    );
+    let fetcher = Fetcher::new(fetch_config(args, output)?);
+    let crawler = new_crawler(args, fetcher, scanner);
     let filing = if args.no_filing {
         None
     } else {
@@ -312,59 +254,157 @@ async fn crawl_all(
         UserAgentChoice::Both => vec![Agent::Desktop, Agent::Mobile],
     };
 
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Message>();
     let mut tasks = tokio::task::JoinSet::new();
     for start in starts {
-        let crawler = crawler.clone();
-        let sender = sender.clone();
-        let agents = agents.clone();
-        let filing = filing.clone();
-        let resolve = args.resolve.clone();
-        tasks.spawn(async move {
-            let host = start.host_str().unwrap_or("").to_string();
-            let site_filing = Arc::new(std::sync::Mutex::new(SiteFiling::new(
-                host.clone(),
-                start.to_string(),
-            )));
-            for agent in agents {
-                let site = start.to_string();
-                let events_sender = sender.clone();
-                let collect = filing.is_some().then(|| site_filing.clone());
-                let mut on_event = move |event: CrawlEvent| {
-                    if let (Some(collect), CrawlEvent::Page(page)) = (&collect, &event)
-                        && let Some(page_filing) = &page.filing
-                    {
-                        let is_home = page.depth == 0 && page.url == site;
-                        collect.lock().unwrap_or_else(|e| e.into_inner()).add_page(
-                            &page.url,
-                            is_home,
-                            page_filing,
-                        );
-                    }
-                    let _ = events_sender.send(Message::Event(site.clone(), event));
-                };
-                let stats = crawler.crawl(&start, agent, &mut on_event).await;
-                let _ = sender.send(Message::Done(SiteStats {
-                    target: start.to_string(),
-                    agent,
-                    stats,
-                }));
-            }
-            if let Some(filing) = filing {
-                let site = site_filing
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                let (record, findings) = filing.check(&site, &start, &resolve).await;
-                let _ = sender.send(Message::Site(Box::new(record), findings));
-            }
-        });
+        tasks.spawn(crawl_start(
+            crawler.clone(),
+            start,
+            agents.clone(),
+            filing.clone(),
+            args.resolve.clone(),
+            sender.clone(),
+        ));
     }
     drop(sender);
 
-    let bar = progress_bar();
-    let progress = crawler.progress();
     let started = Instant::now();
+    let (worst, sites) = report(receiver, &crawler.progress(), started, output).await;
+    while tasks.join_next().await.is_some() {}
+    if let Some(path) = &args.stats_json {
+        write_stats(path, sites, started, output);
+    }
+    worst
+}
+
+/// The fetcher's settings from the arguments; `None` (with the error output) when a CA file
+/// cannot be used.
+fn fetch_config(args: &CrawlArgs, output: &mut Output) -> Option<FetchConfig> {
+    let mut ca_certificates = Vec::new();
+    for path in &args.ca_file {
+        match sitepatrol_crawl::fetch::read_pem_certificates(path) {
+            Ok(certs) => ca_certificates.extend(certs),
+            Err(e) => {
+                let _ = output.error(&path.display().to_string(), &e.to_string());
+                return None;
+            }
+        }
+    }
+    let defaults = FetchConfig::default();
+    Some(FetchConfig {
+        user_agent_desktop: args
+            .desktop_user_agent
+            .clone()
+            .unwrap_or(defaults.user_agent_desktop.clone()),
+        user_agent_mobile: args
+            .mobile_user_agent
+            .clone()
+            .unwrap_or(defaults.user_agent_mobile.clone()),
+        ca_certificates,
+        connect_timeout: seconds(args.connect_timeout),
+        first_byte_timeout: seconds(args.first_byte_timeout),
+        total_timeout: seconds(args.timeout),
+        max_body_bytes: args.max_body_size,
+        max_redirects: args.max_redirects,
+        allow_private_networks: args.allow_private_networks,
+        allowed_addresses: args.allow_address.clone(),
+        resolve: args.resolve.clone(),
+        accept_invalid_certs: args.insecure,
+        ..defaults
+    })
+}
+
+fn new_crawler(args: &CrawlArgs, fetcher: Fetcher, scanner: &Scanner) -> Crawler {
+    let gate = Arc::new(HostGate::new(PolitenessConfig {
+        global_concurrency: args.concurrency.max(1),
+        per_host_concurrency: args.per_host_concurrency.max(1),
+        min_delay: seconds(args.delay),
+        ..PolitenessConfig::default()
+    }));
+    let scope = match (args.scope, args.scope_host.is_empty()) {
+        (ScopeChoice::Domain, _) => Scope::Domain,
+        (ScopeChoice::Host, true) => Scope::Host,
+        (ScopeChoice::Host, false) => Scope::Hosts(args.scope_host.clone()),
+    };
+    Crawler::new(
+        fetcher,
+        gate,
+        scanner.clone(),
+        CrawlConfig {
+            scope,
+            max_depth: args.max_depth,
+            max_pages: args.max_pages,
+            max_bytes: args.max_bytes,
+            max_wall_time: seconds(args.max_time),
+            concurrency: args.concurrency.max(1),
+            respect_robots: !args.ignore_robots,
+            use_sitemaps: !args.no_sitemaps,
+            traps: TrapLimits::default(),
+            max_retries: args.retries,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: seconds(args.backoff_cap),
+        },
+    )
+}
+
+/// Crawl one start URL as each agent, sending its events, its statistics and (with `filing`)
+/// its filing checks.
+async fn crawl_start(
+    crawler: Crawler,
+    start: Url,
+    agents: Vec<Agent>,
+    filing: Option<Filing>,
+    resolve: Vec<ResolveOverride>,
+    sender: tokio::sync::mpsc::UnboundedSender<Message>,
+) {
+    let host = start.host_str().unwrap_or("").to_string();
+    let site_filing = Arc::new(std::sync::Mutex::new(SiteFiling::new(
+        host.clone(),
+        start.to_string(),
+    )));
+    for agent in agents {
+        let site = start.to_string();
+        let events_sender = sender.clone();
+        let collect = filing.is_some().then(|| site_filing.clone());
+        let mut on_event = move |event: CrawlEvent| {
+            if let (Some(collect), CrawlEvent::Page(page)) = (&collect, &event)
+                && let Some(page_filing) = &page.filing
+            {
+                let is_home = page.depth == 0 && page.url == site;
+                collect.lock().unwrap_or_else(|e| e.into_inner()).add_page(
+                    &page.url,
+                    is_home,
+                    page_filing,
+                );
+            }
+            let _ = events_sender.send(Message::Event(site.clone(), event));
+        };
+        let stats = crawler.crawl(&start, agent, &mut on_event).await;
+        let _ = sender.send(Message::Done(SiteStats {
+            target: start.to_string(),
+            agent,
+            stats,
+        }));
+    }
+    if let Some(filing) = filing {
+        let site = site_filing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (record, findings) = filing.check(&site, &start, &resolve).await;
+        let _ = sender.send(Message::Site(Box::new(record), findings));
+    }
+}
+
+/// Write every message to `output` as it comes, with a progress line on a terminal, until the
+/// crawls are done or the output fails. Returns the worst severity and each crawl's statistics.
+async fn report(
+    mut receiver: tokio::sync::mpsc::UnboundedReceiver<Message>,
+    progress: &Progress,
+    started: Instant,
+    output: &mut Output,
+) -> (Option<Severity>, Vec<SiteStats>) {
+    let bar = progress_bar();
     let mut worst = None;
     let mut sites = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
@@ -385,50 +425,7 @@ async fn crawl_all(
             }
         };
         let Some(message) = message else { break };
-        let write = || -> std::io::Result<()> {
-            match message {
-                Message::Event(site, CrawlEvent::Page(page)) => {
-                    output.summary.pages += 1;
-                    output.summary.bytes += page.bytes as u64;
-                    for warning in &page.warnings {
-                        output.warning(&page.final_url, warning)?;
-                    }
-                    for finding in page.findings {
-                        worst = worst.max(Some(finding.severity));
-                        output.finding(finding)?;
-                    }
-                    let _ = site;
-                }
-                Message::Event(
-                    site,
-                    CrawlEvent::FetchFailed {
-                        url, depth, error, ..
-                    },
-                ) => {
-                    // A site whose start page cannot be fetched went unseen: that is an error
-                    // of the scan. Other pages failing is part of the crawl's record.
-                    let start_failed =
-                        depth == 0 && url.trim_end_matches('/') == site.trim_end_matches('/');
-                    output.fetch_error(&url, error.class.as_str(), &error.message, start_failed)?;
-                }
-                Message::Event(_, CrawlEvent::SiteFinding(finding)) => {
-                    worst = worst.max(Some(finding.severity));
-                    output.finding(finding)?;
-                }
-                Message::Done(site_stats) => {
-                    output.crawl_done(&site_stats.target, site_stats.agent, &site_stats.stats)?;
-                    sites.push(site_stats);
-                }
-                Message::Site(record, findings) => {
-                    for finding in findings {
-                        worst = worst.max(Some(finding.severity));
-                        output.finding(finding)?;
-                    }
-                    output.site(&record)?;
-                }
-            }
-            Ok(())
-        };
+        let write = || write_message(message, output, &mut worst, &mut sites);
         let result = match &bar {
             Some(bar) => bar.suspend(write),
             None => write(),
@@ -440,25 +437,75 @@ async fn crawl_all(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    while tasks.join_next().await.is_some() {}
-    if let Some(path) = &args.stats_json {
-        let mut total = CrawlStats::default();
-        for site in &sites {
-            total.merge(&site.stats);
+    (worst, sites)
+}
+
+fn write_message(
+    message: Message,
+    output: &mut Output,
+    worst: &mut Option<Severity>,
+    sites: &mut Vec<SiteStats>,
+) -> std::io::Result<()> {
+    match message {
+        Message::Event(_, CrawlEvent::Page(page)) => {
+            output.summary.pages += 1;
+            output.summary.bytes += page.bytes as u64;
+            for warning in &page.warnings {
+                output.warning(&page.final_url, warning)?;
+            }
+            for finding in page.findings {
+                *worst = (*worst).max(Some(finding.severity));
+                output.finding(finding)?;
+            }
         }
-        total.duration_s = started.elapsed().as_secs_f64();
-        let file = StatsFile { total, sites };
-        let written = serde_json::to_vec_pretty(&file)
-            .map_err(|e| e.to_string())
-            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            let _ = output.error(
-                &path.display().to_string(),
-                &format!("cannot write the statistics: {e}"),
-            );
+        Message::Event(
+            site,
+            CrawlEvent::FetchFailed {
+                url, depth, error, ..
+            },
+        ) => {
+            // A site whose start page cannot be fetched went unseen: that is an error of the
+            // scan. Other pages failing is part of the crawl's record.
+            let start_failed =
+                depth == 0 && url.trim_end_matches('/') == site.trim_end_matches('/');
+            output.fetch_error(&url, error.class.as_str(), &error.message, start_failed)?;
+        }
+        Message::Event(_, CrawlEvent::SiteFinding(finding)) => {
+            *worst = (*worst).max(Some(finding.severity));
+            output.finding(finding)?;
+        }
+        Message::Done(site_stats) => {
+            output.crawl_done(&site_stats.target, site_stats.agent, &site_stats.stats)?;
+            sites.push(site_stats);
+        }
+        Message::Site(record, findings) => {
+            for finding in findings {
+                *worst = (*worst).max(Some(finding.severity));
+                output.finding(finding)?;
+            }
+            output.site(&record)?;
         }
     }
-    worst
+    Ok(())
+}
+
+/// `--stats-json`: every crawl's statistics and their total.
+fn write_stats(path: &Path, sites: Vec<SiteStats>, started: Instant, output: &mut Output) {
+    let mut total = CrawlStats::default();
+    for site in &sites {
+        total.merge(&site.stats);
+    }
+    total.duration_s = started.elapsed().as_secs_f64();
+    let file = StatsFile { total, sites };
+    let written = serde_json::to_vec_pretty(&file)
+        .map_err(|e| e.to_string())
+        .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        let _ = output.error(
+            &path.display().to_string(),
+            &format!("cannot write the statistics: {e}"),
+        );
+    }
 }
 
 enum Message {

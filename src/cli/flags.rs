@@ -322,7 +322,6 @@ async fn run_async(args: FlagsArgs) -> Outcome<i32> {
     let api = Api::new(args.url)?;
     let terminal = std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
-    let write_failed = |e: std::io::Error| Failure(format!("cannot write the output: {e}"));
     match args.command {
         FlagsCommand::List {
             filters,
@@ -336,38 +335,8 @@ async fn run_async(args: FlagsArgs) -> Outcome<i32> {
             } else {
                 ListFormat::Jsonl
             });
-            let mut cursor = cursor;
-            let mut flags = Vec::new();
-            let next = loop {
-                let mut q = filters.query();
-                q.push(("limit", limit.to_string()));
-                if let Some(c) = &cursor {
-                    q.push(("cursor", c.clone()));
-                }
-                let page = api
-                    .json(Method::GET, &format!("/flags{}", query_string(&q)), None)
-                    .await?;
-                flags.extend(page["flags"].as_array().cloned().unwrap_or_default());
-                match page["next_cursor"].as_str() {
-                    Some(c) if all => cursor = Some(c.to_string()),
-                    Some(c) => break Some(c.to_string()),
-                    None => break None,
-                }
-            };
-            match format {
-                ListFormat::Table => {
-                    write_table(&mut out, &flags).map_err(write_failed)?;
-                }
-                ListFormat::Json => {
-                    let doc = serde_json::json!({"flags": flags, "next_cursor": next});
-                    writeln!(out, "{doc:#}").map_err(write_failed)?;
-                }
-                ListFormat::Jsonl => {
-                    for flag in &flags {
-                        writeln!(out, "{flag}").map_err(write_failed)?;
-                    }
-                }
-            }
+            let (flags, next) = list_flags(&api, &filters, limit, cursor, all).await?;
+            write_flags(&mut out, &flags, next.as_deref(), format)?;
             if let Some(next) = next
                 && format != ListFormat::Json
             {
@@ -397,37 +366,92 @@ async fn run_async(args: FlagsArgs) -> Outcome<i32> {
             act(&api, &mut out, "confirm", &ids, body).await
         }
         FlagsCommand::Dismiss { ids, reason } => {
-            act(
-                &api,
-                &mut out,
-                "dismiss",
-                &ids,
-                serde_json::json!({ "reason": reason }),
-            )
-            .await
+            let body = serde_json::json!({ "reason": reason });
+            act(&api, &mut out, "dismiss", &ids, body).await
         }
         FlagsCommand::Export {
             filters,
             format,
             output,
-        } => {
-            let ext = match format {
-                ExportFormat::Csv => "csv",
-                ExportFormat::Jsonl => "jsonl",
-            };
-            let path = format!("/export/flags.{ext}{}", query_string(&filters.query()));
-            let reply = api
-                .send(Method::GET, &path, None, Duration::from_secs(600))
-                .await?;
-            let reply = check(reply)?;
-            match output {
-                Some(file) => std::fs::write(&file, &reply.body)
-                    .map_err(|e| Failure(format!("cannot write {}: {e}", file.display())))?,
-                None => out.write_all(&reply.body).map_err(write_failed)?,
-            }
-            Ok(exit::OK)
+        } => export(&api, &mut out, &filters, format, output).await,
+    }
+}
+
+fn write_failed(e: std::io::Error) -> Failure {
+    Failure(format!("cannot write the output: {e}"))
+}
+
+/// The flags the filters select, a page of `limit` at a time from `cursor`: one page, or
+/// every page with `all`. Returns them and the cursor of the next page, if any.
+async fn list_flags(
+    api: &Api,
+    filters: &Filters,
+    limit: u32,
+    mut cursor: Option<String>,
+    all: bool,
+) -> Outcome<(Vec<Value>, Option<String>)> {
+    let mut flags = Vec::new();
+    loop {
+        let mut q = filters.query();
+        q.push(("limit", limit.to_string()));
+        if let Some(c) = &cursor {
+            q.push(("cursor", c.clone()));
+        }
+        let page = api
+            .json(Method::GET, &format!("/flags{}", query_string(&q)), None)
+            .await?;
+        flags.extend(page["flags"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(c) if all => cursor = Some(c.to_string()),
+            Some(c) => return Ok((flags, Some(c.to_string()))),
+            None => return Ok((flags, None)),
         }
     }
+}
+
+fn write_flags(
+    out: &mut impl Write,
+    flags: &[Value],
+    next: Option<&str>,
+    format: ListFormat,
+) -> Outcome<()> {
+    match format {
+        ListFormat::Table => write_table(out, flags).map_err(write_failed),
+        ListFormat::Json => {
+            let doc = serde_json::json!({"flags": flags, "next_cursor": next});
+            writeln!(out, "{doc:#}").map_err(write_failed)
+        }
+        ListFormat::Jsonl => {
+            for flag in flags {
+                writeln!(out, "{flag}").map_err(write_failed)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn export(
+    api: &Api,
+    out: &mut impl Write,
+    filters: &Filters,
+    format: ExportFormat,
+    output: Option<PathBuf>,
+) -> Outcome<i32> {
+    let ext = match format {
+        ExportFormat::Csv => "csv",
+        ExportFormat::Jsonl => "jsonl",
+    };
+    let path = format!("/export/flags.{ext}{}", query_string(&filters.query()));
+    let reply = api
+        .send(Method::GET, &path, None, Duration::from_secs(600))
+        .await?;
+    let reply = check(reply)?;
+    match output {
+        Some(file) => std::fs::write(&file, &reply.body)
+            .map_err(|e| Failure(format!("cannot write {}: {e}", file.display())))?,
+        None => out.write_all(&reply.body).map_err(write_failed)?,
+    }
+    Ok(exit::OK)
 }
 
 /// One action on each id: alone through its own route, several through one bulk request per

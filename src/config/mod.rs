@@ -460,7 +460,7 @@ impl Config {
                     source: source.clone(),
                     errors: vec![ConfigError {
                         path: String::new(),
-                        message,
+                        message: message.to_string(),
                     }],
                 })?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -479,343 +479,56 @@ impl Config {
             source: source.to_string(),
             errors,
         };
-        let table: toml::Table = toml::from_str(text).map_err(|e| {
-            let location = e
-                .span()
-                .map(|s| {
-                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                    format!("line {line}")
-                })
-                .unwrap_or_default();
-            fail(vec![ConfigError {
-                path: location,
-                message: e.message().trim().to_string(),
-            }])
-        })?;
+        let table = parse_table(text).map_err(|e| fail(vec![e]))?;
+        // Every step pushes into one list, so that a file's problems are reported at once, in
+        // the order of these steps.
         let mut errors = Vec::new();
-        for key in table.keys() {
-            if !SECTIONS.contains(&key.as_str()) {
-                errors.push(ConfigError {
-                    path: key.clone(),
-                    message: format!("unknown key; expected one of {}", SECTIONS.join(", ")),
-                });
-            }
-        }
-        let store: StoreConfig = section(&table, "store", &mut errors);
-        let http: HttpConfig = section(&table, "http", &mut errors);
-        let api: ApiConfig = section(&table, "api", &mut errors);
-        let mut review: ReviewConfig = section(&table, "review", &mut errors);
-        let rules: RulesConfig = section(&table, "rules", &mut errors);
-        let crawl: CrawlDefaults = section(&table, "crawl", &mut errors);
-        let schedule: ScheduleConfig = section(&table, "schedule", &mut errors);
-        let inventory: InventoryConfig = section(&table, "inventory", &mut errors);
-        let retention: RetentionConfig = section(&table, "retention", &mut errors);
-        let hosted_networks: Vec<String> = section(&table, "hosted_networks", &mut errors);
-        let filing: FilingConfig = section(&table, "filing", &mut errors);
-        let logging: LoggingConfig = section(&table, "logging", &mut errors);
-        let demo: DemoConfig = section(&table, "demo", &mut errors);
-
-        let mut sites = Vec::new();
-        match table.get("sites") {
-            None => {}
-            Some(toml::Value::Array(items)) => {
-                for (i, item) in items.iter().enumerate() {
-                    let path = format!("sites[{i}]");
-                    if let Some(site) =
-                        deserialize_entry::<SiteSpec>(item.clone(), &path, &mut errors)
-                    {
-                        sites.push((path, site));
-                    }
-                }
-            }
-            Some(_) => errors.push(ConfigError {
-                path: "sites".into(),
-                message: "must be an array of tables ([[sites]])".into(),
-            }),
-        }
-
+        check_section_names(&table, &mut errors);
+        let mut sections = Sections::read(&table, &mut errors);
+        let sites = read_sites(&table, &mut errors);
         let webhooks = webhooks::parse(table.get("webhooks"), base, &mut errors);
-
-        let mut duration = |path: &str, value: &str, min: Duration| -> Duration {
-            match parse_duration(value) {
-                Ok(d) if d >= min => d,
-                Ok(_) => {
-                    errors.push(ConfigError {
-                        path: path.into(),
-                        message: format!("must be at least {}", format_duration(min)),
-                    });
-                    min
-                }
-                Err(e) => {
-                    errors.push(ConfigError {
-                        path: path.into(),
-                        message: e,
-                    });
-                    min
-                }
-            }
-        };
-        let ms = Duration::from_millis;
-        let times = Times {
-            crawl_max_time: duration("crawl.max_time", &crawl.max_time, ms(100)),
-            delay: duration("crawl.delay", &crawl.delay, Duration::ZERO),
-            connect_timeout: duration("crawl.connect_timeout", &crawl.connect_timeout, ms(10)),
-            first_byte_timeout: duration(
-                "crawl.first_byte_timeout",
-                &crawl.first_byte_timeout,
-                ms(10),
-            ),
-            timeout: duration("crawl.timeout", &crawl.timeout, ms(10)),
-            scan_budget: duration("crawl.scan_budget", &crawl.scan_budget, ms(10)),
-            interval: duration("schedule.interval", &schedule.interval, ms(100)),
-            shutdown_grace: duration("schedule.shutdown_grace", &schedule.shutdown_grace, ms(0)),
-            body_retention: duration("retention.body", &retention.body, ms(0)),
-            header_read_timeout: duration(
-                "http.header_read_timeout",
-                &http.header_read_timeout,
-                ms(100),
-            ),
-            body_read_timeout: duration("http.body_read_timeout", &http.body_read_timeout, ms(100)),
-            api_failure_window: duration("api.failure_window", &api.failure_window, ms(1000)),
-            session_ttl: duration("review.session_ttl", &review.session_ttl, ms(60_000)),
-        };
-
-        let mut positive = |path: &str, value: u64| {
-            if value == 0 {
-                errors.push(ConfigError {
-                    path: path.into(),
-                    message: "must be at least 1".into(),
-                });
-            }
-        };
-        positive("crawl.max_pages", crawl.max_pages as u64);
-        positive("http.max_connections", http.max_connections as u64);
-        positive(
-            "http.max_connections_per_client",
-            http.max_connections_per_client as u64,
-        );
-        positive("crawl.max_bytes", crawl.max_bytes);
-        positive("crawl.concurrency", crawl.concurrency as u64);
-        positive(
-            "crawl.per_host_concurrency",
-            crawl.per_host_concurrency as u64,
-        );
-        positive(
-            "crawl.per_site_concurrency",
-            crawl.per_site_concurrency as u64,
-        );
-        positive("crawl.max_body_size", crawl.max_body_size as u64);
-        positive(
-            "crawl.max_flags_per_crawl",
-            crawl.max_flags_per_crawl as u64,
-        );
-        positive(
-            "schedule.max_concurrent_crawls",
-            schedule.max_concurrent_crawls as u64,
-        );
-        if !(0.0..=0.5).contains(&schedule.jitter) {
-            errors.push(ConfigError {
-                path: "schedule.jitter".into(),
-                message: format!(
-                    "{} is not a fraction between 0 and 0.5 of the interval",
-                    schedule.jitter
-                ),
-            });
-        }
-        for (name, ua) in [
-            ("crawl.user_agent_desktop", &crawl.user_agent_desktop),
-            ("crawl.user_agent_mobile", &crawl.user_agent_mobile),
-        ] {
-            if let Some(ua) = ua
-                && (ua.is_empty() || ua.chars().any(|c| c.is_control()))
-            {
-                errors.push(ConfigError {
-                    path: name.into(),
-                    message: "must be non-empty and free of control characters".into(),
-                });
-            }
-        }
-
-        let mut listen = Vec::new();
-        if http.listen.is_empty() {
-            errors.push(ConfigError {
-                path: "http.listen".into(),
-                message: "needs at least one address (HOST:PORT)".into(),
-            });
-        }
-        for (i, address) in http.listen.iter().enumerate() {
-            match address.parse::<SocketAddr>() {
-                Ok(addr) => listen.push(addr),
-                Err(_) => errors.push(ConfigError {
-                    path: format!("http.listen[{i}]"),
-                    message: format!("`{address}` is not IP:PORT"),
-                }),
-            }
-        }
-        let mut api_listen = Vec::new();
-        for (i, address) in api.listen.iter().enumerate() {
-            match address.parse::<SocketAddr>() {
-                Ok(addr) => api_listen.push(addr),
-                Err(_) => errors.push(ConfigError {
-                    path: format!("api.listen[{i}]"),
-                    message: format!("`{address}` is not IP:PORT"),
-                }),
-            }
-        }
-        positive_api(api.max_failures, &mut errors);
-        if let Some(dir) = &review.templates_dir {
-            let dir = base.join(dir);
-            if !dir.is_dir() {
-                errors.push(ConfigError {
-                    path: "review.templates_dir".into(),
-                    message: format!("`{}` is not a directory", dir.display()),
-                });
-            }
-            review.templates_dir = Some(dir);
-        }
-        let api_tokens = match sitepatrol_server::review::auth::Tokens::new(&api.tokens) {
-            Ok(tokens) => tokens,
-            Err(problems) => {
-                // Each problem reads `api.tokens[i]: message`; keep the key path apart.
-                for problem in problems {
-                    let (path, message) = problem
-                        .split_once(": ")
-                        .map(|(p, m)| (p.to_string(), m.to_string()))
-                        .unwrap_or_else(|| ("api.tokens".to_string(), problem.clone()));
-                    errors.push(ConfigError { path, message });
-                }
-                sitepatrol_server::review::auth::Tokens::default()
-            }
-        };
-        let metrics_token = match secret::resolve_secret(
-            "http.metrics_token",
-            http.metrics_token.as_deref(),
-            http.metrics_token_file.as_deref(),
-            http.metrics_token_env.as_deref(),
-            base,
-        ) {
-            Ok(secret) => secret,
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        };
-        if rules.paths.is_empty() {
-            errors.push(ConfigError {
-                path: "rules.paths".into(),
-                message: "needs at least one path, or \"bundled\"".into(),
-            });
-        }
-        for (i, p) in rules.paths.iter().enumerate() {
-            if p != "bundled" && !Path::new(p).exists() {
-                errors.push(ConfigError {
-                    path: format!("rules.paths[{i}]"),
-                    message: format!("`{p}` does not exist"),
-                });
-            }
-        }
-        let mut hosted_nets = Vec::new();
-        for (i, cidr) in hosted_networks.iter().enumerate() {
-            match parse_cidr(cidr) {
-                Ok((addr, prefix)) => {
-                    if let Ok(net) = ipnet::IpNet::new(addr, prefix) {
-                        hosted_nets.push(net.trunc());
-                    }
-                }
-                Err(e) => errors.push(ConfigError {
-                    path: format!("hosted_networks[{i}]"),
-                    message: e,
-                }),
-            }
-        }
-        if filing.registry_file.is_some() && filing.registry_url.is_some() {
-            errors.push(ConfigError {
-                path: "filing.registry_url".into(),
-                message: "set registry_file or registry_url, not both".into(),
-            });
-        }
-        if let Some(url) = &filing.registry_url
-            && !url.contains("{domain}")
-        {
-            errors.push(ConfigError {
-                path: "filing.registry_url".into(),
-                message: format!("`{url}` has no {{domain}} placeholder"),
-            });
-        }
-        for (key, path) in [
-            ("filing.registry_file", &filing.registry_file),
-            ("filing.services", &filing.services),
-        ] {
-            if let Some(path) = path
-                && !base.join(path).is_file()
-            {
-                errors.push(ConfigError {
-                    path: key.into(),
-                    message: format!("`{}` is not a file", path.display()),
-                });
-            }
-        }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&logging.level) {
-            errors.push(ConfigError {
-                path: "logging.level".into(),
-                message: format!("`{}` is not a log filter: {e}", logging.level),
-            });
-        }
-
-        let mut ids = HashSet::new();
-        let mut valid_sites = Vec::new();
-        for (path, site) in sites {
-            let mut problems = Vec::new();
-            validate_site(&site, &mut problems);
-            if site.demo && !demo.enabled {
-                problems.push((
-                    "demo".to_string(),
-                    "a demo site needs [demo] enabled = true".to_string(),
-                ));
-            }
-            if !ids.insert(site.id.clone()) {
-                problems.push((
-                    "id".into(),
-                    format!("`{}` is used by another site", site.id),
-                ));
-            }
-            for (key, message) in &problems {
-                errors.push(ConfigError {
-                    path: join_path(&path, key),
-                    message: message.clone(),
-                });
-            }
-            valid_sites.push(site);
-        }
-
+        let times = Times::read(&sections, &mut errors);
+        check_counts(&sections, &mut errors);
+        check_user_agents(&sections.crawl, &mut errors);
+        let listen = http_listen(&sections.http, &mut errors);
+        let api_listen = socket_addresses("api.listen", &sections.api.listen, &mut errors);
+        positive_api(sections.api.max_failures, &mut errors);
+        resolve_templates_dir(&mut sections.review, base, &mut errors);
+        let api_tokens = api_tokens(&sections.api, &mut errors);
+        let metrics_token = metrics_token(&sections.http, base, &mut errors);
+        check_rule_paths(&sections.rules, &mut errors);
+        let hosted_nets = hosted_nets(&sections.hosted_networks, &mut errors);
+        check_filing(&sections.filing, base, &mut errors);
+        check_log_filter(&sections.logging, &mut errors);
+        let sites = validate_sites(sites, sections.demo.enabled, &mut errors);
         if !errors.is_empty() {
             return Err(fail(errors));
         }
         Ok(Config {
             source: source.to_string(),
-            store,
-            http,
+            store: sections.store,
+            http: sections.http,
             listen,
             metrics_token,
-            api,
+            api: sections.api,
             api_listen,
             api_tokens,
-            review,
-            rules,
-            crawl,
-            schedule,
-            inventory,
-            retention,
-            hosted_networks,
+            review: sections.review,
+            rules: sections.rules,
+            crawl: sections.crawl,
+            schedule: sections.schedule,
+            inventory: sections.inventory,
+            retention: sections.retention,
+            hosted_networks: sections.hosted_networks,
             hosted_nets,
             filing: FilingConfig {
-                registry_file: filing.registry_file.map(|p| base.join(p)),
-                services: filing.services.map(|p| base.join(p)),
-                ..filing
+                registry_file: sections.filing.registry_file.map(|p| base.join(p)),
+                services: sections.filing.services.map(|p| base.join(p)),
+                ..sections.filing
             },
-            logging,
-            demo,
-            sites: valid_sites,
+            logging: sections.logging,
+            demo: sections.demo,
+            sites,
             webhooks,
             times,
         })
@@ -835,6 +548,400 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// The TOML table of a config file; a syntax error names its line.
+fn parse_table(text: &str) -> Result<toml::Table, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let location = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                format!("line {line}")
+            })
+            .unwrap_or_default();
+        ConfigError {
+            path: location,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+fn check_section_names(table: &toml::Table, errors: &mut Vec<ConfigError>) {
+    for key in table.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            errors.push(ConfigError {
+                path: key.clone(),
+                message: format!("unknown key; expected one of {}", SECTIONS.join(", ")),
+            });
+        }
+    }
+}
+
+/// The config's sections as written, each its default when missing or invalid.
+struct Sections {
+    store: StoreConfig,
+    http: HttpConfig,
+    api: ApiConfig,
+    review: ReviewConfig,
+    rules: RulesConfig,
+    crawl: CrawlDefaults,
+    schedule: ScheduleConfig,
+    inventory: InventoryConfig,
+    retention: RetentionConfig,
+    hosted_networks: Vec<String>,
+    filing: FilingConfig,
+    logging: LoggingConfig,
+    demo: DemoConfig,
+}
+
+impl Sections {
+    fn read(table: &toml::Table, errors: &mut Vec<ConfigError>) -> Sections {
+        Sections {
+            store: section(table, "store", errors),
+            http: section(table, "http", errors),
+            api: section(table, "api", errors),
+            review: section(table, "review", errors),
+            rules: section(table, "rules", errors),
+            crawl: section(table, "crawl", errors),
+            schedule: section(table, "schedule", errors),
+            inventory: section(table, "inventory", errors),
+            retention: section(table, "retention", errors),
+            hosted_networks: section(table, "hosted_networks", errors),
+            filing: section(table, "filing", errors),
+            logging: section(table, "logging", errors),
+            demo: section(table, "demo", errors),
+        }
+    }
+}
+
+/// `[[sites]]` that deserialize, with their key paths; they are validated later.
+fn read_sites(table: &toml::Table, errors: &mut Vec<ConfigError>) -> Vec<(String, SiteSpec)> {
+    let mut sites = Vec::new();
+    match table.get("sites") {
+        None => {}
+        Some(toml::Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("sites[{i}]");
+                if let Some(site) = deserialize_entry::<SiteSpec>(item.clone(), &path, errors) {
+                    sites.push((path, site));
+                }
+            }
+        }
+        Some(_) => errors.push(ConfigError {
+            path: "sites".into(),
+            message: "must be an array of tables ([[sites]])".into(),
+        }),
+    }
+    sites
+}
+
+impl Times {
+    fn read(s: &Sections, errors: &mut Vec<ConfigError>) -> Times {
+        let mut duration = |path: &str, value: &str, min: Duration| -> Duration {
+            at_least(path, value, min, errors)
+        };
+        let ms = Duration::from_millis;
+        let (crawl, http) = (&s.crawl, &s.http);
+        Times {
+            crawl_max_time: duration("crawl.max_time", &crawl.max_time, ms(100)),
+            delay: duration("crawl.delay", &crawl.delay, Duration::ZERO),
+            connect_timeout: duration("crawl.connect_timeout", &crawl.connect_timeout, ms(10)),
+            first_byte_timeout: duration(
+                "crawl.first_byte_timeout",
+                &crawl.first_byte_timeout,
+                ms(10),
+            ),
+            timeout: duration("crawl.timeout", &crawl.timeout, ms(10)),
+            scan_budget: duration("crawl.scan_budget", &crawl.scan_budget, ms(10)),
+            interval: duration("schedule.interval", &s.schedule.interval, ms(100)),
+            shutdown_grace: duration("schedule.shutdown_grace", &s.schedule.shutdown_grace, ms(0)),
+            body_retention: duration("retention.body", &s.retention.body, ms(0)),
+            header_read_timeout: duration(
+                "http.header_read_timeout",
+                &http.header_read_timeout,
+                ms(100),
+            ),
+            body_read_timeout: duration("http.body_read_timeout", &http.body_read_timeout, ms(100)),
+            api_failure_window: duration("api.failure_window", &s.api.failure_window, ms(1000)),
+            session_ttl: duration("review.session_ttl", &s.review.session_ttl, ms(60_000)),
+        }
+    }
+}
+
+/// The duration `value` at key `path`; `min` (with an error) when it is not one or is shorter.
+fn at_least(path: &str, value: &str, min: Duration, errors: &mut Vec<ConfigError>) -> Duration {
+    match parse_duration(value) {
+        Ok(d) if d >= min => d,
+        Ok(_) => {
+            errors.push(ConfigError {
+                path: path.into(),
+                message: format!("must be at least {}", format_duration(min)),
+            });
+            min
+        }
+        Err(e) => {
+            errors.push(ConfigError {
+                path: path.into(),
+                message: e.to_string(),
+            });
+            min
+        }
+    }
+}
+
+/// Counts and limits that must be at least 1, and the schedule's jitter.
+fn check_counts(s: &Sections, errors: &mut Vec<ConfigError>) {
+    let (crawl, http, schedule) = (&s.crawl, &s.http, &s.schedule);
+    for (path, value) in [
+        ("crawl.max_pages", crawl.max_pages as u64),
+        ("http.max_connections", http.max_connections as u64),
+        (
+            "http.max_connections_per_client",
+            http.max_connections_per_client as u64,
+        ),
+        ("crawl.max_bytes", crawl.max_bytes),
+        ("crawl.concurrency", crawl.concurrency as u64),
+        (
+            "crawl.per_host_concurrency",
+            crawl.per_host_concurrency as u64,
+        ),
+        (
+            "crawl.per_site_concurrency",
+            crawl.per_site_concurrency as u64,
+        ),
+        ("crawl.max_body_size", crawl.max_body_size as u64),
+        (
+            "crawl.max_flags_per_crawl",
+            crawl.max_flags_per_crawl as u64,
+        ),
+        (
+            "schedule.max_concurrent_crawls",
+            schedule.max_concurrent_crawls as u64,
+        ),
+    ] {
+        if value == 0 {
+            errors.push(ConfigError {
+                path: path.into(),
+                message: "must be at least 1".into(),
+            });
+        }
+    }
+    if !(0.0..=0.5).contains(&schedule.jitter) {
+        errors.push(ConfigError {
+            path: "schedule.jitter".into(),
+            message: format!(
+                "{} is not a fraction between 0 and 0.5 of the interval",
+                schedule.jitter
+            ),
+        });
+    }
+}
+
+fn check_user_agents(crawl: &CrawlDefaults, errors: &mut Vec<ConfigError>) {
+    for (name, ua) in [
+        ("crawl.user_agent_desktop", &crawl.user_agent_desktop),
+        ("crawl.user_agent_mobile", &crawl.user_agent_mobile),
+    ] {
+        if let Some(ua) = ua
+            && (ua.is_empty() || ua.chars().any(|c| c.is_control()))
+        {
+            errors.push(ConfigError {
+                path: name.into(),
+                message: "must be non-empty and free of control characters".into(),
+            });
+        }
+    }
+}
+
+/// `http.listen`, which needs at least one address.
+fn http_listen(http: &HttpConfig, errors: &mut Vec<ConfigError>) -> Vec<SocketAddr> {
+    if http.listen.is_empty() {
+        errors.push(ConfigError {
+            path: "http.listen".into(),
+            message: "needs at least one address (HOST:PORT)".into(),
+        });
+    }
+    socket_addresses("http.listen", &http.listen, errors)
+}
+
+/// The addresses of the list at `key` that parse; each other is an error.
+fn socket_addresses(
+    key: &str,
+    addresses: &[String],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<SocketAddr> {
+    let mut parsed = Vec::new();
+    for (i, address) in addresses.iter().enumerate() {
+        match address.parse::<SocketAddr>() {
+            Ok(addr) => parsed.push(addr),
+            Err(_) => errors.push(ConfigError {
+                path: format!("{key}[{i}]"),
+                message: format!("`{address}` is not IP:PORT"),
+            }),
+        }
+    }
+    parsed
+}
+
+/// `review.templates_dir`, made relative to the config file's directory.
+fn resolve_templates_dir(review: &mut ReviewConfig, base: &Path, errors: &mut Vec<ConfigError>) {
+    if let Some(dir) = &review.templates_dir {
+        let dir = base.join(dir);
+        if !dir.is_dir() {
+            errors.push(ConfigError {
+                path: "review.templates_dir".into(),
+                message: format!("`{}` is not a directory", dir.display()),
+            });
+        }
+        review.templates_dir = Some(dir);
+    }
+}
+
+fn api_tokens(
+    api: &ApiConfig,
+    errors: &mut Vec<ConfigError>,
+) -> sitepatrol_server::review::auth::Tokens {
+    match sitepatrol_server::review::auth::Tokens::new(&api.tokens) {
+        Ok(tokens) => tokens,
+        Err(problems) => {
+            // Each problem reads `api.tokens[i]: message`; keep the key path apart.
+            for problem in problems {
+                let (path, message) = problem
+                    .split_once(": ")
+                    .map(|(p, m)| (p.to_string(), m.to_string()))
+                    .unwrap_or_else(|| ("api.tokens".to_string(), problem.clone()));
+                errors.push(ConfigError { path, message });
+            }
+            sitepatrol_server::review::auth::Tokens::default()
+        }
+    }
+}
+
+fn metrics_token(http: &HttpConfig, base: &Path, errors: &mut Vec<ConfigError>) -> Option<Secret> {
+    match secret::resolve_secret(
+        "http.metrics_token",
+        http.metrics_token.as_deref(),
+        http.metrics_token_file.as_deref(),
+        http.metrics_token_env.as_deref(),
+        base,
+    ) {
+        Ok(secret) => secret,
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
+fn check_rule_paths(rules: &RulesConfig, errors: &mut Vec<ConfigError>) {
+    if rules.paths.is_empty() {
+        errors.push(ConfigError {
+            path: "rules.paths".into(),
+            message: "needs at least one path, or \"bundled\"".into(),
+        });
+    }
+    for (i, p) in rules.paths.iter().enumerate() {
+        if p != "bundled" && !Path::new(p).exists() {
+            errors.push(ConfigError {
+                path: format!("rules.paths[{i}]"),
+                message: format!("`{p}` does not exist"),
+            });
+        }
+    }
+}
+
+/// `hosted_networks`, parsed and truncated to their prefixes.
+fn hosted_nets(hosted_networks: &[String], errors: &mut Vec<ConfigError>) -> Vec<ipnet::IpNet> {
+    let mut nets = Vec::new();
+    for (i, cidr) in hosted_networks.iter().enumerate() {
+        match parse_cidr(cidr) {
+            Ok((addr, prefix)) => {
+                if let Ok(net) = ipnet::IpNet::new(addr, prefix) {
+                    nets.push(net.trunc());
+                }
+            }
+            Err(e) => errors.push(ConfigError {
+                path: format!("hosted_networks[{i}]"),
+                message: e.to_string(),
+            }),
+        }
+    }
+    nets
+}
+
+fn check_filing(filing: &FilingConfig, base: &Path, errors: &mut Vec<ConfigError>) {
+    if filing.registry_file.is_some() && filing.registry_url.is_some() {
+        errors.push(ConfigError {
+            path: "filing.registry_url".into(),
+            message: "set registry_file or registry_url, not both".into(),
+        });
+    }
+    if let Some(url) = &filing.registry_url
+        && !url.contains("{domain}")
+    {
+        errors.push(ConfigError {
+            path: "filing.registry_url".into(),
+            message: format!("`{url}` has no {{domain}} placeholder"),
+        });
+    }
+    for (key, path) in [
+        ("filing.registry_file", &filing.registry_file),
+        ("filing.services", &filing.services),
+    ] {
+        if let Some(path) = path
+            && !base.join(path).is_file()
+        {
+            errors.push(ConfigError {
+                path: key.into(),
+                message: format!("`{}` is not a file", path.display()),
+            });
+        }
+    }
+}
+
+fn check_log_filter(logging: &LoggingConfig, errors: &mut Vec<ConfigError>) {
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&logging.level) {
+        errors.push(ConfigError {
+            path: "logging.level".into(),
+            message: format!("`{}` is not a log filter: {e}", logging.level),
+        });
+    }
+}
+
+/// Every site, its problems reported under its key path: what `validate_site` finds, a demo
+/// site without the demo, and an id used twice.
+fn validate_sites(
+    sites: Vec<(String, SiteSpec)>,
+    demo_enabled: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<SiteSpec> {
+    let mut ids = HashSet::new();
+    let mut valid_sites = Vec::new();
+    for (path, site) in sites {
+        let mut problems = Vec::new();
+        validate_site(&site, &mut problems);
+        if site.demo && !demo_enabled {
+            problems.push((
+                "demo".to_string(),
+                "a demo site needs [demo] enabled = true".to_string(),
+            ));
+        }
+        if !ids.insert(site.id.clone()) {
+            problems.push((
+                "id".into(),
+                format!("`{}` is used by another site", site.id),
+            ));
+        }
+        for (key, message) in &problems {
+            errors.push(ConfigError {
+                path: join_path(&path, key),
+                message: message.clone(),
+            });
+        }
+        valid_sites.push(site);
+    }
+    valid_sites
 }
 
 fn positive_api(max_failures: u32, errors: &mut Vec<ConfigError>) {
@@ -919,16 +1026,29 @@ pub(crate) fn deserialize<T: DeserializeOwned>(value: toml::Value) -> Result<T, 
     })
 }
 
+/// A `hosted_networks` entry that [`parse_cidr`] does not read, quoted in the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("`{text}` is not a CIDR (ADDRESS/PREFIX)")]
+    Address {
+        text: String,
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    #[error("`{text}`: the prefix must be 0..={max}")]
+    Prefix { text: String, max: u8 },
+}
+
 /// `10.0.0.0/8`, `2001:db8::/32` or a bare address.
-pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), String> {
+pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), CidrError> {
     let (addr, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),
     };
-    let addr: std::net::IpAddr = addr
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a CIDR (ADDRESS/PREFIX)"))?;
+    let addr: std::net::IpAddr = addr.trim().parse().map_err(|source| CidrError::Address {
+        text: text.to_string(),
+        source,
+    })?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
         None => max,
@@ -937,7 +1057,10 @@ pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), String> {
             .parse::<u8>()
             .ok()
             .filter(|p| *p <= max)
-            .ok_or_else(|| format!("`{text}`: the prefix must be 0..={max}"))?,
+            .ok_or_else(|| CidrError::Prefix {
+                text: text.to_string(),
+                max,
+            })?,
     };
     Ok((addr, prefix))
 }

@@ -109,128 +109,182 @@ pub(super) fn parse(
         let Some(spec) = deserialize_entry::<WebhookSpec>(item.clone(), &prefix, errors) else {
             continue;
         };
-        let before = errors.len();
-        let mut err = |key: &str, message: String| {
-            errors.push(ConfigError {
-                path: join_path(&prefix, key),
-                message,
-            })
+        let mut problems = Problems {
+            prefix: &prefix,
+            errors,
         };
-        if spec.name.is_empty()
-            || spec.name.len() > 64
-            || !spec
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
-            err(
-                "name",
-                format!(
-                    "`{}` must be 1 to 64 of a-z, 0-9, - and _ (it keys the deliveries)",
-                    spec.name
-                ),
-            );
-        } else if !names.insert(spec.name.clone()) {
-            err(
-                "name",
-                format!("`{}` is used by another webhook", spec.name),
-            );
-        }
-        let url = match url::Url::parse(&spec.url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                Some(url)
-            }
-            Ok(_) => {
-                err(
-                    "url",
-                    "must be an http:// or https:// URL with a host".into(),
-                );
-                None
-            }
-            // The URL itself is not repeated: it may carry a token.
-            Err(e) => {
-                err("url", format!("is not a URL: {e}"));
-                None
-            }
-        };
-        let secret = match super::secret::resolve_secret(
-            "secret",
-            spec.secret.as_deref(),
-            spec.secret_file.as_deref(),
-            spec.secret_env.as_deref(),
-            base,
-        ) {
-            Ok(Some(secret)) => Some(secret),
-            Ok(None) => {
-                err(
-                    "secret",
-                    "is required (set secret, secret_file or secret_env): receivers verify the signature with it".into(),
-                );
-                None
-            }
-            Err(e) => {
-                err(&e.path, e.message);
-                None
-            }
-        };
-        let mut events = Vec::new();
-        if spec.events.is_empty() {
-            err("events", "needs at least one event".into());
-        }
-        for (j, event) in spec.events.iter().enumerate() {
-            match event.parse::<WebhookEvent>() {
-                Ok(e) if !events.contains(&e) => events.push(e),
-                Ok(_) => err(
-                    &format!("events[{j}]"),
-                    format!("`{event}` is listed twice"),
-                ),
-                Err(e) => err(&format!("events[{j}]"), e),
-            }
-        }
-        let mut duration = |key: &str, text: &str, min: Duration| match parse_duration(text) {
-            Ok(d) if d >= min => d,
-            Ok(_) => {
-                err(key, format!("must be at least {}", format_duration(min)));
-                min
-            }
-            Err(e) => {
-                err(key, e);
-                min
-            }
-        };
-        let timeout = duration("timeout", &spec.timeout, Duration::from_millis(100));
-        // Whole seconds: the outbox keeps due times in seconds.
-        let retry_base = duration("retry_base", &spec.retry_base, Duration::from_secs(1));
-        let retry_max = duration("retry_max", &spec.retry_max, Duration::from_secs(1));
-        if retry_max < retry_base {
-            err(
-                "retry_max",
-                format!(
-                    "must be at least retry_base ({})",
-                    format_duration(retry_base)
-                ),
-            );
-        }
-        if spec.max_attempts == 0 {
-            err("max_attempts", "must be at least 1".into());
-        }
-        if errors.len() == before
-            && let (Some(url), Some(secret)) = (url, secret)
-        {
-            out.push(WebhookConfig {
-                name: spec.name,
-                url,
-                secret,
-                min_severity: spec.min_severity,
-                events,
-                timeout,
-                max_attempts: spec.max_attempts,
-                retry_base,
-                retry_max,
-            });
+        if let Some(webhook) = validate(spec, base, &mut names, &mut problems) {
+            out.push(webhook);
         }
     }
     out
+}
+
+/// The problems of one webhook, each under its key path.
+struct Problems<'a> {
+    prefix: &'a str,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Problems<'_> {
+    fn push(&mut self, key: &str, message: String) {
+        self.errors.push(ConfigError {
+            path: join_path(self.prefix, key),
+            message,
+        });
+    }
+}
+
+/// One webhook; `None` when it has any problem (all of them reported).
+fn validate(
+    spec: WebhookSpec,
+    base: &Path,
+    names: &mut HashSet<String>,
+    problems: &mut Problems<'_>,
+) -> Option<WebhookConfig> {
+    let before = problems.errors.len();
+    check_name(&spec.name, names, problems);
+    let url = webhook_url(&spec.url, problems);
+    let secret = webhook_secret(&spec, base, problems);
+    let events = webhook_events(&spec.events, problems);
+    let timeout = at_least(
+        "timeout",
+        &spec.timeout,
+        Duration::from_millis(100),
+        problems,
+    );
+    // Whole seconds: the outbox keeps due times in seconds.
+    let retry_base = at_least(
+        "retry_base",
+        &spec.retry_base,
+        Duration::from_secs(1),
+        problems,
+    );
+    let retry_max = at_least(
+        "retry_max",
+        &spec.retry_max,
+        Duration::from_secs(1),
+        problems,
+    );
+    if retry_max < retry_base {
+        problems.push(
+            "retry_max",
+            format!(
+                "must be at least retry_base ({})",
+                format_duration(retry_base)
+            ),
+        );
+    }
+    if spec.max_attempts == 0 {
+        problems.push("max_attempts", "must be at least 1".into());
+    }
+    if problems.errors.len() != before {
+        return None;
+    }
+    Some(WebhookConfig {
+        name: spec.name,
+        url: url?,
+        secret: secret?,
+        min_severity: spec.min_severity,
+        events,
+        timeout,
+        max_attempts: spec.max_attempts,
+        retry_base,
+        retry_max,
+    })
+}
+
+/// A name keys the deliveries: a short slug, used by one webhook.
+fn check_name(name: &str, names: &mut HashSet<String>, problems: &mut Problems<'_>) {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        problems.push(
+            "name",
+            format!("`{name}` must be 1 to 64 of a-z, 0-9, - and _ (it keys the deliveries)"),
+        );
+    } else if !names.insert(name.to_string()) {
+        problems.push("name", format!("`{name}` is used by another webhook"));
+    }
+}
+
+fn webhook_url(text: &str, problems: &mut Problems<'_>) -> Option<url::Url> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        Ok(_) => {
+            problems.push(
+                "url",
+                "must be an http:// or https:// URL with a host".into(),
+            );
+            None
+        }
+        // The URL itself is not repeated: it may carry a token.
+        Err(e) => {
+            problems.push("url", format!("is not a URL: {e}"));
+            None
+        }
+    }
+}
+
+/// The signing secret, which a webhook must have.
+fn webhook_secret(spec: &WebhookSpec, base: &Path, problems: &mut Problems<'_>) -> Option<Secret> {
+    match super::secret::resolve_secret(
+        "secret",
+        spec.secret.as_deref(),
+        spec.secret_file.as_deref(),
+        spec.secret_env.as_deref(),
+        base,
+    ) {
+        Ok(Some(secret)) => Some(secret),
+        Ok(None) => {
+            problems.push(
+                "secret",
+                "is required (set secret, secret_file or secret_env): receivers verify the signature with it".into(),
+            );
+            None
+        }
+        Err(e) => {
+            problems.push(&e.path, e.message);
+            None
+        }
+    }
+}
+
+/// The events, at least one, each once.
+fn webhook_events(names: &[String], problems: &mut Problems<'_>) -> Vec<WebhookEvent> {
+    let mut events = Vec::new();
+    if names.is_empty() {
+        problems.push("events", "needs at least one event".into());
+    }
+    for (j, event) in names.iter().enumerate() {
+        match event.parse::<WebhookEvent>() {
+            Ok(e) if !events.contains(&e) => events.push(e),
+            Ok(_) => problems.push(
+                &format!("events[{j}]"),
+                format!("`{event}` is listed twice"),
+            ),
+            Err(e) => problems.push(&format!("events[{j}]"), e),
+        }
+    }
+    events
+}
+
+/// The duration at `key`; `min` (with a problem) when it is not one or is shorter.
+fn at_least(key: &str, text: &str, min: Duration, problems: &mut Problems<'_>) -> Duration {
+    match parse_duration(text) {
+        Ok(d) if d >= min => d,
+        Ok(_) => {
+            problems.push(key, format!("must be at least {}", format_duration(min)));
+            min
+        }
+        Err(e) => {
+            problems.push(key, e.to_string());
+            min
+        }
+    }
 }
 
 #[cfg(test)]

@@ -94,6 +94,37 @@ struct Collected {
 }
 
 impl Collected {
+    /// Collecting a crawl from `start`, with the pages' filing numbers when `filing` is on.
+    fn new(start: &Url, filing: bool) -> Collected {
+        Collected {
+            start: start.to_string(),
+            filing: filing.then(|| {
+                SiteFiling::new(
+                    start.host_str().unwrap_or_default().to_string(),
+                    start.to_string(),
+                )
+            }),
+            ..Collected::default()
+        }
+    }
+
+    /// How the crawl ended, `interrupted` or not, with these statistics.
+    fn outcome(&self, interrupted: bool, stats: &CrawlStats) -> CrawlOutcome {
+        let budget_hit = stats
+            .skipped
+            .iter()
+            .any(|(reason, n)| reason.is_budget() && *n > 0);
+        if interrupted {
+            CrawlOutcome::Interrupted
+        } else if self.start_failed && self.pages.is_empty() {
+            CrawlOutcome::Failed
+        } else if budget_hit {
+            CrawlOutcome::Budget
+        } else {
+            CrawlOutcome::Completed
+        }
+    }
+
     fn add(&mut self, event: CrawlEvent, metrics: &Metrics) {
         match event {
             CrawlEvent::Page(report) => {
@@ -344,119 +375,28 @@ pub async fn crawl_site(
         fastrand::u32(..)
     );
     let (ruleset, rules_version) = shared.current_rules();
-    let states: HashMap<String, PageState> = {
-        let store = shared.store.clone();
-        let id = site.id.to_string();
-        match tokio::task::spawn_blocking(move || store.page_states(&id)).await {
-            Ok(Ok(states)) => states.into_iter().collect(),
-            // Without the page states every page is matched again: slower, never wrong.
-            Ok(Err(e)) => {
-                warn!(error = %e, "cannot read the page states; matching every page");
-                HashMap::new()
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot read the page states; matching every page");
-                HashMap::new()
-            }
-        }
-    };
-    let states = Arc::new(states);
-    let scanner = Scanner::new(
-        ruleset,
-        ScanOptions {
-            max_file_size: shared.config.crawl.max_body_size as u64,
-            scan_budget: Some(shared.config.times.scan_budget),
-        },
-    );
-    let mut base = Crawler::new(
-        fetcher_for(
-            &shared.config,
-            &site,
-            own_addresses(&shared.config, &site).await,
-        ),
-        shared.gate.clone(),
-        scanner,
-        crawl_config(&shared.config, &site),
-    );
-    if let Some(filing) = &shared.filing {
-        base = base.with_filing(filing.detector.clone());
-    }
-    let agents: &[Agent] = match site.agents.unwrap_or(shared.config.crawl.agents) {
-        Agents::Desktop => &[Agent::Desktop],
-        Agents::Mobile => &[Agent::Mobile],
-        Agents::Both => &[Agent::Desktop, Agent::Mobile],
-    };
-
-    let mut collected = Collected {
-        start: start.to_string(),
-        filing: shared.filing.as_ref().map(|_| {
-            SiteFiling::new(
-                start.host_str().unwrap_or_default().to_string(),
-                start.to_string(),
-            )
-        }),
-        ..Collected::default()
-    };
-    let mut stats = CrawlStats::default();
-    let mut interrupted = false;
-    for (pass, agent) in agents.iter().enumerate() {
-        let check = unchanged_check(&states, &rules_version, pass, agents.len(), &collected);
-        let crawler = match check {
-            Some(check) => base.clone().with_unchanged_check(check),
-            None => base.clone(),
-        };
-        let metrics = shared.metrics.clone();
-        let pass_stats = {
-            let mut on_event = |event: CrawlEvent| collected.add(event, &metrics);
-            let crawl = crawler.crawl(&start, *agent, &mut on_event);
-            tokio::select! {
-                stats = crawl => Some(stats),
-                _ = cancel.wait_for(|stop| *stop) => None,
-            }
-        };
-        match pass_stats {
-            Some(s) => stats.merge(&s),
-            None => {
-                interrupted = true;
-                break;
-            }
-        }
-    }
+    let states = Arc::new(page_states(&shared, &site).await);
+    let base = base_crawler(&shared, &site, ruleset).await;
+    let (mut collected, mut stats, interrupted) = crawl_passes(
+        &shared,
+        &base,
+        &site,
+        &start,
+        &states,
+        &rules_version,
+        &mut cancel,
+    )
+    .await;
     stats.duration_s = clock.elapsed().as_secs_f64();
 
-    let budget_hit = stats
-        .skipped
-        .iter()
-        .any(|(reason, n)| reason.is_budget() && *n > 0);
-    let outcome = if interrupted {
-        CrawlOutcome::Interrupted
-    } else if collected.start_failed && collected.pages.is_empty() {
-        CrawlOutcome::Failed
-    } else if budget_hit {
-        CrawlOutcome::Budget
-    } else {
-        CrawlOutcome::Completed
-    };
+    let outcome = collected.outcome(interrupted, &stats);
     // Filing is judged on what a whole crawl saw: not after a cut or failed one.
     let site_filing = collected.filing.take();
     let site_findings = std::mem::take(&mut collected.site_findings);
     let mut pages = collected.into_ingest();
     let page_count = pages.len();
     mark_unreadable(&mut pages, &states);
-    let max_flags = shared.config.crawl.max_flags_per_crawl;
-    let flag_cap = match cap_flags(&mut pages, max_flags) {
-        Some(cap) => {
-            shared.metrics.flag_cap_hits.inc();
-            warn!(
-                flags = cap.flags,
-                max = max_flags,
-                pages = cap.pages_dropped,
-                "more flags than crawl.max_flags_per_crawl; pages past the cap not recorded"
-            );
-            vec![flag_cap_finding(&start, &cap, max_flags)]
-        }
-        None => Vec::new(),
-    };
+    let flag_cap = cap_to_max_flags(&shared, &start, &mut pages);
     // Findings about the site as a whole are flags on pseudo-pages: `<start>#limits` for a crawl
     // over the flag cap, `<start>#robots` for a site that shuts the crawler out (it went
     // unseen). A whole crawl without them resolves them (a pseudo-page is only sent once it
@@ -472,18 +412,9 @@ pub async fn crawl_site(
     if let (Some(check), Some(site_filing), true) =
         (&shared.filing, site_filing, outcome.saw_the_site())
     {
-        let (record, findings) = check.check(&site, &site_filing).await;
-        filing_status = Some(record.filing_status.as_str());
-        // The record is the evidence of the filing flags, kept like a page body.
-        let evidence = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        let content_sha256 = sitepatrol_crawl::crawl::sha256_hex(&evidence);
-        let body = (!findings.is_empty()).then_some(evidence);
-        pages.push(IngestPage {
-            content_sha256,
-            ip: record.addresses.first().cloned(),
-            body,
-            ..site_pseudo_page(format!("{start}#filing"), findings)
-        });
+        let (page, status) = filing_page(check, &site, &site_filing, &start).await;
+        pages.push(page);
+        filing_status = Some(status);
     }
     let run = CrawlRun {
         key: run_key,
@@ -499,46 +430,171 @@ pub async fn crawl_site(
         .await
         .map_err(|e| format!("the ingest task failed: {e}"))?
         .map_err(|e| e.to_string())?;
-
     if let Some(status) = filing_status {
-        let store = shared.store.clone();
-        let id = site.id.to_string();
-        let at = unix_now();
-        let set =
-            tokio::task::spawn_blocking(move || store.set_filing_status(&id, status, at)).await;
-        if !matches!(set, Ok(Ok(()))) {
-            shared.metrics.store_errors.inc();
-            warn!(status, "cannot record the filing status");
-        }
+        record_filing_status(&shared, &site, status).await;
     }
-
-    // Committed: now it may be counted and told.
-    for flag in &ingest.new {
-        shared
-            .metrics
-            .findings
-            .with_label_values(&[flag.category.as_str(), flag.severity.as_str()])
-            .inc();
-    }
-    shared
-        .metrics
-        .crawls
-        .with_label_values(&[outcome.as_str()])
-        .inc();
-    shared
-        .metrics
-        .crawl_duration
-        .observe(clock.elapsed().as_secs_f64());
-    shared
-        .metrics
-        .last_crawl_completed
-        .set(sitepatrol_core::clock::now_ms() as f64 / 1000.0);
-    shared.gauges_dirty.store(true, Ordering::SeqCst);
+    count_committed(&shared, &ingest, outcome, clock);
     Ok(CrawlReport {
         outcome,
         pages: page_count,
         ingest,
     })
+}
+
+/// Crawl as each agent the site asks for, in turn, until done or cancelled. Returns what the
+/// passes collected, their statistics, and whether they were cut short.
+async fn crawl_passes(
+    shared: &Shared,
+    base: &Crawler,
+    site: &Site,
+    start: &Url,
+    states: &Arc<HashMap<String, PageState>>,
+    rules_version: &str,
+    cancel: &mut watch::Receiver<bool>,
+) -> (Collected, CrawlStats, bool) {
+    let agents: &[Agent] = match site.agents.unwrap_or(shared.config.crawl.agents) {
+        Agents::Desktop => &[Agent::Desktop],
+        Agents::Mobile => &[Agent::Mobile],
+        Agents::Both => &[Agent::Desktop, Agent::Mobile],
+    };
+    let mut collected = Collected::new(start, shared.filing.is_some());
+    let mut stats = CrawlStats::default();
+    let mut interrupted = false;
+    for (pass, agent) in agents.iter().enumerate() {
+        let check = unchanged_check(states, rules_version, pass, agents.len(), &collected);
+        let crawler = match check {
+            Some(check) => base.clone().with_unchanged_check(check),
+            None => base.clone(),
+        };
+        let metrics = shared.metrics.clone();
+        let pass_stats = {
+            let mut on_event = |event: CrawlEvent| collected.add(event, &metrics);
+            let crawl = crawler.crawl(start, *agent, &mut on_event);
+            tokio::select! {
+                stats = crawl => Some(stats),
+                _ = cancel.wait_for(|stop| *stop) => None,
+            }
+        };
+        match pass_stats {
+            Some(s) => stats.merge(&s),
+            None => {
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    (collected, stats, interrupted)
+}
+
+/// What the store knows of the site's pages, to skip matching what did not change.
+async fn page_states(shared: &Shared, site: &Site) -> HashMap<String, PageState> {
+    let store = shared.store.clone();
+    let id = site.id.to_string();
+    match tokio::task::spawn_blocking(move || store.page_states(&id)).await {
+        Ok(Ok(states)) => states.into_iter().collect(),
+        // Without the page states every page is matched again: slower, never wrong.
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot read the page states; matching every page");
+            HashMap::new()
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot read the page states; matching every page");
+            HashMap::new()
+        }
+    }
+}
+
+/// The crawler of every pass: the site's fetcher and limits, `ruleset`, and the filing
+/// detector when the filing checks are on.
+async fn base_crawler(shared: &Shared, site: &Site, ruleset: Arc<Ruleset>) -> Crawler {
+    let scanner = Scanner::new(
+        ruleset,
+        ScanOptions {
+            max_file_size: shared.config.crawl.max_body_size as u64,
+            scan_budget: Some(shared.config.times.scan_budget),
+        },
+    );
+    let own = own_addresses(&shared.config, site).await;
+    let base = Crawler::new(
+        fetcher_for(&shared.config, site, own),
+        shared.gate.clone(),
+        scanner,
+        crawl_config(&shared.config, site),
+    );
+    match &shared.filing {
+        Some(filing) => base.with_filing(filing.detector.clone()),
+        None => base,
+    }
+}
+
+/// Keep the pages under `crawl.max_flags_per_crawl`; the finding that says the cap was hit,
+/// if it was.
+fn cap_to_max_flags(shared: &Shared, start: &Url, pages: &mut [IngestPage]) -> Vec<Finding> {
+    let max_flags = shared.config.crawl.max_flags_per_crawl;
+    match cap_flags(pages, max_flags) {
+        Some(cap) => {
+            shared.metrics.flag_cap_hits.inc();
+            warn!(
+                flags = cap.flags,
+                max = max_flags,
+                pages = cap.pages_dropped,
+                "more flags than crawl.max_flags_per_crawl; pages past the cap not recorded"
+            );
+            vec![flag_cap_finding(start, &cap, max_flags)]
+        }
+        None => Vec::new(),
+    }
+}
+
+/// The site's filing checks as the `<start>#filing` pseudo-page, with its filing status.
+async fn filing_page(
+    check: &FilingCheck,
+    site: &Site,
+    site_filing: &SiteFiling,
+    start: &Url,
+) -> (IngestPage, &'static str) {
+    let (record, findings) = check.check(site, site_filing).await;
+    // The record is the evidence of the filing flags, kept like a page body.
+    let evidence = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    let content_sha256 = sitepatrol_crawl::crawl::sha256_hex(&evidence);
+    let body = (!findings.is_empty()).then_some(evidence);
+    let page = IngestPage {
+        content_sha256,
+        ip: record.addresses.first().cloned(),
+        body,
+        ..site_pseudo_page(format!("{start}#filing"), findings)
+    };
+    (page, record.filing_status.as_str())
+}
+
+async fn record_filing_status(shared: &Shared, site: &Site, status: &'static str) {
+    let store = shared.store.clone();
+    let id = site.id.to_string();
+    let at = unix_now();
+    let set = tokio::task::spawn_blocking(move || store.set_filing_status(&id, status, at)).await;
+    if !matches!(set, Ok(Ok(()))) {
+        shared.metrics.store_errors.inc();
+        warn!(status, "cannot record the filing status");
+    }
+}
+
+/// Committed: now the crawl and its new flags may be counted.
+fn count_committed(shared: &Shared, ingest: &IngestOutcome, outcome: CrawlOutcome, clock: Instant) {
+    let metrics = &shared.metrics;
+    for flag in &ingest.new {
+        metrics
+            .findings
+            .with_label_values(&[flag.category.as_str(), flag.severity.as_str()])
+            .inc();
+    }
+    metrics.crawls.with_label_values(&[outcome.as_str()]).inc();
+    metrics
+        .crawl_duration
+        .observe(clock.elapsed().as_secs_f64());
+    metrics
+        .last_crawl_completed
+        .set(sitepatrol_core::clock::now_ms() as f64 / 1000.0);
+    shared.gauges_dirty.store(true, Ordering::SeqCst);
 }
 
 /// A page the store has read before that this crawl could not read whole (undeclared binary,

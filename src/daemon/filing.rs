@@ -9,6 +9,7 @@ use crate::site::Site;
 use sitepatrol_core::filing::checks::{
     CheckContext, Hosting, RegistryAnswer, SiteFiling, check_site,
 };
+use sitepatrol_core::filing::registry::RegistryError;
 use sitepatrol_core::filing::services::ServiceCatalog;
 use sitepatrol_core::filing::{CsvRegistry, Detector, Registry, SiteRecord};
 use sitepatrol_core::finding::Finding;
@@ -20,9 +21,28 @@ pub struct FilingCheck {
     hosted: Vec<ipnet::IpNet>,
 }
 
+/// Why the filing checks `config.filing` asks for cannot be set up; each names its key.
+#[derive(Debug, thiserror::Error)]
+pub enum FilingSetupError {
+    /// Every problem of the service catalogue, each as `file:line: message`.
+    #[error("filing.services: {}", .0.join("; "))]
+    Services(Vec<String>),
+    #[error("filing.registry_file: {0}")]
+    RegistryFile(#[source] RegistryError),
+    #[error("filing.registry_url: {0}")]
+    RegistryUrl(#[source] RegistryError),
+}
+
+// The daemon's start-up reports its errors as text.
+impl From<FilingSetupError> for String {
+    fn from(error: FilingSetupError) -> String {
+        error.to_string()
+    }
+}
+
 impl FilingCheck {
     /// The checks `config.filing` asks for; `Ok(None)` when they are off.
-    pub fn load(config: &Config) -> Result<Option<FilingCheck>, String> {
+    pub fn load(config: &Config) -> Result<Option<FilingCheck>, FilingSetupError> {
         let filing = &config.filing;
         if !filing.enabled {
             return Ok(None);
@@ -31,14 +51,13 @@ impl FilingCheck {
             Some(path) => ServiceCatalog::from_path(path),
             None => ServiceCatalog::bundled(),
         }
-        .map_err(|errors| format!("filing.services: {}", errors.join("; ")))?;
+        .map_err(FilingSetupError::Services)?;
         let registry: Option<Arc<dyn Registry>> = if let Some(path) = &filing.registry_file {
-            let registry =
-                CsvRegistry::from_path(path).map_err(|e| format!("filing.registry_file: {e}"))?;
+            let registry = CsvRegistry::from_path(path).map_err(FilingSetupError::RegistryFile)?;
             Some(Arc::new(registry))
         } else if let Some(template) = &filing.registry_url {
             let registry = HttpRegistry::new(HttpRegistryConfig::new(template.clone()))
-                .map_err(|e| format!("filing.registry_url: {e}"))?;
+                .map_err(FilingSetupError::RegistryUrl)?;
             Some(Arc::new(registry))
         } else {
             None

@@ -53,6 +53,7 @@ impl FromStr for Severity {
 
     fn from_str(s: &str) -> Result<Severity, String> {
         crate::named::parse_named(&Severity::ALL, Severity::as_str, "severity", s)
+            .map_err(|e| e.to_string())
     }
 }
 

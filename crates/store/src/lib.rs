@@ -179,6 +179,7 @@ impl FromStr for FlagState {
 
     fn from_str(s: &str) -> Result<FlagState, String> {
         sitepatrol_core::named::parse_named(&FlagState::ALL, FlagState::as_str, "flag state", s)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -342,6 +343,7 @@ impl std::str::FromStr for CrawlOutcome {
             "crawl outcome",
             s,
         )
+        .map_err(|e| e.to_string())
     }
 }
 

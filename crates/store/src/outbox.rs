@@ -53,6 +53,7 @@ impl FromStr for WebhookEvent {
             "webhook event",
             s,
         )
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -111,6 +112,7 @@ impl FromStr for DeliveryStatus {
             "delivery status",
             s,
         )
+        .map_err(|e| e.to_string())
     }
 }
 

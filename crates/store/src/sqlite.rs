@@ -474,74 +474,12 @@ impl SqliteStore {
             .optional()
             .ctx(path, || format!("reading the state of flag {id}"))?
             .ok_or(StoreError::FlagNotFound(id))?;
-        let invalid = || StoreError::InvalidTransition {
-            id,
-            from: state,
-            action: action.name(),
-        };
-        let nonempty = |s: &Option<String>| {
-            s.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        let (kind, to, reason) = match action {
-            FlagAction::Confirm { reason } => {
-                if !matches!(state, FlagState::Open | FlagState::Reopened) {
-                    return Err(invalid());
-                }
-                (
-                    EventKind::State,
-                    Some(FlagState::Confirmed),
-                    nonempty(reason),
-                )
-            }
-            FlagAction::Dismiss { reason } => {
-                let reason = reason.trim();
-                if reason.is_empty() {
-                    return Err(StoreError::ReasonRequired(id));
-                }
-                if !state.is_active() {
-                    return Err(invalid());
-                }
-                (
-                    EventKind::State,
-                    Some(FlagState::Dismissed),
-                    Some(reason.to_string()),
-                )
-            }
-            FlagAction::Reopen { reason } => {
-                if !matches!(
-                    state,
-                    FlagState::Confirmed | FlagState::Dismissed | FlagState::Resolved
-                ) {
-                    return Err(invalid());
-                }
-                (
-                    EventKind::State,
-                    Some(FlagState::Reopened),
-                    nonempty(reason),
-                )
-            }
-            FlagAction::Assign { assignee } => {
-                let assignee = nonempty(assignee);
-                tx.execute(sql::SET_FLAG_ASSIGNEE, params![id, assignee])
-                    .ctx(path, || format!("assigning flag {id}"))?;
-                (EventKind::Assign, None, assignee)
-            }
-            FlagAction::Comment { text } => {
-                let text = text.trim();
-                if text.is_empty() {
-                    return Err(StoreError::EmptyComment(id));
-                }
-                (EventKind::Comment, None, Some(text.to_string()))
-            }
-        };
-        if let Some(to) = to {
+        let step = step(tx, path, id, state, action)?;
+        if let Some(to) = step.to {
             tx.execute(sql::SET_FLAG_STATE, params![id, to.as_str(), at])
                 .ctx(path, || format!("setting flag {id} to {to}"))?;
         }
-        let (from_s, to_s) = match to {
+        let (from_s, to_s) = match step.to {
             Some(to) => (Some(state.as_str()), Some(to.as_str())),
             None => (None, None),
         };
@@ -551,10 +489,10 @@ impl SqliteStore {
                 id,
                 at,
                 actor,
-                kind.as_str(),
+                step.kind.as_str(),
                 from_s,
                 to_s,
-                reason,
+                step.text,
                 Option::<String>::None
             ],
         )
@@ -564,19 +502,193 @@ impl SqliteStore {
         let flag = self
             .load_flag(tx, id)?
             .ok_or(StoreError::FlagNotFound(id))?;
-        if let Some(to) = to {
+        if let Some(to) = step.to {
             let change = Change {
                 at,
                 actor,
                 from: Some(state),
                 to,
-                reason: reason.as_deref(),
+                reason: step.text.as_deref(),
                 run_key: None,
             };
             enqueue(tx, path, &self.webhook_targets(), &flag, &change)?;
         }
         Ok(flag)
     }
+}
+
+/// What an action does to a flag: the event it records, the state it moves the flag to (none
+/// for an assignment or a comment), and the event's text.
+struct Step {
+    kind: EventKind,
+    to: Option<FlagState>,
+    text: Option<String>,
+}
+
+/// The step `action` takes from `state`, when the flag's lifecycle allows it. An assignment
+/// is written here, being no state change.
+fn step(
+    tx: &Transaction<'_>,
+    path: &Path,
+    id: FlagId,
+    state: FlagState,
+    action: &FlagAction,
+) -> Result<Step> {
+    let invalid = || StoreError::InvalidTransition {
+        id,
+        from: state,
+        action: action.name(),
+    };
+    let nonempty = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let state_change = |to: FlagState, text: Option<String>| Step {
+        kind: EventKind::State,
+        to: Some(to),
+        text,
+    };
+    Ok(match action {
+        FlagAction::Confirm { reason } => {
+            if !matches!(state, FlagState::Open | FlagState::Reopened) {
+                return Err(invalid());
+            }
+            state_change(FlagState::Confirmed, nonempty(reason))
+        }
+        FlagAction::Dismiss { reason } => {
+            let reason = reason.trim();
+            if reason.is_empty() {
+                return Err(StoreError::ReasonRequired(id));
+            }
+            if !state.is_active() {
+                return Err(invalid());
+            }
+            state_change(FlagState::Dismissed, Some(reason.to_string()))
+        }
+        FlagAction::Reopen { reason } => {
+            if !matches!(
+                state,
+                FlagState::Confirmed | FlagState::Dismissed | FlagState::Resolved
+            ) {
+                return Err(invalid());
+            }
+            state_change(FlagState::Reopened, nonempty(reason))
+        }
+        FlagAction::Assign { assignee } => {
+            let assignee = nonempty(assignee);
+            tx.execute(sql::SET_FLAG_ASSIGNEE, params![id, assignee])
+                .ctx(path, || format!("assigning flag {id}"))?;
+            Step {
+                kind: EventKind::Assign,
+                to: None,
+                text: assignee,
+            }
+        }
+        FlagAction::Comment { text } => {
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(StoreError::EmptyComment(id));
+            }
+            Step {
+                kind: EventKind::Comment,
+                to: None,
+                text: Some(text.to_string()),
+            }
+        }
+    })
+}
+
+/// The conditions of a flag list's filters (not its cursor).
+fn flag_filter_where(filter: &FlagFilter) -> Where {
+    let mut w = Where::default();
+    w.any_of(
+        "f.state",
+        filter
+            .states
+            .iter()
+            .map(|s| Value::Text(s.as_str().into()))
+            .collect(),
+    );
+    w.any_of(
+        "f.category",
+        filter
+            .categories
+            .iter()
+            .map(|c| Value::Text(c.clone()))
+            .collect(),
+    );
+    w.any_of(
+        "f.severity",
+        filter
+            .severities
+            .iter()
+            .map(|s| Value::Text(s.as_str().into()))
+            .collect(),
+    );
+    if let Some(rule) = &filter.rule {
+        // Any signal of the rule, not only the strongest: a rule being tuned is judged on
+        // every flag it contributed to.
+        w.add(
+            "(f.rule = {} OR f.signals LIKE {} ESCAPE '\\')",
+            vec![Value::Text(rule.clone()), Value::Text(rule_pattern(rule))],
+        );
+    }
+    if let Some(site) = &filter.site {
+        w.add("f.site_id = {}", vec![Value::Text(site.clone())]);
+    }
+    if let Some(customer) = &filter.customer {
+        w.add("s.customer = {}", vec![Value::Text(customer.clone())]);
+    }
+    if let Some(from) = filter.created_from {
+        w.add("f.created_at >= {}", vec![Value::Integer(from)]);
+    }
+    if let Some(to) = filter.created_to {
+        w.add("f.created_at < {}", vec![Value::Integer(to)]);
+    }
+    w
+}
+
+/// Continue a list after `cursor` (`n:ID`, `o:ID` or `s:RANK:ID`, as the sort wrote it).
+fn after_cursor(w: &mut Where, sort: FlagSort, cursor: &str) -> Result<()> {
+    let prefix = match sort {
+        FlagSort::Newest => "n",
+        FlagSort::Oldest => "o",
+        FlagSort::Severity => "s",
+    };
+    let bad = || StoreError::BadCursor(cursor.to_string());
+    let mut parts = cursor.split(':');
+    if parts.next() != Some(prefix) {
+        return Err(bad());
+    }
+    let mut num = || -> Result<i64> { parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
+    match sort {
+        FlagSort::Newest => {
+            let id = num()?;
+            w.add("f.id < {}", vec![Value::Integer(id)]);
+        }
+        FlagSort::Oldest => {
+            let id = num()?;
+            w.add("f.id > {}", vec![Value::Integer(id)]);
+        }
+        FlagSort::Severity => {
+            let rank = num()?;
+            let id = num()?;
+            w.add(
+                "(f.severity_rank < {} OR (f.severity_rank = {} AND f.id < {}))",
+                vec![
+                    Value::Integer(rank),
+                    Value::Integer(rank),
+                    Value::Integer(id),
+                ],
+            );
+        }
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
@@ -951,89 +1063,14 @@ impl Store for SqliteStore {
     }
 
     fn list_flags(&self, filter: &FlagFilter) -> Result<FlagPage> {
-        let mut w = Where::default();
-        w.any_of(
-            "f.state",
-            filter
-                .states
-                .iter()
-                .map(|s| Value::Text(s.as_str().into()))
-                .collect(),
-        );
-        w.any_of(
-            "f.category",
-            filter
-                .categories
-                .iter()
-                .map(|c| Value::Text(c.clone()))
-                .collect(),
-        );
-        w.any_of(
-            "f.severity",
-            filter
-                .severities
-                .iter()
-                .map(|s| Value::Text(s.as_str().into()))
-                .collect(),
-        );
-        if let Some(rule) = &filter.rule {
-            // Any signal of the rule, not only the strongest: a rule being tuned is judged
-            // on every flag it contributed to.
-            w.add(
-                "(f.rule = {} OR f.signals LIKE {} ESCAPE '\\')",
-                vec![Value::Text(rule.clone()), Value::Text(rule_pattern(rule))],
-            );
-        }
-        if let Some(site) = &filter.site {
-            w.add("f.site_id = {}", vec![Value::Text(site.clone())]);
-        }
-        if let Some(customer) = &filter.customer {
-            w.add("s.customer = {}", vec![Value::Text(customer.clone())]);
-        }
-        if let Some(from) = filter.created_from {
-            w.add("f.created_at >= {}", vec![Value::Integer(from)]);
-        }
-        if let Some(to) = filter.created_to {
-            w.add("f.created_at < {}", vec![Value::Integer(to)]);
-        }
-        let (order, prefix) = match filter.sort {
-            FlagSort::Newest => ("f.id DESC", "n"),
-            FlagSort::Oldest => ("f.id ASC", "o"),
-            FlagSort::Severity => ("f.severity_rank DESC, f.id DESC", "s"),
+        let mut w = flag_filter_where(filter);
+        let order = match filter.sort {
+            FlagSort::Newest => "f.id DESC",
+            FlagSort::Oldest => "f.id ASC",
+            FlagSort::Severity => "f.severity_rank DESC, f.id DESC",
         };
         if let Some(cursor) = &filter.cursor {
-            let bad = || StoreError::BadCursor(cursor.clone());
-            let mut parts = cursor.split(':');
-            if parts.next() != Some(prefix) {
-                return Err(bad());
-            }
-            let mut num =
-                || -> Result<i64> { parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
-            match filter.sort {
-                FlagSort::Newest => {
-                    let id = num()?;
-                    w.add("f.id < {}", vec![Value::Integer(id)]);
-                }
-                FlagSort::Oldest => {
-                    let id = num()?;
-                    w.add("f.id > {}", vec![Value::Integer(id)]);
-                }
-                FlagSort::Severity => {
-                    let rank = num()?;
-                    let id = num()?;
-                    w.add(
-                        "(f.severity_rank < {} OR (f.severity_rank = {} AND f.id < {}))",
-                        vec![
-                            Value::Integer(rank),
-                            Value::Integer(rank),
-                            Value::Integer(id),
-                        ],
-                    );
-                }
-            }
-            if parts.next().is_some() {
-                return Err(bad());
-            }
+            after_cursor(&mut w, filter.sort, cursor)?;
         }
         let limit = clamp_limit(filter.limit);
         let q = format!(

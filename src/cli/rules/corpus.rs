@@ -105,7 +105,7 @@ pub fn scan_all(ruleset: std::sync::Arc<Ruleset>, pages: Vec<Page>) -> (Vec<Scan
     let scanner = Scanner::new(ruleset, ScanOptions::default());
     let next = AtomicUsize::new(0);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut results: Vec<(usize, Result<Scanned, String>)> = std::thread::scope(|s| {
+    let mut results: Vec<(usize, Result<Scanned, UnreadablePage>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
@@ -130,14 +130,26 @@ pub fn scan_all(ruleset: std::sync::Arc<Ruleset>, pages: Vec<Page>) -> (Vec<Scan
     for (_, r) in results {
         match r {
             Ok(s) => scanned.push(s),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(e.to_string()),
         }
     }
     (scanned, errors)
 }
 
-fn scan_page(scanner: &Scanner, page: &Page) -> Result<Scanned, String> {
-    let bytes = std::fs::read(&page.path).map_err(|e| format!("{}: {e}", page.path.display()))?;
+/// A corpus page that cannot be read to scan it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+struct UnreadablePage {
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+fn scan_page(scanner: &Scanner, page: &Page) -> Result<Scanned, UnreadablePage> {
+    let bytes = std::fs::read(&page.path).map_err(|source| UnreadablePage {
+        path: page.path.clone(),
+        source,
+    })?;
     let target = page
         .url
         .as_ref()

@@ -9,7 +9,7 @@
 //! is counter-evidence (a negative weight), which is meant to be on ordinary pages.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -75,6 +75,52 @@ struct LintReport {
 }
 
 pub fn run(args: LintArgs) -> i32 {
+    let Some(base) = base_rules(&args) else {
+        return exit::ERROR;
+    };
+    let (probes, probe_rules) = probes(&base);
+    let Some(probe_set) = compile(probe_rules) else {
+        return exit::ERROR;
+    };
+    let Some(rule_set) = compile(base) else {
+        return exit::ERROR;
+    };
+    let mut lint = Lint::new(&probes, probe_set, rule_set);
+    for dir in &args.negatives {
+        let files = match walk(dir) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ERROR;
+            }
+        };
+        for path in files {
+            if let Err(e) = lint.page(&path) {
+                eprintln!("error: {}: {e}", path.display());
+                return exit::ERROR;
+            }
+        }
+    }
+    let report = lint.report(&args);
+    match args.format {
+        Format::Json | Format::Jsonl => out!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Format::Table => print_table(&report, &args),
+    }
+    // Terms that only ever hit inside their rule's context are working as designed; terms
+    // that would still be findings on ordinary pages need pruning or more context.
+    if report.flagged.iter().any(|t| t.finding_pages > 0) {
+        exit::FINDINGS
+    } else {
+        exit::OK
+    }
+}
+
+/// The rules to lint: the rulesets (bundled unless paths are given, none when only lists
+/// are), then each list as a rule. `None` (with the errors printed) when one does not load.
+fn base_rules(args: &LintArgs) -> Option<Vec<Rule>> {
     let mut base: Vec<Rule> = Vec::new();
     if !args.paths.is_empty() || args.list.is_empty() {
         let sources = if args.paths.is_empty() {
@@ -94,7 +140,7 @@ pub fn run(args: LintArgs) -> i32 {
                 eprintln!(
                     "error: the rulesets do not load; run `sitepatrol rules check` for details"
                 );
-                return exit::ERROR;
+                return None;
             }
         }
     }
@@ -103,12 +149,15 @@ pub fn run(args: LintArgs) -> i32 {
             Ok(rule) => base.push(rule),
             Err(e) => {
                 eprintln!("error: {}: {e}", path.display());
-                return exit::ERROR;
+                return None;
             }
         }
     }
-    let (probes, probe_rules) = probes(&base);
-    let compile = |rules: Vec<Rule>| match Ruleset::compile(rules) {
+    Some(base)
+}
+
+fn compile(rules: Vec<Rule>) -> Option<Ruleset> {
+    match Ruleset::compile(rules) {
         Ok(r) => Some(r),
         Err(diagnostics) => {
             for d in diagnostics {
@@ -116,130 +165,131 @@ pub fn run(args: LintArgs) -> i32 {
             }
             None
         }
-    };
-    let Some(probe_set) = compile(probe_rules) else {
-        return exit::ERROR;
-    };
-    let Some(rule_set) = compile(base) else {
-        return exit::ERROR;
-    };
-    let probe_scanner = Scanner::new(Arc::new(probe_set), ScanOptions::default());
-    let rule_scanner = Scanner::new(Arc::new(rule_set), ScanOptions::default());
-    let mut by_rule: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, p) in probes.iter().enumerate() {
-        by_rule.entry(p.rule.as_str()).or_default().push(i);
     }
-    let mut raw_pages = vec![0usize; probes.len()];
-    let mut finding_pages = vec![0usize; probes.len()];
-    let mut examples: Vec<Option<(String, String)>> = vec![None; probes.len()];
-    let mut pages = 0usize;
-    for dir in &args.negatives {
-        let files = match walk(dir) {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ERROR;
-            }
-        };
-        for path in files {
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("error: {}: {e}", path.display());
-                    return exit::ERROR;
-                }
+}
+
+/// The pages linted so far, and per probe how many it hit alone and as evidence of a flag.
+struct Lint<'p> {
+    probes: &'p [Probe],
+    probe_scanner: Scanner,
+    rule_scanner: Scanner,
+    /// The probes of each rule, by rule id.
+    by_rule: HashMap<&'p str, Vec<usize>>,
+    pages: usize,
+    raw_pages: Vec<usize>,
+    finding_pages: Vec<usize>,
+    /// Per probe: the first page it hit, and the snippet.
+    examples: Vec<Option<(String, String)>>,
+}
+
+impl<'p> Lint<'p> {
+    fn new(probes: &'p [Probe], probe_set: Ruleset, rule_set: Ruleset) -> Lint<'p> {
+        let mut by_rule: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, p) in probes.iter().enumerate() {
+            by_rule.entry(p.rule.as_str()).or_default().push(i);
+        }
+        Lint {
+            probes,
+            probe_scanner: Scanner::new(Arc::new(probe_set), ScanOptions::default()),
+            rule_scanner: Scanner::new(Arc::new(rule_set), ScanOptions::default()),
+            by_rule,
+            pages: 0,
+            raw_pages: vec![0; probes.len()],
+            finding_pages: vec![0; probes.len()],
+            examples: vec![None; probes.len()],
+        }
+    }
+
+    /// Scan one page with the probes, then with the rules.
+    fn page(&mut self, path: &Path) -> std::io::Result<()> {
+        let bytes = std::fs::read(path)?;
+        let target = path.display().to_string();
+        let kind = scan::kind_for_path(path);
+        let report = self
+            .probe_scanner
+            .scan_bytes(&bytes, kind, &target, None, None);
+        if report.document.is_none() {
+            return Ok(());
+        }
+        self.pages += 1;
+        let mut seen = HashSet::new();
+        for f in &report.evidence {
+            let rule = &self.probe_scanner.ruleset().rules()[f.rule as usize];
+            let Some(index) = parse_probe_id(&rule.id) else {
+                continue;
             };
-            let target = path.display().to_string();
-            let kind = scan::kind_for_path(&path);
-            let report = probe_scanner.scan_bytes(&bytes, kind, &target, None, None);
-            if report.document.is_none() {
+            if seen.insert(index) {
+                self.raw_pages[index] += 1;
+                self.examples[index].get_or_insert_with(|| (target.clone(), f.snippet.clone()));
+            }
+        }
+        let report = self
+            .rule_scanner
+            .scan_bytes(&bytes, kind, &target, None, None);
+        let mut seen = HashSet::new();
+        for f in &report.evidence {
+            let rule = &self.rule_scanner.ruleset().rules()[f.rule as usize];
+            let flagged = rule.weight > 0.0
+                && report
+                    .findings
+                    .iter()
+                    .any(|flag| flag.category == rule.category);
+            if !flagged {
                 continue;
             }
-            pages += 1;
-            let mut seen = HashSet::new();
-            for f in &report.evidence {
-                let Some(index) =
-                    parse_probe_id(&probe_scanner.ruleset().rules()[f.rule as usize].id)
-                else {
-                    continue;
-                };
-                if seen.insert(index) {
-                    raw_pages[index] += 1;
-                    examples[index].get_or_insert_with(|| (target.clone(), f.snippet.clone()));
-                }
-            }
-            let report = rule_scanner.scan_bytes(&bytes, kind, &target, None, None);
-            let mut seen = HashSet::new();
-            for f in &report.evidence {
-                let rule = &rule_scanner.ruleset().rules()[f.rule as usize];
-                let flagged = rule.weight > 0.0
-                    && report
-                        .findings
-                        .iter()
-                        .any(|flag| flag.category == rule.category);
-                if !flagged {
-                    continue;
-                }
-                let id = &rule.id;
-                for &index in by_rule.get(&**id).map_or(&[][..], Vec::as_slice) {
-                    if probes[index].is_evidence_in(&f.normalized) && seen.insert(index) {
-                        finding_pages[index] += 1;
-                    }
+            for &index in self.by_rule.get(&*rule.id).map_or(&[][..], Vec::as_slice) {
+                if self.probes[index].is_evidence_in(&f.normalized) && seen.insert(index) {
+                    self.finding_pages[index] += 1;
                 }
             }
         }
+        Ok(())
     }
-    let mut flagged: Vec<TermReport> = probes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| {
-            let rate = if pages == 0 {
-                0.0
-            } else {
-                raw_pages[i] as f64 * 100.0 / pages as f64
-            };
-            if raw_pages[i] < args.min_pages || rate < args.min_rate {
-                return None;
-            }
-            let (example_page, example) = examples[i].clone().unwrap_or_default();
-            Some(TermReport {
-                rule: p.rule.clone(),
-                term: p.term.clone(),
-                severity: p.severity,
-                raw_pages: raw_pages[i],
-                raw_rate: rate,
-                finding_pages: finding_pages[i],
-                example_page,
-                example,
+
+    /// The probes that hit at least `--min-pages` pages and `--min-rate` of them, those that
+    /// are evidence of flags first.
+    fn report(&self, args: &LintArgs) -> LintReport {
+        let pages = self.pages;
+        let mut flagged: Vec<TermReport> = self
+            .probes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let raw_pages = self.raw_pages[i];
+                let rate = if pages == 0 {
+                    0.0
+                } else {
+                    raw_pages as f64 * 100.0 / pages as f64
+                };
+                if raw_pages < args.min_pages || rate < args.min_rate {
+                    return None;
+                }
+                let (example_page, example) = self.examples[i].clone().unwrap_or_default();
+                Some(TermReport {
+                    rule: p.rule.clone(),
+                    term: p.term.clone(),
+                    severity: p.severity,
+                    raw_pages,
+                    raw_rate: rate,
+                    finding_pages: self.finding_pages[i],
+                    example_page,
+                    example,
+                })
             })
-        })
-        .collect();
-    flagged.sort_by(|a, b| {
-        (b.finding_pages, b.raw_pages, &a.rule, &a.term).cmp(&(
-            a.finding_pages,
-            a.raw_pages,
-            &b.rule,
-            &b.term,
-        ))
-    });
-    let report = LintReport {
-        pages,
-        terms: probes.len(),
-        flagged,
-    };
-    match args.format {
-        Format::Json | Format::Jsonl => out!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        ),
-        Format::Table => print_table(&report, &args),
-    }
-    // Terms that only ever hit inside their rule's context are working as designed; terms
-    // that would still be findings on ordinary pages need pruning or more context.
-    if report.flagged.iter().any(|t| t.finding_pages > 0) {
-        exit::FINDINGS
-    } else {
-        exit::OK
+            .collect();
+        flagged.sort_by(|a, b| {
+            (b.finding_pages, b.raw_pages, &a.rule, &a.term).cmp(&(
+                a.finding_pages,
+                a.raw_pages,
+                &b.rule,
+                &b.term,
+            ))
+        });
+        LintReport {
+            pages,
+            terms: self.probes.len(),
+            flagged,
+        }
     }
 }
 

@@ -839,17 +839,7 @@ impl Extractor {
         let hidden = hard || vis || fzero;
         let cat = category(&name);
         self.sep_for(cat);
-
-        let alt = a.alt.map(one_line).unwrap_or_default();
-        if !alt.is_empty() {
-            self.attrs.push(alt.clone());
-        }
-        if let Some(title) = a.title.map(one_line)
-            && !title.is_empty()
-            && title != alt
-        {
-            self.attrs.push(title);
-        }
+        let alt = self.alt_and_title(&a);
         if matches!(
             name,
             local_name!("input") | local_name!("textarea") | local_name!("select")
@@ -867,31 +857,18 @@ impl Extractor {
         // end tag. In foreign content (and in the XML-like dialects) a self-closing one has no
         // content.
         let closed = tag.self_closing && (foreign || self.dialect.self_closing);
-        let raw_ok = !closed;
         let mut open_anchor = false;
         match name {
             local_name!("a") => {
                 if let Some(href) = a.href {
                     self.finish_anchor();
-                    self.links.push(PendingLink {
-                        href: href.to_owned(),
-                        text: String::new(),
-                        tag: "a",
-                        hidden,
-                        rel: a.rel.map(|r| r.trim().to_owned()),
-                    });
+                    self.push_link(href, String::new(), "a", hidden, a.rel);
                     open_anchor = true;
                 }
             }
             local_name!("area") => {
                 if let Some(href) = a.href {
-                    self.links.push(PendingLink {
-                        href: href.to_owned(),
-                        text: alt,
-                        tag: "area",
-                        hidden,
-                        rel: a.rel.map(|r| r.trim().to_owned()),
-                    });
+                    self.push_link(href, alt, "area", hidden, a.rel);
                 }
             }
             local_name!("img") | local_name!("image") => {
@@ -917,102 +894,17 @@ impl Extractor {
                     self.forms[f].1.has_password = true;
                 }
             }
-            local_name!("form") => {
-                let method = a
-                    .method
-                    .map(|m| m.trim().to_ascii_lowercase())
-                    .filter(|m| matches!(m.as_str(), "get" | "post" | "dialog"))
-                    .unwrap_or_else(|| "get".to_owned());
-                self.forms.push((
-                    a.action.map(str::to_owned),
-                    Form {
-                        action: String::new(),
-                        method,
-                        has_password: false,
-                        hidden,
-                    },
-                ));
-                self.open_form = Some(self.forms.len() - 1);
-            }
+            local_name!("form") => self.form_start(&a, hidden),
             local_name!("iframe") | local_name!("frame") => {
-                let tiny = |attr: Option<&str>, prop: Option<f32>| {
-                    le(attr_px(attr), css::TINY_PX) || le(prop, css::TINY_PX)
-                };
-                let zero_size = tiny(a.width, props.width) || tiny(a.height, props.height);
-                self.iframes.push(Iframe {
-                    src: a.src.unwrap_or("").to_owned(),
-                    tag: if name == local_name!("iframe") {
-                        "iframe"
-                    } else {
-                        "frame"
-                    },
-                    zero_size,
-                    hidden,
-                });
-                if let Some(doc) = a.srcdoc {
-                    let text = html_to_text(doc);
-                    self.route_text(&text, hidden || zero_size, false);
-                    self.sep(Sep::Newline);
-                }
-                if name == local_name!("iframe") && raw_ok {
-                    self.raw = Raw::Fallback;
-                    return TokenSinkResult::RawData(RawKind::Rawtext);
+                if let Some(raw) = self.frame_start(&name, &a, &props, hidden, !closed) {
+                    return raw;
                 }
             }
-            local_name!("script")
-                if raw_ok && self.dialect.component && self.depth() == 0 && a.src.is_none() =>
-            {
-                self.raw = Raw::ComponentScript(self.component_js.len());
-                return TokenSinkResult::RawData(RawKind::ScriptData);
-            }
-            local_name!("script") if closed && self.dialect.self_closing => {
-                // `<script src="..." />`: still a page script, with no text.
-                if a.src.is_some() {
-                    self.scripts.push(PendingScript {
-                        src: a.src.map(str::to_owned),
-                        text: String::new(),
-                    });
-                    self.script_items
-                        .push(ScriptItem::Element(self.scripts.len() - 1));
+            _ => {
+                if let Some(raw) = self.raw_text_start(&name, &a, hidden, closed) {
+                    return raw;
                 }
             }
-            local_name!("script") if raw_ok => {
-                self.scripts.push(PendingScript {
-                    src: a.src.map(str::to_owned),
-                    text: String::new(),
-                });
-                let idx = self.scripts.len() - 1;
-                self.script_items.push(ScriptItem::Element(idx));
-                self.raw = Raw::Script(idx);
-                return TokenSinkResult::RawData(RawKind::ScriptData);
-            }
-            local_name!("style") if raw_ok => {
-                self.raw = Raw::Style;
-                return TokenSinkResult::RawData(RawKind::Rawtext);
-            }
-            local_name!("title") if raw_ok => {
-                self.raw = Raw::Title;
-                return TokenSinkResult::RawData(RawKind::Rcdata);
-            }
-            local_name!("textarea") | local_name!("xmp") if raw_ok => {
-                self.raw = Raw::Text;
-                self.raw_hidden = hidden;
-                return TokenSinkResult::RawData(if name == local_name!("textarea") {
-                    RawKind::Rcdata
-                } else {
-                    RawKind::Rawtext
-                });
-            }
-            local_name!("noembed") | local_name!("noframes") if raw_ok => {
-                self.raw = Raw::Fallback;
-                return TokenSinkResult::RawData(RawKind::Rawtext);
-            }
-            local_name!("plaintext") if raw_ok => {
-                self.raw = Raw::Text;
-                self.raw_hidden = hidden;
-                return TokenSinkResult::Plaintext;
-            }
-            _ => {}
         }
 
         let childless = is_void(&name) || closed;
@@ -1028,6 +920,162 @@ impl Extractor {
             }
         }
         TokenSinkResult::Continue
+    }
+
+    /// `alt` and `title` go to the attribute zone (a title that repeats the alt once); the
+    /// alt, on one line, is also an area link's text.
+    fn alt_and_title(&mut self, a: &Attrs<'_>) -> String {
+        let alt = a.alt.map(one_line).unwrap_or_default();
+        if !alt.is_empty() {
+            self.attrs.push(alt.clone());
+        }
+        if let Some(title) = a.title.map(one_line)
+            && !title.is_empty()
+            && title != alt
+        {
+            self.attrs.push(title);
+        }
+        alt
+    }
+
+    fn push_link(
+        &mut self,
+        href: &str,
+        text: String,
+        tag: &'static str,
+        hidden: bool,
+        rel: Option<&str>,
+    ) {
+        self.links.push(PendingLink {
+            href: href.to_owned(),
+            text,
+            tag,
+            hidden,
+            rel: rel.map(|r| r.trim().to_owned()),
+        });
+    }
+
+    fn form_start(&mut self, a: &Attrs<'_>, hidden: bool) {
+        let method = a
+            .method
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| matches!(m.as_str(), "get" | "post" | "dialog"))
+            .unwrap_or_else(|| "get".to_owned());
+        self.forms.push((
+            a.action.map(str::to_owned),
+            Form {
+                action: String::new(),
+                method,
+                has_password: false,
+                hidden,
+            },
+        ));
+        self.open_form = Some(self.forms.len() - 1);
+    }
+
+    /// An iframe or frame: its source and size, its `srcdoc` read as text, and an iframe's
+    /// content as fallback text (`raw_ok`: it has content to read).
+    fn frame_start(
+        &mut self,
+        name: &LocalName,
+        a: &Attrs<'_>,
+        props: &css::Props,
+        hidden: bool,
+        raw_ok: bool,
+    ) -> Option<TokenSinkResult<()>> {
+        let tiny = |attr: Option<&str>, prop: Option<f32>| {
+            le(attr_px(attr), css::TINY_PX) || le(prop, css::TINY_PX)
+        };
+        let zero_size = tiny(a.width, props.width) || tiny(a.height, props.height);
+        let iframe = *name == local_name!("iframe");
+        self.iframes.push(Iframe {
+            src: a.src.unwrap_or("").to_owned(),
+            tag: if iframe { "iframe" } else { "frame" },
+            zero_size,
+            hidden,
+        });
+        if let Some(doc) = a.srcdoc {
+            let text = html_to_text(doc);
+            self.route_text(&text, hidden || zero_size, false);
+            self.sep(Sep::Newline);
+        }
+        if iframe && raw_ok {
+            self.raw = Raw::Fallback;
+            return Some(TokenSinkResult::RawData(RawKind::Rawtext));
+        }
+        None
+    }
+
+    /// Elements whose content the tokenizer hands over as raw text (scripts, styles, titles,
+    /// text areas, fallbacks): which raw state reads it. `None` for every other element, and
+    /// for one `closed` without content.
+    fn raw_text_start(
+        &mut self,
+        name: &LocalName,
+        a: &Attrs<'_>,
+        hidden: bool,
+        closed: bool,
+    ) -> Option<TokenSinkResult<()>> {
+        let raw_ok = !closed;
+        match *name {
+            local_name!("script")
+                if raw_ok && self.dialect.component && self.depth() == 0 && a.src.is_none() =>
+            {
+                self.raw = Raw::ComponentScript(self.component_js.len());
+                Some(TokenSinkResult::RawData(RawKind::ScriptData))
+            }
+            local_name!("script") if closed && self.dialect.self_closing => {
+                // `<script src="..." />`: still a page script, with no text.
+                if a.src.is_some() {
+                    self.scripts.push(PendingScript {
+                        src: a.src.map(str::to_owned),
+                        text: String::new(),
+                    });
+                    self.script_items
+                        .push(ScriptItem::Element(self.scripts.len() - 1));
+                }
+                None
+            }
+            local_name!("script") if raw_ok => {
+                self.scripts.push(PendingScript {
+                    src: a.src.map(str::to_owned),
+                    text: String::new(),
+                });
+                let idx = self.scripts.len() - 1;
+                self.script_items.push(ScriptItem::Element(idx));
+                self.raw = Raw::Script(idx);
+                Some(TokenSinkResult::RawData(RawKind::ScriptData))
+            }
+            local_name!("style") if raw_ok => {
+                self.raw = Raw::Style;
+                Some(TokenSinkResult::RawData(RawKind::Rawtext))
+            }
+            local_name!("title") if raw_ok => {
+                self.raw = Raw::Title;
+                Some(TokenSinkResult::RawData(RawKind::Rcdata))
+            }
+            local_name!("textarea") | local_name!("xmp") if raw_ok => {
+                self.raw = Raw::Text;
+                self.raw_hidden = hidden;
+                Some(TokenSinkResult::RawData(
+                    if *name == local_name!("textarea") {
+                        RawKind::Rcdata
+                    } else {
+                        RawKind::Rawtext
+                    },
+                ))
+            }
+            local_name!("noembed") | local_name!("noframes") if raw_ok => {
+                self.raw = Raw::Fallback;
+                Some(TokenSinkResult::RawData(RawKind::Rawtext))
+            }
+            local_name!("plaintext") if raw_ok => {
+                self.raw = Raw::Text;
+                self.raw_hidden = hidden;
+                Some(TokenSinkResult::Plaintext)
+            }
+            _ => None,
+        }
     }
 
     fn meta_tag(&mut self, a: &Attrs<'_>) {
@@ -1178,27 +1226,8 @@ impl Extractor {
         add(ZoneKind::Meta, self.meta.join("\n"));
         add(ZoneKind::Attr, self.attrs.join("\n"));
 
-        let links: Vec<Link> = self
-            .links
-            .into_iter()
-            .map(|l| Link {
-                url: resolve(&l.href, base),
-                text: l.text,
-                tag: l.tag,
-                hidden: l.hidden,
-                rel: l.rel,
-            })
-            .collect();
-        let mut zone = String::new();
-        for l in links.iter().filter(|l| !l.url.is_empty()) {
-            zone.push_str(&l.url);
-            if !l.text.is_empty() {
-                zone.push(' ');
-                zone.push_str(&l.text);
-            }
-            zone.push('\n');
-        }
-        add(ZoneKind::Link, trim_newline(zone));
+        let links = resolve_links(self.links, base);
+        add(ZoneKind::Link, link_zone(&links));
 
         let scripts: Vec<Script> = self
             .scripts
@@ -1208,55 +1237,18 @@ impl Extractor {
                 inline_len: s.text.len(),
             })
             .collect();
-        let mut zone = String::new();
-        for item in &self.script_items {
-            let mut line = |s: &str| {
-                if !s.is_empty() {
-                    zone.push_str(s);
-                    zone.push('\n');
-                }
-            };
-            match item {
-                ScriptItem::Element(i) => {
-                    if let Some(src) = &scripts[*i].src {
-                        line(src);
-                    }
-                    line(self.scripts[*i].text.trim());
-                }
-                ScriptItem::Handler(code) => line(code),
-            }
-        }
-        add(ZoneKind::Script, trim_newline(zone));
+        add(
+            ZoneKind::Script,
+            script_zone(&self.script_items, &self.scripts, &scripts),
+        );
 
-        let iframes: Vec<Iframe> = self
-            .iframes
-            .into_iter()
-            .map(|f| Iframe {
-                src: if f.src.trim().is_empty() {
-                    String::new()
-                } else {
-                    resolve(&f.src, base)
-                },
-                ..f
-            })
-            .collect();
+        let iframes = resolve_iframes(self.iframes, base);
         add(
             ZoneKind::Iframe,
             lines(iframes.iter().map(|f| f.src.as_str())),
         );
 
-        let page = page_url.map(display).unwrap_or_default();
-        let forms: Vec<Form> = self
-            .forms
-            .into_iter()
-            .map(|(action, f)| Form {
-                action: match action.as_deref().map(str::trim) {
-                    Some(a) if !a.is_empty() => resolve(a, base),
-                    _ => page.clone(),
-                },
-                ..f
-            })
-            .collect();
+        let forms = resolve_forms(self.forms, base, page_url);
         add(
             ZoneKind::Form,
             lines(forms.iter().map(|f| f.action.as_str())),
@@ -1291,6 +1283,90 @@ impl Extractor {
             base_url: base.map(display),
         }
     }
+}
+
+fn resolve_links(pending: Vec<PendingLink>, base: Option<&Url>) -> Vec<Link> {
+    pending
+        .into_iter()
+        .map(|l| Link {
+            url: resolve(&l.href, base),
+            text: l.text,
+            tag: l.tag,
+            hidden: l.hidden,
+            rel: l.rel,
+        })
+        .collect()
+}
+
+/// The link zone: a line per link with a URL, the URL and then its text.
+fn link_zone(links: &[Link]) -> String {
+    let mut zone = String::new();
+    for l in links.iter().filter(|l| !l.url.is_empty()) {
+        zone.push_str(&l.url);
+        if !l.text.is_empty() {
+            zone.push(' ');
+            zone.push_str(&l.text);
+        }
+        zone.push('\n');
+    }
+    trim_newline(zone)
+}
+
+/// The script zone, in page order: each script element's resolved source and inline text,
+/// and each event handler's code.
+fn script_zone(items: &[ScriptItem], pending: &[PendingScript], scripts: &[Script]) -> String {
+    let mut zone = String::new();
+    for item in items {
+        let mut line = |s: &str| {
+            if !s.is_empty() {
+                zone.push_str(s);
+                zone.push('\n');
+            }
+        };
+        match item {
+            ScriptItem::Element(i) => {
+                if let Some(src) = &scripts[*i].src {
+                    line(src);
+                }
+                line(pending[*i].text.trim());
+            }
+            ScriptItem::Handler(code) => line(code),
+        }
+    }
+    trim_newline(zone)
+}
+
+fn resolve_iframes(iframes: Vec<Iframe>, base: Option<&Url>) -> Vec<Iframe> {
+    iframes
+        .into_iter()
+        .map(|f| Iframe {
+            src: if f.src.trim().is_empty() {
+                String::new()
+            } else {
+                resolve(&f.src, base)
+            },
+            ..f
+        })
+        .collect()
+}
+
+/// Forms with their actions resolved; a form without one submits to the page itself.
+fn resolve_forms(
+    forms: Vec<(Option<String>, Form)>,
+    base: Option<&Url>,
+    page_url: Option<&Url>,
+) -> Vec<Form> {
+    let page = page_url.map(display).unwrap_or_default();
+    forms
+        .into_iter()
+        .map(|(action, f)| Form {
+            action: match action.as_deref().map(str::trim) {
+                Some(a) if !a.is_empty() => resolve(a, base),
+                _ => page.clone(),
+            },
+            ..f
+        })
+        .collect()
 }
 
 /// Input types that ask the visitor for nothing (`hidden` carries the page's own values).

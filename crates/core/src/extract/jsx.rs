@@ -495,63 +495,72 @@ impl Parser<'_> {
                     return self.children(j + 1, depth, name);
                 }
                 Some(b'{') => j = self.expression_into(&mut stash, j + 1, depth)?,
-                Some(&c) if is_name_start(c) => {
-                    let attr_start = j;
-                    while b.get(j).is_some_and(|&c| is_name(c)) {
-                        j += 1;
-                    }
-                    let attr = match &s[attr_start..j] {
-                        "className" => "class",
-                        "htmlFor" => "for",
-                        "to" if tag == "a" => "href",
-                        other => other,
-                    };
-                    j = skip_space_and_comments(b, j);
-                    if b.get(j) != Some(&b'=') {
-                        self.out.push(' ');
-                        self.out.push_str(attr);
-                        continue;
-                    }
-                    j = skip_space_and_comments(b, j + 1);
-                    match b.get(j) {
-                        Some(&q @ (b'"' | b'\'')) => {
-                            let end = memchr(q, &b[j + 1..]).ok_or(n)? + j + 1;
-                            self.out.push(' ');
-                            self.out.push_str(attr);
-                            push_attr_value(&mut self.out, &s[j + 1..end]);
-                            j = end + 1;
-                        }
-                        Some(b'{') => {
-                            let start = j + 1;
-                            j = self.expression_into(&mut stash, start, depth)?;
-                            let expr = &s[start..j - 1];
-                            if attr == "dangerouslySetInnerHTML" {
-                                if let Some(html) = inner_html(expr) {
-                                    stash.push_str(&html);
-                                }
-                            } else if let Some(value) = string_literal(expr).or_else(|| {
-                                if attr == "style" {
-                                    style_css(expr).map(Cow::Owned)
-                                } else {
-                                    None
-                                }
-                            }) {
-                                self.out.push(' ');
-                                self.out.push_str(attr);
-                                push_attr_value(&mut self.out, &value);
-                            }
-                        }
-                        Some(b'<') => {
-                            let mark = self.out.len();
-                            j = self.element(j, depth + 1)?;
-                            stash.push_str(&self.out[mark..]);
-                            self.out.truncate(mark);
-                        }
-                        _ => return Err(j),
-                    }
-                }
+                Some(&c) if is_name_start(c) => j = self.attribute(j, depth, &tag, &mut stash)?,
                 Some(_) => return Err(j),
             }
+        }
+    }
+
+    /// The attribute at `j` of an element written as `tag`: to `out` when its value is text
+    /// known without running the code, with markup in its value moved to `stash`. Returns
+    /// the position after it.
+    fn attribute(&mut self, mut j: usize, depth: usize, tag: &str, stash: &mut String) -> Parsed {
+        let (b, s) = (self.b, self.s);
+        let n = b.len();
+        let attr_start = j;
+        while b.get(j).is_some_and(|&c| is_name(c)) {
+            j += 1;
+        }
+        let attr = match &s[attr_start..j] {
+            "className" => "class",
+            "htmlFor" => "for",
+            "to" if tag == "a" => "href",
+            other => other,
+        };
+        j = skip_space_and_comments(b, j);
+        if b.get(j) != Some(&b'=') {
+            self.out.push(' ');
+            self.out.push_str(attr);
+            return Ok(j);
+        }
+        j = skip_space_and_comments(b, j + 1);
+        match b.get(j) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let end = memchr(q, &b[j + 1..]).ok_or(n)? + j + 1;
+                self.out.push(' ');
+                self.out.push_str(attr);
+                push_attr_value(&mut self.out, &s[j + 1..end]);
+                Ok(end + 1)
+            }
+            Some(b'{') => {
+                let start = j + 1;
+                j = self.expression_into(stash, start, depth)?;
+                let expr = &s[start..j - 1];
+                if attr == "dangerouslySetInnerHTML" {
+                    if let Some(html) = inner_html(expr) {
+                        stash.push_str(&html);
+                    }
+                } else if let Some(value) = string_literal(expr).or_else(|| {
+                    if attr == "style" {
+                        style_css(expr).map(Cow::Owned)
+                    } else {
+                        None
+                    }
+                }) {
+                    self.out.push(' ');
+                    self.out.push_str(attr);
+                    push_attr_value(&mut self.out, &value);
+                }
+                Ok(j)
+            }
+            Some(b'<') => {
+                let mark = self.out.len();
+                j = self.element(j, depth + 1)?;
+                stash.push_str(&self.out[mark..]);
+                self.out.truncate(mark);
+                Ok(j)
+            }
+            _ => Err(j),
         }
     }
 

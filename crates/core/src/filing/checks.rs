@@ -461,202 +461,275 @@ pub fn today() -> i64 {
 
 /// Run every check that applies to one site.
 pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<Finding>) {
-    let mut notes = Vec::new();
-    let mut findings = Vec::new();
-    let home = site.home_url.as_str();
-    let icp = site.numbers_of(&ICP_KINDS);
-    let licences = site.numbers_of(&LICENCE_KINDS);
-    let psb = site.numbers_of(&PSB_KINDS);
-    let permits: Vec<SiteNumber> = site
-        .numbers
-        .values()
-        .filter(|n| n.kind.is_permit())
-        .cloned()
-        .collect();
-    let (hosted, addresses) = match &cx.hosting {
-        Hosting::Assumed => (true, Vec::new()),
-        Hosting::Hosted(a) => (true, a.clone()),
-        Hosting::NotHosted(a) => (false, a.clone()),
-        Hosting::Unresolved(why) => {
-            notes.push(format!(
-                "the domain does not resolve ({why}); it counts as hosted"
-            ));
-            (true, Vec::new())
-        }
-    };
-    let mut record = SiteRecord {
-        record_type: SiteRecord::RECORD_TYPE,
-        host: site.host.clone(),
-        home_url: site.home_url.clone(),
-        pages: site.pages,
-        addresses: addresses.iter().map(IpAddr::to_string).collect(),
-        hosted,
-        icp_numbers: icp.clone(),
-        licences: licences.clone(),
-        psb_numbers: psb.clone(),
-        permits: permits.clone(),
-        services_detected: site.services.values().cloned().collect(),
-        commerce: site.commerce.clone(),
-        filing_status: FilingStatus::Unknown,
-        registry: None,
-        notes: Vec::new(),
-    };
+    let mut check = SiteCheck::new(site);
+    let (hosted, addresses) = check.hosting(&cx.hosting);
+    let mut record = check.record(hosted, &addresses);
     if !hosted {
-        notes.push(format!(
+        check.notes.push(format!(
             "resolves to {} outside the hosted networks: not checked",
             record.addresses.join(", ")
         ));
-        record.filing_status = FilingStatus::NotHosted;
-        record.notes = notes;
-        return (record, findings);
+        return check.finish(record, FilingStatus::NotHosted);
     }
 
     // Checks of what the site shows, with or without a registry.
-    for number in site.numbers.values().filter(|n| !n.problems.is_empty()) {
-        let url = number.urls.first().map(String::as_str).unwrap_or(home);
-        findings.push(finding(
-            &MALFORMED,
-            None,
-            url,
-            &number.displayed,
-            format!("{}: {}", number.displayed, number.problems.join("; ")),
-        ));
-    }
-    let seen_pages = site.pages > 0;
-    if !seen_pages {
-        notes.push("the crawl returned no pages: what the site displays was not checked".into());
-    }
-    let home_icp: Vec<&SiteNumber> = icp.iter().filter(|n| n.on_home_page).collect();
-    let home_psb: Vec<&SiteNumber> = psb.iter().filter(|n| n.on_home_page).collect();
-    if seen_pages && site.home_seen {
-        for number in home_icp
-            .iter()
-            .chain(
-                licences
-                    .iter()
-                    .filter(|n| n.on_home_page)
-                    .collect::<Vec<_>>()
-                    .iter(),
-            )
-            .chain(home_psb.iter())
-        {
-            if let Some(check) = number.link_check
-                && check != LinkCheck::Official
-            {
-                let why = match (check, &number.link) {
-                    (LinkCheck::NotLinked, _) => {
-                        format!("{} 未加链接 (not a link)", number.displayed)
-                    }
-                    (LinkCheck::OutdatedHost, Some(link)) => format!(
-                        "{} 链接到已停用的地址 {link} (the retired registry address)",
-                        number.displayed
-                    ),
-                    (LinkCheck::CodeMismatch, Some(link)) => format!(
-                        "{} 链接的备案编号与展示的不一致: {link} (the link's record code is not this number)",
-                        number.displayed
-                    ),
-                    (_, Some(link)) => format!(
-                        "{} 链接到 {link}，不是备案管理系统 (not the registry)",
-                        number.displayed
-                    ),
-                    (_, None) => number.displayed.clone(),
-                };
-                findings.push(finding(&NOT_LINKED, None, home, &number.displayed, why));
-            }
-        }
-    } else if seen_pages {
-        notes.push("the home page was not fetched: display checks skipped".into());
-    }
+    check.malformed_numbers();
+    check.display();
 
     let (source, filing) = match &cx.registry {
         RegistryAnswer::None => {
-            notes.push("no filing registry: the unfiled, mismatch, restriction, licence, public-security and service checks were skipped".into());
-            display_only_checks(site, &home_icp, &home_psb, &mut findings);
-            record.filing_status = FilingStatus::Unknown;
-            record.notes = notes;
-            return (record, findings);
+            check.notes.push("no filing registry: the unfiled, mismatch, restriction, licence, public-security and service checks were skipped".into());
+            check.display_only();
+            return check.finish(record, FilingStatus::Unknown);
         }
         RegistryAnswer::Failed(error) => {
-            notes.push(format!(
+            check.notes.push(format!(
                 "the filing registry failed, its checks were skipped: {error}"
             ));
-            display_only_checks(site, &home_icp, &home_psb, &mut findings);
-            record.filing_status = FilingStatus::Unknown;
-            record.notes = notes;
-            return (record, findings);
+            check.display_only();
+            return check.finish(record, FilingStatus::Unknown);
         }
         RegistryAnswer::NoRecord { source } => {
             record.registry = Some(RegistrySummary {
                 source: source.clone(),
                 record: None,
             });
-            let shown = icp.first().map(|n| n.displayed.as_str()).unwrap_or("");
-            let why = if shown.is_empty() {
-                format!("{} 在备案系统中没有备案记录 (no filing record)", site.host)
-            } else {
-                format!(
-                    "{} 在备案系统中没有备案记录，但页面展示了 {shown} (no record, yet the site shows a number)",
-                    site.host
-                )
-            };
-            findings.push(finding(&UNFILED, None, home, &site.host, why));
-            record.filing_status = FilingStatus::Unfiled;
-            record.notes = notes;
-            return (record, findings);
+            check.unfiled();
+            return check.finish(record, FilingStatus::Unfiled);
         }
         RegistryAnswer::Record { source, record } => (source.clone(), (**record).clone()),
     };
 
-    let mut status = FilingStatus::Ok;
-    let registered_base = base_of(&filing.icp_number, NumberKind::IcpFiling);
-    if filing.restricted {
-        findings.push(finding(
-            &RESTRICTED,
-            None,
-            home,
-            &site.host,
-            format!(
-                "{} 的备案 {} 被标记为限制接入 (restricted)",
-                site.host, filing.icp_number
-            ),
-        ));
-        status = FilingStatus::Restricted;
+    let mut status = check.restricted(&filing);
+    if check.seen_pages() {
+        status = check.icp_against(&filing, status);
+        check.psb_against(&filing, cx.today);
+        check.licence_against(&filing);
+        check.services_against(&filing, cx.catalog);
     }
-    if seen_pages {
-        let matches_registry =
-            |n: &&SiteNumber| registered_base.as_deref() == Some(n.base.as_str());
-        if !icp.is_empty() && !icp.iter().any(|n| matches_registry(&n)) {
-            let shown = &icp[0];
-            findings.push(finding(
-                &MISMATCH,
-                None,
-                shown.urls.first().map(String::as_str).unwrap_or(home),
-                &shown.displayed,
-                format!(
-                    "展示 {}，备案系统登记的是 {} (shown {}, registered {})",
-                    shown.number, filing.icp_number, shown.number, filing.icp_number
-                ),
-            ));
-            if status == FilingStatus::Ok {
-                status = FilingStatus::Mismatch;
-            }
-        } else if site.home_seen && home_icp.is_empty() {
-            findings.push(finding(
-                &NOT_DISPLAYED,
-                None,
-                home,
-                &filing.icp_number,
-                format!(
-                    "首页未展示备案号 {} (the home page does not show it)",
-                    filing.icp_number
-                ),
-            ));
-            if status == FilingStatus::Ok {
-                status = FilingStatus::NotDisplayed;
+    record.registry = Some(RegistrySummary {
+        source,
+        record: Some(filing),
+    });
+    check.finish(record, status)
+}
+
+/// One site's checks under way: the numbers it shows, and what the checks found and noted.
+struct SiteCheck<'a> {
+    site: &'a SiteFiling,
+    icp: Vec<SiteNumber>,
+    licences: Vec<SiteNumber>,
+    psb: Vec<SiteNumber>,
+    findings: Vec<Finding>,
+    notes: Vec<String>,
+}
+
+impl<'a> SiteCheck<'a> {
+    fn new(site: &'a SiteFiling) -> SiteCheck<'a> {
+        SiteCheck {
+            site,
+            icp: site.numbers_of(&ICP_KINDS),
+            licences: site.numbers_of(&LICENCE_KINDS),
+            psb: site.numbers_of(&PSB_KINDS),
+            findings: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn home(&self) -> &'a str {
+        self.site.home_url.as_str()
+    }
+
+    fn seen_pages(&self) -> bool {
+        self.site.pages > 0
+    }
+
+    /// Whether the site counts as hosted, and the addresses it resolved to.
+    fn hosting(&mut self, hosting: &Hosting) -> (bool, Vec<IpAddr>) {
+        match hosting {
+            Hosting::Assumed => (true, Vec::new()),
+            Hosting::Hosted(a) => (true, a.clone()),
+            Hosting::NotHosted(a) => (false, a.clone()),
+            Hosting::Unresolved(why) => {
+                self.notes.push(format!(
+                    "the domain does not resolve ({why}); it counts as hosted"
+                ));
+                (true, Vec::new())
             }
         }
+    }
 
-        // Public-security filing: due within 30 days of going online.
+    /// The site record before the registry is asked: what the site shows.
+    fn record(&self, hosted: bool, addresses: &[IpAddr]) -> SiteRecord {
+        let site = self.site;
+        SiteRecord {
+            record_type: SiteRecord::RECORD_TYPE,
+            host: site.host.clone(),
+            home_url: site.home_url.clone(),
+            pages: site.pages,
+            addresses: addresses.iter().map(IpAddr::to_string).collect(),
+            hosted,
+            icp_numbers: self.icp.clone(),
+            licences: self.licences.clone(),
+            psb_numbers: self.psb.clone(),
+            permits: site
+                .numbers
+                .values()
+                .filter(|n| n.kind.is_permit())
+                .cloned()
+                .collect(),
+            services_detected: site.services.values().cloned().collect(),
+            commerce: site.commerce.clone(),
+            filing_status: FilingStatus::Unknown,
+            registry: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn finish(self, mut record: SiteRecord, status: FilingStatus) -> (SiteRecord, Vec<Finding>) {
+        record.filing_status = status;
+        record.notes = self.notes;
+        (record, self.findings)
+    }
+
+    fn malformed_numbers(&mut self) {
+        let home = self.home();
+        for number in self
+            .site
+            .numbers
+            .values()
+            .filter(|n| !n.problems.is_empty())
+        {
+            let url = number.urls.first().map(String::as_str).unwrap_or(home);
+            self.findings.push(finding(
+                &MALFORMED,
+                None,
+                url,
+                &number.displayed,
+                format!("{}: {}", number.displayed, number.problems.join("; ")),
+            ));
+        }
+    }
+
+    /// The numbers on the home page must link to their registry.
+    fn display(&mut self) {
+        if !self.seen_pages() {
+            self.notes
+                .push("the crawl returned no pages: what the site displays was not checked".into());
+        } else if !self.site.home_seen {
+            self.notes
+                .push("the home page was not fetched: display checks skipped".into());
+        } else {
+            let home = self.home();
+            let shown = self
+                .icp
+                .iter()
+                .chain(&self.licences)
+                .chain(&self.psb)
+                .filter(|n| n.on_home_page);
+            for number in shown {
+                if let Some(check) = number.link_check
+                    && check != LinkCheck::Official
+                {
+                    let why = link_problem(number, check);
+                    let found = finding(&NOT_LINKED, None, home, &number.displayed, why);
+                    self.findings.push(found);
+                }
+            }
+        }
+    }
+
+    fn display_only(&mut self) {
+        let home_icp = on_home_page(&self.icp);
+        let home_psb = on_home_page(&self.psb);
+        display_only_checks(self.site, &home_icp, &home_psb, &mut self.findings);
+    }
+
+    /// The registry has no record of the site.
+    fn unfiled(&mut self) {
+        let site = self.site;
+        let shown = self.icp.first().map(|n| n.displayed.as_str()).unwrap_or("");
+        let why = if shown.is_empty() {
+            format!("{} 在备案系统中没有备案记录 (no filing record)", site.host)
+        } else {
+            format!(
+                "{} 在备案系统中没有备案记录，但页面展示了 {shown} (no record, yet the site shows a number)",
+                site.host
+            )
+        };
+        let found = finding(&UNFILED, None, self.home(), &site.host, why);
+        self.findings.push(found);
+    }
+
+    fn restricted(&mut self, filing: &FilingRecord) -> FilingStatus {
+        if !filing.restricted {
+            return FilingStatus::Ok;
+        }
+        let host = &self.site.host;
+        self.findings.push(finding(
+            &RESTRICTED,
+            None,
+            self.home(),
+            host,
+            format!(
+                "{} 的备案 {} 被标记为限制接入 (restricted)",
+                host, filing.icp_number
+            ),
+        ));
+        FilingStatus::Restricted
+    }
+
+    /// The ICP number shown against the registry's; `status` unless it was still ok.
+    fn icp_against(&mut self, filing: &FilingRecord, status: FilingStatus) -> FilingStatus {
+        let home = self.home();
+        let registered_base = base_of(&filing.icp_number, NumberKind::IcpFiling);
+        let matches_registry = |n: &SiteNumber| registered_base.as_deref() == Some(n.base.as_str());
+        let icp = &self.icp;
+        let (worse, found) = if !icp.is_empty() && !icp.iter().any(matches_registry) {
+            let shown = &icp[0];
+            (
+                FilingStatus::Mismatch,
+                finding(
+                    &MISMATCH,
+                    None,
+                    shown.urls.first().map(String::as_str).unwrap_or(home),
+                    &shown.displayed,
+                    format!(
+                        "展示 {}，备案系统登记的是 {} (shown {}, registered {})",
+                        shown.number, filing.icp_number, shown.number, filing.icp_number
+                    ),
+                ),
+            )
+        } else if self.site.home_seen && !icp.iter().any(|n| n.on_home_page) {
+            (
+                FilingStatus::NotDisplayed,
+                finding(
+                    &NOT_DISPLAYED,
+                    None,
+                    home,
+                    &filing.icp_number,
+                    format!(
+                        "首页未展示备案号 {} (the home page does not show it)",
+                        filing.icp_number
+                    ),
+                ),
+            )
+        } else {
+            return status;
+        };
+        self.findings.push(found);
+        if status == FilingStatus::Ok {
+            worse
+        } else {
+            status
+        }
+    }
+
+    /// Public-security filing: due within 30 days of going online.
+    fn psb_against(&mut self, filing: &FilingRecord, today: i64) {
+        let home = self.home();
+        let home_psb = self.psb.iter().any(|n| n.on_home_page);
+        let psb = &self.psb;
         match &filing.psb_number {
             Some(registered) => {
                 let registered_base = base_of(registered, NumberKind::PsbFiling);
@@ -665,7 +738,7 @@ pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<
                         .iter()
                         .any(|n| Some(&n.base) == registered_base.as_ref())
                 {
-                    findings.push(finding(
+                    self.findings.push(finding(
                         &PSB_MISMATCH,
                         None,
                         psb[0].urls.first().map(String::as_str).unwrap_or(home),
@@ -675,8 +748,8 @@ pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<
                             psb[0].number, psb[0].number
                         ),
                     ));
-                } else if site.home_seen && home_psb.is_empty() {
-                    findings.push(finding(
+                } else if self.site.home_seen && !home_psb {
+                    self.findings.push(finding(
                         &PSB_NOT_DISPLAYED,
                         None,
                         home,
@@ -685,61 +758,72 @@ pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<
                     ));
                 }
             }
-            None if site.home_seen && home_psb.is_empty() => {
+            None if self.site.home_seen && !home_psb => {
                 let age = filing
                     .approved_at
                     .as_deref()
                     .and_then(days_from_civil)
-                    .map(|approved| cx.today - approved);
+                    .map(|approved| today - approved);
                 match age {
-                    Some(days) if days < 30 => notes.push(format!(
+                    Some(days) if days < 30 => self.notes.push(format!(
                         "no public-security filing yet; the ICP filing is {days} days old and the 30 days of §6 have not passed"
                     )),
-                    _ => findings.push(finding(
+                    _ => self.findings.push(finding(
                         &PSB_NOT_DISPLAYED,
                         None,
                         home,
-                        &site.host,
+                        &self.site.host,
                         "首页未展示公安联网备案号，备案系统也无登记 (none shown, none registered)".to_string(),
                     )),
                 }
             }
             None => {}
         }
+    }
 
+    /// A site with commercial signs needs a licence on record.
+    fn licence_against(&mut self, filing: &FilingRecord) {
+        let Some(commerce) = &self.site.commerce else {
+            return;
+        };
+        if filing.licence_number.is_some() {
+            return;
+        }
+        let shown = self
+            .licences
+            .first()
+            .map(|l| format!("；页面展示了 {}，但备案系统未登记", l.displayed))
+            .unwrap_or_default();
+        self.findings.push(finding(
+            &LICENCE_REQUIRED,
+            None,
+            &commerce.url,
+            &commerce.evidence,
+            format!(
+                "经营性服务特征：{}{shown} (commercial signs: {})",
+                commerce.evidence, commerce.evidence
+            ),
+        ));
+    }
+
+    /// Each service the site offers must be in the filing's scope, with its permit.
+    fn services_against(&mut self, filing: &FilingRecord, catalog: &ServiceCatalog) {
         let registered_permits = filing.permit_kinds();
-        let shown_permits: Vec<NumberKind> = site
+        let shown_permits: Vec<NumberKind> = self
+            .site
             .numbers
             .values()
             .filter(|n| n.problems.is_empty())
             .map(|n| n.kind)
             .collect();
-        if let Some(commerce) = &site.commerce
-            && filing.licence_number.is_none()
-        {
-            let shown = licences
-                .first()
-                .map(|l| format!("；页面展示了 {}，但备案系统未登记", l.displayed))
-                .unwrap_or_default();
-            findings.push(finding(
-                &LICENCE_REQUIRED,
-                None,
-                &commerce.url,
-                &commerce.evidence,
-                format!(
-                    "经营性服务特征：{}{shown} (commercial signs: {})",
-                    commerce.evidence, commerce.evidence
-                ),
-            ));
-        }
-        for detected in site.services.values() {
-            let Some(service) = cx.catalog.service(&detected.service) else {
+        for detected in self.site.services.values() {
+            let Some(service) = catalog.service(&detected.service) else {
                 continue;
             };
             let approved = filing.has_service(&service.registry_service);
             if service.id == "forum" {
                 if !approved {
-                    findings.push(finding(
+                    self.findings.push(finding(
                         &FORUM,
                         Some(service.severity),
                         &detected.url,
@@ -753,7 +837,7 @@ pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<
                 continue;
             }
             if !approved {
-                findings.push(finding(
+                self.findings.push(finding(
                     &BEYOND_SCOPE,
                     Some(service.severity),
                     &detected.url,
@@ -773,7 +857,7 @@ pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<
                     .any(|p| registered_permits.contains(p) || shown_permits.contains(p));
             if !holds_permit {
                 let wanted: Vec<&str> = service.permits.iter().map(|p| p.as_str()).collect();
-                findings.push(finding(
+                self.findings.push(finding(
                     &PERMIT_MISSING,
                     Some(service.severity),
                     &detected.url,
@@ -788,13 +872,32 @@ pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<
             }
         }
     }
-    record.registry = Some(RegistrySummary {
-        source,
-        record: Some(filing),
-    });
-    record.filing_status = status;
-    record.notes = notes;
-    (record, findings)
+}
+
+fn on_home_page(numbers: &[SiteNumber]) -> Vec<&SiteNumber> {
+    numbers.iter().filter(|n| n.on_home_page).collect()
+}
+
+/// Why a number on the home page fails its link check.
+fn link_problem(number: &SiteNumber, check: LinkCheck) -> String {
+    match (check, &number.link) {
+        (LinkCheck::NotLinked, _) => {
+            format!("{} 未加链接 (not a link)", number.displayed)
+        }
+        (LinkCheck::OutdatedHost, Some(link)) => format!(
+            "{} 链接到已停用的地址 {link} (the retired registry address)",
+            number.displayed
+        ),
+        (LinkCheck::CodeMismatch, Some(link)) => format!(
+            "{} 链接的备案编号与展示的不一致: {link} (the link's record code is not this number)",
+            number.displayed
+        ),
+        (_, Some(link)) => format!(
+            "{} 链接到 {link}，不是备案管理系统 (not the registry)",
+            number.displayed
+        ),
+        (_, None) => number.displayed.clone(),
+    }
 }
 
 /// The base (holder part, without the site suffix) of a registry's number of `kind`, read with

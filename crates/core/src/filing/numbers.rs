@@ -321,172 +321,214 @@ fn build(
     zone: ZoneKind,
     offset: usize,
 ) -> Option<DisplayedNumber> {
-    let group = |name: &str| caps.name(name).map(|m| m.as_str());
-    let written_province = group("p").and_then(|p| p.chars().next());
-    let province: Option<&Province> = written_province.and_then(provinces::by_char);
-    let digits = group("d").unwrap_or("").to_string();
-    let suffix = group("s1")
-        .or(group("s2"))
-        .and_then(|s| s.parse::<u32>().ok());
+    let parts = Parts::of(caps);
     let mut problems = Vec::new();
-    let prov = province.map(|p| p.abbreviation);
-    let prov_str = prov.map(String::from).unwrap_or_default();
-    if written_province == Some('云') {
+    if parts.written_province == Some('云') {
         problems.push("云 appears in placeholder text; Yunnan numbers use 滇".to_string());
     }
-    if is_placeholder(&digits) {
-        problems.push(format!("{digits} is a placeholder, not a real number"));
+    if is_placeholder(&parts.digits) {
+        problems.push(format!(
+            "{} is a placeholder, not a real number",
+            parts.digits
+        ));
     }
-    let year_now = crate::clock::current_year();
+    let (prov, digits) = (&parts.prov, &parts.digits);
+    let year = parts.group("y").unwrap_or("");
+    let unsuffixed = |base: String| (base.clone(), base);
     let (number, base) = match kind {
-        NumberKind::IcpFiling | NumberKind::IcpLicence => {
-            let label = if kind == NumberKind::IcpFiling {
-                "ICP备"
-            } else {
-                "ICP证"
-            };
-            let base = format!("{prov_str}{label}{digits}号");
-            if kind == NumberKind::IcpFiling {
-                match digits.len() {
-                    8 => {}
-                    10 => {
-                        let year: u32 = digits[..4].parse().unwrap_or(0);
-                        if !(2000..=year_now).contains(&year) {
-                            problems.push(format!(
-                                "the year {year} in a 10-digit filing number is not plausible"
-                            ));
-                        }
-                    }
-                    n => problems.push(format!(
-                        "an ICP filing number has 8 or 10 digits, this one has {n}"
-                    )),
-                }
-            } else if group("old").is_some() {
-                problems.push("an old form without 备 or 证".to_string());
-            } else if digits.len() != 6 {
-                problems.push(format!(
-                    "an ICP licence number has 6 digits, this one has {}",
-                    digits.len()
-                ));
-            }
-            let number = match suffix {
-                Some(s) => format!("{base}-{s}"),
-                None => base.clone(),
-            };
-            (number, base)
-        }
-        NumberKind::TelecomLicence => {
-            let categories = match group("odd") {
-                Some(odd) => {
-                    problems.push(format!(
-                        "a nonstandard form ({}); licences read like 滇B2-20030004",
-                        odd.to_ascii_uppercase()
-                    ));
-                    odd.to_ascii_uppercase()
-                }
-                None => group("c")
-                    .unwrap_or("b2")
-                    .to_ascii_uppercase()
-                    .replace([',', '、'], "."),
-            };
-            let year: u32 = digits[..4].parse().unwrap_or(0);
-            if !(1995..=year_now).contains(&year) {
-                problems.push(format!(
-                    "the year {year} in the licence number is not plausible"
-                ));
-            }
-            let prefix = match (prov, displayed.contains('合')) {
-                (Some(p), _) => p.to_string(),
-                (None, true) => "合字".to_string(),
-                (None, false) => String::new(),
-            };
-            let base = format!("{prefix}{categories}-{digits}");
-            let number = match suffix {
-                Some(s) => format!("{base}-{s}"),
-                None => base.clone(),
-            };
-            (number, base)
-        }
-        NumberKind::PsbFiling => {
-            let base = format!("{prov_str}公网安备{digits}号");
-            let (code, older) = match digits.split_once('-') {
-                Some((code, _)) => (code, true),
-                None => (digits.as_str(), false),
-            };
-            if older && code.len() != 12 {
-                problems.push(format!(
-                    "the older public-security form has 12 digits, this one has {}",
-                    code.len()
-                ));
-            } else if !older && code.len() != 14 {
-                problems.push(format!(
-                    "a public-security filing number has 14 digits, this one has {}",
-                    code.len()
-                ));
-            }
-            if let (Some(province), Some(region)) = (province, code.get(..2))
-                && region.parse::<u8>().ok() != Some(province.code)
-            {
-                problems.push(format!(
-                    "the region code {} does not belong to {} ({}; expected {}…)",
-                    &code[..code.len().min(6)],
-                    province.name,
-                    province.abbreviation,
-                    province.code
-                ));
-            }
-            (base.clone(), base)
-        }
-        NumberKind::CulturePermit => {
-            let year = group("y").unwrap_or("");
-            let base = format!("{prov_str}网文[{year}]{digits}号");
-            (base.clone(), base)
-        }
-        NumberKind::DrugInfoPermit => {
-            let nature = group("n").unwrap_or("经营性");
-            if nature == "非营业性" {
-                problems.push("非营业性 is a misspelling of 非经营性".to_string());
-            }
-            let year = group("y").unwrap_or("");
-            let base = format!("({prov_str})-{nature}-{year}-{digits}");
-            (base.clone(), base)
-        }
+        NumberKind::IcpFiling | NumberKind::IcpLicence => icp_number(kind, &parts, &mut problems),
+        NumberKind::TelecomLicence => telecom_licence(&parts, &displayed, &mut problems),
+        NumberKind::PsbFiling => unsuffixed(psb_filing(&parts, &mut problems)),
+        NumberKind::DrugInfoPermit => unsuffixed(drug_info_permit(&parts, &mut problems)),
+        NumberKind::CulturePermit => unsuffixed(format!("{prov}网文[{year}]{digits}号")),
         NumberKind::DrugTradePermit => {
-            let class = group("c").unwrap_or("").to_ascii_uppercase();
-            let base = format!("{prov_str}{class}{digits}");
-            (base.clone(), base)
+            let class = parts.group("c").unwrap_or("").to_ascii_uppercase();
+            unsuffixed(format!("{prov}{class}{digits}"))
         }
-        NumberKind::PublishingPermit => {
-            let base = format!("网出证({prov_str})字第{digits}号");
-            (base.clone(), base)
-        }
-        NumberKind::RadioTvPermit => {
-            let base = format!("({prov_str})字第{digits}号");
-            (base.clone(), base)
-        }
+        NumberKind::PublishingPermit => unsuffixed(format!("网出证({prov})字第{digits}号")),
+        NumberKind::RadioTvPermit => unsuffixed(format!("({prov})字第{digits}号")),
         NumberKind::MedicalDevicePermit => {
-            let year = group("y").unwrap_or("");
-            let base = format!("({prov_str})网械平台备字[{year}]第{digits}号");
-            (base.clone(), base)
+            unsuffixed(format!("({prov})网械平台备字[{year}]第{digits}号"))
         }
-        NumberKind::ReligionPermit => {
-            let year = group("y").unwrap_or("");
-            let base = format!("{prov_str}({year}){digits}");
-            (base.clone(), base)
-        }
-        NumberKind::NewsPermit | NumberKind::AudioVideoPermit => (digits.clone(), digits.clone()),
+        NumberKind::ReligionPermit => unsuffixed(format!("{prov}({year}){digits}")),
+        NumberKind::NewsPermit | NumberKind::AudioVideoPermit => unsuffixed(digits.clone()),
     };
     Some(DisplayedNumber {
         kind,
         number,
         base,
-        site_suffix: suffix,
-        province: prov,
+        site_suffix: parts.suffix,
+        province: parts.province.map(|p| p.abbreviation),
         displayed,
         zone,
         offset,
         problems,
     })
+}
+
+/// The parts of a number's match that every kind reads.
+struct Parts<'c, 'h> {
+    caps: &'c regex::Captures<'h>,
+    /// The province character as written (`云` among them).
+    written_province: Option<char>,
+    province: Option<&'static Province>,
+    /// The canonical abbreviation of the province, or nothing.
+    prov: String,
+    digits: String,
+    suffix: Option<u32>,
+}
+
+impl<'c, 'h> Parts<'c, 'h> {
+    fn of(caps: &'c regex::Captures<'h>) -> Parts<'c, 'h> {
+        let group = |name: &str| caps.name(name).map(|m| m.as_str());
+        let written_province = group("p").and_then(|p| p.chars().next());
+        let province = written_province.and_then(provinces::by_char);
+        Parts {
+            caps,
+            written_province,
+            province,
+            prov: province
+                .map(|p| p.abbreviation.to_string())
+                .unwrap_or_default(),
+            digits: group("d").unwrap_or("").to_string(),
+            suffix: group("s1")
+                .or(group("s2"))
+                .and_then(|s| s.parse::<u32>().ok()),
+        }
+    }
+
+    fn group(&self, name: &str) -> Option<&'h str> {
+        self.caps.name(name).map(|m| m.as_str())
+    }
+
+    /// `base` with the site suffix, when the number has one.
+    fn with_suffix(&self, base: String) -> (String, String) {
+        let number = match self.suffix {
+            Some(s) => format!("{base}-{s}"),
+            None => base.clone(),
+        };
+        (number, base)
+    }
+}
+
+/// An ICP filing (8 or 10 digits, a plausible year in the 10-digit form) or licence number
+/// (6 digits, not the old form without 备 or 证): `(number, base)`.
+fn icp_number(
+    kind: NumberKind,
+    parts: &Parts<'_, '_>,
+    problems: &mut Vec<String>,
+) -> (String, String) {
+    let digits = &parts.digits;
+    let label = if kind == NumberKind::IcpFiling {
+        "ICP备"
+    } else {
+        "ICP证"
+    };
+    let base = format!("{}{label}{digits}号", parts.prov);
+    if kind == NumberKind::IcpFiling {
+        match digits.len() {
+            8 => {}
+            10 => {
+                let year: u32 = digits[..4].parse().unwrap_or(0);
+                if !(2000..=crate::clock::current_year()).contains(&year) {
+                    problems.push(format!(
+                        "the year {year} in a 10-digit filing number is not plausible"
+                    ));
+                }
+            }
+            n => problems.push(format!(
+                "an ICP filing number has 8 or 10 digits, this one has {n}"
+            )),
+        }
+    } else if parts.group("old").is_some() {
+        problems.push("an old form without 备 or 证".to_string());
+    } else if digits.len() != 6 {
+        problems.push(format!(
+            "an ICP licence number has 6 digits, this one has {}",
+            digits.len()
+        ));
+    }
+    parts.with_suffix(base)
+}
+
+/// A telecom business licence (`滇B2-20030004`): its categories, a plausible year, and the
+/// province or 合字 of joint ventures: `(number, base)`.
+fn telecom_licence(
+    parts: &Parts<'_, '_>,
+    displayed: &str,
+    problems: &mut Vec<String>,
+) -> (String, String) {
+    let digits = &parts.digits;
+    let categories = match parts.group("odd") {
+        Some(odd) => {
+            problems.push(format!(
+                "a nonstandard form ({}); licences read like 滇B2-20030004",
+                odd.to_ascii_uppercase()
+            ));
+            odd.to_ascii_uppercase()
+        }
+        None => parts
+            .group("c")
+            .unwrap_or("b2")
+            .to_ascii_uppercase()
+            .replace([',', '、'], "."),
+    };
+    let year: u32 = digits[..4].parse().unwrap_or(0);
+    if !(1995..=crate::clock::current_year()).contains(&year) {
+        problems.push(format!(
+            "the year {year} in the licence number is not plausible"
+        ));
+    }
+    let prefix = match (parts.province, displayed.contains('合')) {
+        (Some(p), _) => p.abbreviation.to_string(),
+        (None, true) => "合字".to_string(),
+        (None, false) => String::new(),
+    };
+    parts.with_suffix(format!("{prefix}{categories}-{digits}"))
+}
+
+/// A public-security filing number: 14 digits (12 in the older form with a dash) whose region
+/// code belongs to the province it names.
+fn psb_filing(parts: &Parts<'_, '_>, problems: &mut Vec<String>) -> String {
+    let digits = &parts.digits;
+    let base = format!("{}公网安备{digits}号", parts.prov);
+    let (code, older) = match digits.split_once('-') {
+        Some((code, _)) => (code, true),
+        None => (digits.as_str(), false),
+    };
+    if older && code.len() != 12 {
+        problems.push(format!(
+            "the older public-security form has 12 digits, this one has {}",
+            code.len()
+        ));
+    } else if !older && code.len() != 14 {
+        problems.push(format!(
+            "a public-security filing number has 14 digits, this one has {}",
+            code.len()
+        ));
+    }
+    if let (Some(province), Some(region)) = (parts.province, code.get(..2))
+        && region.parse::<u8>().ok() != Some(province.code)
+    {
+        problems.push(format!(
+            "the region code {} does not belong to {} ({}; expected {}…)",
+            &code[..code.len().min(6)],
+            province.name,
+            province.abbreviation,
+            province.code
+        ));
+    }
+    base
+}
+
+/// A drug information permit: `(京)-经营性-2019-0001`; 非营业性 is a misspelling.
+fn drug_info_permit(parts: &Parts<'_, '_>, problems: &mut Vec<String>) -> String {
+    let nature = parts.group("n").unwrap_or("经营性");
+    if nature == "非营业性" {
+        problems.push("非营业性 is a misspelling of 非经营性".to_string());
+    }
+    let year = parts.group("y").unwrap_or("");
+    format!("({})-{nature}-{year}-{}", parts.prov, parts.digits)
 }
 
 /// Digits that templates ship with.

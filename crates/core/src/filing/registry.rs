@@ -240,7 +240,7 @@ impl CsvRegistry {
         let bytes = crate::bounded::read(path, crate::bounded::REGISTRY_BYTES).map_err(|e| {
             RegistryError::File {
                 file: path.display().to_string(),
-                message: e,
+                message: e.to_string(),
             }
         })?;
         CsvRegistry::parse(&path.display().to_string(), &bytes).map(|records| CsvRegistry {

@@ -131,6 +131,92 @@ impl std::fmt::Debug for ServiceCatalog {
     }
 }
 
+/// A service's own fields: its severity and the permits that approve it.
+fn read_service(spec: &ServiceSpec, fail: &mut impl FnMut(String)) -> Service {
+    let severity = spec.severity.parse::<Severity>().unwrap_or_else(|e| {
+        fail(e);
+        Severity::Medium
+    });
+    let mut permits = Vec::new();
+    for permit in &spec.permits {
+        match NumberKind::parse(permit) {
+            Some(kind) if kind.is_permit() || kind == NumberKind::IcpLicence => permits.push(kind),
+            _ => fail(format!("unknown permit kind `{permit}`")),
+        }
+    }
+    Service {
+        id: spec.id.clone(),
+        name: spec.name.clone(),
+        clause: spec.clause.clone(),
+        severity,
+        registry_service: spec.registry_service.clone(),
+        permits,
+    }
+}
+
+/// Where a signal looks, how many weak terms it needs, and its URL patterns.
+fn read_signal(signal: &SignalSpec, fail: &mut impl FnMut(String)) -> Signal {
+    let mut zones = 0u16;
+    for zone in &signal.zones {
+        match ZoneKind::parse(zone) {
+            Some(kind) => zones |= kind.bit(),
+            None => fail(format!("unknown zone `{zone}`")),
+        }
+    }
+    if signal.min_weak == 0 {
+        fail("min_weak must be at least 1".into());
+    }
+    if signal.strong.is_empty() && signal.weak.is_empty() && signal.url.is_empty() {
+        fail("no strong, weak or url signals".into());
+    }
+    let urls = if signal.url.is_empty() {
+        None
+    } else {
+        match RegexSet::new(&signal.url) {
+            Ok(set) => Some(set),
+            Err(e) => {
+                fail(format!("bad url pattern: {e}"));
+                None
+            }
+        }
+    };
+    Signal {
+        zones,
+        min_weak: signal.min_weak,
+        urls,
+    }
+}
+
+/// Every signal's terms, normalized, for one automaton.
+#[derive(Default)]
+struct Terms {
+    normalized: Vec<String>,
+    /// Per term: (signal index, strong?, the normalized term).
+    patterns: Vec<(usize, bool, String)>,
+}
+
+impl Terms {
+    fn add(&mut self, index: usize, signal: &SignalSpec, fail: &mut impl FnMut(String)) {
+        for (strong, list) in [(true, &signal.strong), (false, &signal.weak)] {
+            for term in list {
+                let normalized = normalize(term).text.trim().to_string();
+                if normalized.is_empty() {
+                    fail(format!("the term `{term}` is empty after normalization"));
+                    continue;
+                }
+                self.normalized.push(normalized.clone());
+                self.patterns.push((index, strong, normalized));
+            }
+        }
+    }
+
+    fn automaton(&self) -> Result<AhoCorasick, aho_corasick::BuildError> {
+        AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&self.normalized)
+    }
+}
+
 impl ServiceCatalog {
     /// The catalogue shipped in the binary.
     pub fn bundled() -> Result<ServiceCatalog, Vec<String>> {
@@ -154,26 +240,16 @@ impl ServiceCatalog {
         let mut services = Vec::new();
         let mut signals = Vec::new();
         let mut url_sources = Vec::new();
-        let mut builder_terms: Vec<String> = Vec::new();
-        let mut patterns = Vec::new();
+        let mut terms = Terms::default();
         let mut ids = HashSet::new();
-        let mut specs: Vec<(usize, Option<&ServiceSpec>, &SignalSpec)> = file
+        // Each service's signal, then commerce's, which has no service.
+        let specs = file
             .service
             .iter()
-            .map(|s| {
-                (
-                    line_of(s.span().start),
-                    Some(s.get_ref()),
-                    &s.get_ref().signal,
-                )
-            })
-            .collect();
-        specs.push((
-            line_of(file.commerce.span().start),
-            None,
-            file.commerce.get_ref(),
-        ));
-        for (index, (line, service, signal)) in specs.into_iter().enumerate() {
+            .map(|s| (s.span(), Some(s.get_ref()), &s.get_ref().signal))
+            .chain([(file.commerce.span(), None, file.commerce.get_ref())]);
+        for (index, (span, service, signal)) in specs.enumerate() {
+            let line = line_of(span.start);
             let label = service.map(|s| s.id.as_str()).unwrap_or("commerce");
             let mut fail =
                 |message: String| errors.push(format!("{name}:{line}: {label}: {message}"));
@@ -181,84 +257,24 @@ impl ServiceCatalog {
                 if !ids.insert(spec.id.clone()) {
                     fail("the service id is used twice".into());
                 }
-                let severity = spec.severity.parse::<Severity>().unwrap_or_else(|e| {
-                    fail(e);
-                    Severity::Medium
-                });
-                let mut permits = Vec::new();
-                for permit in &spec.permits {
-                    match NumberKind::parse(permit) {
-                        Some(kind) if kind.is_permit() || kind == NumberKind::IcpLicence => {
-                            permits.push(kind)
-                        }
-                        _ => fail(format!("unknown permit kind `{permit}`")),
-                    }
-                }
-                services.push(Service {
-                    id: spec.id.clone(),
-                    name: spec.name.clone(),
-                    clause: spec.clause.clone(),
-                    severity,
-                    registry_service: spec.registry_service.clone(),
-                    permits,
-                });
+                services.push(read_service(spec, &mut fail));
             }
-            let mut zones = 0u16;
-            for zone in &signal.zones {
-                match ZoneKind::parse(zone) {
-                    Some(kind) => zones |= kind.bit(),
-                    None => fail(format!("unknown zone `{zone}`")),
-                }
-            }
-            if signal.min_weak == 0 {
-                fail("min_weak must be at least 1".into());
-            }
-            if signal.strong.is_empty() && signal.weak.is_empty() && signal.url.is_empty() {
-                fail("no strong, weak or url signals".into());
-            }
-            let urls = if signal.url.is_empty() {
-                None
-            } else {
-                match RegexSet::new(&signal.url) {
-                    Ok(set) => Some(set),
-                    Err(e) => {
-                        fail(format!("bad url pattern: {e}"));
-                        None
-                    }
-                }
-            };
-            for (strong, list) in [(true, &signal.strong), (false, &signal.weak)] {
-                for term in list {
-                    let normalized = normalize(term).text.trim().to_string();
-                    if normalized.is_empty() {
-                        fail(format!("the term `{term}` is empty after normalization"));
-                        continue;
-                    }
-                    builder_terms.push(normalized.clone());
-                    patterns.push((index, strong, normalized));
-                }
-            }
-            signals.push(Signal {
-                zones,
-                min_weak: signal.min_weak,
-                urls,
-            });
+            signals.push(read_signal(signal, &mut fail));
+            terms.add(index, signal, &mut fail);
             url_sources.push(signal.url.clone());
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        let terms = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(&builder_terms)
-            .map_err(|e| vec![format!("{name}: cannot compile the terms: {e}")])?;
         let zones = signals.iter().fold(0, |acc, s| acc | s.zones);
         Ok(ServiceCatalog {
             services,
             signals,
             url_sources,
-            terms,
-            patterns,
+            terms: terms
+                .automaton()
+                .map_err(|e| vec![format!("{name}: cannot compile the terms: {e}")])?,
+            patterns: terms.patterns,
             zones,
         })
     }

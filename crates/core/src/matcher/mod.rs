@@ -33,8 +33,12 @@ pub enum MatcherError {
     EmptyPattern { index: usize },
     #[error("the automaton could not be built: {0}")]
     Build(String),
-    #[error("regex {index}: {message}")]
-    Regex { index: usize, message: String },
+    #[error("regex {index}: {source}")]
+    Regex {
+        index: usize,
+        #[source]
+        source: regex::Error,
+    },
 }
 
 /// The literal matcher: daachorse, character-wise, with its q-gram prefilter.
@@ -255,7 +259,7 @@ impl RegexMatcher {
         for (index, pattern) in patterns.iter().enumerate() {
             let pattern = pattern.as_ref();
             let regex =
-                compile_regex(pattern).map_err(|message| MatcherError::Regex { index, message })?;
+                compile_regex(pattern).map_err(|source| MatcherError::Regex { index, source })?;
             let gate = has_unicode_word_boundary(pattern)
                 .then(|| compile_regex(&without_word_boundaries(pattern)).ok())
                 .flatten();
@@ -335,20 +339,19 @@ impl RegexMatcher {
     }
 }
 
-/// Compile one regex with the same limits the set uses; the error is the regex crate's
-/// message, which shows the pattern and points at the problem.
-pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+/// Compile one regex with the same limits the set uses; the error's message (the regex
+/// crate's) shows the pattern and points at the problem.
+pub fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
     compile_regex_within(pattern, REGEX_SIZE_LIMIT)
 }
 
 /// [`compile_regex`] with another bound on the compiled size (`rules check` asks whether a
 /// regex fits a smaller one).
-pub fn compile_regex_within(pattern: &str, size_limit: usize) -> Result<Regex, String> {
+pub fn compile_regex_within(pattern: &str, size_limit: usize) -> Result<Regex, regex::Error> {
     RegexBuilder::new(pattern)
         .size_limit(size_limit)
         .dfa_size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|e| e.to_string())
 }
 
 impl Matcher for RegexMatcher {
@@ -515,8 +518,9 @@ mod tests {
     #[test]
     fn bad_regex_names_its_index() {
         match RegexMatcher::new(&["ok", "(unclosed"]) {
-            Err(MatcherError::Regex { index, message }) => {
+            Err(MatcherError::Regex { index, source }) => {
                 assert_eq!(index, 1);
+                let message = source.to_string();
                 assert!(message.contains("unclosed"), "{message}");
             }
             other => panic!("expected a regex error, got {:?}", other.err()),

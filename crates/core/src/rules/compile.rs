@@ -119,64 +119,13 @@ impl Ruleset {
         mut rules: Vec<Rule>,
         scoring: HashMap<Arc<str>, CategoryScoring>,
     ) -> Result<Ruleset, Vec<Diagnostic>> {
-        let mut tables: [HashMap<String, PatternEntry>; 2] = [HashMap::new(), HashMap::new()];
-        let mut regex_patterns = Vec::new();
-        let mut regex_rules = Vec::new();
-        for (index, rule) in rules.iter().enumerate() {
-            let view = if rule.skip_noise {
-                ViewKind::Denoised
-            } else {
-                ViewKind::Plain
-            } as usize;
-            let rule_index = index as u32;
-            let mut add = |term: &str, role: Role| {
-                let key = normalize_term(term, rule.skip_noise);
-                if key.is_empty() {
-                    return;
-                }
-                let uses = &mut tables[view].entry(key).or_default().uses;
-                let new_use = PatternUse {
-                    rule: rule_index,
-                    role,
-                };
-                if !uses.contains(&new_use) {
-                    uses.push(new_use);
-                }
-            };
-            for term in &rule.terms {
-                add(term, Role::Primary);
-            }
-            for (n, context) in rule.near.iter().enumerate() {
-                for term in &context.terms {
-                    add(term, Role::Near(n as u8));
-                }
-            }
-            for term in &rule.exclude {
-                add(term, Role::Exclude);
-            }
-            for term in rule.exclude_near.iter().flat_map(|n| &n.terms) {
-                add(term, Role::ExcludeNear);
-            }
-            for pattern in &rule.regex {
-                regex_patterns.push(pattern.clone());
-                regex_rules.push(rule_index);
-            }
-        }
+        let Patterns {
+            mut tables,
+            regex,
+            regex_rules,
+        } = patterns(&rules);
         let mut errors = Vec::new();
-        let regex = match RegexMatcher::gated_by_caller(&regex_patterns) {
-            Ok(regex) => regex,
-            Err(e) => {
-                errors.push(compile_error(e.to_string()));
-                RegexMatcher::gated_by_caller::<&str>(&[])
-                    .expect("an empty regex set always builds")
-            }
-        };
-        for (literal, regexes) in regex.gate_literals() {
-            let entry = tables[ViewKind::Plain as usize]
-                .entry(literal.clone())
-                .or_default();
-            entry.gates.extend_from_slice(regexes);
-        }
+        let regex = regex_matcher(&regex, &mut tables, &mut errors);
         let rule_zone_masks: Vec<u16> = rules.iter().map(Rule::zone_mask).collect();
         let regex_zone_masks: Vec<u16> = regex_rules
             .iter()
@@ -193,30 +142,7 @@ impl Ruleset {
                 Err(message) => errors.push(compile_error(message)),
             }
         }
-        let domain_lists: Vec<(u32, Vec<super::DomainPattern>, Vec<String>)> = rules
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, r)| !r.domains.is_empty())
-            .map(|(i, r)| {
-                let mut allowed = r.allow_domains.clone();
-                allowed.extend(r.allowlist.keyword_exempt.iter().cloned());
-                (i as u32, std::mem::take(&mut r.domains), allowed)
-            })
-            .collect();
-        let domain_zone_mask = domain_lists
-            .iter()
-            .fold(0, |mask, (r, _, _)| mask | rules[*r as usize].zone_mask());
-        let domains = if domain_lists.is_empty() {
-            None
-        } else {
-            match DomainIndex::new(domain_lists) {
-                Ok(index) => Some(index),
-                Err(message) => {
-                    errors.push(compile_error(message));
-                    None
-                }
-            }
-        };
+        let (domains, domain_zone_mask) = domain_index(&mut rules, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -296,6 +222,117 @@ impl Ruleset {
             .flat_map(|v| &v.automata)
             .map(|a| a.matcher.heap_bytes())
             .sum()
+    }
+}
+
+/// The patterns of every rule, before they are compiled.
+struct Patterns {
+    /// Per view, every literal term with the rules and roles that use it.
+    tables: [HashMap<String, PatternEntry>; 2],
+    regex: Vec<String>,
+    /// The rule of each regex.
+    regex_rules: Vec<u32>,
+}
+
+fn patterns(rules: &[Rule]) -> Patterns {
+    let mut tables: [HashMap<String, PatternEntry>; 2] = [HashMap::new(), HashMap::new()];
+    let mut regex_patterns = Vec::new();
+    let mut regex_rules = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let view = if rule.skip_noise {
+            ViewKind::Denoised
+        } else {
+            ViewKind::Plain
+        } as usize;
+        let rule_index = index as u32;
+        let mut add = |term: &str, role: Role| {
+            let key = normalize_term(term, rule.skip_noise);
+            if key.is_empty() {
+                return;
+            }
+            let uses = &mut tables[view].entry(key).or_default().uses;
+            let new_use = PatternUse {
+                rule: rule_index,
+                role,
+            };
+            if !uses.contains(&new_use) {
+                uses.push(new_use);
+            }
+        };
+        for term in &rule.terms {
+            add(term, Role::Primary);
+        }
+        for (n, context) in rule.near.iter().enumerate() {
+            for term in &context.terms {
+                add(term, Role::Near(n as u8));
+            }
+        }
+        for term in &rule.exclude {
+            add(term, Role::Exclude);
+        }
+        for term in rule.exclude_near.iter().flat_map(|n| &n.terms) {
+            add(term, Role::ExcludeNear);
+        }
+        for pattern in &rule.regex {
+            regex_patterns.push(pattern.clone());
+            regex_rules.push(rule_index);
+        }
+    }
+    Patterns {
+        tables,
+        regex: regex_patterns,
+        regex_rules,
+    }
+}
+
+/// The regexes, gated by literals added to the plain view's table; an empty set (with the
+/// error) when they do not build.
+fn regex_matcher(
+    patterns: &[String],
+    tables: &mut [HashMap<String, PatternEntry>; 2],
+    errors: &mut Vec<Diagnostic>,
+) -> RegexMatcher {
+    let regex = match RegexMatcher::gated_by_caller(patterns) {
+        Ok(regex) => regex,
+        Err(e) => {
+            errors.push(compile_error(e.to_string()));
+            RegexMatcher::gated_by_caller::<&str>(&[]).expect("an empty regex set always builds")
+        }
+    };
+    for (literal, regexes) in regex.gate_literals() {
+        let entry = tables[ViewKind::Plain as usize]
+            .entry(literal.clone())
+            .or_default();
+        entry.gates.extend_from_slice(regexes);
+    }
+    regex
+}
+
+/// One index over every domain rule's entries (taken out of the rules), and the zones those
+/// rules apply to.
+fn domain_index(rules: &mut [Rule], errors: &mut Vec<Diagnostic>) -> (Option<DomainIndex>, u16) {
+    let domain_lists: Vec<(u32, Vec<super::DomainPattern>, Vec<String>)> = rules
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, r)| !r.domains.is_empty())
+        .map(|(i, r)| {
+            let mut allowed = r.allow_domains.clone();
+            allowed.extend(r.allowlist.keyword_exempt.iter().cloned());
+            (i as u32, std::mem::take(&mut r.domains), allowed)
+        })
+        .collect();
+    let zone_mask = domain_lists
+        .iter()
+        .fold(0, |mask, (r, _, _)| mask | rules[*r as usize].zone_mask());
+    if domain_lists.is_empty() {
+        return (None, zone_mask);
+    }
+    match DomainIndex::new(domain_lists) {
+        Ok(index) => (Some(index), zone_mask),
+        Err(e) => {
+            errors.push(compile_error(e.to_string()));
+            (None, zone_mask)
+        }
     }
 }
 

@@ -267,6 +267,12 @@ struct Group {
     full: Vec<u32>,
 }
 
+/// The lists' `regexp:` entries do not compile as one set (each compiled alone when its list
+/// was loaded).
+#[derive(Debug, thiserror::Error)]
+#[error("the domain regexes do not compile together: {0}")]
+pub(crate) struct RegexesTogether(#[source] regex::Error);
+
 /// Every domain entry of every domain rule.
 pub(crate) struct DomainIndex {
     map: FxMap<Box<str>, u32>,
@@ -285,7 +291,7 @@ impl DomainIndex {
     /// compile together (each was checked alone when its list was loaded).
     pub fn new(
         rules: impl IntoIterator<Item = (u32, Vec<DomainPattern>, Vec<String>)>,
-    ) -> Result<DomainIndex, String> {
+    ) -> Result<DomainIndex, RegexesTogether> {
         let mut map: FxMap<Box<str>, u32> = FxMap::default();
         let mut groups: Vec<Group> = Vec::new();
         let mut interned: FxMap<Group, u32> = FxMap::default();
@@ -354,7 +360,7 @@ impl DomainIndex {
                 .size_limit(32 << 20)
                 .dfa_size_limit(32 << 20)
                 .build()
-                .map_err(|e| format!("the domain regexes do not compile together: {e}"))?;
+                .map_err(RegexesTogether)?;
             Some((set, regex_rules))
         };
         Ok(DomainIndex {
@@ -457,6 +463,11 @@ pub struct AllowList {
     except: std::collections::HashSet<Box<str>, BuildHasherDefault<FxHasher>>,
 }
 
+/// A `keyword:` or `regexp:` line in an allowlist, which names domains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an allowlist takes domains, not `keyword:` or `regexp:`")]
+pub(crate) struct NotADomainEntry;
+
 impl AllowList {
     /// Add an exception: the domain and its subdomains are not covered by a broader entry.
     pub(crate) fn add_exception(&mut self, domain: String) {
@@ -464,7 +475,7 @@ impl AllowList {
     }
 
     /// Add one entry; keyword and regexp entries are refused (an allowlist names domains).
-    pub(crate) fn add(&mut self, entry: DomainPattern) -> Result<(), String> {
+    pub(crate) fn add(&mut self, entry: DomainPattern) -> Result<(), NotADomainEntry> {
         match entry {
             DomainPattern::Suffix(d) => {
                 self.whole.insert(d.into_boxed_str());
@@ -473,7 +484,7 @@ impl AllowList {
                 self.exact.insert(d.into_boxed_str());
             }
             DomainPattern::Keyword(_) | DomainPattern::Regex(_) => {
-                return Err("an allowlist takes domains, not `keyword:` or `regexp:`".into());
+                return Err(NotADomainEntry);
             }
         }
         Ok(())

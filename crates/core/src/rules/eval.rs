@@ -25,6 +25,14 @@ struct Scratch {
     regexes: RegexSelection,
 }
 
+/// The zone being matched: its index, kind and normalized text.
+#[derive(Clone, Copy)]
+struct ZoneText<'t> {
+    zone: u32,
+    kind: ZoneKind,
+    text: &'t str,
+}
+
 /// One pattern occurrence for one rule, in normalized coordinates of its zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Hit {
@@ -370,103 +378,154 @@ impl Ruleset {
         hits: &mut Vec<Hit>,
         budget: &Budget,
     ) {
-        let text = norm.text.as_str();
+        let at = ZoneText {
+            zone,
+            kind,
+            text: norm.text.as_str(),
+        };
         scratch.regexes.clear();
-        if let Some(view) = &self.views[ViewKind::Plain as usize]
-            && let Some(automaton) = view.automaton(kind)
-        {
-            let regexes = &mut scratch.regexes;
-            automaton
-                .matcher
-                .find_overlapping(text, &mut |local, start, end| {
-                    let pattern = automaton.ids[local as usize];
-                    let info = view.patterns[pattern as usize];
-                    for &regex in &view.gates[info.gates_start as usize..info.gates_end as usize] {
-                        regexes.mark(regex);
-                    }
-                    self.push_pattern_hits(
-                        view, pattern, start, end, zone, kind, text, false, hits,
-                    );
-                });
+        self.plain_hits(at, &mut scratch.regexes, hits);
+        self.denoised_hits(at, &mut scratch.denoised, hits, budget);
+        self.domain_hits(at, source, norm, hits, budget);
+        self.regex_hits(at, &scratch.regexes, hits, budget);
+    }
+
+    /// The plain view's literals, marking the regexes their gates select.
+    #[inline]
+    fn plain_hits(&self, at: ZoneText<'_>, regexes: &mut RegexSelection, hits: &mut Vec<Hit>) {
+        let Some(view) = &self.views[ViewKind::Plain as usize] else {
+            return;
+        };
+        let Some(automaton) = view.automaton(at.kind) else {
+            return;
+        };
+        automaton
+            .matcher
+            .find_overlapping(at.text, &mut |local, start, end| {
+                let pattern = automaton.ids[local as usize];
+                let info = view.patterns[pattern as usize];
+                for &regex in &view.gates[info.gates_start as usize..info.gates_end as usize] {
+                    regexes.mark(regex);
+                }
+                self.push_pattern_hits(
+                    view, pattern, start, end, at.zone, at.kind, at.text, false, hits,
+                );
+            });
+    }
+
+    /// The denoised view's literals, mapped back to the normalized text.
+    #[inline]
+    fn denoised_hits(
+        &self,
+        at: ZoneText<'_>,
+        denoised: &mut Derived,
+        hits: &mut Vec<Hit>,
+        budget: &Budget,
+    ) {
+        let Some(view) = &self.views[ViewKind::Denoised as usize] else {
+            return;
+        };
+        let Some(automaton) = view.automaton(at.kind) else {
+            return;
+        };
+        if budget.is_spent() {
+            return;
         }
-        if let Some(view) = &self.views[ViewKind::Denoised as usize]
-            && let Some(automaton) = view.automaton(kind)
-            && !budget.is_spent()
-        {
-            denoise_into(text, &mut scratch.denoised);
-            let den = &scratch.denoised;
-            automaton
-                .matcher
-                .find_overlapping(&den.text, &mut |local, start, end| {
-                    let pattern = automaton.ids[local as usize];
-                    let range = den.source_range(start..end, text);
-                    self.push_pattern_hits(
-                        view,
-                        pattern,
-                        range.start,
-                        range.end,
-                        zone,
-                        kind,
-                        text,
-                        true,
-                        hits,
-                    );
-                });
+        denoise_into(at.text, denoised);
+        let den = &*denoised;
+        automaton
+            .matcher
+            .find_overlapping(&den.text, &mut |local, start, end| {
+                let pattern = automaton.ids[local as usize];
+                let range = den.source_range(start..end, at.text);
+                self.push_pattern_hits(
+                    view,
+                    pattern,
+                    range.start,
+                    range.end,
+                    at.zone,
+                    at.kind,
+                    at.text,
+                    true,
+                    hits,
+                );
+            });
+    }
+
+    /// The hosts of the zone's URL lines in the domain index.
+    #[inline]
+    fn domain_hits(
+        &self,
+        at: ZoneText<'_>,
+        source: &str,
+        norm: &Derived,
+        hits: &mut Vec<Hit>,
+        budget: &Budget,
+    ) {
+        let Some(index) = &self.domains else {
+            return;
+        };
+        if self.domain_zone_mask & at.kind.bit() == 0 || budget.is_spent() {
+            return;
         }
-        if let Some(index) = &self.domains
-            && self.domain_zone_mask & kind.bit() != 0
-            && !budget.is_spent()
-        {
-            for (start, end) in url_lines(kind, text) {
-                let url = &text[start..end];
-                let Some(range) = host_range(url) else {
-                    continue;
-                };
-                let host_start = start + range.start;
-                let host_end = start + range.end;
-                let host = &text[host_start..host_end];
-                // The normalized text folds Traditional characters, which would change an
-                // internationalized host: those are looked up as the page wrote them.
-                let key = if host.is_ascii() {
-                    lookup_host(host)
-                } else {
-                    let original = norm.source_range(host_start..host_end, source);
-                    lookup_host(&source[original]).map(|h| std::borrow::Cow::Owned(h.into_owned()))
-                };
-                let Some(key) = key else { continue };
-                index.lookup(&key, &mut |rule| {
-                    if self.rule_zone_masks[rule as usize] & kind.bit() != 0 {
-                        hits.push(Hit {
-                            rule,
-                            zone,
-                            role: Role::Primary,
-                            start: host_start as u32,
-                            end: host_end as u32,
-                        });
-                    }
-                });
-            }
-        }
-        if !self.regex.is_empty() && self.regex_zone_mask & kind.bit() != 0 {
-            let applies = |index: u32| {
-                let rule = self.regex_rules[index as usize];
-                self.rule_zone_masks[rule as usize] & kind.bit() != 0 && !budget.is_spent()
+        let text = at.text;
+        for (start, end) in url_lines(at.kind, text) {
+            let url = &text[start..end];
+            let Some(range) = host_range(url) else {
+                continue;
             };
-            self.regex.find_selected(
-                text,
-                &scratch.regexes,
-                &applies,
-                &mut |index, start, end| {
+            let host_start = start + range.start;
+            let host_end = start + range.end;
+            let host = &text[host_start..host_end];
+            // The normalized text folds Traditional characters, which would change an
+            // internationalized host: those are looked up as the page wrote them.
+            let key = if host.is_ascii() {
+                lookup_host(host)
+            } else {
+                let original = norm.source_range(host_start..host_end, source);
+                lookup_host(&source[original]).map(|h| std::borrow::Cow::Owned(h.into_owned()))
+            };
+            let Some(key) = key else { continue };
+            index.lookup(&key, &mut |rule| {
+                if self.rule_zone_masks[rule as usize] & at.kind.bit() != 0 {
                     hits.push(Hit {
-                        rule: self.regex_rules[index as usize],
-                        zone,
+                        rule,
+                        zone: at.zone,
                         role: Role::Primary,
-                        start: start as u32,
-                        end: end as u32,
+                        start: host_start as u32,
+                        end: host_end as u32,
                     });
-                },
-            );
+                }
+            });
         }
+    }
+
+    /// The regexes that apply to the zone: those without a gate, and those `selected`.
+    #[inline]
+    fn regex_hits(
+        &self,
+        at: ZoneText<'_>,
+        selected: &RegexSelection,
+        hits: &mut Vec<Hit>,
+        budget: &Budget,
+    ) {
+        if self.regex.is_empty() || self.regex_zone_mask & at.kind.bit() == 0 {
+            return;
+        }
+        let applies = |index: u32| {
+            let rule = self.regex_rules[index as usize];
+            self.rule_zone_masks[rule as usize] & at.kind.bit() != 0 && !budget.is_spent()
+        };
+        self.regex
+            .find_selected(at.text, selected, &applies, &mut |index, start, end| {
+                hits.push(Hit {
+                    rule: self.regex_rules[index as usize],
+                    zone: at.zone,
+                    role: Role::Primary,
+                    start: start as u32,
+                    end: end as u32,
+                });
+            });
     }
 
     #[allow(clippy::too_many_arguments)]

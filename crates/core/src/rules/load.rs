@@ -10,7 +10,7 @@ use super::checks::{Check, CheckKind};
 use super::domains::{self, AllowList, DomainPattern};
 use super::schema::{
     BrandOpts, Contexts, OneOrMany, RawAllowList, RawCheck, RawContext, RawDefaults, RawExample,
-    RawMeta, RawRule,
+    RawExamples, RawMeta, RawRule,
 };
 use super::weights::{MAX_WEIGHT, WEIGHTS_FILE, Weights, prior_weight};
 use super::{
@@ -474,42 +474,236 @@ fn is_valid_rule_id(id: &str) -> bool {
 
 fn validate_rule(
     cx: &mut FileCx<'_>,
-    raw: RawRule,
+    mut raw: RawRule,
     span: std::ops::Range<usize>,
     default_severity: Option<Severity>,
     default_zones: &Option<Vec<ZoneKind>>,
 ) -> Option<Rule> {
+    // The checks run in the order their errors have always been reported: diagnostics on one
+    // line keep it after sorting.
     let errors_before = error_count(cx);
     let id = raw.id.get_ref().clone();
     let rule = Some(id.as_str());
-    if !is_valid_rule_id(&id) {
+    check_rule_id(cx, &raw.id);
+    let category = check_category(cx, rule, &raw.category);
+    let clause = check_clause(cx, rule, &raw.clause);
+    let severity = rule_severity(cx, rule, raw.severity.as_ref(), default_severity, &span);
+    let weight = rule_weight(cx, rule, raw.weight.take());
+    check_description(cx, rule, &raw.description);
+    let skip_noise = raw.skip_noise.or(cx.defaults.skip_noise).unwrap_or(false);
+    let matching = validate_matching(cx, rule, &mut raw, &span, default_zones, skip_noise);
+    let ways = matching.ways();
+    check_ways_to_match(cx, rule, &span, &ways, errors_before);
+    let near = rule_near(cx, rule, &span, raw.near, skip_noise);
+    let exclude_near = raw
+        .exclude_near
+        .map(|n| validate_context(cx, rule, n, skip_noise, "exclude_near"));
+    let mut exclude = Vec::new();
+    collect_terms(cx, rule, raw.exclude, skip_noise, &mut exclude);
+    let min_hits = at_least_one(cx, rule, raw.min_hits, "min_hits");
+    let min_distinct = at_least_one(cx, rule, raw.min_distinct, "min_distinct");
+    if ways.check {
+        let conditions = [
+            (!near.is_empty(), "near"),
+            (exclude_near.is_some(), "exclude_near"),
+            (!exclude.is_empty(), "exclude"),
+            (min_hits > 1, "min_hits"),
+            (min_distinct > 1, "min_distinct"),
+        ];
+        check_no_conditions_on_check(cx, rule, &span, &conditions);
+    }
+    let zones = matching.zones.unwrap_or_default();
+    let default_zone = zones.first().copied().unwrap_or(ZoneKind::Text);
+    let (examples_match, examples_no_match) =
+        rule_examples(cx, rule, &span, raw.examples, default_zone, &ways);
+    if error_count(cx) > errors_before || !raw.enabled.unwrap_or(true) {
+        return None;
+    }
+    let severity = severity?;
+    let prior_weight = weight.unwrap_or_else(|| prior_weight(severity));
+    let defaults = &cx.defaults;
+    Some(Rule {
+        id: id.into(),
+        category: category.into(),
+        clause: clause.into(),
+        severity,
+        weight: prior_weight,
+        prior_weight,
+        description: raw.description.into_inner().into(),
+        terms: matching.terms,
+        regex: matching.regex,
+        domain_count: matching.domains.len(),
+        domains: matching.domains,
+        allow_domains: matching.allow_domains,
+        allowlist: matching.allowlist,
+        check: matching.check,
+        requires: matching.requires,
+        operator_list: matching.operator_list,
+        zones,
+        near,
+        min_hits,
+        min_distinct,
+        exclude,
+        exclude_near,
+        skip_noise,
+        max_gap: raw.max_gap.or(defaults.max_gap).unwrap_or(DEFAULT_MAX_GAP),
+        word_boundary: raw.word_boundary.or(defaults.word_boundary).unwrap_or(true),
+        segment: matching.segment,
+        examples_match,
+        examples_no_match,
+        location: Location {
+            file: cx.file.display.clone(),
+            line: cx.lines.line_of(span.start),
+        },
+    })
+}
+
+/// What a rule matches on, validated: its literals, domains or check, and where it looks.
+struct RuleMatching {
+    operator_list: bool,
+    check: Option<Check>,
+    requires: Option<Check>,
+    /// `None` when they are invalid (reported).
+    zones: Option<Vec<ZoneKind>>,
+    terms: Vec<String>,
+    regex: Vec<String>,
+    /// The rule has `domains` or a `domains_file`, whether or not they loaded.
+    has_domains: bool,
+    domains: Vec<DomainPattern>,
+    allowlist: AllowlistReport,
+    allow_domains: Vec<String>,
+    segment: bool,
+}
+
+impl RuleMatching {
+    fn ways(&self) -> WaysToMatch {
+        WaysToMatch {
+            literal: !self.terms.is_empty() || !self.regex.is_empty(),
+            domains: self.has_domains,
+            check: self.check.is_some(),
+            requires: self.requires.is_some(),
+            operator_list: self.operator_list,
+        }
+    }
+}
+
+/// Takes from `raw` what the rule matches on and validates it.
+fn validate_matching(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    raw: &mut RawRule,
+    span: &std::ops::Range<usize>,
+    default_zones: &Option<Vec<ZoneKind>>,
+    skip_noise: bool,
+) -> RuleMatching {
+    let operator_list = raw.operator_list.as_ref().is_some_and(|o| *o.get_ref());
+    let check = raw.check.take();
+    let check = check.map(|c| validate_check(cx, rule, c, "check"));
+    let requires = raw.requires.take();
+    let requires = requires.map(|c| validate_check(cx, rule, c, "requires"));
+    let has_domains = !raw.domains.is_empty() || raw.domains_file.is_some();
+    let zones = rule_zones(
+        cx,
+        rule,
+        raw.zones.take(),
+        check.as_ref(),
+        has_domains,
+        default_zones,
+    );
+    if operator_list {
+        let terms = raw.terms.first().map(Spanned::span);
+        let regex = raw.regex.as_ref().map(Spanned::span);
+        check_operator_list(cx, rule, span, [terms, regex], raw.terms_file.is_some());
+    }
+    let terms = std::mem::take(&mut raw.terms);
+    let terms = rule_terms(
+        cx,
+        rule,
+        terms,
+        raw.terms_file.take(),
+        skip_noise,
+        operator_list,
+    );
+    let regex = rule_regexes(cx, rule, raw.regex.take());
+    let allow_list_span = raw.allow_list.as_ref().map(Spanned::span);
+    let domains = std::mem::take(&mut raw.domains);
+    let (allow_list, domains_file) = (raw.allow_list.take(), raw.domains_file.take());
+    let (domains, allowlist) = rule_domains(cx, rule, span, domains, allow_list, domains_file);
+    let allow_domains = std::mem::take(&mut raw.allow_domains);
+    let allow_domains = rule_allow_domains(cx, rule, span, allow_domains, has_domains);
+    let without_terms = terms.is_empty() && !operator_list;
+    let segment = rule_segment(cx, rule, raw.segment.take(), without_terms);
+    if let Some(list_span) = allow_list_span
+        && !has_domains
+    {
         cx.error_at(
-            raw.id.span(),
+            list_span,
             rule,
+            "`allow_list` applies to domain rules; a check takes its own `allow_list`".into(),
+        );
+    }
+    RuleMatching {
+        operator_list,
+        check: check.flatten(),
+        requires: requires.flatten(),
+        zones,
+        terms,
+        regex,
+        has_domains,
+        domains,
+        allowlist,
+        allow_domains,
+        segment,
+    }
+}
+
+fn check_rule_id(cx: &mut FileCx<'_>, id: &Spanned<String>) {
+    if !is_valid_rule_id(id.get_ref()) {
+        cx.error_at(
+            id.span(),
+            Some(id.get_ref()),
             "rule ids are dotted lower-case words, like `gambling.casino_terms`".into(),
         );
     }
-    let category = raw.category.get_ref().clone();
-    if categories::find(&category).is_none() {
+}
+
+fn check_category(cx: &mut FileCx<'_>, rule: Option<&str>, category: &Spanned<String>) -> String {
+    let name = category.get_ref().clone();
+    if categories::find(&name).is_none() {
         let known: Vec<&str> = categories::CATEGORIES.iter().map(|c| c.id).collect();
         cx.error_at(
-            raw.category.span(),
+            category.span(),
             rule,
             format!(
-                "unknown category `{category}` (categories: {})",
+                "unknown category `{name}` (categories: {})",
                 known.join(", ")
             ),
         );
     }
-    let clause = raw.clause.get_ref().trim().to_string();
-    if !categories::is_valid_clause(&clause) {
+    name
+}
+
+fn check_clause(cx: &mut FileCx<'_>, rule: Option<&str>, clause: &Spanned<String>) -> String {
+    let text = clause.get_ref().trim().to_string();
+    if !categories::is_valid_clause(&text) {
         cx.error_at(
-            raw.clause.span(),
+            clause.span(),
             rule,
-            format!("clause `{clause}` is not a clause reference like `§2(7)` or `§3`"),
+            format!("clause `{text}` is not a clause reference like `§2(7)` or `§3`"),
         );
     }
-    let severity = match &raw.severity {
+    text
+}
+
+/// The rule's `severity`, else the file's default; `None` (with an error) when neither is.
+fn rule_severity(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    severity: Option<&Spanned<String>>,
+    default: Option<Severity>,
+    span: &std::ops::Range<usize>,
+) -> Option<Severity> {
+    match severity {
         Some(s) => match s.get_ref().parse::<Severity>() {
             Ok(s) => Some(s),
             Err(message) => {
@@ -517,7 +711,7 @@ fn validate_rule(
                 None
             }
         },
-        None => default_severity.or_else(|| {
+        None => default.or_else(|| {
             cx.error_at(
                 span.clone(),
                 rule,
@@ -525,8 +719,17 @@ fn validate_rule(
             );
             None
         }),
-    };
-    let weight = match raw.weight.or_else(|| cx.defaults.weight.clone()) {
+    }
+}
+
+/// The rule's `weight`, else the file's default; `None` when neither is (or it is invalid,
+/// with an error).
+fn rule_weight(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    weight: Option<Spanned<f64>>,
+) -> Option<f64> {
+    match weight.or_else(|| cx.defaults.weight.clone()) {
         Some(w) if !w.get_ref().is_finite() || w.get_ref().abs() > MAX_WEIGHT => {
             cx.error_at(
                 w.span(),
@@ -537,21 +740,27 @@ fn validate_rule(
         }
         Some(w) => Some(*w.get_ref()),
         None => None,
-    };
-    if raw.description.get_ref().trim().is_empty() {
-        cx.error_at(
-            raw.description.span(),
-            rule,
-            "`description` is empty".into(),
-        );
     }
-    let operator_list = raw.operator_list.as_ref().is_some_and(|o| *o.get_ref());
-    let check = raw.check.map(|c| validate_check(cx, rule, c, "check"));
-    let requires = raw
-        .requires
-        .map(|c| validate_check(cx, rule, c, "requires"));
-    let has_domains = !raw.domains.is_empty() || raw.domains_file.is_some();
-    let zones = match (raw.zones, &check) {
+}
+
+fn check_description(cx: &mut FileCx<'_>, rule: Option<&str>, description: &Spanned<String>) {
+    if description.get_ref().trim().is_empty() {
+        cx.error_at(description.span(), rule, "`description` is empty".into());
+    }
+}
+
+/// The zones a rule applies in. A check looks in its kind's zone, a domain rule in zones of
+/// URLs, any other rule where it says or the file's default says. `check` is `Some(None)` for
+/// a check that did not validate.
+fn rule_zones(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    zones: Option<Spanned<Vec<Spanned<String>>>>,
+    check: Option<&Option<Check>>,
+    has_domains: bool,
+    default_zones: &Option<Vec<ZoneKind>>,
+) -> Option<Vec<ZoneKind>> {
+    match (zones, check) {
         (Some(z), Some(_)) => {
             cx.error_at(
                 z.span(),
@@ -588,73 +797,163 @@ fn validate_rule(
                 .clone()
                 .unwrap_or_else(|| DEFAULT_ZONES.to_vec()),
         ),
-    };
-    let check = check.flatten();
-    let requires = requires.flatten();
-    let skip_noise = raw.skip_noise.or(cx.defaults.skip_noise).unwrap_or(false);
-
-    if operator_list {
-        if let Some(first) = raw.terms.first() {
-            cx.error_at(
-                first.span(),
-                rule,
-                "an `operator_list` rule takes its terms from its `terms_file` only".into(),
-            );
-        }
-        if let Some(regex) = &raw.regex {
-            cx.error_at(
-                regex.span(),
-                rule,
-                "an `operator_list` rule takes its terms from its `terms_file` only".into(),
-            );
-        }
-        if raw.terms_file.is_none() {
-            cx.error_at(
-                span.clone(),
-                rule,
-                "an `operator_list` rule needs a `terms_file` for the operator's list".into(),
-            );
-        }
     }
+}
+
+/// An operator's list rule matches its `terms_file` and nothing else: `inline` are the spans
+/// of its `terms` and `regex`, when it has them.
+fn check_operator_list(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    span: &std::ops::Range<usize>,
+    inline: [Option<std::ops::Range<usize>>; 2],
+    has_terms_file: bool,
+) {
+    for inline in inline.into_iter().flatten() {
+        cx.error_at(
+            inline,
+            rule,
+            "an `operator_list` rule takes its terms from its `terms_file` only".into(),
+        );
+    }
+    if !has_terms_file {
+        cx.error_at(
+            span.clone(),
+            rule,
+            "an `operator_list` rule needs a `terms_file` for the operator's list".into(),
+        );
+    }
+}
+
+/// `terms`, then every `terms_file`'s.
+fn rule_terms(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    inline: Vec<Spanned<String>>,
+    files: Option<Spanned<OneOrMany>>,
+    skip_noise: bool,
+    operator_list: bool,
+) -> Vec<String> {
     let mut terms = Vec::new();
-    collect_terms(cx, rule, raw.terms, skip_noise, &mut terms);
-    for file in raw.terms_file.map(OneOrMany::into_vec).unwrap_or_default() {
+    collect_terms(cx, rule, inline, skip_noise, &mut terms);
+    for file in files.map(OneOrMany::into_vec).unwrap_or_default() {
         load_terms_file(cx, rule, &file, skip_noise, operator_list, &mut terms);
     }
+    terms
+}
+
+/// The `regex` patterns that compile and whose repetitions are bounded enough to scan with.
+fn rule_regexes(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    patterns: Option<Spanned<OneOrMany>>,
+) -> Vec<String> {
     let mut regex = Vec::new();
-    for pattern in raw.regex.map(OneOrMany::into_vec).unwrap_or_default() {
-        match crate::matcher::compile_regex(pattern.get_ref()) {
-            Ok(_) => {
-                let reach = repetition_reach(pattern.get_ref());
-                if reach > MAX_REGEX_REACH {
-                    cx.error_at(
-                        pattern.span(),
-                        rule,
-                        format!(
-                            "the regex repeats up to {reach} times (over {MAX_REGEX_REACH}): on a long page every engine is slow on it (a 90 KB page took 27 s with `(?s).{{0,20000}}澳门`); bound the repetition, or match the parts as terms with `near`"
-                        ),
-                    );
-                    continue;
-                }
-                if reach > WARN_REGEX_REACH {
-                    cx.report(
-                        Level::Warning,
-                        Some(pattern.span()),
-                        rule,
-                        format!(
-                            "the regex repeats up to {reach} times (over {WARN_REGEX_REACH}): it will be slow on long pages; prefer `near` for distance"
-                        ),
-                    );
-                }
-                regex.push(pattern.into_inner())
-            }
-            Err(message) => cx.error_at(pattern.span(), rule, format!("bad regex: {message}")),
+    for pattern in patterns.map(OneOrMany::into_vec).unwrap_or_default() {
+        if check_regex(cx, rule, &pattern) {
+            regex.push(pattern.into_inner());
         }
     }
-    let mut domain_entries = Vec::new();
-    for entry in raw.domains {
+    regex
+}
+
+fn check_regex(cx: &mut FileCx<'_>, rule: Option<&str>, pattern: &Spanned<String>) -> bool {
+    if let Err(e) = crate::matcher::compile_regex(pattern.get_ref()) {
+        cx.error_at(pattern.span(), rule, format!("bad regex: {e}"));
+        return false;
+    }
+    let reach = repetition_reach(pattern.get_ref());
+    if reach > MAX_REGEX_REACH {
+        cx.error_at(
+            pattern.span(),
+            rule,
+            format!(
+                "the regex repeats up to {reach} times (over {MAX_REGEX_REACH}): on a long page every engine is slow on it (a 90 KB page took 27 s with `(?s).{{0,20000}}澳门`); bound the repetition, or match the parts as terms with `near`"
+            ),
+        );
+        return false;
+    }
+    if reach > WARN_REGEX_REACH {
+        cx.report(
+            Level::Warning,
+            Some(pattern.span()),
+            rule,
+            format!(
+                "the regex repeats up to {reach} times (over {WARN_REGEX_REACH}): it will be slow on long pages; prefer `near` for distance"
+            ),
+        );
+    }
+    true
+}
+
+/// The rule's `domains`, then its `domains_file` lists less what their allowlist covers, with
+/// the report of what it removed.
+fn rule_domains(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    span: &std::ops::Range<usize>,
+    inline: Vec<Spanned<String>>,
+    allow_list: Option<Spanned<RawAllowList>>,
+    files: Option<Spanned<OneOrMany>>,
+) -> (Vec<DomainPattern>, AllowlistReport) {
+    let mut entries = inline_domains(cx, rule, inline);
+    let allow = match allow_list {
+        Some(spec) => allow_list_files(spec),
+        None if files.is_some() => Some(vec![Spanned::new(
+            span.clone(),
+            DEFAULT_ALLOW_LIST.to_string(),
+        )]),
+        None => None,
+    }
+    .map(|files| load_allow_lists(cx, rule, files));
+    let mut allowlist = AllowlistReport::default();
+    for file in files.map(OneOrMany::into_vec).unwrap_or_default() {
+        let mut listed = Vec::new();
+        load_domains_file(cx, rule, &file, &mut listed);
+        if let Some((allow, _)) = &allow {
+            let removed = remove_allowed(allow, &mut listed);
+            if !removed.is_empty() {
+                allowlist.removed.push((file.get_ref().clone(), removed));
+            }
+        }
+        entries.extend(listed);
+    }
+    if let Some((allow, names)) = allow {
+        allowlist.lists = names;
+        if entries
+            .iter()
+            .any(|e| matches!(e, DomainPattern::Keyword(_) | DomainPattern::Regex(_)))
+        {
+            allowlist.keyword_exempt = allow.whole_domains();
+        }
+    }
+    (entries, allowlist)
+}
+
+/// Drops the entries `allow` covers; returns their domains, each once.
+fn remove_allowed(allow: &AllowList, entries: &mut Vec<DomainPattern>) -> Vec<String> {
+    let mut removed: Vec<String> = Vec::new();
+    entries.retain(|entry| match entry {
+        DomainPattern::Suffix(d) | DomainPattern::Full(d) if allow.covers_entry(entry) => {
+            if !removed.contains(d) {
+                removed.push(d.clone());
+            }
+            false
+        }
+        _ => true,
+    });
+    removed
+}
+
+fn inline_domains(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    inline: Vec<Spanned<String>>,
+) -> Vec<DomainPattern> {
+    let mut entries = Vec::new();
+    for entry in inline {
         match domains::parse_line(entry.get_ref()) {
-            domains::Line::Entry(e) => domain_entries.push(e),
+            domains::Line::Entry(e) => entries.push(e),
             domains::Line::Invalid(reason) => cx.error_at(
                 entry.span(),
                 rule,
@@ -671,54 +970,39 @@ fn validate_rule(
                 ),
         }
     }
-    let allow_list_span = raw.allow_list.as_ref().map(|a| a.span());
-    let allow = match raw.allow_list {
-        Some(spec) => allow_list_files(spec),
-        None if raw.domains_file.is_some() => Some(vec![Spanned::new(
-            span.clone(),
-            DEFAULT_ALLOW_LIST.to_string(),
-        )]),
-        None => None,
-    }
-    .map(|files| load_allow_lists(cx, rule, files));
-    let mut allowlist = AllowlistReport::default();
-    for file in raw
-        .domains_file
-        .map(OneOrMany::into_vec)
-        .unwrap_or_default()
-    {
-        let mut entries = Vec::new();
-        load_domains_file(cx, rule, &file, &mut entries);
-        if let Some((allow, _)) = &allow {
-            let mut removed: Vec<String> = Vec::new();
-            entries.retain(|entry| match entry {
-                DomainPattern::Suffix(d) | DomainPattern::Full(d) if allow.covers_entry(entry) => {
-                    if !removed.contains(d) {
-                        removed.push(d.clone());
-                    }
-                    false
-                }
-                _ => true,
-            });
-            if !removed.is_empty() {
-                allowlist.removed.push((file.get_ref().clone(), removed));
-            }
-        }
-        domain_entries.extend(entries);
-    }
-    if let Some((allow, names)) = allow {
-        allowlist.lists = names;
-        if domain_entries
-            .iter()
-            .any(|e| matches!(e, DomainPattern::Keyword(_) | DomainPattern::Regex(_)))
-        {
-            allowlist.keyword_exempt = allow.whole_domains();
-        }
-    }
+    entries
+}
+
+/// A domain rule's `allow_domains`.
+fn rule_allow_domains(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    span: &std::ops::Range<usize>,
+    entries: Vec<Spanned<String>>,
+    has_domains: bool,
+) -> Vec<String> {
     let mut allow_domains = Vec::new();
-    for entry in raw.allow_domains {
+    push_allow_domains(cx, rule, entries, &mut allow_domains);
+    if !allow_domains.is_empty() && !has_domains {
+        cx.error_at(
+            span.clone(),
+            rule,
+            "`allow_domains` applies to domain rules; a check takes its own `allow_domains`".into(),
+        );
+    }
+    allow_domains
+}
+
+/// `allow_domains` of a rule or a check: domain names, each allowing its subdomains too.
+fn push_allow_domains(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    entries: Vec<Spanned<String>>,
+    out: &mut Vec<String>,
+) {
+    for entry in entries {
         match domains::parse_line(entry.get_ref()) {
-            domains::Line::Entry(DomainPattern::Suffix(d)) => allow_domains.push(d),
+            domains::Line::Entry(DomainPattern::Suffix(d)) => out.push(d),
             _ => cx.error_at(
                 entry.span(),
                 rule,
@@ -729,16 +1013,18 @@ fn validate_rule(
             ),
         }
     }
-    if !allow_domains.is_empty() && !has_domains {
-        cx.error_at(
-            span.clone(),
-            rule,
-            "`allow_domains` applies to domain rules; a check takes its own `allow_domains`".into(),
-        );
-    }
-    let segment = match raw.segment {
+}
+
+/// `segment`, else the file's default; a rule `without_terms` has none to segment.
+fn rule_segment(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    segment: Option<Spanned<bool>>,
+    without_terms: bool,
+) -> bool {
+    match segment {
         Some(explicit) => {
-            if *explicit.get_ref() && terms.is_empty() && !operator_list {
+            if *explicit.get_ref() && without_terms {
                 cx.error_at(
                     explicit.span(),
                     rule,
@@ -750,20 +1036,31 @@ fn validate_rule(
             explicit.into_inner()
         }
         None => cx.defaults.segment.unwrap_or(false),
-    };
-    if let Some(list_span) = allow_list_span
-        && !has_domains
-    {
-        cx.error_at(
-            list_span,
-            rule,
-            "`allow_list` applies to domain rules; a check takes its own `allow_list`".into(),
-        );
     }
-    let sources = usize::from(!terms.is_empty() || !regex.is_empty())
-        + usize::from(has_domains)
-        + usize::from(check.is_some());
-    if check.is_some() && sources > 1 {
+}
+
+/// What a rule matches on, once validated.
+struct WaysToMatch {
+    /// Terms or regexes.
+    literal: bool,
+    domains: bool,
+    check: bool,
+    requires: bool,
+    /// An operator's list, which may still be empty.
+    operator_list: bool,
+}
+
+/// A `check` rule matches the check alone, and every rule must match something. A rule that
+/// already has errors is not told it matches nothing: its sources may be what failed.
+fn check_ways_to_match(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    span: &std::ops::Range<usize>,
+    ways: &WaysToMatch,
+    errors_before: usize,
+) {
+    let sources = usize::from(ways.literal) + usize::from(ways.domains) + usize::from(ways.check);
+    if ways.check && sources > 1 {
         cx.error_at(
             span.clone(),
             rule,
@@ -772,20 +1069,14 @@ fn validate_rule(
                 .into(),
         );
     }
-    if requires.is_some() && check.is_some() {
+    if ways.requires && ways.check {
         cx.error_at(
             span.clone(),
             rule,
             "a rule has `check` or `requires`, not both".into(),
         );
     }
-    if terms.is_empty()
-        && regex.is_empty()
-        && !has_domains
-        && check.is_none()
-        && !operator_list
-        && error_count(cx) == errors_before
-    {
+    if sources == 0 && !ways.operator_list && error_count(cx) == errors_before {
         cx.error_at(
             span.clone(),
             rule,
@@ -794,8 +1085,16 @@ fn validate_rule(
                 .into(),
         );
     }
-    let near: Vec<Context> = raw
-        .near
+}
+
+fn rule_near(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    span: &std::ops::Range<usize>,
+    near: Option<Spanned<Contexts>>,
+    skip_noise: bool,
+) -> Vec<Context> {
+    let near: Vec<Context> = near
         .map(Contexts::into_vec)
         .unwrap_or_default()
         .into_iter()
@@ -808,91 +1107,67 @@ fn validate_rule(
             format!("at most {MAX_NEAR} `near` contexts"),
         );
     }
-    let exclude_near = raw
-        .exclude_near
-        .map(|n| validate_context(cx, rule, n, skip_noise, "exclude_near"));
-    let mut exclude = Vec::new();
-    collect_terms(cx, rule, raw.exclude, skip_noise, &mut exclude);
-    let at_least_one = |cx: &mut FileCx<'_>, value: Option<Spanned<u32>>, name: &str| match value {
+    near
+}
+
+/// `min_hits` and `min_distinct`: 1 when not given, and never 0.
+fn at_least_one(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    value: Option<Spanned<u32>>,
+    name: &str,
+) -> u32 {
+    match value {
         Some(m) if *m.get_ref() == 0 => {
             cx.error_at(m.span(), rule, format!("`{name}` must be at least 1"));
             1
         }
         Some(m) => m.into_inner(),
         None => 1,
-    };
-    let min_hits = at_least_one(cx, raw.min_hits, "min_hits");
-    let min_distinct = at_least_one(cx, raw.min_distinct, "min_distinct");
-    if check.is_some() {
-        let conditions = [
-            (!near.is_empty(), "near"),
-            (exclude_near.is_some(), "exclude_near"),
-            (!exclude.is_empty(), "exclude"),
-            (min_hits > 1, "min_hits"),
-            (min_distinct > 1, "min_distinct"),
-        ];
-        for (_, name) in conditions.iter().filter(|(set, _)| *set) {
-            cx.error_at(
-                span.clone(),
-                rule,
-                format!("`{name}` does not apply to a `check` rule"),
-            );
-        }
     }
+}
 
-    let zones = zones.unwrap_or_default();
-    let default_zone = zones.first().copied().unwrap_or(ZoneKind::Text);
-    let needs_page = check.is_some() || requires.is_some();
-    let (mut examples_match, mut examples_no_match) = (Vec::new(), Vec::new());
-    if let Some(examples) = raw.examples {
+/// A check reports what it finds; `(set, name)` are the term conditions it cannot take.
+fn check_no_conditions_on_check(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    span: &std::ops::Range<usize>,
+    conditions: &[(bool, &str)],
+) {
+    for (_, name) in conditions.iter().filter(|(set, _)| *set) {
+        cx.error_at(
+            span.clone(),
+            rule,
+            format!("`{name}` does not apply to a `check` rule"),
+        );
+    }
+}
+
+/// The rule's `examples.match` and `examples.no_match`; an example that is not valid is
+/// reported and left out. A rule with no match example (other than an operator's list, which
+/// may be empty) is warned about.
+fn rule_examples(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    span: &std::ops::Range<usize>,
+    examples: Option<RawExamples>,
+    default_zone: ZoneKind,
+    ways: &WaysToMatch,
+) -> (Vec<Example>, Vec<Example>) {
+    let needs_page = ways.check || ways.requires;
+    let (mut matches, mut no_match) = (Vec::new(), Vec::new());
+    if let Some(examples) = examples {
         for (list, out, is_match) in [
-            (examples.matches, &mut examples_match, true),
-            (examples.no_match, &mut examples_no_match, false),
+            (examples.matches, &mut matches, true),
+            (examples.no_match, &mut no_match, false),
         ] {
             for example in list {
                 let line = cx.lines.line_of(example.span().start);
                 let line_span = cx.lines.starts[line - 1]..cx.lines.starts[line - 1];
-                let input = match example.into_inner() {
-                    RawExample::Text(text) => ExampleInput::Zone {
-                        zone: default_zone,
-                        text,
-                    },
-                    RawExample::Zoned(z) => match (z.zone, z.text, z.html, z.url) {
-                        (Some(zone), Some(text), None, None) => match ZoneKind::parse(&zone) {
-                            Some(zone) => ExampleInput::Zone { zone, text },
-                            None => {
-                                cx.error_at(
-                                    line_span,
-                                    rule,
-                                    format!("example names an unknown zone `{zone}`"),
-                                );
-                                continue;
-                            }
-                        },
-                        (None, None, Some(html), url) => {
-                            if let Some(u) = &url
-                                && url::Url::parse(u).is_err()
-                            {
-                                cx.error_at(
-                                    line_span,
-                                    rule,
-                                    format!("example `url` {u:?} is not an absolute URL"),
-                                );
-                                continue;
-                            }
-                            ExampleInput::Page { html, url }
-                        }
-                        _ => {
-                            cx.error_at(
-                                line_span,
-                                rule,
-                                "an example table is { zone = \"...\", text = \"...\" } or \
-                                 { html = \"...\", url = \"...\" } (url optional)"
-                                    .into(),
-                            );
-                            continue;
-                        }
-                    },
+                let Some(input) =
+                    example_input(cx, rule, &line_span, example.into_inner(), default_zone)
+                else {
+                    continue;
                 };
                 if is_match && needs_page && !matches!(input, ExampleInput::Page { .. }) {
                     cx.error_at(
@@ -908,7 +1183,7 @@ fn validate_rule(
             }
         }
     }
-    if examples_match.is_empty() && !operator_list {
+    if matches.is_empty() && !ways.operator_list {
         cx.report(
             Level::Warning,
             Some(span.clone()),
@@ -916,56 +1191,62 @@ fn validate_rule(
             "no `examples.match`: nothing shows the rule works".into(),
         );
     }
-    if error_count(cx) > errors_before {
-        return None;
-    }
-    let severity = severity?;
-    let line = cx.lines.line_of(span.start);
-    let enabled = raw.enabled.unwrap_or(true);
-    if !enabled {
-        return None;
-    }
-    let prior_weight = weight.unwrap_or_else(|| prior_weight(severity));
-    Some(Rule {
-        id: id.into(),
-        category: category.into(),
-        clause: clause.into(),
-        severity,
-        weight: prior_weight,
-        prior_weight,
-        description: raw.description.into_inner().into(),
-        terms,
-        regex,
-        domain_count: domain_entries.len(),
-        domains: domain_entries,
-        allow_domains,
-        allowlist,
-        check,
-        requires,
-        operator_list,
-        zones,
-        near,
-        min_hits,
-        min_distinct,
-        exclude,
-        exclude_near,
-        skip_noise,
-        max_gap: raw
-            .max_gap
-            .or(cx.defaults.max_gap)
-            .unwrap_or(DEFAULT_MAX_GAP),
-        word_boundary: raw
-            .word_boundary
-            .or(cx.defaults.word_boundary)
-            .unwrap_or(true),
-        segment,
-        examples_match,
-        examples_no_match,
-        location: Location {
-            file: cx.file.display.clone(),
-            line,
+    (matches, no_match)
+}
+
+/// One example's text in a zone or page; `None` (with an error at `line_span`) when invalid.
+fn example_input(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    line_span: &std::ops::Range<usize>,
+    example: RawExample,
+    default_zone: ZoneKind,
+) -> Option<ExampleInput> {
+    let z = match example {
+        RawExample::Text(text) => {
+            return Some(ExampleInput::Zone {
+                zone: default_zone,
+                text,
+            });
+        }
+        RawExample::Zoned(z) => z,
+    };
+    match (z.zone, z.text, z.html, z.url) {
+        (Some(zone), Some(text), None, None) => match ZoneKind::parse(&zone) {
+            Some(zone) => Some(ExampleInput::Zone { zone, text }),
+            None => {
+                cx.error_at(
+                    line_span.clone(),
+                    rule,
+                    format!("example names an unknown zone `{zone}`"),
+                );
+                None
+            }
         },
-    })
+        (None, None, Some(html), url) => {
+            if let Some(u) = &url
+                && url::Url::parse(u).is_err()
+            {
+                cx.error_at(
+                    line_span.clone(),
+                    rule,
+                    format!("example `url` {u:?} is not an absolute URL"),
+                );
+                return None;
+            }
+            Some(ExampleInput::Page { html, url })
+        }
+        _ => {
+            cx.error_at(
+                line_span.clone(),
+                rule,
+                "an example table is { zone = \"...\", text = \"...\" } or \
+                 { html = \"...\", url = \"...\" } (url optional)"
+                    .into(),
+            );
+            None
+        }
+    }
 }
 
 /// At most this many `near` contexts per rule (each is a role in the automaton's uses).
@@ -987,34 +1268,10 @@ fn validate_check(
     key: &str,
 ) -> Option<Check> {
     let raw = raw.into_inner();
-    let Some(kind) = CheckKind::parse(raw.kind.get_ref()) else {
-        let kinds: Vec<&str> = CheckKind::ALL.iter().map(|k| k.as_str()).collect();
-        cx.error_at(
-            raw.kind.span(),
-            rule,
-            format!(
-                "unknown `{key}` kind `{}` (kinds: {})",
-                raw.kind.get_ref(),
-                kinds.join(", ")
-            ),
-        );
-        return None;
-    };
+    let kind = check_kind(cx, rule, &raw.kind, key)?;
+    let options = CheckOptions { rule, key, kind };
     let mut check = Check::new(kind);
     let errors_before = error_count(cx);
-    let not_for = |cx: &mut FileCx<'_>, name: &str, span: std::ops::Range<usize>| {
-        if !kind.options().contains(&name) {
-            cx.error_at(
-                span,
-                rule,
-                format!(
-                    "`{name}` does not apply to `{key}` kind `{}` (options: {})",
-                    kind.as_str(),
-                    kind.options().join(", ")
-                ),
-            );
-        }
-    };
     if kind == CheckKind::BrandCredentials {
         check.brand = brand_options(cx, rule, &raw.kind, &raw.brand_opts(), key);
     } else {
@@ -1024,85 +1281,39 @@ fn validate_check(
             ("credentials", raw.credentials.as_ref().map(Spanned::span)),
         ] {
             if let Some(span) = span {
-                not_for(cx, name, span);
+                options.check_applies(cx, name, span);
             }
         }
     }
     if let Some(v) = raw.foreign_only {
-        not_for(cx, "foreign_only", v.span());
+        options.check_applies(cx, "foreign_only", v.span());
         check.foreign_only = v.into_inner();
     }
     if let Some(v) = raw.zero_size_only {
-        not_for(cx, "zero_size_only", v.span());
+        options.check_applies(cx, "zero_size_only", v.span());
         check.zero_size_only = v.into_inner();
     }
     if let Some(v) = raw.min_links {
-        not_for(cx, "min_links", v.span());
-        if *v.get_ref() == 0 {
-            cx.error_at(v.span(), rule, "`min_links` must be at least 1".into());
-        }
-        check.min_links = v.into_inner();
+        check.min_links = options.minimum(cx, "min_links", v);
     }
     if let Some(v) = raw.min_hosts {
-        not_for(cx, "min_hosts", v.span());
-        if *v.get_ref() == 0 {
-            cx.error_at(v.span(), rule, "`min_hosts` must be at least 1".into());
-        }
-        check.min_hosts = v.into_inner();
+        check.min_hosts = options.minimum(cx, "min_hosts", v);
     }
-    for entry in raw
-        .allow_domains
-        .map(Spanned::into_inner)
-        .unwrap_or_default()
-    {
-        match domains::parse_line(entry.get_ref()) {
-            domains::Line::Entry(DomainPattern::Suffix(d)) => check.allow_domains.push(d),
-            _ => cx.error_at(
-                entry.span(),
-                rule,
-                format!(
-                    "{:?} in `allow_domains` is not a domain name",
-                    entry.get_ref()
-                ),
-            ),
-        }
-    }
+    let allow_domains = raw.allow_domains.map(Spanned::into_inner);
+    push_allow_domains(
+        cx,
+        rule,
+        allow_domains.unwrap_or_default(),
+        &mut check.allow_domains,
+    );
     if let Some(v) = raw.min_encoded {
-        not_for(cx, "min_encoded", v.span());
-        if *v.get_ref() == 0 {
-            cx.error_at(v.span(), rule, "`min_encoded` must be at least 1".into());
-        }
-        check.min_encoded = v.into_inner();
+        check.min_encoded = options.minimum(cx, "min_encoded", v);
     }
     match raw.condition {
         Some(v) => {
-            let span = v.span();
-            not_for(cx, "condition", span.clone());
-            let mut groups = Vec::new();
-            for group in v.into_inner() {
-                let mut terms = Vec::new();
-                for term in group {
-                    if term.get_ref().trim().is_empty() {
-                        cx.error_at(term.span(), rule, "an empty `condition` term".into());
-                    } else {
-                        terms.push(term.into_inner());
-                    }
-                }
-                if terms.is_empty() {
-                    cx.error_at(
-                        span.clone(),
-                        rule,
-                        "a `condition` group has no terms".into(),
-                    );
-                }
-                groups.push(terms);
-            }
-            if groups.is_empty() {
-                cx.error_at(span.clone(), rule, "`condition` has no groups".into());
-            }
-            match super::checks::Condition::new(groups) {
-                Ok(condition) => check.condition = condition,
-                Err(e) => cx.error_at(span, rule, format!("`condition`: {e}")),
+            options.check_applies(cx, "condition", v.span());
+            if let Some(condition) = check_condition(cx, rule, v) {
+                check.condition = condition;
             }
         }
         None if kind == CheckKind::ScriptBranch => cx.error_at(
@@ -1120,6 +1331,104 @@ fn validate_check(
         check.allow_list = Some(std::sync::Arc::new(allow));
     }
     (error_count(cx) == errors_before).then_some(check)
+}
+
+fn check_kind(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    kind: &Spanned<String>,
+    key: &str,
+) -> Option<CheckKind> {
+    let parsed = CheckKind::parse(kind.get_ref());
+    if parsed.is_none() {
+        let kinds: Vec<&str> = CheckKind::ALL.iter().map(|k| k.as_str()).collect();
+        cx.error_at(
+            kind.span(),
+            rule,
+            format!(
+                "unknown `{key}` kind `{}` (kinds: {})",
+                kind.get_ref(),
+                kinds.join(", ")
+            ),
+        );
+    }
+    parsed
+}
+
+/// The options of one `check` (or `requires`, the `key`) table, whose kind decides which apply.
+struct CheckOptions<'a> {
+    rule: Option<&'a str>,
+    key: &'a str,
+    kind: CheckKind,
+}
+
+impl CheckOptions<'_> {
+    fn check_applies(&self, cx: &mut FileCx<'_>, name: &str, span: std::ops::Range<usize>) {
+        let kind = self.kind;
+        if !kind.options().contains(&name) {
+            cx.error_at(
+                span,
+                self.rule,
+                format!(
+                    "`{name}` does not apply to `{}` kind `{}` (options: {})",
+                    self.key,
+                    kind.as_str(),
+                    kind.options().join(", ")
+                ),
+            );
+        }
+    }
+
+    /// A `min_*` count, which must apply and be at least 1.
+    fn minimum(&self, cx: &mut FileCx<'_>, name: &str, value: Spanned<u32>) -> u32 {
+        self.check_applies(cx, name, value.span());
+        if *value.get_ref() == 0 {
+            cx.error_at(
+                value.span(),
+                self.rule,
+                format!("`{name}` must be at least 1"),
+            );
+        }
+        value.into_inner()
+    }
+}
+
+/// `condition`: groups of terms, none empty; `None` when the groups do not build.
+fn check_condition(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    condition: Spanned<Vec<Vec<Spanned<String>>>>,
+) -> Option<super::checks::Condition> {
+    let span = condition.span();
+    let mut groups = Vec::new();
+    for group in condition.into_inner() {
+        let mut terms = Vec::new();
+        for term in group {
+            if term.get_ref().trim().is_empty() {
+                cx.error_at(term.span(), rule, "an empty `condition` term".into());
+            } else {
+                terms.push(term.into_inner());
+            }
+        }
+        if terms.is_empty() {
+            cx.error_at(
+                span.clone(),
+                rule,
+                "a `condition` group has no terms".into(),
+            );
+        }
+        groups.push(terms);
+    }
+    if groups.is_empty() {
+        cx.error_at(span.clone(), rule, "`condition` has no groups".into());
+    }
+    match super::checks::Condition::new(groups) {
+        Ok(condition) => Some(condition),
+        Err(e) => {
+            cx.error_at(span, rule, format!("`condition`: {e}"));
+            None
+        }
+    }
 }
 
 /// `brand_credentials` options: the brands file (read relative to the rule's file, its
@@ -1370,9 +1679,10 @@ fn read_list(origin: &Origin, relative: &str, what: &str) -> Result<ListFile, St
             let full = dir.join(relative);
             let display = full.display().to_string();
             let parent = full.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let bytes = crate::bounded::read(&full, crate::bounded::RULES_BYTES);
             (
                 display,
-                crate::bounded::read(&full, crate::bounded::RULES_BYTES),
+                bytes.map_err(|e| e.to_string()),
                 Origin::Disk(parent),
             )
         }
@@ -1489,23 +1799,16 @@ fn load_domain_list(
     let mut invalid: Vec<(usize, String)> = Vec::new();
     let mut invalid_count = 0usize;
     let mut missing: Vec<String> = Vec::new();
-    let warn = |cx: &mut FileCx<'_>, line: Option<usize>, message: String| {
-        cx.diagnostics.push(Diagnostic {
-            level: Level::Warning,
-            file: list.display.clone(),
-            line,
-            rule: rule.map(str::to_string),
-            message,
-        });
-    };
     for (number, line) in list.text.lines().enumerate() {
         match domains::parse_line(line) {
             domains::Line::Skip => {}
             domains::Line::Entry(DomainPattern::Regex(pattern)) => {
                 match crate::matcher::compile_regex(&pattern) {
                     Ok(_) => out.push(DomainPattern::Regex(pattern)),
-                    Err(e) => warn(
+                    Err(e) => list_warning(
                         cx,
+                        rule,
+                        &list,
                         Some(number + 1),
                         format!("skipped `regexp:` that does not compile: {e}"),
                     ),
@@ -1520,37 +1823,15 @@ fn load_domain_list(
                 }
             }
             domains::Line::Include(name) => {
-                if depth >= MAX_INCLUDE_DEPTH {
-                    warn(
-                        cx,
-                        Some(number + 1),
-                        format!("`include:{name}` nests deeper than {MAX_INCLUDE_DEPTH} lists"),
-                    );
-                    continue;
-                }
-                if name.contains(['/', '\\']) || name.starts_with('.') {
-                    warn(
-                        cx,
-                        Some(number + 1),
-                        format!("`include:{name}` must name a list in the same directory"),
-                    );
-                    continue;
-                }
-                let relative = name.clone();
-                // Bundled lists carry a .txt extension (build.rs embeds *.txt); lists on disk
-                // keep upstream's names.
-                let found = read_list(&list.origin, &relative, "domain list").or_else(|_| {
-                    read_list(&list.origin, &format!("{relative}.txt"), "domain list")
-                });
-                match found {
-                    Ok(included) => {
-                        if visited.contains(&included.display) {
-                            continue;
+                match find_include(cx, rule, &list, &name, number + 1, depth) {
+                    Include::Found(included) => {
+                        if !visited.contains(&included.display) {
+                            visited.push(included.display.clone());
+                            load_domain_list(cx, rule, included, visited, depth + 1, out);
                         }
-                        visited.push(included.display.clone());
-                        load_domain_list(cx, rule, included, visited, depth + 1, out);
                     }
-                    Err(_) => missing.push(name),
+                    Include::Missing => missing.push(name),
+                    Include::Refused => {}
                 }
             }
         }
@@ -1560,8 +1841,10 @@ fn load_domain_list(
             .iter()
             .map(|(line, reason)| format!("line {line}: {reason}"))
             .collect();
-        warn(
+        list_warning(
             cx,
+            rule,
+            &list,
             invalid.first().map(|(l, _)| *l),
             format!(
                 "skipped {invalid_count} line(s) that are not domains ({})",
@@ -1569,19 +1852,96 @@ fn load_domain_list(
             ),
         );
     }
-    if !missing.is_empty() {
-        let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
-        warn(
+    warn_missing_includes(cx, rule, &list, &missing);
+}
+
+/// What an `include:` line of a domain list leads to.
+enum Include {
+    Found(ListFile),
+    /// No such list beside the including one.
+    Missing,
+    /// Too deep, or not a name in the same directory (warned about).
+    Refused,
+}
+
+/// The list an `include:` on line `line` of `list` names.
+fn find_include(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    list: &ListFile,
+    name: &str,
+    line: usize,
+    depth: usize,
+) -> Include {
+    if depth >= MAX_INCLUDE_DEPTH {
+        list_warning(
             cx,
-            None,
-            format!(
-                "{} `include:` list(s) not found beside it, skipped: {}{}",
-                missing.len(),
-                shown.join(", "),
-                if missing.len() > 5 { ", ..." } else { "" }
-            ),
+            rule,
+            list,
+            Some(line),
+            format!("`include:{name}` nests deeper than {MAX_INCLUDE_DEPTH} lists"),
         );
+        return Include::Refused;
     }
+    if name.contains(['/', '\\']) || name.starts_with('.') {
+        list_warning(
+            cx,
+            rule,
+            list,
+            Some(line),
+            format!("`include:{name}` must name a list in the same directory"),
+        );
+        return Include::Refused;
+    }
+    // Bundled lists carry a .txt extension (build.rs embeds *.txt); lists on disk keep
+    // upstream's names.
+    match read_list(&list.origin, name, "domain list")
+        .or_else(|_| read_list(&list.origin, &format!("{name}.txt"), "domain list"))
+    {
+        Ok(found) => Include::Found(found),
+        Err(_) => Include::Missing,
+    }
+}
+
+fn warn_missing_includes(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    list: &ListFile,
+    missing: &[String],
+) {
+    if missing.is_empty() {
+        return;
+    }
+    let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+    list_warning(
+        cx,
+        rule,
+        list,
+        None,
+        format!(
+            "{} `include:` list(s) not found beside it, skipped: {}{}",
+            missing.len(),
+            shown.join(", "),
+            if missing.len() > 5 { ", ..." } else { "" }
+        ),
+    );
+}
+
+/// A warning about a line of a domain list (its own file, not the rule's).
+fn list_warning(
+    cx: &mut FileCx<'_>,
+    rule: Option<&str>,
+    list: &ListFile,
+    line: Option<usize>,
+    message: String,
+) {
+    cx.diagnostics.push(Diagnostic {
+        level: Level::Warning,
+        file: list.display.clone(),
+        line,
+        rule: rule.map(str::to_string),
+        message,
+    });
 }
 
 fn join_bundled(dir: &str, relative: &str) -> String {

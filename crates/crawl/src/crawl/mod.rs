@@ -26,10 +26,10 @@ use url::Url;
 
 use crate::fetch::politeness::{self, HostGate};
 use crate::fetch::robots::{self, Robots};
-use crate::fetch::{Agent, ErrorClass, FetchError, Fetcher, Hop};
+use crate::fetch::{Agent, ErrorClass, FetchError, Fetcher, Hop, Response};
 use frontier::Frontier;
 pub use frontier::{Queued, Scope, ScopeCheck, SkipReason, TrapLimits};
-use sitepatrol_core::extract::ContentKind;
+use sitepatrol_core::extract::{ContentKind, Document};
 use sitepatrol_core::finding::{Finding, crawl_finding};
 use sitepatrol_core::scan::Scanner;
 
@@ -266,150 +266,155 @@ impl Crawler {
         events: &mut (dyn FnMut(CrawlEvent) + Send),
     ) -> CrawlStats {
         let started = Instant::now();
-        let deadline = started + self.config.max_wall_time;
-        let mut stats = CrawlStats::default();
-        let max_seen = (self.config.max_pages.saturating_mul(20)).max(10_000);
-        let mut frontier = Frontier::new(
+        let mut pass = Pass::new(
             start,
-            self.config.scope.clone(),
-            self.config.max_depth,
-            self.config.traps.clone(),
-            max_seen,
+            agent,
+            started + self.config.max_wall_time,
+            &self.config,
         );
-        let mut robots: HashMap<String, Arc<Robots>> = HashMap::new();
         if self.config.respect_robots {
-            let rules = self.robots_for(start, agent, &mut robots).await;
+            let rules = self.robots_for(start, agent, &mut pass.robots).await;
             if rules.blocks_everything(start) {
                 events(CrawlEvent::SiteFinding(blocked_finding(start, &rules)));
-                stats.skip(SkipReason::Robots, 1);
-                stats.duration_s = started.elapsed().as_secs_f64();
-                return stats;
+                pass.stats.skip(SkipReason::Robots, 1);
+                pass.stats.duration_s = started.elapsed().as_secs_f64();
+                return pass.stats;
             }
         }
-        if let Err(reason) = frontier.offer(start, 0) {
-            stats.skip(reason, 1);
+        if let Err(reason) = pass.frontier.offer(start, 0) {
+            pass.stats.skip(reason, 1);
         }
         if self.config.use_sitemaps {
-            self.offer_sitemaps(start, agent, &robots, &mut frontier)
+            self.offer_sitemaps(start, agent, &pass.robots, &mut pass.frontier)
                 .await;
         }
-
-        let mut in_flight: JoinSet<TaskOutcome> = JoinSet::new();
-        let mut started_pages = 0usize;
         loop {
-            while in_flight.len() < self.config.concurrency.max(1)
-                && started_pages < self.config.max_pages
-                && stats.bytes < self.config.max_bytes
-                && Instant::now() < deadline
-            {
-                let Some(item) = frontier.pop() else { break };
-                if self.config.respect_robots {
-                    let rules = self.robots_for(&item.url, agent, &mut robots).await;
-                    if !rules.allowed(&item.url) {
-                        stats.skip(SkipReason::Robots, 1);
-                        continue;
-                    }
-                }
-                started_pages += 1;
-                let crawler = self.clone();
-                let scope = frontier.scope().clone();
-                in_flight.spawn(async move { crawler.fetch_and_scan(item, agent, scope).await });
-            }
+            self.start_pages(&mut pass).await;
             self.progress
                 .queued
-                .store(frontier.queued(), Ordering::Relaxed);
-            if in_flight.is_empty() {
+                .store(pass.frontier.queued(), Ordering::Relaxed);
+            if pass.in_flight.is_empty() {
                 break;
             }
             let joined = tokio::select! {
-                joined = in_flight.join_next() => joined,
-                _ = tokio::time::sleep_until(deadline) => {
-                    let cut = in_flight.len() as u64;
-                    in_flight.abort_all();
-                    stats.skip(SkipReason::WallTime, cut);
+                joined = pass.in_flight.join_next() => joined,
+                _ = tokio::time::sleep_until(pass.deadline) => {
+                    let cut = pass.in_flight.len() as u64;
+                    pass.in_flight.abort_all();
+                    pass.stats.skip(SkipReason::WallTime, cut);
                     break;
                 }
             };
             let Some(joined) = joined else { break };
-            let outcome = match joined {
-                Ok(outcome) => outcome,
+            match joined {
+                Ok(outcome) => self.take_outcome(&mut pass, outcome, events),
                 // A panicking page task must not end the crawl; it is counted and skipped.
-                Err(_) => {
-                    CrawlStats::count(&mut stats.errors, "internal");
-                    continue;
-                }
-            };
-            match outcome {
-                TaskOutcome::Retry(item, wait) => {
-                    started_pages -= 1;
-                    if let Some(host) = item.url.host_str() {
-                        self.gate.back_off(host, wait);
-                    }
-                    frontier.retry(item);
-                }
-                TaskOutcome::Failed(item, error) => {
-                    CrawlStats::count(&mut stats.errors, error.class.as_str());
-                    self.progress.errors.fetch_add(1, Ordering::Relaxed);
-                    events(CrawlEvent::FetchFailed {
-                        url: item.url.to_string(),
-                        depth: item.depth,
-                        agent,
-                        error,
-                    });
-                }
-                TaskOutcome::Page(report, links, landed) => {
-                    stats.pages_fetched += 1;
-                    stats.bytes += report.bytes as u64;
-                    CrawlStats::count(&mut stats.by_status, &report.status.to_string());
-                    self.progress.pages.fetch_add(1, Ordering::Relaxed);
-                    if report.scanned {
-                        stats.pages_scanned += 1;
-                    } else if let Some(ct) = &report.content_type {
-                        let essence = ct
-                            .split(';')
-                            .next()
-                            .unwrap_or("")
-                            .trim()
-                            .to_ascii_lowercase();
-                        CrawlStats::count(&mut stats.content_types_skipped, &essence);
-                    }
-                    for warning in &report.warnings {
-                        if warning.starts_with("body_too_large") {
-                            CrawlStats::count(&mut stats.errors, ErrorClass::BodyTooLarge.as_str());
-                        } else if warning.starts_with("bad_encoding") {
-                            CrawlStats::count(&mut stats.errors, ErrorClass::BadEncoding.as_str());
-                        }
-                    }
-                    // A redirect target in scope is the same page: never fetch it again.
-                    if let Some(landed) = landed {
-                        frontier.mark_seen(&landed);
-                    }
-                    for link in links {
-                        match frontier.offer(&link, report.depth + 1) {
-                            Ok(()) => {}
-                            Err(reason) if reason.is_notable() => {
-                                stats.skip(reason, 1);
-                            }
-                            Err(_) => {}
-                        }
-                    }
-                    events(CrawlEvent::Page(report));
-                }
+                Err(_) => CrawlStats::count(&mut pass.stats.errors, "internal"),
             }
         }
-        let left = frontier.queued() as u64;
-        if left > 0 {
-            let reason = if started_pages >= self.config.max_pages {
-                SkipReason::MaxPages
-            } else if stats.bytes >= self.config.max_bytes {
-                SkipReason::MaxBytes
-            } else {
-                SkipReason::WallTime
+        pass.skip_what_is_left(&self.config);
+        pass.stats.duration_s = started.elapsed().as_secs_f64();
+        pass.stats
+    }
+
+    /// Start fetching queued pages while the concurrency and the budgets allow, robots.txt
+    /// permitting.
+    async fn start_pages(&self, pass: &mut Pass) {
+        while pass.in_flight.len() < self.config.concurrency.max(1)
+            && pass.started_pages < self.config.max_pages
+            && pass.stats.bytes < self.config.max_bytes
+            && Instant::now() < pass.deadline
+        {
+            let Some(item) = pass.frontier.pop() else {
+                break;
             };
-            stats.skip(reason, left);
+            if self.config.respect_robots {
+                let rules = self
+                    .robots_for(&item.url, pass.agent, &mut pass.robots)
+                    .await;
+                if !rules.allowed(&item.url) {
+                    pass.stats.skip(SkipReason::Robots, 1);
+                    continue;
+                }
+            }
+            pass.started_pages += 1;
+            let crawler = self.clone();
+            let scope = pass.frontier.scope().clone();
+            let agent = pass.agent;
+            pass.in_flight
+                .spawn(async move { crawler.fetch_and_scan(item, agent, scope).await });
         }
-        stats.duration_s = started.elapsed().as_secs_f64();
-        stats
+    }
+
+    /// A page task is done: queue it again, report its failure, or count and report the page
+    /// and offer its links.
+    fn take_outcome(
+        &self,
+        pass: &mut Pass,
+        outcome: TaskOutcome,
+        events: &mut (dyn FnMut(CrawlEvent) + Send),
+    ) {
+        match outcome {
+            TaskOutcome::Retry(item, wait) => {
+                pass.started_pages -= 1;
+                if let Some(host) = item.url.host_str() {
+                    self.gate.back_off(host, wait);
+                }
+                pass.frontier.retry(item);
+            }
+            TaskOutcome::Failed(item, error) => {
+                CrawlStats::count(&mut pass.stats.errors, error.class.as_str());
+                self.progress.errors.fetch_add(1, Ordering::Relaxed);
+                events(CrawlEvent::FetchFailed {
+                    url: item.url.to_string(),
+                    depth: item.depth,
+                    agent: pass.agent,
+                    error,
+                });
+            }
+            TaskOutcome::Page(report, links, landed) => {
+                self.count_page(&mut pass.stats, &report);
+                // A redirect target in scope is the same page: never fetch it again.
+                if let Some(landed) = landed {
+                    pass.frontier.mark_seen(&landed);
+                }
+                for link in links {
+                    match pass.frontier.offer(&link, report.depth + 1) {
+                        Ok(()) => {}
+                        Err(reason) if reason.is_notable() => {
+                            pass.stats.skip(reason, 1);
+                        }
+                        Err(_) => {}
+                    }
+                }
+                events(CrawlEvent::Page(report));
+            }
+        }
+    }
+
+    fn count_page(&self, stats: &mut CrawlStats, report: &PageReport) {
+        stats.pages_fetched += 1;
+        stats.bytes += report.bytes as u64;
+        CrawlStats::count(&mut stats.by_status, &report.status.to_string());
+        self.progress.pages.fetch_add(1, Ordering::Relaxed);
+        if report.scanned {
+            stats.pages_scanned += 1;
+        } else if let Some(ct) = &report.content_type {
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            CrawlStats::count(&mut stats.content_types_skipped, &essence);
+        }
+        for warning in &report.warnings {
+            if warning.starts_with("body_too_large") {
+                CrawlStats::count(&mut stats.errors, ErrorClass::BodyTooLarge.as_str());
+            } else if warning.starts_with("bad_encoding") {
+                CrawlStats::count(&mut stats.errors, ErrorClass::BadEncoding.as_str());
+            }
+        }
     }
 
     async fn robots_for(
@@ -499,39 +504,11 @@ impl Crawler {
             Err(error) => return TaskOutcome::Failed(item, error),
         };
         if matches!(response.status, 429 | 503) {
-            if item.attempt < self.config.max_retries {
-                let wait = politeness::backoff(
-                    item.attempt,
-                    self.config.backoff_base,
-                    self.config.backoff_cap,
-                    response.retry_after(),
-                );
-                return TaskOutcome::Retry(item, wait);
-            }
-            let error = FetchError {
-                class: ErrorClass::RateLimited,
-                url: item.url.to_string(),
-                message: format!(
-                    "HTTP {} after {} retries",
-                    response.status, self.config.max_retries
-                ),
-            };
-            return TaskOutcome::Failed(item, error);
+            return self.retry_or_fail(item, &response);
         }
         let content_type = response.content_type().map(str::to_string);
         let kind = scannable_kind(content_type.as_deref(), &response.url);
-        let mut warnings = Vec::new();
-        if response.truncated {
-            warnings.push(format!(
-                "body_too_large: the body was cut at {} bytes",
-                self.fetcher.config().max_body_bytes
-            ));
-        }
-        if response.damaged {
-            warnings.push(
-                "bad_encoding: the compressed body was damaged; scanned what came before".into(),
-            );
-        }
+        let mut warnings = self.body_warnings(&response);
         // A redirect off the site: the page is scanned (it is what the site serves), but its
         // links belong to someone else's site and are not followed.
         let offsite = !scope.in_scope(&response.url);
@@ -543,33 +520,16 @@ impl Crawler {
                 .unchanged
                 .as_ref()
                 .is_some_and(|check| check(response.url.as_str(), &content_sha256));
-        let mut budget_ran_out = false;
-        let (document, findings) = if unchanged {
-            let (_, document) = sitepatrol_core::scan::prepare(
-                &response.body,
-                kind,
-                Some(&response.url),
-                content_type.as_deref(),
-                &mut warnings,
-            );
-            (document, Vec::new())
+        let scan = if unchanged {
+            self.read_unchanged(&response, kind, content_type.as_deref(), &mut warnings)
         } else if readable {
-            let report = self.scanner.scan_bytes(
-                &response.body,
-                kind,
-                response.url.as_str(),
-                Some(&response.url),
-                content_type.as_deref(),
-            );
-            warnings.extend(report.warnings);
-            budget_ran_out = report.budget_ran_out;
-            (report.document, report.findings)
+            self.scan(&response, kind, content_type.as_deref(), &mut warnings)
         } else {
-            (None, Vec::new())
+            Scanned::default()
         };
         // Scanned only once a document came out of the bytes (undeclared binary does not).
-        let scanned = document.is_some();
-        let (links, filing) = match &document {
+        let scanned = scan.document.is_some();
+        let (links, filing) = match &scan.document {
             Some(document) if !offsite => (
                 followable_links(document, &response.url),
                 // Filing numbers are part of what a crawl reports about a site each time,
@@ -598,16 +558,156 @@ impl Crawler {
             scanned,
             complete: !response.truncated && !response.damaged,
             matched: scanned && !unchanged,
-            budget_ran_out,
+            budget_ran_out: scan.budget_ran_out,
             content_sha256,
             fetch_duration,
-            findings,
+            findings: scan.findings,
             warnings,
             filing,
             body: response.body,
         };
         TaskOutcome::Page(Box::new(report), links, landed)
     }
+
+    /// A 429 or 503: try the page again after a backoff, or give up once the retries are
+    /// spent.
+    fn retry_or_fail(&self, item: Queued, response: &Response) -> TaskOutcome {
+        if item.attempt < self.config.max_retries {
+            let wait = politeness::backoff(
+                item.attempt,
+                self.config.backoff_base,
+                self.config.backoff_cap,
+                response.retry_after(),
+            );
+            return TaskOutcome::Retry(item, wait);
+        }
+        let error = FetchError {
+            class: ErrorClass::RateLimited,
+            url: item.url.to_string(),
+            message: format!(
+                "HTTP {} after {} retries",
+                response.status, self.config.max_retries
+            ),
+        };
+        TaskOutcome::Failed(item, error)
+    }
+
+    /// What is wrong with the body as fetched: cut at the size limit, or damaged compression.
+    fn body_warnings(&self, response: &Response) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if response.truncated {
+            warnings.push(format!(
+                "body_too_large: the body was cut at {} bytes",
+                self.fetcher.config().max_body_bytes
+            ));
+        }
+        if response.damaged {
+            warnings.push(
+                "bad_encoding: the compressed body was damaged; scanned what came before".into(),
+            );
+        }
+        warnings
+    }
+
+    /// Content already matched with these rules: extracted (for its links and filing numbers)
+    /// but not matched again.
+    fn read_unchanged(
+        &self,
+        response: &Response,
+        kind: Option<ContentKind>,
+        content_type: Option<&str>,
+        warnings: &mut Vec<String>,
+    ) -> Scanned {
+        let (_, document) = sitepatrol_core::scan::prepare(
+            &response.body,
+            kind,
+            Some(&response.url),
+            content_type,
+            warnings,
+        );
+        Scanned {
+            document,
+            ..Scanned::default()
+        }
+    }
+
+    fn scan(
+        &self,
+        response: &Response,
+        kind: Option<ContentKind>,
+        content_type: Option<&str>,
+        warnings: &mut Vec<String>,
+    ) -> Scanned {
+        let report = self.scanner.scan_bytes(
+            &response.body,
+            kind,
+            response.url.as_str(),
+            Some(&response.url),
+            content_type,
+        );
+        warnings.extend(report.warnings);
+        Scanned {
+            document: report.document,
+            findings: report.findings,
+            budget_ran_out: report.budget_ran_out,
+        }
+    }
+}
+
+/// One crawl under way: what is queued and in flight, robots.txt per origin, and the counts.
+struct Pass {
+    agent: Agent,
+    deadline: Instant,
+    frontier: Frontier,
+    robots: HashMap<String, Arc<Robots>>,
+    in_flight: JoinSet<TaskOutcome>,
+    started_pages: usize,
+    stats: CrawlStats,
+}
+
+impl Pass {
+    fn new(start: &Url, agent: Agent, deadline: Instant, config: &CrawlConfig) -> Pass {
+        let max_seen = (config.max_pages.saturating_mul(20)).max(10_000);
+        Pass {
+            agent,
+            deadline,
+            frontier: Frontier::new(
+                start,
+                config.scope.clone(),
+                config.max_depth,
+                config.traps.clone(),
+                max_seen,
+            ),
+            robots: HashMap::new(),
+            in_flight: JoinSet::new(),
+            started_pages: 0,
+            stats: CrawlStats::default(),
+        }
+    }
+
+    /// Pages still queued when the crawl stopped were skipped by the budget that stopped it.
+    fn skip_what_is_left(&mut self, config: &CrawlConfig) {
+        let left = self.frontier.queued() as u64;
+        if left > 0 {
+            let reason = if self.started_pages >= config.max_pages {
+                SkipReason::MaxPages
+            } else if self.stats.bytes >= config.max_bytes {
+                SkipReason::MaxBytes
+            } else {
+                SkipReason::WallTime
+            };
+            self.stats.skip(reason, left);
+        }
+    }
+}
+
+/// What matching a page's body gave.
+#[derive(Default)]
+struct Scanned {
+    document: Option<Document>,
+    findings: Vec<Finding>,
+    /// The scan budget ran out before every rule was matched.
+    budget_ran_out: bool,
 }
 
 /// Which responses are scanned: HTML/XHTML, text and JavaScript. A missing Content-Type is

@@ -239,18 +239,45 @@ fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
     Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
+/// Why a CA bundle (`--ca-file`) cannot be used; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: sitepatrol_core::bounded::ReadError,
+    },
+    #[error("{}: not a PEM certificate file: {source}", path.display())]
+    NotPem {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{}: no certificates in the file", path.display())]
+    Empty { path: std::path::PathBuf },
+}
+
 /// Read PEM certificates (a CA bundle) for [`FetchConfig::ca_certificates`].
 pub fn read_pem_certificates(
     path: &std::path::Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, CaFileError> {
     use rustls::pki_types::pem::PemObject;
     let bytes = sitepatrol_core::bounded::read(path, sitepatrol_core::bounded::CONFIG_BYTES)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|source| CaFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
+        .map_err(|source| CaFileError::NotPem {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificates in the file", path.display()));
+        return Err(CaFileError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
 }

@@ -349,6 +349,238 @@ impl Report<'_> {
     }
 }
 
+/// `[claim]`, normalized.
+struct ClaimWords {
+    login: Vec<String>,
+    about: Vec<String>,
+    via_before: Vec<String>,
+    via_after: Vec<String>,
+    copyright: Vec<String>,
+    max_gap: usize,
+}
+
+/// `[credentials]`, normalized.
+struct SecretWords {
+    credentials: Vec<(Credential, WordList)>,
+    input_types: Vec<(Credential, String)>,
+    new_secret: WordList,
+}
+
+/// The `[[brand]]` tables, and every brand name with its brand's index for one automaton.
+struct Brands {
+    brands: Vec<Brand>,
+    names: Vec<String>,
+    name_brand: Vec<usize>,
+}
+
+impl Report<'_> {
+    fn claim(&mut self, raw: Spanned<RawClaim>) -> ClaimWords {
+        let claim_span = raw.span();
+        let claim = raw.into_inner();
+        let login = self.terms(&claim.login, "claim word");
+        if login.is_empty() {
+            self.error(claim_span.clone(), "`[claim] login` has no words".into());
+        }
+        let about = self.terms(&claim.about, "claim word");
+        let via_before = self.terms(&claim.via_before, "claim word");
+        let via_after = self.terms(&claim.via_after, "claim word");
+        let copyright = self.terms(&claim.copyright, "copyright word");
+        if copyright.is_empty() {
+            self.error(claim_span, "`[claim] copyright` has no words".into());
+        }
+        let max_gap = *claim.max_gap.get_ref() as usize;
+        if max_gap > 20 {
+            self.error(
+                claim.max_gap.span(),
+                "`max_gap` is at most 20 (words or Chinese characters)".into(),
+            );
+        }
+        ClaimWords {
+            login,
+            about,
+            via_before,
+            via_after,
+            copyright,
+            max_gap,
+        }
+    }
+
+    fn secrets(&mut self, raw: Spanned<RawCredentials>) -> SecretWords {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let new_secret = WordList {
+            contains: self.terms(&raw.new_secret, "new-secret word"),
+            words: Vec::new(),
+        };
+        let mut secrets = SecretWords {
+            credentials: Vec::new(),
+            input_types: Vec::new(),
+            new_secret,
+        };
+        for (kind, words) in [
+            (Credential::Password, raw.password),
+            (Credential::Card, raw.card),
+            (Credential::Seed, raw.seed),
+            (Credential::IdNumber, raw.id_number),
+        ] {
+            for t in &words.input_types {
+                let ty = t.get_ref().trim().to_ascii_lowercase();
+                if ty.is_empty() || ty.contains(char::is_whitespace) {
+                    self.error(t.span(), format!("{:?} is not an input type", t.get_ref()));
+                } else {
+                    secrets.input_types.push((kind, ty));
+                }
+            }
+            let list = self.credential_words(kind, &words, &span);
+            secrets.credentials.push((kind, list));
+        }
+        secrets
+    }
+
+    /// The words of one kind of secret: `words` are whole ASCII words, `contains` anywhere.
+    fn credential_words(
+        &mut self,
+        kind: Credential,
+        words: &RawWords,
+        span: &Range<usize>,
+    ) -> WordList {
+        let contains = self.terms(&words.contains, "credential word");
+        let list = self.terms(&words.words, "credential word");
+        for (w, raw) in list.iter().zip(&words.words) {
+            if !w.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                self.error(
+                    raw.span(),
+                    format!(
+                        "{:?} in `words` must be ASCII letters and digits (put it in `contains`)",
+                        raw.get_ref()
+                    ),
+                );
+            }
+        }
+        if contains.is_empty() && list.is_empty() && words.input_types.is_empty() {
+            self.error(
+                span.clone(),
+                format!("`[credentials.{}]` has no words", kind.as_str()),
+            );
+        }
+        WordList {
+            contains,
+            words: list,
+        }
+    }
+
+    fn brands(&mut self, raw: &[Spanned<RawBrand>]) -> Brands {
+        let mut out = Brands {
+            brands: Vec::new(),
+            names: Vec::new(),
+            name_brand: Vec::new(),
+        };
+        let mut ids: HashSet<String> = HashSet::new();
+        let mut name_owner: std::collections::HashMap<String, String> = Default::default();
+        for item in raw {
+            let b = item.get_ref();
+            let id = b.id.get_ref().trim().to_string();
+            if id.is_empty()
+                || !id
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+            {
+                self.error(
+                    b.id.span(),
+                    format!("brand id {id:?} must be lower-case letters, digits, `_` and `-`"),
+                );
+            }
+            if !ids.insert(id.clone()) {
+                self.error(b.id.span(), format!("duplicate brand id `{id}`"));
+            }
+            let names = self.brand_names(&id, &b.names, &mut name_owner);
+            let domains = self.brand_domains(&id, &b.domains);
+            let exclude = self.terms(&b.exclude, "exclude word");
+            for n in &names {
+                out.names.push(n.clone());
+                out.name_brand.push(out.brands.len());
+            }
+            out.brands.push(Brand {
+                id,
+                names,
+                domains,
+                exclude,
+            });
+        }
+        if out.brands.is_empty() {
+            self.at(
+                Level::Error,
+                None,
+                "the brands file has no `[[brand]]`".into(),
+            );
+        }
+        out
+    }
+
+    /// A brand's names, normalized; a name belongs to one brand (`name_owner`, across brands).
+    fn brand_names(
+        &mut self,
+        id: &str,
+        raw: &Spanned<Vec<Spanned<String>>>,
+        name_owner: &mut std::collections::HashMap<String, String>,
+    ) -> Vec<String> {
+        let names = self.terms(raw.get_ref(), "brand name");
+        if names.is_empty() {
+            self.error(raw.span(), format!("brand `{id}` has no names"));
+        }
+        for (n, raw) in names.iter().zip(raw.get_ref()) {
+            if let Some(other) = name_owner.get(n) {
+                if other != id {
+                    self.error(
+                        raw.span(),
+                        format!("name {:?} is also a name of brand `{other}`", raw.get_ref()),
+                    );
+                }
+            } else {
+                name_owner.insert(n.clone(), id.to_string());
+            }
+        }
+        names
+    }
+
+    /// A brand's official domains: `example.com` and its subdomains, or `label.*` under every
+    /// public suffix.
+    fn brand_domains(&mut self, id: &str, raw: &Spanned<Vec<Spanned<String>>>) -> Vec<BrandDomain> {
+        let mut out = Vec::new();
+        for d in raw.get_ref() {
+            let text = d.get_ref().trim().to_ascii_lowercase();
+            if let Some(label) = text.strip_suffix(".*") {
+                if !label.is_empty()
+                    && !label.contains('.')
+                    && label
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                {
+                    out.push(BrandDomain::AnySuffix(label.to_string()));
+                    continue;
+                }
+            } else if let domains::Line::Entry(DomainPattern::Suffix(s)) =
+                domains::parse_line(&text)
+                && s.contains('.')
+            {
+                out.push(BrandDomain::Suffix(s));
+                continue;
+            }
+            self.error(
+                d.span(),
+                format!(
+                    "{:?} is not a domain (`example.com`, or `label.*` for every public suffix)",
+                    d.get_ref()
+                ),
+            );
+        }
+        if out.is_empty() {
+            self.error(raw.span(), format!("brand `{id}` has no official domains"));
+        }
+        out
+    }
+}
+
 impl BrandTable {
     /// Parse a brands file (`display` names it in diagnostics). Every problem is reported with
     /// its line; the table is returned only when there is no error.
@@ -370,178 +602,15 @@ impl BrandTable {
                 return (None, report.diagnostics);
             }
         };
-        let claim_span = raw.claim.span();
-        let claim = raw.claim.into_inner();
-        let login = report.terms(&claim.login, "claim word");
-        if login.is_empty() {
-            report.error(claim_span.clone(), "`[claim] login` has no words".into());
-        }
-        let about = report.terms(&claim.about, "claim word");
-        let via_before = report.terms(&claim.via_before, "claim word");
-        let via_after = report.terms(&claim.via_after, "claim word");
-        let copyright = report.terms(&claim.copyright, "copyright word");
-        if copyright.is_empty() {
-            report.error(
-                claim_span.clone(),
-                "`[claim] copyright` has no words".into(),
-            );
-        }
-        let max_gap = *claim.max_gap.get_ref() as usize;
-        if max_gap > 20 {
-            report.error(
-                claim.max_gap.span(),
-                "`max_gap` is at most 20 (words or Chinese characters)".into(),
-            );
-        }
-
-        let cred_span = raw.credentials.span();
-        let raw_cred = raw.credentials.into_inner();
-        let mut credentials = Vec::new();
-        let mut input_types = Vec::new();
-        let new_secret = WordList {
-            contains: report.terms(&raw_cred.new_secret, "new-secret word"),
-            words: Vec::new(),
-        };
-        for (kind, words) in [
-            (Credential::Password, raw_cred.password),
-            (Credential::Card, raw_cred.card),
-            (Credential::Seed, raw_cred.seed),
-            (Credential::IdNumber, raw_cred.id_number),
-        ] {
-            for t in &words.input_types {
-                let ty = t.get_ref().trim().to_ascii_lowercase();
-                if ty.is_empty() || ty.contains(char::is_whitespace) {
-                    report.error(t.span(), format!("{:?} is not an input type", t.get_ref()));
-                } else {
-                    input_types.push((kind, ty));
-                }
-            }
-            let contains = report.terms(&words.contains, "credential word");
-            let list = report.terms(&words.words, "credential word");
-            for (w, raw) in list.iter().zip(&words.words) {
-                if !w.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    report.error(
-                        raw.span(),
-                        format!(
-                            "{:?} in `words` must be ASCII letters and digits (put it in `contains`)",
-                            raw.get_ref()
-                        ),
-                    );
-                }
-            }
-            if contains.is_empty() && list.is_empty() && words.input_types.is_empty() {
-                report.error(
-                    cred_span.clone(),
-                    format!("`[credentials.{}]` has no words", kind.as_str()),
-                );
-            }
-            credentials.push((
-                kind,
-                WordList {
-                    contains,
-                    words: list,
-                },
-            ));
-        }
-
-        let mut brands = Vec::new();
-        let mut ids: HashSet<String> = HashSet::new();
-        let mut patterns: Vec<String> = Vec::new();
-        let mut name_brand = Vec::new();
-        let mut name_owner: std::collections::HashMap<String, String> = Default::default();
-        for item in &raw.brand {
-            let span = item.span();
-            let b = item.get_ref();
-            let id = b.id.get_ref().trim().to_string();
-            if id.is_empty()
-                || !id
-                    .bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
-            {
-                report.error(
-                    b.id.span(),
-                    format!("brand id {id:?} must be lower-case letters, digits, `_` and `-`"),
-                );
-            }
-            if !ids.insert(id.clone()) {
-                report.error(b.id.span(), format!("duplicate brand id `{id}`"));
-            }
-            let names = report.terms(b.names.get_ref(), "brand name");
-            if names.is_empty() {
-                report.error(b.names.span(), format!("brand `{id}` has no names"));
-            }
-            for (n, raw) in names.iter().zip(b.names.get_ref()) {
-                if let Some(other) = name_owner.get(n) {
-                    if other != &id {
-                        report.error(
-                            raw.span(),
-                            format!("name {:?} is also a name of brand `{other}`", raw.get_ref()),
-                        );
-                    }
-                } else {
-                    name_owner.insert(n.clone(), id.clone());
-                }
-            }
-            let mut domains_out = Vec::new();
-            for d in b.domains.get_ref() {
-                let text = d.get_ref().trim().to_ascii_lowercase();
-                if let Some(label) = text.strip_suffix(".*") {
-                    if !label.is_empty()
-                        && !label.contains('.')
-                        && label
-                            .bytes()
-                            .all(|c| c.is_ascii_alphanumeric() || c == b'-')
-                    {
-                        domains_out.push(BrandDomain::AnySuffix(label.to_string()));
-                        continue;
-                    }
-                } else if let domains::Line::Entry(DomainPattern::Suffix(s)) =
-                    domains::parse_line(&text)
-                    && s.contains('.')
-                {
-                    domains_out.push(BrandDomain::Suffix(s));
-                    continue;
-                }
-                report.error(
-                    d.span(),
-                    format!(
-                        "{:?} is not a domain (`example.com`, or `label.*` for every public suffix)",
-                        d.get_ref()
-                    ),
-                );
-            }
-            if domains_out.is_empty() {
-                report.error(
-                    b.domains.span(),
-                    format!("brand `{id}` has no official domains"),
-                );
-            }
-            let exclude = report.terms(&b.exclude, "exclude word");
-            for n in &names {
-                patterns.push(n.clone());
-                name_brand.push(brands.len());
-            }
-            let _ = span;
-            brands.push(Brand {
-                id,
-                names,
-                domains: domains_out,
-                exclude,
-            });
-        }
-        if brands.is_empty() {
-            report.at(
-                Level::Error,
-                None,
-                "the brands file has no `[[brand]]`".into(),
-            );
-        }
+        let claim = report.claim(raw.claim);
+        let secrets = report.secrets(raw.credentials);
+        let brands = report.brands(&raw.brand);
         if report.diagnostics.iter().any(|d| d.level == Level::Error) {
             return (None, report.diagnostics);
         }
         let finder = match AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(&patterns)
+            .build(&brands.names)
         {
             Ok(f) => f,
             Err(e) => {
@@ -550,18 +619,18 @@ impl BrandTable {
             }
         };
         let table = BrandTable {
-            brands,
+            brands: brands.brands,
             finder,
-            name_brand,
-            login,
-            about,
-            copyright,
-            via_before,
-            via_after,
-            max_gap,
-            credentials,
-            input_types,
-            new_secret,
+            name_brand: brands.name_brand,
+            login: claim.login,
+            about: claim.about,
+            copyright: claim.copyright,
+            via_before: claim.via_before,
+            via_after: claim.via_after,
+            max_gap: claim.max_gap,
+            credentials: secrets.credentials,
+            input_types: secrets.input_types,
+            new_secret: secrets.new_secret,
         };
         (Some(table), report.diagnostics)
     }

@@ -122,7 +122,7 @@ impl PartialEq for Condition {
 impl Eq for Condition {}
 
 impl Condition {
-    pub(crate) fn new(groups: Vec<Vec<String>>) -> Result<Condition, String> {
+    pub(crate) fn new(groups: Vec<Vec<String>>) -> Result<Condition, aho_corasick::BuildError> {
         let groups: Vec<Vec<String>> = groups
             .into_iter()
             .map(|g| {
@@ -145,8 +145,7 @@ impl Condition {
         }
         let finder = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .build(&patterns)
-            .map_err(|e| e.to_string())?;
+            .build(&patterns)?;
         Ok(Condition {
             groups,
             finder: Some(std::sync::Arc::new(finder)),
@@ -428,205 +427,242 @@ fn line_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
 
 /// Run a check on a document; empty when it finds nothing.
 pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Evidence> {
-    let zone_text = || {
-        document
-            .zone(check.kind.zone())
-            .map_or("", |z| z.text.as_str())
-    };
-    let counts = |url: &str| -> bool {
-        !allowed(check, url) && (!check.foreign_only || site.foreign(url).is_some())
-    };
-    // What a script writes or redirects to counts only when its host is known.
-    let counts_url = |url: &str| -> bool { site_of(url).is_some() && counts(url) };
     match check.kind {
         CheckKind::BrandCredentials => check
             .brand
             .as_ref()
             .map_or_else(Vec::new, |b| brands::run(b, document, site.own())),
-        CheckKind::HiddenIframe => {
-            let wanted: Vec<bool> = document
-                .iframes
-                .iter()
-                .map(|f| {
-                    (f.zero_size || (f.hidden && !check.zero_size_only))
-                        && site_of(&f.src).is_some()
-                        && counts(&f.src)
-                })
-                .collect();
-            if !wanted.contains(&true) {
-                return Vec::new();
-            }
-            let located = locate(zone_text(), document.iframes.iter().map(|f| f.src.as_str()));
-            located
-                .into_iter()
-                .zip(wanted)
-                .filter_map(|(range, wanted)| range.filter(|_| wanted))
-                .map(|range| Evidence {
-                    zone: ZoneKind::Iframe,
-                    range,
-                    count: 1,
-                })
-                .collect()
-        }
-        CheckKind::HiddenLinks => {
-            let mut first = None;
-            let mut links = 0usize;
-            let mut hosts = HashSet::new();
-            for (i, link) in document.links.iter().enumerate() {
-                if !link.hidden || allowed(check, &link.url) {
-                    continue;
-                }
-                let site = if check.foreign_only {
-                    site.foreign(&link.url)
-                } else {
-                    site_of(&link.url)
-                };
-                let Some(site) = site else { continue };
-                links += 1;
-                hosts.insert(site);
-                first.get_or_insert(i);
-            }
-            let Some(first) = first else {
-                return Vec::new();
-            };
-            if links < check.min_links as usize || hosts.len() < check.min_hosts as usize {
-                return Vec::new();
-            }
-            let located = locate(
-                zone_text(),
-                document.links[..=first].iter().map(|l| l.url.as_str()),
-            );
-            match located.last().cloned().flatten() {
-                Some(range) => vec![Evidence {
-                    zone: ZoneKind::Link,
-                    range,
-                    count: links,
-                }],
-                None => Vec::new(),
-            }
-        }
+        CheckKind::HiddenIframe => hidden_iframes(check, document, site),
+        CheckKind::HiddenLinks => hidden_links(check, document, site),
         CheckKind::WrittenIframe | CheckKind::WrittenScript | CheckKind::EncodedScript => {
-            // Lexing is linear but not free; most scripts write and eval nothing.
-            if !site.script_texts().any(|(_, text)| has_sink(text)) {
-                return Vec::new();
-            }
-            let mut out = Vec::new();
-            for lexed in site.scripts() {
-                for (index, FoldedSink { sink, folded, .. }) in lexed.sinks().iter().enumerate() {
-                    let found = match check.kind {
-                        CheckKind::WrittenIframe => {
-                            sink.kind == SinkKind::Write
-                                && tags(&folded.text, &["iframe", "frame"])
-                                    .any(|tag| tag.hidden() && tag.src().is_some_and(&counts_url))
-                        }
-                        CheckKind::WrittenScript => {
-                            sink.kind == SinkKind::Write
-                                && tags(&folded.text, &["script"])
-                                    .any(|tag| tag.src().is_some_and(&counts_url))
-                        }
-                        _ => {
-                            folded.encoded >= check.min_encoded as usize
-                                && lexed.sinks()[index].urls().iter().any(|u| counts_url(u))
-                        }
-                    };
-                    if found {
-                        out.push(evidence_of(lexed.zone, &lexed.script, sink.call.clone()));
-                    }
-                }
-            }
-            out
+            script_sinks(check, site)
         }
-        CheckKind::ScriptBranch => {
-            // Scripts and their texts come in the same order; each text is searched once.
-            let may_hold: Vec<bool> = site
-                .script_texts()
-                .map(|(_, text)| check.condition.may_hold(text))
-                .collect();
-            if !may_hold.contains(&true) {
-                return Vec::new();
-            }
-            let mut out = Vec::new();
-            for (lexed, _) in site.scripts().iter().zip(may_hold).filter(|(_, m)| *m) {
-                let script = &lexed.script;
-                let sinks = lexed.sinks();
-                let branches = lexed.branches();
-                // What a branch does is cheaper to see than what its condition tests
-                // (definitions, enclosing conditions), and few scripts redirect at all.
-                let everywhere = 0..script.tokens.len();
-                let acting = actions(script, sinks, everywhere, &counts_url);
-                if acting.is_empty() {
-                    continue;
-                }
-                let mut contexts = 0usize;
-                for branch in branches {
-                    if contexts >= MAX_CONTEXTS_PER_SCRIPT {
-                        break;
-                    }
-                    let acts = branch.bodies.iter().any(|body| {
-                        let first = acting.partition_point(|&a| a < body.start);
-                        acting.get(first).is_some_and(|&a| a < body.end)
-                    });
-                    if !acts {
-                        continue;
-                    }
-                    contexts += 1;
-                    if check
-                        .condition
-                        .holds(&condition_context(script, branches, branch))
-                    {
-                        out.push(evidence_of(
-                            lexed.zone,
-                            script,
-                            branch.keyword..branch.condition.end + 1,
-                        ));
-                    }
-                }
-                for &action in acting.iter().take(MAX_CONTEXTS_PER_SCRIPT) {
-                    let Some(condition) = short_circuit_condition(script, action) else {
-                        continue;
-                    };
-                    let branch = super::script::Branch {
-                        keyword: condition.start,
-                        condition: condition.clone(),
-                        bodies: Vec::new(),
-                    };
-                    if check
-                        .condition
-                        .holds(&condition_context(script, branches, &branch))
-                    {
-                        out.push(evidence_of(lexed.zone, script, condition));
-                    }
-                }
-            }
-            out
+        CheckKind::ScriptBranch => script_branches(check, site),
+        CheckKind::PasswordForm => password_forms(check, document, site),
+    }
+}
+
+/// The text of the zone a check's evidence is in.
+fn zone_text<'d>(check: &Check, document: &'d Document) -> &'d str {
+    document
+        .zone(check.kind.zone())
+        .map_or("", |z| z.text.as_str())
+}
+
+/// Whether a target counts for the check: not allowed, and on another site when it must be.
+fn counts(check: &Check, site: &Site<'_>, url: &str) -> bool {
+    !allowed(check, url) && (!check.foreign_only || site.foreign(url).is_some())
+}
+
+/// [`counts`], for what a script writes or redirects to: only when its host is known.
+fn counts_url(check: &Check, site: &Site<'_>, url: &str) -> bool {
+    site_of(url).is_some() && counts(check, site, url)
+}
+
+fn hidden_iframes(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Evidence> {
+    let wanted: Vec<bool> = document
+        .iframes
+        .iter()
+        .map(|f| {
+            (f.zero_size || (f.hidden && !check.zero_size_only))
+                && site_of(&f.src).is_some()
+                && counts(check, site, &f.src)
+        })
+        .collect();
+    if !wanted.contains(&true) {
+        return Vec::new();
+    }
+    let located = locate(
+        zone_text(check, document),
+        document.iframes.iter().map(|f| f.src.as_str()),
+    );
+    located
+        .into_iter()
+        .zip(wanted)
+        .filter_map(|(range, wanted)| range.filter(|_| wanted))
+        .map(|range| Evidence {
+            zone: ZoneKind::Iframe,
+            range,
+            count: 1,
+        })
+        .collect()
+}
+
+/// A farm of hidden links: enough of them, to enough sites; the evidence is the first.
+fn hidden_links(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Evidence> {
+    let mut first = None;
+    let mut links = 0usize;
+    let mut hosts = HashSet::new();
+    for (i, link) in document.links.iter().enumerate() {
+        if !link.hidden || allowed(check, &link.url) {
+            continue;
         }
-        CheckKind::PasswordForm => {
-            let wanted: Vec<bool> = document
-                .forms
-                .iter()
-                .map(|f| f.has_password && counts(&f.action))
-                .collect();
-            if !wanted.contains(&true) {
-                return Vec::new();
+        let site = if check.foreign_only {
+            site.foreign(&link.url)
+        } else {
+            site_of(&link.url)
+        };
+        let Some(site) = site else { continue };
+        links += 1;
+        hosts.insert(site);
+        first.get_or_insert(i);
+    }
+    let Some(first) = first else {
+        return Vec::new();
+    };
+    if links < check.min_links as usize || hosts.len() < check.min_hosts as usize {
+        return Vec::new();
+    }
+    let located = locate(
+        zone_text(check, document),
+        document.links[..=first].iter().map(|l| l.url.as_str()),
+    );
+    match located.last().cloned().flatten() {
+        Some(range) => vec![Evidence {
+            zone: ZoneKind::Link,
+            range,
+            count: links,
+        }],
+        None => Vec::new(),
+    }
+}
+
+/// What scripts write (a hidden iframe, a script) or decode and run (an encoded payload).
+fn script_sinks(check: &Check, site: &Site<'_>) -> Vec<Evidence> {
+    // Lexing is linear but not free; most scripts write and eval nothing.
+    if !site.script_texts().any(|(_, text)| has_sink(text)) {
+        return Vec::new();
+    }
+    let counted = |url: &str| counts_url(check, site, url);
+    let mut out = Vec::new();
+    for lexed in site.scripts() {
+        for (index, FoldedSink { sink, folded, .. }) in lexed.sinks().iter().enumerate() {
+            let found = match check.kind {
+                CheckKind::WrittenIframe => {
+                    sink.kind == SinkKind::Write
+                        && tags(&folded.text, &["iframe", "frame"])
+                            .any(|tag| tag.hidden() && tag.src().is_some_and(counted))
+                }
+                CheckKind::WrittenScript => {
+                    sink.kind == SinkKind::Write
+                        && tags(&folded.text, &["script"]).any(|tag| tag.src().is_some_and(counted))
+                }
+                _ => {
+                    folded.encoded >= check.min_encoded as usize
+                        && lexed.sinks()[index].urls().iter().any(|u| counted(u))
+                }
+            };
+            if found {
+                out.push(evidence_of(lexed.zone, &lexed.script, sink.call.clone()));
             }
-            let located = locate(
-                zone_text(),
-                document.forms.iter().map(|f| f.action.as_str()),
-            );
-            located
-                .into_iter()
-                .zip(wanted)
-                .filter(|(_, wanted)| *wanted)
-                .map(|(range, _)| Evidence {
-                    zone: ZoneKind::Form,
-                    // A form without an action line (no action and no page URL) still holds
-                    // for `requires`; as a finding it quotes nothing.
-                    range: range.unwrap_or(usize::MAX..usize::MAX),
-                    count: 1,
-                })
-                .collect()
         }
     }
+    out
+}
+
+/// Branches (an `if`, or `a && b`) that redirect or write when their condition holds.
+fn script_branches(check: &Check, site: &Site<'_>) -> Vec<Evidence> {
+    // Scripts and their texts come in the same order; each text is searched once.
+    let may_hold: Vec<bool> = site
+        .script_texts()
+        .map(|(_, text)| check.condition.may_hold(text))
+        .collect();
+    if !may_hold.contains(&true) {
+        return Vec::new();
+    }
+    let counted = |url: &str| counts_url(check, site, url);
+    let mut out = Vec::new();
+    for (lexed, _) in site.scripts().iter().zip(may_hold).filter(|(_, m)| *m) {
+        let script = &lexed.script;
+        // What a branch does is cheaper to see than what its condition tests (definitions,
+        // enclosing conditions), and few scripts redirect at all.
+        let everywhere = 0..script.tokens.len();
+        let acting = actions(script, lexed.sinks(), everywhere, &counted);
+        if acting.is_empty() {
+            continue;
+        }
+        acting_branches(check, lexed, &acting, &mut out);
+        short_circuits(check, lexed, &acting, &mut out);
+    }
+    out
+}
+
+/// `if` branches of `lexed` whose bodies hold one of the `acting` tokens.
+fn acting_branches(check: &Check, lexed: &Lexed<'_>, acting: &[usize], out: &mut Vec<Evidence>) {
+    let script = &lexed.script;
+    let branches = lexed.branches();
+    let mut contexts = 0usize;
+    for branch in branches {
+        if contexts >= MAX_CONTEXTS_PER_SCRIPT {
+            break;
+        }
+        let acts = branch.bodies.iter().any(|body| {
+            let first = acting.partition_point(|&a| a < body.start);
+            acting.get(first).is_some_and(|&a| a < body.end)
+        });
+        if !acts {
+            continue;
+        }
+        contexts += 1;
+        if check
+            .condition
+            .holds(&condition_context(script, branches, branch))
+        {
+            out.push(evidence_of(
+                lexed.zone,
+                script,
+                branch.keyword..branch.condition.end + 1,
+            ));
+        }
+    }
+}
+
+/// `cond && action()`: the `acting` tokens behind a short-circuit condition.
+fn short_circuits(check: &Check, lexed: &Lexed<'_>, acting: &[usize], out: &mut Vec<Evidence>) {
+    let script = &lexed.script;
+    for &action in acting.iter().take(MAX_CONTEXTS_PER_SCRIPT) {
+        let Some(condition) = short_circuit_condition(script, action) else {
+            continue;
+        };
+        let branch = super::script::Branch {
+            keyword: condition.start,
+            condition: condition.clone(),
+            bodies: Vec::new(),
+        };
+        if check
+            .condition
+            .holds(&condition_context(script, lexed.branches(), &branch))
+        {
+            out.push(evidence_of(lexed.zone, script, condition));
+        }
+    }
+}
+
+fn password_forms(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Evidence> {
+    let wanted: Vec<bool> = document
+        .forms
+        .iter()
+        .map(|f| f.has_password && counts(check, site, &f.action))
+        .collect();
+    if !wanted.contains(&true) {
+        return Vec::new();
+    }
+    let located = locate(
+        zone_text(check, document),
+        document.forms.iter().map(|f| f.action.as_str()),
+    );
+    located
+        .into_iter()
+        .zip(wanted)
+        .filter(|(_, wanted)| *wanted)
+        .map(|(range, _)| Evidence {
+            zone: ZoneKind::Form,
+            // A form without an action line (no action and no page URL) still holds for
+            // `requires`; as a finding it quotes nothing.
+            range: range.unwrap_or(usize::MAX..usize::MAX),
+            count: 1,
+        })
+        .collect()
 }
 
 /// Evidence quotes at most this many bytes of a script construct.
