@@ -4,6 +4,8 @@
 # loopback. Run on demand, not in CI:
 #
 #   benches/crawl/run.sh [PAGES...]        (default: 10000 50000)
+#   BASELINE_BIN=path/to/old/sitepatrol TOOLS="sitepatrol baseline" benches/crawl/run.sh 10000
+#                                           (this checkout against an older binary, run by run)
 #
 # Prints pages/s, peak RSS and ratios, and writes them to target/crawl-bench/results.txt.
 set -euo pipefail
@@ -12,6 +14,8 @@ ROOT=$(pwd)
 SHARED=${SHARED:-$ROOT/../shared/data}
 WORK=$ROOT/target/crawl-bench
 RUNS=${RUNS:-3}
+# Which crawlers run: `baseline` is BASELINE_BIN, an older sitepatrol, with the same flags.
+TOOLS=${TOOLS:-sitepatrol wget scrapy}
 CONCURRENCY=${CONCURRENCY:-16}
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(10000 50000)
@@ -19,8 +23,9 @@ mkdir -p "$WORK"
 
 . benches/lib.sh
 need nginx nginx-light
-python3 -c 'import scrapy' 2>/dev/null || pip install -q scrapy
-need wget
+case " $TOOLS " in *" scrapy "*) python3 -c 'import scrapy' 2>/dev/null || pip install -q scrapy ;; esac
+case " $TOOLS " in *" wget "*) need wget ;; esac
+case " $TOOLS " in *" baseline "*) [ -x "${BASELINE_BIN:-}" ] || { echo "error: TOOLS names baseline but BASELINE_BIN is no executable" >&2; exit 1; } ;; esac
 
 cargo build --release --quiet
 BIN=$ROOT/target/release/sitepatrol
@@ -40,12 +45,15 @@ for N in "${SIZES[@]}"; do
   start_nginx "$SITE"
   URL=http://127.0.0.1:$PORT/
   declare -A RATE RSS PAGES
-  for tool in sitepatrol wget scrapy; do
-    rates=(); rsss=()
-    for run in $(seq "$RUNS"); do
+  for tool in $TOOLS; do : > "$WORK/rates-$tool"; : > "$WORK/rss-$tool"; done
+  # Tools take turns run by run, so that a change in the machine's load hits them alike.
+  for run in $(seq "$RUNS"); do
+    for tool in $TOOLS; do
       case $tool in
-        sitepatrol)
-          /usr/bin/time -f '%e %M' -o "$WORK/time" "$BIN" scan --allow-private-networks --format jsonl \
+        sitepatrol|baseline)
+          bin=$BIN
+          [ "$tool" = baseline ] && bin=$BASELINE_BIN
+          /usr/bin/time -f '%e %M' -o "$WORK/time" "$bin" scan --allow-private-networks --format jsonl \
             --fail-on never --max-pages 1000000 --max-depth 1000 --concurrency "$CONCURRENCY" \
             --per-host-concurrency "$CONCURRENCY" --no-sitemaps --stats-json "$WORK/stats.json" "$URL" > /dev/null
           pages=$(python3 -c "import json;print(json.load(open('$WORK/stats.json'))['pages_fetched'])") ;;
@@ -61,18 +69,24 @@ for N in "${SIZES[@]}"; do
           pages=$(grep -o "'downloader/response_count': [0-9]*" "$WORK/scrapy.log" | grep -o '[0-9]*$' || echo 0) ;;
       esac
       read -r secs rss < "$WORK/time"
-      rates+=("$(python3 -c "print(round($pages / max($secs, 0.001), 1))")")
-      rsss+=("$((rss / 1024))")
+      python3 -c "print(round($pages / max($secs, 0.001), 1))" >> "$WORK/rates-$tool"
+      echo "$((rss / 1024))" >> "$WORK/rss-$tool"
+      PAGES[$tool]=$pages
       echo "N=$N $tool run $run: $pages pages in ${secs}s, peak RSS $((rss / 1024)) MB" >&2
     done
-    RATE[$tool]=$(median "${rates[@]}"); RSS[$tool]=$(median "${rsss[@]}"); PAGES[$tool]=$pages
+  done
+  for tool in $TOOLS; do
+    # shellcheck disable=SC2046
+    RATE[$tool]=$(median $(cat "$WORK/rates-$tool")); RSS[$tool]=$(median $(cat "$WORK/rss-$tool"))
   done
   {
     echo "## $N pages (median of $RUNS runs, concurrency $CONCURRENCY)"
-    for tool in sitepatrol wget scrapy; do
+    for tool in $TOOLS; do
       echo "$tool: ${PAGES[$tool]} pages, ${RATE[$tool]} pages/s, peak RSS ${RSS[$tool]} MB"
     done
-    python3 -c "print('sitepatrol / wget: %.2fx, sitepatrol / scrapy: %.1fx' % (${RATE[sitepatrol]} / ${RATE[wget]}, ${RATE[sitepatrol]} / max(${RATE[scrapy]}, 0.001)))"
+    for other in wget scrapy baseline; do
+      [ -n "${RATE[$other]:-}" ] && python3 -c "print('sitepatrol / $other: %.2fx' % (${RATE[sitepatrol]} / max(${RATE[$other]}, 0.001)))"
+    done
   } | tee -a "$RESULTS"
   unset RATE RSS PAGES
 done

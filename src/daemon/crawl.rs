@@ -357,6 +357,17 @@ fn crawl_config(config: &Config, site: &Site) -> CrawlConfig {
     }
 }
 
+/// Why a crawl committed nothing: the site is tried again soon.
+#[derive(Debug, thiserror::Error)]
+pub enum CrawlError {
+    #[error("the ingest task failed: {0}")]
+    IngestTask(tokio::task::JoinError),
+    #[error(transparent)]
+    Store(#[from] sitepatrol_store::StoreError),
+    #[error("the crawl task failed: {0}")]
+    Task(tokio::task::JoinError),
+}
+
 /// Crawl `site` with every agent it asks for, then commit everything in one ingest. When
 /// `cancel` turns true (shutdown past its grace), the crawl stops and what it fetched so far
 /// is committed as an `interrupted` run.
@@ -365,7 +376,7 @@ pub async fn crawl_site(
     site: Site,
     start: Url,
     mut cancel: watch::Receiver<bool>,
-) -> Result<CrawlReport, String> {
+) -> Result<CrawlReport, CrawlError> {
     let clock = Instant::now();
     let started_at = unix_now();
     let run_key = format!(
@@ -428,8 +439,7 @@ pub async fn crawl_site(
     let store = shared.store.clone();
     let ingest = tokio::task::spawn_blocking(move || store.record_crawl(&run, &pages))
         .await
-        .map_err(|e| format!("the ingest task failed: {e}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(CrawlError::IngestTask)??;
     if let Some(status) = filing_status {
         record_filing_status(&shared, &site, status).await;
     }

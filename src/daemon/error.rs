@@ -7,6 +7,7 @@ use sitepatrol_server::review::notice::TemplateError;
 use sitepatrol_store::StoreError;
 
 use crate::config::ConfigErrors;
+use crate::daemon::filing::FilingSetupError;
 use crate::inventory::InventoryErrors;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +30,8 @@ pub enum DaemonError {
     Templates(#[from] TemplateError),
     #[error(transparent)]
     Listen(#[from] BindError),
-    #[error("the filing checks: {0}")]
-    Filing(String),
+    #[error(transparent)]
+    Filing(#[from] FilingSetupError),
     #[error(transparent)]
     Inventory(#[from] InventoryErrors),
     #[error("the inventory: {0}")]

@@ -34,12 +34,6 @@ pub enum FilingSetupError {
 }
 
 // The daemon's start-up reports its errors as text.
-impl From<FilingSetupError> for String {
-    fn from(error: FilingSetupError) -> String {
-        error.to_string()
-    }
-}
-
 impl FilingCheck {
     /// The checks `config.filing` asks for; `Ok(None)` when they are off.
     pub fn load(config: &Config) -> Result<Option<FilingCheck>, FilingSetupError> {

@@ -32,8 +32,9 @@ use crate::config::{Config, ReviewConfig};
 use crate::inventory::Inventory;
 use crate::schedule::Scheduler;
 use crate::site::Site;
-use crawl::{CrawlReport, Shared, crawl_site};
+use crawl::{CrawlError, CrawlReport, Shared, crawl_site};
 pub use error::DaemonError;
+pub use filing::FilingSetupError;
 use sitepatrol_core::clock::{now_ms, unix_now};
 use sitepatrol_core::rules::RuleSource;
 use sitepatrol_core::rules::{Level, RulesHandle, sources_version};
@@ -72,7 +73,7 @@ pub struct Daemon {
 
 struct Finished {
     site: Arc<str>,
-    result: Result<CrawlReport, String>,
+    result: Result<CrawlReport, CrawlError>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -128,9 +129,7 @@ impl Daemon {
         let mut servers = start_servers(&config, &ops, &review, &metrics).await?;
         let filing = {
             let config = config.clone();
-            blocking(move || filing::FilingCheck::load(&config))
-                .await?
-                .map_err(|e| DaemonError::Filing(e.to_string()))?
+            blocking(move || filing::FilingCheck::load(&config)).await??
         };
         match &filing {
             Some(check) => info!(
@@ -483,7 +482,7 @@ impl Daemon {
                 error!(site = %site, error = %e, "a crawl task failed");
                 Finished {
                     site,
-                    result: Err(format!("the crawl task failed: {e}")),
+                    result: Err(CrawlError::Task(e)),
                 }
             }
         };
