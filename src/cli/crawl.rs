@@ -601,7 +601,7 @@ impl Filing {
             registry,
             hosting,
             catalog: self.detector.catalog(),
-            today: sitepatrol_core::filing::checks::today(),
+            today: sitepatrol_core::clock::today(),
         };
         check_site(site, &cx)
     }

@@ -103,7 +103,7 @@ impl FilingCheck {
             registry,
             hosting,
             catalog: self.detector.catalog(),
-            today: sitepatrol_core::filing::checks::today(),
+            today: sitepatrol_core::clock::today(),
         };
         check_site(pages, &cx)
     }

@@ -432,33 +432,6 @@ const ICP_KINDS: [NumberKind; 1] = [NumberKind::IcpFiling];
 const LICENCE_KINDS: [NumberKind; 2] = [NumberKind::IcpLicence, NumberKind::TelecomLicence];
 const PSB_KINDS: [NumberKind; 1] = [NumberKind::PsbFiling];
 
-/// Days since the Unix epoch of a `YYYY-MM-DD` date.
-pub fn days_from_civil(date: &str) -> Option<i64> {
-    let mut parts = date.split('-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
-/// Today as days since the Unix epoch.
-pub fn today() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| (d.as_secs() / 86_400) as i64)
-        .unwrap_or(0)
-}
-
 /// Run every check that applies to one site.
 pub fn check_site(site: &SiteFiling, cx: &CheckContext<'_>) -> (SiteRecord, Vec<Finding>) {
     let mut check = SiteCheck::new(site);
@@ -762,7 +735,7 @@ impl<'a> SiteCheck<'a> {
                 let age = filing
                     .approved_at
                     .as_deref()
-                    .and_then(days_from_civil)
+                    .and_then(crate::clock::days_from_date)
                     .map(|approved| today - approved);
                 match age {
                     Some(days) if days < 30 => self.notes.push(format!(
@@ -996,7 +969,7 @@ mod tests {
             registry,
             hosting,
             catalog: &catalog,
-            today: days_from_civil("2026-11-27").unwrap(),
+            today: crate::clock::days_from_date("2026-11-27").unwrap(),
         };
         let (record, findings) = check_site(&site, &cx);
         let mut rules: Vec<String> = findings.iter().map(|f| f.rule.to_string()).collect();
@@ -1238,12 +1211,5 @@ mod tests {
             "{:?}",
             record.notes
         );
-    }
-
-    #[test]
-    fn civil_days() {
-        assert_eq!(days_from_civil("1970-01-01"), Some(0));
-        assert_eq!(days_from_civil("2000-03-01"), Some(11_017));
-        assert_eq!(days_from_civil("2026-13-01"), None);
     }
 }

@@ -205,38 +205,9 @@ impl Response {
     }
 }
 
+/// An HTTP-date in any of the three forms RFC 9110 asks recipients to read.
 fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
-    // IMF-fixdate only ("Sun, 06 Nov 1994 08:49:37 GMT"), the form RFC 9110 requires senders
-    // to use.
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    if parts.len() != 6 || parts[5] != "GMT" {
-        return None;
-    }
-    let day: u64 = parts[1].parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == parts[2])? as u64
-        + 1;
-    let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<u64> = parts[4].split(':').filter_map(|p| p.parse().ok()).collect();
-    if hms.len() != 3 || !(1..=31).contains(&day) || year < 1970 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m as i64 + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    let secs = days as u64 * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    httpdate::parse_http_date(value.trim()).ok()
 }
 
 /// Why a CA bundle (`--ca-file`) cannot be used; each names the file.
@@ -568,8 +539,11 @@ mod tests {
             t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
             784111777
         );
-        assert!(httpdate_parse("Sunday, 06-Nov-94 08:49:37 GMT").is_none());
+        // The obsolete forms RFC 9110 still asks recipients to read.
+        assert_eq!(httpdate_parse("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
+        assert_eq!(httpdate_parse("Sun Nov  6 08:49:37 1994"), Some(t));
         assert!(httpdate_parse("garbage").is_none());
+        assert!(httpdate_parse("Sun, 31 Feb 1994 08:49:37 GMT").is_none());
     }
 
     #[test]
