@@ -152,6 +152,14 @@ struct Page {
 
 impl Page {
     async fn command(&mut self, method: &str, params: Value) -> Value {
+        match self.try_command(method, params).await {
+            Ok(result) => result,
+            Err(error) => panic!("{method}: {error}"),
+        }
+    }
+
+    /// The result of a DevTools command, or its error.
+    async fn try_command(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({ "id": id, "method": method, "params": params });
@@ -167,8 +175,10 @@ impl Page {
                 .unwrap_or_else(|_| panic!("no answer to {method}"));
             let value: Value = serde_json::from_str(&text).expect("JSON from DevTools");
             if value["id"] == json!(id) {
-                assert!(value["error"].is_null(), "{method}: {}", value["error"]);
-                return value["result"].clone();
+                if !value["error"].is_null() {
+                    return Err(value["error"].clone());
+                }
+                return Ok(value["result"].clone());
             }
             if value["method"] == "Page.javascriptDialogOpening" {
                 // A real dialog would block the page; close it (and the test fails later).
@@ -201,14 +211,18 @@ impl Page {
     async fn wait_for(&mut self, expression: &str) {
         let started = Instant::now();
         loop {
-            let result = self
-                .command(
+            let asked = self
+                .try_command(
                     "Runtime.evaluate",
                     json!({ "expression": format!("document.readyState === 'complete' && !!({expression})"), "returnByValue": true }),
                 )
                 .await;
-            if result["result"]["value"] == json!(true) {
-                return;
+            match asked {
+                Ok(result) if result["result"]["value"] == json!(true) => return,
+                Ok(_) => {}
+                // Asked while the page navigates: its old context is gone; ask the new one.
+                Err(error) if navigating(&error) => {}
+                Err(error) => panic!("Runtime.evaluate: {error}"),
             }
             assert!(
                 started.elapsed() < PATIENCE,
@@ -233,6 +247,12 @@ impl Page {
             .filter(|e| e["method"] == "Page.javascriptDialogOpening")
             .collect()
     }
+}
+
+/// DevTools' errors for a command that met a navigation halfway.
+fn navigating(error: &Value) -> bool {
+    let message = error["message"].as_str().unwrap_or("");
+    message.contains("navigated or closed") || message.contains("Cannot find context")
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
