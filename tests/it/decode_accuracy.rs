@@ -709,10 +709,10 @@ fn contradiction_checks() {
             false,
         ),
         (
-            "header gbk over Big5 bytes (blind spot)",
+            "header gbk over Big5 bytes",
             |d| d.truth == "Big5",
             |_| "gbk".into(),
-            false,
+            true,
         ),
     ];
     for (scenario, pick, header, must) in scenarios {

@@ -48,11 +48,16 @@
 //! why the first one lost. Only when no declaration survives is `decided_by`
 //! [`DecidedBy::DetectedOverDeclaration`].
 //!
-//! Blind spot, by choice: a wrong CJK declaration under which the bytes decode *cleanly*
-//! (Big5 text declared GBK; GB2312-range text declared Big5; EUC-KR declared GBK) is not
-//! caught. GBK and Big5 accept almost any byte pair, so only chardetng could tell, and running
-//! it on every declared page would cost about 0.4 ms per page. The tests report how many such
-//! cases slip through.
+//! Big5 text declared GBK or GB2312 (a Hong Kong or Taiwan page on a server whose default
+//! says gbk) decodes cleanly as GBK, so it is recognised by where its characters fall: under
+//! 80% in the GB2312 area, where Simplified text keeps 97% or more. Only such pages are shown
+//! to chardetng, and its Big5 answer overrules.
+//!
+//! Blind spot, by choice: the other wrong CJK declarations under which the bytes decode
+//! *cleanly* (GB2312-range text declared Big5; EUC-KR declared GBK) are not caught. GBK and
+//! Big5 accept almost any byte pair, so only chardetng could tell, and running it on every
+//! declared page would cost about 0.4 ms per page. The tests report how many such cases slip
+//! through.
 //!
 //! # Detection
 //!
@@ -495,6 +500,33 @@ impl<'a> Ctx<'a> {
         Verdict::Accept(declared)
     }
 
+    /// Big5 text under a GBK or GB2312 declaration decodes without a single error, as
+    /// almost any byte pair is GBK, but half its characters land outside the GB2312 area that
+    /// Simplified text keeps to. Only then is chardetng asked (it costs about as much as the
+    /// rest of the page's decoding), and only its Big5 answer overrules.
+    fn big5_under_gb(
+        &mut self,
+        encoding: &'static Encoding,
+        declared: &Converted,
+        what: &str,
+    ) -> Option<Verdict> {
+        if encoding != GB18030 || !self.has_cjk_shape() {
+            return None;
+        }
+        let share = text::gb2312_share(self.bytes).filter(|p| *p < GB2312_SHARE_MIN)?;
+        let (choice, alt) = self.detected();
+        (*choice == Choice::Enc(BIG5) && alt.malformed <= declared.malformed).then(|| {
+            Verdict::Contradicted {
+                reason: format!(
+                    "{what} but only {share}% of its double-byte characters are GB2312's, and \
+                     Big5 decodes the bytes with {} malformed sequences",
+                    alt.malformed
+                ),
+                alternative: Some((*choice, alt.clone())),
+            }
+        })
+    }
+
     fn check_legacy(&mut self, encoding: &'static Encoding, what: String) -> Verdict {
         let bytes = self.bytes;
         let utf8 = self.utf8();
@@ -529,6 +561,9 @@ impl<'a> Ctx<'a> {
                 ),
                 alternative: Some((Choice::Enc(UTF_8), text::convert_utf8(bytes))),
             };
+        }
+        if let Some(big5) = self.big5_under_gb(encoding, &declared, &what) {
+            return big5;
         }
         if encoding.is_single_byte() && self.has_cjk_shape() {
             let non_ascii = self.non_ascii();

@@ -541,3 +541,38 @@ fn serializes_reported_name() {
     assert_eq!(v["declarations"][0]["label"], "gb2312");
     assert!(v.get("text").is_none() && v.get("name").is_none());
 }
+
+#[test]
+fn big5_text_under_a_gbk_declaration_is_read_as_big5() {
+    // A Taiwan page on a server whose default says gbk: GBK decodes it without one error,
+    // into gibberish.
+    let trad = enc(BIG5, &page("<meta charset=big5>", ZH_TRAD));
+    for header in ["text/html; charset=gbk", "text/html; charset=gb2312"] {
+        let d = decode(
+            &trad,
+            &DecodeOptions {
+                content_type: Some(header),
+                tld: None,
+            },
+        );
+        assert_eq!(d.name, "Big5", "{header}: {:?}", d.overruled);
+        assert!(d.text.contains(ZH_TRAD));
+        let why = d.overruled.unwrap();
+        assert!(why.contains("GB2312"), "{why}");
+    }
+    // Simplified and Traditional text written in GBK stays GBK: the Traditional characters
+    // GBK encodes outside GB2312 do not make chardetng say Big5.
+    for text in [ZH, ZH_TRAD] {
+        let gbk = enc(GBK, &page("", text));
+        let d = decode(
+            &gbk,
+            &DecodeOptions {
+                content_type: Some("text/html; charset=gbk"),
+                tld: None,
+            },
+        );
+        assert_eq!(d.name, "gb18030", "{:?}", d.overruled);
+        assert!(d.overruled.is_none(), "{:?}", d.overruled);
+        assert!(d.text.contains(text));
+    }
+}
