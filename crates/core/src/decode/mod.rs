@@ -50,14 +50,15 @@
 //!
 //! Big5 text declared GBK or GB2312 (a Hong Kong or Taiwan page on a server whose default
 //! says gbk) decodes cleanly as GBK, so it is recognised by where its characters fall: under
-//! 80% in the GB2312 area, where Simplified text keeps 97% or more. Only such pages are shown
-//! to chardetng, and its Big5 answer overrules.
+//! 80% in the GB2312 area, where Simplified text keeps 97% or more. GB text declared Big5 is
+//! the reverse: under 10% of its characters have a trail byte below 0x80, where Big5 text
+//! puts about 40%. Only such pages are shown to chardetng, and only its answer of the other
+//! Chinese encoding overrules.
 //!
-//! Blind spot, by choice: the other wrong CJK declarations under which the bytes decode
-//! *cleanly* (GB2312-range text declared Big5; EUC-KR declared GBK) are not caught. GBK and
-//! Big5 accept almost any byte pair, so only chardetng could tell, and running it on every
-//! declared page would cost about 0.4 ms per page. The tests report how many such cases slip
-//! through.
+//! Blind spot, by choice: other wrong CJK declarations under which the bytes decode *cleanly*
+//! (EUC-KR declared GBK) are not caught. GBK accepts almost any byte pair, so only chardetng
+//! could tell, and running it on every declared page would cost about 0.4 ms per page. The
+//! tests report how many such cases slip through.
 //!
 //! # Detection
 //!
@@ -205,6 +206,10 @@ const PAIRED_MIN: usize = 16;
 /// Minimum percentage of GB2312-area characters for a GBK guess made on repaired input (see
 /// `text::gb2312_share`): every GBK page in the corpora is at 97% or more, Johab at most 45%.
 const GB2312_SHARE_MIN: usize = 80;
+
+/// Under a Big5 declaration, fewer than this percentage of double-byte characters with a
+/// trail byte below 0x80 asks whether the text is GB (see `text::big5_low_trail_share`).
+const BIG5_LOW_TRAIL_MIN: usize = 10;
 
 /// The decision in a form that also covers UTF-32, which encoding_rs lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -527,6 +532,32 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// The reverse: GB text under a Big5 declaration decodes with few errors, but none of its
+    /// characters has a trail byte below 0x80, where Big5 text puts about 40% of its own.
+    fn gb_under_big5(
+        &mut self,
+        encoding: &'static Encoding,
+        declared: &Converted,
+        what: &str,
+    ) -> Option<Verdict> {
+        if encoding != BIG5 || !self.has_cjk_shape() {
+            return None;
+        }
+        let share = text::big5_low_trail_share(self.bytes).filter(|p| *p < BIG5_LOW_TRAIL_MIN)?;
+        let (choice, alt) = self.detected();
+        (*choice == Choice::Enc(GB18030) && alt.malformed <= declared.malformed).then(|| {
+            Verdict::Contradicted {
+                reason: format!(
+                    "{what} but only {share}% of its double-byte characters end below 0x80, \
+                     as about 40% of Big5 text's do, and GBK decodes the bytes with {} \
+                     malformed sequences",
+                    alt.malformed
+                ),
+                alternative: Some((*choice, alt.clone())),
+            }
+        })
+    }
+
     fn check_legacy(&mut self, encoding: &'static Encoding, what: String) -> Verdict {
         let bytes = self.bytes;
         let utf8 = self.utf8();
@@ -564,6 +595,9 @@ impl<'a> Ctx<'a> {
         }
         if let Some(big5) = self.big5_under_gb(encoding, &declared, &what) {
             return big5;
+        }
+        if let Some(gb) = self.gb_under_big5(encoding, &declared, &what) {
+            return gb;
         }
         if encoding.is_single_byte() && self.has_cjk_shape() {
             let non_ascii = self.non_ascii();

@@ -131,14 +131,20 @@ fn header_beats_meta() {
 }
 
 #[test]
-fn meta_beats_detection() {
-    // Big5 bytes declared gbk decode cleanly as GB18030; the detector would say Big5, but a
-    // clean decode under the declaration is not a contradiction.
-    let b = enc(BIG5, &page("<meta charset=gbk>", ZH_TRAD));
+fn meta_beats_detection_unless_the_other_chinese_encoding_fits_far_better() {
+    // Simplified text declared gbk stays with the declaration, whatever a detector says.
+    let b = enc(GBK, &page("<meta charset=gbk>", ZH));
     let d = plain(&b);
     assert_eq!(d.decided_by, DecidedBy::Meta);
     assert_eq!(d.encoding, GB18030);
     assert_eq!(d.overruled, None);
+    // Big5 bytes declared gbk decode cleanly as GB18030, into gibberish: with no other
+    // declaration to fall back on, detection decides, and says so.
+    let b = enc(BIG5, &page("<meta charset=gbk>", ZH_TRAD));
+    let d = plain(&b);
+    assert_eq!(d.decided_by, DecidedBy::DetectedOverDeclaration);
+    assert_eq!(d.encoding, BIG5);
+    assert!(d.overruled.is_some());
     // The same bytes without the declaration are detected as Big5.
     let b = enc(BIG5, &page("", ZH_TRAD));
     let d = plain(&b);
@@ -543,7 +549,7 @@ fn serializes_reported_name() {
 }
 
 #[test]
-fn big5_text_under_a_gbk_declaration_is_read_as_big5() {
+fn big5_under_a_gb_declaration_and_gb_under_big5_are_read_as_what_they_are() {
     // A Taiwan page on a server whose default says gbk: GBK decodes it without one error,
     // into gibberish.
     let trad = enc(BIG5, &page("<meta charset=big5>", ZH_TRAD));
@@ -560,6 +566,18 @@ fn big5_text_under_a_gbk_declaration_is_read_as_big5() {
         let why = d.overruled.unwrap();
         assert!(why.contains("GB2312"), "{why}");
     }
+    // The reverse: Simplified text under a Big5 declaration.
+    let simplified = enc(GBK, &page("", ZH));
+    let d = decode(
+        &simplified,
+        &DecodeOptions {
+            content_type: Some("text/html; charset=big5"),
+            tld: None,
+        },
+    );
+    assert_eq!(d.name, "gb18030", "{:?}", d.overruled);
+    assert!(d.text.contains(ZH));
+    assert!(d.overruled.unwrap().contains("0x80"));
     // Simplified and Traditional text written in GBK stays GBK: the Traditional characters
     // GBK encodes outside GB2312 do not make chardetng say Big5.
     for text in [ZH, ZH_TRAD] {
