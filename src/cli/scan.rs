@@ -136,8 +136,8 @@ fn list_items(targets: &[String]) -> Vec<Item> {
                 for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
                     match entry {
                         Ok(entry) => {
-                            let is_web_file = entry.path().is_file()
-                                && scan::kind_for_path(entry.path()).is_some();
+                            let is_web_file =
+                                entry.path().is_file() && scan::is_page_file(entry.path());
                             if is_web_file {
                                 items.push(Item::File(entry.into_path()));
                             }

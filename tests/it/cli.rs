@@ -700,3 +700,53 @@ fn store_check_of_what_is_not_a_store_exits_2_naming_it() {
     let out = sitepatrol(&["store", "check", "--store", "x.db", "--config", "y.toml"]);
     assert_eq!(out.status.code(), Some(2), "usage error");
 }
+
+#[test]
+fn a_web_root_scan_reads_includes_backups_and_extensionless_pages_but_not_images_or_styles() {
+    let root = tempfile::tempdir().unwrap();
+    let injected =
+        std::fs::read("tests/corpus/positive/gambling/injected-block-one-flag.html").unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = root.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    // An include that prints the block, a backup copy of a page, and a page without an
+    // extension: where injections hide on hacked sites.
+    let mut include = b"<?php /* footer */ ?>\n".to_vec();
+    include.extend_from_slice(&injected);
+    write("includes/footer.inc", &include);
+    write("index.php.bak", &include);
+    write("news/latest", &injected);
+    // Neither a picture nor a stylesheet is a page, whatever words they carry.
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend_from_slice(&injected);
+    write("logo.png", &png);
+    write(
+        "style.css",
+        b"body { font-family: sans-serif } /* \xe8\xb5\x8c\xe5\x8d\x9a */",
+    );
+    let out = sitepatrol(&["scan", "--format", "jsonl", root.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let records = json_lines(&out);
+    let flagged: std::collections::BTreeSet<String> = findings(&records)
+        .iter()
+        .filter(|f| f["category"] == "gambling")
+        .map(|f| {
+            let target = f["target"].as_str().unwrap();
+            target
+                .strip_prefix(root.path().to_str().unwrap())
+                .unwrap_or(target)
+                .trim_start_matches('/')
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        flagged,
+        ["includes/footer.inc", "index.php.bak", "news/latest"]
+            .map(String::from)
+            .into(),
+        "{records:#?}"
+    );
+    assert_eq!(records.last().unwrap()["files"], 3);
+}

@@ -236,6 +236,30 @@ pub fn kind_for_path(path: &Path) -> Option<ContentKind> {
         .and_then(ContentKind::from_extension)
 }
 
+/// Whether a directory scan reads this file: a known page, template or script extension, or
+/// any other file whose start reads as markup or server code and is not binary (a backup
+/// `index.php.bak`, a page without an extension, a template under a name the server maps
+/// itself). Hacked web roots hide their injections in exactly such files.
+pub fn is_page_file(path: &Path) -> bool {
+    if kind_for_path(path).is_some() {
+        return true;
+    }
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    if std::io::Read::take(file, SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .is_err()
+    {
+        return false;
+    }
+    sniffs_as_markup(&head) && !looks_binary(&head)
+}
+
+/// How much of a file with an unknown extension is read to tell whether it is a page.
+const SNIFF_BYTES: usize = 8 * 1024;
+
 /// A template if it starts with a PHP, ASP or JSP block (`<?php`, `<?=`, `<%`), HTML if it
 /// starts like markup, else plain text.
 pub fn sniff_kind(text: &str) -> ContentKind {

@@ -247,9 +247,11 @@ impl ContentKind {
             "js" | "mjs" => Some(ContentKind::Js),
             "php" | "php3" | "php4" | "php5" | "php6" | "php7" | "phtml" | "asp" | "aspx"
             | "ascx" | "jsp" | "jspx" | "cfm" | "erb" | "ejs" | "tpl" | "ftl" | "vm" | "twig"
-            | "hbs" | "mustache" => Some(ContentKind::Template),
+            | "hbs" | "mustache" | "inc" => Some(ContentKind::Template),
             "vue" | "svelte" => Some(ContentKind::Component),
             "jsx" | "tsx" => Some(ContentKind::Jsx),
+            // `.htm5`, `.htmls` and the like: servers map them to HTML.
+            other if other.starts_with("htm") => Some(ContentKind::Html),
             _ => None,
         }
     }
