@@ -527,3 +527,60 @@ async fn a_nul_byte_in_an_html_page_hides_neither_its_text_nor_its_links() {
     assert!(out.fetched("/next"), "{:?}", out.pages);
     assert_eq!(out.stats.pages_scanned, 2, "{:?}", out.stats);
 }
+
+#[tokio::test]
+async fn a_forums_threads_are_crawled_whole_and_its_sort_orders_are_cut() {
+    const THREADS: u64 = 600;
+    let server = serve(|r| {
+        let path = r.path.as_str();
+        if path == "/" || path.starts_with("/forum.php?mod=forumdisplay") {
+            // The board: every thread, and its sort orders, each the same list again.
+            let mut html = String::from("<html><body><h1>站务讨论区</h1>");
+            for tid in 0..THREADS {
+                html.push_str(&format!(
+                    "<a href='/forum.php?mod=viewthread&tid={tid}'>主题{tid}</a> "
+                ));
+            }
+            for order in 0..200 {
+                html.push_str(&format!(
+                    "<a href='/forum.php?mod=forumdisplay&fid=2&orderby=o{order}'>排序{order}</a> "
+                ));
+            }
+            return Action::html(html + "</body></html>");
+        }
+        if let Some(tid) = path.strip_prefix("/forum.php?mod=viewthread&tid=") {
+            let tid: u32 = tid.parse().unwrap_or(0);
+            // Each thread says something of its own.
+            let text: String = (0..80)
+                .map(|k| char::from_u32(0x4E00 + (tid * 257 + k * 13) % 20_000).unwrap())
+                .collect();
+            return Action::html(format!(
+                "<html><body><h1>主题{tid}</h1><p>{text}</p></body></html>"
+            ));
+        }
+        Action::status(404)
+    })
+    .await;
+    let config = CrawlConfig {
+        max_pages: 2_000,
+        ..crawl_config()
+    };
+    let out = crawl_with(&server, fetch_config(&server), config).await;
+    let threads = (0..THREADS)
+        .filter(|tid| out.fetched(&format!("/forum.php?mod=viewthread&tid={tid}")))
+        .count();
+    assert_eq!(threads as u64, THREADS, "{:?}", out.stats.skipped);
+    // The board repeats itself under every sort order: a few dozen fetches at most, not 200.
+    assert!(
+        out.stats
+            .skipped
+            .contains_key(&SkipReason::TooManyQueryVariants),
+        "{:?}",
+        out.stats.skipped
+    );
+    assert!(
+        out.stats.pages_fetched < THREADS + 60,
+        "{}",
+        out.stats.pages_fetched
+    );
+}

@@ -31,8 +31,14 @@ pub struct TrapLimits {
     pub max_query_len: usize,
     /// A path segment may occur this many times; more is a loop (`/a/b/a/b/a/b`).
     pub max_segment_repeats: usize,
-    /// Distinct query strings crawled per path (`?page=1`, `?page=2`, ...).
+    /// Distinct query strings crawled per path at most (`?page=1`, `?page=2`, ...), however
+    /// different their pages. A forum's `thread.php?tid=N` is one path for all its threads,
+    /// so this is high; what stops a trap early is [`TrapLimits::duplicate_window`].
     pub max_query_variants: usize,
+    /// Once this many variants of one path were fetched, the path takes no more when three
+    /// in four of them were near-duplicates of another (sort orders, filters, empty
+    /// calendar months, soft-404s).
+    pub duplicate_window: u32,
     /// Years outside this range in a path or query look like an endless calendar.
     pub year_range: (u32, u32),
 }
@@ -43,7 +49,8 @@ impl Default for TrapLimits {
             max_path_len: 1024,
             max_query_len: 512,
             max_segment_repeats: 3,
-            max_query_variants: 100,
+            max_query_variants: 20_000,
+            duplicate_window: 16,
             year_range: (1990, sitepatrol_core::clock::current_year() + 2),
         }
     }
@@ -169,7 +176,63 @@ pub struct Frontier {
     /// and a collision (odds of about 1 in 10^8 at a million URLs) only skips one page.
     seen: HashSet<u64>,
     max_seen: usize,
-    variants: HashMap<u64, usize>,
+    variants: HashMap<u64, Variants>,
+}
+
+/// The query variants of one path: how many were queued and fetched, and how alike their
+/// pages were.
+#[derive(Default)]
+struct Variants {
+    queued: usize,
+    fetched: u32,
+    near_duplicates: u32,
+    /// Prints of pages unlike each other, at most [`MAX_PRINTS`].
+    prints: Vec<u64>,
+    /// A page with too little text for a print was fetched: the next such is its duplicate.
+    saw_textless: bool,
+    trapped: bool,
+}
+
+/// Distinct page prints kept per path: enough to recognise the handful of pages a trap
+/// repeats.
+const MAX_PRINTS: usize = 32;
+
+/// Whether the digits at `start..end` sit where a date's year does: before a separator and a
+/// digit (a month), or as the whole value of a parameter named for a date (`year=`, `y=`,
+/// `date=`), never of an id (`id=2345`).
+fn in_a_dates_place(bytes: &[u8], start: usize, end: usize) -> bool {
+    let after = bytes.get(end).copied();
+    let month_follows = matches!(after, Some(b'/' | b'-' | b'_' | b'.'))
+        && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
+    let whole_value = start > 0 && bytes[start - 1] == b'=' && matches!(after, None | Some(b'&'));
+    month_follows || (whole_value && date_parameter(&bytes[..start - 1]))
+}
+
+/// Whether the parameter whose name ends `before` names a date.
+fn date_parameter(before: &[u8]) -> bool {
+    let name_start = before
+        .iter()
+        .rposition(|b| matches!(b, b'&' | b'?'))
+        .map_or(0, |i| i + 1);
+    let name = String::from_utf8_lossy(&before[name_start..]).to_ascii_lowercase();
+    name == "y" || name.contains("year") || name.contains("date") || name.contains("cal")
+}
+
+/// The key that a URL's query variants share: its host, its path and the names of its query
+/// parameters. A Discuz board serves threads (`forum.php?mod=viewthread&tid=N`) and listings
+/// (`forum.php?mod=forumdisplay&fid=2&orderby=...`) on one path; their parameter names keep
+/// the listing's repeats from being judged together with the threads.
+fn path_key(url: &Url) -> u64 {
+    let mut names: Vec<std::borrow::Cow<'_, str>> =
+        url.query_pairs().map(|(name, _)| name).collect();
+    names.sort_unstable();
+    names.dedup();
+    fingerprint(&format!(
+        "{}{}?{}",
+        url.host_str().unwrap_or_default(),
+        url.path(),
+        names.join("&")
+    ))
 }
 
 fn fingerprint(text: &str) -> u64 {
@@ -234,19 +297,12 @@ impl Frontier {
         if self.seen.len() >= self.max_seen {
             return Err(SkipReason::FrontierFull);
         }
-        if url.query().is_some() {
-            let path_key = fingerprint(&format!(
-                "{}{}",
-                url.host_str().unwrap_or_default(),
-                url.path()
-            ));
-            if self.variants.len() < self.max_seen {
-                let count = self.variants.entry(path_key).or_insert(0);
-                if *count >= self.limits.max_query_variants {
-                    return Err(SkipReason::TooManyQueryVariants);
-                }
-                *count += 1;
+        if url.query().is_some() && self.variants.len() < self.max_seen {
+            let variants = self.variants.entry(path_key(&url)).or_default();
+            if variants.trapped || variants.queued >= self.limits.max_query_variants {
+                return Err(SkipReason::TooManyQueryVariants);
             }
+            variants.queued += 1;
         }
         self.seen.insert(key);
         self.queue.push_back(Pending {
@@ -255,6 +311,45 @@ impl Frontier {
             attempt: 0,
         });
         Ok(())
+    }
+
+    /// What a fetched page of `url` was like (its [`super::print`]): a path whose variants
+    /// keep answering with near-duplicates takes no more of them.
+    pub fn observe(&mut self, url: &Url, print: Option<u64>) {
+        let Some(url) = canonicalize(url) else {
+            return;
+        };
+        if url.query().is_none() {
+            return;
+        }
+        let Some(variants) = self.variants.get_mut(&path_key(&url)) else {
+            return;
+        };
+        variants.fetched += 1;
+        match print {
+            Some(print)
+                if variants
+                    .prints
+                    .iter()
+                    .any(|seen| super::print::near(*seen, print)) =>
+            {
+                variants.near_duplicates += 1
+            }
+            Some(print) if variants.prints.len() < MAX_PRINTS => variants.prints.push(print),
+            Some(_) => {}
+            None if variants.saw_textless => variants.near_duplicates += 1,
+            None => variants.saw_textless = true,
+        }
+        if variants.fetched >= self.limits.duplicate_window
+            && variants.near_duplicates * 4 >= variants.fetched * 3
+        {
+            variants.trapped = true;
+        }
+    }
+
+    /// Whether some path's query variants were found to repeat one page.
+    pub fn trapped_paths(&self) -> usize {
+        self.variants.values().filter(|v| v.trapped).count()
     }
 
     /// Put a URL back for a retry (429/503), behind what is already queued.
@@ -266,16 +361,28 @@ impl Frontier {
         });
     }
 
-    pub fn pop(&mut self) -> Option<Queued> {
+    /// The next URL to fetch, or why the next queued one is no longer worth it: a variant of
+    /// a path found to repeat one page since it was queued (a board lists all its sort orders
+    /// at once, before any of them is fetched).
+    pub fn pop(&mut self) -> Option<Result<Queued, SkipReason>> {
         while let Some(pending) = self.queue.pop_front() {
             // Queued text came from a parsed URL, so it parses again.
-            if let Ok(url) = Url::parse(&pending.url) {
-                return Some(Queued {
-                    url,
-                    depth: pending.depth,
-                    attempt: pending.attempt,
-                });
+            let Ok(url) = Url::parse(&pending.url) else {
+                continue;
+            };
+            let trapped = url.query().is_some()
+                && self
+                    .variants
+                    .get(&path_key(&url))
+                    .is_some_and(|v| v.trapped);
+            if trapped && pending.attempt == 0 {
+                return Some(Err(SkipReason::TooManyQueryVariants));
             }
+            return Some(Ok(Queued {
+                url,
+                depth: pending.depth,
+                attempt: pending.attempt,
+            }));
         }
         None
     }
@@ -311,7 +418,9 @@ impl Frontier {
 }
 
 /// A run of exactly four digits that reads as a year (19xx–29xx) outside `range`: calendars
-/// link to next month forever, so their URLs reach years no real content has.
+/// link to next month forever, so their URLs reach years no real content has. Only a number
+/// in a date's place counts: followed by a month (`/2031/5/`, `2031-05`) or standing alone as
+/// a parameter's value (`year=2031`). `/news/2345.html` is an article, not a year.
 fn has_out_of_range_year(text: &str, (low, high): (u32, u32)) -> bool {
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -324,7 +433,7 @@ fn has_out_of_range_year(text: &str, (low, high): (u32, u32)) -> bool {
         while i < bytes.len() && bytes[i].is_ascii_digit() {
             i += 1;
         }
-        if i - start == 4 {
+        if i - start == 4 && in_a_dates_place(bytes, start, i) {
             let year: u32 = text[start..i].parse().unwrap_or(0);
             if (1900..3000).contains(&year) && (year < low || year > high) {
                 return true;
@@ -388,7 +497,7 @@ mod tests {
             Err(SkipReason::Seen)
         );
         assert_eq!(
-            f.pop().unwrap().url.as_str(),
+            f.pop().unwrap().unwrap().url.as_str(),
             "https://www.example.cn/a?a=2&b=1"
         );
     }
@@ -419,6 +528,15 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(
+            f.offer(&url("https://www.example.cn/cal?year=2099&m=1"), 1),
+            Err(SkipReason::Calendar)
+        );
+        // A number where an article's id goes is not a year, whatever its value.
+        for article in ["/news/2345.html", "/show.asp?id=2345", "/p/2999/"] {
+            let page = format!("https://www.example.cn{article}");
+            assert!(f.offer(&url(&page), 1).is_ok(), "{article}");
+        }
+        assert_eq!(
             f.offer(&url("https://www.example.cn/a"), 6),
             Err(SkipReason::TooDeep)
         );
@@ -447,6 +565,54 @@ mod tests {
             Err(SkipReason::TooManyQueryVariants)
         );
         assert!(f.offer(&url("https://a.cn/other?page=99"), 1).is_ok());
+    }
+
+    #[test]
+    fn variants_that_keep_repeating_one_page_are_cut_and_distinct_ones_never_are() {
+        let mut f = frontier(Scope::Host);
+        // A forum's threads: one path, a thousand distinct pages, far past the old cap of 100.
+        for tid in 0..1000u64 {
+            let thread = url(&format!(
+                "https://www.example.cn/forum.php?mod=viewthread&tid={tid}"
+            ));
+            assert_eq!(f.offer(&thread, 1), Ok(()), "thread {tid}");
+            f.observe(&thread, Some(tid.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        }
+        // A listing sorted and filtered every which way: the same page each time.
+        let listing = 0x0F0F_0F0F_0F0F_0F0Fu64;
+        let mut offered = 0;
+        for n in 0..1000u64 {
+            let variant = url(&format!("https://www.example.cn/list.php?sort={n}"));
+            if f.offer(&variant, 1).is_err() {
+                break;
+            }
+            offered += 1;
+            // One bit of difference per variant: near-duplicates, not identical bytes.
+            f.observe(&variant, Some(listing ^ (1 << (n % 3))));
+        }
+        assert_eq!(offered, 16, "the duplicate window");
+        assert_eq!(
+            f.offer(&url("https://www.example.cn/list.php?sort=x"), 1),
+            Err(SkipReason::TooManyQueryVariants)
+        );
+        // Pages with no text to print count as copies of each other.
+        for n in 0..16u64 {
+            let blank = url(&format!("https://www.example.cn/empty?n={n}"));
+            assert!(f.offer(&blank, 1).is_ok());
+            f.observe(&blank, None);
+        }
+        assert!(
+            f.offer(&url("https://www.example.cn/empty?n=99"), 1)
+                .is_err()
+        );
+        assert_eq!(f.trapped_paths(), 2);
+        assert!(
+            f.offer(
+                &url("https://www.example.cn/forum.php?mod=viewthread&tid=5000"),
+                1
+            )
+            .is_ok()
+        );
     }
 
     #[test]

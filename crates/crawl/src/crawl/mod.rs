@@ -12,6 +12,7 @@
 
 pub mod canonical;
 pub mod frontier;
+pub mod print;
 pub mod sitemap;
 
 use std::collections::{BTreeMap, HashMap};
@@ -215,7 +216,8 @@ pub struct Crawler {
 }
 
 enum TaskOutcome {
-    Page(Box<PageReport>, Vec<Url>, Option<Url>),
+    /// The page, its links, where a redirect landed, and the print of its text.
+    Page(Box<PageReport>, Vec<Url>, Option<Url>, Option<u64>),
     Failed(Queued, FetchError),
     Retry(Queued, Duration),
 }
@@ -325,8 +327,13 @@ impl Crawler {
             && pass.stats.bytes < self.config.max_bytes
             && Instant::now() < pass.deadline
         {
-            let Some(item) = pass.frontier.pop() else {
-                break;
+            let item = match pass.frontier.pop() {
+                None => break,
+                Some(Ok(item)) => item,
+                Some(Err(reason)) => {
+                    pass.stats.skip(reason, 1);
+                    continue;
+                }
             };
             if self.config.respect_robots {
                 let rules = self
@@ -372,8 +379,11 @@ impl Crawler {
                     error,
                 });
             }
-            TaskOutcome::Page(report, links, landed) => {
+            TaskOutcome::Page(report, links, landed, print) => {
                 self.count_page(&mut pass.stats, &report);
+                if let Ok(url) = Url::parse(&report.url) {
+                    pass.frontier.observe(&url, print);
+                }
                 // A redirect target in scope is the same page: never fetch it again.
                 if let Some(landed) = landed {
                     pass.frontier.mark_seen(&landed);
@@ -541,6 +551,13 @@ impl Crawler {
             _ => (Vec::new(), None),
         };
         let landed = (!response.redirects.is_empty() && !offsite).then(|| response.url.clone());
+        // Only query variants are judged by their pages (see `Frontier::observe`).
+        let print = item
+            .url
+            .query()
+            .and(scan.document.as_ref())
+            .and_then(|d| d.zone(sitepatrol_core::extract::ZoneKind::Text))
+            .and_then(|zone| print::print(&zone.text));
         let report = PageReport {
             url: item.url.to_string(),
             final_url: response.url.to_string(),
@@ -566,7 +583,7 @@ impl Crawler {
             filing,
             body: response.body,
         };
-        TaskOutcome::Page(Box::new(report), links, landed)
+        TaskOutcome::Page(Box::new(report), links, landed, print)
     }
 
     /// A 429 or 503: try the page again after a backoff, or give up once the retries are
