@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 
 use crate::duration::{format_duration, parse_duration};
 pub use sitepatrol_core::secret::Secret;
+use sitepatrol_crawl::crawl::TrapLimits;
 pub use webhooks::WebhookConfig;
 
 use crate::site::{Agents, RobotsPolicy, SiteSpec, validate_site};
@@ -168,6 +169,61 @@ pub struct CrawlDefaults {
     /// Time one page's scan may take; where it runs out, the page gets a `crawl.scan_budget`
     /// info flag and counts as read in part (nothing on it resolves).
     pub scan_budget: String,
+    pub traps: TrapConfig,
+}
+
+/// `[crawl.traps]`: the defences against URL spaces that never end. The site's page, byte and
+/// time budgets stay the hard bound; these only stop a crawl from spending them on a trap.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrapConfig {
+    pub max_path_len: usize,
+    pub max_query_len: usize,
+    /// A path segment may occur this many times; more is a loop (`/a/b/a/b/a/b`).
+    pub max_segment_repeats: usize,
+    /// Query variants of one path and parameter-name set, however different their pages.
+    pub max_query_variants: usize,
+    /// Fetched variants after which a path whose pages are three in four near-duplicates
+    /// takes no more.
+    pub duplicate_window: u32,
+    /// Years in a date's place from this one to `years_ahead` past the current year are real;
+    /// others are an endless calendar.
+    pub first_year: u32,
+    pub years_ahead: u32,
+}
+
+impl Default for TrapConfig {
+    fn default() -> TrapConfig {
+        let limits = TrapLimits::default();
+        TrapConfig {
+            max_path_len: limits.max_path_len,
+            max_query_len: limits.max_query_len,
+            max_segment_repeats: limits.max_segment_repeats,
+            max_query_variants: limits.max_query_variants,
+            duplicate_window: limits.duplicate_window,
+            first_year: limits.year_range.0,
+            years_ahead: limits
+                .year_range
+                .1
+                .saturating_sub(sitepatrol_core::clock::current_year()),
+        }
+    }
+}
+
+impl TrapConfig {
+    pub fn limits(&self) -> TrapLimits {
+        TrapLimits {
+            max_path_len: self.max_path_len,
+            max_query_len: self.max_query_len,
+            max_segment_repeats: self.max_segment_repeats,
+            max_query_variants: self.max_query_variants,
+            duplicate_window: self.duplicate_window,
+            year_range: (
+                self.first_year,
+                sitepatrol_core::clock::current_year().saturating_add(self.years_ahead),
+            ),
+        }
+    }
 }
 
 impl Default for CrawlDefaults {
@@ -195,6 +251,7 @@ impl Default for CrawlDefaults {
             retries: 3,
             max_flags_per_crawl: 2000,
             scan_budget: "10s".into(),
+            traps: TrapConfig::default(),
         }
     }
 }
@@ -718,6 +775,23 @@ fn check_counts(s: &Sections, errors: &mut Vec<ConfigError>) {
         (
             "schedule.max_concurrent_crawls",
             schedule.max_concurrent_crawls as u64,
+        ),
+        ("crawl.traps.max_path_len", crawl.traps.max_path_len as u64),
+        (
+            "crawl.traps.max_query_len",
+            crawl.traps.max_query_len as u64,
+        ),
+        (
+            "crawl.traps.max_segment_repeats",
+            crawl.traps.max_segment_repeats as u64,
+        ),
+        (
+            "crawl.traps.max_query_variants",
+            crawl.traps.max_query_variants as u64,
+        ),
+        (
+            "crawl.traps.duplicate_window",
+            u64::from(crawl.traps.duplicate_window),
         ),
     ] {
         if value == 0 {

@@ -335,3 +335,42 @@ domains = ["-bad-.test", "a..b", "good.test"]
         "{found:#?}"
     );
 }
+
+#[test]
+fn trap_limits_are_configured_checked_and_reach_the_crawler() {
+    let config = Config::parse(
+        "[crawl.traps]\nmax_query_variants = 50000\nduplicate_window = 8\nfirst_year = 2000\nyears_ahead = 1\n",
+        "t",
+        Path::new("."),
+    )
+    .unwrap();
+    let limits = config.crawl.traps.limits();
+    assert_eq!(limits.max_query_variants, 50_000);
+    assert_eq!(limits.duplicate_window, 8);
+    assert_eq!(
+        limits.max_segment_repeats, 3,
+        "unset keys keep their defaults"
+    );
+    assert_eq!(
+        limits.year_range,
+        (2000, sitepatrol_core::clock::current_year() + 1)
+    );
+    let defaults = Config::embedded_default().unwrap().crawl.traps.limits();
+    assert_eq!(
+        defaults.year_range,
+        sitepatrol_crawl::crawl::TrapLimits::default().year_range
+    );
+    let error = Config::parse(
+        "[crawl.traps]\nduplicate_window = 0\nmax_query_variants = 0\n",
+        "t",
+        Path::new("."),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("crawl.traps.duplicate_window"), "{error}");
+    assert!(error.contains("crawl.traps.max_query_variants"), "{error}");
+    let error = Config::parse("[crawl.traps]\nmax_variants = 5\n", "t", Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("max_variants"), "{error}");
+}

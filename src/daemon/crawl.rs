@@ -23,7 +23,7 @@ use sitepatrol_core::filing::checks::SiteFiling;
 use sitepatrol_core::finding::{Finding, crawl_finding};
 use sitepatrol_core::rules::Ruleset;
 use sitepatrol_core::scan::{ScanOptions, Scanner};
-use sitepatrol_crawl::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope, TrapLimits};
+use sitepatrol_crawl::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope};
 use sitepatrol_crawl::fetch::politeness::HostGate;
 use sitepatrol_crawl::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
 use sitepatrol_server::metrics::{Metrics, status_result};
@@ -350,7 +350,7 @@ fn crawl_config(config: &Config, site: &Site) -> CrawlConfig {
         concurrency: crawl.per_site_concurrency,
         respect_robots: site.robots.unwrap_or(crawl.robots) == RobotsPolicy::Obey,
         use_sitemaps: crawl.sitemaps,
-        traps: TrapLimits::default(),
+        traps: crawl.traps.limits(),
         max_retries: crawl.retries,
         backoff_base: std::time::Duration::from_millis(500),
         backoff_cap: std::time::Duration::from_secs(60),
