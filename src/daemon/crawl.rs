@@ -403,16 +403,23 @@ pub async fn crawl_site(
     let outcome = collected.outcome(interrupted, &stats);
     // Filing is judged on what a whole crawl saw: not after a cut or failed one.
     let site_filing = collected.filing.take();
-    let site_findings = std::mem::take(&mut collected.site_findings);
+    let (traps, site_findings): (Vec<Finding>, Vec<Finding>) =
+        std::mem::take(&mut collected.site_findings)
+            .into_iter()
+            .partition(|f| &*f.rule == sitepatrol_crawl::crawl::TRAP_SUSPECTED);
     let mut pages = collected.into_ingest();
     let page_count = pages.len();
     mark_unreadable(&mut pages, &states);
     let flag_cap = cap_to_max_flags(&shared, &start, &mut pages);
     // Findings about the site as a whole are flags on pseudo-pages: `<start>#limits` for a crawl
     // over the flag cap, `<start>#robots` for a site that shuts the crawler out (it went
-    // unseen). A whole crawl without them resolves them (a pseudo-page is only sent once it
-    // exists).
-    for (anchor, findings) in [("limits", flag_cap), ("robots", site_findings)] {
+    // unseen), `<start>#traps` for URL traps left unfetched. A whole crawl without them
+    // resolves them (a pseudo-page is only sent once it exists).
+    for (anchor, findings) in [
+        ("limits", flag_cap),
+        ("robots", site_findings),
+        ("traps", traps),
+    ] {
         let url = format!("{start}#{anchor}");
         if !findings.is_empty() || (outcome == CrawlOutcome::Completed && states.contains_key(&url))
         {

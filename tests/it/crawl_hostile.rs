@@ -251,6 +251,18 @@ async fn link_traps_end_within_the_budget() {
         "{skipped:?}"
     );
     assert!(skipped.contains_key(&SkipReason::Calendar), "{skipped:?}");
+    let trap = out
+        .findings
+        .iter()
+        .find(|f| &*f.rule == "crawl.trap_suspected")
+        .expect("a crawl.trap_suspected finding");
+    for kind in [
+        "trap_repeated_segments",
+        "trap_query_variants",
+        "trap_calendar",
+    ] {
+        assert!(trap.matched.contains(kind), "{kind}: {}", trap.matched);
+    }
     // 1 home + 3 of /a/ + 100 list pages + calendar months up to the year limit.
     assert!(out.stats.pages_fetched < 400, "{}", out.stats.pages_fetched);
 }
@@ -582,5 +594,17 @@ async fn a_forums_threads_are_crawled_whole_and_its_sort_orders_are_cut() {
         out.stats.pages_fetched < THREADS + 60,
         "{}",
         out.stats.pages_fetched
+    );
+    // The site hears of it once: an info finding that names the trap and what was left.
+    let traps: Vec<_> = out
+        .findings
+        .iter()
+        .filter(|f| &*f.rule == "crawl.trap_suspected")
+        .collect();
+    assert_eq!(traps.len(), 1, "{:#?}", out.findings);
+    assert!(
+        traps[0].matched.contains("trap_query_variants"),
+        "{}",
+        traps[0].matched
     );
 }

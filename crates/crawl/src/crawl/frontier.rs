@@ -106,6 +106,18 @@ impl SkipReason {
         !matches!(self, SkipReason::Seen | SkipReason::OutOfScope)
     }
 
+    /// Whether the URL looked like part of a trap: a space of URLs that never ends.
+    pub fn is_trap(self) -> bool {
+        matches!(
+            self,
+            SkipReason::RepeatedSegments
+                | SkipReason::PathTooLong
+                | SkipReason::QueryTooLong
+                | SkipReason::TooManyQueryVariants
+                | SkipReason::Calendar
+        )
+    }
+
     /// Whether a budget of the crawl (pages, bytes, wall time) left the URL unfetched.
     pub fn is_budget(self) -> bool {
         matches!(

@@ -315,6 +315,9 @@ impl Crawler {
             }
         }
         pass.skip_what_is_left(&self.config);
+        if let Some(finding) = trap_finding(start, &pass.stats) {
+            events(CrawlEvent::SiteFinding(finding));
+        }
         pass.stats.duration_s = started.elapsed().as_secs_f64();
         pass.stats
     }
@@ -784,6 +787,38 @@ fn gunzip_if_gzip(body: Vec<u8>, cap: usize) -> Vec<u8> {
     } else {
         body
     }
+}
+
+/// The rule of the finding that a crawl met URL traps and left them.
+pub const TRAP_SUSPECTED: &str = "crawl.trap_suspected";
+
+/// One info finding about the site when its crawl refused URLs as traps, with how many of
+/// each kind: a reviewer (or the site's owner) may want to know that part of the URL space was
+/// judged endless and left alone.
+fn trap_finding(start: &Url, stats: &CrawlStats) -> Option<Finding> {
+    let traps: Vec<String> = stats
+        .skipped
+        .iter()
+        .filter(|(reason, _)| reason.is_trap())
+        .map(|(reason, n)| format!("{} {n}", reason.as_str()))
+        .collect();
+    let total: u64 = stats
+        .skipped
+        .iter()
+        .filter(|(reason, _)| reason.is_trap())
+        .map(|(_, n)| n)
+        .sum();
+    (total > 0).then(|| {
+        crawl_finding(
+            TRAP_SUSPECTED,
+            "抓取遇到无尽的网址空间（日历、排序、重复页面）：其余网址未抓取 (URL traps left unfetched)",
+            start.as_str(),
+            format!(
+                "{total} URL(s) looked like traps and were not fetched: {}",
+                traps.join(", ")
+            ),
+        )
+    })
 }
 
 fn blocked_finding(start: &Url, rules: &Robots) -> Finding {
