@@ -1221,7 +1221,24 @@ impl Extractor {
             }
         };
 
-        add(ZoneKind::Text, self.text.into_string());
+        // What inline scripts write is text the page shows; their escaped strings are script.
+        let strings = super::written::script_strings(
+            self.scripts
+                .iter()
+                .filter(|s| s.src.is_none())
+                .map(|s| s.text.as_str()),
+        );
+        let written = written_fragment(&strings.written);
+        let written_zone = |kind| {
+            written
+                .as_ref()
+                .and_then(|d| d.zone(kind))
+                .map_or("", |z| z.text.as_str())
+        };
+        add(
+            ZoneKind::Text,
+            joined(self.text.into_string(), written_zone(ZoneKind::Text)),
+        );
         add(ZoneKind::Title, self.titles.join("\n"));
         add(ZoneKind::Meta, self.meta.join("\n"));
         add(ZoneKind::Attr, self.attrs.join("\n"));
@@ -1239,7 +1256,10 @@ impl Extractor {
             .collect();
         add(
             ZoneKind::Script,
-            script_zone(&self.script_items, &self.scripts, &scripts),
+            joined(
+                script_zone(&self.script_items, &self.scripts, &scripts),
+                &strings.decoded,
+            ),
         );
 
         let iframes = resolve_iframes(self.iframes, base);
@@ -1267,7 +1287,13 @@ impl Extractor {
             lines(redirects.iter().map(|r| r.target.as_str())),
         );
 
-        add(ZoneKind::HiddenText, self.hidden.into_string());
+        add(
+            ZoneKind::HiddenText,
+            joined(
+                self.hidden.into_string(),
+                written_zone(ZoneKind::HiddenText),
+            ),
+        );
         add(ZoneKind::Js, self.component_js);
         add(ZoneKind::Field, field_lines(&self.fields));
 
@@ -1283,6 +1309,31 @@ impl Extractor {
             base_url: base.map(display),
         }
     }
+}
+
+/// The HTML that the page's scripts write, read as a fragment of its own. Scripts inside it
+/// are cut off, so that a script writing a script cannot make the extractor recurse.
+fn written_fragment(html: &str) -> Option<Document> {
+    if html.is_empty() {
+        return None;
+    }
+    let end = html
+        .as_bytes()
+        .windows(7)
+        .position(|w| w.eq_ignore_ascii_case(b"<script"))
+        .unwrap_or(html.len());
+    Some(super::extract_html(&html[..end], None))
+}
+
+/// `zone`, then `more` on a line of its own.
+fn joined(mut zone: String, more: &str) -> String {
+    if !more.is_empty() {
+        if !zone.is_empty() {
+            zone.push('\n');
+        }
+        zone.push_str(more);
+    }
+    zone
 }
 
 fn resolve_links(pending: Vec<PendingLink>, base: Option<&Url>) -> Vec<Link> {

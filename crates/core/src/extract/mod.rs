@@ -130,6 +130,7 @@ mod redirect;
 mod template;
 mod text;
 mod urls;
+mod written;
 
 pub use html::{ANCHOR_TEXT_CAP, MAX_DEPTH};
 

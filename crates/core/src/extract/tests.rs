@@ -1203,3 +1203,19 @@ fn only_string_literals_are_printed_html() {
     );
     assert_eq!(zone(&d, ZoneKind::Link), "http://x.example/ x");
 }
+
+#[test]
+fn what_scripts_write_is_read_as_the_page_shows_it() {
+    let d = doc(concat!(
+        "<p>公司简介</p>",
+        r#"<script>document.write("<p>\u6fb3\u95e8\u8d4c\u573a</p><div style='display:none'>\u516d\u5408\u5f69</div>");</script>"#,
+        r#"<script>var k = String.fromCharCode(0x5f69, 0x7968);</script>"#,
+    ));
+    assert_eq!(zone(&d, ZoneKind::Text), "公司简介\n澳门赌场");
+    assert_eq!(zone(&d, ZoneKind::HiddenText), "六合彩");
+    assert!(
+        zone(&d, ZoneKind::Script).ends_with("彩票"),
+        "{}",
+        zone(&d, ZoneKind::Script)
+    );
+}
