@@ -21,7 +21,8 @@ const MAX_SCRIPT_BYTES: usize = 512 * 1024;
 /// Decoded text kept per page, each output, in bytes.
 const MAX_OUT_BYTES: usize = 256 * 1024;
 
-const SINKS: &[&str] = &[
+/// The write sinks: the two that start with `d` first, then the three that start with `.`.
+const SINKS: [&str; 5] = [
     "document.write(",
     "document.writeln(",
     ".innerHTML",
@@ -72,41 +73,69 @@ fn might_hide_text(script: &str) -> bool {
 }
 
 fn read_script(script: &str, out: &mut ScriptStrings) {
+    // Only a quote or the first byte of a sink or call can start anything. Each byte's next
+    // position is searched with memchr and only again once passed, so the script is read at
+    // memchr's pace and never twice.
+    const STARTS: [u8; 7] = [b'"', b'\'', b'`', b'.', b'd', b'f', b'u'];
     let bytes = script.as_bytes();
+    let find = |byte: u8, from: usize| {
+        memchr::memchr(byte, &bytes[from.min(bytes.len())..]).map_or(usize::MAX, |n| from + n)
+    };
+    let mut next = STARTS.map(|b| find(b, 0));
     let mut i = 0;
-    while i < bytes.len() {
-        let rest = &bytes[i..];
-        if let Some(sink) = SINKS.iter().find(|s| rest.starts_with(s.as_bytes())) {
-            let start = i + sink.len();
-            let end = expression_end(bytes, start, sink.ends_with('('));
-            let html = strings_of(&script[start..end]);
-            push(&mut out.written, &html);
-            i = end.max(start);
-            continue;
+    loop {
+        for (slot, byte) in next.iter_mut().zip(STARTS) {
+            if *slot < i {
+                *slot = find(byte, i);
+            }
         }
-        match bytes[i] {
-            b'"' | b'\'' | b'`' => {
-                let end = literal_end(bytes, i);
-                let raw = literal_text(script, i, end);
-                if raw.contains("\\u") || raw.contains("\\x") {
-                    push(&mut out.decoded, &unescape_js(raw));
-                }
-                i = end;
-            }
-            _ if rest.starts_with(b"fromCharCode(") => {
-                let start = i + "fromCharCode(".len();
-                let end = expression_end(bytes, start, true);
-                push(&mut out.decoded, &char_codes(&script[start..end]));
-                i = end;
-            }
-            _ if starts_percent_call(rest).is_some() => {
-                let start = i + starts_percent_call(rest).unwrap_or(0);
-                let end = expression_end(bytes, start, true);
-                push(&mut out.decoded, &strings_of(&script[start..end]));
-                i = end;
-            }
-            _ => i += 1,
+        let at = next.iter().copied().min().unwrap_or(usize::MAX);
+        if at >= bytes.len() {
+            break;
         }
+        i = read_at(script, at, out);
+    }
+}
+
+/// Whatever starts at `i` (a literal, a sink, a decoding call), read; the index to go on from.
+fn read_at(script: &str, i: usize, out: &mut ScriptStrings) -> usize {
+    let bytes = script.as_bytes();
+    let rest = &bytes[i..];
+    let sinks: &[&str] = match bytes[i] {
+        b'.' => &SINKS[2..],
+        b'd' => &SINKS[..2],
+        _ => &[],
+    };
+    if let Some(sink) = sinks.iter().find(|s| rest.starts_with(s.as_bytes())) {
+        let start = i + sink.len();
+        let end = expression_end(bytes, start, sink.ends_with('('));
+        push(&mut out.written, &strings_of(&script[start..end]));
+        return end.max(start);
+    }
+    match bytes[i] {
+        b'"' | b'\'' | b'`' => {
+            let end = literal_end(bytes, i);
+            let raw = literal_text(script, i, end);
+            if raw.contains("\\u") || raw.contains("\\x") {
+                push(&mut out.decoded, &unescape_js(raw));
+            }
+            end
+        }
+        b'f' if rest.starts_with(b"fromCharCode(") => {
+            let start = i + "fromCharCode(".len();
+            let end = expression_end(bytes, start, true);
+            push(&mut out.decoded, &char_codes(&script[start..end]));
+            end
+        }
+        b'u' | b'd' => match starts_percent_call(rest) {
+            Some(len) => {
+                let end = expression_end(bytes, i + len, true);
+                push(&mut out.decoded, &strings_of(&script[i + len..end]));
+                end
+            }
+            None => i + 1,
+        },
+        _ => i + 1,
     }
 }
 
