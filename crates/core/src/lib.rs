@@ -26,4 +26,5 @@ pub mod named;
 pub mod normalize;
 pub mod rules;
 pub mod scan;
+pub mod script;
 pub mod secret;

@@ -52,7 +52,7 @@ static JS_LOCATION: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Undo JS string escapes (`\/`, `\x41`, `\u0041`, `\u{41}`, `\'`, ...).
-pub(super) fn unescape_js(s: &str) -> String {
+fn unescape_js(s: &str) -> String {
     if !s.contains('\\') {
         return s.to_owned();
     }

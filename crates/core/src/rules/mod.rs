@@ -21,7 +21,7 @@ mod eval;
 mod load;
 mod reload;
 mod schema;
-mod script;
+
 pub mod weights;
 
 use std::fmt;

@@ -12,9 +12,9 @@ use std::ops::Range;
 use serde::Serialize;
 
 use super::domains::{AllowList, host_range, is_within, lookup_host};
-use super::script::{Script, SinkKind, UNKNOWN};
 use crate::domain::registrable_domain;
 use crate::extract::{Document, Zone, ZoneKind};
+use crate::script::{Script, SinkKind, UNKNOWN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -324,7 +324,7 @@ struct Lexed<'a> {
     zone: ZoneKind,
     script: Script<'a>,
     sinks: std::cell::OnceCell<Vec<FoldedSink>>,
-    branches: std::cell::OnceCell<Vec<super::script::Branch>>,
+    branches: std::cell::OnceCell<Vec<crate::script::Branch>>,
 }
 
 impl Lexed<'_> {
@@ -352,7 +352,7 @@ impl Lexed<'_> {
         })
     }
 
-    fn branches(&self) -> &[super::script::Branch] {
+    fn branches(&self) -> &[crate::script::Branch] {
         self.branches.get_or_init(|| self.script.branches())
     }
 }
@@ -362,8 +362,8 @@ const MAX_FOLDED_PER_SCRIPT: usize = 8 << 20;
 
 /// A write or eval with its argument folded, and the URLs that decodes to (on first use).
 struct FoldedSink {
-    sink: super::script::Sink,
-    folded: super::script::Folded,
+    sink: crate::script::Sink,
+    folded: crate::script::Folded,
     urls: std::cell::OnceCell<Vec<String>>,
 }
 
@@ -624,7 +624,7 @@ fn short_circuits(check: &Check, lexed: &Lexed<'_>, acting: &[usize], out: &mut 
         let Some(condition) = short_circuit_condition(script, action) else {
             continue;
         };
-        let branch = super::script::Branch {
+        let branch = crate::script::Branch {
             keyword: condition.start,
             condition: condition.clone(),
             bodies: Vec::new(),
@@ -892,8 +892,8 @@ fn decoded_urls(text: &str) -> Vec<String> {
 /// lower case and without backslashes.
 fn condition_context(
     script: &Script<'_>,
-    branches: &[super::script::Branch],
-    branch: &super::script::Branch,
+    branches: &[crate::script::Branch],
+    branch: &crate::script::Branch,
 ) -> String {
     let mut context = script.text[script.span(branch.condition.clone())].to_string();
     let mut queue = vec![(branch.condition.clone(), 0)];
@@ -903,7 +903,7 @@ fn condition_context(
             continue;
         }
         for i in range {
-            if script.tokens[i].kind != super::script::Kind::Ident
+            if script.tokens[i].kind != crate::script::Kind::Ident
                 || (i > 0 && script.src(i - 1) == ".")
                 || !seen.insert(script.src(i))
             {
@@ -955,7 +955,7 @@ fn actions(
     range: std::ops::Range<usize>,
     counts: &dyn Fn(&str) -> bool,
 ) -> Vec<usize> {
-    use super::script::Kind;
+    use crate::script::Kind;
     let end = range.end.min(script.tokens.len());
     let is = |i: usize, kind: Kind, text: &str| {
         i < end && script.tokens[i].kind == kind && script.src(i) == text
@@ -1057,7 +1057,7 @@ fn short_circuit_condition(script: &Script<'_>, action: usize) -> Option<std::op
     let mut i = action;
     while i > floor {
         i -= 1;
-        if script.tokens[i].kind != super::script::Kind::Punct {
+        if script.tokens[i].kind != crate::script::Kind::Punct {
             continue;
         }
         match script.src(i) {
@@ -1065,7 +1065,7 @@ fn short_circuit_condition(script: &Script<'_>, action: usize) -> Option<std::op
             "(" | "[" | "{" if depth > 0 => depth -= 1,
             // A parenthesis that only groups, `cond && (location.href = u)`: look further out.
             "(" if i > 0
-                && script.tokens[i - 1].kind == super::script::Kind::Punct
+                && script.tokens[i - 1].kind == crate::script::Kind::Punct
                 && matches!(script.src(i - 1), "&&" | "||" | "?" | ":" | "(" | "!" | ",") => {}
             // An unmatched opener or a `;` starts the statement the action is in.
             "(" | "[" | "{" | ";" => break,
@@ -1073,7 +1073,7 @@ fn short_circuit_condition(script: &Script<'_>, action: usize) -> Option<std::op
             _ => {}
         }
     }
-    let start = if script.tokens[i].kind == super::script::Kind::Punct
+    let start = if script.tokens[i].kind == crate::script::Kind::Punct
         && matches!(script.src(i), "(" | "[" | "{" | ";")
     {
         i + 1

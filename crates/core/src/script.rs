@@ -1,5 +1,6 @@
-//! Just enough JavaScript to see what a script writes, decodes and branches on, for the
-//! script checks in `checks.rs`.
+//! Just enough JavaScript to see what a script writes, decodes and branches on: for the
+//! script checks in `rules/checks`, and for the text that extraction reads out of scripts
+//! (`extract/written.rs`).
 //!
 //! This is not a parser. A lexer splits script text into tokens (so brackets inside strings,
 //! regex literals and comments do not count), and a few patterns are read off the tokens:
