@@ -796,18 +796,17 @@ pub const TRAP_SUSPECTED: &str = "crawl.trap_suspected";
 /// each kind: a reviewer (or the site's owner) may want to know that part of the URL space was
 /// judged endless and left alone.
 fn trap_finding(start: &Url, stats: &CrawlStats) -> Option<Finding> {
-    let traps: Vec<String> = stats
+    let traps: Vec<(SkipReason, u64)> = stats
         .skipped
         .iter()
         .filter(|(reason, _)| reason.is_trap())
+        .map(|(reason, n)| (*reason, *n))
+        .collect();
+    let total: u64 = traps.iter().map(|(_, n)| n).sum();
+    let traps: Vec<String> = traps
+        .iter()
         .map(|(reason, n)| format!("{} {n}", reason.as_str()))
         .collect();
-    let total: u64 = stats
-        .skipped
-        .iter()
-        .filter(|(reason, _)| reason.is_trap())
-        .map(|(_, n)| n)
-        .sum();
     (total > 0).then(|| {
         crawl_finding(
             TRAP_SUSPECTED,
