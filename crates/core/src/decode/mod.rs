@@ -505,52 +505,42 @@ impl<'a> Ctx<'a> {
         Verdict::Accept(declared)
     }
 
-    /// Big5 text under a GBK or GB2312 declaration decodes without a single error, as
-    /// almost any byte pair is GBK, but half its characters land outside the GB2312 area that
-    /// Simplified text keeps to. Only then is chardetng asked (it costs about as much as the
-    /// rest of the page's decoding), and only its Big5 answer overrules.
-    fn big5_under_gb(
+    /// Big5 text under a GBK or GB2312 declaration decodes without a single error, as almost
+    /// any byte pair is GBK, but half its characters land outside the GB2312 area that
+    /// Simplified text keeps to; GB text under a Big5 declaration has none of its characters'
+    /// trail bytes below 0x80, where Big5 text puts about 40%. Only such pages are shown to
+    /// chardetng (it costs about as much as the rest of the page's decoding), and only its
+    /// answer of the other Chinese encoding overrules.
+    fn other_chinese_encoding(
         &mut self,
         encoding: &'static Encoding,
         declared: &Converted,
         what: &str,
     ) -> Option<Verdict> {
-        if encoding != GB18030 || !self.has_cjk_shape() {
+        let (share, other, why) = if encoding == GB18030 {
+            let share = text::gb2312_share(self.bytes).filter(|p| *p < GB2312_SHARE_MIN)?;
+            (share, BIG5, "are GB2312's")
+        } else if encoding == BIG5 {
+            let share =
+                text::big5_low_trail_share(self.bytes).filter(|p| *p < BIG5_LOW_TRAIL_MIN)?;
+            (
+                share,
+                GB18030,
+                "end below 0x80, as about 40% of Big5 text's do",
+            )
+        } else {
+            return None;
+        };
+        if !self.has_cjk_shape() {
             return None;
         }
-        let share = text::gb2312_share(self.bytes).filter(|p| *p < GB2312_SHARE_MIN)?;
         let (choice, alt) = self.detected();
-        (*choice == Choice::Enc(BIG5) && alt.malformed <= declared.malformed).then(|| {
+        (*choice == Choice::Enc(other) && alt.malformed <= declared.malformed).then(|| {
             Verdict::Contradicted {
                 reason: format!(
-                    "{what} but only {share}% of its double-byte characters are GB2312's, and \
-                     Big5 decodes the bytes with {} malformed sequences",
-                    alt.malformed
-                ),
-                alternative: Some((*choice, alt.clone())),
-            }
-        })
-    }
-
-    /// The reverse: GB text under a Big5 declaration decodes with few errors, but none of its
-    /// characters has a trail byte below 0x80, where Big5 text puts about 40% of its own.
-    fn gb_under_big5(
-        &mut self,
-        encoding: &'static Encoding,
-        declared: &Converted,
-        what: &str,
-    ) -> Option<Verdict> {
-        if encoding != BIG5 || !self.has_cjk_shape() {
-            return None;
-        }
-        let share = text::big5_low_trail_share(self.bytes).filter(|p| *p < BIG5_LOW_TRAIL_MIN)?;
-        let (choice, alt) = self.detected();
-        (*choice == Choice::Enc(GB18030) && alt.malformed <= declared.malformed).then(|| {
-            Verdict::Contradicted {
-                reason: format!(
-                    "{what} but only {share}% of its double-byte characters end below 0x80, \
-                     as about 40% of Big5 text's do, and GBK decodes the bytes with {} \
-                     malformed sequences",
+                    "{what} but only {share}% of its double-byte characters {why}, and {} \
+                     decodes the bytes with {} malformed sequences",
+                    if other == BIG5 { "Big5" } else { "GBK" },
                     alt.malformed
                 ),
                 alternative: Some((*choice, alt.clone())),
@@ -593,11 +583,8 @@ impl<'a> Ctx<'a> {
                 alternative: Some((Choice::Enc(UTF_8), text::convert_utf8(bytes))),
             };
         }
-        if let Some(big5) = self.big5_under_gb(encoding, &declared, &what) {
-            return big5;
-        }
-        if let Some(gb) = self.gb_under_big5(encoding, &declared, &what) {
-            return gb;
+        if let Some(other) = self.other_chinese_encoding(encoding, &declared, &what) {
+            return other;
         }
         if encoding.is_single_byte() && self.has_cjk_shape() {
             let non_ascii = self.non_ascii();
