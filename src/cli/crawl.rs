@@ -15,6 +15,7 @@ use sitepatrol_core::filing::services::ServiceCatalog;
 use sitepatrol_core::filing::{CsvRegistry, Detector, Registry};
 use sitepatrol_core::finding::{Finding, Severity};
 use sitepatrol_core::scan::Scanner;
+use sitepatrol_crawl::crawl::probe::{ProbeConfig, Sample};
 use sitepatrol_crawl::crawl::{
     CrawlConfig, CrawlEvent, CrawlStats, Crawler, Progress, Scope, TrapLimits,
 };
@@ -123,6 +124,11 @@ pub struct CrawlArgs {
     /// Longest back-off after 429/503, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     backoff_cap: f64,
+    /// After each crawl, fetch the start page and PAGES more again as search spiders and as
+    /// visitors from search results pages, and flag `malware.cloaking` where they are shown
+    /// other content or sent elsewhere. Without PAGES: 4.
+    #[arg(long, value_name = "PAGES", num_args = 0..=1, default_missing_value = "4")]
+    probe: Option<usize>,
     /// Write crawl statistics as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     stats_json: Option<PathBuf>,
@@ -256,11 +262,16 @@ async fn crawl_all(
 
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Message>();
     let mut tasks = tokio::task::JoinSet::new();
+    let probes = args.probe.map(|sample_pages| ProbeConfig {
+        sample_pages,
+        ..ProbeConfig::default()
+    });
     for start in starts {
         tasks.spawn(crawl_start(
             crawler.clone(),
             start,
             agents.clone(),
+            probes.clone(),
             filing.clone(),
             args.resolve.clone(),
             sender.clone(),
@@ -347,12 +358,13 @@ fn new_crawler(args: &CrawlArgs, fetcher: Fetcher, scanner: &Scanner) -> Crawler
     )
 }
 
-/// Crawl one start URL as each agent, sending its events, its statistics and (with `filing`)
-/// its filing checks.
+/// Crawl one start URL as each agent, then (with `probes`) probe a sample of its pages for
+/// cloaking, sending the events, each agent's statistics and (with `filing`) the filing checks.
 async fn crawl_start(
     crawler: Crawler,
     start: Url,
     agents: Vec<Agent>,
+    probes: Option<ProbeConfig>,
     filing: Option<Filing>,
     resolve: Vec<ResolveOverride>,
     sender: tokio::sync::mpsc::UnboundedSender<Message>,
@@ -362,29 +374,55 @@ async fn crawl_start(
         host.clone(),
         start.to_string(),
     )));
+    let sample = Arc::new(std::sync::Mutex::new(Sample::new(
+        probes.as_ref().map_or(0, |p| p.sample_pages),
+    )));
+    let mut done = Vec::new();
     for agent in agents {
         let site = start.to_string();
         let events_sender = sender.clone();
         let collect = filing.is_some().then(|| site_filing.clone());
+        let sample = sample.clone();
         let mut on_event = move |event: CrawlEvent| {
-            if let (Some(collect), CrawlEvent::Page(page)) = (&collect, &event)
-                && let Some(page_filing) = &page.filing
-            {
-                let is_home = page.depth == 0 && page.url == site;
-                collect.lock().unwrap_or_else(|e| e.into_inner()).add_page(
-                    &page.url,
-                    is_home,
-                    page_filing,
-                );
+            if let CrawlEvent::Page(page) = &event {
+                sample
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .offer_page(page, &site);
+                if let (Some(collect), Some(page_filing)) = (&collect, &page.filing) {
+                    let is_home = page.depth == 0 && page.url == site;
+                    collect.lock().unwrap_or_else(|e| e.into_inner()).add_page(
+                        &page.url,
+                        is_home,
+                        page_filing,
+                    );
+                }
             }
             let _ = events_sender.send(Message::Event(site.clone(), event));
         };
         let stats = crawler.crawl(&start, agent, &mut on_event).await;
-        let _ = sender.send(Message::Done(SiteStats {
+        done.push(SiteStats {
             target: start.to_string(),
             agent,
             stats,
-        }));
+        });
+    }
+    if let (Some(probes), Some(last)) = (&probes, done.last_mut()) {
+        let pages = sample
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pages(&start);
+        let site = start.to_string();
+        let mut on_event = |event: CrawlEvent| {
+            let _ = sender.send(Message::Event(site.clone(), event));
+        };
+        let stats = crawler.probe(&start, &pages, probes, &mut on_event).await;
+        let duration = last.stats.duration_s + stats.duration_s;
+        last.stats.merge(&stats);
+        last.stats.duration_s = duration;
+    }
+    for stats in done {
+        let _ = sender.send(Message::Done(stats));
     }
     if let Some(filing) = filing {
         let site = site_filing
@@ -473,6 +511,12 @@ fn write_message(
         Message::Event(_, CrawlEvent::SiteFinding(finding)) => {
             *worst = (*worst).max(Some(finding.severity));
             output.finding(finding)?;
+        }
+        Message::Event(_, CrawlEvent::Probed(report)) => {
+            for finding in report.findings {
+                *worst = (*worst).max(Some(finding.severity));
+                output.finding(finding)?;
+            }
         }
         Message::Done(site_stats) => {
             output.crawl_done(&site_stats.target, site_stats.agent, &site_stats.stats)?;

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use crate::duration::{format_duration, parse_duration};
 pub use sitepatrol_core::secret::Secret;
 use sitepatrol_crawl::crawl::TrapLimits;
+use sitepatrol_crawl::crawl::probe::{ProbeConfig, SearchEngine, Spider};
 pub use webhooks::WebhookConfig;
 
 use crate::site::{Agents, RobotsPolicy, SiteSpec, validate_site};
@@ -170,6 +171,91 @@ pub struct CrawlDefaults {
     /// info flag and counts as read in part (nothing on it resolves).
     pub scan_budget: String,
     pub traps: TrapConfig,
+    pub probes: ProbesConfig,
+}
+
+/// `[crawl.probes]`: after each crawl, the start page and a sample of pages are fetched again
+/// as search spiders and as visitors from search results pages, to catch sites that show them
+/// other content or send them elsewhere (`malware.cloaking`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbesConfig {
+    pub enabled: bool,
+    /// Pages probed per crawl besides the start page.
+    pub sample_pages: usize,
+    /// Spiders to present: baiduspider, sogou, 360spider, bytespider, googlebot, bingbot.
+    pub spiders: Vec<String>,
+    /// Search engines whose results page is the Referer: baidu.com, so.com, sogou.com, sm.cn.
+    pub search_engines: Vec<String>,
+    /// Also arrive from the search engines as a phone.
+    pub mobile_visitors: bool,
+    /// Other sites a probe's page must link, and a visitor's not, for links alone to count.
+    pub min_new_domains: usize,
+}
+
+impl Default for ProbesConfig {
+    fn default() -> ProbesConfig {
+        let defaults = ProbeConfig::default();
+        ProbesConfig {
+            enabled: true,
+            sample_pages: defaults.sample_pages,
+            spiders: defaults
+                .spiders
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
+            search_engines: defaults
+                .search_engines
+                .iter()
+                .map(|e| e.domain().to_string())
+                .collect(),
+            mobile_visitors: defaults.mobile_visitors,
+            min_new_domains: defaults.min_new_domains,
+        }
+    }
+}
+
+impl ProbesConfig {
+    /// The probes to run, `None` when they are off; every unknown name is an error.
+    pub fn probe_config(&self, errors: &mut Vec<ConfigError>) -> Option<ProbeConfig> {
+        let spiders = parse_names::<Spider>("crawl.probes.spiders", &self.spiders, errors);
+        let search_engines = parse_names::<SearchEngine>(
+            "crawl.probes.search_engines",
+            &self.search_engines,
+            errors,
+        );
+        if self.min_new_domains == 0 {
+            errors.push(ConfigError {
+                path: "crawl.probes.min_new_domains".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        self.enabled.then_some(ProbeConfig {
+            sample_pages: self.sample_pages,
+            spiders,
+            search_engines,
+            mobile_visitors: self.mobile_visitors,
+            min_new_domains: self.min_new_domains.max(1),
+        })
+    }
+}
+
+fn parse_names<T: std::str::FromStr<Err = String>>(
+    path: &str,
+    names: &[String],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        match name.parse() {
+            Ok(value) => out.push(value),
+            Err(message) => errors.push(ConfigError {
+                path: format!("{path}[{i}]"),
+                message,
+            }),
+        }
+    }
+    out
 }
 
 /// `[crawl.traps]`: the defences against URL spaces that never end. The site's page, byte and
@@ -252,6 +338,7 @@ impl Default for CrawlDefaults {
             max_flags_per_crawl: 2000,
             scan_budget: "10s".into(),
             traps: TrapConfig::default(),
+            probes: ProbesConfig::default(),
         }
     }
 }
@@ -470,6 +557,8 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// Durations, parsed once.
     pub times: Times,
+    /// `[crawl.probes]`, parsed; `None` when probes are off.
+    pub probes: Option<ProbeConfig>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -547,6 +636,7 @@ impl Config {
         let times = Times::read(&sections, &mut errors);
         check_counts(&sections, &mut errors);
         check_user_agents(&sections.crawl, &mut errors);
+        let probes = sections.crawl.probes.probe_config(&mut errors);
         let listen = http_listen(&sections.http, &mut errors);
         let api_listen = socket_addresses("api.listen", &sections.api.listen, &mut errors);
         positive_api(sections.api.max_failures, &mut errors);
@@ -588,6 +678,7 @@ impl Config {
             sites,
             webhooks,
             times,
+            probes,
         })
     }
 

@@ -23,6 +23,7 @@ use sitepatrol_core::filing::checks::SiteFiling;
 use sitepatrol_core::finding::{Finding, crawl_finding};
 use sitepatrol_core::rules::Ruleset;
 use sitepatrol_core::scan::{ScanOptions, Scanner};
+use sitepatrol_crawl::crawl::probe::{ProbeReport, Sample};
 use sitepatrol_crawl::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope};
 use sitepatrol_crawl::fetch::politeness::HostGate;
 use sitepatrol_crawl::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
@@ -91,13 +92,18 @@ struct Collected {
     /// The start URL, and the filing numbers and services of every page.
     start: String,
     filing: Option<SiteFiling>,
+    /// The pages the cloaking probes will fetch again, and what they found.
+    sample: Sample,
+    probes: Vec<ProbeReport>,
 }
 
 impl Collected {
-    /// Collecting a crawl from `start`, with the pages' filing numbers when `filing` is on.
-    fn new(start: &Url, filing: bool) -> Collected {
+    /// Collecting a crawl from `start`, with the pages' filing numbers when `filing` is on,
+    /// and a sample of `probe_pages` pages for the cloaking probes.
+    fn new(start: &Url, filing: bool, probe_pages: usize) -> Collected {
         Collected {
             start: start.to_string(),
+            sample: Sample::new(probe_pages),
             filing: filing.then(|| {
                 SiteFiling::new(
                     start.host_str().unwrap_or_default().to_string(),
@@ -128,6 +134,7 @@ impl Collected {
     fn add(&mut self, event: CrawlEvent, metrics: &Metrics) {
         match event {
             CrawlEvent::Page(report) => {
+                self.sample.offer_page(&report, &self.start);
                 if let (Some(filing), Some(page)) = (&mut self.filing, &report.filing) {
                     let is_home = report.depth == 0 && report.url == self.start;
                     filing.add_page(&report.url, is_home, page);
@@ -185,6 +192,12 @@ impl Collected {
             CrawlEvent::SiteFinding(finding) => {
                 info!(rule = %finding.rule, detail = %finding.matched, "site-level finding");
                 self.site_findings.push(finding);
+            }
+            CrawlEvent::Probed(report) => {
+                if !report.cloaked.is_empty() {
+                    info!(url = %report.url, probes = ?report.cloaked, "the page cloaks");
+                }
+                self.probes.push(*report);
             }
         }
     }
@@ -407,6 +420,7 @@ pub async fn crawl_site(
         std::mem::take(&mut collected.site_findings)
             .into_iter()
             .partition(|f| &*f.rule == sitepatrol_crawl::crawl::TRAP_SUSPECTED);
+    let probe_reports = std::mem::take(&mut collected.probes);
     let mut pages = collected.into_ingest();
     let page_count = pages.len();
     mark_unreadable(&mut pages, &states);
@@ -426,6 +440,7 @@ pub async fn crawl_site(
             pages.push(site_pseudo_page(url, findings));
         }
     }
+    pages.extend(probe_pages(probe_reports, &states));
     let mut filing_status = None;
     if let (Some(check), Some(site_filing), true) =
         (&shared.filing, site_filing, outcome.saw_the_site())
@@ -474,7 +489,12 @@ async fn crawl_passes(
         Agents::Mobile => &[Agent::Mobile],
         Agents::Both => &[Agent::Desktop, Agent::Mobile],
     };
-    let mut collected = Collected::new(start, shared.filing.is_some());
+    let probes = shared.config.probes.as_ref();
+    let mut collected = Collected::new(
+        start,
+        shared.filing.is_some(),
+        probes.map_or(0, |p| p.sample_pages),
+    );
     let mut stats = CrawlStats::default();
     let mut interrupted = false;
     for (pass, agent) in agents.iter().enumerate() {
@@ -500,7 +520,47 @@ async fn crawl_passes(
             }
         }
     }
+    if let Some(probes) = probes
+        && !interrupted
+        && !collected.start_failed
+    {
+        let pages = collected.sample.pages(start);
+        let metrics = shared.metrics.clone();
+        let probe_stats = {
+            let mut on_event = |event: CrawlEvent| collected.add(event, &metrics);
+            let probe = base.probe(start, &pages, probes, &mut on_event);
+            tokio::select! {
+                stats = probe => Some(stats),
+                _ = cancel.wait_for(|stop| *stop) => None,
+            }
+        };
+        match probe_stats {
+            Some(s) => stats.merge(&s),
+            None => interrupted = true,
+        }
+    }
     (collected, stats, interrupted)
+}
+
+/// The cloaking probes' pseudo-pages, `<page>#cloaking`: a page that cloaks gets its
+/// findings and both versions as the stored copy; a page whose probes all ran and showed
+/// nothing resolves what an earlier crawl found there (only once that pseudo-page exists).
+fn probe_pages(probes: Vec<ProbeReport>, states: &HashMap<String, PageState>) -> Vec<IngestPage> {
+    let mut out = Vec::new();
+    for report in probes {
+        let url = format!("{}#cloaking", report.url);
+        if !report.findings.is_empty() {
+            let mut page = site_pseudo_page(url, report.findings);
+            if let Some(evidence) = report.evidence {
+                page.content_sha256 = sitepatrol_core::digest::sha256_hex(&evidence);
+                page.body = Some(evidence);
+            }
+            out.push(page);
+        } else if report.complete() && states.contains_key(&url) {
+            out.push(site_pseudo_page(url, Vec::new()));
+        }
+    }
+    out
 }
 
 /// What the store knows of the site's pages, to skip matching what did not change.

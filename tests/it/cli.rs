@@ -106,8 +106,9 @@ fn scanning_the_demo_site_finds_what_it_hides() {
     assert!(gambling[0]["score"].as_f64().unwrap() >= 2.0);
     let summary = records.last().unwrap();
     assert_eq!(summary["type"], "summary");
-    // Five pages, and the README: a web root's Markdown is walked too, as plain text.
-    assert_eq!(summary["files"], 6);
+    // Six pages, and the README: a web root's Markdown is walked too, as plain text. The
+    // travel page is clean: only search spiders get its gambling version, over HTTP.
+    assert_eq!(summary["files"], 7);
     assert_eq!(summary["errors"], 0);
 }
 
@@ -250,7 +251,7 @@ fn json_format_is_one_document() {
     let out = sitepatrol(&["scan", "--format", "json", "examples/demo-site"]);
     let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert!(doc["findings"].as_array().unwrap().len() >= 4);
-    assert_eq!(doc["summary"]["files"], 6);
+    assert_eq!(doc["summary"]["files"], 7);
 }
 
 #[test]

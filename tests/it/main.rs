@@ -23,6 +23,7 @@ mod filing_sites;
 mod hostile_report;
 mod kill_loop;
 mod layers;
+mod probes;
 mod properties;
 mod rules_brands;
 mod rules_bundled;

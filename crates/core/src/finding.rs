@@ -120,6 +120,7 @@ impl Finding {
             snippet: self.snippet.clone(),
             offset: self.offset,
             count: self.count,
+            seen_by: Vec::new(),
         }
     }
 }
@@ -167,6 +168,32 @@ pub struct Signal {
     pub offset: usize,
     /// How many times this match occurs in this zone.
     pub count: usize,
+    /// Who saw it, where a crawl looked as several visitors: `desktop`, `mobile`, or a cloaking
+    /// probe's label (`baiduspider`, `search:baidu.com`). Empty for files and stdin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen_by: Vec<Arc<str>>,
+}
+
+impl Signal {
+    /// Add `who` to the visitors that saw this evidence, once.
+    pub fn seen_by(&mut self, who: &Arc<str>) {
+        if !self.seen_by.contains(who) {
+            self.seen_by.push(who.clone());
+        }
+    }
+}
+
+impl Finding {
+    /// Mark every signal of this finding as seen by `who` (see [`Signal::seen_by`]). A finding
+    /// without signals gets its own evidence as its signal first, so the mark is kept.
+    pub fn seen_by(&mut self, who: &Arc<str>) {
+        if self.signals.is_empty() {
+            self.signals.push(self.own_signal());
+        }
+        for signal in &mut self.signals {
+            signal.seen_by(who);
+        }
+    }
 }
 
 /// Folds findings of one target and category into one: the most severe is the head and the

@@ -63,6 +63,22 @@ pub struct ScanReport {
     pub budget_ran_out: bool,
 }
 
+impl ScanReport {
+    /// The report on bytes that were not read as text (an image, a download): nothing found.
+    pub fn skipped(target: &str, bytes: usize) -> ScanReport {
+        ScanReport {
+            target: target.to_string(),
+            bytes,
+            decoded: None,
+            document: None,
+            findings: Vec::new(),
+            evidence: Vec::new(),
+            warnings: Vec::new(),
+            budget_ran_out: false,
+        }
+    }
+}
+
 /// Scans documents with one compiled ruleset; cheap to clone and share across threads.
 #[derive(Clone)]
 pub struct Scanner {

@@ -5,12 +5,13 @@
 //! term; [`page_flags`] folds either kind into one flag per category of a page before the
 //! store fingerprints it, so the store never depends on which scanner it is fed by.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::fingerprint;
+use sitepatrol_core::extract::ZoneKind;
 use sitepatrol_core::finding::{Finding, Signal, fold_by_category};
 
 /// Signals kept on one flag. The scanner caps its own lists; this bounds what a fold of many
@@ -37,6 +38,11 @@ pub struct FlagSignal {
     pub offset: u64,
     /// How many times this match occurs in this zone.
     pub count: u64,
+    /// Who saw it where a crawl looked as several visitors (desktop, mobile, a cloaking
+    /// probe's spider or search visitor); empty when not recorded. Rows written before this
+    /// field read as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen_by: Vec<String>,
 }
 
 impl From<&Signal> for FlagSignal {
@@ -51,6 +57,7 @@ impl From<&Signal> for FlagSignal {
             snippet: s.snippet.clone(),
             offset: s.offset as u64,
             count: s.count as u64,
+            seen_by: s.seen_by.iter().map(|w| w.to_string()).collect(),
         }
     }
 }
@@ -107,14 +114,31 @@ fn page_flag(site: &str, url: &str, mut head: Finding) -> PageFlag {
 }
 
 /// The signals without repeats: two agents (desktop, mobile) fetching one URL report the same
-/// evidence twice, which is one signal, not two.
+/// evidence twice, which is one signal, not two (its count is one agent's, not their sum),
+/// seen by both.
 fn distinct_signals(signals: &[Signal]) -> Vec<FlagSignal> {
-    let mut seen = HashSet::with_capacity(signals.len());
-    signals
-        .iter()
-        .filter(|s| seen.insert((s.rule.clone(), s.zone, s.normalized.clone())))
-        .map(FlagSignal::from)
-        .collect()
+    let mut first: HashMap<(Arc<str>, Option<ZoneKind>, &str), usize> =
+        HashMap::with_capacity(signals.len());
+    let mut out: Vec<FlagSignal> = Vec::with_capacity(signals.len());
+    for signal in signals {
+        let key = (signal.rule.clone(), signal.zone, signal.normalized.as_str());
+        match first.get(&key) {
+            Some(&i) => {
+                let kept = &mut out[i];
+                kept.count = kept.count.max(signal.count as u64);
+                for who in &signal.seen_by {
+                    if !kept.seen_by.iter().any(|w| **w == **who) {
+                        kept.seen_by.push(who.to_string());
+                    }
+                }
+            }
+            None => {
+                first.insert(key, out.len());
+                out.push(FlagSignal::from(signal));
+            }
+        }
+    }
+    out
 }
 
 /// A LIKE pattern (escape character `\`) that matches the stored signals of flags with a

@@ -105,6 +105,7 @@ pub async fn crawl_url(url: &str, fetch: FetchConfig, config: CrawlConfig) -> Ou
                 failures.push((url, error.class.as_str().to_string(), error.message))
             }
             CrawlEvent::SiteFinding(f) => findings.push(f),
+            CrawlEvent::Probed(report) => findings.extend(report.findings),
         })
         .await;
     Outcome {

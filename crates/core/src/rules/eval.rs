@@ -316,6 +316,7 @@ impl Ruleset {
                     snippet: e.snippet.clone(),
                     offset: e.offset,
                     count: e.count,
+                    seen_by: Vec::new(),
                 }
             })
             .collect();

@@ -13,6 +13,7 @@
 pub mod canonical;
 pub mod frontier;
 pub mod print;
+pub mod probe;
 pub mod sitemap;
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,9 +28,10 @@ use url::Url;
 
 use crate::fetch::politeness::{self, HostGate};
 use crate::fetch::robots::{self, Robots};
-use crate::fetch::{Agent, ErrorClass, FetchError, Fetcher, Hop, Response};
+use crate::fetch::{Agent, ErrorClass, FetchError, Fetcher, Hop, Identity, Response};
 use frontier::Frontier;
 pub use frontier::{Queued, Scope, ScopeCheck, SkipReason, TrapLimits};
+use probe::{Baseline, Probe, ProbeConfig, ProbeReport, View};
 use sitepatrol_core::extract::{ContentKind, Document};
 use sitepatrol_core::finding::{Finding, crawl_finding};
 use sitepatrol_core::scan::Scanner;
@@ -139,6 +141,8 @@ pub enum CrawlEvent {
     },
     /// A finding about the site as a whole (robots.txt shuts the crawler out).
     SiteFinding(Finding),
+    /// A page fetched again as search spiders and search visitors, and what that showed.
+    Probed(Box<ProbeReport>),
 }
 
 /// Counters of one crawl, as `--stats-json` writes them.
@@ -156,6 +160,16 @@ pub struct CrawlStats {
     pub skipped: BTreeMap<SkipReason, u64>,
     /// Responses not scanned, by content type.
     pub content_types_skipped: BTreeMap<String, u64>,
+    /// Cloaking probes fetched and compared (see [`probe`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub probes: u64,
+    /// Pages whose probes showed cloaking.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pages_cloaked: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CrawlStats {
@@ -172,6 +186,8 @@ impl CrawlStats {
         self.pages_fetched += other.pages_fetched;
         self.pages_scanned += other.pages_scanned;
         self.bytes += other.bytes;
+        self.probes += other.probes;
+        self.pages_cloaked += other.pages_cloaked;
         self.duration_s = self.duration_s.max(other.duration_s);
         for (reason, n) in &other.skipped {
             *self.skipped.entry(*reason).or_insert(0) += n;
@@ -533,13 +549,18 @@ impl Crawler {
                 .unchanged
                 .as_ref()
                 .is_some_and(|check| check(response.url.as_str(), &content_sha256));
-        let scan = if unchanged {
+        let mut scan = if unchanged {
             self.read_unchanged(&response, kind, content_type.as_deref(), &mut warnings)
         } else if readable {
             self.scan(&response, kind, content_type.as_deref(), &mut warnings)
         } else {
             Scanned::default()
         };
+        // Which agent saw what, for sites that serve phones other content.
+        let seen_by: Arc<str> = Arc::from(agent.as_str());
+        for finding in &mut scan.findings {
+            finding.seen_by(&seen_by);
+        }
         // Scanned only once a document came out of the bytes (undeclared binary does not).
         let scanned = scan.document.is_some();
         let (links, filing) = match &scan.document {
@@ -587,6 +608,99 @@ impl Crawler {
             body: response.body,
         };
         TaskOutcome::Page(Box::new(report), links, landed, print)
+    }
+
+    /// Fetch each of `pages` again as search spiders and search visitors, compare every view
+    /// with a visitor's fetched alongside, and push one [`CrawlEvent::Probed`] per page.
+    pub async fn probe(
+        &self,
+        start: &Url,
+        pages: &[Url],
+        config: &ProbeConfig,
+        events: &mut (dyn FnMut(CrawlEvent) + Send),
+    ) -> CrawlStats {
+        let started = Instant::now();
+        let mut stats = CrawlStats::default();
+        let site = start
+            .host_str()
+            .and_then(sitepatrol_core::domain::registrable_domain)
+            .unwrap_or_default();
+        let probes = config.probes();
+        for page in pages {
+            let report = self.probe_page(&site, page, &probes, config).await;
+            stats.probes += report.probes as u64;
+            stats.pages_cloaked += u64::from(!report.cloaked.is_empty());
+            if report.failed > 0 {
+                *stats.errors.entry("probe".into()).or_insert(0) += report.failed as u64;
+            }
+            events(CrawlEvent::Probed(Box::new(report)));
+        }
+        stats.duration_s = started.elapsed().as_secs_f64();
+        stats
+    }
+
+    async fn probe_page(
+        &self,
+        site: &str,
+        page: &Url,
+        probes: &[Probe],
+        config: &ProbeConfig,
+    ) -> ProbeReport {
+        let mut baselines = vec![Baseline::Desktop];
+        if probes.iter().any(|p| p.baseline() == Baseline::Mobile) {
+            baselines.push(Baseline::Mobile);
+        }
+        let mut tasks: JoinSet<(Result<Probe, Baseline>, Option<View>)> = JoinSet::new();
+        for baseline in &baselines {
+            let (crawler, site, page, who) =
+                (self.clone(), site.to_string(), page.clone(), *baseline);
+            tasks.spawn(async move {
+                let view = crawler.view_as(&site, &page, &who.identity()).await;
+                (Err(who), view)
+            });
+        }
+        for probe in probes {
+            let (crawler, site, page, who) = (self.clone(), site.to_string(), page.clone(), *probe);
+            tasks.spawn(async move {
+                let view = crawler.view_as(&site, &page, &who.identity(&page)).await;
+                (Ok(who), view)
+            });
+        }
+        let mut visitors = Vec::new();
+        let mut views = Vec::new();
+        let mut failed = 0;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((Err(baseline), Some(view))) => visitors.push((baseline, view)),
+                Ok((Ok(probe), Some(view))) => views.push((probe, view)),
+                Ok((_, None)) | Err(_) => failed += 1,
+            }
+        }
+        // Task order is completion order: sort so the report and its evidence are the same
+        // whichever fetch answered first.
+        visitors.sort_by_key(|(b, _)| *b == Baseline::Mobile);
+        views.sort_by_key(|(p, _)| probes.iter().position(|q| q == p));
+        probe::judge(page, &visitors, views, failed, config.min_new_domains)
+    }
+
+    /// `page` fetched as `identity` and scanned; `None` when the fetch failed.
+    async fn view_as(&self, site: &str, page: &Url, identity: &Identity) -> Option<View> {
+        let response = self.fetcher.get_as(page, identity, &self.gate).await.ok()?;
+        let content_type = response.content_type().map(str::to_string);
+        let kind = scannable_kind(content_type.as_deref(), &response.url);
+        let readable = kind.is_some() || content_type.is_none();
+        let report = if readable {
+            self.scanner.scan_bytes(
+                &response.body,
+                kind,
+                page.as_str(),
+                Some(&response.url),
+                content_type.as_deref(),
+            )
+        } else {
+            sitepatrol_core::scan::ScanReport::skipped(page.as_str(), response.body.len())
+        };
+        Some(View::new(site, &response, report))
     }
 
     /// A 429 or 503: try the page again after a backoff, or give up once the retries are

@@ -38,6 +38,25 @@ pub enum Agent {
     Mobile,
 }
 
+/// What a request says about who is asking: the User-Agent, and the page the visitor comes
+/// from. Crawls present a browser with no Referer; cloaking probes present search spiders and
+/// visitors arriving from a search results page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_agent: String,
+    pub referer: Option<String>,
+}
+
+impl Agent {
+    /// What findings seen by this agent carry in `seen_by`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agent::Desktop => "desktop",
+            Agent::Mobile => "mobile",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
     pub connect_timeout: Duration,
@@ -287,11 +306,35 @@ impl Fetcher {
         &self.config
     }
 
-    /// GET `url`, following redirects; each hop waits at `gate` for its host.
+    /// GET `url` as `agent`, following redirects; each hop waits at `gate` for its host.
     pub async fn get(
         &self,
         url: &Url,
         agent: Agent,
+        gate: &HostGate,
+    ) -> Result<Response, FetchError> {
+        self.get_as(url, &self.identity(agent), gate).await
+    }
+
+    /// The identity a crawl as `agent` presents: its configured User-Agent, no Referer.
+    pub fn identity(&self, agent: Agent) -> Identity {
+        let user_agent = match agent {
+            Agent::Desktop => &self.config.user_agent_desktop,
+            Agent::Mobile => &self.config.user_agent_mobile,
+        };
+        Identity {
+            user_agent: user_agent.clone(),
+            referer: None,
+        }
+    }
+
+    /// GET `url` presenting `identity` (a search spider, a visitor from a results page),
+    /// following redirects under the same limits as [`Fetcher::get`]. The Referer goes with
+    /// the first request only: a browser following a redirect sends none of its own.
+    pub async fn get_as(
+        &self,
+        url: &Url,
+        identity: &Identity,
         gate: &HostGate,
     ) -> Result<Response, FetchError> {
         let started = Instant::now();
@@ -318,7 +361,10 @@ impl Fetcher {
             let hop = {
                 let _permit = gate.acquire(&host).await;
                 let hop_started = Instant::now();
-                let hop = self.get_once(&current, agent, budget).await;
+                let referer = identity.referer.as_deref().filter(|_| redirects.is_empty());
+                let hop = self
+                    .get_once(&current, &identity.user_agent, referer, budget)
+                    .await;
                 budget = budget.saturating_sub(hop_started.elapsed());
                 hop?
             };
@@ -402,14 +448,15 @@ impl Fetcher {
     async fn get_once(
         &self,
         url: &Url,
-        agent: Agent,
+        user_agent: &str,
+        referer: Option<&str>,
         budget: Duration,
     ) -> Result<(u16, HeaderMap, (Vec<u8>, bool), Option<SocketAddr>), FetchError> {
-        let user_agent = match agent {
-            Agent::Desktop => &self.config.user_agent_desktop,
-            Agent::Mobile => &self.config.user_agent_mobile,
-        };
-        let request = Request::get(url.as_str())
+        let mut request = Request::get(url.as_str());
+        if let Some(referer) = referer.and_then(|r| HeaderValue::from_str(r).ok()) {
+            request = request.header(header::REFERER, referer);
+        }
+        let request = request
             .header(
                 header::USER_AGENT,
                 HeaderValue::from_str(user_agent).unwrap_or(HeaderValue::from_static("sitepatrol")),

@@ -182,6 +182,7 @@ mod tests {
                     snippet: "s".into(),
                     offset: 3,
                     count: 2,
+                    seen_by: Vec::new(),
                 },
                 FlagSignal {
                     rule: "gambling.bet".into(),
@@ -193,6 +194,7 @@ mod tests {
                     snippet: "s".into(),
                     offset: 0,
                     count: 1,
+                    seen_by: Vec::new(),
                 },
             ],
             signals_omitted: 4,

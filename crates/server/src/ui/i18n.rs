@@ -81,6 +81,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("weight", "权重", "Weight"),
     ("contribution", "贡献", "Contribution"),
     ("signals_omitted", "条未列出", "more not listed"),
+    ("seen_by", "谁看到", "Seen by"),
     ("counts", "数量统计", "Counts"),
     ("by_category", "按类别", "By category"),
     ("by_severity", "按严重程度", "By severity"),
