@@ -6,6 +6,8 @@
 #   benches/crawl/run.sh [PAGES...]        (default: 10000 50000)
 #   BASELINE_BIN=path/to/old/sitepatrol TOOLS="sitepatrol baseline" benches/crawl/run.sh 10000
 #                                           (this checkout against an older binary, run by run)
+#   TOOLS="sitepatrol probes wget" benches/crawl/run.sh 10000
+#                                           (`probes`: sitepatrol with the cloaking probes on)
 #
 # Prints pages/s, peak RSS and ratios, and writes them to target/crawl-bench/results.txt.
 set -euo pipefail
@@ -14,7 +16,8 @@ ROOT=$(pwd)
 SHARED=${SHARED:-$ROOT/../shared/data}
 WORK=$ROOT/target/crawl-bench
 RUNS=${RUNS:-3}
-# Which crawlers run: `baseline` is BASELINE_BIN, an older sitepatrol, with the same flags.
+# Which crawlers run: `baseline` is BASELINE_BIN, an older sitepatrol, with the same flags;
+# `probes` is this sitepatrol with `--probe` (the start page and 4 more, 14 probes each).
 TOOLS=${TOOLS:-sitepatrol wget scrapy}
 CONCURRENCY=${CONCURRENCY:-16}
 SIZES=("$@")
@@ -50,10 +53,12 @@ for N in "${SIZES[@]}"; do
   for run in $(seq "$RUNS"); do
     for tool in $TOOLS; do
       case $tool in
-        sitepatrol|baseline)
+        sitepatrol|baseline|probes)
           bin=$BIN
           [ "$tool" = baseline ] && bin=$BASELINE_BIN
-          /usr/bin/time -f '%e %M' -o "$WORK/time" "$bin" scan --allow-private-networks --format jsonl \
+          extra=()
+          [ "$tool" = probes ] && extra=(--probe)
+          /usr/bin/time -f '%e %M' -o "$WORK/time" "$bin" scan --allow-private-networks --format jsonl "${extra[@]}" \
             --fail-on never --max-pages 1000000 --max-depth 1000 --concurrency "$CONCURRENCY" \
             --per-host-concurrency "$CONCURRENCY" --no-sitemaps --stats-json "$WORK/stats.json" "$URL" > /dev/null
           pages=$(python3 -c "import json;print(json.load(open('$WORK/stats.json'))['pages_fetched'])") ;;
@@ -84,7 +89,7 @@ for N in "${SIZES[@]}"; do
     for tool in $TOOLS; do
       echo "$tool: ${PAGES[$tool]} pages, ${RATE[$tool]} pages/s, peak RSS ${RSS[$tool]} MB"
     done
-    for other in wget scrapy baseline; do
+    for other in wget scrapy baseline probes; do
       [ -n "${RATE[$other]:-}" ] && python3 -c "print('sitepatrol / $other: %.2fx' % (${RATE[sitepatrol]} / max(${RATE[$other]}, 0.001)))"
     done
   } | tee -a "$RESULTS"

@@ -17,7 +17,7 @@ use sitepatrol_core::finding::{Finding, Severity};
 use sitepatrol_core::scan::Scanner;
 use sitepatrol_crawl::crawl::probe::{ProbeConfig, Sample};
 use sitepatrol_crawl::crawl::{
-    CrawlConfig, CrawlEvent, CrawlStats, Crawler, Progress, Scope, TrapLimits,
+    CrawlConfig, CrawlEvent, CrawlStats, Crawler, Progress, Scope, ScriptLimits, TrapLimits,
 };
 use sitepatrol_crawl::fetch::politeness::{HostGate, PolitenessConfig};
 use sitepatrol_crawl::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
@@ -124,6 +124,11 @@ pub struct CrawlArgs {
     /// Longest back-off after 429/503, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     backoff_cap: f64,
+    /// Third-party scripts the pages load, fetched and scanned per site at most (each once;
+    /// common libraries, analytics and ad networks never). The site's own scripts are always
+    /// fetched.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    third_party_scripts: usize,
     /// After each crawl, fetch the start page and PAGES more again as search spiders and as
     /// visitors from search results pages, and flag `malware.cloaking` where they are shown
     /// other content or sent elsewhere. Without PAGES: 4.
@@ -351,6 +356,10 @@ fn new_crawler(args: &CrawlArgs, fetcher: Fetcher, scanner: &Scanner) -> Crawler
             respect_robots: !args.ignore_robots,
             use_sitemaps: !args.no_sitemaps,
             traps: TrapLimits::default(),
+            scripts: ScriptLimits {
+                max_third_party: args.third_party_scripts,
+                ..ScriptLimits::default()
+            },
             max_retries: args.retries,
             backoff_base: Duration::from_millis(500),
             backoff_cap: seconds(args.backoff_cap),

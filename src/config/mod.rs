@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 
 use crate::duration::{format_duration, parse_duration};
 pub use sitepatrol_core::secret::Secret;
-use sitepatrol_crawl::crawl::TrapLimits;
 use sitepatrol_crawl::crawl::probe::{ProbeConfig, SearchEngine, Spider};
+use sitepatrol_crawl::crawl::{ScriptLimits, TrapLimits};
 pub use webhooks::WebhookConfig;
 
 use crate::site::{Agents, RobotsPolicy, SiteSpec, validate_site};
@@ -172,6 +172,49 @@ pub struct CrawlDefaults {
     pub scan_budget: String,
     pub traps: TrapConfig,
     pub probes: ProbesConfig,
+    pub scripts: ScriptsConfig,
+}
+
+/// `[crawl.scripts]`: the pages' external scripts are fetched and scanned too, since a miner
+/// or dropper in a script file is in none of the HTML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptsConfig {
+    /// The site's own scripts, fetched like its pages.
+    pub site: bool,
+    /// Third-party scripts fetched per crawl at most, each once (0: none).
+    pub third_party: usize,
+    /// Bytes of one third-party script scanned at most.
+    pub max_bytes: usize,
+    /// Hosts (and subdomains) of shared libraries, analytics and ads: not fetched.
+    pub common_hosts: Vec<String>,
+}
+
+impl Default for ScriptsConfig {
+    fn default() -> ScriptsConfig {
+        let limits = ScriptLimits::default();
+        ScriptsConfig {
+            site: limits.site,
+            third_party: 10,
+            max_bytes: limits.max_bytes,
+            common_hosts: limits.common_hosts,
+        }
+    }
+}
+
+impl ScriptsConfig {
+    pub fn limits(&self) -> ScriptLimits {
+        ScriptLimits {
+            site: self.site,
+            max_third_party: self.third_party,
+            max_bytes: self.max_bytes,
+            common_hosts: self
+                .common_hosts
+                .iter()
+                .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+        }
+    }
 }
 
 /// `[crawl.probes]`: after each crawl, the start page and a sample of pages are fetched again
@@ -339,6 +382,7 @@ impl Default for CrawlDefaults {
             scan_budget: "10s".into(),
             traps: TrapConfig::default(),
             probes: ProbesConfig::default(),
+            scripts: ScriptsConfig::default(),
         }
     }
 }
@@ -859,6 +903,7 @@ fn check_counts(s: &Sections, errors: &mut Vec<ConfigError>) {
             crawl.per_site_concurrency as u64,
         ),
         ("crawl.max_body_size", crawl.max_body_size as u64),
+        ("crawl.scripts.max_bytes", crawl.scripts.max_bytes as u64),
         (
             "crawl.max_flags_per_crawl",
             crawl.max_flags_per_crawl as u64,

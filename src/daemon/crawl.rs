@@ -194,6 +194,14 @@ impl Collected {
                 self.site_findings.push(finding);
             }
             CrawlEvent::Probed(report) => {
+                let result = if !report.cloaked.is_empty() {
+                    "cloaked"
+                } else if report.complete() {
+                    "clean"
+                } else {
+                    "incomplete"
+                };
+                metrics.probed_pages.with_label_values(&[result]).inc();
                 if !report.cloaked.is_empty() {
                     info!(url = %report.url, probes = ?report.cloaked, "the page cloaks");
                 }
@@ -364,6 +372,7 @@ fn crawl_config(config: &Config, site: &Site) -> CrawlConfig {
         respect_robots: site.robots.unwrap_or(crawl.robots) == RobotsPolicy::Obey,
         use_sitemaps: crawl.sitemaps,
         traps: crawl.traps.limits(),
+        scripts: crawl.scripts.limits(),
         max_retries: crawl.retries,
         backoff_base: std::time::Duration::from_millis(500),
         backoff_cap: std::time::Duration::from_secs(60),

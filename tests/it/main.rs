@@ -12,6 +12,7 @@ mod common;
 mod api;
 mod cli;
 mod crawl_hostile;
+mod crawl_scripts;
 mod crawl_site;
 mod daemon;
 mod decode_accuracy;

@@ -2,6 +2,7 @@
 //! sends visitors from Baidu to another site, and one that serves everyone the same page.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sitepatrol_crawl::crawl::probe::{CLOAKING, ProbeConfig, ProbeReport};
 use sitepatrol_crawl::crawl::{CrawlEvent, Crawler};
@@ -12,7 +13,7 @@ use url::Url;
 use crate::common::crawl::{crawl_config, fetch_config, scanner};
 use crate::common::daemon::*;
 use crate::common::{Action, Request, Server, serve};
-use sitepatrol_store::Store;
+use sitepatrol_store::{FlagState, Store};
 
 const CLEAN: &str = "<html><head><title>城南社区服务中心</title></head><body>\
     <p>社区服务中心为居民提供养老、托育、就业咨询等便民服务，欢迎到中心办理。</p>\
@@ -175,11 +176,14 @@ async fn a_site_that_serves_everyone_the_same_is_not_cloaking() {
 }
 
 /// The daemon probes after each crawl and files cloaking on `<page>#cloaking`, with both
-/// versions of the page as the stored copy.
+/// versions of the page as the stored copy; once the site serves every visitor the same, the
+/// next crawl's probes resolve it.
 #[tokio::test]
 async fn the_daemon_flags_cloaking_with_both_versions_as_evidence() {
-    let server = serve(|request| {
-        if is_baiduspider(request) {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let cleaned_by_owner = cleaned.clone();
+    let server = serve(move |request| {
+        if is_baiduspider(request) && !cleaned_by_owner.load(Ordering::Relaxed) {
             Action::html(spider_page())
         } else {
             Action::html(CLEAN)
@@ -191,7 +195,7 @@ async fn the_daemon_flags_cloaking_with_both_versions_as_evidence() {
         "",
         &format!(
             "[crawl.probes]\nsample_pages = 1\n{}",
-            site("cloaked", "cloaked.test", port, "1h")
+            site("cloaked", "cloaked.test", port, "1s")
         ),
     )
     .await;
@@ -222,6 +226,14 @@ async fn the_daemon_flags_cloaking_with_both_versions_as_evidence() {
     assert!(
         flags.iter().all(|f| f.url.ends_with("#cloaking")),
         "{flags:#?}"
+    );
+
+    cleaned.store(true, Ordering::Relaxed);
+    wait_two_more_runs(&store, "cloaked").await;
+    let after = crate::common::daemon::flags(&store, "cloaked");
+    assert!(
+        after.iter().all(|f| f.state == FlagState::Resolved),
+        "{after:#?}"
     );
     stop(daemon).await;
 }

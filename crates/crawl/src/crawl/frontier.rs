@@ -73,6 +73,8 @@ pub enum SkipReason {
     MaxPages,
     MaxBytes,
     WallTime,
+    /// A third-party script past the crawl's count of them.
+    ThirdPartyScripts,
 }
 
 /// Serialized by [`SkipReason::as_str`], the name the stats and logs use.
@@ -98,6 +100,7 @@ impl SkipReason {
             SkipReason::MaxPages => "max_pages",
             SkipReason::MaxBytes => "max_bytes",
             SkipReason::WallTime => "wall_time",
+            SkipReason::ThirdPartyScripts => "third_party_scripts",
         }
     }
 
@@ -134,6 +137,9 @@ pub struct Queued {
     pub depth: u32,
     /// Retries after 429/503 so far.
     pub attempt: u32,
+    /// A third-party script a page loads: fetched as the page's visitors' browsers fetch it,
+    /// outside the site's scope and robots.txt, and never crawled on from.
+    pub external: bool,
 }
 
 /// The scope test on its own, cheap to clone into page tasks.
@@ -177,6 +183,7 @@ struct Pending {
     url: Box<str>,
     depth: u32,
     attempt: u32,
+    external: bool,
 }
 
 pub struct Frontier {
@@ -321,6 +328,33 @@ impl Frontier {
             url: url.as_str().into(),
             depth,
             attempt: 0,
+            external: false,
+        });
+        Ok(())
+    }
+
+    /// Queue a third-party script a page loads, once. Without `room` (the crawl's count of
+    /// them is spent) it is only marked seen, so each refused script counts once.
+    pub fn offer_external(&mut self, url: &Url, depth: u32, room: bool) -> Result<(), SkipReason> {
+        let Some(url) = canonicalize(url) else {
+            return Err(SkipReason::OutOfScope);
+        };
+        let key = fingerprint(url.as_str());
+        if self.seen.contains(&key) {
+            return Err(SkipReason::Seen);
+        }
+        if self.seen.len() >= self.max_seen {
+            return Err(SkipReason::FrontierFull);
+        }
+        self.seen.insert(key);
+        if !room {
+            return Err(SkipReason::ThirdPartyScripts);
+        }
+        self.queue.push_back(Pending {
+            url: url.as_str().into(),
+            depth,
+            attempt: 0,
+            external: true,
         });
         Ok(())
     }
@@ -370,6 +404,7 @@ impl Frontier {
             url: item.url.as_str().into(),
             depth: item.depth,
             attempt: item.attempt + 1,
+            external: item.external,
         });
     }
 
@@ -394,6 +429,7 @@ impl Frontier {
                 url,
                 depth: pending.depth,
                 attempt: pending.attempt,
+                external: pending.external,
             }));
         }
         None

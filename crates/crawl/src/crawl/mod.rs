@@ -52,6 +52,73 @@ pub struct CrawlConfig {
     pub max_retries: u32,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    pub scripts: ScriptLimits,
+}
+
+/// Which external scripts of the pages are fetched and scanned (as `js` documents): a miner or
+/// dropper in the site's `common.js`, or loaded from the attacker's host, is on every page
+/// that loads it, but in none of their HTML.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptLimits {
+    /// The site's own scripts (in scope): fetched like its pages.
+    pub site: bool,
+    /// Third-party scripts fetched per crawl at most, each once however many pages load it.
+    /// 0 by default in the library: a crawl then sends nothing beyond the site.
+    pub max_third_party: usize,
+    /// Bytes of one third-party script scanned at most.
+    pub max_bytes: usize,
+    /// Hosts (and their subdomains) whose scripts are shared libraries, analytics or ads
+    /// rather than the site's content: not fetched.
+    pub common_hosts: Vec<String>,
+}
+
+impl Default for ScriptLimits {
+    fn default() -> ScriptLimits {
+        ScriptLimits {
+            site: true,
+            max_third_party: 0,
+            max_bytes: 2 << 20,
+            common_hosts: COMMON_SCRIPT_HOSTS.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+}
+
+/// Script hosts of shared libraries, analytics and ad networks that most Chinese and
+/// international sites load: their code is the same on every site and not the customer's.
+pub const COMMON_SCRIPT_HOSTS: &[&str] = &[
+    "googletagmanager.com",
+    "google-analytics.com",
+    "googlesyndication.com",
+    "googleadservices.com",
+    "doubleclick.net",
+    "gstatic.com",
+    "ajax.googleapis.com",
+    "hm.baidu.com",
+    "bdstatic.com",
+    "cnzz.com",
+    "51.la",
+    "jsdelivr.net",
+    "cdnjs.cloudflare.com",
+    "unpkg.com",
+    "bootcdn.net",
+    "staticfile.org",
+    "code.jquery.com",
+    "cdn.bootcss.com",
+];
+
+impl ScriptLimits {
+    fn is_common(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.common_hosts.iter().any(|common| {
+            host == *common
+                || host
+                    .strip_suffix(common.as_str())
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
+    }
 }
 
 impl Default for CrawlConfig {
@@ -69,6 +136,7 @@ impl Default for CrawlConfig {
             max_retries: 3,
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
+            scripts: ScriptLimits::default(),
         }
     }
 }
@@ -232,10 +300,22 @@ pub struct Crawler {
 }
 
 enum TaskOutcome {
-    /// The page, its links, where a redirect landed, and the print of its text.
-    Page(Box<PageReport>, Vec<Url>, Option<Url>, Option<u64>),
+    Page(Box<Fetched>),
     Failed(Queued, FetchError),
     Retry(Queued, Duration),
+}
+
+/// A fetched page and what the crawl goes on with.
+struct Fetched {
+    report: PageReport,
+    /// Links the crawl may follow.
+    links: Vec<Url>,
+    /// External scripts the page loads.
+    scripts: Vec<Url>,
+    /// Where a redirect landed, on the site.
+    landed: Option<Url>,
+    /// The print of its text, for query variants.
+    print: Option<u64>,
 }
 
 impl Crawler {
@@ -354,7 +434,8 @@ impl Crawler {
                     continue;
                 }
             };
-            if self.config.respect_robots {
+            // A browser loads a page's third-party scripts whatever their robots.txt says.
+            if self.config.respect_robots && !item.external {
                 let rules = self
                     .robots_for(&item.url, pass.agent, &mut pass.robots)
                     .await;
@@ -398,7 +479,14 @@ impl Crawler {
                     error,
                 });
             }
-            TaskOutcome::Page(report, links, landed, print) => {
+            TaskOutcome::Page(fetched) => {
+                let Fetched {
+                    report,
+                    links,
+                    scripts,
+                    landed,
+                    print,
+                } = *fetched;
                 self.count_page(&mut pass.stats, &report);
                 if let Ok(url) = Url::parse(&report.url) {
                     pass.frontier.observe(&url, print);
@@ -408,17 +496,39 @@ impl Crawler {
                     pass.frontier.mark_seen(&landed);
                 }
                 for link in links {
-                    match pass.frontier.offer(&link, report.depth + 1) {
-                        Ok(()) => {}
-                        Err(reason) if reason.is_notable() => {
-                            pass.stats.skip(reason, 1);
-                        }
-                        Err(_) => {}
-                    }
+                    let offered = pass.frontier.offer(&link, report.depth + 1);
+                    pass.count_refusal(offered);
                 }
-                events(CrawlEvent::Page(report));
+                for script in scripts {
+                    self.offer_script(pass, &script, report.depth);
+                }
+                events(CrawlEvent::Page(Box::new(report)));
             }
         }
+    }
+
+    /// Queue an external script a page at `depth` loads: the site's own like its pages (at
+    /// the page's depth: it is part of the page), a third-party one while the crawl's count
+    /// of them lasts, common libraries and analytics never.
+    fn offer_script(&self, pass: &mut Pass, script: &Url, depth: u32) {
+        let limits = &self.config.scripts;
+        let offered = if pass.frontier.in_scope(script) {
+            if !limits.site {
+                return;
+            }
+            pass.frontier.offer(script, depth)
+        } else {
+            if limits.max_third_party == 0 || limits.is_common(script) {
+                return;
+            }
+            let room = pass.third_party_scripts < limits.max_third_party;
+            let offered = pass.frontier.offer_external(script, depth, room);
+            if offered.is_ok() {
+                pass.third_party_scripts += 1;
+            }
+            offered
+        };
+        pass.count_refusal(offered);
     }
 
     fn count_page(&self, stats: &mut CrawlStats, report: &PageReport) {
@@ -528,7 +638,7 @@ impl Crawler {
 
     async fn fetch_and_scan(&self, item: Queued, agent: Agent, scope: ScopeCheck) -> TaskOutcome {
         let fetch_started = Instant::now();
-        let response = match self.fetcher.get(&item.url, agent, &self.gate).await {
+        let mut response = match self.fetcher.get(&item.url, agent, &self.gate).await {
             Ok(response) => response,
             Err(error) => return TaskOutcome::Failed(item, error),
         };
@@ -538,6 +648,14 @@ impl Crawler {
         let content_type = response.content_type().map(str::to_string);
         let kind = scannable_kind(content_type.as_deref(), &response.url);
         let mut warnings = self.body_warnings(&response);
+        let script_cap = self.config.scripts.max_bytes;
+        if item.external && response.body.len() > script_cap {
+            response.body.truncate(script_cap);
+            response.truncated = true;
+            warnings.push(format!(
+                "body_too_large: the third-party script was cut at {script_cap} bytes"
+            ));
+        }
         // A redirect off the site: the page is scanned (it is what the site serves), but its
         // links belong to someone else's site and are not followed.
         let offsite = !scope.in_scope(&response.url);
@@ -563,6 +681,10 @@ impl Crawler {
         }
         // Scanned only once a document came out of the bytes (undeclared binary does not).
         let scanned = scan.document.is_some();
+        let scripts = match &scan.document {
+            Some(document) if !offsite => script_sources(document, &response.url),
+            _ => Vec::new(),
+        };
         let (links, filing) = match &scan.document {
             Some(document) if !offsite => (
                 followable_links(document, &response.url),
@@ -607,7 +729,13 @@ impl Crawler {
             filing,
             body: response.body,
         };
-        TaskOutcome::Page(Box::new(report), links, landed, print)
+        TaskOutcome::Page(Box::new(Fetched {
+            report,
+            links,
+            scripts,
+            landed,
+            print,
+        }))
     }
 
     /// Fetch each of `pages` again as search spiders and search visitors, compare every view
@@ -797,6 +925,8 @@ struct Pass {
     in_flight: JoinSet<TaskOutcome>,
     started_pages: usize,
     stats: CrawlStats,
+    /// Third-party scripts queued so far.
+    third_party_scripts: usize,
 }
 
 impl Pass {
@@ -816,6 +946,16 @@ impl Pass {
             in_flight: JoinSet::new(),
             started_pages: 0,
             stats: CrawlStats::default(),
+            third_party_scripts: 0,
+        }
+    }
+
+    /// Count a URL the frontier refused, when the reason is worth counting.
+    fn count_refusal(&mut self, offered: Result<(), SkipReason>) {
+        if let Err(reason) = offered
+            && reason.is_notable()
+        {
+            self.stats.skip(reason, 1);
         }
     }
 
@@ -883,6 +1023,17 @@ fn followable_links(document: &sitepatrol_core::extract::Document, base: &Url) -
         .chain(document.redirects.iter().map(|r| r.target.as_str()));
     targets
         .filter_map(|t| base.join(t.trim()).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .collect()
+}
+
+/// The external scripts a page loads (`<script src>`), as http(s) URLs.
+fn script_sources(document: &sitepatrol_core::extract::Document, base: &Url) -> Vec<Url> {
+    document
+        .scripts
+        .iter()
+        .filter_map(|s| s.src.as_deref())
+        .filter_map(|src| base.join(src.trim()).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .collect()
 }

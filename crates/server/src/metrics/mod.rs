@@ -31,6 +31,7 @@ pub struct Metrics {
     pub rules_reloads: IntCounterVec,
     pub inventory_reloads: IntCounterVec,
     pub pages_unchanged: IntCounter,
+    pub probed_pages: IntCounterVec,
     pub last_crawl_completed: Gauge,
     pub store_errors: IntCounter,
     pub flag_cap_hits: IntCounter,
@@ -188,6 +189,14 @@ impl Metrics {
             "Fetched pages not matched again: content and rules unchanged since the last crawl.",
         )?;
         r.register(Box::new(pages_unchanged.clone()))?;
+        let probed_pages = IntCounterVec::new(
+            Opts::new(
+                "sitepatrol_probed_pages_total",
+                "Pages fetched again as search spiders and search visitors, by result: clean, cloaked, or incomplete (a probe failed).",
+            ),
+            &["result"],
+        )?;
+        r.register(Box::new(probed_pages.clone()))?;
         let last_crawl_completed = Gauge::new(
             "sitepatrol_last_crawl_completed_timestamp_seconds",
             "Unix time at which the last site crawl was committed to the store.",
@@ -258,6 +267,9 @@ impl Metrics {
         for result in [RESULT_OK, RESULT_CLIENT_ERROR, RESULT_SERVER_ERROR] {
             pages_fetched.with_label_values(&[result]).inc_by(0);
         }
+        for result in ["clean", "cloaked", "incomplete"] {
+            probed_pages.with_label_values(&[result]).inc_by(0);
+        }
         Ok(Metrics {
             registry: r,
             pages_fetched,
@@ -275,6 +287,7 @@ impl Metrics {
             rules_reloads,
             inventory_reloads,
             pages_unchanged,
+            probed_pages,
             last_crawl_completed,
             store_errors,
             flag_cap_hits,
@@ -347,6 +360,7 @@ mod tests {
             "sitepatrol_build_info",
             "sitepatrol_webhook_deliveries_total",
             "sitepatrol_webhook_outbox",
+            "sitepatrol_probed_pages_total",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {family} ")),
