@@ -237,3 +237,61 @@ async fn the_daemon_flags_cloaking_with_both_versions_as_evidence() {
     );
     stop(daemon).await;
 }
+
+/// A site crawled as desktop and as phone: evidence both saw is one signal, seen by both,
+/// with one agent's count (not the sum); what only the phone got says so.
+#[tokio::test]
+async fn both_agents_make_one_signal_seen_by_both() {
+    let server = serve(|request| {
+        let phone = request
+            .header("user-agent")
+            .is_some_and(|ua| ua.contains("Mobile"));
+        let extra = if phone { "<p>手机版免费色情视频</p>" } else { "" };
+        Action::html(format!(
+            "<html><head><title>t</title></head><body><p>欢迎来到网上赌博平台</p>{extra}</body></html>"
+        ))
+    })
+    .await;
+    let port = server.addr.port();
+    let (_setup, daemon, store) = start_daemon(
+        "",
+        &format!(
+            "[crawl.probes]\nenabled = false\n{}agents = \"both\"\n",
+            site("agents", "agents.test", port, "1h")
+        ),
+    )
+    .await;
+    wait_runs(&store, "agents", 1).await;
+    let flags = flags(&store, "agents");
+    let gambling = flags
+        .iter()
+        .find(|f| f.category == "gambling")
+        .unwrap_or_else(|| panic!("{flags:#?}\n{}", daemon.log()));
+    let shared = gambling
+        .signals
+        .iter()
+        .find(|s| s.matched == "网上赌博")
+        .unwrap_or_else(|| panic!("{gambling:#?}"));
+    assert_eq!(shared.seen_by, ["desktop", "mobile"], "{gambling:#?}");
+    assert_eq!(
+        shared.count, 1,
+        "one occurrence on the page, however many agents"
+    );
+    assert_eq!(
+        gambling
+            .signals
+            .iter()
+            .filter(|s| s.matched == "网上赌博")
+            .count(),
+        1
+    );
+    let porn = flags
+        .iter()
+        .find(|f| f.category == "pornography")
+        .unwrap_or_else(|| panic!("the phone's page is flagged too: {flags:#?}"));
+    assert!(
+        porn.signals.iter().all(|s| s.seen_by == ["mobile"]),
+        "{porn:#?}"
+    );
+    stop(daemon).await;
+}
