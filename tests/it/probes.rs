@@ -295,3 +295,30 @@ async fn both_agents_make_one_signal_seen_by_both() {
     );
     stop(daemon).await;
 }
+
+/// A hijack that sends search visitors to a gambling domain that is dead (or refused) is
+/// still cloaking: where the visitor was sent is the evidence.
+#[tokio::test]
+async fn a_redirect_to_a_dead_site_for_search_visitors_is_cloaking() {
+    let server = serve(|request| {
+        let from_search = request.header("referer").is_some();
+        if from_search {
+            Action::redirect(302, "http://dead-bet.test:9/")
+        } else {
+            Action::html(CLEAN)
+        }
+    })
+    .await;
+    let mut fetch = fetch_config(&server);
+    // Resolved to loopback, which the SSRF guard refuses: no traffic leaves the machine.
+    fetch.resolve.push(ResolveOverride {
+        host: "dead-bet.test".into(),
+        port: 9,
+        addr: "127.0.0.1".parse().unwrap(),
+    });
+    let report = probe(&server, fetch, "/").await;
+    assert_eq!(report.cloaked.len(), 8, "every search visitor: {report:?}");
+    let head = &report.findings[0].signals[0];
+    assert_eq!(&*head.rule, "malware.cloaking.redirect", "{report:?}");
+    assert!(head.matched.contains("dead-bet.test"), "{head:?}");
+}

@@ -811,9 +811,14 @@ impl Crawler {
         probe::judge(page, &visitors, views, failed, config.min_new_domains)
     }
 
-    /// `page` fetched as `identity` and scanned; `None` when the fetch failed.
+    /// `page` fetched as `identity` and scanned; `None` when the fetch failed on the way to
+    /// the page. A redirect to another site that then fails (a dead or refused gambling
+    /// domain) still shows where the visitor was sent.
     async fn view_as(&self, site: &str, page: &Url, identity: &Identity) -> Option<View> {
-        let response = self.fetcher.get_as(page, identity, &self.gate).await.ok()?;
+        let response = match self.fetcher.get_as(page, identity, &self.gate).await {
+            Ok(response) => response,
+            Err(error) => return View::sent_away(site, &error.url),
+        };
         let content_type = response.content_type().map(str::to_string);
         let kind = scannable_kind(content_type.as_deref(), &response.url);
         let readable = kind.is_some() || content_type.is_none();

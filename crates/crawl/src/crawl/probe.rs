@@ -425,6 +425,26 @@ impl View {
     }
 }
 
+impl View {
+    /// The view of a fetch that failed at `failed_at`: when that is another site, the page
+    /// sent its visitor there (a redirect to a dead or refused domain); otherwise nothing
+    /// was seen.
+    pub fn sent_away(site: &str, failed_at: &str) -> Option<View> {
+        let elsewhere = other_site(site, failed_at)?;
+        Some(View {
+            status: 0,
+            final_url: failed_at.to_string(),
+            title: String::new(),
+            print: None,
+            sent_to: BTreeSet::from([elsewhere]),
+            linked: BTreeSet::new(),
+            findings: Vec::new(),
+            text: format!("(sent to {failed_at}, which did not answer)"),
+            sha256: String::new(),
+        })
+    }
+}
+
 fn truncate_at_char(text: &mut String, max: usize) {
     if text.len() > max {
         let mut cut = max;
