@@ -256,6 +256,7 @@ impl Collected {
                 last_modified: p.last_modified,
                 ip: p.ip,
                 body: p.body,
+                screenshot: None,
                 scan: match p.scan {
                     Scan::Matched(findings) => PageScan::Matched(findings),
                     Scan::Partial(findings) => PageScan::Partial(findings),
@@ -773,6 +774,7 @@ fn site_pseudo_page(url: String, findings: Vec<Finding>) -> IngestPage {
         last_modified: None,
         ip: None,
         body: None,
+        screenshot: None,
         scan: PageScan::Matched(findings),
     }
 }
