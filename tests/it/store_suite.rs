@@ -976,7 +976,9 @@ fn check_screenshots(store: &dyn Store) {
     let sha = sha256_hex("<p>在线赌博</p>".as_bytes());
     assert_eq!(store.screenshot(&sha).unwrap(), Some(png));
     assert_eq!(
-        store.screenshot(&sha256_hex("<p>别的赌博</p>".as_bytes())).unwrap(),
+        store
+            .screenshot(&sha256_hex("<p>别的赌博</p>".as_bytes()))
+            .unwrap(),
         None
     );
     assert_eq!(store.screenshot(&sha256_hex(b"clean")).unwrap(), None);
@@ -987,7 +989,9 @@ fn check_screenshots(store: &dyn Store) {
     // A later render of the same content replaces the picture.
     let mut again = with_time(page(A, "<p>在线赌博</p>", vec![gamble(A)]), 1_050);
     again.screenshot = Some(b"\x89PNG\r\n\x1a\nsecond".to_vec());
-    store.record_crawl(&run("r2", "s1", 1_050), &[again]).unwrap();
+    store
+        .record_crawl(&run("r2", "s1", 1_050), &[again])
+        .unwrap();
     assert_eq!(
         store.screenshot(&sha).unwrap().unwrap(),
         b"\x89PNG\r\n\x1a\nsecond"

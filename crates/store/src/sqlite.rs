@@ -1216,7 +1216,9 @@ impl Store for SqliteStore {
             .reader()
             .prepare_cached(sql::SCREENSHOT)
             .and_then(|mut st| st.query_row([sha256], |r| r.get(0)).optional())
-            .ctx(&self.path, || format!("reading the screenshot of body {sha256}"))?;
+            .ctx(&self.path, || {
+                format!("reading the screenshot of body {sha256}")
+            })?;
         Ok(png.flatten())
     }
 
