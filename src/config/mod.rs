@@ -531,7 +531,8 @@ pub struct RenderSection {
     pub browser: Option<PathBuf>,
     /// One page's budget, from navigation to screenshot.
     pub timeout: String,
-    /// The browser's resident memory, all its processes together, in MiB.
+    /// The browser's memory, all its processes together (proportional set size: shared
+    /// pages counted once), in MiB. Chromium on a blank page takes about 400.
     pub memory_mb: u64,
     /// Pages rendered per crawl of a site: the home page first, then flagged pages.
     pub max_pages: usize,

@@ -115,6 +115,11 @@ async fn text_written_by_scripts_after_load_is_rendered_and_found() {
         rendered.text
     );
     assert_png(&rendered.png);
+    // Left for a person to look at, like the UI test's screenshot (best effort).
+    let _ = std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/render-screenshot.png"),
+        &rendered.png,
+    );
     // The static reading does not see it; the rendered zone does.
     let scanner = crate::common::crawl::scanner();
     let rules = scanner.ruleset();
@@ -345,4 +350,19 @@ async fn rendering_without_a_browser_is_a_startup_error_naming_the_key() {
         stderr.contains("render.browser") && stderr.contains("/nonexistent/chromium"),
         "{stderr}"
     );
+}
+
+/// A browser over its memory budget is killed, and the render says why. (A budget far below
+/// what any browser needs, so the first look at its processes finds it over.)
+#[tokio::test]
+async fn a_browser_over_its_memory_budget_is_killed() {
+    let Some(browser) = browser_or_notice() else {
+        return;
+    };
+    let site = dynamic_site().await;
+    let mut config = config(browser);
+    config.memory_bytes = 1 << 20;
+    let urls = [Url::parse(&site.url("/")).unwrap()];
+    let out = render_pages(&config, fetcher(vec![site.addr]).connector(), &urls).await;
+    assert!(matches!(out[0], Err(RenderError::Memory)), "{:?}", out[0]);
 }

@@ -12,8 +12,9 @@
 //! - one browser per call of [`render_pages`] (one site), on a fresh temporary profile, gone
 //!   afterwards: no cookie, cache or storage passes from one site to the next;
 //! - each page has a time budget (the browser is killed and a fresh one started for the next
-//!   page when it runs over) and the browser a memory budget (its processes' resident memory
-//!   added up every 200 ms; killed past it; the JavaScript heap limited to half of it);
+//!   page when it runs over) and the browser a memory budget (its processes' proportional
+//!   memory, PSS, added up every 200 ms; killed past it; the JavaScript heap limited to half
+//!   of it);
 //! - chromium's sandbox stays on unless the daemon runs as root, where it cannot start (the
 //!   caller decides and warns; see [`RenderConfig::sandbox`]).
 
@@ -46,7 +47,7 @@ pub struct RenderConfig {
     pub browser: PathBuf,
     /// One page's budget, from navigation to screenshot.
     pub timeout: Duration,
-    /// The browser's resident memory, all its processes together.
+    /// The browser's memory (PSS), all its processes together.
     pub memory_bytes: u64,
     /// Width and height of the window and the screenshot, in CSS pixels.
     pub viewport: (u32, u32),
