@@ -808,6 +808,8 @@ pub fn check(path: Option<&Path>) -> Result<String, DaemonError> {
         .as_deref()
         .map(|f| (f, config.inventory.format));
     let inventory = Inventory::load(&config.sites, file)?;
+    // `[render] enabled` needs its browser: the same check as at startup.
+    render::setup(&config)?;
     Ok(format!(
         "{}: ok ({} sites)",
         config.source,

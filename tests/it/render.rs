@@ -350,6 +350,15 @@ async fn rendering_without_a_browser_is_a_startup_error_naming_the_key() {
         stderr.contains("render.browser") && stderr.contains("/nonexistent/chromium"),
         "{stderr}"
     );
+    // `--check-config` says the same, without starting anything.
+    let checked = tokio::process::Command::new(env!("CARGO_BIN_EXE_sitepatrol"))
+        .args(["daemon", "--check-config", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .expect("run the check");
+    assert_eq!(checked.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&checked.stderr).contains("render.browser"));
 }
 
 /// A browser over its memory budget is killed, and the render says why. (A budget far below
