@@ -262,7 +262,7 @@ impl Collected {
     /// The pages to render: the home page, then the flagged pages in crawl order, up to
     /// `max`. Only pages matched in this crawl: an unchanged page keeps its flags (rendered
     /// ones included) as they are, like its other flags.
-    fn render_targets(&self, max: usize) -> Vec<Url> {
+    fn render_targets(&self, max: usize) -> Vec<(String, Url)> {
         let matched = |url: &str, flagged: bool| {
             self.pages.get(url).is_some_and(|p| match &p.scan {
                 Scan::Matched(f) | Scan::Partial(f) => !flagged || !f.is_empty(),
@@ -275,7 +275,7 @@ impl Collected {
             .iter()
             .filter(|u| Some(*u) != self.home.as_ref() && matched(u, true));
         home.chain(flagged)
-            .filter_map(|u| Url::parse(u).ok())
+            .filter_map(|u| Some((u.clone(), Url::parse(u).ok()?)))
             .take(max)
             .collect()
     }
@@ -689,7 +689,7 @@ async fn render_stage(
         "render stage done"
     );
     for (url, render) in rendered {
-        collected.add_render(url.as_str(), render);
+        collected.add_render(&url, render);
     }
 }
 
@@ -959,6 +959,51 @@ mod tests {
             screenshot: None,
             scan,
         }
+    }
+
+    /// The render stage takes the home page first (matched, flagged or not), then flagged
+    /// pages in crawl order, never unchanged or unscanned ones, up to the maximum; what it
+    /// found joins the page's findings and its screenshot goes with the page.
+    #[test]
+    fn render_targets_and_results() {
+        let mut c = Collected::default();
+        let at = |url: &str, scan: Scan| Merged {
+            url: url.into(),
+            ..page(scan, "sha")
+        };
+        c.merge(at("http://a.test/clean", Scan::Matched(vec![])));
+        c.merge(at("http://a.test/f1", Scan::Matched(vec![finding("r.1")])));
+        c.merge(at("http://a.test/same", Scan::Unchanged));
+        c.merge(at("http://a.test/f2", Scan::Partial(vec![finding("r.2")])));
+        c.merge(at("http://a.test/", Scan::Matched(vec![])));
+        c.home = Some("http://a.test/".into());
+        let keys = |c: &Collected, max| -> Vec<String> {
+            c.render_targets(max).into_iter().map(|(k, _)| k).collect()
+        };
+        assert_eq!(
+            keys(&c, 5),
+            ["http://a.test/", "http://a.test/f1", "http://a.test/f2"]
+        );
+        assert_eq!(keys(&c, 2), ["http://a.test/", "http://a.test/f1"]);
+        c.home = Some("http://a.test/same".into());
+        assert_eq!(keys(&c, 5), ["http://a.test/f1", "http://a.test/f2"]);
+
+        let png = b"\x89PNG".to_vec();
+        let render = PageRender {
+            findings: vec![finding("r.rendered")],
+            png: png.clone(),
+        };
+        c.add_render("http://a.test/", render);
+        let home = c.pages.get("http://a.test/").unwrap();
+        assert!(matches!(&home.scan, Scan::Matched(f) if f[0].rule.as_ref() == "r.rendered"));
+        assert_eq!(home.screenshot.as_ref(), Some(&png));
+        // Not for a page that was not matched: its flags carry over as they are.
+        let render = PageRender {
+            findings: vec![finding("r.rendered")],
+            png,
+        };
+        c.add_render("http://a.test/same", render);
+        assert!(c.pages["http://a.test/same"].screenshot.is_none());
     }
 
     fn merged(pages: Vec<Merged>) -> IngestPage {

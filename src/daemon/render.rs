@@ -98,19 +98,21 @@ pub struct PageRender {
     pub png: Vec<u8>,
 }
 
-/// Renders `urls` under `connector`'s policy and scans each rendered text with `ruleset`.
-/// Pages that did not render are logged and left out.
+/// Renders `pages` (each the page's URL as the crawl recorded it, and parsed) under
+/// `connector`'s policy and scans each rendered text with `ruleset`. Returns what rendered,
+/// by the recorded URL (a parsed URL may print otherwise); the rest is logged.
 pub async fn render_and_scan(
     stage: &RenderStage,
     connector: Connector,
     ruleset: Arc<Ruleset>,
-    urls: Vec<Url>,
-) -> Vec<(Url, PageRender)> {
+    pages: Vec<(String, Url)>,
+) -> Vec<(String, PageRender)> {
+    let urls: Vec<Url> = pages.iter().map(|(_, u)| u.clone()).collect();
     let results = render::render_pages(&stage.config, connector, &urls).await;
-    let mut rendered: Vec<(Url, Rendered)> = Vec::new();
-    for (url, result) in urls.into_iter().zip(results) {
+    let mut rendered: Vec<(String, Rendered)> = Vec::new();
+    for ((key, url), result) in pages.into_iter().zip(results) {
         match result {
-            Ok(page) => rendered.push((url, page)),
+            Ok(page) => rendered.push((key, page)),
             Err(error) => warn!(url = %url, %error, "render failed"),
         }
     }
@@ -120,18 +122,13 @@ pub async fn render_and_scan(
     let scanned = tokio::task::spawn_blocking(move || {
         rendered
             .into_iter()
-            .map(|(url, page)| {
+            .map(|(key, page)| {
                 let document = rendered_document(&page.text);
                 let budget = Budget::new(Some(budget));
-                let evidence = ruleset.document_evidence_within(&document, url.as_str(), &budget);
-                let findings = ruleset.score(&evidence, url.as_str());
-                (
-                    url,
-                    PageRender {
-                        findings,
-                        png: page.png,
-                    },
-                )
+                let evidence = ruleset.document_evidence_within(&document, &key, &budget);
+                let findings = ruleset.score(&evidence, &key);
+                let png = page.png;
+                (key, PageRender { findings, png })
             })
             .collect()
     })
