@@ -122,6 +122,7 @@ fn ingest(c: &mut Criterion) {
         .map(|p| IngestPage {
             scan: PageScan::Unchanged,
             body: None,
+            screenshot: None,
             ..p.clone()
         })
         .collect();

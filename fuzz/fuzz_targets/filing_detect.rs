@@ -1,7 +1,7 @@
 //! Arbitrary (lossily UTF-8) zone text → `filing::numbers::detect_in_zone` (ICP 备案 and
 //! licence, 公安联网备案, telecom licences and the permits).
 //!
-//! Input: byte 0 picks the zone kind (`ZoneKind::ALL[b0 % 14]`), the rest is the zone text.
+//! Input: byte 0 picks the zone kind (`ZoneKind::ALL[b0 % ZoneKind::ALL.len()]`), the rest is the zone text.
 //!
 //! Must hold for every input, for every number found:
 //! * `offset` and `offset + displayed.len()` lie within the text, on char boundaries, and the

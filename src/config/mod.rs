@@ -563,6 +563,41 @@ impl Default for FilingConfig {
     }
 }
 
+/// `[render]`: the optional render stage (headless chromium, see
+/// `sitepatrol_crawl::render`): after a site's crawl, its home page and flagged pages are
+/// loaded in a browser, the text shown after scripts ran is scanned as the `rendered` zone,
+/// and a screenshot is kept beside the page copy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RenderSection {
+    pub enabled: bool,
+    /// The browser; without it, `chromium` (or `chromium-browser`) on `PATH`.
+    pub browser: Option<PathBuf>,
+    /// One page's budget, from navigation to screenshot.
+    pub timeout: String,
+    /// The browser's memory, all its processes together (proportional set size: shared
+    /// pages counted once), in MiB. Chromium on a blank page takes about 400.
+    pub memory_mb: u64,
+    /// Pages rendered per crawl of a site: the home page first, then flagged pages.
+    pub max_pages: usize,
+    pub viewport_width: u32,
+    pub viewport_height: u32,
+}
+
+impl Default for RenderSection {
+    fn default() -> RenderSection {
+        RenderSection {
+            enabled: false,
+            browser: None,
+            timeout: "30s".into(),
+            memory_mb: 1024,
+            max_pages: 5,
+            viewport_width: 1280,
+            viewport_height: 800,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct DemoConfig {
@@ -595,6 +630,7 @@ pub struct Config {
     pub hosted_nets: Vec<ipnet::IpNet>,
     pub filing: FilingConfig,
     pub logging: LoggingConfig,
+    pub render: RenderSection,
     pub demo: DemoConfig,
     pub sites: Vec<SiteSpec>,
     /// `[[webhooks]]`, validated.
@@ -620,6 +656,7 @@ pub struct Times {
     pub body_read_timeout: Duration,
     pub api_failure_window: Duration,
     pub session_ttl: Duration,
+    pub render_timeout: Duration,
 }
 
 const SECTIONS: &[&str] = &[
@@ -635,6 +672,7 @@ const SECTIONS: &[&str] = &[
     "hosted_networks",
     "filing",
     "logging",
+    "render",
     "demo",
     "sites",
     "webhooks",
@@ -691,6 +729,7 @@ impl Config {
         let hosted_nets = hosted_nets(&sections.hosted_networks, &mut errors);
         check_filing(&sections.filing, base, &mut errors);
         check_log_filter(&sections.logging, &mut errors);
+        check_render(&sections.render, &mut errors);
         let sites = validate_sites(sites, sections.demo.enabled, &mut errors);
         if !errors.is_empty() {
             return Err(fail(errors));
@@ -718,6 +757,10 @@ impl Config {
                 ..sections.filing
             },
             logging: sections.logging,
+            render: RenderSection {
+                browser: sections.render.browser.map(|p| base.join(p)),
+                ..sections.render
+            },
             demo: sections.demo,
             sites,
             webhooks,
@@ -784,6 +827,7 @@ struct Sections {
     hosted_networks: Vec<String>,
     filing: FilingConfig,
     logging: LoggingConfig,
+    render: RenderSection,
     demo: DemoConfig,
 }
 
@@ -802,6 +846,7 @@ impl Sections {
             hosted_networks: section(table, "hosted_networks", errors),
             filing: section(table, "filing", errors),
             logging: section(table, "logging", errors),
+            render: section(table, "render", errors),
             demo: section(table, "demo", errors),
         }
     }
@@ -857,6 +902,7 @@ impl Times {
             body_read_timeout: duration("http.body_read_timeout", &http.body_read_timeout, ms(100)),
             api_failure_window: duration("api.failure_window", &s.api.failure_window, ms(1000)),
             session_ttl: duration("review.session_ttl", &s.review.session_ttl, ms(60_000)),
+            render_timeout: duration("render.timeout", &s.render.timeout, ms(1000)),
         }
     }
 }
@@ -1078,6 +1124,30 @@ fn hosted_nets(hosted_networks: &[String], errors: &mut Vec<ConfigError>) -> Vec
         }
     }
     nets
+}
+
+/// The render stage's limits: a browser needs some memory and a visible window.
+fn check_render(render: &RenderSection, errors: &mut Vec<ConfigError>) {
+    let mut bad = |path: &str, message: &str| {
+        errors.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        })
+    };
+    if render.memory_mb < 128 {
+        bad("render.memory_mb", "must be at least 128 (MiB)");
+    }
+    if render.max_pages == 0 {
+        bad("render.max_pages", "must be at least 1");
+    }
+    for (path, value) in [
+        ("render.viewport_width", render.viewport_width),
+        ("render.viewport_height", render.viewport_height),
+    ] {
+        if !(100..=8192).contains(&value) {
+            bad(path, "must be between 100 and 8192 (pixels)");
+        }
+    }
 }
 
 fn check_filing(filing: &FilingConfig, base: &Path, errors: &mut Vec<ConfigError>) {

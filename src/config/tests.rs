@@ -21,6 +21,36 @@ fn the_documented_example_parses() {
     assert_eq!(config.webhooks[0].name, "soc");
     assert_eq!(config.webhooks[0].max_attempts, 10);
     assert_eq!(config.webhooks[0].retry_base, Duration::from_secs(30));
+    assert!(!config.render.enabled);
+    assert_eq!(config.times.render_timeout, Duration::from_secs(30));
+    assert_eq!(config.render.max_pages, 5);
+}
+
+#[test]
+fn render_is_off_by_default_and_its_limits_are_checked() {
+    let config = parse("").unwrap();
+    assert!(!config.render.enabled);
+    assert_eq!(config.render.memory_mb, 1024);
+    let text = r#"
+[render]
+enabled = true
+timeout = "10ms"
+memory_mb = 16
+max_pages = 0
+viewport_width = 5
+"#;
+    let errors = parse(text).unwrap_err();
+    assert_eq!(
+        paths(&errors),
+        [
+            "render.timeout",
+            "render.memory_mb",
+            "render.max_pages",
+            "render.viewport_width"
+        ]
+    );
+    let unknown = parse("[render]\nbrowsr = \"/usr/bin/chromium\"\n").unwrap_err();
+    assert!(paths(&unknown)[0].starts_with("render"), "{unknown}");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use url::Url;
 
 use super::filing::FilingCheck;
+use super::render::{PageRender, RenderStage, render_and_scan};
 use crate::config::Config;
 use crate::site::{Agents, RobotsPolicy, Site};
 
@@ -25,6 +26,7 @@ use sitepatrol_core::rules::Ruleset;
 use sitepatrol_core::scan::{ScanOptions, Scanner};
 use sitepatrol_crawl::crawl::probe::{ProbeReport, Sample};
 use sitepatrol_crawl::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope};
+use sitepatrol_crawl::fetch::connect::Connector;
 use sitepatrol_crawl::fetch::politeness::HostGate;
 use sitepatrol_crawl::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
 use sitepatrol_server::metrics::{Metrics, status_result};
@@ -44,6 +46,8 @@ pub struct Shared {
     /// Set by ingests; the gauge refresher reads the store's counts again when it is.
     pub gauges_dirty: AtomicBool,
     pub filing: Option<Arc<FilingCheck>>,
+    /// The render stage, when `[render]` is on.
+    pub render: Option<Arc<RenderStage>>,
 }
 
 impl Shared {
@@ -71,6 +75,8 @@ struct Merged {
     last_modified: Option<String>,
     ip: Option<String>,
     body: Option<Vec<u8>>,
+    /// The render stage's screenshot, when the page was rendered.
+    screenshot: Option<Vec<u8>>,
     scan: Scan,
 }
 
@@ -95,6 +101,10 @@ struct Collected {
     /// The pages the cloaking probes will fetch again, and what they found.
     sample: Sample,
     probes: Vec<ProbeReport>,
+    /// The URL the start page ended at (after redirects), once fetched.
+    home: Option<String>,
+    /// Keep the start page's body even without findings: the render stage may find some.
+    keep_home_body: bool,
 }
 
 impl Collected {
@@ -162,6 +172,12 @@ impl Collected {
                 };
                 let has_findings =
                     matches!(&scan, Scan::Matched(f) | Scan::Partial(f) if !f.is_empty());
+                let is_home = report.depth == 0;
+                if is_home {
+                    self.home = Some(report.final_url.clone());
+                }
+                let matched = matches!(&scan, Scan::Matched(_) | Scan::Partial(_));
+                let keep_body = has_findings || (is_home && matched && self.keep_home_body);
                 let page = Merged {
                     url: report.final_url,
                     status: report.status,
@@ -172,7 +188,8 @@ impl Collected {
                     ip: report.remote_addr,
                     // Bodies are evidence only where something was found; the rest is dropped
                     // here so a long crawl does not hold every page in memory.
-                    body: has_findings.then_some(report.body),
+                    body: keep_body.then_some(report.body),
+                    screenshot: None,
                     scan,
                 };
                 self.merge(page);
@@ -250,6 +267,38 @@ impl Collected {
         }
     }
 
+    /// The pages to render: the home page, then the flagged pages in crawl order, up to
+    /// `max`. Only pages matched in this crawl: an unchanged page keeps its flags (rendered
+    /// ones included) as they are, like its other flags.
+    fn render_targets(&self, max: usize) -> Vec<(String, Url)> {
+        let matched = |url: &str, flagged: bool| {
+            self.pages.get(url).is_some_and(|p| match &p.scan {
+                Scan::Matched(f) | Scan::Partial(f) => !flagged || !f.is_empty(),
+                _ => false,
+            })
+        };
+        let home = self.home.iter().filter(|u| matched(u, false));
+        let flagged = self
+            .order
+            .iter()
+            .filter(|u| Some(*u) != self.home.as_ref() && matched(u, true));
+        home.chain(flagged)
+            .filter_map(|u| Some((u.clone(), Url::parse(u).ok()?)))
+            .take(max)
+            .collect()
+    }
+
+    /// A rendered page's findings join the page's, and its screenshot goes with its copy.
+    fn add_render(&mut self, url: &str, render: PageRender) {
+        let Some(page) = self.pages.get_mut(url) else {
+            return;
+        };
+        if let Scan::Matched(findings) | Scan::Partial(findings) = &mut page.scan {
+            findings.extend(render.findings);
+            page.screenshot = Some(render.png);
+        }
+    }
+
     fn into_ingest(self) -> Vec<IngestPage> {
         let mut pages = self.pages;
         self.order
@@ -264,6 +313,7 @@ impl Collected {
                 last_modified: p.last_modified,
                 ip: p.ip,
                 body: p.body,
+                screenshot: p.screenshot,
                 scan: match p.scan {
                     Scan::Matched(findings) => PageScan::Matched(findings),
                     Scan::Partial(findings) => PageScan::Partial(findings),
@@ -409,7 +459,7 @@ pub async fn crawl_site(
     );
     let (ruleset, rules_version) = shared.current_rules();
     let states = Arc::new(page_states(&shared, &site).await);
-    let base = base_crawler(&shared, &site, ruleset).await;
+    let (base, connector) = base_crawler(&shared, &site, ruleset.clone()).await;
     let (mut collected, mut stats, interrupted) = crawl_passes(
         &shared,
         &base,
@@ -420,6 +470,9 @@ pub async fn crawl_site(
         &mut cancel,
     )
     .await;
+    if let (Some(stage), false) = (&shared.render, interrupted) {
+        render_stage(stage, connector, ruleset, &mut collected, &mut cancel).await;
+    }
     stats.duration_s = clock.elapsed().as_secs_f64();
 
     let outcome = collected.outcome(interrupted, &stats);
@@ -504,6 +557,7 @@ async fn crawl_passes(
         shared.filing.is_some(),
         probes.map_or(0, |p| p.sample_pages),
     );
+    collected.keep_home_body = shared.render.is_some();
     let mut stats = CrawlStats::default();
     let mut interrupted = false;
     for (pass, agent) in agents.iter().enumerate() {
@@ -592,7 +646,8 @@ async fn page_states(shared: &Shared, site: &Site) -> HashMap<String, PageState>
 
 /// The crawler of every pass: the site's fetcher and limits, `ruleset`, and the filing
 /// detector when the filing checks are on.
-async fn base_crawler(shared: &Shared, site: &Site, ruleset: Arc<Ruleset>) -> Crawler {
+/// The site's crawler, and the connector of its fetcher (the render stage's network policy).
+async fn base_crawler(shared: &Shared, site: &Site, ruleset: Arc<Ruleset>) -> (Crawler, Connector) {
     let scanner = Scanner::new(
         ruleset,
         ScanOptions {
@@ -601,15 +656,49 @@ async fn base_crawler(shared: &Shared, site: &Site, ruleset: Arc<Ruleset>) -> Cr
         },
     );
     let own = own_addresses(&shared.config, site).await;
+    let fetcher = fetcher_for(&shared.config, site, own);
+    let connector = fetcher.connector();
     let base = Crawler::new(
-        fetcher_for(&shared.config, site, own),
+        fetcher,
         shared.gate.clone(),
         scanner,
         crawl_config(&shared.config, site),
     );
-    match &shared.filing {
+    let base = match &shared.filing {
         Some(filing) => base.with_filing(filing.detector.clone()),
         None => base,
+    };
+    (base, connector)
+}
+
+/// After the crawl passes: render the home page and flagged pages, and add what the browser
+/// showed to their findings. A shutdown stops it; the crawl is then committed without it.
+async fn render_stage(
+    stage: &RenderStage,
+    connector: Connector,
+    ruleset: Arc<Ruleset>,
+    collected: &mut Collected,
+    cancel: &mut watch::Receiver<bool>,
+) {
+    let urls = collected.render_targets(stage.max_pages);
+    if urls.is_empty() {
+        return;
+    }
+    let count = urls.len();
+    let render = render_and_scan(stage, connector, ruleset, urls);
+    let rendered = tokio::select! {
+        rendered = render => rendered,
+        _ = cancel.wait_for(|stop| *stop) => return,
+    };
+    let found: usize = rendered.iter().map(|(_, r)| r.findings.len()).sum();
+    info!(
+        pages = count,
+        rendered = rendered.len(),
+        findings = found,
+        "render stage done"
+    );
+    for (url, render) in rendered {
+        collected.add_render(&url, render);
     }
 }
 
@@ -782,6 +871,7 @@ fn site_pseudo_page(url: String, findings: Vec<Finding>) -> IngestPage {
         last_modified: None,
         ip: None,
         body: None,
+        screenshot: None,
         scan: PageScan::Matched(findings),
     }
 }
@@ -875,8 +965,54 @@ mod tests {
             last_modified: None,
             ip: None,
             body,
+            screenshot: None,
             scan,
         }
+    }
+
+    /// The render stage takes the home page first (matched, flagged or not), then flagged
+    /// pages in crawl order, never unchanged or unscanned ones, up to the maximum; what it
+    /// found joins the page's findings and its screenshot goes with the page.
+    #[test]
+    fn render_targets_and_results() {
+        let mut c = Collected::default();
+        let at = |url: &str, scan: Scan| Merged {
+            url: url.into(),
+            ..page(scan, "sha")
+        };
+        c.merge(at("http://a.test/clean", Scan::Matched(vec![])));
+        c.merge(at("http://a.test/f1", Scan::Matched(vec![finding("r.1")])));
+        c.merge(at("http://a.test/same", Scan::Unchanged));
+        c.merge(at("http://a.test/f2", Scan::Partial(vec![finding("r.2")])));
+        c.merge(at("http://a.test/", Scan::Matched(vec![])));
+        c.home = Some("http://a.test/".into());
+        let keys = |c: &Collected, max| -> Vec<String> {
+            c.render_targets(max).into_iter().map(|(k, _)| k).collect()
+        };
+        assert_eq!(
+            keys(&c, 5),
+            ["http://a.test/", "http://a.test/f1", "http://a.test/f2"]
+        );
+        assert_eq!(keys(&c, 2), ["http://a.test/", "http://a.test/f1"]);
+        c.home = Some("http://a.test/same".into());
+        assert_eq!(keys(&c, 5), ["http://a.test/f1", "http://a.test/f2"]);
+
+        let png = b"\x89PNG".to_vec();
+        let render = PageRender {
+            findings: vec![finding("r.rendered")],
+            png: png.clone(),
+        };
+        c.add_render("http://a.test/", render);
+        let home = c.pages.get("http://a.test/").unwrap();
+        assert!(matches!(&home.scan, Scan::Matched(f) if f[0].rule.as_ref() == "r.rendered"));
+        assert_eq!(home.screenshot.as_ref(), Some(&png));
+        // Not for a page that was not matched: its flags carry over as they are.
+        let render = PageRender {
+            findings: vec![finding("r.rendered")],
+            png,
+        };
+        c.add_render("http://a.test/same", render);
+        assert!(c.pages["http://a.test/same"].screenshot.is_none());
     }
 
     fn merged(pages: Vec<Merged>) -> IngestPage {

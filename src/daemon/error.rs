@@ -8,6 +8,7 @@ use sitepatrol_store::StoreError;
 
 use crate::config::ConfigErrors;
 use crate::daemon::filing::FilingSetupError;
+use crate::daemon::render::RenderSetupError;
 use crate::inventory::InventoryErrors;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,9 @@ pub enum DaemonError {
     Listen(#[from] BindError),
     #[error(transparent)]
     Filing(#[from] FilingSetupError),
+    /// `[render] enabled = true` without a browser that runs.
+    #[error(transparent)]
+    Render(#[from] RenderSetupError),
     #[error(transparent)]
     Inventory(#[from] InventoryErrors),
     #[error("the inventory: {0}")]

@@ -13,6 +13,7 @@ mod crawl;
 pub mod demo;
 mod error;
 mod filing;
+pub mod render;
 
 mod webhooks;
 
@@ -147,8 +148,10 @@ impl Daemon {
             webhooks::Worker::new(store.clone(), metrics.clone(), hooks_rx)
                 .run(servers.stop_rx.clone()),
         );
+        let render = render::setup(&config)?;
         let shared = Arc::new(Shared {
             filing: filing.map(Arc::new),
+            render,
             store,
             metrics,
             gate: Arc::new(host_gate(&config)),
@@ -805,6 +808,8 @@ pub fn check(path: Option<&Path>) -> Result<String, DaemonError> {
         .as_deref()
         .map(|f| (f, config.inventory.format));
     let inventory = Inventory::load(&config.sites, file)?;
+    // `[render] enabled` needs its browser: the same check as at startup.
+    render::setup(&config)?;
     Ok(format!(
         "{}: ok ({} sites)",
         config.source,

@@ -26,6 +26,7 @@ mod kill_loop;
 mod layers;
 mod probes;
 mod properties;
+mod render;
 mod rules_brands;
 mod rules_bundled;
 mod rules_domains;

@@ -959,6 +959,50 @@ fn check_bodies(store: &dyn Store) {
     assert!(store.body(&sha).unwrap().is_none());
 }
 
+/// The render stage's screenshot is kept beside the page's body copy: stored with it, read by
+/// the body's hash, replaced by a newer render of the same content, and pruned with it.
+fn check_screenshots(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let png = b"\x89PNG\r\n\x1a\nfirst".to_vec();
+    let mut rendered = page(A, "<p>在线赌博</p>", vec![gamble(A)]);
+    rendered.screenshot = Some(png.clone());
+    let mut plain = page(B, "<p>别的赌博</p>", vec![gamble(B)]);
+    plain.screenshot = None;
+    let mut clean = page("http://a.example.cn/clean", "clean", vec![]);
+    clean.screenshot = Some(b"not kept: no flag, no copy".to_vec());
+    let out = store
+        .record_crawl(&run("r1", "s1", 1_000), &[rendered, plain, clean])
+        .unwrap();
+    let sha = sha256_hex("<p>在线赌博</p>".as_bytes());
+    assert_eq!(store.screenshot(&sha).unwrap(), Some(png));
+    assert_eq!(
+        store
+            .screenshot(&sha256_hex("<p>别的赌博</p>".as_bytes()))
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.screenshot(&sha256_hex(b"clean")).unwrap(), None);
+    let flag = &out.new[0];
+    let detail = store.flag(flag.id).unwrap().unwrap();
+    assert_eq!(detail.flag.url, A);
+    assert_eq!(detail.body.unwrap().screenshot_taken_at, Some(1_000));
+    // A later render of the same content replaces the picture.
+    let mut again = with_time(page(A, "<p>在线赌博</p>", vec![gamble(A)]), 1_050);
+    again.screenshot = Some(b"\x89PNG\r\n\x1a\nsecond".to_vec());
+    store
+        .record_crawl(&run("r2", "s1", 1_050), &[again])
+        .unwrap();
+    assert_eq!(
+        store.screenshot(&sha).unwrap().unwrap(),
+        b"\x89PNG\r\n\x1a\nsecond"
+    );
+    // Same retention as the copy: pruned together (B's copy went already, with r2's end).
+    assert_eq!(store.prune_bodies(1_151).unwrap(), 1);
+    assert_eq!(store.screenshot(&sha).unwrap(), None);
+    let detail = store.flag(flag.id).unwrap().unwrap();
+    assert_eq!(detail.body.unwrap().screenshot_taken_at, None);
+}
+
 fn check_reingest_idempotent(store: &dyn Store) {
     site(store, "s1", "c1");
     let pages = [
@@ -1700,6 +1744,10 @@ macro_rules! suite {
             #[test]
             fn bodies() {
                 with_store(check_bodies)
+            }
+            #[test]
+            fn screenshots() {
+                with_store(check_screenshots)
             }
             #[test]
             fn reingest_idempotent() {

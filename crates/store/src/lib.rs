@@ -381,6 +381,8 @@ pub struct IngestPage {
     pub ip: Option<String>,
     /// The raw body. Kept (compressed, capped) only when the page has findings.
     pub body: Option<Vec<u8>>,
+    /// The render stage's PNG of the page, kept beside the body's copy (so only with it).
+    pub screenshot: Option<Vec<u8>>,
     pub scan: PageScan,
 }
 
@@ -402,6 +404,7 @@ impl IngestPage {
             last_modified: None,
             ip: None,
             body: Some(body.to_vec()),
+            screenshot: None,
             scan: PageScan::Matched(findings),
         }
     }
@@ -567,6 +570,8 @@ pub struct BodyInfo {
     pub last_seen_at: Timestamp,
     /// Set when the retention passed and the copy was dropped (the hash stays).
     pub pruned_at: Option<Timestamp>,
+    /// When the render stage's screenshot of this content was taken, while it is stored.
+    pub screenshot_taken_at: Option<Timestamp>,
 }
 
 /// A decompressed body copy.
@@ -775,8 +780,12 @@ pub trait Store: Send + Sync {
     /// The stored copy of a body, decompressed; `None` if never stored or pruned.
     fn body(&self, sha256: &str) -> Result<Option<StoredBody>>;
 
-    /// Drops body copies not seen by any crawl for the configured retention. The flags keep
-    /// the hash. Returns how many copies were dropped.
+    /// The screenshot stored beside the body copy `sha256` (a PNG); `None` if the page was
+    /// never rendered or its copy was pruned.
+    fn screenshot(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Drops body copies (and the screenshots beside them) not seen by any crawl for the
+    /// configured retention. The flags keep the hash. Returns how many copies were dropped.
     fn prune_bodies(&self, now: Timestamp) -> Result<u64>;
 
     /// The schema version the store is at.

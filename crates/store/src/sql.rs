@@ -81,10 +81,15 @@ pub const INSERT_BODY: &str =
         pruned_at = NULL";
 pub const TOUCH_BODY: &str =
     "UPDATE bodies SET last_seen_at = ?2 WHERE sha256 = ?1 AND last_seen_at < ?2";
-pub const BODY_COLUMNS: &str =
-    "sha256, original_size, stored_size, truncated, first_stored_at, last_seen_at, pruned_at";
-pub const PRUNE_BODIES: &str = "UPDATE bodies SET data = NULL, pruned_at = ?1
+pub const BODY_COLUMNS: &str = "sha256, original_size, stored_size, truncated, first_stored_at,
+    last_seen_at, pruned_at, CASE WHEN screenshot IS NULL THEN NULL ELSE screenshot_taken_at END";
+/// The screenshot goes with the copy: one retention for both.
+pub const PRUNE_BODIES: &str = "UPDATE bodies SET data = NULL, screenshot = NULL,
+    screenshot_taken_at = NULL, pruned_at = ?1
     WHERE data IS NOT NULL AND last_seen_at < ?2";
+pub const SET_SCREENSHOT: &str =
+    "UPDATE bodies SET screenshot = ?2, screenshot_taken_at = ?3 WHERE sha256 = ?1";
+pub const SCREENSHOT: &str = "SELECT screenshot FROM bodies WHERE sha256 = ?1";
 
 // Crawl runs.
 pub const RUN_INGEST_BY_KEY: &str = "SELECT ingest FROM crawl_runs WHERE run_key = ?1";

@@ -54,10 +54,16 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0004_page_category_flags.sql"),
         code: Some(super::fold::fold_per_term_flags),
     },
+    Migration {
+        version: 5,
+        name: "screenshots",
+        sql: include_str!("migrations/0005_screenshots.sql"),
+        code: None,
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The SQLite store.
 ///
@@ -236,6 +242,7 @@ fn body_info_from_row(row: &Row<'_>) -> rusqlite::Result<BodyInfo> {
         first_stored_at: row.get(4)?,
         last_seen_at: row.get(5)?,
         pruned_at: row.get(6)?,
+        screenshot_taken_at: row.get(7)?,
     })
 }
 
@@ -1187,7 +1194,7 @@ impl Store for SqliteStore {
             .prepare_cached(&q)
             .and_then(|mut st| {
                 st.query_row([sha256], |r| {
-                    Ok((body_info_from_row(r)?, r.get::<_, Option<Vec<u8>>>(7)?))
+                    Ok((body_info_from_row(r)?, r.get::<_, Option<Vec<u8>>>(8)?))
                 })
                 .optional()
             })
@@ -1202,6 +1209,17 @@ impl Store for SqliteStore {
             }
         })?;
         Ok(Some(StoredBody { info, data }))
+    }
+
+    fn screenshot(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        let png: Option<Option<Vec<u8>>> = self
+            .reader()
+            .prepare_cached(sql::SCREENSHOT)
+            .and_then(|mut st| st.query_row([sha256], |r| r.get(0)).optional())
+            .ctx(&self.path, || {
+                format!("reading the screenshot of body {sha256}")
+            })?;
+        Ok(png.flatten())
     }
 
     fn prune_bodies(&self, now: Timestamp) -> Result<u64> {
@@ -1365,6 +1383,9 @@ fn ingest_page(
             page.fetched_at,
             out,
         )?;
+        if let Some(png) = &page.screenshot {
+            store_screenshot(tx, path, &page.content_sha256, png, page.fetched_at)?;
+        }
     }
     for flag in &flags {
         match existing.remove(&flag.fingerprint) {
@@ -1748,6 +1769,21 @@ fn event(
             ])
         })
         .ctx(path, || format!("recording the {to} event of flag {flag}"))?;
+    Ok(())
+}
+
+/// The page's screenshot, on its body's row (stored just before): the newest render of that
+/// content replaces an older one.
+fn store_screenshot(
+    tx: &Transaction<'_>,
+    path: &Path,
+    sha256: &str,
+    png: &[u8],
+    at: Timestamp,
+) -> Result<()> {
+    tx.prepare_cached(sql::SET_SCREENSHOT)
+        .and_then(|mut st| st.execute(params![sha256, png, at]))
+        .ctx(path, || format!("storing the screenshot of body {sha256}"))?;
     Ok(())
 }
 

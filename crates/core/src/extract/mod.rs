@@ -169,10 +169,14 @@ pub enum ZoneKind {
     Code,
     /// One line per form field (`input`, `textarea`, `select`): `type name hint`.
     Field,
+    /// The text a browser shows after the page's scripts ran (the render stage's
+    /// `document.body.innerText`): what `innerHTML`, `document.write` and fetched content put
+    /// on screen, which no reading of the source can promise to see.
+    Rendered,
 }
 
 impl ZoneKind {
-    pub const ALL: [ZoneKind; 14] = [
+    pub const ALL: [ZoneKind; 15] = [
         ZoneKind::Text,
         ZoneKind::Title,
         ZoneKind::Meta,
@@ -187,6 +191,7 @@ impl ZoneKind {
         ZoneKind::Js,
         ZoneKind::Code,
         ZoneKind::Field,
+        ZoneKind::Rendered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -205,6 +210,7 @@ impl ZoneKind {
             ZoneKind::Js => "js",
             ZoneKind::Code => "code",
             ZoneKind::Field => "field",
+            ZoneKind::Rendered => "rendered",
         }
     }
 
@@ -388,6 +394,11 @@ impl Document {
 /// on disk) links are resolved against `<base>` only, or kept as written.
 pub fn extract_html(html: &str, page_url: Option<&url::Url>) -> Document {
     html::extract(html, page_url)
+}
+
+/// The text a browser rendered for a page, as one `rendered` zone (the render stage's scan).
+pub fn rendered_document(text: &str) -> Document {
+    Document::single_zone(ContentKind::Html, ZoneKind::Rendered, text)
 }
 
 /// A plain-text file is one `plain` zone.

@@ -459,7 +459,18 @@ fn validate_zones(
         );
         return None;
     }
-    ok.then_some(out)
+    ok.then_some(with_rendered(out))
+}
+
+/// A rule for `text` reads `rendered` too: the rendered zone is the visible text once more,
+/// as a browser shows it after the page's scripts ran, so every rule written for what a
+/// visitor reads must see it, and no ruleset has to be edited for the render stage. A rule
+/// may name `rendered` alone to read only what scripts put on screen.
+fn with_rendered(mut zones: Vec<ZoneKind>) -> Vec<ZoneKind> {
+    if zones.contains(&ZoneKind::Text) && !zones.contains(&ZoneKind::Rendered) {
+        zones.push(ZoneKind::Rendered);
+    }
+    zones
 }
 
 fn is_valid_rule_id(id: &str) -> bool {
@@ -1998,6 +2009,64 @@ mod tests {
         for bad in ["gambling", "Gambling.x", "a..b", ".a", "a.", "a.b c"] {
             assert!(!is_valid_rule_id(bad), "{bad}");
         }
+    }
+
+    /// What the render stage scans (`rendered`) is read by rules for `text`, whether they
+    /// name it or take the default zones, and by a rule naming `rendered` alone; a rule for
+    /// scripts does not read it.
+    #[test]
+    fn text_rules_read_the_rendered_zone() {
+        let text = r#"
+[defaults]
+severity = "high"
+
+[[rule]]
+id = "t.named"
+category = "gambling"
+clause = "§2(7)"
+description = "d"
+terms = ["网上赌场"]
+zones = ["text", "title"]
+
+[[rule]]
+id = "t.default"
+category = "gambling"
+clause = "§2(7)"
+description = "d"
+terms = ["真人荷官"]
+
+[[rule]]
+id = "t.only"
+category = "gambling"
+clause = "§2(7)"
+description = "d"
+terms = ["百家乐"]
+zones = ["rendered"]
+
+[[rule]]
+id = "t.script"
+category = "gambling"
+clause = "§2(7)"
+description = "d"
+terms = ["六合彩"]
+zones = ["script"]
+"#;
+        let source = RuleSource::Text {
+            name: "t.toml".into(),
+            text: text.into(),
+        };
+        let (ruleset, _) = load(&[source]).expect("the ruleset loads");
+        let document = crate::extract::rendered_document("网上赌场 真人荷官 百家乐 六合彩");
+        let mut rules: Vec<String> = ruleset
+            .rule_findings_document(&document, "https://x.test/")
+            .iter()
+            .map(|f| {
+                assert_eq!(f.zone, Some(ZoneKind::Rendered));
+                f.rule.to_string()
+            })
+            .collect();
+        rules.sort();
+        assert_eq!(rules, ["t.default", "t.named", "t.only"]);
     }
 
     #[test]

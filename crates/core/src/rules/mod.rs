@@ -245,9 +245,11 @@ pub const URL_ZONES: [ZoneKind; 5] = [
 /// Zones a rule applies to when it names none: the places a visitor reads text, and a
 /// template's `code`, whose `echo` strings are what its visitors get. Links, scripts and the
 /// other structural zones are opted into by rules written for them, so that anchor text
-/// already present in `text` is not reported twice.
-pub const DEFAULT_ZONES: [ZoneKind; 7] = [
+/// already present in `text` is not reported twice. `rendered` is here because it is the
+/// visible text again, as a browser shows it once the page's scripts ran.
+pub const DEFAULT_ZONES: [ZoneKind; 8] = [
     ZoneKind::Text,
+    ZoneKind::Rendered,
     ZoneKind::Title,
     ZoneKind::Meta,
     ZoneKind::Attr,

@@ -173,7 +173,36 @@ impl Inner {
             .to_ascii_lowercase();
         let https = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let addrs = self.resolve(&host, port).await?;
+        let (stream, peer) = self.connect_tcp(&host, port).await?;
+        if !https {
+            return Ok(Transport::Plain(stream, peer));
+        }
+        let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+            ConnectError::Tls {
+                host: host.clone(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
+            }
+        })?;
+        let handshake = self.tls.connect(name, stream);
+        match tokio::time::timeout(self.connect_timeout, handshake).await {
+            Err(_) => Err(ConnectError::Timeout {
+                addr: format!("{peer} (TLS handshake)"),
+                timeout: self.connect_timeout,
+            }),
+            Ok(Err(source)) => Err(ConnectError::Tls { host, source }),
+            Ok(Ok(tls)) => Ok(Transport::Tls(Box::new(tls), peer)),
+        }
+    }
+
+    /// Resolve, check each address against the guard, connect to the first that answers and
+    /// check the socket's peer again: the part of a connection the SSRF policy is about, shared
+    /// by the fetcher and the render stage's proxy (which tunnels the browser's TLS itself).
+    async fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<(TcpStream, SocketAddr), ConnectError> {
+        let addrs = self.resolve(host, port).await?;
         let mut last_error = None;
         let mut refusal = None;
         for addr in addrs {
@@ -203,36 +232,30 @@ impl Inner {
             let peer = stream.peer_addr().unwrap_or(addr);
             self.check(peer).map_err(ConnectError::Refused)?;
             let _ = stream.set_nodelay(true);
-            if !https {
-                return Ok(Transport::Plain(stream, peer));
-            }
-            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
-                ConnectError::Tls {
-                    host: host.clone(),
-                    source: io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
-                }
-            })?;
-            let handshake = self.tls.connect(name, stream);
-            let tls = match tokio::time::timeout(self.connect_timeout, handshake).await {
-                Err(_) => {
-                    return Err(ConnectError::Timeout {
-                        addr: format!("{addr} (TLS handshake)"),
-                        timeout: self.connect_timeout,
-                    });
-                }
-                Ok(Err(source)) => return Err(ConnectError::Tls { host, source }),
-                Ok(Ok(tls)) => tls,
-            };
-            return Ok(Transport::Tls(Box::new(tls), peer));
+            return Ok((stream, peer));
         }
         Err(match (refusal, last_error) {
             (_, Some(error)) => error,
             (Some(r), None) => ConnectError::Refused(r),
             (None, None) => ConnectError::Dns {
-                host,
+                host: host.to_string(),
                 message: "no usable addresses".into(),
             },
         })
+    }
+}
+
+impl Connector {
+    /// A plain TCP connection to `host:port` under the SSRF policy (resolution, overrides, the
+    /// guard and the allowed addresses, the peer checked again), without TLS.
+    pub async fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<(TcpStream, SocketAddr), ConnectError> {
+        self.inner
+            .connect_tcp(&host.to_ascii_lowercase(), port)
+            .await
     }
 }
 

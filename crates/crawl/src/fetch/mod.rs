@@ -276,6 +276,7 @@ pub fn read_pem_certificates(
 #[derive(Clone)]
 pub struct Fetcher {
     client: Client<Connector, Empty<Bytes>>,
+    connector: Connector,
     config: Arc<FetchConfig>,
 }
 
@@ -295,15 +296,22 @@ impl Fetcher {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(8)
-            .build(connector);
+            .build(connector.clone());
         Fetcher {
             client,
+            connector,
             config: Arc::new(config),
         }
     }
 
     pub fn config(&self) -> &FetchConfig {
         &self.config
+    }
+
+    /// The connector, with this fetcher's SSRF policy: what the render stage's proxy connects
+    /// the browser through, so the browser reaches exactly what the fetcher may.
+    pub fn connector(&self) -> Connector {
+        self.connector.clone()
     }
 
     /// GET `url` as `agent`, following redirects; each hop waits at `gate` for its host.

@@ -68,6 +68,7 @@ pub(super) async fn handle(
         Op::ListFlags => list_flags(&api, call.query()).await,
         Op::GetFlag => get_flag(&api, call).await,
         Op::FlagBody => flag_body(&api, flag_id(&call.param(0))?, call.query()).await,
+        Op::FlagScreenshot => flag_screenshot(&api, flag_id(&call.param(0))?, call.query()).await,
         Op::Confirm | Op::Dismiss | Op::Reopen | Op::Assign | Op::Comment => {
             act(&api, op, call).await
         }
@@ -318,6 +319,54 @@ pub(crate) async fn flag_body(
     );
     Ok(response)
 }
+
+/// The render stage's screenshot of the flag's page (stored beside its page copy), as
+/// `image/png`. The bytes are checked to be a PNG before they are served with that type, so
+/// whatever the store holds is never sent as anything a browser would run; `nosniff` and
+/// `CSP: sandbox` as for the page copy.
+pub(crate) async fn flag_screenshot(
+    api: &Api,
+    id: FlagId,
+    query: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    Query::parse(query, &[])?;
+    let store = api.store.clone();
+    let (flag, png) = blocking(move || {
+        let Some(detail) = store.flag(id)? else {
+            return Err(flag_not_found(id));
+        };
+        let png = store.screenshot(&detail.flag.body_sha256)?;
+        Ok((detail.flag, png))
+    })
+    .await?;
+    let Some(png) = png.filter(|p| p.starts_with(PNG_SIGNATURE)) else {
+        return Err(ApiError::new(
+            Code::ScreenshotNotStored,
+            format!(
+                "no screenshot of flag {id}'s page (sha256 {}) is stored: the render stage is                  off, did not render it, or the copy was pruned after the retention",
+                flag.body_sha256
+            ),
+        ));
+    };
+    let mut response = text(StatusCode::OK, "image/png", png);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    Ok(response)
+}
+
+/// The eight bytes every PNG starts with.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -109,6 +109,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "查看页面快照（纯文本）",
         "Page copy (plain text)",
     ),
+    (
+        "screenshot",
+        "页面截图（浏览器渲染后）",
+        "Screenshot (as a browser rendered it)",
+    ),
     ("assignee", "处理人", "Assignee"),
     ("filing", "备案信息", "Filing"),
     ("filing_status", "备案状态", "Filing status"),

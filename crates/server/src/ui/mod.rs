@@ -28,7 +28,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::api::error::{Code, blocking, flag_not_found};
-use crate::api::handlers::{existing_site, flag_body, flag_id, now};
+use crate::api::handlers::{existing_site, flag_body, flag_id, flag_screenshot, now};
 use crate::api::query::{FLAG_FILTERS, Query, flag_filter};
 use crate::api::{Api, ApiError};
 use crate::http::{Body, Peer, text};
@@ -426,6 +426,10 @@ impl Ui {
             Page::FlagAction(id, action) if action == "snapshot" => {
                 flag_body(&self.api, flag_id(&id)?, None).await
             }
+            // The render's screenshot, through the API's handler (checked to be a PNG).
+            Page::FlagAction(id, action) if action == "screenshot" => {
+                flag_screenshot(&self.api, flag_id(&id)?, None).await
+            }
             Page::Site(site) => self.site_page(ctx, site).await,
             _ => Err(not_found(path)),
         }
@@ -718,6 +722,12 @@ impl Ui {
         let snippet = split_snippet(&detail.flag.snippet, &detail.flag.matched);
         let url_link = link_target(&detail.flag.url);
         let has_body = detail.body.as_ref().is_some_and(|b| b.pruned_at.is_none());
+        // Shown only while stored: it goes with the page copy when the retention passes.
+        let screenshot_taken_at = detail
+            .body
+            .as_ref()
+            .filter(|b| b.pruned_at.is_none())
+            .and_then(|b| b.screenshot_taken_at);
         Ok(self.render(
             ctx,
             StatusCode::OK,
@@ -728,6 +738,7 @@ impl Ui {
                 snippet => ser(&snippet),
                 url_link,
                 has_body,
+                screenshot_taken_at,
                 site => ser(&site),
             },
         ))
