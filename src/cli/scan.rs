@@ -1,9 +1,10 @@
 //! `sitepatrol scan TARGET...`: files, web-root directories and standard input.
 
+mod pool;
+mod walk;
+
 use std::io::{IsTerminal, Read};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use sitepatrol_core::error::Error;
@@ -13,6 +14,7 @@ use sitepatrol_core::scan::{self, ScanOptions, ScanReport, Scanner};
 
 use super::output::Output;
 use super::{FailOn, Format, RulesArg, exit};
+use walk::Item;
 
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
@@ -31,29 +33,35 @@ pub struct ScanArgs {
     /// `crawl.scan_budget` info finding says so. 0: no limit.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     scan_budget: f64,
-    /// Files scanned in parallel. Default: the number of CPUs.
+    /// Files scanned in parallel. Default: the number of CPUs. Results print in the same
+    /// order whatever the number.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
-    /// Files, directories (walked for the files whose extension names a kind: HTML, text and
-    /// Markdown, JavaScript, server templates such as php, asp, jsp and ftl, Vue and Svelte
-    /// components, JSX and TSX), `-`, or http(s) URLs of sites to crawl.
+    /// Follow symbolic links to directories in a web root (e.g. an `uploads` directory kept
+    /// elsewhere). Off by default: they may lead out of the web root; loops are reported.
+    /// Symbolic links to files are always read.
+    #[arg(long, short = 'L')]
+    follow_symlinks: bool,
+    /// Files, directories, `-` (standard input), or http(s) URLs of sites to crawl.
+    ///
+    /// A directory is walked whole, in name order, for the files whose extension names a kind
+    /// (HTML, text and Markdown, JavaScript, server templates and scripts such as php, asp,
+    /// aspx, jsp, tpl, inc and ftl, Vue and Svelte components, JSX and TSX) and the files whose
+    /// first bytes read as markup or a template, whatever their name (backups, pages without
+    /// an extension). Nothing is skipped that a hacked web root could hide in: hidden files and
+    /// dot-directories are read, and .gitignore, .ignore and git excludes are not obeyed,
+    /// since whoever controls the site writes them. Devices, FIFOs and sockets are passed
+    /// over.
     #[arg(required = true, value_name = "TARGET")]
     targets: Vec<String>,
     #[command(flatten)]
     crawl: super::crawl::CrawlArgs,
 }
 
-/// One unit of work.
-enum Item {
-    File(PathBuf),
-    Stdin,
-    /// A target that could not be listed.
-    Failed(String, String),
-}
-
-/// Files scanned per batch: results are printed in input order batch by batch, so memory
-/// stays bounded on a large web root.
-const BATCH: usize = 256;
+/// Results handed out ahead of the one being printed at most: the reorder buffer holds no
+/// more, so memory stays bounded on a web root of any size, while a slow file (up to the scan
+/// budget) still leaves the other workers this much to do.
+const WINDOW: usize = 1024;
 
 pub fn run(args: ScanArgs) -> i32 {
     let started = Instant::now();
@@ -88,21 +96,25 @@ pub fn run(args: ScanArgs) -> i32 {
         .iter()
         .cloned()
         .partition(|t| super::crawl::is_url(t));
-    let items = list_items(&paths);
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let mut output = Output::new(format);
     let mut worst = None;
-    for batch in items.chunks(BATCH) {
-        let results = scan_batch(&scanner, batch, jobs);
-        for result in results {
-            if emit(&mut output, result, &mut worst).is_err() {
-                // stdout closed (e.g. piped into `head`): stop quietly.
-                return exit::ERROR;
-            }
-        }
+    let printed = pool::ordered_map(
+        walk::items(&paths, args.follow_symlinks),
+        jobs,
+        WINDOW,
+        |item| scan_item(&scanner, &item),
+        |result| match result {
+            Some(result) => emit(&mut output, result, &mut worst),
+            None => Ok(()),
+        },
+    );
+    if printed.is_err() {
+        // stdout closed (e.g. piped into `head`): stop quietly.
+        return exit::ERROR;
     }
     if !urls.is_empty() {
         let crawled_worst = super::crawl::run(&args.crawl, &urls, &scanner, &mut output);
@@ -122,63 +134,20 @@ pub fn run(args: ScanArgs) -> i32 {
     }
 }
 
-fn list_items(targets: &[String]) -> Vec<Item> {
-    let mut items = Vec::new();
-    for target in targets {
-        if target == "-" {
-            items.push(Item::Stdin);
-            continue;
-        }
-        let path = Path::new(target);
-        match std::fs::metadata(path) {
-            Err(e) => items.push(Item::Failed(target.clone(), e.to_string())),
-            Ok(meta) if meta.is_dir() => {
-                for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
-                    match entry {
-                        Ok(entry) => {
-                            let is_web_file =
-                                entry.path().is_file() && scan::is_page_file(entry.path());
-                            if is_web_file {
-                                items.push(Item::File(entry.into_path()));
-                            }
-                        }
-                        Err(e) => items.push(Item::Failed(
-                            e.path().unwrap_or(path).display().to_string(),
-                            e.to_string(),
-                        )),
-                    }
-                }
-            }
-            Ok(_) => items.push(Item::File(path.to_path_buf())),
-        }
-    }
-    items
-}
-
 type ItemResult = Result<ScanReport, (String, String)>;
 
-fn scan_batch(scanner: &Scanner, batch: &[Item], jobs: usize) -> Vec<ItemResult> {
-    let next = AtomicUsize::new(0);
-    let mut slots: Vec<Option<ItemResult>> = (0..batch.len()).map(|_| None).collect();
-    let chunks = std::sync::Mutex::new(&mut slots);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(batch.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = batch.get(i) else { break };
-                    let result = scan_item(scanner, item);
-                    if let Ok(mut slots) = chunks.lock() {
-                        slots[i] = Some(result);
-                    }
-                }
-            });
+/// The item's report, or `None` for a file found in a directory that is not a page.
+fn scan_item(scanner: &Scanner, item: &Item) -> Option<ItemResult> {
+    if let Item::Walked(path) = item {
+        // Sniffing reads the file's head, so it is done here, on the workers.
+        if !scan::is_page_file(path) {
+            return None;
         }
-    });
-    slots.into_iter().flatten().collect()
+    }
+    Some(scan_report(scanner, item))
 }
 
-fn scan_item(scanner: &Scanner, item: &Item) -> ItemResult {
+fn scan_report(scanner: &Scanner, item: &Item) -> ItemResult {
     let mut report = match item {
         Item::Failed(target, message) => return Err((target.clone(), message.clone())),
         Item::Stdin => {
@@ -190,7 +159,7 @@ fn scan_item(scanner: &Scanner, item: &Item) -> ItemResult {
             let kind = None::<ContentKind>;
             scanner.scan_bytes(&bytes, kind, "-", None, None)
         }
-        Item::File(path) => scanner
+        Item::File(path) | Item::Walked(path) => scanner
             .scan_file(path)
             .map_err(|e| (path.display().to_string(), e.to_string()))?,
     };

@@ -1,7 +1,7 @@
 //! The real binary: `scan`, `extract` and `rules`, their output formats and exit codes.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
@@ -750,4 +750,166 @@ fn a_web_root_scan_reads_includes_backups_and_extensionless_pages_but_not_images
         "{records:#?}"
     );
     assert_eq!(records.last().unwrap()["files"], 3);
+}
+
+/// A hacked web root: a PHP template with a hidden link block and a spider check, an ASP page
+/// that prints links to Baiduspider only, an include, a page in a dot-directory that the site's
+/// own `.ignore` and `.gitignore` name, and clean pages.
+fn hacked_web_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = root.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "index.php",
+        r#"<?php
+$ua = strtolower($_SERVER['HTTP_USER_AGENT']);
+if (strpos($ua, 'baiduspider') !== false || strpos($ua, 'sogou') !== false) {
+    echo file_get_contents('http://seo-links.example/list.txt');
+    die();
+}
+?>
+<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>某某科技有限公司</title></head>
+<body><p>欢迎访问某某科技有限公司官网。</p>
+<div style="display:none">
+<a href="https://www.188bet.com/zh-cn">澳门葡京赌场 网上百家乐 真人荷官在线发牌</a>
+<a href="http://114av.xyz/">成人视频 无码AV在线观看</a>
+</div></body></html>
+"#,
+    );
+    write(
+        "default.asp",
+        r#"<%
+Dim ua : ua = LCase(Request.ServerVariables("HTTP_USER_AGENT"))
+If InStr(ua, "baiduspider") > 0 Then
+  Response.Write "<a href='http://casino-888.example/'>网上赌场 百家乐 时时彩</a>"
+End If
+%>
+<html><body><p>公司简介</p></body></html>
+"#,
+    );
+    write(
+        "include/footer.inc",
+        r#"<div style="position:absolute;left:-9999px"><a href="http://xpj-vip.example/">新葡京娱乐城 网上赌场 澳门赌场</a></div>"#,
+    );
+    write(
+        ".cache/seo.php",
+        r#"<?php echo '<a href="http://sex-cam.example/">色情直播 裸聊</a>'; ?>"#,
+    );
+    // Whoever planted the files can name them here: a scanner must not listen.
+    write(".ignore", ".cache/\n*.inc\n*.asp\n");
+    write(".gitignore", ".cache/\n*.inc\n*.asp\n");
+    write(
+        "about.html",
+        "<html><body><p>公司成立于2005年，专注于企业软件。</p></body></html>",
+    );
+    write(
+        "contact.php",
+        "<?php $tel = '010-12345678'; ?><html><body><p>联系我们：<?= $tel ?></p></body></html>",
+    );
+    // Many pages of falling size, each with a finding, so that an order that follows which
+    // file finished first, not the walk, shows in the output.
+    for i in 0..40 {
+        let padding = "<p>本公司提供企业网站建设与维护服务。</p>\n".repeat((40 - i) * 20);
+        write(
+            &format!("news/{i:02}.html"),
+            &format!(
+                "<html><body>{padding}<div style=\"display:none\">\
+                 <a href=\"https://www.188bet.com/\">澳门葡京赌场 真人荷官</a></div></body></html>"
+            ),
+        );
+    }
+    root
+}
+
+#[test]
+fn a_web_root_scan_finds_server_side_injection_and_cloaking_in_walk_order_at_any_jobs() {
+    let root = hacked_web_root();
+    let dir = root.path().to_str().unwrap();
+    let relative = |f: &Value| {
+        let target = f["target"].as_str().unwrap();
+        PathBuf::from(
+            target
+                .strip_prefix(dir)
+                .unwrap_or(target)
+                .trim_start_matches('/'),
+        )
+    };
+    let mut runs = Vec::new();
+    for jobs in ["1", "2"] {
+        let out = sitepatrol(&["scan", "--format", "jsonl", "-j", jobs, dir]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let mut records = json_lines(&out);
+        let summary = records.pop().unwrap();
+        assert_eq!(summary["type"], "summary");
+        assert_eq!(summary["files"], 46, "-j{jobs}: {summary}");
+        assert_eq!(summary["errors"], 0, "-j{jobs}: {summary}");
+        runs.push(records);
+    }
+    assert_eq!(
+        runs[0], runs[1],
+        "-j1 and -j2 print the same, in the same order"
+    );
+    let found = findings(&runs[1]);
+
+    // Every flagged file, in the order the walk meets them (file names sorted per
+    // directory, depth first: what `Path`'s order is), and no clean file.
+    let mut order: Vec<PathBuf> = found.iter().map(|f| relative(f)).collect();
+    order.dedup();
+    let mut expected: Vec<PathBuf> = [".cache/seo.php", "default.asp", "include/footer.inc"]
+        .iter()
+        .map(PathBuf::from)
+        .chain((0..40).map(|i| PathBuf::from(format!("news/{i:02}.html"))))
+        .chain([PathBuf::from("index.php")])
+        .collect();
+    expected.sort();
+    assert_eq!(order, expected, "walk order");
+
+    let has =
+        |file: &str, rule: &str, matched: &str| {
+            found.iter().any(|f| {
+                relative(f) == Path::new(file)
+                    && f["signals"].as_array().unwrap().iter().any(|s| {
+                        s["rule"] == rule && s["matched"].as_str().unwrap().contains(matched)
+                    })
+            })
+        };
+    // The template: its hidden links by what they say and where they point, and the spider
+    // check that serves Baiduspider other content.
+    assert!(
+        has("index.php", "gambling.online_casino", "澳门葡京"),
+        "{found:#?}"
+    );
+    assert!(has(
+        "index.php",
+        "gambling.listed_domains",
+        "www.188bet.com"
+    ));
+    assert!(has(
+        "index.php",
+        "prohibited_links.porn_domains",
+        "114av.xyz"
+    ));
+    assert!(has("index.php", "pornography.av_sites", "无码AV"));
+    assert!(has("index.php", "cloaking.spider_ua_test", "baiduspider"));
+    assert!(has(
+        "index.php",
+        "cloaking.spider_fetch_and_print",
+        "file_get_contents("
+    ));
+    assert!(has(
+        "default.asp",
+        "cloaking.spider_branch_rewrites",
+        "baiduspider"
+    ));
+    assert!(has("default.asp", "gambling.online_casino", "网上赌场"));
+    assert!(has(
+        "include/footer.inc",
+        "gambling.online_casino",
+        "新葡京"
+    ));
+    assert!(has(".cache/seo.php", "pornography.live_chat", "色情直播"));
 }
