@@ -465,7 +465,11 @@ async fn a_browser_logs_in_filters_confirms_and_runs_no_hostile_payload() {
         .await;
     let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshot.png");
+    // Beside the build's own output when CARGO_TARGET_DIR moves it (worktrees), which the
+    // checkout's `target/` then lacks.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&dir).expect("create target/");
+    let path = dir.join("ui-screenshot.png");
     std::fs::write(&path, &png).expect("write the screenshot");
     eprintln!("screenshot: {}", path.display());
 
