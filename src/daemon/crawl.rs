@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use url::Url;
 
+use super::conditional;
 use super::filing::FilingCheck;
 use crate::config::Config;
 use crate::site::{Agents, RobotsPolicy, Site};
@@ -72,6 +73,8 @@ struct Merged {
     ip: Option<String>,
     body: Option<Vec<u8>>,
     scan: Scan,
+    /// The links followed from the page, kept for a later 304 (`None`: not known).
+    links: Option<Vec<String>>,
 }
 
 enum Scan {
@@ -95,6 +98,9 @@ struct Collected {
     /// The pages the cloaking probes will fetch again, and what they found.
     sample: Sample,
     probes: Vec<ProbeReport>,
+    /// Pages taken without reading a body (304s): the filing checks saw none of their
+    /// numbers, so they judge the site on a partial read.
+    unread: usize,
 }
 
 impl Collected {
@@ -133,7 +139,7 @@ impl Collected {
 
     fn add(&mut self, event: CrawlEvent, metrics: &Metrics) {
         match event {
-            CrawlEvent::Page(report) => {
+            CrawlEvent::Page(mut report) => {
                 self.sample.offer_page(&report, &self.start);
                 if let (Some(filing), Some(page)) = (&mut self.filing, &report.filing) {
                     let is_home = report.depth == 0 && report.url == self.start;
@@ -150,6 +156,14 @@ impl Collected {
                 if report.budget_ran_out {
                     metrics.scan_budget_hits.inc();
                 }
+                if report.not_modified() {
+                    metrics.pages_not_modified.inc();
+                    self.unread += 1;
+                }
+                // Links of a cut body are only some of the page's: not worth remembering.
+                let links = (report.scanned && report.complete)
+                    .then(|| conditional::links_to_store(std::mem::take(&mut report.links)))
+                    .flatten();
                 let scan = if !report.scanned {
                     Scan::NotScanned
                 } else if !report.matched {
@@ -174,6 +188,7 @@ impl Collected {
                     // here so a long crawl does not hold every page in memory.
                     body: has_findings.then_some(report.body),
                     scan,
+                    links,
                 };
                 self.merge(page);
             }
@@ -238,6 +253,7 @@ impl Collected {
                 existing.body = page.body;
                 existing.sha256 = page.sha256;
                 existing.status = page.status;
+                existing.links = page.links;
             }
         }
     }
@@ -256,6 +272,7 @@ impl Collected {
                 last_modified: p.last_modified,
                 ip: p.ip,
                 body: p.body,
+                links: p.links,
                 scan: match p.scan {
                     Scan::Matched(findings) => PageScan::Matched(findings),
                     Scan::Partial(findings) => PageScan::Partial(findings),
@@ -421,6 +438,7 @@ pub async fn crawl_site(
             .into_iter()
             .partition(|f| &*f.rule == sitepatrol_crawl::crawl::TRAP_SUSPECTED);
     let probe_reports = std::mem::take(&mut collected.probes);
+    let unread = collected.unread;
     let mut pages = collected.into_ingest();
     let page_count = pages.len();
     mark_unreadable(&mut pages, &states);
@@ -445,7 +463,14 @@ pub async fn crawl_site(
     if let (Some(check), Some(site_filing), true) =
         (&shared.filing, site_filing, outcome.saw_the_site())
     {
-        let (page, status) = filing_page(check, &site, &site_filing, &start).await;
+        let (mut page, status) = filing_page(check, &site, &site_filing, &start).await;
+        // Pages taken from a 304 showed no numbers: what the checks did not find may be on
+        // them, so nothing resolves (see `conditional`).
+        if unread > 0
+            && let PageScan::Matched(findings) = &mut page.scan
+        {
+            page.scan = PageScan::Partial(std::mem::take(findings));
+        }
         pages.push(page);
         filing_status = Some(status);
     }
@@ -497,12 +522,16 @@ async fn crawl_passes(
     );
     let mut stats = CrawlStats::default();
     let mut interrupted = false;
+    let recall = conditional::recall(states, rules_version, start, agents.len());
     for (pass, agent) in agents.iter().enumerate() {
         let check = unchanged_check(states, rules_version, pass, agents.len(), &collected);
-        let crawler = match check {
+        let mut crawler = match check {
             Some(check) => base.clone().with_unchanged_check(check),
             None => base.clone(),
         };
+        if let Some(recall) = &recall {
+            crawler = crawler.with_recall(recall.clone());
+        }
         let metrics = shared.metrics.clone();
         let pass_stats = {
             let mut on_event = |event: CrawlEvent| collected.add(event, &metrics);
@@ -774,6 +803,7 @@ fn site_pseudo_page(url: String, findings: Vec<Finding>) -> IngestPage {
         ip: None,
         body: None,
         scan: PageScan::Matched(findings),
+        links: None,
     }
 }
 
@@ -867,6 +897,7 @@ mod tests {
             ip: None,
             body,
             scan,
+            links: None,
         }
     }
 

@@ -9,6 +9,7 @@
 //! SIGTERM/SIGINT (stop scheduling, give in-flight crawls `shutdown_grace`, then cut them and
 //! commit what they fetched, exit 0).
 
+mod conditional;
 mod crawl;
 pub mod demo;
 mod error;

@@ -25,6 +25,7 @@ mod kill_loop;
 mod layers;
 mod probes;
 mod properties;
+mod resume;
 mod rules_brands;
 mod rules_bundled;
 mod rules_domains;

@@ -1023,6 +1023,40 @@ fn check_unchanged_carry_over(store: &dyn Store) {
     );
 }
 
+/// A page's links are kept for crawling past a later 304: replaced by every matched or
+/// unchanged sighting (links of other content would mislead), left alone by a page that was
+/// not scanned, and unknown (`None`) when the crawl did not say.
+fn check_page_links(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let links = |url: &str| store.page_state("s1", url).unwrap().unwrap().links;
+    let mut p = page(A, "x", vec![]);
+    p.links = Some(vec![B.to_string()]);
+    store
+        .record_crawl(&run("r1", "s1", 1_000), &[p.clone()])
+        .unwrap();
+    assert_eq!(links(A), Some(vec![B.to_string()]));
+    assert_eq!(store.page_states("s1").unwrap()[0].1.links, links(A));
+    // Not scanned (an error status): the links stay.
+    let mut error = with_time(page(A, "", vec![]), 2_000);
+    (error.scan, error.links, error.http_status) = (PageScan::NotScanned, None, Some(500));
+    store
+        .record_crawl(&run("r2", "s1", 2_000), &[error])
+        .unwrap();
+    assert_eq!(links(A), Some(vec![B.to_string()]));
+    // Unchanged content with no links now; then matched without links known.
+    let mut same = with_time(p.clone(), 3_000);
+    (same.scan, same.links) = (PageScan::Unchanged, Some(Vec::new()));
+    store
+        .record_crawl(&run("r3", "s1", 3_000), &[same])
+        .unwrap();
+    assert_eq!(links(A), Some(Vec::new()));
+    let unknown = with_time(page(A, "y", vec![]), 4_000);
+    store
+        .record_crawl(&run("r4", "s1", 4_000), &[unknown])
+        .unwrap();
+    assert_eq!(links(A), None);
+}
+
 fn check_pagination_and_filters(store: &dyn Store) {
     site(store, "s1", "c1");
     site(store, "s2", "c2");
@@ -1708,6 +1742,10 @@ macro_rules! suite {
             #[test]
             fn unchanged_carry_over() {
                 with_store(check_unchanged_carry_over)
+            }
+            #[test]
+            fn page_links() {
+                with_store(check_page_links)
             }
             #[test]
             fn pagination_and_filters() {

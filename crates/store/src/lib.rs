@@ -382,6 +382,10 @@ pub struct IngestPage {
     /// The raw body. Kept (compressed, capped) only when the page has findings.
     pub body: Option<Vec<u8>>,
     pub scan: PageScan,
+    /// The links the crawl followed from the page, for crawling past a later 304; `None`
+    /// when not known. Stored with matched and unchanged pages (replacing what was there)
+    /// and left as they were by pages not scanned.
+    pub links: Option<Vec<String>>,
 }
 
 impl IngestPage {
@@ -403,6 +407,7 @@ impl IngestPage {
             ip: None,
             body: Some(body.to_vec()),
             scan: PageScan::Matched(findings),
+            links: None,
         }
     }
 }
@@ -418,6 +423,8 @@ pub struct PageState {
     pub rules_version: Option<String>,
     pub http_status: Option<u16>,
     pub fetched_at: Timestamp,
+    /// The links the page's last read followed (see [`IngestPage::links`]).
+    pub links: Option<Vec<String>>,
 }
 
 /// A flag named with what the metrics and webhooks need.

@@ -54,10 +54,16 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0004_page_category_flags.sql"),
         code: Some(super::fold::fold_per_term_flags),
     },
+    Migration {
+        version: 5,
+        name: "page_links",
+        sql: include_str!("migrations/0005_page_links.sql"),
+        code: None,
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The SQLite store.
 ///
@@ -224,7 +230,21 @@ fn page_state_from_row(row: &Row<'_>, o: usize) -> rusqlite::Result<PageState> {
         rules_version: row.get(o + 3)?,
         http_status: status_col(row, o + 4)?,
         fetched_at: row.get(o + 5)?,
+        links: links_col(row, o + 6)?,
     })
+}
+
+/// The stored links of a page. Links are a hint for crawling past a 304, never evidence: a
+/// value that does not parse reads as unknown (the page is then fetched whole), not as an
+/// error that would stop the crawl.
+fn links_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Vec<String>>> {
+    let text: Option<String> = row.get(idx)?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// A page's links as stored: JSON, or NULL when not known.
+fn links_json(links: &Option<Vec<String>>) -> Option<String> {
+    links.as_ref().and_then(|l| serde_json::to_string(l).ok())
 }
 
 fn body_info_from_row(row: &Row<'_>) -> rusqlite::Result<BodyInfo> {
@@ -1441,7 +1461,8 @@ impl Ingest<'_, '_> {
                     page.last_modified,
                     page.fetched_at,
                     run.rules_version,
-                    run.key
+                    run.key,
+                    links_json(&page.links)
                 ])
             })
             .ctx(self.path, || self.ctx("recording the page"))?;

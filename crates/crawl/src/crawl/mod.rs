@@ -11,6 +11,7 @@
 //! refuses URL traps; the shared [`HostGate`] keeps every host's request rate polite.
 
 pub mod canonical;
+pub mod conditional;
 pub mod frontier;
 pub mod print;
 pub mod probe;
@@ -111,6 +112,10 @@ pub struct PageReport {
     /// Filing numbers and services the page shows, when the crawler detects them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filing: Option<sitepatrol_core::filing::PageFiling>,
+    /// The links the crawl followed from the page (absolute), for callers that remember
+    /// them for a later 304 (see [`conditional`]).
+    #[serde(skip)]
+    pub links: Vec<String>,
     /// The response body (decompressed, capped), for callers that keep evidence.
     #[serde(skip)]
     pub body: Vec<u8>,
@@ -229,6 +234,7 @@ pub struct Crawler {
     progress: Arc<Progress>,
     filing: Option<Arc<sitepatrol_core::filing::Detector>>,
     unchanged: Option<UnchangedCheck>,
+    recall: Option<conditional::Recall>,
 }
 
 enum TaskOutcome {
@@ -253,6 +259,7 @@ impl Crawler {
             progress: Arc::new(Progress::default()),
             filing: None,
             unchanged: None,
+            recall: None,
         }
     }
 
@@ -528,12 +535,17 @@ impl Crawler {
 
     async fn fetch_and_scan(&self, item: Queued, agent: Agent, scope: ScopeCheck) -> TaskOutcome {
         let fetch_started = Instant::now();
-        let response = match self.fetcher.get(&item.url, agent, &self.gate).await {
+        let (fetched, known) = self.fetch_page(&item, agent).await;
+        let response = match fetched {
             Ok(response) => response,
             Err(error) => return TaskOutcome::Failed(item, error),
         };
         if matches!(response.status, 429 | 503) {
             return self.retry_or_fail(item, &response);
+        }
+        if let (304, Some(known)) = (response.status, known) {
+            let took = fetch_started.elapsed();
+            return self.not_modified(item, agent, &response, known, took);
         }
         let content_type = response.content_type().map(str::to_string);
         let kind = scannable_kind(content_type.as_deref(), &response.url);
@@ -605,6 +617,7 @@ impl Crawler {
             findings: scan.findings,
             warnings,
             filing,
+            links: links.iter().map(Url::to_string).collect(),
             body: response.body,
         };
         TaskOutcome::Page(Box::new(report), links, landed, print)

@@ -31,6 +31,7 @@ pub struct Metrics {
     pub rules_reloads: IntCounterVec,
     pub inventory_reloads: IntCounterVec,
     pub pages_unchanged: IntCounter,
+    pub pages_not_modified: IntCounter,
     pub last_crawl_completed: Gauge,
     pub store_errors: IntCounter,
     pub flag_cap_hits: IntCounter,
@@ -188,6 +189,11 @@ impl Metrics {
             "Fetched pages not matched again: content and rules unchanged since the last crawl.",
         )?;
         r.register(Box::new(pages_unchanged.clone()))?;
+        let pages_not_modified = IntCounter::new(
+            "sitepatrol_pages_not_modified_total",
+            "Pages asked for with their ETag or Last-Modified that answered 304 Not Modified.",
+        )?;
+        r.register(Box::new(pages_not_modified.clone()))?;
         let last_crawl_completed = Gauge::new(
             "sitepatrol_last_crawl_completed_timestamp_seconds",
             "Unix time at which the last site crawl was committed to the store.",
@@ -275,6 +281,7 @@ impl Metrics {
             rules_reloads,
             inventory_reloads,
             pages_unchanged,
+            pages_not_modified,
             last_crawl_completed,
             store_errors,
             flag_cap_hits,
