@@ -16,6 +16,7 @@ use url::Url;
 
 use super::conditional;
 use super::filing::FilingCheck;
+use super::resume::{self, Resume, Saver};
 use crate::config::Config;
 use crate::site::{Agents, RobotsPolicy, Site};
 
@@ -63,21 +64,23 @@ pub struct CrawlReport {
 }
 
 /// What one URL amounted to over the agents of a crawl.
-struct Merged {
-    url: String,
-    status: u16,
-    fetched_at: Timestamp,
-    sha256: String,
-    etag: Option<String>,
-    last_modified: Option<String>,
-    ip: Option<String>,
-    body: Option<Vec<u8>>,
-    scan: Scan,
+pub(super) struct Merged {
+    pub(super) url: String,
+    /// How far from the start page the crawl found it (the first agent's).
+    pub(super) depth: u32,
+    pub(super) status: u16,
+    pub(super) fetched_at: Timestamp,
+    pub(super) sha256: String,
+    pub(super) etag: Option<String>,
+    pub(super) last_modified: Option<String>,
+    pub(super) ip: Option<String>,
+    pub(super) body: Option<Vec<u8>>,
+    pub(super) scan: Scan,
     /// The links followed from the page, kept for a later 304 (`None`: not known).
-    links: Option<Vec<String>>,
+    pub(super) links: Option<Vec<String>>,
 }
 
-enum Scan {
+pub(super) enum Scan {
     Matched(Vec<Finding>),
     /// Matched, but the fetch proves nothing about what is gone (see `PageScan::Partial`).
     Partial(Vec<Finding>),
@@ -86,9 +89,9 @@ enum Scan {
 }
 
 #[derive(Default)]
-struct Collected {
-    order: Vec<String>,
-    pages: HashMap<String, Merged>,
+pub(super) struct Collected {
+    pub(super) order: Vec<String>,
+    pub(super) pages: HashMap<String, Merged>,
     start_failed: bool,
     /// Findings about the site as a whole (robots.txt shuts the crawler out).
     site_findings: Vec<Finding>,
@@ -98,9 +101,9 @@ struct Collected {
     /// The pages the cloaking probes will fetch again, and what they found.
     sample: Sample,
     probes: Vec<ProbeReport>,
-    /// Pages taken without reading a body (304s): the filing checks saw none of their
-    /// numbers, so they judge the site on a partial read.
-    unread: usize,
+    /// Pages taken without reading a body (304s, pages done before a resume): the filing
+    /// checks saw none of their numbers, so they judge the site on a partial read.
+    pub(super) unread: usize,
 }
 
 impl Collected {
@@ -178,6 +181,7 @@ impl Collected {
                     matches!(&scan, Scan::Matched(f) | Scan::Partial(f) if !f.is_empty());
                 let page = Merged {
                     url: report.final_url,
+                    depth: report.depth,
                     status: report.status,
                     fetched_at: unix_now(),
                     sha256: report.content_sha256,
@@ -214,13 +218,15 @@ impl Collected {
                 }
                 self.probes.push(*report);
             }
+            // Saved by the crawl's `Saver`, which needs the pages collected so far.
+            CrawlEvent::Checkpoint(_) => {}
         }
     }
 
     /// A URL seen by two agents is one page. The first agent never skips matching when there
     /// are two, so an `Unchanged` second sighting always has the content of a matched first
     /// one, and the union of the matched findings is everything there is on the URL.
-    fn merge(&mut self, page: Merged) {
+    pub(super) fn merge(&mut self, page: Merged) {
         let Some(existing) = self.pages.get_mut(&page.url) else {
             self.order.push(page.url.clone());
             self.pages.insert(page.url.clone(), page);
@@ -408,14 +414,28 @@ pub async fn crawl_site(
     mut cancel: watch::Receiver<bool>,
 ) -> Result<CrawlReport, CrawlError> {
     let clock = Instant::now();
-    let started_at = unix_now();
-    let run_key = format!(
-        "{}:{}:{:08x}",
-        site.id,
-        sitepatrol_core::clock::now_ms(),
-        fastrand::u32(..)
-    );
     let (ruleset, rules_version) = shared.current_rules();
+    let resume = resume::load(shared.store.clone(), &site.id, &start, &rules_version).await;
+    let (run_key, started_at) = match &resume {
+        Some(r) => (r.run_key.clone(), r.started_at),
+        None => (
+            format!(
+                "{}:{}:{:08x}",
+                site.id,
+                sitepatrol_core::clock::now_ms(),
+                fastrand::u32(..)
+            ),
+            unix_now(),
+        ),
+    };
+    let saver = Saver::start(
+        shared.store.clone(),
+        &site.id,
+        shared.config.times.checkpoint_interval,
+        (&run_key, started_at),
+        &start,
+        &rules_version,
+    );
     let states = Arc::new(page_states(&shared, &site).await);
     let base = base_crawler(&shared, &site, ruleset).await;
     let (mut collected, mut stats, interrupted) = crawl_passes(
@@ -425,9 +445,12 @@ pub async fn crawl_site(
         &start,
         &states,
         &rules_version,
+        (resume, &saver),
         &mut cancel,
     )
     .await;
+    // The last checkpoint is written before the record that deletes it.
+    saver.finish().await;
     stats.duration_s = clock.elapsed().as_secs_f64();
 
     let outcome = collected.outcome(interrupted, &stats);
@@ -498,8 +521,10 @@ pub async fn crawl_site(
     })
 }
 
-/// Crawl as each agent the site asks for, in turn, until done or cancelled. Returns what the
-/// passes collected, their statistics, and whether they were cut short.
+/// Crawl as each agent the site asks for, in turn, until done or cancelled; the first pass
+/// from `resume` when there is one, saving checkpoints with `saver`. Returns what the passes
+/// collected, their statistics, and whether they were cut short.
+#[allow(clippy::too_many_arguments)]
 async fn crawl_passes(
     shared: &Shared,
     base: &Crawler,
@@ -507,6 +532,7 @@ async fn crawl_passes(
     start: &Url,
     states: &Arc<HashMap<String, PageState>>,
     rules_version: &str,
+    (resume, saver): (Option<Resume>, &Saver),
     cancel: &mut watch::Receiver<bool>,
 ) -> (Collected, CrawlStats, bool) {
     let agents: &[Agent] = match site.agents.unwrap_or(shared.config.crawl.agents) {
@@ -522,6 +548,7 @@ async fn crawl_passes(
     );
     let mut stats = CrawlStats::default();
     let mut interrupted = false;
+    let mut resume_from = resume.map(|r| r.restore(&mut collected));
     let recall = conditional::recall(states, rules_version, start, agents.len());
     for (pass, agent) in agents.iter().enumerate() {
         let check = unchanged_check(states, rules_version, pass, agents.len(), &collected);
@@ -532,9 +559,19 @@ async fn crawl_passes(
         if let Some(recall) = &recall {
             crawler = crawler.with_recall(recall.clone());
         }
+        // Only the first pass saves checkpoints and resumes (see `resume`).
+        if pass == 0 {
+            crawler = crawler.with_checkpoints(saver.every());
+            if let Some(state) = resume_from.take() {
+                crawler = crawler.resuming(state);
+            }
+        }
         let metrics = shared.metrics.clone();
         let pass_stats = {
-            let mut on_event = |event: CrawlEvent| collected.add(event, &metrics);
+            let mut on_event = |event: CrawlEvent| match event {
+                CrawlEvent::Checkpoint(state) => saver.save(&collected, *state),
+                event => collected.add(event, &metrics),
+            };
             let crawl = crawler.crawl(start, *agent, &mut on_event);
             tokio::select! {
                 stats = crawl => Some(stats),
@@ -889,6 +926,7 @@ mod tests {
             .then(|| b"body".to_vec());
         Merged {
             url: "http://a.test/".into(),
+            depth: 1,
             status: 200,
             fetched_at: 1,
             sha256: sha.into(),

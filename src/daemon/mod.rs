@@ -14,6 +14,7 @@ mod crawl;
 pub mod demo;
 mod error;
 mod filing;
+mod resume;
 
 mod webhooks;
 

@@ -93,3 +93,130 @@ async fn a_recrawl_asks_conditionally_and_a_304_keeps_its_flag_and_its_links() {
     wait_metric(&daemon, "sitepatrol_pages_not_modified_total", |v| v >= 1.0).await;
     stop(daemon).await;
 }
+
+/// Pages of the slow site: the home page links `/p0.html` ... `/p{n-1}.html`, and the first
+/// of them carries a gambling term.
+fn slow_page(path: &str, n: usize) -> Option<String> {
+    if path == "/" {
+        let links: Vec<String> = (0..n).map(|i| format!("/p{i}.html")).collect();
+        let refs: Vec<&str> = links.iter().map(String::as_str).collect();
+        return Some(page("首页", &refs));
+    }
+    let i: usize = path
+        .strip_prefix("/p")?
+        .strip_suffix(".html")?
+        .parse()
+        .ok()?;
+    (i < n).then(|| match i {
+        0 => page("欢迎来到网上赌博平台", &["/"]),
+        _ => page(&format!("第{i}页 公司新闻"), &["/"]),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_killed_mid_way_resumes_from_its_checkpoint_and_commits_every_page() {
+    const PAGES: usize = 24;
+    // Every page request, with the daemon (1 before the kill, 2 after) that made it.
+    let daemon_no = Arc::new(std::sync::atomic::AtomicUsize::new(1));
+    let log: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+    let (seen, which) = (log.clone(), daemon_no.clone());
+    let server = serve(move |request| match slow_page(&request.path, PAGES) {
+        Some(body) => {
+            let n = which.load(std::sync::atomic::Ordering::SeqCst);
+            seen.lock().unwrap().push((n, request.path.clone()));
+            Action::Delayed {
+                delay: std::time::Duration::from_millis(250),
+                then: Box::new(Action::html(body)),
+            }
+        }
+        None => Action::status(404),
+    })
+    .await;
+    let config = format!(
+        "[crawl]\nper_site_concurrency = 1\ncheckpoint_interval = \"100ms\"\n\
+         [crawl.probes]\nenabled = false\n{}",
+        site("slow", "slow.example.test", server.addr.port(), "1h")
+    );
+    let (setup, mut daemon, store) = start_daemon("", &config).await;
+    let store: &dyn Store = &store;
+
+    // Kill -9 once a good part of the site is fetched and a checkpoint holds it.
+    let started = std::time::Instant::now();
+    loop {
+        let fetched = log.lock().unwrap().len();
+        let saved = store.checkpoint("slow").expect("read the checkpoint");
+        if fetched >= PAGES / 2 && saved.is_some() {
+            break;
+        }
+        assert!(
+            fetched < PAGES,
+            "the crawl ended before the kill: {:?}",
+            log.lock().unwrap()
+        );
+        assert!(started.elapsed() < PATIENCE, "{}", daemon.log());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    daemon.child.start_kill().unwrap();
+    daemon.child.wait().await.unwrap();
+    daemon_no.store(2, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        store.crawl_runs("slow", 10).unwrap().is_empty(),
+        "nothing was committed"
+    );
+    let checkpoint = store.checkpoint("slow").unwrap().expect("a checkpoint");
+    let before = log.lock().unwrap().len();
+
+    let daemon = Daemon::start(&setup.path("config.toml")).await;
+    let runs = wait_runs(store, "slow", 1).await;
+    assert!(
+        daemon
+            .log()
+            .contains("resuming an unfinished crawl from its checkpoint"),
+        "{}",
+        daemon.log()
+    );
+    // The resumed crawl is the killed one, recorded once; its checkpoint went with the record.
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].key, checkpoint.run_key);
+    assert!(store.checkpoint("slow").unwrap().is_none());
+
+    // It fetched fewer pages than a fresh crawl (the home page and every other page), each
+    // at most once: the home page and the gambling page again, and what was left.
+    let second: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(n, _)| *n == 2)
+        .map(|(_, p)| p.clone())
+        .collect();
+    let saved: serde_json::Value = serde_json::from_str(&checkpoint.state).expect("JSON");
+    let done = saved["done"].as_array().expect("pages done").len();
+    assert!(done >= 1, "{saved}");
+    assert_eq!(
+        second.len(),
+        PAGES + 1 - done,
+        "{before} before; {saved}; {second:?}"
+    );
+    let distinct: std::collections::HashSet<&String> = second.iter().collect();
+    assert_eq!(distinct.len(), second.len(), "{second:?}");
+    assert!(second.contains(&"/".to_string()), "{second:?}");
+    assert!(second.contains(&"/p0.html".to_string()), "{second:?}");
+
+    // The committed crawl covers every page, those fetched before the kill included.
+    let states = store.page_states("slow").unwrap();
+    let recorded: std::collections::HashSet<String> = states
+        .iter()
+        .filter_map(|(url, _)| url::Url::parse(url).ok())
+        .map(|u| u.path().to_string())
+        .collect();
+    for path in std::iter::once("/".to_string()).chain((0..PAGES).map(|i| format!("/p{i}.html"))) {
+        assert!(
+            recorded.contains(&path),
+            "{path} not recorded: {recorded:?}"
+        );
+    }
+    let flags = flags(store, "slow");
+    assert_eq!(flags.len(), 1, "{flags:#?}");
+    assert!(flags[0].url.ends_with("/p0.html"), "{flags:#?}");
+    stop(daemon).await;
+}

@@ -1057,6 +1057,43 @@ fn check_page_links(store: &dyn Store) {
     assert_eq!(links(A), None);
 }
 
+/// One checkpoint per site: saved over, read back as it was written, deleted on demand and
+/// by the record of any crawl of its site (in that crawl's transaction), never another
+/// site's.
+fn check_checkpoints(store: &dyn Store) {
+    site(store, "s1", "c1");
+    site(store, "s2", "c2");
+    assert!(store.checkpoint("s1").unwrap().is_none());
+    let checkpoint = |site: &str, key: &str, state: &str| sitepatrol_store::Checkpoint {
+        site: site.into(),
+        run_key: key.into(),
+        saved_at: 1_000,
+        state: state.into(),
+    };
+    store
+        .save_checkpoint(&checkpoint("s1", "k1", "{}"))
+        .unwrap();
+    let later = checkpoint("s1", "k1", "{\"queued\":[\"网上\"]}");
+    store.save_checkpoint(&later).unwrap();
+    assert_eq!(store.checkpoint("s1").unwrap(), Some(later));
+    store.save_checkpoint(&checkpoint("s2", "k2", "x")).unwrap();
+    // A checkpoint of a site the store does not know is refused.
+    assert!(
+        store
+            .save_checkpoint(&checkpoint("nope", "k", "x"))
+            .is_err()
+    );
+
+    store
+        .record_crawl(&run("k1", "s1", 2_000), &[page(A, "x", vec![])])
+        .unwrap();
+    assert!(store.checkpoint("s1").unwrap().is_none());
+    assert_eq!(store.checkpoint("s2").unwrap().unwrap().run_key, "k2");
+    assert!(store.delete_checkpoint("s2").unwrap());
+    assert!(!store.delete_checkpoint("s2").unwrap());
+    assert!(store.checkpoint("s2").unwrap().is_none());
+}
+
 fn check_pagination_and_filters(store: &dyn Store) {
     site(store, "s1", "c1");
     site(store, "s2", "c2");
@@ -1742,6 +1779,10 @@ macro_rules! suite {
             #[test]
             fn unchanged_carry_over() {
                 with_store(check_unchanged_carry_over)
+            }
+            #[test]
+            fn checkpoints() {
+                with_store(check_checkpoints)
             }
             #[test]
             fn page_links() {

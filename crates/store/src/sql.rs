@@ -72,6 +72,16 @@ pub const UPSERT_PAGE_UNMATCHED: &str =
         last_modified = COALESCE(excluded.last_modified, pages.last_modified),
         fetched_at = excluded.fetched_at, last_run = excluded.last_run";
 
+// Crawl checkpoints.
+pub const SAVE_CHECKPOINT: &str =
+    "INSERT INTO crawl_checkpoints (site_id, run_key, saved_at, state)
+    VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT (site_id) DO UPDATE SET run_key = excluded.run_key,
+        saved_at = excluded.saved_at, state = excluded.state";
+pub const CHECKPOINT: &str =
+    "SELECT site_id, run_key, saved_at, state FROM crawl_checkpoints WHERE site_id = ?1";
+pub const DELETE_CHECKPOINT: &str = "DELETE FROM crawl_checkpoints WHERE site_id = ?1";
+
 // Bodies.
 pub const BODY_DATA_PRESENT: &str = "SELECT data IS NOT NULL FROM bodies WHERE sha256 = ?1";
 pub const INSERT_BODY: &str =

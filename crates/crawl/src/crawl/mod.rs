@@ -11,6 +11,7 @@
 //! refuses URL traps; the shared [`HostGate`] keeps every host's request rate polite.
 
 pub mod canonical;
+pub mod checkpoint;
 pub mod conditional;
 pub mod frontier;
 pub mod print;
@@ -31,7 +32,7 @@ use crate::fetch::politeness::{self, HostGate};
 use crate::fetch::robots::{self, Robots};
 use crate::fetch::{Agent, ErrorClass, FetchError, Fetcher, Hop, Identity, Response};
 use frontier::Frontier;
-pub use frontier::{Queued, Scope, ScopeCheck, SkipReason, TrapLimits};
+pub use frontier::{FrontierState, Queued, Scope, ScopeCheck, SkipReason, TrapLimits};
 use probe::{Baseline, Probe, ProbeConfig, ProbeReport, View};
 use sitepatrol_core::extract::{ContentKind, Document};
 use sitepatrol_core::finding::{Finding, crawl_finding};
@@ -148,6 +149,8 @@ pub enum CrawlEvent {
     SiteFinding(Finding),
     /// A page fetched again as search spiders and search visitors, and what that showed.
     Probed(Box<ProbeReport>),
+    /// The crawl's frontier, for resuming it (see [`checkpoint`]); only when asked for.
+    Checkpoint(Box<checkpoint::PassState>),
 }
 
 /// Counters of one crawl, as `--stats-json` writes them.
@@ -235,6 +238,7 @@ pub struct Crawler {
     filing: Option<Arc<sitepatrol_core::filing::Detector>>,
     unchanged: Option<UnchangedCheck>,
     recall: Option<conditional::Recall>,
+    checkpoints: checkpoint::Options,
 }
 
 enum TaskOutcome {
@@ -260,6 +264,7 @@ impl Crawler {
             filing: None,
             unchanged: None,
             recall: None,
+            checkpoints: checkpoint::Options::default(),
         }
     }
 
@@ -306,12 +311,14 @@ impl Crawler {
                 return pass.stats;
             }
         }
-        if let Err(reason) = pass.frontier.offer(start, 0) {
-            pass.stats.skip(reason, 1);
-        }
-        if self.config.use_sitemaps {
-            self.offer_sitemaps(start, agent, &pass.robots, &mut pass.frontier)
-                .await;
+        if !self.resume_pass(&mut pass) {
+            if let Err(reason) = pass.frontier.offer(start, 0) {
+                pass.stats.skip(reason, 1);
+            }
+            if self.config.use_sitemaps {
+                self.offer_sitemaps(start, agent, &pass.robots, &mut pass.frontier)
+                    .await;
+            }
         }
         loop {
             self.start_pages(&mut pass).await;
@@ -332,7 +339,11 @@ impl Crawler {
             };
             let Some(joined) = joined else { break };
             match joined {
-                Ok(outcome) => self.take_outcome(&mut pass, outcome, events),
+                Ok(outcome) => {
+                    pass.saving.ended(&outcome);
+                    self.take_outcome(&mut pass, outcome, events);
+                    self.maybe_checkpoint(&mut pass, events);
+                }
                 // A panicking page task must not end the crawl; it is counted and skipped.
                 Err(_) => CrawlStats::count(&mut pass.stats.errors, "internal"),
             }
@@ -371,6 +382,7 @@ impl Crawler {
                 }
             }
             pass.started_pages += 1;
+            pass.saving.started(&item);
             let crawler = self.clone();
             let scope = pass.frontier.scope().clone();
             let agent = pass.agent;
@@ -810,6 +822,7 @@ struct Pass {
     in_flight: JoinSet<TaskOutcome>,
     started_pages: usize,
     stats: CrawlStats,
+    saving: checkpoint::Tracker,
 }
 
 impl Pass {
@@ -829,6 +842,7 @@ impl Pass {
             in_flight: JoinSet::new(),
             started_pages: 0,
             stats: CrawlStats::default(),
+            saving: checkpoint::Tracker::default(),
         }
     }
 
