@@ -220,3 +220,53 @@ async fn a_crawl_killed_mid_way_resumes_from_its_checkpoint_and_commits_every_pa
     assert!(flags[0].url.ends_with("/p0.html"), "{flags:#?}");
     stop(daemon).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_that_cannot_be_used_means_a_crawl_from_scratch_with_a_warning() {
+    let server = serve(|request| match request.path.as_str() {
+        "/" => Action::html(page("欢迎来到网上赌博平台", &["/a.html"])),
+        "/a.html" => Action::html(page("公司简介", &[])),
+        _ => Action::status(404),
+    })
+    .await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        "[schedule]\njitter = 0.0\n[filing]\nenabled = false\n{}",
+        site("torn", "torn.example.test", server.addr.port(), "1h")
+    ));
+    // A checkpoint cut off mid-write, as a damaged disk or a hand edit might leave it.
+    let store = setup.store();
+    store
+        .upsert_sites(
+            &[sitepatrol_store::SiteInfo {
+                id: "torn".into(),
+                customer: "customer-torn".into(),
+                domains: vec!["torn.example.test".into()],
+            }],
+            1,
+        )
+        .unwrap();
+    let torn = sitepatrol_store::Checkpoint {
+        site: "torn".into(),
+        run_key: "torn:1".into(),
+        saved_at: sitepatrol_core::clock::unix_now(),
+        state: "{\"format\":1,\"run_key\":\"torn:1\",\"pass\":{\"frontier\":{\"queued\":[[".into(),
+    };
+    store.save_checkpoint(&torn).unwrap();
+
+    let daemon = Daemon::start(&config).await;
+    let store: &dyn Store = &store;
+    let runs = wait_runs(store, "torn", 1).await;
+    assert!(
+        daemon
+            .log()
+            .contains("the crawl's checkpoint cannot be used; crawling from scratch"),
+        "{}",
+        daemon.log()
+    );
+    assert_ne!(runs[0].key, torn.run_key);
+    assert!(runs[0].ingest.pages >= 2, "{:#?}", runs[0].ingest);
+    assert_eq!(flags(store, "torn").len(), 1);
+    assert!(store.checkpoint("torn").unwrap().is_none());
+    stop(daemon).await;
+}
