@@ -16,7 +16,7 @@ use url::Url;
 
 use super::conditional;
 use super::filing::FilingCheck;
-use super::resume::{self, Resume, Saver};
+use super::resume::{self, Done, DoneScan, Resume, Saver};
 use crate::config::Config;
 use crate::site::{Agents, RobotsPolicy, Site};
 
@@ -25,6 +25,7 @@ use sitepatrol_core::filing::checks::SiteFiling;
 use sitepatrol_core::finding::{Finding, crawl_finding};
 use sitepatrol_core::rules::Ruleset;
 use sitepatrol_core::scan::{ScanOptions, Scanner};
+use sitepatrol_crawl::crawl::checkpoint::PassState;
 use sitepatrol_crawl::crawl::probe::{ProbeReport, Sample};
 use sitepatrol_crawl::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope};
 use sitepatrol_crawl::fetch::politeness::HostGate;
@@ -64,23 +65,23 @@ pub struct CrawlReport {
 }
 
 /// What one URL amounted to over the agents of a crawl.
-pub(super) struct Merged {
-    pub(super) url: String,
+struct Merged {
+    url: String,
     /// How far from the start page the crawl found it (the first agent's).
-    pub(super) depth: u32,
-    pub(super) status: u16,
-    pub(super) fetched_at: Timestamp,
-    pub(super) sha256: String,
-    pub(super) etag: Option<String>,
-    pub(super) last_modified: Option<String>,
-    pub(super) ip: Option<String>,
-    pub(super) body: Option<Vec<u8>>,
-    pub(super) scan: Scan,
+    depth: u32,
+    status: u16,
+    fetched_at: Timestamp,
+    sha256: String,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    ip: Option<String>,
+    body: Option<Vec<u8>>,
+    scan: Scan,
     /// The links followed from the page, kept for a later 304 (`None`: not known).
-    pub(super) links: Option<Vec<String>>,
+    links: Option<Vec<String>>,
 }
 
-pub(super) enum Scan {
+enum Scan {
     Matched(Vec<Finding>),
     /// Matched, but the fetch proves nothing about what is gone (see `PageScan::Partial`).
     Partial(Vec<Finding>),
@@ -89,9 +90,9 @@ pub(super) enum Scan {
 }
 
 #[derive(Default)]
-pub(super) struct Collected {
-    pub(super) order: Vec<String>,
-    pub(super) pages: HashMap<String, Merged>,
+struct Collected {
+    order: Vec<String>,
+    pages: HashMap<String, Merged>,
     start_failed: bool,
     /// Findings about the site as a whole (robots.txt shuts the crawler out).
     site_findings: Vec<Finding>,
@@ -103,7 +104,7 @@ pub(super) struct Collected {
     probes: Vec<ProbeReport>,
     /// Pages taken without reading a body (304s, pages done before a resume): the filing
     /// checks saw none of their numbers, so they judge the site on a partial read.
-    pub(super) unread: usize,
+    unread: usize,
 }
 
 impl Collected {
@@ -226,7 +227,7 @@ impl Collected {
     /// A URL seen by two agents is one page. The first agent never skips matching when there
     /// are two, so an `Unchanged` second sighting always has the content of a matched first
     /// one, and the union of the matched findings is everything there is on the URL.
-    pub(super) fn merge(&mut self, page: Merged) {
+    fn merge(&mut self, page: Merged) {
         let Some(existing) = self.pages.get_mut(&page.url) else {
             self.order.push(page.url.clone());
             self.pages.insert(page.url.clone(), page);
@@ -262,6 +263,69 @@ impl Collected {
                 existing.links = page.links;
             }
         }
+    }
+
+    /// Put pages a resumed crawl had done back (see `resume`).
+    fn restore(&mut self, done: Vec<Done>) {
+        self.unread += done.len();
+        for d in done {
+            self.merge(Merged {
+                url: d.url,
+                depth: d.depth,
+                status: d.status,
+                fetched_at: d.fetched_at,
+                sha256: d.sha256,
+                etag: d.etag,
+                last_modified: d.last_modified,
+                ip: d.ip,
+                body: None,
+                scan: match d.scan {
+                    DoneScan::Matched => Scan::Matched(Vec::new()),
+                    DoneScan::Partial => Scan::Partial(Vec::new()),
+                    DoneScan::Unchanged => Scan::Unchanged,
+                    DoneScan::NotScanned => Scan::NotScanned,
+                },
+                links: d.links,
+            });
+        }
+    }
+
+    /// What a checkpoint keeps of the pages so far: those with nothing to report are done;
+    /// the start page and the pages with findings go back into `pass`'s queue, to be fetched
+    /// again by a resumed crawl (see `resume`).
+    fn done_pages(&self, pass: &mut PassState) -> Vec<Done> {
+        let mut done = Vec::new();
+        for page in self.order.iter().filter_map(|u| self.pages.get(u)) {
+            if page.depth == 0 {
+                continue;
+            }
+            let scan = match &page.scan {
+                Scan::Matched(f) if f.is_empty() => DoneScan::Matched,
+                Scan::Partial(f) if f.is_empty() => DoneScan::Partial,
+                Scan::Unchanged => DoneScan::Unchanged,
+                Scan::NotScanned => DoneScan::NotScanned,
+                Scan::Matched(_) | Scan::Partial(_) => {
+                    pass.queue_first(page.url.clone(), page.depth);
+                    continue;
+                }
+            };
+            done.push(Done {
+                url: page.url.clone(),
+                depth: page.depth,
+                status: page.status,
+                fetched_at: page.fetched_at,
+                sha256: page.sha256.clone(),
+                etag: page.etag.clone(),
+                last_modified: page.last_modified.clone(),
+                ip: page.ip.clone(),
+                scan,
+                links: page.links.clone(),
+            });
+        }
+        if self.pages.values().any(|p| p.depth == 0) {
+            pass.queue_first(self.start.clone(), 0);
+        }
+        done
     }
 
     fn into_ingest(self) -> Vec<IngestPage> {
@@ -548,7 +612,11 @@ async fn crawl_passes(
     );
     let mut stats = CrawlStats::default();
     let mut interrupted = false;
-    let mut resume_from = resume.map(|r| r.restore(&mut collected));
+    let mut resume_from = resume.map(|r| {
+        let (pass, done) = r.into_parts();
+        collected.restore(done);
+        pass
+    });
     let recall = conditional::recall(states, rules_version, start, agents.len());
     for (pass, agent) in agents.iter().enumerate() {
         let check = unchanged_check(states, rules_version, pass, agents.len(), &collected);
@@ -569,7 +637,10 @@ async fn crawl_passes(
         let metrics = shared.metrics.clone();
         let pass_stats = {
             let mut on_event = |event: CrawlEvent| match event {
-                CrawlEvent::Checkpoint(state) => saver.save(&collected, *state),
+                CrawlEvent::Checkpoint(mut state) => {
+                    let done = collected.done_pages(&mut state);
+                    saver.save(*state, done);
+                }
                 event => collected.add(event, &metrics),
             };
             let crawl = crawler.crawl(start, *agent, &mut on_event);

@@ -31,7 +31,6 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use url::Url;
 
-use super::crawl::{Collected, Merged, Scan};
 use sitepatrol_core::clock::unix_now;
 use sitepatrol_crawl::crawl::checkpoint::PassState;
 use sitepatrol_store::{Checkpoint, Store, Timestamp};
@@ -58,22 +57,22 @@ struct Saved {
 
 /// A page fetched before the checkpoint, with nothing to report.
 #[derive(Debug, Serialize, Deserialize)]
-struct Done {
-    url: String,
-    depth: u32,
-    status: u16,
-    fetched_at: Timestamp,
-    sha256: String,
-    etag: Option<String>,
-    last_modified: Option<String>,
-    ip: Option<String>,
-    scan: DoneScan,
-    links: Option<Vec<String>>,
+pub struct Done {
+    pub url: String,
+    pub depth: u32,
+    pub status: u16,
+    pub fetched_at: Timestamp,
+    pub sha256: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub ip: Option<String>,
+    pub scan: DoneScan,
+    pub links: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum DoneScan {
+pub enum DoneScan {
     /// Read whole and matched: nothing found.
     Matched,
     /// Matched in part: nothing found, nothing proved absent.
@@ -91,31 +90,9 @@ pub struct Resume {
 }
 
 impl Resume {
-    /// Put the pages done back into `collected`; the crawler state to resume the first pass
-    /// from.
-    pub fn restore(self, collected: &mut Collected) -> PassState {
-        collected.unread += self.done.len();
-        for d in self.done {
-            collected.merge(Merged {
-                url: d.url,
-                depth: d.depth,
-                status: d.status,
-                fetched_at: d.fetched_at,
-                sha256: d.sha256,
-                etag: d.etag,
-                last_modified: d.last_modified,
-                ip: d.ip,
-                body: None,
-                scan: match d.scan {
-                    DoneScan::Matched => Scan::Matched(Vec::new()),
-                    DoneScan::Partial => Scan::Partial(Vec::new()),
-                    DoneScan::Unchanged => Scan::Unchanged,
-                    DoneScan::NotScanned => Scan::NotScanned,
-                },
-                links: d.links,
-            });
-        }
-        self.pass
+    /// The crawler state to resume the first pass from, and the pages it had done.
+    pub fn into_parts(self) -> (PassState, Vec<Done>) {
+        (self.pass, self.done)
     }
 }
 
@@ -252,9 +229,18 @@ impl Saver {
         self.every
     }
 
-    /// Hand over a checkpoint of `pass` and the pages `collected` so far.
-    pub fn save(&self, collected: &Collected, pass: PassState) {
-        let saved = self.snapshot(collected, pass);
+    /// Hand over a checkpoint of `pass` with the pages `done` (see the module docs: the
+    /// caller queued the start page and the pages with findings in `pass` again).
+    pub fn save(&self, pass: PassState, done: Vec<Done>) {
+        let saved = Saved {
+            format: FORMAT,
+            run_key: self.meta.run_key.clone(),
+            started_at: self.meta.started_at,
+            start: self.meta.start.clone(),
+            rules_version: self.meta.rules_version.clone(),
+            pass,
+            done,
+        };
         match serde_json::to_string(&saved) {
             Ok(json) if json.len() <= MAX_STATE_BYTES => {
                 self.tx.send_replace(Some(json));
@@ -265,55 +251,6 @@ impl Saver {
                 "the crawl's checkpoint is too large to save; a kill would restart it from scratch"
             ),
             Err(e) => warn!(error = %e, "cannot encode the crawl's checkpoint"),
-        }
-    }
-
-    /// The pages with nothing to report are done; the start page and the pages with
-    /// findings are queued to be fetched again (see the module docs).
-    fn snapshot(&self, collected: &Collected, mut pass: PassState) -> Saved {
-        let mut done = Vec::new();
-        for page in collected
-            .order
-            .iter()
-            .filter_map(|u| collected.pages.get(u))
-        {
-            if page.depth == 0 {
-                continue;
-            }
-            let scan = match &page.scan {
-                Scan::Matched(f) if f.is_empty() => DoneScan::Matched,
-                Scan::Partial(f) if f.is_empty() => DoneScan::Partial,
-                Scan::Unchanged => DoneScan::Unchanged,
-                Scan::NotScanned => DoneScan::NotScanned,
-                Scan::Matched(_) | Scan::Partial(_) => {
-                    pass.queue_first(page.url.clone(), page.depth);
-                    continue;
-                }
-            };
-            done.push(Done {
-                url: page.url.clone(),
-                depth: page.depth,
-                status: page.status,
-                fetched_at: page.fetched_at,
-                sha256: page.sha256.clone(),
-                etag: page.etag.clone(),
-                last_modified: page.last_modified.clone(),
-                ip: page.ip.clone(),
-                scan,
-                links: page.links.clone(),
-            });
-        }
-        if collected.pages.values().any(|p| p.depth == 0) {
-            pass.queue_first(self.meta.start.clone(), 0);
-        }
-        Saved {
-            format: FORMAT,
-            run_key: self.meta.run_key.clone(),
-            started_at: self.meta.started_at,
-            start: self.meta.start.clone(),
-            rules_version: self.meta.rules_version.clone(),
-            pass,
-            done,
         }
     }
 
