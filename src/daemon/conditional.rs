@@ -23,7 +23,11 @@ use std::sync::Arc;
 
 use url::Url;
 
+use sitepatrol_core::domain::{host_of, same_site};
+use sitepatrol_core::extract::ContentKind;
+use sitepatrol_crawl::crawl::PageReport;
 use sitepatrol_crawl::crawl::conditional::{Recall, Remembered};
+use sitepatrol_crawl::crawl::probe::Sample;
 use sitepatrol_crawl::fetch::Validators;
 use sitepatrol_store::PageState;
 
@@ -34,6 +38,30 @@ pub const MAX_STORED_LINKS: usize = 2_000;
 /// The links of a page as the store keeps them: `None` (not known) past [`MAX_STORED_LINKS`].
 pub fn links_to_store(links: Vec<String>) -> Option<Vec<String>> {
     (links.len() <= MAX_STORED_LINKS).then_some(links)
+}
+
+/// Offer a 304 page to the cloaking probes' sample. A 304 carries no Content-Type to tell an
+/// HTML page by, and recrawls of unchanged sites are mostly 304s: without this the probes
+/// would see the start page and nothing else. Its name tells instead (scripts and text files
+/// are remembered too); the probes fetch it whole anyway.
+pub fn offer_to_sample(sample: &mut Sample, report: &PageReport, start: &str) {
+    let url = &report.final_url;
+    let ext = Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            let last = u.path_segments()?.next_back()?.to_string();
+            last.rsplit_once('.').map(|(_, ext)| ext.to_string())
+        })
+        .unwrap_or_default();
+    let html = !matches!(
+        ContentKind::from_extension(&ext),
+        Some(ContentKind::Js | ContentKind::Plain)
+    );
+    let on_site = match (host_of(url), host_of(start)) {
+        (Some(a), Some(b)) => same_site(&a, &b),
+        _ => false,
+    };
+    sample.offer(url, report.depth, 200, html, on_site);
 }
 
 /// The recall of a crawl (see the module docs), or `None` when it sends no conditional

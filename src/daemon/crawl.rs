@@ -144,7 +144,11 @@ impl Collected {
     fn add(&mut self, event: CrawlEvent, metrics: &Metrics) {
         match event {
             CrawlEvent::Page(mut report) => {
-                self.sample.offer_page(&report, &self.start);
+                if report.not_modified() {
+                    conditional::offer_to_sample(&mut self.sample, &report, &self.start);
+                } else {
+                    self.sample.offer_page(&report, &self.start);
+                }
                 if let (Some(filing), Some(page)) = (&mut self.filing, &report.filing) {
                     let is_home = report.depth == 0 && report.url == self.start;
                     filing.add_page(&report.url, is_home, page);

@@ -40,9 +40,15 @@ async fn a_recrawl_asks_conditionally_and_a_304_keeps_its_flag_and_its_links() {
     // Every request in order, and how many 304s went out.
     let log: Arc<Mutex<Vec<String>>> = Arc::default();
     let served_304: Arc<Mutex<usize>> = Arc::default();
-    let (seen, sent) = (log.clone(), served_304.clone());
+    // Fetches of /a.html by the cloaking probes (as Baiduspider).
+    let probed: Arc<Mutex<usize>> = Arc::default();
+    let (seen, sent, spider) = (log.clone(), served_304.clone(), probed.clone());
     let server = serve(move |request| {
         seen.lock().unwrap().push(request.path.clone());
+        let ua = request.header("user-agent").unwrap_or_default();
+        if request.path == "/a.html" && ua.contains("Baiduspider") {
+            *spider.lock().unwrap() += 1;
+        }
         match request.path.as_str() {
             "/" => Action::html(page("公司简介", &["/a.html"])),
             "/a.html" => conditional_page(request, &sent),
@@ -64,6 +70,7 @@ async fn a_recrawl_asks_conditionally_and_a_304_keeps_its_flag_and_its_links() {
     assert_eq!(first.len(), 1, "{first:#?}");
     assert!(first[0].url.ends_with("/a.html"), "{first:#?}");
     let requests_before = log.lock().unwrap().len();
+    let probed_before = *probed.lock().unwrap();
 
     let runs = wait_two_more_runs(store, "cond").await;
     assert!(
@@ -90,6 +97,8 @@ async fn a_recrawl_asks_conditionally_and_a_304_keeps_its_flag_and_its_links() {
         .filter(|p| p.as_str() == "/hidden.html")
         .count();
     assert!(hidden_after_304 >= 2, "{later:?}");
+    // The cloaking probes still sample the page that answered 304.
+    assert!(*probed.lock().unwrap() >= probed_before + 2, "{later:?}");
     wait_metric(&daemon, "sitepatrol_pages_not_modified_total", |v| v >= 1.0).await;
     stop(daemon).await;
 }
