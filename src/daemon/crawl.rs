@@ -485,7 +485,10 @@ pub async fn crawl_site(
     let (ruleset, rules_version) = shared.current_rules();
     let resume = resume::load(shared.store.clone(), &site.id, &start, &rules_version).await;
     let (run_key, started_at) = match &resume {
-        Some(r) => (r.run_key.clone(), r.started_at),
+        Some(r) => {
+            shared.metrics.crawls_resumed.inc();
+            (r.run_key.clone(), r.started_at)
+        }
         None => (
             format!(
                 "{}:{}:{:08x}",

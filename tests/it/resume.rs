@@ -188,6 +188,7 @@ async fn a_crawl_killed_mid_way_resumes_from_its_checkpoint_and_commits_every_pa
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].key, checkpoint.run_key);
     assert!(store.checkpoint("slow").unwrap().is_none());
+    wait_metric(&daemon, "sitepatrol_crawls_resumed_total", |v| v == 1.0).await;
 
     // It fetched fewer pages than a fresh crawl (the home page and every other page), each
     // at most once: the home page and the gambling page again, and what was left.
