@@ -103,6 +103,49 @@ async fn a_recrawl_asks_conditionally_and_a_304_keeps_its_flag_and_its_links() {
     stop(daemon).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_crawled_as_desktop_and_mobile_is_never_asked_conditionally() {
+    // The store keeps one set of validators per URL: a 304 to the phone for the desktop's
+    // validators would say nothing of what phones are served.
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let served_304: Arc<Mutex<usize>> = Arc::default();
+    let (seen, sent) = (asked.clone(), served_304.clone());
+    let server = serve(move |request| {
+        if request.header("if-none-match").is_some()
+            || request.header("if-modified-since").is_some()
+        {
+            seen.lock().unwrap().push(request.path.clone());
+        }
+        match request.path.as_str() {
+            "/" => Action::html(page("公司简介", &["/a.html"])),
+            "/a.html" => conditional_page(request, &sent),
+            _ => Action::status(404),
+        }
+    })
+    .await;
+    let sites = format!(
+        "{}agents = \"both\"\n",
+        site("both", "both.example.test", server.addr.port(), "1s")
+    );
+    let (_setup, daemon, store) =
+        start_daemon("interval = \"1s\"\nshutdown_grace = \"10s\"\n", &sites).await;
+    let store: &dyn Store = &store;
+    let runs = wait_runs(store, "both", 3).await;
+    assert!(
+        asked.lock().unwrap().is_empty(),
+        "{:?}",
+        asked.lock().unwrap()
+    );
+    assert_eq!(*served_304.lock().unwrap(), 0);
+    assert!(
+        runs[0].stats["by_status"].get("304").is_none(),
+        "{}",
+        runs[0].stats
+    );
+    assert_eq!(flags(store, "both").len(), 1);
+    stop(daemon).await;
+}
+
 /// Pages of the slow site: the home page links `/p0.html` ... `/p{n-1}.html`, and the first
 /// of them carries a gambling term.
 fn slow_page(path: &str, n: usize) -> Option<String> {
