@@ -527,6 +527,8 @@ fn write_message(
                 output.finding(finding)?;
             }
         }
+        // `scan URL` keeps no store to resume from and never asks for checkpoints.
+        Message::Event(_, CrawlEvent::Checkpoint(_)) => {}
         Message::Done(site_stats) => {
             output.crawl_done(&site_stats.target, site_stats.agent, &site_stats.stats)?;
             sites.push(site_stats);

@@ -170,6 +170,9 @@ pub struct CrawlDefaults {
     /// Time one page's scan may take; where it runs out, the page gets a `crawl.scan_budget`
     /// info flag and counts as read in part (nothing on it resolves).
     pub scan_budget: String,
+    /// How often a running crawl saves its frontier to the store, so that a crawl the
+    /// daemon did not finish (kill -9, power loss) resumes from it; `0s`: never.
+    pub checkpoint_interval: String,
     pub traps: TrapConfig,
     pub probes: ProbesConfig,
     pub scripts: ScriptsConfig,
@@ -380,6 +383,7 @@ impl Default for CrawlDefaults {
             retries: 3,
             max_flags_per_crawl: 2000,
             scan_budget: "10s".into(),
+            checkpoint_interval: "30s".into(),
             traps: TrapConfig::default(),
             probes: ProbesConfig::default(),
             scripts: ScriptsConfig::default(),
@@ -649,6 +653,7 @@ pub struct Times {
     pub first_byte_timeout: Duration,
     pub timeout: Duration,
     pub scan_budget: Duration,
+    pub checkpoint_interval: Duration,
     pub interval: Duration,
     pub shutdown_grace: Duration,
     pub body_retention: Duration,
@@ -891,6 +896,11 @@ impl Times {
             ),
             timeout: duration("crawl.timeout", &crawl.timeout, ms(10)),
             scan_budget: duration("crawl.scan_budget", &crawl.scan_budget, ms(10)),
+            checkpoint_interval: duration(
+                "crawl.checkpoint_interval",
+                &crawl.checkpoint_interval,
+                Duration::ZERO,
+            ),
             interval: duration("schedule.interval", &s.schedule.interval, ms(100)),
             shutdown_grace: duration("schedule.shutdown_grace", &s.schedule.shutdown_grace, ms(0)),
             body_retention: duration("retention.body", &s.retention.body, ms(0)),

@@ -14,8 +14,10 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use url::Url;
 
+use super::conditional;
 use super::filing::FilingCheck;
 use super::render::{PageRender, RenderStage, render_and_scan};
+use super::resume::{self, Done, DoneScan, Resume, Saver};
 use crate::config::Config;
 use crate::site::{Agents, RobotsPolicy, Site};
 
@@ -24,6 +26,7 @@ use sitepatrol_core::filing::checks::SiteFiling;
 use sitepatrol_core::finding::{Finding, crawl_finding};
 use sitepatrol_core::rules::Ruleset;
 use sitepatrol_core::scan::{ScanOptions, Scanner};
+use sitepatrol_crawl::crawl::checkpoint::PassState;
 use sitepatrol_crawl::crawl::probe::{ProbeReport, Sample};
 use sitepatrol_crawl::crawl::{CrawlConfig, CrawlEvent, CrawlStats, Crawler, Scope};
 use sitepatrol_crawl::fetch::connect::Connector;
@@ -68,6 +71,8 @@ pub struct CrawlReport {
 /// What one URL amounted to over the agents of a crawl.
 struct Merged {
     url: String,
+    /// How far from the start page the crawl found it (the first agent's).
+    depth: u32,
     status: u16,
     fetched_at: Timestamp,
     sha256: String,
@@ -78,6 +83,8 @@ struct Merged {
     /// The render stage's screenshot, when the page was rendered.
     screenshot: Option<Vec<u8>>,
     scan: Scan,
+    /// The links followed from the page, kept for a later 304 (`None`: not known).
+    links: Option<Vec<String>>,
 }
 
 enum Scan {
@@ -105,6 +112,9 @@ struct Collected {
     home: Option<String>,
     /// Keep the start page's body even without findings: the render stage may find some.
     keep_home_body: bool,
+    /// Pages taken without reading a body (304s, pages done before a resume): the filing
+    /// checks saw none of their numbers, so they judge the site on a partial read.
+    unread: usize,
 }
 
 impl Collected {
@@ -143,8 +153,12 @@ impl Collected {
 
     fn add(&mut self, event: CrawlEvent, metrics: &Metrics) {
         match event {
-            CrawlEvent::Page(report) => {
-                self.sample.offer_page(&report, &self.start);
+            CrawlEvent::Page(mut report) => {
+                if report.not_modified() {
+                    conditional::offer_to_sample(&mut self.sample, &report, &self.start);
+                } else {
+                    self.sample.offer_page(&report, &self.start);
+                }
                 if let (Some(filing), Some(page)) = (&mut self.filing, &report.filing) {
                     let is_home = report.depth == 0 && report.url == self.start;
                     filing.add_page(&report.url, is_home, page);
@@ -160,6 +174,14 @@ impl Collected {
                 if report.budget_ran_out {
                     metrics.scan_budget_hits.inc();
                 }
+                if report.not_modified() {
+                    metrics.pages_not_modified.inc();
+                    self.unread += 1;
+                }
+                // Links of a cut body are only some of the page's: not worth remembering.
+                let links = (report.scanned && report.complete)
+                    .then(|| conditional::links_to_store(std::mem::take(&mut report.links)))
+                    .flatten();
                 let scan = if !report.scanned {
                     Scan::NotScanned
                 } else if !report.matched {
@@ -180,6 +202,7 @@ impl Collected {
                 let keep_body = has_findings || (is_home && matched && self.keep_home_body);
                 let page = Merged {
                     url: report.final_url,
+                    depth: report.depth,
                     status: report.status,
                     fetched_at: unix_now(),
                     sha256: report.content_sha256,
@@ -191,6 +214,7 @@ impl Collected {
                     body: keep_body.then_some(report.body),
                     screenshot: None,
                     scan,
+                    links,
                 };
                 self.merge(page);
             }
@@ -224,6 +248,8 @@ impl Collected {
                 }
                 self.probes.push(*report);
             }
+            // Saved by the crawl's `Saver`, which needs the pages collected so far.
+            CrawlEvent::Checkpoint(_) => {}
         }
     }
 
@@ -263,6 +289,7 @@ impl Collected {
                 existing.body = page.body;
                 existing.sha256 = page.sha256;
                 existing.status = page.status;
+                existing.links = page.links;
             }
         }
     }
@@ -299,6 +326,70 @@ impl Collected {
         }
     }
 
+    /// Put pages a resumed crawl had done back (see `resume`).
+    fn restore(&mut self, done: Vec<Done>) {
+        self.unread += done.len();
+        for d in done {
+            self.merge(Merged {
+                url: d.url,
+                depth: d.depth,
+                status: d.status,
+                fetched_at: d.fetched_at,
+                sha256: d.sha256,
+                etag: d.etag,
+                last_modified: d.last_modified,
+                ip: d.ip,
+                body: None,
+                screenshot: None,
+                scan: match d.scan {
+                    DoneScan::Matched => Scan::Matched(Vec::new()),
+                    DoneScan::Partial => Scan::Partial(Vec::new()),
+                    DoneScan::Unchanged => Scan::Unchanged,
+                    DoneScan::NotScanned => Scan::NotScanned,
+                },
+                links: d.links,
+            });
+        }
+    }
+
+    /// What a checkpoint keeps of the pages so far: those with nothing to report are done;
+    /// the start page and the pages with findings go back into `pass`'s queue, to be fetched
+    /// again by a resumed crawl (see `resume`).
+    fn done_pages(&self, pass: &mut PassState) -> Vec<Done> {
+        let mut done = Vec::new();
+        for page in self.order.iter().filter_map(|u| self.pages.get(u)) {
+            if page.depth == 0 {
+                continue;
+            }
+            let scan = match &page.scan {
+                Scan::Matched(f) if f.is_empty() => DoneScan::Matched,
+                Scan::Partial(f) if f.is_empty() => DoneScan::Partial,
+                Scan::Unchanged => DoneScan::Unchanged,
+                Scan::NotScanned => DoneScan::NotScanned,
+                Scan::Matched(_) | Scan::Partial(_) => {
+                    pass.queue_first(page.url.clone(), page.depth);
+                    continue;
+                }
+            };
+            done.push(Done {
+                url: page.url.clone(),
+                depth: page.depth,
+                status: page.status,
+                fetched_at: page.fetched_at,
+                sha256: page.sha256.clone(),
+                etag: page.etag.clone(),
+                last_modified: page.last_modified.clone(),
+                ip: page.ip.clone(),
+                scan,
+                links: page.links.clone(),
+            });
+        }
+        if self.pages.values().any(|p| p.depth == 0) {
+            pass.queue_first(self.start.clone(), 0);
+        }
+        done
+    }
+
     fn into_ingest(self) -> Vec<IngestPage> {
         let mut pages = self.pages;
         self.order
@@ -314,6 +405,7 @@ impl Collected {
                 ip: p.ip,
                 body: p.body,
                 screenshot: p.screenshot,
+                links: p.links,
                 scan: match p.scan {
                     Scan::Matched(findings) => PageScan::Matched(findings),
                     Scan::Partial(findings) => PageScan::Partial(findings),
@@ -450,14 +542,31 @@ pub async fn crawl_site(
     mut cancel: watch::Receiver<bool>,
 ) -> Result<CrawlReport, CrawlError> {
     let clock = Instant::now();
-    let started_at = unix_now();
-    let run_key = format!(
-        "{}:{}:{:08x}",
-        site.id,
-        sitepatrol_core::clock::now_ms(),
-        fastrand::u32(..)
-    );
     let (ruleset, rules_version) = shared.current_rules();
+    let resume = resume::load(shared.store.clone(), &site.id, &start, &rules_version).await;
+    let (run_key, started_at) = match &resume {
+        Some(r) => {
+            shared.metrics.crawls_resumed.inc();
+            (r.run_key.clone(), r.started_at)
+        }
+        None => (
+            format!(
+                "{}:{}:{:08x}",
+                site.id,
+                sitepatrol_core::clock::now_ms(),
+                fastrand::u32(..)
+            ),
+            unix_now(),
+        ),
+    };
+    let saver = Saver::start(
+        shared.store.clone(),
+        &site.id,
+        shared.config.times.checkpoint_interval,
+        (&run_key, started_at),
+        &start,
+        &rules_version,
+    );
     let states = Arc::new(page_states(&shared, &site).await);
     let (base, connector) = base_crawler(&shared, &site, ruleset.clone()).await;
     let (mut collected, mut stats, interrupted) = crawl_passes(
@@ -467,12 +576,15 @@ pub async fn crawl_site(
         &start,
         &states,
         &rules_version,
+        (resume, &saver),
         &mut cancel,
     )
     .await;
     if let (Some(stage), false) = (&shared.render, interrupted) {
         render_stage(stage, connector, ruleset, &mut collected, &mut cancel).await;
     }
+    // The last checkpoint is written before the record that deletes it.
+    saver.finish().await;
     stats.duration_s = clock.elapsed().as_secs_f64();
 
     let outcome = collected.outcome(interrupted, &stats);
@@ -483,6 +595,7 @@ pub async fn crawl_site(
             .into_iter()
             .partition(|f| &*f.rule == sitepatrol_crawl::crawl::TRAP_SUSPECTED);
     let probe_reports = std::mem::take(&mut collected.probes);
+    let unread = collected.unread;
     let mut pages = collected.into_ingest();
     let page_count = pages.len();
     mark_unreadable(&mut pages, &states);
@@ -507,7 +620,14 @@ pub async fn crawl_site(
     if let (Some(check), Some(site_filing), true) =
         (&shared.filing, site_filing, outcome.saw_the_site())
     {
-        let (page, status) = filing_page(check, &site, &site_filing, &start).await;
+        let (mut page, status) = filing_page(check, &site, &site_filing, &start).await;
+        // Pages taken from a 304 showed no numbers: what the checks did not find may be on
+        // them, so nothing resolves (see `conditional`).
+        if unread > 0
+            && let PageScan::Matched(findings) = &mut page.scan
+        {
+            page.scan = PageScan::Partial(std::mem::take(findings));
+        }
         pages.push(page);
         filing_status = Some(status);
     }
@@ -535,8 +655,10 @@ pub async fn crawl_site(
     })
 }
 
-/// Crawl as each agent the site asks for, in turn, until done or cancelled. Returns what the
-/// passes collected, their statistics, and whether they were cut short.
+/// Crawl as each agent the site asks for, in turn, until done or cancelled; the first pass
+/// from `resume` when there is one, saving checkpoints with `saver`. Returns what the passes
+/// collected, their statistics, and whether they were cut short.
+#[allow(clippy::too_many_arguments)]
 async fn crawl_passes(
     shared: &Shared,
     base: &Crawler,
@@ -544,6 +666,7 @@ async fn crawl_passes(
     start: &Url,
     states: &Arc<HashMap<String, PageState>>,
     rules_version: &str,
+    (resume, saver): (Option<Resume>, &Saver),
     cancel: &mut watch::Receiver<bool>,
 ) -> (Collected, CrawlStats, bool) {
     let agents: &[Agent] = match site.agents.unwrap_or(shared.config.crawl.agents) {
@@ -560,15 +683,37 @@ async fn crawl_passes(
     collected.keep_home_body = shared.render.is_some();
     let mut stats = CrawlStats::default();
     let mut interrupted = false;
+    let mut resume_from = resume.map(|r| {
+        let (pass, done) = r.into_parts();
+        collected.restore(done);
+        pass
+    });
+    let recall = conditional::recall(states, rules_version, start, agents.len());
     for (pass, agent) in agents.iter().enumerate() {
         let check = unchanged_check(states, rules_version, pass, agents.len(), &collected);
-        let crawler = match check {
+        let mut crawler = match check {
             Some(check) => base.clone().with_unchanged_check(check),
             None => base.clone(),
         };
+        if let Some(recall) = &recall {
+            crawler = crawler.with_recall(recall.clone());
+        }
+        // Only the first pass saves checkpoints and resumes (see `resume`).
+        if pass == 0 {
+            crawler = crawler.with_checkpoints(saver.every());
+            if let Some(state) = resume_from.take() {
+                crawler = crawler.resuming(state);
+            }
+        }
         let metrics = shared.metrics.clone();
         let pass_stats = {
-            let mut on_event = |event: CrawlEvent| collected.add(event, &metrics);
+            let mut on_event = |event: CrawlEvent| match event {
+                CrawlEvent::Checkpoint(mut state) => {
+                    let done = collected.done_pages(&mut state);
+                    saver.save(*state, done);
+                }
+                event => collected.add(event, &metrics),
+            };
             let crawl = crawler.crawl(start, *agent, &mut on_event);
             tokio::select! {
                 stats = crawl => Some(stats),
@@ -873,6 +1018,7 @@ fn site_pseudo_page(url: String, findings: Vec<Finding>) -> IngestPage {
         body: None,
         screenshot: None,
         scan: PageScan::Matched(findings),
+        links: None,
     }
 }
 
@@ -958,6 +1104,7 @@ mod tests {
             .then(|| b"body".to_vec());
         Merged {
             url: "http://a.test/".into(),
+            depth: 1,
             status: 200,
             fetched_at: 1,
             sha256: sha.into(),
@@ -967,6 +1114,7 @@ mod tests {
             body,
             screenshot: None,
             scan,
+            links: None,
         }
     }
 

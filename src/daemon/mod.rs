@@ -9,11 +9,13 @@
 //! SIGTERM/SIGINT (stop scheduling, give in-flight crawls `shutdown_grace`, then cut them and
 //! commit what they fetched, exit 0).
 
+mod conditional;
 mod crawl;
 pub mod demo;
 mod error;
 mod filing;
 pub mod render;
+mod resume;
 
 mod webhooks;
 

@@ -1067,6 +1067,77 @@ fn check_unchanged_carry_over(store: &dyn Store) {
     );
 }
 
+/// A page's links are kept for crawling past a later 304: replaced by every matched or
+/// unchanged sighting (links of other content would mislead), left alone by a page that was
+/// not scanned, and unknown (`None`) when the crawl did not say.
+fn check_page_links(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let links = |url: &str| store.page_state("s1", url).unwrap().unwrap().links;
+    let mut p = page(A, "x", vec![]);
+    p.links = Some(vec![B.to_string()]);
+    store
+        .record_crawl(&run("r1", "s1", 1_000), &[p.clone()])
+        .unwrap();
+    assert_eq!(links(A), Some(vec![B.to_string()]));
+    assert_eq!(store.page_states("s1").unwrap()[0].1.links, links(A));
+    // Not scanned (an error status): the links stay.
+    let mut error = with_time(page(A, "", vec![]), 2_000);
+    (error.scan, error.links, error.http_status) = (PageScan::NotScanned, None, Some(500));
+    store
+        .record_crawl(&run("r2", "s1", 2_000), &[error])
+        .unwrap();
+    assert_eq!(links(A), Some(vec![B.to_string()]));
+    // Unchanged content with no links now; then matched without links known.
+    let mut same = with_time(p.clone(), 3_000);
+    (same.scan, same.links) = (PageScan::Unchanged, Some(Vec::new()));
+    store
+        .record_crawl(&run("r3", "s1", 3_000), &[same])
+        .unwrap();
+    assert_eq!(links(A), Some(Vec::new()));
+    let unknown = with_time(page(A, "y", vec![]), 4_000);
+    store
+        .record_crawl(&run("r4", "s1", 4_000), &[unknown])
+        .unwrap();
+    assert_eq!(links(A), None);
+}
+
+/// One checkpoint per site: saved over, read back as it was written, deleted on demand and
+/// by the record of any crawl of its site (in that crawl's transaction), never another
+/// site's.
+fn check_checkpoints(store: &dyn Store) {
+    site(store, "s1", "c1");
+    site(store, "s2", "c2");
+    assert!(store.checkpoint("s1").unwrap().is_none());
+    let checkpoint = |site: &str, key: &str, state: &str| sitepatrol_store::Checkpoint {
+        site: site.into(),
+        run_key: key.into(),
+        saved_at: 1_000,
+        state: state.into(),
+    };
+    store
+        .save_checkpoint(&checkpoint("s1", "k1", "{}"))
+        .unwrap();
+    let later = checkpoint("s1", "k1", "{\"queued\":[\"网上\"]}");
+    store.save_checkpoint(&later).unwrap();
+    assert_eq!(store.checkpoint("s1").unwrap(), Some(later));
+    store.save_checkpoint(&checkpoint("s2", "k2", "x")).unwrap();
+    // A checkpoint of a site the store does not know is refused.
+    assert!(
+        store
+            .save_checkpoint(&checkpoint("nope", "k", "x"))
+            .is_err()
+    );
+
+    store
+        .record_crawl(&run("k1", "s1", 2_000), &[page(A, "x", vec![])])
+        .unwrap();
+    assert!(store.checkpoint("s1").unwrap().is_none());
+    assert_eq!(store.checkpoint("s2").unwrap().unwrap().run_key, "k2");
+    assert!(store.delete_checkpoint("s2").unwrap());
+    assert!(!store.delete_checkpoint("s2").unwrap());
+    assert!(store.checkpoint("s2").unwrap().is_none());
+}
+
 fn check_pagination_and_filters(store: &dyn Store) {
     site(store, "s1", "c1");
     site(store, "s2", "c2");
@@ -1756,6 +1827,14 @@ macro_rules! suite {
             #[test]
             fn unchanged_carry_over() {
                 with_store(check_unchanged_carry_over)
+            }
+            #[test]
+            fn checkpoints() {
+                with_store(check_checkpoints)
+            }
+            #[test]
+            fn page_links() {
+                with_store(check_page_links)
             }
             #[test]
             fn pagination_and_filters() {

@@ -384,6 +384,10 @@ pub struct IngestPage {
     /// The render stage's PNG of the page, kept beside the body's copy (so only with it).
     pub screenshot: Option<Vec<u8>>,
     pub scan: PageScan,
+    /// The links the crawl followed from the page, for crawling past a later 304; `None`
+    /// when not known. Stored with matched and unchanged pages (replacing what was there)
+    /// and left as they were by pages not scanned.
+    pub links: Option<Vec<String>>,
 }
 
 impl IngestPage {
@@ -406,6 +410,7 @@ impl IngestPage {
             body: Some(body.to_vec()),
             screenshot: None,
             scan: PageScan::Matched(findings),
+            links: None,
         }
     }
 }
@@ -421,6 +426,19 @@ pub struct PageState {
     pub rules_version: Option<String>,
     pub http_status: Option<u16>,
     pub fetched_at: Timestamp,
+    /// The links the page's last read followed (see [`IngestPage::links`]).
+    pub links: Option<Vec<String>>,
+}
+
+/// The saved state of a crawl under way (see [`Store::save_checkpoint`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub site: String,
+    /// The run the crawl will be recorded as.
+    pub run_key: String,
+    pub saved_at: Timestamp,
+    /// The caller's own encoding of its state; the store keeps it as it is.
+    pub state: String,
 }
 
 /// A flag named with what the metrics and webhooks need.
@@ -749,6 +767,18 @@ pub trait Store: Send + Sync {
     /// customers whose pages are copied, so it is kept by every crawl rather than left to a
     /// timer someone has to remember to start.
     fn record_crawl(&self, run: &CrawlRun, pages: &[IngestPage]) -> Result<IngestOutcome>;
+
+    /// Saves the state of a crawl under way, replacing the site's previous checkpoint (one
+    /// crawl of a site runs at a time). [`Store::record_crawl`] of any run of the site
+    /// deletes it in its own transaction, so a checkpoint outlives only a crawl that was
+    /// never recorded (kill -9, power loss), which the next crawl resumes from.
+    fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
+
+    /// The site's checkpoint, if a crawl left one.
+    fn checkpoint(&self, site: &str) -> Result<Option<Checkpoint>>;
+
+    /// Drops the site's checkpoint (one that cannot be used); true if there was one.
+    fn delete_checkpoint(&self, site: &str) -> Result<bool>;
 
     /// The latest runs of a site, newest first.
     fn crawl_runs(&self, site: &str, limit: usize) -> Result<Vec<CrawlRunRecord>>;

@@ -47,18 +47,20 @@ pub const SET_LAST_CRAWL: &str = "UPDATE sites SET last_crawl_at = ?2
 // Pages.
 pub const PAGE_STATE: &str =
     "SELECT content_sha256, etag, last_modified, rules_version, http_status,
-    fetched_at FROM pages WHERE site_id = ?1 AND url = ?2";
+    fetched_at, links FROM pages WHERE site_id = ?1 AND url = ?2";
 pub const PAGE_STATES: &str = "SELECT url, content_sha256, etag, last_modified, rules_version,
-    http_status, fetched_at FROM pages WHERE site_id = ?1 ORDER BY url";
-/// A matched page: content, validators and the rules version it was matched with.
+    http_status, fetched_at, links FROM pages WHERE site_id = ?1 ORDER BY url";
+/// A matched page: content, validators, links and the rules version it was matched with. The
+/// links are replaced, not kept: links of other content would lead a later 304 astray.
 pub const UPSERT_PAGE_MATCHED: &str =
     "INSERT INTO pages (site_id, url, http_status, content_sha256,
-        etag, last_modified, fetched_at, rules_version, last_run)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        etag, last_modified, fetched_at, rules_version, last_run, links)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
     ON CONFLICT (site_id, url) DO UPDATE SET http_status = excluded.http_status,
         content_sha256 = excluded.content_sha256, etag = excluded.etag,
         last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
-        rules_version = excluded.rules_version, last_run = excluded.last_run";
+        rules_version = excluded.rules_version, last_run = excluded.last_run,
+        links = excluded.links";
 /// A page fetched but not matched: the content hash and rules version it was last matched
 /// with stay, so that an unscanned error page does not pass for judged content.
 pub const UPSERT_PAGE_UNMATCHED: &str =
@@ -69,6 +71,16 @@ pub const UPSERT_PAGE_UNMATCHED: &str =
         etag = COALESCE(excluded.etag, pages.etag),
         last_modified = COALESCE(excluded.last_modified, pages.last_modified),
         fetched_at = excluded.fetched_at, last_run = excluded.last_run";
+
+// Crawl checkpoints.
+pub const SAVE_CHECKPOINT: &str =
+    "INSERT INTO crawl_checkpoints (site_id, run_key, saved_at, state)
+    VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT (site_id) DO UPDATE SET run_key = excluded.run_key,
+        saved_at = excluded.saved_at, state = excluded.state";
+pub const CHECKPOINT: &str =
+    "SELECT site_id, run_key, saved_at, state FROM crawl_checkpoints WHERE site_id = ?1";
+pub const DELETE_CHECKPOINT: &str = "DELETE FROM crawl_checkpoints WHERE site_id = ?1";
 
 // Bodies.
 pub const BODY_DATA_PRESENT: &str = "SELECT data IS NOT NULL FROM bodies WHERE sha256 = ?1";

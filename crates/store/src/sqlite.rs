@@ -10,11 +10,11 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use super::signals::{PageFlag, page_flags, rule_pattern};
 use super::sql;
 use super::{
-    BodyInfo, CRAWLER_ACTOR, CrawlRun, CrawlRunRecord, Delivery, DeliveryFilter, DeliveryStatus,
-    EventFilter, EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent, FlagFilter, FlagId,
-    FlagPage, FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage, PageScan, PageState, Result,
-    SiteInfo, SiteRecord, Store, StoreConfig, StoreError, StoredBody, Timestamp, WebhookEvent,
-    WebhookTarget, compress_body, decompress_body,
+    BodyInfo, CRAWLER_ACTOR, Checkpoint, CrawlRun, CrawlRunRecord, Delivery, DeliveryFilter,
+    DeliveryStatus, EventFilter, EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent,
+    FlagFilter, FlagId, FlagPage, FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage,
+    PageScan, PageState, Result, SiteInfo, SiteRecord, Store, StoreConfig, StoreError, StoredBody,
+    Timestamp, WebhookEvent, WebhookTarget, compress_body, decompress_body,
 };
 use sitepatrol_core::finding::Severity;
 
@@ -60,10 +60,22 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0005_screenshots.sql"),
         code: None,
     },
+    Migration {
+        version: 6,
+        name: "page_links",
+        sql: include_str!("migrations/0006_page_links.sql"),
+        code: None,
+    },
+    Migration {
+        version: 7,
+        name: "crawl_checkpoints",
+        sql: include_str!("migrations/0007_crawl_checkpoints.sql"),
+        code: None,
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The SQLite store.
 ///
@@ -230,7 +242,21 @@ fn page_state_from_row(row: &Row<'_>, o: usize) -> rusqlite::Result<PageState> {
         rules_version: row.get(o + 3)?,
         http_status: status_col(row, o + 4)?,
         fetched_at: row.get(o + 5)?,
+        links: links_col(row, o + 6)?,
     })
+}
+
+/// The stored links of a page. Links are a hint for crawling past a 304, never evidence: a
+/// value that does not parse reads as unknown (the page is then fetched whole), not as an
+/// error that would stop the crawl.
+fn links_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Vec<String>>> {
+    let text: Option<String> = row.get(idx)?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// A page's links as stored: JSON, or NULL when not known.
+fn links_json(links: &Option<Vec<String>>) -> Option<String> {
+    links.as_ref().and_then(|l| serde_json::to_string(l).ok())
 }
 
 fn body_info_from_row(row: &Row<'_>) -> rusqlite::Result<BodyInfo> {
@@ -914,6 +940,51 @@ impl Store for SqliteStore {
             .ctx(&self.path, || format!("reading the pages of site `{site}`"))
     }
 
+    fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+        let c = checkpoint;
+        let context = format!("the checkpoint of crawl run `{}`", c.run_key);
+        self.write(&context, |tx| {
+            tx.execute(
+                sql::SAVE_CHECKPOINT,
+                params![c.site, c.run_key, c.saved_at, c.state],
+            )
+            .ctx(&self.path, || {
+                format!("saving the checkpoint of site `{}`", c.site)
+            })?;
+            Ok(())
+        })
+    }
+
+    fn checkpoint(&self, site: &str) -> Result<Option<Checkpoint>> {
+        self.reader()
+            .prepare_cached(sql::CHECKPOINT)
+            .and_then(|mut st| {
+                st.query_row([site], |r| {
+                    Ok(Checkpoint {
+                        site: r.get(0)?,
+                        run_key: r.get(1)?,
+                        saved_at: r.get(2)?,
+                        state: r.get(3)?,
+                    })
+                })
+                .optional()
+            })
+            .ctx(&self.path, || {
+                format!("reading the checkpoint of site `{site}`")
+            })
+    }
+
+    fn delete_checkpoint(&self, site: &str) -> Result<bool> {
+        self.write("a checkpoint", |tx| {
+            let n = tx
+                .execute(sql::DELETE_CHECKPOINT, [site])
+                .ctx(&self.path, || {
+                    format!("deleting the checkpoint of site `{site}`")
+                })?;
+            Ok(n > 0)
+        })
+    }
+
     fn record_crawl(&self, run: &CrawlRun, pages: &[IngestPage]) -> Result<IngestOutcome> {
         let path = &self.path;
         let context = format!("crawl run `{}` of site `{}`", run.key, run.site);
@@ -976,6 +1047,9 @@ impl Store for SqliteStore {
             tx.prepare_cached(sql::PRUNE_BODIES)
                 .and_then(|mut st| st.execute(params![run.finished_at, cutoff]))
                 .ctx(path, || format!("pruning bodies in {context}"))?;
+            // The crawl is recorded: a checkpoint of it has nothing left to resume.
+            tx.execute(sql::DELETE_CHECKPOINT, [&run.site])
+                .ctx(path, || format!("deleting the checkpoint of {context}"))?;
             tx.execute(sql::SET_LAST_CRAWL, params![run.site, run.finished_at])
                 .ctx(path, || {
                     format!("updating the last crawl of site `{}`", run.site)
@@ -1462,7 +1536,8 @@ impl Ingest<'_, '_> {
                     page.last_modified,
                     page.fetched_at,
                     run.rules_version,
-                    run.key
+                    run.key,
+                    links_json(&page.links)
                 ])
             })
             .ctx(self.path, || self.ctx("recording the page"))?;

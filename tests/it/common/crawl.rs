@@ -106,6 +106,7 @@ pub async fn crawl_url(url: &str, fetch: FetchConfig, config: CrawlConfig) -> Ou
             }
             CrawlEvent::SiteFinding(f) => findings.push(f),
             CrawlEvent::Probed(report) => findings.extend(report.findings),
+            CrawlEvent::Checkpoint(_) => {}
         })
         .await;
     Outcome {

@@ -178,6 +178,21 @@ impl ScopeCheck {
     }
 }
 
+/// A frontier saved by a checkpoint (see [`Frontier::export`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrontierState {
+    /// Canonical URLs to fetch, with their depth, in order.
+    pub queued: Vec<(String, u32)>,
+    /// Fingerprints of the URLs seen (queued, fetched or refused as seen).
+    pub seen: Vec<u64>,
+    /// The fingerprint of [`HASHER_PROBE`] in the build that saved it: fingerprints are
+    /// stable within one build only, so another build's seen set is not used.
+    pub hasher: u64,
+}
+
+/// A fixed text whose fingerprint tells whether two builds hash URLs alike.
+const HASHER_PROBE: &str = "sitepatrol frontier fingerprint probe v1";
+
 /// A queued URL in compact form: its canonical text, parsed again when it is popped.
 struct Pending {
     url: Box<str>,
@@ -439,6 +454,53 @@ impl Frontier {
         self.queue.len()
     }
 
+    /// The frontier as a checkpoint saves it: what is queued, `also` (pages in flight, which
+    /// a resumed crawl fetches again), and the seen set. The query-variant counters are not
+    /// saved: a resumed crawl judges traps afresh, within the same budgets.
+    pub fn export(&self, also: impl IntoIterator<Item = (String, u32)>) -> FrontierState {
+        let mut queued: Vec<(String, u32)> = also.into_iter().collect();
+        queued.extend(self.queue.iter().map(|p| (p.url.to_string(), p.depth)));
+        FrontierState {
+            queued,
+            seen: self.seen.iter().copied().collect(),
+            hasher: fingerprint(HASHER_PROBE),
+        }
+    }
+
+    /// Take up a saved frontier: its seen set, and its queued URLs that are still in scope
+    /// and depth (a checkpoint is data from disk: anything else in it is dropped). Returns how
+    /// many URLs were queued, or why none of it can be used.
+    pub fn import(&mut self, state: &FrontierState) -> Result<usize, String> {
+        if state.hasher != fingerprint(HASHER_PROBE) {
+            return Err("its seen set was hashed by another build of sitepatrol".into());
+        }
+        for key in state.seen.iter().take(self.max_seen) {
+            self.seen.insert(*key);
+        }
+        let mut queued = 0;
+        for (url, depth) in &state.queued {
+            let Some(url) = Url::parse(url).ok().and_then(|u| canonicalize(&u)) else {
+                continue;
+            };
+            if !self.in_scope(&url) || *depth > self.max_depth {
+                continue;
+            }
+            if self.seen.len() < self.max_seen {
+                self.seen.insert(fingerprint(url.as_str()));
+            }
+            // Only the site's own URLs come back (the scope check above): a third-party script
+            // the killed crawl had queued is left out.
+            self.queue.push_back(Pending {
+                url: url.as_str().into(),
+                depth: *depth,
+                attempt: 0,
+                external: false,
+            });
+            queued += 1;
+        }
+        Ok(queued)
+    }
+
     fn check_traps(&self, url: &Url) -> Result<(), SkipReason> {
         let path = url.path();
         if path.len() > self.limits.max_path_len {
@@ -518,6 +580,50 @@ mod tests {
             TrapLimits::default(),
             10_000,
         )
+    }
+
+    #[test]
+    fn an_exported_frontier_resumes_with_its_queue_and_seen_set() {
+        let mut f = frontier(Scope::Host);
+        f.offer(&url("https://www.example.cn/"), 0).unwrap();
+        f.offer(&url("https://www.example.cn/a"), 1).unwrap();
+        f.offer(&url("https://www.example.cn/b"), 1).unwrap();
+        let done = f.pop().unwrap().unwrap();
+        let flying = f.pop().unwrap().unwrap();
+        let state = f.export([(flying.url.to_string(), flying.depth)]);
+        let mut resumed = frontier(Scope::Host);
+        assert_eq!(resumed.import(&state), Ok(2));
+        // In flight first, then the queue; what was fetched is seen, not queued.
+        let next = resumed.pop().unwrap().unwrap();
+        assert_eq!(
+            (next.url.as_str(), next.depth),
+            ("https://www.example.cn/a", 1)
+        );
+        assert_eq!(resumed.pop().unwrap().unwrap().url.path(), "/b");
+        assert!(resumed.pop().is_none());
+        assert_eq!(resumed.offer(&done.url, 0), Err(SkipReason::Seen));
+        assert!(resumed.offer(&url("https://www.example.cn/c"), 1).is_ok());
+    }
+
+    #[test]
+    fn an_imported_frontier_drops_what_it_would_never_have_queued() {
+        let hostile = FrontierState {
+            queued: vec![
+                ("https://evil.example/x".into(), 1),
+                ("not a url".into(), 1),
+                ("https://www.example.cn/deep".into(), 99),
+                ("https://www.example.cn/ok".into(), 2),
+            ],
+            seen: vec![1, 2, 3],
+            hasher: fingerprint(HASHER_PROBE),
+        };
+        let mut f = frontier(Scope::Host);
+        assert_eq!(f.import(&hostile), Ok(1));
+        let other_build = FrontierState {
+            hasher: 0,
+            ..hostile
+        };
+        assert!(frontier(Scope::Host).import(&other_build).is_err());
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! refuses URL traps; the shared [`HostGate`] keeps every host's request rate polite.
 
 pub mod canonical;
+pub mod checkpoint;
+pub mod conditional;
 pub mod frontier;
 pub mod print;
 pub mod probe;
@@ -30,7 +32,7 @@ use crate::fetch::politeness::{self, HostGate};
 use crate::fetch::robots::{self, Robots};
 use crate::fetch::{Agent, ErrorClass, FetchError, Fetcher, Hop, Identity, Response};
 use frontier::Frontier;
-pub use frontier::{Queued, Scope, ScopeCheck, SkipReason, TrapLimits};
+pub use frontier::{FrontierState, Queued, Scope, ScopeCheck, SkipReason, TrapLimits};
 use probe::{Baseline, Probe, ProbeConfig, ProbeReport, View};
 use sitepatrol_core::extract::{ContentKind, Document};
 use sitepatrol_core::finding::{Finding, crawl_finding};
@@ -179,6 +181,10 @@ pub struct PageReport {
     /// Filing numbers and services the page shows, when the crawler detects them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filing: Option<sitepatrol_core::filing::PageFiling>,
+    /// The links the crawl followed from the page (absolute), for callers that remember
+    /// them for a later 304 (see [`conditional`]).
+    #[serde(skip)]
+    pub links: Vec<String>,
     /// The response body (decompressed, capped), for callers that keep evidence.
     #[serde(skip)]
     pub body: Vec<u8>,
@@ -211,6 +217,8 @@ pub enum CrawlEvent {
     SiteFinding(Finding),
     /// A page fetched again as search spiders and search visitors, and what that showed.
     Probed(Box<ProbeReport>),
+    /// The crawl's frontier, for resuming it (see [`checkpoint`]); only when asked for.
+    Checkpoint(Box<checkpoint::PassState>),
 }
 
 /// Counters of one crawl, as `--stats-json` writes them.
@@ -297,6 +305,8 @@ pub struct Crawler {
     progress: Arc<Progress>,
     filing: Option<Arc<sitepatrol_core::filing::Detector>>,
     unchanged: Option<UnchangedCheck>,
+    recall: Option<conditional::Recall>,
+    checkpoints: checkpoint::Options,
 }
 
 enum TaskOutcome {
@@ -333,6 +343,8 @@ impl Crawler {
             progress: Arc::new(Progress::default()),
             filing: None,
             unchanged: None,
+            recall: None,
+            checkpoints: checkpoint::Options::default(),
         }
     }
 
@@ -379,12 +391,14 @@ impl Crawler {
                 return pass.stats;
             }
         }
-        if let Err(reason) = pass.frontier.offer(start, 0) {
-            pass.stats.skip(reason, 1);
-        }
-        if self.config.use_sitemaps {
-            self.offer_sitemaps(start, agent, &pass.robots, &mut pass.frontier)
-                .await;
+        if !self.resume_pass(&mut pass) {
+            if let Err(reason) = pass.frontier.offer(start, 0) {
+                pass.stats.skip(reason, 1);
+            }
+            if self.config.use_sitemaps {
+                self.offer_sitemaps(start, agent, &pass.robots, &mut pass.frontier)
+                    .await;
+            }
         }
         loop {
             self.start_pages(&mut pass).await;
@@ -405,7 +419,11 @@ impl Crawler {
             };
             let Some(joined) = joined else { break };
             match joined {
-                Ok(outcome) => self.take_outcome(&mut pass, outcome, events),
+                Ok(outcome) => {
+                    pass.saving.ended(&outcome);
+                    self.take_outcome(&mut pass, outcome, events);
+                    self.maybe_checkpoint(&mut pass, events);
+                }
                 // A panicking page task must not end the crawl; it is counted and skipped.
                 Err(_) => CrawlStats::count(&mut pass.stats.errors, "internal"),
             }
@@ -445,6 +463,7 @@ impl Crawler {
                 }
             }
             pass.started_pages += 1;
+            pass.saving.started(&item);
             let crawler = self.clone();
             let scope = pass.frontier.scope().clone();
             let agent = pass.agent;
@@ -638,12 +657,17 @@ impl Crawler {
 
     async fn fetch_and_scan(&self, item: Queued, agent: Agent, scope: ScopeCheck) -> TaskOutcome {
         let fetch_started = Instant::now();
-        let mut response = match self.fetcher.get(&item.url, agent, &self.gate).await {
+        let (fetched, known) = self.fetch_page(&item, agent).await;
+        let mut response = match fetched {
             Ok(response) => response,
             Err(error) => return TaskOutcome::Failed(item, error),
         };
         if matches!(response.status, 429 | 503) {
             return self.retry_or_fail(item, &response);
+        }
+        if let (304, Some(known)) = (response.status, known) {
+            let took = fetch_started.elapsed();
+            return self.not_modified(item, agent, &response, known, took);
         }
         let content_type = response.content_type().map(str::to_string);
         let kind = scannable_kind(content_type.as_deref(), &response.url);
@@ -727,6 +751,12 @@ impl Crawler {
             findings: scan.findings,
             warnings,
             filing,
+            // The site's own scripts too: after a 304 they are queued from this list.
+            links: links
+                .iter()
+                .chain(scripts.iter().filter(|s| scope.in_scope(s)))
+                .map(Url::to_string)
+                .collect(),
             body: response.body,
         };
         TaskOutcome::Page(Box::new(Fetched {
@@ -932,6 +962,7 @@ struct Pass {
     stats: CrawlStats,
     /// Third-party scripts queued so far.
     third_party_scripts: usize,
+    saving: checkpoint::Tracker,
 }
 
 impl Pass {
@@ -952,6 +983,7 @@ impl Pass {
             started_pages: 0,
             stats: CrawlStats::default(),
             third_party_scripts: 0,
+            saving: checkpoint::Tracker::default(),
         }
     }
 

@@ -47,6 +47,20 @@ pub struct Identity {
     pub referer: Option<String>,
 }
 
+/// What an earlier fetch of a page said about its version, sent back as `If-None-Match` and
+/// `If-Modified-Since` so that a server whose page did not change answers 304 without a body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
 impl Agent {
     /// What findings seen by this agent carry in `seen_by`.
     pub fn as_str(self) -> &'static str {
@@ -345,6 +359,31 @@ impl Fetcher {
         identity: &Identity,
         gate: &HostGate,
     ) -> Result<Response, FetchError> {
+        self.get_with(url, identity, None, gate).await
+    }
+
+    /// GET `url` as `agent`, asking the server to answer 304 when the page still matches
+    /// `validators`. They go with the first request only: they describe `url`, not where a
+    /// redirect leads.
+    pub async fn get_if_changed(
+        &self,
+        url: &Url,
+        agent: Agent,
+        validators: &Validators,
+        gate: &HostGate,
+    ) -> Result<Response, FetchError> {
+        let validators = (!validators.is_empty()).then_some(validators);
+        self.get_with(url, &self.identity(agent), validators, gate)
+            .await
+    }
+
+    async fn get_with(
+        &self,
+        url: &Url,
+        identity: &Identity,
+        validators: Option<&Validators>,
+        gate: &HostGate,
+    ) -> Result<Response, FetchError> {
         let started = Instant::now();
         let mut current = url.clone();
         let mut redirects: Vec<Hop> = Vec::new();
@@ -369,16 +408,18 @@ impl Fetcher {
             let hop = {
                 let _permit = gate.acquire(&host).await;
                 let hop_started = Instant::now();
-                let referer = identity.referer.as_deref().filter(|_| redirects.is_empty());
+                let first = redirects.is_empty();
+                let referer = identity.referer.as_deref().filter(|_| first);
+                let conditions = validators.filter(|_| first);
                 let hop = self
-                    .get_once(&current, &identity.user_agent, referer, budget)
+                    .get_once(&current, &identity.user_agent, referer, conditions, budget)
                     .await;
                 budget = budget.saturating_sub(hop_started.elapsed());
                 hop?
             };
             let (status, headers, body, remote_addr) = hop;
-            let location = (300..400)
-                .contains(&status)
+            // 304 is in the 3xx range but is no redirect: it says the page is as it was.
+            let location = ((300..400).contains(&status) && status != 304)
                 .then(|| headers.get(header::LOCATION))
                 .flatten()
                 .and_then(|v| location_url(&current, v));
@@ -458,11 +499,30 @@ impl Fetcher {
         url: &Url,
         user_agent: &str,
         referer: Option<&str>,
+        validators: Option<&Validators>,
         budget: Duration,
     ) -> Result<(u16, HeaderMap, (Vec<u8>, bool), Option<SocketAddr>), FetchError> {
         let mut request = Request::get(url.as_str());
         if let Some(referer) = referer.and_then(|r| HeaderValue::from_str(r).ok()) {
             request = request.header(header::REFERER, referer);
+        }
+        // Validators came from a server's headers; one that cannot be a header value again is
+        // left out, and the request is then an ordinary one.
+        if let Some(v) = validators {
+            let etag = v
+                .etag
+                .as_deref()
+                .and_then(|e| HeaderValue::from_str(e).ok());
+            let since = v
+                .last_modified
+                .as_deref()
+                .and_then(|m| HeaderValue::from_str(m).ok());
+            if let Some(etag) = etag {
+                request = request.header(header::IF_NONE_MATCH, etag);
+            }
+            if let Some(since) = since {
+                request = request.header(header::IF_MODIFIED_SINCE, since);
+            }
         }
         let request = request
             .header(

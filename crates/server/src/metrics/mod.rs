@@ -32,6 +32,8 @@ pub struct Metrics {
     pub inventory_reloads: IntCounterVec,
     pub pages_unchanged: IntCounter,
     pub probed_pages: IntCounterVec,
+    pub pages_not_modified: IntCounter,
+    pub crawls_resumed: IntCounter,
     pub last_crawl_completed: Gauge,
     pub store_errors: IntCounter,
     pub flag_cap_hits: IntCounter,
@@ -197,6 +199,16 @@ impl Metrics {
             &["result"],
         )?;
         r.register(Box::new(probed_pages.clone()))?;
+        let pages_not_modified = IntCounter::new(
+            "sitepatrol_pages_not_modified_total",
+            "Pages asked for with their ETag or Last-Modified that answered 304 Not Modified.",
+        )?;
+        r.register(Box::new(pages_not_modified.clone()))?;
+        let crawls_resumed = IntCounter::new(
+            "sitepatrol_crawls_resumed_total",
+            "Crawls resumed from the checkpoint of a crawl the daemon did not finish.",
+        )?;
+        r.register(Box::new(crawls_resumed.clone()))?;
         let last_crawl_completed = Gauge::new(
             "sitepatrol_last_crawl_completed_timestamp_seconds",
             "Unix time at which the last site crawl was committed to the store.",
@@ -288,6 +300,8 @@ impl Metrics {
             inventory_reloads,
             pages_unchanged,
             probed_pages,
+            pages_not_modified,
+            crawls_resumed,
             last_crawl_completed,
             store_errors,
             flag_cap_hits,
