@@ -4,6 +4,8 @@
 #   benches/baseline.sh [BASELINE_COMMIT] [RUNS]      (default: 4f24e8d, 7 runs)
 #   BASELINE_BIN=path/to/sitepatrol benches/baseline.sh   (a baseline built before)
 #   PASSES=10 benches/baseline.sh                         (scans of pages-zh per run)
+#   CURRENT_BIN=path/to/sitepatrol benches/baseline.sh    (another build of this checkout,
+#                                                          e.g. another release profile)
 #
 # Builds the baseline in a temporary worktree (release, its own target dir) and this checkout,
 # then scans ../shared/data/pages-zh/original with each binary on one thread (`scan -j 1`),
@@ -45,8 +47,12 @@ else
   (cd "$work/base" && CARGO_TARGET_DIR="$work/target" cargo build --release --quiet)
   old="$work/target/release/sitepatrol"
 fi
-cargo build --release --quiet
-new="target/release/sitepatrol"
+if [ -n "${CURRENT_BIN:-}" ]; then
+  new=$CURRENT_BIN
+else
+  cargo build --release --quiet
+  new="target/release/sitepatrol"
+fi
 bytes=$(cat "$pages"/* | wc -c)
 empty="$work/empty.html"
 printf '<html><body></body></html>' >"$empty"

@@ -337,9 +337,10 @@ impl Sample {
         );
     }
 
-    /// Consider a crawled page: an HTML page that answered 2xx on the site itself.
+    /// Consider a crawled page: an HTML page that answered 2xx on the site itself, below the
+    /// start page (which is always probed and takes no place in the sample).
     pub fn offer(&mut self, url: &str, depth: u32, status: u16, html: bool, on_site: bool) {
-        if self.limit == 0 || !html || !on_site || !(200..300).contains(&status) {
+        if self.limit == 0 || depth == 0 || !html || !on_site || !(200..300).contains(&status) {
             return;
         }
         self.seen += 1;
@@ -898,7 +899,7 @@ mod tests {
         sample.offer("https://a.cn/b", 2, 200, true, true);
         sample.offer("https://a.cn/", 0, 200, true, true);
         let pages: Vec<String> = sample.pages(&start).iter().map(|u| u.to_string()).collect();
-        assert_eq!(pages, ["https://a.cn/", "https://a.cn/a"]);
+        assert_eq!(pages, ["https://a.cn/", "https://a.cn/a", "https://a.cn/b"]);
     }
 
     #[test]
