@@ -124,6 +124,8 @@ pub struct CrawlArgs {
     /// Longest back-off after 429/503, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     backoff_cap: f64,
+    #[command(flatten)]
+    traps: TrapArgs,
     /// Third-party scripts the pages load, fetched and scanned per site at most (each once;
     /// common libraries, analytics and ad networks never). The site's own scripts are always
     /// fetched.
@@ -172,6 +174,59 @@ pub struct CrawlArgs {
     /// Skip the filing checks: no site records, no filing findings.
     #[arg(long, help_heading = "Filing checks (URL targets)")]
     no_filing: bool,
+}
+
+/// URL trap defences, as `[crawl.traps]` sets them for the daemon.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "URL traps (URL targets)")]
+struct TrapArgs {
+    /// Longest URL path crawled, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = TrapLimits::default().max_path_len, value_parser = positive)]
+    max_path_len: usize,
+    /// Longest query string crawled, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = TrapLimits::default().max_query_len, value_parser = positive)]
+    max_query_len: usize,
+    /// Times one path segment may occur; more is a loop (/a/b/a/b/a/b).
+    #[arg(long, value_name = "N", default_value_t = TrapLimits::default().max_segment_repeats, value_parser = positive)]
+    max_segment_repeats: usize,
+    /// Query variants of one path and parameter-name set, however different their pages.
+    #[arg(long, value_name = "N", default_value_t = TrapLimits::default().max_query_variants, value_parser = positive)]
+    max_query_variants: usize,
+    /// Fetched variants after which a path whose pages are three in four near-duplicates
+    /// takes no more.
+    #[arg(long, value_name = "N", default_value_t = TrapLimits::default().duplicate_window as usize, value_parser = positive)]
+    duplicate_window: usize,
+    /// Years in a date's place from this one on are real (older ones are a calendar trap).
+    #[arg(long, value_name = "YEAR", default_value_t = TrapLimits::default().year_range.0)]
+    first_year: u32,
+    /// Years in a date's place up to this many past the current one are real.
+    #[arg(long, value_name = "YEARS", default_value_t = 2)]
+    years_ahead: u32,
+}
+
+/// A count that must be at least 1 (0 would refuse every URL).
+fn positive(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl TrapArgs {
+    fn limits(&self) -> TrapLimits {
+        TrapLimits {
+            max_path_len: self.max_path_len,
+            max_query_len: self.max_query_len,
+            max_segment_repeats: self.max_segment_repeats,
+            max_query_variants: self.max_query_variants,
+            duplicate_window: u32::try_from(self.duplicate_window).unwrap_or(u32::MAX),
+            year_range: (
+                self.first_year,
+                sitepatrol_core::clock::current_year().saturating_add(self.years_ahead),
+            ),
+        }
+    }
 }
 
 fn seconds(value: f64) -> Duration {
@@ -355,7 +410,7 @@ fn new_crawler(args: &CrawlArgs, fetcher: Fetcher, scanner: &Scanner) -> Crawler
             concurrency: args.concurrency.max(1),
             respect_robots: !args.ignore_robots,
             use_sitemaps: !args.no_sitemaps,
-            traps: TrapLimits::default(),
+            traps: args.traps.limits(),
             scripts: ScriptLimits {
                 max_third_party: args.third_party_scripts,
                 ..ScriptLimits::default()

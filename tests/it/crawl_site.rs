@@ -232,3 +232,47 @@ async fn both_user_agents_crawl_the_site_twice() {
         "{stdout}"
     );
 }
+
+/// The trap limits are flags of `scan URL` too: a forum's distinct threads stop at
+/// `--max-query-variants`, and the stats and the `crawl.trap_suspected` finding say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trap_limits_are_set_by_flags() {
+    let server = serve(|r| {
+        let (path, query) = r.path.split_once('?').unwrap_or((r.path.as_str(), ""));
+        match path {
+            "/" => Action::html(
+                (0..10)
+                    .map(|i| format!("<a href='/forum.php?tid={i}'>t{i}</a>"))
+                    .collect::<String>(),
+            ),
+            "/forum.php" => Action::html(format!(
+                "<p>帖子 {query}：第{query}号讨论，内容各不相同。</p>"
+            )),
+            _ => Action::status(404),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let stats_path = dir.path().join("stats.json");
+    let out = run(vec![
+        "scan".into(),
+        "--format".into(),
+        "jsonl".into(),
+        "--allow-private-networks".into(),
+        "--no-filing".into(),
+        "--no-sitemaps".into(),
+        "--max-query-variants".into(),
+        "3".into(),
+        "--stats-json".into(),
+        stats_path.display().to_string(),
+        server.url("/"),
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stats: Value = serde_json::from_slice(&std::fs::read(&stats_path).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(stats["pages_fetched"], 4, "{stats:#}");
+    assert_eq!(stats["skipped"]["trap_query_variants"], 7, "{stats:#}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("crawl.trap_suspected"), "{stdout}");
+}
