@@ -1,6 +1,7 @@
 //! Command-line interface. Each subcommand is a thin layer over the library; this module owns
 //! argument parsing, output formats and exit codes.
 
+mod config;
 mod crawl;
 mod daemon;
 mod extract;
@@ -59,6 +60,9 @@ enum Command {
     /// The daemon's store, offline: `store check` verifies it without changing it.
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Configuration files: `config init` writes a starting one.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 /// `--rules PATH`, repeatable; none means the bundled rulesets.
@@ -134,6 +138,7 @@ pub fn run() -> i32 {
         Command::Token(command) => token::run(command),
         Command::Flags(args) => flags::run(args),
         Command::Store(command) => store::run(command),
+        Command::Config(command) => config::run(command),
     }
 }
 

@@ -913,3 +913,44 @@ fn a_web_root_scan_finds_server_side_injection_and_cloaking_in_walk_order_at_any
     ));
     assert!(has(".cache/seo.php", "pornography.live_chat", "色情直播"));
 }
+
+/// `config init` writes a configuration that runs as it is (the embedded default) with every
+/// section of the documented example beneath it, commented out; it never overwrites a file
+/// unless told to.
+#[test]
+fn config_init_writes_a_starting_config_that_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sitepatrol.toml");
+    let path_arg = path.display().to_string();
+    let out = sitepatrol(&["config", "init", &path_arg]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let documented = std::fs::read_to_string(root().join("config/sitepatrol.toml")).unwrap();
+    for header in documented.lines().filter(|l| l.starts_with('[')) {
+        assert!(
+            text.contains(&format!("# {header}")),
+            "{header} is not in the starting config"
+        );
+    }
+    let checked = sitepatrol(&["daemon", "--check-config", "--config", &path_arg]);
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    std::fs::write(&path, "# mine\n").unwrap();
+    let again = sitepatrol(&["config", "init", &path_arg]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+    let forced = sitepatrol(&["config", "init", "--force", &path_arg]);
+    assert_eq!(forced.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
