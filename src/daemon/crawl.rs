@@ -581,7 +581,15 @@ pub async fn crawl_site(
     )
     .await;
     if let (Some(stage), false) = (&shared.render, interrupted) {
-        render_stage(stage, connector, ruleset, &mut collected, &mut cancel).await;
+        render_stage(
+            stage,
+            connector,
+            ruleset,
+            &mut collected,
+            &mut cancel,
+            &shared.metrics,
+        )
+        .await;
     }
     // The last checkpoint is written before the record that deletes it.
     saver.finish().await;
@@ -824,6 +832,7 @@ async fn render_stage(
     ruleset: Arc<Ruleset>,
     collected: &mut Collected,
     cancel: &mut watch::Receiver<bool>,
+    metrics: &Metrics,
 ) {
     let urls = collected.render_targets(stage.max_pages);
     if urls.is_empty() {
@@ -836,6 +845,13 @@ async fn render_stage(
         _ = cancel.wait_for(|stop| *stop) => return,
     };
     let found: usize = rendered.iter().map(|(_, r)| r.findings.len()).sum();
+    let rendered_pages = &metrics.rendered_pages;
+    rendered_pages
+        .with_label_values(&["ok"])
+        .inc_by(rendered.len() as u64);
+    rendered_pages
+        .with_label_values(&["failed"])
+        .inc_by(count.saturating_sub(rendered.len()) as u64);
     info!(
         pages = count,
         rendered = rendered.len(),

@@ -287,6 +287,12 @@ async fn the_daemon_flags_rendered_text_and_serves_its_screenshot() {
     let daemon = Daemon::start(&config).await;
     let store = setup.store();
     wait_runs(&store, "dyn", 1).await;
+    crate::common::daemon::wait_metric(
+        &daemon,
+        "sitepatrol_rendered_pages_total{result=\"ok\"}",
+        |n| n >= 1.0,
+    )
+    .await;
     let all = flags(&store, "dyn");
     let flag = all
         .iter()

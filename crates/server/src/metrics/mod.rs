@@ -32,6 +32,7 @@ pub struct Metrics {
     pub inventory_reloads: IntCounterVec,
     pub pages_unchanged: IntCounter,
     pub probed_pages: IntCounterVec,
+    pub rendered_pages: IntCounterVec,
     pub pages_not_modified: IntCounter,
     pub crawls_resumed: IntCounter,
     pub last_crawl_completed: Gauge,
@@ -199,6 +200,14 @@ impl Metrics {
             &["result"],
         )?;
         r.register(Box::new(probed_pages.clone()))?;
+        let rendered_pages = IntCounterVec::new(
+            Opts::new(
+                "sitepatrol_rendered_pages_total",
+                "Pages loaded in the headless browser by the render stage, by result: ok, or failed (time or memory budget, browser error).",
+            ),
+            &["result"],
+        )?;
+        r.register(Box::new(rendered_pages.clone()))?;
         let pages_not_modified = IntCounter::new(
             "sitepatrol_pages_not_modified_total",
             "Pages asked for with their ETag or Last-Modified that answered 304 Not Modified.",
@@ -282,6 +291,9 @@ impl Metrics {
         for result in ["clean", "cloaked", "incomplete"] {
             probed_pages.with_label_values(&[result]).inc_by(0);
         }
+        for result in ["ok", "failed"] {
+            rendered_pages.with_label_values(&[result]).inc_by(0);
+        }
         Ok(Metrics {
             registry: r,
             pages_fetched,
@@ -300,6 +312,7 @@ impl Metrics {
             inventory_reloads,
             pages_unchanged,
             probed_pages,
+            rendered_pages,
             pages_not_modified,
             crawls_resumed,
             last_crawl_completed,
@@ -375,6 +388,7 @@ mod tests {
             "sitepatrol_webhook_deliveries_total",
             "sitepatrol_webhook_outbox",
             "sitepatrol_probed_pages_total",
+            "sitepatrol_rendered_pages_total",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {family} ")),
