@@ -722,11 +722,7 @@ async fn crawl_passes(
                 }
                 event => collected.add(event, &metrics),
             };
-            let crawl = crawler.crawl(start, *agent, &mut on_event);
-            tokio::select! {
-                stats = crawl => Some(stats),
-                _ = cancel.wait_for(|stop| *stop) => None,
-            }
+            until_cancelled(crawler.crawl(start, *agent, &mut on_event), cancel).await
         };
         match pass_stats {
             Some(s) => stats.merge(&s),
@@ -744,11 +740,7 @@ async fn crawl_passes(
         let metrics = shared.metrics.clone();
         let probe_stats = {
             let mut on_event = |event: CrawlEvent| collected.add(event, &metrics);
-            let probe = base.probe(start, &pages, probes, &mut on_event);
-            tokio::select! {
-                stats = probe => Some(stats),
-                _ = cancel.wait_for(|stop| *stop) => None,
-            }
+            until_cancelled(base.probe(start, &pages, probes, &mut on_event), cancel).await
         };
         match probe_stats {
             Some(s) => stats.merge(&s),
@@ -756,6 +748,18 @@ async fn crawl_passes(
         }
     }
     (collected, stats, interrupted)
+}
+
+/// `work`'s result, or `None` when `cancel` turns true first (shutdown past its grace): every
+/// stage of a crawl stops the same way.
+async fn until_cancelled<T>(
+    work: impl std::future::Future<Output = T>,
+    cancel: &mut watch::Receiver<bool>,
+) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        _ = cancel.wait_for(|stop| *stop) => None,
+    }
 }
 
 /// The cloaking probes' pseudo-pages, `<page>#cloaking`: a page that cloaks gets its
@@ -840,9 +844,8 @@ async fn render_stage(
     }
     let count = urls.len();
     let render = render_and_scan(stage, connector, ruleset, urls);
-    let rendered = tokio::select! {
-        rendered = render => rendered,
-        _ = cancel.wait_for(|stop| *stop) => return,
+    let Some(rendered) = until_cancelled(render, cancel).await else {
+        return;
     };
     let found: usize = rendered.iter().map(|(_, r)| r.findings.len()).sum();
     let rendered_pages = &metrics.rendered_pages;

@@ -191,6 +191,14 @@ pub struct PageReport {
 }
 
 impl PageReport {
+    /// Whether the page was served as HTML (or XHTML).
+    pub fn is_html(&self) -> bool {
+        self.content_type
+            .as_deref()
+            .map(essence)
+            .is_some_and(|e| e == "text/html" || e == "application/xhtml+xml")
+    }
+
     /// Whether this fetch read and scanned the page such that what it did not find is not
     /// there: the whole body, scanned by every rule, with a status that is the page's own
     /// answer (2xx) or says it is gone (404, 410). Server errors, other refusals, cut bodies
@@ -558,13 +566,7 @@ impl Crawler {
         if report.scanned {
             stats.pages_scanned += 1;
         } else if let Some(ct) = &report.content_type {
-            let essence = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            CrawlStats::count(&mut stats.content_types_skipped, &essence);
+            CrawlStats::count(&mut stats.content_types_skipped, &essence(ct));
         }
         for warning in &report.warnings {
             if warning.starts_with("body_too_large") {
@@ -1024,13 +1026,7 @@ struct Scanned {
 /// Which responses are scanned: HTML/XHTML, text and JavaScript. A missing Content-Type is
 /// sniffed by the scanner.
 fn scannable_kind(content_type: Option<&str>, url: &Url) -> Option<ContentKind> {
-    let essence = content_type?
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
+    match essence(content_type?).as_str() {
         "text/html" | "application/xhtml+xml" | "application/xml" | "text/xml" => {
             Some(ContentKind::Html)
         }
@@ -1047,6 +1043,16 @@ fn scannable_kind(content_type: Option<&str>, url: &Url) -> Option<ContentKind> 
         other if other.starts_with("text/") => Some(ContentKind::Plain),
         _ => None,
     }
+}
+
+/// The media type of a Content-Type, lower case, without its parameters.
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Links a crawler follows from a page: anchors and areas, frames and iframes, meta refresh

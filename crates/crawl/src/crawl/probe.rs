@@ -24,7 +24,7 @@
 //! status) are recorded as evidence but never flag alone: sites legitimately serve spiders a
 //! prerendered page, and pages with rotating content differ between any two fetches.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -317,10 +317,6 @@ impl Sample {
 
     /// Consider a page of the crawl from `start`.
     pub fn offer_page(&mut self, page: &super::PageReport, start: &str) {
-        let html = page.content_type.as_deref().is_some_and(|ct| {
-            let ct = ct.trim_start().to_ascii_lowercase();
-            ct.starts_with("text/html") || ct.starts_with("application/xhtml+xml")
-        });
         let on_site = match (
             sitepatrol_core::domain::host_of(&page.final_url),
             sitepatrol_core::domain::host_of(start),
@@ -332,7 +328,7 @@ impl Sample {
             &page.final_url,
             page.depth,
             page.status,
-            page.scanned && html,
+            page.scanned && page.is_html(),
             on_site,
         );
     }
@@ -756,7 +752,6 @@ fn probe_only_findings(
     cloaked: &[&ProbeView],
 ) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    let mut categories: HashSet<String> = HashSet::new();
     for probe in cloaked {
         let Some(visitor) = visitor_of(visitors, probe.probe) else {
             continue;
@@ -767,13 +762,14 @@ fn probe_only_findings(
             if finding.severity < Severity::Medium || theirs.contains(&*finding.category) {
                 continue;
             }
-            if categories.insert(finding.category.to_string()) {
-                let mut finding = finding.clone();
-                finding.target = Arc::from(url.as_str());
-                finding.seen_by(&label);
-                out.push(finding);
-            } else if let Some(kept) = out.iter_mut().find(|f| f.category == finding.category) {
-                kept.seen_by(&label);
+            match out.iter_mut().find(|f| f.category == finding.category) {
+                Some(kept) => kept.seen_by(&label),
+                None => {
+                    let mut finding = finding.clone();
+                    finding.target = Arc::from(url.as_str());
+                    finding.seen_by(&label);
+                    out.push(finding);
+                }
             }
         }
     }
