@@ -270,15 +270,7 @@ pub(crate) async fn flag_body(
     query: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     Query::parse(query, &[])?;
-    let store = api.store.clone();
-    let (flag, body) = blocking(move || {
-        let Some(detail) = store.flag(id)? else {
-            return Err(flag_not_found(id));
-        };
-        let body = store.body(&detail.flag.body_sha256)?;
-        Ok((detail.flag, body))
-    })
-    .await?;
+    let (flag, body) = flag_and(api, id, |store, sha256| store.body(sha256)).await?;
     let Some(body) = body else {
         return Err(ApiError::new(
             Code::BodyNotStored,
@@ -292,20 +284,12 @@ pub(crate) async fn flag_body(
         &body.data,
         &sitepatrol_core::decode::DecodeOptions::default(),
     );
-    let mut response = text(StatusCode::OK, "text/plain; charset=utf-8", decoded.text);
+    let mut response = evidence(text(
+        StatusCode::OK,
+        "text/plain; charset=utf-8",
+        decoded.text,
+    ));
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        "cross-origin-resource-policy",
-        HeaderValue::from_static("same-origin"),
-    );
     if let Ok(v) = HeaderValue::from_str(&body.info.sha256) {
         headers.insert("x-sitepatrol-body-sha256", v);
     }
@@ -330,25 +314,41 @@ pub(crate) async fn flag_screenshot(
     query: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     Query::parse(query, &[])?;
-    let store = api.store.clone();
-    let (flag, png) = blocking(move || {
-        let Some(detail) = store.flag(id)? else {
-            return Err(flag_not_found(id));
-        };
-        let png = store.screenshot(&detail.flag.body_sha256)?;
-        Ok((detail.flag, png))
-    })
-    .await?;
+    let (flag, png) = flag_and(api, id, |store, sha256| store.screenshot(sha256)).await?;
     let Some(png) = png.filter(|p| p.starts_with(PNG_SIGNATURE)) else {
         return Err(ApiError::new(
             Code::ScreenshotNotStored,
             format!(
-                "no screenshot of flag {id}'s page (sha256 {}) is stored: the render stage is                  off, did not render it, or the copy was pruned after the retention",
+                "no screenshot of flag {id}'s page (sha256 {}) is stored: the render stage is \
+                 off, did not render it, or the copy was pruned after the retention",
                 flag.body_sha256
             ),
         ));
     };
-    let mut response = text(StatusCode::OK, "image/png", png);
+    Ok(evidence(text(StatusCode::OK, "image/png", png)))
+}
+
+/// Flag `id` and what `read` gets from the store by its page copy's hash.
+async fn flag_and<T: Send + 'static>(
+    api: &Api,
+    id: FlagId,
+    read: impl FnOnce(&dyn sitepatrol_store::Store, &str) -> sitepatrol_store::Result<T>
+    + Send
+    + 'static,
+) -> Result<(Flag, T), ApiError> {
+    let store = api.store.clone();
+    blocking(move || {
+        let Some(detail) = store.flag(id)? else {
+            return Err(flag_not_found(id));
+        };
+        let found = read(store.as_ref(), &detail.flag.body_sha256)?;
+        Ok((detail.flag, found))
+    })
+    .await
+}
+
+/// Hostile evidence as a response: a sandbox, no sniffing, no use from other origins.
+fn evidence(mut response: Response<Body>) -> Response<Body> {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -362,7 +362,7 @@ pub(crate) async fn flag_screenshot(
         "cross-origin-resource-policy",
         HeaderValue::from_static("same-origin"),
     );
-    Ok(response)
+    response
 }
 
 /// The eight bytes every PNG starts with.
