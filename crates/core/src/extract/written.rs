@@ -76,14 +76,23 @@ fn read_script(script: &Script<'_>, out: &mut ScriptStrings) {
             inside_sinks.push(sink.call);
         }
     }
-    let in_a_sink = |i: usize| inside_sinks.iter().any(|call| call.contains(&i));
+    // The tokens of a write call were read above: skip each call whole. Calls sorted by
+    // start and a cursor that only moves forward keep this linear in a script full of writes.
+    inside_sinks.sort_by_key(|call| call.start);
+    let mut next_call = 0;
     let mut i = 0;
     while i < script.tokens.len() {
-        let token = script.tokens[i];
-        if in_a_sink(i) {
-            i += 1;
+        while inside_sinks
+            .get(next_call)
+            .is_some_and(|call| call.end <= i)
+        {
+            next_call += 1;
+        }
+        if let Some(call) = inside_sinks.get(next_call).filter(|call| call.start <= i) {
+            i = call.end;
             continue;
         }
+        let token = script.tokens[i];
         match token.kind {
             Kind::Str => {
                 let (value, escapes) = string_value(script.src(i));
