@@ -93,8 +93,12 @@ impl Crawler {
                 true
             }
             // The caller checked the checkpoint; a frontier this build cannot read means a
-            // crawl from scratch, never a crawl of nothing.
-            Err(_) => false,
+            // crawl from scratch, never a crawl of nothing. Said here, since the caller has
+            // already logged that it resumes.
+            Err(why) => {
+                tracing::warn!(reason = %why, "the checkpoint's frontier cannot be read; crawling from the start page");
+                false
+            }
         }
     }
 
