@@ -16,6 +16,8 @@ use sitepatrol_store::{
 };
 use sitepatrol_store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 
+mod cases;
+
 const RULES: &str = "rules-v1";
 
 fn gamble(url: &str) -> Finding {
@@ -1859,6 +1861,22 @@ macro_rules! suite {
             #[test]
             fn webhook_outbox() {
                 with_store(check_webhook_outbox)
+            }
+            #[test]
+            fn one_case_per_site_and_category() {
+                with_store(cases::check_one_case_per_site_and_category)
+            }
+            #[test]
+            fn case_actions_apply_to_flags_once() {
+                with_store(cases::check_case_actions_apply_to_flags_once)
+            }
+            #[test]
+            fn case_deadline_overdue_then_rectified() {
+                with_store(cases::check_case_deadline_overdue_then_rectified)
+            }
+            #[test]
+            fn unreviewed_case_resolves_and_dismissal_covers_new_pages() {
+                with_store(cases::check_unreviewed_case_resolves_and_dismissal_covers_new_pages)
             }
         }
     };

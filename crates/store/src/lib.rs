@@ -14,6 +14,7 @@
 //! See the "Store" section of `docs/ARCHITECTURE.md` for the tables and the flag lifecycle.
 
 mod body;
+pub mod cases;
 pub mod check;
 mod fold;
 mod outbox;
@@ -31,6 +32,10 @@ use sha2::{Digest, Sha256};
 use sitepatrol_core::finding::{Finding, Severity};
 
 pub use body::{compress_body, decompress_body};
+pub use cases::{
+    Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventKind, CaseFilter, CaseId,
+    CaseOutcome, CasePage, CaseSignal, CaseState,
+};
 pub use check::{CheckName, CheckReport, CheckResult, Problem, ProblemKind, check_sqlite_file};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 pub use signals::{FlagSignal, MAX_SIGNALS};
@@ -100,6 +105,30 @@ pub enum StoreError {
     ReasonRequired(FlagId),
     #[error("a comment on flag {0} cannot be empty")]
     EmptyComment(FlagId),
+    #[error("case {0} does not exist")]
+    CaseNotFound(CaseId),
+    #[error("case {id} is {from}; cannot {action} it")]
+    InvalidCaseTransition {
+        id: CaseId,
+        from: CaseState,
+        action: &'static str,
+    },
+    #[error(
+        "case {id} changed since it was read (version {expected}, now {actual}); reload it and act again"
+    )]
+    CaseVersionConflict {
+        id: CaseId,
+        expected: i64,
+        actual: i64,
+    },
+    #[error(
+        "case {id} cannot reopen: case {other} is already active for the same site and category"
+    )]
+    CaseActiveExists { id: CaseId, other: CaseId },
+    #[error("dismissing case {0} needs a reason (why it is a false positive)")]
+    CaseReasonRequired(CaseId),
+    #[error("a comment on case {0} cannot be empty")]
+    CaseEmptyComment(CaseId),
     #[error("invalid {what} `{value}` in the store")]
     Corrupt { what: &'static str, value: String },
     #[error("invalid pagination cursor `{0}`")]
@@ -218,6 +247,9 @@ pub struct StoreConfig {
     /// `synchronous=FULL` instead of `NORMAL`: also survive power loss and OS crashes, at the
     /// cost of an fsync per commit. See [`SqliteStore`] for why NORMAL is the default.
     pub sync_full: bool,
+    /// How far a page's score must rise above what a dismissed case covered before a new
+    /// case opens for the site and category (`review.case_rescore_margin`).
+    pub case_rescore_margin: f64,
 }
 
 impl Default for StoreConfig {
@@ -227,6 +259,7 @@ impl Default for StoreConfig {
             body_retention_secs: 180 * 24 * 3600,
             busy_timeout_ms: 5_000,
             sync_full: false,
+            case_rescore_margin: 2.0,
         }
     }
 }
@@ -467,6 +500,9 @@ pub struct IngestOutcome {
     pub carried_over: u64,
     /// Pages recorded.
     pub pages: u64,
+    /// What the crawl did to the site's cases.
+    #[serde(default)]
+    pub cases: CaseOutcome,
     /// Bodies newly stored (distinct by hash).
     pub bodies_stored: u64,
     /// True when the run key was already recorded: nothing changed, and the counts are the
@@ -518,6 +554,9 @@ pub struct Flag {
     pub last_seen_at: Timestamp,
     pub first_run: String,
     pub last_run: String,
+    /// The case the flag belongs to; `None` only for flags that were never active since
+    /// cases exist.
+    pub case_id: Option<CaseId>,
 }
 
 /// One row of the audit log.
@@ -857,6 +896,30 @@ pub trait Store: Send + Sync {
     /// Deliveries by status, for the `sitepatrol_webhook_outbox` gauge. Every status is
     /// listed, with 0 when it has none.
     fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, u64)>>;
+
+    /// The case queue (see [`CaseFilter`] for its order).
+    fn list_cases(&self, filter: &CaseFilter) -> Result<CasePage>;
+
+    fn case(&self, id: CaseId) -> Result<Option<CaseDetail>>;
+
+    /// A reviewer's action on a case and its flags, with one case event, in one transaction.
+    /// With `expected_version`, a case that changed since (another reviewer, a crawl) refuses
+    /// the action with [`StoreError::CaseVersionConflict`] and nothing is applied.
+    fn act_on_case(
+        &self,
+        id: CaseId,
+        action: &CaseAction,
+        actor: &str,
+        at: Timestamp,
+        expected_version: Option<i64>,
+    ) -> Result<Case>;
+
+    /// Cases grouped by state, category and severity.
+    fn case_counts(&self) -> Result<Vec<CaseCount>>;
+
+    /// Confirmed cases whose deadline passed by `now` and whose recheck was not asked for,
+    /// at most `limit`; each is marked as asked at `now`, so a deadline causes one recrawl.
+    fn claim_case_rechecks(&self, now: Timestamp, limit: usize) -> Result<Vec<Case>>;
 }
 
 #[cfg(test)]

@@ -24,15 +24,30 @@ pub enum WebhookEvent {
     /// or reopen.
     #[serde(rename = "flag.state_changed")]
     FlagStateChanged,
+    /// A case changed state: a reviewer's confirm, dismiss or reopen, or a crawl that found
+    /// it rectified, resolved or overdue.
+    #[serde(rename = "case.state_changed")]
+    CaseStateChanged,
+    /// A crawl at or after a confirmed case's deadline still found it: what an operator wires
+    /// to suspension.
+    #[serde(rename = "case.overdue")]
+    CaseOverdue,
 }
 
 impl WebhookEvent {
-    pub const ALL: [WebhookEvent; 2] = [WebhookEvent::FlagNew, WebhookEvent::FlagStateChanged];
+    pub const ALL: [WebhookEvent; 4] = [
+        WebhookEvent::FlagNew,
+        WebhookEvent::FlagStateChanged,
+        WebhookEvent::CaseStateChanged,
+        WebhookEvent::CaseOverdue,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             WebhookEvent::FlagNew => "flag.new",
             WebhookEvent::FlagStateChanged => "flag.state_changed",
+            WebhookEvent::CaseStateChanged => "case.state_changed",
+            WebhookEvent::CaseOverdue => "case.overdue",
         }
     }
 }
@@ -123,7 +138,10 @@ pub struct Delivery {
     pub id: i64,
     pub webhook: String,
     pub event: WebhookEvent,
+    /// The flag of a flag event; for a case event, the case's strongest flag.
     pub flag_id: FlagId,
+    /// The case of a case event.
+    pub case_id: Option<i64>,
     /// The exact JSON body that is signed and sent.
     #[serde(skip)]
     pub payload: String,

@@ -119,7 +119,7 @@ pub const FLAG_COLUMNS: &str =
     f.clause, f.severity, f.description, f.zone, f.matched, f.normalized, f.snippet,
     f.match_offset, f.match_count, f.state, f.assignee, f.fetched_at, f.http_status, f.ip,
     f.body_sha256, f.created_at, f.updated_at, f.last_seen_at, f.first_run, f.last_run,
-    f.score, f.signals, f.signals_omitted";
+    f.score, f.signals, f.signals_omitted, f.case_id";
 pub const FLAG_FROM: &str = "flags f JOIN sites s ON s.id = f.site_id";
 pub const FLAGS_OF_URL: &str =
     "SELECT id, fingerprint, state, category, severity FROM flags WHERE site_id = ?1 AND url = ?2";
@@ -212,7 +212,7 @@ pub const STATE_EVENTS_OF_RUN: &str =
     "SELECT id, flag_id, at, actor, kind, from_state, to_state, reason,
     run_key FROM flag_events WHERE run_key = ?1 AND kind = 'state' ORDER BY id";
 pub const OUTBOX_COLUMNS: &str = "id, webhook, event, flag_id, payload, created_at, status,
-    attempts, next_attempt_at, last_status, last_error, delivered_at";
+    attempts, next_attempt_at, last_status, last_error, delivered_at, case_id";
 pub const OUTBOX_DUE: &str = "SELECT id FROM outbox
     WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2";
 /// A claim: the row is not due again until the lease passes, so a worker that dies while
@@ -233,6 +233,108 @@ pub const OUTBOX_GIVE_UP: &str =
     WHERE id = ?1 AND status = 'pending'";
 pub const OUTBOX_COUNTS: &str =
     "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status";
+
+// Cases (`cases.rs`). "Active" is open, confirmed and overdue for cases, open, reopened and
+// confirmed for flags.
+pub const CASE_COLUMNS: &str = "c.id, c.site_id, s.customer, c.category, c.clause, c.state,
+    c.severity, c.score, c.pages, (SELECT COUNT(*) FROM flags f WHERE f.case_id = c.id),
+    c.assignee, c.deadline_at, c.recheck_at, c.dismissed_score, c.version, c.created_at,
+    c.updated_at, c.first_seen_at, c.last_seen_at, c.confirmed_at, c.closed_at";
+pub const CASE_FROM: &str = "cases c JOIN sites s ON s.id = c.site_id";
+/// The site's active flags that no active case holds: new pages, and pages of a case that
+/// closed and came back.
+pub const FLAGS_WITHOUT_ACTIVE_CASE: &str =
+    "SELECT f.id, f.category, f.clause, f.severity, f.score, f.case_id, f.url FROM flags f
+    WHERE f.site_id = ?1 AND f.state IN ('open', 'reopened', 'confirmed')
+        AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.id = f.case_id
+            AND c.state IN ('open', 'confirmed', 'overdue'))
+    ORDER BY f.id";
+pub const ACTIVE_CASE_OF: &str = "SELECT id FROM cases
+    WHERE site_id = ?1 AND category = ?2 AND state IN ('open', 'confirmed', 'overdue')";
+pub const LATEST_DISMISSED_CASE: &str = "SELECT id, dismissed_score FROM cases
+    WHERE site_id = ?1 AND category = ?2 AND state = 'dismissed' ORDER BY id DESC LIMIT 1";
+pub const INSERT_CASE: &str =
+    "INSERT INTO cases (site_id, category, clause, state, severity, severity_rank, score, pages,
+        created_at, updated_at, first_seen_at, last_seen_at)
+    VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, 0, ?7, ?7, ?7, ?7)
+    RETURNING id";
+pub const SET_FLAG_CASE: &str = "UPDATE flags SET case_id = ?2 WHERE id = ?1";
+pub const COVER_FLAG: &str =
+    "UPDATE flags SET case_id = ?2, state = 'dismissed', updated_at = ?3 WHERE id = ?1";
+pub const ACTIVE_CASES_OF_SITE: &str = "SELECT id FROM cases
+    WHERE site_id = ?1 AND state IN ('open', 'confirmed', 'overdue') ORDER BY id";
+/// What a case's figures are now: its active flags (pages, strongest severity and score),
+/// and the sightings of all its flags.
+pub const CASE_FIGURES: &str = "SELECT
+        (SELECT COUNT(*) FROM flags f WHERE f.case_id = c.id
+            AND f.state IN ('open', 'reopened', 'confirmed')),
+        (SELECT MAX(f.severity_rank) FROM flags f WHERE f.case_id = c.id
+            AND f.state IN ('open', 'reopened', 'confirmed')),
+        (SELECT MAX(f.score) FROM flags f WHERE f.case_id = c.id
+            AND f.state IN ('open', 'reopened', 'confirmed')),
+        (SELECT MIN(f.created_at) FROM flags f WHERE f.case_id = c.id),
+        (SELECT MAX(f.last_seen_at) FROM flags f WHERE f.case_id = c.id),
+        c.pages, c.severity_rank, c.score, c.first_seen_at, c.last_seen_at, c.state,
+        c.deadline_at
+    FROM cases c WHERE c.id = ?1";
+pub const SET_CASE_FIGURES: &str =
+    "UPDATE cases SET pages = ?2, severity = ?3, severity_rank = ?4, score = ?5,
+        first_seen_at = ?6, last_seen_at = ?7, version = version + 1
+    WHERE id = ?1";
+pub const CASE_STATE_VERSION: &str =
+    "SELECT state, version, site_id, category FROM cases WHERE id = ?1";
+pub const SET_CASE_STATE: &str = "UPDATE cases SET state = ?2, updated_at = ?3,
+    version = version + 1, closed_at = CASE WHEN ?2 IN ('open', 'confirmed', 'overdue')
+        THEN NULL ELSE ?3 END
+    WHERE id = ?1";
+pub const CONFIRM_CASE: &str = "UPDATE cases SET deadline_at = ?2, recheck_at = NULL,
+    confirmed_at = COALESCE(confirmed_at, ?3) WHERE id = ?1";
+pub const DISMISS_CASE: &str = "UPDATE cases SET dismissed_score =
+    (SELECT MAX(COALESCE(f.score, 0)) FROM flags f WHERE f.case_id = cases.id) WHERE id = ?1";
+pub const REOPEN_CASE: &str =
+    "UPDATE cases SET dismissed_score = NULL, deadline_at = NULL, recheck_at = NULL
+    WHERE id = ?1";
+pub const ASSIGN_CASE: &str =
+    "UPDATE cases SET assignee = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1";
+pub const TOUCH_CASE: &str =
+    "UPDATE cases SET updated_at = ?2, version = version + 1 WHERE id = ?1";
+pub const ASSIGN_CASE_FLAGS: &str = "UPDATE flags SET assignee = ?2 WHERE case_id = ?1";
+/// A case action moves its flags of one set of states to ?2 (one statement per set, since a
+/// bound list of states is not portable SQL).
+pub const CASE_FLAGS_OPEN_TO: &str = "UPDATE flags SET state = ?2, updated_at = ?3
+    WHERE case_id = ?1 AND state IN ('open', 'reopened')";
+pub const CASE_FLAGS_ACTIVE_TO: &str = "UPDATE flags SET state = ?2, updated_at = ?3
+    WHERE case_id = ?1 AND state IN ('open', 'reopened', 'confirmed')";
+pub const CASE_FLAGS_DISMISSED_TO: &str = "UPDATE flags SET state = ?2, updated_at = ?3
+    WHERE case_id = ?1 AND state = 'dismissed'";
+pub const INSERT_CASE_EVENT: &str =
+    "INSERT INTO case_events (case_id, at, actor, kind, from_state, to_state, reason, run_key,
+        flags)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+pub const CASE_EVENTS: &str =
+    "SELECT id, case_id, at, actor, kind, from_state, to_state, reason, run_key, flags
+    FROM case_events WHERE case_id = ?1 ORDER BY id";
+pub const FLAGS_OF_CASE_ORDER: &str = " ORDER BY CASE WHEN f.state IN ('open', 'reopened',
+    'confirmed') THEN 0 ELSE 1 END, f.score DESC, f.severity_rank DESC, f.id";
+/// The flag a case's webhook names: its strongest, active ones first.
+pub const STRONGEST_FLAG_OF_CASE: &str = "SELECT f.id FROM flags f WHERE f.case_id = ?1
+    ORDER BY CASE WHEN f.state IN ('open', 'reopened', 'confirmed') THEN 0 ELSE 1 END,
+        f.severity_rank DESC, f.score DESC, f.id LIMIT 1";
+/// Confirmed cases whose deadline passed and whose recheck was not yet asked for.
+pub const CASES_DUE_FOR_RECHECK: &str =
+    "SELECT c.id FROM cases c WHERE c.state = 'confirmed' AND c.deadline_at <= ?1
+        AND (c.recheck_at IS NULL OR c.recheck_at < c.deadline_at)
+    ORDER BY c.deadline_at, c.id LIMIT ?2";
+pub const SET_CASE_RECHECK: &str = "UPDATE cases SET recheck_at = ?2 WHERE id = ?1";
+pub const CASE_COUNTS: &str = "SELECT state, category, severity, COUNT(*) FROM cases
+    GROUP BY state, category, severity ORDER BY state, category, severity";
+pub const INSERT_CASE_OUTBOX: &str =
+    "INSERT INTO outbox (webhook, event, flag_id, case_id, payload, created_at, status,
+        attempts, next_attempt_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?6)";
+/// Sites with active flags, for the migration that opens their cases.
+pub const SITES_WITH_ACTIVE_FLAGS: &str = "SELECT DISTINCT site_id FROM flags
+    WHERE state IN ('open', 'reopened', 'confirmed') ORDER BY site_id";
 
 #[cfg(test)]
 mod tests {

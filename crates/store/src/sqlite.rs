@@ -1,5 +1,7 @@
 //! The SQLite backend: the embedded default.
 
+mod cases;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock};
@@ -10,11 +12,12 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use super::signals::{PageFlag, page_flags, rule_pattern};
 use super::sql;
 use super::{
-    BodyInfo, CRAWLER_ACTOR, Checkpoint, CrawlRun, CrawlRunRecord, Delivery, DeliveryFilter,
-    DeliveryStatus, EventFilter, EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent,
-    FlagFilter, FlagId, FlagPage, FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage,
-    PageScan, PageState, Result, SiteInfo, SiteRecord, Store, StoreConfig, StoreError, StoredBody,
-    Timestamp, WebhookEvent, WebhookTarget, compress_body, decompress_body,
+    BodyInfo, CRAWLER_ACTOR, Case, CaseAction, CaseCount, CaseDetail, CaseFilter, CaseId, CasePage,
+    Checkpoint, CrawlRun, CrawlRunRecord, Delivery, DeliveryFilter, DeliveryStatus, EventFilter,
+    EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent, FlagFilter, FlagId, FlagPage,
+    FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage, PageScan, PageState, Result, SiteInfo,
+    SiteRecord, Store, StoreConfig, StoreError, StoredBody, Timestamp, WebhookEvent, WebhookTarget,
+    compress_body, decompress_body,
 };
 use sitepatrol_core::finding::Severity;
 
@@ -72,10 +75,40 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0007_crawl_checkpoints.sql"),
         code: None,
     },
+    Migration {
+        version: 8,
+        name: "cases",
+        sql: include_str!("migrations/0008_cases.sql"),
+        code: Some(open_cases_of_existing_flags),
+    },
 ];
 
+/// Migration 8's code step: the active flags of an older store are gathered into cases, as a
+/// crawl would gather them, so that the queue is complete from the first start.
+fn open_cases_of_existing_flags(tx: &Transaction<'_>, now: Timestamp) -> rusqlite::Result<()> {
+    let sites: Vec<String> = tx
+        .prepare(sql::SITES_WITH_ACTIVE_FLAGS)?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for site in sites {
+        cases::CaseSync {
+            tx,
+            path: Path::new("(migration)"),
+            site: &site,
+            at: now,
+            run_key: None,
+            saw_site: false,
+            margin: 0.0,
+            targets: &[],
+        }
+        .run()
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    }
+    Ok(())
+}
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The SQLite store.
 ///
@@ -116,6 +149,17 @@ impl<T> Ctx<T> for rusqlite::Result<T> {
             context: context(),
             source,
         })
+    }
+}
+
+/// The severity of a `severity_rank` column (ranks out of range clamp to the ends).
+fn severity_from_rank(rank: i64) -> Severity {
+    match rank {
+        i64::MIN..=0 => Severity::Info,
+        1 => Severity::Low,
+        2 => Severity::Medium,
+        3 => Severity::High,
+        _ => Severity::Critical,
     }
 }
 
@@ -193,6 +237,7 @@ fn flag_from_row(row: &Row<'_>) -> rusqlite::Result<Flag> {
         last_seen_at: row.get(24)?,
         first_run: row.get(25)?,
         last_run: row.get(26)?,
+        case_id: row.get(30)?,
     })
 }
 
@@ -545,6 +590,19 @@ impl SqliteStore {
                 run_key: None,
             };
             enqueue(tx, path, &self.webhook_targets(), &flag, &change)?;
+            // A flag a reviewer reopened belongs in the site's active case.
+            cases::CaseSync {
+                tx,
+                path,
+                site: &flag.site,
+                at,
+                run_key: None,
+                saw_site: false,
+                margin: self.config.case_rescore_margin,
+                targets: &self.webhook_targets(),
+            }
+            .run()?;
+            return self.load_flag(tx, id)?.ok_or(StoreError::FlagNotFound(id));
         }
         Ok(flag)
     }
@@ -1013,6 +1071,17 @@ impl Store for SqliteStore {
                 ingest_page(tx, path, &self.config, run, page, &mut out)?;
             }
             let targets = self.webhook_targets();
+            out.cases = cases::CaseSync {
+                tx,
+                path,
+                site: &run.site,
+                at: run.finished_at,
+                run_key: Some(&run.key),
+                saw_site: run.outcome.saw_the_site(),
+                margin: self.config.case_rescore_margin,
+                targets: &targets,
+            }
+            .run()?;
             if !targets.is_empty() {
                 // The run's own state events (run keys are unique and a replay returned
                 // above): each becomes the outbox rows of the webhooks that want it.
@@ -1415,6 +1484,47 @@ impl Store for SqliteStore {
             .collect())
     }
 
+    fn list_cases(&self, filter: &CaseFilter) -> Result<CasePage> {
+        cases::list_cases(&self.reader(), &self.path, filter)
+    }
+
+    fn case(&self, id: CaseId) -> Result<Option<CaseDetail>> {
+        cases::case_detail(&self.reader(), &self.path, id)
+    }
+
+    fn act_on_case(
+        &self,
+        id: CaseId,
+        action: &CaseAction,
+        actor: &str,
+        at: Timestamp,
+        expected_version: Option<i64>,
+    ) -> Result<Case> {
+        let targets = self.webhook_targets();
+        self.write(&format!("the {} of case {id}", action.name()), |tx| {
+            cases::act_on_case(
+                tx,
+                &self.path,
+                &targets,
+                id,
+                action,
+                actor,
+                at,
+                expected_version,
+            )
+        })
+    }
+
+    fn case_counts(&self) -> Result<Vec<CaseCount>> {
+        cases::case_counts(&self.reader(), &self.path)
+    }
+
+    fn claim_case_rechecks(&self, now: Timestamp, limit: usize) -> Result<Vec<Case>> {
+        self.write("claiming the case rechecks", |tx| {
+            cases::claim_rechecks(tx, &self.path, now, limit)
+        })
+    }
+
     fn schema_version(&self) -> Result<i64> {
         self.reader()
             .query_row(sql::SCHEMA_VERSION, [], |r| r.get(0))
@@ -1749,6 +1859,7 @@ fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
         last_status: status_col(row, 9)?,
         last_error: row.get(10)?,
         delivered_at: row.get(11)?,
+        case_id: row.get(12)?,
     })
 }
 

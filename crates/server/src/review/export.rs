@@ -209,6 +209,7 @@ mod tests {
             last_seen_at: 951_782_400,
             first_run: "r1".into(),
             last_run: "r2".into(),
+            case_id: None,
         }
     }
 

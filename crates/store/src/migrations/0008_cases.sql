@@ -1,0 +1,57 @@
+-- sitepatrol store, schema version 8.
+-- Cases: what a reviewer works. A case is one site's problem in one category: it gathers
+-- that site's flags of the category across pages and crawls, so that a block injected into
+-- a template of 40 pages is one item in the queue, confirmed or dismissed once. Flags stay
+-- the evidence (one page and one category each) and point at their case.
+--
+-- At most one active case (open, confirmed, overdue) per site and category: the partial
+-- unique index is what makes "a flag found later joins the open case" a fact of the data,
+-- not only of the code. Closed cases (rectified, resolved, dismissed) stay as history; the
+-- latest dismissed one is what a later flag of the category is measured against.
+CREATE TABLE cases (
+    id              INTEGER PRIMARY KEY,
+    site_id         TEXT NOT NULL REFERENCES sites (id),
+    category        TEXT NOT NULL,
+    clause          TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    severity        TEXT NOT NULL,
+    severity_rank   INTEGER NOT NULL,
+    score           REAL,
+    pages           INTEGER NOT NULL,           -- flags of the case in an active state
+    assignee        TEXT,
+    deadline_at     INTEGER,                    -- set by confirm: the rectification deadline
+    recheck_at      INTEGER,                    -- when the deadline's recrawl was asked for
+    dismissed_score REAL,                       -- the score a dismissal covers
+    version         INTEGER NOT NULL DEFAULT 1, -- bumped by every change (optimistic locking)
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    first_seen_at   INTEGER NOT NULL,
+    last_seen_at    INTEGER NOT NULL,
+    confirmed_at    INTEGER,
+    closed_at       INTEGER
+);
+CREATE UNIQUE INDEX cases_one_active ON cases (site_id, category)
+    WHERE state IN ('open', 'confirmed', 'overdue');
+CREATE INDEX cases_queue ON cases (state, severity_rank, pages, created_at, id);
+CREATE INDEX cases_deadline ON cases (state, deadline_at);
+
+CREATE TABLE case_events (
+    id         INTEGER PRIMARY KEY,
+    case_id    INTEGER NOT NULL REFERENCES cases (id),
+    at         INTEGER NOT NULL,
+    actor      TEXT NOT NULL,
+    kind       TEXT NOT NULL,                   -- state | assign | comment | join
+    from_state TEXT,
+    to_state   TEXT,
+    reason     TEXT,
+    run_key    TEXT,
+    flags      INTEGER NOT NULL DEFAULT 0       -- flags the event changed
+);
+CREATE INDEX case_events_case ON case_events (case_id, id);
+
+ALTER TABLE flags ADD COLUMN case_id INTEGER REFERENCES cases (id);
+CREATE INDEX flags_case ON flags (case_id, state);
+
+-- Case webhooks (case.overdue, case.state_changed) name the case; flag_id stays NOT NULL and
+-- holds the case's strongest flag, so a receiver of either kind can always open a flag.
+ALTER TABLE outbox ADD COLUMN case_id INTEGER REFERENCES cases (id);
