@@ -529,6 +529,12 @@ pub struct ReviewConfig {
     /// TLS-terminating proxy in front of the daemon); a request with
     /// `X-Forwarded-Proto: https` gets it either way.
     pub secure_cookies: bool,
+    /// How far a page's score must rise above what a dismissed case covered before the
+    /// site's category opens a new case (a dismissal is not forever if the site gets worse).
+    pub case_rescore_margin: f64,
+    /// How often the daemon looks for confirmed cases whose deadline passed, to recrawl
+    /// their sites at once.
+    pub deadline_check_interval: String,
 }
 
 impl Default for ReviewConfig {
@@ -539,6 +545,8 @@ impl Default for ReviewConfig {
             provider_name: "sitepatrol".into(),
             session_ttl: "8h".into(),
             secure_cookies: false,
+            case_rescore_margin: 2.0,
+            deadline_check_interval: "1m".into(),
         }
     }
 }
@@ -662,6 +670,7 @@ pub struct Times {
     pub api_failure_window: Duration,
     pub session_ttl: Duration,
     pub render_timeout: Duration,
+    pub deadline_check_interval: Duration,
 }
 
 const SECTIONS: &[&str] = &[
@@ -913,6 +922,11 @@ impl Times {
             api_failure_window: duration("api.failure_window", &s.api.failure_window, ms(1000)),
             session_ttl: duration("review.session_ttl", &s.review.session_ttl, ms(60_000)),
             render_timeout: duration("render.timeout", &s.render.timeout, ms(1000)),
+            deadline_check_interval: duration(
+                "review.deadline_check_interval",
+                &s.review.deadline_check_interval,
+                ms(1000),
+            ),
         }
     }
 }
@@ -992,6 +1006,22 @@ fn check_counts(s: &Sections, errors: &mut Vec<ConfigError>) {
                 message: "must be at least 1".into(),
             });
         }
+    }
+    let margin = s.review.case_rescore_margin;
+    if !(margin.is_finite() && margin >= 0.0) {
+        errors.push(ConfigError {
+            path: "review.case_rescore_margin".into(),
+            message: format!("{margin} is not a score margin of 0 or more"),
+        });
+    }
+    if !(1..=365).contains(&s.review.notice_deadline_days) {
+        errors.push(ConfigError {
+            path: "review.notice_deadline_days".into(),
+            message: format!(
+                "{} is not a number of days from 1 to 365",
+                s.review.notice_deadline_days
+            ),
+        });
     }
     if !(0.0..=0.5).contains(&schedule.jitter) {
         errors.push(ConfigError {

@@ -280,12 +280,21 @@ impl Daemon {
         let store = self.shared.store.clone();
         let counts = blocking(move || {
             let flags = store.flag_counts()?;
+            let cases = store.case_counts()?;
             let sites = store.site_counts_by_filing_status()?;
-            Ok::<_, sitepatrol_store::StoreError>((flags, sites))
+            Ok::<_, sitepatrol_store::StoreError>((flags, cases, sites))
         })
         .await;
         match counts {
-            Ok(Ok((flags, sites))) => {
+            Ok(Ok((flags, cases, sites))) => {
+                self.shared.metrics.set_case_counts(cases.iter().map(|c| {
+                    (
+                        c.state.as_str(),
+                        c.category.as_str(),
+                        c.severity.as_str(),
+                        c.count,
+                    )
+                }));
                 self.shared.metrics.set_flag_counts(flags.iter().map(|c| {
                     (
                         c.state.as_str(),
@@ -323,6 +332,8 @@ impl Daemon {
         let cap = self.shared.config.schedule.max_concurrent_crawls;
         let mut gauges = tokio::time::interval(Duration::from_secs(2));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut deadlines = tokio::time::interval(self.shared.config.times.deadline_check_interval);
+        deadlines.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let now = now_ms();
             while crawls.len() < cap {
@@ -353,6 +364,7 @@ impl Daemon {
                 }
                 _ = tokio::time::sleep(wait) => {}
                 _ = gauges.tick() => self.refresh_gauges().await,
+                _ = deadlines.tick() => self.recheck_deadlines().await,
                 _ = hangup.recv() => { self.reload("SIGHUP").await; }
                 Some(request) = reloads.recv() => {
                     let report = self.reload("api").await;
@@ -446,6 +458,36 @@ impl Daemon {
             .instrument(span),
         );
         self.tasks.insert(handle.id(), id);
+    }
+
+    /// Confirmed cases whose deadline passed: their sites are crawled at once, and that
+    /// crawl finds each case rectified (gone) or overdue (still there, `case.overdue`).
+    async fn recheck_deadlines(&mut self) {
+        let store = self.shared.store.clone();
+        let now = (now_ms() / 1000) as i64;
+        let due = match blocking(move || store.claim_case_rechecks(now, 1000)).await {
+            Ok(Ok(due)) => due,
+            Ok(Err(e)) => {
+                self.shared.metrics.store_errors.inc();
+                warn!(error = %e, "cannot read the cases past their deadline");
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the cases past their deadline");
+                return;
+            }
+        };
+        for case in due {
+            info!(case = case.id, site = %case.site, category = %case.category,
+                deadline = ?case.deadline_at, "rectification deadline passed; rechecking the site");
+            let (reply, _) = tokio::sync::oneshot::channel();
+            self.recrawl(RecrawlRequest {
+                site: case.site,
+                reply,
+            });
+        }
+        // Case states move with reviewers' actions too; the gauge follows at this pace.
+        self.shared.gauges_dirty.store(true, Ordering::SeqCst);
     }
 
     /// An API recrawl request: the site becomes due now (and is persisted so, in case the
@@ -633,6 +675,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, DaemonError> {
     let store_config = StoreConfig {
         body_cap_bytes: config.retention.max_body_bytes,
         body_retention_secs: config.times.body_retention.as_secs() as i64,
+        case_rescore_margin: config.review.case_rescore_margin,
         ..StoreConfig::default()
     };
     let failed = |source| DaemonError::Store {

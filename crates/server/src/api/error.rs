@@ -25,6 +25,7 @@ pub enum Code {
     RequestTimeout,
     TooManyIds,
     FlagNotFound,
+    CaseNotFound,
     SiteNotFound,
     BodyNotStored,
     ScreenshotNotStored,
@@ -34,6 +35,7 @@ pub enum Code {
     NotScheduled,
     Unavailable,
     NotConfirmed,
+    Conflict,
     StoreError,
     Internal,
     Csrf,
@@ -56,6 +58,7 @@ impl Code {
         Code::RequestTimeout,
         Code::TooManyIds,
         Code::FlagNotFound,
+        Code::CaseNotFound,
         Code::SiteNotFound,
         Code::BodyNotStored,
         Code::ScreenshotNotStored,
@@ -65,6 +68,7 @@ impl Code {
         Code::NotScheduled,
         Code::Unavailable,
         Code::NotConfirmed,
+        Code::Conflict,
         Code::StoreError,
         Code::Internal,
     ];
@@ -84,6 +88,7 @@ impl Code {
             Code::RequestTimeout => "request_timeout",
             Code::TooManyIds => "too_many_ids",
             Code::FlagNotFound => "flag_not_found",
+            Code::CaseNotFound => "case_not_found",
             Code::SiteNotFound => "site_not_found",
             Code::BodyNotStored => "body_not_stored",
             Code::ScreenshotNotStored => "screenshot_not_stored",
@@ -93,6 +98,7 @@ impl Code {
             Code::NotScheduled => "not_scheduled",
             Code::Unavailable => "unavailable",
             Code::NotConfirmed => "not_confirmed",
+            Code::Conflict => "conflict",
             Code::StoreError => "store_error",
             Code::Internal => "internal",
             Code::Csrf => "csrf",
@@ -114,6 +120,7 @@ impl Code {
             Code::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Code::TooManyIds => StatusCode::BAD_REQUEST,
             Code::FlagNotFound => StatusCode::NOT_FOUND,
+            Code::CaseNotFound => StatusCode::NOT_FOUND,
             Code::SiteNotFound => StatusCode::NOT_FOUND,
             Code::BodyNotStored => StatusCode::NOT_FOUND,
             Code::ScreenshotNotStored => StatusCode::NOT_FOUND,
@@ -123,6 +130,7 @@ impl Code {
             Code::NotScheduled => StatusCode::CONFLICT,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Code::NotConfirmed => StatusCode::CONFLICT,
+            Code::Conflict => StatusCode::CONFLICT,
             Code::StoreError => StatusCode::INTERNAL_SERVER_ERROR,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::Csrf => StatusCode::FORBIDDEN,
@@ -191,6 +199,15 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidTransition { .. } => ApiError::new(Code::InvalidTransition, message),
             StoreError::ReasonRequired(_) => ApiError::new(Code::ReasonRequired, message),
             StoreError::EmptyComment(_) => ApiError::new(Code::EmptyComment, message),
+            StoreError::CaseNotFound(_) => ApiError::new(Code::CaseNotFound, message),
+            StoreError::InvalidCaseTransition { .. } => {
+                ApiError::new(Code::InvalidTransition, message)
+            }
+            StoreError::CaseVersionConflict { .. } | StoreError::CaseActiveExists { .. } => {
+                ApiError::new(Code::Conflict, message)
+            }
+            StoreError::CaseReasonRequired(_) => ApiError::new(Code::ReasonRequired, message),
+            StoreError::CaseEmptyComment(_) => ApiError::new(Code::EmptyComment, message),
             StoreError::BadCursor(_) => ApiError::new(Code::InvalidCursor, message),
             // Everything else is the server's problem, not the request's. The message names
             // the database and the operation; it goes to the log as well (see `mod.rs`).

@@ -24,6 +24,8 @@ use sitepatrol_store::{
     Timestamp,
 };
 
+mod cases;
+
 /// Longest reason, comment or assignee accepted, in characters.
 const MAX_TEXT_CHARS: usize = 10_000;
 
@@ -96,6 +98,11 @@ pub(super) async fn handle(
         Op::ExportJsonl => export(&api, call.query(), false).await,
         Op::WebhookDeliveries => deliveries(&api, call).await,
         Op::Notice => notice(&api, call).await,
+        Op::ListCases => cases::list(&api, call.query()).await,
+        Op::GetCase => cases::get(&api, call).await,
+        Op::CaseConfirm | Op::CaseDismiss | Op::CaseReopen | Op::CaseAssign | Op::CaseComment => {
+            cases::act(&api, op, call).await
+        }
     }
 }
 

@@ -74,6 +74,13 @@ pub enum Op {
     ExportJsonl,
     WebhookDeliveries,
     Notice,
+    ListCases,
+    GetCase,
+    CaseConfirm,
+    CaseDismiss,
+    CaseReopen,
+    CaseAssign,
+    CaseComment,
 }
 
 /// One route: the method, the path under [`PREFIX`] with `{name}` segments, and the role it
@@ -113,6 +120,13 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/flags/{id}/reopen", REVIEWER, Op::Reopen),
     route("POST", "/flags/{id}/assign", REVIEWER, Op::Assign),
     route("POST", "/flags/{id}/comment", REVIEWER, Op::Comment),
+    route("GET", "/cases", VIEWER, Op::ListCases),
+    route("GET", "/cases/{id}", VIEWER, Op::GetCase),
+    route("POST", "/cases/{id}/confirm", REVIEWER, Op::CaseConfirm),
+    route("POST", "/cases/{id}/dismiss", REVIEWER, Op::CaseDismiss),
+    route("POST", "/cases/{id}/reopen", REVIEWER, Op::CaseReopen),
+    route("POST", "/cases/{id}/assign", REVIEWER, Op::CaseAssign),
+    route("POST", "/cases/{id}/comment", REVIEWER, Op::CaseComment),
     route("GET", "/sites", VIEWER, Op::ListSites),
     route("GET", "/sites/{site}", VIEWER, Op::GetSite),
     route("GET", "/sites/{site}/runs", VIEWER, Op::SiteRuns),

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub sites_scheduled: IntGauge,
     pub findings: IntCounterVec,
     pub flags: IntGaugeVec,
+    pub cases: IntGaugeVec,
     pub sites: IntGaugeVec,
     pub rules_loaded: IntGauge,
     pub rules_reloads: IntCounterVec,
@@ -162,6 +163,12 @@ impl Metrics {
             &r,
             "sitepatrol_flags",
             "Flags in the store, by state, category and severity.",
+            &["state", "category", "severity"],
+        )?;
+        let cases = gauge_vec(
+            &r,
+            "sitepatrol_cases",
+            "Cases (a site's problem in one category) in the store, by state, category and severity.",
             &["state", "category", "severity"],
         )?;
         let sites = gauge_vec(
@@ -306,6 +313,7 @@ impl Metrics {
             sites_scheduled,
             findings,
             flags,
+            cases,
             sites,
             rules_loaded,
             rules_reloads,
@@ -339,6 +347,19 @@ impl Metrics {
         }
     }
 
+    /// Replace the case gauge with the store's counts.
+    pub fn set_case_counts<'a>(
+        &self,
+        counts: impl IntoIterator<Item = (&'a str, &'a str, &'a str, u64)>,
+    ) {
+        self.cases.reset();
+        for (state, category, severity, n) in counts {
+            self.cases
+                .with_label_values(&[state, category, severity])
+                .set(n as i64);
+        }
+    }
+
     /// Replace the site gauge with the store's counts by filing status.
     pub fn set_site_counts<'a>(&self, counts: impl IntoIterator<Item = (&'a str, u64)>) {
         self.sites.reset();
@@ -365,6 +386,7 @@ mod tests {
         let m = Metrics::new().unwrap();
         m.findings.with_label_values(&["gambling", "high"]).inc();
         m.set_flag_counts([("open", "gambling", "high", 3)]);
+        m.set_case_counts([("overdue", "gambling", "high", 1)]);
         m.set_site_counts([("unknown", 2)]);
         m.fetch_duration.observe(0.2);
         m.crawl_duration.observe(2.0);
@@ -380,6 +402,7 @@ mod tests {
             "sitepatrol_sites_overdue",
             "sitepatrol_findings_total",
             "sitepatrol_flags",
+            "sitepatrol_cases",
             "sitepatrol_sites",
             "sitepatrol_rules_loaded",
             "sitepatrol_rules_reloads_total",
