@@ -530,6 +530,86 @@ async fn review_api_routes_roles_actions_exports_and_restart() {
         check("GET", "/flags", &r);
     }
 
+    // The queue: the 13 flags are two cases of the one site, gambling (high, 7 pages) first.
+    let r = viewer.get("/cases").await;
+    check("GET", "/cases", &r);
+    let queue = r.json();
+    let cases = queue["cases"].as_array().unwrap().clone();
+    assert_eq!(cases.len(), 2, "{queue:#}");
+    assert_eq!(
+        (
+            &cases[0]["category"],
+            &cases[0]["pages"],
+            &cases[0]["severity"]
+        ),
+        (
+            &Value::from("gambling"),
+            &Value::from(7),
+            &Value::from("high")
+        )
+    );
+    assert_eq!(cases[1]["pages"], 6);
+    let gambling_case = cases[0]["id"].as_i64().unwrap();
+    let porn_case = cases[1]["id"].as_i64().unwrap();
+    let r = viewer.get(&format!("/cases/{gambling_case}")).await;
+    check("GET", "/cases/{id}", &r);
+    assert_eq!(r.json()["flags"].as_array().unwrap().len(), 7);
+    let r = viewer.get("/cases?limit=1").await;
+    check("GET", "/cases", &r);
+    let cursor = r.json()["next_cursor"].as_str().unwrap().to_string();
+    let r = viewer.get(&format!("/cases?limit=1&cursor={cursor}")).await;
+    assert_eq!(r.json()["cases"][0]["id"], porn_case);
+    for (path, status, code) in [
+        ("/cases?state=closed", 400, "invalid_parameter"),
+        ("/cases?overdue=maybe", 400, "invalid_parameter"),
+        ("/cases?cursor=garbage", 400, "invalid_cursor"),
+        ("/cases/999999", 404, "case_not_found"),
+    ] {
+        let r = viewer.get(path).await;
+        assert_eq!((r.status, r.code()), (status, code.to_string()), "{path}");
+        let documented = if path.starts_with("/cases/") {
+            "/cases/{id}"
+        } else {
+            "/cases"
+        };
+        check("GET", documented, &r);
+    }
+    let r = reviewer
+        .post(
+            &format!("/cases/{porn_case}/comment"),
+            r#"{"text": "看一下"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    check("POST", "/cases/{id}/comment", &r);
+    let version = r.json()["version"].as_i64().unwrap();
+    for (action, body, status, code) in [
+        ("dismiss", "{}".to_string(), 422, "reason_required"),
+        (
+            "confirm",
+            r#"{"deadline_days": 0}"#.to_string(),
+            400,
+            "invalid_body",
+        ),
+        ("reopen", "{}".to_string(), 409, "invalid_transition"),
+        (
+            "comment",
+            format!(r#"{{"text": "x", "version": {}}}"#, version - 1),
+            409,
+            "conflict",
+        ),
+    ] {
+        let r = reviewer
+            .post(&format!("/cases/{porn_case}/{action}"), &body)
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (status, code.to_string()),
+            "{action} {body}"
+        );
+        check("POST", &format!("/cases/{{id}}/{action}"), &r);
+    }
+
     // One flag, with its evidence and history, and the request id echoed and logged.
     let hostile = flags
         .iter()

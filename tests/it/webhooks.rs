@@ -515,3 +515,172 @@ retry_base = "1s"
         .unwrap();
     assert_eq!(added.len(), 1, "{added:?}");
 }
+
+/// Issue 14's test of the review flow: the same injected block on 40 pages is one case in
+/// the queue; confirmed with a deadline that passes while the block is still there, the
+/// deadline's recheck makes it `overdue` and fires `case.overdue`; with the block removed,
+/// the next crawl finds it `rectified`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_block_is_one_case_that_goes_overdue_then_rectified() {
+    let injected = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let serving = injected.clone();
+    let site = serve(move |request| {
+        let path = request.path.split('?').next().unwrap_or("/").to_string();
+        let block = if serving.load(Ordering::SeqCst) {
+            "<div class='footer'>欢迎来到网上赌博平台</div>"
+        } else {
+            ""
+        };
+        if path == "/" {
+            let links: String = (0..40)
+                .map(|i| format!("<a href='/p{i}.html'>第{i}篇</a>"))
+                .collect();
+            return Action::html(format!("<html><body><p>新闻</p>{links}</body></html>"));
+        }
+        match path
+            .strip_prefix("/p")
+            .and_then(|p| p.strip_suffix(".html"))
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            Some(n) if n < 40 => Action::html(format!(
+                "<html><body><p>第{n}篇 正文</p>{block}</body></html>"
+            )),
+            _ => Action::status(404),
+        }
+    })
+    .await;
+    let hook = receiver(0).await;
+    let (admin, reviewer) = (new_token().unwrap(), new_token().unwrap());
+    let setup = Setup::new();
+    let extra = format!(
+        r#"
+[filing]
+enabled = false
+[review]
+deadline_check_interval = "1s"
+{tokens}
+
+[[webhooks]]
+name = "suspend"
+url = "http://{addr}/suspend"
+secret = "{SECRET}"
+events = ["case.overdue"]
+timeout = "5s"
+retry_base = "1s"
+retry_max = "2s"
+{site}
+"#,
+        tokens = [
+            config_line("ops", Role::Admin, &admin),
+            config_line("alice", Role::Reviewer, &reviewer),
+        ]
+        .join("\n"),
+        addr = hook.addr,
+        site = common::daemon::site("news", "news.example.cn", site.addr.port(), "1h"),
+    );
+    let config = setup.write_config(&extra);
+    let daemon = Daemon::start(&config).await;
+    wait_runs(&setup.store(), "news", 1).await;
+
+    // One case, not 40 rows.
+    let (status, body) = api_get(daemon.http, "/api/v1/cases?state=open", &reviewer).await;
+    assert_eq!(status, 200, "{body}");
+    let queue: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let cases = queue["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 1, "{queue:#}");
+    let case = &cases[0];
+    assert_eq!(
+        (case["pages"].as_u64(), case["flags"].as_u64()),
+        (Some(40), Some(40))
+    );
+    let id = case["id"].as_i64().unwrap();
+
+    // Confirmed with a deadline three seconds away; one audit event for its 40 flags.
+    let deadline = sitepatrol_core::clock::unix_now() + 3;
+    let status = api_post(
+        daemon.http,
+        &format!("/api/v1/cases/{id}/confirm"),
+        &reviewer,
+        &format!(
+            r#"{{"reason": "赌博推广", "deadline_at": {deadline}, "version": {}}}"#,
+            case["version"]
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let detail = setup.store().case(id).unwrap().unwrap();
+    assert!(
+        detail
+            .flags
+            .iter()
+            .all(|f| f.state == sitepatrol_store::FlagState::Confirmed)
+    );
+    let confirms: Vec<_> = detail
+        .events
+        .iter()
+        .filter(|e| e.actor == "alice")
+        .collect();
+    assert_eq!(confirms.len(), 1, "{:?}", detail.events);
+    assert_eq!(confirms[0].flags, 40);
+    // Acting again on the version seen before is a conflict.
+    let status = api_post(
+        daemon.http,
+        &format!("/api/v1/cases/{id}/comment"),
+        &reviewer,
+        &format!(r#"{{"text": "x", "version": {}}}"#, case["version"]),
+    )
+    .await;
+    assert_eq!(status, 409);
+
+    // The deadline passes with the block in place: the recheck finds it overdue.
+    let got = hook
+        .wait("case.overdue", |g| g.iter().any(|r| r.answered == 204))
+        .await;
+    let payload = check_signed(&got[0]);
+    assert_eq!(payload["event"], "case.overdue");
+    assert_eq!(payload["case"]["id"], id);
+    assert_eq!(payload["case"]["state"], "overdue");
+    assert_eq!(payload["case"]["pages"], 40);
+    let runs = setup.store().crawl_runs("news", 10).unwrap();
+    assert!(
+        runs.iter().any(|r| r.finished_at >= deadline),
+        "overdue without a crawl after the deadline"
+    );
+    let (_, metrics) = api_get(daemon.http, "/metrics", &admin).await;
+    let overdue_gauge = metrics
+        .lines()
+        .find(|l| l.starts_with("sitepatrol_cases{") && l.contains("state=\"overdue\""));
+    // The gauge follows at the deadline check's pace.
+    if overdue_gauge.is_none() {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let (_, metrics) = api_get(daemon.http, "/metrics", &admin).await;
+    assert!(
+        metrics.lines().any(|l| l.starts_with("sitepatrol_cases{")
+            && l.contains("state=\"overdue\"")
+            && l.ends_with(" 1")),
+        "{metrics}"
+    );
+
+    // The customer removes the block; the next crawl rectifies the case.
+    injected.store(false, Ordering::SeqCst);
+    let status = api_post(daemon.http, "/api/v1/sites/news/recrawl", &admin, "").await;
+    assert_eq!(status, 202);
+    let started = Instant::now();
+    loop {
+        let case = setup.store().case(id).unwrap().unwrap().case;
+        if case.state == sitepatrol_store::CaseState::Rectified {
+            // A closed case keeps the pages it closed with, for the record.
+            assert_eq!(case.pages, 40);
+            assert!(case.closed_at.is_some());
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "never rectified: {case:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        hook.got().len(),
+        1,
+        "only case.overdue was subscribed to, and it fired once"
+    );
+}

@@ -108,7 +108,8 @@ pub struct Case {
     pub severity: Severity,
     /// The highest page score among its flags, when the flags are scored.
     pub score: Option<f64>,
-    /// Pages on which it is present now (its flags in an active state).
+    /// Pages on which it is present (its flags in an active state); a closed case keeps
+    /// the count it had when it closed.
     pub pages: u64,
     /// Every flag it ever gathered.
     pub flags: u64,

@@ -79,6 +79,10 @@ struct ConfirmBody {
     /// Days until the rectification deadline; `review.notice_deadline_days` when absent.
     #[serde(default)]
     deadline_days: Option<i64>,
+    /// The deadline itself (Unix seconds), instead of `deadline_days`: a date agreed with
+    /// the customer.
+    #[serde(default)]
+    deadline_at: Option<Timestamp>,
     #[serde(default)]
     version: Option<i64>,
 }
@@ -109,13 +113,32 @@ struct CommentBody {
     version: Option<i64>,
 }
 
-/// The deadline of a confirmation at `at`: the days asked for, or the configured default.
+/// The deadline of a confirmation at `at`: the time asked for, the days asked for, or the
+/// configured default, never in the past nor more than [`MAX_DEADLINE_DAYS`] ahead.
 pub(crate) fn deadline(
     at: Timestamp,
-    asked: Option<i64>,
+    days: Option<i64>,
+    deadline_at: Option<Timestamp>,
     default_days: u32,
 ) -> Result<Timestamp, ApiError> {
-    let days = asked.unwrap_or(i64::from(default_days));
+    if let Some(when) = deadline_at {
+        if days.is_some() {
+            return Err(ApiError::new(
+                Code::InvalidBody,
+                "give `deadline_days` or `deadline_at`, not both",
+            ));
+        }
+        if when <= at || when > at + MAX_DEADLINE_DAYS * 86_400 {
+            return Err(ApiError::new(
+                Code::InvalidBody,
+                format!(
+                    "`deadline_at` must be after now and at most {MAX_DEADLINE_DAYS} days ahead"
+                ),
+            ));
+        }
+        return Ok(when);
+    }
+    let days = days.unwrap_or(i64::from(default_days));
     if !(1..=MAX_DEADLINE_DAYS).contains(&days) {
         return Err(ApiError::new(
             Code::InvalidBody,
@@ -137,7 +160,12 @@ async fn action_from_body(
         Op::CaseConfirm => {
             let body: ConfirmBody = read_json(request, timeout).await?;
             check_len("reason", &body.reason)?;
-            let deadline_at = deadline(at, body.deadline_days, api.notices().deadline_days)?;
+            let deadline_at = deadline(
+                at,
+                body.deadline_days,
+                body.deadline_at,
+                api.notices().deadline_days,
+            )?;
             let action = CaseAction::Confirm {
                 reason: body.reason,
                 deadline_at,
@@ -191,12 +219,20 @@ mod tests {
 
     #[test]
     fn deadlines_default_and_stay_in_range() {
-        assert_eq!(deadline(1_000, None, 3).unwrap(), 1_000 + 3 * 86_400);
-        assert_eq!(deadline(1_000, Some(10), 3).unwrap(), 1_000 + 10 * 86_400);
+        assert_eq!(deadline(1_000, None, None, 3).unwrap(), 1_000 + 3 * 86_400);
+        assert_eq!(
+            deadline(1_000, Some(10), None, 3).unwrap(),
+            1_000 + 10 * 86_400
+        );
+        assert_eq!(deadline(1_000, None, Some(1_002), 3).unwrap(), 1_002);
         for bad in [0, -1, MAX_DEADLINE_DAYS + 1] {
-            let e = deadline(1_000, Some(bad), 3).unwrap_err();
+            let e = deadline(1_000, Some(bad), None, 3).unwrap_err();
             assert_eq!(e.code, Code::InvalidBody, "{bad}");
         }
+        for bad in [999, 1_000, 1_000 + MAX_DEADLINE_DAYS * 86_400 + 1] {
+            assert!(deadline(1_000, None, Some(bad), 3).is_err(), "{bad}");
+        }
+        assert!(deadline(1_000, Some(1), Some(2_000), 3).is_err());
     }
 
     #[test]
