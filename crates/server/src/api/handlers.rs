@@ -24,7 +24,7 @@ use sitepatrol_store::{
     Timestamp,
 };
 
-mod cases;
+pub(crate) mod cases;
 
 /// Longest reason, comment or assignee accepted, in characters.
 const MAX_TEXT_CHARS: usize = 10_000;

@@ -11,6 +11,7 @@
 //!   every state-changing form carries the session's CSRF token, and a cross-origin `Origin`
 //!   is refused on top of that.
 
+mod cases;
 pub mod i18n;
 
 use std::collections::{BTreeMap, HashMap};
@@ -45,6 +46,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
     ("queue.html", include_str!("templates/queue.html")),
+    ("cases.html", include_str!("templates/cases.html")),
+    ("case.html", include_str!("templates/case.html")),
     ("flag.html", include_str!("templates/flag.html")),
     ("site.html", include_str!("templates/site.html")),
 ];
@@ -173,7 +176,8 @@ fn form_pairs(body: &[u8]) -> HashMap<String, String> {
 }
 
 /// A query string of `pairs` (empty values left out).
-fn query_string(pairs: &[(&str, String)]) -> String {
+/// `base` with the non-empty `pairs` as its query.
+fn query_string(base: &str, pairs: &[(&str, String)]) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         if !v.is_empty() {
@@ -182,9 +186,9 @@ fn query_string(pairs: &[(&str, String)]) -> String {
     }
     let q = out.finish();
     if q.is_empty() {
-        "/".into()
+        base.into()
     } else {
-        format!("/?{q}")
+        format!("{base}?{q}")
     }
 }
 
@@ -192,7 +196,12 @@ fn query_string(pairs: &[(&str, String)]) -> String {
 enum Page {
     Login,
     Logout,
+    /// The case queue.
     Queue,
+    /// Every flag, as rows.
+    Flags,
+    Case(String),
+    CaseAction(String, String),
     Flag(String),
     FlagAction(String, String),
     Site(String),
@@ -214,6 +223,9 @@ pub fn routes(ui: Arc<Ui>) -> Router {
         .route("/login", any(login_route))
         .route("/logout", any(logout_route))
         .route("/", any(queue_route))
+        .route("/flags", any(flags_route))
+        .route("/cases/{id}", any(case_route))
+        .route("/cases/{id}/{action}", any(case_action_route))
         .route("/flags/{id}", any(flag_route))
         .route("/flags/{id}/{action}", any(flag_action_route))
         .route("/sites/{site}", any(site_route))
@@ -236,6 +248,26 @@ async fn logout_route(State(ui): UiState, request: Request) -> Response<Body> {
 
 async fn queue_route(State(ui): UiState, request: Request) -> Response<Body> {
     ui.page(request, Page::Queue).await
+}
+
+async fn flags_route(State(ui): UiState, request: Request) -> Response<Body> {
+    ui.page(request, Page::Flags).await
+}
+
+async fn case_route(State(ui): UiState, id: Segments<String>, request: Request) -> Response<Body> {
+    let page = id.map_or(Page::Unknown, |Path(id)| Page::Case(id));
+    ui.page(request, page).await
+}
+
+async fn case_action_route(
+    State(ui): UiState,
+    segments: Segments<(String, String)>,
+    request: Request,
+) -> Response<Body> {
+    let page = segments.map_or(Page::Unknown, |Path((id, action))| {
+        Page::CaseAction(id, action)
+    });
+    ui.page(request, page).await
 }
 
 async fn flag_route(State(ui): UiState, id: Segments<String>, request: Request) -> Response<Body> {
@@ -405,6 +437,7 @@ impl Ui {
                     Ok(response)
                 }
                 Page::FlagAction(id, action) => self.act(&user, &id, &action, &form).await,
+                Page::CaseAction(id, action) => self.case_act(&user, &id, &action, &form).await,
                 _ => Err(not_found(path)),
             };
         }
@@ -412,7 +445,9 @@ impl Ui {
             return Err(method_not_allowed());
         }
         match page {
-            Page::Queue => self.queue(ctx, query).await,
+            Page::Queue => self.case_queue(ctx, query).await,
+            Page::Flags => self.queue(ctx, query).await,
+            Page::Case(id) => self.case_page(ctx, &id).await,
             Page::Flag(id) => self.flag_page(ctx, &id).await,
             Page::FlagAction(id, action) if action == "notice" => {
                 need(&user, Role::Reviewer)?;
@@ -664,7 +699,7 @@ impl Ui {
                 .cloned()
                 .collect();
             pairs.push((name, value.to_string()));
-            query_string(&pairs)
+            query_string("/flags", &pairs)
         };
         let category_counts: Vec<_> = by_category
             .iter()
@@ -683,7 +718,7 @@ impl Ui {
             if let Some(cursor) = &filter.cursor {
                 pairs.push(("cursor", cursor.clone()));
             }
-            query_string(&pairs)
+            query_string("/flags", &pairs)
         };
         let next_href = page.next_cursor.as_ref().map(|c| with("cursor", c));
         let filter_view: BTreeMap<&str, String> = current.iter().cloned().collect();
@@ -700,7 +735,7 @@ impl Ui {
                 category_counts,
                 severity_counts,
                 cursor => filter.cursor,
-                first_href => query_string(&current),
+                first_href => query_string("/flags", &current),
                 next_href,
                 here,
                 error => None::<String>,

@@ -4,7 +4,7 @@
 "use strict";
 (function () {
   function rows() {
-    return Array.prototype.slice.call(document.querySelectorAll("#queue tr.flag"));
+    return Array.prototype.slice.call(document.querySelectorAll("#queue tr.flag, #queue tr.case"));
   }
   var current = -1;
   function select(i) {
