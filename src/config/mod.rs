@@ -495,8 +495,9 @@ pub struct ApiConfig {
     /// `[http] listen` addresses beside /metrics and /healthz; set, those keep only the
     /// operations endpoints, so they can stay on an internal interface.
     pub listen: Vec<String>,
-    /// Failed authentications from one client address within `failure_window` after which
-    /// it is refused (429) until the window has passed.
+    /// Failed authentications of one token prefix from one client network within
+    /// `failure_window` after which that key's wrong tokens are refused (429) until the window
+    /// has passed; the whole network's cap is ten times this. Valid tokens always get in.
     pub max_failures: u32,
     pub failure_window: String,
 }

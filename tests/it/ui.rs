@@ -611,19 +611,21 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_logins_share_the_apis_limiter_and_secure_cookies_follow_the_config() {
+async fn failed_logins_share_the_apis_limiter_per_prefix_and_secure_cookies_follow_the_config() {
     let w =
         world("max_failures = 3\n[review]\nsecure_cookies = true\nsession_ttl = \"1m\"\n").await;
     let addr = w.daemon.http;
+    // A reviewer mistyping their own token: the same prefix, so one key.
+    let typo = format!("{}typo", &w.tokens.reviewer[..12]);
     let mut guesser = Browser::new(addr);
     for _ in 0..2 {
-        assert_eq!(guesser.login("spt_guess").await.status, 401);
+        assert_eq!(guesser.login(&typo).await.status, 401);
     }
-    // The third failure goes through the API.
-    let r = api(addr, "GET", "/flags", "spt_guess").await;
+    // The third failure goes through the API: one limiter for both.
+    let r = api(addr, "GET", "/flags", &typo).await;
     assert_eq!(r.status, 401);
-    // Now the login form is refused even with a valid token, and so is the API.
-    let r = guesser.login(&w.tokens.reviewer).await;
+    // Now that key is refused with 429 and Retry-After, through the form and the API.
+    let r = guesser.login(&typo).await;
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.header("retry-after").is_some());
     assert!(
@@ -631,8 +633,15 @@ async fn failed_logins_share_the_apis_limiter_and_secure_cookies_follow_the_conf
             .iter()
             .all(|c| !c.starts_with("sitepatrol_session="))
     );
-    let r = api(addr, "GET", "/flags", &w.tokens.reviewer).await;
-    assert_eq!(r.status, 429);
+    assert_eq!(api(addr, "GET", "/flags", &typo).await.status, 429);
+    // The right token still signs in at once, from the same address.
+    let r = guesser.login(&w.tokens.reviewer).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(guesser.get("/").await.status, 200);
+    // A colleague behind the same address with another (wrong) token is not throttled by it.
+    let mut colleague = Browser::new(addr);
+    let r = colleague.login("spt_QQQQQQQQnotmine").await;
+    assert_eq!(r.status, 401, "{}", r.body);
 
     // `secure_cookies`: the session cookie is Secure, and lives as long as the session.
     let setup = Setup::new();

@@ -486,8 +486,8 @@ impl Ui {
         }
         let t = messages(ctx.lang);
         let started = Instant::now();
-        // The same limiter as the API: a network over it is refused unless this token already
-        // signed in from it, and every failure here counts there too.
+        // The same limiter as the API: a valid token always signs in; a wrong one counts there
+        // too, and is refused with 429 once its key or the network failed too often.
         let token = form.get("token").map(|t| t.trim()).unwrap_or("");
         let user = match self.api.sign_in(client, token, started) {
             Ok(user) => user,
