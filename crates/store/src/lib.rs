@@ -857,6 +857,36 @@ pub trait Store: Send + Sync {
     /// Deliveries by status, for the `sitepatrol_webhook_outbox` gauge. Every status is
     /// listed, with 0 when it has none.
     fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, u64)>>;
+
+    /// Records a one-time login link by `hash`, the SHA-256 (hex) of its secret: the secret
+    /// itself is never stored. Every older link not used yet is superseded in the same
+    /// transaction, so only the newest link works. A hash recorded before is an error.
+    fn create_login_link(
+        &self,
+        hash: &str,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()>;
+
+    /// Uses the link whose secret hashes to `hash`: [`LoginLinkUse::Used`] if it was unused,
+    /// not superseded and `now` is before its expiry, and then it is marked used in the same
+    /// statement (two requests with one link cannot both succeed); otherwise why not.
+    fn consume_login_link(&self, hash: &str, now: Timestamp) -> Result<LoginLinkUse>;
+}
+
+/// What [`Store::consume_login_link`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginLinkUse {
+    /// The link was good and is used now.
+    Used,
+    /// No link has this hash.
+    Unknown,
+    /// It was used before.
+    AlreadyUsed,
+    /// Its time had passed.
+    Expired,
+    /// A newer link replaced it before it was used.
+    Superseded,
 }
 
 #[cfg(test)]
