@@ -284,6 +284,27 @@ impl Api {
         }
     }
 
+    /// A failed login by other means than a token (the first-run link), counted under the
+    /// same limiter as tokens, with `presented` naming its key; `Err` is the 429 to answer
+    /// with when the key or the network is over the limit.
+    pub(crate) fn login_failed(
+        &self,
+        client: IpAddr,
+        presented: &str,
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        match self.limiter.attempt(client, Some(presented), false, now) {
+            Err(Refused::Limited(wait)) => Err(rate_limited(client, wait)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A successful login by other means than a token: clears the key's failures as a valid
+    /// token would.
+    pub(crate) fn login_succeeded(&self, client: IpAddr, presented: &str, now: Instant) {
+        let _ = self.limiter.attempt(client, Some(presented), true, now);
+    }
+
     /// The principal a token stands for now, without touching the limiter: a UI session
     /// re-checks the token it was opened with on every request, so a token removed by a
     /// reload ends its sessions too.
