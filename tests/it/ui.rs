@@ -842,6 +842,15 @@ async fn the_first_run_link_opens_an_admin_session_once_from_loopback() {
     assert_eq!(r.status, 410, "{}", r.body);
     assert!(r.body.contains("newer link"), "{}", r.body);
 
+    // A HEAD (a link checker) does not use the link up.
+    let r = call(addr, "HEAD", &link, &[], None).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers("set-cookie")
+            .iter()
+            .all(|c| !c.starts_with("sitepatrol_session="))
+    );
+
     // From loopback: an admin session, and to the queue.
     let mut admin = Browser::new(addr);
     let r = admin.get(&format!("{link}&lang=en")).await;

@@ -423,11 +423,12 @@ impl Ui {
                         .map(|(_, v)| v.into_owned())
                 });
                 return match (get, post, once) {
-                    (true, _, Some(secret)) => {
+                    // GET only: a HEAD (a link checker, a preview) must not use the link up.
+                    (true, _, Some(secret)) if method == Method::GET => {
                         let client = request.extensions().get::<Peer>().map(|p| p.0.ip());
                         self.once_login(client, ctx, &secret).await
                     }
-                    (true, _, None) => self.login_form(ctx, StatusCode::OK, None),
+                    (true, _, _) => self.login_form(ctx, StatusCode::OK, None),
                     (_, true, _) => self.login(request, ctx).await,
                     _ => Err(method_not_allowed()),
                 };
