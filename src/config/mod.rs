@@ -495,10 +495,15 @@ pub struct ApiConfig {
     /// `[http] listen` addresses beside /metrics and /healthz; set, those keep only the
     /// operations endpoints, so they can stay on an internal interface.
     pub listen: Vec<String>,
-    /// Failed authentications from one client address within `failure_window` after which
-    /// it is refused (429) until the window has passed.
+    /// Failed authentications of one token prefix from one client network within
+    /// `failure_window` after which that key's wrong tokens are refused (429) until the window
+    /// has passed; the whole network's cap is ten times this. Valid tokens always get in.
     pub max_failures: u32,
     pub failure_window: String,
+    /// Networks (CIDR, or single addresses) besides loopback from which the first-run login
+    /// link (printed when the daemon starts without tokens) may be used. Empty (the default):
+    /// loopback only, so the link works on the daemon's own machine.
+    pub once_login_from: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -508,6 +513,7 @@ impl Default for ApiConfig {
             listen: Vec::new(),
             max_failures: 10,
             failure_window: "5m".into(),
+            once_login_from: Vec::new(),
         }
     }
 }
@@ -631,6 +637,8 @@ pub struct Config {
     pub api_listen: Vec<SocketAddr>,
     /// `api.tokens`, validated.
     pub api_tokens: sitepatrol_server::review::auth::Tokens,
+    /// `api.once_login_from`, parsed.
+    pub once_login_nets: Vec<ipnet::IpNet>,
     pub review: ReviewConfig,
     pub rules: RulesConfig,
     pub crawl: CrawlDefaults,
@@ -738,6 +746,11 @@ impl Config {
         positive_api(sections.api.max_failures, &mut errors);
         resolve_templates_dir(&mut sections.review, base, &mut errors);
         let api_tokens = api_tokens(&sections.api, &mut errors);
+        let once_login_nets = networks(
+            "api.once_login_from",
+            &sections.api.once_login_from,
+            &mut errors,
+        );
         let metrics_token = metrics_token(&sections.http, base, &mut errors);
         check_rule_paths(&sections.rules, &mut errors);
         let hosted_nets = hosted_nets(&sections.hosted_networks, &mut errors);
@@ -757,6 +770,7 @@ impl Config {
             api: sections.api,
             api_listen,
             api_tokens,
+            once_login_nets,
             review: sections.review,
             rules: sections.rules,
             crawl: sections.crawl,
@@ -1149,8 +1163,14 @@ fn check_rule_paths(rules: &RulesConfig, errors: &mut Vec<ConfigError>) {
 
 /// `hosted_networks`, parsed and truncated to their prefixes.
 fn hosted_nets(hosted_networks: &[String], errors: &mut Vec<ConfigError>) -> Vec<ipnet::IpNet> {
+    networks("hosted_networks", hosted_networks, errors)
+}
+
+/// A list of networks (CIDR, or single addresses) at the key `key`; each bad one is an error
+/// at `key[i]`.
+fn networks(key: &str, list: &[String], errors: &mut Vec<ConfigError>) -> Vec<ipnet::IpNet> {
     let mut nets = Vec::new();
-    for (i, cidr) in hosted_networks.iter().enumerate() {
+    for (i, cidr) in list.iter().enumerate() {
         match parse_cidr(cidr) {
             Ok((addr, prefix)) => {
                 if let Ok(net) = ipnet::IpNet::new(addr, prefix) {
@@ -1158,7 +1178,7 @@ fn hosted_nets(hosted_networks: &[String], errors: &mut Vec<ConfigError>) -> Vec
                 }
             }
             Err(e) => errors.push(ConfigError {
-                path: format!("hosted_networks[{i}]"),
+                path: format!("{key}[{i}]"),
                 message: e.to_string(),
             }),
         }

@@ -201,6 +201,7 @@ fn api_tokens_listen_and_limits_are_validated_with_key_paths() {
 listen = ["127.0.0.1:9188", "nowhere"]
 max_failures = 0
 failure_window = "1ms"
+once_login_from = ["10.0.0.0/8", "10.0.0.0/40", "::1", "here"]
 [[api.tokens]]
 name = "a"
 role = "viewer"
@@ -224,6 +225,8 @@ hash = "md5:1"
             "api.failure_window",
             "api.listen[1]",
             "api.max_failures",
+            "api.once_login_from[1]",
+            "api.once_login_from[3]",
             "api.tokens[1]",
             "api.tokens[2]"
         ],
@@ -246,6 +249,17 @@ hash = "md5:1"
     let config = parse("").unwrap();
     assert!(config.api_tokens.is_empty() && config.api_listen.is_empty());
     assert_eq!(config.api.max_failures, 10);
+    // The first-run link: loopback only by default; networks parse as hosted_networks do.
+    assert!(config.once_login_nets.is_empty());
+    let config = parse("[api]\nonce_login_from = [\"10.1.0.0/16\", \"2001:db8::7\"]\n").unwrap();
+    assert_eq!(
+        config
+            .once_login_nets
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>(),
+        ["10.1.0.0/16", "2001:db8::7/128"]
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod crawl;
 pub mod demo;
 mod error;
 mod filing;
+mod first_run;
 pub mod render;
 mod resume;
 
@@ -100,6 +101,8 @@ struct Servers {
     stop: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
     demo_addr: Option<SocketAddr>,
+    /// The bound addresses that serve the UI (`http.listen`, or `api.listen` when set).
+    ui_addrs: Vec<SocketAddr>,
 }
 
 impl Daemon {
@@ -180,6 +183,11 @@ impl Daemon {
         let inventory = daemon.load_inventory(&config).await?;
         daemon.apply_inventory(inventory).await?;
         daemon.refresh_gauges().await;
+        if config.api_tokens.is_empty()
+            && let Some(ui) = servers.ui_addrs.first().copied()
+        {
+            daemon.first_run_link(ui, &config).await;
+        }
         daemon.ops.ready.store(true, Ordering::SeqCst);
         info!(
             sites = daemon.schedule.len(),
@@ -187,6 +195,31 @@ impl Daemon {
             "ready"
         );
         Ok(daemon)
+    }
+
+    /// Without tokens nobody could log in: a one-time admin link, logged and printed to
+    /// stdout (the first thing a newcomer running `sitepatrol daemon` needs). A link that
+    /// cannot be made is logged, and the daemon patrols on.
+    async fn first_run_link(&self, ui: SocketAddr, config: &Config) {
+        let store = self.shared.store.clone();
+        let made = blocking(move || first_run::create_link(&store, ui, unix_now())).await;
+        match made {
+            Ok(Ok(url)) => {
+                let from = if config.once_login_nets.is_empty() {
+                    "loopback only".to_string()
+                } else {
+                    format!("loopback and {}", config.api.once_login_from.join(", "))
+                };
+                info!(
+                    %url,
+                    from,
+                    "no API tokens are configured: open the review UI with this one-time admin login link (it works once, within 24 hours; a restart makes a new one)"
+                );
+                println!("open {url}");
+            }
+            Ok(Err(e)) => error!(error = %e, "the first-run login link could not be made"),
+            Err(e) => error!(error = %e, "the first-run login link could not be made"),
+        }
     }
 
     /// Read the inventory `config` names, with demo sites pointed at the demo server.
@@ -729,11 +762,12 @@ fn review_side(config: &Config, store: Arc<dyn Store>) -> Result<Review, DaemonE
     let settings = UiSettings {
         session_ttl: config.times.session_ttl,
         secure_cookies: config.review.secure_cookies,
+        once_login_from: config.once_login_nets.clone(),
     };
     let ui = Arc::new(Ui::new(api.clone(), settings)?);
     if config.api_tokens.is_empty() {
         warn!(
-            "no API tokens are configured ([[api.tokens]], see `sitepatrol token new`): the review API refuses every request but /api/v1/openapi.json with 401"
+            "no API tokens are configured ([[api.tokens]], see `sitepatrol token new`): the review API refuses every request but /api/v1/openapi.json with 401; the UI opens with the one-time link printed at startup"
         );
     }
     Ok(Review {
@@ -756,6 +790,7 @@ async fn start_servers(
     let limits = listener_limits(config, metrics);
     let mut tasks = JoinSet::new();
     let shared_api = config.api_listen.is_empty();
+    let mut ui_addrs = Vec::new();
     for addr in &config.listen {
         let (listener, bound) = http::bind(*addr).await?;
         let (serves, app) = if shared_api {
@@ -771,11 +806,15 @@ async fn start_servers(
                 router::app(Listener::Ops(ops.clone())),
             )
         };
+        if shared_api {
+            ui_addrs.push(bound);
+        }
         info!(addr = %bound, url = %format!("http://{bound}/metrics"), serves, "http server listening");
         tasks.spawn(http::serve(listener, app, limits.clone(), stop_rx.clone()));
     }
     for addr in &config.api_listen {
         let (listener, bound) = http::bind(*addr).await?;
+        ui_addrs.push(bound);
         info!(addr = %bound, url = %format!("http://{bound}/api/v1/openapi.json"), "api server listening");
         let app = router::app(Listener::Review {
             api: review.api.clone(),
@@ -801,6 +840,7 @@ async fn start_servers(
         stop,
         stop_rx,
         demo_addr,
+        ui_addrs,
     })
 }
 

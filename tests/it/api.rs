@@ -1060,8 +1060,11 @@ async fn without_tokens_everything_but_the_document_is_401_and_it_is_logged() {
     assert_eq!(daemon.get("/healthz").await.0, 200);
 }
 
+/// Issue 14 item 6: failures count per client and token prefix. A client that keeps failing
+/// gets 429 with Retry-After; a colleague at the same address with another prefix does not
+/// (below the network's cap); and a valid token always gets in, whatever failed before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_authentication_is_rate_limited_per_network_without_locking_out_known_tokens() {
+async fn failed_authentication_is_limited_per_client_and_prefix_and_valid_tokens_always_get_in() {
     let setup = Setup::new();
     let t = tokens();
     let config = setup.write_config(&format!(
@@ -1069,41 +1072,79 @@ async fn failed_authentication_is_rate_limited_per_network_without_locking_out_k
         t.config
     ));
     let daemon = Daemon::start(&config).await;
-    let viewer = Client {
+    let client = |token: &str| Client {
         addr: daemon.http,
-        token: Some(t.viewer.clone()),
+        token: Some(token.to_string()),
     };
-    viewer.ok("/flags").await;
-    let guesser = Client {
-        addr: daemon.http,
-        token: Some("spt_guess".into()),
-    };
+    // A typo of the admin's token: the same prefix (the first 8 characters after spt_).
+    let typo = format!("{}wrong", &t.admin[..12]);
+    let guesser = client(&typo);
     for _ in 0..3 {
         assert_eq!(guesser.get("/flags").await.status, 401);
     }
+    // (3) Repeated failures of one key: 429 with the rest of the window as Retry-After.
     let r = guesser.get("/flags").await;
     assert_eq!((r.status, r.code().as_str()), (429, "rate_limited"));
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!(wait > 3000 && wait <= 3600, "{wait}");
-    // The network is refused until the window has passed, even with a valid token that has not
-    // signed in from it before; the viewer, who has, keeps working (one reviewer's typos behind
-    // a proxy lock nobody else out).
-    let admin = Client {
-        addr: daemon.http,
-        token: Some(t.admin.clone()),
-    };
-    assert_eq!(admin.get("/flags").await.status, 429);
-    assert_eq!(viewer.get("/flags").await.status, 200);
-    // The limit is the network's (an IPv4 /24), not the address's: another address of it is
-    // refused too, and an address of another network is served.
+    // The key is the network's: another loopback address of it is refused too.
     let same_network = Ipv4Addr::new(127, 0, 0, 2);
-    let r = admin.get_from(same_network, "/flags").await;
-    assert_eq!((r.status, r.code().as_str()), (429, "rate_limited"));
-    assert_eq!(viewer.get_from(same_network, "/flags").await.status, 200);
-    let other_network = Ipv4Addr::new(127, 0, 1, 1);
-    assert_eq!(admin.get_from(other_network, "/flags").await.status, 200);
+    assert_eq!(guesser.get_from(same_network, "/flags").await.status, 429);
+
+    // (1) The valid token of that very prefix gets in, from the same address, at once; and
+    // so does every other valid token.
+    assert_eq!(client(&t.admin).get("/flags").await.status, 200);
+    assert_eq!(client(&t.viewer).get("/flags").await.status, 200);
+    assert_eq!(
+        client(&t.reviewer)
+            .get_from(same_network, "/flags")
+            .await
+            .status,
+        200
+    );
+
+    // (2) Someone else at the same address with another (wrong) prefix is judged on their
+    // own counter: 401, not 429, until they fail three times themselves.
+    let other = client("spt_ZZZZZZZZsomeoneelse");
+    for _ in 0..3 {
+        let r = other.get("/flags").await;
+        assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
+    }
+    assert_eq!(other.get("/flags").await.status, 429);
+    // No token at all is not a guess, and a key of its own.
+    assert_eq!(client("").get("/flags").await.status, 401);
     // The document stays public.
     assert_eq!(guesser.get("/openapi.json").await.status, 200);
+}
+
+/// The network's cap (ten times `max_failures`): a guesser who changes the prefix with every
+/// guess is refused from the whole network once it failed that often, valid tokens still in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_that_fails_too_often_is_refused_but_valid_tokens_still_get_in() {
+    let setup = Setup::new();
+    let t = tokens();
+    let config = setup.write_config(&format!(
+        "[api]\nmax_failures = 1\nfailure_window = \"1h\"\n{}",
+        t.config
+    ));
+    let daemon = Daemon::start(&config).await;
+    let client = |token: String| Client {
+        addr: daemon.http,
+        token: Some(token),
+    };
+    for i in 0..10 {
+        let r = client(format!("spt_guess{i:03}x")).get("/flags").await;
+        assert_eq!(r.status, 401, "guess {i}");
+    }
+    let r = client("spt_freshprefix".into()).get("/flags").await;
+    assert_eq!((r.status, r.code().as_str()), (429, "rate_limited"));
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(client(t.viewer.clone()).get("/flags").await.status, 200);
+    // Another network is not affected.
+    let r = client("spt_freshprefix".into())
+        .get_from(Ipv4Addr::new(127, 0, 1, 1), "/flags")
+        .await;
+    assert_eq!(r.status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

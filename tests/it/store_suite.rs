@@ -1482,6 +1482,63 @@ fn check_concurrent_use(store: &dyn Store) {
     );
 }
 
+/// One-time login links: stored by hash, used once, not after expiry, superseded by a newer
+/// link; a wrong hash is unknown.
+fn check_login_links(store: &dyn Store) {
+    use sitepatrol_store::LoginLinkUse;
+    let first = sha256_hex(b"first secret");
+    let second = sha256_hex(b"second secret");
+    store
+        .create_login_link(&first, 1_000, 1_000 + 86_400)
+        .unwrap();
+    assert_eq!(
+        store
+            .consume_login_link(&sha256_hex(b"wrong"), 1_001)
+            .unwrap(),
+        LoginLinkUse::Unknown
+    );
+    // The same hash twice is refused, never a second row.
+    assert!(
+        store
+            .create_login_link(&first, 1_002, 1_002 + 86_400)
+            .is_err()
+    );
+    // Expired: at and after `expires_at`, and it stays unused.
+    assert_eq!(
+        store.consume_login_link(&first, 1_000 + 86_400).unwrap(),
+        LoginLinkUse::Expired
+    );
+    assert_eq!(
+        store.consume_login_link(&first, 1_500).unwrap(),
+        LoginLinkUse::Used
+    );
+    assert_eq!(
+        store.consume_login_link(&first, 1_501).unwrap(),
+        LoginLinkUse::AlreadyUsed
+    );
+    // A newer link supersedes older unused ones (a restart prints a new link).
+    let third = sha256_hex(b"third secret");
+    store
+        .create_login_link(&second, 2_000, 2_000 + 86_400)
+        .unwrap();
+    store
+        .create_login_link(&third, 3_000, 3_000 + 86_400)
+        .unwrap();
+    assert_eq!(
+        store.consume_login_link(&second, 3_001).unwrap(),
+        LoginLinkUse::Superseded
+    );
+    // A used link stays used, not superseded.
+    assert_eq!(
+        store.consume_login_link(&first, 3_002).unwrap(),
+        LoginLinkUse::AlreadyUsed
+    );
+    assert_eq!(
+        store.consume_login_link(&third, 3_003).unwrap(),
+        LoginLinkUse::Used
+    );
+}
+
 fn check_schema(store: &dyn Store) {
     assert_eq!(
         store.schema_version().unwrap(),
@@ -1859,6 +1916,10 @@ macro_rules! suite {
                 with_store(check_schema)
             }
             #[test]
+            fn login_links() {
+                with_store(check_login_links)
+            }
+            #[test]
             fn webhook_outbox() {
                 with_store(check_webhook_outbox)
             }
@@ -1930,7 +1991,11 @@ fn sqlite_persists_across_reopen_and_migrations_are_idempotent() {
     let n: i64 = conn
         .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(n, SCHEMA_VERSION, "each migration recorded once");
+    assert_eq!(
+        n as usize,
+        SqliteStore::migration_versions().len(),
+        "each migration recorded once"
+    );
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -1987,7 +2052,46 @@ fn sqlite_upgrades_a_version_1_store() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    assert_eq!(versions, SqliteStore::migration_versions());
+}
+
+/// Migration numbers are taken by changes made side by side, so one can ship before a lower
+/// one (9 before 8): a store whose highest applied migration is above one it lacks still gets
+/// the missing one at the next open.
+#[test]
+fn sqlite_applies_a_missing_migration_below_the_highest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path, test_config()).unwrap();
+    drop(store);
+    // Take migration 7 out again: its table and its record.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE crawl_checkpoints; DELETE FROM schema_migrations WHERE version = 7;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path, test_config()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    site(&store, "s1", "c1");
+    store
+        .save_checkpoint(&sitepatrol_store::Checkpoint {
+            site: "s1".into(),
+            run_key: "k".into(),
+            saved_at: 1,
+            state: "{}".into(),
+        })
+        .expect("migration 7 applied again");
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, SqliteStore::migration_versions());
 }
 
 /// A store as a schema-3 sitepatrol left it: migrations 1 to 3 applied, nothing else.

@@ -611,19 +611,21 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_logins_share_the_apis_limiter_and_secure_cookies_follow_the_config() {
+async fn failed_logins_share_the_apis_limiter_per_prefix_and_secure_cookies_follow_the_config() {
     let w =
         world("max_failures = 3\n[review]\nsecure_cookies = true\nsession_ttl = \"1m\"\n").await;
     let addr = w.daemon.http;
+    // A reviewer mistyping their own token: the same prefix, so one key.
+    let typo = format!("{}typo", &w.tokens.reviewer[..12]);
     let mut guesser = Browser::new(addr);
     for _ in 0..2 {
-        assert_eq!(guesser.login("spt_guess").await.status, 401);
+        assert_eq!(guesser.login(&typo).await.status, 401);
     }
-    // The third failure goes through the API.
-    let r = api(addr, "GET", "/flags", "spt_guess").await;
+    // The third failure goes through the API: one limiter for both.
+    let r = api(addr, "GET", "/flags", &typo).await;
     assert_eq!(r.status, 401);
-    // Now the login form is refused even with a valid token, and so is the API.
-    let r = guesser.login(&w.tokens.reviewer).await;
+    // Now that key is refused with 429 and Retry-After, through the form and the API.
+    let r = guesser.login(&typo).await;
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.header("retry-after").is_some());
     assert!(
@@ -631,8 +633,15 @@ async fn failed_logins_share_the_apis_limiter_and_secure_cookies_follow_the_conf
             .iter()
             .all(|c| !c.starts_with("sitepatrol_session="))
     );
-    let r = api(addr, "GET", "/flags", &w.tokens.reviewer).await;
-    assert_eq!(r.status, 429);
+    assert_eq!(api(addr, "GET", "/flags", &typo).await.status, 429);
+    // The right token still signs in at once, from the same address.
+    let r = guesser.login(&w.tokens.reviewer).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(guesser.get("/").await.status, 200);
+    // A colleague behind the same address with another (wrong) token is not throttled by it.
+    let mut colleague = Browser::new(addr);
+    let r = colleague.login("spt_QQQQQQQQnotmine").await;
+    assert_eq!(r.status, 401, "{}", r.body);
 
     // `secure_cookies`: the session cookie is Secure, and lives as long as the session.
     let setup = Setup::new();
@@ -774,4 +783,152 @@ async fn hostile_evidence_is_escaped_on_every_page_under_a_csp() {
         snapshot.body.contains("window.__pwned"),
         "the copy is whole"
     );
+}
+
+/// The `open http://.../login?once=SECRET` line the daemon printed to stdout: the path and
+/// query to request, and the address it names.
+fn printed_link(daemon: &Daemon) -> (SocketAddr, String) {
+    let out = daemon.stdout();
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("open http://"))
+        .unwrap_or_else(|| panic!("no link printed:\n{out}\nlog:\n{}", daemon.log()));
+    let url = url::Url::parse(line.trim_start_matches("open ")).expect("a URL");
+    assert_eq!(url.path(), "/login", "{line}");
+    let secret = url
+        .query_pairs()
+        .find(|(k, _)| k == "once")
+        .map(|(_, v)| v.into_owned())
+        .expect("a once parameter");
+    assert!(secret.len() >= 43, "32 random bytes: {secret}");
+    // Logged too, with the same URL.
+    assert!(daemon.log().contains(url.as_str()), "{}", daemon.log());
+    let addr = SocketAddr::new(
+        url.host_str().unwrap().parse().unwrap(),
+        url.port().unwrap(),
+    );
+    (addr, format!("/login?once={secret}"))
+}
+
+/// Issue 14 item 5: a daemon without tokens prints a one-time admin link; from loopback it
+/// opens an admin session (the queue, and an admin-only action) once; used, superseded by a
+/// restart's link, expired and wrong links are refused with a page that says so, and the
+/// refusals count as failed logins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_run_link_opens_an_admin_session_once_from_loopback() {
+    let server = flagged_site().await;
+    let setup = Setup::new();
+    let config = setup.write_config(&format!(
+        // No [[api.tokens]], as in the embedded default.
+        "[filing]\nenabled = false\n[schedule]\ninterval = \"1h\"\n[api]\nmax_failures = 3\n{}",
+        site("shop", "shop.example.cn", server.addr.port(), "1h"),
+    ));
+    let daemon = Daemon::start(&config).await;
+    let (addr, superseded) = printed_link(&daemon);
+    assert_eq!(addr, daemon.http, "the link names the UI's listener");
+    // A restart with still no tokens makes a new link; the one it replaces stops working.
+    stop(daemon).await;
+    let daemon = Daemon::start(&config).await;
+    let (addr, link) = printed_link(&daemon);
+    assert_eq!(addr, daemon.http);
+    assert_ne!(link, superseded);
+    let store = setup.store();
+    wait_runs(&store, "shop", 1).await;
+
+    let r = Browser::new(addr)
+        .get(&format!("{superseded}&lang=en"))
+        .await;
+    assert_eq!(r.status, 410, "{}", r.body);
+    assert!(r.body.contains("newer link"), "{}", r.body);
+
+    // A HEAD (a link checker) does not use the link up.
+    let r = call(addr, "HEAD", &link, &[], None).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers("set-cookie")
+            .iter()
+            .all(|c| !c.starts_with("sitepatrol_session="))
+    );
+
+    // From loopback: an admin session, and to the queue.
+    let mut admin = Browser::new(addr);
+    let r = admin.get(&format!("{link}&lang=en")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/"));
+    let cookie = r
+        .headers("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("sitepatrol_session="))
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let r = admin.get("/").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("first-run-admin") && r.body.contains("(admin)"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("网上赌博"),
+        "the queue lists the flags:\n{}",
+        r.body
+    );
+    // An admin-only action: a recrawl from the site page, audited to nobody's token.
+    let csrf = admin.csrf("/sites/shop").await;
+    let r = admin
+        .post("/sites/shop/recrawl", &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/sites/shop"));
+    wait_runs(&store, "shop", 2).await;
+
+    // Used once: the same link again is refused, and opens no session.
+    let mut again = Browser::new(addr);
+    let r = again.get(&format!("{link}&lang=en")).await;
+    assert_eq!(r.status, 410, "{}", r.body);
+    assert!(r.body.contains("used already"), "{}", r.body);
+    assert!(
+        r.headers("set-cookie")
+            .iter()
+            .all(|c| !c.starts_with("sitepatrol_session="))
+    );
+    assert_eq!(again.get("/").await.status, 303, "still not logged in");
+
+    // Expired: a link whose 24 hours are over (written through the store with past times).
+    let secret = "expired-secret-for-the-test-0123456789abcdefghij";
+    let now = sitepatrol_core::clock::unix_now();
+    store
+        .create_login_link(
+            &sitepatrol_store::sha256_hex(secret.as_bytes()),
+            now - 2 * 86_400,
+            now - 86_400,
+        )
+        .unwrap();
+    let r = Browser::new(addr)
+        .get(&format!("/login?once={secret}&lang=en"))
+        .await;
+    assert_eq!(r.status, 410, "{}", r.body);
+    assert!(r.body.contains("expired"), "{}", r.body);
+
+    // Wrong: 403; and the refusals count as failed logins: the fourth wrong secret of one
+    // prefix gets 429 with Retry-After.
+    for _ in 0..3 {
+        let r = Browser::new(addr)
+            .get("/login?once=WRONGWRONGsecret&lang=en")
+            .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(r.body.contains("not valid"), "{}", r.body);
+    }
+    let r = Browser::new(addr).get("/login?once=WRONGWRONGsecret").await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    // The admin's session is untouched by all this.
+    assert_eq!(admin.get("/").await.status, 200);
+    assert!(daemon.log().contains("first-run login link refused"));
+    stop(daemon).await;
 }

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::metrics::Metrics;
-use crate::review::auth::{FailureLimiter, Refused};
+use crate::review::auth::{FailureLimiter, Refused, bearer};
 use sitepatrol_core::secret::Secret;
 
 /// Request and response bodies: whole ([`text`]) or streamed (the review API's exports).
@@ -51,14 +51,14 @@ pub struct OpsState {
     /// True once startup is done; false again when shutdown begins.
     pub ready: AtomicBool,
     pub metrics_token: Option<Secret>,
-    /// Failed `/metrics` tokens per client network, as the API counts its own: without it the
-    /// token could be guessed at full speed.
+    /// Failed `/metrics` tokens per client and token prefix, as the API counts its own:
+    /// without it a scraper could hammer wrong tokens at full speed.
     pub metrics_limiter: FailureLimiter,
 }
 
 /// Why the request may not read `/metrics`: the response refusing it, `None` when it may.
-/// Wrong tokens count under the API's rules ([`FailureLimiter::attempt`]), so a scraper is not
-/// locked out by a guesser behind the same proxy.
+/// Wrong tokens count under the API's rules ([`FailureLimiter::attempt`]): the right token
+/// always reads, so a scraper is never locked out by a guesser behind the same proxy.
 fn metrics_refusal(state: &OpsState, request: &Request) -> Option<Response<Body>> {
     let token = state.metrics_token.as_ref()?;
     let header = request
@@ -69,8 +69,11 @@ fn metrics_refusal(state: &OpsState, request: &Request) -> Option<Response<Body>
     let Some(client) = request.extensions().get::<Peer>().map(|p| p.0.ip()) else {
         return (!right).then(unauthorized);
     };
-    let who = right.then_some(METRICS_PRINCIPAL);
-    match state.metrics_limiter.attempt(client, who, Instant::now()) {
+    let presented = header.and_then(bearer);
+    match state
+        .metrics_limiter
+        .attempt(client, presented, right, Instant::now())
+    {
         Ok(()) => None,
         Err(Refused::Wrong) => Some(unauthorized()),
         Err(Refused::Limited(wait)) => {
@@ -86,9 +89,6 @@ fn metrics_refusal(state: &OpsState, request: &Request) -> Option<Response<Body>
         }
     }
 }
-
-/// The name a right `/metrics` token is vouched for under.
-const METRICS_PRINCIPAL: &str = "/metrics";
 
 fn unauthorized() -> Response<Body> {
     let mut r = text(

@@ -920,6 +920,36 @@ pub trait Store: Send + Sync {
     /// Confirmed cases whose deadline passed by `now` and whose recheck was not asked for,
     /// at most `limit`; each is marked as asked at `now`, so a deadline causes one recrawl.
     fn claim_case_rechecks(&self, now: Timestamp, limit: usize) -> Result<Vec<Case>>;
+
+    /// Records a one-time login link by `hash`, the SHA-256 (hex) of its secret: the secret
+    /// itself is never stored. Every older link not used yet is superseded in the same
+    /// transaction, so only the newest link works. A hash recorded before is an error.
+    fn create_login_link(
+        &self,
+        hash: &str,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()>;
+
+    /// Uses the link whose secret hashes to `hash`: [`LoginLinkUse::Used`] if it was unused,
+    /// not superseded and `now` is before its expiry, and then it is marked used in the same
+    /// statement (two requests with one link cannot both succeed); otherwise why not.
+    fn consume_login_link(&self, hash: &str, now: Timestamp) -> Result<LoginLinkUse>;
+}
+
+/// What [`Store::consume_login_link`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginLinkUse {
+    /// The link was good and is used now.
+    Used,
+    /// No link has this hash.
+    Unknown,
+    /// It was used before.
+    AlreadyUsed,
+    /// Its time had passed.
+    Expired,
+    /// A newer link replaced it before it was used.
+    Superseded,
 }
 
 #[cfg(test)]

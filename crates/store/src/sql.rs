@@ -336,6 +336,19 @@ pub const INSERT_CASE_OUTBOX: &str =
 pub const SITES_WITH_ACTIVE_FLAGS: &str = "SELECT DISTINCT site_id FROM flags
     WHERE state IN ('open', 'reopened', 'confirmed') ORDER BY site_id";
 
+// One-time login links (the first run without API tokens).
+pub const APPLIED_MIGRATIONS: &str = "SELECT version FROM schema_migrations";
+/// Every older link not yet used stops working: only the newest printed link opens a session.
+pub const LOGIN_LINKS_SUPERSEDE: &str =
+    "UPDATE login_links SET superseded_at = ?1 WHERE used_at IS NULL AND superseded_at IS NULL";
+pub const LOGIN_LINK_INSERT: &str =
+    "INSERT INTO login_links (hash, created_at, expires_at) VALUES (?1, ?2, ?3)";
+/// The use itself: one statement, so two requests with one link cannot both succeed.
+pub const LOGIN_LINK_CONSUME: &str = "UPDATE login_links SET used_at = ?2
+    WHERE hash = ?1 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2";
+pub const LOGIN_LINK_GET: &str =
+    "SELECT expires_at, used_at, superseded_at FROM login_links WHERE hash = ?1";
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -81,6 +81,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0008_cases.sql"),
         code: Some(open_cases_of_existing_flags),
     },
+    Migration {
+        version: 9,
+        name: "login_links",
+        sql: include_str!("migrations/0009_login_links.sql"),
+        code: None,
+    },
 ];
 
 /// Migration 8's code step: the active flags of an older store are gathered into cases, as a
@@ -108,7 +114,15 @@ fn open_cases_of_existing_flags(tx: &Transaction<'_>, now: Timestamp) -> rusqlit
 }
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
+
+impl SqliteStore {
+    /// The versions of this build's migrations, in the order they apply; not every number
+    /// up to [`SCHEMA_VERSION`] need be there.
+    pub fn migration_versions() -> Vec<i64> {
+        MIGRATIONS.iter().map(|m| m.version).collect()
+    }
+}
 
 /// The SQLite store.
 ///
@@ -806,7 +820,14 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             supported: SCHEMA_VERSION,
         });
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    // Every migration not applied yet, rather than every one above the highest applied:
+    // numbers are taken by changes made side by side (9 shipped before 8), and a store that
+    // is at 9 must still get 8 when a build brings it.
+    let applied: std::collections::HashSet<i64> = tx
+        .prepare(sql::APPLIED_MIGRATIONS)
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .map_err(db("reading the applied migrations"))?;
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         let err = |source| StoreError::Migration {
             path: path.to_path_buf(),
             version: m.version,
@@ -1529,6 +1550,50 @@ impl Store for SqliteStore {
         self.reader()
             .query_row(sql::SCHEMA_VERSION, [], |r| r.get(0))
             .ctx(&self.path, || "reading the schema version".into())
+    }
+
+    fn create_login_link(
+        &self,
+        hash: &str,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        let path = &self.path;
+        self.write("a login link", |tx| {
+            tx.execute(sql::LOGIN_LINKS_SUPERSEDE, params![created_at])
+                .ctx(path, || "superseding the older login links".into())?;
+            tx.execute(
+                sql::LOGIN_LINK_INSERT,
+                params![hash, created_at, expires_at],
+            )
+            .ctx(path, || "recording a login link".into())?;
+            Ok(())
+        })
+    }
+
+    fn consume_login_link(&self, hash: &str, now: Timestamp) -> Result<super::LoginLinkUse> {
+        let path = &self.path;
+        self.write("a login link's use", |tx| {
+            let used = tx
+                .execute(sql::LOGIN_LINK_CONSUME, params![hash, now])
+                .ctx(path, || "using a login link".into())?;
+            if used > 0 {
+                return Ok(super::LoginLinkUse::Used);
+            }
+            // Why not, for the page that says so; in the same transaction as the attempt.
+            let row: Option<(Timestamp, Option<Timestamp>, Option<Timestamp>)> = tx
+                .query_row(sql::LOGIN_LINK_GET, params![hash], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+                .ctx(path, || "reading a login link".into())?;
+            Ok(match row {
+                None => super::LoginLinkUse::Unknown,
+                Some((_, Some(_), _)) => super::LoginLinkUse::AlreadyUsed,
+                Some((_, None, Some(_))) => super::LoginLinkUse::Superseded,
+                Some((_, None, None)) => super::LoginLinkUse::Expired,
+            })
+        })
     }
 }
 

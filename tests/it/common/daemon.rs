@@ -199,6 +199,8 @@ pub struct Daemon {
     pub child: Child,
     pub http: SocketAddr,
     pub log: Arc<Mutex<String>>,
+    /// What it printed to stdout (the first-run login link).
+    pub stdout: Arc<Mutex<String>>,
 }
 
 impl Daemon {
@@ -207,22 +209,17 @@ impl Daemon {
             .args(["daemon", "--config"])
             .arg(config)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("start the daemon");
         let log = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("piped stderr");
-        let sink = log.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        tokio::spawn(collect_lines(stderr, log.clone()));
+        let out = child.stdout.take().expect("piped stdout");
+        tokio::spawn(collect_lines(out, stdout.clone()));
         let started = Instant::now();
         let http = loop {
             let found = log
@@ -249,13 +246,22 @@ impl Daemon {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let daemon = Daemon { child, http, log };
+        let daemon = Daemon {
+            child,
+            http,
+            log,
+            stdout,
+        };
         daemon.wait_log("sitepatrol::daemon: ready").await;
         daemon
     }
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// Wait until the log has a line containing `needle`, `times` times.
@@ -295,6 +301,16 @@ impl Daemon {
 
     pub async fn get(&self, path: &str) -> (u16, String) {
         get(self.http, path).await
+    }
+}
+
+/// Every line of `from`, appended to `into` as it comes.
+async fn collect_lines(from: impl tokio::io::AsyncRead + Unpin, into: Arc<Mutex<String>>) {
+    let mut lines = BufReader::new(from).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut text = into.lock().unwrap();
+        text.push_str(&line);
+        text.push('\n');
     }
 }
 

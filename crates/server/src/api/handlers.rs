@@ -626,7 +626,7 @@ async fn reload(api: &Api) -> Result<Response<Body>, ApiError> {
     ))
 }
 
-async fn recrawl(api: &Api, id: String) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn recrawl(api: &Api, id: String) -> Result<Response<Body>, ApiError> {
     let site = existing_site(api, id).await?;
     let not_scheduled = || {
         ApiError::new(

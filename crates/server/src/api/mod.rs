@@ -237,9 +237,10 @@ impl Api {
         *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = tokens;
     }
 
-    /// The principal of the request's bearer token; failures count against the client's
-    /// network, and a network over the limit is refused unless the token already
-    /// authenticated from it (`FailureLimiter`).
+    /// The principal of the request's bearer token. The token is checked first: a valid one
+    /// always gets in. A wrong one counts against the client and its prefix
+    /// (`FailureLimiter`), and is refused with 429 once that key, or the client's whole
+    /// network, failed too often.
     fn authenticate(&self, request: &Request) -> Result<Principal, ApiError> {
         let client = request
             .extensions()
@@ -255,9 +256,12 @@ impl Api {
         let no_tokens = self.tokens_empty();
         match presented {
             Some(presented) if !no_tokens => self.sign_in(client, presented, now),
-            // Nothing to check a token against: still refused first when over the limit.
+            // Nothing to check a token against: not counted (a browser or a probe without a
+            // token is no guess), but refused first when its key is over the limit.
             _ => {
-                self.check_limiter(client, now)?;
+                self.limiter
+                    .check(client, presented, now)
+                    .map_err(|wait| rate_limited(client, wait))?;
                 Err(unauthorized(if no_tokens {
                     "no API tokens are configured; add [[api.tokens]] lines from `sitepatrol token new` to the daemon's config"
                 } else {
@@ -274,9 +278,9 @@ impl Api {
             .is_empty()
     }
 
-    /// A presented token checked under the failed-auth limiter
+    /// A presented token checked, then counted under the failed-auth limiter
     /// ([`FailureLimiter::attempt`]), for the API and the login form alike: guessing through
-    /// the form is exactly as slow as through the API.
+    /// the form is exactly as slow as through the API, and a valid token is never refused.
     pub(crate) fn sign_in(
         &self,
         client: IpAddr,
@@ -284,19 +288,35 @@ impl Api {
         now: Instant,
     ) -> Result<Principal, ApiError> {
         let principal = self.principal_of(presented);
-        let who = principal.as_ref().map(|p| p.name.as_str());
-        match (self.limiter.attempt(client, who, now), principal) {
+        let attempt = self
+            .limiter
+            .attempt(client, Some(presented), principal.is_some(), now);
+        match (attempt, principal) {
             (Ok(()), Some(principal)) => Ok(principal),
             (Err(Refused::Limited(wait)), _) => Err(rate_limited(client, wait)),
             _ => Err(unauthorized("the bearer token is not valid")),
         }
     }
 
-    /// Whether `client` is over the failed-auth limit now (`Err`: a 429 to answer with).
-    fn check_limiter(&self, client: IpAddr, now: Instant) -> Result<(), ApiError> {
-        self.limiter
-            .check(client, now)
-            .map_err(|wait| rate_limited(client, wait))
+    /// A failed login by other means than a token (the first-run link), counted under the
+    /// same limiter as tokens, with `presented` naming its key; `Err` is the 429 to answer
+    /// with when the key or the network is over the limit.
+    pub(crate) fn login_failed(
+        &self,
+        client: IpAddr,
+        presented: &str,
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        match self.limiter.attempt(client, Some(presented), false, now) {
+            Err(Refused::Limited(wait)) => Err(rate_limited(client, wait)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A successful login by other means than a token: clears the key's failures as a valid
+    /// token would.
+    pub(crate) fn login_succeeded(&self, client: IpAddr, presented: &str, now: Instant) {
+        let _ = self.limiter.attempt(client, Some(presented), true, now);
     }
 
     /// The principal a token stands for now, without touching the limiter: a UI session
@@ -313,7 +333,9 @@ impl Api {
 fn rate_limited(client: IpAddr, wait: u64) -> ApiError {
     let mut e = ApiError::new(
         Code::RateLimited,
-        format!("too many failed authentications from {client}; retry in {wait}s"),
+        format!(
+            "too many failed authentications from {client} (this token, or this network); retry in {wait}s"
+        ),
     );
     e.retry_after = Some(wait);
     e

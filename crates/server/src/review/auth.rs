@@ -250,36 +250,75 @@ pub fn bearer(header: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Failed authentication attempts per client network, so that guessing tokens is slow: after
-/// `max_failures` within `window`, the network is refused until the window has passed.
+/// Failed authentication attempts, counted per client and per presented-token prefix, so that
+/// one client's typos slow that client only.
 ///
-/// Keyed by network (IPv4 /24, IPv6 /64), not by address: one host owns many addresses (40
-/// loopback addresses, or an IPv6 /64) and must not get a fresh budget from each. So that one
-/// reviewer's typos behind a shared proxy do not lock out everyone, a token that has already
-/// authenticated from the network (`vouch`) still gets in while the network is refused; a
-/// guesser cannot tell, because every other token gets the same refusal without being counted.
+/// Two counters, each a fixed window of `window` from its first failure:
+/// - per key, a client's network and the first [`PREFIX_CHARS`] characters of the token it
+///   presented (after `spt_`): after `max_failures` failures that key's wrong tokens get 429
+///   until its window has passed. A reviewer's typos keep their own token's prefix, so they
+///   slow that reviewer alone; a colleague behind the same proxy presents another prefix and
+///   is judged on their own counter.
+/// - per network, every key together, with a cap [`NETWORK_CAP_FACTOR`] times higher: a
+///   guesser who changes the prefix with every guess still gets 429 for every wrong token from
+///   the network once it has failed that often.
+///
+/// The limiter never refuses a valid token: the caller authenticates first and tells it
+/// ([`FailureLimiter::attempt`]), so a guesser behind a shared address can never lock the
+/// reviewers out. The price is that a wrong token's 429 says it was wrong, as a 401 would: the
+/// limiter is a brake on clients that keep failing (and a signal in the logs), not what keeps
+/// tokens secret. What does that is their 32 random bytes (2^256 guesses), and the per-client
+/// connection cap bounds how fast anyone can ask.
+///
+/// A client is its network (IPv4 /24, IPv6 /64, [`client_network`]), not its address: one host
+/// owns many addresses (40 loopback addresses, or an IPv6 /64) and must not get a fresh budget
+/// from each. The prefix is kept only as a salted hash, never as text, so the limiter's memory
+/// holds nothing of a token. Memory is bounded: at most `max_entries` windows; when full,
+/// expired windows go first, then the older half.
 #[derive(Debug)]
 pub struct FailureLimiter {
     max_failures: u32,
+    /// `max_failures * NETWORK_CAP_FACTOR`.
+    max_network_failures: u32,
     window: Duration,
-    /// Bounded: when full, the oldest windows are dropped first.
-    max_clients: usize,
-    state: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-    /// (network, principal name) → last success.
-    vouched: Mutex<HashMap<(IpAddr, String), Instant>>,
+    max_entries: usize,
+    /// A random salt for the prefix hashes, per process.
+    salt: [u8; 16],
+    state: Mutex<HashMap<LimitKey, FailureWindow>>,
+}
+
+/// How many times more failures a whole network may have than one of its keys.
+pub const NETWORK_CAP_FACTOR: u32 = 10;
+/// Characters of a presented token (after `spt_`) that name its key: 8 base64url characters
+/// are 48 bits, enough to tell colleagues' tokens apart, far too few to say anything about the
+/// remaining 200-odd bits.
+pub const PREFIX_CHARS: usize = 8;
+/// Windows kept at most.
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum LimitKey {
+    /// All failures of a network.
+    Network(IpAddr),
+    /// The failures of one token prefix (its salted hash) from a network.
+    Prefix(IpAddr, [u8; 16]),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FailureWindow {
+    start: Instant,
+    failures: u32,
 }
 
 /// Why [`FailureLimiter::attempt`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// The network is over the limit: retry in this many seconds.
+    /// The client (its key, or its whole network) is over the limit: retry in this many
+    /// seconds.
     Limited(u64),
     /// The token was wrong or missing (and the failure counted).
     Wrong,
 }
-
-/// How long a success from a network vouches for its token there.
-const VOUCH_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The network an address counts in: IPv4 /24, IPv6 /64 (IPv4-mapped IPv6 as IPv4).
 pub fn client_network(ip: IpAddr) -> IpAddr {
@@ -298,101 +337,159 @@ pub fn client_network(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The part of a presented token that names its limiter key: the first [`PREFIX_CHARS`]
+/// characters after `spt_` (of the whole text when it has no `spt_`). Whole characters, so
+/// no input can cut one in half.
+pub fn token_prefix(presented: &str) -> &str {
+    let token = presented.trim();
+    let token = token.strip_prefix(TOKEN_PREFIX).unwrap_or(token);
+    let end = token
+        .char_indices()
+        .nth(PREFIX_CHARS)
+        .map_or(token.len(), |(at, _)| at);
+    &token[..end]
+}
+
 impl FailureLimiter {
+    /// `max_failures` per key (at least 1) within `window`; the network's cap is
+    /// [`NETWORK_CAP_FACTOR`] times that.
     pub fn new(max_failures: u32, window: Duration) -> FailureLimiter {
+        let max_failures = max_failures.max(1);
+        let mut salt = [0u8; 16];
+        // Without randomness the salt stays zero: the hashes are still not the prefix, and
+        // they never leave the process.
+        let _ = getrandom::fill(&mut salt);
         FailureLimiter {
-            max_failures: max_failures.max(1),
+            max_failures,
+            max_network_failures: max_failures.saturating_mul(NETWORK_CAP_FACTOR),
             window,
-            max_clients: 100_000,
+            max_entries: MAX_ENTRIES,
+            salt,
             state: Mutex::new(HashMap::new()),
-            vouched: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Whether `client` may try now; `Err` carries the seconds until it may.
-    pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
-        let client = client_network(client);
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match state.get(&client) {
-            Some((start, failures))
-                if *failures >= self.max_failures && now.duration_since(*start) < self.window =>
-            {
-                let left = self.window.saturating_sub(now.duration_since(*start));
-                Err(left.as_secs().max(1))
+    /// A limiter that keeps at most `max_entries` windows (for tests of the bound).
+    pub fn with_max_entries(mut self, max_entries: usize) -> FailureLimiter {
+        self.max_entries = max_entries.max(2);
+        self
+    }
+
+    /// How many windows are held now.
+    pub fn entries(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<LimitKey, FailureWindow>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn keys(&self, client: IpAddr, presented: Option<&str>) -> (LimitKey, LimitKey) {
+        let network = client_network(client);
+        let mut hasher = Sha256::new();
+        hasher.update(self.salt);
+        hasher.update(token_prefix(presented.unwrap_or("")).as_bytes());
+        let digest: [u8; 32] = hasher.finalize().into();
+        let mut short = [0u8; 16];
+        short.copy_from_slice(&digest[..16]);
+        (LimitKey::Network(network), LimitKey::Prefix(network, short))
+    }
+
+    /// Seconds until `key`'s window ends if it holds `max` failures or more now.
+    fn over(
+        &self,
+        state: &HashMap<LimitKey, FailureWindow>,
+        key: &LimitKey,
+        max: u32,
+        now: Instant,
+    ) -> Option<u64> {
+        let w = state.get(key)?;
+        let age = now.saturating_duration_since(w.start);
+        (w.failures >= max && age < self.window)
+            .then(|| self.window.saturating_sub(age).as_secs().max(1))
+    }
+
+    fn limited(
+        &self,
+        state: &HashMap<LimitKey, FailureWindow>,
+        keys: &(LimitKey, LimitKey),
+        now: Instant,
+    ) -> Option<u64> {
+        let network = self.over(state, &keys.0, self.max_network_failures, now);
+        let prefix = self.over(state, &keys.1, self.max_failures, now);
+        network.max(prefix)
+    }
+
+    /// Whether a client presenting `presented` (`None`: no token) would be refused now, without
+    /// counting anything; `Err` carries the seconds until it would not. For requests that
+    /// bring nothing to check.
+    pub fn check(&self, client: IpAddr, presented: Option<&str>, now: Instant) -> Result<(), u64> {
+        let keys = self.keys(client, presented);
+        match self.limited(&self.lock(), &keys, now) {
+            Some(wait) => Err(wait),
+            None => Ok(()),
+        }
+    }
+
+    /// One authentication attempt from `client`, for the API, the login form, the first-run
+    /// link and `/metrics` alike. The caller has already checked `presented` (`None`: no token
+    /// at all): `valid` says whether it was right.
+    ///
+    /// A valid token always gets in, and clears its own key's failures (a reviewer who mistyped
+    /// their token and then got it right starts afresh); the network's count stays, so a
+    /// holder of one token cannot reset the network's budget by interleaving good requests.
+    /// A wrong token over its key's limit or its network's cap is refused with the seconds to
+    /// wait and not counted again (the windows are fixed, so hammering does not extend them);
+    /// under them, it counts against both.
+    pub fn attempt(
+        &self,
+        client: IpAddr,
+        presented: Option<&str>,
+        valid: bool,
+        now: Instant,
+    ) -> Result<(), Refused> {
+        let keys = self.keys(client, presented);
+        let mut state = self.lock();
+        if valid {
+            state.remove(&keys.1);
+            return Ok(());
+        }
+        if let Some(wait) = self.limited(&state, &keys, now) {
+            return Err(Refused::Limited(wait));
+        }
+        self.make_room(&mut state, now);
+        for key in [keys.0, keys.1] {
+            let w = state.entry(key).or_insert(FailureWindow {
+                start: now,
+                failures: 0,
+            });
+            if now.saturating_duration_since(w.start) >= self.window {
+                *w = FailureWindow {
+                    start: now,
+                    failures: 0,
+                };
             }
-            _ => Ok(()),
+            w.failures = w.failures.saturating_add(1);
         }
+        Err(Refused::Wrong)
     }
 
-    pub fn failed(&self, client: IpAddr, now: Instant) {
-        let client = client_network(client);
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.len() >= self.max_clients && !state.contains_key(&client) {
-            let window = self.window;
-            state.retain(|_, (start, _)| now.duration_since(*start) < window);
-            if state.len() >= self.max_clients {
-                // Still full of live windows: forget the oldest.
-                if let Some(oldest) = state.iter().min_by_key(|(_, (s, _))| *s).map(|(ip, _)| *ip) {
-                    state.remove(&oldest);
-                }
-            }
+    /// Room for two new windows: expired ones go first, then the older half, so a flood of
+    /// new keys costs one pass over the map per `max_entries / 2` insertions, not one each.
+    fn make_room(&self, state: &mut HashMap<LimitKey, FailureWindow>, now: Instant) {
+        if state.len() + 2 <= self.max_entries {
+            return;
         }
-        let entry = state.entry(client).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
+        let window = self.window;
+        state.retain(|_, w| now.saturating_duration_since(w.start) < window);
+        if state.len() + 2 <= self.max_entries {
+            return;
         }
-        entry.1 += 1;
-    }
-
-    /// One authentication attempt from `client`, for the API, the login form and `/metrics`
-    /// alike: `who` names the principal whose token was presented, `None` when it was wrong
-    /// or missing. A network over the limit is refused unless `who` authenticated from it
-    /// before, and nothing counts then: a guess gets the same refusal whether it is right or
-    /// wrong. Under the limit a failure counts against the network and a success vouches for
-    /// `who` there; a success does not clear the failures, so a holder of one valid token
-    /// cannot guess others at full speed by interleaving good requests.
-    pub fn attempt(&self, client: IpAddr, who: Option<&str>, now: Instant) -> Result<(), Refused> {
-        if let Err(wait) = self.check(client, now) {
-            return match who {
-                Some(name) if self.vouched(client, name, now) => Ok(()),
-                _ => Err(Refused::Limited(wait)),
-            };
-        }
-        match who {
-            Some(name) => {
-                self.vouch(client, name, now);
-                Ok(())
-            }
-            None => {
-                self.failed(client, now);
-                Err(Refused::Wrong)
-            }
-        }
-    }
-
-    /// `name`'s token authenticated from `client`'s network.
-    pub fn vouch(&self, client: IpAddr, name: &str, now: Instant) {
-        let mut vouched = self.vouched.lock().unwrap_or_else(|e| e.into_inner());
-        if vouched.len() >= self.max_clients {
-            vouched.retain(|_, last| now.duration_since(*last) < VOUCH_TTL);
-            if vouched.len() >= self.max_clients {
-                vouched.clear();
-            }
-        }
-        vouched.insert((client_network(client), name.to_string()), now);
-    }
-
-    /// Whether `name`'s token authenticated from `client`'s network within the last day.
-    pub fn vouched(&self, client: IpAddr, name: &str, now: Instant) -> bool {
-        let vouched = self.vouched.lock().unwrap_or_else(|e| e.into_inner());
-        vouched
-            .get(&(client_network(client), name.to_string()))
-            .is_some_and(|last| now.duration_since(*last) < VOUCH_TTL)
-    }
-
-    pub fn succeeded(&self, client: IpAddr) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.remove(&client_network(client));
+        let mut starts: Vec<Instant> = state.values().map(|w| w.start).collect();
+        let middle = starts.len() / 2;
+        let (_, cut, _) = starts.select_nth_unstable(middle);
+        let cut = *cut;
+        state.retain(|_, w| w.start > cut);
     }
 }
 
@@ -507,44 +604,179 @@ mod tests {
         assert_eq!(bearer("Bearer "), None);
     }
 
-    #[test]
-    fn failures_are_rate_limited_per_address() {
-        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let other: IpAddr = "192.0.3.2".parse().unwrap();
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            assert!(limiter.check(ip, t0).is_ok());
-            limiter.failed(ip, t0);
-        }
-        let wait = limiter.check(ip, t0 + Duration::from_secs(10)).unwrap_err();
-        assert_eq!(wait, 50);
-        assert!(limiter.check(other, t0).is_ok());
-        assert!(limiter.check(ip, t0 + Duration::from_secs(61)).is_ok());
-        limiter.succeeded(ip);
-        assert!(limiter.check(ip, t0 + Duration::from_secs(10)).is_ok());
+    const A: &str = "spt_AAAAAAAAxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    const A_TYPO: &str = "spt_AAAAAAAAyyyyyyyyyyy";
+    const B: &str = "spt_BBBBBBBBxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
     }
 
     #[test]
-    fn failures_count_per_network_and_a_vouched_token_is_not_locked_out() {
+    fn prefixes_are_whole_characters_after_spt() {
+        assert_eq!(token_prefix(" spt_abcdefghijk "), "abcdefgh");
+        assert_eq!(token_prefix("s3cret"), "s3cret");
+        assert_eq!(token_prefix(""), "");
+        // Multi-byte characters are never cut (no panic on hostile input).
+        assert_eq!(
+            token_prefix("spt_网上赌博网上赌博网上赌博"),
+            "网上赌博网上赌博"
+        );
+        assert_eq!(token_prefix("spt_é"), "é");
+    }
+
+    #[test]
+    fn repeated_failures_of_one_key_are_refused_with_the_time_to_wait() {
+        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
+        let client = ip("192.0.2.1");
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(
+                limiter.attempt(client, Some(A_TYPO), false, t0),
+                Err(Refused::Wrong)
+            );
+        }
+        let t10 = t0 + Duration::from_secs(10);
+        assert_eq!(
+            limiter.attempt(client, Some(A_TYPO), false, t10),
+            Err(Refused::Limited(50))
+        );
+        // The same prefix with other characters after it is the same key.
+        assert_eq!(
+            limiter.attempt(client, Some("spt_AAAAAAAAzz"), false, t10),
+            Err(Refused::Limited(50))
+        );
+        assert_eq!(limiter.check(client, Some(A_TYPO), t10), Err(50));
+        // Refused attempts are not counted: the window still ends where it did.
+        let t61 = t0 + Duration::from_secs(61);
+        assert_eq!(limiter.check(client, Some(A_TYPO), t61), Ok(()));
+        assert_eq!(
+            limiter.attempt(client, Some(A_TYPO), false, t61),
+            Err(Refused::Wrong)
+        );
+    }
+
+    #[test]
+    fn a_valid_token_always_gets_in_and_clears_its_own_key() {
+        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
+        let client = ip("192.0.2.1");
+        let t0 = Instant::now();
+        // Far past the key's limit and the network's cap, with the valid token's own prefix.
+        for _ in 0..100 {
+            let _ = limiter.attempt(client, Some(A_TYPO), false, t0);
+        }
+        for i in 0..50u8 {
+            let _ = limiter.attempt(client, Some(&format!("spt_{i:08}")), false, t0);
+        }
+        assert!(limiter.check(client, Some(B), t0).is_err(), "over the cap");
+        assert_eq!(limiter.attempt(client, Some(A), true, t0), Ok(()));
+        assert_eq!(limiter.attempt(client, Some(B), true, t0), Ok(()));
+        // The network's count stays over its cap.
+        assert_eq!(limiter.check(client, Some(A_TYPO), t0), Err(60));
+        assert!(limiter.check(client, Some("spt_CCCCCCCC"), t0).is_err());
+
+        // Below the network cap, a success starts the key afresh.
+        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
+        for _ in 0..3 {
+            let _ = limiter.attempt(client, Some(A_TYPO), false, t0);
+        }
+        assert!(limiter.check(client, Some(A_TYPO), t0).is_err());
+        assert_eq!(limiter.attempt(client, Some(A), true, t0), Ok(()));
+        assert_eq!(
+            limiter.attempt(client, Some(A_TYPO), false, t0),
+            Err(Refused::Wrong)
+        );
+    }
+
+    #[test]
+    fn one_clients_failures_do_not_throttle_another_prefix_below_the_network_cap() {
         let limiter = FailureLimiter::new(3, Duration::from_secs(60));
         let t0 = Instant::now();
-        // Three loopback addresses, one host: one budget.
-        for last in 1..=3u8 {
-            limiter.failed(IpAddr::from([127, 0, 0, last]), t0);
+        // A (127.0.0.1) fails until refused; B, same network, another prefix, is not.
+        let a = ip("127.0.0.1");
+        let b = ip("127.0.0.2");
+        for _ in 0..5 {
+            let _ = limiter.attempt(a, Some(A_TYPO), false, t0);
         }
-        assert!(limiter.check(IpAddr::from([127, 0, 0, 40]), t0).is_err());
-        let mapped: IpAddr = "::ffff:127.0.0.9".parse().unwrap();
-        assert!(limiter.check(mapped, t0).is_err());
-        assert!(limiter.check(IpAddr::from([127, 0, 1, 1]), t0).is_ok());
-        let v6a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let v6b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        assert_eq!(client_network(v6a), client_network(v6b));
-        // A reviewer who logged in from the network before keeps getting in; others do not.
-        limiter.vouch(IpAddr::from([127, 0, 0, 7]), "王五", t0);
-        assert!(limiter.vouched(IpAddr::from([127, 0, 0, 8]), "王五", t0));
-        assert!(!limiter.vouched(IpAddr::from([127, 0, 0, 8]), "李四", t0));
-        assert!(!limiter.vouched(IpAddr::from([10, 0, 0, 8]), "王五", t0));
-        assert!(!limiter.vouched(IpAddr::from([127, 0, 0, 8]), "王五", t0 + VOUCH_TTL));
+        assert_eq!(
+            limiter.attempt(a, Some(A_TYPO), false, t0),
+            Err(Refused::Limited(60))
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                limiter.attempt(b, Some("spt_BBBBBBBBtypo"), false, t0),
+                Err(Refused::Wrong)
+            );
+        }
+        // B now reached its own key's limit: refused on its own account.
+        assert!(matches!(
+            limiter.attempt(b, Some("spt_BBBBBBBBtypo"), false, t0),
+            Err(Refused::Limited(_))
+        ));
+        // No token at all is a key of its own too.
+        assert_eq!(limiter.check(b, None, t0), Ok(()));
+        // The key is the network's: another loopback address, an IPv4-mapped one, and
+        // another address of the IPv6 /64 share it; another network does not.
+        assert!(limiter.check(ip("127.0.0.40"), Some(A_TYPO), t0).is_err());
+        assert!(
+            limiter
+                .check(ip("::ffff:127.0.0.9"), Some(A_TYPO), t0)
+                .is_err()
+        );
+        assert!(limiter.check(ip("127.0.1.1"), Some(A_TYPO), t0).is_ok());
+        assert_eq!(
+            client_network(ip("2001:db8:1:2::1")),
+            client_network(ip("2001:db8:1:2:ffff::9"))
+        );
+    }
+
+    #[test]
+    fn the_network_cap_bounds_a_guesser_who_changes_prefix_every_time() {
+        let limiter = FailureLimiter::new(2, Duration::from_secs(60));
+        let client = ip("198.51.100.7");
+        let t0 = Instant::now();
+        let cap = 2 * NETWORK_CAP_FACTOR;
+        for i in 0..cap {
+            assert_eq!(
+                limiter.attempt(client, Some(&format!("spt_{i:08}")), false, t0),
+                Err(Refused::Wrong),
+                "guess {i}"
+            );
+        }
+        // A fresh prefix is refused now: the network is at its cap.
+        assert_eq!(
+            limiter.attempt(client, Some("spt_fresh123"), false, t0),
+            Err(Refused::Limited(60))
+        );
+        assert!(
+            limiter
+                .check(ip("198.51.101.7"), Some("spt_fresh123"), t0)
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .check(client, Some("spt_fresh123"), t0 + Duration::from_secs(60))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let limiter = FailureLimiter::new(3, Duration::from_secs(60)).with_max_entries(100);
+        let t0 = Instant::now();
+        for i in 0..10_000u32 {
+            // Each a network of its own.
+            let client = IpAddr::from((i << 8).to_be_bytes());
+            let at = t0 + Duration::from_millis(u64::from(i));
+            let _ = limiter.attempt(client, Some("spt_guess"), false, at);
+            assert!(limiter.entries() <= 100, "{} at {i}", limiter.entries());
+        }
+        // The newest survive the eviction.
+        let last = IpAddr::from((9_999u32 << 8).to_be_bytes());
+        let at = t0 + Duration::from_millis(9_999);
+        for _ in 0..2 {
+            let _ = limiter.attempt(last, Some("spt_guess"), false, at);
+        }
+        assert!(limiter.check(last, Some("spt_guess"), at).is_err());
     }
 }

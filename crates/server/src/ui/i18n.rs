@@ -160,6 +160,32 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("resolved_flags", "已解决", "Resolved"),
     ("open_flags", "未结告警", "Active flags"),
     ("error", "出错了", "Something went wrong"),
+    (
+        "once_wrong",
+        "这个一次性登录链接无效。请使用守护进程启动时打印的链接。",
+        "This one-time login link is not valid. Use the link the daemon printed when it started.",
+    ),
+    (
+        "once_used",
+        "这个一次性登录链接已经用过了。重启守护进程可得到新的链接，或用 sitepatrol token new 创建令牌。",
+        "This one-time login link was used already. Restart the daemon for a new one, or make a token with `sitepatrol token new`.",
+    ),
+    (
+        "once_expired",
+        "这个一次性登录链接已过期（24 小时内有效）。重启守护进程可得到新的链接。",
+        "This one-time login link has expired (it works for 24 hours). Restart the daemon for a new one.",
+    ),
+    (
+        "once_superseded",
+        "守护进程重启后打印了新的链接，这个旧链接已失效。",
+        "The daemon printed a newer link when it restarted; this older one no longer works.",
+    ),
+    (
+        "once_remote",
+        "一次性登录链接只能在运行守护进程的本机（回环地址）上打开，除非配置了 api.once_login_from。",
+        "The one-time login link works only on the machine the daemon runs on (a loopback address), unless api.once_login_from allows your address.",
+    ),
+    ("recrawl", "立即重新巡查", "Recrawl now"),
     ("back", "返回队列", "Back to the queue"),
     ("forbidden", "没有权限。", "Not allowed."),
     ("not_found", "页面不存在。", "Not found."),

@@ -9,7 +9,10 @@
 //! - the raw page copy is only served by the API's sandboxed `text/plain` handler;
 //! - logins become server-side sessions (a random id in an HttpOnly, SameSite=Strict cookie);
 //!   every state-changing form carries the session's CSRF token, and a cross-origin `Origin`
-//!   is refused on top of that.
+//!   is refused on top of that;
+//! - a first run without tokens signs in through a one-time link (`GET /login?once=...`):
+//!   a random secret the daemon printed, whose hash alone is in the store, used once, within
+//!   24 hours, from loopback unless `api.once_login_from` allows more.
 
 mod cases;
 pub mod i18n;
@@ -38,6 +41,7 @@ use crate::review::export::rfc3339;
 use crate::review::notice::TemplateError;
 use i18n::{Lang, messages};
 use sitepatrol_core::finding::Severity;
+use sitepatrol_store::LoginLinkUse;
 use sitepatrol_store::{FlagAction, FlagFilter, FlagState, Timestamp};
 
 /// Every template, by name; `.html` names turn HTML auto-escaping on.
@@ -74,11 +78,33 @@ const PAGE_SIZE: usize = 50;
 const MAX_TEXT_CHARS: usize = 10_000;
 
 struct Session {
-    /// The token the session was opened with, kept in memory only: every request checks it
-    /// against the current tokens, so a token removed by a reload ends its sessions at once.
-    token: String,
+    auth: SessionAuth,
     csrf: String,
     expires: Instant,
+}
+
+/// What a session was opened with.
+enum SessionAuth {
+    /// A token, kept in memory only: every request checks it against the current tokens, so a
+    /// token removed by a reload ends its sessions at once.
+    Token(String),
+    /// A first-run link: no token stands behind it, so the session is this principal until it
+    /// ends (`session_ttl`, or logout).
+    FirstRun(Principal),
+}
+
+/// The principal a first-run link signs in as, and the actor its actions are audited under.
+pub const FIRST_RUN_ADMIN: &str = "first-run-admin";
+
+/// Whether a first-run link may be used from `client`: from a loopback address always (the
+/// link is printed on the daemon's own terminal), from others only inside `allowed`
+/// (`api.once_login_from`). An IPv4-mapped IPv6 address counts as its IPv4 address.
+pub fn once_login_allowed(client: IpAddr, allowed: &[ipnet::IpNet]) -> bool {
+    let client = match client {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
+        v4 => v4,
+    };
+    client.is_loopback() || allowed.iter().any(|net| net.contains(&client))
 }
 
 /// The UI's settings from `[review]`.
@@ -86,6 +112,8 @@ struct Session {
 pub struct UiSettings {
     pub session_ttl: Duration,
     pub secure_cookies: bool,
+    /// Networks besides loopback a first-run link may be used from (`api.once_login_from`).
+    pub once_login_from: Vec<ipnet::IpNet>,
 }
 
 pub struct Ui {
@@ -205,6 +233,7 @@ enum Page {
     Flag(String),
     FlagAction(String, String),
     Site(String),
+    SiteRecrawl(String),
     Unknown,
 }
 
@@ -229,6 +258,7 @@ pub fn routes(ui: Arc<Ui>) -> Router {
         .route("/flags/{id}", any(flag_route))
         .route("/flags/{id}/{action}", any(flag_action_route))
         .route("/sites/{site}", any(site_route))
+        .route("/sites/{site}/recrawl", any(site_recrawl_route))
         .fallback(unknown_route)
         .with_state(ui)
         .layer(from_fn(page_headers))
@@ -292,6 +322,15 @@ async fn site_route(
     request: Request,
 ) -> Response<Body> {
     let page = site.map_or(Page::Unknown, |Path(site)| Page::Site(site));
+    ui.page(request, page).await
+}
+
+async fn site_recrawl_route(
+    State(ui): UiState,
+    site: Segments<String>,
+    request: Request,
+) -> Response<Body> {
+    let page = site.map_or(Page::Unknown, |Path(site)| Page::SiteRecrawl(site));
     ui.page(request, page).await
 }
 
@@ -410,9 +449,19 @@ impl Ui {
         let post = method == Method::POST;
         match page {
             Page::Login => {
-                return match (get, post) {
-                    (true, _) => self.login_form(ctx, StatusCode::OK, None),
-                    (_, true) => self.login(request, ctx).await,
+                let once = query.and_then(|q| {
+                    url::form_urlencoded::parse(q.as_bytes())
+                        .find(|(k, _)| k == "once")
+                        .map(|(_, v)| v.into_owned())
+                });
+                return match (get, post, once) {
+                    // GET only: a HEAD (a link checker, a preview) must not use the link up.
+                    (true, _, Some(secret)) if method == Method::GET => {
+                        let client = request.extensions().get::<Peer>().map(|p| p.0.ip());
+                        self.once_login(client, ctx, &secret).await
+                    }
+                    (true, _, _) => self.login_form(ctx, StatusCode::OK, None),
+                    (_, true, _) => self.login(request, ctx).await,
                     _ => Err(method_not_allowed()),
                 };
             }
@@ -438,6 +487,7 @@ impl Ui {
                 }
                 Page::FlagAction(id, action) => self.act(&user, &id, &action, &form).await,
                 Page::CaseAction(id, action) => self.case_act(&user, &id, &action, &form).await,
+                Page::SiteRecrawl(site) => self.recrawl(&user, site).await,
                 _ => Err(not_found(path)),
             };
         }
@@ -466,6 +516,7 @@ impl Ui {
                 flag_screenshot(&self.api, flag_id(&id)?, None).await
             }
             Page::Site(site) => self.site_page(ctx, site).await,
+            Page::SiteRecrawl(_) => Err(method_not_allowed()),
             _ => Err(not_found(path)),
         }
     }
@@ -482,7 +533,11 @@ impl Ui {
             sessions.remove(id);
             return None;
         }
-        match self.api.principal_of(&session.token) {
+        let user = match &session.auth {
+            SessionAuth::Token(token) => self.api.principal_of(token),
+            SessionAuth::FirstRun(user) => Some(user.clone()),
+        };
+        match user {
             Some(user) => Some((user, session.csrf.clone())),
             None => {
                 sessions.remove(id);
@@ -521,8 +576,8 @@ impl Ui {
         }
         let t = messages(ctx.lang);
         let started = Instant::now();
-        // The same limiter as the API: a network over it is refused unless this token already
-        // signed in from it, and every failure here counts there too.
+        // The same limiter as the API: a valid token always signs in; a wrong one counts there
+        // too, and is refused with 429 once its key or the network failed too often.
         let token = form.get("token").map(|t| t.trim()).unwrap_or("");
         let user = match self.api.sign_in(client, token, started) {
             Ok(user) => user,
@@ -540,6 +595,12 @@ impl Ui {
                 return self.login_form(ctx, StatusCode::UNAUTHORIZED, Some(t["login_failed"]));
             }
         };
+        tracing::info!(actor = %user.name, role = %user.role, "ui login");
+        self.open_session(SessionAuth::Token(token.to_string()), ctx)
+    }
+
+    /// A new session, and the redirect to the queue that sets its cookie.
+    fn open_session(&self, auth: SessionAuth, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         let id = random_string(32).map_err(|e| ApiError::internal(e.to_string()))?;
         let csrf = random_string(32).map_err(|e| ApiError::internal(e.to_string()))?;
         {
@@ -559,19 +620,75 @@ impl Ui {
             sessions.insert(
                 id.clone(),
                 Session {
-                    token: token.to_string(),
+                    auth,
                     csrf,
                     expires: Instant::now() + self.settings.session_ttl,
                 },
             );
         }
-        tracing::info!(actor = %user.name, role = %user.role, "ui login");
         let mut response = redirect("/");
         set_cookie(
             &mut response,
             &self.session_cookie(&id, self.settings.session_ttl.as_secs(), ctx.secure),
         );
         Ok(response)
+    }
+
+    /// `GET /login?once=SECRET`: the first-run link. The address is checked first (a link
+    /// seen from elsewhere is not used up by the attempt), then the link is used in the store
+    /// in one statement, so it opens one session at most. A good link always gets in, as a
+    /// valid token does; every refusal counts as a failed login under the API's limiter.
+    async fn once_login(
+        &self,
+        client: Option<IpAddr>,
+        ctx: &Ctx,
+        secret: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        // No peer (never so on a listener): no loopback either, so refused.
+        let client = client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let t = messages(ctx.lang);
+        let started = Instant::now();
+        let refused = |status: StatusCode, message: &str| -> Result<Response<Body>, ApiError> {
+            self.api.login_failed(client, secret, started)?;
+            tracing::warn!(%client, status = status.as_u16(), "first-run login link refused");
+            Ok(self.render(
+                ctx,
+                status,
+                "error.html",
+                minijinja::context! { status => status.as_u16(), message },
+            ))
+        };
+        if !once_login_allowed(client, &self.settings.once_login_from) {
+            return refused(StatusCode::FORBIDDEN, t["once_remote"]);
+        }
+        let hash = sitepatrol_store::sha256_hex(secret.as_bytes());
+        let store = self.api.store.clone();
+        let outcome = blocking(move || Ok(store.consume_login_link(&hash, now())?)).await?;
+        let (status, message) = match outcome {
+            LoginLinkUse::Used => {
+                self.api.login_succeeded(client, secret, started);
+                let user = Principal {
+                    name: FIRST_RUN_ADMIN.into(),
+                    role: Role::Admin,
+                };
+                tracing::info!(actor = %user.name, role = %user.role, %client, "ui login with the first-run link");
+                return self.open_session(SessionAuth::FirstRun(user), ctx);
+            }
+            LoginLinkUse::Unknown => (StatusCode::FORBIDDEN, t["once_wrong"]),
+            LoginLinkUse::AlreadyUsed => (StatusCode::GONE, t["once_used"]),
+            LoginLinkUse::Expired => (StatusCode::GONE, t["once_expired"]),
+            LoginLinkUse::Superseded => (StatusCode::GONE, t["once_superseded"]),
+        };
+        refused(status, message)
+    }
+
+    /// An admin's recrawl from the site page, through the API's own handler (the same checks
+    /// and the same message to the schedule loop); back to the site page.
+    async fn recrawl(&self, user: &Principal, site: String) -> Result<Response<Body>, ApiError> {
+        need(user, Role::Admin)?;
+        let target = format!("/sites/{}", path_segment(&site));
+        crate::api::handlers::recrawl(&self.api, site).await?;
+        Ok(redirect(&target))
     }
 
     /// The login page, with a fresh login CSRF token in its form and in a cookie.
@@ -836,6 +953,7 @@ impl Ui {
             user => ser(&user),
             csrf => ctx.csrf.clone(),
             can_act => user.is_some_and(|u| u.role.allows(Role::Reviewer)),
+            can_admin => user.is_some_and(|u| u.role.allows(Role::Admin)),
         };
         let context = minijinja::value::merge_maps([page, base]);
         let rendered = self.env.get_template(name).and_then(|t| t.render(context));
@@ -1018,6 +1136,33 @@ mod tests {
             "nope",
         ] {
             assert_eq!(link_target(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn first_run_links_work_from_loopback_and_configured_networks_only() {
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        for local in ["127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"] {
+            assert!(once_login_allowed(ip(local), &[]), "{local}");
+        }
+        for remote in [
+            "10.1.2.3",
+            "192.0.2.1",
+            "2001:db8::1",
+            "::ffff:10.1.2.3",
+            "0.0.0.0",
+        ] {
+            assert!(!once_login_allowed(ip(remote), &[]), "{remote}");
+        }
+        let allowed: Vec<ipnet::IpNet> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "2001:db8::/32".parse().unwrap(),
+        ];
+        for inside in ["10.1.2.3", "::ffff:10.1.2.3", "2001:db8::1", "127.0.0.1"] {
+            assert!(once_login_allowed(ip(inside), &allowed), "{inside}");
+        }
+        for outside in ["11.0.0.1", "192.0.2.1", "2001:db9::1"] {
+            assert!(!once_login_allowed(ip(outside), &allowed), "{outside}");
         }
     }
 
