@@ -315,10 +315,10 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     let session = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
     assert!(session.len() >= 40, "{session}");
 
-    // The queue: every flag, counts per category and severity, shortcuts, action forms.
-    let r = reviewer.get("/").await;
+    // The flag rows: every flag, counts per category and severity, shortcuts, action forms.
+    let r = reviewer.get("/flags").await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("待审队列"), "zh by default");
+    assert!(r.body.contains("告警明细"), "zh by default");
     assert!(r.body.contains("张三"), "{}", r.body);
     assert!(r.body.contains("data-category=\"gambling\""), "{}", r.body);
     assert!(r.body.contains("data-severity=\"high\""), "{}", r.body);
@@ -330,17 +330,17 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     let rows = |body: &str| body.matches("<tr class=\"flag ").count();
     assert_eq!(rows(&r.body), 6, "{}", r.body);
     // Filters narrow it.
-    let r = reviewer.get("/?category=pornography&state=").await;
+    let r = reviewer.get("/flags?category=pornography&state=").await;
     assert_eq!(rows(&r.body), 3, "{}", r.body);
     assert!(!r.body.contains("<td>gambling</td>"));
     let r = reviewer
-        .get("/?severity=high&site=shop&rule=test.gambling")
+        .get("/flags?severity=high&site=shop&rule=test.gambling")
         .await;
     assert_eq!(rows(&r.body), 3, "{}", r.body);
-    let r = reviewer.get("/?customer=nobody").await;
+    let r = reviewer.get("/flags?customer=nobody").await;
     assert_eq!(rows(&r.body), 0);
     assert!(r.body.contains("id=\"no-flags\""));
-    let r = reviewer.get("/?state=bogus").await;
+    let r = reviewer.get("/flags?state=bogus").await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("bogus"), "the error names the value");
     // The assets are served with their types.
@@ -392,11 +392,11 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     let r = reviewer
         .post(
             &format!("/flags/{p0}/confirm"),
-            &format!("csrf={csrf}&next={}", enc("/?category=gambling")),
+            &format!("csrf={csrf}&next={}", enc("/flags?category=gambling")),
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    assert_eq!(r.header("location"), Some("/?category=gambling"));
+    assert_eq!(r.header("location"), Some("/flags?category=gambling"));
     let detail = w.setup.store().flag(p0).unwrap().unwrap();
     assert_eq!(detail.flag.state.as_str(), "confirmed");
     assert_eq!(detail.events.last().unwrap().actor, "张三");
@@ -450,21 +450,21 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     assert_eq!(r.status, 409, "{}", r.body);
 
     // The queue by state after the actions.
-    let r = reviewer.get("/?state=confirmed").await;
+    let r = reviewer.get("/flags?state=confirmed").await;
     assert_eq!(rows(&r.body), 1, "{}", r.body);
 
     // English, by ?lang= and then remembered by a cookie.
-    let r = reviewer.get("/?lang=en").await;
+    let r = reviewer.get("/flags?lang=en").await;
     assert!(
-        r.body.contains("Queue") && !r.body.contains("待审队列"),
+        r.body.contains("All flags") && !r.body.contains("告警明细"),
         "{}",
         r.body
     );
     assert!(r.body.contains("<html lang=\"en\">"));
-    let r = reviewer.get("/").await;
-    assert!(r.body.contains("Queue"), "the cookie keeps English");
-    let r = reviewer.get("/?lang=zh").await;
-    assert!(r.body.contains("待审队列"));
+    let r = reviewer.get("/flags").await;
+    assert!(r.body.contains("All flags"), "the cookie keeps English");
+    let r = reviewer.get("/flags?lang=zh").await;
+    assert!(r.body.contains("告警明细"));
 
     // The notice of the confirmed flag, as text, recorded in the audit log.
     let r = reviewer.get(&format!("/flags/{p0}/notice")).await;
@@ -595,6 +595,84 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     }
     assert_eq!(reviewer.get("/sites/nope").await.status, 404);
     assert_eq!(reviewer.get("/nowhere").await.status, 404);
+
+    // The queue at / is of cases: one per site and category, not a row per flag.
+    let r = reviewer.get("/").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("案件队列"), "{}", r.body);
+    let case_rows = |body: &str| body.matches("<tr class=\"case ").count();
+    assert_eq!(case_rows(&r.body), 2, "{}", r.body);
+    let store = w.setup.store();
+    let porn_case = store
+        .list_cases(&sitepatrol_store::CaseFilter {
+            categories: vec!["pornography".into()],
+            ..Default::default()
+        })
+        .unwrap()
+        .cases
+        .remove(0);
+    assert_eq!(
+        porn_case.pages, 2,
+        "p1's flag was dismissed on its own: {porn_case:?}"
+    );
+    let r = reviewer.get(&format!("/cases/{}", porn_case.id)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for needle in [
+        "id=\"case-flags\"",
+        "id=\"confirm-form\"",
+        "p0.html",
+        "x.html",
+    ] {
+        assert!(r.body.contains(needle), "{needle}:\n{}", r.body);
+    }
+    // A stale version (another reviewer acted first) is refused and changes nothing.
+    let csrf = reviewer.csrf("/").await;
+    let stale = format!("csrf={csrf}&version={}", porn_case.version - 1);
+    let r = reviewer
+        .post(&format!("/cases/{}/confirm", porn_case.id), &stale)
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    // Confirming the case confirms its flags, with one audit event.
+    let r = reviewer
+        .post(
+            &format!("/cases/{}/confirm", porn_case.id),
+            &format!(
+                "csrf={csrf}&version={}&deadline_days=5&next=/",
+                porn_case.version
+            ),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/")),
+        "{}",
+        r.body
+    );
+    let detail = store.case(porn_case.id).unwrap().unwrap();
+    assert_eq!(detail.case.state.as_str(), "confirmed");
+    let deadline = detail.case.deadline_at.unwrap() - detail.case.confirmed_at.unwrap();
+    assert_eq!(deadline, 5 * 86_400);
+    let active: Vec<_> = detail
+        .flags
+        .iter()
+        .filter(|f| f.state.is_active())
+        .collect();
+    assert_eq!(active.len(), 2);
+    assert!(active.iter().all(|f| f.state.as_str() == "confirmed"));
+    let by_reviewer: Vec<_> = detail.events.iter().filter(|e| e.actor == "张三").collect();
+    assert_eq!(by_reviewer.len(), 1, "{:?}", detail.events);
+    assert_eq!(by_reviewer[0].flags, 2);
+    let page = reviewer.get(&format!("/cases/{}", porn_case.id)).await;
+    assert!(
+        page.body.contains("data-state=\"confirmed\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"confirm-form\""));
+    // Filtered by state.
+    let r = reviewer.get("/?state=confirmed").await;
+    assert_eq!(case_rows(&r.body), 1, "{}", r.body);
+    assert_eq!(reviewer.get("/cases/999999").await.status, 404);
 
     // Logout needs the CSRF token too; then the session is gone server-side, so even a
     // copy of the old cookie gets nowhere.
@@ -744,13 +822,30 @@ async fn hostile_evidence_is_escaped_on_every_page_under_a_csp() {
     }
     // No payload survives as markup anywhere on the flag pages or the queue, and the only
     // script is the UI's own file.
-    let queue = reviewer.get("/").await;
+    let queue = reviewer.get("/flags").await;
     assert!(
         queue.body.contains("<td class=\"score\">1.75</td>"),
         "{}",
         queue.body
     );
-    for body in [&page.body, &porn_page.body, &scored_page.body, &queue.body] {
+    let cases = reviewer.get("/").await;
+    let first_case = cases
+        .body
+        .split("data-href=\"/cases/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a case row")
+        .to_string();
+    let case_page = reviewer.get(&format!("/cases/{first_case}")).await;
+    assert_eq!(case_page.status, 200, "{}", case_page.body);
+    for body in [
+        &page.body,
+        &porn_page.body,
+        &scored_page.body,
+        &queue.body,
+        &cases.body,
+        &case_page.body,
+    ] {
         for raw in [
             "<script>alert",
             "<img src=x",
@@ -874,8 +969,8 @@ async fn the_first_run_link_opens_an_admin_session_once_from_loopback() {
         r.body
     );
     assert!(
-        r.body.contains("网上赌博"),
-        "the queue lists the flags:\n{}",
+        r.body.contains("<tr class=\"case ") && r.body.contains("<td>gambling</td>"),
+        "the queue lists the cases:\n{}",
         r.body
     );
     // An admin-only action: a recrawl from the site page, audited to nobody's token.

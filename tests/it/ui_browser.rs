@@ -421,7 +421,7 @@ async fn a_browser_logs_in_filters_confirms_and_runs_no_hostile_payload() {
     );
     assert_eq!(page.eval("document.documentElement.lang").await, "zh-CN");
 
-    // Filter the queue to gambling.
+    // The queue is of cases: filtered to gambling, one row for the site's gambling pages.
     page.eval(
         "document.querySelector('#f-category').value = 'gambling'; document.querySelector('#filters').submit(); true",
     )
@@ -429,13 +429,13 @@ async fn a_browser_logs_in_filters_confirms_and_runs_no_hostile_payload() {
     page.wait_for("location.search.includes('category=gambling')")
         .await;
     let rows = page
-        .eval("Array.from(document.querySelectorAll('#queue tr.flag td:nth-child(4)')).map(td => td.textContent)")
+        .eval("Array.from(document.querySelectorAll('#queue tr.case td:nth-child(4)')).map(td => td.textContent)")
         .await;
-    assert_eq!(rows, json!(["gambling", "gambling"]), "filtered rows");
+    assert_eq!(rows, json!(["gambling"]), "filtered rows");
 
-    // Confirm the first row with the shortcuts: j selects it, c confirms.
-    let first: i64 = page
-        .eval("Number(document.querySelector('#queue tr.flag').dataset.id)")
+    // Confirm the case with the shortcuts: j selects it, c confirms it and its flags.
+    let case: i64 = page
+        .eval("Number(document.querySelector('#queue tr.case').dataset.id)")
         .await
         .as_i64()
         .expect("a row id");
@@ -449,13 +449,27 @@ async fn a_browser_logs_in_filters_confirms_and_runs_no_hostile_payload() {
         }
     }
     let started = Instant::now();
-    while store.flag(first).unwrap().unwrap().flag.state.as_str() != "confirmed" {
+    while store.case(case).unwrap().unwrap().case.state.as_str() != "confirmed" {
         assert!(
             started.elapsed() < PATIENCE,
             "the c shortcut confirmed nothing"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let detail = store.case(case).unwrap().unwrap();
+    assert!(detail.flags.len() >= 2, "{:?}", detail.flags);
+    assert!(
+        detail.flags.iter().all(|f| f.state.as_str() == "confirmed"),
+        "{:?}",
+        detail.flags
+    );
+    let by_reviewer: Vec<_> = detail
+        .events
+        .iter()
+        .filter(|e| e.actor != "crawler")
+        .collect();
+    assert_eq!(by_reviewer.len(), 1, "one audit event: {:?}", detail.events);
+    assert_eq!(by_reviewer[0].flags as usize, detail.flags.len());
     page.wait_for(
         "location.search.includes('category=gambling') && document.querySelector('#queue')",
     )
