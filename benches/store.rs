@@ -88,6 +88,7 @@ fn fresh_store() -> (SqliteStore, tempfile::TempDir) {
                 id: "bench".into(),
                 customer: "c".into(),
                 domains: vec!["bench.example.cn".into()],
+                contact: Default::default(),
             }],
             0,
         )

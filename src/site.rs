@@ -68,6 +68,17 @@ pub struct SiteSpec {
     /// in when that server is listening.
     #[serde(default)]
     pub demo: bool,
+    /// The customer's name, as rectification notices address it (`customer` is the id).
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    /// Where the customer's notices go.
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    #[serde(default)]
+    pub contact_phone: Option<String>,
+    /// The provider's account manager for the customer.
+    #[serde(default)]
+    pub account_manager: Option<String>,
 }
 
 fn list_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -111,6 +122,8 @@ pub struct Site {
     pub agents: Option<Agents>,
     pub allow_private_networks: Option<bool>,
     pub demo: bool,
+    /// The customer's details from the row (empty values dropped, text trimmed).
+    pub contact: sitepatrol_store::CustomerContact,
 }
 
 impl Site {
@@ -195,6 +208,90 @@ pub fn validate_site(spec: &SiteSpec, problems: &mut Vec<(String, String)>) {
     if spec.max_bytes == Some(0) {
         problem("max_bytes", "must be at least 1".into());
     }
+    check_contact(spec, &mut problem);
+}
+
+/// Longest customer name, phone number and account manager, in characters; an e-mail
+/// address is capped at RFC 5321's 254.
+const MAX_NAME_CHARS: usize = 200;
+const MAX_PHONE_CHARS: usize = 40;
+const MAX_EMAIL_CHARS: usize = 254;
+
+/// The customer's details: they are printed into legal notices and e-mail headers, so no
+/// control characters (a newline in a name would forge a line of the notice), bounded
+/// lengths, and an address that looks like one.
+fn check_contact(spec: &SiteSpec, problem: &mut impl FnMut(&str, String)) {
+    let fields = [
+        ("customer_name", &spec.customer_name, MAX_NAME_CHARS),
+        ("contact_email", &spec.contact_email, MAX_EMAIL_CHARS),
+        ("contact_phone", &spec.contact_phone, MAX_PHONE_CHARS),
+        ("account_manager", &spec.account_manager, MAX_NAME_CHARS),
+    ];
+    for (key, value, max) in fields {
+        let Some(value) = value.as_deref().map(str::trim) else {
+            continue;
+        };
+        if value.chars().any(char::is_control) {
+            problem(
+                key,
+                "must not contain control characters (newlines, tabs, ...)".into(),
+            );
+        } else if value.chars().count() > max {
+            problem(key, format!("is longer than {max} characters"));
+        }
+    }
+    if let Some(email) = present(&spec.contact_email)
+        && !email.chars().any(char::is_control)
+        && let Err(why) = check_email(&email)
+    {
+        problem(
+            "contact_email",
+            format!("`{email}` is not an e-mail address: {why}"),
+        );
+    }
+    if let Some(phone) = present(&spec.contact_phone)
+        && !phone.chars().all(|c| {
+            c.is_ascii_digit()
+                || matches!(c, '+' | '-' | ' ' | '(' | ')' | '.' | '/' | ',' | '#' | '*')
+        })
+    {
+        problem(
+            "contact_phone",
+            format!("`{phone}` may hold only digits, spaces and + - ( ) . / , # *"),
+        );
+    }
+}
+
+/// The shape of an address, not its deliverability: one `@`, a local part without spaces,
+/// and a domain of dotted labels.
+fn check_email(email: &str) -> Result<(), &'static str> {
+    let (local, domain) = email.rsplit_once('@').ok_or("no `@`")?;
+    if local.is_empty() || local.len() > 64 {
+        return Err("the part before `@` must be 1-64 characters");
+    }
+    if local.contains(['@', ' ', '<', '>', ',', ';', '"']) {
+        return Err("the part before `@` has a character that needs quoting");
+    }
+    if domain.is_empty()
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+        || domain
+            .contains(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | '[' | ']'))
+    {
+        return Err("the part after `@` is not a domain");
+    }
+    Ok(())
+}
+
+/// A value given and not blank, trimmed: in CSV an empty cell means "not given".
+fn present(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }
 
 fn check_domain(domain: &str) -> Result<(), String> {
@@ -274,6 +371,12 @@ pub(crate) fn into_site(spec: SiteSpec) -> Site {
         agents: spec.agents,
         allow_private_networks: spec.allow_private_networks,
         demo: spec.demo,
+        contact: sitepatrol_store::CustomerContact {
+            customer_name: present(&spec.customer_name),
+            contact_email: present(&spec.contact_email),
+            contact_phone: present(&spec.contact_phone),
+            account_manager: present(&spec.account_manager),
+        },
     }
 }
 

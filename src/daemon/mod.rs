@@ -257,6 +257,7 @@ impl Daemon {
                 id: s.id.to_string(),
                 customer: s.customer.to_string(),
                 domains: s.domains.clone(),
+                contact: s.contact.clone(),
             })
             .collect();
         let wanted: HashSet<String> = infos.iter().map(|s| s.id.clone()).collect();

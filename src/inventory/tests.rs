@@ -150,3 +150,61 @@ fn errors_are_capped_but_counted() {
     assert_eq!(errors.errors.len(), MAX_ERRORS);
     assert_eq!(errors.total, MAX_ERRORS + 50);
 }
+
+#[test]
+fn customer_details_are_optional_columns_trimmed_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "sites.csv",
+        "id,customer,domains,customer_name,contact_email,contact_phone,account_manager\n\
+         s1,c1,a.cn,示例科技有限公司, ops@example.cn ,+86 10-1234 5678,王经理\n\
+         s2,c1,b.cn,,,,\n",
+    );
+    let inventory = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let a = &inventory.sites[0].contact;
+    assert_eq!(a.customer_name.as_deref(), Some("示例科技有限公司"));
+    assert_eq!(a.contact_email.as_deref(), Some("ops@example.cn"));
+    assert_eq!(a.contact_phone.as_deref(), Some("+86 10-1234 5678"));
+    assert_eq!(a.account_manager.as_deref(), Some("王经理"));
+    assert_eq!(
+        inventory.sites[1].contact,
+        sitepatrol_store::CustomerContact::default()
+    );
+}
+
+#[test]
+fn bad_customer_details_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "名".repeat(201);
+    let path = write(
+        &dir,
+        "sites.jsonl",
+        &format!(
+            "{{\"id\":\"s1\",\"customer\":\"c\",\"domains\":[\"a.cn\"],\"contact_email\":\"not-an-address\"}}\n\
+             {{\"id\":\"s2\",\"customer\":\"c\",\"domains\":[\"b.cn\"],\"customer_name\":\"A\\nforged line\"}}\n\
+             {{\"id\":\"s3\",\"customer\":\"c\",\"domains\":[\"c.cn\"],\"account_manager\":\"{long}\"}}\n\
+             {{\"id\":\"s4\",\"customer\":\"c\",\"domains\":[\"d.cn\"],\"contact_phone\":\"call me\"}}\n\
+             {{\"id\":\"s5\",\"customer\":\"c\",\"domains\":[\"e.cn\"],\"contact_email\":\"a b@x.cn\"}}\n"
+        ),
+    );
+    let errors = load(&path).unwrap_err();
+    let text = errors.to_string();
+    assert_eq!(errors.total, 5, "{text}");
+    let name = path.display().to_string();
+    for (line, key) in [
+        (
+            1,
+            "contact_email: `not-an-address` is not an e-mail address",
+        ),
+        (2, "customer_name: must not contain control characters"),
+        (3, "account_manager: is longer than 200 characters"),
+        (4, "contact_phone: `call me` may hold only digits"),
+        (5, "contact_email: `a b@x.cn` is not an e-mail address"),
+    ] {
+        assert!(
+            text.contains(&format!("{name}:{line}: {key}")),
+            "{key}:\n{text}"
+        );
+    }
+}

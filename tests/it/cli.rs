@@ -527,6 +527,7 @@ fn made_store(dir: &std::path::Path) -> (PathBuf, i64, i64) {
                 id: "s1".into(),
                 customer: "c1".into(),
                 domains: vec!["a.example.cn".into()],
+                contact: Default::default(),
             }],
             10,
         )

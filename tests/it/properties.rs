@@ -799,6 +799,7 @@ impl StoreDriver {
                 id: id.to_string(),
                 customer: format!("customer-{id}"),
                 domains: vec![format!("{id}.example.cn")],
+                contact: Default::default(),
             })
             .collect();
         store.upsert_sites(&sites, 1).expect("sites");

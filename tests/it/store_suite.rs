@@ -17,6 +17,7 @@ use sitepatrol_store::{
 use sitepatrol_store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 
 mod cases;
+mod customers;
 
 const RULES: &str = "rules-v1";
 
@@ -67,6 +68,7 @@ fn site(store: &dyn Store, id: &str, customer: &str) {
                 id: id.into(),
                 customer: customer.into(),
                 domains: vec![format!("{id}.example.cn")],
+                contact: Default::default(),
             }],
             10,
         )
@@ -1372,6 +1374,7 @@ fn check_counts_and_sites(store: &dyn Store) {
                 id: "s1".into(),
                 customer: "c9".into(),
                 domains: vec!["x.cn".into(), "y.cn".into()],
+                contact: Default::default(),
             }],
             3_000,
         )
@@ -1934,6 +1937,10 @@ macro_rules! suite {
             #[test]
             fn case_deadline_overdue_then_rectified() {
                 with_store(cases::check_case_deadline_overdue_then_rectified)
+            }
+            #[test]
+            fn customer_details_follow_the_inventory() {
+                with_store(customers::check_customer_details_follow_the_inventory)
             }
             #[test]
             fn unreviewed_case_resolves_and_dismissal_covers_new_pages() {

@@ -472,7 +472,7 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
     for needle in [
         "整改通知书",
-        "第§2(7)条",
+        "第二条第（七）项",
         "/p0.html",
         "网上赌博",
         "前完成整改",

@@ -271,6 +271,41 @@ pub struct SiteInfo {
     pub id: String,
     pub customer: String,
     pub domains: Vec<String>,
+    /// The customer's details as this site's inventory row gives them (all optional).
+    #[serde(flatten, default)]
+    pub contact: CustomerContact,
+}
+
+/// A customer's details from an inventory row: whom a rectification notice is addressed to
+/// and who hears about it. Every field is optional (older inventories have none), and JSON
+/// without them (an older store's or client's) reads as all `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerContact {
+    /// The customer's legal or display name (`customer` is its id).
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    #[serde(default)]
+    pub contact_phone: Option<String>,
+    /// The provider's account manager for the customer.
+    #[serde(default)]
+    pub account_manager: Option<String>,
+}
+
+impl CustomerContact {
+    /// Each field from `self`, or from `other` where `self` has none: a customer's details
+    /// gathered over its sites.
+    pub fn or(self, other: &CustomerContact) -> CustomerContact {
+        CustomerContact {
+            customer_name: self.customer_name.or_else(|| other.customer_name.clone()),
+            contact_email: self.contact_email.or_else(|| other.contact_email.clone()),
+            contact_phone: self.contact_phone.or_else(|| other.contact_phone.clone()),
+            account_manager: self
+                .account_manager
+                .or_else(|| other.account_manager.clone()),
+        }
+    }
 }
 
 /// A site with what the store knows about it.
@@ -289,6 +324,9 @@ pub struct SiteRecord {
     pub last_crawl_at: Option<Timestamp>,
     /// Flags in an active state (open, reopened, confirmed).
     pub active_flags: u64,
+    /// The customer's details from the site's inventory row.
+    #[serde(flatten, default)]
+    pub contact: CustomerContact,
 }
 
 /// One crawl of one site, as handed to [`Store::record_crawl`].
@@ -776,6 +814,10 @@ pub trait Store: Send + Sync {
         after_id: Option<&str>,
         limit: usize,
     ) -> Result<Vec<SiteRecord>>;
+
+    /// Every site of `customer` (removed ones too: a notice may concern a site that left the
+    /// inventory after its case was confirmed), ordered by id; empty for an unknown customer.
+    fn customer_sites(&self, customer: &str) -> Result<Vec<SiteRecord>>;
 
     /// Records the result of a filing (ICP) check of a site.
     fn set_filing_status(&self, site: &str, status: &str, checked_at: Timestamp) -> Result<()>;

@@ -22,16 +22,20 @@ pub const INSERT_MIGRATION: &str =
 
 // Sites.
 pub const UPSERT_SITE: &str =
-    "INSERT INTO sites (id, customer, domains, in_inventory, created_at, updated_at)
-    VALUES (?1, ?2, ?3, 1, ?4, ?4)
+    "INSERT INTO sites (id, customer, domains, in_inventory, created_at, updated_at,
+        customer_name, contact_email, contact_phone, account_manager)
+    VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8)
     ON CONFLICT (id) DO UPDATE SET customer = excluded.customer, domains = excluded.domains,
-        in_inventory = 1, updated_at = excluded.updated_at";
+        in_inventory = 1, updated_at = excluded.updated_at,
+        customer_name = excluded.customer_name, contact_email = excluded.contact_email,
+        contact_phone = excluded.contact_phone, account_manager = excluded.account_manager";
 pub const REMOVE_SITE: &str =
     "UPDATE sites SET in_inventory = 0, updated_at = ?2 WHERE id = ?1 AND in_inventory = 1";
 pub const SITE_COLUMNS: &str = "s.id, s.customer, s.domains, s.in_inventory, s.filing_status,
     s.filing_checked_at, s.next_due_at, s.last_crawl_at,
     (SELECT COUNT(*) FROM flags f WHERE f.site_id = s.id
-        AND f.state IN ('open', 'reopened', 'confirmed'))";
+        AND f.state IN ('open', 'reopened', 'confirmed')),
+    s.customer_name, s.contact_email, s.contact_phone, s.account_manager";
 pub const SITE_EXISTS: &str = "SELECT COUNT(*) FROM sites WHERE id = ?1";
 pub const SET_FILING: &str =
     "UPDATE sites SET filing_status = ?2, filing_checked_at = ?3 WHERE id = ?1";

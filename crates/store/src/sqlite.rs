@@ -13,11 +13,11 @@ use super::signals::{PageFlag, page_flags, rule_pattern};
 use super::sql;
 use super::{
     BodyInfo, CRAWLER_ACTOR, Case, CaseAction, CaseCount, CaseDetail, CaseFilter, CaseId, CasePage,
-    Checkpoint, CrawlRun, CrawlRunRecord, Delivery, DeliveryFilter, DeliveryStatus, EventFilter,
-    EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent, FlagFilter, FlagId, FlagPage,
-    FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage, PageScan, PageState, Result, SiteInfo,
-    SiteRecord, Store, StoreConfig, StoreError, StoredBody, Timestamp, WebhookEvent, WebhookTarget,
-    compress_body, decompress_body,
+    Checkpoint, CrawlRun, CrawlRunRecord, CustomerContact, Delivery, DeliveryFilter,
+    DeliveryStatus, EventFilter, EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent,
+    FlagFilter, FlagId, FlagPage, FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage,
+    PageScan, PageState, Result, SiteInfo, SiteRecord, Store, StoreConfig, StoreError, StoredBody,
+    Timestamp, WebhookEvent, WebhookTarget, compress_body, decompress_body,
 };
 use sitepatrol_core::finding::Severity;
 
@@ -87,6 +87,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0009_login_links.sql"),
         code: None,
     },
+    Migration {
+        version: 10,
+        name: "customers",
+        sql: include_str!("migrations/0010_customers.sql"),
+        code: None,
+    },
 ];
 
 /// Migration 8's code step: the active flags of an older store are gathered into cases, as a
@@ -114,7 +120,7 @@ fn open_cases_of_existing_flags(tx: &Transaction<'_>, now: Timestamp) -> rusqlit
 }
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 impl SqliteStore {
     /// The versions of this build's migrations, in the order they apply; not every number
@@ -290,6 +296,12 @@ fn site_from_row(row: &Row<'_>) -> rusqlite::Result<SiteRecord> {
         next_due_at: row.get(6)?,
         last_crawl_at: row.get(7)?,
         active_flags: row.get::<_, i64>(8)?.max(0) as u64,
+        contact: CustomerContact {
+            customer_name: row.get(9)?,
+            contact_email: row.get(10)?,
+            contact_phone: row.get(11)?,
+            account_manager: row.get(12)?,
+        },
     })
 }
 
@@ -864,8 +876,18 @@ impl Store for SqliteStore {
                         what: "site domains",
                         source,
                     })?;
-                st.execute(params![s.id, s.customer, domains, now])
-                    .ctx(&self.path, || format!("upserting site `{}`", s.id))?;
+                let c = &s.contact;
+                st.execute(params![
+                    s.id,
+                    s.customer,
+                    domains,
+                    now,
+                    c.customer_name,
+                    c.contact_email,
+                    c.contact_phone,
+                    c.account_manager
+                ])
+                .ctx(&self.path, || format!("upserting site `{}`", s.id))?;
             }
             Ok(())
         })
@@ -923,6 +945,22 @@ impl Store for SqliteStore {
         st.query_map(rusqlite::params_from_iter(w.params.iter()), site_from_row)
             .and_then(|rows| rows.collect())
             .ctx(&self.path, || "listing sites".into())
+    }
+
+    fn customer_sites(&self, customer: &str) -> Result<Vec<SiteRecord>> {
+        let q = format!(
+            "SELECT {} FROM sites s WHERE s.customer = ?1 ORDER BY s.id",
+            sql::SITE_COLUMNS
+        );
+        let conn = self.reader();
+        let mut st = conn
+            .prepare_cached(&q)
+            .ctx(&self.path, || "preparing the customer's sites".into())?;
+        st.query_map([customer], site_from_row)
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, || {
+                format!("listing the sites of customer `{customer}`")
+            })
     }
 
     fn set_filing_status(&self, site: &str, status: &str, checked_at: Timestamp) -> Result<()> {

@@ -129,6 +129,7 @@ pub fn seed_scored_flag(
                 id: site.into(),
                 customer: format!("customer-{site}"),
                 domains: vec![domain],
+                contact: Default::default(),
             }],
             1,
         )

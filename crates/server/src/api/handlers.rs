@@ -793,6 +793,7 @@ mod tests {
                     id: "s".into(),
                     customer: "示例客户".into(),
                     domains: vec!["s.example.test".into()],
+                    contact: Default::default(),
                 }],
                 0,
             )

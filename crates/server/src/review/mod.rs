@@ -5,6 +5,7 @@
 //! on its own; the daemon's HTTP server puts them behind `/api/v1` and `/`.
 
 pub mod auth;
+pub mod clause;
 pub mod export;
 pub mod notice;
 pub mod webhook;

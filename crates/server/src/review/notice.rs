@@ -58,6 +58,8 @@ struct Context<'a> {
     #[serde(flatten)]
     facts: &'a NoticeFacts,
     clause_text: String,
+    /// The clause as a Chinese legal letter cites it (`§2(7)` → 第二条第（七）项).
+    clause_cited: String,
 }
 
 /// Why a template or clause table cannot be used; each names the file and, where known, the
@@ -188,10 +190,11 @@ impl NoticeTemplate {
             name: TEMPLATE_NAME.to_string(),
             message,
         };
+        let clause_cited = super::clause::cite(&facts.clause);
         let clause_text = self
             .clause_text(&facts.clause)
             .map(str::to_string)
-            .unwrap_or_else(|| format!("（见责任书第{}条）", facts.clause));
+            .unwrap_or_else(|| format!("（见责任书{clause_cited}）"));
         let template = self
             .env
             .get_template(TEMPLATE_NAME)
@@ -200,6 +203,7 @@ impl NoticeTemplate {
             .render(minijinja::Value::from(minijinja::value::Serde(Context {
                 facts,
                 clause_text,
+                clause_cited,
             })))
             .map_err(|e| {
                 failed(match e.line() {
@@ -247,7 +251,7 @@ mod tests {
         let notice = NoticeTemplate::bundled().unwrap().render(&facts()).unwrap();
         for needle in [
             "整改通知书",
-            "第§2(7)条",
+            "《信息源入网安全责任书》第二条第（七）项的约定",
             "淫秽、色情、赌博",
             "http://www.example.cn/promo.html",
             "在线百家乐",
@@ -306,7 +310,15 @@ mod tests {
                 ..facts()
             })
             .unwrap();
-        assert!(unknown.contains("见责任书第§12条"), "{unknown}");
+        assert!(unknown.contains("见责任书第十二条"), "{unknown}");
+        let odd = template
+            .render(&NoticeFacts {
+                clause: "附件一".into(),
+                ..facts()
+            })
+            .unwrap();
+        assert!(odd.contains("》附件一的约定"), "{odd}");
+        assert!(!odd.contains('§') && !odd.contains("第附件"), "{odd}");
     }
 
     #[test]
