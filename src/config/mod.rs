@@ -529,6 +529,12 @@ pub struct ReviewConfig {
     pub notice_deadline_days: u32,
     /// The provider's name, signed under every notice.
     pub provider_name: String,
+    /// The CJK font PDF notices are set in (.ttf, .otf or a .ttc collection); without it the
+    /// usual system paths are searched at the first PDF. Relative to the config file's
+    /// directory.
+    pub notice_font: Option<PathBuf>,
+    /// The face of a `.ttc` collection; without it, its Simplified Chinese face.
+    pub notice_font_index: Option<u32>,
     /// How long a UI login lasts.
     pub session_ttl: String,
     /// Mark the session cookie `Secure`. Set it when the UI is reached over HTTPS (a
@@ -549,6 +555,8 @@ impl Default for ReviewConfig {
             templates_dir: None,
             notice_deadline_days: 3,
             provider_name: "sitepatrol".into(),
+            notice_font: None,
+            notice_font_index: None,
             session_ttl: "8h".into(),
             secure_cookies: false,
             case_rescore_margin: 2.0,
@@ -1105,6 +1113,21 @@ fn resolve_templates_dir(review: &mut ReviewConfig, base: &Path, errors: &mut Ve
             });
         }
         review.templates_dir = Some(dir);
+    }
+    if let Some(font) = &review.notice_font {
+        let font = base.join(font);
+        if !font.is_file() {
+            errors.push(ConfigError {
+                path: "review.notice_font".into(),
+                message: format!("`{}` is not a font file", font.display()),
+            });
+        }
+        review.notice_font = Some(font);
+    } else if review.notice_font_index.is_some() {
+        errors.push(ConfigError {
+            path: "review.notice_font_index".into(),
+            message: "needs review.notice_font (the collection it picks a face of)".into(),
+        });
     }
 }
 

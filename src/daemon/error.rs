@@ -29,6 +29,9 @@ pub enum DaemonError {
     /// The rectification notice or UI templates.
     #[error("templates: {0}")]
     Templates(#[from] TemplateError),
+    /// `review.notice_font` names no usable CJK font.
+    #[error(transparent)]
+    NoticeFont(#[from] sitepatrol_server::review::pdf::FontError),
     #[error(transparent)]
     Listen(#[from] BindError),
     #[error(transparent)]

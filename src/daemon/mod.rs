@@ -48,7 +48,6 @@ use sitepatrol_server::api::{Api, RecrawlOutcome, RecrawlRequest, ReloadReport, 
 use sitepatrol_server::http;
 use sitepatrol_server::metrics::Metrics;
 use sitepatrol_server::review::auth::FailureLimiter;
-use sitepatrol_server::review::notice::TemplateError;
 use sitepatrol_server::router::{self, Listener};
 use sitepatrol_server::ui::{Ui, UiSettings};
 use sitepatrol_store::{SiteInfo, SqliteStore, Store, StoreConfig};
@@ -690,7 +689,7 @@ impl Daemon {
         // The notice template is the operator's to edit; a broken edit keeps the previous one.
         match notice_settings(&config.review) {
             Ok(settings) => self.api.set_notices(settings),
-            Err(e) => error!(error = %e, "notice template reload failed, the old one stays"),
+            Err(e) => error!(error = %e, "notice settings reload failed, the old ones stay"),
         }
     }
 
@@ -855,13 +854,19 @@ fn host_gate(config: &Config) -> HostGate {
     })
 }
 
-/// The `[review]` section's notice settings: the operator's templates, or the bundled ones.
-fn notice_settings(review: &ReviewConfig) -> Result<NoticeSettings, TemplateError> {
-    NoticeSettings::new(
+/// The `[review]` section's notice settings: the operator's templates, or the bundled ones,
+/// and the PDF font when one is configured (loaded now: a font that cannot be used stops the
+/// start with an error naming `review.notice_font`).
+fn notice_settings(review: &ReviewConfig) -> Result<NoticeSettings, DaemonError> {
+    let settings = NoticeSettings::new(
         review.templates_dir.as_deref(),
         review.provider_name.clone(),
         review.notice_deadline_days,
-    )
+    )?;
+    Ok(match &review.notice_font {
+        Some(font) => settings.with_font(font, review.notice_font_index)?,
+        None => settings,
+    })
 }
 
 fn listener_limits(config: &Config, metrics: &Metrics) -> http::Limits {
@@ -896,6 +901,8 @@ pub fn check(path: Option<&Path>) -> Result<String, DaemonError> {
     let inventory = Inventory::load(&config.sites, file)?;
     // `[render] enabled` needs its browser: the same check as at startup.
     render::setup(&config)?;
+    // The notice templates and a configured PDF font load as they would at startup.
+    notice_settings(&config.review)?;
     Ok(format!(
         "{}: ok ({} sites)",
         config.source,

@@ -24,6 +24,7 @@ mod filing_sites;
 mod hostile_report;
 mod kill_loop;
 mod layers;
+mod notice;
 mod probes;
 mod properties;
 mod render;

@@ -103,6 +103,7 @@ pub(super) async fn handle(
         Op::CaseConfirm | Op::CaseDismiss | Op::CaseReopen | Op::CaseAssign | Op::CaseComment => {
             cases::act(&api, op, call).await
         }
+        Op::CustomerNotice => customer_notice(&api, call).await,
     }
 }
 
@@ -195,6 +196,14 @@ async fn notice(api: &Api, call: Call) -> Result<Response<Body>, ApiError> {
     let record = call.request.method() != http::Method::HEAD;
     let notice = super::notice::generate(api, id, &call.actor, now(), record).await?;
     Ok(text(StatusCode::OK, "text/plain; charset=utf-8", notice))
+}
+
+/// The rectification notice of a customer, as text, HTML or PDF; a HEAD records nothing.
+async fn customer_notice(api: &Api, call: Call) -> Result<Response<Body>, ApiError> {
+    let q = call.query_with(&["format"])?;
+    let format = super::notice::customer::NoticeFormat::parse(q.text("format")?.as_deref())?;
+    let record = call.request.method() != http::Method::HEAD;
+    super::notice::customer::generate(api, call.param(0), &call.actor, now(), record, format).await
 }
 
 #[derive(Serialize)]

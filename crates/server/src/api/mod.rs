@@ -81,6 +81,7 @@ pub enum Op {
     CaseReopen,
     CaseAssign,
     CaseComment,
+    CustomerNotice,
 }
 
 /// One route: the method, the path under [`PREFIX`] with `{name}` segments, and the role it
@@ -127,6 +128,12 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/cases/{id}/reopen", REVIEWER, Op::CaseReopen),
     route("POST", "/cases/{id}/assign", REVIEWER, Op::CaseAssign),
     route("POST", "/cases/{id}/comment", REVIEWER, Op::CaseComment),
+    route(
+        "GET",
+        "/customers/{customer}/notice",
+        REVIEWER,
+        Op::CustomerNotice,
+    ),
     route("GET", "/sites", VIEWER, Op::ListSites),
     route("GET", "/sites/{site}", VIEWER, Op::GetSite),
     route("GET", "/sites/{site}/runs", VIEWER, Op::SiteRuns),

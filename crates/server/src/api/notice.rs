@@ -6,8 +6,12 @@ use std::path::Path;
 
 use super::error::{blocking, flag_not_found};
 use super::{Api, ApiError, Code};
+
+pub mod customer;
+use crate::review::customer_notice::CustomerNoticeTemplate;
 use crate::review::export::{date, rfc3339};
 use crate::review::notice::{NoticeEvidence, NoticeFacts, NoticeTemplate, TemplateError};
+use crate::review::pdf::{FontError, NoticeFont};
 use sitepatrol_store::{EventKind, Flag, FlagAction, FlagId, FlagState, Timestamp};
 
 /// Evidence beyond the head a notice quotes; a letter lists the strongest, not a link farm.
@@ -17,19 +21,31 @@ const NOTICE_EVIDENCE: usize = 10;
 #[derive(Debug)]
 pub struct NoticeSettings {
     pub template: NoticeTemplate,
+    /// The per-customer notice's text and HTML templates.
+    pub customer: CustomerNoticeTemplate,
     pub provider: String,
     pub deadline_days: u32,
+    /// The font of PDF notices: the configured one, loaded at startup, or `None` to search
+    /// the usual paths at the first PDF (and again after a miss, so that installing a font
+    /// package needs no restart).
+    font: Option<NoticeFont>,
+    found_font: std::sync::OnceLock<NoticeFont>,
 }
 
 impl Default for NoticeSettings {
     fn default() -> NoticeSettings {
         NoticeSettings {
-            // The bundled template is checked by its unit tests; failing here is a build bug.
+            // The bundled templates are checked by their unit tests; failing here is a build
+            // bug.
             template: NoticeTemplate::bundled().unwrap_or_else(|e| {
                 panic!("the bundled rectification notice template is broken: {e}")
             }),
+            customer: CustomerNoticeTemplate::bundled()
+                .unwrap_or_else(|e| panic!("the bundled customer notice template is broken: {e}")),
             provider: "sitepatrol".into(),
             deadline_days: 3,
+            font: None,
+            found_font: std::sync::OnceLock::new(),
         }
     }
 }
@@ -41,15 +57,48 @@ impl NoticeSettings {
         provider: String,
         deadline_days: u32,
     ) -> Result<NoticeSettings, TemplateError> {
-        let template = match templates_dir {
-            Some(dir) => NoticeTemplate::from_dir(dir)?,
-            None => NoticeTemplate::bundled()?,
+        let (template, customer) = match templates_dir {
+            Some(dir) => (
+                NoticeTemplate::from_dir(dir)?,
+                CustomerNoticeTemplate::from_dir(dir)?,
+            ),
+            None => (
+                NoticeTemplate::bundled()?,
+                CustomerNoticeTemplate::bundled()?,
+            ),
         };
         Ok(NoticeSettings {
             template,
+            customer,
             provider,
             deadline_days,
+            font: None,
+            found_font: std::sync::OnceLock::new(),
         })
+    }
+
+    /// PDF notices in the font at `path` (`review.notice_font`, face `index` of a
+    /// collection), loaded and checked now: a configured font that cannot be used is a
+    /// startup error naming the key, not a failed notice later.
+    pub fn with_font(
+        mut self,
+        path: &Path,
+        index: Option<u32>,
+    ) -> Result<NoticeSettings, FontError> {
+        self.font = Some(NoticeFont::load(path, index)?);
+        Ok(self)
+    }
+
+    /// The font of PDF notices, or why there is none.
+    pub fn font(&self) -> Result<NoticeFont, FontError> {
+        if let Some(font) = &self.font {
+            return Ok(font.clone());
+        }
+        if let Some(font) = self.found_font.get() {
+            return Ok(font.clone());
+        }
+        let font = NoticeFont::search()?;
+        Ok(self.found_font.get_or_init(|| font).clone())
     }
 }
 

@@ -6,6 +6,8 @@
 
 pub mod auth;
 pub mod clause;
+pub mod customer_notice;
 pub mod export;
 pub mod notice;
+pub mod pdf;
 pub mod webhook;

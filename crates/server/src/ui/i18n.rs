@@ -136,6 +136,20 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("comment", "备注", "Comment"),
     ("notice", "整改通知", "Rectification notice"),
     (
+        "customer_notice",
+        "整改通知（客户）",
+        "Rectification notice (customer)",
+    ),
+    (
+        "customer_notice_hint",
+        "该客户全部已确认案件的整改通知，生成记录写入各案件的审计日志",
+        "One notice listing all of the customer's confirmed cases; recorded in each case's audit log",
+    ),
+    ("customer_name", "客户名称", "Customer name"),
+    ("contact_email", "联系邮箱", "Contact e-mail"),
+    ("contact_phone", "联系电话", "Contact phone"),
+    ("account_manager", "客户经理", "Account manager"),
+    (
         "notice_hint",
         "生成整改通知（纯文本，生成记录写入审计日志）",
         "Generate the rectification notice (plain text; recorded in the audit log)",

@@ -234,6 +234,8 @@ enum Page {
     FlagAction(String, String),
     Site(String),
     SiteRecrawl(String),
+    /// A customer's rectification notice (`?format=html|pdf|text`).
+    CustomerNotice(String),
     Unknown,
 }
 
@@ -259,6 +261,7 @@ pub fn routes(ui: Arc<Ui>) -> Router {
         .route("/flags/{id}/{action}", any(flag_action_route))
         .route("/sites/{site}", any(site_route))
         .route("/sites/{site}/recrawl", any(site_recrawl_route))
+        .route("/customers/{customer}/notice", any(customer_notice_route))
         .fallback(unknown_route)
         .with_state(ui)
         .layer(from_fn(page_headers))
@@ -331,6 +334,15 @@ async fn site_recrawl_route(
     request: Request,
 ) -> Response<Body> {
     let page = site.map_or(Page::Unknown, |Path(site)| Page::SiteRecrawl(site));
+    ui.page(request, page).await
+}
+
+async fn customer_notice_route(
+    State(ui): UiState,
+    customer: Segments<String>,
+    request: Request,
+) -> Response<Body> {
+    let page = customer.map_or(Page::Unknown, |Path(c)| Page::CustomerNotice(c));
     ui.page(request, page).await
 }
 
@@ -517,6 +529,25 @@ impl Ui {
             }
             Page::Site(site) => self.site_page(ctx, site).await,
             Page::SiteRecrawl(_) => Err(method_not_allowed()),
+            // The API's generator: the HTML one under its own sandbox policy (kept by the
+            // UI's header layer), recorded once per reviewer, never on HEAD.
+            Page::CustomerNotice(customer) => {
+                need(&user, Role::Reviewer)?;
+                let q = crate::api::query::Query::parse(query, &["format"])?;
+                let format = crate::api::notice::customer::NoticeFormat::parse(
+                    q.text("format")?.as_deref(),
+                )?;
+                let record = method != Method::HEAD;
+                crate::api::notice::customer::generate(
+                    &self.api,
+                    customer,
+                    &user.name,
+                    now(),
+                    record,
+                    format,
+                )
+                .await
+            }
             _ => Err(not_found(path)),
         }
     }
