@@ -263,10 +263,7 @@ async fn a_customer_with_three_confirmed_cases_gets_one_notice_as_text_html_and_
         !html.contains(HOSTILE),
         "the hostile snippet is served raw:\n{html}"
     );
-    assert!(
-        html.contains("&lt;b onclick=alert(1)&gt;"),
-        "{html}"
-    );
+    assert!(html.contains("&lt;b onclick=alert(1)&gt;"), "{html}");
     assert_eq!(html.matches("第二条第（七）项").count(), 2, "{html}");
     assert!(html.contains("第三条"), "{html}");
     assert!(html.contains("示例科技有限公司"), "{html}");

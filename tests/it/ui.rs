@@ -669,6 +669,23 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
         page.body
     );
     assert!(!page.body.contains("id=\"confirm-form\""));
+    // The customer's notice is linked from the case page and served to the session's
+    // reviewer as escaped, sandboxed HTML.
+    let customer = &detail.case.customer;
+    let link = format!("/customers/{customer}/notice?format=html");
+    assert!(page.body.contains(&link), "{}", page.body);
+    assert!(page.body.contains("整改通知（客户）"), "{}", page.body);
+    let r = reviewer.get(&link).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        r.header("content-security-policy")
+            .unwrap()
+            .starts_with("sandbox")
+    );
+    assert!(r.body.contains("第三条"), "{}", r.body);
+    let site = reviewer.get(&format!("/sites/{}", detail.case.site)).await;
+    assert!(site.body.contains(&link), "{}", site.body);
     // Filtered by state.
     let r = reviewer.get("/?state=confirmed").await;
     assert_eq!(case_rows(&r.body), 1, "{}", r.body);
