@@ -880,32 +880,6 @@ async fn hostile_evidence_is_escaped_on_every_page_under_a_csp() {
     );
 }
 
-/// The `open http://.../login?once=SECRET` line the daemon printed to stdout: the path and
-/// query to request, and the address it names.
-fn printed_link(daemon: &Daemon) -> (SocketAddr, String) {
-    let out = daemon.stdout();
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("open http://"))
-        .unwrap_or_else(|| panic!("no link printed:\n{out}\nlog:\n{}", daemon.log()));
-    let url = url::Url::parse(line.trim_start_matches("open ")).expect("a URL");
-    assert_eq!(url.path(), "/login", "{line}");
-    let secret = url
-        .query_pairs()
-        .find(|(k, _)| k == "once")
-        .map(|(_, v)| v.into_owned())
-        .expect("a once parameter");
-    assert!(secret.len() >= 43, "32 random bytes: {secret}");
-    // Logged too, with the same URL.
-    assert!(daemon.log().contains(url.as_str()), "{}", daemon.log());
-    let addr = SocketAddr::new(
-        url.host_str().unwrap().parse().unwrap(),
-        url.port().unwrap(),
-    );
-    (addr, format!("/login?once={secret}"))
-}
-
 /// Issue 14 item 5: a daemon without tokens prints a one-time admin link; from loopback it
 /// opens an admin session (the queue, and an admin-only action) once; used, superseded by a
 /// restart's link, expired and wrong links are refused with a page that says so, and the
