@@ -152,8 +152,11 @@ pub const REFRESH_FLAG: &str =
 pub const SEEN_FLAG: &str = "UPDATE flags SET last_seen_at = ?2, last_run = ?3 WHERE id = ?1";
 pub const CARRY_FLAGS_OF_URL: &str = "UPDATE flags SET last_seen_at = ?3, last_run = ?4
     WHERE site_id = ?1 AND url = ?2 AND state IN ('open', 'reopened', 'confirmed')";
-pub const SET_FLAG_STATE: &str = "UPDATE flags SET state = ?2, updated_at = ?3 WHERE id = ?1";
-pub const SET_FLAG_ASSIGNEE: &str = "UPDATE flags SET assignee = ?2 WHERE id = ?1";
+/// A state change of the flag's own (with its own event): no case event explains it any more.
+pub const SET_FLAG_STATE: &str =
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = NULL WHERE id = ?1";
+pub const SET_FLAG_ASSIGNEE: &str =
+    "UPDATE flags SET assignee = ?2, case_assign_event = NULL WHERE id = ?1";
 pub const FLAG_STATE: &str = "SELECT state FROM flags WHERE id = ?1";
 pub const FLAG_COUNTS: &str = "SELECT state, category, severity, COUNT(*) FROM flags
     GROUP BY state, category, severity ORDER BY state, category, severity";
@@ -259,8 +262,8 @@ pub const INSERT_CASE: &str =
     VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, 0, ?7, ?7, ?7, ?7)
     RETURNING id";
 pub const SET_FLAG_CASE: &str = "UPDATE flags SET case_id = ?2 WHERE id = ?1";
-pub const COVER_FLAG: &str =
-    "UPDATE flags SET case_id = ?2, state = 'dismissed', updated_at = ?3 WHERE id = ?1";
+pub const COVER_FLAG: &str = "UPDATE flags SET case_id = ?2, state = 'dismissed', updated_at = ?3,
+    case_state_event = NULL WHERE id = ?1";
 pub const ACTIVE_CASES_OF_SITE: &str = "SELECT id FROM cases
     WHERE site_id = ?1 AND state IN ('open', 'confirmed', 'overdue') ORDER BY id";
 /// What a case's figures are now: its active flags (pages, strongest severity and score),
@@ -298,19 +301,27 @@ pub const ASSIGN_CASE: &str =
     "UPDATE cases SET assignee = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1";
 pub const TOUCH_CASE: &str =
     "UPDATE cases SET updated_at = ?2, version = version + 1 WHERE id = ?1";
-pub const ASSIGN_CASE_FLAGS: &str = "UPDATE flags SET assignee = ?2 WHERE case_id = ?1";
+pub const ASSIGN_CASE_FLAGS: &str =
+    "UPDATE flags SET assignee = ?2, case_assign_event = ?3 WHERE case_id = ?1";
 /// A case action moves its flags of one set of states to ?2 (one statement per set, since a
 /// bound list of states is not portable SQL).
-pub const CASE_FLAGS_OPEN_TO: &str = "UPDATE flags SET state = ?2, updated_at = ?3
+pub const CASE_FLAGS_OPEN_TO: &str =
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4
     WHERE case_id = ?1 AND state IN ('open', 'reopened')";
-pub const CASE_FLAGS_ACTIVE_TO: &str = "UPDATE flags SET state = ?2, updated_at = ?3
+pub const CASE_FLAGS_ACTIVE_TO: &str =
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4
     WHERE case_id = ?1 AND state IN ('open', 'reopened', 'confirmed')";
-pub const CASE_FLAGS_DISMISSED_TO: &str = "UPDATE flags SET state = ?2, updated_at = ?3
+pub const CASE_FLAGS_DISMISSED_TO: &str =
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4
     WHERE case_id = ?1 AND state = 'dismissed'";
+/// The flags an event changed, written once they are known (the event comes first, so the
+/// flags can name it).
+pub const SET_CASE_EVENT_FLAGS: &str = "UPDATE case_events SET flags = ?2 WHERE id = ?1";
 pub const INSERT_CASE_EVENT: &str =
     "INSERT INTO case_events (case_id, at, actor, kind, from_state, to_state, reason, run_key,
         flags)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+    RETURNING id";
 pub const CASE_EVENTS: &str =
     "SELECT id, case_id, at, actor, kind, from_state, to_state, reason, run_key, flags
     FROM case_events WHERE case_id = ?1 ORDER BY id";
