@@ -121,8 +121,8 @@ pub const FLAG_COLUMNS: &str =
     f.body_sha256, f.created_at, f.updated_at, f.last_seen_at, f.first_run, f.last_run,
     f.score, f.signals, f.signals_omitted, f.case_id";
 pub const FLAG_FROM: &str = "flags f JOIN sites s ON s.id = f.site_id";
-pub const FLAGS_OF_URL: &str =
-    "SELECT id, fingerprint, state, category, severity FROM flags WHERE site_id = ?1 AND url = ?2";
+pub const FLAGS_OF_URL: &str = "SELECT id, fingerprint, state, category, severity, score
+    FROM flags WHERE site_id = ?1 AND url = ?2";
 // The sighting's evidence is bound as ?1..?20 in the same order by every statement that
 // writes it (INSERT_FLAG, REFRESH_FLAG), so one function binds it for all of them:
 // ?1 rule, ?2 category, ?3 clause, ?4 severity, ?5 severity_rank, ?6 description, ?7 zone,

@@ -850,6 +850,8 @@ struct ExistingFlag {
     state: FlagState,
     category: String,
     severity: Severity,
+    /// The stored score: for a dismissed flag, the one the reviewer dismissed.
+    score: Option<f64>,
 }
 
 impl Store for SqliteStore {
@@ -1610,6 +1612,7 @@ fn ingest_page(
         path,
         run,
         page,
+        rescore_margin: config.case_rescore_margin,
     };
     out.pages += 1;
     let findings = match &page.scan {
@@ -1664,6 +1667,8 @@ struct Ingest<'a, 't> {
     path: &'a Path,
     run: &'a CrawlRun,
     page: &'a IngestPage,
+    /// How far a dismissed flag's score must rise before it is reviewed again.
+    rescore_margin: f64,
 }
 
 impl Ingest<'_, '_> {
@@ -1750,6 +1755,7 @@ impl Ingest<'_, '_> {
                             state: parse_col(r, 2)?,
                             category: r.get(3)?,
                             severity: parse_col(r, 4)?,
+                            score: r.get(5)?,
                         },
                     ))
                 })?
@@ -1822,7 +1828,11 @@ impl Ingest<'_, '_> {
         known: ExistingFlag,
         out: &mut IngestOutcome,
     ) -> Result<()> {
-        if known.state == FlagState::Dismissed {
+        let rose = match (known.score, flag.score) {
+            (dismissed, Some(now)) => now > dismissed.unwrap_or(0.0) + self.rescore_margin,
+            _ => false,
+        };
+        if known.state == FlagState::Dismissed && !rose {
             self.tx
                 .prepare_cached(sql::SEEN_FLAG)
                 .and_then(|mut st| {
@@ -1842,12 +1852,23 @@ impl Ingest<'_, '_> {
             .ctx(self.path, || {
                 self.ctx(&format!("updating flag {}", known.id))
             })?;
-        if known.state != FlagState::Resolved {
+        if !matches!(known.state, FlagState::Resolved | FlagState::Dismissed) {
             out.unchanged += 1;
             return Ok(());
         }
         self.set_state(known.id, FlagState::Reopened)?;
-        let reason = format!("found again on {}", self.page.url);
+        // A dismissal covers the page as the reviewer saw it; a page that got clearly worse
+        // is reviewed again (and goes to a new case, not back to the dismissed one).
+        let reason = match known.state {
+            FlagState::Dismissed => format!(
+                "found again on {} with score {:.2}, more than the {:.2} dismissed plus the margin {:.2}",
+                self.page.url,
+                flag.score.unwrap_or(0.0),
+                known.score.unwrap_or(0.0),
+                self.rescore_margin
+            ),
+            _ => format!("found again on {}", self.page.url),
+        };
         self.event(known.id, Some(known.state), FlagState::Reopened, &reason)?;
         out.reopened.push(flag_ref(known.id, flag));
         Ok(())
