@@ -156,6 +156,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 ///  open, reopened, confirmed          ──crawl: URL matched,
 ///                                       category not there─▶ resolved    (the run is the proof)
 ///  resolved                           ──crawl: found again─▶ reopened    (behaves like open)
+///  dismissed                          ──crawl: score above the dismissed one
+///                                       + case_rescore_margin▶ reopened
 ///  confirmed, dismissed, resolved     ──reviewer reopen────▶ reopened
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
