@@ -33,8 +33,8 @@ use sitepatrol_core::finding::{Finding, Severity};
 
 pub use body::{compress_body, decompress_body};
 pub use cases::{
-    Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventKind, CaseFilter, CaseId,
-    CaseOutcome, CasePage, CaseSignal, CaseState,
+    Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventFilter, CaseEventKind, CaseFilter,
+    CaseId, CaseOutcome, CasePage, CaseSignal, CaseState,
 };
 pub use check::{CheckName, CheckReport, CheckResult, Problem, ProblemKind, check_sqlite_file};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
@@ -918,6 +918,10 @@ pub trait Store: Send + Sync {
 
     /// Cases grouped by state, category and severity.
     fn case_counts(&self) -> Result<Vec<CaseCount>>;
+
+    /// The case audit log (reviewers' case actions and the crawls' case changes), newest
+    /// first.
+    fn case_events(&self, filter: &CaseEventFilter) -> Result<Vec<CaseEvent>>;
 
     /// Confirmed cases whose deadline passed by `now` and whose recheck was not asked for,
     /// at most `limit`; each is marked as asked at `now`, so a deadline causes one recrawl.

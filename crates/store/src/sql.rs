@@ -322,6 +322,8 @@ pub const INSERT_CASE_EVENT: &str =
         flags)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
     RETURNING id";
+pub const CASE_EVENT_COLUMNS: &str =
+    "id, case_id, at, actor, kind, from_state, to_state, reason, run_key, flags";
 pub const CASE_EVENTS: &str =
     "SELECT id, case_id, at, actor, kind, from_state, to_state, reason, run_key, flags
     FROM case_events WHERE case_id = ?1 ORDER BY id";

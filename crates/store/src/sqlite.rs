@@ -12,12 +12,12 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use super::signals::{PageFlag, page_flags, rule_pattern};
 use super::sql;
 use super::{
-    BodyInfo, CRAWLER_ACTOR, Case, CaseAction, CaseCount, CaseDetail, CaseFilter, CaseId, CasePage,
-    Checkpoint, CrawlRun, CrawlRunRecord, Delivery, DeliveryFilter, DeliveryStatus, EventFilter,
-    EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent, FlagFilter, FlagId, FlagPage,
-    FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage, PageScan, PageState, Result, SiteInfo,
-    SiteRecord, Store, StoreConfig, StoreError, StoredBody, Timestamp, WebhookEvent, WebhookTarget,
-    compress_body, decompress_body,
+    BodyInfo, CRAWLER_ACTOR, Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventFilter,
+    CaseFilter, CaseId, CasePage, Checkpoint, CrawlRun, CrawlRunRecord, Delivery, DeliveryFilter,
+    DeliveryStatus, EventFilter, EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent,
+    FlagFilter, FlagId, FlagPage, FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage,
+    PageScan, PageState, Result, SiteInfo, SiteRecord, Store, StoreConfig, StoreError, StoredBody,
+    Timestamp, WebhookEvent, WebhookTarget, compress_body, decompress_body,
 };
 use sitepatrol_core::finding::Severity;
 
@@ -1540,6 +1540,10 @@ impl Store for SqliteStore {
 
     fn case_counts(&self) -> Result<Vec<CaseCount>> {
         cases::case_counts(&self.reader(), &self.path)
+    }
+
+    fn case_events(&self, filter: &CaseEventFilter) -> Result<Vec<CaseEvent>> {
+        cases::case_events(&self.reader(), &self.path, filter)
     }
 
     fn claim_case_rechecks(&self, now: Timestamp, limit: usize) -> Result<Vec<Case>> {

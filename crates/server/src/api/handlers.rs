@@ -100,6 +100,7 @@ pub(super) async fn handle(
         Op::Notice => notice(&api, call).await,
         Op::ListCases => cases::list(&api, call.query()).await,
         Op::GetCase => cases::get(&api, call).await,
+        Op::CaseEvents => cases::events(&api, call).await,
         Op::CaseConfirm | Op::CaseDismiss | Op::CaseReopen | Op::CaseAssign | Op::CaseComment => {
             cases::act(&api, op, call).await
         }

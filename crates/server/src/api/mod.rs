@@ -81,6 +81,7 @@ pub enum Op {
     CaseReopen,
     CaseAssign,
     CaseComment,
+    CaseEvents,
 }
 
 /// One route: the method, the path under [`PREFIX`] with `{name}` segments, and the role it
@@ -122,6 +123,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/flags/{id}/comment", REVIEWER, Op::Comment),
     route("GET", "/cases", VIEWER, Op::ListCases),
     route("GET", "/cases/{id}", VIEWER, Op::GetCase),
+    route("GET", "/case-events", VIEWER, Op::CaseEvents),
     route("POST", "/cases/{id}/confirm", REVIEWER, Op::CaseConfirm),
     route("POST", "/cases/{id}/dismiss", REVIEWER, Op::CaseDismiss),
     route("POST", "/cases/{id}/reopen", REVIEWER, Op::CaseReopen),

@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{Ctx, Where, clamp_limit, flag_from_row, parse_col, severity_from_rank};
 use crate::cases::{
-    Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventKind, CaseFilter, CaseId,
-    CaseOutcome, CasePage, CaseSignal, CaseState,
+    Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventFilter, CaseEventKind, CaseFilter,
+    CaseId, CaseOutcome, CasePage, CaseSignal, CaseState,
 };
 use crate::outbox::{WebhookEvent, WebhookTarget};
 use crate::{CRAWLER_ACTOR, Flag, FlagState, Result, StoreError, Timestamp, sql};
@@ -257,6 +257,44 @@ pub(super) fn case_counts(conn: &Connection, path: &Path) -> Result<Vec<CaseCoun
             .collect()
         })
         .ctx(path, || "counting cases".to_string())
+}
+
+pub(super) fn case_events(
+    conn: &Connection,
+    path: &Path,
+    filter: &CaseEventFilter,
+) -> Result<Vec<CaseEvent>> {
+    let mut w = Where::default();
+    if let Some(case) = filter.case {
+        w.add("case_id = {}", vec![Value::Integer(case)]);
+    }
+    if let Some(actor) = &filter.actor {
+        w.add("actor = {}", vec![Value::Text(actor.clone())]);
+    }
+    if let Some(from) = filter.from {
+        w.add("at >= {}", vec![Value::Integer(from)]);
+    }
+    if let Some(to) = filter.to {
+        w.add("at < {}", vec![Value::Integer(to)]);
+    }
+    if let Some(before) = filter.before_id {
+        w.add("id < {}", vec![Value::Integer(before)]);
+    }
+    let q = format!(
+        "SELECT {} FROM case_events{} ORDER BY id DESC LIMIT {}",
+        sql::CASE_EVENT_COLUMNS,
+        w.sql(),
+        clamp_limit(filter.limit)
+    );
+    conn.prepare(&q)
+        .and_then(|mut st| {
+            st.query_map(
+                rusqlite::params_from_iter(w.params.iter()),
+                case_event_from_row,
+            )?
+            .collect()
+        })
+        .ctx(path, || "reading the case audit log".into())
 }
 
 /// Confirmed cases past their deadline whose recheck was not asked for yet, marked as asked
