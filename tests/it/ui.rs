@@ -439,6 +439,7 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
         "已电话通知客户",
         "李四",
         "id=\"reopen-form\"",
+        "id=\"case-link\" href=\"/cases/",
     ] {
         assert!(page.body.contains(needle), "{needle}:\n{}", page.body);
     }
