@@ -1,6 +1,7 @@
 //! The SQLite backend: the embedded default.
 
 mod cases;
+mod report;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -1594,6 +1595,9 @@ impl Store for SqliteStore {
                 Some((_, None, None)) => super::LoginLinkUse::Expired,
             })
         })
+    }
+    fn case_report(&self, query: &super::ReportQuery) -> Result<super::CaseReport> {
+        report::case_report(&self.reader(), &self.path, query)
     }
 }
 
