@@ -17,7 +17,7 @@ use sitepatrol_store::{
 use sitepatrol_store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 
 mod cases;
-mod report;
+pub(crate) mod report;
 
 const RULES: &str = "rules-v1";
 

@@ -88,7 +88,7 @@ fn confirm(deadline_at: i64) -> CaseAction {
 ///   porn      P2 opened 14_060, dismissed 17_000
 ///   malware   M2 opened 14_060, resolved 18_060
 ///   phishing  X2 opened 25_060
-fn history(store: &dyn Store) {
+pub(crate) fn history(store: &dyn Store) {
     site(store, "ra", "cust-a");
     site(store, "rb", "cust-b");
     crawl(store, "a1", "ra", 1_000, vec![found(GA, gamble(GA))]);
