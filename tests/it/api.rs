@@ -18,21 +18,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A response as the test sees it.
 #[derive(Debug)]
-struct Resp {
-    status: u16,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "not JSON ({e}): {} {:?}",
@@ -42,7 +42,7 @@ impl Resp {
         })
     }
 
-    fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         self.json()["error"]["code"]
             .as_str()
             .unwrap_or("")
@@ -125,9 +125,9 @@ async fn call_from(
 
 /// The API as one token holder sees it.
 #[derive(Clone)]
-struct Client {
-    addr: SocketAddr,
-    token: Option<String>,
+pub(crate) struct Client {
+    pub(crate) addr: SocketAddr,
+    pub(crate) token: Option<String>,
 }
 
 impl Client {
@@ -151,7 +151,7 @@ impl Client {
         call_from(from, self.addr, method, &path, &headers, body).await
     }
 
-    async fn get(&self, path: &str) -> Resp {
+    pub(crate) async fn get(&self, path: &str) -> Resp {
         self.send("GET", path, None).await
     }
 
@@ -165,7 +165,7 @@ impl Client {
     }
 
     /// GET that must answer 200 with JSON.
-    async fn ok(&self, path: &str) -> Value {
+    pub(crate) async fn ok(&self, path: &str) -> Value {
         let r = self.get(path).await;
         assert_eq!(
             r.status,
@@ -177,14 +177,14 @@ impl Client {
     }
 }
 
-struct Tokens {
-    viewer: String,
+pub(crate) struct Tokens {
+    pub(crate) viewer: String,
     reviewer: String,
     admin: String,
-    config: String,
+    pub(crate) config: String,
 }
 
-fn tokens() -> Tokens {
+pub(crate) fn tokens() -> Tokens {
     let viewer = new_token().unwrap();
     let reviewer = new_token().unwrap();
     let admin = new_token().unwrap();
@@ -262,8 +262,8 @@ async fn wait_for<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
 /// The schemas of the served OpenAPI document, and a validator for the subset of OpenAPI 3.0
 /// schemas the document uses ($ref, type, nullable, enum, properties, required,
 /// additionalProperties: false, items).
-struct Schemas {
-    doc: Value,
+pub(crate) struct Schemas {
+    pub(crate) doc: Value,
 }
 
 impl Schemas {
@@ -339,7 +339,7 @@ impl Schemas {
     }
 
     /// Validate one response of `method` on the documented `path` (with `{name}`s).
-    fn validate(&self, method: &str, path: &str, response: &Resp) -> Vec<String> {
+    pub(crate) fn validate(&self, method: &str, path: &str, response: &Resp) -> Vec<String> {
         let operation = &self.doc["paths"][format!("/api/v1{path}")][method.to_lowercase()];
         assert!(operation.is_object(), "{method} {path} is not documented");
         let documented = &operation["responses"][response.status.to_string()];

@@ -27,6 +27,7 @@ mod layers;
 mod probes;
 mod properties;
 mod render;
+mod report;
 mod resume;
 mod rules_brands;
 mod rules_bundled;

@@ -17,6 +17,7 @@ use sitepatrol_store::{
 use sitepatrol_store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 
 mod cases;
+pub(crate) mod report;
 
 const RULES: &str = "rules-v1";
 
@@ -1938,6 +1939,10 @@ macro_rules! suite {
             #[test]
             fn unreviewed_case_resolves_and_dismissal_covers_new_pages() {
                 with_store(cases::check_unreviewed_case_resolves_and_dismissal_covers_new_pages)
+            }
+            #[test]
+            fn case_report_counts_transitions_in_the_period() {
+                with_store(report::check_case_report_counts_transitions_in_the_period)
             }
         }
     };

@@ -12,14 +12,14 @@ use sitepatrol_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug)]
-struct Resp {
-    status: u16,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -96,13 +96,13 @@ fn enc(text: &str) -> String {
 
 /// A browser as far as these tests need one: a session cookie and the CSRF token of the last
 /// page it loaded.
-struct Browser {
+pub(crate) struct Browser {
     addr: SocketAddr,
     cookies: Vec<String>,
 }
 
 impl Browser {
-    fn new(addr: SocketAddr) -> Browser {
+    pub(crate) fn new(addr: SocketAddr) -> Browser {
         Browser {
             addr,
             cookies: Vec::new(),
@@ -125,7 +125,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Resp {
+    pub(crate) async fn get(&mut self, path: &str) -> Resp {
         let cookie = self.cookie_header();
         let r = call(self.addr, "GET", path, &[("Cookie", &cookie)], None).await;
         self.keep_cookies(&r);
@@ -139,7 +139,7 @@ impl Browser {
         r
     }
 
-    async fn login(&mut self, token: &str) -> Resp {
+    pub(crate) async fn login(&mut self, token: &str) -> Resp {
         let csrf = self.csrf("/login").await;
         self.post("/login", &format!("csrf={csrf}&token={}", enc(token)))
             .await

@@ -18,6 +18,7 @@ pub mod cases;
 pub mod check;
 mod fold;
 mod outbox;
+pub mod report;
 mod signals;
 pub mod sql;
 mod sqlite;
@@ -38,6 +39,7 @@ pub use cases::{
 };
 pub use check::{CheckName, CheckReport, CheckResult, Problem, ProblemKind, check_sqlite_file};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
+pub use report::{CaseFigures, CaseReport, CategoryFigures, ReportQuery};
 pub use signals::{FlagSignal, MAX_SIGNALS};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -941,6 +943,14 @@ pub trait Store: Send + Sync {
     /// not superseded and `now` is before its expiry, and then it is marked used in the same
     /// statement (two requests with one link cannot both succeed); otherwise why not.
     fn consume_login_link(&self, hash: &str, now: Timestamp) -> Result<LoginLinkUse>;
+
+    /// The case report of `[query.from, query.to)`, for the whole fleet or one customer: per
+    /// category, the cases that moved into each state in the period (from the case events,
+    /// so a case confirmed in the period counts whenever it was opened), those open and
+    /// overdue at `to`, the median times to confirm and to rectify, and the sites patrolled
+    /// and pages scanned by the runs that finished in the period. One read snapshot; see
+    /// [`report`] for the exact definitions.
+    fn case_report(&self, query: &ReportQuery) -> Result<CaseReport>;
 }
 
 /// What [`Store::consume_login_link`] found.

@@ -349,6 +349,39 @@ pub const INSERT_CASE_OUTBOX: &str =
 pub const SITES_WITH_ACTIVE_FLAGS: &str = "SELECT DISTINCT site_id FROM flags
     WHERE state IN ('open', 'reopened', 'confirmed') ORDER BY site_id";
 
+// The case report (`report.rs`). Every state event before the period's end (?2) of the cases
+// that can figure in it: created before the end, and not closed before the start (?1) for
+// good (a case's `closed_at` is its last closing, so one closed earlier has no event in the
+// period and is not open at its end). Ordered per case for `ReportBuilder`.
+macro_rules! report_case_events {
+    ($customer:literal) => {
+        concat!(
+            "SELECT e.case_id, c.category, c.created_at, c.deadline_at, e.at, e.from_state,
+                e.to_state
+            FROM case_events e JOIN cases c ON c.id = e.case_id JOIN sites s ON s.id = c.site_id
+            WHERE e.kind = 'state' AND e.to_state IS NOT NULL AND e.at < ?2
+                AND c.created_at < ?2 AND (c.closed_at IS NULL OR c.closed_at >= ?1)",
+            $customer,
+            " ORDER BY e.case_id, e.at, e.id"
+        )
+    };
+}
+pub const REPORT_CASE_EVENTS: &str = report_case_events!("");
+pub const REPORT_CASE_EVENTS_OF_CUSTOMER: &str = report_case_events!(" AND s.customer = ?3");
+/// Crawl runs finished in `[?1, ?2)`: their site and stats (JSON, read in Rust: SQLite and
+/// PostgreSQL spell JSON access differently).
+macro_rules! report_runs {
+    ($customer:literal) => {
+        concat!(
+            "SELECT r.site_id, r.stats FROM crawl_runs r JOIN sites s ON s.id = r.site_id
+            WHERE r.finished_at >= ?1 AND r.finished_at < ?2",
+            $customer
+        )
+    };
+}
+pub const REPORT_RUNS: &str = report_runs!("");
+pub const REPORT_RUNS_OF_CUSTOMER: &str = report_runs!(" AND s.customer = ?3");
+
 // One-time login links (the first run without API tokens).
 pub const APPLIED_MIGRATIONS: &str = "SELECT version FROM schema_migrations";
 /// Every older link not yet used stops working: only the newest printed link opens a session.

@@ -1,6 +1,7 @@
 //! The SQLite backend: the embedded default.
 
 mod cases;
+mod report;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -1600,6 +1601,9 @@ impl Store for SqliteStore {
                 Some((_, None, None)) => super::LoginLinkUse::Expired,
             })
         })
+    }
+    fn case_report(&self, query: &super::ReportQuery) -> Result<super::CaseReport> {
+        report::case_report(&self.reader(), &self.path, query)
     }
 }
 

@@ -25,6 +25,7 @@ use sitepatrol_store::{
 };
 
 pub(crate) mod cases;
+pub(crate) mod report;
 
 /// Longest reason, comment or assignee accepted, in characters.
 const MAX_TEXT_CHARS: usize = 10_000;
@@ -104,6 +105,8 @@ pub(super) async fn handle(
         Op::CaseConfirm | Op::CaseDismiss | Op::CaseReopen | Op::CaseAssign | Op::CaseComment => {
             cases::act(&api, op, call).await
         }
+        Op::CaseReport => report::cases(&api, call.query(), false).await,
+        Op::CaseReportCsv => report::cases(&api, call.query(), true).await,
     }
 }
 

@@ -82,6 +82,8 @@ pub enum Op {
     CaseAssign,
     CaseComment,
     CaseEvents,
+    CaseReport,
+    CaseReportCsv,
 }
 
 /// One route: the method, the path under [`PREFIX`] with `{name}` segments, and the role it
@@ -129,6 +131,8 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/cases/{id}/reopen", REVIEWER, Op::CaseReopen),
     route("POST", "/cases/{id}/assign", REVIEWER, Op::CaseAssign),
     route("POST", "/cases/{id}/comment", REVIEWER, Op::CaseComment),
+    route("GET", "/reports/cases", VIEWER, Op::CaseReport),
+    route("GET", "/reports/cases.csv", VIEWER, Op::CaseReportCsv),
     route("GET", "/sites", VIEWER, Op::ListSites),
     route("GET", "/sites/{site}", VIEWER, Op::GetSite),
     route("GET", "/sites/{site}/runs", VIEWER, Op::SiteRuns),

@@ -16,6 +16,7 @@
 
 mod cases;
 pub mod i18n;
+mod reports;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -54,6 +55,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("case.html", include_str!("templates/case.html")),
     ("flag.html", include_str!("templates/flag.html")),
     ("site.html", include_str!("templates/site.html")),
+    ("reports.html", include_str!("templates/reports.html")),
 ];
 
 const CSS: &str = include_str!("assets/ui.css");
@@ -234,6 +236,8 @@ enum Page {
     FlagAction(String, String),
     Site(String),
     SiteRecrawl(String),
+    /// The case report (`None`), or its CSV or JSON (the file name).
+    Report(Option<String>),
     Unknown,
 }
 
@@ -259,6 +263,8 @@ pub fn routes(ui: Arc<Ui>) -> Router {
         .route("/flags/{id}/{action}", any(flag_action_route))
         .route("/sites/{site}", any(site_route))
         .route("/sites/{site}/recrawl", any(site_recrawl_route))
+        .route("/reports", any(report_route))
+        .route("/reports/{file}", any(report_file_route))
         .fallback(unknown_route)
         .with_state(ui)
         .layer(from_fn(page_headers))
@@ -331,6 +337,19 @@ async fn site_recrawl_route(
     request: Request,
 ) -> Response<Body> {
     let page = site.map_or(Page::Unknown, |Path(site)| Page::SiteRecrawl(site));
+    ui.page(request, page).await
+}
+
+async fn report_route(State(ui): UiState, request: Request) -> Response<Body> {
+    ui.page(request, Page::Report(None)).await
+}
+
+async fn report_file_route(
+    State(ui): UiState,
+    file: Segments<String>,
+    request: Request,
+) -> Response<Body> {
+    let page = file.map_or(Page::Unknown, |Path(file)| Page::Report(Some(file)));
     ui.page(request, page).await
 }
 
@@ -517,6 +536,7 @@ impl Ui {
             }
             Page::Site(site) => self.site_page(ctx, site).await,
             Page::SiteRecrawl(_) => Err(method_not_allowed()),
+            Page::Report(file) => self.report_page(ctx, query, file.as_deref()).await,
             _ => Err(not_found(path)),
         }
     }
