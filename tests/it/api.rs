@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[derive(Debug)]
 pub(crate) struct Resp {
     pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -583,6 +583,25 @@ async fn review_api_routes_roles_actions_exports_and_restart() {
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     check("POST", "/cases/{id}/comment", &r);
     let version = r.json()["version"].as_i64().unwrap();
+    // The case audit log has the comment once, by its reviewer.
+    let r = viewer
+        .get(&format!(
+            "/case-events?case={porn_case}&actor=%E5%BC%A0%E4%B8%89"
+        ))
+        .await;
+    check("GET", "/case-events", &r);
+    let audit = r.json();
+    let events = audit["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{audit:#}");
+    assert_eq!(
+        (&events[0]["kind"], &events[0]["reason"]),
+        (&Value::from("comment"), &Value::from("看一下"))
+    );
+    let r = viewer.get("/case-events?limit=1").await;
+    check("GET", "/case-events", &r);
+    assert!(r.json()["next_before"].is_i64(), "{:?}", r.json());
+    let r = viewer.get("/case-events?flag=1").await;
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_parameter"));
     for (action, body, status, code) in [
         ("dismiss", "{}".to_string(), 422, "reason_required"),
         (

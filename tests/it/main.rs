@@ -28,6 +28,7 @@ mod notice;
 mod probes;
 mod properties;
 mod render;
+mod report;
 mod resume;
 mod rules_brands;
 mod rules_bundled;

@@ -18,6 +18,7 @@ use sitepatrol_store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarg
 
 mod cases;
 mod customers;
+pub(crate) mod report;
 
 const RULES: &str = "rules-v1";
 
@@ -1946,6 +1947,10 @@ macro_rules! suite {
             fn unreviewed_case_resolves_and_dismissal_covers_new_pages() {
                 with_store(cases::check_unreviewed_case_resolves_and_dismissal_covers_new_pages)
             }
+            #[test]
+            fn case_report_counts_transitions_in_the_period() {
+                with_store(report::check_case_report_counts_transitions_in_the_period)
+            }
         }
     };
 }
@@ -2939,6 +2944,22 @@ fn checked_store() -> Made {
         )
         .unwrap();
     let (flag_c, flag_d) = (id(&store, "gambling", C), id(&store, "gambling", D));
+    // A reviewer confirms the gambling case: its flags move with one case event and no event
+    // of their own, which the check must read as a whole action, not a half-applied one.
+    let case = store.flag(flag_c).unwrap().unwrap().flag.case_id.unwrap();
+    let confirmed = store
+        .act_on_case(
+            case,
+            &sitepatrol_store::CaseAction::Confirm {
+                reason: None,
+                deadline_at: 9_000,
+            },
+            "bob",
+            5_100,
+            None,
+        )
+        .unwrap();
+    assert_eq!(confirmed.pages, 3, "A's reopened flag, C and D");
     // The same checks on the open store, through its read connection.
     let report = store.check().unwrap();
     assert!(report.ok, "{report:#?}");
@@ -3146,6 +3167,69 @@ fn store_check_names_half_applied_review_actions() {
         problems[0].detail.contains("`alice`") && problems[1].detail.contains("no event"),
         "{problems:#?}"
     );
+}
+
+#[test]
+fn store_check_reads_a_case_actions_moves_from_the_case_event() {
+    // checked_store confirmed a case (its own check passed); a flag it moved, set back by
+    // hand, is named against the case event.
+    let made = checked_store();
+    let conn = raw(&made.path);
+    conn.execute(
+        "UPDATE flags SET state = 'open' WHERE id = ?1",
+        [made.flag_c],
+    )
+    .unwrap();
+    drop(conn);
+    let report = check_sqlite_file(&made.path).unwrap();
+    let p = one_problem(&report, CheckName::ReviewActions);
+    assert_eq!(
+        (p.kind, p.flag_id),
+        (ProblemKind::StateWithoutEvent, Some(made.flag_c))
+    );
+    assert!(
+        p.detail.contains("case event") && p.detail.contains("`confirmed`"),
+        "{}",
+        p.detail
+    );
+
+    // A case assignment, then the same flag assigned by hand.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path, test_config()).unwrap();
+    site(&store, "s1", "c1");
+    store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[page(A, "a", vec![gamble(A)]), page(B, "b", vec![gamble(B)])],
+        )
+        .unwrap();
+    let flag_a = store
+        .flag_by_fingerprint(&fingerprint("s1", "gambling", A))
+        .unwrap()
+        .unwrap();
+    let assign = sitepatrol_store::CaseAction::Assign {
+        assignee: Some("carol".into()),
+    };
+    store
+        .act_on_case(flag_a.case_id.unwrap(), &assign, "bob", 1_100, None)
+        .unwrap();
+    assert!(store.check().unwrap().ok);
+    store.close().unwrap();
+    let conn = raw(&path);
+    conn.execute(
+        "UPDATE flags SET assignee = 'mallory' WHERE id = ?1",
+        [flag_a.id],
+    )
+    .unwrap();
+    drop(conn);
+    let report = check_sqlite_file(&path).unwrap();
+    let p = one_problem(&report, CheckName::ReviewActions);
+    assert_eq!(
+        (p.kind, p.flag_id),
+        (ProblemKind::AssigneeWithoutEvent, Some(flag_a.id))
+    );
+    assert!(p.detail.contains("`carol`"), "{}", p.detail);
 }
 
 #[test]

@@ -12,14 +12,14 @@ use sitepatrol_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug)]
-struct Resp {
-    status: u16,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -96,13 +96,13 @@ fn enc(text: &str) -> String {
 
 /// A browser as far as these tests need one: a session cookie and the CSRF token of the last
 /// page it loaded.
-struct Browser {
+pub(crate) struct Browser {
     addr: SocketAddr,
     cookies: Vec<String>,
 }
 
 impl Browser {
-    fn new(addr: SocketAddr) -> Browser {
+    pub(crate) fn new(addr: SocketAddr) -> Browser {
         Browser {
             addr,
             cookies: Vec::new(),
@@ -125,7 +125,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Resp {
+    pub(crate) async fn get(&mut self, path: &str) -> Resp {
         let cookie = self.cookie_header();
         let r = call(self.addr, "GET", path, &[("Cookie", &cookie)], None).await;
         self.keep_cookies(&r);
@@ -139,7 +139,7 @@ impl Browser {
         r
     }
 
-    async fn login(&mut self, token: &str) -> Resp {
+    pub(crate) async fn login(&mut self, token: &str) -> Resp {
         let csrf = self.csrf("/login").await;
         self.post("/login", &format!("csrf={csrf}&token={}", enc(token)))
             .await
@@ -439,6 +439,7 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
         "已电话通知客户",
         "李四",
         "id=\"reopen-form\"",
+        "id=\"case-link\" href=\"/cases/",
     ] {
         assert!(page.body.contains(needle), "{needle}:\n{}", page.body);
     }
@@ -895,32 +896,6 @@ async fn hostile_evidence_is_escaped_on_every_page_under_a_csp() {
         snapshot.body.contains("window.__pwned"),
         "the copy is whole"
     );
-}
-
-/// The `open http://.../login?once=SECRET` line the daemon printed to stdout: the path and
-/// query to request, and the address it names.
-fn printed_link(daemon: &Daemon) -> (SocketAddr, String) {
-    let out = daemon.stdout();
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("open http://"))
-        .unwrap_or_else(|| panic!("no link printed:\n{out}\nlog:\n{}", daemon.log()));
-    let url = url::Url::parse(line.trim_start_matches("open ")).expect("a URL");
-    assert_eq!(url.path(), "/login", "{line}");
-    let secret = url
-        .query_pairs()
-        .find(|(k, _)| k == "once")
-        .map(|(_, v)| v.into_owned())
-        .expect("a once parameter");
-    assert!(secret.len() >= 43, "32 random bytes: {secret}");
-    // Logged too, with the same URL.
-    assert!(daemon.log().contains(url.as_str()), "{}", daemon.log());
-    let addr = SocketAddr::new(
-        url.host_str().unwrap().parse().unwrap(),
-        url.port().unwrap(),
-    );
-    (addr, format!("/login?once={secret}"))
 }
 
 /// Issue 14 item 5: a daemon without tokens prints a one-time admin link; from loopback it

@@ -329,6 +329,33 @@ async fn start_browser(binary: &str, profile: &std::path::Path) -> (tokio::proce
     (child, url)
 }
 
+/// A new page of the browser at `url` (its DevTools WebSocket), attached in flattened mode so
+/// one connection carries everything, with the Page and Runtime domains on.
+async fn new_page(url: &str) -> Page {
+    let mut page = Page {
+        ws: Ws::connect(url).await,
+        session: String::new(),
+        next_id: 0,
+        events: Vec::new(),
+    };
+    let target = page
+        .command("Target.createTarget", json!({ "url": "about:blank" }))
+        .await;
+    let attached = page
+        .command(
+            "Target.attachToTarget",
+            json!({ "targetId": target["targetId"], "flatten": true }),
+        )
+        .await;
+    page.session = attached["sessionId"]
+        .as_str()
+        .expect("a session")
+        .to_string();
+    page.command("Page.enable", json!({})).await;
+    page.command("Runtime.enable", json!({})).await;
+    page
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_logs_in_filters_confirms_and_runs_no_hostile_payload() {
     let Some(binary) = chromium() else {
@@ -377,28 +404,7 @@ async fn a_browser_logs_in_filters_confirms_and_runs_no_hostile_payload() {
 
     let profile = tempfile::tempdir().unwrap();
     let (_browser, url) = start_browser(&binary, profile.path()).await;
-    // One page, attached in flattened mode so one connection carries everything.
-    let mut page = Page {
-        ws: Ws::connect(&url).await,
-        session: String::new(),
-        next_id: 0,
-        events: Vec::new(),
-    };
-    let target = page
-        .command("Target.createTarget", json!({ "url": "about:blank" }))
-        .await;
-    let attached = page
-        .command(
-            "Target.attachToTarget",
-            json!({ "targetId": target["targetId"], "flatten": true }),
-        )
-        .await;
-    page.session = attached["sessionId"]
-        .as_str()
-        .expect("a session")
-        .to_string();
-    page.command("Page.enable", json!({})).await;
-    page.command("Runtime.enable", json!({})).await;
+    let mut page = new_page(&url).await;
     page.command(
         "Page.addScriptToEvaluateOnNewDocument",
         json!({ "source": RECORDER }),
@@ -545,4 +551,133 @@ async fn a_browser_logs_in_filters_confirms_and_runs_no_hostile_payload() {
     page.goto(&format!("{base}/flags/{hostile}")).await;
     page.eval("alert('probe'); true").await;
     assert_eq!(page.eval("window.__alerts").await, json!(["alert:probe"]));
+}
+
+/// Issue 14's first run, in a browser: a daemon without tokens patrolling the bundled demo
+/// site (bundled rulesets, as the embedded default) prints a one-time link; the link leads to
+/// a queue of cases, not term rows, and confirming one case with the keyboard confirms its
+/// flags with one audit event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_first_run_link_leads_a_browser_to_the_demo_sites_cases() {
+    let Some(binary) = chromium() else {
+        assert!(
+            std::env::var_os("SITEPATROL_REQUIRE_BROWSER").is_none(),
+            "SITEPATROL_REQUIRE_BROWSER is set but no chromium is installed"
+        );
+        eprintln!("notice: chromium is not installed; skipping the first-run browser test");
+        return;
+    };
+    let setup = Setup::new();
+    let config = setup.path("first-run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+path = "{store}"
+[http]
+listen = ["127.0.0.1:0"]
+[schedule]
+interval = "1h"
+[demo]
+enabled = true
+[logging]
+level = "info"
+
+[[sites]]
+id = "demo"
+customer = "demo-customer"
+domains = ["demo.sitepatrol.test"]
+demo = true
+allow_private_networks = true
+agents = "both"
+"#,
+            store = setup.store_path().display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config).await;
+    let store = setup.store();
+    wait_runs(&store, "demo", 1).await;
+    let (addr, link) = printed_link(&daemon);
+    let flags = store
+        .list_flags(&sitepatrol_store::FlagFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap()
+        .flags;
+    let cases = store
+        .list_cases(&sitepatrol_store::CaseFilter::default())
+        .unwrap()
+        .cases;
+    assert!(cases.len() >= 2, "the demo has several problems: {cases:?}");
+    assert!(flags.len() >= cases.len());
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, url) = start_browser(&binary, profile.path()).await;
+    let mut page = new_page(&url).await;
+    // The link redirects to the queue, so wait for the queue rather than for the link's URL.
+    page.command(
+        "Page.navigate",
+        json!({ "url": format!("http://{addr}{link}") }),
+    )
+    .await;
+    page.wait_for("document.querySelector('#queue tr.case')")
+        .await;
+    assert_eq!(page.eval("location.pathname").await, json!("/"));
+    let rows = page
+        .eval("document.querySelectorAll('#queue tr.case').length")
+        .await;
+    assert_eq!(rows, json!(cases.len()), "one row per case");
+    assert_eq!(
+        page.eval("document.querySelectorAll('#queue tr.flag').length")
+            .await,
+        json!(0),
+        "no term rows"
+    );
+    assert_eq!(
+        page.eval("document.body.textContent.includes('first-run-admin')")
+            .await,
+        json!(true)
+    );
+
+    // The first row (the most severe case) confirmed with the keyboard.
+    let first: i64 = page
+        .eval("Number(document.querySelector('#queue tr.case').dataset.id)")
+        .await
+        .as_i64()
+        .expect("a row id");
+    for key in ["j", "c"] {
+        for kind in ["keyDown", "keyUp"] {
+            page.command(
+                "Input.dispatchKeyEvent",
+                json!({ "type": kind, "key": key, "text": if kind == "keyDown" { key } else { "" } }),
+            )
+            .await;
+        }
+    }
+    let started = Instant::now();
+    while store.case(first).unwrap().unwrap().case.state.as_str() != "confirmed" {
+        assert!(started.elapsed() < PATIENCE, "the case was not confirmed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let detail = store.case(first).unwrap().unwrap();
+    let active: Vec<_> = detail
+        .flags
+        .iter()
+        .filter(|f| f.state.is_active())
+        .collect();
+    assert!(!active.is_empty());
+    assert!(
+        active.iter().all(|f| f.state.as_str() == "confirmed"),
+        "{active:?}"
+    );
+    let audit: Vec<_> = detail
+        .events
+        .iter()
+        .filter(|e| e.actor == "first-run-admin")
+        .collect();
+    assert_eq!(audit.len(), 1, "{:?}", detail.events);
+    assert_eq!(audit[0].flags as usize, active.len());
 }

@@ -264,6 +264,19 @@ pub struct CaseFilter {
     pub cursor: Option<String>,
 }
 
+/// Filters of the case audit log, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseEventFilter {
+    pub case: Option<CaseId>,
+    pub actor: Option<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Events with an id below this one (the last id of the previous page).
+    pub before_id: Option<i64>,
+    /// 0 means 100; at most 1000.
+    pub limit: usize,
+}
+
 /// One page of the queue: most severe first, then most pages, then oldest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CasePage {

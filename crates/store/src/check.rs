@@ -28,7 +28,10 @@
 //!   the store writes both in one transaction, so a difference is a change made without its
 //!   event. A flag folded by migration 4 holds its parts' events, so its last state event may
 //!   be a part's; from the migration's event on, the state that event names is expected, and
-//!   the assignee is not judged until the next assignment.
+//!   the assignee is not judged until the next assignment. A reviewer's action on a case
+//!   (schema 8) moves its flags with one case event and none of their own; the flag names
+//!   that event (`case_state_event`, `case_assign_event`, cleared by its own next event), and
+//!   the state or assignee it set is the one expected.
 //! - `bodies`: every stored copy decompresses within its `original_size`, has the sizes its
 //!   row says, and, when it was not cut at the cap, hashes to its `sha256` (after
 //!   decompression). A copy cut at the cap can only be checked for its size: its hash is the
@@ -300,6 +303,7 @@ pub(super) fn run(conn: &Connection, path: &Path) -> Result<CheckReport> {
         fingerprints: CheckResult::new(CheckName::Fingerprints),
         review: CheckResult::new(CheckName::ReviewActions),
         identity: schema_version >= 4,
+        cases: schema_version >= 8,
         flags: 0,
         events: 0,
     };
@@ -527,6 +531,9 @@ enum Expected {
     Folded(i64, Option<String>),
     /// Not known (a fold chose the assignee among its parts): not judged.
     Unknown,
+    /// Set by this case event (a reviewer's action on the flag's case, schema 8 on), to this
+    /// value: the flag's own events say nothing of it.
+    Case(i64, Option<String>),
 }
 
 /// One flag's events, read in order.
@@ -578,6 +585,20 @@ struct FlagRow {
     url: Option<String>,
     state: Option<String>,
     assignee: Option<String>,
+    /// The case event that last set the state, and the flag state its case state means.
+    case_state: Option<(i64, Option<String>)>,
+    /// The case event that last set the assignee, and the assignee it set.
+    case_assignee: Option<(i64, Option<String>)>,
+}
+
+/// The flag state a case action leaves its flags in.
+fn flag_state_of_case_state(case_state: Option<&str>) -> Option<String> {
+    match case_state? {
+        "confirmed" => Some("confirmed".into()),
+        "dismissed" => Some("dismissed".into()),
+        "open" => Some("reopened".into()),
+        other => Some(format!("(case state {other})")),
+    }
 }
 
 struct EventRow {
@@ -600,6 +621,8 @@ struct Walk {
     review: CheckResult,
     /// Whether fingerprints are (site, category, URL) ones: schema 4 on.
     identity: bool,
+    /// Whether flags can be moved by case events: schema 8 on.
+    cases: bool,
     flags: u64,
     events: u64,
 }
@@ -613,9 +636,17 @@ fn shown(value: &Option<String>) -> String {
 
 impl Walk {
     fn run(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let mut flag_st = conn.prepare(
-            "SELECT id, fingerprint, site_id, category, url, state, assignee FROM flags ORDER BY id",
-        )?;
+        let mut flag_st = conn.prepare(if self.cases {
+            "SELECT f.id, f.fingerprint, f.site_id, f.category, f.url, f.state, f.assignee,
+                f.case_state_event, cs.to_state, f.case_assign_event, ca.reason
+             FROM flags f
+             LEFT JOIN case_events cs ON cs.id = f.case_state_event
+             LEFT JOIN case_events ca ON ca.id = f.case_assign_event
+             ORDER BY f.id"
+        } else {
+            "SELECT id, fingerprint, site_id, category, url, state, assignee,
+                NULL, NULL, NULL, NULL FROM flags ORDER BY id"
+        })?;
         let mut event_st = conn.prepare(
             "SELECT id, flag_id, actor, kind, from_state, to_state, reason FROM flag_events
              ORDER BY flag_id, id",
@@ -629,6 +660,11 @@ impl Walk {
                 url: text(r, 4)?,
                 state: text(r, 5)?,
                 assignee: text(r, 6)?,
+                case_state: int(r, 7)?.map(|event| {
+                    let to = text(r, 8).ok().flatten();
+                    (event, flag_state_of_case_state(to.as_deref()))
+                }),
+                case_assignee: int(r, 9)?.map(|event| (event, text(r, 10).ok().flatten())),
             })
         })?;
         let events = event_st.query_map([], |r| {
@@ -658,6 +694,12 @@ impl Walk {
                 } else {
                     self.orphan(&event);
                 }
+            }
+            if let Some((event, to)) = &flag.case_state {
+                history.state = Expected::Case(*event, to.clone());
+            }
+            if let Some((event, to)) = &flag.case_assignee {
+                history.assignee = Expected::Case(*event, to.clone());
             }
             self.judge(&flag, &history);
         }
@@ -730,6 +772,13 @@ impl Walk {
                     shown(to)
                 ),
             )),
+            Expected::Case(event, to) if *to != flag.state => Some((
+                *event,
+                format!(
+                    "case event {event}, which last moved it, left it {}",
+                    shown(to)
+                ),
+            )),
             _ => None,
         };
         if let Some((event, why)) = state {
@@ -749,7 +798,7 @@ impl Walk {
             Expected::Creation if flag.assignee.is_some() => {
                 (None, "no event assigned it".to_string())
             }
-            Expected::Event(event, to) if *to != flag.assignee => (
+            Expected::Event(event, to) | Expected::Case(event, to) if *to != flag.assignee => (
                 Some(*event),
                 format!(
                     "its last assignment, event {event}, {}",

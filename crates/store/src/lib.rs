@@ -18,6 +18,7 @@ pub mod cases;
 pub mod check;
 mod fold;
 mod outbox;
+pub mod report;
 mod signals;
 pub mod sql;
 mod sqlite;
@@ -33,11 +34,12 @@ use sitepatrol_core::finding::{Finding, Severity};
 
 pub use body::{compress_body, decompress_body};
 pub use cases::{
-    Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventKind, CaseFilter, CaseId,
-    CaseOutcome, CasePage, CaseSignal, CaseState,
+    Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventFilter, CaseEventKind, CaseFilter,
+    CaseId, CaseOutcome, CasePage, CaseSignal, CaseState,
 };
 pub use check::{CheckName, CheckReport, CheckResult, Problem, ProblemKind, check_sqlite_file};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
+pub use report::{CaseFigures, CaseReport, CategoryFigures, ReportQuery};
 pub use signals::{FlagSignal, MAX_SIGNALS};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -156,6 +158,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 ///  open, reopened, confirmed          ──crawl: URL matched,
 ///                                       category not there─▶ resolved    (the run is the proof)
 ///  resolved                           ──crawl: found again─▶ reopened    (behaves like open)
+///  dismissed                          ──crawl: score above the dismissed one
+///                                       + case_rescore_margin▶ reopened
 ///  confirmed, dismissed, resolved     ──reviewer reopen────▶ reopened
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -959,6 +963,10 @@ pub trait Store: Send + Sync {
     /// Cases grouped by state, category and severity.
     fn case_counts(&self) -> Result<Vec<CaseCount>>;
 
+    /// The case audit log (reviewers' case actions and the crawls' case changes), newest
+    /// first.
+    fn case_events(&self, filter: &CaseEventFilter) -> Result<Vec<CaseEvent>>;
+
     /// Confirmed cases whose deadline passed by `now` and whose recheck was not asked for,
     /// at most `limit`; each is marked as asked at `now`, so a deadline causes one recrawl.
     fn claim_case_rechecks(&self, now: Timestamp, limit: usize) -> Result<Vec<Case>>;
@@ -977,6 +985,14 @@ pub trait Store: Send + Sync {
     /// not superseded and `now` is before its expiry, and then it is marked used in the same
     /// statement (two requests with one link cannot both succeed); otherwise why not.
     fn consume_login_link(&self, hash: &str, now: Timestamp) -> Result<LoginLinkUse>;
+
+    /// The case report of `[query.from, query.to)`, for the whole fleet or one customer: per
+    /// category, the cases that moved into each state in the period (from the case events,
+    /// so a case confirmed in the period counts whenever it was opened), those open and
+    /// overdue at `to`, the median times to confirm and to rectify, and the sites patrolled
+    /// and pages scanned by the runs that finished in the period. One read snapshot; see
+    /// [`report`] for the exact definitions.
+    fn case_report(&self, query: &ReportQuery) -> Result<CaseReport>;
 }
 
 /// What [`Store::consume_login_link`] found.

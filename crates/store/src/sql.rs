@@ -125,8 +125,8 @@ pub const FLAG_COLUMNS: &str =
     f.body_sha256, f.created_at, f.updated_at, f.last_seen_at, f.first_run, f.last_run,
     f.score, f.signals, f.signals_omitted, f.case_id";
 pub const FLAG_FROM: &str = "flags f JOIN sites s ON s.id = f.site_id";
-pub const FLAGS_OF_URL: &str =
-    "SELECT id, fingerprint, state, category, severity FROM flags WHERE site_id = ?1 AND url = ?2";
+pub const FLAGS_OF_URL: &str = "SELECT id, fingerprint, state, category, severity, score
+    FROM flags WHERE site_id = ?1 AND url = ?2";
 // The sighting's evidence is bound as ?1..?20 in the same order by every statement that
 // writes it (INSERT_FLAG, REFRESH_FLAG), so one function binds it for all of them:
 // ?1 rule, ?2 category, ?3 clause, ?4 severity, ?5 severity_rank, ?6 description, ?7 zone,
@@ -156,8 +156,11 @@ pub const REFRESH_FLAG: &str =
 pub const SEEN_FLAG: &str = "UPDATE flags SET last_seen_at = ?2, last_run = ?3 WHERE id = ?1";
 pub const CARRY_FLAGS_OF_URL: &str = "UPDATE flags SET last_seen_at = ?3, last_run = ?4
     WHERE site_id = ?1 AND url = ?2 AND state IN ('open', 'reopened', 'confirmed')";
-pub const SET_FLAG_STATE: &str = "UPDATE flags SET state = ?2, updated_at = ?3 WHERE id = ?1";
-pub const SET_FLAG_ASSIGNEE: &str = "UPDATE flags SET assignee = ?2 WHERE id = ?1";
+/// A state change of the flag's own (with its own event): no case event explains it any more.
+pub const SET_FLAG_STATE: &str =
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = NULL WHERE id = ?1";
+pub const SET_FLAG_ASSIGNEE: &str =
+    "UPDATE flags SET assignee = ?2, case_assign_event = NULL WHERE id = ?1";
 pub const FLAG_STATE: &str = "SELECT state FROM flags WHERE id = ?1";
 pub const FLAG_COUNTS: &str = "SELECT state, category, severity, COUNT(*) FROM flags
     GROUP BY state, category, severity ORDER BY state, category, severity";
@@ -263,8 +266,8 @@ pub const INSERT_CASE: &str =
     VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, 0, ?7, ?7, ?7, ?7)
     RETURNING id";
 pub const SET_FLAG_CASE: &str = "UPDATE flags SET case_id = ?2 WHERE id = ?1";
-pub const COVER_FLAG: &str =
-    "UPDATE flags SET case_id = ?2, state = 'dismissed', updated_at = ?3 WHERE id = ?1";
+pub const COVER_FLAG: &str = "UPDATE flags SET case_id = ?2, state = 'dismissed', updated_at = ?3,
+    case_state_event = NULL WHERE id = ?1";
 pub const ACTIVE_CASES_OF_SITE: &str = "SELECT id FROM cases
     WHERE site_id = ?1 AND state IN ('open', 'confirmed', 'overdue') ORDER BY id";
 /// What a case's figures are now: its active flags (pages, strongest severity and score),
@@ -302,19 +305,29 @@ pub const ASSIGN_CASE: &str =
     "UPDATE cases SET assignee = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1";
 pub const TOUCH_CASE: &str =
     "UPDATE cases SET updated_at = ?2, version = version + 1 WHERE id = ?1";
-pub const ASSIGN_CASE_FLAGS: &str = "UPDATE flags SET assignee = ?2 WHERE case_id = ?1";
+pub const ASSIGN_CASE_FLAGS: &str =
+    "UPDATE flags SET assignee = ?2, case_assign_event = ?3 WHERE case_id = ?1";
 /// A case action moves its flags of one set of states to ?2 (one statement per set, since a
 /// bound list of states is not portable SQL).
-pub const CASE_FLAGS_OPEN_TO: &str = "UPDATE flags SET state = ?2, updated_at = ?3
+pub const CASE_FLAGS_OPEN_TO: &str =
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4
     WHERE case_id = ?1 AND state IN ('open', 'reopened')";
-pub const CASE_FLAGS_ACTIVE_TO: &str = "UPDATE flags SET state = ?2, updated_at = ?3
+pub const CASE_FLAGS_ACTIVE_TO: &str =
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4
     WHERE case_id = ?1 AND state IN ('open', 'reopened', 'confirmed')";
-pub const CASE_FLAGS_DISMISSED_TO: &str = "UPDATE flags SET state = ?2, updated_at = ?3
+pub const CASE_FLAGS_DISMISSED_TO: &str =
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4
     WHERE case_id = ?1 AND state = 'dismissed'";
+/// The flags an event changed, written once they are known (the event comes first, so the
+/// flags can name it).
+pub const SET_CASE_EVENT_FLAGS: &str = "UPDATE case_events SET flags = ?2 WHERE id = ?1";
 pub const INSERT_CASE_EVENT: &str =
     "INSERT INTO case_events (case_id, at, actor, kind, from_state, to_state, reason, run_key,
         flags)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+    RETURNING id";
+pub const CASE_EVENT_COLUMNS: &str =
+    "id, case_id, at, actor, kind, from_state, to_state, reason, run_key, flags";
 pub const CASE_EVENTS: &str =
     "SELECT id, case_id, at, actor, kind, from_state, to_state, reason, run_key, flags
     FROM case_events WHERE case_id = ?1 ORDER BY id";
@@ -339,6 +352,39 @@ pub const INSERT_CASE_OUTBOX: &str =
 /// Sites with active flags, for the migration that opens their cases.
 pub const SITES_WITH_ACTIVE_FLAGS: &str = "SELECT DISTINCT site_id FROM flags
     WHERE state IN ('open', 'reopened', 'confirmed') ORDER BY site_id";
+
+// The case report (`report.rs`). Every state event before the period's end (?2) of the cases
+// that can figure in it: created before the end, and not closed before the start (?1) for
+// good (a case's `closed_at` is its last closing, so one closed earlier has no event in the
+// period and is not open at its end). Ordered per case for `ReportBuilder`.
+macro_rules! report_case_events {
+    ($customer:literal) => {
+        concat!(
+            "SELECT e.case_id, c.category, c.created_at, c.deadline_at, e.at, e.from_state,
+                e.to_state
+            FROM case_events e JOIN cases c ON c.id = e.case_id JOIN sites s ON s.id = c.site_id
+            WHERE e.kind = 'state' AND e.to_state IS NOT NULL AND e.at < ?2
+                AND c.created_at < ?2 AND (c.closed_at IS NULL OR c.closed_at >= ?1)",
+            $customer,
+            " ORDER BY e.case_id, e.at, e.id"
+        )
+    };
+}
+pub const REPORT_CASE_EVENTS: &str = report_case_events!("");
+pub const REPORT_CASE_EVENTS_OF_CUSTOMER: &str = report_case_events!(" AND s.customer = ?3");
+/// Crawl runs finished in `[?1, ?2)`: their site and stats (JSON, read in Rust: SQLite and
+/// PostgreSQL spell JSON access differently).
+macro_rules! report_runs {
+    ($customer:literal) => {
+        concat!(
+            "SELECT r.site_id, r.stats FROM crawl_runs r JOIN sites s ON s.id = r.site_id
+            WHERE r.finished_at >= ?1 AND r.finished_at < ?2",
+            $customer
+        )
+    };
+}
+pub const REPORT_RUNS: &str = report_runs!("");
+pub const REPORT_RUNS_OF_CUSTOMER: &str = report_runs!(" AND s.customer = ?3");
 
 // One-time login links (the first run without API tokens).
 pub const APPLIED_MIGRATIONS: &str = "SELECT version FROM schema_migrations";

@@ -1,6 +1,7 @@
 //! The SQLite backend: the embedded default.
 
 mod cases;
+mod report;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,12 +13,13 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use super::signals::{PageFlag, page_flags, rule_pattern};
 use super::sql;
 use super::{
-    BodyInfo, CRAWLER_ACTOR, Case, CaseAction, CaseCount, CaseDetail, CaseFilter, CaseId, CasePage,
-    Checkpoint, CrawlRun, CrawlRunRecord, CustomerContact, Delivery, DeliveryFilter,
-    DeliveryStatus, EventFilter, EventKind, Flag, FlagAction, FlagCount, FlagDetail, FlagEvent,
-    FlagFilter, FlagId, FlagPage, FlagRef, FlagSort, FlagState, IngestOutcome, IngestPage,
-    PageScan, PageState, Result, SiteInfo, SiteRecord, Store, StoreConfig, StoreError, StoredBody,
-    Timestamp, WebhookEvent, WebhookTarget, compress_body, decompress_body,
+    BodyInfo, CRAWLER_ACTOR, Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventFilter,
+    CaseFilter, CaseId, CasePage, Checkpoint, CrawlRun, CrawlRunRecord, CustomerContact, Delivery,
+    DeliveryFilter, DeliveryStatus, EventFilter, EventKind, Flag, FlagAction, FlagCount,
+    FlagDetail, FlagEvent, FlagFilter, FlagId, FlagPage, FlagRef, FlagSort, FlagState,
+    IngestOutcome, IngestPage, PageScan, PageState, Result, SiteInfo, SiteRecord, Store,
+    StoreConfig, StoreError, StoredBody, Timestamp, WebhookEvent, WebhookTarget, compress_body,
+    decompress_body,
 };
 use sitepatrol_core::finding::Severity;
 
@@ -862,6 +864,8 @@ struct ExistingFlag {
     state: FlagState,
     category: String,
     severity: Severity,
+    /// The stored score: for a dismissed flag, the one the reviewer dismissed.
+    score: Option<f64>,
 }
 
 impl Store for SqliteStore {
@@ -1578,6 +1582,10 @@ impl Store for SqliteStore {
         cases::case_counts(&self.reader(), &self.path)
     }
 
+    fn case_events(&self, filter: &CaseEventFilter) -> Result<Vec<CaseEvent>> {
+        cases::case_events(&self.reader(), &self.path, filter)
+    }
+
     fn claim_case_rechecks(&self, now: Timestamp, limit: usize) -> Result<Vec<Case>> {
         self.write("claiming the case rechecks", |tx| {
             cases::claim_rechecks(tx, &self.path, now, limit)
@@ -1633,6 +1641,9 @@ impl Store for SqliteStore {
             })
         })
     }
+    fn case_report(&self, query: &super::ReportQuery) -> Result<super::CaseReport> {
+        report::case_report(&self.reader(), &self.path, query)
+    }
 }
 
 fn ingest_page(
@@ -1648,6 +1659,7 @@ fn ingest_page(
         path,
         run,
         page,
+        rescore_margin: config.case_rescore_margin,
     };
     out.pages += 1;
     let findings = match &page.scan {
@@ -1702,6 +1714,8 @@ struct Ingest<'a, 't> {
     path: &'a Path,
     run: &'a CrawlRun,
     page: &'a IngestPage,
+    /// How far a dismissed flag's score must rise before it is reviewed again.
+    rescore_margin: f64,
 }
 
 impl Ingest<'_, '_> {
@@ -1788,6 +1802,7 @@ impl Ingest<'_, '_> {
                             state: parse_col(r, 2)?,
                             category: r.get(3)?,
                             severity: parse_col(r, 4)?,
+                            score: r.get(5)?,
                         },
                     ))
                 })?
@@ -1860,7 +1875,11 @@ impl Ingest<'_, '_> {
         known: ExistingFlag,
         out: &mut IngestOutcome,
     ) -> Result<()> {
-        if known.state == FlagState::Dismissed {
+        let rose = match (known.score, flag.score) {
+            (dismissed, Some(now)) => now > dismissed.unwrap_or(0.0) + self.rescore_margin,
+            _ => false,
+        };
+        if known.state == FlagState::Dismissed && !rose {
             self.tx
                 .prepare_cached(sql::SEEN_FLAG)
                 .and_then(|mut st| {
@@ -1880,12 +1899,23 @@ impl Ingest<'_, '_> {
             .ctx(self.path, || {
                 self.ctx(&format!("updating flag {}", known.id))
             })?;
-        if known.state != FlagState::Resolved {
+        if !matches!(known.state, FlagState::Resolved | FlagState::Dismissed) {
             out.unchanged += 1;
             return Ok(());
         }
         self.set_state(known.id, FlagState::Reopened)?;
-        let reason = format!("found again on {}", self.page.url);
+        // A dismissal covers the page as the reviewer saw it; a page that got clearly worse
+        // is reviewed again (and goes to a new case, not back to the dismissed one).
+        let reason = match known.state {
+            FlagState::Dismissed => format!(
+                "found again on {} with score {:.2}, more than the {:.2} dismissed plus the margin {:.2}",
+                self.page.url,
+                flag.score.unwrap_or(0.0),
+                known.score.unwrap_or(0.0),
+                self.rescore_margin
+            ),
+            _ => format!("found again on {}", self.page.url),
+        };
         self.event(known.id, Some(known.state), FlagState::Reopened, &reason)?;
         out.reopened.push(flag_ref(known.id, flag));
         Ok(())

@@ -448,3 +448,29 @@ pub async fn wait_two_more_runs(store: &dyn Store, site: &str) -> Vec<CrawlRunRe
     let now = store.crawl_runs(site, 1000).expect("crawl runs").len();
     wait_runs(store, site, now + 2).await
 }
+
+/// The `open http://.../login?once=SECRET` line the daemon printed to stdout: the path and
+/// query to request, and the address it names.
+pub fn printed_link(daemon: &Daemon) -> (SocketAddr, String) {
+    let out = daemon.stdout();
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("open http://"))
+        .unwrap_or_else(|| panic!("no link printed:\n{out}\nlog:\n{}", daemon.log()));
+    let url = url::Url::parse(line.trim_start_matches("open ")).expect("a URL");
+    assert_eq!(url.path(), "/login", "{line}");
+    let secret = url
+        .query_pairs()
+        .find(|(k, _)| k == "once")
+        .map(|(_, v)| v.into_owned())
+        .expect("a once parameter");
+    assert!(secret.len() >= 43, "32 random bytes: {secret}");
+    // Logged too, with the same URL.
+    assert!(daemon.log().contains(url.as_str()), "{}", daemon.log());
+    let addr = SocketAddr::new(
+        url.host_str().unwrap().parse().unwrap(),
+        url.port().unwrap(),
+    );
+    (addr, format!("/login?once={secret}"))
+}

@@ -449,4 +449,37 @@ pub fn check_unreviewed_case_resolves_and_dismissal_covers_new_pages(store: &dyn
         ),
         Err(StoreError::CaseActiveExists { .. })
     ));
+
+    // The page the reviewer dismissed, found again a little worse: still dismissed.
+    let slightly = |u: &str| scored("gambling", Severity::High, 7.5, &[("g.a", "投注", 7.5)], u);
+    let out = store
+        .record_crawl(
+            &run("r6", "t", 6_000),
+            &[with_time(
+                page(&url(0), "a2", vec![slightly(&url(0))]),
+                6_000,
+            )],
+        )
+        .unwrap();
+    assert_eq!((out.suppressed, out.reopened.len()), (1, 0), "{out:?}");
+    // Much worse: reviewed again, in the active case rather than the dismissed one.
+    let out = store
+        .record_crawl(
+            &run("r7", "t", 7_000),
+            &[with_time(page(&url(0), "a3", vec![strong(&url(0))]), 7_000)],
+        )
+        .unwrap();
+    assert_eq!(out.reopened.len(), 1, "{out:?}");
+    let flag = store.flag(out.reopened[0].id).unwrap().unwrap();
+    assert_eq!(flag.flag.state, FlagState::Reopened);
+    assert_eq!(flag.flag.case_id, Some(third.id));
+    assert!(
+        flag.events
+            .last()
+            .and_then(|e| e.reason.as_deref())
+            .is_some_and(|r| r.contains("more than the 6.00 dismissed")),
+        "{:?}",
+        flag.events
+    );
+    assert_eq!(store.case(third.id).unwrap().unwrap().case.pages, 2);
 }

@@ -25,6 +25,7 @@ use sitepatrol_store::{
 };
 
 pub(crate) mod cases;
+pub(crate) mod report;
 
 /// Longest reason, comment or assignee accepted, in characters.
 const MAX_TEXT_CHARS: usize = 10_000;
@@ -100,10 +101,13 @@ pub(super) async fn handle(
         Op::Notice => notice(&api, call).await,
         Op::ListCases => cases::list(&api, call.query()).await,
         Op::GetCase => cases::get(&api, call).await,
+        Op::CaseEvents => cases::events(&api, call).await,
         Op::CaseConfirm | Op::CaseDismiss | Op::CaseReopen | Op::CaseAssign | Op::CaseComment => {
             cases::act(&api, op, call).await
         }
         Op::CustomerNotice => customer_notice(&api, call).await,
+        Op::CaseReport => report::cases(&api, call.query(), false).await,
+        Op::CaseReportCsv => report::cases(&api, call.query(), true).await,
     }
 }
 

@@ -82,6 +82,9 @@ pub enum Op {
     CaseAssign,
     CaseComment,
     CustomerNotice,
+    CaseEvents,
+    CaseReport,
+    CaseReportCsv,
 }
 
 /// One route: the method, the path under [`PREFIX`] with `{name}` segments, and the role it
@@ -123,6 +126,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/flags/{id}/comment", REVIEWER, Op::Comment),
     route("GET", "/cases", VIEWER, Op::ListCases),
     route("GET", "/cases/{id}", VIEWER, Op::GetCase),
+    route("GET", "/case-events", VIEWER, Op::CaseEvents),
     route("POST", "/cases/{id}/confirm", REVIEWER, Op::CaseConfirm),
     route("POST", "/cases/{id}/dismiss", REVIEWER, Op::CaseDismiss),
     route("POST", "/cases/{id}/reopen", REVIEWER, Op::CaseReopen),
@@ -134,6 +138,8 @@ pub const ROUTES: &[Route] = &[
         REVIEWER,
         Op::CustomerNotice,
     ),
+    route("GET", "/reports/cases", VIEWER, Op::CaseReport),
+    route("GET", "/reports/cases.csv", VIEWER, Op::CaseReportCsv),
     route("GET", "/sites", VIEWER, Op::ListSites),
     route("GET", "/sites/{site}", VIEWER, Op::GetSite),
     route("GET", "/sites/{site}/runs", VIEWER, Op::SiteRuns),

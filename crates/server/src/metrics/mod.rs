@@ -439,7 +439,9 @@ mod tests {
     #[test]
     fn alerts_and_dashboard_use_only_exported_families() {
         let m = Metrics::new().unwrap();
+        // Vector families are gathered only once they have a cell.
         m.flags.with_label_values(&["open", "x", "low"]).set(1);
+        m.cases.with_label_values(&["overdue", "x", "low"]).set(1);
         m.sites.with_label_values(&["unknown"]).set(1);
         m.findings.with_label_values(&["x", "low"]).inc();
         let exported: std::collections::HashSet<String> = m

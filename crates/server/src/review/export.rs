@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use sitepatrol_store::{Flag, FlagSignal, Timestamp};
+use sitepatrol_store::{CaseFigures, CaseReport, Flag, FlagSignal, Timestamp};
 
 /// The CSV columns, in order. Columns are only ever added at the end, so that sheets and
 /// scripts that read them by position keep working.
@@ -119,6 +119,82 @@ fn defuse(cell: &str) -> String {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
         _ => cell.to_string(),
     }
+}
+
+/// The columns of the case report's CSV, in order; like [`CSV_COLUMNS`], only ever added to
+/// at the end. Every row names its period and customer (empty: the whole fleet), so that
+/// reports of several periods can be concatenated into one sheet. One row per category, then
+/// the `total` row; `sites_patrolled` and `pages_scanned` are not per category and are filled
+/// in the total row only. Medians are seconds, empty when no case qualifies.
+pub const REPORT_CSV_COLUMNS: [&str; 16] = [
+    "from",
+    "to",
+    "customer",
+    "category",
+    "opened",
+    "confirmed",
+    "rectified",
+    "resolved",
+    "dismissed",
+    "overdue",
+    "open_at_end",
+    "overdue_at_end",
+    "median_seconds_to_confirm",
+    "median_seconds_to_rectify",
+    "sites_patrolled",
+    "pages_scanned",
+];
+
+/// The category cell of the report's total row.
+pub const REPORT_TOTAL: &str = "total";
+
+/// The case report as CSV: UTF-8 with a BOM (for Excel, as the flag export), CRLF lines.
+pub fn report_csv(report: &CaseReport) -> io::Result<Vec<u8>> {
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(&mut out);
+    writer
+        .write_record(REPORT_CSV_COLUMNS)
+        .map_err(io::Error::other)?;
+    // The customer is the operator's text, but it reaches a spreadsheet: defused like evidence.
+    let customer = defuse(report.customer.as_deref().unwrap_or(""));
+    let row = |category: &str, f: &CaseFigures, totals: Option<(u64, u64)>| {
+        let median = |m: Option<f64>| m.map(|m| m.to_string()).unwrap_or_default();
+        let (sites, pages) = totals
+            .map(|(s, p)| (s.to_string(), p.to_string()))
+            .unwrap_or_default();
+        vec![
+            rfc3339(report.from),
+            rfc3339(report.to),
+            customer.clone(),
+            defuse(category),
+            f.opened.to_string(),
+            f.confirmed.to_string(),
+            f.rectified.to_string(),
+            f.resolved.to_string(),
+            f.dismissed.to_string(),
+            f.overdue.to_string(),
+            f.open_at_end.to_string(),
+            f.overdue_at_end.to_string(),
+            median(f.median_seconds_to_confirm),
+            median(f.median_seconds_to_rectify),
+            sites,
+            pages,
+        ]
+    };
+    for c in &report.categories {
+        writer
+            .write_record(row(&c.category, &c.figures, None))
+            .map_err(io::Error::other)?;
+    }
+    let totals = Some((report.sites_patrolled, report.pages_scanned));
+    writer
+        .write_record(row(REPORT_TOTAL, &report.total, totals))
+        .map_err(io::Error::other)?;
+    writer.flush()?;
+    drop(writer);
+    Ok(out)
 }
 
 /// One JSON object per line.

@@ -16,6 +16,7 @@
 
 mod cases;
 pub mod i18n;
+mod reports;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -54,6 +55,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("case.html", include_str!("templates/case.html")),
     ("flag.html", include_str!("templates/flag.html")),
     ("site.html", include_str!("templates/site.html")),
+    ("reports.html", include_str!("templates/reports.html")),
 ];
 
 const CSS: &str = include_str!("assets/ui.css");
@@ -236,6 +238,8 @@ enum Page {
     SiteRecrawl(String),
     /// A customer's rectification notice (`?format=html|pdf|text`).
     CustomerNotice(String),
+    /// The case report (`None`), or its CSV or JSON (the file name).
+    Report(Option<String>),
     Unknown,
 }
 
@@ -262,6 +266,8 @@ pub fn routes(ui: Arc<Ui>) -> Router {
         .route("/sites/{site}", any(site_route))
         .route("/sites/{site}/recrawl", any(site_recrawl_route))
         .route("/customers/{customer}/notice", any(customer_notice_route))
+        .route("/reports", any(report_route))
+        .route("/reports/{file}", any(report_file_route))
         .fallback(unknown_route)
         .with_state(ui)
         .layer(from_fn(page_headers))
@@ -343,6 +349,19 @@ async fn customer_notice_route(
     request: Request,
 ) -> Response<Body> {
     let page = customer.map_or(Page::Unknown, |Path(c)| Page::CustomerNotice(c));
+    ui.page(request, page).await
+}
+
+async fn report_route(State(ui): UiState, request: Request) -> Response<Body> {
+    ui.page(request, Page::Report(None)).await
+}
+
+async fn report_file_route(
+    State(ui): UiState,
+    file: Segments<String>,
+    request: Request,
+) -> Response<Body> {
+    let page = file.map_or(Page::Unknown, |Path(file)| Page::Report(Some(file)));
     ui.page(request, page).await
 }
 
@@ -548,6 +567,7 @@ impl Ui {
                 )
                 .await
             }
+            Page::Report(file) => self.report_page(ctx, query, file.as_deref()).await,
             _ => Err(not_found(path)),
         }
     }

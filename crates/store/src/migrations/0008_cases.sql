@@ -50,6 +50,12 @@ CREATE TABLE case_events (
 CREATE INDEX case_events_case ON case_events (case_id, id);
 
 ALTER TABLE flags ADD COLUMN case_id INTEGER REFERENCES cases (id);
+-- A case action moves its flags without an event per flag (it is audited once, on the case):
+-- these name the case event that last set the flag's state and its assignee, and are cleared
+-- by any later event of the flag's own. `store check` reads the flag's expected state from
+-- whichever is newer, so a case action is not mistaken for a half-applied one.
+ALTER TABLE flags ADD COLUMN case_state_event INTEGER REFERENCES case_events (id);
+ALTER TABLE flags ADD COLUMN case_assign_event INTEGER REFERENCES case_events (id);
 CREATE INDEX flags_case ON flags (case_id, state);
 
 -- Case webhooks (case.overdue, case.state_changed) name the case; flag_id stays NOT NULL and

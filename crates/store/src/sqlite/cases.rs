@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{Ctx, Where, clamp_limit, flag_from_row, parse_col, severity_from_rank};
 use crate::cases::{
-    Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventKind, CaseFilter, CaseId,
-    CaseOutcome, CasePage, CaseSignal, CaseState,
+    Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventFilter, CaseEventKind, CaseFilter,
+    CaseId, CaseOutcome, CasePage, CaseSignal, CaseState,
 };
 use crate::outbox::{WebhookEvent, WebhookTarget};
 use crate::{CRAWLER_ACTOR, Flag, FlagState, Result, StoreError, Timestamp, sql};
@@ -259,6 +259,44 @@ pub(super) fn case_counts(conn: &Connection, path: &Path) -> Result<Vec<CaseCoun
         .ctx(path, || "counting cases".to_string())
 }
 
+pub(super) fn case_events(
+    conn: &Connection,
+    path: &Path,
+    filter: &CaseEventFilter,
+) -> Result<Vec<CaseEvent>> {
+    let mut w = Where::default();
+    if let Some(case) = filter.case {
+        w.add("case_id = {}", vec![Value::Integer(case)]);
+    }
+    if let Some(actor) = &filter.actor {
+        w.add("actor = {}", vec![Value::Text(actor.clone())]);
+    }
+    if let Some(from) = filter.from {
+        w.add("at >= {}", vec![Value::Integer(from)]);
+    }
+    if let Some(to) = filter.to {
+        w.add("at < {}", vec![Value::Integer(to)]);
+    }
+    if let Some(before) = filter.before_id {
+        w.add("id < {}", vec![Value::Integer(before)]);
+    }
+    let q = format!(
+        "SELECT {} FROM case_events{} ORDER BY id DESC LIMIT {}",
+        sql::CASE_EVENT_COLUMNS,
+        w.sql(),
+        clamp_limit(filter.limit)
+    );
+    conn.prepare(&q)
+        .and_then(|mut st| {
+            st.query_map(
+                rusqlite::params_from_iter(w.params.iter()),
+                case_event_from_row,
+            )?
+            .collect()
+        })
+        .ctx(path, || "reading the case audit log".into())
+}
+
 /// Confirmed cases past their deadline whose recheck was not asked for yet, marked as asked
 /// at `now` in the same transaction, so that each deadline causes one recrawl.
 pub(super) fn claim_rechecks(
@@ -462,7 +500,8 @@ impl CaseSync<'_, '_> {
                 run_key: self.run_key,
                 flags: 1,
             },
-        )
+        )?;
+        Ok(())
     }
 
     /// Brings an active case's figures up to date, then closes it if no page is left, or
@@ -601,25 +640,28 @@ pub(super) struct EventRow<'a> {
     pub flags: u64,
 }
 
-pub(super) fn case_event(tx: &Transaction<'_>, path: &Path, e: &EventRow<'_>) -> Result<()> {
+/// Writes one case event; its id.
+pub(super) fn case_event(tx: &Transaction<'_>, path: &Path, e: &EventRow<'_>) -> Result<i64> {
     tx.prepare_cached(sql::INSERT_CASE_EVENT)
         .and_then(|mut st| {
-            st.execute(params![
-                e.case,
-                e.at,
-                e.actor,
-                e.kind.as_str(),
-                e.from.map(|s| s.as_str()),
-                e.to.map(|s| s.as_str()),
-                e.reason,
-                e.run_key,
-                e.flags as i64
-            ])
+            st.query_row(
+                params![
+                    e.case,
+                    e.at,
+                    e.actor,
+                    e.kind.as_str(),
+                    e.from.map(|s| s.as_str()),
+                    e.to.map(|s| s.as_str()),
+                    e.reason,
+                    e.run_key,
+                    e.flags as i64
+                ],
+                |r| r.get(0),
+            )
         })
         .ctx(path, || {
             format!("recording the {} event of case {}", e.kind.as_str(), e.case)
-        })?;
-    Ok(())
+        })
 }
 
 /// A state change of a case, as a webhook reports it.
@@ -739,27 +781,17 @@ pub(super) fn act_on_case(
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
-    let move_flags = |statement: &str, to: FlagState| -> Result<u64> {
-        tx.execute(statement, params![id, to.as_str(), at])
-            .map(|n| n as u64)
-            .ctx(path, || format!("moving the flags of case {id} to {to}"))
-    };
-    let (kind, to, text, flags) = match action {
-        CaseAction::Confirm {
-            reason,
-            deadline_at,
-        } => {
+    // First what the action is (refused here, before anything is written), then its event,
+    // then the moves that name the event.
+    let (kind, to, text) = match action {
+        CaseAction::Confirm { reason, .. } => {
             if !matches!(state, CaseState::Open | CaseState::Overdue) {
                 return Err(invalid());
             }
-            let n = move_flags(sql::CASE_FLAGS_OPEN_TO, FlagState::Confirmed)?;
-            tx.execute(sql::CONFIRM_CASE, params![id, deadline_at, at])
-                .ctx(path, || format!("setting the deadline of case {id}"))?;
             (
                 CaseEventKind::State,
                 Some(CaseState::Confirmed),
                 trimmed(reason),
-                n,
             )
         }
         CaseAction::Dismiss { reason } => {
@@ -770,15 +802,8 @@ pub(super) fn act_on_case(
             if !state.is_active() {
                 return Err(invalid());
             }
-            tx.execute(sql::DISMISS_CASE, [id])
-                .ctx(path, || format!("recording the dismissal of case {id}"))?;
-            let n = move_flags(sql::CASE_FLAGS_ACTIVE_TO, FlagState::Dismissed)?;
-            (
-                CaseEventKind::State,
-                Some(CaseState::Dismissed),
-                Some(reason.to_string()),
-                n,
-            )
+            let reason = Some(reason.to_string());
+            (CaseEventKind::State, Some(CaseState::Dismissed), reason)
         }
         CaseAction::Reopen { reason } => {
             if state != CaseState::Dismissed {
@@ -793,40 +818,18 @@ pub(super) fn act_on_case(
             if let Some(other) = other {
                 return Err(StoreError::CaseActiveExists { id, other });
             }
-            tx.execute(sql::REOPEN_CASE, [id])
-                .ctx(path, || format!("reopening case {id}"))?;
-            let n = move_flags(sql::CASE_FLAGS_DISMISSED_TO, FlagState::Reopened)?;
-            (
-                CaseEventKind::State,
-                Some(CaseState::Open),
-                trimmed(reason),
-                n,
-            )
+            (CaseEventKind::State, Some(CaseState::Open), trimmed(reason))
         }
-        CaseAction::Assign { assignee } => {
-            let assignee = trimmed(assignee);
-            tx.execute(sql::ASSIGN_CASE, params![id, assignee, at])
-                .ctx(path, || format!("assigning case {id}"))?;
-            let n = tx
-                .execute(sql::ASSIGN_CASE_FLAGS, params![id, assignee])
-                .ctx(path, || format!("assigning the flags of case {id}"))?;
-            (CaseEventKind::Assign, None, assignee, n as u64)
-        }
+        CaseAction::Assign { assignee } => (CaseEventKind::Assign, None, trimmed(assignee)),
         CaseAction::Comment { text } => {
             let text = text.trim();
             if text.is_empty() {
                 return Err(StoreError::CaseEmptyComment(id));
             }
-            tx.execute(sql::TOUCH_CASE, params![id, at])
-                .ctx(path, || format!("commenting on case {id}"))?;
-            (CaseEventKind::Comment, None, Some(text.to_string()), 0)
+            (CaseEventKind::Comment, None, Some(text.to_string()))
         }
     };
-    if let Some(to) = to {
-        tx.execute(sql::SET_CASE_STATE, params![id, to.as_str(), at])
-            .ctx(path, || format!("setting case {id} to {to}"))?;
-    }
-    case_event(
+    let event = case_event(
         tx,
         path,
         &EventRow {
@@ -838,9 +841,50 @@ pub(super) fn act_on_case(
             to,
             reason: text.as_deref(),
             run_key: None,
-            flags,
+            flags: 0,
         },
     )?;
+    let move_flags = |statement: &str, to: FlagState| -> Result<u64> {
+        tx.execute(statement, params![id, to.as_str(), at, event])
+            .map(|n| n as u64)
+            .ctx(path, || format!("moving the flags of case {id} to {to}"))
+    };
+    let flags = match action {
+        CaseAction::Confirm { deadline_at, .. } => {
+            tx.execute(sql::CONFIRM_CASE, params![id, deadline_at, at])
+                .ctx(path, || format!("setting the deadline of case {id}"))?;
+            move_flags(sql::CASE_FLAGS_OPEN_TO, FlagState::Confirmed)?
+        }
+        CaseAction::Dismiss { .. } => {
+            tx.execute(sql::DISMISS_CASE, [id])
+                .ctx(path, || format!("recording the dismissal of case {id}"))?;
+            move_flags(sql::CASE_FLAGS_ACTIVE_TO, FlagState::Dismissed)?
+        }
+        CaseAction::Reopen { .. } => {
+            tx.execute(sql::REOPEN_CASE, [id])
+                .ctx(path, || format!("reopening case {id}"))?;
+            move_flags(sql::CASE_FLAGS_DISMISSED_TO, FlagState::Reopened)?
+        }
+        CaseAction::Assign { .. } => {
+            tx.execute(sql::ASSIGN_CASE, params![id, text, at])
+                .ctx(path, || format!("assigning case {id}"))?;
+            tx.execute(sql::ASSIGN_CASE_FLAGS, params![id, text, event])
+                .ctx(path, || format!("assigning the flags of case {id}"))? as u64
+        }
+        CaseAction::Comment { .. } => {
+            tx.execute(sql::TOUCH_CASE, params![id, at])
+                .ctx(path, || format!("commenting on case {id}"))?;
+            0
+        }
+    };
+    if flags > 0 {
+        tx.execute(sql::SET_CASE_EVENT_FLAGS, params![event, flags as i64])
+            .ctx(path, || format!("recording the flags of case {id}'s event"))?;
+    }
+    if let Some(to) = to {
+        tx.execute(sql::SET_CASE_STATE, params![id, to.as_str(), at])
+            .ctx(path, || format!("setting case {id} to {to}"))?;
+    }
     if to == Some(CaseState::Open) {
         // Reopened: its figures are those of the flags that came back.
         CaseSync {

@@ -9,7 +9,9 @@ use crate::api::query::Query;
 use crate::api::{Api, Op, json_response, read_json};
 use crate::http::Body;
 use sitepatrol_core::finding::Severity;
-use sitepatrol_store::{CaseAction, CaseFilter, CaseId, CaseState, Timestamp};
+use sitepatrol_store::{
+    CaseAction, CaseEvent, CaseEventFilter, CaseFilter, CaseId, CaseState, Timestamp,
+};
 
 /// The longest deadline a confirmation may give, in days.
 pub(crate) const MAX_DEADLINE_DAYS: i64 = 365;
@@ -58,6 +60,39 @@ pub(super) async fn get(api: &Api, call: Call) -> Result<Response<Body>, ApiErro
         Some(detail) => Ok(json_response(StatusCode::OK, &detail)),
         None => Err(case_not_found(id)),
     }
+}
+
+#[derive(serde::Serialize)]
+struct CaseEventPage {
+    events: Vec<CaseEvent>,
+    /// Pass as `before` for the next page; `None` on the last.
+    next_before: Option<i64>,
+}
+
+/// The case audit log: every reviewer's case action once, and the crawls' case changes.
+pub(super) async fn events(api: &Api, call: Call) -> Result<Response<Body>, ApiError> {
+    let q = call.query_with(&["case", "actor", "from", "to", "before", "limit"])?;
+    let filter = CaseEventFilter {
+        case: q.integer("case", 1, i64::MAX)?,
+        actor: q.text("actor")?,
+        from: q.time("from")?,
+        to: q.time("to")?,
+        before_id: q.integer("before", 1, i64::MAX)?,
+        limit: q.integer("limit", 1, 1000)?.unwrap_or(100) as usize,
+    };
+    let limit = filter.limit;
+    let store = api.store.clone();
+    let events = blocking(move || Ok(store.case_events(&filter)?)).await?;
+    let next_before = (events.len() == limit)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    Ok(json_response(
+        StatusCode::OK,
+        &CaseEventPage {
+            events,
+            next_before,
+        },
+    ))
 }
 
 pub(crate) fn case_id(text: &str) -> Result<CaseId, ApiError> {
