@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use http::{Response, StatusCode};
 
-use super::{Ctx, MAX_TEXT_CHARS, PAGE_SIZE, Ui, local_path, need, not_found, query_string, ser};
+use super::{Ctx, Filters, MAX_TEXT_CHARS, PAGE_SIZE, Ui, local_path, need, not_found, ser};
 use crate::api::error::{ApiError, Code, blocking};
 use crate::api::handlers::cases::{CASE_FILTERS, case_filter, case_id, case_not_found, deadline};
 use crate::api::handlers::now;
@@ -32,11 +32,7 @@ impl Ui {
         let mut filter = case_filter(&q, at)?;
         filter.limit = PAGE_SIZE;
         filter.cursor = q.text("cursor")?;
-        let single = |name: &str| q.text(name).ok().flatten().unwrap_or_default();
-        let current: Vec<(&str, String)> = CASE_FILTERS
-            .iter()
-            .map(|name| (*name, single(name)))
-            .collect();
+        let filters = Filters::read("/", &q, CASE_FILTERS);
         let store = self.api.store.clone();
         let list_filter = filter.clone();
         let (page, counts) =
@@ -49,15 +45,7 @@ impl Ui {
                 *by_category.entry(c.category.clone()).or_default() += c.count;
             }
         }
-        let with = |name: &str, value: &str| {
-            let mut pairs: Vec<(&str, String)> = current
-                .iter()
-                .filter(|(k, _)| *k != name)
-                .cloned()
-                .collect();
-            pairs.push((name, value.to_string()));
-            query_string("/", &pairs)
-        };
+        let with = |name: &str, value: &str| filters.with(name, value);
         let state_counts: Vec<_> = by_state
             .iter()
             .map(|(s, count)| {
@@ -70,13 +58,7 @@ impl Ui {
                 |(name, count)| minijinja::context! { name, count, href => with("category", name) },
             )
             .collect();
-        let here = {
-            let mut pairs = current.clone();
-            if let Some(cursor) = &filter.cursor {
-                pairs.push(("cursor", cursor.clone()));
-            }
-            query_string("/", &pairs)
-        };
+        let here = filters.here(filter.cursor.as_ref());
         let overdue_ids: Vec<i64> = page
             .cases
             .iter()
@@ -84,7 +66,6 @@ impl Ui {
             .map(|c| c.id)
             .collect();
         let next_href = page.next_cursor.as_ref().map(|c| with("cursor", c));
-        let filter_view: BTreeMap<&str, String> = current.iter().cloned().collect();
         Ok(self.render(
             ctx,
             StatusCode::OK,
@@ -92,14 +73,14 @@ impl Ui {
             minijinja::context! {
                 cases => ser(&page.cases),
                 overdue_ids,
-                filter => filter_view,
+                filter => filters.view(),
                 states => CaseState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
                 severities => Severity::ALL.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
                 categories => by_category.keys().cloned().collect::<Vec<_>>(),
                 state_counts,
                 category_counts,
                 cursor => filter.cursor,
-                first_href => query_string("/", &current),
+                first_href => filters.first(),
                 next_href,
                 here,
             },

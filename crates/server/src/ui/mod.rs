@@ -206,6 +206,54 @@ fn form_pairs(body: &[u8]) -> HashMap<String, String> {
 }
 
 /// A query string of `pairs` (empty values left out).
+/// A list page's filters as the request gave them, for the links that keep them: narrowed
+/// to one value, this page (with its cursor), the first page.
+struct Filters<'a> {
+    base: &'static str,
+    current: Vec<(&'a str, String)>,
+}
+
+impl<'a> Filters<'a> {
+    /// The filters named `names`, read from the query (absent ones empty).
+    fn read(base: &'static str, q: &Query, names: &[&'a str]) -> Filters<'a> {
+        let current = names
+            .iter()
+            .map(|name| (*name, q.text(name).ok().flatten().unwrap_or_default()))
+            .collect();
+        Filters { base, current }
+    }
+
+    /// This list with `name` set to `value` instead.
+    fn with(&self, name: &str, value: &str) -> String {
+        let mut pairs: Vec<(&str, String)> = self
+            .current
+            .iter()
+            .filter(|(k, _)| *k != name)
+            .cloned()
+            .collect();
+        pairs.push((name, value.to_string()));
+        query_string(self.base, &pairs)
+    }
+
+    /// This page: the filters and the cursor it was reached with.
+    fn here(&self, cursor: Option<&String>) -> String {
+        let mut pairs = self.current.clone();
+        if let Some(cursor) = cursor {
+            pairs.push(("cursor", cursor.clone()));
+        }
+        query_string(self.base, &pairs)
+    }
+
+    fn first(&self) -> String {
+        query_string(self.base, &self.current)
+    }
+
+    /// For the template's form: each filter's value.
+    fn view(&self) -> BTreeMap<&'a str, String> {
+        self.current.iter().cloned().collect()
+    }
+}
+
 /// `base` with the non-empty `pairs` as its query.
 fn query_string(base: &str, pairs: &[(&str, String)]) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
@@ -840,12 +888,7 @@ impl Ui {
         let mut filter = flag_filter(&q)?;
         filter.limit = PAGE_SIZE;
         filter.cursor = q.text("cursor")?;
-        let single = |name: &str| q.text(name).ok().flatten().unwrap_or_default();
-        let current: Vec<(&str, String)> =
-            ["state", "category", "severity", "rule", "site", "customer"]
-                .into_iter()
-                .map(|name| (name, single(name)))
-                .collect();
+        let filters = Filters::read("/flags", &q, FLAG_FILTERS);
         let store = self.api.store.clone();
         let list_filter = filter.clone();
         let (page, counts) =
@@ -860,15 +903,7 @@ impl Ui {
                 *by_severity.entry(c.severity).or_default() += c.count;
             }
         }
-        let with = |name: &str, value: &str| {
-            let mut pairs: Vec<(&str, String)> = current
-                .iter()
-                .filter(|(k, _)| *k != name)
-                .cloned()
-                .collect();
-            pairs.push((name, value.to_string()));
-            query_string("/flags", &pairs)
-        };
+        let with = |name: &str, value: &str| filters.with(name, value);
         let category_counts: Vec<_> = by_category
             .iter()
             .map(
@@ -881,29 +916,22 @@ impl Ui {
             .map(|(s, count)| minijinja::context! { name => s.to_string(), count, href => with("severity", &s.to_string()) })
             .collect();
         let categories: Vec<String> = by_category.keys().cloned().collect();
-        let here = {
-            let mut pairs = current.clone();
-            if let Some(cursor) = &filter.cursor {
-                pairs.push(("cursor", cursor.clone()));
-            }
-            query_string("/flags", &pairs)
-        };
+        let here = filters.here(filter.cursor.as_ref());
         let next_href = page.next_cursor.as_ref().map(|c| with("cursor", c));
-        let filter_view: BTreeMap<&str, String> = current.iter().cloned().collect();
         Ok(self.render(
             ctx,
             StatusCode::OK,
             "queue.html",
             minijinja::context! {
                 flags => ser(&page.flags),
-                filter => filter_view,
+                filter => filters.view(),
                 states => FlagState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
                 severities => Severity::ALL.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
                 categories,
                 category_counts,
                 severity_counts,
                 cursor => filter.cursor,
-                first_href => query_string("/flags", &current),
+                first_href => filters.first(),
                 next_href,
                 here,
                 error => None::<String>,
