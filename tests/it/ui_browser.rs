@@ -234,6 +234,20 @@ impl Page {
         }
     }
 
+    /// Types `keys` one after the other, as a person at the keyboard would.
+    async fn press(&mut self, keys: &[&str]) {
+        for key in keys {
+            for kind in ["keyDown", "keyUp"] {
+                let text = if kind == "keyDown" { *key } else { "" };
+                self.command(
+                    "Input.dispatchKeyEvent",
+                    json!({ "type": kind, "key": key, "text": text }),
+                )
+                .await;
+            }
+        }
+    }
+
     async fn goto(&mut self, url: &str) {
         self.command("Page.navigate", json!({ "url": url })).await;
         let target = url.to_string();
@@ -445,15 +459,7 @@ async fn a_browser_logs_in_filters_confirms_and_runs_no_hostile_payload() {
         .await
         .as_i64()
         .expect("a row id");
-    for key in ["j", "c"] {
-        for kind in ["keyDown", "keyUp"] {
-            page.command(
-                "Input.dispatchKeyEvent",
-                json!({ "type": kind, "key": key, "text": if kind == "keyDown" { key } else { "" } }),
-            )
-            .await;
-        }
-    }
+    page.press(&["j", "c"]).await;
     let started = Instant::now();
     while store.case(case).unwrap().unwrap().case.state.as_str() != "confirmed" {
         assert!(
@@ -648,15 +654,7 @@ agents = "both"
         .await
         .as_i64()
         .expect("a row id");
-    for key in ["j", "c"] {
-        for kind in ["keyDown", "keyUp"] {
-            page.command(
-                "Input.dispatchKeyEvent",
-                json!({ "type": kind, "key": key, "text": if kind == "keyDown" { key } else { "" } }),
-            )
-            .await;
-        }
-    }
+    page.press(&["j", "c"]).await;
     let started = Instant::now();
     while store.case(first).unwrap().unwrap().case.state.as_str() != "confirmed" {
         assert!(started.elapsed() < PATIENCE, "the case was not confirmed");
