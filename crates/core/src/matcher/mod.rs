@@ -139,8 +139,25 @@ impl RegexSelection {
 }
 
 struct GatedRegex {
-    gate: Option<Regex>,
+    /// The boundary-free pattern of a regex with a Unicode word boundary.
+    gate_pattern: Option<String>,
+    /// Compiled the first time the regex is selected: most regexes never are on a given run
+    /// (their literals are rare), and compiling every gate at load cost about a sixth of the
+    /// start-up. A gate that does not compile is no gate (it only saves time).
+    gate: std::sync::OnceLock<Option<Regex>>,
     regex: Regex,
+}
+
+impl GatedRegex {
+    fn gate(&self) -> Option<&Regex> {
+        self.gate
+            .get_or_init(|| {
+                self.gate_pattern
+                    .as_deref()
+                    .and_then(|p| compile_regex(p).ok())
+            })
+            .as_ref()
+    }
 }
 
 /// The pattern without its word-boundary assertions (`\b`, `\B`, `\b{start}` …).
@@ -260,10 +277,13 @@ impl RegexMatcher {
             let pattern = pattern.as_ref();
             let regex =
                 compile_regex(pattern).map_err(|source| MatcherError::Regex { index, source })?;
-            let gate = has_unicode_word_boundary(pattern)
-                .then(|| compile_regex(&without_word_boundaries(pattern)).ok())
-                .flatten();
-            regexes.push(GatedRegex { gate, regex });
+            let gate_pattern =
+                has_unicode_word_boundary(pattern).then(|| without_word_boundaries(pattern));
+            regexes.push(GatedRegex {
+                gate_pattern,
+                gate: std::sync::OnceLock::new(),
+                regex,
+            });
             match required_literals(pattern) {
                 Some(literals) => {
                     for literal in literals {
@@ -314,11 +334,7 @@ impl RegexMatcher {
             if !(runs_always || selection.marked[index as usize]) || !eligible(index) {
                 continue;
             }
-            if gated
-                .gate
-                .as_ref()
-                .is_some_and(|gate| !gate.is_match(haystack))
-            {
+            if gated.gate().is_some_and(|gate| !gate.is_match(haystack)) {
                 continue;
             }
             for (n, m) in gated.regex.find_iter(haystack).enumerate() {
@@ -348,11 +364,91 @@ pub fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
 /// [`compile_regex`] with another bound on the compiled size (`rules check` asks whether a
 /// regex fits a smaller one).
 pub fn compile_regex_within(pattern: &str, size_limit: usize) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(pattern)
+    if let Some(regex) = memo::get(pattern, size_limit) {
+        return Ok(regex);
+    }
+    let regex = RegexBuilder::new(pattern)
         .size_limit(size_limit)
         .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
+        .build()?;
+    memo::put(pattern, size_limit, &regex);
+    Ok(regex)
 }
+
+/// Regexes compiled while a [`RegexMemo`] is alive, by pattern and size bound.
+///
+/// Loading the rules compiles every regex to check it (an error names its file and line),
+/// then again to match with it: compiling is most of the start-up (every pattern is
+/// translated, its NFA built and sized), and a compiled `Regex` is cheap to clone and the
+/// same for the same pattern and bounds. So a load keeps what it compiled until it is done,
+/// and nothing outlives the last load in progress.
+mod memo {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use regex::Regex;
+
+    struct Memo {
+        /// Loads in progress; the map is dropped when the last one ends.
+        users: usize,
+        compiled: Option<HashMap<(String, usize), Regex>>,
+    }
+
+    static MEMO: Mutex<Memo> = Mutex::new(Memo {
+        users: 0,
+        compiled: None,
+    });
+
+    fn lock() -> std::sync::MutexGuard<'static, Memo> {
+        // A panic while holding it leaves at worst a partly filled map of valid regexes.
+        MEMO.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn get(pattern: &str, size_limit: usize) -> Option<Regex> {
+        let memo = lock();
+        memo.compiled
+            .as_ref()?
+            .get(&(pattern.to_string(), size_limit))
+            .cloned()
+    }
+
+    pub(super) fn put(pattern: &str, size_limit: usize, regex: &Regex) {
+        let mut memo = lock();
+        if let Some(compiled) = memo.compiled.as_mut() {
+            compiled.insert((pattern.to_string(), size_limit), regex.clone());
+        }
+    }
+
+    /// Keeps compiled regexes for reuse while it lives.
+    pub struct RegexMemo(());
+
+    impl RegexMemo {
+        pub fn new() -> RegexMemo {
+            let mut memo = lock();
+            memo.users += 1;
+            memo.compiled.get_or_insert_with(HashMap::new);
+            RegexMemo(())
+        }
+    }
+
+    impl Default for RegexMemo {
+        fn default() -> RegexMemo {
+            RegexMemo::new()
+        }
+    }
+
+    impl Drop for RegexMemo {
+        fn drop(&mut self) {
+            let mut memo = lock();
+            memo.users = memo.users.saturating_sub(1);
+            if memo.users == 0 {
+                memo.compiled = None;
+            }
+        }
+    }
+}
+
+pub use memo::RegexMemo;
 
 impl Matcher for RegexMatcher {
     fn find_overlapping(&self, haystack: &str, sink: &mut dyn FnMut(PatternId, usize, usize)) {
@@ -376,6 +472,27 @@ impl Matcher for RegexMatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_memo_reuses_compiled_regexes_only_while_it_lives() {
+        let pattern = "memo-test-(?:[0-9]{3})+";
+        {
+            let _memo = RegexMemo::new();
+            let a = compile_regex(pattern).unwrap();
+            assert!(memo::get(pattern, REGEX_SIZE_LIMIT).is_some());
+            // Another bound is another entry.
+            assert!(memo::get(pattern, 1 << 10).is_none());
+            assert!(compile_regex(pattern).unwrap().is_match("memo-test-123"));
+            assert!(a.is_match("memo-test-123456"));
+            // Errors are not kept: the next try reports them again.
+            assert!(compile_regex("memo-test-(").is_err());
+            assert!(compile_regex("memo-test-(").is_err());
+        }
+        // Other tests may hold a memo at the same time; only this pattern's fate is certain
+        // when none does, so check the bookkeeping instead of the global map.
+        let _memo = RegexMemo::new();
+        assert!(compile_regex(pattern).is_ok());
+    }
 
     fn all(m: &dyn Matcher, haystack: &str) -> Vec<(u32, usize, usize)> {
         let mut out = Vec::new();

@@ -25,6 +25,8 @@ use crate::normalize::normalize_term;
 /// Load, validate and compile rules. On any error, every diagnostic (errors and warnings) is
 /// returned and no ruleset is built; on success, the warnings come with the ruleset.
 pub fn load(sources: &[RuleSource]) -> Result<(Ruleset, Vec<Diagnostic>), Vec<Diagnostic>> {
+    // Each regex is compiled to check it and again to match with it: compile it once.
+    let _memo = crate::matcher::RegexMemo::new();
     let mut diagnostics = Vec::new();
     let (mut rules, weights) = read_sources(sources, &mut diagnostics);
     apply_weights(&mut rules, &weights, &mut diagnostics);
@@ -44,6 +46,8 @@ pub fn load(sources: &[RuleSource]) -> Result<(Ruleset, Vec<Diagnostic>), Vec<Di
 /// Everything `load` checks, plus every rule's examples. Returns all diagnostics, sorted by
 /// file and line; the rules are usable when none is an error.
 pub fn check(sources: &[RuleSource]) -> (Option<Ruleset>, Vec<Diagnostic>) {
+    // The cost checks compile every regex once more.
+    let _memo = crate::matcher::RegexMemo::new();
     match load(sources) {
         Err(diagnostics) => (None, diagnostics),
         Ok((ruleset, mut diagnostics)) => {
