@@ -16,7 +16,10 @@
 mod body;
 pub mod cases;
 pub mod check;
+pub mod db;
+mod engine;
 mod fold;
+mod migrate;
 mod outbox;
 pub mod report;
 mod signals;
@@ -38,10 +41,12 @@ pub use cases::{
     CaseId, CaseOutcome, CasePage, CaseSignal, CaseState,
 };
 pub use check::{CheckName, CheckReport, CheckResult, Problem, ProblemKind, check_sqlite_file};
+pub use engine::{Backend, Engine};
+pub use migrate::SCHEMA_VERSION;
 pub use outbox::{Delivery, DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 pub use report::{CaseFigures, CaseReport, CategoryFigures, ReportQuery};
 pub use signals::{FlagSignal, MAX_SIGNALS};
-pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use sqlite::{Sqlite, SqliteStore};
 
 /// Seconds since the Unix epoch, UTC. Integers rather than dates in SQL so that comparisons and
 /// arithmetic (retention, overdue) are the same in every backend.
@@ -64,10 +69,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("cannot open the store at {}: {source}", path.display())]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: db::DbError },
     #[error(
         "the store at {} has schema version {found}, newer than the {supported} this sitepatrol knows; upgrade sitepatrol or restore a matching backup",
         path.display()
@@ -82,13 +84,13 @@ pub enum StoreError {
         path: PathBuf,
         version: i64,
         name: &'static str,
-        source: rusqlite::Error,
+        source: db::DbError,
     },
     #[error("database error in the store at {} while {context}: {source}", path.display())]
     Db {
         path: PathBuf,
         context: String,
-        source: rusqlite::Error,
+        source: db::DbError,
     },
     /// What `store check` was pointed at cannot be checked as a store.
     #[error("{} is not a sitepatrol store: {reason}", path.display())]
