@@ -51,6 +51,8 @@ impl Val {
 pub enum DbError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    #[error("{}", pg_message(.0))]
+    Postgres(#[from] postgres::Error),
     #[error("column {idx} holds {found}, expected {expected}")]
     ColumnType {
         idx: usize,
@@ -65,6 +67,32 @@ pub enum DbError {
     NoRow,
     #[error("{0}")]
     Other(String),
+}
+
+/// PostgreSQL's message with its detail and hint, which `postgres::Error`'s own display
+/// leaves out ("db error" alone tells an operator nothing).
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!(
+                "{}: {} (SQLSTATE {})",
+                db.severity(),
+                db.message(),
+                db.code().code()
+            );
+            if let Some(detail) = db.detail() {
+                s.push_str(&format!("; {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                s.push_str(&format!("; hint: {hint}"));
+            }
+            s
+        }
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 pub type DbResult<T> = std::result::Result<T, DbError>;

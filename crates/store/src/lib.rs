@@ -21,6 +21,7 @@ mod engine;
 mod fold;
 mod migrate;
 mod outbox;
+mod pg;
 pub mod report;
 mod signals;
 pub mod sql;
@@ -44,6 +45,7 @@ pub use check::{CheckName, CheckReport, CheckResult, Problem, ProblemKind, check
 pub use engine::{Backend, Engine};
 pub use migrate::SCHEMA_VERSION;
 pub use outbox::{Delivery, DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
+pub use pg::{PgStore, Postgres, redact_url};
 pub use report::{CaseFigures, CaseReport, CategoryFigures, ReportQuery};
 pub use signals::{FlagSignal, MAX_SIGNALS};
 pub use sqlite::{Sqlite, SqliteStore};
