@@ -375,6 +375,21 @@ impl Postgres {
     }
 }
 
+impl Drop for Postgres {
+    /// Closes the idle connections on a thread of their own, joined: closing one blocks on
+    /// the client's own runtime, which tokio refuses on a thread that drives a runtime, and
+    /// the last handle of the store is often dropped there (the daemon's shutdown).
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.pool().idle);
+        if idle.is_empty() {
+            return;
+        }
+        std::thread::scope(|scope| {
+            scope.spawn(move || drop(idle));
+        });
+    }
+}
+
 impl Backend for Postgres {
     fn path(&self) -> &Path {
         &self.shown
