@@ -39,7 +39,7 @@ pub trait Backend: Send + Sync {
     /// The database as errors name it: the file, or the URL without its password.
     fn path(&self) -> &Path;
 
-    fn write<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T>;
+    fn write<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T>;
 
     fn read<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T>;
 

@@ -58,6 +58,29 @@ const STATEMENTS_PER_CONN: usize = 512;
 /// The first key of the migration lock (`pg_advisory_xact_lock(key, schema)`): "sptr".
 const MIGRATION_LOCK: i32 = 0x7370_7472;
 
+/// Attempts of a write that a concurrent transaction got in the way of.
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// A failure that another transaction caused and a new attempt can get past.
+fn concurrent_conflict(e: &StoreError) -> bool {
+    use postgres::error::SqlState;
+    let StoreError::Db {
+        source: DbError::Postgres(e),
+        ..
+    } = e
+    else {
+        return false;
+    };
+    e.code().is_some_and(|code| {
+        [
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::UNIQUE_VIOLATION,
+        ]
+        .contains(code)
+    })
+}
+
 /// `schema_migrations` in PostgreSQL's dialect (SQLite's is `sql::SCHEMA_MIGRATIONS`).
 const SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version    BIGINT PRIMARY KEY,
@@ -395,8 +418,22 @@ impl Backend for Postgres {
         &self.shown
     }
 
-    fn write<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
-        self.run(context, IsolationLevel::ReadCommitted, false, f)
+    /// READ COMMITTED, retried (from the start, on a new transaction) when PostgreSQL says a
+    /// concurrent transaction was in the way: a deadlock, a serialization failure, or a
+    /// unique violation (another writer inserted the same row first: the run key, the
+    /// fingerprint, the one active case of a site and category), which the next attempt
+    /// reads and takes into account instead of failing the crawl or the reviewer's action.
+    fn write<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
+        let mut attempt = 1;
+        loop {
+            match self.run(context, IsolationLevel::ReadCommitted, false, &f) {
+                Err(e) if attempt < WRITE_ATTEMPTS && concurrent_conflict(&e) => {
+                    std::thread::sleep(Duration::from_millis(5 << attempt));
+                    attempt += 1;
+                }
+                out => return out,
+            }
+        }
     }
 
     fn read<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
@@ -446,16 +483,22 @@ impl PgStore {
         let conn = pg.connect().map_err(open_err)?;
         pg.pool().idle.push(conn);
         pg.pool().open = 1;
-        pg.write("the migrations", |tx| {
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(?1, hashtext(current_schema()))",
-                &[Val::Int(MIGRATION_LOCK.into())],
-            )
-            .ctx(&shown, || "taking the migration lock".into())?;
-            tx.batch(SCHEMA_MIGRATIONS)
-                .ctx(&shown, || "creating schema_migrations".into())?;
-            migrate::migrate(tx, &shown)
-        })?;
+        // Not `write`: no retry; the lock is what keeps concurrent opens apart.
+        pg.run(
+            "the migrations",
+            IsolationLevel::ReadCommitted,
+            false,
+            |tx| {
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(?1, hashtext(current_schema()))",
+                    &[Val::Int(MIGRATION_LOCK.into())],
+                )
+                .ctx(&shown, || "taking the migration lock".into())?;
+                tx.batch(SCHEMA_MIGRATIONS)
+                    .ctx(&shown, || "creating schema_migrations".into())?;
+                migrate::migrate(tx, &shown)
+            },
+        )?;
         Ok(Engine::new(pg, config))
     }
 

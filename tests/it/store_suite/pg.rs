@@ -52,3 +52,129 @@ impl Drop for Schema {
         }
     }
 }
+
+impl Schema {
+    /// A plain client whose `search_path` is the schema, to look at or damage the tables.
+    pub(crate) fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the schema")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL only: the migration lock, errors, what is stored.
+
+use sitepatrol_store::{PgStore, SCHEMA_VERSION, Store, StoreError};
+
+#[test]
+fn daemons_opening_a_fresh_database_at_once_migrate_it_once() {
+    let Some(schema) = Schema::new() else { return };
+    let opened: Vec<Result<i64, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let store = PgStore::open(&schema.url, 1, super::test_config())
+                        .map_err(|e| e.to_string())?;
+                    store.schema_version().map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for v in &opened {
+        assert_eq!(v.as_ref(), Ok(&SCHEMA_VERSION), "{opened:?}");
+    }
+    let row = schema
+        .client()
+        .query_one(
+            "SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations",
+            &[],
+        )
+        .unwrap();
+    let (rows, versions): (i64, i64) = (row.get(0), row.get(1));
+    let expected = sitepatrol_store::SqliteStore::migration_versions().len() as i64;
+    assert_eq!((rows, versions), (expected, expected));
+}
+
+#[test]
+fn errors_name_the_url_without_its_password_and_what_was_done() {
+    let Some(schema) = Schema::new() else { return };
+    // A database that does not exist: the open fails naming it, never the password.
+    let base = std::env::var(ENV).unwrap();
+    let (head, _db) = base.rsplit_once('/').unwrap();
+    let url = format!("{}/sp_no_such_database", head.replacen('@', ":hunter2@", 1));
+    let e = PgStore::open(&url, 1, super::test_config())
+        .err()
+        .expect("no such database");
+    let message = e.to_string();
+    assert!(matches!(e, StoreError::Open { .. }), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(message.contains("/sp_no_such_database"), "{message}");
+    assert!(message.contains("does not exist"), "{message}");
+
+    // A store whose tables went away: the error says which operation, on which database.
+    let store = PgStore::open(&schema.url, 1, super::test_config()).unwrap();
+    schema
+        .client()
+        .batch_execute("DROP TABLE crawl_checkpoints")
+        .unwrap();
+    let message = store.checkpoint("s1").unwrap_err().to_string();
+    assert!(
+        message.contains("reading the checkpoint of site `s1`")
+            && message.contains(&schema.url)
+            && message.contains("crawl_checkpoints"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let Some(schema) = Schema::new() else { return };
+    drop(PgStore::open(&schema.url, 1, super::test_config()).unwrap());
+    schema
+        .client()
+        .execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'future', 0)",
+            &[&(SCHEMA_VERSION + 1)],
+        )
+        .unwrap();
+    match PgStore::open(&schema.url, 1, super::test_config()) {
+        Err(StoreError::SchemaTooNew {
+            found, supported, ..
+        }) => assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION)),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn bodies_and_screenshots_are_bytea_with_the_same_gzip() {
+    let Some(schema) = Schema::new() else { return };
+    let store = PgStore::open(&schema.url, 2, super::test_config()).unwrap();
+    super::site(&store, "s1", "c1");
+    let body = "<p>在线赌博</p>".repeat(50);
+    let mut p = super::page(super::A, &body, vec![super::gamble(super::A)]);
+    p.screenshot = Some(b"\x89PNG\r\n\x1a\nfake".to_vec());
+    store
+        .record_crawl(&super::run("r1", "s1", 1_000), &[p])
+        .unwrap();
+    let row = schema
+        .client()
+        .query_one(
+            "SELECT data, screenshot, pg_typeof(data)::text, original_size FROM bodies",
+            &[],
+        )
+        .unwrap();
+    let (data, png, ty, size): (Vec<u8>, Vec<u8>, String, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(ty, "bytea");
+    assert_eq!(&data[..2], &[0x1f, 0x8b], "gzip, as in SQLite");
+    assert_eq!(
+        sitepatrol_store::decompress_body(&data, size as usize).unwrap(),
+        body.as_bytes()
+    );
+    assert_eq!(png, b"\x89PNG\r\n\x1a\nfake");
+    // The same retention: pruned with the copy.
+    assert_eq!(store.prune_bodies(1_060 + 101).unwrap(), 1);
+    let sha = sitepatrol_store::sha256_hex(body.as_bytes());
+    assert!(store.body(&sha).unwrap().is_none());
+    assert!(store.screenshot(&sha).unwrap().is_none());
+}
