@@ -178,3 +178,89 @@ fn bodies_and_screenshots_are_bytea_with_the_same_gzip() {
     assert!(store.body(&sha).unwrap().is_none());
     assert!(store.screenshot(&sha).unwrap().is_none());
 }
+
+/// Migrations 4 and 8 have code steps (the fold of per-term flags, the cases of existing
+/// flags). A fresh database has nothing for them; a schema-3 database with per-term flags
+/// shows they run on PostgreSQL through the same code as on SQLite.
+#[test]
+fn a_schema_3_database_is_folded_and_gets_its_cases() {
+    let Some(schema) = Schema::new() else { return };
+    let mut c = schema.client();
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL,
+             applied_at BIGINT NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, 'init', 0), (2, 'count_indexes', 0),
+             (3, 'outbox', 0);",
+    )
+    .unwrap();
+    for sql in [
+        include_str!("../../../crates/store/src/migrations/pg/0001_init.sql"),
+        include_str!("../../../crates/store/src/migrations/pg/0002_count_indexes.sql"),
+        include_str!("../../../crates/store/src/migrations/pg/0003_outbox.sql"),
+    ] {
+        c.batch_execute(sql).unwrap();
+    }
+    c.batch_execute(
+        "INSERT INTO sites (id, customer, domains, created_at, updated_at)
+         VALUES ('s1', 'c1', '[\"s1.example.cn\"]', 1, 1)",
+    )
+    .unwrap();
+    let url = "http://s1.example.cn/";
+    let mut ids = Vec::new();
+    for (term, state, rank) in [("赌场", "dismissed", 4_i64), ("百家乐", "open", 3)] {
+        let row = c
+            .query_one(
+                "INSERT INTO flags (fingerprint, site_id, url, rule, category, clause, severity,
+                     severity_rank, description, zone, matched, normalized, snippet,
+                     match_offset, match_count, state, fetched_at, http_status, ip, body_sha256,
+                     created_at, updated_at, last_seen_at, first_run, last_run)
+                 VALUES ($1, 's1', $2, $3, 'gambling', '§2 (7)', 'high', $4, 'old rule', 'text',
+                     $5, $5, $5, 5, 1, $6, 100, 200, '203.0.113.7', 'body', 100, 100, 200,
+                     'r1', 'r2')
+                 RETURNING id",
+                &[
+                    &format!("old-{term}"),
+                    &url,
+                    &format!("gambling.{rank}"),
+                    &rank,
+                    &term,
+                    &state,
+                ],
+            )
+            .unwrap();
+        let id: i64 = row.get(0);
+        c.execute(
+            "INSERT INTO flag_events (flag_id, at, actor, kind, from_state, to_state)
+             VALUES ($1, 100, 'crawler', 'state', NULL, 'open')",
+            &[&id],
+        )
+        .unwrap();
+        ids.push(id);
+    }
+    drop(c);
+
+    let store = PgStore::open(&schema.url, 2, super::test_config()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let flags = super::all_flags(&store, Default::default());
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    let f = &flags[0];
+    assert_eq!(f.id, ids[1], "the open part survives");
+    assert_eq!(f.state, sitepatrol_store::FlagState::Open);
+    assert_eq!(
+        f.fingerprint,
+        sitepatrol_store::fingerprint("s1", "gambling", url)
+    );
+    assert_eq!(f.matched, "赌场", "the strongest part is quoted");
+    assert_eq!(f.signals.len(), 2);
+    let detail = store.flag(f.id).unwrap().unwrap();
+    assert_eq!(
+        detail.events.len(),
+        3,
+        "both parts' events and the migration's"
+    );
+    assert!(detail.events.iter().any(|e| e.actor == "migration"));
+    // Migration 8 gathered the open flag into a case.
+    let cases = store.list_cases(&Default::default()).unwrap().cases;
+    assert_eq!(cases.len(), 1);
+    assert_eq!((cases[0].pages, f.case_id), (1, Some(cases[0].id)));
+}
