@@ -5,11 +5,12 @@
 //! first. Everything else (the schedule, the metrics, the review API) is rebuilt from it after a
 //! restart, including a `kill -9`.
 //!
-//! [`Store`] is the trait the daemon and the review API program against; [`SqliteStore`] is its
-//! only backend today. The statements live in [`sql`] as plain SQL that PostgreSQL also runs,
-//! so a second backend can share them (TEXT/INTEGER/BLOB columns, unix-epoch seconds,
-//! `ON CONFLICT` and `RETURNING`, which both databases speak), and the behaviour is pinned down
-//! by one test suite (`tests/it/store_suite.rs`) that every backend must pass.
+//! [`Store`] is the trait the daemon and the review API program against. Its logic is written
+//! once ([`Engine`], over the neutral layer of [`db`]) and runs on two backends: [`SqliteStore`],
+//! the embedded default, and [`PgStore`], one PostgreSQL database shared by several daemons.
+//! The statements live in [`sql`] as plain SQL that both databases run (unix-epoch seconds,
+//! `ON CONFLICT` and `RETURNING`), and the behaviour is pinned down by one test suite
+//! (`tests/it/store_suite.rs`) that runs on every backend.
 //!
 //! See the "Store" section of `docs/ARCHITECTURE.md` for the tables and the flag lifecycle.
 
@@ -250,10 +251,11 @@ pub struct StoreConfig {
     /// [`Store::record_crawl`] and by [`Store::prune_bodies`]. 0 keeps a copy only until the
     /// end of the crawl that stored it.
     pub body_retention_secs: i64,
-    /// How long a writer waits for another connection's lock before failing.
+    /// How long a writer waits for another connection's lock before failing (SQLite).
     pub busy_timeout_ms: u64,
-    /// `synchronous=FULL` instead of `NORMAL`: also survive power loss and OS crashes, at the
-    /// cost of an fsync per commit. See [`SqliteStore`] for why NORMAL is the default.
+    /// `synchronous=FULL` instead of `NORMAL` (SQLite): also survive power loss and OS crashes,
+    /// at the cost of an fsync per commit. See [`SqliteStore`] for why NORMAL is the default.
+    /// PostgreSQL's durability is the server's (`synchronous_commit`).
     pub sync_full: bool,
     /// How far a page's score must rise above what a dismissed case covered before a new
     /// case opens for the site and category (`review.case_rescore_margin`).
@@ -787,9 +789,9 @@ pub struct EventFilter {
 
 /// The durable store behind the daemon and the review API.
 ///
-/// Why a trait: the embedded default is SQLite, and a PostgreSQL backend follows for providers
-/// that run several daemons against one database. Both must behave identically, which
-/// `tests/it/store_suite.rs` checks by running one suite over `&dyn Store`.
+/// Why a trait: the embedded default is SQLite, and providers that run several daemons share
+/// one PostgreSQL database. Both must behave identically, which `tests/it/store_suite.rs`
+/// checks by running one suite over `&dyn Store` on each.
 ///
 /// Why synchronous: every method is a short transaction on a local database; the daemon calls
 /// them from `spawn_blocking` or a writer thread, and tests and tools call them directly.
