@@ -914,7 +914,7 @@ async fn healthz_status(daemon: &Daemon) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_runs_on_postgres_when_a_url_is_configured() {
     // The PostgreSQL client blocks: off the async workers, here as in the daemon.
-    let Some(schema) = tokio::task::block_in_place(crate::store_suite::pg::Schema::new) else {
+    let Some(schema) = tokio::task::block_in_place(common::pg::Schema::new) else {
         return;
     };
     let pages: Pages = Arc::new(Mutex::new(HashMap::new()));
