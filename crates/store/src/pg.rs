@@ -369,32 +369,53 @@ impl Postgres {
         read_only: bool,
         f: impl FnOnce(&dyn Db) -> Result<T>,
     ) -> Result<T> {
-        let mut lent = self.lend()?;
-        let conn = lent.conn.as_mut().ok_or_else(|| StoreError::Db {
-            path: self.shown.clone(),
-            context: format!("starting a transaction for {context}"),
-            source: DbError::Other("the pool lent no connection".into()),
-        })?;
-        let Conn { client, statements } = conn;
-        let tx = client
-            .build_transaction()
-            .isolation_level(level)
-            .read_only(read_only)
-            .start()
-            .ctx(&self.shown, || {
-                format!("starting a transaction for {context}")
+        let mut f = Some(f);
+        // Pooled connections the server closed meanwhile (a restart, a failover, an idle
+        // timeout) fail their BEGIN, before anything ran: each is dropped and the next one
+        // taken, at most once per connection the pool can hold.
+        let mut stale = 0;
+        loop {
+            let mut lent = self.lend()?;
+            let conn = lent.conn.as_mut().ok_or_else(|| StoreError::Db {
+                path: self.shown.clone(),
+                context: format!("starting a transaction for {context}"),
+                source: DbError::Other("the pool lent no connection".into()),
             })?;
-        let db = PgTx {
-            tx: RefCell::new(tx),
-            statements: RefCell::new(statements),
-        };
-        // On an error the transaction is dropped, which rolls it back.
-        let out = f(&db)?;
-        db.tx
-            .into_inner()
-            .commit()
-            .ctx(&self.shown, || format!("committing {context}"))?;
-        Ok(out)
+            let Conn { client, statements } = conn;
+            let failed = match client
+                .build_transaction()
+                .isolation_level(level)
+                .read_only(read_only)
+                .start()
+            {
+                Ok(tx) => {
+                    let db = PgTx {
+                        tx: RefCell::new(tx),
+                        statements: RefCell::new(statements),
+                    };
+                    let f = f.take().ok_or_else(|| StoreError::Db {
+                        path: self.shown.clone(),
+                        context: context.to_string(),
+                        source: DbError::Other("the transaction's work ran already".into()),
+                    })?;
+                    // On an error the transaction is dropped, which rolls it back.
+                    let out = f(&db)?;
+                    db.tx
+                        .into_inner()
+                        .commit()
+                        .ctx(&self.shown, || format!("committing {context}"))?;
+                    return Ok(out);
+                }
+                Err(e) => e,
+            };
+            if client.is_closed() && stale < self.max {
+                stale += 1;
+                continue;
+            }
+            return Err(failed).ctx(&self.shown, || {
+                format!("starting a transaction for {context}")
+            });
+        }
     }
 }
 
