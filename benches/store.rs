@@ -4,6 +4,9 @@
 //! flags recorded one transaction per flag. On-disk store in a temporary directory, WAL and
 //! synchronous=NORMAL as the daemon runs it.
 //!
+//! With `SITEPATROL_TEST_PG` set, the same crawls are recorded in the PostgreSQL store too
+//! (`store_ingest_1000x5_postgres`, a fresh schema per iteration), in the same run.
+//!
 //! cargo bench --bench store
 
 use std::hint::black_box;
@@ -13,7 +16,9 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sitepatrol_core::extract::ZoneKind;
 use sitepatrol_core::finding::{Finding, Severity};
-use sitepatrol_store::{CrawlRun, IngestPage, PageScan, SiteInfo, SqliteStore, Store, StoreConfig};
+use sitepatrol_store::{
+    CrawlRun, IngestPage, PageScan, PgStore, SiteInfo, SqliteStore, Store, StoreConfig,
+};
 
 const PAGES: usize = 1_000;
 const FINDINGS_PER_PAGE: usize = 5;
@@ -78,10 +83,29 @@ fn run(key: &str) -> CrawlRun {
     }
 }
 
+/// The tests' schema per store; the bench uses only a part of it.
+#[allow(dead_code)]
+#[path = "../tests/it/common/pg.rs"]
+mod pg;
+
 fn fresh_store() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = SqliteStore::open(dir.path().join("store.db"), StoreConfig::default())
         .expect("store opens");
+    with_site(&store);
+    (store, dir)
+}
+
+/// A PostgreSQL store in a schema of its own (dropped with the guard), or `None` without
+/// `SITEPATROL_TEST_PG`.
+fn fresh_pg_store() -> Option<(PgStore, pg::Schema)> {
+    let schema = pg::Schema::new()?;
+    let store = PgStore::open(&schema.url, 2, StoreConfig::default()).expect("store opens");
+    with_site(&store);
+    Some((store, schema))
+}
+
+fn with_site(store: &dyn Store) {
     store
         .upsert_sites(
             &[SiteInfo {
@@ -93,7 +117,6 @@ fn fresh_store() -> (SqliteStore, tempfile::TempDir) {
             0,
         )
         .expect("site");
-    (store, dir)
 }
 
 fn ingest(c: &mut Criterion) {
@@ -193,6 +216,45 @@ fn ingest(c: &mut Criterion) {
                     black_box(out);
                 }
                 (store, dir)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+
+    if fresh_pg_store().is_none() {
+        return;
+    }
+    let fresh = || fresh_pg_store().expect("SITEPATROL_TEST_PG was set a moment ago");
+    let mut group = c.benchmark_group("store_ingest_1000x5_postgres");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(FLAGS));
+    group.bench_function("record_crawl_new_flags", |b| {
+        b.iter_batched(
+            fresh,
+            |(store, schema)| {
+                let out = store.record_crawl(&run("r1"), &pages).expect("ingest");
+                assert_eq!(out.new.len() as u64, FLAGS);
+                (store, schema)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("record_crawl_recrawl_known_flags", |b| {
+        b.iter_batched(
+            || {
+                let (store, schema) = fresh();
+                store
+                    .record_crawl(&run("r1"), &pages)
+                    .expect("first ingest");
+                (store, schema)
+            },
+            |(store, schema)| {
+                let out = store.record_crawl(&run("r2"), &pages).expect("ingest");
+                assert_eq!(out.unchanged, FLAGS);
+                (store, schema)
             },
             BatchSize::PerIteration,
         )

@@ -59,6 +59,16 @@ fn check(args: CheckArgs) -> i32 {
                 None => Config::embedded_default(),
             };
             match loaded {
+                // The checks are SQLite's (integrity_check, foreign_key_check, the rows read
+                // past the indexes): checking the unused `path` of a PostgreSQL config would
+                // report on a database the daemon does not use.
+                Ok(loaded) if loaded.store_url.is_some() => {
+                    eprintln!(
+                        "error: {} uses the PostgreSQL store ([store] url); `store check` verifies a SQLite store (--store PATH names one)",
+                        loaded.source
+                    );
+                    return exit::ERROR;
+                }
                 Ok(loaded) => (loaded.store.path, Some(loaded.source)),
                 Err(e) => {
                     eprintln!("error: {e}");

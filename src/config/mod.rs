@@ -69,14 +69,28 @@ impl std::error::Error for ConfigErrors {}
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// The SQLite database file; its directory is created when missing.
+    /// The SQLite database file; its directory is created when missing. Not used when a
+    /// PostgreSQL URL is set.
     pub path: PathBuf,
+    /// A PostgreSQL URL (`postgres://user:password@host:port/db`) selects the PostgreSQL
+    /// store, shared by several daemons: from `url`, `url_file` (a mounted secret) or
+    /// `url_env` (the variable naming it, e.g. `SITEPATROL_STORE_URL`), one of them at most.
+    /// It holds a password, so it is a secret: never printed, and logged without it.
+    pub url: Option<String>,
+    pub url_file: Option<PathBuf>,
+    pub url_env: Option<String>,
+    /// PostgreSQL connections a daemon opens at most (crawl ingests, API reads, gauges).
+    pub pool_size: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
         StoreConfig {
             path: PathBuf::from("data/sitepatrol.db"),
+            url: None,
+            url_file: None,
+            url_env: None,
+            pool_size: 8,
         }
     }
 }
@@ -637,6 +651,8 @@ pub struct Config {
     /// Where it came from (a path, or "embedded default").
     pub source: String,
     pub store: StoreConfig,
+    /// `store.url` (or `url_file`, `url_env`), validated: the PostgreSQL store when set.
+    pub store_url: Option<Secret>,
     pub http: HttpConfig,
     pub listen: Vec<SocketAddr>,
     pub metrics_token: Option<Secret>,
@@ -760,6 +776,7 @@ impl Config {
             &mut errors,
         );
         let metrics_token = metrics_token(&sections.http, base, &mut errors);
+        let store_url = store_url(&sections.store, base, &mut errors);
         check_rule_paths(&sections.rules, &mut errors);
         let hosted_nets = hosted_nets(&sections.hosted_networks, &mut errors);
         check_filing(&sections.filing, base, &mut errors);
@@ -771,7 +788,12 @@ impl Config {
         }
         Ok(Config {
             source: source.to_string(),
-            store: sections.store,
+            // The URL is kept only as the secret (whose Debug hides it).
+            store: StoreConfig {
+                url: None,
+                ..sections.store
+            },
+            store_url,
             http: sections.http,
             listen,
             metrics_token,
@@ -1165,6 +1187,42 @@ fn metrics_token(http: &HttpConfig, base: &Path, errors: &mut Vec<ConfigError>) 
             None
         }
     }
+}
+
+/// The PostgreSQL URL, when one is set: a `postgres://` or `postgresql://` URL (the value
+/// itself is never put in an error: it holds a password).
+fn store_url(store: &StoreConfig, base: &Path, errors: &mut Vec<ConfigError>) -> Option<Secret> {
+    if !(1..=1000).contains(&store.pool_size) {
+        errors.push(ConfigError {
+            path: "store.pool_size".into(),
+            message: format!("must be 1 to 1000, not {}", store.pool_size),
+        });
+    }
+    let url = match secret::resolve_secret(
+        "store.url",
+        store.url.as_deref(),
+        store.url_file.as_deref(),
+        store.url_env.as_deref(),
+        base,
+    ) {
+        Ok(url) => url?,
+        Err(e) => {
+            errors.push(e);
+            return None;
+        }
+    };
+    let scheme = url.expose().split_once("://").map(|(s, _)| s);
+    if !matches!(scheme, Some("postgres" | "postgresql")) {
+        errors.push(ConfigError {
+            path: "store.url".into(),
+            message: format!(
+                "must be a postgres:// or postgresql:// URL (scheme {})",
+                scheme.map_or("missing".to_string(), |s| format!("`{s}`"))
+            ),
+        });
+        return None;
+    }
+    Some(url)
 }
 
 fn check_rule_paths(rules: &RulesConfig, errors: &mut Vec<ConfigError>) {

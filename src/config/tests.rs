@@ -418,3 +418,38 @@ fn trap_limits_are_configured_checked_and_reach_the_crawler() {
         .to_string();
     assert!(error.contains("max_variants"), "{error}");
 }
+
+#[test]
+fn a_postgres_url_selects_the_shared_store_and_is_kept_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("url"),
+        "postgres://sp:pa55word@db.internal/patrol\n",
+    )
+    .unwrap();
+    let config = Config::parse("[store]\nurl_file = \"url\"\n", "x.toml", dir.path()).unwrap();
+    assert_eq!(
+        config.store_url.as_ref().unwrap().expose(),
+        "postgres://sp:pa55word@db.internal/patrol"
+    );
+    assert_eq!(config.store.pool_size, 8);
+    let config =
+        parse("[store]\nurl = \"postgresql://sp:pa55word@h/db\"\npool_size = 2\n").unwrap();
+    assert!(config.store_url.is_some());
+    assert_eq!(config.store.pool_size, 2);
+    assert!(!format!("{config:?}").contains("pa55word"), "{config:?}");
+    assert!(
+        parse("").unwrap().store_url.is_none(),
+        "SQLite stays the default"
+    );
+
+    let errors = parse("[store]\nurl = \"mysql://sp:pa55word@h/db\"\npool_size = 0\n").unwrap_err();
+    assert_eq!(paths(&errors), vec!["store.pool_size", "store.url"]);
+    assert!(!errors.to_string().contains("pa55word"), "{errors}");
+    let errors = parse("[store]\nurl = \"postgres://h/db\"\nurl_env = \"X\"\n").unwrap_err();
+    assert_eq!(paths(&errors), vec!["store.url"]);
+    let errors = parse("[store]\nurl_env = \"SITEPATROL_TEST_UNSET_STORE_URL_VAR\"\n").unwrap_err();
+    assert_eq!(paths(&errors), vec!["store.url_env"]);
+    let errors = parse("[store]\nuri = \"postgres://h/db\"\n").unwrap_err();
+    assert_eq!(paths(&errors), vec!["store.uri"]);
+}

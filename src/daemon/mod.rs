@@ -50,7 +50,7 @@ use sitepatrol_server::metrics::Metrics;
 use sitepatrol_server::review::auth::FailureLimiter;
 use sitepatrol_server::router::{self, Listener};
 use sitepatrol_server::ui::{Ui, UiSettings};
-use sitepatrol_store::{SiteInfo, SqliteStore, Store, StoreConfig};
+use sitepatrol_store::{PgStore, SiteInfo, SqliteStore, Store, StoreConfig, redact_url};
 
 pub struct Daemon {
     shared: Arc<Shared>,
@@ -704,23 +704,50 @@ impl Daemon {
 }
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, DaemonError> {
-    let path = config.store.path.clone();
     let store_config = StoreConfig {
         body_cap_bytes: config.retention.max_body_bytes,
         body_retention_secs: config.times.body_retention.as_secs() as i64,
         case_rescore_margin: config.review.case_rescore_margin,
         ..StoreConfig::default()
     };
-    let failed = |source| DaemonError::Store {
-        path: config.store.path.clone(),
-        source: Box::new(source),
+    // Opened, migrated and asked its schema version off the async workers: the PostgreSQL
+    // client blocks (and must not run on a runtime's worker thread at all).
+    let store: Arc<dyn Store> = match &config.store_url {
+        Some(url) => {
+            let url = url.clone();
+            let shown = PathBuf::from(redact_url(url.expose()));
+            let pool_size = config.store.pool_size;
+            let failed = |source| DaemonError::Store {
+                path: shown.clone(),
+                source: Box::new(source),
+            };
+            let (store, schema) = blocking(move || {
+                let store = PgStore::open(url.expose(), pool_size, store_config)?;
+                let schema = store.schema_version()?;
+                Ok::<_, sitepatrol_store::StoreError>((store, schema))
+            })
+            .await?
+            .map_err(failed)?;
+            info!(url = %shown.display(), schema, pool_size, "store open (PostgreSQL)");
+            Arc::new(store)
+        }
+        None => {
+            let path = config.store.path.clone();
+            let failed = |source| DaemonError::Store {
+                path: config.store.path.clone(),
+                source: Box::new(source),
+            };
+            let (store, schema) = blocking(move || {
+                let store = SqliteStore::open(&path, store_config)?;
+                let schema = store.schema_version()?;
+                Ok::<_, sitepatrol_store::StoreError>((store, schema))
+            })
+            .await?
+            .map_err(failed)?;
+            info!(path = %config.store.path.display(), schema, "store open (SQLite, WAL)");
+            Arc::new(store)
+        }
     };
-    let store = blocking(move || SqliteStore::open(&path, store_config))
-        .await?
-        .map_err(failed)?;
-    let schema = store.schema_version().map_err(failed)?;
-    info!(path = %config.store.path.display(), schema, "store open (SQLite, WAL)");
-    let store: Arc<dyn Store> = Arc::new(store);
     // Before anything can ingest or act: every flag event from now on queues its
     // deliveries in its own transaction.
     let targets: Vec<_> = config.webhooks.iter().map(|h| h.target()).collect();

@@ -701,6 +701,20 @@ fn store_check_of_what_is_not_a_store_exits_2_naming_it() {
     assert!(!missing.exists(), "nothing created");
     let out = sitepatrol(&["store", "check", "--store", "x.db", "--config", "y.toml"]);
     assert_eq!(out.status.code(), Some(2), "usage error");
+    // A config on PostgreSQL: its unused SQLite path is not what the daemon uses.
+    std::fs::write(
+        &config,
+        "[store]\nurl = \"postgres://sp:pa55@db.internal/patrol\"\n",
+    )
+    .unwrap();
+    let out = sitepatrol(&["store", "check", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("uses the PostgreSQL store") && !err.contains("pa55"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data").exists(), "nothing created");
 }
 
 #[test]

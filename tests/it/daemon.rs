@@ -907,3 +907,99 @@ async fn healthz_status(daemon: &Daemon) -> Option<u16> {
         .parse()
         .ok()
 }
+
+/// The daemon on the PostgreSQL store: `[store] url_file` selects it, the crawl's flags are
+/// in the database, the log names the URL without the password, and a restart finds the
+/// schema migrated (one advisory-locked migration, not two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_runs_on_postgres_when_a_url_is_configured() {
+    // The PostgreSQL client blocks: off the async workers, here as in the daemon.
+    let Some(schema) = tokio::task::block_in_place(common::pg::Schema::new) else {
+        return;
+    };
+    let pages: Pages = Arc::new(Mutex::new(HashMap::new()));
+    {
+        let mut p = pages.lock().unwrap();
+        p.insert("/".into(), page("欢迎来到网上赌博平台", &["/b.html"]));
+        p.insert("/b.html".into(), page("免费色情视频", &["/"]));
+    }
+    let server = serve_pages(&pages).await;
+    let setup = Setup::new();
+    // A password the log must not show: trust auth ignores it.
+    let url = schema
+        .url
+        .replacen("://postgres@", "://postgres:n0t-in-logs@", 1);
+    std::fs::write(setup.path("store-url"), format!("{url}\n")).unwrap();
+    let config = setup.path("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+url_file = "store-url"
+pool_size = 3
+[http]
+listen = ["127.0.0.1:0"]
+[rules]
+paths = ["{rules}"]
+[logging]
+level = "info"
+[schedule]
+jitter = 0.0
+[filing]
+enabled = false
+{site}"#,
+            rules = setup.path("rules").display(),
+            site = site("pg", "pg.example.test", server.addr.port(), "1h"),
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config).await;
+    daemon.wait_log("store open (PostgreSQL)").await;
+    // The test reads through its own store, off the async workers (the client blocks).
+    let store = Arc::new(
+        tokio::task::block_in_place(|| {
+            sitepatrol_store::PgStore::open(&schema.url, 2, Default::default())
+        })
+        .expect("open"),
+    );
+    let started = Instant::now();
+    let found = loop {
+        let s = store.clone();
+        let flags = tokio::task::spawn_blocking(move || flags(&*s, "pg"))
+            .await
+            .unwrap();
+        if flags.len() >= 2 {
+            break flags;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{flags:?}\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let categories: HashSet<&str> = found.iter().map(|f| f.category.as_str()).collect();
+    assert_eq!(categories.len(), 2, "{found:?}");
+    assert!(found.iter().all(|f| f.state == FlagState::Open));
+    let log = daemon.log();
+    assert!(!log.contains("n0t-in-logs"), "{log}");
+    assert!(log.contains("postgres://postgres@127.0.0.1"), "{log}");
+    stop(daemon).await;
+
+    // Started again on the same database: nothing to migrate, the flags still there.
+    let daemon = Daemon::start(&config).await;
+    daemon.wait_log("store open (PostgreSQL)").await;
+    stop(daemon).await;
+    let s = store.clone();
+    let (again, schema_version) =
+        tokio::task::spawn_blocking(move || (flags(&*s, "pg"), s.schema_version().unwrap()))
+            .await
+            .unwrap();
+    assert_eq!(again.len(), found.len());
+    assert_eq!(schema_version, sitepatrol_store::SCHEMA_VERSION);
+    tokio::task::block_in_place(move || {
+        drop(store);
+        drop(schema);
+    });
+}

@@ -49,9 +49,10 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
 use serde::Serialize;
 
+use super::SCHEMA_VERSION;
 use super::body::decompress_at_most;
+use super::engine::Ctx;
 use super::fold::{MIGRATION_ACTOR, folded_state};
-use super::sqlite::{Ctx, SCHEMA_VERSION};
 use super::{FlagId, Result, StoreError, fingerprint, sha256_hex, sql};
 
 /// Problems listed per check; more are counted in [`CheckResult::problems_total`].
@@ -272,9 +273,9 @@ pub fn check_sqlite_file(path: &Path) -> Result<CheckReport> {
         }
         Err(e) => return Err(not_a_store(format!("it cannot be read: {e}"))),
     }
-    let open_err = |source| StoreError::Open {
+    let open_err = |source: rusqlite::Error| StoreError::Open {
         path: path.to_path_buf(),
-        source,
+        source: source.into(),
     };
     // No SQLITE_OPEN_CREATE: a missing file must not become an empty database. No URI
     // parsing either: the path is a file name, whatever characters it has.
@@ -359,7 +360,7 @@ fn schema_version(conn: &Connection, path: &Path) -> Result<i64> {
         _ => StoreError::Db {
             path: path.to_path_buf(),
             context: "reading the schema version".into(),
-            source,
+            source: source.into(),
         },
     };
     let tables: i64 = conn

@@ -13,7 +13,7 @@
 //! ones of `sql.rs`; only the hashing and the JSON, which the two databases spell differently,
 //! are done in Rust.
 
-use rusqlite::{Row, Transaction, params};
+use super::db::{Db, DbError, DbResult, Row, vals};
 
 use super::signals::{FlagSignal, MAX_SIGNALS};
 use super::{EventKind, FlagId, FlagState, Timestamp, fingerprint, sql};
@@ -79,42 +79,31 @@ struct Plan {
 }
 
 /// Folds every group of the store. Called inside the migration's transaction.
-pub(super) fn fold_per_term_flags(tx: &Transaction<'_>, now: Timestamp) -> rusqlite::Result<()> {
-    tx.execute(sql::FOLD_TABLE, [])?;
-    let sites: Vec<String> = tx
-        .prepare(sql::FOLD_SITES)?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+pub(super) fn fold_per_term_flags(tx: &dyn Db, now: Timestamp) -> DbResult<()> {
+    // Not prepared and cached: the table is dropped at the end.
+    tx.batch(sql::FOLD_TABLE)?;
+    let sites: Vec<String> = tx.rows(sql::FOLD_SITES, &[], |r| r.get(0))?;
     // A site at a time: memory holds one site's flags, never the whole store's.
     for site in &sites {
-        let parts: Vec<Part> = tx
-            .prepare_cached(sql::FOLD_FLAGS_OF_SITE)?
-            .query_map([site], part_from_row)?
-            .collect::<rusqlite::Result<_>>()?;
+        let parts: Vec<Part> = tx.rows(sql::FOLD_FLAGS_OF_SITE, vals![site], part_from_row)?;
         for group in parts.chunk_by(|a, b| a.url == b.url && a.category == b.category) {
             apply(tx, &plan(site, group), now)?;
         }
     }
-    for statement in [
+    // As one batch, not cached statements: they name the temporary table, which is gone
+    // after the last of them.
+    let moves = [
         sql::FOLD_EVENTS,
         sql::FOLD_OUTBOX,
         sql::FOLD_DELETE,
         sql::FOLD_DROP,
-    ] {
-        tx.execute(statement, [])?;
-    }
+    ];
+    tx.batch(&moves.join(";\n"))?;
     Ok(())
 }
 
-fn part_from_row(row: &Row<'_>) -> rusqlite::Result<Part> {
-    let state: String = row.get(3)?;
-    let state = state.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(
-            3,
-            rusqlite::types::Type::Text,
-            Box::new(std::io::Error::other(e)),
-        )
-    })?;
+fn part_from_row(row: &Row) -> DbResult<Part> {
+    let state = row.parse(3)?;
     Ok(Part {
         id: row.get(0)?,
         url: row.get(1)?,
@@ -129,8 +118,8 @@ fn part_from_row(row: &Row<'_>) -> rusqlite::Result<Part> {
             matched: row.get(7)?,
             normalized: row.get(8)?,
             snippet: row.get(9)?,
-            offset: row.get::<_, i64>(10)?.max(0) as u64,
-            count: row.get::<_, i64>(11)?.max(0) as u64,
+            offset: row.count(10)?,
+            count: row.count(11)?,
             seen_by: Vec::new(),
         },
         assignee: row.get(12)?,
@@ -212,39 +201,43 @@ fn note(state: FlagState, parts: &[&Part]) -> String {
     text.trim_end_matches(';').to_string()
 }
 
-fn apply(tx: &Transaction<'_>, plan: &Plan, now: Timestamp) -> rusqlite::Result<()> {
+fn apply(tx: &dyn Db, plan: &Plan, now: Timestamp) -> DbResult<()> {
     let signals = serde_json::to_string(&plan.signals)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    tx.prepare_cached(sql::FOLD_SURVIVOR)?.execute(params![
-        plan.survivor,
-        plan.fingerprint,
-        signals,
-        plan.signals_omitted as i64,
-        plan.created_at,
-        plan.first_run,
-        plan.last_seen_at,
-        plan.last_run,
-        plan.assignee
-    ])?;
+        .map_err(|e| DbError::Other(format!("cannot encode the signals of a folded flag: {e}")))?;
+    tx.execute(
+        sql::FOLD_SURVIVOR,
+        vals![
+            plan.survivor,
+            plan.fingerprint,
+            signals,
+            plan.signals_omitted,
+            plan.created_at,
+            plan.first_run,
+            plan.last_seen_at,
+            plan.last_run,
+            plan.assignee
+        ],
+    )?;
     if plan.head != plan.survivor {
-        tx.prepare_cached(sql::FOLD_HEAD)?
-            .execute(params![plan.survivor, plan.head])?;
+        tx.execute(sql::FOLD_HEAD, vals![plan.survivor, plan.head])?;
     }
     for id in &plan.folded {
-        tx.prepare_cached(sql::FOLD_INSERT)?
-            .execute(params![id, plan.survivor])?;
+        tx.execute(sql::FOLD_INSERT, vals![id, plan.survivor])?;
     }
     if let Some(note) = &plan.note {
-        tx.prepare_cached(sql::INSERT_EVENT)?.execute(params![
-            plan.survivor,
-            now,
-            MIGRATION_ACTOR,
-            EventKind::Comment.as_str(),
-            Option::<&str>::None,
-            Option::<&str>::None,
-            note,
-            Option::<&str>::None
-        ])?;
+        tx.execute(
+            sql::INSERT_EVENT,
+            vals![
+                plan.survivor,
+                now,
+                MIGRATION_ACTOR,
+                EventKind::Comment.as_str(),
+                Option::<&str>::None,
+                Option::<&str>::None,
+                note,
+                Option::<&str>::None
+            ],
+        )?;
     }
     Ok(())
 }

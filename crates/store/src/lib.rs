@@ -5,19 +5,24 @@
 //! first. Everything else (the schedule, the metrics, the review API) is rebuilt from it after a
 //! restart, including a `kill -9`.
 //!
-//! [`Store`] is the trait the daemon and the review API program against; [`SqliteStore`] is its
-//! only backend today. The statements live in [`sql`] as plain SQL that PostgreSQL also runs,
-//! so a second backend can share them (TEXT/INTEGER/BLOB columns, unix-epoch seconds,
-//! `ON CONFLICT` and `RETURNING`, which both databases speak), and the behaviour is pinned down
-//! by one test suite (`tests/it/store_suite.rs`) that every backend must pass.
+//! [`Store`] is the trait the daemon and the review API program against. Its logic is written
+//! once ([`Engine`], over the neutral layer of [`db`]) and runs on two backends: [`SqliteStore`],
+//! the embedded default, and [`PgStore`], one PostgreSQL database shared by several daemons.
+//! The statements live in [`sql`] as plain SQL that both databases run (unix-epoch seconds,
+//! `ON CONFLICT` and `RETURNING`), and the behaviour is pinned down by one test suite
+//! (`tests/it/store_suite.rs`) that runs on every backend.
 //!
 //! See the "Store" section of `docs/ARCHITECTURE.md` for the tables and the flag lifecycle.
 
 mod body;
 pub mod cases;
 pub mod check;
+pub mod db;
+mod engine;
 mod fold;
+mod migrate;
 mod outbox;
+mod pg;
 pub mod report;
 mod signals;
 pub mod sql;
@@ -38,10 +43,13 @@ pub use cases::{
     CaseId, CaseOutcome, CasePage, CaseSignal, CaseState,
 };
 pub use check::{CheckName, CheckReport, CheckResult, Problem, ProblemKind, check_sqlite_file};
+pub use engine::{Backend, Engine};
+pub use migrate::SCHEMA_VERSION;
 pub use outbox::{Delivery, DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
+pub use pg::{PgStore, Postgres, redact_url};
 pub use report::{CaseFigures, CaseReport, CategoryFigures, ReportQuery};
 pub use signals::{FlagSignal, MAX_SIGNALS};
-pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use sqlite::{Sqlite, SqliteStore};
 
 /// Seconds since the Unix epoch, UTC. Integers rather than dates in SQL so that comparisons and
 /// arithmetic (retention, overdue) are the same in every backend.
@@ -64,10 +72,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("cannot open the store at {}: {source}", path.display())]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: db::DbError },
     #[error(
         "the store at {} has schema version {found}, newer than the {supported} this sitepatrol knows; upgrade sitepatrol or restore a matching backup",
         path.display()
@@ -82,13 +87,13 @@ pub enum StoreError {
         path: PathBuf,
         version: i64,
         name: &'static str,
-        source: rusqlite::Error,
+        source: db::DbError,
     },
     #[error("database error in the store at {} while {context}: {source}", path.display())]
     Db {
         path: PathBuf,
         context: String,
-        source: rusqlite::Error,
+        source: db::DbError,
     },
     /// What `store check` was pointed at cannot be checked as a store.
     #[error("{} is not a sitepatrol store: {reason}", path.display())]
@@ -246,10 +251,11 @@ pub struct StoreConfig {
     /// [`Store::record_crawl`] and by [`Store::prune_bodies`]. 0 keeps a copy only until the
     /// end of the crawl that stored it.
     pub body_retention_secs: i64,
-    /// How long a writer waits for another connection's lock before failing.
+    /// How long a writer waits for another connection's lock before failing (SQLite).
     pub busy_timeout_ms: u64,
-    /// `synchronous=FULL` instead of `NORMAL`: also survive power loss and OS crashes, at the
-    /// cost of an fsync per commit. See [`SqliteStore`] for why NORMAL is the default.
+    /// `synchronous=FULL` instead of `NORMAL` (SQLite): also survive power loss and OS crashes,
+    /// at the cost of an fsync per commit. See [`SqliteStore`] for why NORMAL is the default.
+    /// PostgreSQL's durability is the server's (`synchronous_commit`).
     pub sync_full: bool,
     /// How far a page's score must rise above what a dismissed case covered before a new
     /// case opens for the site and category (`review.case_rescore_margin`).
@@ -783,9 +789,9 @@ pub struct EventFilter {
 
 /// The durable store behind the daemon and the review API.
 ///
-/// Why a trait: the embedded default is SQLite, and a PostgreSQL backend follows for providers
-/// that run several daemons against one database. Both must behave identically, which
-/// `tests/it/store_suite.rs` checks by running one suite over `&dyn Store`.
+/// Why a trait: the embedded default is SQLite, and providers that run several daemons share
+/// one PostgreSQL database. Both must behave identically, which `tests/it/store_suite.rs`
+/// checks by running one suite over `&dyn Store` on each.
 ///
 /// Why synchronous: every method is a short transaction on a local database; the daemon calls
 /// them from `spawn_blocking` or a writer thread, and tests and tools call them directly.

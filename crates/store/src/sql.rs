@@ -2,9 +2,11 @@
 //!
 //! Plain SQL that SQLite (3.35+) and PostgreSQL both run: `ON CONFLICT ... DO UPDATE`,
 //! `RETURNING`, `COALESCE`, no `INSERT OR REPLACE`, no `rowid`, no date functions (times are
-//! integers). Placeholders are written `?N`; [`placeholder`] is the one place that spells
-//! them, and a PostgreSQL backend rewrites `?N` to `$N` (or overrides [`placeholder`]) when
-//! preparing these strings.
+//! integers). Where the two differ by default it is spelled out: a descending order over a
+//! nullable column says `NULLS LAST` (SQLite's default, PostgreSQL's is NULLS FIRST).
+//! Placeholders are written `?N`; [`placeholder`] is the one place that spells them, and the
+//! PostgreSQL backend rewrites `?N` to `$N` (`db::dollar_placeholders`, which leaves string
+//! literals alone) when it prepares these strings.
 
 /// The `n`th (1-based) bind placeholder, for statements built at run time (filters).
 pub fn placeholder(n: usize) -> String {
@@ -290,9 +292,11 @@ pub const SET_CASE_FIGURES: &str =
     WHERE id = ?1";
 pub const CASE_STATE_VERSION: &str =
     "SELECT state, version, site_id, category FROM cases WHERE id = ?1";
+/// The CAST tells PostgreSQL the CASE's type (it would make an untyped `?3` text there, in
+/// conflict with `updated_at`); SQLite stores the same integer.
 pub const SET_CASE_STATE: &str = "UPDATE cases SET state = ?2, updated_at = ?3,
     version = version + 1, closed_at = CASE WHEN ?2 IN ('open', 'confirmed', 'overdue')
-        THEN NULL ELSE ?3 END
+        THEN NULL ELSE CAST(?3 AS BIGINT) END
     WHERE id = ?1";
 pub const CONFIRM_CASE: &str = "UPDATE cases SET deadline_at = ?2, recheck_at = NULL,
     confirmed_at = COALESCE(confirmed_at, ?3) WHERE id = ?1";
@@ -332,11 +336,11 @@ pub const CASE_EVENTS: &str =
     "SELECT id, case_id, at, actor, kind, from_state, to_state, reason, run_key, flags
     FROM case_events WHERE case_id = ?1 ORDER BY id";
 pub const FLAGS_OF_CASE_ORDER: &str = " ORDER BY CASE WHEN f.state IN ('open', 'reopened',
-    'confirmed') THEN 0 ELSE 1 END, f.score DESC, f.severity_rank DESC, f.id";
+    'confirmed') THEN 0 ELSE 1 END, f.score DESC NULLS LAST, f.severity_rank DESC, f.id";
 /// The flag a case's webhook names: its strongest, active ones first.
 pub const STRONGEST_FLAG_OF_CASE: &str = "SELECT f.id FROM flags f WHERE f.case_id = ?1
     ORDER BY CASE WHEN f.state IN ('open', 'reopened', 'confirmed') THEN 0 ELSE 1 END,
-        f.severity_rank DESC, f.score DESC, f.id LIMIT 1";
+        f.severity_rank DESC, f.score DESC NULLS LAST, f.id LIMIT 1";
 /// Confirmed cases whose deadline passed and whose recheck was not yet asked for.
 pub const CASES_DUE_FOR_RECHECK: &str =
     "SELECT c.id FROM cases c WHERE c.state = 'confirmed' AND c.deadline_at <= ?1

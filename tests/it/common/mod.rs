@@ -6,6 +6,7 @@
 
 pub mod crawl;
 pub mod daemon;
+pub mod pg;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,30 +1,28 @@
-//! Cases in SQLite: the crawl's case step, reviewers' case actions, and the queue.
+//! Cases: the crawl's case step, reviewers' case actions, and the queue.
 
 use std::path::Path;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-
-use super::{Ctx, Where, clamp_limit, flag_from_row, parse_col, severity_from_rank};
+use super::{Ctx, clamp_limit, flag_from_row, severity_from_rank};
 use crate::cases::{
     Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventFilter, CaseEventKind, CaseFilter,
     CaseId, CaseOutcome, CasePage, CaseSignal, CaseState,
 };
+use crate::db::{Db, DbError, DbResult, Row, Val, Where, vals};
 use crate::outbox::{WebhookEvent, WebhookTarget};
 use crate::{CRAWLER_ACTOR, Flag, FlagState, Result, StoreError, Timestamp, sql};
 
-pub(super) fn case_from_row(row: &Row<'_>) -> rusqlite::Result<Case> {
+pub(super) fn case_from_row(row: &Row) -> DbResult<Case> {
     Ok(Case {
         id: row.get(0)?,
         site: row.get(1)?,
         customer: row.get(2)?,
         category: row.get(3)?,
         clause: row.get(4)?,
-        state: parse_col(row, 5)?,
-        severity: parse_col(row, 6)?,
+        state: row.parse(5)?,
+        severity: row.parse(6)?,
         score: row.get(7)?,
-        pages: row.get::<_, i64>(8)?.max(0) as u64,
-        flags: row.get::<_, i64>(9)?.max(0) as u64,
+        pages: row.count(8)?,
+        flags: row.count(9)?,
         assignee: row.get(10)?,
         deadline_at: row.get(11)?,
         recheck_at: row.get(12)?,
@@ -39,54 +37,44 @@ pub(super) fn case_from_row(row: &Row<'_>) -> rusqlite::Result<Case> {
     })
 }
 
-fn opt_case_state(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<CaseState>> {
-    match row.get::<_, Option<String>>(idx)? {
+fn opt_case_state(row: &Row, idx: usize) -> DbResult<Option<CaseState>> {
+    match row.get::<Option<String>>(idx)? {
         None => Ok(None),
-        Some(_) => parse_col(row, idx).map(Some),
+        Some(_) => row.parse(idx).map(Some),
     }
 }
 
-fn case_event_from_row(row: &Row<'_>) -> rusqlite::Result<CaseEvent> {
+fn case_event_from_row(row: &Row) -> DbResult<CaseEvent> {
     let kind: String = row.get(4)?;
     Ok(CaseEvent {
         id: row.get(0)?,
         case_id: row.get(1)?,
         at: row.get(2)?,
         actor: row.get(3)?,
-        kind: CaseEventKind::parse(&kind).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                4,
-                rusqlite::types::Type::Text,
-                Box::new(std::io::Error::other(format!(
-                    "unknown case event `{kind}`"
-                ))),
-            )
+        kind: CaseEventKind::parse(&kind).ok_or_else(|| DbError::Value {
+            idx: 4,
+            message: format!("unknown case event `{kind}`"),
         })?,
         from_state: opt_case_state(row, 5)?,
         to_state: opt_case_state(row, 6)?,
         reason: row.get(7)?,
         run_key: row.get(8)?,
-        flags: row.get::<_, i64>(9)?.max(0) as u64,
+        flags: row.count(9)?,
     })
 }
 
-pub(super) fn load_case(conn: &Connection, path: &Path, id: CaseId) -> Result<Option<Case>> {
+pub(super) fn load_case(conn: &dyn Db, path: &Path, id: CaseId) -> Result<Option<Case>> {
     let q = format!(
         "SELECT {} FROM {} WHERE c.id = ?1",
         sql::CASE_COLUMNS,
         sql::CASE_FROM
     );
-    conn.prepare_cached(&q)
-        .and_then(|mut st| st.query_row([id], case_from_row).optional())
+    conn.row(&q, vals![id], case_from_row)
         .ctx(path, || format!("reading case {id}"))
 }
 
 /// The case, its flags, its strongest signals and its history.
-pub(super) fn case_detail(
-    conn: &Connection,
-    path: &Path,
-    id: CaseId,
-) -> Result<Option<CaseDetail>> {
+pub(super) fn case_detail(conn: &dyn Db, path: &Path, id: CaseId) -> Result<Option<CaseDetail>> {
     let Some(case) = load_case(conn, path, id)? else {
         return Ok(None);
     };
@@ -97,12 +85,10 @@ pub(super) fn case_detail(
         sql::FLAGS_OF_CASE_ORDER
     );
     let flags: Vec<Flag> = conn
-        .prepare_cached(&q)
-        .and_then(|mut st| st.query_map([id], flag_from_row)?.collect())
+        .rows(&q, vals![id], flag_from_row)
         .ctx(path, || format!("reading the flags of case {id}"))?;
     let events = conn
-        .prepare_cached(sql::CASE_EVENTS)
-        .and_then(|mut st| st.query_map([id], case_event_from_row)?.collect())
+        .rows(sql::CASE_EVENTS, vals![id], case_event_from_row)
         .ctx(path, || format!("reading the events of case {id}"))?;
     let top_signals = top_signals(&flags, 10);
     Ok(Some(CaseDetail {
@@ -142,7 +128,7 @@ fn top_signals(flags: &[Flag], limit: usize) -> Vec<CaseSignal> {
 
 /// The queue: most severe first, then the most pages, then the oldest, then the id, which
 /// makes the order total and the cursor exact.
-pub(super) fn list_cases(conn: &Connection, path: &Path, filter: &CaseFilter) -> Result<CasePage> {
+pub(super) fn list_cases(conn: &dyn Db, path: &Path, filter: &CaseFilter) -> Result<CasePage> {
     let mut w = case_filter_where(filter);
     if let Some(cursor) = &filter.cursor {
         after_case_cursor(&mut w, cursor)?;
@@ -157,11 +143,7 @@ pub(super) fn list_cases(conn: &Connection, path: &Path, filter: &CaseFilter) ->
         limit + 1
     );
     let mut cases: Vec<Case> = conn
-        .prepare(&q)
-        .and_then(|mut st| {
-            st.query_map(rusqlite::params_from_iter(w.params.iter()), case_from_row)?
-                .collect()
-        })
+        .rows(&q, &w.params, case_from_row)
         .ctx(path, || "listing cases".to_string())?;
     let next_cursor = if cases.len() > limit {
         cases.truncate(limit);
@@ -193,7 +175,7 @@ fn after_case_cursor(w: &mut Where, cursor: &str) -> Result<()> {
     let [rank, pages, created, id] = parts[..] else {
         return Err(bad());
     };
-    let v = Value::Integer;
+    let v = Val::Int;
     w.add(
         "(c.severity_rank < {} OR (c.severity_rank = {} AND (c.pages < {} OR (c.pages = {}
             AND (c.created_at > {} OR (c.created_at = {} AND c.id > {}))))))",
@@ -212,7 +194,7 @@ fn after_case_cursor(w: &mut Where, cursor: &str) -> Result<()> {
 
 fn case_filter_where(filter: &CaseFilter) -> Where {
     let mut w = Where::default();
-    let text = |s: &str| Value::Text(s.to_string());
+    let text = |s: &str| Val::Text(s.to_string());
     w.any_of(
         "c.state",
         filter.states.iter().map(|s| text(s.as_str())).collect(),
@@ -237,48 +219,44 @@ fn case_filter_where(filter: &CaseFilter) -> Where {
     if let Some(now) = filter.overdue_at {
         w.add(
             "(c.state = 'overdue' OR (c.state = 'confirmed' AND c.deadline_at <= {}))",
-            vec![Value::Integer(now)],
+            vec![Val::Int(now)],
         );
     }
     w
 }
 
-pub(super) fn case_counts(conn: &Connection, path: &Path) -> Result<Vec<CaseCount>> {
-    conn.prepare_cached(sql::CASE_COUNTS)
-        .and_then(|mut st| {
-            st.query_map([], |r| {
-                Ok(CaseCount {
-                    state: parse_col(r, 0)?,
-                    category: r.get(1)?,
-                    severity: parse_col(r, 2)?,
-                    count: r.get::<_, i64>(3)?.max(0) as u64,
-                })
-            })?
-            .collect()
+pub(super) fn case_counts(conn: &dyn Db, path: &Path) -> Result<Vec<CaseCount>> {
+    conn.rows(sql::CASE_COUNTS, &[], |r| {
+        Ok(CaseCount {
+            state: r.parse(0)?,
+            category: r.get(1)?,
+            severity: r.parse(2)?,
+            count: r.count(3)?,
         })
-        .ctx(path, || "counting cases".to_string())
+    })
+    .ctx(path, || "counting cases".to_string())
 }
 
 pub(super) fn case_events(
-    conn: &Connection,
+    conn: &dyn Db,
     path: &Path,
     filter: &CaseEventFilter,
 ) -> Result<Vec<CaseEvent>> {
     let mut w = Where::default();
     if let Some(case) = filter.case {
-        w.add("case_id = {}", vec![Value::Integer(case)]);
+        w.add("case_id = {}", vec![Val::Int(case)]);
     }
     if let Some(actor) = &filter.actor {
-        w.add("actor = {}", vec![Value::Text(actor.clone())]);
+        w.add("actor = {}", vec![Val::Text(actor.clone())]);
     }
     if let Some(from) = filter.from {
-        w.add("at >= {}", vec![Value::Integer(from)]);
+        w.add("at >= {}", vec![Val::Int(from)]);
     }
     if let Some(to) = filter.to {
-        w.add("at < {}", vec![Value::Integer(to)]);
+        w.add("at < {}", vec![Val::Int(to)]);
     }
     if let Some(before) = filter.before_id {
-        w.add("id < {}", vec![Value::Integer(before)]);
+        w.add("id < {}", vec![Val::Int(before)]);
     }
     let q = format!(
         "SELECT {} FROM case_events{} ORDER BY id DESC LIMIT {}",
@@ -286,35 +264,28 @@ pub(super) fn case_events(
         w.sql(),
         clamp_limit(filter.limit)
     );
-    conn.prepare(&q)
-        .and_then(|mut st| {
-            st.query_map(
-                rusqlite::params_from_iter(w.params.iter()),
-                case_event_from_row,
-            )?
-            .collect()
-        })
+    conn.rows(&q, &w.params, case_event_from_row)
         .ctx(path, || "reading the case audit log".into())
 }
 
 /// Confirmed cases past their deadline whose recheck was not asked for yet, marked as asked
 /// at `now` in the same transaction, so that each deadline causes one recrawl.
 pub(super) fn claim_rechecks(
-    tx: &Transaction<'_>,
+    tx: &dyn Db,
     path: &Path,
     now: Timestamp,
     limit: usize,
 ) -> Result<Vec<Case>> {
     let ids: Vec<CaseId> = tx
-        .prepare_cached(sql::CASES_DUE_FOR_RECHECK)
-        .and_then(|mut st| {
-            st.query_map(params![now, clamp_limit(limit) as i64], |r| r.get(0))?
-                .collect()
-        })
+        .rows(
+            sql::CASES_DUE_FOR_RECHECK,
+            vals![now, clamp_limit(limit)],
+            |r| r.get(0),
+        )
         .ctx(path, || "reading the cases due for a recheck".to_string())?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        tx.execute(sql::SET_CASE_RECHECK, params![id, now])
+        tx.execute(sql::SET_CASE_RECHECK, vals![id, now])
             .ctx(path, || format!("marking the recheck of case {id}"))?;
         if let Some(case) = load_case(tx, path, id)? {
             out.push(case);
@@ -327,8 +298,8 @@ pub(super) fn claim_rechecks(
 /// that no active case holds join one (or open one), the figures of its active cases are
 /// brought up to date, cases with no page left close, and confirmed cases a crawl found past
 /// their deadline become overdue.
-pub(super) struct CaseSync<'a, 't> {
-    pub tx: &'a Transaction<'t>,
+pub(crate) struct CaseSync<'a> {
+    pub tx: &'a dyn Db,
     pub path: &'a Path,
     pub site: &'a str,
     pub at: Timestamp,
@@ -350,7 +321,7 @@ struct Homeless {
     url: String,
 }
 
-impl CaseSync<'_, '_> {
+impl CaseSync<'_> {
     pub fn run(&self) -> Result<CaseOutcome> {
         let mut out = CaseOutcome::default();
         for flag in self.homeless_flags()? {
@@ -358,8 +329,7 @@ impl CaseSync<'_, '_> {
         }
         let active: Vec<CaseId> = self
             .tx
-            .prepare_cached(sql::ACTIVE_CASES_OF_SITE)
-            .and_then(|mut st| st.query_map([self.site], |r| r.get(0))?.collect())
+            .rows(sql::ACTIVE_CASES_OF_SITE, vals![self.site], |r| r.get(0))
             .ctx(self.path, || self.ctx("reading the active cases"))?;
         for id in active {
             self.settle(id, &mut out)?;
@@ -376,20 +346,16 @@ impl CaseSync<'_, '_> {
 
     fn homeless_flags(&self) -> Result<Vec<Homeless>> {
         self.tx
-            .prepare_cached(sql::FLAGS_WITHOUT_ACTIVE_CASE)
-            .and_then(|mut st| {
-                st.query_map([self.site], |r| {
-                    Ok(Homeless {
-                        id: r.get(0)?,
-                        category: r.get(1)?,
-                        clause: r.get(2)?,
-                        severity: r.get(3)?,
-                        score: r.get(4)?,
-                        case_id: r.get(5)?,
-                        url: r.get(6)?,
-                    })
-                })?
-                .collect()
+            .rows(sql::FLAGS_WITHOUT_ACTIVE_CASE, vals![self.site], |r| {
+                Ok(Homeless {
+                    id: r.get(0)?,
+                    category: r.get(1)?,
+                    clause: r.get(2)?,
+                    severity: r.get(3)?,
+                    score: r.get(4)?,
+                    case_id: r.get(5)?,
+                    url: r.get(6)?,
+                })
             })
             .ctx(self.path, || self.ctx("reading the flags without a case"))
     }
@@ -400,12 +366,9 @@ impl CaseSync<'_, '_> {
     fn place(&self, flag: Homeless, out: &mut CaseOutcome) -> Result<()> {
         let active: Option<CaseId> = self
             .tx
-            .query_row(
-                sql::ACTIVE_CASE_OF,
-                params![self.site, flag.category],
-                |r| r.get(0),
-            )
-            .optional()
+            .row(sql::ACTIVE_CASE_OF, vals![self.site, flag.category], |r| {
+                r.get(0)
+            })
             .ctx(self.path, || self.ctx("looking up the active case"))?;
         if let Some(case) = active {
             self.join(flag.id, case, &flag.url, CaseEventKind::Join, None)?;
@@ -414,19 +377,18 @@ impl CaseSync<'_, '_> {
         }
         let dismissed: Option<(CaseId, Option<f64>)> = self
             .tx
-            .query_row(
+            .row(
                 sql::LATEST_DISMISSED_CASE,
-                params![self.site, flag.category],
+                vals![self.site, flag.category],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()
             .ctx(self.path, || self.ctx("looking up the dismissed case"))?;
         if let Some((case, covered)) = dismissed
             && flag.case_id != Some(case)
             && flag.score.unwrap_or(0.0) <= covered.unwrap_or(0.0) + self.margin
         {
             self.tx
-                .execute(sql::COVER_FLAG, params![flag.id, case, self.at])
+                .execute(sql::COVER_FLAG, vals![flag.id, case, self.at])
                 .ctx(self.path, || self.ctx("dismissing a covered flag"))?;
             super::event(
                 self.tx,
@@ -448,9 +410,9 @@ impl CaseSync<'_, '_> {
             })?;
         let case: CaseId = self
             .tx
-            .query_row(
+            .one(
                 sql::INSERT_CASE,
-                params![
+                vals![
                     self.site,
                     flag.category,
                     flag.clause,
@@ -478,7 +440,7 @@ impl CaseSync<'_, '_> {
         from: Option<CaseState>,
     ) -> Result<()> {
         self.tx
-            .execute(sql::SET_FLAG_CASE, params![flag, case])
+            .execute(sql::SET_FLAG_CASE, vals![flag, case])
             .ctx(self.path, || {
                 self.ctx(&format!("adding a page to case {case}"))
             })?;
@@ -509,7 +471,7 @@ impl CaseSync<'_, '_> {
     fn settle(&self, id: CaseId, out: &mut CaseOutcome) -> Result<()> {
         let figures = self
             .tx
-            .query_row(sql::CASE_FIGURES, [id], |r| {
+            .one(sql::CASE_FIGURES, vals![id], |r| {
                 Ok(Figures {
                     pages: r.get(0)?,
                     rank: r.get(1)?,
@@ -521,7 +483,7 @@ impl CaseSync<'_, '_> {
                     old_score: r.get(7)?,
                     old_first: r.get(8)?,
                     old_last: r.get(9)?,
-                    state: parse_col(r, 10)?,
+                    state: r.parse(10)?,
                     deadline: r.get(11)?,
                 })
             })
@@ -544,7 +506,7 @@ impl CaseSync<'_, '_> {
             self.tx
                 .execute(
                     sql::SET_CASE_FIGURES,
-                    params![
+                    vals![
                         id,
                         figures.pages,
                         severity_from_rank(rank).as_str(),
@@ -570,7 +532,7 @@ impl CaseSync<'_, '_> {
 
     fn change_state(&self, id: CaseId, from: CaseState, to: CaseState, reason: &str) -> Result<()> {
         self.tx
-            .execute(sql::SET_CASE_STATE, params![id, to.as_str(), self.at])
+            .execute(sql::SET_CASE_STATE, vals![id, to.as_str(), self.at])
             .ctx(self.path, || {
                 self.ctx(&format!("setting case {id} to {to}"))
             })?;
@@ -641,27 +603,25 @@ pub(super) struct EventRow<'a> {
 }
 
 /// Writes one case event; its id.
-pub(super) fn case_event(tx: &Transaction<'_>, path: &Path, e: &EventRow<'_>) -> Result<i64> {
-    tx.prepare_cached(sql::INSERT_CASE_EVENT)
-        .and_then(|mut st| {
-            st.query_row(
-                params![
-                    e.case,
-                    e.at,
-                    e.actor,
-                    e.kind.as_str(),
-                    e.from.map(|s| s.as_str()),
-                    e.to.map(|s| s.as_str()),
-                    e.reason,
-                    e.run_key,
-                    e.flags as i64
-                ],
-                |r| r.get(0),
-            )
-        })
-        .ctx(path, || {
-            format!("recording the {} event of case {}", e.kind.as_str(), e.case)
-        })
+pub(super) fn case_event(tx: &dyn Db, path: &Path, e: &EventRow<'_>) -> Result<i64> {
+    tx.one(
+        sql::INSERT_CASE_EVENT,
+        vals![
+            e.case,
+            e.at,
+            e.actor,
+            e.kind.as_str(),
+            e.from.map(|s| s.as_str()),
+            e.to.map(|s| s.as_str()),
+            e.reason,
+            e.run_key,
+            e.flags
+        ],
+        |r| r.get(0),
+    )
+    .ctx(path, || {
+        format!("recording the {} event of case {}", e.kind.as_str(), e.case)
+    })
 }
 
 /// A state change of a case, as a webhook reports it.
@@ -677,7 +637,7 @@ pub(super) struct CaseChange<'a> {
 /// The outbox rows of a case's state change: `case.overdue` for a case found past its
 /// deadline (what an operator wires to suspension), `case.state_changed` for every change.
 pub(super) fn enqueue_case(
-    tx: &Transaction<'_>,
+    tx: &dyn Db,
     path: &Path,
     targets: &[WebhookTarget],
     case: &Case,
@@ -688,8 +648,7 @@ pub(super) fn enqueue_case(
         events.push(WebhookEvent::CaseOverdue);
     }
     let flag: Option<i64> = tx
-        .query_row(sql::STRONGEST_FLAG_OF_CASE, [case.id], |r| r.get(0))
-        .optional()
+        .row(sql::STRONGEST_FLAG_OF_CASE, vals![case.id], |r| r.get(0))
         .ctx(path, || {
             format!("reading the strongest flag of case {}", case.id)
         })?;
@@ -719,23 +678,23 @@ pub(super) fn enqueue_case(
             source,
         })?;
         for target in wanted {
-            tx.prepare_cached(sql::INSERT_CASE_OUTBOX)
-                .and_then(|mut st| {
-                    st.execute(params![
-                        target.name,
-                        event.as_str(),
-                        flag,
-                        case.id,
-                        payload,
-                        change.at
-                    ])
-                })
-                .ctx(path, || {
-                    format!(
-                        "queueing the {event} of case {} for webhook `{}`",
-                        case.id, target.name
-                    )
-                })?;
+            tx.execute(
+                sql::INSERT_CASE_OUTBOX,
+                vals![
+                    target.name,
+                    event.as_str(),
+                    flag,
+                    case.id,
+                    payload,
+                    change.at
+                ],
+            )
+            .ctx(path, || {
+                format!(
+                    "queueing the {event} of case {} for webhook `{}`",
+                    case.id, target.name
+                )
+            })?;
         }
     }
     Ok(())
@@ -745,7 +704,7 @@ pub(super) fn enqueue_case(
 /// flags it moves.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn act_on_case(
-    tx: &Transaction<'_>,
+    tx: &dyn Db,
     path: &Path,
     targets: &[WebhookTarget],
     id: CaseId,
@@ -755,10 +714,9 @@ pub(super) fn act_on_case(
     expected_version: Option<i64>,
 ) -> Result<Case> {
     let (state, version, site, category): (CaseState, i64, String, String) = tx
-        .query_row(sql::CASE_STATE_VERSION, [id], |r| {
-            Ok((parse_col(r, 0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        .row(sql::CASE_STATE_VERSION, vals![id], |r| {
+            Ok((r.parse(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
-        .optional()
         .ctx(path, || format!("reading case {id}"))?
         .ok_or(StoreError::CaseNotFound(id))?;
     if let Some(expected) = expected_version
@@ -810,8 +768,7 @@ pub(super) fn act_on_case(
                 return Err(invalid());
             }
             let other: Option<CaseId> = tx
-                .query_row(sql::ACTIVE_CASE_OF, params![site, category], |r| r.get(0))
-                .optional()
+                .row(sql::ACTIVE_CASE_OF, vals![site, category], |r| r.get(0))
                 .ctx(path, || {
                     format!("looking up the active case beside case {id}")
                 })?;
@@ -845,44 +802,43 @@ pub(super) fn act_on_case(
         },
     )?;
     let move_flags = |statement: &str, to: FlagState| -> Result<u64> {
-        tx.execute(statement, params![id, to.as_str(), at, event])
-            .map(|n| n as u64)
+        tx.execute(statement, vals![id, to.as_str(), at, event])
             .ctx(path, || format!("moving the flags of case {id} to {to}"))
     };
     let flags = match action {
         CaseAction::Confirm { deadline_at, .. } => {
-            tx.execute(sql::CONFIRM_CASE, params![id, deadline_at, at])
+            tx.execute(sql::CONFIRM_CASE, vals![id, deadline_at, at])
                 .ctx(path, || format!("setting the deadline of case {id}"))?;
             move_flags(sql::CASE_FLAGS_OPEN_TO, FlagState::Confirmed)?
         }
         CaseAction::Dismiss { .. } => {
-            tx.execute(sql::DISMISS_CASE, [id])
+            tx.execute(sql::DISMISS_CASE, vals![id])
                 .ctx(path, || format!("recording the dismissal of case {id}"))?;
             move_flags(sql::CASE_FLAGS_ACTIVE_TO, FlagState::Dismissed)?
         }
         CaseAction::Reopen { .. } => {
-            tx.execute(sql::REOPEN_CASE, [id])
+            tx.execute(sql::REOPEN_CASE, vals![id])
                 .ctx(path, || format!("reopening case {id}"))?;
             move_flags(sql::CASE_FLAGS_DISMISSED_TO, FlagState::Reopened)?
         }
         CaseAction::Assign { .. } => {
-            tx.execute(sql::ASSIGN_CASE, params![id, text, at])
+            tx.execute(sql::ASSIGN_CASE, vals![id, text, at])
                 .ctx(path, || format!("assigning case {id}"))?;
-            tx.execute(sql::ASSIGN_CASE_FLAGS, params![id, text, event])
-                .ctx(path, || format!("assigning the flags of case {id}"))? as u64
+            tx.execute(sql::ASSIGN_CASE_FLAGS, vals![id, text, event])
+                .ctx(path, || format!("assigning the flags of case {id}"))?
         }
         CaseAction::Comment { .. } => {
-            tx.execute(sql::TOUCH_CASE, params![id, at])
+            tx.execute(sql::TOUCH_CASE, vals![id, at])
                 .ctx(path, || format!("commenting on case {id}"))?;
             0
         }
     };
     if flags > 0 {
-        tx.execute(sql::SET_CASE_EVENT_FLAGS, params![event, flags as i64])
+        tx.execute(sql::SET_CASE_EVENT_FLAGS, vals![event, flags])
             .ctx(path, || format!("recording the flags of case {id}'s event"))?;
     }
     if let Some(to) = to {
-        tx.execute(sql::SET_CASE_STATE, params![id, to.as_str(), at])
+        tx.execute(sql::SET_CASE_STATE, vals![id, to.as_str(), at])
             .ctx(path, || format!("setting case {id} to {to}"))?;
     }
     if to == Some(CaseState::Open) {

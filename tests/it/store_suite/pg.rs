@@ -1,0 +1,239 @@
+//! PostgreSQL only: the migration lock, errors, what is stored, old schemas. The database of
+//! each test is a schema of its own ([`Schema`]).
+
+pub(crate) use crate::common::pg::{ENV, Schema};
+
+use sitepatrol_store::{PgStore, SCHEMA_VERSION, Store, StoreError};
+
+#[test]
+fn daemons_opening_a_fresh_database_at_once_migrate_it_once() {
+    let Some(schema) = Schema::new() else { return };
+    let opened: Vec<Result<i64, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let store = PgStore::open(&schema.url, 1, super::test_config())
+                        .map_err(|e| e.to_string())?;
+                    store.schema_version().map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for v in &opened {
+        assert_eq!(v.as_ref(), Ok(&SCHEMA_VERSION), "{opened:?}");
+    }
+    let row = schema
+        .client()
+        .query_one(
+            "SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations",
+            &[],
+        )
+        .unwrap();
+    let (rows, versions): (i64, i64) = (row.get(0), row.get(1));
+    let expected = sitepatrol_store::SqliteStore::migration_versions().len() as i64;
+    assert_eq!((rows, versions), (expected, expected));
+}
+
+#[test]
+fn errors_name_the_url_without_its_password_and_what_was_done() {
+    let Some(schema) = Schema::new() else { return };
+    // A database that does not exist: the open fails naming it, never the password.
+    let base = std::env::var(ENV).unwrap();
+    let (head, _db) = base.rsplit_once('/').unwrap();
+    let url = format!("{}/sp_no_such_database", head.replacen('@', ":hunter2@", 1));
+    let e = PgStore::open(&url, 1, super::test_config())
+        .err()
+        .expect("no such database");
+    let message = e.to_string();
+    assert!(matches!(e, StoreError::Open { .. }), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(message.contains("/sp_no_such_database"), "{message}");
+    assert!(message.contains("does not exist"), "{message}");
+
+    // A store whose tables went away: the error says which operation, on which database.
+    let store = PgStore::open(&schema.url, 1, super::test_config()).unwrap();
+    schema
+        .client()
+        .batch_execute("DROP TABLE crawl_checkpoints")
+        .unwrap();
+    let message = store.checkpoint("s1").unwrap_err().to_string();
+    assert!(
+        message.contains("reading the checkpoint of site `s1`")
+            && message.contains(&schema.url)
+            && message.contains("crawl_checkpoints"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let Some(schema) = Schema::new() else { return };
+    drop(PgStore::open(&schema.url, 1, super::test_config()).unwrap());
+    schema
+        .client()
+        .execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'future', 0)",
+            &[&(SCHEMA_VERSION + 1)],
+        )
+        .unwrap();
+    match PgStore::open(&schema.url, 1, super::test_config()) {
+        Err(StoreError::SchemaTooNew {
+            found, supported, ..
+        }) => assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION)),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn bodies_and_screenshots_are_bytea_with_the_same_gzip() {
+    let Some(schema) = Schema::new() else { return };
+    let store = PgStore::open(&schema.url, 2, super::test_config()).unwrap();
+    super::site(&store, "s1", "c1");
+    let body = "<p>在线赌博</p>".repeat(50);
+    let mut p = super::page(super::A, &body, vec![super::gamble(super::A)]);
+    p.screenshot = Some(b"\x89PNG\r\n\x1a\nfake".to_vec());
+    store
+        .record_crawl(&super::run("r1", "s1", 1_000), &[p])
+        .unwrap();
+    let row = schema
+        .client()
+        .query_one(
+            "SELECT data, screenshot, pg_typeof(data)::text, original_size FROM bodies",
+            &[],
+        )
+        .unwrap();
+    let (data, png, ty, size): (Vec<u8>, Vec<u8>, String, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(ty, "bytea");
+    assert_eq!(&data[..2], &[0x1f, 0x8b], "gzip, as in SQLite");
+    assert_eq!(
+        sitepatrol_store::decompress_body(&data, size as usize).unwrap(),
+        body.as_bytes()
+    );
+    assert_eq!(png, b"\x89PNG\r\n\x1a\nfake");
+    // The same retention: pruned with the copy.
+    assert_eq!(store.prune_bodies(1_060 + 101).unwrap(), 1);
+    let sha = sitepatrol_store::sha256_hex(body.as_bytes());
+    assert!(store.body(&sha).unwrap().is_none());
+    assert!(store.screenshot(&sha).unwrap().is_none());
+}
+
+/// Migrations 4 and 8 have code steps (the fold of per-term flags, the cases of existing
+/// flags). A fresh database has nothing for them; a schema-3 database with per-term flags
+/// shows they run on PostgreSQL through the same code as on SQLite.
+#[test]
+fn a_schema_3_database_is_folded_and_gets_its_cases() {
+    let Some(schema) = Schema::new() else { return };
+    let mut c = schema.client();
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL,
+             applied_at BIGINT NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, 'init', 0), (2, 'count_indexes', 0),
+             (3, 'outbox', 0);",
+    )
+    .unwrap();
+    for sql in [
+        include_str!("../../../crates/store/src/migrations/pg/0001_init.sql"),
+        include_str!("../../../crates/store/src/migrations/pg/0002_count_indexes.sql"),
+        include_str!("../../../crates/store/src/migrations/pg/0003_outbox.sql"),
+    ] {
+        c.batch_execute(sql).unwrap();
+    }
+    c.batch_execute(
+        "INSERT INTO sites (id, customer, domains, created_at, updated_at)
+         VALUES ('s1', 'c1', '[\"s1.example.cn\"]', 1, 1)",
+    )
+    .unwrap();
+    let url = "http://s1.example.cn/";
+    let mut ids = Vec::new();
+    for (term, state, rank) in [("赌场", "dismissed", 4_i64), ("百家乐", "open", 3)] {
+        let row = c
+            .query_one(
+                "INSERT INTO flags (fingerprint, site_id, url, rule, category, clause, severity,
+                     severity_rank, description, zone, matched, normalized, snippet,
+                     match_offset, match_count, state, fetched_at, http_status, ip, body_sha256,
+                     created_at, updated_at, last_seen_at, first_run, last_run)
+                 VALUES ($1, 's1', $2, $3, 'gambling', '§2 (7)', 'high', $4, 'old rule', 'text',
+                     $5, $5, $5, 5, 1, $6, 100, 200, '203.0.113.7', 'body', 100, 100, 200,
+                     'r1', 'r2')
+                 RETURNING id",
+                &[
+                    &format!("old-{term}"),
+                    &url,
+                    &format!("gambling.{rank}"),
+                    &rank,
+                    &term,
+                    &state,
+                ],
+            )
+            .unwrap();
+        let id: i64 = row.get(0);
+        c.execute(
+            "INSERT INTO flag_events (flag_id, at, actor, kind, from_state, to_state)
+             VALUES ($1, 100, 'crawler', 'state', NULL, 'open')",
+            &[&id],
+        )
+        .unwrap();
+        ids.push(id);
+    }
+    drop(c);
+
+    let store = PgStore::open(&schema.url, 2, super::test_config()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let flags = super::all_flags(&store, Default::default());
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    let f = &flags[0];
+    assert_eq!(f.id, ids[1], "the open part survives");
+    assert_eq!(f.state, sitepatrol_store::FlagState::Open);
+    assert_eq!(
+        f.fingerprint,
+        sitepatrol_store::fingerprint("s1", "gambling", url)
+    );
+    assert_eq!(f.matched, "赌场", "the strongest part is quoted");
+    assert_eq!(f.signals.len(), 2);
+    let detail = store.flag(f.id).unwrap().unwrap();
+    assert_eq!(
+        detail.events.len(),
+        3,
+        "both parts' events and the migration's"
+    );
+    assert!(detail.events.iter().any(|e| e.actor == "migration"));
+    // Migration 8 gathered the open flag into a case.
+    let cases = store.list_cases(&Default::default()).unwrap().cases;
+    assert_eq!(cases.len(), 1);
+    assert_eq!((cases[0].pages, f.case_id), (1, Some(cases[0].id)));
+}
+
+/// A failover or a server restart closes the pooled connections: the next calls take new
+/// ones instead of failing once per stale connection.
+#[test]
+fn connections_the_server_closed_are_replaced_without_an_error() {
+    let Some(schema) = Schema::new() else { return };
+    // Its own application name, so that only this test's sessions are terminated.
+    let app = format!("sp_{}", std::process::id());
+    let url = format!("{}&application_name={app}", schema.url);
+    let store = PgStore::open(&url, 3, super::test_config()).unwrap();
+    super::site(&store, "s1", "c1");
+    // Three connections in the pool: three reads at once.
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| store.site("s1").unwrap().unwrap());
+        }
+    });
+    let killed: i64 = schema
+        .client()
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "{killed}");
+    for _ in 0..4 {
+        assert_eq!(store.site("s1").unwrap().unwrap().id, "s1");
+    }
+    super::site(&store, "s2", "c1");
+    assert_eq!(store.sites(false, None, 0).unwrap().len(), 2);
+}
