@@ -231,6 +231,26 @@ fn connections_the_server_closed_are_replaced_without_an_error() {
         .unwrap()
         .get(0);
     assert!(killed >= 1, "{killed}");
+    // pg_terminate_backend only signals: wait until the sessions are gone, or a call could
+    // begin on a connection whose backend is still dying and fail inside its transaction
+    // (a failover cuts connections between calls, which is what this test is about).
+    let started = std::time::Instant::now();
+    while schema
+        .client()
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the terminated sessions never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     for _ in 0..4 {
         assert_eq!(store.site("s1").unwrap().unwrap().id, "s1");
     }
