@@ -284,6 +284,19 @@ struct Lent<'a> {
     conn: Option<Conn>,
 }
 
+impl Lent<'_> {
+    /// Closes the connection instead of returning it to the pool.
+    fn discard(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            let mut pool = self.pg.pool();
+            pool.open = pool.open.saturating_sub(1);
+            drop(pool);
+            self.pg.returned.notify_one();
+        }
+    }
+}
+
 impl Drop for Lent<'_> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
@@ -369,32 +382,62 @@ impl Postgres {
         read_only: bool,
         f: impl FnOnce(&dyn Db) -> Result<T>,
     ) -> Result<T> {
-        let mut lent = self.lend()?;
-        let conn = lent.conn.as_mut().ok_or_else(|| StoreError::Db {
-            path: self.shown.clone(),
-            context: format!("starting a transaction for {context}"),
-            source: DbError::Other("the pool lent no connection".into()),
-        })?;
-        let Conn { client, statements } = conn;
-        let tx = client
-            .build_transaction()
-            .isolation_level(level)
-            .read_only(read_only)
-            .start()
-            .ctx(&self.shown, || {
-                format!("starting a transaction for {context}")
+        let mut f = Some(f);
+        // Pooled connections the server closed meanwhile (a restart, a failover, an idle
+        // timeout) fail their BEGIN, before anything ran: each is dropped and the next one
+        // taken, at most once per connection the pool can hold.
+        let mut stale = 0;
+        loop {
+            let mut lent = self.lend()?;
+            let conn = lent.conn.as_mut().ok_or_else(|| StoreError::Db {
+                path: self.shown.clone(),
+                context: format!("starting a transaction for {context}"),
+                source: DbError::Other("the pool lent no connection".into()),
             })?;
-        let db = PgTx {
-            tx: RefCell::new(tx),
-            statements: RefCell::new(statements),
-        };
-        // On an error the transaction is dropped, which rolls it back.
-        let out = f(&db)?;
-        db.tx
-            .into_inner()
-            .commit()
-            .ctx(&self.shown, || format!("committing {context}"))?;
-        Ok(out)
+            let Conn { client, statements } = conn;
+            let failed = match client
+                .build_transaction()
+                .isolation_level(level)
+                .read_only(read_only)
+                .start()
+            {
+                Ok(tx) => {
+                    let db = PgTx {
+                        tx: RefCell::new(tx),
+                        statements: RefCell::new(statements),
+                    };
+                    let f = f.take().ok_or_else(|| StoreError::Db {
+                        path: self.shown.clone(),
+                        context: context.to_string(),
+                        source: DbError::Other("the transaction's work ran already".into()),
+                    })?;
+                    // On an error the transaction is dropped, which rolls it back.
+                    let out = f(&db)?;
+                    db.tx
+                        .into_inner()
+                        .commit()
+                        .ctx(&self.shown, || format!("committing {context}"))?;
+                    return Ok(out);
+                }
+                Err(e) => e,
+            };
+            // The server's FATAL (57P01, terminated by an administrator or a failover) can
+            // arrive before the client has seen the socket close: either means the session is
+            // gone.
+            let gone = client.is_closed()
+                || failed.is_closed()
+                || failed
+                    .as_db_error()
+                    .is_some_and(|db| db.severity() == "FATAL");
+            if gone && stale < self.max {
+                stale += 1;
+                lent.discard();
+                continue;
+            }
+            return Err(failed).ctx(&self.shown, || {
+                format!("starting a transaction for {context}")
+            });
+        }
     }
 }
 

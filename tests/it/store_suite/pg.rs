@@ -204,3 +204,36 @@ fn a_schema_3_database_is_folded_and_gets_its_cases() {
     assert_eq!(cases.len(), 1);
     assert_eq!((cases[0].pages, f.case_id), (1, Some(cases[0].id)));
 }
+
+/// A failover or a server restart closes the pooled connections: the next calls take new
+/// ones instead of failing once per stale connection.
+#[test]
+fn connections_the_server_closed_are_replaced_without_an_error() {
+    let Some(schema) = Schema::new() else { return };
+    // Its own application name, so that only this test's sessions are terminated.
+    let app = format!("sp_{}", std::process::id());
+    let url = format!("{}&application_name={app}", schema.url);
+    let store = PgStore::open(&url, 3, super::test_config()).unwrap();
+    super::site(&store, "s1", "c1");
+    // Three connections in the pool: three reads at once.
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| store.site("s1").unwrap().unwrap());
+        }
+    });
+    let killed: i64 = schema
+        .client()
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "{killed}");
+    for _ in 0..4 {
+        assert_eq!(store.site("s1").unwrap().unwrap().id, "s1");
+    }
+    super::site(&store, "s2", "c1");
+    assert_eq!(store.sites(false, None, 0).unwrap().len(), 2);
+}
