@@ -158,9 +158,9 @@ impl ToSql for Arg<'_> {
             (Val::Real(r), &Type::FLOAT8) => r.to_sql(ty, out),
             (Val::Real(r), &Type::FLOAT4) => (*r as f32).to_sql(ty, out),
             (Val::Text(s), &Type::TEXT | &Type::VARCHAR | &Type::BPCHAR | &Type::NAME) => {
-                s.as_str().to_sql(ty, out)
+                text(s).to_sql(ty, out)
             }
-            (Val::Text(s), &Type::UNKNOWN) => s.as_str().to_sql(&Type::TEXT, out),
+            (Val::Text(s), &Type::UNKNOWN) => text(s).to_sql(&Type::TEXT, out),
             (Val::Blob(b), &Type::BYTEA) => b.as_slice().to_sql(ty, out),
             _ => Err(refuse()),
         }
@@ -172,6 +172,18 @@ impl ToSql for Arg<'_> {
     }
 
     to_sql_checked!();
+}
+
+/// Text as PostgreSQL can store it: its TEXT cannot hold U+0000, which SQLite's can, and a
+/// hostile page can put one where the store keeps text (a script's decoded string quoted in a
+/// snippet). Each becomes U+FFFD, what a browser shows, rather than failing the whole crawl;
+/// lookups bind the same replacement, so they still find the row.
+fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }
 
 /// Column `idx` of a row as a [`Val`]: integers of any width, floats, text, bytea, and
