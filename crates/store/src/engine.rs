@@ -41,7 +41,7 @@ pub trait Backend: Send + Sync {
 
     fn write<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T>;
 
-    fn read<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T>;
+    fn read<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T>;
 
     fn snapshot<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T>;
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, IsolationLevel, NoTls, Statement};
+use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement};
 
 use super::db::{Db, DbError, DbResult, Dialect, Row, Val, dollar_placeholders};
 use super::engine::{Backend, Ctx, Engine};
@@ -57,6 +57,15 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 const STATEMENTS_PER_CONN: usize = 512;
 /// The first key of the migration lock (`pg_advisory_xact_lock(key, schema)`): "sptr".
 const MIGRATION_LOCK: i32 = 0x7370_7472;
+
+/// Whether `e` says the connection's session is over: closed, or ended by the server's FATAL
+/// (57P01, terminated by an administrator or a failover), which can arrive before the client
+/// has seen the socket close.
+fn session_gone(client: &Client, e: &postgres::Error) -> bool {
+    client.is_closed()
+        || e.is_closed()
+        || e.as_db_error().is_some_and(|db| db.severity() == "FATAL")
+}
 
 /// Attempts of a write that a concurrent transaction got in the way of.
 const WRITE_ATTEMPTS: u32 = 3;
@@ -222,13 +231,22 @@ fn val_of(row: &postgres::Row, idx: usize) -> DbResult<Val> {
 }
 
 /// One transaction of a pooled connection.
-struct PgTx<'a> {
-    tx: RefCell<postgres::Transaction<'a>>,
+/// A pooled connection as a [`Db`]: in a transaction (`C` = `Transaction`), or on its own
+/// for a read of one statement (`C` = `Client`: no BEGIN and COMMIT round trips).
+struct PgDb<'a, C> {
+    tx: RefCell<&'a mut C>,
     statements: RefCell<&'a mut HashMap<String, Statement>>,
 }
 
-impl<'a> PgTx<'a> {
-    fn tx(&self) -> DbResult<std::cell::RefMut<'_, postgres::Transaction<'a>>> {
+impl<'a, C: GenericClient> PgDb<'a, C> {
+    fn new(conn: &'a mut C, statements: &'a mut HashMap<String, Statement>) -> PgDb<'a, C> {
+        PgDb {
+            tx: RefCell::new(conn),
+            statements: RefCell::new(statements),
+        }
+    }
+
+    fn tx(&self) -> DbResult<std::cell::RefMut<'_, &'a mut C>> {
         // Only a statement run from inside a row callback of this transaction finds it
         // borrowed: refused rather than a panic (see `Db::query_each`).
         self.tx.try_borrow_mut().map_err(|_| {
@@ -254,7 +272,7 @@ impl<'a> PgTx<'a> {
     }
 }
 
-impl Db for PgTx<'_> {
+impl<C: GenericClient> Db for PgDb<'_, C> {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
@@ -413,35 +431,21 @@ impl Postgres {
                 .read_only(read_only)
                 .start()
             {
-                Ok(tx) => {
-                    let db = PgTx {
-                        tx: RefCell::new(tx),
-                        statements: RefCell::new(statements),
-                    };
+                Ok(mut tx) => {
                     let f = f.take().ok_or_else(|| StoreError::Db {
                         path: self.shown.clone(),
                         context: context.to_string(),
                         source: DbError::Other("the transaction's work ran already".into()),
                     })?;
                     // On an error the transaction is dropped, which rolls it back.
-                    let out = f(&db)?;
-                    db.tx
-                        .into_inner()
-                        .commit()
+                    let out = f(&PgDb::new(&mut tx, statements))?;
+                    tx.commit()
                         .ctx(&self.shown, || format!("committing {context}"))?;
                     return Ok(out);
                 }
                 Err(e) => e,
             };
-            // The server's FATAL (57P01, terminated by an administrator or a failover) can
-            // arrive before the client has seen the socket close: either means the session is
-            // gone.
-            let gone = client.is_closed()
-                || failed.is_closed()
-                || failed
-                    .as_db_error()
-                    .is_some_and(|db| db.severity() == "FATAL");
-            if gone && stale < self.max {
+            if session_gone(client, &failed) && stale < self.max {
                 stale += 1;
                 lent.discard();
                 continue;
@@ -491,8 +495,33 @@ impl Backend for Postgres {
         }
     }
 
-    fn read<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
-        self.run(context, IsolationLevel::ReadCommitted, true, f)
+    /// Outside a transaction: every `read` of the engine is one statement, and a statement is
+    /// its own snapshot, so BEGIN and COMMIT would only add two round trips. A read is run
+    /// again on the next connection when the server had closed the one it took.
+    fn read<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
+        let mut stale = 0;
+        loop {
+            let mut lent = self.lend()?;
+            let conn = lent.conn.as_mut().ok_or_else(|| StoreError::Db {
+                path: self.shown.clone(),
+                context: context.to_string(),
+                source: DbError::Other("the pool lent no connection".into()),
+            })?;
+            let Conn { client, statements } = conn;
+            let out = f(&PgDb::new(client, statements));
+            if let Err(StoreError::Db {
+                source: DbError::Postgres(e),
+                ..
+            }) = &out
+                && session_gone(client, e)
+                && stale < self.max
+            {
+                stale += 1;
+                lent.discard();
+                continue;
+            }
+            return out;
+        }
     }
 
     fn snapshot<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
