@@ -351,7 +351,11 @@ impl Postgres {
     }
 
     fn connect(&self) -> DbResult<Conn> {
-        let client = self.config.connect(NoTls)?;
+        let mut client = self.config.connect(NoTls)?;
+        // The shared SQL writes `ESCAPE '\'` and `?N` is rewritten outside literals as
+        // standard SQL reads them: a server still configured for backslash escapes in
+        // ordinary literals would read both otherwise.
+        client.batch_execute("SET standard_conforming_strings = on")?;
         Ok(Conn {
             client,
             statements: HashMap::new(),

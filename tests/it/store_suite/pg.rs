@@ -237,3 +237,36 @@ fn connections_the_server_closed_are_replaced_without_an_error() {
     super::site(&store, "s2", "c1");
     assert_eq!(store.sites(false, None, 0).unwrap().len(), 2);
 }
+
+/// A server (or role) still set to read backslashes in ordinary literals as escapes: the shared
+/// SQL's `ESCAPE '\'` (the rule filter) still works, the store setting standard strings.
+#[test]
+fn a_server_with_backslash_escapes_still_runs_the_shared_sql() {
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url.replacen(
+        "options=",
+        "options=-cstandard_conforming_strings%3Doff%20",
+        1,
+    );
+    assert_ne!(url, schema.url);
+    let store = PgStore::open(&url, 1, super::test_config()).unwrap();
+    super::site(&store, "s1", "c1");
+    store
+        .record_crawl(
+            &super::run("r1", "s1", 1_000),
+            &[super::page(
+                super::A,
+                "<p>在线赌博</p>",
+                vec![super::gamble(super::A)],
+            )],
+        )
+        .unwrap();
+    let flags = super::all_flags(
+        &store,
+        sitepatrol_store::FlagFilter {
+            rule: Some("gambling.casino".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(flags.len(), 1);
+}
