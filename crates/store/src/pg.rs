@@ -36,6 +36,8 @@ pub struct Postgres {
     pool: Mutex<Pool>,
     returned: Condvar,
     max: usize,
+    /// `StoreConfig::busy_timeout_ms`, as each session's `lock_timeout`.
+    lock_timeout_ms: u64,
 }
 
 struct Pool {
@@ -355,7 +357,13 @@ impl Postgres {
         // The shared SQL writes `ESCAPE '\'` and `?N` is rewritten outside literals as
         // standard SQL reads them: a server still configured for backslash escapes in
         // ordinary literals would read both otherwise.
-        client.batch_execute("SET standard_conforming_strings = on")?;
+        // A lock held by another session (a second daemon's transaction, an operator's
+        // `psql`) delays a statement at most as long as SQLite's busy timeout would, then
+        // fails it with an error instead of holding a thread forever.
+        client.batch_execute(&format!(
+            "SET standard_conforming_strings = on; SET lock_timeout = {}",
+            self.lock_timeout_ms
+        ))?;
         Ok(Conn {
             client,
             statements: HashMap::new(),
@@ -557,6 +565,14 @@ impl PgStore {
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("sitepatrol");
         }
+        // A server that vanished (a network cut, a failover to another host) is noticed in
+        // about a minute rather than the kernel's two hours, unless the URL says otherwise.
+        if !url.contains("keepalives_idle") {
+            pg_config
+                .keepalives_idle(Duration::from_secs(30))
+                .keepalives_interval(Duration::from_secs(10))
+                .keepalives_retries(3);
+        }
         let pg = Postgres {
             config: pg_config,
             shown: shown.clone(),
@@ -566,6 +582,7 @@ impl PgStore {
             }),
             returned: Condvar::new(),
             max: pool_size.max(1),
+            lock_timeout_ms: config.busy_timeout_ms,
         };
         // A first connection now, so that a wrong URL or password fails the open.
         let conn = pg.connect().map_err(open_err)?;

@@ -270,3 +270,34 @@ fn a_server_with_backslash_escapes_still_runs_the_shared_sql() {
     );
     assert_eq!(flags.len(), 1);
 }
+
+/// A row locked by another session (a second daemon, an operator's `psql`) makes a write wait
+/// at most `busy_timeout_ms`, then fail with an error naming the operation, as SQLite's busy
+/// timeout does, rather than hold the thread for as long as the lock lasts.
+#[test]
+fn a_write_waits_for_a_lock_at_most_the_busy_timeout() {
+    let Some(schema) = Schema::new() else { return };
+    let config = sitepatrol_store::StoreConfig {
+        busy_timeout_ms: 300,
+        ..super::test_config()
+    };
+    let store = PgStore::open(&schema.url, 1, config).unwrap();
+    super::site(&store, "s1", "c1");
+    let mut other = schema.client();
+    let mut tx = other.transaction().unwrap();
+    tx.batch_execute("SELECT 1 FROM sites WHERE id = 's1' FOR UPDATE")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let message = store
+        .set_filing_status("s1", "filed", 5)
+        .unwrap_err()
+        .to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        message.contains("setting the filing status of site `s1`")
+            && message.contains("lock timeout"),
+        "{message}"
+    );
+    tx.rollback().unwrap();
+    store.set_filing_status("s1", "filed", 5).unwrap();
+}
