@@ -594,6 +594,11 @@ impl PgStore {
             IsolationLevel::ReadCommitted,
             false,
             |tx| {
+                // Waiting for another daemon's migration is not a lock to give up on after
+                // the busy timeout: a migration of a large store takes longer than that.
+                tx.batch("SET LOCAL lock_timeout = 0").ctx(&shown, || {
+                    "lifting the lock timeout for the migrations".into()
+                })?;
                 tx.execute(
                     "SELECT pg_advisory_xact_lock(?1, hashtext(current_schema()))",
                     &[Val::Int(MIGRATION_LOCK.into())],

@@ -301,3 +301,27 @@ fn a_write_waits_for_a_lock_at_most_the_busy_timeout() {
     tx.rollback().unwrap();
     store.set_filing_status("s1", "filed", 5).unwrap();
 }
+
+/// A daemon opening the store while another migrates it waits for the migration however long
+/// it takes, not only the busy timeout.
+#[test]
+fn opening_waits_for_another_migration_past_the_busy_timeout() {
+    let Some(schema) = Schema::new() else { return };
+    let mut other = schema.client();
+    let mut tx = other.transaction().unwrap();
+    tx.batch_execute("SELECT pg_advisory_xact_lock(1936749682, hashtext(current_schema()))")
+        .unwrap();
+    let config = sitepatrol_store::StoreConfig {
+        busy_timeout_ms: 200,
+        ..super::test_config()
+    };
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        let opening = scope.spawn(|| PgStore::open(&schema.url, 1, config).map(|_| ()));
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        assert!(!opening.is_finished(), "it waits for the lock");
+        tx.commit().unwrap();
+        opening.join().unwrap().unwrap();
+    });
+    assert!(started.elapsed() >= std::time::Duration::from_millis(800));
+}
