@@ -325,3 +325,91 @@ fn opening_waits_for_another_migration_past_the_busy_timeout() {
     });
     assert!(started.elapsed() >= std::time::Duration::from_millis(800));
 }
+
+/// The two dialects' migrations make the same schema: every table with the same columns, of
+/// the corresponding types and nullability, and the same indexes by name. A migration written
+/// for one database only fails here.
+#[test]
+fn both_dialects_make_the_same_tables_columns_and_indexes() {
+    use std::collections::BTreeSet;
+    let Some(schema) = Schema::new() else { return };
+    drop(PgStore::open(&schema.url, 1, super::test_config()).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    sitepatrol_store::SqliteStore::open(&path, super::test_config())
+        .unwrap()
+        .close()
+        .unwrap();
+    let lite = rusqlite::Connection::open(&path).unwrap();
+    let pg_type = |sqlite: &str| match sqlite {
+        "INTEGER" => "bigint",
+        "TEXT" => "text",
+        "REAL" => "double precision",
+        "BLOB" => "bytea",
+        other => panic!("a column of SQLite type {other}"),
+    };
+    let mut lite_columns = BTreeSet::new();
+    let mut st = lite
+        .prepare(
+            "SELECT m.name, c.name, c.type, c.\"notnull\" OR c.pk > 0
+             FROM sqlite_master m, pragma_table_info(m.name) c WHERE m.type = 'table'",
+        )
+        .unwrap();
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
+        })
+        .unwrap();
+    for row in rows {
+        let (table, column, ty, not_null) = row.unwrap();
+        lite_columns.insert((table, column, pg_type(&ty).to_string(), not_null));
+    }
+    assert!(lite_columns.len() > 100, "{lite_columns:?}");
+    let mut pg = schema.client();
+    let pg_columns: BTreeSet<(String, String, String, bool)> = pg
+        .query(
+            "SELECT table_name::text, column_name::text, data_type::text, is_nullable = 'NO'
+             FROM information_schema.columns WHERE table_schema = current_schema()",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        lite_columns
+            .symmetric_difference(&pg_columns)
+            .collect::<Vec<_>>(),
+        Vec::<&(String, String, String, bool)>::new(),
+        "columns that differ"
+    );
+
+    let lite_indexes: BTreeSet<String> = lite
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let pg_indexes: BTreeSet<String> = pg
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema()
+                AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(lite_indexes.len() > 15, "{lite_indexes:?}");
+    // pages: SQLite's key is its PRIMARY KEY (site_id, url); PostgreSQL's a unique index
+    // on (site_id, md5(url)) (see pg/0001_init.sql).
+    let mut expected = lite_indexes.clone();
+    expected.insert("pages_site_url".to_string());
+    assert_eq!(pg_indexes, expected);
+}
