@@ -7,8 +7,9 @@
 //! `spawn_blocking` or a writer thread, exactly what a blocking client serves; an async pool
 //! (deadpool, sqlx) would be driven from blocking code through a runtime handle for nothing.
 //! A blocking client must not be called on an async worker thread (it runs its own
-//! current-thread runtime per connection, and tokio refuses a runtime inside a runtime);
-//! every store call in the daemon already goes through `spawn_blocking`.
+//! current-thread runtime per connection, and tokio refuses a runtime inside a runtime):
+//! every store call in the daemon goes through `spawn_blocking`, and one made on a
+//! multi-thread runtime's worker by mistake goes through `block_in_place` ([`off_runtime`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -67,6 +68,18 @@ fn session_gone(client: &Client, e: &postgres::Error) -> bool {
     client.is_closed()
         || e.is_closed()
         || e.as_db_error().is_some_and(|db| db.severity() == "FATAL")
+}
+
+/// Runs `f`, which blocks on the client's own runtime, where that is allowed. The daemon calls
+/// the store from `spawn_blocking`, where this is `f()`; a call made on a multi-thread
+/// runtime's worker by mistake moves the worker's other tasks away for the call
+/// (`block_in_place`) instead of panicking on a runtime inside a runtime. (A current-thread
+/// runtime has no such way out: there the call must be made from `spawn_blocking`.)
+fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// Attempts of a write that a concurrent transaction got in the way of.
@@ -495,6 +508,24 @@ impl Backend for Postgres {
     /// fingerprint, the one active case of a site and category), which the next attempt
     /// reads and takes into account instead of failing the crawl or the reviewer's action.
     fn write<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
+        off_runtime(|| self.write_retried(context, f))
+    }
+
+    /// Outside a transaction: every `read` of the engine is one statement, and a statement is
+    /// its own snapshot, so BEGIN and COMMIT would only add two round trips. A read is run
+    /// again on the next connection when the server had closed the one it took.
+    fn read<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
+        off_runtime(|| self.read_plain(context, f))
+    }
+
+    fn snapshot<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
+        // REPEATABLE READ: every statement of `f` reads the snapshot of its first.
+        off_runtime(|| self.run(context, IsolationLevel::RepeatableRead, true, f))
+    }
+}
+
+impl Postgres {
+    fn write_retried<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
         let mut attempt = 1;
         loop {
             match self.run(context, IsolationLevel::ReadCommitted, false, &f) {
@@ -507,10 +538,7 @@ impl Backend for Postgres {
         }
     }
 
-    /// Outside a transaction: every `read` of the engine is one statement, and a statement is
-    /// its own snapshot, so BEGIN and COMMIT would only add two round trips. A read is run
-    /// again on the next connection when the server had closed the one it took.
-    fn read<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
+    fn read_plain<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
         let mut stale = 0;
         loop {
             let mut lent = self.lend()?;
@@ -535,11 +563,6 @@ impl Backend for Postgres {
             return out;
         }
     }
-
-    fn snapshot<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
-        // REPEATABLE READ: every statement of `f` reads the snapshot of its first.
-        self.run(context, IsolationLevel::RepeatableRead, true, f)
-    }
 }
 
 impl PgStore {
@@ -551,6 +574,10 @@ impl PgStore {
     /// lock on (sitepatrol, the current schema): daemons starting at once against one
     /// database wait for each other, and the first one migrates.
     pub fn open(url: &str, pool_size: usize, config: StoreConfig) -> Result<PgStore> {
+        off_runtime(|| PgStore::connect_and_migrate(url, pool_size, config))
+    }
+
+    fn connect_and_migrate(url: &str, pool_size: usize, config: StoreConfig) -> Result<PgStore> {
         let shown = PathBuf::from(redact_url(url));
         let open_err = |source: DbError| StoreError::Open {
             path: shown.clone(),

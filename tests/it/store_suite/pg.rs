@@ -413,3 +413,21 @@ fn both_dialects_make_the_same_tables_columns_and_indexes() {
     expected.insert("pages_site_url".to_string());
     assert_eq!(pg_indexes, expected);
 }
+
+/// The daemon calls the store from `spawn_blocking`; a call made on an async worker by mistake
+/// (the blocking client runs its own runtime) blocks that worker for the call instead of
+/// panicking on a runtime inside a runtime, and so does dropping the store there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_on_an_async_worker_blocks_it_instead_of_panicking() {
+    // The test's own raw client is as blocking as the store's.
+    let Some(schema) = tokio::task::block_in_place(Schema::new) else {
+        return;
+    };
+    let store = PgStore::open(&schema.url, 2, super::test_config()).unwrap();
+    super::site(&store, "s1", "c1");
+    assert_eq!(store.site("s1").unwrap().unwrap().customer, "c1");
+    assert_eq!(store.flag(1).unwrap(), None);
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    drop(store);
+    tokio::task::block_in_place(move || drop(schema));
+}
