@@ -49,7 +49,7 @@ CREATE TABLE pages (
 );
 -- SQLite's key is (site_id, url). A URL can be up to 4 KiB, past what a B-tree entry holds
 -- here (about 2.7 KiB), so the key is the URL's MD5: the statements that find a page by URL
--- name md5(url) too (`sql::by_url`).
+-- name md5(url) too (`sql::ByUrl`).
 CREATE UNIQUE INDEX pages_site_url ON pages (site_id, md5(url));
 
 CREATE TABLE bodies (
