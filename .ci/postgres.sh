@@ -15,8 +15,16 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; fi
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 
+ensure_test_database() {
+  local admin="postgres://postgres@127.0.0.1:$port/postgres"
+  if [ "$(psql "$admin" -Atc "SELECT count(*) FROM pg_database WHERE datname = 'test'")" = 0 ]; then
+    psql "$admin" -qc "CREATE DATABASE test"
+  fi
+}
+
 if listening; then
   echo "PostgreSQL already listens on 127.0.0.1:$port"
+  if command -v psql >/dev/null 2>&1; then ensure_test_database; fi
   exit 0
 fi
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
@@ -44,8 +52,5 @@ if ! listening; then
   echo "error: PostgreSQL $version/$cluster does not listen on 127.0.0.1:$port" >&2
   exit 1
 fi
-admin="postgres://postgres@127.0.0.1:$port/postgres"
-if [ "$(psql "$admin" -Atc "SELECT count(*) FROM pg_database WHERE datname = 'test'")" = 0 ]; then
-  psql "$admin" -qc "CREATE DATABASE test"
-fi
+ensure_test_database
 echo "PostgreSQL $version/$cluster listens on 127.0.0.1:$port"

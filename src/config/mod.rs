@@ -73,7 +73,7 @@ pub struct StoreConfig {
     /// PostgreSQL URL is set.
     pub path: PathBuf,
     /// A PostgreSQL URL (`postgres://user:password@host:port/db`) selects the PostgreSQL
-    /// store, shared by several daemons: from `url`, `url_file` (a mounted secret) or
+    /// store (one daemon per database until the work distribution lands): from `url`, `url_file` (a mounted secret) or
     /// `url_env` (the variable naming it, e.g. `SITEPATROL_STORE_URL`), one of them at most.
     /// It holds a password, so it is a secret: never printed, and logged without it.
     pub url: Option<String>,

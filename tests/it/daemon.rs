@@ -909,8 +909,9 @@ async fn healthz_status(daemon: &Daemon) -> Option<u16> {
 }
 
 /// The daemon on the PostgreSQL store: `[store] url_file` selects it, the crawl's flags are
-/// in the database, the log names the URL without the password, and a restart finds the
-/// schema migrated (one advisory-locked migration, not two).
+/// in the database and in the gauges, the first-run login link opens the UI's queue of cases
+/// read from it (once), the log names the URL without the password, and a restart finds the
+/// schema migrated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_runs_on_postgres_when_a_url_is_configured() {
     // The PostgreSQL client blocks: off the async workers, here as in the daemon.
@@ -982,6 +983,38 @@ enabled = false
     let categories: HashSet<&str> = found.iter().map(|f| f.category.as_str()).collect();
     assert_eq!(categories.len(), 2, "{found:?}");
     assert!(found.iter().all(|f| f.state == FlagState::Open));
+    // The gauges are read from PostgreSQL too (after each ingest, off the async workers).
+    let started = Instant::now();
+    loop {
+        let (_, metrics) = daemon.get("/metrics").await;
+        let open: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("sitepatrol_flags{") && l.contains("state=\"open\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if open >= 2.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{metrics}\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The first-run login link (stored, then used once, in PostgreSQL) opens the queue of
+    // cases read from it.
+    let (addr, link) = printed_link(&daemon);
+    let mut browser = crate::ui::Browser::new(addr);
+    let r = browser.get(&format!("{link}&lang=en")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = browser.get("/").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<td>gambling</td>"), "{}", r.body);
+    let r = crate::ui::Browser::new(addr)
+        .get(&format!("{link}&lang=en"))
+        .await;
+    assert_eq!(r.status, 410, "used once: {}", r.body);
     let log = daemon.log();
     assert!(!log.contains("n0t-in-logs"), "{log}");
     assert!(log.contains("postgres://postgres@127.0.0.1"), "{log}");

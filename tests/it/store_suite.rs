@@ -1078,6 +1078,83 @@ fn check_unchanged_carry_over(store: &dyn Store) {
 /// A page's links are kept for crawling past a later 304: replaced by every matched or
 /// unchanged sighting (links of other content would mislead), left alone by a page that was
 /// not scanned, and unknown (`None`) when the crawl did not say.
+/// Text with U+0000 from a hostile page (a script's decoded string in a snippet, a URL) is
+/// stored and found again on every backend: SQLite keeps the NUL, PostgreSQL's TEXT cannot and
+/// keeps U+FFFD in its place, never failing the crawl.
+fn check_text_with_nul_is_stored_and_found_again(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let url = "http://a.example.cn/x\0y.html";
+    let mut f = gamble(url);
+    f.snippet = "……在线\0赌博……".into();
+    let first = store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[page(url, "<p>在线赌博</p>", vec![f.clone()])],
+        )
+        .unwrap();
+    assert_eq!(first.new.len(), 1);
+    let again = store
+        .record_crawl(
+            &run("r2", "s1", 2_000),
+            &[page(url, "<p>在线赌博</p>", vec![f])],
+        )
+        .unwrap();
+    assert_eq!((again.new.len(), again.unchanged), (0, 1), "{again:?}");
+    let flag = store.flag(first.new[0].id).unwrap().unwrap().flag;
+    assert!(
+        flag.snippet == "……在线\0赌博……" || flag.snippet == "……在线\u{FFFD}赌博……",
+        "{:?}",
+        flag.snippet
+    );
+    assert!(
+        flag.url == url || flag.url == "http://a.example.cn/x\u{FFFD}y.html",
+        "{:?}",
+        flag.url
+    );
+    assert_eq!(flag.fingerprint, fingerprint("s1", "gambling", url));
+    assert!(store.page_state("s1", url).unwrap().is_some());
+}
+
+/// A URL as long as the crawler takes (4 KiB), of text that does not compress: its page and
+/// flag are recorded and found again on every backend (PostgreSQL indexes it by its MD5).
+fn check_long_urls(store: &dyn Store) {
+    site(store, "s1", "c1");
+    let mut url = String::from("http://a.example.cn/?");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while url.len() < 4090 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        url.push_str(&format!("{:x}", x & 0xffff));
+    }
+    let first = store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[page(&url, "<p>在线赌博</p>", vec![gamble(&url)])],
+        )
+        .unwrap();
+    assert_eq!(first.new.len(), 1);
+    let again = store
+        .record_crawl(
+            &run("r2", "s1", 2_000),
+            &[page(&url, "<p>在线赌博</p>", vec![gamble(&url)])],
+        )
+        .unwrap();
+    assert_eq!((again.new.len(), again.unchanged), (0, 1), "{again:?}");
+    assert_eq!(
+        store.page_state("s1", &url).unwrap().unwrap().fetched_at,
+        1_000
+    );
+    let gone = store
+        .record_crawl(
+            &run("r3", "s1", 3_000),
+            &[page(&url, "<p>清白</p>", vec![])],
+        )
+        .unwrap();
+    assert_eq!(gone.resolved.len(), 1);
+    assert_eq!(store.flag(first.new[0].id).unwrap().unwrap().flag.url, url);
+}
+
 fn check_page_links(store: &dyn Store) {
     site(store, "s1", "c1");
     let links = |url: &str| store.page_state("s1", url).unwrap().unwrap().links;
@@ -1904,6 +1981,14 @@ macro_rules! suite {
             #[test]
             fn checkpoints() {
                 with_store(check_checkpoints)
+            }
+            #[test]
+            fn text_with_nul_is_stored_and_found_again() {
+                with_store(check_text_with_nul_is_stored_and_found_again)
+            }
+            #[test]
+            fn long_urls() {
+                with_store(check_long_urls)
             }
             #[test]
             fn page_links() {

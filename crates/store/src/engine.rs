@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::RwLock;
 
-use super::db::{Db, DbError, DbResult, Row, Val, Where, vals};
+use super::db::{Db, DbError, DbResult, Dialect, Row, Val, Where, vals};
 use super::signals::{PageFlag, page_flags, rule_pattern};
 use super::sql;
 use super::{
@@ -41,7 +41,7 @@ pub trait Backend: Send + Sync {
 
     fn write<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T>;
 
-    fn read<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T>;
+    fn read<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T>;
 
     fn snapshot<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T>;
 }
@@ -220,6 +220,15 @@ fn body_info_from_row(row: &Row) -> DbResult<BodyInfo> {
         pruned_at: row.get(6)?,
         screenshot_taken_at: row.get(7)?,
     })
+}
+
+/// The statements that find a page or its flags by URL, as `db`'s dialect spells them (see
+/// `sql::ByUrl`: PostgreSQL indexes a URL by its MD5).
+fn by_url(db: &dyn Db) -> &'static sql::ByUrl {
+    match db.dialect() {
+        Dialect::Sqlite => &sql::BY_URL_SQLITE,
+        Dialect::Postgres => &sql::BY_URL_POSTGRES,
+    }
 }
 
 fn clamp_limit(limit: usize) -> usize {
@@ -649,7 +658,7 @@ impl<B: Backend> Store for Engine<B> {
 
     fn page_state(&self, site: &str, url: &str) -> Result<Option<PageState>> {
         self.db.read("a page", |db| {
-            db.row(sql::PAGE_STATE, vals![site, url], |r| {
+            db.row(by_url(db).page_state, vals![site, url], |r| {
                 page_state_from_row(r, 0)
             })
             .ctx(self.db_path(), || {
@@ -1323,7 +1332,7 @@ impl Ingest<'_> {
         let (run, page) = (self.run, self.page);
         self.tx
             .execute(
-                sql::UPSERT_PAGE_UNMATCHED,
+                by_url(self.tx).upsert_page_unmatched,
                 vals![
                     run.site,
                     page.url,
@@ -1342,7 +1351,7 @@ impl Ingest<'_> {
         let (run, page) = (self.run, self.page);
         self.tx
             .execute(
-                sql::UPSERT_PAGE_MATCHED,
+                by_url(self.tx).upsert_page_matched,
                 vals![
                     run.site,
                     page.url,
@@ -1367,7 +1376,7 @@ impl Ingest<'_> {
         let carried = self
             .tx
             .execute(
-                sql::CARRY_FLAGS_OF_URL,
+                by_url(self.tx).carry_flags_of_url,
                 vals![run.site, page.url, page.fetched_at, run.key],
             )
             .ctx(self.path, || self.ctx("carrying over the flags"))?;
@@ -1383,7 +1392,7 @@ impl Ingest<'_> {
     fn flags_of_url(&self) -> Result<HashMap<String, ExistingFlag>> {
         self.tx
             .rows(
-                sql::FLAGS_OF_URL,
+                by_url(self.tx).flags_of_url,
                 vals![self.run.site, self.page.url],
                 |r| {
                     Ok((

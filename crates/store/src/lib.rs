@@ -251,7 +251,8 @@ pub struct StoreConfig {
     /// [`Store::record_crawl`] and by [`Store::prune_bodies`]. 0 keeps a copy only until the
     /// end of the crawl that stored it.
     pub body_retention_secs: i64,
-    /// How long a writer waits for another connection's lock before failing (SQLite).
+    /// How long a writer waits for another connection's lock before failing (SQLite's
+    /// `busy_timeout`, PostgreSQL's `lock_timeout`).
     pub busy_timeout_ms: u64,
     /// `synchronous=FULL` instead of `NORMAL` (SQLite): also survive power loss and OS crashes,
     /// at the cost of an fsync per commit. See [`SqliteStore`] for why NORMAL is the default.

@@ -1,14 +1,15 @@
-//! The PostgreSQL backend: one database shared by several daemons. The store's logic is the
-//! engine's (`engine.rs`); this is how PostgreSQL connects, binds, reads and runs
-//! transactions.
+//! The PostgreSQL backend: the database several daemons are to share (one daemon per database
+//! until the work distribution lands). The store's logic is the engine's (`engine.rs`); this is
+//! how PostgreSQL connects, binds, reads and runs transactions.
 //!
 //! The client is the synchronous `postgres` crate (rust-postgres over tokio-postgres) with a
 //! small pool of our own: the [`Store`](crate::Store) trait is synchronous and called from
 //! `spawn_blocking` or a writer thread, exactly what a blocking client serves; an async pool
 //! (deadpool, sqlx) would be driven from blocking code through a runtime handle for nothing.
 //! A blocking client must not be called on an async worker thread (it runs its own
-//! current-thread runtime per connection, and tokio refuses a runtime inside a runtime);
-//! every store call in the daemon already goes through `spawn_blocking`.
+//! current-thread runtime per connection, and tokio refuses a runtime inside a runtime):
+//! every store call in the daemon goes through `spawn_blocking`, and one made on a
+//! multi-thread runtime's worker by mistake goes through `block_in_place` ([`off_runtime`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, IsolationLevel, NoTls, Statement};
+use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement};
 
 use super::db::{Db, DbError, DbResult, Dialect, Row, Val, dollar_placeholders};
 use super::engine::{Backend, Ctx, Engine};
@@ -36,6 +37,8 @@ pub struct Postgres {
     pool: Mutex<Pool>,
     returned: Condvar,
     max: usize,
+    /// `StoreConfig::busy_timeout_ms`, as each session's `lock_timeout`.
+    lock_timeout_ms: u64,
 }
 
 struct Pool {
@@ -57,6 +60,27 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 const STATEMENTS_PER_CONN: usize = 512;
 /// The first key of the migration lock (`pg_advisory_xact_lock(key, schema)`): "sptr".
 const MIGRATION_LOCK: i32 = 0x7370_7472;
+
+/// Whether `e` says the connection's session is over: closed, or ended by the server's FATAL
+/// (57P01, terminated by an administrator or a failover), which can arrive before the client
+/// has seen the socket close.
+fn session_gone(client: &Client, e: &postgres::Error) -> bool {
+    client.is_closed()
+        || e.is_closed()
+        || e.as_db_error().is_some_and(|db| db.severity() == "FATAL")
+}
+
+/// Runs `f`, which blocks on the client's own runtime, where that is allowed. The daemon calls
+/// the store from `spawn_blocking`, where this is `f()`; a call made on a multi-thread
+/// runtime's worker by mistake moves the worker's other tasks away for the call
+/// (`block_in_place`) instead of panicking on a runtime inside a runtime. (A current-thread
+/// runtime has no such way out: there the call must be made from `spawn_blocking`.)
+fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
 
 /// Attempts of a write that a concurrent transaction got in the way of.
 const WRITE_ATTEMPTS: u32 = 3;
@@ -158,9 +182,9 @@ impl ToSql for Arg<'_> {
             (Val::Real(r), &Type::FLOAT8) => r.to_sql(ty, out),
             (Val::Real(r), &Type::FLOAT4) => (*r as f32).to_sql(ty, out),
             (Val::Text(s), &Type::TEXT | &Type::VARCHAR | &Type::BPCHAR | &Type::NAME) => {
-                s.as_str().to_sql(ty, out)
+                text(s).to_sql(ty, out)
             }
-            (Val::Text(s), &Type::UNKNOWN) => s.as_str().to_sql(&Type::TEXT, out),
+            (Val::Text(s), &Type::UNKNOWN) => text(s).to_sql(&Type::TEXT, out),
             (Val::Blob(b), &Type::BYTEA) => b.as_slice().to_sql(ty, out),
             _ => Err(refuse()),
         }
@@ -172,6 +196,18 @@ impl ToSql for Arg<'_> {
     }
 
     to_sql_checked!();
+}
+
+/// Text as PostgreSQL can store it: its TEXT cannot hold U+0000, which SQLite's can, and a
+/// hostile page can put one where the store keeps text (a script's decoded string quoted in a
+/// snippet). Each becomes U+FFFD, what a browser shows, rather than failing the whole crawl;
+/// lookups bind the same replacement, so they still find the row.
+fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }
 
 /// Column `idx` of a row as a [`Val`]: integers of any width, floats, text, bytea, and
@@ -210,13 +246,22 @@ fn val_of(row: &postgres::Row, idx: usize) -> DbResult<Val> {
 }
 
 /// One transaction of a pooled connection.
-struct PgTx<'a> {
-    tx: RefCell<postgres::Transaction<'a>>,
+/// A pooled connection as a [`Db`]: in a transaction (`C` = `Transaction`), or on its own
+/// for a read of one statement (`C` = `Client`: no BEGIN and COMMIT round trips).
+struct PgDb<'a, C> {
+    tx: RefCell<&'a mut C>,
     statements: RefCell<&'a mut HashMap<String, Statement>>,
 }
 
-impl<'a> PgTx<'a> {
-    fn tx(&self) -> DbResult<std::cell::RefMut<'_, postgres::Transaction<'a>>> {
+impl<'a, C: GenericClient> PgDb<'a, C> {
+    fn new(conn: &'a mut C, statements: &'a mut HashMap<String, Statement>) -> PgDb<'a, C> {
+        PgDb {
+            tx: RefCell::new(conn),
+            statements: RefCell::new(statements),
+        }
+    }
+
+    fn tx(&self) -> DbResult<std::cell::RefMut<'_, &'a mut C>> {
         // Only a statement run from inside a row callback of this transaction finds it
         // borrowed: refused rather than a panic (see `Db::query_each`).
         self.tx.try_borrow_mut().map_err(|_| {
@@ -242,7 +287,7 @@ impl<'a> PgTx<'a> {
     }
 }
 
-impl Db for PgTx<'_> {
+impl<C: GenericClient> Db for PgDb<'_, C> {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
@@ -284,6 +329,19 @@ struct Lent<'a> {
     conn: Option<Conn>,
 }
 
+impl Lent<'_> {
+    /// Closes the connection instead of returning it to the pool.
+    fn discard(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            let mut pool = self.pg.pool();
+            pool.open = pool.open.saturating_sub(1);
+            drop(pool);
+            self.pg.returned.notify_one();
+        }
+    }
+}
+
 impl Drop for Lent<'_> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
@@ -308,7 +366,17 @@ impl Postgres {
     }
 
     fn connect(&self) -> DbResult<Conn> {
-        let client = self.config.connect(NoTls)?;
+        let mut client = self.config.connect(NoTls)?;
+        // The shared SQL writes `ESCAPE '\'` and `?N` is rewritten outside literals as
+        // standard SQL reads them: a server still configured for backslash escapes in
+        // ordinary literals would read both otherwise.
+        // A lock held by another session (a second daemon's transaction, an operator's
+        // `psql`) delays a statement at most as long as SQLite's busy timeout would, then
+        // fails it with an error instead of holding a thread forever.
+        client.batch_execute(&format!(
+            "SET standard_conforming_strings = on; SET lock_timeout = {}",
+            self.lock_timeout_ms
+        ))?;
         Ok(Conn {
             client,
             statements: HashMap::new(),
@@ -388,28 +456,23 @@ impl Postgres {
                 .read_only(read_only)
                 .start()
             {
-                Ok(tx) => {
-                    let db = PgTx {
-                        tx: RefCell::new(tx),
-                        statements: RefCell::new(statements),
-                    };
+                Ok(mut tx) => {
                     let f = f.take().ok_or_else(|| StoreError::Db {
                         path: self.shown.clone(),
                         context: context.to_string(),
                         source: DbError::Other("the transaction's work ran already".into()),
                     })?;
                     // On an error the transaction is dropped, which rolls it back.
-                    let out = f(&db)?;
-                    db.tx
-                        .into_inner()
-                        .commit()
+                    let out = f(&PgDb::new(&mut tx, statements))?;
+                    tx.commit()
                         .ctx(&self.shown, || format!("committing {context}"))?;
                     return Ok(out);
                 }
                 Err(e) => e,
             };
-            if client.is_closed() && stale < self.max {
+            if session_gone(client, &failed) && stale < self.max {
                 stale += 1;
+                lent.discard();
                 continue;
             }
             return Err(failed).ctx(&self.shown, || {
@@ -445,6 +508,24 @@ impl Backend for Postgres {
     /// fingerprint, the one active case of a site and category), which the next attempt
     /// reads and takes into account instead of failing the crawl or the reviewer's action.
     fn write<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
+        off_runtime(|| self.write_retried(context, f))
+    }
+
+    /// Outside a transaction: every `read` of the engine is one statement, and a statement is
+    /// its own snapshot, so BEGIN and COMMIT would only add two round trips. A read is run
+    /// again on the next connection when the server had closed the one it took.
+    fn read<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
+        off_runtime(|| self.read_plain(context, f))
+    }
+
+    fn snapshot<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
+        // REPEATABLE READ: every statement of `f` reads the snapshot of its first.
+        off_runtime(|| self.run(context, IsolationLevel::RepeatableRead, true, f))
+    }
+}
+
+impl Postgres {
+    fn write_retried<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
         let mut attempt = 1;
         loop {
             match self.run(context, IsolationLevel::ReadCommitted, false, &f) {
@@ -457,13 +538,30 @@ impl Backend for Postgres {
         }
     }
 
-    fn read<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
-        self.run(context, IsolationLevel::ReadCommitted, true, f)
-    }
-
-    fn snapshot<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
-        // REPEATABLE READ: every statement of `f` reads the snapshot of its first.
-        self.run(context, IsolationLevel::RepeatableRead, true, f)
+    fn read_plain<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
+        let mut stale = 0;
+        loop {
+            let mut lent = self.lend()?;
+            let conn = lent.conn.as_mut().ok_or_else(|| StoreError::Db {
+                path: self.shown.clone(),
+                context: context.to_string(),
+                source: DbError::Other("the pool lent no connection".into()),
+            })?;
+            let Conn { client, statements } = conn;
+            let out = f(&PgDb::new(client, statements));
+            if let Err(StoreError::Db {
+                source: DbError::Postgres(e),
+                ..
+            }) = &out
+                && session_gone(client, e)
+                && stale < self.max
+            {
+                stale += 1;
+                lent.discard();
+                continue;
+            }
+            return out;
+        }
     }
 }
 
@@ -476,6 +574,10 @@ impl PgStore {
     /// lock on (sitepatrol, the current schema): daemons starting at once against one
     /// database wait for each other, and the first one migrates.
     pub fn open(url: &str, pool_size: usize, config: StoreConfig) -> Result<PgStore> {
+        off_runtime(|| PgStore::connect_and_migrate(url, pool_size, config))
+    }
+
+    fn connect_and_migrate(url: &str, pool_size: usize, config: StoreConfig) -> Result<PgStore> {
         let shown = PathBuf::from(redact_url(url));
         let open_err = |source: DbError| StoreError::Open {
             path: shown.clone(),
@@ -490,6 +592,14 @@ impl PgStore {
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("sitepatrol");
         }
+        // A server that vanished (a network cut, a failover to another host) is noticed in
+        // about a minute rather than the kernel's two hours, unless the URL says otherwise.
+        if !url.contains("keepalives_idle") {
+            pg_config
+                .keepalives_idle(Duration::from_secs(30))
+                .keepalives_interval(Duration::from_secs(10))
+                .keepalives_retries(3);
+        }
         let pg = Postgres {
             config: pg_config,
             shown: shown.clone(),
@@ -499,6 +609,7 @@ impl PgStore {
             }),
             returned: Condvar::new(),
             max: pool_size.max(1),
+            lock_timeout_ms: config.busy_timeout_ms,
         };
         // A first connection now, so that a wrong URL or password fails the open.
         let conn = pg.connect().map_err(open_err)?;
@@ -510,6 +621,11 @@ impl PgStore {
             IsolationLevel::ReadCommitted,
             false,
             |tx| {
+                // Waiting for another daemon's migration is not a lock to give up on after
+                // the busy timeout: a migration of a large store takes longer than that.
+                tx.batch("SET LOCAL lock_timeout = 0").ctx(&shown, || {
+                    "lifting the lock timeout for the migrations".into()
+                })?;
                 tx.execute(
                     "SELECT pg_advisory_xact_lock(?1, hashtext(current_schema()))",
                     &[Val::Int(MIGRATION_LOCK.into())],

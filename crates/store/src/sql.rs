@@ -51,32 +51,105 @@ pub const SET_LAST_CRAWL: &str = "UPDATE sites SET last_crawl_at = ?2
     WHERE id = ?1 AND (last_crawl_at IS NULL OR last_crawl_at < ?2)";
 
 // Pages.
-pub const PAGE_STATE: &str =
-    "SELECT content_sha256, etag, last_modified, rules_version, http_status,
-    fetched_at, links FROM pages WHERE site_id = ?1 AND url = ?2";
 pub const PAGE_STATES: &str = "SELECT url, content_sha256, etag, last_modified, rules_version,
     http_status, fetched_at, links FROM pages WHERE site_id = ?1 ORDER BY url";
+
+// Statements that find a page or its flags by URL (`?2`), in each dialect. A crawled URL can
+// be up to 4 KiB (`fetch.max_url_len`), past what a PostgreSQL B-tree entry holds (about
+// 2.7 KiB, less for text that does not compress): PostgreSQL's schema indexes `md5(url)`
+// instead, and its statements name that expression, in the conflict target and beside
+// `url = ?2` so that the index is used. A hostile site's long URLs must not make its crawls
+// fail to record. SQLite indexes the URL itself; its statements are as they always were.
+macro_rules! page_state {
+    ($and:literal) => {
+        concat!(
+            "SELECT content_sha256, etag, last_modified, rules_version, http_status,
+    fetched_at, links FROM pages WHERE site_id = ?1 AND url = ?2",
+            $and
+        )
+    };
+}
 /// A matched page: content, validators, links and the rules version it was matched with. The
 /// links are replaced, not kept: links of other content would lead a later 304 astray.
-pub const UPSERT_PAGE_MATCHED: &str =
-    "INSERT INTO pages (site_id, url, http_status, content_sha256,
+macro_rules! upsert_page_matched {
+    ($key:literal) => {
+        concat!(
+            "INSERT INTO pages (site_id, url, http_status, content_sha256,
         etag, last_modified, fetched_at, rules_version, last_run, links)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-    ON CONFLICT (site_id, url) DO UPDATE SET http_status = excluded.http_status,
+    ON CONFLICT ",
+            $key,
+            " DO UPDATE SET http_status = excluded.http_status,
         content_sha256 = excluded.content_sha256, etag = excluded.etag,
         last_modified = excluded.last_modified, fetched_at = excluded.fetched_at,
         rules_version = excluded.rules_version, last_run = excluded.last_run,
-        links = excluded.links";
+        links = excluded.links"
+        )
+    };
+}
 /// A page fetched but not matched: the content hash and rules version it was last matched
 /// with stay, so that an unscanned error page does not pass for judged content.
-pub const UPSERT_PAGE_UNMATCHED: &str =
-    "INSERT INTO pages (site_id, url, http_status, content_sha256,
+macro_rules! upsert_page_unmatched {
+    ($key:literal) => {
+        concat!(
+            "INSERT INTO pages (site_id, url, http_status, content_sha256,
         etag, last_modified, fetched_at, rules_version, last_run)
     VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, NULL, ?7)
-    ON CONFLICT (site_id, url) DO UPDATE SET http_status = excluded.http_status,
+    ON CONFLICT ",
+            $key,
+            " DO UPDATE SET http_status = excluded.http_status,
         etag = COALESCE(excluded.etag, pages.etag),
         last_modified = COALESCE(excluded.last_modified, pages.last_modified),
-        fetched_at = excluded.fetched_at, last_run = excluded.last_run";
+        fetched_at = excluded.fetched_at, last_run = excluded.last_run"
+        )
+    };
+}
+macro_rules! flags_of_url {
+    ($and:literal) => {
+        concat!(
+            "SELECT id, fingerprint, state, category, severity, score
+    FROM flags WHERE site_id = ?1 AND url = ?2",
+            $and
+        )
+    };
+}
+/// ?3 last seen, ?4 run key.
+macro_rules! carry_flags_of_url {
+    ($and:literal) => {
+        concat!(
+            "UPDATE flags SET last_seen_at = ?3, last_run = ?4
+    WHERE site_id = ?1 AND url = ?2",
+            $and,
+            " AND state IN ('open', 'reopened', 'confirmed')"
+        )
+    };
+}
+
+/// The statements that find a page or its flags by URL, in one dialect's spelling
+/// ([`BY_URL_SQLITE`], [`BY_URL_POSTGRES`]; the engine picks by its database's dialect).
+pub struct ByUrl {
+    pub page_state: &'static str,
+    pub upsert_page_matched: &'static str,
+    pub upsert_page_unmatched: &'static str,
+    pub flags_of_url: &'static str,
+    pub carry_flags_of_url: &'static str,
+}
+
+pub const BY_URL_SQLITE: ByUrl = ByUrl {
+    page_state: page_state!(""),
+    upsert_page_matched: upsert_page_matched!("(site_id, url)"),
+    upsert_page_unmatched: upsert_page_unmatched!("(site_id, url)"),
+    flags_of_url: flags_of_url!(""),
+    carry_flags_of_url: carry_flags_of_url!(""),
+};
+
+pub const BY_URL_POSTGRES: ByUrl = ByUrl {
+    page_state: page_state!(" AND md5(url) = md5(?2)"),
+    upsert_page_matched: upsert_page_matched!("(site_id, md5(url))"),
+    upsert_page_unmatched: upsert_page_unmatched!("(site_id, md5(url))"),
+    flags_of_url: flags_of_url!(" AND md5(url) = md5(?2)"),
+    carry_flags_of_url: carry_flags_of_url!(" AND md5(url) = md5(?2)"),
+};
 
 // Crawl checkpoints.
 pub const SAVE_CHECKPOINT: &str =
@@ -127,8 +200,6 @@ pub const FLAG_COLUMNS: &str =
     f.body_sha256, f.created_at, f.updated_at, f.last_seen_at, f.first_run, f.last_run,
     f.score, f.signals, f.signals_omitted, f.case_id";
 pub const FLAG_FROM: &str = "flags f JOIN sites s ON s.id = f.site_id";
-pub const FLAGS_OF_URL: &str = "SELECT id, fingerprint, state, category, severity, score
-    FROM flags WHERE site_id = ?1 AND url = ?2";
 // The sighting's evidence is bound as ?1..?20 in the same order by every statement that
 // writes it (INSERT_FLAG, REFRESH_FLAG), so one function binds it for all of them:
 // ?1 rule, ?2 category, ?3 clause, ?4 severity, ?5 severity_rank, ?6 description, ?7 zone,
@@ -156,8 +227,6 @@ pub const REFRESH_FLAG: &str =
 /// Found again while dismissed: only the sighting is recorded. The evidence stays what the
 /// reviewer dismissed (and its score the one a later rise would be measured against).
 pub const SEEN_FLAG: &str = "UPDATE flags SET last_seen_at = ?2, last_run = ?3 WHERE id = ?1";
-pub const CARRY_FLAGS_OF_URL: &str = "UPDATE flags SET last_seen_at = ?3, last_run = ?4
-    WHERE site_id = ?1 AND url = ?2 AND state IN ('open', 'reopened', 'confirmed')";
 /// A state change of the flag's own (with its own event): no case event explains it any more.
 pub const SET_FLAG_STATE: &str =
     "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = NULL WHERE id = ?1";

@@ -122,7 +122,7 @@ impl Backend for Sqlite {
         Ok(out)
     }
 
-    fn read<T>(&self, _context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, _context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
         f(&*self.reader())
     }
 

@@ -231,9 +231,9 @@ fn connections_the_server_closed_are_replaced_without_an_error() {
         .unwrap()
         .get(0);
     assert!(killed >= 1, "{killed}");
-    // pg_terminate_backend only signals: wait until the sessions are gone, or a call could
-    // begin on a connection whose backend is still dying and fail inside its transaction
-    // (a failover cuts connections between calls, which is what this test is about).
+    // pg_terminate_backend only signals: wait until the sessions are gone, so that every
+    // call below meets a connection the server has closed (a failover cuts connections
+    // between calls, which is what this test is about).
     let started = std::time::Instant::now();
     while schema
         .client()
@@ -256,4 +256,198 @@ fn connections_the_server_closed_are_replaced_without_an_error() {
     }
     super::site(&store, "s2", "c1");
     assert_eq!(store.sites(false, None, 0).unwrap().len(), 2);
+}
+
+/// A server (or role) still set to read backslashes in ordinary literals as escapes: the shared
+/// SQL's `ESCAPE '\'` (the rule filter) still works, the store setting standard strings.
+#[test]
+fn a_server_with_backslash_escapes_still_runs_the_shared_sql() {
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url.replacen(
+        "options=",
+        "options=-cstandard_conforming_strings%3Doff%20",
+        1,
+    );
+    assert_ne!(url, schema.url);
+    let store = PgStore::open(&url, 1, super::test_config()).unwrap();
+    super::site(&store, "s1", "c1");
+    store
+        .record_crawl(
+            &super::run("r1", "s1", 1_000),
+            &[super::page(
+                super::A,
+                "<p>在线赌博</p>",
+                vec![super::gamble(super::A)],
+            )],
+        )
+        .unwrap();
+    let flags = super::all_flags(
+        &store,
+        sitepatrol_store::FlagFilter {
+            rule: Some("gambling.casino".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(flags.len(), 1);
+}
+
+/// A row locked by another session (a second daemon, an operator's `psql`) makes a write wait
+/// at most `busy_timeout_ms`, then fail with an error naming the operation, as SQLite's busy
+/// timeout does, rather than hold the thread for as long as the lock lasts.
+#[test]
+fn a_write_waits_for_a_lock_at_most_the_busy_timeout() {
+    let Some(schema) = Schema::new() else { return };
+    let config = sitepatrol_store::StoreConfig {
+        busy_timeout_ms: 300,
+        ..super::test_config()
+    };
+    let store = PgStore::open(&schema.url, 1, config).unwrap();
+    super::site(&store, "s1", "c1");
+    let mut other = schema.client();
+    let mut tx = other.transaction().unwrap();
+    tx.batch_execute("SELECT 1 FROM sites WHERE id = 's1' FOR UPDATE")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let message = store
+        .set_filing_status("s1", "filed", 5)
+        .unwrap_err()
+        .to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        message.contains("setting the filing status of site `s1`")
+            && message.contains("lock timeout"),
+        "{message}"
+    );
+    tx.rollback().unwrap();
+    store.set_filing_status("s1", "filed", 5).unwrap();
+}
+
+/// A daemon opening the store while another migrates it waits for the migration however long
+/// it takes, not only the busy timeout.
+#[test]
+fn opening_waits_for_another_migration_past_the_busy_timeout() {
+    let Some(schema) = Schema::new() else { return };
+    let mut other = schema.client();
+    let mut tx = other.transaction().unwrap();
+    tx.batch_execute("SELECT pg_advisory_xact_lock(1936749682, hashtext(current_schema()))")
+        .unwrap();
+    let config = sitepatrol_store::StoreConfig {
+        busy_timeout_ms: 200,
+        ..super::test_config()
+    };
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        let opening = scope.spawn(|| PgStore::open(&schema.url, 1, config).map(|_| ()));
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        assert!(!opening.is_finished(), "it waits for the lock");
+        tx.commit().unwrap();
+        opening.join().unwrap().unwrap();
+    });
+    assert!(started.elapsed() >= std::time::Duration::from_millis(800));
+}
+
+/// The two dialects' migrations make the same schema: every table with the same columns, of
+/// the corresponding types and nullability, and the same indexes by name. A migration written
+/// for one database only fails here.
+#[test]
+fn both_dialects_make_the_same_tables_columns_and_indexes() {
+    use std::collections::BTreeSet;
+    let Some(schema) = Schema::new() else { return };
+    drop(PgStore::open(&schema.url, 1, super::test_config()).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    sitepatrol_store::SqliteStore::open(&path, super::test_config())
+        .unwrap()
+        .close()
+        .unwrap();
+    let lite = rusqlite::Connection::open(&path).unwrap();
+    let pg_type = |sqlite: &str| match sqlite {
+        "INTEGER" => "bigint",
+        "TEXT" => "text",
+        "REAL" => "double precision",
+        "BLOB" => "bytea",
+        other => panic!("a column of SQLite type {other}"),
+    };
+    let mut lite_columns = BTreeSet::new();
+    let mut st = lite
+        .prepare(
+            "SELECT m.name, c.name, c.type, c.\"notnull\" OR c.pk > 0
+             FROM sqlite_master m, pragma_table_info(m.name) c WHERE m.type = 'table'",
+        )
+        .unwrap();
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
+        })
+        .unwrap();
+    for row in rows {
+        let (table, column, ty, not_null) = row.unwrap();
+        lite_columns.insert((table, column, pg_type(&ty).to_string(), not_null));
+    }
+    assert!(lite_columns.len() > 100, "{lite_columns:?}");
+    let mut pg = schema.client();
+    let pg_columns: BTreeSet<(String, String, String, bool)> = pg
+        .query(
+            "SELECT table_name::text, column_name::text, data_type::text, is_nullable = 'NO'
+             FROM information_schema.columns WHERE table_schema = current_schema()",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        lite_columns
+            .symmetric_difference(&pg_columns)
+            .collect::<Vec<_>>(),
+        Vec::<&(String, String, String, bool)>::new(),
+        "columns that differ"
+    );
+
+    let lite_indexes: BTreeSet<String> = lite
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let pg_indexes: BTreeSet<String> = pg
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema()
+                AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(lite_indexes.len() > 15, "{lite_indexes:?}");
+    // pages: SQLite's key is its PRIMARY KEY (site_id, url); PostgreSQL's a unique index
+    // on (site_id, md5(url)) (see pg/0001_init.sql).
+    let mut expected = lite_indexes.clone();
+    expected.insert("pages_site_url".to_string());
+    assert_eq!(pg_indexes, expected);
+}
+
+/// The daemon calls the store from `spawn_blocking`; a call made on an async worker by mistake
+/// (the blocking client runs its own runtime) blocks that worker for the call instead of
+/// panicking on a runtime inside a runtime, and so does dropping the store there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_on_an_async_worker_blocks_it_instead_of_panicking() {
+    // The test's own raw client is as blocking as the store's.
+    let Some(schema) = tokio::task::block_in_place(Schema::new) else {
+        return;
+    };
+    let store = PgStore::open(&schema.url, 2, super::test_config()).unwrap();
+    super::site(&store, "s1", "c1");
+    assert_eq!(store.site("s1").unwrap().unwrap().customer, "c1");
+    assert_eq!(store.flag(1).unwrap(), None);
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    drop(store);
+    tokio::task::block_in_place(move || drop(schema));
 }

@@ -45,9 +45,12 @@ CREATE TABLE pages (
     last_modified  TEXT COLLATE "C",
     fetched_at     BIGINT NOT NULL,
     rules_version  TEXT COLLATE "C",                        -- rules the content was last matched with
-    last_run       TEXT COLLATE "C" NOT NULL,
-    PRIMARY KEY (site_id, url)
+    last_run       TEXT COLLATE "C" NOT NULL
 );
+-- SQLite's key is (site_id, url). A URL can be up to 4 KiB, past what a B-tree entry holds
+-- here (about 2.7 KiB), so the key is the URL's MD5: the statements that find a page by URL
+-- name md5(url) too (`sql::ByUrl`).
+CREATE UNIQUE INDEX pages_site_url ON pages (site_id, md5(url));
 
 CREATE TABLE bodies (
     sha256          TEXT COLLATE "C" PRIMARY KEY,
@@ -90,7 +93,7 @@ CREATE TABLE flags (
     first_run     TEXT COLLATE "C" NOT NULL,
     last_run      TEXT COLLATE "C" NOT NULL
 );
-CREATE INDEX flags_site_url ON flags (site_id, url);
+CREATE INDEX flags_site_url ON flags (site_id, md5(url));   -- as pages_site_url
 CREATE INDEX flags_state ON flags (state, id);
 CREATE INDEX flags_created ON flags (created_at);
 CREATE INDEX flags_severity ON flags (severity_rank, id);
