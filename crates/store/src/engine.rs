@@ -231,6 +231,43 @@ fn by_url(db: &dyn Db) -> &'static sql::ByUrl {
     }
 }
 
+/// The filters both audit logs (flag events and case events) take.
+pub(super) struct AuditFilter<'a> {
+    /// The column naming whose events these are, and the one asked for.
+    pub owner: (&'static str, Option<i64>),
+    pub actor: Option<&'a str>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub before_id: Option<i64>,
+    pub limit: usize,
+}
+
+/// An audit log's page, newest first: the statement and its parameters.
+pub(super) fn audit_query(table: &str, columns: &str, f: &AuditFilter<'_>) -> (String, Where) {
+    let mut w = Where::default();
+    if let (column, Some(owner)) = f.owner {
+        w.add(&format!("{column} = {{}}"), vec![Val::Int(owner)]);
+    }
+    if let Some(actor) = f.actor {
+        w.add("actor = {}", vec![Val::Text(actor.to_string())]);
+    }
+    if let Some(from) = f.from {
+        w.add("at >= {}", vec![Val::Int(from)]);
+    }
+    if let Some(to) = f.to {
+        w.add("at < {}", vec![Val::Int(to)]);
+    }
+    if let Some(before) = f.before_id {
+        w.add("id < {}", vec![Val::Int(before)]);
+    }
+    let q = format!(
+        "SELECT {columns} FROM {table}{} ORDER BY id DESC LIMIT {}",
+        w.sql(),
+        clamp_limit(f.limit)
+    );
+    (q, w)
+}
+
 fn clamp_limit(limit: usize) -> usize {
     match limit {
         0 => 100,
@@ -953,27 +990,17 @@ impl<B: Backend> Store for Engine<B> {
     }
 
     fn events(&self, filter: &EventFilter) -> Result<Vec<FlagEvent>> {
-        let mut w = Where::default();
-        if let Some(flag) = filter.flag {
-            w.add("flag_id = {}", vec![Val::Int(flag)]);
-        }
-        if let Some(actor) = &filter.actor {
-            w.add("actor = {}", vec![Val::Text(actor.clone())]);
-        }
-        if let Some(from) = filter.from {
-            w.add("at >= {}", vec![Val::Int(from)]);
-        }
-        if let Some(to) = filter.to {
-            w.add("at < {}", vec![Val::Int(to)]);
-        }
-        if let Some(before) = filter.before_id {
-            w.add("id < {}", vec![Val::Int(before)]);
-        }
-        let q = format!(
-            "SELECT {} FROM flag_events{} ORDER BY id DESC LIMIT {}",
+        let (q, w) = audit_query(
+            "flag_events",
             sql::EVENT_COLUMNS,
-            w.sql(),
-            clamp_limit(filter.limit)
+            &AuditFilter {
+                owner: ("flag_id", filter.flag),
+                actor: filter.actor.as_deref(),
+                from: filter.from,
+                to: filter.to,
+                before_id: filter.before_id,
+                limit: filter.limit,
+            },
         );
         self.db.read("the audit log", |db| {
             db.rows(&q, &w.params, event_from_row)

@@ -242,27 +242,17 @@ pub(super) fn case_events(
     path: &Path,
     filter: &CaseEventFilter,
 ) -> Result<Vec<CaseEvent>> {
-    let mut w = Where::default();
-    if let Some(case) = filter.case {
-        w.add("case_id = {}", vec![Val::Int(case)]);
-    }
-    if let Some(actor) = &filter.actor {
-        w.add("actor = {}", vec![Val::Text(actor.clone())]);
-    }
-    if let Some(from) = filter.from {
-        w.add("at >= {}", vec![Val::Int(from)]);
-    }
-    if let Some(to) = filter.to {
-        w.add("at < {}", vec![Val::Int(to)]);
-    }
-    if let Some(before) = filter.before_id {
-        w.add("id < {}", vec![Val::Int(before)]);
-    }
-    let q = format!(
-        "SELECT {} FROM case_events{} ORDER BY id DESC LIMIT {}",
+    let (q, w) = super::audit_query(
+        "case_events",
         sql::CASE_EVENT_COLUMNS,
-        w.sql(),
-        clamp_limit(filter.limit)
+        &super::AuditFilter {
+            owner: ("case_id", filter.case),
+            actor: filter.actor.as_deref(),
+            from: filter.from,
+            to: filter.to,
+            before_id: filter.before_id,
+            limit: filter.limit,
+        },
     );
     conn.rows(&q, &w.params, case_event_from_row)
         .ctx(path, || "reading the case audit log".into())
