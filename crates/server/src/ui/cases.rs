@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use http::{Response, StatusCode};
 
-use super::{Ctx, Filters, MAX_TEXT_CHARS, PAGE_SIZE, Ui, local_path, need, not_found, ser};
-use crate::api::error::{ApiError, Code, blocking};
+use super::{ActionForm, Ctx, Filters, PAGE_SIZE, Ui, need, not_found, ser};
+use crate::api::error::{ApiError, blocking};
 use crate::api::handlers::cases::{CASE_FILTERS, case_filter, case_id, case_not_found, deadline};
 use crate::api::handlers::now;
 use crate::api::query::Query;
@@ -146,24 +146,9 @@ impl Ui {
     ) -> Result<Response<Body>, ApiError> {
         need(user, Role::Reviewer)?;
         let id = case_id(id)?;
-        let field = |name: &str| -> Result<Option<String>, ApiError> {
-            match form.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-                Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(ApiError::new(
-                    Code::InvalidBody,
-                    format!("`{name}` is longer than {MAX_TEXT_CHARS} characters"),
-                )),
-                other => Ok(other.map(str::to_string)),
-            }
-        };
-        let number = |name: &str| -> Result<Option<i64>, ApiError> {
-            field(name)?
-                .map(|v| {
-                    v.parse::<i64>().map_err(|_| {
-                        ApiError::new(Code::InvalidBody, format!("`{name}` is not a number"))
-                    })
-                })
-                .transpose()
-        };
+        let form = ActionForm(form);
+        let field = |name: &str| form.text(name);
+        let number = |name: &str| form.number(name);
         let at = now();
         let action = match action {
             "confirm" => CaseAction::Confirm {
@@ -176,12 +161,7 @@ impl Ui {
                 )?,
             },
             "dismiss" => CaseAction::Dismiss {
-                reason: field("reason")?.ok_or_else(|| {
-                    ApiError::new(
-                        Code::ReasonRequired,
-                        "dismissing needs a reason (why it is a false positive)",
-                    )
-                })?,
+                reason: form.dismissal_reason()?,
             },
             "reopen" => CaseAction::Reopen {
                 reason: field("reason")?,
@@ -190,9 +170,7 @@ impl Ui {
                 assignee: field("assignee")?,
             },
             "comment" => CaseAction::Comment {
-                text: field("text")?.ok_or_else(|| {
-                    ApiError::new(Code::EmptyComment, "a comment cannot be empty")
-                })?,
+                text: form.comment()?,
             },
             other => return Err(not_found(&format!("/cases/{id}/{other}"))),
         };
@@ -200,11 +178,7 @@ impl Ui {
         let store = self.api.store.clone();
         let actor = user.name.clone();
         blocking(move || Ok(store.act_on_case(id, &action, &actor, at, version)?)).await?;
-        let next = form
-            .get("next")
-            .and_then(|n| local_path(n))
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("/cases/{id}"));
+        let next = form.next_or(format!("/cases/{id}"));
         Ok(super::redirect(&next))
     }
 }

@@ -206,6 +206,55 @@ fn form_pairs(body: &[u8]) -> HashMap<String, String> {
 }
 
 /// A query string of `pairs` (empty values left out).
+/// The fields of a flag's or a case's action form, checked as the API checks its bodies.
+struct ActionForm<'a>(&'a HashMap<String, String>);
+
+impl ActionForm<'_> {
+    /// A text field, trimmed; empty is absent; longer than [`MAX_TEXT_CHARS`] is refused.
+    fn text(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(ApiError::new(
+                Code::InvalidBody,
+                format!("`{name}` is longer than {MAX_TEXT_CHARS} characters"),
+            )),
+            other => Ok(other.map(str::to_string)),
+        }
+    }
+
+    fn number(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.text(name)?
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::new(Code::InvalidBody, format!("`{name}` is not a number"))
+                })
+            })
+            .transpose()
+    }
+
+    fn dismissal_reason(&self) -> Result<String, ApiError> {
+        self.text("reason")?.ok_or_else(|| {
+            ApiError::new(
+                Code::ReasonRequired,
+                "dismissing needs a reason (why it is a false positive)",
+            )
+        })
+    }
+
+    fn comment(&self) -> Result<String, ApiError> {
+        self.text("text")?
+            .ok_or_else(|| ApiError::new(Code::EmptyComment, "a comment cannot be empty"))
+    }
+
+    /// Where to go after the action: a path of this site, or `fallback`.
+    fn next_or(&self, fallback: String) -> String {
+        self.0
+            .get("next")
+            .and_then(|n| local_path(n))
+            .map(str::to_string)
+            .unwrap_or(fallback)
+    }
+}
+
 /// A list page's filters as the request gave them, for the links that keep them: narrowed
 /// to one value, this page (with its cursor), the first page.
 struct Filters<'a> {
@@ -836,26 +885,14 @@ impl Ui {
     ) -> Result<Response<Body>, ApiError> {
         need(user, Role::Reviewer)?;
         let id = flag_id(id)?;
-        let field = |name: &str| -> Result<Option<String>, ApiError> {
-            match form.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-                Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(ApiError::new(
-                    Code::InvalidBody,
-                    format!("`{name}` is longer than {MAX_TEXT_CHARS} characters"),
-                )),
-                other => Ok(other.map(str::to_string)),
-            }
-        };
+        let form = ActionForm(form);
+        let field = |name: &str| form.text(name);
         let action = match action {
             "confirm" => FlagAction::Confirm {
                 reason: field("reason")?,
             },
             "dismiss" => FlagAction::Dismiss {
-                reason: field("reason")?.ok_or_else(|| {
-                    ApiError::new(
-                        Code::ReasonRequired,
-                        "dismissing needs a reason (why it is a false positive)",
-                    )
-                })?,
+                reason: form.dismissal_reason()?,
             },
             "reopen" => FlagAction::Reopen {
                 reason: field("reason")?,
@@ -864,20 +901,14 @@ impl Ui {
                 assignee: field("assignee")?,
             },
             "comment" => FlagAction::Comment {
-                text: field("text")?.ok_or_else(|| {
-                    ApiError::new(Code::EmptyComment, "a comment cannot be empty")
-                })?,
+                text: form.comment()?,
             },
             other => return Err(not_found(&format!("/flags/{id}/{other}"))),
         };
         let store = self.api.store.clone();
         let actor = user.name.clone();
         blocking(move || Ok(store.act(id, &action, &actor, now())?)).await?;
-        let next = form
-            .get("next")
-            .and_then(|n| local_path(n))
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("/flags/{id}"));
+        let next = form.next_or(format!("/flags/{id}"));
         Ok(redirect(&next))
     }
 
