@@ -65,6 +65,20 @@ impl Query {
         Ok(out)
     }
 
+    /// The `category` list, as the flag and case lists both take it.
+    pub fn categories(&self) -> Result<Vec<String>, ApiError> {
+        self.list("category", |s| {
+            Ok::<_, std::convert::Infallible>(s.to_string())
+        })
+    }
+
+    /// The `severity` list, as the flag and case lists both take it.
+    pub fn severities(&self) -> Result<Vec<Severity>, ApiError> {
+        self.list("severity", |s| {
+            s.parse::<Severity>().map_err(|e| e.to_string())
+        })
+    }
+
     pub fn integer(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
         match self.single(name)? {
             None => Ok(None),
@@ -131,12 +145,8 @@ pub fn flag_filter(query: &Query) -> Result<FlagFilter, ApiError> {
     }
     Ok(FlagFilter {
         states: query.list("state", |s| s.parse::<FlagState>())?,
-        categories: query.list("category", |s| {
-            Ok::<_, std::convert::Infallible>(s.to_string())
-        })?,
-        severities: query.list("severity", |s| {
-            s.parse::<Severity>().map_err(|e| e.to_string())
-        })?,
+        categories: query.categories()?,
+        severities: query.severities()?,
         rule: query.text("rule")?,
         site: query.text("site")?,
         customer: query.text("customer")?,

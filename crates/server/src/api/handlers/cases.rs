@@ -8,7 +8,6 @@ use crate::api::error::{ApiError, Code, blocking};
 use crate::api::query::Query;
 use crate::api::{Api, Op, json_response, read_json};
 use crate::http::Body;
-use sitepatrol_core::finding::Severity;
 use sitepatrol_store::{
     CaseAction, CaseEvent, CaseEventFilter, CaseFilter, CaseId, CaseState, Timestamp,
 };
@@ -25,12 +24,8 @@ pub const CASE_FILTERS: &[&str] = &[
 pub fn case_filter(query: &Query, now: Timestamp) -> Result<CaseFilter, ApiError> {
     Ok(CaseFilter {
         states: query.list("state", |s| s.parse::<CaseState>())?,
-        categories: query.list("category", |s| {
-            Ok::<_, std::convert::Infallible>(s.to_string())
-        })?,
-        severities: query.list("severity", |s| {
-            s.parse::<Severity>().map_err(|e| e.to_string())
-        })?,
+        categories: query.categories()?,
+        severities: query.severities()?,
         site: query.text("site")?,
         customer: query.text("customer")?,
         assignee: query.text("assignee")?,
