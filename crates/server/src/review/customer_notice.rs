@@ -107,22 +107,8 @@ impl CustomerNoticeTemplate {
 
     /// `dir` may hold either template; one missing there is the bundled copy.
     pub fn from_dir(dir: &Path) -> Result<CustomerNoticeTemplate, TemplateError> {
-        let read = |name: &str, bundled: &'static str| -> Result<(String, String), TemplateError> {
-            let path = dir.join(name);
-            if path.exists() {
-                sitepatrol_core::bounded::read_text(&path, sitepatrol_core::bounded::CONFIG_BYTES)
-                    .map(|text| (path.display().to_string(), text))
-                    .map_err(|e| TemplateError::Read {
-                        path: path.display().to_string(),
-                        message: e.to_string(),
-                    })
-            } else {
-                Ok((
-                    format!("<bundled>/config/templates/{name}"),
-                    bundled.to_string(),
-                ))
-            }
-        };
+        let read =
+            |name: &str, bundled: &'static str| super::notice::template_file(dir, name, bundled);
         let (text_name, text) = read(TEXT_TEMPLATE, BUNDLED_TEXT)?;
         let (html_name, html) = read(HTML_TEMPLATE, BUNDLED_HTML)?;
         CustomerNoticeTemplate::new(&text_name, &text, &html_name, &html)

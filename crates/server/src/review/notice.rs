@@ -99,6 +99,29 @@ impl std::fmt::Debug for NoticeTemplate {
     }
 }
 
+/// The operator's copy of template file `name` in `dir`, or the bundled one when `dir` has
+/// none: its name for error messages, and its text.
+pub(crate) fn template_file(
+    dir: &Path,
+    name: &str,
+    bundled: &'static str,
+) -> Result<(String, String), TemplateError> {
+    let path = dir.join(name);
+    if path.exists() {
+        sitepatrol_core::bounded::read_text(&path, sitepatrol_core::bounded::CONFIG_BYTES)
+            .map(|text| (path.display().to_string(), text))
+            .map_err(|e| TemplateError::Read {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
+    } else {
+        Ok((
+            format!("<bundled>/config/templates/{name}"),
+            bundled.to_string(),
+        ))
+    }
+}
+
 impl NoticeTemplate {
     pub fn bundled() -> Result<NoticeTemplate, TemplateError> {
         NoticeTemplate::new(
@@ -112,22 +135,7 @@ impl NoticeTemplate {
     /// `dir` holds `rectification-notice.txt.j2` and `clauses.toml`; a file missing there is
     /// taken from the bundled copy.
     pub fn from_dir(dir: &Path) -> Result<NoticeTemplate, TemplateError> {
-        let read = |name: &str, bundled: &'static str| -> Result<(String, String), TemplateError> {
-            let path = dir.join(name);
-            if path.exists() {
-                sitepatrol_core::bounded::read_text(&path, sitepatrol_core::bounded::CONFIG_BYTES)
-                    .map(|text| (path.display().to_string(), text))
-                    .map_err(|e| TemplateError::Read {
-                        path: path.display().to_string(),
-                        message: e.to_string(),
-                    })
-            } else {
-                Ok((
-                    format!("<bundled>/config/templates/{name}"),
-                    bundled.to_string(),
-                ))
-            }
-        };
+        let read = |name: &str, bundled: &'static str| template_file(dir, name, bundled);
         let (template_name, template) = read(TEMPLATE_NAME, BUNDLED_TEMPLATE)?;
         let (clauses_name, clauses) = read("clauses.toml", BUNDLED_CLAUSES)?;
         NoticeTemplate::new(&template_name, &template, &clauses_name, &clauses)
