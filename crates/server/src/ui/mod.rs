@@ -50,6 +50,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
+    (
+        "filter-choices.html",
+        include_str!("templates/filter-choices.html"),
+    ),
     ("queue.html", include_str!("templates/queue.html")),
     ("cases.html", include_str!("templates/cases.html")),
     ("case.html", include_str!("templates/case.html")),
