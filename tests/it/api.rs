@@ -744,6 +744,32 @@ async fn review_api_routes_roles_actions_exports_and_restart() {
         .await;
     assert_eq!(r.status, 200);
     check("POST", "/flags/{id}/comment", &r);
+    // The version the reviewer was shown: a stale one is a 409 `conflict` and changes
+    // nothing; the current one applies.
+    let version = r.json()["version"].as_i64().unwrap();
+    let events_before = reviewer.ok(&format!("/flags/{}", ids[2])).await["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    let r = reviewer
+        .post(
+            &format!("/flags/{}/assign", ids[2]),
+            &format!("{{\"assignee\":\"王五\",\"version\":{}}}", version - 1),
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (409, "conflict"));
+    check("POST", "/flags/{id}/assign", &r);
+    let after = reviewer.ok(&format!("/flags/{}", ids[2])).await;
+    assert_eq!(after["events"].as_array().unwrap().len(), events_before);
+    assert_eq!(after["flag"]["version"], version);
+    let r = reviewer
+        .post(
+            &format!("/flags/{}/comment", ids[2]),
+            &format!("{{\"text\":\"再看\",\"version\":{version}}}"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["version"].as_i64().unwrap() > version);
     let r = reviewer
         .post(&format!("/flags/{}/comment", ids[2]), "{\"text\":\"\"}")
         .await;
@@ -838,6 +864,17 @@ async fn review_api_routes_roles_actions_exports_and_restart() {
         )
         .await;
     assert_eq!((r.status, r.code().as_str()), (422, "reason_required"));
+    // Versions per flag: a stale one fails that flag alone with `conflict`.
+    let stale = serde_json::json!({"action":"comment","ids":[ids[2]],"text":"批量",
+        "versions": {ids[2].to_string(): 0}});
+    let r = reviewer.post("/flags/bulk", &stale.to_string()).await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    check("POST", "/flags/bulk", &r);
+    assert_eq!(r.json()["results"][0]["error"]["code"], "conflict");
+    let stray = serde_json::json!({"action":"comment","ids":[ids[2]],"text":"批量",
+        "versions": {"999999": 1}});
+    let r = reviewer.post("/flags/bulk", &stray.to_string()).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_body"));
     let many: Vec<i64> = (1..=1001).collect();
     let r = reviewer
         .post(
@@ -872,7 +909,7 @@ async fn review_api_routes_roles_actions_exports_and_restart() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["comment", "assign", "assign", "state"]);
+    assert_eq!(kinds, ["comment", "comment", "assign", "assign", "state"]);
     let page = viewer.ok("/events?limit=2").await;
     let before = page["next_before"].as_i64().unwrap();
     let next = viewer.ok(&format!("/events?limit=2&before={before}")).await;

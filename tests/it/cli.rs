@@ -579,7 +579,7 @@ fn made_store(dir: &std::path::Path) -> (PathBuf, i64, i64) {
         .unwrap();
     let (a, b) = (out.new[0].id, out.new[1].id);
     store
-        .act(a, &FlagAction::Confirm { reason: None }, "bob", 1_100)
+        .act(a, &FlagAction::Confirm { reason: None }, "bob", 1_100, None)
         .unwrap();
     store.close().unwrap();
     (path, a, b)

@@ -70,6 +70,7 @@ async fn flags_dedup_resolve_reopen_and_dismissal_across_crawls() {
             },
             "reviewer",
             porn.created_at + 1,
+            None,
         )
         .unwrap();
 

@@ -937,10 +937,13 @@ impl StoreDriver {
         let action = act.action();
         let results: Vec<(FlagId, Result<sitepatrol_store::Flag, StoreError>)> = if many {
             self.store
-                .act_many(ids, &action, REVIEWER, self.at)
+                .act_many(ids, &action, REVIEWER, self.at, &[])
                 .map_err(|e| TestCaseError::fail(format!("bulk {}: {e}", action.name())))?
         } else {
-            vec![(ids[0], self.store.act(ids[0], &action, REVIEWER, self.at))]
+            vec![(
+                ids[0],
+                self.store.act(ids[0], &action, REVIEWER, self.at, None),
+            )]
         };
         prop_assert_eq!(results.len(), ids.len());
         for (id, got) in results {

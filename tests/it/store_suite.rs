@@ -20,6 +20,7 @@ use sitepatrol_store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarg
 
 mod cases;
 mod customers;
+mod flag_versions;
 pub(crate) mod pg;
 pub(crate) mod report;
 
@@ -333,7 +334,13 @@ fn check_recrawl_updates_the_flag(store: &dyn Store) {
         .unwrap();
     let id = out.new[0].id;
     store
-        .act(id, &FlagAction::Confirm { reason: None }, "bob", 1_100)
+        .act(
+            id,
+            &FlagAction::Confirm { reason: None },
+            "bob",
+            1_100,
+            None,
+        )
         .unwrap();
     // Another term is now the strongest, and the score (and with it the severity) rose.
     let stronger = scored(
@@ -404,6 +411,7 @@ fn check_recrawl_updates_the_flag(store: &dyn Store) {
             },
             "bob",
             3_100,
+            None,
         )
         .unwrap();
     let mut other = porn(A);
@@ -436,6 +444,7 @@ fn check_dismissal_suppresses(store: &dyn Store) {
                 },
                 "alice",
                 1_100,
+                None,
             )
             .unwrap_err();
         assert!(
@@ -453,6 +462,7 @@ fn check_dismissal_suppresses(store: &dyn Store) {
             },
             "alice",
             1_200,
+            None,
         )
         .unwrap();
     assert_eq!((f.state, f.updated_at), (FlagState::Dismissed, 1_200));
@@ -608,6 +618,7 @@ fn check_reopen(store: &dyn Store) {
             },
             "bob",
             1_100,
+            None,
         )
         .unwrap();
     let out = store
@@ -656,7 +667,7 @@ fn check_reopen(store: &dyn Store) {
     );
     // Reopened behaves like open: it can be confirmed, and it resolves.
     store
-        .act(p, &FlagAction::Confirm { reason: None }, "bob", 4_100)
+        .act(p, &FlagAction::Confirm { reason: None }, "bob", 4_100, None)
         .unwrap();
     let out = store
         .record_crawl(
@@ -681,6 +692,7 @@ fn check_reopen(store: &dyn Store) {
             },
             "bob",
             6_100,
+            None,
         )
         .unwrap();
     let f = store
@@ -691,6 +703,7 @@ fn check_reopen(store: &dyn Store) {
             },
             "carol",
             6_200,
+            None,
         )
         .unwrap();
     assert_eq!(f.state, FlagState::Reopened);
@@ -704,7 +717,13 @@ fn check_reopen(store: &dyn Store) {
     // Manual reopen of a resolved flag.
     assert_eq!(state_of(store, p), FlagState::Resolved);
     store
-        .act(p, &FlagAction::Reopen { reason: None }, "carol", 7_100)
+        .act(
+            p,
+            &FlagAction::Reopen { reason: None },
+            "carol",
+            7_100,
+            None,
+        )
         .unwrap();
     assert_eq!(state_of(store, p), FlagState::Reopened);
 }
@@ -716,7 +735,7 @@ fn check_invalid_transitions(store: &dyn Store) {
         .unwrap();
     let id = out.new[0].id;
     let err = store
-        .act(id, &FlagAction::Reopen { reason: None }, "bob", 1)
+        .act(id, &FlagAction::Reopen { reason: None }, "bob", 1, None)
         .unwrap_err();
     assert!(
         matches!(
@@ -730,20 +749,26 @@ fn check_invalid_transitions(store: &dyn Store) {
         "{err}"
     );
     store
-        .act(id, &FlagAction::Confirm { reason: None }, "bob", 2)
+        .act(id, &FlagAction::Confirm { reason: None }, "bob", 2, None)
         .unwrap();
     assert!(
         store
-            .act(id, &FlagAction::Confirm { reason: None }, "bob", 3)
+            .act(id, &FlagAction::Confirm { reason: None }, "bob", 3, None)
             .is_err()
     );
     let err = store
-        .act(9_999, &FlagAction::Confirm { reason: None }, "bob", 4)
+        .act(9_999, &FlagAction::Confirm { reason: None }, "bob", 4, None)
         .unwrap_err();
     assert!(matches!(err, StoreError::FlagNotFound(9_999)));
     assert!(err.to_string().contains("9999"));
     assert!(matches!(
-        store.act(id, &FlagAction::Comment { text: " ".into() }, "bob", 5),
+        store.act(
+            id,
+            &FlagAction::Comment { text: " ".into() },
+            "bob",
+            5,
+            None
+        ),
         Err(StoreError::EmptyComment(_))
     ));
     // A crawl of a site the store does not know is refused, and nothing is written.
@@ -794,6 +819,7 @@ fn check_events_and_actions(store: &dyn Store) {
             },
             "lead",
             1_100,
+            None,
         )
         .unwrap();
     assert_eq!(f.assignee.as_deref(), Some("alice"));
@@ -805,6 +831,7 @@ fn check_events_and_actions(store: &dyn Store) {
             },
             "alice",
             1_200,
+            None,
         )
         .unwrap();
     let f = store
@@ -813,6 +840,7 @@ fn check_events_and_actions(store: &dyn Store) {
             &FlagAction::Assign { assignee: None },
             "lead",
             1_250,
+            None,
         )
         .unwrap();
     assert_eq!(f.assignee, None);
@@ -823,6 +851,7 @@ fn check_events_and_actions(store: &dyn Store) {
             &FlagAction::Confirm { reason: None },
             "alice",
             1_300,
+            None,
         )
         .unwrap();
     let results = store
@@ -833,6 +862,7 @@ fn check_events_and_actions(store: &dyn Store) {
             },
             "alice",
             1_400,
+            &[],
         )
         .unwrap();
     assert_eq!(results.len(), 4);
@@ -1400,6 +1430,7 @@ fn check_counts_and_sites(store: &dyn Store) {
             },
             "bob",
             1_100,
+            None,
         )
         .unwrap();
     let counts: Vec<(FlagState, String, Severity, u64)> = store
@@ -1722,6 +1753,7 @@ fn check_webhook_outbox(store: &dyn Store) {
             &FlagAction::Confirm { reason: None },
             "alice",
             200,
+            None,
         )
         .unwrap();
     assert!(
@@ -1730,7 +1762,8 @@ fn check_webhook_outbox(store: &dyn Store) {
                 gamble_id,
                 &FlagAction::Confirm { reason: None },
                 "alice",
-                201
+                201,
+                None
             )
             .is_err()
     );
@@ -1740,6 +1773,7 @@ fn check_webhook_outbox(store: &dyn Store) {
             &FlagAction::Comment { text: "ok".into() },
             "alice",
             202,
+            None,
         )
         .unwrap();
     let bulk = store
@@ -1750,6 +1784,7 @@ fn check_webhook_outbox(store: &dyn Store) {
             },
             "bob",
             210,
+            &[],
         )
         .unwrap();
     assert!(bulk[0].1.is_ok() && bulk[1].1.is_err());
@@ -1903,6 +1938,7 @@ fn check_webhook_outbox(store: &dyn Store) {
             &FlagAction::Reopen { reason: None },
             "bob",
             400,
+            None,
         )
         .unwrap();
     assert_eq!(list(DeliveryFilter::default()).len(), 6);
@@ -2037,6 +2073,10 @@ macro_rules! suite {
             #[test]
             fn customer_details_follow_the_inventory() {
                 with_store(customers::check_customer_details_follow_the_inventory)
+            }
+            #[test]
+            fn stale_flag_version_is_refused_and_nothing_applied() {
+                with_store(flag_versions::check_stale_flag_version_is_refused_and_nothing_applied)
             }
             #[test]
             fn unreviewed_case_resolves_and_dismissal_covers_new_pages() {
@@ -3009,7 +3049,7 @@ fn checked_store() -> Made {
         id(&store, "pornography", A),
         id(&store, "gambling", B),
     );
-    let act = |id, action| store.act(id, &action, "bob", 1_050).unwrap();
+    let act = |id, action| store.act(id, &action, "bob", 1_050, None).unwrap();
     act(gambling_a, FlagAction::Confirm { reason: None });
     act(
         porn_a,

@@ -444,6 +444,23 @@ async fn login_sessions_csrf_roles_queue_actions_languages_and_notices() {
         assert!(page.body.contains(needle), "{needle}:\n{}", page.body);
     }
     assert!(!page.body.contains("id=\"confirm-form\""));
+    // Every action form carries the version the page showed; a stale one is refused with
+    // 409 and changes nothing.
+    let shown = w.setup.store().flag(p1).unwrap().unwrap();
+    let field = format!("name=\"version\" value=\"{}\"", shown.flag.version);
+    assert!(page.body.contains(&field), "{field}:\n{}", page.body);
+    let r = reviewer
+        .post(
+            &format!("/flags/{p1}/comment"),
+            &format!(
+                "csrf={csrf}&version={}&text={}",
+                shown.flag.version - 1,
+                enc("晚了")
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(w.setup.store().flag(p1).unwrap().unwrap(), shown);
     // An action the state does not allow is refused with the store's reason.
     let r = reviewer
         .post(&format!("/flags/{p1}/confirm"), &format!("csrf={csrf}"))

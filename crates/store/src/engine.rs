@@ -143,6 +143,7 @@ fn flag_from_row(row: &Row) -> DbResult<Flag> {
         first_run: row.get(25)?,
         last_run: row.get(26)?,
         case_id: row.get(30)?,
+        version: row.get(31)?,
     })
 }
 
@@ -298,13 +299,29 @@ impl<B: Backend> Engine<B> {
         action: &FlagAction,
         actor: &str,
         at: Timestamp,
+        expected_version: Option<i64>,
     ) -> Result<Flag> {
         let path = self.db_path();
-        let state: FlagState = tx
-            .row(sql::FLAG_STATE, vals![id], |r| r.parse(0))
+        // Refused (a conflict, an unknown flag, a wrong state) before anything is written:
+        // `act_many` keeps going after a refusal in the same transaction.
+        let (state, version): (FlagState, i64) = tx
+            .row(sql::LOCK_FLAG, vals![id], |r| Ok((r.parse(0)?, r.get(1)?)))
             .ctx(path, || format!("reading the state of flag {id}"))?
             .ok_or(StoreError::FlagNotFound(id))?;
+        if let Some(expected) = expected_version
+            && expected != version
+        {
+            return Err(StoreError::FlagVersionConflict {
+                id,
+                expected,
+                actual: version,
+            });
+        }
         let step = step(tx, path, id, state, action)?;
+        if step.kind == EventKind::Comment {
+            tx.execute(sql::BUMP_FLAG_VERSION, vals![id])
+                .ctx(path, || format!("commenting on flag {id}"))?;
+        }
         if let Some(to) = step.to {
             tx.execute(sql::SET_FLAG_STATE, vals![id, to.as_str(), at])
                 .ctx(path, || format!("setting flag {id} to {to}"))?;
@@ -961,10 +978,17 @@ impl<B: Backend> Store for Engine<B> {
         })
     }
 
-    fn act(&self, id: FlagId, action: &FlagAction, actor: &str, at: Timestamp) -> Result<Flag> {
+    fn act(
+        &self,
+        id: FlagId,
+        action: &FlagAction,
+        actor: &str,
+        at: Timestamp,
+        expected_version: Option<i64>,
+    ) -> Result<Flag> {
         self.db
             .write(&format!("the {} of flag {id}", action.name()), |tx| {
-                self.act_in(tx, id, action, actor, at)
+                self.act_in(tx, id, action, actor, at, expected_version)
             })
     }
 
@@ -974,13 +998,16 @@ impl<B: Backend> Store for Engine<B> {
         action: &FlagAction,
         actor: &str,
         at: Timestamp,
+        expected_versions: &[(FlagId, i64)],
     ) -> Result<Vec<(FlagId, Result<Flag>)>> {
+        let expected: HashMap<FlagId, i64> = expected_versions.iter().copied().collect();
         self.db.write(&format!("a bulk {}", action.name()), |tx| {
             let mut out = Vec::with_capacity(ids.len());
             for &id in ids {
-                // Per-flag failures (wrong state, unknown id) are answers, not reasons to
-                // roll back the others; database failures still abort the whole batch.
-                match self.act_in(tx, id, action, actor, at) {
+                // Per-flag failures (wrong state, unknown id, a stale version) are answers,
+                // not reasons to roll back the others; database failures still abort the
+                // whole batch.
+                match self.act_in(tx, id, action, actor, at, expected.get(&id).copied()) {
                     Err(e @ (StoreError::Db { .. } | StoreError::Json { .. })) => return Err(e),
                     r => out.push((id, r)),
                 }

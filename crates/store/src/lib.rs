@@ -129,6 +129,14 @@ pub enum StoreError {
         actual: i64,
     },
     #[error(
+        "flag {id} changed since it was read (version {expected}, now {actual}); reload it and act again"
+    )]
+    FlagVersionConflict {
+        id: FlagId,
+        expected: i64,
+        actual: i64,
+    },
+    #[error(
         "case {id} cannot reopen: case {other} is already active for the same site and category"
     )]
     CaseActiveExists { id: CaseId, other: CaseId },
@@ -606,6 +614,10 @@ pub struct Flag {
     /// The case the flag belongs to; `None` only for flags that were never active since
     /// cases exist.
     pub case_id: Option<CaseId>,
+    /// Bumped by every change of the flag (review actions, case actions, a crawl refreshing
+    /// its evidence or state; not a mere sighting): pass it back to [`Store::act`] to have
+    /// the action refused if the flag changed since it was shown.
+    pub version: i64,
 }
 
 /// One row of the audit log.
@@ -885,16 +897,30 @@ pub trait Store: Send + Sync {
     fn flag_counts(&self) -> Result<Vec<FlagCount>>;
 
     /// A reviewer's action, with its event, in one transaction. Returns the flag after it.
-    fn act(&self, id: FlagId, action: &FlagAction, actor: &str, at: Timestamp) -> Result<Flag>;
+    /// With `expected_version`, a flag that changed since (another reviewer, a case action, a
+    /// crawl) refuses the action with [`StoreError::FlagVersionConflict`] and nothing is
+    /// applied. Concurrent actions on one flag are ordered by its row lock, so of two made on
+    /// the same version exactly one applies.
+    fn act(
+        &self,
+        id: FlagId,
+        action: &FlagAction,
+        actor: &str,
+        at: Timestamp,
+        expected_version: Option<i64>,
+    ) -> Result<Flag>;
 
     /// The same action on many flags in one transaction; each id succeeds or fails on its own
-    /// (a flag in the wrong state does not stop the others).
+    /// (a flag in the wrong state, or changed since the version `expected_versions` gives for
+    /// it, does not stop the others). Flags not in `expected_versions` are acted on whatever
+    /// their version.
     fn act_many(
         &self,
         ids: &[FlagId],
         action: &FlagAction,
         actor: &str,
         at: Timestamp,
+        expected_versions: &[(FlagId, i64)],
     ) -> Result<Vec<(FlagId, Result<Flag>)>>;
 
     fn events(&self, filter: &EventFilter) -> Result<Vec<FlagEvent>>;

@@ -198,7 +198,7 @@ pub const FLAG_COLUMNS: &str =
     f.clause, f.severity, f.description, f.zone, f.matched, f.normalized, f.snippet,
     f.match_offset, f.match_count, f.state, f.assignee, f.fetched_at, f.http_status, f.ip,
     f.body_sha256, f.created_at, f.updated_at, f.last_seen_at, f.first_run, f.last_run,
-    f.score, f.signals, f.signals_omitted, f.case_id";
+    f.score, f.signals, f.signals_omitted, f.case_id, f.version";
 pub const FLAG_FROM: &str = "flags f JOIN sites s ON s.id = f.site_id";
 // The sighting's evidence is bound as ?1..?20 in the same order by every statement that
 // writes it (INSERT_FLAG, REFRESH_FLAG), so one function binds it for all of them:
@@ -222,17 +222,26 @@ pub const REFRESH_FLAG: &str =
         description = ?6, zone = ?7, matched = ?8, normalized = ?9, snippet = ?10,
         match_offset = ?11, match_count = ?12, score = ?13, signals = ?14,
         signals_omitted = ?15, fetched_at = ?16, http_status = ?17, ip = ?18,
-        body_sha256 = ?19, last_seen_at = ?16, last_run = ?20
+        body_sha256 = ?19, last_seen_at = ?16, last_run = ?20, version = version + 1
     WHERE id = ?21";
 /// Found again while dismissed: only the sighting is recorded. The evidence stays what the
 /// reviewer dismissed (and its score the one a later rise would be measured against).
 pub const SEEN_FLAG: &str = "UPDATE flags SET last_seen_at = ?2, last_run = ?3 WHERE id = ?1";
 /// A state change of the flag's own (with its own event): no case event explains it any more.
-pub const SET_FLAG_STATE: &str =
-    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = NULL WHERE id = ?1";
-pub const SET_FLAG_ASSIGNEE: &str =
-    "UPDATE flags SET assignee = ?2, case_assign_event = NULL WHERE id = ?1";
-pub const FLAG_STATE: &str = "SELECT state FROM flags WHERE id = ?1";
+pub const SET_FLAG_STATE: &str = "UPDATE flags SET state = ?2, updated_at = ?3,
+    case_state_event = NULL, version = version + 1 WHERE id = ?1";
+pub const SET_FLAG_ASSIGNEE: &str = "UPDATE flags SET assignee = ?2, case_assign_event = NULL,
+    version = version + 1 WHERE id = ?1";
+/// A comment changes no column of the flag but is a change of it all the same: a reviewer
+/// acting on the version they were shown must hear that someone commented since.
+pub const BUMP_FLAG_VERSION: &str = "UPDATE flags SET version = version + 1 WHERE id = ?1";
+/// The flag's state and version, its row locked for the rest of the transaction: an UPDATE
+/// that changes nothing is the portable `SELECT … FOR UPDATE` (PostgreSQL locks the row and,
+/// under READ COMMITTED, returns the latest committed version after waiting for a concurrent
+/// writer; SQLite's writer already holds the database). Two reviewers acting on one version at
+/// once are thus ordered, and the second sees the first's version, never the one both read.
+pub const LOCK_FLAG: &str =
+    "UPDATE flags SET version = version WHERE id = ?1 RETURNING state, version";
 pub const FLAG_COUNTS: &str = "SELECT state, category, severity, COUNT(*) FROM flags
     GROUP BY state, category, severity ORDER BY state, category, severity";
 
@@ -336,9 +345,11 @@ pub const INSERT_CASE: &str =
         created_at, updated_at, first_seen_at, last_seen_at)
     VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, 0, ?7, ?7, ?7, ?7)
     RETURNING id";
+/// No version bump: joining a case is the case's change (its own version moves), and this
+/// statement also runs in migration 8's code step, before `flags.version` exists.
 pub const SET_FLAG_CASE: &str = "UPDATE flags SET case_id = ?2 WHERE id = ?1";
 pub const COVER_FLAG: &str = "UPDATE flags SET case_id = ?2, state = 'dismissed', updated_at = ?3,
-    case_state_event = NULL WHERE id = ?1";
+    case_state_event = NULL, version = version + 1 WHERE id = ?1";
 pub const ACTIVE_CASES_OF_SITE: &str = "SELECT id FROM cases
     WHERE site_id = ?1 AND state IN ('open', 'confirmed', 'overdue') ORDER BY id";
 /// What a case's figures are now: its active flags (pages, strongest severity and score),
@@ -379,17 +390,18 @@ pub const ASSIGN_CASE: &str =
 pub const TOUCH_CASE: &str =
     "UPDATE cases SET updated_at = ?2, version = version + 1 WHERE id = ?1";
 pub const ASSIGN_CASE_FLAGS: &str =
-    "UPDATE flags SET assignee = ?2, case_assign_event = ?3 WHERE case_id = ?1";
+    "UPDATE flags SET assignee = ?2, case_assign_event = ?3, version = version + 1
+    WHERE case_id = ?1";
 /// A case action moves its flags of one set of states to ?2 (one statement per set, since a
 /// bound list of states is not portable SQL).
 pub const CASE_FLAGS_OPEN_TO: &str =
-    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4, version = version + 1
     WHERE case_id = ?1 AND state IN ('open', 'reopened')";
 pub const CASE_FLAGS_ACTIVE_TO: &str =
-    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4, version = version + 1
     WHERE case_id = ?1 AND state IN ('open', 'reopened', 'confirmed')";
 pub const CASE_FLAGS_DISMISSED_TO: &str =
-    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4
+    "UPDATE flags SET state = ?2, updated_at = ?3, case_state_event = ?4, version = version + 1
     WHERE case_id = ?1 AND state = 'dismissed'";
 /// The flags an event changed, written once they are known (the event comes first, so the
 /// flags can name it).

@@ -207,9 +207,9 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidCaseTransition { .. } => {
                 ApiError::new(Code::InvalidTransition, message)
             }
-            StoreError::CaseVersionConflict { .. } | StoreError::CaseActiveExists { .. } => {
-                ApiError::new(Code::Conflict, message)
-            }
+            StoreError::CaseVersionConflict { .. }
+            | StoreError::CaseActiveExists { .. }
+            | StoreError::FlagVersionConflict { .. } => ApiError::new(Code::Conflict, message),
             StoreError::CaseReasonRequired(_) => ApiError::new(Code::ReasonRequired, message),
             StoreError::CaseEmptyComment(_) => ApiError::new(Code::EmptyComment, message),
             StoreError::BadCursor(_) => ApiError::new(Code::InvalidCursor, message),

@@ -125,10 +125,10 @@ async fn get_flag(api: &Api, call: Call) -> Result<Response<Body>, ApiError> {
 async fn act(api: &Api, op: Op, call: Call) -> Result<Response<Body>, ApiError> {
     let id = flag_id(&call.param(0))?;
     call.query_with(&[])?;
-    let action = action_from_body(op, call.request, api.body_read_timeout()).await?;
+    let (action, version) = action_from_body(op, call.request, api.body_read_timeout()).await?;
     let store = api.store.clone();
     let actor = call.actor;
-    let flag = blocking(move || Ok(store.act(id, &action, &actor, now())?)).await?;
+    let flag = blocking(move || Ok(store.act(id, &action, &actor, now(), version)?)).await?;
     Ok(json_response(StatusCode::OK, &flag))
 }
 
@@ -393,6 +393,9 @@ const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 struct ReasonBody {
     #[serde(default)]
     reason: Option<String>,
+    /// The flag's version the action was meant for; a flag that changed since is a 409.
+    #[serde(default)]
+    version: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -401,12 +404,16 @@ struct AssignBody {
     /// `null` or absent clears the assignment.
     #[serde(default)]
     assignee: Option<String>,
+    #[serde(default)]
+    version: Option<i64>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CommentBody {
     text: String,
+    #[serde(default)]
+    version: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -430,6 +437,10 @@ struct BulkBody {
     assignee: Option<String>,
     #[serde(default)]
     text: Option<String>,
+    /// Flag id → the version the action was meant for (JSON object keys are the ids as
+    /// strings); a listed flag that changed since fails on its own with `conflict`.
+    #[serde(default)]
+    versions: std::collections::BTreeMap<FlagId, i64>,
 }
 
 fn check_len(name: &str, value: &Option<String>) -> Result<(), ApiError> {
@@ -468,16 +479,17 @@ fn assignee(value: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// A flag action from its request body, with the version it was meant for.
 async fn action_from_body(
     op: Op,
     request: Request,
     timeout: std::time::Duration,
-) -> Result<FlagAction, ApiError> {
+) -> Result<(FlagAction, Option<i64>), ApiError> {
     Ok(match op {
         Op::Confirm | Op::Dismiss | Op::Reopen => {
             let body: ReasonBody = read_json(request, timeout).await?;
             check_len("reason", &body.reason)?;
-            match op {
+            let action = match op {
                 Op::Confirm => FlagAction::Confirm {
                     reason: body.reason,
                 },
@@ -487,18 +499,20 @@ async fn action_from_body(
                 _ => FlagAction::Reopen {
                     reason: body.reason,
                 },
-            }
+            };
+            (action, body.version)
         }
         Op::Assign => {
             let body: AssignBody = read_json(request, timeout).await?;
-            FlagAction::Assign {
+            let action = FlagAction::Assign {
                 assignee: assignee(body.assignee)?,
-            }
+            };
+            (action, body.version)
         }
         _ => {
             let body: CommentBody = read_json(request, timeout).await?;
             check_len("text", &Some(body.text.clone()))?;
-            FlagAction::Comment { text: body.text }
+            (FlagAction::Comment { text: body.text }, body.version)
         }
     })
 }
@@ -573,9 +587,17 @@ async fn bulk(api: &Api, request: Request, actor: String) -> Result<Response<Bod
             }
         }
     };
+    if let Some(id) = body.versions.keys().find(|id| !body.ids.contains(id)) {
+        return Err(ApiError::new(
+            Code::InvalidBody,
+            format!("`versions` names flag {id}, which is not in `ids`"),
+        ));
+    }
     let ids = body.ids;
+    let versions: Vec<(FlagId, i64)> = body.versions.into_iter().collect();
     let store = api.store.clone();
-    let outcomes = blocking(move || Ok(store.act_many(&ids, &action, &actor, now())?)).await?;
+    let outcomes =
+        blocking(move || Ok(store.act_many(&ids, &action, &actor, now(), &versions)?)).await?;
     let mut succeeded = 0;
     let results: Vec<BulkResult> = outcomes
         .into_iter()

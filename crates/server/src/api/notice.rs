@@ -192,6 +192,7 @@ pub async fn generate(
                 },
                 &actor,
                 now,
+                None,
             )?;
         }
         Ok(text)

@@ -286,6 +286,7 @@ mod tests {
             first_run: "r1".into(),
             last_run: "r2".into(),
             case_id: None,
+            version: 1,
         }
     }
 

@@ -909,9 +909,12 @@ impl Ui {
             },
             other => return Err(not_found(&format!("/flags/{id}/{other}"))),
         };
+        // The version the form showed: a flag that changed since (another reviewer, a crawl)
+        // is a conflict, shown as such, rather than an action on something not seen.
+        let version = form.number("version")?;
         let store = self.api.store.clone();
         let actor = user.name.clone();
-        blocking(move || Ok(store.act(id, &action, &actor, now())?)).await?;
+        blocking(move || Ok(store.act(id, &action, &actor, now(), version)?)).await?;
         let next = form.next_or(format!("/flags/{id}"));
         Ok(redirect(&next))
     }
