@@ -57,9 +57,13 @@ enum Command {
     /// API tokens for reviewers and operators.
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// The daemon's store, offline: `store check` verifies it without changing it.
+    /// The daemon's store, offline: `store check` verifies it without changing it, `store
+    /// copy` moves it to another database (SQLite to PostgreSQL).
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Bring the store's schema up to date on its own (the configured store, or --store) and
+    /// print the versions before and after. Exit 0 when the store is up to date.
+    Migrate(store::MigrateArgs),
     /// Configuration files: `config init` writes a starting one.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -138,6 +142,7 @@ pub fn run() -> i32 {
         Command::Token(command) => token::run(command),
         Command::Flags(args) => flags::run(args),
         Command::Store(command) => store::run(command),
+        Command::Migrate(args) => store::migrate(args),
         Command::Config(command) => config::run(command),
     }
 }

@@ -19,6 +19,7 @@ use sitepatrol_store::{
 use sitepatrol_store::{DeliveryFilter, DeliveryStatus, WebhookEvent, WebhookTarget};
 
 mod cases;
+mod copy;
 mod customers;
 mod flag_versions;
 pub(crate) mod pg;

@@ -21,6 +21,7 @@ pub mod db;
 mod engine;
 mod fold;
 mod migrate;
+pub mod ops;
 mod outbox;
 mod pg;
 pub mod report;

@@ -75,7 +75,7 @@ fn session_gone(client: &Client, e: &postgres::Error) -> bool {
 /// runtime's worker by mistake moves the worker's other tasks away for the call
 /// (`block_in_place`) instead of panicking on a runtime inside a runtime. (A current-thread
 /// runtime has no such way out: there the call must be made from `spawn_blocking`.)
-fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
