@@ -251,8 +251,11 @@ enum V {
     Blob(Vec<u8>),
 }
 
+/// A table's name, its columns (by name) and its rows (sorted).
+type Table = (String, Vec<String>, Vec<Vec<V>>);
+
 /// Every table of a SQLite store (but `schema_migrations`), each with its rows sorted.
-fn sqlite_tables(path: &Path) -> Vec<(String, Vec<String>, Vec<Vec<V>>)> {
+fn sqlite_tables(path: &Path) -> Vec<Table> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut st = conn
         .prepare(
@@ -303,7 +306,7 @@ fn sqlite_tables(path: &Path) -> Vec<(String, Vec<String>, Vec<Vec<V>>)> {
 }
 
 /// The same of a PostgreSQL schema.
-fn pg_tables(client: &mut postgres::Client) -> Vec<(String, Vec<String>, Vec<Vec<V>>)> {
+fn pg_tables(client: &mut postgres::Client) -> Vec<Table> {
     use postgres::types::Type;
     let tables: Vec<String> = client
         .query(
@@ -405,9 +408,7 @@ fn a_sqlite_store_copies_into_postgres_and_back_without_loss() {
     // Every table, every row, every byte.
     let mut client = schema.client();
     let got_tables = pg_tables(&mut client);
-    let names = |t: &[(String, Vec<String>, Vec<Vec<V>>)]| -> Vec<String> {
-        t.iter().map(|x| x.0.clone()).collect()
-    };
+    let names = |t: &[Table]| -> Vec<String> { t.iter().map(|x| x.0.clone()).collect() };
     assert_eq!(names(&got_tables), names(&want_tables));
     for (want, got) in want_tables.iter().zip(&got_tables) {
         assert_eq!(want.1, got.1, "columns of {}", want.0);
