@@ -210,7 +210,7 @@ fn applied_versions(at: &Location) -> Result<BTreeSet<i64>> {
 pub struct CopyOptions {
     /// Empty a target that has rows first, instead of refusing it.
     pub force: bool,
-    /// Rows per target transaction.
+    /// Rows per target transaction (a batch is cut earlier once it holds 16 MiB).
     pub batch_rows: usize,
 }
 
@@ -382,6 +382,7 @@ pub fn copy(
                 ident(table)
             );
             let mut batch: Vec<Vec<Val>> = Vec::with_capacity(batch_rows);
+            let mut batch_bytes = 0usize;
             let mut done = 0u64;
             let mut failed: Option<StoreError> = None;
             let mut flush = |batch: &mut Vec<Vec<Val>>, done: &mut u64| -> Result<()> {
@@ -409,16 +410,19 @@ pub fn copy(
                 &format!("SELECT {list} FROM {}", ident(table)),
                 &[],
                 &mut |row: Row| {
-                    batch.push(
-                        (0..row.len())
-                            .map(|i| row.val(i).cloned())
-                            .collect::<Result<Vec<Val>, DbError>>()?,
-                    );
-                    if batch.len() >= batch_rows
+                    let vals = (0..row.len())
+                        .map(|i| row.val(i).cloned())
+                        .collect::<Result<Vec<Val>, DbError>>()?;
+                    batch_bytes += vals.iter().map(val_bytes).sum::<usize>();
+                    batch.push(vals);
+                    if (batch.len() >= batch_rows || batch_bytes >= BATCH_BYTES)
                         && let Err(e) = flush(&mut batch, &mut done)
                     {
                         failed = Some(e);
                         return Err(DbError::Other("the copy stopped".into()));
+                    }
+                    if batch.is_empty() {
+                        batch_bytes = 0;
                     }
                     Ok(())
                 },
@@ -479,6 +483,18 @@ pub fn copy(
             .unwrap_or(0),
         tables: copied,
     })
+}
+
+/// A batch is also committed once its text and blobs reach this size: 500 rows of stored
+/// bodies (up to the body cap each, compressed) would otherwise be held in memory at once.
+const BATCH_BYTES: usize = 16 << 20;
+
+fn val_bytes(v: &Val) -> usize {
+    match v {
+        Val::Text(t) => t.len(),
+        Val::Blob(b) => b.len(),
+        _ => 8,
+    }
 }
 
 /// Whether two locations name one store (a copy onto itself would empty it with `force`).
