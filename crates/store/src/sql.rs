@@ -370,8 +370,11 @@ pub const SET_CASE_FIGURES: &str =
     "UPDATE cases SET pages = ?2, severity = ?3, severity_rank = ?4, score = ?5,
         first_seen_at = ?6, last_seen_at = ?7, version = version + 1
     WHERE id = ?1";
-pub const CASE_STATE_VERSION: &str =
-    "SELECT state, version, site_id, category FROM cases WHERE id = ?1";
+/// The case's state and version with its row locked for the transaction, as `LOCK_FLAG` does
+/// for a flag: a plain SELECT let concurrent actions on one version all read it before any
+/// wrote, and all apply, on PostgreSQL's READ COMMITTED.
+pub const CASE_STATE_VERSION: &str = "UPDATE cases SET version = version WHERE id = ?1
+    RETURNING state, version, site_id, category";
 /// The CAST tells PostgreSQL the CASE's type (it would make an untyped `?3` text there, in
 /// conflict with `updated_at`); SQLite stores the same integer.
 pub const SET_CASE_STATE: &str = "UPDATE cases SET state = ?2, updated_at = ?3,

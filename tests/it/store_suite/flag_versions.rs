@@ -237,3 +237,64 @@ fn concurrent_actions_on_one_version_apply_exactly_once() {
         assert_eq!(detail.flag.version, applied[0].version);
     }
 }
+
+/// The same for cases (PostgreSQL): reviewers commenting on one case version at once get one
+/// comment in and the conflict for the others; without the row lock, READ COMMITTED let each
+/// read the version before any of them wrote it, and all of them applied.
+#[test]
+fn concurrent_case_actions_on_one_version_apply_exactly_once() {
+    use sitepatrol_store::{CaseAction, CaseEventFilter, CaseFilter};
+    let Some(schema) = super::pg::Schema::new() else {
+        return;
+    };
+    let store = PgStore::open(&schema.url, 8, super::test_config()).unwrap();
+    site(&store, "s1", "c1");
+    store
+        .record_crawl(
+            &run("r1", "s1", 1_000),
+            &[page(A, "<p>在线赌博</p>", vec![gamble(A)])],
+        )
+        .unwrap();
+    let case = store.list_cases(&CaseFilter::default()).unwrap().cases[0].clone();
+    const THREADS: usize = 4;
+    for round in 0..10 {
+        let shown = store.case(case.id).unwrap().unwrap().case.version;
+        let barrier = std::sync::Barrier::new(THREADS);
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (store, barrier) = (&store, &barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        let action = CaseAction::Comment {
+                            text: format!("round {round} reviewer {t}"),
+                        };
+                        store.act_on_case(case.id, &action, "rev", 1_100, Some(shown))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let applied = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(applied, 1, "round {round}: {results:?}");
+        for r in &results {
+            if let Err(e) = r {
+                assert!(
+                    matches!(e, StoreError::CaseVersionConflict { .. }),
+                    "round {round}: {e}"
+                );
+            }
+        }
+    }
+    let comments = store
+        .case_events(&CaseEventFilter {
+            case: Some(case.id),
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.reason.as_deref().is_some_and(|r| r.starts_with("round ")))
+        .count();
+    assert_eq!(comments, 10);
+}
