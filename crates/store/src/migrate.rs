@@ -14,7 +14,7 @@ use crate::engine::CaseSync;
 use crate::{Result, StoreError, Timestamp, sql};
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 pub(crate) struct Migration {
     pub version: i64,
@@ -73,6 +73,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ),
     migration!(9, "login_links", "0009_login_links.sql", None),
     migration!(10, "customers", "0010_customers.sql", None),
+    migration!(11, "leases", "0011_leases.sql", None),
 ];
 
 /// The versions of this build's migrations, in the order they apply; not every number up to
