@@ -1,6 +1,7 @@
-//! The PostgreSQL backend: the database several daemons are to share (one daemon per database
-//! until the work distribution lands). The store's logic is the engine's (`engine.rs`); this is
-//! how PostgreSQL connects, binds, reads and runs transactions.
+//! The PostgreSQL backend: the database several daemons share (they claim sites with leases,
+//! `Store::claim_due_sites`, and elect a leader through `PgElector`'s advisory lock). The
+//! store's logic is the engine's (`engine.rs`); this is how PostgreSQL connects, binds, reads
+//! and runs transactions.
 //!
 //! The client is the synchronous `postgres` crate (rust-postgres over tokio-postgres) with a
 //! small pool of our own: the [`Store`](crate::Store) trait is synchronous and called from
