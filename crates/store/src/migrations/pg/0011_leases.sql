@@ -9,6 +9,9 @@ ALTER TABLE sites ADD COLUMN lease_owner TEXT COLLATE "C";
 ALTER TABLE sites ADD COLUMN lease_until BIGINT;
 ALTER TABLE sites ADD COLUMN host_key TEXT COLLATE "C";
 UPDATE sites SET host_key = lower(domains::json ->> 0);
-CREATE INDEX sites_due ON sites (next_due_at);
-CREATE INDEX sites_host_lease ON sites (host_key, lease_until);
-CREATE INDEX sites_lease_owner ON sites (lease_owner);
+-- The claim walks this index in due order (a site never scheduled, NULL, first) and stops
+-- after the sites it takes, instead of sorting every due site: 0.9 ms rather than 131 ms with
+-- 100k sites on PostgreSQL (benches/claims.rs).
+CREATE INDEX sites_due ON sites ((COALESCE(next_due_at, 0)), id);
+-- The leases held, by host: what the claim checks each candidate's host against.
+CREATE INDEX sites_leased ON sites (host_key, lease_until) WHERE lease_owner IS NOT NULL;
