@@ -24,10 +24,11 @@ const SITES: usize = 9;
 const INTERVAL: Duration = Duration::from_secs(4);
 const LEASE_TTL: Duration = Duration::from_secs(3);
 /// What a crawl may add to its interval before the next one starts: the claim tick (1 s),
-/// due times in whole seconds (1 s), and a loaded machine's scheduling (2 s).
-const SLACK: i64 = 4;
+/// due times in whole seconds (1 s), and a loaded machine's scheduling (4 s: the whole suite
+/// runs beside this test on two cores). Also what a takeover may add to the lease time.
+const SLACK: i64 = 6;
 /// Each page takes this long to answer: crawls last long enough to be caught holding leases.
-const PAGE_DELAY: Duration = Duration::from_millis(100);
+const PAGE_DELAY: Duration = Duration::from_millis(250);
 
 /// Drops what it holds off the async workers (the PostgreSQL client blocks, and refuses to
 /// on a runtime's thread), also when a failed assertion unwinds.
@@ -251,14 +252,10 @@ retry_max = "2s"
     assert_eq!(owners.iter().collect::<HashSet<_>>().len(), 3, "{owners:?}");
 
     // Every site crawled twice; exactly one leader, which sent every flag's event.
-    wait_for(
-        "every site crawled twice",
-        Duration::from_secs(40),
-        async || {
-            let runs = all_runs(store).await;
-            runs.values().all(|r| r.len() >= 2).then_some(())
-        },
-    )
+    wait_for("every site crawled twice", PATIENCE, async || {
+        let runs = all_runs(store).await;
+        runs.values().all(|r| r.len() >= 2).then_some(())
+    })
     .await;
     let mut leader = None;
     for (i, d) in daemons.iter().enumerate() {
@@ -271,22 +268,16 @@ retry_max = "2s"
     let leader = leader.expect("one daemon leads");
     // Sites 0, 3, 6 (gambling) and 1, 4, 7 (pornography).
     let first_flags = 6;
-    wait_for(
-        "the first events delivered",
-        Duration::from_secs(20),
-        async || (received.lock().unwrap().len() >= first_flags).then_some(()),
-    )
+    wait_for("the first events delivered", PATIENCE, async || {
+        (received.lock().unwrap().len() >= first_flags).then_some(())
+    })
     .await;
     // The fleet gauges come from the leader only.
     let shows_flags = |metrics: &str| metrics.lines().any(|l| l.starts_with("sitepatrol_flags{"));
-    wait_for(
-        "the leader's flag gauges",
-        Duration::from_secs(15),
-        async || {
-            let (_, metrics) = daemons[leader].as_ref().unwrap().get("/metrics").await;
-            shows_flags(&metrics).then_some(())
-        },
-    )
+    wait_for("the leader's flag gauges", PATIENCE, async || {
+        let (_, metrics) = daemons[leader].as_ref().unwrap().get("/metrics").await;
+        shows_flags(&metrics).then_some(())
+    })
     .await;
     for (i, d) in daemons.iter().enumerate() {
         let (_, metrics) = d.as_ref().unwrap().get("/metrics").await;
@@ -299,47 +290,39 @@ retry_max = "2s"
         assert_eq!(shows_flags(&metrics), i == leader, "daemon {i}:\n{metrics}");
     }
     // The patrol is shared: every daemon crawls.
-    wait_for(
-        "every daemon crawling",
-        Duration::from_secs(20),
-        async || {
-            daemons
-                .iter()
-                .flatten()
-                .all(|d| d.log().contains("crawl committed"))
-                .then_some(())
-        },
-    )
+    wait_for("every daemon crawling", PATIENCE, async || {
+        daemons
+            .iter()
+            .flatten()
+            .all(|d| d.log().contains("crawl committed"))
+            .then_some(())
+    })
     .await;
 
     // Kill -9 the leader while it holds site leases (a crawl in flight), the outbox empty.
     let victim = owners[leader].clone();
-    wait_for(
-        "the leader holding a lease",
-        Duration::from_secs(20),
-        async || {
-            let victim = victim.clone();
-            let pending = with_store(store, |s| {
-                s.deliveries(&DeliveryFilter {
-                    status: Some(DeliveryStatus::Pending),
-                    ..DeliveryFilter::default()
-                })
+    wait_for("the leader holding a lease", PATIENCE, async || {
+        let victim = victim.clone();
+        let pending = with_store(store, |s| {
+            s.deliveries(&DeliveryFilter {
+                status: Some(DeliveryStatus::Pending),
+                ..DeliveryFilter::default()
+            })
+            .unwrap()
+            .len()
+        })
+        .await;
+        let held: Vec<String> = with_store(store, move |s| {
+            s.leases(now())
                 .unwrap()
-                .len()
-            })
-            .await;
-            let held: Vec<String> = with_store(store, move |s| {
-                s.leases(now())
-                    .unwrap()
-                    .into_iter()
-                    .filter(|l| l.owner == victim)
-                    .map(|l| l.site)
-                    .collect()
-            })
-            .await;
-            (pending == 0 && !held.is_empty()).then_some(())
-        },
-    )
+                .into_iter()
+                .filter(|l| l.owner == victim)
+                .map(|l| l.site)
+                .collect()
+        })
+        .await;
+        (pending == 0 && !held.is_empty()).then_some(())
+    })
     .await;
     let mut killed = daemons[leader].take().unwrap();
     killed.signal("KILL");
@@ -368,7 +351,7 @@ retry_max = "2s"
         let victim = victim.clone();
         wait_for(
             &format!("{site} taken over"),
-            LEASE_TTL + Duration::from_secs(5),
+            LEASE_TTL + Duration::from_secs(SLACK as u64),
             async || {
                 let (site, victim) = (site.clone(), victim.clone());
                 with_store(store, move |s| {
@@ -392,7 +375,7 @@ retry_max = "2s"
     let handover = handed.elapsed();
 
     // Another daemon leads within seconds, and sends the events of new findings.
-    let new_leader = wait_for("a new leader", Duration::from_secs(5), async || {
+    let new_leader = wait_for("a new leader", Duration::from_secs(10), async || {
         for (i, d) in survivors.iter().enumerate() {
             if status(d).await["leader"] == true {
                 return Some(i);
@@ -445,7 +428,7 @@ retry_max = "2s"
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(25),
+            started.elapsed() < PATIENCE,
             "the new flags and their events: found {found:#?}, received {:?}",
             received.lock().unwrap()
         );
