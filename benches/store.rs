@@ -80,6 +80,7 @@ fn run(key: &str) -> CrawlRun {
         outcome: sitepatrol_store::CrawlOutcome::Completed,
         rules_version: "bench".into(),
         stats: serde_json::json!({"pages_fetched": PAGES}),
+        release: None,
     }
 }
 

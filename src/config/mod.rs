@@ -73,8 +73,9 @@ pub struct StoreConfig {
     /// PostgreSQL URL is set.
     pub path: PathBuf,
     /// A PostgreSQL URL (`postgres://user:password@host:port/db`) selects the PostgreSQL
-    /// store (one daemon per database until the work distribution lands): from `url`, `url_file` (a mounted secret) or
-    /// `url_env` (the variable naming it, e.g. `SITEPATROL_STORE_URL`), one of them at most.
+    /// store, which several daemons may share (see `[schedule] lease_ttl`): from `url`,
+    /// `url_file` (a mounted secret) or `url_env` (the variable naming it, e.g.
+    /// `SITEPATROL_STORE_URL`), one of them at most.
     /// It holds a password, so it is a secret: never printed, and logged without it.
     pub url: Option<String>,
     pub url_file: Option<PathBuf>,
@@ -417,6 +418,16 @@ pub struct ScheduleConfig {
     pub max_concurrent_crawls: usize,
     /// On SIGTERM, how long in-flight crawls may run before they are cut and checkpointed.
     pub shutdown_grace: String,
+    /// How long a daemon's claim on a site (its lease in the store) lasts unless renewed: a
+    /// daemon that dies loses its sites to the others after this long.
+    pub lease_ttl: String,
+    /// How often a daemon renews the leases of the sites it is crawling; shorter than
+    /// `lease_ttl` (a third of it leaves two renewals to miss).
+    pub lease_renew_interval: String,
+    /// How often a daemon checks the leader lock (PostgreSQL): a daemon takes over the
+    /// singletons (webhooks, retention, deadline rechecks, fleet gauges) this long at most
+    /// after the leader died.
+    pub leader_check_interval: String,
 }
 
 impl Default for ScheduleConfig {
@@ -426,6 +437,9 @@ impl Default for ScheduleConfig {
             jitter: 0.1,
             max_concurrent_crawls: 4,
             shutdown_grace: "30s".into(),
+            lease_ttl: "5m".into(),
+            lease_renew_interval: "1m".into(),
+            leader_check_interval: "5s".into(),
         }
     }
 }
@@ -703,6 +717,9 @@ pub struct Times {
     pub session_ttl: Duration,
     pub render_timeout: Duration,
     pub deadline_check_interval: Duration,
+    pub lease_ttl: Duration,
+    pub lease_renew_interval: Duration,
+    pub leader_check_interval: Duration,
 }
 
 const SECTIONS: &[&str] = &[
@@ -762,6 +779,7 @@ impl Config {
         let sites = read_sites(&table, &mut errors);
         let webhooks = webhooks::parse(table.get("webhooks"), base, &mut errors);
         let times = Times::read(&sections, &mut errors);
+        check_lease_times(&times, &mut errors);
         check_counts(&sections, &mut errors);
         check_user_agents(&sections.crawl, &mut errors);
         let probes = sections.crawl.probes.probe_config(&mut errors);
@@ -971,6 +989,18 @@ impl Times {
                 &s.review.deadline_check_interval,
                 ms(1000),
             ),
+            // Leases are stored in whole seconds.
+            lease_ttl: duration("schedule.lease_ttl", &s.schedule.lease_ttl, ms(2000)),
+            lease_renew_interval: duration(
+                "schedule.lease_renew_interval",
+                &s.schedule.lease_renew_interval,
+                ms(100),
+            ),
+            leader_check_interval: duration(
+                "schedule.leader_check_interval",
+                &s.schedule.leader_check_interval,
+                ms(100),
+            ),
         }
     }
 }
@@ -1073,6 +1103,20 @@ fn check_counts(s: &Sections, errors: &mut Vec<ConfigError>) {
             message: format!(
                 "{} is not a fraction between 0 and 0.5 of the interval",
                 schedule.jitter
+            ),
+        });
+    }
+}
+
+/// A lease renewed less often than it lasts: at least once with a second to spare, or a
+/// daemon crawling normally would lose its sites to the others.
+fn check_lease_times(times: &Times, errors: &mut Vec<ConfigError>) {
+    if times.lease_renew_interval + Duration::from_secs(1) > times.lease_ttl {
+        errors.push(ConfigError {
+            path: "schedule.lease_renew_interval".into(),
+            message: format!(
+                "must be at least 1s shorter than schedule.lease_ttl ({}); a third of it is usual",
+                format_duration(times.lease_ttl)
             ),
         });
     }

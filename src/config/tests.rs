@@ -453,3 +453,28 @@ fn a_postgres_url_selects_the_shared_store_and_is_kept_secret() {
     let errors = parse("[store]\nuri = \"postgres://h/db\"\n").unwrap_err();
     assert_eq!(paths(&errors), vec!["store.uri"]);
 }
+
+#[test]
+fn lease_times_have_defaults_and_are_checked_against_each_other() {
+    let config = parse("").unwrap();
+    assert_eq!(config.times.lease_ttl, Duration::from_secs(300));
+    assert_eq!(config.times.lease_renew_interval, Duration::from_secs(60));
+    assert_eq!(config.times.leader_check_interval, Duration::from_secs(5));
+    let config =
+        parse("[schedule]\nlease_ttl = \"3s\"\nlease_renew_interval = \"1s\"\nleader_check_interval = \"500ms\"\n")
+            .unwrap();
+    assert_eq!(config.times.lease_ttl, Duration::from_secs(3));
+    // A renewal that comes too late to keep the lease, a lease shorter than a second's
+    // stored resolution allows, and an unknown key: each names its key.
+    let e = parse("[schedule]\nlease_ttl = \"10s\"\nlease_renew_interval = \"10s\"\n").unwrap_err();
+    assert_eq!(paths(&e), vec!["schedule.lease_renew_interval"]);
+    assert!(
+        e.to_string().contains("shorter than schedule.lease_ttl"),
+        "{e}"
+    );
+    let e =
+        parse("[schedule]\nlease_ttl = \"1s\"\nlease_renew_interval = \"100ms\"\n").unwrap_err();
+    assert_eq!(paths(&e)[0], "schedule.lease_ttl");
+    let e = parse("[schedule]\nlease_time = \"1m\"\n").unwrap_err();
+    assert!(e.to_string().contains("lease_time"), "{e}");
+}

@@ -34,7 +34,8 @@ use sitepatrol_crawl::fetch::politeness::HostGate;
 use sitepatrol_crawl::fetch::{Agent, FetchConfig, Fetcher, ResolveOverride};
 use sitepatrol_server::metrics::{Metrics, status_result};
 use sitepatrol_store::{
-    CrawlOutcome, CrawlRun, IngestOutcome, IngestPage, PageScan, PageState, Store, Timestamp,
+    CrawlOutcome, CrawlRun, IngestOutcome, IngestPage, LeaseRelease, PageScan, PageState, Store,
+    Timestamp,
 };
 
 /// What every crawl shares.
@@ -51,6 +52,8 @@ pub struct Shared {
     pub filing: Option<Arc<FilingCheck>>,
     /// The render stage, when `[render]` is on.
     pub render: Option<Arc<RenderStage>>,
+    /// This daemon's owner id: its site leases carry it.
+    pub owner: Arc<str>,
 }
 
 impl Shared {
@@ -639,14 +642,23 @@ pub async fn crawl_site(
         pages.push(page);
         filing_status = Some(status);
     }
+    // The lease ends with the run, in its transaction, with the next due time: an interval
+    // (± jitter) after the end.
+    let finished_ms = sitepatrol_core::clock::now_ms();
+    let interval = site.interval.unwrap_or(shared.config.times.interval);
+    let release = LeaseRelease {
+        owner: shared.owner.to_string(),
+        next_due: super::lease::next_due(finished_ms, interval, shared.config.schedule.jitter),
+    };
     let run = CrawlRun {
         key: run_key,
         site: site.id.to_string(),
         started_at,
-        finished_at: unix_now(),
+        finished_at: (finished_ms / 1000) as Timestamp,
         outcome,
         rules_version,
         stats: serde_json::to_value(&stats).unwrap_or(serde_json::Value::Null),
+        release: Some(release),
     };
     let store = shared.store.clone();
     let ingest = tokio::task::spawn_blocking(move || store.record_crawl(&run, &pages))

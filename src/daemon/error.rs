@@ -43,6 +43,9 @@ pub enum DaemonError {
     Inventory(#[from] InventoryErrors),
     #[error("the inventory: {0}")]
     InventoryStore(Box<StoreError>),
+    /// The leader election could not be set up over the store.
+    #[error("the leader election: {0}")]
+    Election(String),
     #[error("site `{0}` is a demo site, but the demo server is off")]
     DemoServerOff(String),
     #[error("cannot handle {signal}: {source}")]

@@ -3,11 +3,14 @@
 //!
 //! Startup is one straight line, each step logged, and any failure ends it with the reason:
 //! configuration → logging → store → rules → metrics → HTTP listeners → demo site → inventory
-//! → schedule → ready. Then one loop owns the schedule: it starts the most overdue sites while
-//! crawl slots are free, takes finished crawls back (their ingest already committed), and
-//! handles SIGHUP (reload inventory and rules; a bad reload keeps the old ones) and
-//! SIGTERM/SIGINT (stop scheduling, give in-flight crawls `shutdown_grace`, then cut them and
-//! commit what they fetched, exit 0).
+//! → ready. Then one loop runs the patrol: while crawl slots are free it claims the most
+//! overdue sites from the store with a lease (the store is the schedule, shared by every
+//! daemon on it: see `lease`), renews the leases of its crawls, takes finished crawls back
+//! (their ingest, lease release and next due time already committed), and handles SIGHUP
+//! (reload inventory and rules; a bad reload keeps the old ones) and SIGTERM/SIGINT (stop
+//! claiming, give in-flight crawls `shutdown_grace`, then cut them and commit what they
+//! fetched, release what is still leased, exit 0). The singletons (webhook delivery, body
+//! retention, deadline rechecks, fleet gauges) run only while this daemon is the leader.
 
 mod conditional;
 mod crawl;
@@ -15,6 +18,7 @@ pub mod demo;
 mod error;
 mod filing;
 mod first_run;
+mod lease;
 pub mod render;
 mod resume;
 
@@ -28,13 +32,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::signal::unix::SignalKind;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::{Config, ReviewConfig};
 use crate::inventory::Inventory;
-use crate::schedule::Scheduler;
 use crate::site::Site;
 use crawl::{CrawlError, CrawlReport, Shared, crawl_site};
 pub use error::DaemonError;
@@ -50,7 +53,9 @@ use sitepatrol_server::metrics::Metrics;
 use sitepatrol_server::review::auth::FailureLimiter;
 use sitepatrol_server::router::{self, Listener};
 use sitepatrol_server::ui::{Ui, UiSettings};
-use sitepatrol_store::{PgStore, SiteInfo, SqliteStore, Store, StoreConfig, redact_url};
+use sitepatrol_store::{
+    CrawlRequest, PgStore, SiteInfo, SqliteStore, Store, StoreConfig, redact_url,
+};
 
 pub struct Daemon {
     shared: Arc<Shared>,
@@ -62,10 +67,18 @@ pub struct Daemon {
     recrawls: Option<mpsc::Receiver<RecrawlRequest>>,
     /// Reload requests from the API; taken by `run`.
     reloads: Option<mpsc::Receiver<ReloadRequest>>,
-    schedule: Scheduler,
     sites: HashMap<Arc<str>, Site>,
-    /// The site of each crawl task, to put it back on the schedule if the task panics.
+    /// The site of each crawl task: the leases to renew, and the site to give back if the
+    /// task panics.
     tasks: HashMap<tokio::task::Id, Arc<str>>,
+    /// Whether this daemon leads (runs the singletons); the election task keeps it.
+    leader: lease::Leader,
+    /// Wakes the loop to claim at once (a recrawl request made a site due).
+    wake: Arc<Notify>,
+    /// When the leader last read the fleet gauges; `None` while they are not shown.
+    fleet_gauges_at: Option<std::time::Instant>,
+    /// The last claim failed (logged once until one succeeds again).
+    claim_failing: bool,
     demo_addr: Option<SocketAddr>,
     /// Tells the HTTP servers to stop.
     stop_servers: watch::Sender<bool>,
@@ -73,6 +86,17 @@ pub struct Daemon {
     /// The webhooks the delivery worker sends to; replaced by a reload.
     webhooks: watch::Sender<webhooks::Hooks>,
 }
+
+/// How often the leader reads the fleet gauges again when its own ingests did not ask for it.
+const FLEET_GAUGES_EVERY: Duration = Duration::from_secs(10);
+/// How often the loop asks the store for due sites while crawl slots are free. Due times and
+/// leases are whole seconds.
+const CLAIM_EVERY: Duration = Duration::from_secs(1);
+/// How often the leader prunes body copies past their retention (every crawl's ingest prunes
+/// too; this keeps the promise when no crawl runs).
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// A crawl that committed nothing is tried again this much later.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 struct Finished {
     site: Arc<str>,
@@ -117,6 +141,13 @@ impl Daemon {
             "starting sitepatrol daemon"
         );
         let store = open_store(&config).await?;
+        let owner: Arc<str> = Arc::from(lease::owner_id());
+        info!(
+            owner = %owner,
+            lease_ttl_ms = config.times.lease_ttl.as_millis() as u64,
+            lease_renew_ms = config.times.lease_renew_interval.as_millis() as u64,
+            "owner id (site leases in the store carry it)"
+        );
         let sources = config.rule_sources();
         let (rules, version, loaded) = load_rules(sources).await?;
         let metrics = Arc::new(Metrics::new()?);
@@ -129,6 +160,7 @@ impl Daemon {
                 config.api.max_failures,
                 config.times.api_failure_window,
             ),
+            owner: owner.to_string(),
         });
         let review = review_side(&config, store.clone())?;
         let mut servers = start_servers(&config, &ops, &review, &metrics).await?;
@@ -147,10 +179,29 @@ impl Daemon {
         // The delivery worker stops with the servers, after the crawls: the outbox rows of
         // the last crawls are in the store, and are sent now or by the next start. Started
         // without webhooks too, so rows of webhooks removed from the config are settled.
+        // The election first: the webhook worker and the singletons follow its answer. It
+        // stops with the servers, after the crawls, and gives the lock up then.
+        let (elector, leads) = lease::first_check(store.clone())
+            .await
+            .map_err(DaemonError::Election)?;
+        let leads = leads.unwrap_or_else(|e| {
+            warn!(error = %e, "cannot check the leader lock; starting as a follower");
+            false
+        });
+        let (leader_tx, leader) = watch::channel(false);
+        lease::publish(&leader_tx, &metrics, &owner, leads);
+        servers.tasks.spawn(lease::elect(
+            elector,
+            config.times.leader_check_interval,
+            owner.clone(),
+            metrics.clone(),
+            leader_tx,
+            servers.stop_rx.clone(),
+        ));
         let (webhooks, hooks_rx) = watch::channel(Arc::new(config.webhooks.clone()));
         servers.tasks.spawn(
             webhooks::Worker::new(store.clone(), metrics.clone(), hooks_rx)
-                .run(servers.stop_rx.clone()),
+                .run(servers.stop_rx.clone(), leader.clone()),
         );
         let render = render::setup(&config)?;
         let shared = Arc::new(Shared {
@@ -162,6 +213,7 @@ impl Daemon {
             config: config.clone(),
             rules: RwLock::new((rules.current(), version)),
             gauges_dirty: AtomicBool::new(true),
+            owner: owner.clone(),
         });
         let mut daemon = Daemon {
             shared,
@@ -171,9 +223,12 @@ impl Daemon {
             api: review.api,
             recrawls: Some(review.recrawls),
             reloads: Some(review.reloads),
-            schedule: Scheduler::new(config.schedule.jitter),
             sites: HashMap::new(),
             tasks: HashMap::new(),
+            leader,
+            wake: Arc::new(Notify::new()),
+            fleet_gauges_at: None,
+            claim_failing: false,
             demo_addr: servers.demo_addr,
             stop_servers: servers.stop,
             servers: servers.tasks,
@@ -189,8 +244,10 @@ impl Daemon {
         }
         daemon.ops.ready.store(true, Ordering::SeqCst);
         info!(
-            sites = daemon.schedule.len(),
+            sites = daemon.sites.len(),
             max_concurrent_crawls = config.schedule.max_concurrent_crawls,
+            owner = %owner,
+            leader = leads,
             "ready"
         );
         Ok(daemon)
@@ -275,30 +332,31 @@ impl Daemon {
         })
         .await?
         .map_err(|e| DaemonError::InventoryStore(Box::new(e)))?;
-        let default_interval = self.shared.config.times.interval;
-        let report = self.schedule.sync(
-            inventory
-                .sites
-                .iter()
-                .map(|s| (s.id.clone(), s.interval.unwrap_or(default_interval))),
-            &|id: &str| due.get(id).map(|secs| (*secs).max(0) as u64 * 1000),
-            now_ms(),
-        );
-        self.sites = inventory
+        // The store holds the schedule (next due times, leases): the daemon keeps only what
+        // a crawl needs of each site. A site new to the store is due at once; one that left
+        // is never claimed again, and a crawl of it that runs ends normally.
+        let sites: HashMap<Arc<str>, Site> = inventory
             .sites
             .into_iter()
             .map(|s| (s.id.clone(), s))
             .collect();
+        let kept = sites
+            .keys()
+            .filter(|id| self.sites.contains_key(*id))
+            .count();
+        let added = sites.len() - kept;
+        let dropped = self.sites.len() - kept;
+        self.sites = sites;
         self.shared
             .metrics
             .sites_scheduled
-            .set(self.schedule.len() as i64);
+            .set(self.sites.len() as i64);
         self.shared.gauges_dirty.store(true, Ordering::SeqCst);
         info!(
-            sites = self.schedule.len(),
-            added = report.added,
-            kept = report.kept,
-            removed = report.removed,
+            sites = self.sites.len(),
+            added,
+            kept,
+            removed = dropped,
             removed_in_store = removed,
             resumed = due.len(),
             "inventory applied"
@@ -306,20 +364,42 @@ impl Daemon {
         Ok(())
     }
 
-    async fn refresh_gauges(&self) {
-        if !self.shared.gauges_dirty.swap(false, Ordering::SeqCst) {
+    /// The gauges that describe the whole fleet (flags, cases, sites by filing status, the
+    /// backlog), read from the store by the leader only: every daemon exporting them would
+    /// count each flag once per daemon in a `sum()`. The leader reads them again after its
+    /// own ingests and at least every [`FLEET_GAUGES_EVERY`] (the others' ingests); a daemon
+    /// that stops leading clears them.
+    async fn refresh_gauges(&mut self) {
+        if !*self.leader.borrow() {
+            if self.fleet_gauges_at.take().is_some() {
+                let m = &self.shared.metrics;
+                m.flags.reset();
+                m.cases.reset();
+                m.sites.reset();
+                m.sites_overdue.set(0);
+            }
             return;
         }
+        let stale = self
+            .fleet_gauges_at
+            .is_none_or(|at| at.elapsed() >= FLEET_GAUGES_EVERY);
+        if !self.shared.gauges_dirty.swap(false, Ordering::SeqCst) && !stale {
+            return;
+        }
+        self.fleet_gauges_at = Some(std::time::Instant::now());
         let store = self.shared.store.clone();
+        let now = unix_now();
         let counts = blocking(move || {
             let flags = store.flag_counts()?;
             let cases = store.case_counts()?;
             let sites = store.site_counts_by_filing_status()?;
-            Ok::<_, sitepatrol_store::StoreError>((flags, cases, sites))
+            let overdue = store.overdue_sites(now)?;
+            Ok::<_, sitepatrol_store::StoreError>((flags, cases, sites, overdue))
         })
         .await;
         match counts {
-            Ok(Ok((flags, cases, sites))) => {
+            Ok(Ok((flags, cases, sites, overdue))) => {
+                self.shared.metrics.sites_overdue.set(overdue as i64);
                 self.shared.metrics.set_case_counts(cases.iter().map(|c| {
                     (
                         c.state.as_str(),
@@ -367,41 +447,43 @@ impl Daemon {
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut deadlines = tokio::time::interval(self.shared.config.times.deadline_check_interval);
         deadlines.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut claims = tokio::time::interval(CLAIM_EVERY);
+        claims.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut renewals = tokio::time::interval(self.shared.config.times.lease_renew_interval);
+        renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut prunes = tokio::time::interval(PRUNE_EVERY);
+        prunes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let wake = self.wake.clone();
+        // Claim at once, then whenever a slot frees, the claim tick comes, or a recrawl
+        // request made a site due.
+        let mut claim = true;
         loop {
-            let now = now_ms();
-            while crawls.len() < cap {
-                let Some(id) = self.schedule.pop_due(now) else {
-                    break;
-                };
-                self.start_crawl(&mut crawls, id, cancel_rx.clone(), now);
+            if claim && crawls.len() < cap {
+                claim = false;
+                self.claim_and_start(&mut crawls, cap, &cancel_rx).await;
             }
-            self.shared
-                .metrics
-                .sites_overdue
-                .set(self.schedule.overdue(now) as i64);
             self.shared
                 .metrics
                 .crawls_in_progress
                 .set(crawls.len() as i64);
-            // At capacity, only a finished crawl (or a signal) can change anything.
-            let wait = match self.schedule.next_due() {
-                Some(due) if crawls.len() < cap => {
-                    Duration::from_millis(due.saturating_sub(now)).min(Duration::from_secs(5))
-                }
-                _ => Duration::from_secs(5),
-            };
+            self.shared.metrics.leases_held.set(self.tasks.len() as i64);
             tokio::select! {
                 Some(joined) = crawls.join_next_with_id() => {
-                    self.finished(joined);
+                    self.finished(joined).await;
                     self.refresh_gauges().await;
+                    claim = true;
                 }
-                _ = tokio::time::sleep(wait) => {}
+                _ = claims.tick() => claim = true,
+                _ = wake.notified() => claim = true,
+                _ = renewals.tick() => self.renew_leases().await,
                 _ = gauges.tick() => self.refresh_gauges().await,
                 _ = deadlines.tick() => self.recheck_deadlines().await,
-                _ = hangup.recv() => { self.reload("SIGHUP").await; }
+                _ = prunes.tick() => self.prune_bodies().await,
+                _ = hangup.recv() => { self.reload("SIGHUP").await; claim = true; }
                 Some(request) = reloads.recv() => {
                     let report = self.reload("api").await;
                     let _ = request.reply.send(report);
+                    claim = true;
                 }
                 Some(request) = recrawls.recv() => self.recrawl(request),
                 _ = terminate.recv() => { info!(signal = "SIGTERM", "shutting down"); break; }
@@ -409,8 +491,9 @@ impl Daemon {
             }
         }
 
-        // Shutdown: nothing new starts; in-flight crawls get the grace period to finish, then
-        // are cut and commit what they fetched. Recrawl requests are refused from now on.
+        // Shutdown: nothing new is claimed; in-flight crawls get the grace period to finish
+        // (their leases renewed meanwhile), then are cut and commit what they fetched.
+        // Recrawl requests are refused from now on.
         drop(recrawls);
         drop(reloads);
         self.ops.ready.store(false, Ordering::SeqCst);
@@ -426,9 +509,10 @@ impl Daemon {
         loop {
             tokio::select! {
                 joined = crawls.join_next_with_id() => match joined {
-                    Some(joined) => self.finished(joined),
+                    Some(joined) => self.finished(joined).await,
                     None => break,
                 },
+                _ = renewals.tick() => self.renew_leases().await,
                 _ = &mut deadline, if !cut => {
                     cut = true;
                     warn!(in_flight = crawls.len(), "grace period over: interrupting crawls and committing what they fetched");
@@ -440,6 +524,10 @@ impl Daemon {
                 }
             }
         }
+        // Crawls given up on (a second SIGTERM) leave their sites due as they were, free for
+        // the other daemons at once rather than after the lease.
+        self.release_leases().await;
+        self.shared.metrics.leases_held.set(0);
         self.refresh_gauges().await;
         let _ = self.stop_servers.send(true);
         while self.servers.join_next().await.is_some() {}
@@ -447,7 +535,123 @@ impl Daemon {
         Ok(())
     }
 
-    fn start_crawl(
+    /// Claims due sites for the free slots and starts their crawls. The store decides which
+    /// sites (most overdue first, none leased to another daemon, one daemon per host); a site
+    /// this daemon does not know (another daemon's newer inventory) goes back a minute later.
+    async fn claim_and_start(
+        &mut self,
+        crawls: &mut JoinSet<Finished>,
+        cap: usize,
+        cancel: &watch::Receiver<bool>,
+    ) {
+        let free = cap.saturating_sub(crawls.len());
+        let store = self.shared.store.clone();
+        let owner = self.shared.owner.clone();
+        let now = unix_now();
+        let until = now + lease_secs(self.shared.config.times.lease_ttl);
+        let claimed = match blocking(move || store.claim_due_sites(&owner, now, free, until)).await
+        {
+            Ok(Ok(claimed)) => {
+                if self.claim_failing {
+                    info!("claiming due sites works again");
+                    self.claim_failing = false;
+                }
+                claimed
+            }
+            Ok(Err(e)) => {
+                self.shared.metrics.store_errors.inc();
+                if !self.claim_failing {
+                    warn!(error = %e, "cannot claim due sites; trying again every second");
+                    self.claim_failing = true;
+                }
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "claiming due sites failed");
+                return;
+            }
+        };
+        let now_ms = now_ms();
+        for id in claimed {
+            let running = self.tasks.values().any(|s| **s == *id);
+            match self.sites.get_key_value(id.as_str()) {
+                // Ours already (a lease renewed too late and claimed again): one crawl.
+                _ if running => {}
+                Some((key, _)) => {
+                    let key = key.clone();
+                    self.start_crawl(crawls, key, cancel.clone(), now_ms).await;
+                }
+                None => {
+                    warn!(site = %id, "claimed a site this daemon's inventory does not have (the daemons' inventories differ); handing it back for a minute");
+                    self.end_lease(&id, now + RETRY_AFTER.as_secs() as i64)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Ends this daemon's lease of `site`, due again at `next_due`.
+    async fn end_lease(&self, site: &str, next_due: sitepatrol_store::Timestamp) {
+        let store = self.shared.store.clone();
+        let owner = self.shared.owner.clone();
+        let site = site.to_string();
+        match blocking(move || store.finish_lease(&site, &owner, next_due).map(|_| site)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                self.shared.metrics.store_errors.inc();
+                warn!(error = %e, "cannot end a lease; it runs out by itself");
+            }
+            Err(e) => warn!(error = %e, "ending a lease failed"),
+        }
+    }
+
+    /// Extends the leases of the running crawls. A lease found lost (this daemon stalled past
+    /// its end and another claimed the site) is logged: that crawl still commits, and the
+    /// other daemon's too.
+    async fn renew_leases(&self) {
+        let held: Vec<String> = self.tasks.values().map(|s| s.to_string()).collect();
+        if held.is_empty() {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let owner = self.shared.owner.clone();
+        let until = unix_now() + lease_secs(self.shared.config.times.lease_ttl);
+        let asked = held.clone();
+        match blocking(move || store.renew_leases(&owner, &asked, until)).await {
+            Ok(Ok(renewed)) if renewed.len() < held.len() => {
+                let lost: Vec<&String> = held.iter().filter(|s| !renewed.contains(s)).collect();
+                warn!(
+                    ?lost,
+                    "site leases lost: renewed too late, or the site left the store"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                self.shared.metrics.store_errors.inc();
+                warn!(error = %e, "cannot renew the site leases");
+            }
+            Err(e) => warn!(error = %e, "renewing the site leases failed"),
+        }
+    }
+
+    /// Releases every lease this daemon still holds (shutdown).
+    async fn release_leases(&self) {
+        let held: Vec<String> = self.tasks.values().map(|s| s.to_string()).collect();
+        if held.is_empty() {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let owner = self.shared.owner.clone();
+        match blocking(move || store.release_leases(&owner, &held)).await {
+            Ok(Ok(n)) => info!(released = n, "site leases released"),
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot release the site leases; they run out by themselves")
+            }
+            Err(e) => warn!(error = %e, "releasing the site leases failed"),
+        }
+    }
+
+    async fn start_crawl(
         &mut self,
         crawls: &mut JoinSet<Finished>,
         id: Arc<str>,
@@ -459,7 +663,9 @@ impl Daemon {
         };
         let Some(start) = site.start_url() else {
             warn!(site = %id, "no start URL can be made from the site's domain; skipped");
-            self.schedule.finish(&id, now);
+            let interval = site.interval.unwrap_or(self.shared.config.times.interval);
+            let due = lease::next_due(now, interval, self.shared.config.schedule.jitter);
+            self.end_lease(&id, due).await;
             return;
         };
         let shared = self.shared.clone();
@@ -494,8 +700,12 @@ impl Daemon {
     }
 
     /// Confirmed cases whose deadline passed: their sites are crawled at once, and that
-    /// crawl finds each case rectified (gone) or overdue (still there, `case.overdue`).
+    /// crawl finds each case rectified (gone) or overdue (still there, `case.overdue`). The
+    /// leader's job: the claim marks each case, so one daemon asks once per deadline.
     async fn recheck_deadlines(&mut self) {
+        if !*self.leader.borrow() {
+            return;
+        }
         let store = self.shared.store.clone();
         let now = (now_ms() / 1000) as i64;
         let due = match blocking(move || store.claim_case_rechecks(now, 1000)).await {
@@ -523,38 +733,75 @@ impl Daemon {
         self.shared.gauges_dirty.store(true, Ordering::SeqCst);
     }
 
-    /// An API recrawl request: the site becomes due now (and is persisted so, in case the
-    /// daemon restarts first); a site being crawled is not started twice.
-    fn recrawl(&mut self, request: RecrawlRequest) {
-        let now = now_ms();
-        let outcome = match self.schedule.is_running(&request.site) {
-            None => RecrawlOutcome::NotScheduled,
-            Some(true) => RecrawlOutcome::Running,
-            Some(false) => {
-                self.schedule.due_now(&request.site, now);
-                let store = self.shared.store.clone();
-                let site = request.site.clone();
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = store.set_next_due(&site, (now / 1000) as i64) {
-                        warn!(site = %site, error = %e, "cannot persist the recrawl's due time");
-                    }
-                });
-                RecrawlOutcome::Queued
+    /// Body copies past their retention, dropped by the leader (each ingest prunes too).
+    async fn prune_bodies(&self) {
+        if !*self.leader.borrow() {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let now = unix_now();
+        match blocking(move || store.prune_bodies(now)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => info!(pruned = n, "body copies past their retention dropped"),
+            Ok(Err(e)) => {
+                self.shared.metrics.store_errors.inc();
+                warn!(error = %e, "cannot prune body copies");
             }
-        };
-        info!(site = %request.site, outcome = ?outcome, "recrawl requested");
-        let _ = request.reply.send(outcome);
+            Err(e) => warn!(error = %e, "pruning body copies failed"),
+        }
     }
 
-    fn finished(&mut self, joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>) {
+    /// An API recrawl request: the site becomes due now in the store, where whichever daemon
+    /// claims next takes it; a site being crawled (leased) is not started twice.
+    fn recrawl(&mut self, request: RecrawlRequest) {
+        if !self.sites.contains_key(request.site.as_str()) {
+            info!(site = %request.site, outcome = ?RecrawlOutcome::NotScheduled, "recrawl requested");
+            let _ = request.reply.send(RecrawlOutcome::NotScheduled);
+            return;
+        }
+        let store = self.shared.store.clone();
+        let wake = self.wake.clone();
+        let metrics = self.shared.metrics.clone();
+        tokio::spawn(async move {
+            let site = request.site.clone();
+            let now = unix_now();
+            let outcome = match blocking(move || store.request_crawl(&site, now)).await {
+                Ok(Ok(CrawlRequest::Due)) => {
+                    wake.notify_one();
+                    RecrawlOutcome::Queued
+                }
+                Ok(Ok(CrawlRequest::Leased)) => RecrawlOutcome::Running,
+                Ok(Ok(CrawlRequest::NotFound)) => RecrawlOutcome::NotScheduled,
+                Ok(Err(e)) => {
+                    metrics.store_errors.inc();
+                    warn!(site = %request.site, error = %e, "cannot make the site due");
+                    // Dropping the reply answers the API with an error.
+                    return;
+                }
+                Err(e) => {
+                    warn!(site = %request.site, error = %e, "making the site due failed");
+                    return;
+                }
+            };
+            info!(site = %request.site, outcome = ?outcome, "recrawl requested");
+            let _ = request.reply.send(outcome);
+        });
+    }
+
+    /// A crawl task ended. A committed crawl released its lease with its run (and set the
+    /// next due time); one that committed nothing ends its lease here, due again soon.
+    async fn finished(
+        &mut self,
+        joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
+    ) {
         let finished = match joined {
             Ok((task, finished)) => {
                 self.tasks.remove(&task);
                 finished
             }
             Err(e) => {
-                // A crawl task that panicked committed nothing: its site goes back on the
-                // schedule as a failed crawl, rather than staying "running" for ever.
+                // A crawl task that panicked committed nothing: its site goes back as a
+                // failed crawl, rather than staying leased until the lease runs out.
                 let Some(site) = self.tasks.remove(&e.id()) else {
                     error!(error = %e, "a crawl task failed");
                     return;
@@ -566,33 +813,16 @@ impl Daemon {
                 }
             }
         };
-        let now = now_ms();
-        let next = match &finished.result {
-            Ok(_) => self.schedule.finish(&finished.site, now),
-            Err(_) => {
-                self.shared.metrics.store_errors.inc();
-                self.shared
-                    .metrics
-                    .crawls
-                    .with_label_values(&["failed"])
-                    .inc();
-                // Nothing was committed: try again soon rather than an interval later.
-                self.schedule.finish(&finished.site, now).map(|_| {
-                    let retry = now + 60_000;
-                    self.schedule.due_at(&finished.site, retry);
-                    retry
-                })
-            }
-        };
-        if let Some(due) = next {
-            let store = self.shared.store.clone();
-            let site = finished.site.to_string();
-            let secs = due.div_ceil(1000) as i64;
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = store.set_next_due(&site, secs) {
-                    warn!(site = %site, error = %e, "cannot persist the next due time");
-                }
-            });
+        if finished.result.is_err() {
+            self.shared.metrics.store_errors.inc();
+            self.shared
+                .metrics
+                .crawls
+                .with_label_values(&["failed"])
+                .inc();
+            // Nothing was committed: try again soon rather than an interval later.
+            let retry = unix_now() + RETRY_AFTER.as_secs() as i64;
+            self.end_lease(&finished.site, retry).await;
         }
     }
 
@@ -672,7 +902,7 @@ impl Daemon {
             .inventory_reloads
             .with_label_values(&["ok"])
             .inc();
-        Ok(format!("{} sites", self.schedule.len()))
+        Ok(format!("{} sites", self.sites.len()))
     }
 
     /// New tokens apply at once; listen addresses and limits at a restart.
@@ -737,14 +967,20 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, DaemonError> {
                 path: config.store.path.clone(),
                 source: Box::new(source),
             };
-            let (store, schema) = blocking(move || {
+            // One daemon per SQLite file: a lease left there is a killed predecessor's, and
+            // its sites are due now rather than when the lease would run out.
+            let (store, schema, cleared) = blocking(move || {
                 let store = SqliteStore::open(&path, store_config)?;
                 let schema = store.schema_version()?;
-                Ok::<_, sitepatrol_store::StoreError>((store, schema))
+                let cleared = store.clear_leases()?;
+                Ok::<_, sitepatrol_store::StoreError>((store, schema, cleared))
             })
             .await?
             .map_err(failed)?;
             info!(path = %config.store.path.display(), schema, "store open (SQLite, WAL)");
+            if cleared > 0 {
+                info!(leases = cleared, "leases of a previous run released");
+            }
             Arc::new(store)
         }
     };
@@ -935,4 +1171,9 @@ pub fn check(path: Option<&Path>) -> Result<String, DaemonError> {
         config.source,
         inventory.sites.len()
     ))
+}
+
+/// A lease's length in whole seconds (leases are stored so), at least one.
+fn lease_secs(ttl: Duration) -> i64 {
+    (ttl.as_millis().div_ceil(1000) as i64).max(1)
 }

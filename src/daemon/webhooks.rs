@@ -90,8 +90,14 @@ impl Worker {
 
     /// Sends due deliveries until `stop` turns true; an attempt in flight then finishes
     /// (bounded by its timeout) and is recorded, so a SIGTERM never leaves a sent delivery
-    /// marked pending unless the process is killed.
-    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// marked pending unless the process is killed. Only while `leader` is true: one daemon
+    /// of a fleet sends the outbox (the claims' leases would keep two apart, but one sender
+    /// keeps the order and the load in one place); the others wait for their turn.
+    pub(crate) async fn run(
+        self,
+        mut stop: watch::Receiver<bool>,
+        mut leader: watch::Receiver<bool>,
+    ) {
         let worker = Arc::new(self);
         info!(
             webhooks = worker.hooks.borrow().len(),
@@ -101,6 +107,16 @@ impl Worker {
         loop {
             if *stop.borrow() {
                 break;
+            }
+            if !*leader.borrow_and_update() {
+                // Not leading: the outbox gauge is the leader's to show.
+                worker.metrics.webhook_outbox.reset();
+                last_gauge = None;
+                tokio::select! {
+                    _ = leader.changed() => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
             }
             let sent = worker.clone().deliver_due().await;
             if sent > 0 || last_gauge.is_none_or(|t| t.elapsed() >= GAUGE_EVERY) {
@@ -115,7 +131,9 @@ impl Worker {
                 _ = stop.changed() => {}
             }
         }
-        worker.refresh_gauge().await;
+        if *leader.borrow() {
+            worker.refresh_gauge().await;
+        }
         info!("webhook delivery worker stopped");
     }
 

@@ -564,6 +564,7 @@ fn made_store(dir: &std::path::Path) -> (PathBuf, i64, i64) {
                 outcome: sitepatrol_store::CrawlOutcome::Completed,
                 rules_version: "v1".into(),
                 stats: serde_json::json!({}),
+                release: None,
             },
             &[
                 finding(

@@ -368,13 +368,35 @@ async fn metrics_health_sighup_reloads_and_sigterm_with_a_crawl_in_flight() {
     // SIGTERM while the crawl of `two` hangs: the daemon stops within the grace period (and
     // a little), exits 0, and commits the interrupted crawl.
     daemon.wait_log("crawl started").await;
-    wait_metric(&daemon, "sitepatrol_crawls_in_progress", |v| v >= 1.0).await;
+    let metrics = wait_metric(&daemon, "sitepatrol_crawls_in_progress", |v| v >= 1.0).await;
+    // The one daemon of a SQLite store leads, and its crawl holds the site's lease, which
+    // `/status` shows with the daemon's owner id (logged at startup).
+    assert_eq!(sample(&metrics, "sitepatrol_leader"), Some(1.0));
+    let (code, body) = daemon.get("/status").await;
+    assert_eq!(code, 200, "{body}");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["leader"], true, "{body}");
+    assert_eq!(status["ready"], true, "{body}");
+    let owner = status["owner"].as_str().unwrap().to_string();
+    assert!(
+        owner.contains(&format!(":{}:", daemon.child.id().unwrap())),
+        "host:pid:random: {owner}"
+    );
+    assert!(daemon.log().contains(&owner), "{}", daemon.log());
+    let leases = store.leases(sitepatrol_core::clock::unix_now()).unwrap();
+    assert!(
+        leases.iter().any(|l| l.site == "two" && l.owner == owner),
+        "{leases:?}"
+    );
     daemon.signal("TERM");
     let status = daemon.wait_exit(Duration::from_secs(20)).await;
     assert!(status.success(), "{status}\n{}", daemon.log());
     let runs = store.crawl_runs("two", 10).unwrap();
     assert_eq!(runs.len(), 1, "{runs:#?}");
     assert_eq!(runs[0].outcome, sitepatrol_store::CrawlOutcome::Interrupted);
+    // The interrupted crawl's record released its lease; nothing is left leased.
+    let leases = store.leases(sitepatrol_core::clock::unix_now()).unwrap();
+    assert!(leases.is_empty(), "{leases:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,7 @@ mod fetch_tls;
 mod filing_pages_zh;
 mod filing_registry_http;
 mod filing_sites;
+mod fleet;
 mod hostile_report;
 mod kill_loop;
 mod layers;

@@ -845,6 +845,7 @@ impl StoreDriver {
             outcome: sitepatrol_store::CrawlOutcome::Completed,
             rules_version: "rules-v1".into(),
             stats: serde_json::json!({}),
+            release: None,
         };
         let ingest: Vec<IngestPage> = pages
             .iter()

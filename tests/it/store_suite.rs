@@ -22,6 +22,7 @@ mod cases;
 mod copy;
 mod customers;
 mod flag_versions;
+mod leases;
 pub(crate) mod pg;
 pub(crate) mod report;
 
@@ -59,6 +60,7 @@ fn run(key: &str, site: &str, at: i64) -> CrawlRun {
         stats: serde_json::json!({"pages_fetched": 2, "pages_scanned": 2, "bytes": 100,
             "duration_s": 1.5, "errors": {}, "by_status": {"200": 2}, "skipped": {},
             "content_types_skipped": {}}),
+        release: None,
     }
 }
 
@@ -2086,6 +2088,22 @@ macro_rules! suite {
             #[test]
             fn case_report_counts_transitions_in_the_period() {
                 with_store(report::check_case_report_counts_transitions_in_the_period)
+            }
+            #[test]
+            fn claims_lease_due_sites_to_one_owner() {
+                with_store(leases::check_claims_lease_due_sites_to_one_owner)
+            }
+            #[test]
+            fn a_host_is_leased_to_one_owner_at_a_time() {
+                with_store(leases::check_a_host_is_leased_to_one_owner_at_a_time)
+            }
+            #[test]
+            fn clearing_leases_frees_every_site() {
+                with_store(leases::check_clearing_leases_frees_every_site)
+            }
+            #[test]
+            fn recrawl_requests_leave_leased_sites_alone() {
+                with_store(leases::check_recrawl_requests_leave_leased_sites_alone)
             }
         }
     };

@@ -54,6 +54,8 @@ pub struct OpsState {
     /// Failed `/metrics` tokens per client and token prefix, as the API counts its own:
     /// without it a scraper could hammer wrong tokens at full speed.
     pub metrics_limiter: FailureLimiter,
+    /// This daemon's owner id among the daemons sharing a store (its leases carry it).
+    pub owner: String,
 }
 
 /// Why the request may not read `/metrics`: the response refusing it, `None` when it may.
@@ -124,6 +126,7 @@ pub fn ops_routes(state: Arc<OpsState>) -> Router {
         .route("/healthz", get(healthz).fallback(get_only))
         .route("/readyz", get(readyz).fallback(get_only))
         .route("/metrics", get(metrics).fallback(get_only))
+        .route("/status", get(status).fallback(get_only))
         .with_state(state)
 }
 
@@ -160,6 +163,25 @@ async fn metrics(State(state): State<Arc<OpsState>>, request: Request) -> Respon
             format!("cannot encode the metrics: {e}\n"),
         ),
     }
+}
+
+/// `/status`: this daemon in the fleet, as JSON: its owner id, whether it leads (runs the
+/// singletons), the site leases it holds, its crawls in progress, readiness. Behind the
+/// metrics token when one is set, like `/metrics`.
+async fn status(State(state): State<Arc<OpsState>>, request: Request) -> Response<Body> {
+    if let Some(refused) = metrics_refusal(&state, &request) {
+        return refused;
+    }
+    let m = &state.metrics;
+    let body = serde_json::json!({
+        "owner": state.owner,
+        "leader": m.leader.get() == 1,
+        "leases_held": m.leases_held.get(),
+        "crawls_in_progress": m.crawls_in_progress.get(),
+        "ready": state.ready.load(Ordering::SeqCst),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    text(StatusCode::OK, "application/json", format!("{body}\n"))
 }
 
 /// What bounds one listener's connections.

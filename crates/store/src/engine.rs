@@ -18,16 +18,19 @@ use super::signals::{PageFlag, page_flags, rule_pattern};
 use super::sql;
 use super::{
     BodyInfo, CRAWLER_ACTOR, Case, CaseAction, CaseCount, CaseDetail, CaseEvent, CaseEventFilter,
-    CaseFilter, CaseId, CasePage, Checkpoint, CrawlRun, CrawlRunRecord, CustomerContact, Delivery,
-    DeliveryFilter, DeliveryStatus, EventFilter, EventKind, Flag, FlagAction, FlagCount,
-    FlagDetail, FlagEvent, FlagFilter, FlagId, FlagPage, FlagRef, FlagSort, FlagState,
-    IngestOutcome, IngestPage, PageScan, PageState, Result, SiteInfo, SiteRecord, Store,
-    StoreConfig, StoreError, StoredBody, Timestamp, WebhookEvent, WebhookTarget, compress_body,
-    decompress_body,
+    CaseFilter, CaseId, CasePage, Checkpoint, CrawlRequest, CrawlRun, CrawlRunRecord,
+    CustomerContact, Delivery, DeliveryFilter, DeliveryStatus, EventFilter, EventKind, Flag,
+    FlagAction, FlagCount, FlagDetail, FlagEvent, FlagFilter, FlagId, FlagPage, FlagRef, FlagSort,
+    FlagState, IngestOutcome, IngestPage, Lease, PageScan, PageState, Result, SiteInfo, SiteRecord,
+    Store, StoreConfig, StoreError, StoredBody, Timestamp, WebhookEvent, WebhookTarget,
+    compress_body, decompress_body,
 };
 use sitepatrol_core::finding::Severity;
 
 pub(crate) use cases::CaseSync;
+
+/// The first key of the claim lock (`pg_advisory_xact_lock(key, schema)`): "spcl".
+const CLAIM_LOCK: i64 = 0x7370_636c;
 
 /// What the engine needs of a database: transactions, and a name for errors.
 ///
@@ -44,6 +47,29 @@ pub trait Backend: Send + Sync {
     fn read<T>(&self, context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T>;
 
     fn snapshot<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T>;
+
+    /// The leader election over this database (see [`crate::Elector`]).
+    fn elector(&self) -> Result<Box<dyn crate::Elector>>;
+}
+
+/// The run's lease ends in its transaction, with the site's next due time.
+fn release_with_run(tx: &dyn Db, path: &Path, run: &CrawlRun) -> Result<()> {
+    if let Some(release) = &run.release {
+        tx.execute(
+            sql::FINISH_LEASE,
+            vals![run.site, release.owner, release.next_due],
+        )
+        .ctx(path, || format!("ending the lease of site `{}`", run.site))?;
+    }
+    Ok(())
+}
+
+/// The host a site's crawls start on, as leases group sites: the first domain, lower case.
+fn host_key(domains: &[String]) -> String {
+    domains
+        .first()
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// The store over a backend; see the module's documentation.
@@ -576,7 +602,8 @@ impl<B: Backend> Store for Engine<B> {
                         c.customer_name,
                         c.contact_email,
                         c.contact_phone,
-                        c.account_manager
+                        c.account_manager,
+                        host_key(&s.domains)
                     ],
                 )
                 .ctx(self.db_path(), || format!("upserting site `{}`", s.id))?;
@@ -710,6 +737,147 @@ impl<B: Backend> Store for Engine<B> {
         })
     }
 
+    fn claim_due_sites(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        limit: usize,
+        until: Timestamp,
+    ) -> Result<Vec<String>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let path = self.db_path();
+        let limit = limit as i64;
+        self.db
+            .write("a claim of due sites", |tx| match tx.dialect() {
+                Dialect::Postgres => {
+                    // Claims are serialized (a transaction lock per schema, held for the one
+                    // statement): SKIP LOCKED alone keeps two daemons off one row, but not off
+                    // two rows of one host picked at once, each unaware of the other's claim.
+                    tx.execute(
+                        "SELECT pg_advisory_xact_lock(?1, hashtext(current_schema()))",
+                        vals![CLAIM_LOCK],
+                    )
+                    .ctx(path, || "taking the claim lock".into())?;
+                    let mut ids: Vec<String> = tx
+                        .rows(sql::CLAIM_POSTGRES, vals![owner, now, limit, until], |r| {
+                            r.get(0)
+                        })
+                        .ctx(path, || "claiming due sites".into())?;
+                    ids.sort();
+                    Ok(ids)
+                }
+                Dialect::Sqlite => {
+                    let mut ids: Vec<String> = tx
+                        .rows(sql::CLAIM_CANDIDATES, vals![owner, now, limit], |r| {
+                            r.get(0)
+                        })
+                        .ctx(path, || "reading due sites".into())?;
+                    ids.sort();
+                    for id in &ids {
+                        tx.execute(sql::TAKE_LEASE, vals![id, owner, until])
+                            .ctx(path, || format!("leasing site `{id}`"))?;
+                    }
+                    Ok(ids)
+                }
+            })
+    }
+
+    fn renew_leases(&self, owner: &str, sites: &[String], until: Timestamp) -> Result<Vec<String>> {
+        if sites.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.db.write("a lease renewal", |tx| {
+            let mut held = Vec::new();
+            for site in sites {
+                let n = tx
+                    .execute(sql::RENEW_LEASE, vals![site, owner, until])
+                    .ctx(self.db_path(), || format!("renewing the lease of `{site}`"))?;
+                if n > 0 {
+                    held.push(site.clone());
+                }
+            }
+            Ok(held)
+        })
+    }
+
+    fn release_leases(&self, owner: &str, sites: &[String]) -> Result<u64> {
+        if sites.is_empty() {
+            return Ok(0);
+        }
+        self.db.write("a lease release", |tx| {
+            let mut n = 0;
+            for site in sites {
+                n += tx
+                    .execute(sql::RELEASE_LEASE, vals![site, owner])
+                    .ctx(self.db_path(), || {
+                        format!("releasing the lease of `{site}`")
+                    })?;
+            }
+            Ok(n)
+        })
+    }
+
+    fn finish_lease(&self, site: &str, owner: &str, next_due: Timestamp) -> Result<bool> {
+        let n = self.db.write("a lease's end", |tx| {
+            tx.execute(sql::FINISH_LEASE, vals![site, owner, next_due])
+                .ctx(self.db_path(), || format!("ending the lease of `{site}`"))
+        })?;
+        Ok(n > 0)
+    }
+
+    fn clear_leases(&self) -> Result<u64> {
+        self.db.write("clearing the leases", |tx| {
+            tx.execute(sql::CLEAR_LEASES, &[])
+                .ctx(self.db_path(), || "clearing the leases".into())
+        })
+    }
+
+    fn request_crawl(&self, site: &str, now: Timestamp) -> Result<CrawlRequest> {
+        let path = self.db_path();
+        self.db.write("a recrawl request", |tx| {
+            let n = tx
+                .execute(sql::MAKE_DUE, vals![site, now])
+                .ctx(path, || format!("making site `{site}` due"))?;
+            if n > 0 {
+                return Ok(CrawlRequest::Due);
+            }
+            let row: Option<i64> = tx
+                .row(sql::SITE_LEASE, vals![site], |r| r.get(0))
+                .ctx(path, || format!("reading the lease of `{site}`"))?;
+            Ok(match row {
+                Some(1) => CrawlRequest::Leased,
+                _ => CrawlRequest::NotFound,
+            })
+        })
+    }
+
+    fn leases(&self, now: Timestamp) -> Result<Vec<Lease>> {
+        self.db.read("the leases", |db| {
+            db.rows(sql::LEASES, vals![now], |r| {
+                Ok(Lease {
+                    site: r.get(0)?,
+                    owner: r.get(1)?,
+                    until: r.get(2)?,
+                    host: r.get(3)?,
+                })
+            })
+            .ctx(self.db_path(), || "reading the leases".into())
+        })
+    }
+
+    fn overdue_sites(&self, now: Timestamp) -> Result<u64> {
+        self.db.read("the backlog", |db| {
+            db.one(sql::OVERDUE_SITES, vals![now], |r| r.count(0))
+                .ctx(self.db_path(), || "counting overdue sites".into())
+        })
+    }
+
+    fn elector(&self) -> Result<Box<dyn crate::Elector>> {
+        self.db.elector()
+    }
+
     fn page_state(&self, site: &str, url: &str) -> Result<Option<PageState>> {
         self.db.read("a page", |db| {
             db.row(by_url(db).page_state, vals![site, url], |r| {
@@ -788,6 +956,7 @@ impl<B: Backend> Store for Engine<B> {
                         value: prior.clone(),
                     })?;
                 out.replayed = true;
+                release_with_run(tx, path, run)?;
                 return Ok(out);
             }
             let exists: i64 = tx
@@ -848,6 +1017,7 @@ impl<B: Backend> Store for Engine<B> {
                 .ctx(path, || {
                     format!("updating the last crawl of site `{}`", run.site)
                 })?;
+            release_with_run(tx, path, run)?;
             let stats = serde_json::to_string(&run.stats).map_err(|source| StoreError::Json {
                 what: "crawl stats",
                 source,

@@ -364,6 +364,53 @@ pub struct CrawlRun {
     /// The crawl's counters, as `sitepatrol scan URL --stats-json` writes them
     /// (`serde_json::to_value(&CrawlStats)`).
     pub stats: serde_json::Value,
+    /// The lease the crawl ran under, released in the run's own transaction with the site's
+    /// next due time: a daemon killed after the commit leaves no lease to wait out.
+    pub release: Option<LeaseRelease>,
+}
+
+/// The end of a crawl's lease, recorded with its run: see [`CrawlRun::release`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRelease {
+    /// The daemon that holds the lease; a lease another owner took meanwhile (this one ran
+    /// out) is left alone, and so is its next due time.
+    pub owner: String,
+    /// When the site is due again.
+    pub next_due: Timestamp,
+}
+
+/// A site's lease as [`Store::leases`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    pub site: String,
+    pub owner: String,
+    pub until: Timestamp,
+    /// The host the site's crawls start on: one owner at a time per host.
+    pub host: String,
+}
+
+/// What [`Store::request_crawl`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrawlRequest {
+    /// The site is due now.
+    Due,
+    /// A daemon holds the site's lease (a crawl is running): nothing changed.
+    Leased,
+    /// No such site in the inventory.
+    NotFound,
+}
+
+/// Leader election for the fleet's singletons (the webhook outbox, retention, deadline
+/// rechecks, the fleet-wide gauges). On PostgreSQL a session-level advisory lock held on a
+/// connection of its own: it is released when that session ends, so a leader that dies
+/// (kill -9, a network cut noticed by the server's keepalives) hands over on the next check
+/// of another daemon. On SQLite, one daemon per store file: always the leader.
+pub trait Elector: Send {
+    /// Whether this process leads now: takes the lock when it is free, and checks that the
+    /// session holding it is still alive when it holds it (false when it was lost).
+    fn lead(&mut self) -> Result<bool>;
+    /// Gives the lock up (shutdown), so another daemon takes over at once.
+    fn resign(&mut self);
 }
 
 /// A crawl run as stored.
@@ -858,6 +905,49 @@ pub trait Store: Send + Sync {
 
     /// Next-due times of every site in the inventory that has one, for the scheduler's start.
     fn all_next_due(&self) -> Result<Vec<(String, Timestamp)>>;
+
+    /// Leases at most `limit` due sites to `owner` until `until`, most overdue first, and
+    /// returns their ids. A site is due at its next due time (or when it never had one), and
+    /// claimable when its lease is free or ran out by `now` and no other owner holds an
+    /// unexpired lease on a site of the same host. Daemons claiming at once get disjoint sites
+    /// (PostgreSQL: `FOR UPDATE SKIP LOCKED` under a claim lock; SQLite: one IMMEDIATE
+    /// transaction).
+    fn claim_due_sites(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        limit: usize,
+        until: Timestamp,
+    ) -> Result<Vec<String>>;
+
+    /// Extends `owner`'s leases of `sites` to `until`; returns the sites it still held (a
+    /// lease that ran out and was taken by another owner is not renewed).
+    fn renew_leases(&self, owner: &str, sites: &[String], until: Timestamp) -> Result<Vec<String>>;
+
+    /// Releases `owner`'s leases of `sites`, leaving their next due times (a shutdown: the
+    /// sites are claimable at once). Returns how many were released.
+    fn release_leases(&self, owner: &str, sites: &[String]) -> Result<u64>;
+
+    /// Releases `owner`'s lease of `site` and sets its next due time, in one transaction (a
+    /// crawl that recorded nothing). False when `owner` no longer held it.
+    fn finish_lease(&self, site: &str, owner: &str, next_due: Timestamp) -> Result<bool>;
+
+    /// Ends every lease, whoever holds it; returns how many. For a store one daemon uses
+    /// (SQLite), at its start: the leases there are a killed predecessor's, which would
+    /// otherwise hold its sites until they run out.
+    fn clear_leases(&self) -> Result<u64>;
+
+    /// A recrawl request: the site is due at `now` unless a lease runs on it.
+    fn request_crawl(&self, site: &str, now: Timestamp) -> Result<CrawlRequest>;
+
+    /// The leases unexpired at `now`, by site id.
+    fn leases(&self, now: Timestamp) -> Result<Vec<Lease>>;
+
+    /// Sites in the inventory that are due at `now` and not leased: the fleet's backlog.
+    fn overdue_sites(&self, now: Timestamp) -> Result<u64>;
+
+    /// The leader election over this store; see [`Elector`].
+    fn elector(&self) -> Result<Box<dyn Elector>>;
 
     /// What the store remembers of a page, for conditional requests and for skipping the
     /// matcher when neither the content nor the rules changed.

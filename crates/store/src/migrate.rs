@@ -73,7 +73,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ),
     migration!(9, "login_links", "0009_login_links.sql", None),
     migration!(10, "customers", "0010_customers.sql", None),
-    // 11 is another change's, made side by side; the runner applies whatever is missing.
+    migration!(11, "leases", "0011_leases.sql", None),
     migration!(12, "flag_versions", "0012_flag_versions.sql", None),
 ];
 

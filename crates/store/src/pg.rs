@@ -1,6 +1,7 @@
-//! The PostgreSQL backend: the database several daemons are to share (one daemon per database
-//! until the work distribution lands). The store's logic is the engine's (`engine.rs`); this is
-//! how PostgreSQL connects, binds, reads and runs transactions.
+//! The PostgreSQL backend: the database several daemons share (they claim sites with leases,
+//! `Store::claim_due_sites`, and elect a leader through `PgElector`'s advisory lock). The
+//! store's logic is the engine's (`engine.rs`); this is how PostgreSQL connects, binds, reads
+//! and runs transactions.
 //!
 //! The client is the synchronous `postgres` crate (rust-postgres over tokio-postgres) with a
 //! small pool of our own: the [`Store`](crate::Store) trait is synchronous and called from
@@ -521,6 +522,83 @@ impl Backend for Postgres {
     fn snapshot<T>(&self, context: &str, f: impl FnOnce(&dyn Db) -> Result<T>) -> Result<T> {
         // REPEATABLE READ: every statement of `f` reads the snapshot of its first.
         off_runtime(|| self.run(context, IsolationLevel::RepeatableRead, true, f))
+    }
+
+    /// A session of its own, outside the pool: the advisory lock lives as long as it does.
+    fn elector(&self) -> Result<Box<dyn crate::Elector>> {
+        Ok(Box::new(PgElector {
+            config: self.config.clone(),
+            shown: self.shown.clone(),
+            client: None,
+            held: false,
+        }))
+    }
+}
+
+/// The first key of the leader lock (`pg_try_advisory_lock(key, schema)`): "spld".
+const LEADER_LOCK: i32 = 0x7370_6c64;
+
+/// The leader election on PostgreSQL: a session-level advisory lock on (sitepatrol leader,
+/// the current schema), taken with `pg_try_advisory_lock` on a connection nothing else uses.
+/// The server releases it when the session ends: the leader's exit, kill -9 (the kernel
+/// closes the socket), or a network cut once the keepalives give up on it.
+struct PgElector {
+    config: postgres::Config,
+    shown: PathBuf,
+    client: Option<Client>,
+    held: bool,
+}
+
+impl PgElector {
+    fn try_lead(&mut self) -> std::result::Result<bool, postgres::Error> {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            self.held = false;
+            let mut client = self.config.connect(NoTls)?;
+            client.batch_execute("SET application_name = 'sitepatrol leader election'")?;
+            self.client = Some(client);
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Ok(false);
+        };
+        if self.held {
+            // Still ours while the session lives: one round trip proves it does.
+            client.simple_query("SELECT 1")?;
+            return Ok(true);
+        }
+        let row = client.query_one(
+            "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+            &[&LEADER_LOCK],
+        )?;
+        self.held = row.get::<_, bool>(0);
+        Ok(self.held)
+    }
+}
+
+impl crate::Elector for PgElector {
+    fn lead(&mut self) -> Result<bool> {
+        off_runtime(|| match self.try_lead() {
+            Ok(leads) => Ok(leads),
+            Err(e) => {
+                // The session is gone or going: so is the lock. Another session next time.
+                self.client = None;
+                self.held = false;
+                Err(e).ctx(&self.shown, || "checking the leader lock".into())
+            }
+        })
+    }
+
+    fn resign(&mut self) {
+        off_runtime(|| {
+            if let Some(mut client) = self.client.take()
+                && self.held
+            {
+                let _ = client.query_one(
+                    "SELECT pg_advisory_unlock($1, hashtext(current_schema()))",
+                    &[&LEADER_LOCK],
+                );
+            }
+            self.held = false;
+        })
     }
 }
 

@@ -25,12 +25,13 @@ pub const INSERT_MIGRATION: &str =
 // Sites.
 pub const UPSERT_SITE: &str =
     "INSERT INTO sites (id, customer, domains, in_inventory, created_at, updated_at,
-        customer_name, contact_email, contact_phone, account_manager)
-    VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8)
+        customer_name, contact_email, contact_phone, account_manager, host_key)
+    VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8, ?9)
     ON CONFLICT (id) DO UPDATE SET customer = excluded.customer, domains = excluded.domains,
         in_inventory = 1, updated_at = excluded.updated_at,
         customer_name = excluded.customer_name, contact_email = excluded.contact_email,
-        contact_phone = excluded.contact_phone, account_manager = excluded.account_manager";
+        contact_phone = excluded.contact_phone, account_manager = excluded.account_manager,
+        host_key = excluded.host_key";
 pub const REMOVE_SITE: &str =
     "UPDATE sites SET in_inventory = 0, updated_at = ?2 WHERE id = ?1 AND in_inventory = 1";
 pub const SITE_COLUMNS: &str = "s.id, s.customer, s.domains, s.in_inventory, s.filing_status,
@@ -47,6 +48,55 @@ pub const NEXT_DUE: &str = "SELECT next_due_at FROM sites WHERE id = ?1";
 pub const SET_NEXT_DUE: &str = "UPDATE sites SET next_due_at = ?2 WHERE id = ?1";
 pub const ALL_NEXT_DUE: &str = "SELECT id, next_due_at FROM sites
     WHERE in_inventory = 1 AND next_due_at IS NOT NULL ORDER BY id";
+// Leases (migration 11). A site is claimable when it is in the inventory, due (never
+// scheduled counts as due first: `COALESCE(next_due_at, 0)`, the expression `sites_due`
+// indexes with the id, so the claim walks that index in due order and stops at its limit
+// instead of sorting every due site), its own lease is free or ran out, and no *other* owner
+// holds an unexpired lease on a site of the same host (`host_key`, through the partial index
+// `sites_leased`): a host is patrolled by one daemon at a time. `?1` owner, `?2` now, `?3`
+// how many. PostgreSQL wraps it in an UPDATE with `FOR UPDATE OF s SKIP LOCKED`
+// ([`CLAIM_POSTGRES`]); SQLite reads it and updates the rows in the same IMMEDIATE
+// transaction.
+pub const CLAIM_CANDIDATES: &str = "SELECT s.id FROM sites s
+    WHERE COALESCE(s.next_due_at, 0) <= ?2 AND s.in_inventory = 1
+        AND (s.lease_until IS NULL OR s.lease_until <= ?2)
+        AND NOT EXISTS (SELECT 1 FROM sites o WHERE o.host_key = s.host_key
+            AND o.lease_owner IS NOT NULL AND o.lease_until > ?2
+            AND o.lease_owner <> ?1 AND o.id <> s.id)
+    ORDER BY COALESCE(s.next_due_at, 0), s.id LIMIT ?3";
+/// The claim in one PostgreSQL statement: the candidates locked as they are picked, rows
+/// another transaction holds skipped; `?4` the lease's end.
+pub const CLAIM_POSTGRES: &str = "UPDATE sites SET lease_owner = ?1, lease_until = ?4
+    WHERE id IN (SELECT s.id FROM sites s
+        WHERE COALESCE(s.next_due_at, 0) <= ?2 AND s.in_inventory = 1
+            AND (s.lease_until IS NULL OR s.lease_until <= ?2)
+            AND NOT EXISTS (SELECT 1 FROM sites o WHERE o.host_key = s.host_key
+                AND o.lease_owner IS NOT NULL AND o.lease_until > ?2
+                AND o.lease_owner <> ?1 AND o.id <> s.id)
+        ORDER BY COALESCE(s.next_due_at, 0), s.id LIMIT ?3
+        FOR UPDATE OF s SKIP LOCKED)
+    RETURNING id";
+pub const TAKE_LEASE: &str = "UPDATE sites SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1";
+pub const RENEW_LEASE: &str =
+    "UPDATE sites SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2";
+pub const RELEASE_LEASE: &str = "UPDATE sites SET lease_owner = NULL, lease_until = NULL
+    WHERE id = ?1 AND lease_owner = ?2";
+pub const FINISH_LEASE: &str =
+    "UPDATE sites SET lease_owner = NULL, lease_until = NULL, next_due_at = ?3
+    WHERE id = ?1 AND lease_owner = ?2";
+/// A recrawl request: due at `?2` (or earlier, as it was), unless a lease runs.
+pub const MAKE_DUE: &str = "UPDATE sites SET next_due_at = CASE
+        WHEN next_due_at IS NOT NULL AND next_due_at < ?2 THEN next_due_at ELSE ?2 END
+    WHERE id = ?1 AND in_inventory = 1 AND (lease_until IS NULL OR lease_until <= ?2)";
+pub const CLEAR_LEASES: &str = "UPDATE sites SET lease_owner = NULL, lease_until = NULL
+    WHERE lease_owner IS NOT NULL";
+pub const SITE_LEASE: &str =
+    "SELECT in_inventory, lease_owner, lease_until FROM sites WHERE id = ?1";
+pub const LEASES: &str = "SELECT id, lease_owner, lease_until, COALESCE(host_key, '') FROM sites
+    WHERE lease_owner IS NOT NULL AND lease_until > ?1 ORDER BY id";
+pub const OVERDUE_SITES: &str = "SELECT COUNT(*) FROM sites
+    WHERE COALESCE(next_due_at, 0) <= ?1 AND in_inventory = 1
+        AND (lease_until IS NULL OR lease_until <= ?1)";
 pub const SET_LAST_CRAWL: &str = "UPDATE sites SET last_crawl_at = ?2
     WHERE id = ?1 AND (last_crawl_at IS NULL OR last_crawl_at < ?2)";
 

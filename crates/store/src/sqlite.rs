@@ -122,6 +122,11 @@ impl Backend for Sqlite {
         Ok(out)
     }
 
+    /// One daemon per SQLite file: it always leads.
+    fn elector(&self) -> Result<Box<dyn crate::Elector>> {
+        Ok(Box::new(AlwaysLeader))
+    }
+
     fn read<T>(&self, _context: &str, f: impl Fn(&dyn Db) -> Result<T>) -> Result<T> {
         f(&*self.reader())
     }
@@ -284,4 +289,15 @@ impl SqliteStore {
             source: source.into(),
         })
     }
+}
+
+/// The election of a store only one daemon uses.
+struct AlwaysLeader;
+
+impl crate::Elector for AlwaysLeader {
+    fn lead(&mut self) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn resign(&mut self) {}
 }

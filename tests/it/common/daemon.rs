@@ -170,6 +170,7 @@ pub fn seed_scored_flag(
         outcome: sitepatrol_store::CrawlOutcome::Completed,
         rules_version: "seed".into(),
         stats: serde_json::json!({}),
+        release: None,
     };
     let page = IngestPage::matched(url, 200, 1, b"<p>seeded</p>", vec![head]);
     store

@@ -589,7 +589,10 @@ fn migrate_reports_the_versions_and_is_idempotent() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains(&format!("schema version 10 -> {SCHEMA_VERSION}")),
+        stdout.contains(&format!(
+            "schema version {} -> {SCHEMA_VERSION}",
+            SCHEMA_VERSION - 1
+        )),
         "{stdout}"
     );
     assert!(stdout.contains("applied 0012 flag_versions"), "{stdout}");

@@ -451,3 +451,107 @@ async fn a_call_on_an_async_worker_blocks_it_instead_of_panicking() {
     drop(store);
     tokio::task::block_in_place(move || drop(schema));
 }
+
+/// Daemons claiming from many sessions at once get disjoint sites, and a host's sites never
+/// go to two owners at once (the claim lock serializes the claims, SKIP LOCKED keeps them
+/// off each other's rows).
+#[test]
+fn concurrent_claims_are_disjoint_and_keep_hosts_apart() {
+    let Some(schema) = Schema::new() else { return };
+    let store = PgStore::open(&schema.url, 8, super::test_config()).unwrap();
+    // 60 sites on 20 hosts, three per host.
+    let infos: Vec<sitepatrol_store::SiteInfo> = (0..60)
+        .map(|i| sitepatrol_store::SiteInfo {
+            id: format!("s{i:02}"),
+            customer: "c".into(),
+            domains: vec![format!("h{}.cn", i % 20)],
+            contact: Default::default(),
+        })
+        .collect();
+    store.upsert_sites(&infos, 1).unwrap();
+    let claims: Vec<(String, Vec<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|t| {
+                let store = &store;
+                scope.spawn(move || {
+                    let owner = format!("owner-{t}");
+                    let mut mine = Vec::new();
+                    for _ in 0..5 {
+                        mine.extend(store.claim_due_sites(&owner, 100, 3, 200).unwrap());
+                    }
+                    (owner, mine)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // A host's sites can only go to the owner holding it: each owner sweeps once more.
+    let claims: Vec<(String, Vec<String>)> = claims
+        .into_iter()
+        .map(|(owner, mut mine)| {
+            mine.extend(store.claim_due_sites(&owner, 100, 100, 200).unwrap());
+            (owner, mine)
+        })
+        .collect();
+    let mut seen = std::collections::HashMap::new();
+    let mut host_owner = std::collections::HashMap::new();
+    for (owner, sites) in &claims {
+        for site in sites {
+            assert!(
+                seen.insert(site.clone(), owner.clone()).is_none(),
+                "{claims:?}"
+            );
+            let host = site[1..].parse::<usize>().unwrap() % 20;
+            let first = host_owner.entry(host).or_insert_with(|| owner.clone());
+            assert_eq!(
+                first, owner,
+                "host h{host} leased to two owners: {claims:?}"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 60, "every due site was claimed: {claims:?}");
+    assert_eq!(store.leases(100).unwrap().len(), 60);
+}
+
+/// One leader per schema through a session-level advisory lock: a second elector does not
+/// lead while the first's session lives, and leads on its next check once that session ends
+/// (here: terminated by the server, as a dead leader's is closed).
+#[test]
+fn the_leader_lock_moves_when_the_leader_session_ends() {
+    let Some(schema) = Schema::new() else { return };
+    let store = PgStore::open(&schema.url, 2, super::test_config()).unwrap();
+    let mut first = store.elector().unwrap();
+    let mut second = store.elector().unwrap();
+    assert!(first.lead().unwrap());
+    assert!(!second.lead().unwrap());
+    assert!(first.lead().unwrap(), "still held");
+    // Another schema has a leader of its own.
+    let other = Schema::new().unwrap();
+    let other_store = PgStore::open(&other.url, 1, super::test_config()).unwrap();
+    assert!(other_store.elector().unwrap().lead().unwrap());
+    // The leader's session ends the hard way. The lock's keys: "spld" and the schema's hash.
+    let killed: i64 = schema
+        .client()
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks
+             WHERE locktype = 'advisory' AND granted AND classid = 1936747620::oid
+               AND objid = hashtext(current_schema())::oid AND objsubid = 2",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1);
+    let started = std::time::Instant::now();
+    while !second.lead().unwrap() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The old leader finds out it lost the lock, and does not lead while the second does.
+    let _ = first.lead();
+    assert!(!first.lead().unwrap());
+    // A resignation hands over at once.
+    second.resign();
+    assert!(first.lead().unwrap());
+    drop(other_store);
+    drop(other);
+}

@@ -865,6 +865,7 @@ mod tests {
             outcome: sitepatrol_store::CrawlOutcome::Completed,
             rules_version: "v".into(),
             stats: serde_json::json!({}),
+            release: None,
         };
         store.record_crawl(&run, &pages).unwrap();
         Arc::new(store)

@@ -403,7 +403,7 @@ pub fn routes(api: Arc<Api>, ops_paths: bool) -> Router {
         .route("/api/", any(not_served))
         .route("/api/{*rest}", any(not_served));
     if ops_paths {
-        for path in ["/metrics", "/healthz", "/readyz"] {
+        for path in ["/metrics", "/healthz", "/readyz", "/status"] {
             router = router.route(path, any(not_served));
         }
     }

@@ -24,6 +24,10 @@ pub struct Metrics {
     pub crawls_in_progress: IntGauge,
     pub sites_overdue: IntGauge,
     pub sites_scheduled: IntGauge,
+    /// 1 on the daemon that holds the leader lock (runs the singletons), 0 elsewhere.
+    pub leader: IntGauge,
+    /// Site leases this daemon holds (its crawls in progress, as the store records them).
+    pub leases_held: IntGauge,
     pub findings: IntCounterVec,
     pub flags: IntGaugeVec,
     pub cases: IntGaugeVec,
@@ -152,6 +156,16 @@ impl Metrics {
             &r,
             "sitepatrol_sites_scheduled",
             "Sites in the inventory, on the schedule.",
+        )?;
+        let leader = int_gauge(
+            &r,
+            "sitepatrol_leader",
+            "1 on the daemon that holds the leader lock and runs the fleet's singletons (webhook delivery, body retention, deadline rechecks, the fleet-wide gauges), 0 on the others.",
+        )?;
+        let leases_held = int_gauge(
+            &r,
+            "sitepatrol_leases_held",
+            "Site leases this daemon holds in the store: the sites it is crawling.",
         )?;
         let findings = counter_vec(
             &r,
@@ -311,6 +325,8 @@ impl Metrics {
             crawls_in_progress,
             sites_overdue,
             sites_scheduled,
+            leader,
+            leases_held,
             findings,
             flags,
             cases,
