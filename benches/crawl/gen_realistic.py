@@ -259,6 +259,10 @@ def main():
         sizes.append(len(data) / 1024)
         gbk_pages += gbk
         links_total += len(anchors)
+    # The script every page loads, so that no crawler meets a 404.
+    os.makedirs(os.path.join(out, "js"), exist_ok=True)
+    with open(os.path.join(out, "js", "jquery.js"), "w") as f:
+        f.write("\n".join(fill(rng, line) for line in JS_LINES * 20) + "\n")
     print(f"generated {n} pages in {out}: size KB median {statistics.median(sizes):.1f}, "
           f"p10 {pct(sizes, 10):.1f}, p90 {pct(sizes, 90):.1f}, total {sum(sizes) / 1024:.0f} MB; "
           f"GBK {100 * gbk_pages / n:.0f}%; links per page mean {links_total / n:.0f}")

@@ -69,28 +69,30 @@ for N in "${SIZES[@]}"; do
           [ "$tool" = baseline ] && bin=$BASELINE_BIN
           extra=()
           [ "$tool" = probes ] && extra=(--probe)
-          /usr/bin/time -f '%e %M' -o "$WORK/time" "$bin" scan --allow-private-networks --format jsonl "${extra[@]}" \
+          /usr/bin/time -f '%e %M %U %S' -o "$WORK/time" "$bin" scan --allow-private-networks --format jsonl "${extra[@]}" \
             --fail-on never --max-pages 1000000 --max-depth 1000 --concurrency "$CONCURRENCY" \
             --per-host-concurrency "$CONCURRENCY" --no-sitemaps --stats-json "$WORK/stats.json" "$URL" > /dev/null
           pages=$(python3 -c "import json;print(json.load(open('$WORK/stats.json'))['pages_fetched'])") ;;
         wget)
           rm -rf "$WORK/wget"
-          /usr/bin/time -f '%e %M' -o "$WORK/time" wget --recursive --level=inf --no-parent -e robots=off \
+          /usr/bin/time -f '%e %M %U %S' -o "$WORK/time" wget --recursive --level=inf --no-parent -e robots=off \
             --no-verbose -P "$WORK/wget" "$URL" 2> "$WORK/wget.log" || true
           pages=$(find "$WORK/wget" -name '*.html' | wc -l) ;;
         scrapy)
-          /usr/bin/time -f '%e %M' -o "$WORK/time" scrapy runspider benches/crawl/spider.py -a start="$URL" \
+          /usr/bin/time -f '%e %M %U %S' -o "$WORK/time" scrapy runspider benches/crawl/spider.py -a start="$URL" \
             -s CONCURRENT_REQUESTS="$CONCURRENCY" -s CONCURRENT_REQUESTS_PER_DOMAIN="$CONCURRENCY" \
             -s LOG_LEVEL=INFO -s TELNETCONSOLE_ENABLED=False 2> "$WORK/scrapy.log" || true
           pages=$(grep -o "'downloader/response_count': [0-9]*" "$WORK/scrapy.log" | grep -o '[0-9]*$' || echo 0) ;;
       esac
-      read -r secs rss < "$WORK/time"
+      # The last line: GNU time puts "Command exited with non-zero status N" before it (wget
+      # exits 8 on any 404).
+      read -r secs rss usr sys < <(tail -1 "$WORK/time")
       python3 -c "print(round($pages / max($secs, 0.001), 1))" >> "$WORK/rates-$tool"
       echo "$((rss / 1024))" >> "$WORK/rss-$tool"
       PAGES[$tool]=$pages
       cover=""
       [ "$pages" -lt "$N" ] && cover=" (coverage $pages/$N: NOT FULL)"
-      echo "N=$N $tool run $run: $pages pages in ${secs}s, peak RSS $((rss / 1024)) MB$cover" >&2
+      echo "N=$N $tool run $run: $pages pages in ${secs}s (CPU ${usr}s user + ${sys}s sys), peak RSS $((rss / 1024)) MB$cover" >&2
     done
   done
   for tool in $TOOLS; do
@@ -104,7 +106,7 @@ for N in "${SIZES[@]}"; do
       echo "$tool: ${PAGES[$tool]} pages, ${RATE[$tool]} pages/s (min $(sort -g "$WORK/rates-$tool" | head -1), max $(sort -g "$WORK/rates-$tool" | tail -1)), peak RSS ${RSS[$tool]} MB"
     done
     for other in wget scrapy baseline probes; do
-      [ -n "${RATE[$other]:-}" ] && python3 -c "print('sitepatrol / $other: %.2fx' % (${RATE[sitepatrol]} / max(${RATE[$other]}, 0.001)))"
+      [ -z "${RATE[$other]:-}" ] || python3 -c "print('sitepatrol / $other: %.2fx' % (${RATE[sitepatrol]} / max(${RATE[$other]}, 0.001)))"
     done
   } | tee -a "$RESULTS"
   unset RATE RSS PAGES

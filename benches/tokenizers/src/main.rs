@@ -7,7 +7,7 @@
 //! rotated, on one thread. Prints MB/s (10^6 bytes of decoded UTF-8 input per second) per
 //! corpus: the median and the best of the rounds.
 //!
-//!   cd benches/tokenizers && cargo run --release -- [SHARED_DATA] [ROUNDS]
+//!   cd benches/tokenizers && cargo run --release -- [SHARED_DATA] [ROUNDS]   (15 rounds: ~25 s)
 //!
 //! Not a workspace member: benches/README.md ("Tokenizer candidates (issue 17)").
 
@@ -171,6 +171,10 @@ fn html5gum_callback(html: &str) -> usize {
 
 // ---------------------------------------------------------------- lol_html
 
+/// Pages lol_html gave up on (a rewriting error), counted in the warm-up pass.
+static LOL_ERRORS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static TL_ERRORS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn lol_html_star(html: &str) -> usize {
     use lol_html::{HtmlRewriter, Settings, element, text};
     let elements = Cell::new(0usize);
@@ -187,8 +191,9 @@ fn lol_html_star(html: &str) -> usize {
             })),
         |_: &[u8]| {},
     );
-    let _ = rewriter.write(html.as_bytes());
-    let _ = rewriter.end();
+    if rewriter.write(html.as_bytes()).and_then(|()| rewriter.end()).is_err() {
+        LOL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     elements.get() + text_bytes.get()
 }
 
@@ -202,8 +207,9 @@ fn lol_html_doc_text(html: &str) -> usize {
         })),
         |_: &[u8]| {},
     );
-    let _ = rewriter.write(html.as_bytes());
-    let _ = rewriter.end();
+    if rewriter.write(html.as_bytes()).and_then(|()| rewriter.end()).is_err() {
+        LOL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     text_bytes.get()
 }
 
@@ -212,7 +218,10 @@ fn lol_html_doc_text(html: &str) -> usize {
 fn tl_parse(html: &str) -> usize {
     match tl::parse(html, tl::ParserOptions::default()) {
         Ok(dom) => dom.nodes().len(),
-        Err(_) => 0,
+        Err(_) => {
+            TL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            0
+        }
     }
 }
 
@@ -302,7 +311,7 @@ fn main() {
     let shared = args.get(1).map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
     });
-    let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(9);
+    let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(15);
     let corpora = [
         load("pages-zh", &shared.join("pages-zh/original")),
         load("real-pages", &shared.join("real-pages")),
@@ -335,6 +344,11 @@ fn main() {
             assert!(n > 0, "{name} produced nothing on {}", c.name);
         }
     }
+    println!(
+        "warm-up: lol_html errors on {} page passes, tl errors on {} (both count as done pages)",
+        LOL_ERRORS.load(std::sync::atomic::Ordering::Relaxed),
+        TL_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+    );
     // secs[corpus][candidate] = one sample per round.
     let mut secs = vec![vec![Vec::new(); candidates.len()]; corpora.len()];
     let started = Instant::now();
