@@ -30,7 +30,9 @@ impl Corpus {
 }
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -41,7 +43,9 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-const MARKUP: &[&str] = &["html", "htm", "php", "jsp", "asp", "aspx", "tpl", "ftl", "vue"];
+const MARKUP: &[&str] = &[
+    "html", "htm", "php", "jsp", "asp", "aspx", "tpl", "ftl", "vue",
+];
 
 fn load(name: &'static str, dir: &Path) -> Corpus {
     let mut paths = Vec::new();
@@ -70,7 +74,12 @@ fn load(name: &'static str, dir: &Path) -> Corpus {
         };
         pages.push(text);
     }
-    Corpus { name, pages, raw_bytes, non_utf8 }
+    Corpus {
+        name,
+        pages,
+        raw_bytes,
+        non_utf8,
+    }
 }
 
 // ---------------------------------------------------------------- html5ever
@@ -155,7 +164,9 @@ fn html5gum_callback(html: &str) -> usize {
     let mut n = 0usize;
     {
         let mut emitter = CallbackEmitter::new(
-            |event: CallbackEvent<'_>, _span: html5gum::Span<()>| -> Option<std::convert::Infallible> {
+            |event: CallbackEvent<'_>,
+             _span: html5gum::Span<()>|
+             -> Option<std::convert::Infallible> {
                 match event {
                     CallbackEvent::String { value } => n += value.len(),
                     _ => n += 1,
@@ -191,7 +202,11 @@ fn lol_html_star(html: &str) -> usize {
             })),
         |_: &[u8]| {},
     );
-    if rewriter.write(html.as_bytes()).and_then(|()| rewriter.end()).is_err() {
+    if rewriter
+        .write(html.as_bytes())
+        .and_then(|()| rewriter.end())
+        .is_err()
+    {
         LOL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     elements.get() + text_bytes.get()
@@ -207,7 +222,11 @@ fn lol_html_doc_text(html: &str) -> usize {
         })),
         |_: &[u8]| {},
     );
-    if rewriter.write(html.as_bytes()).and_then(|()| rewriter.end()).is_err() {
+    if rewriter
+        .write(html.as_bytes())
+        .and_then(|()| rewriter.end())
+        .is_err()
+    {
         LOL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     text_bytes.get()
@@ -252,7 +271,10 @@ fn memchr_scan(html: &str) -> usize {
         }
         let end_tag = b.get(i) == Some(&b'/');
         let name_start = i + end_tag as usize;
-        if !b.get(name_start).is_some_and(u8::is_ascii_alphabetic) && b.get(i) != Some(&b'!') && b.get(i) != Some(&b'?') {
+        if !b.get(name_start).is_some_and(u8::is_ascii_alphabetic)
+            && b.get(i) != Some(&b'!')
+            && b.get(i) != Some(&b'?')
+        {
             text += 1; // a lone `<` is text
             continue;
         }
@@ -277,7 +299,9 @@ fn memchr_scan(html: &str) -> usize {
                     match memmem::find(&b[j..], b"</") {
                         Some(e) => {
                             let at = j + e + 2;
-                            if b.len() >= at + raw.len() && b[at..at + raw.len()].eq_ignore_ascii_case(raw) {
+                            if b.len() >= at + raw.len()
+                                && b[at..at + raw.len()].eq_ignore_ascii_case(raw)
+                            {
                                 text += at - 2 - i;
                                 i = at - 2;
                                 break;
@@ -308,9 +332,10 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let shared = args.get(1).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-    });
+    let shared = args
+        .get(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
     let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(15);
     let corpora = [
         load("pages-zh", &shared.join("pages-zh/original")),
@@ -329,10 +354,22 @@ fn main() {
     }
     let candidates: [Candidate; 8] = [
         ("html5ever 0.40 Tokenizer, no-op sink", h5e::noop),
-        ("html5ever 0.40 Tokenizer, sink switching raw-text states", h5e::raw_switch),
-        ("html5gum 0.9, DefaultEmitter (Token iterator)", html5gum_default),
-        ("html5gum 0.9, CallbackEmitter (counts only)", html5gum_callback),
-        ("lol_html 3, element!+text! on `*` (count only)", lol_html_star),
+        (
+            "html5ever 0.40 Tokenizer, sink switching raw-text states",
+            h5e::raw_switch,
+        ),
+        (
+            "html5gum 0.9, DefaultEmitter (Token iterator)",
+            html5gum_default,
+        ),
+        (
+            "html5gum 0.9, CallbackEmitter (counts only)",
+            html5gum_callback,
+        ),
+        (
+            "lol_html 3, element!+text! on `*` (count only)",
+            lol_html_star,
+        ),
         ("lol_html 3, doc_text! only (count only)", lol_html_doc_text),
         ("tl 0.7 parse", tl_parse),
         ("memchr scan (lower bound, not spec)", memchr_scan),
@@ -369,7 +406,9 @@ fn main() {
     }
     eprintln!("{rounds} rounds in {:.1}s", started.elapsed().as_secs_f64());
     println!();
-    println!("| candidate | pages-zh MB/s median (best) | real-pages MB/s median (best) | vs html5ever raw-switch, pages-zh / real-pages |");
+    println!(
+        "| candidate | pages-zh MB/s median (best) | real-pages MB/s median (best) | vs html5ever raw-switch, pages-zh / real-pages |"
+    );
     println!("|---|---|---|---|");
     let rate = |ci: usize, idx: usize| -> (f64, f64) {
         let mb = corpora[ci].utf8_bytes() as f64 / 1e6;
