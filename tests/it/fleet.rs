@@ -15,8 +15,6 @@ use crate::common::{self, Action, serve};
 use sitepatrol_store::{
     CrawlRunRecord, DeliveryFilter, DeliveryStatus, FlagFilter, PgStore, Store, Timestamp,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const SITES: usize = 9;
 /// Every site's interval, and the fleet's lease timings: short, so the test runs in well under
@@ -56,58 +54,6 @@ fn pages_of(i: usize) -> HashMap<String, String> {
         ("/".to_string(), page(home, &["/a.html"])),
         ("/a.html".to_string(), page(second, &["/"])),
     ])
-}
-
-/// A webhook receiver on loopback answering 204, keeping every delivery id it got (with
-/// repeats).
-async fn receiver() -> (std::net::SocketAddr, Arc<Mutex<Vec<i64>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().unwrap();
-    let got: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let sink = got.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let sink = sink.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let split = loop {
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i;
-                    }
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..split]).to_string();
-                let header = |name: &str| {
-                    head.split("\r\n")
-                        .filter_map(|l| l.split_once(':'))
-                        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-                        .map(|(_, v)| v.trim().to_string())
-                };
-                let length: usize = header("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                let mut body = buf.len() - split - 4;
-                while body < length {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => body += n,
-                    }
-                }
-                if let Some(id) = header("x-sitepatrol-delivery").and_then(|v| v.parse().ok()) {
-                    sink.lock().unwrap().push(id);
-                }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-    (addr, got)
 }
 
 /// One daemon's `/status`.
@@ -189,7 +135,7 @@ async fn three_daemons_share_the_patrol_and_survive_a_kill_9() {
         servers.push(server);
         contents.push(pages);
     }
-    let (hook, received) = receiver().await;
+    let hook = crate::webhooks::receiver(0).await;
 
     // Three daemons, each with its own directory and the same store, sites and webhook.
     let setups: Vec<Setup> = (0..3).map(|_| Setup::new()).collect();
@@ -234,6 +180,7 @@ retry_max = "2s"
 {site_entries}"#,
                 rules = setup.path("rules").display(),
                 ttl = LEASE_TTL.as_secs(),
+                hook = hook.addr,
             ),
         )
         .unwrap();
@@ -269,7 +216,7 @@ retry_max = "2s"
     // Sites 0, 3, 6 (gambling) and 1, 4, 7 (pornography).
     let first_flags = 6;
     wait_for("the first events delivered", PATIENCE, async || {
-        (received.lock().unwrap().len() >= first_flags).then_some(())
+        (hook.delivery_ids().len() >= first_flags).then_some(())
     })
     .await;
     // The fleet gauges come from the leader only.
@@ -424,13 +371,13 @@ retry_max = "2s"
     let started = Instant::now();
     loop {
         let (_, found) = flags_now().await;
-        if found == expected && received.lock().unwrap().len() >= expected.len() {
+        if found == expected && hook.delivery_ids().len() >= expected.len() {
             break;
         }
         assert!(
             started.elapsed() < PATIENCE,
             "the new flags and their events: found {found:#?}, received {:?}",
-            received.lock().unwrap()
+            hook.delivery_ids()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -461,7 +408,7 @@ retry_max = "2s"
         "{deliveries:#?}"
     );
     let ids: BTreeSet<i64> = deliveries.iter().map(|d| d.id).collect();
-    let got = received.lock().unwrap().clone();
+    let got = hook.delivery_ids();
     let got_ids: BTreeSet<i64> = got.iter().copied().collect();
     assert_eq!(got.len(), got_ids.len(), "a delivery came twice: {got:?}");
     assert_eq!(got_ids, ids);

@@ -21,7 +21,7 @@ const SECRET: &str = "webhook-test-secret";
 
 /// One POST the receiver got, and the status it answered.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     answered: u16,
@@ -38,12 +38,12 @@ impl Received {
 }
 
 /// A receiver on loopback that answers 500 to its first `failures` requests, then 204.
-struct Receiver {
-    addr: SocketAddr,
+pub(crate) struct Receiver {
+    pub(crate) addr: SocketAddr,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
-async fn receiver(failures: usize) -> Receiver {
+pub(crate) async fn receiver(failures: usize) -> Receiver {
     receiver_at("127.0.0.1:0", failures).await
 }
 
@@ -111,6 +111,21 @@ async fn receiver_at(addr: &str, failures: usize) -> Receiver {
 impl Receiver {
     fn got(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
+    }
+
+    /// The `X-Sitepatrol-Delivery` ids of the requests received, repeats included.
+    pub(crate) fn delivery_ids(&self) -> Vec<i64> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| {
+                r.headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("x-sitepatrol-delivery"))
+                    .and_then(|(_, v)| v.parse().ok())
+            })
+            .collect()
     }
 
     async fn wait(&self, what: &str, ok: impl Fn(&[Received]) -> bool) -> Vec<Received> {
