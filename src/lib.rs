@@ -15,5 +15,4 @@ pub mod config;
 pub mod daemon;
 pub mod duration;
 pub mod inventory;
-pub mod schedule;
 pub mod site;
