@@ -318,7 +318,7 @@ impl Daemon {
             .collect();
         let wanted: HashSet<String> = infos.iter().map(|s| s.id.clone()).collect();
         let store = self.shared.store.clone();
-        let (removed, due) = blocking(move || -> Result<_, sitepatrol_store::StoreError> {
+        let (removed, resumed) = blocking(move || -> Result<_, sitepatrol_store::StoreError> {
             store.upsert_sites(&infos, now)?;
             let gone: Vec<String> = store
                 .sites(false, None, 0)?
@@ -327,8 +327,9 @@ impl Daemon {
                 .filter(|id| !wanted.contains(id))
                 .collect();
             let removed = store.remove_sites(&gone, now)?;
-            let due: HashMap<String, i64> = store.all_next_due()?.into_iter().collect();
-            Ok((removed, due))
+            // Sites with a due time from an earlier run: only counted, for the log.
+            let resumed = store.all_next_due()?.len();
+            Ok((removed, resumed))
         })
         .await?
         .map_err(|e| DaemonError::InventoryStore(Box::new(e)))?;
@@ -358,7 +359,7 @@ impl Daemon {
             kept,
             removed = dropped,
             removed_in_store = removed,
-            resumed = due.len(),
+            resumed,
             "inventory applied"
         );
         Ok(())
