@@ -281,68 +281,10 @@ pub fn copy(
 
     let src_schema = read_schema(&source)?;
     let dst_schema = read_schema(&target)?;
-    if src_schema.migrations != dst_schema.migrations {
-        return Err(refuse(format!(
-            "its migrations {:?} differ from the source's {:?}; run both with one sitepatrol build",
-            dst_schema.migrations, src_schema.migrations
-        )));
-    }
-    for (table, columns) in &src_schema.tables {
-        match dst_schema.tables.get(table) {
-            None => {
-                return Err(refuse(format!(
-                    "the source has a table `{table}` that the target's schema lacks; nothing was copied"
-                )));
-            }
-            Some(dst) => {
-                let (a, b): (BTreeSet<_>, BTreeSet<_>) =
-                    (columns.iter().collect(), dst.iter().collect());
-                if a != b {
-                    return Err(refuse(format!(
-                        "table `{table}` has columns {columns:?} in the source and {dst:?} in the target; nothing was copied"
-                    )));
-                }
-            }
-        }
-    }
-    if let Some(extra) = dst_schema
-        .tables
-        .keys()
-        .find(|t| !src_schema.tables.contains_key(*t))
-    {
-        return Err(refuse(format!(
-            "the target has a table `{extra}` that the source's schema lacks; nothing was copied"
-        )));
-    }
+    same_schema(&src_schema, &dst_schema).map_err(refuse)?;
     let order = parents_first(&src_schema.tables, &src_schema.references).map_err(refuse)?;
 
-    // An empty target, or one emptied on request.
-    let counts = target.snapshot("counting the target's rows", |db| {
-        count_rows(db, &dst_path, &order)
-    })?;
-    let filled: Vec<(String, u64)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
-    if !filled.is_empty() {
-        if !options.force {
-            let list: Vec<String> = filled.iter().map(|(t, n)| format!("{t}: {n}")).collect();
-            return Err(refuse(format!(
-                "it is not empty ({}); copy into an empty store, or pass --force to delete its rows first",
-                list.join(", ")
-            )));
-        }
-        target.write("emptying the target", |tx| {
-            for table in order.iter().rev() {
-                tx.execute(&format!("DELETE FROM {}", ident(table)), &[])
-                    .ctx(&dst_path, || format!("emptying table `{table}`"))?;
-            }
-            Ok(())
-        })?;
-        for (table, rows) in &filled {
-            progress(&CopyProgress::Emptied {
-                table: table.clone(),
-                rows: *rows,
-            });
-        }
-    }
+    empty_target(&target, &dst_path, &order, options.force, &refuse, progress)?;
 
     let identity = dst_schema.identity.clone();
     let batch_rows = options.batch_rows.max(1);
@@ -437,27 +379,7 @@ pub fn copy(
         Ok(copied)
     })?;
 
-    // The next id PostgreSQL hands out must come after the copied ones.
-    if target.dialect() == Dialect::Postgres {
-        target.write("moving the identity sequences past the copied ids", |tx| {
-            for (table, column) in &identity {
-                let q = format!(
-                    "SELECT setval(pg_get_serial_sequence(?1, ?2), COALESCE((SELECT MAX({c}) FROM {t}), 0) + 1, false)",
-                    c = ident(column),
-                    t = ident(table)
-                );
-                tx.rows(
-                    &q,
-                    &[Val::Text(ident(table)), Val::Text(column.clone())],
-                    |_| Ok(()),
-                )
-                .ctx(&dst_path, || {
-                    format!("resetting the sequence of `{table}`.`{column}`")
-                })?;
-            }
-            Ok(())
-        })?;
-    }
+    reset_sequences(&target, &dst_path, &identity)?;
 
     // Every table holds what was read.
     let counts = target.snapshot("counting the copied rows", |db| {
@@ -483,6 +405,109 @@ pub fn copy(
             .unwrap_or(0),
         tables: copied,
     })
+}
+
+/// Why the target's schema cannot take the source's rows as they are, if it cannot.
+fn same_schema(src_schema: &Schema, dst_schema: &Schema) -> std::result::Result<(), String> {
+    if src_schema.migrations != dst_schema.migrations {
+        return Err(format!(
+            "its migrations {:?} differ from the source's {:?}; run both with one sitepatrol build",
+            dst_schema.migrations, src_schema.migrations
+        ));
+    }
+    for (table, columns) in &src_schema.tables {
+        match dst_schema.tables.get(table) {
+            None => {
+                return Err(format!(
+                    "the source has a table `{table}` that the target's schema lacks; nothing was copied"
+                ));
+            }
+            Some(dst) => {
+                let (a, b): (BTreeSet<_>, BTreeSet<_>) =
+                    (columns.iter().collect(), dst.iter().collect());
+                if a != b {
+                    return Err(format!(
+                        "table `{table}` has columns {columns:?} in the source and {dst:?} in the target; nothing was copied"
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(extra) = dst_schema
+        .tables
+        .keys()
+        .find(|t| !src_schema.tables.contains_key(*t))
+    {
+        return Err(format!(
+            "the target has a table `{extra}` that the source's schema lacks; nothing was copied"
+        ));
+    }
+    Ok(())
+}
+
+/// An empty target, or one emptied on request (`force`).
+fn empty_target(
+    target: &Opened,
+    dst_path: &Path,
+    order: &[String],
+    force: bool,
+    refuse: &dyn Fn(String) -> StoreError,
+    progress: &mut dyn FnMut(&CopyProgress),
+) -> Result<()> {
+    let counts = target.snapshot("counting the target's rows", |db| {
+        count_rows(db, dst_path, order)
+    })?;
+    let filled: Vec<(String, u64)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+    if !filled.is_empty() {
+        if !force {
+            let list: Vec<String> = filled.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+            return Err(refuse(format!(
+                "it is not empty ({}); copy into an empty store, or pass --force to delete its rows first",
+                list.join(", ")
+            )));
+        }
+        target.write("emptying the target", |tx| {
+            for table in order.iter().rev() {
+                tx.execute(&format!("DELETE FROM {}", ident(table)), &[])
+                    .ctx(dst_path, || format!("emptying table `{table}`"))?;
+            }
+            Ok(())
+        })?;
+        for (table, rows) in &filled {
+            progress(&CopyProgress::Emptied {
+                table: table.clone(),
+                rows: *rows,
+            });
+        }
+    }
+
+    Ok(())
+}
+
+/// The next id PostgreSQL hands out must come after the copied ones.
+fn reset_sequences(target: &Opened, dst_path: &Path, identity: &[(String, String)]) -> Result<()> {
+    if target.dialect() == Dialect::Postgres {
+        target.write("moving the identity sequences past the copied ids", |tx| {
+            for (table, column) in identity {
+                let q = format!(
+                    "SELECT setval(pg_get_serial_sequence(?1, ?2), COALESCE((SELECT MAX({c}) FROM {t}), 0) + 1, false)",
+                    c = ident(column),
+                    t = ident(table)
+                );
+                tx.rows(
+                    &q,
+                    &[Val::Text(ident(table)), Val::Text(column.clone())],
+                    |_| Ok(()),
+                )
+                .ctx(dst_path, || {
+                    format!("resetting the sequence of `{table}`.`{column}`")
+                })?;
+            }
+            Ok(())
+        })?;
+    }
+
+    Ok(())
 }
 
 /// A batch is also committed once its text and blobs reach this size: 500 rows of stored
