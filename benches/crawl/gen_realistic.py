@@ -124,22 +124,22 @@ def fill(rng, template):
     return template.replace("{n}", str(rng.randint(1, 999))).replace("{h}", str(rng.randint(10, 99)))
 
 
-def make_js(rng, size):
+def filled_lines(rng, templates, size):
+    """Lines drawn from `templates`, filled, until they reach `size` characters."""
     out, n = [], 0
     while n < size:
-        line = fill(rng, rng.choice(JS_LINES))
+        line = fill(rng, rng.choice(templates))
         out.append(line)
         n += len(line) + 1
     return "\n".join(out)
 
 
+def make_js(rng, size):
+    return filled_lines(rng, JS_LINES, size)
+
+
 def make_css(rng, size):
-    out, n = [], 0
-    while n < size:
-        rule = fill(rng, rng.choice(CSS_RULES))
-        out.append(rule)
-        n += len(rule) + 1
-    return "\n".join(out)
+    return filled_lines(rng, CSS_RULES, size)
 
 
 def open_tag(rng, css_attr):
