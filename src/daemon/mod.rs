@@ -109,6 +109,28 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await
 }
 
+/// Runs a store call off the async workers. When it fails (the store's error, or the task's),
+/// the failure is logged after `cannot` and a store error counted, and there is no value: the
+/// loop's periodic jobs only try again at their next turn.
+async fn store_call<T: Send + 'static>(
+    metrics: &Metrics,
+    cannot: &'static str,
+    f: impl FnOnce() -> Result<T, sitepatrol_store::StoreError> + Send + 'static,
+) -> Option<T> {
+    match blocking(f).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            metrics.store_errors.inc();
+            warn!(error = %e, "cannot {cannot}");
+            None
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot {cannot}");
+            None
+        }
+    }
+}
+
 /// The review side: the API and the UI over the store, and the ends of the API's channels
 /// to the schedule loop.
 struct Review {
@@ -596,14 +618,12 @@ impl Daemon {
         let store = self.shared.store.clone();
         let owner = self.shared.owner.clone();
         let site = site.to_string();
-        match blocking(move || store.finish_lease(&site, &owner, next_due).map(|_| site)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                self.shared.metrics.store_errors.inc();
-                warn!(error = %e, "cannot end a lease; it runs out by itself");
-            }
-            Err(e) => warn!(error = %e, "ending a lease failed"),
-        }
+        store_call(
+            &self.shared.metrics,
+            "end a lease; it runs out by itself",
+            move || store.finish_lease(&site, &owner, next_due),
+        )
+        .await;
     }
 
     /// Extends the leases of the running crawls. A lease found lost (this daemon stalled past
@@ -618,20 +638,18 @@ impl Daemon {
         let owner = self.shared.owner.clone();
         let until = unix_now() + lease_secs(self.shared.config.times.lease_ttl);
         let asked = held.clone();
-        match blocking(move || store.renew_leases(&owner, &asked, until)).await {
-            Ok(Ok(renewed)) if renewed.len() < held.len() => {
-                let lost: Vec<&String> = held.iter().filter(|s| !renewed.contains(s)).collect();
-                warn!(
-                    ?lost,
-                    "site leases lost: renewed too late, or the site left the store"
-                );
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                self.shared.metrics.store_errors.inc();
-                warn!(error = %e, "cannot renew the site leases");
-            }
-            Err(e) => warn!(error = %e, "renewing the site leases failed"),
+        let renewed = store_call(&self.shared.metrics, "renew the site leases", move || {
+            store.renew_leases(&owner, &asked, until)
+        })
+        .await;
+        if let Some(renewed) = renewed
+            && renewed.len() < held.len()
+        {
+            let lost: Vec<&String> = held.iter().filter(|s| !renewed.contains(s)).collect();
+            warn!(
+                ?lost,
+                "site leases lost: renewed too late, or the site left the store"
+            );
         }
     }
 
@@ -643,12 +661,14 @@ impl Daemon {
         }
         let store = self.shared.store.clone();
         let owner = self.shared.owner.clone();
-        match blocking(move || store.release_leases(&owner, &held)).await {
-            Ok(Ok(n)) => info!(released = n, "site leases released"),
-            Ok(Err(e)) => {
-                warn!(error = %e, "cannot release the site leases; they run out by themselves")
-            }
-            Err(e) => warn!(error = %e, "releasing the site leases failed"),
+        let released = store_call(
+            &self.shared.metrics,
+            "release the site leases; they run out by themselves",
+            move || store.release_leases(&owner, &held),
+        )
+        .await;
+        if let Some(n) = released {
+            info!(released = n, "site leases released");
         }
     }
 
@@ -709,17 +729,14 @@ impl Daemon {
         }
         let store = self.shared.store.clone();
         let now = (now_ms() / 1000) as i64;
-        let due = match blocking(move || store.claim_case_rechecks(now, 1000)).await {
-            Ok(Ok(due)) => due,
-            Ok(Err(e)) => {
-                self.shared.metrics.store_errors.inc();
-                warn!(error = %e, "cannot read the cases past their deadline");
-                return;
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot read the cases past their deadline");
-                return;
-            }
+        let Some(due) = store_call(
+            &self.shared.metrics,
+            "read the cases past their deadline",
+            move || store.claim_case_rechecks(now, 1000),
+        )
+        .await
+        else {
+            return;
         };
         for case in due {
             info!(case = case.id, site = %case.site, category = %case.category,
@@ -741,14 +758,12 @@ impl Daemon {
         }
         let store = self.shared.store.clone();
         let now = unix_now();
-        match blocking(move || store.prune_bodies(now)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => info!(pruned = n, "body copies past their retention dropped"),
-            Ok(Err(e)) => {
-                self.shared.metrics.store_errors.inc();
-                warn!(error = %e, "cannot prune body copies");
-            }
-            Err(e) => warn!(error = %e, "pruning body copies failed"),
+        let pruned = store_call(&self.shared.metrics, "prune body copies", move || {
+            store.prune_bodies(now)
+        })
+        .await;
+        if let Some(n) = pruned.filter(|n| *n > 0) {
+            info!(pruned = n, "body copies past their retention dropped");
         }
     }
 
