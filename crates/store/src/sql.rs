@@ -57,25 +57,28 @@ pub const ALL_NEXT_DUE: &str = "SELECT id, next_due_at FROM sites
 // how many. PostgreSQL wraps it in an UPDATE with `FOR UPDATE OF s SKIP LOCKED`
 // ([`CLAIM_POSTGRES`]); SQLite reads it and updates the rows in the same IMMEDIATE
 // transaction.
-pub const CLAIM_CANDIDATES: &str = "SELECT s.id FROM sites s
+macro_rules! claim_candidates {
+    ($lock:literal) => {
+        concat!(
+            "SELECT s.id FROM sites s
     WHERE COALESCE(s.next_due_at, 0) <= ?2 AND s.in_inventory = 1
         AND (s.lease_until IS NULL OR s.lease_until <= ?2)
         AND NOT EXISTS (SELECT 1 FROM sites o WHERE o.host_key = s.host_key
             AND o.lease_owner IS NOT NULL AND o.lease_until > ?2
             AND o.lease_owner <> ?1 AND o.id <> s.id)
-    ORDER BY COALESCE(s.next_due_at, 0), s.id LIMIT ?3";
+    ORDER BY COALESCE(s.next_due_at, 0), s.id LIMIT ?3",
+            $lock
+        )
+    };
+}
+pub const CLAIM_CANDIDATES: &str = claim_candidates!("");
 /// The claim in one PostgreSQL statement: the candidates locked as they are picked, rows
 /// another transaction holds skipped; `?4` the lease's end.
-pub const CLAIM_POSTGRES: &str = "UPDATE sites SET lease_owner = ?1, lease_until = ?4
-    WHERE id IN (SELECT s.id FROM sites s
-        WHERE COALESCE(s.next_due_at, 0) <= ?2 AND s.in_inventory = 1
-            AND (s.lease_until IS NULL OR s.lease_until <= ?2)
-            AND NOT EXISTS (SELECT 1 FROM sites o WHERE o.host_key = s.host_key
-                AND o.lease_owner IS NOT NULL AND o.lease_until > ?2
-                AND o.lease_owner <> ?1 AND o.id <> s.id)
-        ORDER BY COALESCE(s.next_due_at, 0), s.id LIMIT ?3
-        FOR UPDATE OF s SKIP LOCKED)
-    RETURNING id";
+pub const CLAIM_POSTGRES: &str = concat!(
+    "UPDATE sites SET lease_owner = ?1, lease_until = ?4 WHERE id IN (",
+    claim_candidates!(" FOR UPDATE OF s SKIP LOCKED"),
+    ") RETURNING id"
+);
 pub const TAKE_LEASE: &str = "UPDATE sites SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1";
 pub const RENEW_LEASE: &str =
     "UPDATE sites SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2";
