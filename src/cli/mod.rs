@@ -121,6 +121,18 @@ impl FailOn {
     }
 }
 
+/// One-shot commands end quietly when their reader goes away (`sitepatrol extract F | head`),
+/// as other Unix tools do, instead of panicking in `println!`. Rust ignores SIGPIPE by default,
+/// and that stays so for the daemon (a peer hanging up must not end it) and for `scan`, which
+/// treats a closed output as an error of its own.
+fn die_quietly_of_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called before any thread is started; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -134,6 +146,9 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    if !matches!(cli.command, Command::Scan(_) | Command::Daemon(_)) {
+        die_quietly_of_sigpipe();
+    }
     match cli.command {
         Command::Scan(args) => scan::run(*args),
         Command::Extract(args) => extract::run(args),

@@ -377,6 +377,22 @@ fn extract_shows_encoding_zones_and_links() {
     );
 }
 
+/// Regression: `sitepatrol extract F | head -c 0` panicked in `println!` with "failed printing
+/// to stdout: Broken pipe" and a backtrace.
+#[test]
+fn extract_ends_quietly_when_its_reader_goes_away() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sitepatrol"))
+        .args(["extract", "examples/demo-site/index.html"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
 #[test]
 fn extract_resolves_links_against_the_page_url() {
     let out = with_stdin(
