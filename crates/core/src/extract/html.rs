@@ -1,4 +1,4 @@
-//! The HTML extractor: html5ever's tokenizer plus a small element stack.
+//! The HTML extractor: a WHATWG tokenizer (see `tokenize`) plus a small element stack.
 //!
 //! There is no DOM and no recursion. The sink keeps a stack of open elements (capped at
 //! [`MAX_DEPTH`]) where each frame carries everything that its content needs in O(1): whether
@@ -12,23 +12,19 @@
 //! end tag closes the innermost counted one, and once one of them is hidden everything until
 //! it closes is hidden. Text, links and everything else are still extracted.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::LazyLock;
 
-use html5ever::tendril::StrTendril;
-use html5ever::tokenizer::states::RawKind;
-use html5ever::tokenizer::{
-    BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
-use html5ever::{Attribute, LocalName, TokenizerResult, local_name};
+use html5ever::tokenizer::{Tag, TagKind};
+use html5ever::{Attribute, LocalName, local_name};
 use memchr::memchr;
 use url::Url;
 
 use super::css::{self, ElementKey, Hide, StyleSheet};
 use super::redirect::{js_location_targets, parse_meta_refresh};
 use super::text::{Sep, TextBuf, one_line};
+use super::tokenize::{Handler, State, tokenize};
 use super::urls::{display, parse_with_base, resolve};
 use super::{
     ContentKind, Document, Field, Form, Iframe, Link, Redirect, RedirectKind, Script, Zone,
@@ -39,8 +35,6 @@ use super::{
 pub const MAX_DEPTH: usize = 512;
 /// Anchor text kept per link, in bytes.
 pub const ANCHOR_TEXT_CAP: usize = 1024;
-/// Input is fed to the tokenizer in pieces of about this many bytes.
-const CHUNK: usize = 1 << 20;
 /// A `<marquee>` this small (px, attribute or style) shows nothing.
 const TINY_MARQUEE_PX: f32 = 3.0;
 
@@ -824,7 +818,7 @@ impl Extractor {
         self.script_items.push(ScriptItem::Handler(code.to_owned()));
     }
 
-    fn start_tag(&mut self, tag: Tag) -> TokenSinkResult<()> {
+    fn start_tag(&mut self, tag: Tag) -> Option<State> {
         let name = tag.name;
         let foreign = self.in_foreign();
         if self.overflow == 0 && !foreign {
@@ -897,12 +891,12 @@ impl Extractor {
             local_name!("form") => self.form_start(&a, hidden),
             local_name!("iframe") | local_name!("frame") => {
                 if let Some(raw) = self.frame_start(&name, &a, &props, hidden, !closed) {
-                    return raw;
+                    return Some(raw);
                 }
             }
             _ => {
                 if let Some(raw) = self.raw_text_start(&name, &a, hidden, closed) {
-                    return raw;
+                    return Some(raw);
                 }
             }
         }
@@ -919,7 +913,7 @@ impl Extractor {
                 });
             }
         }
-        TokenSinkResult::Continue
+        None
     }
 
     /// `alt` and `title` go to the attribute zone (a title that repeats the alt once); the
@@ -982,7 +976,7 @@ impl Extractor {
         props: &css::Props,
         hidden: bool,
         raw_ok: bool,
-    ) -> Option<TokenSinkResult<()>> {
+    ) -> Option<State> {
         let tiny = |attr: Option<&str>, prop: Option<f32>| {
             le(attr_px(attr), css::TINY_PX) || le(prop, css::TINY_PX)
         };
@@ -1001,7 +995,7 @@ impl Extractor {
         }
         if iframe && raw_ok {
             self.raw = Raw::Fallback;
-            return Some(TokenSinkResult::RawData(RawKind::Rawtext));
+            return Some(State::RawText);
         }
         None
     }
@@ -1015,14 +1009,14 @@ impl Extractor {
         a: &Attrs<'_>,
         hidden: bool,
         closed: bool,
-    ) -> Option<TokenSinkResult<()>> {
+    ) -> Option<State> {
         let raw_ok = !closed;
         match *name {
             local_name!("script")
                 if raw_ok && self.dialect.component && self.depth() == 0 && a.src.is_none() =>
             {
                 self.raw = Raw::ComponentScript(self.component_js.len());
-                Some(TokenSinkResult::RawData(RawKind::ScriptData))
+                Some(State::ScriptData)
             }
             local_name!("script") if closed && self.dialect.self_closing => {
                 // `<script src="..." />`: still a page script, with no text.
@@ -1044,35 +1038,33 @@ impl Extractor {
                 let idx = self.scripts.len() - 1;
                 self.script_items.push(ScriptItem::Element(idx));
                 self.raw = Raw::Script(idx);
-                Some(TokenSinkResult::RawData(RawKind::ScriptData))
+                Some(State::ScriptData)
             }
             local_name!("style") if raw_ok => {
                 self.raw = Raw::Style;
-                Some(TokenSinkResult::RawData(RawKind::Rawtext))
+                Some(State::RawText)
             }
             local_name!("title") if raw_ok => {
                 self.raw = Raw::Title;
-                Some(TokenSinkResult::RawData(RawKind::Rcdata))
+                Some(State::RcData)
             }
             local_name!("textarea") | local_name!("xmp") if raw_ok => {
                 self.raw = Raw::Text;
                 self.raw_hidden = hidden;
-                Some(TokenSinkResult::RawData(
-                    if *name == local_name!("textarea") {
-                        RawKind::Rcdata
-                    } else {
-                        RawKind::Rawtext
-                    },
-                ))
+                Some(if *name == local_name!("textarea") {
+                    State::RcData
+                } else {
+                    State::RawText
+                })
             }
             local_name!("noembed") | local_name!("noframes") if raw_ok => {
                 self.raw = Raw::Fallback;
-                Some(TokenSinkResult::RawData(RawKind::Rawtext))
+                Some(State::RawText)
             }
             local_name!("plaintext") if raw_ok => {
                 self.raw = Raw::Text;
                 self.raw_hidden = hidden;
-                Some(TokenSinkResult::Plaintext)
+                Some(State::PlainText)
             }
             _ => None,
         }
@@ -1504,45 +1496,22 @@ fn lines<'a>(items: impl Iterator<Item = &'a str>) -> String {
     out
 }
 
-struct Sink(RefCell<Extractor>);
-
-impl TokenSink for Sink {
-    type Handle = ();
-
-    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        let mut ex = self.0.borrow_mut();
-        match token {
-            Token::TagToken(tag) => match tag.kind {
-                TagKind::StartTag => return ex.start_tag(tag),
-                TagKind::EndTag => ex.end_tag(tag.name),
-            },
-            Token::CharacterTokens(s) => ex.chars(&s),
-            Token::EOFToken => ex.eof(),
-            Token::NullCharacterToken
-            | Token::CommentToken(_)
-            | Token::DoctypeToken(_)
-            | Token::ParseError(_) => {}
-        }
-        TokenSinkResult::Continue
+impl Handler for Extractor {
+    fn start_tag(&mut self, tag: Tag) -> Option<State> {
+        Extractor::start_tag(self, tag)
     }
-}
 
-/// Run the tokenizer over `html`, in chunks (a tendril holds at most 4 GiB).
-fn tokenize<S: TokenSink>(html: &str, sink: S) -> S {
-    let tok = Tokenizer::new(sink, TokenizerOpts::default());
-    let queue = BufferQueue::default();
-    let mut rest = html;
-    while !rest.is_empty() {
-        let mut end = rest.len().min(CHUNK);
-        while !rest.is_char_boundary(end) {
-            end += 1;
-        }
-        queue.push_back(StrTendril::from_slice(&rest[..end]));
-        rest = &rest[end..];
+    fn end_tag(&mut self, name: LocalName) {
+        Extractor::end_tag(self, name);
     }
-    while let TokenizerResult::Script(_) = tok.feed(&queue) {}
-    tok.end();
-    tok.sink
+
+    fn text(&mut self, text: &str) {
+        self.chars(text);
+    }
+
+    fn eof(&mut self) {
+        Extractor::eof(self);
+    }
 }
 
 /// Find `needle` (lower-case ASCII starting with `<`) case-insensitively from `from`.
@@ -1598,19 +1567,24 @@ fn written_tag(js: &str) -> Option<Tag> {
     if !fragment.starts_with('<') || !fragment.ends_with('>') || fragment[1..].contains('<') {
         return None;
     }
-    struct First(RefCell<Option<Tag>>);
-    impl TokenSink for First {
-        type Handle = ();
-        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-            if let Token::TagToken(tag) = token {
-                self.0.borrow_mut().get_or_insert(tag);
-            }
-            TokenSinkResult::Continue
+    struct First(Option<Tag>);
+    impl Handler for First {
+        fn start_tag(&mut self, tag: Tag) -> Option<State> {
+            self.0.get_or_insert(tag);
+            None
         }
+        fn end_tag(&mut self, name: LocalName) {
+            self.0.get_or_insert(Tag {
+                kind: TagKind::EndTag,
+                name,
+                self_closing: false,
+                had_duplicate_attributes: false,
+                attrs: Vec::new(),
+            });
+        }
+        fn text(&mut self, _text: &str) {}
     }
-    let tag = tokenize(fragment, First(RefCell::new(None)))
-        .0
-        .into_inner()?;
+    let tag = tokenize(fragment, First(None)).0?;
     (WRITTEN_CONTAINERS.contains(&&*tag.name) && !tag.self_closing).then_some(tag)
 }
 
@@ -1677,43 +1651,34 @@ fn prescan_styles(html: &str) -> StyleSheet {
 /// A flat text rendering of an HTML fragment (fallback content, `srcdoc`): entities decoded,
 /// tags dropped, script/style content skipped, block tags as line breaks.
 fn html_to_text(html: &str) -> String {
-    struct Flat(RefCell<(TextBuf, bool)>);
-    impl TokenSink for Flat {
-        type Handle = ();
-        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-            let mut st = self.0.borrow_mut();
-            let (buf, skip) = &mut *st;
-            match token {
-                Token::TagToken(tag) => {
-                    if category(&tag.name) != 0 {
-                        buf.sep(Sep::Newline);
-                    }
-                    if tag.kind == TagKind::StartTag {
-                        match tag.name {
-                            local_name!("script") => {
-                                *skip = true;
-                                return TokenSinkResult::RawData(RawKind::ScriptData);
-                            }
-                            local_name!("style") => {
-                                *skip = true;
-                                return TokenSinkResult::RawData(RawKind::Rawtext);
-                            }
-                            _ => {}
-                        }
-                    } else {
-                        *skip = false;
-                    }
-                }
-                Token::CharacterTokens(s) if !*skip => {
-                    buf.push(&s, false);
-                }
-                _ => {}
+    /// The text so far, and whether the tokenizer is inside a script or style.
+    struct Flat(TextBuf, bool);
+    impl Handler for Flat {
+        fn start_tag(&mut self, tag: Tag) -> Option<State> {
+            if category(&tag.name) != 0 {
+                self.0.sep(Sep::Newline);
             }
-            TokenSinkResult::Continue
+            let raw = match tag.name {
+                local_name!("script") => State::ScriptData,
+                local_name!("style") => State::RawText,
+                _ => return None,
+            };
+            self.1 = true;
+            Some(raw)
+        }
+        fn end_tag(&mut self, name: LocalName) {
+            if category(&name) != 0 {
+                self.0.sep(Sep::Newline);
+            }
+            self.1 = false;
+        }
+        fn text(&mut self, text: &str) {
+            if !self.1 {
+                self.0.push(text, false);
+            }
         }
     }
-    let sink = tokenize(html, Flat(RefCell::new((TextBuf::new(), false))));
-    sink.0.into_inner().0.into_string()
+    tokenize(html, Flat(TextBuf::new(), false)).0.into_string()
 }
 
 /// Extract the zones of an HTML page.
@@ -1724,9 +1689,5 @@ pub(crate) fn extract(html: &str, page_url: Option<&Url>) -> Document {
 /// Extract the zones of markup read in a dialect.
 pub(crate) fn extract_dialect(html: &str, page_url: Option<&Url>, dialect: Dialect) -> Document {
     let sheet = prescan_styles(html);
-    let sink = tokenize(
-        html,
-        Sink(RefCell::new(Extractor::new(dialect, sheet, html.len() / 4))),
-    );
-    sink.0.into_inner().finish(page_url)
+    tokenize(html, Extractor::new(dialect, sheet, html.len() / 4)).finish(page_url)
 }

@@ -10,7 +10,7 @@
 //!
 //! # HTML zone formats
 //!
-//! HTML is tokenized by html5ever (entities are decoded everywhere: `&#36172;&#21338;` is
+//! HTML is tokenized by html5gum (WHATWG) (entities are decoded everywhere: `&#36172;&#21338;` is
 //! 赌博) and walked with a small element stack, without a DOM (see `html.rs` for the stack,
 //! its depth cap and implied end tags). Empty zones are omitted; zones come in [`ZoneKind`]
 //! order. In every text-like zone, runs of whitespace (including U+3000 and `&nbsp;`)
@@ -129,6 +129,7 @@ mod jsx;
 mod redirect;
 mod template;
 mod text;
+mod tokenize;
 mod urls;
 mod written;
 

@@ -1,0 +1,395 @@
+//! The HTML tokenizer stage: html5gum's WHATWG tokenizer, driven through its callback emitter.
+//!
+//! html5gum reads the page's bytes in place and hands over borrowed slices: text runs, tag
+//! names and attribute values are not copied into reference-counted buffers one character at a
+//! time, which is where html5ever's tokenizer spent most of its time (issue 17, the table in
+//! benches/README.md). Tags still arrive as html5ever's [`Tag`] with interned [`LocalName`]s, so
+//! the extractor matches element and attribute names as atoms.
+//!
+//! The stage behaves as html5ever's tokenizer with default options did: a leading byte order
+//! mark is dropped, a repeated attribute keeps its first value, U+0000 in text is dropped (the
+//! tree builder ignores it), and `<![CDATA[` is a bogus comment (no foreign-content tracking).
+//! There is no tree builder: the handler says which state (raw text, RCDATA, script data,
+//! plain text) follows each start tag.
+
+use std::convert::Infallible;
+
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::{Tag, TagKind};
+use html5ever::{Attribute, LocalName, QualName};
+use html5gum::emitters::callback::{Callback, CallbackEmitter, CallbackEvent};
+use html5gum::{Emitter, ForwardingEmitter, Span, Tokenizer};
+
+pub(crate) use html5gum::State;
+
+/// What a tokenizer's user does with its output.
+pub(crate) trait Handler {
+    /// A start tag, with its attributes. Returns the state the tokenizer reads the element's
+    /// content in, when that is not the data state (`<script>`, `<style>`, `<title>` …).
+    fn start_tag(&mut self, tag: Tag) -> Option<State>;
+    /// An end tag.
+    fn end_tag(&mut self, name: LocalName);
+    /// A run of text, entities decoded.
+    fn text(&mut self, text: &str);
+    /// The end of the input.
+    fn eof(&mut self) {}
+}
+
+/// Tokenize `html`, handing every token to `handler`, and return the handler.
+pub(crate) fn tokenize<H: Handler>(html: &str, mut handler: H) -> H {
+    let html = html.strip_prefix('\u{feff}').unwrap_or(html);
+    let emitter = Relay {
+        inner: CallbackEmitter::new(Builder {
+            handler: &mut handler,
+            tag: None,
+            skip_value: false,
+            next_state: None,
+        }),
+    };
+    // The input is a string and the emitter never fails, so the tokenizer cannot fail either.
+    let Ok(()) = Tokenizer::new_with_emitter(html, emitter).finish();
+    handler.eof();
+    handler
+}
+
+/// Builds html5ever tags from html5gum's events and passes them on.
+struct Builder<'h, H> {
+    handler: &'h mut H,
+    /// The start tag being read: its name and the attributes so far.
+    tag: Option<Tag>,
+    /// The attribute just named repeats an earlier one: its value is dropped.
+    skip_value: bool,
+    /// The state the handler asked for after the last start tag.
+    next_state: Option<State>,
+}
+
+impl<H: Handler> Callback<Infallible, ()> for Builder<'_, H> {
+    fn handle_event(&mut self, event: CallbackEvent<'_>, _span: Span<()>) -> Option<Infallible> {
+        match event {
+            CallbackEvent::OpenStartTag { name } => {
+                self.tag = Some(Tag {
+                    kind: TagKind::StartTag,
+                    name: local_name(name),
+                    self_closing: false,
+                    had_duplicate_attributes: false,
+                    attrs: Vec::new(),
+                });
+            }
+            CallbackEvent::AttributeName { name } => self.attribute_name(name),
+            CallbackEvent::AttributeValue { value } => {
+                if let Some(attr) = self.tag.as_mut().and_then(|t| t.attrs.last_mut())
+                    && !self.skip_value
+                {
+                    attr.value = StrTendril::from_slice(&utf8(value));
+                }
+            }
+            CallbackEvent::CloseStartTag { self_closing } => {
+                if let Some(mut tag) = self.tag.take() {
+                    tag.self_closing = self_closing;
+                    self.next_state = self.handler.start_tag(tag);
+                }
+            }
+            CallbackEvent::EndTag { name } => {
+                self.tag = None;
+                self.handler.end_tag(local_name(name));
+            }
+            CallbackEvent::String { value } => self.text(value),
+            CallbackEvent::Comment { .. }
+            | CallbackEvent::Doctype { .. }
+            | CallbackEvent::Error(_) => {}
+        }
+        None
+    }
+}
+
+impl<H: Handler> Builder<'_, H> {
+    fn attribute_name(&mut self, name: &[u8]) {
+        // Attributes seen inside an end tag belong to no tag.
+        let Some(tag) = self.tag.as_mut() else {
+            return;
+        };
+        let name = local_name(name);
+        self.skip_value = tag.attrs.iter().any(|a| a.name.local == name);
+        tag.had_duplicate_attributes |= self.skip_value;
+        if !self.skip_value {
+            tag.attrs.push(Attribute {
+                name: QualName::new(None, html5ever::ns!(), name),
+                value: StrTendril::new(),
+            });
+        }
+    }
+
+    fn text(&mut self, value: &[u8]) {
+        if memchr::memchr(0, value).is_none() {
+            self.handler.text(&utf8(value));
+            return;
+        }
+        for part in value.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+            self.handler.text(&utf8(part));
+        }
+    }
+}
+
+/// html5gum works on bytes but copies them from valid UTF-8 and writes decoded references as
+/// UTF-8, so this never copies in practice; a slice that is not UTF-8 is read lossily rather
+/// than trusted.
+fn utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+fn local_name(bytes: &[u8]) -> LocalName {
+    LocalName::from(&*utf8(bytes))
+}
+
+/// Forwards to the callback emitter, and after each start tag switches the tokenizer to the
+/// state the handler chose.
+struct Relay<'h, H: Handler> {
+    inner: CallbackEmitter<Builder<'h, H>>,
+}
+
+impl<H: Handler> ForwardingEmitter for Relay<'_, H> {
+    type Token = Infallible;
+
+    fn inner(&mut self) -> &mut impl Emitter<Token = Self::Token> {
+        &mut self.inner
+    }
+
+    fn emit_current_tag(&mut self) -> Option<State> {
+        // The inner emitter switches states only when told to guess them, which it is not.
+        let _guess = self.inner.emit_current_tag();
+        self.inner.callback_mut().next_state.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The stage against html5ever's own tokenizer, which the extractor used before: the same
+    //! tags, attributes, text and raw-text handling on hostile markup.
+
+    use std::cell::RefCell;
+
+    use html5ever::tokenizer::states::RawKind;
+    use html5ever::tokenizer::{
+        BufferQueue, Token, TokenSink, TokenSinkResult, Tokenizer as Html5ever, TokenizerOpts,
+    };
+    use html5ever::{TokenizerResult, local_name};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A token as both tokenizers must report it; text runs are merged, since html5ever
+    /// splits them where html5gum does not.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Start(String, Vec<(String, String)>, bool),
+        End(String),
+        Text(String),
+        Eof,
+    }
+
+    /// The raw-text elements switch state as the extractor switches them.
+    fn raw_state(name: &LocalName) -> Option<State> {
+        match *name {
+            local_name!("script") => Some(State::ScriptData),
+            local_name!("style") | local_name!("xmp") | local_name!("iframe") => {
+                Some(State::RawText)
+            }
+            local_name!("title") | local_name!("textarea") => Some(State::RcData),
+            local_name!("plaintext") => Some(State::PlainText),
+            _ => None,
+        }
+    }
+
+    #[derive(Default)]
+    struct Log(Vec<Seen>);
+
+    impl Log {
+        fn push_text(&mut self, text: &str) {
+            if let Some(Seen::Text(last)) = self.0.last_mut() {
+                last.push_str(text);
+            } else {
+                self.0.push(Seen::Text(text.to_owned()));
+            }
+        }
+
+        fn push_tag(&mut self, tag: &Tag) {
+            let attrs = tag
+                .attrs
+                .iter()
+                .map(|a| (a.name.local.to_string(), a.value.to_string()))
+                .collect();
+            self.0.push(match tag.kind {
+                TagKind::StartTag => Seen::Start(tag.name.to_string(), attrs, tag.self_closing),
+                TagKind::EndTag => Seen::End(tag.name.to_string()),
+            });
+        }
+    }
+
+    impl Handler for Log {
+        fn start_tag(&mut self, tag: Tag) -> Option<State> {
+            self.push_tag(&tag);
+            raw_state(&tag.name)
+        }
+        fn end_tag(&mut self, name: LocalName) {
+            self.0.push(Seen::End(name.to_string()));
+        }
+        fn text(&mut self, text: &str) {
+            self.push_text(text);
+        }
+        fn eof(&mut self) {
+            self.0.push(Seen::Eof);
+        }
+    }
+
+    struct Reference(RefCell<Log>);
+
+    impl TokenSink for Reference {
+        type Handle = ();
+
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            let mut log = self.0.borrow_mut();
+            match token {
+                Token::TagToken(tag) => {
+                    log.push_tag(&tag);
+                    if tag.kind == TagKind::StartTag {
+                        return match raw_state(&tag.name) {
+                            Some(State::ScriptData) => {
+                                TokenSinkResult::RawData(RawKind::ScriptData)
+                            }
+                            Some(State::RawText) => TokenSinkResult::RawData(RawKind::Rawtext),
+                            Some(State::RcData) => TokenSinkResult::RawData(RawKind::Rcdata),
+                            Some(State::PlainText) => TokenSinkResult::Plaintext,
+                            Some(State::Data | State::CdataSection) | None => {
+                                TokenSinkResult::Continue
+                            }
+                        };
+                    }
+                }
+                Token::CharacterTokens(text) => log.push_text(&text),
+                Token::EOFToken => log.0.push(Seen::Eof),
+                _ => {}
+            }
+            TokenSinkResult::Continue
+        }
+    }
+
+    fn reference(html: &str) -> Vec<Seen> {
+        let tokenizer = Html5ever::new(
+            Reference(RefCell::new(Log::default())),
+            TokenizerOpts::default(),
+        );
+        let queue = BufferQueue::default();
+        queue.push_back(StrTendril::from_slice(html));
+        while let TokenizerResult::Script(()) = tokenizer.feed(&queue) {}
+        tokenizer.end();
+        tokenizer.sink.0.into_inner().0
+    }
+
+    fn ours(html: &str) -> Vec<Seen> {
+        tokenize(html, Log::default()).0
+    }
+
+    /// Pieces that hostile pages combine: raw-text elements and their escapes, entities with
+    /// and without semicolons, repeated attributes, broken tags, a byte order mark.
+    const PIECES: &[&str] = &[
+        "<div style=\"display:none\">",
+        "</div>",
+        "<a href=\"http://x.cn/a?b=1&amp;c=2\">",
+        "</a>",
+        "<script>",
+        "</script>",
+        "<!--<script>",
+        "</script >",
+        "</SCRIPT>",
+        "<style>",
+        "</style>",
+        "<title>",
+        "</title>",
+        "<textarea>",
+        "</textarea>",
+        "<xmp>",
+        "</xmp>",
+        "<plaintext>",
+        "<iframe src=x>",
+        "</iframe>",
+        "&amp;",
+        "&lt;",
+        "&#36172;&#21338;",
+        "&notin;",
+        "&not",
+        "&#0;",
+        "&#x110000;",
+        "&copy",
+        "\r\n",
+        "\r",
+        "<p>",
+        "</p>",
+        "<a href=x href=y TITLE='t1' title=\"t2\">",
+        "<img alt=六合彩 src=x/>",
+        "<br/>",
+        "<svg><![CDATA[x]]></svg>",
+        "<!DOCTYPE html>",
+        "<!-- c -->",
+        "<!--",
+        "-->",
+        "<",
+        ">",
+        "</",
+        "<a",
+        "=\"",
+        "'",
+        "\"",
+        " ",
+        "\t",
+        "\n",
+        "博彩",
+        "text",
+        "<?php echo 1 ?>",
+        "<%= x %>",
+        "\u{feff}",
+        "</ div>",
+        "<div/ class=a>",
+        "<a b c=d e='f' g=\"h\"/>",
+        "</p foo=bar>",
+        "<sCrIpT type=x>",
+        "<!---->",
+        "<!-->",
+        "<!doctype",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn same_tokens_as_html5ever(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..80)
+        ) {
+            let html: String = picks.iter().map(|&i| PIECES[i]).collect();
+            prop_assert_eq!(ours(&html), reference(&html), "input: {:?}", html);
+        }
+    }
+
+    #[test]
+    fn a_repeated_attribute_keeps_its_first_value() {
+        let seen = ours("<a href=one HREF=two title=t>x</a>");
+        assert_eq!(
+            seen[0],
+            Seen::Start(
+                "a".into(),
+                vec![("href".into(), "one".into()), ("title".into(), "t".into())],
+                false
+            )
+        );
+    }
+
+    #[test]
+    fn script_content_is_raw_text_until_its_end_tag() {
+        let seen = ours("<script>if (a<b) document.write('<a href=x>')</script><b>");
+        assert_eq!(
+            seen[1],
+            Seen::Text("if (a<b) document.write('<a href=x>')".into())
+        );
+        assert_eq!(seen[2], Seen::End("script".into()));
+        assert_eq!(seen[3], Seen::Start("b".into(), vec![], false));
+    }
+}
