@@ -335,6 +335,7 @@ impl Daemon {
                 id: s.id.to_string(),
                 customer: s.customer.to_string(),
                 domains: s.domains.clone(),
+                origin: None,
                 contact: s.contact.clone(),
             })
             .collect();
