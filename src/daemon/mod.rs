@@ -335,7 +335,7 @@ impl Daemon {
                 id: s.id.to_string(),
                 customer: s.customer.to_string(),
                 domains: s.domains.clone(),
-                origin: None,
+                origin: s.origin_key(),
                 contact: s.contact.clone(),
             })
             .collect();
