@@ -34,6 +34,7 @@ fn fill(store: &dyn Store) {
             id: format!("site{i:06}"),
             customer: format!("c{}", i % 1000),
             domains: vec![format!("h{}.example.cn", i % HOSTS)],
+            origin: None,
             contact: Default::default(),
         })
         .collect();

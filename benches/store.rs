@@ -113,6 +113,7 @@ fn with_site(store: &dyn Store) {
                 id: "bench".into(),
                 customer: "c".into(),
                 domains: vec!["bench.example.cn".into()],
+                origin: None,
                 contact: Default::default(),
             }],
             0,

@@ -148,6 +148,26 @@ impl Site {
             Scheme::Https => 443,
         })
     }
+
+    /// The server this site's crawls connect to, as the store's leases group sites besides
+    /// the host (sites of one origin go to one daemon at a time): none without an `origin`
+    /// (the crawl resolves the domains, and the store cannot know the address before it
+    /// does). The address alone when the site uses a standard web port (none given, 80 or
+    /// 443); `ip:port` (IPv6 in brackets) for any other port.
+    ///
+    /// Why the port at all: on loopback, distinct ports are distinct server processes (each
+    /// test site has its own; the demo server is one, and its sites share one key), and one
+    /// key for all of 127.0.0.1 would leave every daemon of a test fleet but one idle. Why
+    /// not always: in production the sites on one server share its standard ports, and a
+    /// plain-HTTP site (the default scheme, port 80) and an HTTPS site (443) of one origin
+    /// are one server, so there the key is the IP.
+    pub fn origin_key(&self) -> Option<String> {
+        let ip = self.origin?.to_canonical();
+        Some(match self.port {
+            None | Some(80) | Some(443) => ip.to_string(),
+            Some(port) => std::net::SocketAddr::new(ip, port).to_string(),
+        })
+    }
 }
 
 /// Check a spec; problems are `(key, message)` pairs.
@@ -411,6 +431,52 @@ mod tests {
         ] {
             let error = check_domain(bad).unwrap_err();
             assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn origin_keys_are_the_address_with_a_port_that_is_not_a_standard_one() {
+        let site = |origin: Option<&str>, scheme: Scheme, port: Option<u16>| Site {
+            id: "s".into(),
+            customer: "c".into(),
+            domains: vec!["a.cn".into()],
+            origin: origin.map(|o| o.parse().unwrap()),
+            scheme,
+            port,
+            interval: None,
+            max_pages: None,
+            max_depth: None,
+            max_bytes: None,
+            robots: None,
+            agents: None,
+            allow_private_networks: None,
+            demo: false,
+            contact: Default::default(),
+        };
+        use Scheme::{Http, Https};
+        for (origin, scheme, port, key) in [
+            (None, Https, Some(8443), None),
+            (Some("203.0.113.7"), Http, None, Some("203.0.113.7")),
+            (Some("203.0.113.7"), Https, None, Some("203.0.113.7")),
+            (Some("203.0.113.7"), Https, Some(443), Some("203.0.113.7")),
+            (Some("203.0.113.7"), Http, Some(443), Some("203.0.113.7")),
+            (Some("203.0.113.7"), Http, Some(80), Some("203.0.113.7")),
+            (Some("127.0.0.1"), Http, Some(8080), Some("127.0.0.1:8080")),
+            (Some("127.0.0.1"), Http, Some(8081), Some("127.0.0.1:8081")),
+            (Some("2001:DB8::1"), Https, None, Some("2001:db8::1")),
+            (
+                Some("2001:db8::1"),
+                Https,
+                Some(8443),
+                Some("[2001:db8::1]:8443"),
+            ),
+            (Some("::ffff:203.0.113.7"), Http, None, Some("203.0.113.7")),
+        ] {
+            assert_eq!(
+                site(origin, scheme, port).origin_key().as_deref(),
+                key,
+                "{origin:?} {scheme:?} {port:?}"
+            );
         }
     }
 }

@@ -335,6 +335,7 @@ impl Daemon {
                 id: s.id.to_string(),
                 customer: s.customer.to_string(),
                 domains: s.domains.clone(),
+                origin: s.origin_key(),
                 contact: s.contact.clone(),
             })
             .collect();

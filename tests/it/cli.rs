@@ -543,6 +543,7 @@ fn made_store(dir: &std::path::Path) -> (PathBuf, i64, i64) {
                 id: "s1".into(),
                 customer: "c1".into(),
                 domains: vec!["a.example.cn".into()],
+                origin: None,
                 contact: Default::default(),
             }],
             10,

@@ -388,6 +388,11 @@ async fn metrics_health_sighup_reloads_and_sigterm_with_a_crawl_in_flight() {
         leases.iter().any(|l| l.site == "two" && l.owner == owner),
         "{leases:?}"
     );
+    // The lease carries the site's origin, with its port: the inventory's server, as leases
+    // group sites (one loopback address, a server per port).
+    let two = leases.iter().find(|l| l.site == "two").unwrap();
+    let origin = format!("127.0.0.1:{}", hanging.addr.port());
+    assert_eq!(two.origin.as_deref(), Some(origin.as_str()), "{leases:?}");
     daemon.signal("TERM");
     let status = daemon.wait_exit(Duration::from_secs(20)).await;
     assert!(status.success(), "{status}\n{}", daemon.log());

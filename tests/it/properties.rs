@@ -355,6 +355,7 @@ impl StoreDriver {
                 id: id.to_string(),
                 customer: format!("customer-{id}"),
                 domains: vec![format!("{id}.example.cn")],
+                origin: None,
                 contact: Default::default(),
             })
             .collect();

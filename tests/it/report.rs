@@ -72,6 +72,7 @@ async fn the_case_report_as_json_csv_and_a_page() {
                     id: "rb".into(),
                     customer: HOSTILE.into(),
                     domains: vec!["rb.example.cn".into()],
+                    origin: None,
                     contact: Default::default(),
                 }],
                 30_000,

@@ -295,6 +295,7 @@ async fn a_checkpoint_that_cannot_be_used_means_a_crawl_from_scratch_with_a_warn
                 id: "torn".into(),
                 customer: "customer-torn".into(),
                 domains: vec!["torn.example.test".into()],
+                origin: None,
                 contact: Default::default(),
             }],
             1,

@@ -76,6 +76,7 @@ fn site(store: &dyn Store, id: &str, customer: &str) {
                 id: id.into(),
                 customer: customer.into(),
                 domains: vec![format!("{id}.example.cn")],
+                origin: None,
                 contact: Default::default(),
             }],
             10,
@@ -1489,6 +1490,7 @@ fn check_counts_and_sites(store: &dyn Store) {
                 id: "s1".into(),
                 customer: "c9".into(),
                 domains: vec!["x.cn".into(), "y.cn".into()],
+                origin: None,
                 contact: Default::default(),
             }],
             3_000,
@@ -2096,6 +2098,14 @@ macro_rules! suite {
             #[test]
             fn a_host_is_leased_to_one_owner_at_a_time() {
                 with_store(leases::check_a_host_is_leased_to_one_owner_at_a_time)
+            }
+            #[test]
+            fn an_origin_is_leased_to_one_owner_at_a_time() {
+                with_store(leases::check_an_origin_is_leased_to_one_owner_at_a_time)
+            }
+            #[test]
+            fn an_upsert_moves_a_site_between_origins() {
+                with_store(leases::check_an_upsert_moves_a_site_between_origins)
             }
             #[test]
             fn clearing_leases_frees_every_site() {

@@ -72,6 +72,14 @@ fn host_key(domains: &[String]) -> String {
         .unwrap_or_default()
 }
 
+/// The origin a site's crawls connect to, as leases group sites (besides the host): the
+/// inventory's key as given, trimmed and in lower case (IPv6 hex digits); none when empty.
+fn origin_key(origin: Option<&str>) -> Option<String> {
+    origin
+        .map(|o| o.trim().to_ascii_lowercase())
+        .filter(|o| !o.is_empty())
+}
+
 /// The store over a backend; see the module's documentation.
 pub struct Engine<B> {
     pub(crate) db: B,
@@ -603,7 +611,8 @@ impl<B: Backend> Store for Engine<B> {
                         c.contact_email,
                         c.contact_phone,
                         c.account_manager,
-                        host_key(&s.domains)
+                        host_key(&s.domains),
+                        origin_key(s.origin.as_deref())
                     ],
                 )
                 .ctx(self.db_path(), || format!("upserting site `{}`", s.id))?;
@@ -861,6 +870,7 @@ impl<B: Backend> Store for Engine<B> {
                     owner: r.get(1)?,
                     until: r.get(2)?,
                     host: r.get(3)?,
+                    origin: r.get(4)?,
                 })
             })
             .ctx(self.db_path(), || "reading the leases".into())

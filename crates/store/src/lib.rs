@@ -291,6 +291,13 @@ pub struct SiteInfo {
     pub id: String,
     pub customer: String,
     pub domains: Vec<String>,
+    /// The server the site's crawls connect to, when the inventory names it (its `origin`):
+    /// the address, with the port when that tells servers apart (`Site::origin_key` in the
+    /// daemon makes it). Leases group sites by it as well as by host: sites of one origin go
+    /// to one daemon at a time. `None`: the crawl resolves the domains, and only the host
+    /// groups the site. Absent from older JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     /// The customer's details as this site's inventory row gives them (all optional).
     #[serde(flatten, default)]
     pub contact: CustomerContact,
@@ -387,6 +394,10 @@ pub struct Lease {
     pub until: Timestamp,
     /// The host the site's crawls start on: one owner at a time per host.
     pub host: String,
+    /// The site's origin key ([`SiteInfo::origin`]), when the inventory names an origin: one
+    /// owner at a time per origin too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// What [`Store::request_crawl`] did.

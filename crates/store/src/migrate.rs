@@ -14,7 +14,7 @@ use crate::engine::CaseSync;
 use crate::{Result, StoreError, Timestamp, sql};
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 pub(crate) struct Migration {
     pub version: i64,
@@ -75,6 +75,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(10, "customers", "0010_customers.sql", None),
     migration!(11, "leases", "0011_leases.sql", None),
     migration!(12, "flag_versions", "0012_flag_versions.sql", None),
+    migration!(13, "origin_leases", "0013_origin_leases.sql", None),
 ];
 
 /// The versions of this build's migrations, in the order they apply; not every number up to

@@ -25,13 +25,13 @@ pub const INSERT_MIGRATION: &str =
 // Sites.
 pub const UPSERT_SITE: &str =
     "INSERT INTO sites (id, customer, domains, in_inventory, created_at, updated_at,
-        customer_name, contact_email, contact_phone, account_manager, host_key)
-    VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8, ?9)
+        customer_name, contact_email, contact_phone, account_manager, host_key, origin_key)
+    VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
     ON CONFLICT (id) DO UPDATE SET customer = excluded.customer, domains = excluded.domains,
         in_inventory = 1, updated_at = excluded.updated_at,
         customer_name = excluded.customer_name, contact_email = excluded.contact_email,
         contact_phone = excluded.contact_phone, account_manager = excluded.account_manager,
-        host_key = excluded.host_key";
+        host_key = excluded.host_key, origin_key = excluded.origin_key";
 pub const REMOVE_SITE: &str =
     "UPDATE sites SET in_inventory = 0, updated_at = ?2 WHERE id = ?1 AND in_inventory = 1";
 pub const SITE_COLUMNS: &str = "s.id, s.customer, s.domains, s.in_inventory, s.filing_status,
@@ -53,10 +53,12 @@ pub const ALL_NEXT_DUE: &str = "SELECT id, next_due_at FROM sites
 // indexes with the id, so the claim walks that index in due order and stops at its limit
 // instead of sorting every due site), its own lease is free or ran out, and no *other* owner
 // holds an unexpired lease on a site of the same host (`host_key`, through the partial index
-// `sites_leased`): a host is patrolled by one daemon at a time. `?1` owner, `?2` now, `?3`
-// how many. PostgreSQL wraps it in an UPDATE with `FOR UPDATE OF s SKIP LOCKED`
-// ([`CLAIM_POSTGRES`]); SQLite reads it and updates the rows in the same IMMEDIATE
-// transaction.
+// `sites_leased`): a host is patrolled by one daemon at a time. Likewise the origin
+// (migration 13): no other owner holds an unexpired lease on a site of the same
+// `origin_key` (through `sites_leased_origin`); a site with none (`NULL` equals nothing) is
+// grouped by its host alone. `?1` owner, `?2` now, `?3` how many. PostgreSQL wraps it in an
+// UPDATE with `FOR UPDATE OF s SKIP LOCKED` ([`CLAIM_POSTGRES`]); SQLite reads it and
+// updates the rows in the same IMMEDIATE transaction.
 macro_rules! claim_candidates {
     ($lock:literal) => {
         concat!(
@@ -65,6 +67,9 @@ macro_rules! claim_candidates {
         AND (s.lease_until IS NULL OR s.lease_until <= ?2)
         AND NOT EXISTS (SELECT 1 FROM sites o WHERE o.host_key = s.host_key
             AND o.lease_owner IS NOT NULL AND o.lease_until > ?2
+            AND o.lease_owner <> ?1 AND o.id <> s.id)
+        AND NOT EXISTS (SELECT 1 FROM sites o WHERE o.origin_key = s.origin_key
+            AND o.lease_owner IS NOT NULL AND o.origin_key IS NOT NULL AND o.lease_until > ?2
             AND o.lease_owner <> ?1 AND o.id <> s.id)
     ORDER BY COALESCE(s.next_due_at, 0), s.id LIMIT ?3",
             $lock
@@ -95,8 +100,8 @@ pub const CLEAR_LEASES: &str = "UPDATE sites SET lease_owner = NULL, lease_until
     WHERE lease_owner IS NOT NULL";
 pub const SITE_LEASE: &str =
     "SELECT in_inventory, lease_owner, lease_until FROM sites WHERE id = ?1";
-pub const LEASES: &str = "SELECT id, lease_owner, lease_until, COALESCE(host_key, '') FROM sites
-    WHERE lease_owner IS NOT NULL AND lease_until > ?1 ORDER BY id";
+pub const LEASES: &str = "SELECT id, lease_owner, lease_until, COALESCE(host_key, ''),
+    origin_key FROM sites WHERE lease_owner IS NOT NULL AND lease_until > ?1 ORDER BY id";
 pub const OVERDUE_SITES: &str = "SELECT COUNT(*) FROM sites
     WHERE COALESCE(next_due_at, 0) <= ?1 AND in_inventory = 1
         AND (lease_until IS NULL OR lease_until <= ?1)";

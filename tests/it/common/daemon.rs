@@ -129,6 +129,7 @@ pub fn seed_scored_flag(
                 id: site.into(),
                 customer: format!("customer-{site}"),
                 domains: vec![domain],
+                origin: None,
                 contact: Default::default(),
             }],
             1,

@@ -572,6 +572,7 @@ fn migrate_reports_the_versions_and_is_idempotent() {
     );
     assert!(stdout.contains("applied 0001 init"), "{stdout}");
     assert!(stdout.contains("applied 0012 flag_versions"), "{stdout}");
+    assert!(stdout.contains("applied 0013 origin_leases"), "{stdout}");
     let out = sitepatrol(&["migrate", "--store", &store]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
@@ -581,7 +582,8 @@ fn migrate_reports_the_versions_and_is_idempotent() {
     // A store one migration behind gets that one.
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
-        "ALTER TABLE flags DROP COLUMN version; DELETE FROM schema_migrations WHERE version = 12",
+        "DROP INDEX sites_leased_origin; ALTER TABLE sites DROP COLUMN origin_key;
+        DELETE FROM schema_migrations WHERE version = 13",
     )
     .unwrap();
     drop(conn);
@@ -595,7 +597,8 @@ fn migrate_reports_the_versions_and_is_idempotent() {
         )),
         "{stdout}"
     );
-    assert!(stdout.contains("applied 0012 flag_versions"), "{stdout}");
+    assert!(stdout.contains("applied 0013 origin_leases"), "{stdout}");
+    assert!(!stdout.contains("applied 0012"), "{stdout}");
     // A config names the store the same way the daemon takes it.
     let config = dir.path().join("sitepatrol.toml");
     std::fs::write(

@@ -17,6 +17,7 @@ fn info(id: &str, customer: &str, contact: CustomerContact) -> SiteInfo {
         id: id.into(),
         customer: customer.into(),
         domains: vec![format!("{id}.example.cn")],
+        origin: None,
         contact,
     }
 }

@@ -9,12 +9,20 @@ use std::collections::HashSet;
 use sitepatrol_store::{CrawlRequest, LeaseRelease, SiteInfo, Store};
 
 fn sites(store: &dyn Store, list: &[(&str, &str)]) {
+    let with_origins: Vec<(&str, &str, Option<&str>)> =
+        list.iter().map(|(id, host)| (*id, *host, None)).collect();
+    sites_at(store, &with_origins);
+}
+
+/// Sites with the origin key the inventory gives them (`None`: no origin).
+fn sites_at(store: &dyn Store, list: &[(&str, &str, Option<&str>)]) {
     let infos: Vec<SiteInfo> = list
         .iter()
-        .map(|(id, host)| SiteInfo {
+        .map(|(id, host, origin)| SiteInfo {
             id: id.to_string(),
             customer: "c1".into(),
             domains: vec![host.to_string(), format!("www.{host}")],
+            origin: origin.map(str::to_string),
             contact: Default::default(),
         })
         .collect();
@@ -176,6 +184,133 @@ pub fn check_a_host_is_leased_to_one_owner_at_a_time(store: &dyn Store) {
     assert_eq!(
         store.claim_due_sites("two", 210, 10, 260).unwrap(),
         vec!["h1".to_string(), "h2".to_string()]
+    );
+}
+
+pub fn check_an_origin_is_leased_to_one_owner_at_a_time(store: &dyn Store) {
+    // o1 and o2 are two hosts on one server; p1 and p2 are one address on two ports (two
+    // server processes); n1 and n2 name no origin.
+    sites_at(
+        store,
+        &[
+            ("o1", "one.cn", Some("203.0.113.7")),
+            ("o2", "two.cn", Some("203.0.113.7")),
+            ("p1", "p1.cn", Some("127.0.0.1:8080")),
+            ("p2", "p2.cn", Some("127.0.0.1:8081")),
+            ("n1", "n1.cn", None),
+            ("n2", "n2.cn", None),
+        ],
+    );
+    assert_eq!(
+        store.claim_due_sites("one", 100, 1, 160).unwrap(),
+        vec!["n1".to_string()]
+    );
+    // Sites without an origin are grouped by nothing but their hosts.
+    assert_eq!(
+        store.claim_due_sites("two", 100, 2, 160).unwrap(),
+        vec!["n2".to_string(), "o1".to_string()]
+    );
+    // One cannot have o2 while two holds o1, on another host of the same server.
+    assert_eq!(
+        store.claim_due_sites("one", 100, 1, 160).unwrap(),
+        vec!["p1".to_string()]
+    );
+    // The owner of the origin may take its other sites (its own gate spaces them), and
+    // another port is another origin.
+    assert_eq!(
+        store.claim_due_sites("two", 100, 10, 160).unwrap(),
+        vec!["o2".to_string(), "p2".to_string()]
+    );
+    let leases = store.leases(100).unwrap();
+    let origins: Vec<(&str, &str, Option<&str>)> = leases
+        .iter()
+        .map(|l| (l.site.as_str(), l.owner.as_str(), l.origin.as_deref()))
+        .collect();
+    assert_eq!(
+        origins,
+        vec![
+            ("n1", "one", None),
+            ("n2", "two", None),
+            ("o1", "two", Some("203.0.113.7")),
+            ("o2", "two", Some("203.0.113.7")),
+            ("p1", "one", Some("127.0.0.1:8080")),
+            ("p2", "two", Some("127.0.0.1:8081")),
+        ]
+    );
+    // o2 released and due again, but two still holds o1: the origin stays two's.
+    store.finish_lease("o2", "two", 100).unwrap();
+    assert!(
+        store
+            .claim_due_sites("one", 101, 10, 160)
+            .unwrap()
+            .is_empty()
+    );
+    // A lease that ran out does not hold the origin.
+    store
+        .renew_leases("one", &["n1".into(), "p1".into()], 1_000)
+        .unwrap();
+    store
+        .renew_leases("two", &["n2".into(), "p2".into()], 1_000)
+        .unwrap();
+    assert_eq!(
+        store.claim_due_sites("one", 160, 10, 220).unwrap(),
+        vec!["o1".to_string(), "o2".to_string()]
+    );
+}
+
+pub fn check_an_upsert_moves_a_site_between_origins(store: &dyn Store) {
+    sites_at(
+        store,
+        &[
+            ("m1", "m1.cn", Some("198.51.100.1")),
+            ("m2", "m2.cn", Some("198.51.100.2")),
+        ],
+    );
+    assert_eq!(
+        store.claim_due_sites("one", 100, 1, 1_000).unwrap(),
+        vec!["m1".to_string()]
+    );
+    // The inventory moves m2 onto m1's server: one holds that origin now.
+    sites_at(
+        store,
+        &[
+            ("m1", "m1.cn", Some("198.51.100.1")),
+            ("m2", "m2.cn", Some("198.51.100.1")),
+        ],
+    );
+    assert!(
+        store
+            .claim_due_sites("two", 100, 10, 1_000)
+            .unwrap()
+            .is_empty()
+    );
+    // And off it again, or to no origin at all: m2 is free for another owner.
+    sites_at(
+        store,
+        &[("m1", "m1.cn", Some("198.51.100.1")), ("m2", "m2.cn", None)],
+    );
+    assert_eq!(
+        store.claim_due_sites("two", 100, 10, 1_000).unwrap(),
+        vec!["m2".to_string()]
+    );
+    // The key is compared as the store keeps it (trimmed, lower case): an IPv6 origin in
+    // capitals is the same server.
+    sites_at(
+        store,
+        &[
+            ("m1", "m1.cn", Some("2001:db8::1")),
+            ("m3", "m3.cn", Some(" 2001:DB8::1 ")),
+        ],
+    );
+    assert!(
+        store
+            .claim_due_sites("two", 100, 10, 1_000)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.leases(100).unwrap()[0].origin.as_deref(),
+        Some("2001:db8::1")
     );
 }
 

@@ -465,6 +465,7 @@ fn concurrent_claims_are_disjoint_and_keep_hosts_apart() {
             id: format!("s{i:02}"),
             customer: "c".into(),
             domains: vec![format!("h{}.cn", i % 20)],
+            origin: None,
             contact: Default::default(),
         })
         .collect();

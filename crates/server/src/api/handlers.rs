@@ -828,6 +828,7 @@ mod tests {
                     id: "s".into(),
                     customer: "示例客户".into(),
                     domains: vec!["s.example.test".into()],
+                    origin: None,
                     contact: Default::default(),
                 }],
                 0,
