@@ -9,7 +9,8 @@
 //! The formats, with real examples and where they were seen, are listed in
 //! `rulesets/filing/README.md`.
 
-use std::sync::OnceLock;
+use std::ops::Range;
+use std::sync::{LazyLock, OnceLock};
 
 use regex::Regex;
 use serde::Serialize;
@@ -241,27 +242,58 @@ fn patterns() -> &'static [Pattern] {
 }
 
 /// Cheap literal checks that decide whether a zone can hold any number at all.
-fn may_hold_numbers(view: &str) -> bool {
-    [
-        "icp",
-        "公网安备",
-        "b2-",
-        "b1-",
-        // The dashed old form (滇b-2-4-20030004): found by the `filing_detect` fuzz target,
-        // which saw it missed when the footer had no other filing word.
-        "b-2",
-        "b-1",
-        "许可证",
-        "经营性",
-        "营业性",
-        "网文",
-        "网出证",
-        "新出网证",
-        "网械",
-        "资格证",
-    ]
-    .iter()
-    .any(|needle| view.contains(needle))
+/// The words every number comes with, as they read in the filing view.
+const NUMBER_WORDS: &[&str] = &[
+    "icp",
+    "公网安备",
+    "b2-",
+    "b1-",
+    // The dashed old form (滇b-2-4-20030004): found by the `filing_detect` fuzz target,
+    // which saw it missed when the footer had no other filing word.
+    "b-2",
+    "b-1",
+    "许可证",
+    "经营性",
+    "营业性",
+    "网文",
+    "网出证",
+    "新出网证",
+    "网械",
+    "资格证",
+];
+
+/// Whether normalized text may hold a number: whether its filing view would contain one of
+/// [`NUMBER_WORDS`]. Asked of the normalized text itself, with what the view changes folded
+/// into the pattern (whitespace anywhere between a word's characters, every dash the view
+/// folds to `-`), so that the many zones and link texts without such a word are never copied
+/// into a view: building views took most of a crawl's filing time.
+pub(crate) fn may_hold_numbers(normalized: &str) -> bool {
+    number_words().is_match(normalized)
+}
+
+/// Where [`NUMBER_WORDS`] occur in normalized text, read as [`may_hold_numbers`] reads it.
+pub(crate) fn number_words_in(normalized: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    number_words().find_iter(normalized).map(|m| m.range())
+}
+
+fn number_words() -> &'static Regex {
+    static WORDS: LazyLock<Regex> = LazyLock::new(|| {
+        let dash = "[-\u{2010}-\u{2015}\u{2212}\u{FE63}\u{2E3A}\u{2E3B}\u{30FC}]";
+        let words: Vec<String> = NUMBER_WORDS
+            .iter()
+            .map(|word| {
+                word.chars()
+                    .map(|c| match c {
+                        '-' => dash.to_string(),
+                        c => regex::escape(&c.to_string()),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(r"\s*")
+            })
+            .collect();
+        Regex::new(&words.join("|")).expect("valid regex")
+    });
+    &WORDS
 }
 
 /// Every number in one zone's text.
@@ -276,10 +308,10 @@ pub fn detect_in_normalized(
     original: &str,
     normalized: &Derived,
 ) -> Vec<DisplayedNumber> {
-    let view = filing_view(normalized);
-    if !may_hold_numbers(&view.text) {
+    if !may_hold_numbers(&normalized.text) {
         return Vec::new();
     }
+    let view = filing_view(normalized);
     let mut found = Vec::new();
     let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
     for pattern in patterns() {
@@ -546,6 +578,26 @@ fn is_placeholder(digits: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `may_hold_numbers` reads the normalized text as its filing view would read: the same
+    /// answer as looking for the words in the view itself, on text made of the words' pieces,
+    /// whitespace and every dash the view folds.
+    #[test]
+    fn the_word_check_answers_as_the_view_would() {
+        use proptest::prelude::*;
+        let pieces = prop::sample::select(vec![
+            "i", "c", "p", "icp", "公", "网", "安", "备", "b", "2", "1", "-", "\u{2014}",
+            "\u{30FC}", "\u{2212}", "许可", "证", "经营", "性", "营业", "文", "出", "新", "械",
+            "资格", " ", "\u{3000}", "\n", "\t", "x", "【", "：", "_", "\u{00a0}",
+        ]);
+        proptest!(ProptestConfig::with_cases(2000), |(parts in prop::collection::vec(pieces, 0..12))| {
+            let text: String = parts.concat();
+            let normalized = normalize(&text);
+            let view = filing_view(&normalized);
+            let in_view = NUMBER_WORDS.iter().any(|w| view.text.contains(w));
+            prop_assert_eq!(may_hold_numbers(&normalized.text), in_view, "{:?}", normalized.text);
+        });
+    }
 
     fn one(text: &str) -> DisplayedNumber {
         let found = detect_in_zone(ZoneKind::Text, text);
