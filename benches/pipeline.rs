@@ -133,12 +133,22 @@ fn pipeline(c: &mut Criterion) {
         .iter()
         .map(|p| decode(p, &DecodeOptions::default()).text)
         .collect();
-    // The floor under `extract`: html5ever's tokenizer with a sink that only switches into
-    // raw-text states and counts characters.
+    // The floor under `extract` before the tokenizer switch: html5ever's tokenizer with a sink
+    // that only switches into raw-text states and counts characters.
     group.bench_function("html5ever_tokenizer_only", |b| {
         b.iter(|| {
             for page in &decoded {
                 black_box(tokenize_only(page));
+            }
+        })
+    });
+    // The floor under `extract` since the tokenizer switch (issue 17): html5gum's tokenizer
+    // through a callback that counts text, switching raw-text states by the tag's name, with
+    // parse errors off, as `extract/tokenize.rs` runs it.
+    group.bench_function("html5gum_tokenizer_only", |b| {
+        b.iter(|| {
+            for page in &decoded {
+                black_box(gum_tokenize_only(page));
             }
         })
     });
@@ -249,6 +259,31 @@ fn tokenize_only(html: &str) -> usize {
     let _ = tokenizer.feed(&queue);
     tokenizer.end();
     tokenizer.sink.0.get()
+}
+
+fn gum_tokenize_only(html: &str) -> usize {
+    use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
+    use html5gum::{Emitter, ForwardingEmitter, Span, Tokenizer};
+    type Count = fn(CallbackEvent<'_>, Span<()>) -> Option<usize>;
+    struct Quiet(CallbackEmitter<Count, usize>);
+    impl ForwardingEmitter for Quiet {
+        type Token = usize;
+        fn inner(&mut self) -> &mut impl Emitter<Token = usize> {
+            &mut self.0
+        }
+        fn should_emit_errors(&mut self) -> bool {
+            false
+        }
+    }
+    let count: Count = |event, _| match event {
+        CallbackEvent::String { value } => Some(value.len()),
+        _ => None,
+    };
+    let mut emitter = CallbackEmitter::new(count);
+    emitter.naively_switch_states(true);
+    Tokenizer::new_with_emitter(html, Quiet(emitter))
+        .map(|n| n.unwrap_or(0))
+        .sum()
 }
 
 criterion_group!(benches, normalizing, pipeline);
