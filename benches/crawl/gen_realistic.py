@@ -185,7 +185,10 @@ def main():
         links.update(j for j in (i + 1, i + 2, i * 2 + 1, i * 2 + 2) if j < n)
         want = max(prof["links"], 8)
         offsite = max(0, int(want * 0.1))
-        while len(links) < want - offsite and n > 2:
+        # A site smaller than the template's link count cannot give it that many distinct
+        # pages (pages-zh has a portal page with more links than a 1,000-page site has pages):
+        # without the cap this loop never ended.
+        while len(links) < min(want - offsite, n - 1) and n > 2:
             links.add(rng.randrange(1, n))
         anchors = [f'<a href="{paths[j]}" target="_blank">{rng.choice(texts)[:rng.randint(4, 16)]}</a>' for j in sorted(links)]
         anchors += [f'<a href="http://www.partner{rng.randint(1, 50)}.example/">{rng.choice(texts)[:8]}</a>'
