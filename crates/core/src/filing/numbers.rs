@@ -242,8 +242,8 @@ fn patterns() -> &'static [Pattern] {
     })
 }
 
-/// Cheap literal checks that decide whether a zone can hold any number at all.
-/// The words every number comes with, as they read in the filing view.
+/// The words every number comes with, as they read in the filing view: a zone without one
+/// holds no number at all.
 const NUMBER_WORDS: &[&str] = &[
     "icp",
     "公网安备",

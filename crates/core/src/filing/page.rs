@@ -155,15 +155,13 @@ fn links_with_number_words(document: &Document) -> Vec<&Link> {
     }
     let normalized = normalize(&joined);
     let mut wanted = vec![false; visible.len()];
+    // The link whose text (or trailing break) holds a byte of the joined text; `starts[0]` is
+    // 0, so there is one for every offset.
+    let link_at = |offset: usize| starts.partition_point(|&s| s <= offset) - 1;
     for word in number_words_in(&normalized.text) {
         let range = normalized.source_range(word, &joined);
-        let first = starts
-            .partition_point(|&s| s <= range.start)
-            .saturating_sub(1);
-        let last = starts.partition_point(|&s| s < range.end.max(range.start + 1));
-        for w in &mut wanted[first..last.max(first + 1).min(visible.len())] {
-            *w = true;
-        }
+        let last = range.end.saturating_sub(1).max(range.start);
+        wanted[link_at(range.start)..=link_at(last)].fill(true);
     }
     visible
         .into_iter()
