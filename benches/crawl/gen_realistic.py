@@ -21,6 +21,8 @@ import re
 import statistics
 import sys
 
+from gen_site import cleaned_lines, shared_data
+
 TAG = re.compile(rb"<[a-zA-Z/!][^>]*>")
 SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.I | re.S)
 STYLE = re.compile(rb"<style\b[^>]*>(.*?)</style\s*>", re.I | re.S)
@@ -155,16 +157,11 @@ def open_tag(rng, css_attr):
 def main():
     n = int(sys.argv[1])
     out = sys.argv[2] if len(sys.argv) > 2 else None
-    shared = sys.argv[3] if len(sys.argv) > 3 else os.path.join(
-        os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+    shared = shared_data(sys.argv)
     profiles = profile(os.path.join(shared, "pages-zh", "original"))
     if n == 0:
         return
-    cleaned = os.path.join(shared, "pages-zh", "cleaned")
-    texts = []
-    for name in sorted(os.listdir(cleaned)):
-        with open(os.path.join(cleaned, name), encoding="utf-8") as f:
-            texts.extend(p.strip() for p in f.read().split("\n") if len(p.strip()) > 8)
+    texts = cleaned_lines(shared, 8)
     rng = random.Random(20261207)
     order = list(range(len(profiles)))
     rng.shuffle(order)

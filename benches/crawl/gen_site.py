@@ -13,16 +13,26 @@ import random
 import sys
 
 
-def main():
-    n = int(sys.argv[1])
-    out = sys.argv[2]
-    shared = sys.argv[3] if len(sys.argv) > 3 else os.path.join(
+def shared_data(argv):
+    """The shared data folder: argv[3], or ../shared/data beside the project."""
+    return argv[3] if len(argv) > 3 else os.path.join(
         os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+
+
+def cleaned_lines(shared, min_len):
+    """The lines of pages-zh's hand-cleaned main texts longer than min_len, in file order."""
     cleaned = os.path.join(shared, "pages-zh", "cleaned")
     texts = []
     for name in sorted(os.listdir(cleaned)):
         with open(os.path.join(cleaned, name), encoding="utf-8") as f:
-            texts.extend(p.strip() for p in f.read().split("\n") if len(p.strip()) > 20)
+            texts.extend(p.strip() for p in f.read().split("\n") if len(p.strip()) > min_len)
+    return texts
+
+
+def main():
+    n = int(sys.argv[1])
+    out = sys.argv[2]
+    texts = cleaned_lines(shared_data(sys.argv), 20)
     rng = random.Random(20261127)
     per_section = 100
     paths = ["/index.html"] + [
