@@ -186,11 +186,22 @@ fn html5gum_callback(html: &str) -> usize {
 static LOL_ERRORS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static TL_ERRORS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// Feeds the whole page to a rewriter and ends it, counting the pages it fails on.
+fn rewrite<O: lol_html::OutputSink>(mut rewriter: lol_html::HtmlRewriter<'_, O>, html: &str) {
+    if rewriter
+        .write(html.as_bytes())
+        .and_then(|()| rewriter.end())
+        .is_err()
+    {
+        LOL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 fn lol_html_star(html: &str) -> usize {
     use lol_html::{HtmlRewriter, Settings, element, text};
     let elements = Cell::new(0usize);
     let text_bytes = Cell::new(0usize);
-    let mut rewriter = HtmlRewriter::new(
+    let rewriter = HtmlRewriter::new(
         Settings::new()
             .append_element_content_handler(element!("*", |_el| {
                 elements.set(elements.get() + 1);
@@ -202,33 +213,21 @@ fn lol_html_star(html: &str) -> usize {
             })),
         |_: &[u8]| {},
     );
-    if rewriter
-        .write(html.as_bytes())
-        .and_then(|()| rewriter.end())
-        .is_err()
-    {
-        LOL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
+    rewrite(rewriter, html);
     elements.get() + text_bytes.get()
 }
 
 fn lol_html_doc_text(html: &str) -> usize {
     use lol_html::{HtmlRewriter, Settings, doc_text};
     let text_bytes = Cell::new(0usize);
-    let mut rewriter = HtmlRewriter::new(
+    let rewriter = HtmlRewriter::new(
         Settings::new().append_document_content_handler(doc_text!(|t| {
             text_bytes.set(text_bytes.get() + t.as_str().len());
             Ok(())
         })),
         |_: &[u8]| {},
     );
-    if rewriter
-        .write(html.as_bytes())
-        .and_then(|()| rewriter.end())
-        .is_err()
-    {
-        LOL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
+    rewrite(rewriter, html);
     text_bytes.get()
 }
 
