@@ -96,3 +96,52 @@ fn every_displayed_number_on_pages_zh_is_found_and_none_is_invented() {
     );
     assert_eq!(icp_pages, 16, "pages showing an ICP filing number");
 }
+
+/// A crawl hands filing detection the zones the rules normalized; what it finds must be what
+/// it finds normalizing them itself, on every page, numbers and services alike.
+#[test]
+fn filing_on_the_rules_normalized_zones_is_filing_on_its_own() {
+    use std::sync::Arc;
+
+    use sitepatrol_core::rules::{self, RuleSource};
+    use sitepatrol_core::scan::{ScanOptions, Scanner};
+
+    let Some(dir) = corpus() else { return };
+    let (ruleset, diagnostics) = rules::check(&[RuleSource::Bundled]);
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    let scanner = Scanner::new(Arc::new(ruleset.unwrap()), ScanOptions::default());
+    let detector = Detector::new(ServiceCatalog::bundled().unwrap());
+    let url = url::Url::parse("http://pages-zh.test/").unwrap();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    let (mut shared_zones, mut with_numbers, mut with_services) = (0, 0, 0);
+    for path in entries {
+        let bytes = std::fs::read(&path).unwrap();
+        let (report, normalized) =
+            scanner.scan_bytes_normalized(&bytes, None, url.as_str(), Some(&url), None);
+        let document = report.document.expect("a page");
+        shared_zones += (0..document.zones.len())
+            .filter(|&i| normalized.zone(i).is_some())
+            .count();
+        let own = detector.detect(&document, url.as_str());
+        let shared = detector.detect_normalized(&document, Some(&normalized), url.as_str());
+        assert_eq!(
+            serde_json::to_string(&shared).unwrap(),
+            serde_json::to_string(&own).unwrap(),
+            "{}",
+            path.display()
+        );
+        with_numbers += usize::from(!own.numbers.is_empty());
+        with_services += usize::from(!own.services.is_empty());
+    }
+    // The comparison means something only if zones were shared and something was found.
+    assert!(shared_zones > 69, "zones shared: {shared_zones}");
+    assert!(
+        with_numbers >= 16 && with_services > 0,
+        "{with_numbers} {with_services}"
+    );
+}

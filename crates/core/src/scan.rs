@@ -15,7 +15,7 @@ use crate::decode::{self, DecodeOptions, Decoded};
 use crate::error::Error;
 use crate::extract::{self, ContentKind, Document};
 use crate::finding::{Finding, crawl_finding};
-use crate::rules::{Budget, Evidence, Ruleset};
+use crate::rules::{Budget, Evidence, NormalizedZones, Ruleset};
 
 /// Limits for one scan.
 #[derive(Debug, Clone, Copy)]
@@ -108,14 +108,28 @@ impl Scanner {
         page_url: Option<&url::Url>,
         content_type: Option<&str>,
     ) -> ScanReport {
+        self.scan_bytes_normalized(bytes, kind, target, page_url, content_type)
+            .0
+    }
+
+    /// [`Scanner::scan_bytes`], and the document's zones as the rules normalized them, for a
+    /// caller that reads them too (a crawl's filing detection).
+    pub fn scan_bytes_normalized(
+        &self,
+        bytes: &[u8],
+        kind: Option<ContentKind>,
+        target: &str,
+        page_url: Option<&url::Url>,
+        content_type: Option<&str>,
+    ) -> (ScanReport, NormalizedZones) {
         let budget = Budget::new(self.options.scan_budget);
         let mut warnings = Vec::new();
         let (decoded, document) = prepare(bytes, kind, page_url, content_type, &mut warnings);
-        let evidence = match &document {
+        let (evidence, normalized) = match &document {
             Some(document) => self
                 .ruleset
-                .document_evidence_within(document, target, &budget),
-            None => Vec::new(),
+                .document_evidence_normalized(document, target, &budget),
+            None => Default::default(),
         };
         let mut findings = self.ruleset.score(&evidence, target);
         let budget_ran_out = budget.ran_out();
@@ -124,7 +138,7 @@ impl Scanner {
             warnings.push(budget_warning(limit));
             findings.push(budget_finding(target, limit));
         }
-        ScanReport {
+        let report = ScanReport {
             target: target.to_string(),
             bytes: bytes.len(),
             decoded,
@@ -133,7 +147,8 @@ impl Scanner {
             evidence,
             warnings,
             budget_ran_out,
-        }
+        };
+        (report, normalized)
     }
 
     /// Read (up to the size cap) and scan a file. The content kind comes from the extension,

@@ -1,6 +1,8 @@
 //! What one page shows about its filings: the numbers, where they link, and the regulated
 //! services and commercial functions the page offers.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use url::Url;
 
@@ -10,6 +12,7 @@ use super::numbers::{
 use super::services::{ServiceCatalog, ServiceSignal};
 use crate::extract::{Document, Link, ZoneKind};
 use crate::normalize::{Derived, normalize};
+use crate::rules::NormalizedZones;
 
 /// Zones searched for numbers, in order of preference when one number shows up in several:
 /// footers are visible text first; a number shown only as an image's `alt` is still shown; and
@@ -78,6 +81,17 @@ impl Detector {
     }
 
     pub fn detect(&self, document: &Document, page_url: &str) -> PageFiling {
+        self.detect_normalized(document, None, page_url)
+    }
+
+    /// [`Detector::detect`], reading the zones the rules normalized (`normalized`, from
+    /// [`crate::scan::Scanner::scan_bytes_normalized`]) instead of normalizing them again.
+    pub fn detect_normalized(
+        &self,
+        document: &Document,
+        normalized: Option<&NormalizedZones>,
+        page_url: &str,
+    ) -> PageFiling {
         let mut numbers: Vec<PageNumber> = Vec::new();
         let mut add = |found: DisplayedNumber, link: Option<&str>| {
             let link_check = link_check(found.kind, &found, link);
@@ -99,12 +113,19 @@ impl Detector {
                 }),
             }
         };
-        // Each zone is normalized once, for the number patterns and the service terms alike.
-        let normalized: Vec<(ZoneKind, &str, Derived)> = document
+        // Each zone is normalized once, for the rules, the number patterns and the service
+        // terms alike.
+        let shared = |index: usize| normalized.and_then(|n| n.zone(index));
+        let normalized: Vec<(ZoneKind, &str, Cow<'_, Derived>)> = document
             .zones
             .iter()
-            .filter(|z| NUMBER_ZONES.contains(&z.kind) || self.catalog.reads(z.kind))
-            .map(|z| (z.kind, z.text.as_str(), normalize(&z.text)))
+            .enumerate()
+            .filter(|(_, z)| NUMBER_ZONES.contains(&z.kind) || self.catalog.reads(z.kind))
+            .map(|(index, z)| {
+                let zone =
+                    shared(index).map_or_else(|| Cow::Owned(normalize(&z.text)), Cow::Borrowed);
+                (z.kind, z.text.as_str(), zone)
+            })
             .collect();
         for kind in NUMBER_ZONES {
             if let Some((_, original, zone)) = normalized.iter().find(|(k, _, _)| *k == kind) {

@@ -33,6 +33,25 @@ struct ZoneText<'t> {
     text: &'t str,
 }
 
+/// A page's zones as the rules normalized them, by zone index; a zone the rules did not read
+/// (no rule looks there, or the budget ran out) has none. Whatever else reads the zones
+/// normalized (the structural checks, filing detection) takes them from here.
+#[derive(Debug, Default)]
+pub struct NormalizedZones {
+    normalized: Vec<Derived>,
+    done: Vec<bool>,
+}
+
+impl NormalizedZones {
+    /// Zone `index` of the document (its place in `Document::zones`), normalized.
+    pub fn zone(&self, index: usize) -> Option<&Derived> {
+        self.done
+            .get(index)
+            .is_some_and(|&done| done)
+            .then(|| &self.normalized[index])
+    }
+}
+
 /// One pattern occurrence for one rule, in normalized coordinates of its zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Hit {
@@ -90,20 +109,31 @@ impl Ruleset {
         target: &str,
         budget: &Budget,
     ) -> Vec<Evidence> {
+        self.document_evidence_normalized(document, target, budget)
+            .0
+    }
+
+    /// [`Ruleset::document_evidence_within`], and the document's zones as normalized for it.
+    pub fn document_evidence_normalized(
+        &self,
+        document: &Document,
+        target: &str,
+        budget: &Budget,
+    ) -> (Vec<Evidence>, NormalizedZones) {
         let zones: Vec<(ZoneKind, &str)> = document
             .zones
             .iter()
             .map(|z| (z.kind, z.text.as_str()))
             .collect();
-        let mut evidence = self.zone_evidence(&zones, budget);
+        let (mut evidence, normalized) = self.zone_evidence(&zones, budget);
         if !self.structural_rules.is_empty() {
             let page_url = document.base_url.as_deref().or_else(|| {
                 (target.starts_with("http://") || target.starts_with("https://")).then_some(target)
             });
-            let site = Site::of(document, page_url);
+            let site = Site::of(document, page_url).with_normalized(&normalized);
             self.apply_structure(document, &site, &mut evidence, budget);
         }
-        evidence
+        (evidence, normalized)
     }
 
     /// Run `check` rules and drop the evidence of `requires` rules whose check finds nothing
@@ -173,7 +203,7 @@ impl Ruleset {
     /// Evidence for a list of `(zone, original text)`, without a page (see
     /// [`Ruleset::scan_zones`]).
     pub fn text_evidence(&self, zones: &[(ZoneKind, &str)]) -> Vec<Evidence> {
-        let mut evidence = self.zone_evidence(zones, &Budget::unlimited());
+        let (mut evidence, _) = self.zone_evidence(zones, &Budget::unlimited());
         if !self.structural_rules.is_empty() {
             evidence.retain(|e| {
                 let rule = &self.rules[e.rule as usize];
@@ -340,16 +370,25 @@ impl Ruleset {
         })
     }
 
-    fn zone_evidence(&self, zones: &[(ZoneKind, &str)], budget: &Budget) -> Vec<Evidence> {
+    /// The evidence of the zones' terms, domains and regexes, and the zones as normalized for
+    /// them (the structural checks read those instead of normalizing again).
+    fn zone_evidence(
+        &self,
+        zones: &[(ZoneKind, &str)],
+        budget: &Budget,
+    ) -> (Vec<Evidence>, NormalizedZones) {
         let mut hits = Vec::new();
         let mut normalized: Vec<Derived> = Vec::with_capacity(zones.len());
+        let mut done = Vec::with_capacity(zones.len());
         let mut scratch = Scratch {
             denoised: Derived::new(),
             regexes: self.regex.selection(),
         };
         for (zone_index, &(kind, text)) in zones.iter().enumerate() {
             let mut norm = Derived::new();
-            if self.zone_mask & kind.bit() != 0 && !budget.is_spent() {
+            let read = self.zone_mask & kind.bit() != 0 && !budget.is_spent();
+            done.push(read);
+            if read {
                 normalize_into(text, &mut norm);
                 self.collect_hits(
                     zone_index as u32,
@@ -365,7 +404,7 @@ impl Ruleset {
         }
         let mut evidence = self.evaluate(&mut hits, zones, &normalized);
         evidence.sort_by_key(|e| (e.zone, e.offset, e.rule));
-        evidence
+        (evidence, NormalizedZones { normalized, done })
     }
 
     #[allow(clippy::too_many_arguments)]

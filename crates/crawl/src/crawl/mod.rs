@@ -36,6 +36,7 @@ pub use frontier::{FrontierState, Queued, Scope, ScopeCheck, SkipReason, TrapLim
 use probe::{Baseline, Probe, ProbeConfig, ProbeReport, View};
 use sitepatrol_core::extract::{ContentKind, Document};
 use sitepatrol_core::finding::{Finding, crawl_finding};
+use sitepatrol_core::rules::NormalizedZones;
 use sitepatrol_core::scan::Scanner;
 
 #[derive(Debug, Clone)]
@@ -716,9 +717,13 @@ impl Crawler {
                 followable_links(document, &response.url),
                 // Filing numbers are part of what a crawl reports about a site each time,
                 // unchanged or not.
-                self.filing
-                    .as_ref()
-                    .map(|detector| detector.detect(document, response.url.as_str())),
+                self.filing.as_ref().map(|detector| {
+                    detector.detect_normalized(
+                        document,
+                        Some(&scan.normalized),
+                        response.url.as_str(),
+                    )
+                }),
             ),
             _ => (Vec::new(), None),
         };
@@ -937,7 +942,7 @@ impl Crawler {
         content_type: Option<&str>,
         warnings: &mut Vec<String>,
     ) -> Scanned {
-        let report = self.scanner.scan_bytes(
+        let (report, normalized) = self.scanner.scan_bytes_normalized(
             &response.body,
             kind,
             response.url.as_str(),
@@ -947,6 +952,7 @@ impl Crawler {
         warnings.extend(report.warnings);
         Scanned {
             document: report.document,
+            normalized,
             findings: report.findings,
             budget_ran_out: report.budget_ran_out,
         }
@@ -1018,6 +1024,8 @@ impl Pass {
 #[derive(Default)]
 struct Scanned {
     document: Option<Document>,
+    /// The document's zones as the rules normalized them (none when it was not matched).
+    normalized: NormalizedZones,
     findings: Vec<Finding>,
     /// The scan budget ran out before every rule was matched.
     budget_ran_out: bool,

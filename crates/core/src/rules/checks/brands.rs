@@ -29,7 +29,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::Evidence;
+use super::{Evidence, Site};
 use crate::domain::registrable_domain;
 use crate::extract::{Document, Field, ZoneKind};
 use crate::normalize::{Derived, normalize, normalize_term};
@@ -905,7 +905,8 @@ fn contains_word(text: &str, word: &str) -> bool {
 /// Run the check on a document. `own` is the page's registrable domain when known. Reports
 /// at most one piece of evidence: the first claim (in the order of the check's `claim`) of a
 /// brand whose domains the page and its secrets are off.
-pub(crate) fn run(check: &BrandCheck, document: &Document, own: Option<&str>) -> Vec<Evidence> {
+pub(crate) fn run(check: &BrandCheck, document: &Document, site: &Site<'_>) -> Vec<Evidence> {
+    let own = site.own();
     let table = &check.table;
     // Where each asked secret goes (None: the page's own host).
     let mut asked: Vec<Option<String>> = Vec::new();
@@ -938,8 +939,10 @@ pub(crate) fn run(check: &BrandCheck, document: &Document, own: Option<&str>) ->
     };
     for claim in &check.claim {
         let found = match claim {
-            Claim::Title => zone_claims(document, ZoneKind::Title, |line| table.claims(line, None)),
-            Claim::Copyright => zone_claims(document, ZoneKind::Text, |line| {
+            Claim::Title => zone_claims(document, site, ZoneKind::Title, |line| {
+                table.claims(line, None)
+            }),
+            Claim::Copyright => zone_claims(document, site, ZoneKind::Text, |line| {
                 table.copyright_claims(line)
             }),
             Claim::Heading => {
@@ -959,7 +962,7 @@ pub(crate) fn run(check: &BrandCheck, document: &Document, own: Option<&str>) ->
                 };
                 let mut found = Vec::new();
                 for zone in [ZoneKind::Text, ZoneKind::Attr] {
-                    found.extend(zone_claims(document, zone, |line| {
+                    found.extend(zone_claims(document, site, zone, |line| {
                         let claims = table.claims(line, Some(MAX_HEADING_CHARS));
                         if claims.is_empty() || links().contains(line.trim()) {
                             Vec::new()
@@ -989,13 +992,22 @@ pub(crate) fn run(check: &BrandCheck, document: &Document, own: Option<&str>) ->
 /// The claims of each line of a zone: `(brand, zone, range in the zone's original text)`.
 fn zone_claims(
     document: &Document,
+    site: &Site<'_>,
     kind: ZoneKind,
     mut claims: impl FnMut(&str) -> Vec<(usize, Range<usize>)>,
 ) -> Vec<(usize, ZoneKind, Range<usize>)> {
-    let Some(zone) = document.zone(kind) else {
+    let Some(index) = document.zones.iter().position(|z| z.kind == kind) else {
         return Vec::new();
     };
-    let normalized: Derived = normalize(&zone.text);
+    let zone = &document.zones[index];
+    let own_normalization;
+    let normalized: &Derived = match site.normalized(index) {
+        Some(shared) => shared,
+        None => {
+            own_normalization = normalize(&zone.text);
+            &own_normalization
+        }
+    };
     let mut out = Vec::new();
     let mut start = 0;
     for line in normalized.text.split('\n') {
@@ -1081,10 +1093,7 @@ exclude = ["电源"]
     fn found(check: &BrandCheck, html: &str, url: Option<&str>) -> Vec<String> {
         let page = url.map(|u| url::Url::parse(u).unwrap());
         let doc = extract_html(html, page.as_ref());
-        let own = url
-            .and_then(crate::domain::host_of)
-            .and_then(|h| registrable_domain(&h));
-        run(check, &doc, own.as_deref())
+        run(check, &doc, &Site::of(&doc, url))
             .into_iter()
             .map(|e| doc.zone(e.zone).unwrap().text[e.range].to_string())
             .collect()

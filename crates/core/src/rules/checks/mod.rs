@@ -12,8 +12,10 @@ use std::ops::Range;
 use serde::Serialize;
 
 use super::domains::{AllowList, host_range, is_within, lookup_host};
+use super::eval::NormalizedZones;
 use crate::domain::registrable_domain;
 use crate::extract::{Document, Zone, ZoneKind};
+use crate::normalize::Derived;
 use crate::script::{Script, SinkKind, UNKNOWN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -258,6 +260,8 @@ pub(crate) struct Site<'a> {
     zones: &'a [Zone],
     /// The page's scripts, lexed on first use by any script check.
     scripts: std::cell::OnceCell<Vec<Lexed<'a>>>,
+    /// The zones as the rules normalized them, when they did.
+    normalized: Option<&'a NormalizedZones>,
 }
 
 impl<'a> Site<'a> {
@@ -271,7 +275,21 @@ impl<'a> Site<'a> {
             visible: std::cell::OnceCell::new(),
             zones: &document.zones,
             scripts: std::cell::OnceCell::new(),
+            normalized: None,
         }
+    }
+
+    /// Lets the checks read the zones the rules normalized instead of normalizing them again.
+    pub(crate) fn with_normalized(self, normalized: &'a NormalizedZones) -> Site<'a> {
+        Site {
+            normalized: Some(normalized),
+            ..self
+        }
+    }
+
+    /// Zone `index` of the page as the rules normalized it, when they did.
+    pub(crate) fn normalized(&self, index: usize) -> Option<&'a Derived> {
+        self.normalized.and_then(|n| n.zone(index))
     }
 
     /// The page's registrable domain, when its URL (or `<base>`) is known.
@@ -431,7 +449,7 @@ pub(crate) fn run(check: &Check, document: &Document, site: &Site<'_>) -> Vec<Ev
         CheckKind::BrandCredentials => check
             .brand
             .as_ref()
-            .map_or_else(Vec::new, |b| brands::run(b, document, site.own())),
+            .map_or_else(Vec::new, |b| brands::run(b, document, site)),
         CheckKind::HiddenIframe => hidden_iframes(check, document, site),
         CheckKind::HiddenLinks => hidden_links(check, document, site),
         CheckKind::WrittenIframe | CheckKind::WrittenScript | CheckKind::EncodedScript => {
