@@ -107,7 +107,8 @@ impl TextBuf {
                 if start.is_none() {
                     start = Some(i);
                 }
-                i += 1;
+                // A whole character at a time: a CJK character is one step, not three.
+                i += utf8_width(b);
                 continue;
             }
             if let Some(s) = start.take() {
@@ -130,6 +131,18 @@ impl TextBuf {
 
     pub(crate) fn into_string(self) -> String {
         self.out
+    }
+}
+
+/// The length of the UTF-8 character whose first byte is `lead` (1 for a byte that cannot
+/// start one, which a `str` never has at a character boundary).
+#[inline]
+fn utf8_width(lead: u8) -> usize {
+    match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xFF => 4,
+        _ => 1,
     }
 }
 
@@ -194,6 +207,58 @@ mod tests {
             let want = if c.is_whitespace() { c.len_utf8() } else { 0 };
             assert_eq!(unicode_space_len(s.as_bytes()), want, "U+{:04X}", c as u32);
         }
+    }
+
+    /// The collapsing rule one character at a time: each whitespace character asks for a
+    /// separator (a newline under `pre` for a line break), every other run is written.
+    fn push_by_char(b: &mut TextBuf, text: &str, pre: bool) -> bool {
+        let mut wrote = false;
+        let mut run = String::new();
+        for c in text.chars() {
+            if c.is_whitespace() {
+                if !run.is_empty() {
+                    b.push_run(&std::mem::take(&mut run));
+                    wrote = true;
+                }
+                b.sep(if pre && c == '\n' {
+                    Sep::Newline
+                } else {
+                    Sep::Space
+                });
+            } else {
+                run.push(c);
+            }
+        }
+        if !run.is_empty() {
+            b.push_run(&run);
+            wrote = true;
+        }
+        wrote
+    }
+
+    #[test]
+    fn push_is_the_char_by_char_rule() {
+        use proptest::prelude::*;
+        let pieces = prop::sample::select(vec![
+            "a", " ", "\t", "\n", "\r", "\u{b}", "\u{c}", "\u{1c}", "\u{85}", "\u{a0}", "é",
+            "\u{1680}", "\u{2000}", "\u{200a}", "\u{200b}", "\u{2028}", "\u{202f}", "\u{205f}",
+            "\u{3000}", "\u{3001}", "ぁ", "中", "龥", "😀", "€", "\u{e1}", "ሀ", "Ā",
+        ]);
+        proptest!(ProptestConfig::with_cases(2000), |(
+            parts in prop::collection::vec(pieces, 0..24),
+            pre: bool,
+            cap in 0usize..12,
+        )| {
+            let text: String = parts.concat();
+            let (mut fast, mut slow) = (TextBuf::single_line(cap), TextBuf::single_line(cap));
+            (fast.single_line, slow.single_line) = (!pre, !pre);
+            fast.sep(Sep::Space);
+            slow.sep(Sep::Space);
+            let wrote = (fast.push(&text, pre), push_by_char(&mut slow, &text, pre));
+            prop_assert_eq!(wrote.0, wrote.1);
+            prop_assert_eq!(&fast.out, &slow.out);
+            prop_assert_eq!(fast.pending, slow.pending);
+        });
     }
 
     #[test]
