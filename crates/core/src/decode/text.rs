@@ -55,7 +55,7 @@ pub(crate) fn convert(encoding: &'static Encoding, bytes: &[u8]) -> Converted {
 /// and `utf8_chunks` reports invalid sequences with the same "maximal subpart" rule as the
 /// WHATWG decoder, so counts agree with the other encodings.
 pub(crate) fn convert_utf8(bytes: &[u8]) -> Converted {
-    if let Ok(s) = std::str::from_utf8(bytes) {
+    if let Ok(s) = simdutf8::basic::from_utf8(bytes) {
         return Converted {
             text: s.to_owned(),
             malformed: 0,

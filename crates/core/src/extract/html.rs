@@ -818,8 +818,8 @@ impl Extractor {
         self.script_items.push(ScriptItem::Handler(code.to_owned()));
     }
 
-    fn start_tag(&mut self, tag: Tag) -> Option<State> {
-        let name = tag.name;
+    fn start_tag(&mut self, tag: &Tag) -> Option<State> {
+        let name = tag.name.clone();
         let foreign = self.in_foreign();
         if self.overflow == 0 && !foreign {
             self.implied_end(&name);
@@ -1114,7 +1114,7 @@ impl Extractor {
                     match tag.kind {
                         // A container's start tag never switches the tokenizer's state.
                         TagKind::StartTag => {
-                            let _ = self.start_tag(tag);
+                            let _ = self.start_tag(&tag);
                         }
                         TagKind::EndTag => self.end_tag(tag.name),
                     }
@@ -1497,7 +1497,7 @@ fn lines<'a>(items: impl Iterator<Item = &'a str>) -> String {
 }
 
 impl Handler for Extractor {
-    fn start_tag(&mut self, tag: Tag) -> Option<State> {
+    fn start_tag(&mut self, tag: &Tag) -> Option<State> {
         Extractor::start_tag(self, tag)
     }
 
@@ -1569,8 +1569,8 @@ fn written_tag(js: &str) -> Option<Tag> {
     }
     struct First(Option<Tag>);
     impl Handler for First {
-        fn start_tag(&mut self, tag: Tag) -> Option<State> {
-            self.0.get_or_insert(tag);
+        fn start_tag(&mut self, tag: &Tag) -> Option<State> {
+            self.0.get_or_insert_with(|| tag.clone());
             None
         }
         fn end_tag(&mut self, name: LocalName) {
@@ -1654,7 +1654,7 @@ fn html_to_text(html: &str) -> String {
     /// The text so far, and whether the tokenizer is inside a script or style.
     struct Flat(TextBuf, bool);
     impl Handler for Flat {
-        fn start_tag(&mut self, tag: Tag) -> Option<State> {
+        fn start_tag(&mut self, tag: &Tag) -> Option<State> {
             if category(&tag.name) != 0 {
                 self.0.sep(Sep::Newline);
             }
