@@ -775,11 +775,14 @@ fn url_lines(kind: ZoneKind, text: &str) -> impl Iterator<Item = (usize, usize)>
                 memchr::memchr(b'\n', &text.as_bytes()[start..]).map_or(text.len(), |i| start + i);
             let line_start = start;
             start = end + 1;
-            let line = &text[line_start..end];
+            let line = &text.as_bytes()[line_start..end];
+            // memchr rather than `str::find`: these run on every line of every page.
             let url_end = match kind {
-                ZoneKind::Link => line.find(' ').unwrap_or(line.len()),
+                ZoneKind::Link => memchr::memchr(b' ', line).unwrap_or(line.len()),
                 ZoneKind::Script => {
-                    if line.contains([' ', '\t']) || !line.contains("//") {
+                    if memchr::memchr2(b' ', b'\t', line).is_some()
+                        || memchr::memmem::find(line, b"//").is_none()
+                    {
                         continue;
                     }
                     line.len()

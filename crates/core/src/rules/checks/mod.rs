@@ -105,17 +105,14 @@ impl CheckKind {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Condition {
     pub groups: Vec<Vec<String>>,
-    /// Every term (and its regex-escaped form, `sm\\.cn`), to skip scripts that cannot hold
-    /// a matching condition without lexing them.
+    /// Each group's terms (and their regex-escaped forms, `sm\\.cn`), to skip scripts that
+    /// cannot hold a matching condition without lexing them.
     #[serde(skip)]
-    finder: Option<std::sync::Arc<aho_corasick::AhoCorasick>>,
-    /// The group of each of the finder's patterns.
-    #[serde(skip)]
-    pattern_groups: Vec<usize>,
+    finders: Vec<std::sync::Arc<aho_corasick::AhoCorasick>>,
 }
 
 impl PartialEq for Condition {
-    // The finder is built from the groups.
+    // The finders are built from the groups.
     fn eq(&self, other: &Condition) -> bool {
         self.groups == other.groups
     }
@@ -133,41 +130,27 @@ impl Condition {
                     .collect()
             })
             .collect();
-        let mut patterns = Vec::new();
-        let mut pattern_groups = Vec::new();
-        for (group, terms) in groups.iter().enumerate() {
-            for term in terms {
-                patterns.push(term.clone());
-                pattern_groups.push(group);
-                if term.contains('.') {
-                    patterns.push(term.replace('.', "\\."));
-                    pattern_groups.push(group);
-                }
-            }
-        }
-        let finder = aho_corasick::AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&patterns)?;
-        Ok(Condition {
-            groups,
-            finder: Some(std::sync::Arc::new(finder)),
-            pattern_groups,
-        })
+        let finders = groups
+            .iter()
+            .map(|terms| {
+                let patterns = terms.iter().flat_map(|term| {
+                    let escaped = term.contains('.').then(|| term.replace('.', "\\."));
+                    std::iter::once(term.clone()).chain(escaped)
+                });
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(patterns)
+                    .map(std::sync::Arc::new)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Condition { groups, finders })
     }
 
     /// Whether every group has a term somewhere in `text` (not necessarily in one condition).
+    /// One search per group, each with its literal prefilter, stopping at the first group
+    /// without a term: one overlapping pass over all terms walked every byte of every script.
     fn may_hold(&self, text: &str) -> bool {
-        let Some(finder) = &self.finder else {
-            return false;
-        };
-        let mut seen = vec![false; self.groups.len()];
-        for m in finder.find_overlapping_iter(text) {
-            seen[self.pattern_groups[m.pattern().as_usize()]] = true;
-            if seen.iter().all(|&s| s) {
-                return true;
-            }
-        }
-        false
+        !self.finders.is_empty() && self.finders.iter().all(|f| f.is_match(text))
     }
 
     fn holds(&self, context: &str) -> bool {
@@ -1110,6 +1093,54 @@ fn short_circuit_condition(script: &Script<'_>, action: usize) -> Option<std::op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `may_hold` as one overlapping search over every group's terms, as it was first written.
+    fn may_hold_in_one_pass(condition: &Condition, text: &str) -> bool {
+        let mut patterns = Vec::new();
+        let mut pattern_groups = Vec::new();
+        for (group, terms) in condition.groups.iter().enumerate() {
+            for term in terms {
+                patterns.push(term.clone());
+                pattern_groups.push(group);
+                if term.contains('.') {
+                    patterns.push(term.replace('.', "\\."));
+                    pattern_groups.push(group);
+                }
+            }
+        }
+        let finder = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&patterns)
+            .unwrap();
+        let mut seen = vec![false; condition.groups.len()];
+        for m in finder.find_overlapping_iter(text) {
+            seen[pattern_groups[m.pattern().as_usize()]] = true;
+            if seen.iter().all(|&s| s) {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn condition_may_hold_as_one_overlapping_pass_did() {
+        use proptest::prelude::*;
+        let terms = prop::sample::select(vec!["baidu", "du.com", "sm.cn", "so", "referrer", "a"]);
+        let pieces = prop::sample::select(vec![
+            "baidu", "BaiDu", ".com", "du", "sm\\.cn", "sm.cn", "so", "refer", "rer", "x", " ",
+            "中", "if(", "A",
+        ]);
+        proptest!(ProptestConfig::with_cases(2000), |(
+            groups in prop::collection::vec(prop::collection::vec(terms, 0..3), 0..3),
+            parts in prop::collection::vec(pieces, 0..12),
+        )| {
+            let groups: Vec<Vec<String>> =
+                groups.into_iter().map(|g| g.into_iter().map(String::from).collect()).collect();
+            let condition = Condition::new(groups).unwrap();
+            let text: String = parts.concat();
+            prop_assert_eq!(condition.may_hold(&text), may_hold_in_one_pass(&condition, &text));
+        });
+    }
     use crate::extract::extract_html;
 
     fn evidence(check: &Check, html: &str, url: Option<&str>) -> Vec<(String, usize)> {
