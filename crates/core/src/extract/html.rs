@@ -387,39 +387,101 @@ struct Attrs<'a> {
     aria_label: Option<&'a str>,
 }
 
+/// The attributes [`Attrs::collect`] reads, by name; the tokenizer stage does not keep the
+/// others (most of a page's attributes: `data-*`, `target`, `border`, ...).
+#[derive(Clone, Copy)]
+enum ReadAttribute {
+    Style,
+    Class,
+    Id,
+    Hidden,
+    Alt,
+    Title,
+    Href,
+    Src,
+    Srcdoc,
+    Rel,
+    Name,
+    Property,
+    Content,
+    HttpEquiv,
+    Action,
+    Method,
+    Type,
+    Width,
+    Height,
+    Onload,
+    Onerror,
+    Placeholder,
+    AriaLabel,
+}
+
+fn read_attribute(name: &LocalName) -> Option<ReadAttribute> {
+    use ReadAttribute as R;
+    Some(match *name {
+        local_name!("style") => R::Style,
+        local_name!("class") => R::Class,
+        local_name!("id") => R::Id,
+        local_name!("hidden") => R::Hidden,
+        local_name!("alt") => R::Alt,
+        local_name!("title") => R::Title,
+        local_name!("href") => R::Href,
+        local_name!("src") => R::Src,
+        local_name!("srcdoc") => R::Srcdoc,
+        local_name!("rel") => R::Rel,
+        local_name!("name") => R::Name,
+        local_name!("property") => R::Property,
+        local_name!("content") => R::Content,
+        local_name!("http-equiv") => R::HttpEquiv,
+        local_name!("action") => R::Action,
+        local_name!("method") => R::Method,
+        local_name!("type") => R::Type,
+        local_name!("width") => R::Width,
+        local_name!("height") => R::Height,
+        local_name!("onload") => R::Onload,
+        local_name!("onerror") => R::Onerror,
+        local_name!("placeholder") => R::Placeholder,
+        local_name!("aria-label") => R::AriaLabel,
+        _ => return None,
+    })
+}
+
 impl<'a> Attrs<'a> {
     fn collect(attrs: &'a [Attribute]) -> Attrs<'a> {
+        use ReadAttribute as R;
         let mut a = Attrs::default();
         for attr in attrs {
             let v: &'a str = &attr.value;
-            let slot = match attr.name.local {
-                local_name!("style") => &mut a.style,
-                local_name!("class") => &mut a.class,
-                local_name!("id") => &mut a.id,
-                local_name!("hidden") => {
+            let Some(read) = read_attribute(&attr.name.local) else {
+                continue;
+            };
+            let slot = match read {
+                R::Style => &mut a.style,
+                R::Class => &mut a.class,
+                R::Id => &mut a.id,
+                R::Hidden => {
                     a.hidden = true;
                     continue;
                 }
-                local_name!("alt") => &mut a.alt,
-                local_name!("title") => &mut a.title,
-                local_name!("href") => &mut a.href,
-                local_name!("src") => &mut a.src,
-                local_name!("srcdoc") => &mut a.srcdoc,
-                local_name!("rel") => &mut a.rel,
-                local_name!("name") => &mut a.name,
-                local_name!("property") => &mut a.property,
-                local_name!("content") => &mut a.content,
-                local_name!("http-equiv") => &mut a.http_equiv,
-                local_name!("action") => &mut a.action,
-                local_name!("method") => &mut a.method,
-                local_name!("type") => &mut a.type_,
-                local_name!("width") => &mut a.width,
-                local_name!("height") => &mut a.height,
-                local_name!("onload") => &mut a.onload,
-                local_name!("onerror") => &mut a.onerror,
-                local_name!("placeholder") => &mut a.placeholder,
-                local_name!("aria-label") => &mut a.aria_label,
-                _ => continue,
+                R::Alt => &mut a.alt,
+                R::Title => &mut a.title,
+                R::Href => &mut a.href,
+                R::Src => &mut a.src,
+                R::Srcdoc => &mut a.srcdoc,
+                R::Rel => &mut a.rel,
+                R::Name => &mut a.name,
+                R::Property => &mut a.property,
+                R::Content => &mut a.content,
+                R::HttpEquiv => &mut a.http_equiv,
+                R::Action => &mut a.action,
+                R::Method => &mut a.method,
+                R::Type => &mut a.type_,
+                R::Width => &mut a.width,
+                R::Height => &mut a.height,
+                R::Onload => &mut a.onload,
+                R::Onerror => &mut a.onerror,
+                R::Placeholder => &mut a.placeholder,
+                R::AriaLabel => &mut a.aria_label,
             };
             if slot.is_none() {
                 *slot = Some(v);
@@ -1499,6 +1561,10 @@ fn lines<'a>(items: impl Iterator<Item = &'a str>) -> String {
 impl Handler for Extractor {
     fn start_tag(&mut self, tag: &Tag) -> Option<State> {
         Extractor::start_tag(self, tag)
+    }
+
+    fn keeps_attribute(&self, name: &LocalName) -> bool {
+        read_attribute(name).is_some()
     }
 
     fn end_tag(&mut self, name: LocalName) {

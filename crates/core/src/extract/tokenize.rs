@@ -28,6 +28,11 @@ pub(crate) trait Handler {
     /// A start tag, with its attributes. Returns the state the tokenizer reads the element's
     /// content in, when that is not the data state (`<script>`, `<style>`, `<title>` …).
     fn start_tag(&mut self, tag: &Tag) -> Option<State>;
+    /// Whether start tags carry attributes of this name; the others are left out (a repeated
+    /// attribute still keeps its first value among those kept).
+    fn keeps_attribute(&self, _name: &LocalName) -> bool {
+        true
+    }
     /// An end tag.
     fn end_tag(&mut self, name: LocalName);
     /// A run of text, entities decoded.
@@ -121,6 +126,10 @@ impl<H: Handler> Builder<'_, H> {
         }
         let tag = &mut self.tag;
         let name = local_name(name);
+        if !self.handler.keeps_attribute(&name) {
+            self.skip_value = true;
+            return;
+        }
         self.skip_value = tag.attrs.iter().any(|a| a.name.local == name);
         tag.had_duplicate_attributes |= self.skip_value;
         if !self.skip_value {
