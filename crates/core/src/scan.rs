@@ -15,7 +15,8 @@ use crate::decode::{self, DecodeOptions, Decoded};
 use crate::error::Error;
 use crate::extract::{self, ContentKind, Document};
 use crate::finding::{Finding, crawl_finding};
-use crate::rules::{Budget, Evidence, NormalizedZones, Ruleset};
+use crate::normalize::NormalizedZones;
+use crate::rules::{Budget, Evidence, Ruleset};
 
 /// Limits for one scan.
 #[derive(Debug, Clone, Copy)]

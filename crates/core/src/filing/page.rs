@@ -11,8 +11,7 @@ use super::numbers::{
 };
 use super::services::{ServiceCatalog, ServiceSignal};
 use crate::extract::{Document, Link, ZoneKind};
-use crate::normalize::{Derived, normalize};
-use crate::rules::NormalizedZones;
+use crate::normalize::{Derived, NormalizedZones, normalize};
 
 /// Zones searched for numbers, in order of preference when one number shows up in several:
 /// footers are visible text first; a number shown only as an image's `alt` is still shown; and

@@ -140,6 +140,29 @@ impl Derived {
     }
 }
 
+/// A page's zones as the rules normalized them, by zone index; a zone the rules did not read
+/// (no rule looks there, or the budget ran out) has none. Whatever else reads the zones
+/// normalized (the structural checks, filing detection) takes them from here.
+#[derive(Debug, Default)]
+pub struct NormalizedZones {
+    normalized: Vec<Derived>,
+    done: Vec<bool>,
+}
+
+impl NormalizedZones {
+    pub(crate) fn new(normalized: Vec<Derived>, done: Vec<bool>) -> NormalizedZones {
+        NormalizedZones { normalized, done }
+    }
+
+    /// Zone `index` of the document (its place in `Document::zones`), normalized.
+    pub fn zone(&self, index: usize) -> Option<&Derived> {
+        self.done
+            .get(index)
+            .is_some_and(|&done| done)
+            .then(|| &self.normalized[index])
+    }
+}
+
 /// Normalize `source`: NFKC, lower case, Traditional → Simplified, invisible characters removed.
 pub fn normalize(source: &str) -> Derived {
     let mut out = Derived::new();

@@ -13,7 +13,9 @@ use super::{Budget, Diagnostic, ExampleInput, Level, Ruleset, weights};
 use crate::extract::{Document, ZoneKind};
 use crate::finding::{Finding, Signal, snippet};
 use crate::matcher::{Matcher, RegexSelection};
-use crate::normalize::{Derived, denoise_into, longest_noise_run, normalize_into, segment};
+use crate::normalize::{
+    Derived, NormalizedZones, denoise_into, longest_noise_run, normalize_into, segment,
+};
 
 /// Characters of context either side of a match in a finding's snippet.
 const SNIPPET_CONTEXT: usize = 30;
@@ -31,25 +33,6 @@ struct ZoneText<'t> {
     zone: u32,
     kind: ZoneKind,
     text: &'t str,
-}
-
-/// A page's zones as the rules normalized them, by zone index; a zone the rules did not read
-/// (no rule looks there, or the budget ran out) has none. Whatever else reads the zones
-/// normalized (the structural checks, filing detection) takes them from here.
-#[derive(Debug, Default)]
-pub struct NormalizedZones {
-    normalized: Vec<Derived>,
-    done: Vec<bool>,
-}
-
-impl NormalizedZones {
-    /// Zone `index` of the document (its place in `Document::zones`), normalized.
-    pub fn zone(&self, index: usize) -> Option<&Derived> {
-        self.done
-            .get(index)
-            .is_some_and(|&done| done)
-            .then(|| &self.normalized[index])
-    }
 }
 
 /// One pattern occurrence for one rule, in normalized coordinates of its zone.
@@ -404,7 +387,7 @@ impl Ruleset {
         }
         let mut evidence = self.evaluate(&mut hits, zones, &normalized);
         evidence.sort_by_key(|e| (e.zone, e.offset, e.rule));
-        (evidence, NormalizedZones { normalized, done })
+        (evidence, NormalizedZones::new(normalized, done))
     }
 
     #[allow(clippy::too_many_arguments)]

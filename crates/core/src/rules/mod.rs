@@ -37,7 +37,7 @@ pub use budget::Budget;
 pub use checks::{Check, CheckKind};
 pub use compile::Ruleset;
 pub use domains::{AllowList, DomainPattern};
-pub use eval::{Evidence, NormalizedZones};
+pub use eval::Evidence;
 pub use load::{check, load};
 pub use reload::{ReloadOutcome, RulesHandle, sources_version};
 pub use weights::{CategoryScoring, Weights};

@@ -36,7 +36,7 @@ pub use frontier::{FrontierState, Queued, Scope, ScopeCheck, SkipReason, TrapLim
 use probe::{Baseline, Probe, ProbeConfig, ProbeReport, View};
 use sitepatrol_core::extract::{ContentKind, Document};
 use sitepatrol_core::finding::{Finding, crawl_finding};
-use sitepatrol_core::rules::NormalizedZones;
+use sitepatrol_core::normalize::NormalizedZones;
 use sitepatrol_core::scan::Scanner;
 
 #[derive(Debug, Clone)]

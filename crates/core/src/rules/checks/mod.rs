@@ -12,10 +12,9 @@ use std::ops::Range;
 use serde::Serialize;
 
 use super::domains::{AllowList, host_range, is_within, lookup_host};
-use super::eval::NormalizedZones;
 use crate::domain::registrable_domain;
 use crate::extract::{Document, Zone, ZoneKind};
-use crate::normalize::Derived;
+use crate::normalize::{Derived, NormalizedZones};
 use crate::script::{Script, SinkKind, UNKNOWN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
