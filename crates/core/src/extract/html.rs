@@ -302,10 +302,6 @@ fn tag_info(name: &LocalName) -> u8 {
     TAG_INFO.get(name).copied().unwrap_or(0)
 }
 
-fn is_void(name: &LocalName) -> bool {
-    tag_info(name) & T_VOID != 0
-}
-
 fn category(name: &LocalName) -> u8 {
     tag_info(name) >> T_CAT_SHIFT
 }
@@ -893,7 +889,8 @@ impl Extractor {
         let vis = own.visibility.unwrap_or(p_vis);
         let fzero = own.font_zero.unwrap_or(p_fzero);
         let hidden = hard || vis || fzero;
-        let cat = category(&name);
+        let info = tag_info(&name);
+        let cat = info >> T_CAT_SHIFT;
         self.sep_for(cat);
         let alt = self.alt_and_title(&a);
         if matches!(
@@ -963,7 +960,7 @@ impl Extractor {
             }
         }
 
-        let childless = is_void(&name) || closed;
+        let childless = info & T_VOID != 0 || closed;
         if !childless {
             self.push(name, cat, hard, vis, fzero);
             if open_anchor {

@@ -105,9 +105,10 @@ impl CheckKind {
 pub struct Condition {
     pub groups: Vec<Vec<String>>,
     /// Each group's terms (and their regex-escaped forms, `sm\\.cn`), to skip scripts that
-    /// cannot hold a matching condition without lexing them.
+    /// cannot hold a matching condition without lexing them. Searched in the script's text
+    /// with its ASCII letters lowered, as the terms are.
     #[serde(skip)]
-    finders: Vec<std::sync::Arc<aho_corasick::AhoCorasick>>,
+    finders: Vec<Vec<memchr::memmem::Finder<'static>>>,
 }
 
 impl PartialEq for Condition {
@@ -132,24 +133,30 @@ impl Condition {
         let finders = groups
             .iter()
             .map(|terms| {
-                let patterns = terms.iter().flat_map(|term| {
-                    let escaped = term.contains('.').then(|| term.replace('.', "\\."));
-                    std::iter::once(term.clone()).chain(escaped)
-                });
-                aho_corasick::AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .build(patterns)
-                    .map(std::sync::Arc::new)
+                terms
+                    .iter()
+                    .flat_map(|term| {
+                        let escaped = term.contains('.').then(|| term.replace('.', "\\."));
+                        std::iter::once(term.clone()).chain(escaped)
+                    })
+                    .map(|pattern| memchr::memmem::Finder::new(pattern.as_bytes()).into_owned())
+                    .collect()
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         Ok(Condition { groups, finders })
     }
 
-    /// Whether every group has a term somewhere in `text` (not necessarily in one condition).
-    /// One search per group, each with its literal prefilter, stopping at the first group
-    /// without a term: one overlapping pass over all terms walked every byte of every script.
-    fn may_hold(&self, text: &str) -> bool {
-        !self.finders.is_empty() && self.finders.iter().all(|f| f.is_match(text))
+    /// Whether every group has a term somewhere in `lowered` (a script's text with its ASCII
+    /// letters lowered; not necessarily in one condition). Each term is one SIMD substring
+    /// search, stopping at the first group without a term: one overlapping automaton pass
+    /// over all terms walked every byte of every script.
+    fn may_hold(&self, lowered: &str) -> bool {
+        !self.finders.is_empty()
+            && self.finders.iter().all(|group| {
+                group
+                    .iter()
+                    .any(|finder| finder.find(lowered.as_bytes()).is_some())
+            })
     }
 
     fn holds(&self, context: &str) -> bool {
@@ -242,6 +249,9 @@ pub(crate) struct Site<'a> {
     zones: &'a [Zone],
     /// The page's scripts, lexed on first use by any script check.
     scripts: std::cell::OnceCell<Vec<Lexed<'a>>>,
+    /// The script zones' texts with ASCII letters lowered, made on first use: what the
+    /// `script_branch` conditions look for their terms in.
+    lowered_scripts: std::cell::OnceCell<Vec<String>>,
     /// The zones as the rules normalized them, when they did.
     normalized: Option<&'a NormalizedZones>,
 }
@@ -257,6 +267,7 @@ impl<'a> Site<'a> {
             visible: std::cell::OnceCell::new(),
             zones: &document.zones,
             scripts: std::cell::OnceCell::new(),
+            lowered_scripts: std::cell::OnceCell::new(),
             normalized: None,
         }
     }
@@ -285,6 +296,14 @@ impl<'a> Site<'a> {
             .iter()
             .filter(|z| matches!(z.kind, ZoneKind::Script | ZoneKind::Js))
             .map(|z| (z.kind, z.text.as_str()))
+    }
+
+    fn lowered_scripts(&self) -> &[String] {
+        self.lowered_scripts.get_or_init(|| {
+            self.script_texts()
+                .map(|(_, text)| text.to_ascii_lowercase())
+                .collect()
+        })
     }
 
     fn scripts(&self) -> &[Lexed<'a>] {
@@ -564,8 +583,9 @@ fn script_sinks(check: &Check, site: &Site<'_>) -> Vec<Evidence> {
 fn script_branches(check: &Check, site: &Site<'_>) -> Vec<Evidence> {
     // Scripts and their texts come in the same order; each text is searched once.
     let may_hold: Vec<bool> = site
-        .script_texts()
-        .map(|(_, text)| check.condition.may_hold(text))
+        .lowered_scripts()
+        .iter()
+        .map(|text| check.condition.may_hold(text))
         .collect();
     if !may_hold.contains(&true) {
         return Vec::new();
@@ -1137,7 +1157,10 @@ mod tests {
                 groups.into_iter().map(|g| g.into_iter().map(String::from).collect()).collect();
             let condition = Condition::new(groups).unwrap();
             let text: String = parts.concat();
-            prop_assert_eq!(condition.may_hold(&text), may_hold_in_one_pass(&condition, &text));
+            prop_assert_eq!(
+                condition.may_hold(&text.to_ascii_lowercase()),
+                may_hold_in_one_pass(&condition, &text)
+            );
         });
     }
     use crate::extract::extract_html;
