@@ -4,7 +4,9 @@
 //! names and attribute values are not copied into reference-counted buffers one character at a
 //! time, which is where html5ever's tokenizer spent most of its time (issue 17, the table in
 //! benches/README.md). Tags still arrive as html5ever's [`Tag`] with interned [`LocalName`]s, so
-//! the extractor matches element and attribute names as atoms.
+//! the extractor matches element and attribute names as atoms. One `Tag` is reused for every
+//! start tag, and it carries only the attributes the handler keeps
+//! ([`Handler::keeps_attribute`]).
 //!
 //! The stage behaves as html5ever's tokenizer with default options did: a leading byte order
 //! mark is dropped, a repeated attribute keeps its first value, U+0000 in text is dropped (the
