@@ -26,6 +26,17 @@ fn corpus() -> Option<PathBuf> {
     }
 }
 
+/// The corpus's pages, in name order.
+fn pages(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    entries
+}
+
 #[test]
 fn every_displayed_number_on_pages_zh_is_found_and_none_is_invented() {
     let Some(dir) = corpus() else { return };
@@ -47,12 +58,7 @@ fn every_displayed_number_on_pages_zh_is_found_and_none_is_invented() {
         );
     }
     let detector = Detector::new(ServiceCatalog::bundled().unwrap());
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
+    let entries = pages(&dir);
     assert_eq!(entries.len(), 69, "the corpus changed");
     let mut problems = Vec::new();
     let mut icp_pages = 0;
@@ -112,12 +118,7 @@ fn filing_on_the_rules_normalized_zones_is_filing_on_its_own() {
     let scanner = Scanner::new(Arc::new(ruleset.unwrap()), ScanOptions::default());
     let detector = Detector::new(ServiceCatalog::bundled().unwrap());
     let url = url::Url::parse("http://pages-zh.test/").unwrap();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
+    let entries = pages(&dir);
     let (mut shared_zones, mut with_numbers, mut with_services) = (0, 0, 0);
     for path in entries {
         let bytes = std::fs::read(&path).unwrap();
