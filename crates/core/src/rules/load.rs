@@ -1327,9 +1327,7 @@ fn validate_check(
     match raw.condition {
         Some(v) => {
             options.check_applies(cx, "condition", v.span());
-            if let Some(condition) = check_condition(cx, rule, v) {
-                check.condition = condition;
-            }
+            check.condition = check_condition(cx, rule, v);
         }
         None if kind == CheckKind::ScriptBranch => cx.error_at(
             raw.kind.span(),
@@ -1408,12 +1406,12 @@ impl CheckOptions<'_> {
     }
 }
 
-/// `condition`: groups of terms, none empty; `None` when the groups do not build.
+/// `condition`: groups of terms, none empty (each problem is reported).
 fn check_condition(
     cx: &mut FileCx<'_>,
     rule: Option<&str>,
     condition: Spanned<Vec<Vec<Spanned<String>>>>,
-) -> Option<super::checks::Condition> {
+) -> super::checks::Condition {
     let span = condition.span();
     let mut groups = Vec::new();
     for group in condition.into_inner() {
@@ -1437,13 +1435,7 @@ fn check_condition(
     if groups.is_empty() {
         cx.error_at(span.clone(), rule, "`condition` has no groups".into());
     }
-    match super::checks::Condition::new(groups) {
-        Ok(condition) => Some(condition),
-        Err(e) => {
-            cx.error_at(span, rule, format!("`condition`: {e}"));
-            None
-        }
-    }
+    super::checks::Condition::new(groups)
 }
 
 /// `brand_credentials` options: the brands file (read relative to the rule's file, its
