@@ -11,7 +11,7 @@ use super::numbers::{
 };
 use super::services::{ServiceCatalog, ServiceSignal};
 use crate::extract::{Document, Link, ZoneKind};
-use crate::normalize::{Derived, NormalizedZones, normalize};
+use crate::normalize::{Derived, NormalizedZones, normalize, shared_or_normalized};
 
 /// Zones searched for numbers, in order of preference when one number shows up in several:
 /// footers are visible text first; a number shown only as an image's `alt` is still shown; and
@@ -114,16 +114,18 @@ impl Detector {
         };
         // Each zone is normalized once, for the rules, the number patterns and the service
         // terms alike.
-        let shared = |index: usize| normalized.and_then(|n| n.zone(index));
         let normalized: Vec<(ZoneKind, &str, Cow<'_, Derived>)> = document
             .zones
             .iter()
             .enumerate()
             .filter(|(_, z)| NUMBER_ZONES.contains(&z.kind) || self.catalog.reads(z.kind))
             .map(|(index, z)| {
-                let zone =
-                    shared(index).map_or_else(|| Cow::Owned(normalize(&z.text)), Cow::Borrowed);
-                (z.kind, z.text.as_str(), zone)
+                let shared = normalized.and_then(|n| n.zone(index));
+                (
+                    z.kind,
+                    z.text.as_str(),
+                    shared_or_normalized(shared, &z.text),
+                )
             })
             .collect();
         for kind in NUMBER_ZONES {

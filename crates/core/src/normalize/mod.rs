@@ -17,6 +17,7 @@
 pub mod segment;
 mod t2s;
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use unicode_normalization::UnicodeNormalization;
@@ -161,6 +162,12 @@ impl NormalizedZones {
             .is_some_and(|&done| done)
             .then(|| &self.normalized[index])
     }
+}
+
+/// `shared` (a zone as the rules normalized it, from [`NormalizedZones::zone`]), or `source`
+/// normalized now when the rules did not normalize it.
+pub fn shared_or_normalized<'a>(shared: Option<&'a Derived>, source: &str) -> Cow<'a, Derived> {
+    shared.map_or_else(|| Cow::Owned(normalize(source)), Cow::Borrowed)
 }
 
 /// Normalize `source`: NFKC, lower case, Traditional → Simplified, invisible characters removed.

@@ -32,7 +32,7 @@ use toml::Spanned;
 use super::{Evidence, Site};
 use crate::domain::registrable_domain;
 use crate::extract::{Document, Field, ZoneKind};
-use crate::normalize::{Derived, normalize, normalize_term};
+use crate::normalize::{normalize, normalize_term, shared_or_normalized};
 use crate::rules::domains::{self, DomainPattern, host_range, is_within, lookup_host};
 use crate::rules::{Diagnostic, Level};
 
@@ -1000,14 +1000,7 @@ fn zone_claims(
         return Vec::new();
     };
     let zone = &document.zones[index];
-    let own_normalization;
-    let normalized: &Derived = match site.normalized(index) {
-        Some(shared) => shared,
-        None => {
-            own_normalization = normalize(&zone.text);
-            &own_normalization
-        }
-    };
+    let normalized = shared_or_normalized(site.normalized(index), &zone.text);
     let mut out = Vec::new();
     let mut start = 0;
     for line in normalized.text.split('\n') {
