@@ -552,6 +552,71 @@ examples.match = ["澳门赌场"]
     );
 }
 
+/// Zones whose pattern sets nearly match share one automaton; a term found in a zone its rule
+/// does not cover must still report nothing there, as a term, a context word or an exclusion.
+#[test]
+fn zones_sharing_an_automaton_keep_their_own_rules() {
+    let common: Vec<String> = (0..20).map(|i| format!("\"共同词{i}\"")).collect();
+    let ruleset = load_text(&format!(
+        r#"
+[defaults]
+severity = "high"
+skip_noise = false
+
+[[rule]]
+id = "shared.both"
+category = "gambling"
+clause = "§2(7)"
+description = "terms of the text and title zones"
+zones = ["text", "title"]
+terms = [{}]
+
+[[rule]]
+id = "shared.text_only"
+category = "gambling"
+clause = "§2(7)"
+description = "a term of the text zone only"
+zones = ["text"]
+terms = ["只在正文"]
+
+[[rule]]
+id = "shared.title_near"
+category = "gambling"
+clause = "§2(7)"
+description = "a title term whose context word belongs to the text rule's zone only"
+zones = ["title"]
+terms = ["标题词"]
+near = {{ terms = ["只在正文"], within = 10 }}
+"#,
+        common.join(", ")
+    ))
+    .unwrap_or_else(|d| panic!("{d:#?}"));
+    let ids = |zone: ZoneKind, text: &str| -> Vec<String> {
+        let mut ids: Vec<String> = ruleset
+            .rule_findings_text(zone, text, "test")
+            .iter()
+            .map(|f| f.rule.to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(ZoneKind::Text, "这里只在正文出现"),
+        ["shared.text_only"]
+    );
+    assert!(ids(ZoneKind::Title, "这里只在正文出现").is_empty());
+    assert_eq!(ids(ZoneKind::Title, "共同词3"), ["shared.both"]);
+    // The title rule's context word is a text-only term too: it still counts as context in
+    // the title, since the title rule names it.
+    assert_eq!(
+        ids(ZoneKind::Title, "标题词 只在正文"),
+        ["shared.title_near"]
+    );
+    assert!(ids(ZoneKind::Title, "标题词").is_empty());
+    assert_eq!(ids(ZoneKind::Text, "标题词 只在正文"), ["shared.text_only"]);
+    assert!(ids(ZoneKind::Meta, "共同词3 只在正文").is_empty());
+}
+
 /// Regexes are gated by literals searched in the terms' automaton: a literal shared with a
 /// term must serve both, and a regex runs only in the zones of its rule.
 #[test]

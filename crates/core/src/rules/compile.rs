@@ -402,8 +402,11 @@ fn build_view(
         if ids.is_empty() {
             continue;
         }
-        match groups.iter_mut().find(|(g, _)| *g == ids) {
-            Some((_, mask)) => *mask |= bit,
+        match groups.iter_mut().find(|(g, _)| nearly_the_same(g, &ids)) {
+            Some((group, mask)) => {
+                *group = union(group, &ids);
+                *mask |= bit;
+            }
             None => groups.push((ids, bit)),
         }
     }
@@ -426,4 +429,75 @@ fn build_view(
         uses,
         gates,
     })
+}
+
+/// Whether two zones' pattern sets are close enough to share one automaton: each holds at
+/// least nine tenths of their union. A pattern of one zone found in the other is dropped by
+/// its rules' zone masks (`push_pattern_hits`, `regex_hits`), so sharing changes no finding;
+/// it saves building and holding an automaton per zone (text, title, meta, attributes and
+/// hidden text differ by a few patterns, and a DFA of a thousand patterns is megabytes).
+fn nearly_the_same(a: &[u32], b: &[u32]) -> bool {
+    let both = union(a, b).len();
+    a.len().min(b.len()) * 10 >= both * 9
+}
+
+/// The sorted union of two sorted id lists.
+fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x == y => {
+                i += 1;
+                j += 1;
+                x
+            }
+            (Some(&x), Some(&y)) if x < y => {
+                i += 1;
+                x
+            }
+            (Some(&x), None) => {
+                i += 1;
+                x
+            }
+            (_, Some(&y)) => {
+                j += 1;
+                y
+            }
+            (None, None) => break,
+        };
+        out.push(next);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn union_is_the_sorted_set_union(
+            a in prop::collection::btree_set(0u32..64, 0..40),
+            b in prop::collection::btree_set(0u32..64, 0..40),
+        ) {
+            let a: Vec<u32> = a.into_iter().collect();
+            let b: Vec<u32> = b.into_iter().collect();
+            let expected: std::collections::BTreeSet<u32> = a.iter().chain(&b).copied().collect();
+            prop_assert_eq!(union(&a, &b), expected.into_iter().collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn zones_share_an_automaton_only_when_each_holds_nine_tenths_of_the_union() {
+        let twenty: Vec<u32> = (0..20).collect();
+        let twenty_and_two: Vec<u32> = (0..22).collect();
+        let twenty_and_three: Vec<u32> = (0..23).collect();
+        assert!(nearly_the_same(&twenty, &twenty));
+        assert!(nearly_the_same(&twenty, &twenty_and_two));
+        assert!(!nearly_the_same(&twenty, &twenty_and_three));
+        let disjoint: Vec<u32> = (20..40).collect();
+        assert!(!nearly_the_same(&twenty, &disjoint));
+    }
 }
