@@ -552,6 +552,17 @@ examples.match = ["澳门赌场"]
     );
 }
 
+/// The ids of the rules with a finding in `text` read as a `zone`, sorted.
+fn rule_ids_in(ruleset: &Ruleset, zone: ZoneKind, text: &str) -> Vec<String> {
+    let mut ids: Vec<String> = ruleset
+        .rule_findings_text(zone, text, "test")
+        .iter()
+        .map(|f| f.rule.to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Zones whose pattern sets nearly match share one automaton; a term found in a zone its rule
 /// does not cover must still report nothing there, as a term, a context word or an exclusion.
 #[test]
@@ -591,15 +602,7 @@ near = {{ terms = ["只在正文"], within = 10 }}
         common.join(", ")
     ))
     .unwrap_or_else(|d| panic!("{d:#?}"));
-    let ids = |zone: ZoneKind, text: &str| -> Vec<String> {
-        let mut ids: Vec<String> = ruleset
-            .rule_findings_text(zone, text, "test")
-            .iter()
-            .map(|f| f.rule.to_string())
-            .collect();
-        ids.sort();
-        ids
-    };
+    let ids = |zone: ZoneKind, text: &str| rule_ids_in(&ruleset, zone, text);
     assert_eq!(
         ids(ZoneKind::Text, "这里只在正文出现"),
         ["shared.text_only"]
@@ -651,15 +654,7 @@ regex = ['eval\(\s*\$_post']
 "#,
     )
     .unwrap_or_else(|d| panic!("{d:#?}"));
-    let ids = |zone: ZoneKind, text: &str| -> Vec<String> {
-        let mut ids: Vec<String> = ruleset
-            .rule_findings_text(zone, text, "test")
-            .iter()
-            .map(|f| f.rule.to_string())
-            .collect();
-        ids.sort();
-        ids
-    };
+    let ids = |zone: ZoneKind, text: &str| rule_ids_in(&ruleset, zone, text);
     assert_eq!(
         ids(ZoneKind::Text, "北京PK10 123 开奖"),
         ["gate.regex_text", "gate.term"]
