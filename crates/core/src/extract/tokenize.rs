@@ -1,4 +1,4 @@
-//! The HTML tokenizer stage: html5gum's WHATWG tokenizer, driven through its callback emitter.
+//! The HTML tokenizer stage: html5gum's WHATWG tokenizer, driven through an emitter of our own.
 //!
 //! html5gum reads the page's bytes in place and hands over borrowed slices: text runs, tag
 //! names and attribute values are not copied into reference-counted buffers one character at a
@@ -7,6 +7,10 @@
 //! the extractor matches element and attribute names as atoms. One `Tag` is reused for every
 //! start tag, and it carries only the attributes the handler keeps
 //! ([`Handler::keeps_attribute`]).
+//!
+//! The emitter is [`Direct`] rather than html5gum's callback emitter: that one buffers every
+//! attribute value, comment and doctype and hands each over as an event, where the extractor
+//! wants a handful of attribute values and no comments at all (issue 17, benches/README.md).
 //!
 //! The stage behaves as html5ever's tokenizer with default options did: a leading byte order
 //! mark is dropped, a repeated attribute keeps its first value, U+0000 in text is dropped (the
@@ -20,8 +24,7 @@ use std::convert::Infallible;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::{Tag, TagKind};
 use html5ever::{Attribute, LocalName, QualName};
-use html5gum::emitters::callback::{Callback, CallbackEmitter, CallbackEvent};
-use html5gum::{Emitter, ForwardingEmitter, Span, Tokenizer};
+use html5gum::{Emitter, Tokenizer};
 
 pub(crate) use html5gum::State;
 
@@ -46,9 +49,58 @@ pub(crate) trait Handler {
 /// Tokenize `html`, handing every token to `handler`, and return the handler.
 pub(crate) fn tokenize<H: Handler>(html: &str, mut handler: H) -> H {
     let html = html.strip_prefix('\u{feff}').unwrap_or(html);
-    let emitter = Relay {
-        inner: CallbackEmitter::new(Builder {
-            handler: &mut handler,
+    let emitter = Direct::new(&mut handler);
+    // The input is a string and the emitter never fails, so the tokenizer cannot fail either.
+    let Ok(()) = Tokenizer::new_with_emitter(html, emitter).finish();
+    handler.eof();
+    handler
+}
+
+/// Which kind of tag the tokenizer is reading.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Nothing,
+    Start,
+    End,
+}
+
+/// What happens to the attribute being read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Attr {
+    /// No attribute is open.
+    None,
+    /// Its name is still being read.
+    Naming,
+    /// It is the last of the tag's attributes: its value goes there.
+    Kept,
+    /// Not kept (left out by the handler, a repeat, or in an end tag): its value is skipped.
+    Dropped,
+}
+
+/// html5gum's emitter for a [`Handler`]: builds html5ever tags from the tokenizer's calls,
+/// keeps only the attributes the handler reads, and passes text on in the runs html5gum's
+/// callback emitter passed it (text is held back until a tag, comment, doctype or the end),
+/// so the handler sees the same calls as it did behind that emitter.
+struct Direct<'h, H> {
+    handler: &'h mut H,
+    /// The start tag being read: its attributes so far. One tag is reused for every start
+    /// tag, so that its attribute list is not allocated and freed each time.
+    tag: Tag,
+    reading: Reading,
+    name: Vec<u8>,
+    self_closing: bool,
+    /// The last start tag's name, until an end tag: what ends a raw-text element.
+    last_start_tag: Vec<u8>,
+    attr: Attr,
+    attr_name: Vec<u8>,
+    attr_value: Vec<u8>,
+    text: Vec<u8>,
+}
+
+impl<'h, H: Handler> Direct<'h, H> {
+    fn new(handler: &'h mut H) -> Self {
+        Direct {
+            handler,
             tag: Tag {
                 kind: TagKind::StartTag,
                 name: LocalName::from(""),
@@ -56,100 +108,196 @@ pub(crate) fn tokenize<H: Handler>(html: &str, mut handler: H) -> H {
                 had_duplicate_attributes: false,
                 attrs: Vec::new(),
             },
-            open: false,
-            skip_value: false,
-            next_state: None,
-        }),
-    };
-    // The input is a string and the emitter never fails, so the tokenizer cannot fail either.
-    let Ok(()) = Tokenizer::new_with_emitter(html, emitter).finish();
-    handler.eof();
-    handler
-}
-
-/// Builds html5ever tags from html5gum's events and passes them on.
-struct Builder<'h, H> {
-    handler: &'h mut H,
-    /// The start tag being read: its name and the attributes so far. One tag is reused for
-    /// every start tag, so that its attribute list is not allocated and freed each time.
-    tag: Tag,
-    /// A start tag is being read (`tag` is not the last one's leftovers).
-    open: bool,
-    /// The attribute just named repeats an earlier one: its value is dropped.
-    skip_value: bool,
-    /// The state the handler asked for after the last start tag.
-    next_state: Option<State>,
-}
-
-impl<H: Handler> Callback<Infallible, ()> for Builder<'_, H> {
-    fn handle_event(&mut self, event: CallbackEvent<'_>, _span: Span<()>) -> Option<Infallible> {
-        match event {
-            CallbackEvent::OpenStartTag { name } => {
-                self.tag.name = local_name(name);
-                self.tag.self_closing = false;
-                self.tag.had_duplicate_attributes = false;
-                self.tag.attrs.clear();
-                self.open = true;
-            }
-            CallbackEvent::AttributeName { name } => self.attribute_name(name),
-            CallbackEvent::AttributeValue { value } => {
-                if let Some(attr) = self.tag.attrs.last_mut()
-                    && self.open
-                    && !self.skip_value
-                {
-                    attr.value = StrTendril::from_slice(&utf8(value));
-                }
-            }
-            CallbackEvent::CloseStartTag { self_closing } => {
-                if self.open {
-                    self.open = false;
-                    self.tag.self_closing = self_closing;
-                    self.next_state = self.handler.start_tag(&self.tag);
-                }
-            }
-            CallbackEvent::EndTag { name } => {
-                self.open = false;
-                self.handler.end_tag(local_name(name));
-            }
-            CallbackEvent::String { value } => self.text(value),
-            CallbackEvent::Comment { .. }
-            | CallbackEvent::Doctype { .. }
-            | CallbackEvent::Error(_) => {}
+            reading: Reading::Nothing,
+            name: Vec::new(),
+            self_closing: false,
+            last_start_tag: Vec::new(),
+            attr: Attr::None,
+            attr_name: Vec::new(),
+            attr_value: Vec::new(),
+            text: Vec::new(),
         }
-        None
     }
-}
 
-impl<H: Handler> Builder<'_, H> {
-    fn attribute_name(&mut self, name: &[u8]) {
-        // Attributes seen inside an end tag belong to no tag.
-        if !self.open {
+    fn flush_text(&mut self) {
+        if !self.text.is_empty() {
+            pass_text(self.handler, &self.text);
+            self.text.clear();
+        }
+    }
+
+    /// The attribute's name is complete: keep it on the tag, or drop it.
+    fn settle_attribute_name(&mut self) {
+        self.attr = Attr::Dropped;
+        if self.reading != Reading::Start || self.attr_name.is_empty() {
+            return;
+        }
+        let name = local_name(&self.attr_name);
+        if !self.handler.keeps_attribute(&name) {
             return;
         }
         let tag = &mut self.tag;
-        let name = local_name(name);
-        if !self.handler.keeps_attribute(&name) {
-            self.skip_value = true;
+        if tag.attrs.iter().any(|a| a.name.local == name) {
+            tag.had_duplicate_attributes = true;
             return;
         }
-        self.skip_value = tag.attrs.iter().any(|a| a.name.local == name);
-        tag.had_duplicate_attributes |= self.skip_value;
-        if !self.skip_value {
-            tag.attrs.push(Attribute {
-                name: QualName::new(None, html5ever::ns!(), name),
-                value: StrTendril::new(),
-            });
+        tag.attrs.push(Attribute {
+            name: QualName::new(None, html5ever::ns!(), name),
+            value: StrTendril::new(),
+        });
+        self.attr = Attr::Kept;
+    }
+
+    fn finish_attribute(&mut self) {
+        if self.attr == Attr::Naming {
+            self.settle_attribute_name();
+        }
+        if self.attr == Attr::Kept
+            && !self.attr_value.is_empty()
+            && let Some(attr) = self.tag.attrs.last_mut()
+        {
+            attr.value = StrTendril::from_slice(&utf8(&self.attr_value));
+        }
+        self.attr_value.clear();
+        self.attr = Attr::None;
+    }
+}
+
+/// Text to the handler, without its U+0000 characters.
+fn pass_text<H: Handler>(handler: &mut H, value: &[u8]) {
+    if memchr::memchr(0, value).is_none() {
+        handler.text(&utf8(value));
+        return;
+    }
+    for part in value.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+        handler.text(&utf8(part));
+    }
+}
+
+impl<H: Handler> Emitter for Direct<'_, H> {
+    type Token = Infallible;
+
+    fn set_last_start_tag(&mut self, last_start_tag: Option<&[u8]>) {
+        self.last_start_tag.clear();
+        self.last_start_tag
+            .extend_from_slice(last_start_tag.unwrap_or_default());
+    }
+
+    fn emit_eof(&mut self) {
+        self.flush_text();
+    }
+
+    /// Parse errors change nothing we extract; checking every input byte for them (control
+    /// characters, noncharacters) took a tenth of the scan.
+    fn should_emit_errors(&mut self) -> bool {
+        false
+    }
+
+    fn emit_error(&mut self, _error: html5gum::Error) {}
+
+    fn pop_token(&mut self) -> Option<Infallible> {
+        None
+    }
+
+    fn emit_string(&mut self, s: &[u8]) {
+        self.text.extend_from_slice(s);
+    }
+
+    fn init_start_tag(&mut self) {
+        self.reading = Reading::Start;
+        self.name.clear();
+        self.self_closing = false;
+        self.tag.attrs.clear();
+        self.tag.had_duplicate_attributes = false;
+        self.attr = Attr::None;
+    }
+
+    fn init_end_tag(&mut self) {
+        self.reading = Reading::End;
+        self.name.clear();
+        self.attr = Attr::None;
+    }
+
+    fn init_comment(&mut self) {
+        self.flush_text();
+    }
+
+    fn emit_current_tag(&mut self) -> Option<State> {
+        self.flush_text();
+        self.finish_attribute();
+        match self.reading {
+            Reading::Start => {
+                self.last_start_tag.clear();
+                self.last_start_tag.extend_from_slice(&self.name);
+                self.tag.name = local_name(&self.name);
+                self.tag.self_closing = self.self_closing;
+                self.handler.start_tag(&self.tag)
+            }
+            Reading::End => {
+                self.last_start_tag.clear();
+                self.handler.end_tag(local_name(&self.name));
+                None
+            }
+            Reading::Nothing => None,
         }
     }
 
-    fn text(&mut self, value: &[u8]) {
-        if memchr::memchr(0, value).is_none() {
-            self.handler.text(&utf8(value));
-            return;
+    fn emit_current_comment(&mut self) {}
+
+    fn emit_current_doctype(&mut self) {}
+
+    fn set_self_closing(&mut self) {
+        if self.reading == Reading::Start {
+            self.self_closing = true;
         }
-        for part in value.split(|&b| b == 0).filter(|p| !p.is_empty()) {
-            self.handler.text(&utf8(part));
+    }
+
+    fn set_force_quirks(&mut self) {}
+
+    fn push_tag_name(&mut self, s: &[u8]) {
+        self.name.extend_from_slice(s);
+    }
+
+    fn push_comment(&mut self, _s: &[u8]) {}
+
+    fn push_doctype_name(&mut self, _s: &[u8]) {}
+
+    fn init_doctype(&mut self) {
+        self.flush_text();
+    }
+
+    fn init_attribute(&mut self) {
+        self.flush_text();
+        self.finish_attribute();
+        self.attr_name.clear();
+        self.attr = Attr::Naming;
+    }
+
+    fn push_attribute_name(&mut self, s: &[u8]) {
+        self.attr_name.extend_from_slice(s);
+    }
+
+    fn push_attribute_value(&mut self, s: &[u8]) {
+        if self.attr == Attr::Naming {
+            self.settle_attribute_name();
         }
+        if self.attr == Attr::Kept {
+            self.attr_value.extend_from_slice(s);
+        }
+    }
+
+    fn set_doctype_public_identifier(&mut self, _value: &[u8]) {}
+
+    fn set_doctype_system_identifier(&mut self, _value: &[u8]) {}
+
+    fn push_doctype_public_identifier(&mut self, _s: &[u8]) {}
+
+    fn push_doctype_system_identifier(&mut self, _s: &[u8]) {}
+
+    fn current_is_appropriate_end_tag_token(&mut self) -> bool {
+        self.reading == Reading::End
+            && !self.last_start_tag.is_empty()
+            && self.last_start_tag == self.name
     }
 }
 
@@ -215,34 +363,6 @@ fn local_name(bytes: &[u8]) -> LocalName {
         b"font" => n!("font"),
         b"color" => n!("color"),
         other => LocalName::from(&*utf8(other)),
-    }
-}
-
-/// Forwards to the callback emitter, and after each start tag switches the tokenizer to the
-/// state the handler chose.
-struct Relay<'h, H: Handler> {
-    inner: CallbackEmitter<Builder<'h, H>>,
-}
-
-impl<H: Handler> ForwardingEmitter for Relay<'_, H> {
-    type Token = Infallible;
-
-    fn inner(&mut self) -> &mut impl Emitter<Token = Self::Token> {
-        &mut self.inner
-    }
-
-    /// Parse errors change nothing we extract; checking every input byte for them (control
-    /// characters, noncharacters) took a tenth of the scan.
-    fn should_emit_errors(&mut self) -> bool {
-        false
-    }
-
-    fn emit_error(&mut self, _error: html5gum::Error) {}
-
-    fn emit_current_tag(&mut self) -> Option<State> {
-        // The inner emitter switches states only when told to guess them, which it is not.
-        let _guess = self.inner.emit_current_tag();
-        self.inner.callback_mut().next_state.take()
     }
 }
 
@@ -513,6 +633,106 @@ mod tests {
             let html: String = picks.iter().map(|&i| PIECES[i]).collect();
             let ours = tokenize(&html, Keeping::default()).0 .0;
             prop_assert_eq!(ours, reference_keeping(&html), "input: {:?}", html);
+        }
+    }
+
+    /// Every call a handler gets, text runs as they come: what the handler saw behind
+    /// html5gum's callback emitter, which [`Direct`] replaced.
+    #[derive(Debug, PartialEq)]
+    enum Call {
+        Start(String, Vec<(String, String)>, bool),
+        End(String),
+        Text(String),
+    }
+
+    /// Raw-text states as html5gum's callback emitter guesses them, so that both sides
+    /// switch states alike.
+    struct Calls(Vec<Call>);
+
+    impl Handler for Calls {
+        fn start_tag(&mut self, tag: &Tag) -> Option<State> {
+            let attrs = tag
+                .attrs
+                .iter()
+                .map(|a| (a.name.local.to_string(), a.value.to_string()))
+                .collect();
+            self.0
+                .push(Call::Start(tag.name.to_string(), attrs, tag.self_closing));
+            html5gum::naive_next_state(tag.name.as_bytes())
+        }
+        fn end_tag(&mut self, name: LocalName) {
+            self.0.push(Call::End(name.to_string()));
+        }
+        fn text(&mut self, text: &str) {
+            self.0.push(Call::Text(text.to_owned()));
+        }
+    }
+
+    /// The calls html5gum's callback emitter makes, as the old adapter passed them on: the
+    /// first value of a repeated attribute, text without U+0000.
+    fn callback_calls(html: &str) -> Vec<Call> {
+        use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
+        let html = html.strip_prefix('\u{feff}').unwrap_or(html);
+        let mut calls = Vec::new();
+        let mut open: Option<(String, Vec<(String, String)>)> = None;
+        let mut skip_value = false;
+        let mut emitter =
+            CallbackEmitter::new(|event: CallbackEvent<'_>, _: html5gum::Span<()>| {
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                match event {
+                    CallbackEvent::OpenStartTag { name } => open = Some((text(name), Vec::new())),
+                    CallbackEvent::AttributeName { name } => {
+                        if let Some((_, attrs)) = &mut open {
+                            let name = text(name);
+                            skip_value = attrs.iter().any(|(n, _)| *n == name);
+                            if !skip_value {
+                                attrs.push((name, String::new()));
+                            }
+                        }
+                    }
+                    CallbackEvent::AttributeValue { value } => {
+                        if let Some((_, attrs)) = &mut open
+                            && !skip_value
+                            && let Some(last) = attrs.last_mut()
+                        {
+                            last.1 = text(value);
+                        }
+                    }
+                    CallbackEvent::CloseStartTag { self_closing } => {
+                        if let Some((name, attrs)) = open.take() {
+                            calls.push(Call::Start(name, attrs, self_closing));
+                        }
+                    }
+                    CallbackEvent::EndTag { name } => {
+                        open = None;
+                        calls.push(Call::End(text(name)));
+                    }
+                    CallbackEvent::String { value } => {
+                        for part in value.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+                            calls.push(Call::Text(text(part)));
+                        }
+                    }
+                    _ => {}
+                }
+                None::<Infallible>
+            });
+        emitter.naively_switch_states(true);
+        let Ok(()) = Tokenizer::new_with_emitter(html, emitter).finish();
+        calls
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The same calls, text runs included, so the extractor's output cannot depend on
+        /// which emitter drove it.
+        #[test]
+        fn same_calls_as_the_callback_emitter(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..80)
+        ) {
+            let html: String = picks.iter().map(|&i| PIECES[i]).collect();
+            let ours = tokenize(&html, Calls(Vec::new())).0;
+            prop_assert_eq!(ours, callback_calls(&html), "input: {:?}", html);
         }
     }
 
