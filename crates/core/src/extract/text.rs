@@ -96,18 +96,19 @@ impl TextBuf {
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
-            // Only ASCII and the lead bytes C2, E1, E2, E3 can start a whitespace character;
-            // anything else (CJK text in particular) is skipped byte by byte.
+            if NOT_SPACE_STEP[usize::from(b)] != 0 {
+                // A run of characters that cannot be whitespace, a whole character a step (a
+                // CJK character is one step, not three): most of a Chinese page.
+                start.get_or_insert(i);
+                i = skip_non_space(bytes, i);
+                continue;
+            }
             let ws_len = match b {
                 b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => 1,
-                0xc2 | 0xe1..=0xe3 => unicode_space_len(&bytes[i..]),
-                _ => 0,
+                _ => unicode_space_len(&bytes[i..]),
             };
             if ws_len == 0 {
-                if start.is_none() {
-                    start = Some(i);
-                }
-                // A whole character at a time: a CJK character is one step, not three.
+                start.get_or_insert(i);
                 i += utf8_width(b);
                 continue;
             }
@@ -132,6 +133,39 @@ impl TextBuf {
     pub(crate) fn into_string(self) -> String {
         self.out
     }
+}
+
+/// Per byte, the length of the character it starts when that character cannot be whitespace,
+/// and 0 when it may be: ASCII whitespace, and C2, E1, E2 and E3, the lead bytes of Unicode
+/// whitespace (see [`unicode_space_len`]). A continuation byte, which never starts a character
+/// of a `str`, is 1. Looked up once per character instead of matching the byte twice.
+static NOT_SPACE_STEP: [u8; 256] = {
+    let mut table = [1u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xc2 | 0xe1..=0xe3 => 0,
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xff => 4,
+            _ => 1,
+        };
+        b += 1;
+    }
+    table
+};
+
+/// The end of the run of characters from `i` that cannot be whitespace.
+#[inline]
+fn skip_non_space(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(&b) = bytes.get(i) {
+        let step = NOT_SPACE_STEP[usize::from(b)];
+        if step == 0 {
+            break;
+        }
+        i += usize::from(step);
+    }
+    i
 }
 
 /// The length of the UTF-8 character whose first byte is `lead` (1 for a byte that cannot
@@ -242,7 +276,7 @@ mod tests {
         let pieces = prop::sample::select(vec![
             "a", " ", "\t", "\n", "\r", "\u{b}", "\u{c}", "\u{1c}", "\u{85}", "\u{a0}", "é",
             "\u{1680}", "\u{2000}", "\u{200a}", "\u{200b}", "\u{2028}", "\u{202f}", "\u{205f}",
-            "\u{3000}", "\u{3001}", "ぁ", "中", "龥", "😀", "€", "\u{e1}", "ሀ", "Ā",
+            "\u{3000}", "\u{3001}", "ぁ", "中", "龥", "😀", "€", "\u{e1}", "ሀ", "Ā", "\u{a9}",
         ]);
         proptest!(ProptestConfig::with_cases(2000), |(
             parts in prop::collection::vec(pieces, 0..24),
