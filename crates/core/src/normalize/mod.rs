@@ -478,23 +478,17 @@ pub fn denoise_into(normalized: &str, out: &mut Derived) {
     while i < bytes.len() {
         // Copy each run of kept characters at once, with one map segment.
         let run_start = i;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if b < 0x80 {
-                if !b.is_ascii_alphanumeric() {
-                    break;
+        while let Some(&b) = bytes.get(i) {
+            match DENOISE_STEP[usize::from(b)] {
+                NOISE => break,
+                DECODE => {
+                    let c = normalized[i..].chars().next().unwrap_or(' ');
+                    if is_noise(c) {
+                        break;
+                    }
+                    i += c.len_utf8();
                 }
-                i += 1;
-            } else if (0xE5..=0xE9).contains(&b) {
-                // U+5000..=U+9FFF, inside the CJK Unified Ideographs: never noise. Most of a
-                // Chinese page, kept without decoding the character.
-                i += 3;
-            } else {
-                let c = normalized[i..].chars().next().unwrap_or(' ');
-                if is_noise(c) {
-                    break;
-                }
-                i += c.len_utf8();
+                kept => i += usize::from(kept),
             }
         }
         if i > run_start {
@@ -502,23 +496,50 @@ pub fn denoise_into(normalized: &str, out: &mut Derived) {
             out.text.push_str(&normalized[run_start..i]);
         }
         // Skip the noise run.
-        while i < bytes.len() {
-            let b = bytes[i];
-            if b < 0x80 {
-                if b.is_ascii_alphanumeric() {
-                    break;
+        while let Some(&b) = bytes.get(i) {
+            match DENOISE_STEP[usize::from(b)] {
+                NOISE => i += 1,
+                DECODE => {
+                    let c = normalized[i..].chars().next().unwrap_or('a');
+                    if !is_noise(c) {
+                        break;
+                    }
+                    i += c.len_utf8();
                 }
-                i += 1;
-            } else {
-                let c = normalized[i..].chars().next().unwrap_or('a');
-                if !is_noise(c) {
-                    break;
-                }
-                i += c.len_utf8();
+                _ => break,
             }
         }
     }
 }
+
+/// [`DENOISE_STEP`] of an ASCII noise byte.
+const NOISE: u8 = 0;
+/// [`DENOISE_STEP`] of a byte whose character must be decoded to tell.
+const DECODE: u8 = u8::MAX;
+
+/// Per byte, what [`denoise_into`] knows from it alone: an ASCII letter or digit is kept (1),
+/// other ASCII is noise, and a lead byte of U+5000..=U+9FFF, inside the CJK Unified
+/// Ideographs, is a kept character of 3 bytes (most of a Chinese page, kept without decoding
+/// it). Every other character is decoded and looked up. One table load per character instead
+/// of a chain of range checks.
+static DENOISE_STEP: [u8; 256] = {
+    let mut table = [DECODE; 256];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = if (b as u8).is_ascii_alphanumeric() {
+            1
+        } else {
+            NOISE
+        };
+        b += 1;
+    }
+    let mut lead = 0xE5;
+    while lead <= 0xE9 {
+        table[lead] = 3;
+        lead += 1;
+    }
+    table
+};
 
 /// A derived view of `source` where each character is kept, replaced by one character, or
 /// dropped, with the map back to `source`. For views with rules of their own (the filing
