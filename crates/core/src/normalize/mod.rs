@@ -226,7 +226,7 @@ pub fn normalize_into(source: &str, out: &mut Derived) {
         while i < bytes.len() {
             let b = bytes[i];
             if b < 0x80 {
-                i += 1;
+                i = ascii_run_end(bytes, i);
             } else if (0xE2..=0xE9).contains(&b)
                 && let Some(code) = three_byte_code(bytes, i)
                 && ((is_cjk_ideograph(code) && t2s.is_unchanged(code))
@@ -322,6 +322,26 @@ fn may_combine(c: char) -> bool {
     code >= 0x300
         && !((0x3100..0xA000).contains(&code) || (0xFF00..0xFFF0).contains(&code))
         && !(0x3000..0x302A).contains(&code)
+}
+
+/// The end of the run of ASCII bytes from `i`, found eight bytes a step: links and scripts
+/// are long ASCII runs, which the verbatim loop otherwise walked a byte at a time.
+#[inline]
+fn ascii_run_end(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let high = u64::from_le_bytes(word) & 0x8080_8080_8080_8080;
+        if high != 0 {
+            return i + (high.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while bytes.get(i).is_some_and(u8::is_ascii) {
+        i += 1;
+    }
+    i
 }
 
 /// The code point of the three-byte UTF-8 sequence at `i` (the input is valid UTF-8).
@@ -740,6 +760,18 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn ascii_runs_end_at_the_first_byte_above_ascii() {
+        use proptest::prelude::*;
+        // Runs shorter and longer than a word, ending at every place within one.
+        let bytes = prop::collection::vec(prop_oneof![4 => 0u8..0x80, 1 => 0x80u8..=0xFF], 0..40);
+        proptest!(ProptestConfig::with_cases(2000), |(bytes in bytes, from in 0usize..40)| {
+            let from = from.min(bytes.len());
+            let byte_by_byte = from + bytes[from..].iter().take_while(|b| b.is_ascii()).count();
+            prop_assert_eq!(ascii_run_end(&bytes, from), byte_by_byte);
+        });
     }
 
     #[test]
