@@ -581,15 +581,19 @@ fn lex(text: &str) -> Vec<Token> {
             continue;
         }
         let rest = &bytes[i..];
-        // Comments, including the HTML-like `<!--` and a `-->` that starts a line.
-        if rest.starts_with(b"//")
-            || rest.starts_with(b"<!--")
-            || (line_start && rest.starts_with(b"-->"))
-        {
+        // Comments, including the HTML-like `<!--` and a `-->` that starts a line. Only three
+        // bytes can start one, so most tokens are not compared with any of them.
+        let line_comment = match b {
+            b'/' => rest.starts_with(b"//"),
+            b'<' => rest.starts_with(b"<!--"),
+            b'-' => line_start && rest.starts_with(b"-->"),
+            _ => false,
+        };
+        if line_comment {
             i = memchr::memchr(b'\n', rest).map_or(bytes.len(), |n| i + n);
             continue;
         }
-        if rest.starts_with(b"/*") {
+        if b == b'/' && rest.starts_with(b"/*") {
             i = memchr::memmem::find(&rest[2..], b"*/").map_or(bytes.len(), |n| i + 2 + n + 2);
             continue;
         }
