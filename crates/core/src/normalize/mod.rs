@@ -325,7 +325,10 @@ fn may_combine(c: char) -> bool {
 }
 
 /// The end of the run of ASCII bytes from `i`, found eight bytes a step: links and scripts
-/// are long ASCII runs, which the verbatim loop otherwise walked a byte at a time.
+/// are long ASCII runs, which the verbatim loop otherwise walked a byte at a time. Not
+/// encoding_rs's `ascii_valid_up_to`, which the share counters use: in Chinese text most
+/// ASCII runs are a few bytes long, and its call cost 2.3 M more instructions per pass over
+/// pages-zh than this word test (benches/README.md).
 #[inline]
 fn ascii_run_end(bytes: &[u8], mut i: usize) -> usize {
     while let Some(chunk) = bytes.get(i..i + 8) {
