@@ -79,16 +79,16 @@ enum Attr {
 
 /// html5gum's emitter for a [`Handler`]: builds html5ever tags from the tokenizer's calls,
 /// keeps only the attributes the handler reads, and passes text on in the runs html5gum's
-/// callback emitter passed it (text is held back until a tag, comment, doctype or the end),
-/// so the handler sees the same calls as it did behind that emitter.
+/// callback emitter passed it (text is held back until an attribute, a tag, a comment, a
+/// doctype or the end), so the handler sees the same calls as it did behind that emitter.
 struct Direct<'h, H> {
     handler: &'h mut H,
-    /// The start tag being read: its attributes so far. One tag is reused for every start
-    /// tag, so that its attribute list is not allocated and freed each time.
+    /// The start tag being read: its attributes so far and whether it closes itself. One tag
+    /// is reused for every start tag, so that its attribute list is not allocated and freed
+    /// each time.
     tag: Tag,
     reading: Reading,
     name: Vec<u8>,
-    self_closing: bool,
     /// The last start tag's name, until an end tag: what ends a raw-text element.
     last_start_tag: Vec<u8>,
     attr: Attr,
@@ -110,7 +110,6 @@ impl<'h, H: Handler> Direct<'h, H> {
             },
             reading: Reading::Nothing,
             name: Vec::new(),
-            self_closing: false,
             last_start_tag: Vec::new(),
             attr: Attr::None,
             attr_name: Vec::new(),
@@ -206,7 +205,7 @@ impl<H: Handler> Emitter for Direct<'_, H> {
     fn init_start_tag(&mut self) {
         self.reading = Reading::Start;
         self.name.clear();
-        self.self_closing = false;
+        self.tag.self_closing = false;
         self.tag.attrs.clear();
         self.tag.had_duplicate_attributes = false;
         self.attr = Attr::None;
@@ -227,10 +226,10 @@ impl<H: Handler> Emitter for Direct<'_, H> {
         self.finish_attribute();
         match self.reading {
             Reading::Start => {
-                self.last_start_tag.clear();
-                self.last_start_tag.extend_from_slice(&self.name);
                 self.tag.name = local_name(&self.name);
-                self.tag.self_closing = self.self_closing;
+                // The name is read again only to end a raw-text element; the next tag clears
+                // `name` before it writes it.
+                std::mem::swap(&mut self.last_start_tag, &mut self.name);
                 self.handler.start_tag(&self.tag)
             }
             Reading::End => {
@@ -248,7 +247,7 @@ impl<H: Handler> Emitter for Direct<'_, H> {
 
     fn set_self_closing(&mut self) {
         if self.reading == Reading::Start {
-            self.self_closing = true;
+            self.tag.self_closing = true;
         }
     }
 
