@@ -201,7 +201,8 @@ pub(crate) fn gb2312_share(bytes: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i + 1 < bytes.len() {
         if bytes[i] < 0x80 {
-            i += ascii_run(&bytes[i..]);
+            // A page is mostly markup: skip each ASCII run at once, not a byte at a time.
+            i += Encoding::ascii_valid_up_to(&bytes[i..]);
             continue;
         }
         let (lead, trail) = (bytes[i], bytes[i + 1]);
@@ -231,7 +232,7 @@ pub(crate) fn big5_low_trail_share(bytes: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i + 1 < bytes.len() {
         if bytes[i] < 0x80 {
-            i += ascii_run(&bytes[i..]);
+            i += Encoding::ascii_valid_up_to(&bytes[i..]);
             continue;
         }
         let (lead, trail) = (bytes[i], bytes[i + 1]);
@@ -244,13 +245,6 @@ pub(crate) fn big5_low_trail_share(bytes: &[u8]) -> Option<usize> {
         i += 2;
     }
     (total > 0).then(|| low * 100 / total)
-}
-
-/// The length of the run of ASCII bytes `bytes` starts with. A page is mostly markup, and the
-/// share counters above looked at it a byte at a time: for every GBK page, about as many
-/// instructions as decoding it. encoding_rs checks many bytes a step.
-fn ascii_run(bytes: &[u8]) -> usize {
-    Encoding::ascii_valid_up_to(bytes)
 }
 
 #[cfg(test)]
