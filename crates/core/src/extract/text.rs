@@ -95,15 +95,14 @@ impl TextBuf {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            // A run of characters that cannot be whitespace, a whole character a step (a CJK
-            // character is one step, not three): most of a Chinese page.
-            let run_end = skip_non_space(bytes, i);
-            if run_end > i {
+            let b = bytes[i];
+            if NOT_SPACE_STEP[usize::from(b)] != 0 {
+                // A run of characters that cannot be whitespace, a whole character a step (a
+                // CJK character is one step, not three): most of a Chinese page.
                 start.get_or_insert(i);
-                i = run_end;
+                i = skip_non_space(bytes, i);
                 continue;
             }
-            let b = bytes[i];
             let ws_len = match b {
                 b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => 1,
                 _ => unicode_space_len(&bytes[i..]),
