@@ -104,37 +104,48 @@ impl Matcher for LiteralMatcher {
 /// boundary-free gate stays in the DFAs, and the regex itself runs only where the gate matched.
 ///
 /// Before any regex runs, one literal pass looks for the literals every match of a regex must
-/// contain (`required_literals`, from regex-syntax's extractor); a regex none of whose literals
-/// occurs does not run. Regexes without such literals run on every haystack. The pass is the
+/// contain (`required_parts`, from regex-syntax's extractor). A regex may have several such
+/// sets, one per part of it that every match holds (`(?:找|叫|约)个?(?:小姐|外围)(?:上门|微信)`
+/// holds one of 小姐 and 外围 and one of 上门 and 微信); it runs only where each of its sets
+/// has a literal. Regexes without such literals run on every haystack. The pass is the
 /// matcher's own ([`RegexMatcher::new`]), or the caller's ([`RegexMatcher::gated_by_caller`]):
 /// a ruleset puts the literals into the automaton of its terms, so each zone is read once for
 /// both.
 pub struct RegexMatcher {
     regexes: Vec<GatedRegex>,
-    /// Each distinct gate literal and the regexes it lets run.
-    gate_literals: Vec<(String, Vec<PatternId>)>,
+    /// Each distinct gate literal and the regex parts it stands for.
+    gate_literals: Vec<(String, Vec<Gate>)>,
     /// The matcher's own search for `gate_literals`; None when the caller searches them.
     own_gate: Option<LiteralMatcher>,
-    /// Regexes that run whatever the literal pass finds.
-    always: Vec<PatternId>,
+    /// Per regex, one bit per literal set that must be found before it runs (none: it
+    /// always runs).
+    needed: Vec<u32>,
 }
 
-/// Which regexes may match one haystack: the gate literals found in it mark theirs.
+/// One literal's part in letting a regex run: it is one of the literals of the regex's
+/// required set number `part`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    pub regex: PatternId,
+    pub part: u8,
+}
+
+/// Which regexes may match one haystack: the gate literals found in it mark their sets.
 pub struct RegexSelection {
-    marked: Vec<bool>,
+    found: Vec<u32>,
 }
 
 impl RegexSelection {
-    /// Let `regex` run on the haystack.
+    /// One of the literals of `gate`'s set occurs in the haystack.
     #[inline]
-    pub fn mark(&mut self, regex: PatternId) {
-        if let Some(slot) = self.marked.get_mut(regex as usize) {
-            *slot = true;
+    pub fn mark(&mut self, gate: Gate) {
+        if let Some(slot) = self.found.get_mut(gate.regex as usize) {
+            *slot |= 1 << gate.part;
         }
     }
 
     pub fn clear(&mut self) {
-        self.marked.fill(false);
+        self.found.fill(0);
     }
 }
 
@@ -199,36 +210,79 @@ fn without_word_boundaries(pattern: &str) -> String {
     out
 }
 
-/// Literals one of which every match of the pattern contains: the prefixes of the pattern or
-/// of one part of its top-level concatenation (each part matches inside the whole match, and
-/// starts with one of its own prefixes), whichever has the longest shortest literal. None when
-/// no part has a finite set whose literals are all at least two bytes long (a one-byte literal
-/// rules out nothing) and whole characters (the literal pass reads characters, not bytes).
-fn required_literals(pattern: &str) -> Option<Vec<String>> {
+/// Sets of literals every match of the pattern holds one of each: the prefixes of the pattern
+/// and of the parts of its top-level concatenation (each part matches inside the whole match,
+/// and starts with one of its own prefixes). A set counts when it is finite and its literals
+/// are all at least two bytes long (a one-byte literal rules out nothing) and whole characters
+/// (the literal pass reads characters, not bytes).
+///
+/// The set with the longest shortest literal comes first and always counts. The others count
+/// only when each of their literals is at least [`JOIN_MIN_BYTES`] long (a set such as
+/// {有, 找} or {99, 67} occurs on nearly every page, so it rules out little while its hits cost
+/// the literal pass on every page), and when no set already counted implies them ({location.href,
+/// location} adds nothing to {location}). Empty when no set counts.
+fn required_parts(pattern: &str) -> Vec<Vec<String>> {
     use regex_syntax::hir::HirKind;
-    let hir = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(pattern)
-        .ok()?;
+    let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(pattern) else {
+        return Vec::new();
+    };
     let parts: Vec<&regex_syntax::hir::Hir> = match hir.kind() {
         HirKind::Concat(parts) => parts.iter().collect(),
         _ => Vec::new(),
     };
-    std::iter::once(&hir)
+    let mut sets: Vec<Vec<String>> = std::iter::once(&hir)
         .chain(parts)
         .filter_map(prefix_literals)
-        .max_by_key(|literals| literals.iter().map(String::len).min().unwrap_or(0))
+        .collect();
+    let shortest = |set: &Vec<String>| set.iter().map(String::len).min().unwrap_or(0);
+    let Some(best) = (0..sets.len()).max_by_key(|&i| shortest(&sets[i])) else {
+        return Vec::new();
+    };
+    let mut required = vec![sets.remove(best)];
+    for set in sets {
+        if shortest(&set) >= JOIN_MIN_BYTES && !required.iter().any(|kept| implies(kept, &set)) {
+            required.push(set);
+        }
+    }
+    required.truncate(MAX_PARTS);
+    required
 }
 
+/// Whether a text holding a literal of `kept` always holds a literal of `other`.
+fn implies(kept: &[String], other: &[String]) -> bool {
+    kept.iter()
+        .all(|literal| other.iter().any(|o| literal.contains(o.as_str())))
+}
+
+/// The shortest literal a set other than a regex's first may have (two Chinese characters,
+/// or `eval`).
+const JOIN_MIN_BYTES: usize = 4;
+
+/// Literal sets per regex: one bit each in a `u32`.
+const MAX_PARTS: usize = 32;
+
+/// The part's prefixes, at most [`FEW_LITERALS`] of them, shortened as the extractor sees fit;
+/// failing that, up to [`WORD_LIST_LITERALS`] unshortened: a list of words
+/// (`cocaine|mdma|heroin|…`) is a good gate, and it has no shorter form.
 fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<String>> {
+    prefix_literals_within(hir, FEW_LITERALS)
+        .or_else(|| prefix_literals_within(hir, WORD_LIST_LITERALS))
+}
+
+/// A small total makes the extractor shorten literals instead of spelling out every
+/// combination (`\\x(?:63|43)\\x(?:6f|4f)…` gave 256 literals per regex): the literals join
+/// the terms' automaton, whose size costs every scan. 500 made the automaton twice as big
+/// as the terms alone; 16 adds a sixth, and shorter literals still rule out nearly all
+/// zones.
+const FEW_LITERALS: usize = 16;
+
+/// The longest list of words in one bundled regex has 48 (`weapons.en_priced_gun`).
+const WORD_LIST_LITERALS: usize = 64;
+
+fn prefix_literals_within(hir: &regex_syntax::hir::Hir, limit: usize) -> Option<Vec<String>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let mut extractor = Extractor::new();
-    // A small total makes the extractor shorten literals instead of spelling out every
-    // combination (`\\x(?:63|43)\\x(?:6f|4f)…` gave 256 literals per regex): the literals join
-    // the terms' automaton, whose size costs every scan. 500 made the automaton twice as big
-    // as the terms alone; 16 adds a sixth, and shorter literals still rule out nearly all
-    // zones.
-    extractor.kind(ExtractKind::Prefix).limit_total(16);
+    extractor.kind(ExtractKind::Prefix).limit_total(limit);
     let seq = extractor.extract(hir);
     let literals = seq.literals()?;
     if literals.is_empty() || literals.iter().any(|l| l.as_bytes().len() < 2) {
@@ -246,6 +300,11 @@ fn has_unicode_word_boundary(pattern: &str) -> bool {
         .build()
         .parse(pattern)
         .is_ok_and(|hir| hir.properties().look_set().contains_word_unicode())
+}
+
+/// A mask of the `n` lowest bits.
+fn low_bits(n: usize) -> u32 {
+    if n >= 32 { u32::MAX } else { (1u32 << n) - 1 }
 }
 
 /// Matches of one regex between two questions to the caller's `eligible`.
@@ -271,8 +330,8 @@ impl RegexMatcher {
     /// in a [`RegexSelection`] before [`RegexMatcher::find_selected`].
     pub fn gated_by_caller<P: AsRef<str>>(patterns: &[P]) -> Result<RegexMatcher, MatcherError> {
         let mut regexes = Vec::with_capacity(patterns.len());
-        let mut gates: std::collections::BTreeMap<String, Vec<PatternId>> = Default::default();
-        let mut always = Vec::new();
+        let mut gates: std::collections::BTreeMap<String, Vec<Gate>> = Default::default();
+        let mut needed = Vec::with_capacity(patterns.len());
         for (index, pattern) in patterns.iter().enumerate() {
             let pattern = pattern.as_ref();
             let regex =
@@ -284,40 +343,43 @@ impl RegexMatcher {
                 gate: std::sync::OnceLock::new(),
                 regex,
             });
-            match required_literals(pattern) {
-                Some(literals) => {
-                    for literal in literals {
-                        let owners = gates.entry(literal).or_default();
-                        if owners.last() != Some(&(index as PatternId)) {
-                            owners.push(index as PatternId);
-                        }
+            let parts = required_parts(pattern);
+            needed.push(low_bits(parts.len()));
+            for (part, literals) in parts.into_iter().enumerate() {
+                let gate = Gate {
+                    regex: index as PatternId,
+                    part: part as u8,
+                };
+                for literal in literals {
+                    let owners = gates.entry(literal).or_default();
+                    if !owners.contains(&gate) {
+                        owners.push(gate);
                     }
                 }
-                None => always.push(index as PatternId),
             }
         }
         Ok(RegexMatcher {
             regexes,
             gate_literals: gates.into_iter().collect(),
             own_gate: None,
-            always,
+            needed,
         })
     }
 
-    /// Each distinct literal whose occurrence lets the listed regexes run.
-    pub fn gate_literals(&self) -> &[(String, Vec<PatternId>)] {
+    /// Each distinct literal and the regex parts whose sets it belongs to.
+    pub fn gate_literals(&self) -> &[(String, Vec<Gate>)] {
         &self.gate_literals
     }
 
     /// A selection sized for this matcher, marking nothing.
     pub fn selection(&self) -> RegexSelection {
         RegexSelection {
-            marked: vec![false; self.regexes.len()],
+            found: vec![0; self.regexes.len()],
         }
     }
 
-    /// Every match of the `eligible` regexes that always run or are marked in `selection`,
-    /// regex by regex in index order. A caller that knows some regexes cannot report on this
+    /// Every match of the `eligible` regexes each of whose literal sets is marked in
+    /// `selection` (a regex without sets always runs), regex by regex in index order. A caller that knows some regexes cannot report on this
     /// haystack (their rules apply elsewhere) saves running them. `eligible` is asked again
     /// every [`RECHECK_EVERY`] matches of a regex, which stops it when the answer turns false.
     pub fn find_selected(
@@ -327,11 +389,12 @@ impl RegexMatcher {
         eligible: &dyn Fn(PatternId) -> bool,
         sink: &mut dyn FnMut(PatternId, usize, usize),
     ) {
-        let mut always = self.always.iter().peekable();
         for (index, gated) in self.regexes.iter().enumerate() {
+            if selection.found[index] != self.needed[index] {
+                continue;
+            }
             let index = index as PatternId;
-            let runs_always = always.next_if_eq(&&index).is_some();
-            if !(runs_always || selection.marked[index as usize]) || !eligible(index) {
+            if !eligible(index) {
                 continue;
             }
             if gated.gate().is_some_and(|gate| !gate.is_match(haystack)) {
@@ -486,8 +549,8 @@ impl Matcher for RegexMatcher {
         let mut selection = self.selection();
         if let Some(own_gate) = &self.own_gate {
             own_gate.find_overlapping(haystack, &mut |literal, _, _| {
-                for &regex in &self.gate_literals[literal as usize].1 {
-                    selection.mark(regex);
+                for &gate in &self.gate_literals[literal as usize].1 {
+                    selection.mark(gate);
                 }
             });
         }
@@ -553,22 +616,105 @@ mod tests {
 
     #[test]
     fn regexes_run_only_where_their_prefixes_occur() {
-        assert_eq!(
-            required_literals(r"(?:ab|cd)x\d"),
-            Some(vec!["abx".to_string(), "cdx".to_string()])
-        );
+        assert_eq!(required_parts(r"(?:ab|cd)x\d"), vec![vec!["abx", "cdx"]]);
         // No prefix, but every match holds one of the inner alternatives.
         assert_eq!(
-            required_literals(r"\d+\s?(?:rounds|rds)\b"),
-            Some(vec!["rounds".to_string(), "rds".to_string()])
+            required_parts(r"\d+\s?(?:rounds|rds)\b"),
+            vec![vec!["rounds", "rds"]]
         );
-        assert_eq!(required_literals(r"\d+m"), None);
-        assert_eq!(required_literals(r"a|bc"), None);
+        assert!(required_parts(r"\d+m").is_empty());
+        assert!(required_parts(r"a|bc").is_empty());
         let m = RegexMatcher::new(&[r"foo\d", r"\d+m", r"(?i)bar", r"\d+mm"]).unwrap();
-        assert_eq!(m.always, vec![1]);
+        assert_eq!(m.needed, vec![1, 0, 1, 1]);
         let hits = all(&m, "foo1 12mm BAR");
         assert_eq!(hits, vec![(0, 0, 4), (1, 5, 8), (2, 10, 13), (3, 5, 9)]);
         assert!(all(&m, "fo1 m ba").is_empty());
+    }
+
+    #[test]
+    fn a_regex_runs_only_where_each_of_its_literal_sets_occurs() {
+        // The prefixes {找, 叫, 约} are common characters; every match also holds one of
+        // 小姐, 外围 and 楼凤, and one of 上门 and 微信. The (last) set with the longest
+        // shortest literal comes first; sets of one common character do not join.
+        let pattern = "(?:找|叫|约)个?(?:小姐|外围|楼凤)(?:上门|微信)";
+        assert_eq!(
+            required_parts(pattern),
+            vec![vec!["上门", "微信"], vec!["小姐", "外围", "楼凤"]]
+        );
+        // A set implied by one already counted adds nothing.
+        assert_eq!(
+            required_parts(r"location(?:\.href)?\s*=\s*x"),
+            vec![vec!["location"]]
+        );
+        let m = RegexMatcher::gated_by_caller(&[pattern]).unwrap();
+        let run = |selection: &RegexSelection| {
+            let mut out = Vec::new();
+            m.find_selected("叫外围上门", selection, &|_| true, &mut |p, s, e| {
+                out.push((p, s, e))
+            });
+            out
+        };
+        let mut selection = m.selection();
+        selection.mark(Gate { regex: 0, part: 0 });
+        assert_eq!(run(&selection), vec![]);
+        selection.mark(Gate { regex: 0, part: 1 });
+        assert_eq!(run(&selection), vec![(0, 0, 15)]);
+        selection.clear();
+        selection.mark(Gate { regex: 0, part: 1 });
+        assert_eq!(run(&selection), vec![]);
+        // The matcher's own literal pass asks for both as well.
+        let m = RegexMatcher::new(&[pattern]).unwrap();
+        assert_eq!(all(&m, "叫外围上门"), vec![(0, 0, 15)]);
+        assert!(all(&m, "找个小姐").is_empty());
+    }
+
+    /// Regexes whose parts give several literal sets, some of them shortened or too common
+    /// to count.
+    const GATED: &[&str] = &[
+        "(?:找|叫|约)(?:个)?(?:小姐|外围|楼凤)(?:上门|服务|微信)",
+        "(?:哪里?|哪儿|附近)(?:有|找)(?:小姐|楼凤)(?:[^姐]|$)",
+        "小姐(?:包夜|快餐|服务电话|微信号?)",
+        r"\b(?:eval|exec)\s*\(\s*(?:base64_decode|gzinflate)\(",
+        r"location(\.href)?\s*=\s*[^;]{0,9}(?:phone|tfn)=",
+        r"(?:w\d\dx|ab|cd)+\d{2,3}(?:mm|cm)\b",
+    ];
+
+    proptest::proptest! {
+        /// Gating by literal sets never loses a match: the matcher finds exactly what each
+        /// regex finds on its own.
+        #[test]
+        fn gating_finds_what_the_regexes_find(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "找", "叫", "约", "个", "小姐", "外围", "楼凤", "上门", "服务", "微信", "哪", "里",
+                    "有", "附近", "包夜", "电话", "号", "eval", "exec", "(", " ", "base64_decode",
+                    "gzinflate", "location", ".href", "=", "phone", "tfn", ";", "w17x", "ab", "cd",
+                    "12", "3", "mm", "cm", "姐", "x",
+                ]),
+                0..24,
+            ),
+        ) {
+            let haystack = pieces.concat();
+            let m = RegexMatcher::new(GATED).unwrap();
+            let mut expected = Vec::new();
+            for (i, pattern) in GATED.iter().enumerate() {
+                for found in compile_regex(pattern).unwrap().find_iter(&haystack) {
+                    expected.push((i as u32, found.start(), found.end()));
+                }
+            }
+            expected.sort();
+            proptest::prop_assert_eq!(all(&m, &haystack), expected);
+        }
+    }
+
+    #[test]
+    fn a_word_list_too_long_to_spell_out_gates_with_its_words() {
+        let words: Vec<String> = (0..40).map(|i| format!("w{i:02}x")).collect();
+        let pattern = format!(r"\b(?:{})\b[^\n]{{0,9}}\d", words.join("|"));
+        assert_eq!(required_parts(&pattern), vec![words.clone()]);
+        let m = RegexMatcher::new(&[pattern.as_str()]).unwrap();
+        assert_eq!(all(&m, "a w17x 5"), vec![(0, 2, 8)]);
+        assert!(all(&m, "a w1x 5").is_empty());
     }
 
     #[test]
@@ -587,7 +733,7 @@ mod tests {
         // Unmarked regexes do not run even where they would match; `\d+m` has no literal and
         // always runs.
         assert_eq!(run(&selection, &|_| true), vec![(1, 10, 12)]);
-        selection.mark(2);
+        selection.mark(Gate { regex: 2, part: 0 });
         assert_eq!(run(&selection, &|_| true), vec![(1, 10, 12), (2, 5, 9)]);
         assert_eq!(run(&selection, &|p| p != 1), vec![(2, 5, 9)]);
         selection.clear();

@@ -8,7 +8,7 @@ use super::weights::CategoryScoring;
 use super::domains::DomainIndex;
 use super::{Diagnostic, Level, Rule};
 use crate::extract::ZoneKind;
-use crate::matcher::{LiteralMatcher, RegexMatcher};
+use crate::matcher::{Gate, LiteralMatcher, RegexMatcher};
 use crate::normalize::normalize_term;
 
 /// What a literal pattern means to one rule.
@@ -60,9 +60,9 @@ pub(crate) struct View {
     pub automata: Vec<ZoneAutomaton>,
     pub patterns: Vec<PatternInfo>,
     pub uses: Vec<PatternUse>,
-    /// The regexes each pattern lets run: the plain view also searches the regexes' gate
-    /// literals, so a zone is read once for terms and regexes alike.
-    pub gates: Vec<u32>,
+    /// The regex literal sets each pattern belongs to: the plain view also searches the
+    /// regexes' gate literals, so a zone is read once for terms and regexes alike.
+    pub gates: Vec<Gate>,
 }
 
 /// The automaton of the zones in `zone_mask`; its pattern `i` is the view's `ids[i]`.
@@ -83,7 +83,7 @@ impl View {
 #[derive(Default)]
 struct PatternEntry {
     uses: Vec<PatternUse>,
-    gates: Vec<u32>,
+    gates: Vec<Gate>,
 }
 
 /// A compiled ruleset: scan documents with [`Ruleset::scan_document`].
@@ -389,7 +389,7 @@ fn build_view(
             let by_regexes = entry
                 .gates
                 .iter()
-                .fold(0, |m, &r| m | regex_zone_masks[r as usize]);
+                .fold(0, |m, gate| m | regex_zone_masks[gate.regex as usize]);
             by_rules | by_regexes
         })
         .collect();

@@ -427,8 +427,8 @@ impl Ruleset {
             .find_overlapping(at.text, &mut |local, start, end| {
                 let pattern = automaton.ids[local as usize];
                 let info = view.patterns[pattern as usize];
-                for &regex in &view.gates[info.gates_start as usize..info.gates_end as usize] {
-                    regexes.mark(regex);
+                for &gate in &view.gates[info.gates_start as usize..info.gates_end as usize] {
+                    regexes.mark(gate);
                 }
                 self.push_pattern_hits(
                     view, pattern, start, end, at.zone, at.kind, at.text, false, hits,
