@@ -379,9 +379,10 @@ impl RegexMatcher {
     }
 
     /// Every match of the `eligible` regexes each of whose literal sets is marked in
-    /// `selection` (a regex without sets always runs), regex by regex in index order. A caller that knows some regexes cannot report on this
-    /// haystack (their rules apply elsewhere) saves running them. `eligible` is asked again
-    /// every [`RECHECK_EVERY`] matches of a regex, which stops it when the answer turns false.
+    /// `selection` (a regex without sets always runs), regex by regex in index order. A caller
+    /// that knows some regexes cannot report on this haystack (their rules apply elsewhere)
+    /// saves running them. `eligible` is asked again every [`RECHECK_EVERY`] matches of a
+    /// regex, which stops it when the answer turns false.
     pub fn find_selected(
         &self,
         haystack: &str,
